@@ -1,0 +1,192 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * The RFC 6455 §5 frame encoder: a synchronous core and its stream wrapper.
+ *
+ * @module
+ */
+
+import type { Role } from "./decoder.ts";
+import type { Frame } from "./frame.ts";
+import { maskInto } from "./mask.ts";
+
+/** Options of {@linkcode FrameEncoder} and {@linkcode FrameEncoderStream}. */
+export interface FrameEncoderOptions {
+  /**
+   * The role of the endpoint that sends. A client masks every frame (RFC 6455 §5.1).
+   *
+   * @default {"server"}
+   */
+  role?: Role;
+  /**
+   * Mask frames sent by a server too (Ktor's `masking`). RFC 6455 §5.1 forbids masked server
+   * frames and standard clients (browsers, `ws`, Deno's `WebSocket`) fail such a
+   * connection, so leave it off unless the peer is known to accept them. A client always
+   * masks.
+   *
+   * @default {false}
+   */
+  masking?: boolean;
+}
+
+/** Where {@linkcode FrameEncoder.encode} delivers bytes; a stream controller is one. */
+export interface ByteSink {
+  /** Receives the next bytes to send. */
+  enqueue(chunk: Uint8Array): void;
+}
+
+// Unmasked payloads up to this size travel in one chunk with their header: copying 4 KiB
+// costs less than a second write on the transport. Larger ones follow the header as is.
+const MERGE_LIMIT = 4096;
+// Masking keys come from a pool of random bytes refilled with crypto.getRandomValues: each
+// frame takes 4 fresh bytes, and the system is asked for randomness once per 1024 frames.
+const KEY_POOL = new Uint8Array(4096);
+let keyAt = KEY_POOL.length;
+
+function nextKey(): number {
+  if (keyAt === KEY_POOL.length) {
+    crypto.getRandomValues(KEY_POOL);
+    keyAt = 0;
+  }
+  const p = KEY_POOL, i = keyAt;
+  keyAt += 4;
+  return (p[i]! | (p[i + 1]! << 8) | (p[i + 2]! << 16) | (p[i + 3]! << 24)) >>> 0;
+}
+
+/** Checks that a frame can go on the wire. */
+function checkFrame(frame: Frame): void {
+  const op = frame.opcode;
+  if (!Number.isInteger(op) || op < 0 || op > 0xa || (op > 0x2 && op < 0x8)) {
+    throw new RangeError(`Cannot encode frame: opcode ${op} is reserved`);
+  }
+  if (op >= 0x8 && (!frame.fin || frame.payload.length > 125)) {
+    throw new RangeError(
+      `Cannot encode frame: a control frame must be final and at most 125 bytes, got ${frame.payload.length} bytes${
+        frame.fin ? "" : " not final"
+      }`,
+    );
+  }
+}
+
+/**
+ * Encodes {@linkcode Frame}s as RFC 6455 bytes with no streams or promises: the minimal
+ * length encoding, and masking with a fresh random key per frame for a client (or with the
+ * `masking` option).
+ *
+ * **Ownership**: an unmasked payload over 4096 bytes is emitted as is, after its header, so
+ * it must not change until it is written; a smaller one is copied together with its header
+ * into one chunk; a masked payload is masked into a new buffer and the frame's payload is
+ * left untouched.
+ *
+ * @example Encoding a server frame and a client frame
+ * ```ts
+ * import { Frame, FrameEncoder } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const chunks: Uint8Array[] = [];
+ * new FrameEncoder({ role: "server" }).encode(Frame.text("hi"), { enqueue: (c) => chunks.push(c) });
+ * assert.deepEqual([...chunks[0]!], [0x81, 0x02, 0x68, 0x69]);
+ *
+ * new FrameEncoder({ role: "client" }).encode(Frame.text("hi"), { enqueue: (c) => chunks.push(c) });
+ * assert.equal(chunks[1]!.length, 2 + 4 + 2); // header, masking key, masked payload
+ * assert.equal(chunks[1]![1], 0x82); // the MASK bit and length 2
+ * ```
+ */
+export class FrameEncoder {
+  readonly #masking: boolean;
+
+  /**
+   * Creates an encoder.
+   *
+   * @param options The role and the `masking` option.
+   */
+  constructor(options: FrameEncoderOptions = {}) {
+    const role = options.role ?? "server";
+    if (role !== "server" && role !== "client") {
+      throw new RangeError(`Invalid role: ${JSON.stringify(role)} is not "server" or "client"`);
+    }
+    this.#masking = role === "client" || options.masking === true;
+  }
+
+  /**
+   * Encodes one frame and hands its bytes to `sink.enqueue`: one chunk, or a header and the
+   * payload itself for an unmasked payload over 4096 bytes.
+   *
+   * @param frame The frame to send.
+   * @param sink Receives the bytes.
+   * @throws {RangeError} For a reserved opcode, or a control frame that is fragmented or over
+   * 125 bytes (RFC 6455 §5.5).
+   */
+  encode(frame: Frame, sink: ByteSink): void {
+    checkFrame(frame);
+    const payload = frame.payload;
+    const length = payload.length;
+    const masked = this.#masking;
+    const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8;
+    const headSize = 2 + lengthBytes + (masked ? 4 : 0);
+    const whole = masked || length <= MERGE_LIMIT;
+    const out = new Uint8Array(whole ? headSize + length : headSize);
+    out[0] = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | (frame.rsv2 ? 0x20 : 0) |
+      (frame.rsv3 ? 0x10 : 0) | frame.opcode;
+    const maskBit = masked ? 0x80 : 0;
+    if (lengthBytes === 0) {
+      out[1] = maskBit | length;
+    } else if (lengthBytes === 2) {
+      out[1] = maskBit | 126;
+      out[2] = length >>> 8;
+      out[3] = length & 0xff;
+    } else {
+      out[1] = maskBit | 127;
+      const high = Math.floor(length / 0x1_0000_0000);
+      out[2] = high >>> 24;
+      out[3] = (high >>> 16) & 0xff;
+      out[4] = (high >>> 8) & 0xff;
+      out[5] = high & 0xff;
+      out[6] = length >>> 24;
+      out[7] = (length >>> 16) & 0xff;
+      out[8] = (length >>> 8) & 0xff;
+      out[9] = length & 0xff;
+    }
+    if (masked) {
+      const key = nextKey();
+      const at = headSize - 4;
+      out[at] = key & 0xff;
+      out[at + 1] = (key >>> 8) & 0xff;
+      out[at + 2] = (key >>> 16) & 0xff;
+      out[at + 3] = key >>> 24;
+      if (length > 0) maskInto(payload, out, headSize, key, 0);
+      sink.enqueue(out);
+    } else if (whole) {
+      if (length > 0) out.set(payload, headSize);
+      sink.enqueue(out);
+    } else {
+      sink.enqueue(out);
+      sink.enqueue(payload);
+    }
+  }
+}
+
+/**
+ * A `TransformStream` from {@linkcode Frame}s to bytes: the {@linkcode FrameEncoder} as a
+ * stream. A frame that cannot be sent errors both sides with a `RangeError`.
+ *
+ * @example Encoding frames into a byte stream
+ * ```ts
+ * import { Frame, FrameEncoderStream } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const frames = ReadableStream.from([Frame.text("a", false), Frame.continuation(Uint8Array.of(0x62))]);
+ * const chunks = await Array.fromAsync(frames.pipeThrough(new FrameEncoderStream()));
+ * assert.deepEqual(chunks.map((c) => [...c]), [[0x01, 0x01, 0x61], [0x80, 0x01, 0x62]]);
+ * ```
+ */
+export class FrameEncoderStream extends TransformStream<Frame, Uint8Array> {
+  /**
+   * Creates the stream.
+   *
+   * @param options The encoder's options.
+   */
+  constructor(options: FrameEncoderOptions = {}) {
+    const encoder = new FrameEncoder(options);
+    super({ transform: (frame, controller) => encoder.encode(frame, controller) });
+  }
+}
