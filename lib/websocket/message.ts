@@ -1,0 +1,290 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Messages over frames (RFC 6455 §5.4, §5.6): reassembly of fragments with UTF-8 validation
+ * and size limits, and the splitting of outgoing messages into frames.
+ *
+ * @module
+ */
+
+import { checkLimit, DEFAULT_MAX_FRAME_SIZE } from "./decoder.ts";
+import { MessageTooBigError, WebSocketError } from "./error.ts";
+import { Frame, Opcode, readClosePayload } from "./frame.ts";
+
+/** A WebSocket message: a `string` for a text message, a `Uint8Array` for a binary one. */
+export type Message = string | Uint8Array;
+
+/** Options of {@linkcode MessageDecoder} and {@linkcode MessageStream}. */
+export interface MessageDecoderOptions {
+  /**
+   * The largest message accepted, in bytes, summed over its fragments; a message is refused
+   * (close code 1009) at the fragment that crosses the limit. `Infinity` lifts the limit.
+   *
+   * @default {4194304}
+   */
+  maxMessageSize?: number;
+}
+
+/** Where {@linkcode MessageDecoder.push} delivers messages and control frames. */
+export interface MessageSink {
+  /** Receives a message, or a control frame passed through. */
+  enqueue(item: Message | Frame): void;
+}
+
+/** The default of `maxMessageSize`: 4 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 4_194_304;
+
+const STREAM = { stream: true } as const;
+const encoder = new TextEncoder();
+
+/**
+ * Reassembles messages from frames with no streams or promises. It rejects a continuation
+ * with no message open and a new data frame inside an open one (1002), validates UTF-8 as
+ * fragments arrive and fails on the first fragment with an invalid sequence (1007), enforces
+ * `maxMessageSize` at the fragment that crosses it (1009), and checks close frames (a 1-byte
+ * payload or a code that may not be sent: 1002; a reason that is not UTF-8: 1007). Control
+ * frames pass through in order, also between the fragments of a message.
+ *
+ * **Ownership**: a binary message is the payload of its frame when one frame carried all its
+ * bytes, and a new buffer otherwise. Fragments are held, not copied, until the message ends.
+ *
+ * @example Reassembling a fragmented text message around a ping
+ * ```ts
+ * import { Frame, MessageDecoder } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const out: unknown[] = [];
+ * const decoder = new MessageDecoder();
+ * const euro = new TextEncoder().encode("€"); // 3 bytes, split across fragments
+ * for (const frame of [Frame.text(euro.subarray(0, 1), false), Frame.ping(), Frame.continuation(euro.subarray(1))]) {
+ *   decoder.push(frame, { enqueue: (item) => out.push(item) });
+ * }
+ * assert.equal(out.length, 2);
+ * assert.ok(out[0] instanceof Frame); // the ping, passed through first
+ * assert.equal(out[1], "€");
+ * ```
+ */
+export class MessageDecoder {
+  readonly #maxMessageSize: number;
+  readonly #text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  /** The opcode of the open message, or -1. */
+  #open = -1;
+  #size = 0;
+  #string = "";
+  #parts: Uint8Array[] = [];
+
+  /**
+   * Creates a decoder.
+   *
+   * @param options The message size limit.
+   * @throws {RangeError} When `maxMessageSize` is negative or not an integer.
+   */
+  constructor(options: MessageDecoderOptions = {}) {
+    this.#maxMessageSize = checkLimit(
+      "maxMessageSize",
+      options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    );
+  }
+
+  /** Whether a fragmented message is open. */
+  get inMessage(): boolean {
+    return this.#open !== -1;
+  }
+
+  /**
+   * Takes the next frame and hands on what it completes: a message, or the frame itself if
+   * it is a control frame.
+   *
+   * @param frame The next frame received.
+   * @param sink Receives messages and control frames.
+   * @throws {WebSocketError} 1002, 1007 or 1009 as described above.
+   */
+  push(frame: Frame, sink: MessageSink): void {
+    const opcode = frame.opcode;
+    const payload = frame.payload;
+    if (opcode >= Opcode.Close) {
+      if (opcode === Opcode.Close) readClosePayload(payload);
+      sink.enqueue(frame);
+      return;
+    }
+    if (opcode === Opcode.Continuation) {
+      if (this.#open === -1) {
+        throw new WebSocketError(
+          "Cannot read message: a continuation frame has no message to continue",
+          1002,
+        );
+      }
+    } else if (this.#open !== -1) {
+      throw new WebSocketError(
+        "Cannot read message: a new data frame arrived inside a fragmented message",
+        1002,
+      );
+    } else if (frame.fin) {
+      // A whole message in one frame: no state.
+      this.#checkSize(payload.length);
+      sink.enqueue(opcode === Opcode.Text ? this.#decode(payload, false) : payload);
+      return;
+    } else {
+      this.#open = opcode;
+      this.#size = 0;
+    }
+    this.#checkSize(this.#size += payload.length);
+    if (this.#open === Opcode.Text) {
+      this.#string += this.#decode(payload, true);
+      if (!frame.fin) return;
+      const text = this.#string + this.#decode(undefined, false);
+      this.#string = "";
+      this.#open = -1;
+      sink.enqueue(text);
+      return;
+    }
+    if (payload.length > 0) this.#parts.push(payload);
+    if (!frame.fin) return;
+    const parts = this.#parts;
+    this.#parts = [];
+    this.#open = -1;
+    if (parts.length <= 1) {
+      sink.enqueue(parts[0] ?? new Uint8Array(0));
+      return;
+    }
+    const message = new Uint8Array(this.#size);
+    let at = 0;
+    for (const part of parts) {
+      message.set(part, at);
+      at += part.length;
+    }
+    sink.enqueue(message);
+  }
+
+  /**
+   * Checks that no message was left open.
+   *
+   * @throws {WebSocketError} 1002 when the frames ended inside a fragmented message.
+   */
+  end(): void {
+    if (this.#open !== -1) {
+      this.#open = -1;
+      throw new WebSocketError(
+        "Cannot read message: frames ended inside a fragmented message",
+        1002,
+      );
+    }
+  }
+
+  #checkSize(size: number): void {
+    if (size > this.#maxMessageSize) {
+      this.#open = -1;
+      this.#parts = [];
+      this.#string = "";
+      throw new MessageTooBigError(
+        `Cannot read message: size of at least ${size} bytes exceeds maxMessageSize of ${this.#maxMessageSize} bytes`,
+        this.#maxMessageSize,
+        size,
+      );
+    }
+  }
+
+  #decode(bytes: Uint8Array | undefined, stream: boolean): string {
+    try {
+      return stream ? this.#text.decode(bytes, STREAM) : this.#text.decode(bytes);
+    } catch (cause) {
+      this.#open = -1;
+      this.#string = "";
+      throw new WebSocketError("Cannot read message: text is not valid UTF-8", 1007, { cause });
+    }
+  }
+}
+
+/**
+ * A `TransformStream` from frames to messages, with control frames passed through in order:
+ * the {@linkcode MessageDecoder} as a stream.
+ *
+ * @example Reading messages from frames
+ * ```ts
+ * import { Frame, MessageStream } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const frames = ReadableStream.from([Frame.binary(Uint8Array.of(1), false), Frame.continuation(Uint8Array.of(2)), Frame.text("ok")]);
+ * const messages = await Array.fromAsync(frames.pipeThrough(new MessageStream()));
+ * assert.deepEqual(messages, [Uint8Array.of(1, 2), "ok"]);
+ * ```
+ */
+export class MessageStream extends TransformStream<Frame, Message | Frame> {
+  /**
+   * Creates the stream.
+   *
+   * @param options The message size limit.
+   */
+  constructor(options: MessageDecoderOptions = {}) {
+    const decoder = new MessageDecoder(options);
+    super({
+      transform: (frame, controller) => decoder.push(frame, controller),
+      flush: () => decoder.end(),
+    });
+  }
+}
+
+/** Where {@linkcode encodeMessage} delivers frames. */
+export interface FrameSinkLike {
+  /** Receives the next frame of the message. */
+  enqueue(frame: Frame): void;
+}
+
+/**
+ * Splits a message into frames of at most `maxFrameSize` payload bytes: a text or binary
+ * frame, then continuation frames (Ktor: `maxFrameSize` is the "maximum frame that could be
+ * received or sent"). A text message may be split inside a UTF-8 sequence, which RFC 6455
+ * §5.6 allows. An empty message is one empty frame.
+ *
+ * @param message The message: a string is sent as text, bytes as binary.
+ * @param maxFrameSize The largest payload per frame, in bytes (at least 1).
+ * @param sink Receives the frames.
+ * @throws {RangeError} When `maxFrameSize` is not a positive integer or `Infinity`.
+ *
+ * @example Splitting a message
+ * ```ts
+ * import { encodeMessage, type Frame } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const frames: Frame[] = [];
+ * encodeMessage("hello", 2, { enqueue: (f) => frames.push(f) });
+ * assert.deepEqual(frames.map((f) => [f.opcode, f.fin, f.payload.length]), [
+ *   [0x1, false, 2], [0x0, false, 2], [0x0, true, 1],
+ * ]);
+ * ```
+ */
+export function encodeMessage(
+  message: Message,
+  maxFrameSize: number = DEFAULT_MAX_FRAME_SIZE,
+  sink: FrameSinkLike,
+): void {
+  if (!(maxFrameSize >= 1) || (maxFrameSize !== Infinity && !Number.isInteger(maxFrameSize))) {
+    throw new RangeError(
+      `Invalid maxFrameSize: ${maxFrameSize} is not a positive integer or Infinity`,
+    );
+  }
+  let opcode: Opcode;
+  let bytes: Uint8Array;
+  if (typeof message === "string") {
+    opcode = Opcode.Text;
+    bytes = encoder.encode(message);
+  } else if (message instanceof Uint8Array) {
+    opcode = Opcode.Binary;
+    bytes = message;
+  } else {
+    throw new TypeError("Cannot send message: it is neither a string nor a Uint8Array");
+  }
+  if (bytes.length <= maxFrameSize) {
+    sink.enqueue(new Frame(opcode, bytes));
+    return;
+  }
+  for (let at = 0; at < bytes.length; at += maxFrameSize) {
+    const end = Math.min(at + maxFrameSize, bytes.length);
+    sink.enqueue(
+      new Frame(
+        at === 0 ? opcode : Opcode.Continuation,
+        bytes.subarray(at, end),
+        end === bytes.length,
+      ),
+    );
+  }
+}
