@@ -1,0 +1,62 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * The error type of HTTP: a failure that carries the status to answer with.
+ *
+ * @module
+ */
+
+/** Options of {@linkcode HttpError}. */
+export interface HttpErrorOptions extends ErrorOptions {
+  /** Headers the answer must carry (`Sec-WebSocket-Version` on a 426, `Allow` on a 405). */
+  headers?: HeadersInit;
+}
+
+/**
+ * An HTTP failure with the status the peer must receive (400, 403, 413, 426, 431…) and any
+ * headers that status calls for. {@linkcode HttpError.toResponse} turns it into the answer.
+ *
+ * @example Answering an upgrade request with the wrong version
+ * ```ts
+ * import { HttpError } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const error = new HttpError(426, "Cannot upgrade: Sec-WebSocket-Version is not 13", {
+ *   headers: { "sec-websocket-version": "13" },
+ * });
+ * const response = error.toResponse();
+ * assert.equal(response.status, 426);
+ * assert.equal(response.headers.get("sec-websocket-version"), "13");
+ * ```
+ */
+export class HttpError extends Error {
+  /** Always `"HttpError"`. */
+  override name = "HttpError";
+  /** The status to answer with. */
+  readonly status: number;
+  /** The headers the answer must carry. */
+  readonly headers: Headers;
+
+  /**
+   * Creates an error.
+   *
+   * @param status The HTTP status to answer with (400–599).
+   * @param message What went wrong; it becomes the answer's plain-text body.
+   * @param options Headers for the answer, and the `cause`.
+   */
+  constructor(status: number, message: string, options: HttpErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.status = status;
+    this.headers = new Headers(options.headers);
+  }
+
+  /**
+   * Builds the answer: the status, the headers, and the message as a plain-text body.
+   *
+   * @returns The response.
+   */
+  toResponse(): Response {
+    const headers = new Headers(this.headers);
+    headers.set("content-type", "text/plain; charset=utf-8");
+    return new Response(this.message + "\n", { status: this.status, headers });
+  }
+}

@@ -1,0 +1,62 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Reads a byte stream chunk by chunk, with a BYOB reader that reuses its buffer when the
+// caller says no view of the last chunk escaped. A Deno.Conn's default reader allocates a
+// fresh 64 KiB per read, which halves the requests per second a connection serves.
+
+/** Reads chunks from a byte stream, reusing one buffer while the caller lets it. */
+export class ChunkReader {
+  readonly #byob: ReadableStreamBYOBReader | null;
+  readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
+  readonly #size: number;
+  /** A buffer free for the next read, or null when the next read must allocate. */
+  #spare: ArrayBuffer | null = null;
+  #last: Uint8Array | null = null;
+
+  /**
+   * Locks `readable`. A byte stream is read with a BYOB reader into buffers of `size` bytes;
+   * any other stream with its default reader.
+   */
+  constructor(readable: ReadableStream<Uint8Array>, size = 65_536) {
+    this.#size = size;
+    let byob: ReadableStreamBYOBReader | null = null;
+    try {
+      byob = readable.getReader({ mode: "byob" });
+    } catch {
+      // Not a byte stream.
+    }
+    this.#byob = byob;
+    this.#plain = byob === null ? readable.getReader() : null;
+  }
+
+  /**
+   * Reads the next chunk, or returns null at the end of the stream. Unless
+   * {@linkcode recycle} is called, the chunk stays the caller's.
+   */
+  async read(): Promise<Uint8Array | null> {
+    if (this.#byob === null) {
+      const { done, value } = await this.#plain!.read();
+      return done ? null : value;
+    }
+    const buffer = this.#spare ?? new ArrayBuffer(this.#size);
+    this.#spare = null;
+    const { done, value } = await this.#byob.read(new Uint8Array(buffer));
+    if (done) return null;
+    this.#last = value;
+    return value;
+  }
+
+  /** Declares that no view of the last chunk is held any more, so its buffer is reused. */
+  recycle(): void {
+    if (this.#last !== null) this.#spare = this.#last.buffer as ArrayBuffer;
+    this.#last = null;
+  }
+
+  /** Cancels the stream; never throws. */
+  async cancel(reason?: unknown): Promise<void> {
+    try {
+      await (this.#byob ?? this.#plain)!.cancel(reason);
+    } catch {
+      // Already errored or closed.
+    }
+  }
+}

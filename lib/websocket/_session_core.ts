@@ -1,0 +1,462 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The engine shared by WebSocketSession and RawWebSocketSession: it reads the transport with
+// a reusable buffer and drives the frame decoder directly (stream costs are paid per read,
+// not per frame), writes frames in order under a write timeout, and runs the close handshake.
+
+import { ChunkReader } from "./_chunk_reader.ts";
+import { checkLimit, FrameDecoder, type Role } from "./decoder.ts";
+import { FrameEncoder } from "./encoder.ts";
+import { WebSocketError } from "./error.ts";
+import { CloseCode, Frame, readClosePayload } from "./frame.ts";
+
+/** A byte duplex: a connection, a pair of pipes, a test double. */
+export interface Transport {
+  /** The bytes received. */
+  readable: ReadableStream<Uint8Array>;
+  /** The bytes to send. */
+  writable: WritableStream<Uint8Array>;
+  /**
+   * Closes the connection at once, even with a write in flight (a `Deno.Conn` has it). Used
+   * when a write exceeds the session's `timeout`: aborting a writable waits for the write in
+   * flight, which a peer that stopped reading never completes.
+   */
+  close?(): void;
+}
+
+/** How a session ended, like the browser's `CloseEvent`. */
+export interface CloseInfo {
+  /**
+   * The code of the peer's close frame (1005 when it carried none); or, when the session
+   * failed, the code it sent (1002, 1007, 1009, 1011) or 1006 for a connection that ended
+   * without a close handshake.
+   */
+  code: number;
+  /** The reason that came with the code; empty when none. */
+  reason: string;
+  /** Whether both close frames were exchanged before the transport ended. */
+  wasClean: boolean;
+}
+
+export interface CoreOptions {
+  role: Role;
+  timeout: number;
+  maxFrameSize: number;
+  masking: boolean;
+  buffered: Uint8Array | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** What a session does with each frame; it may throw a WebSocketError to fail the session. */
+export interface FrameHandler {
+  /** Handles a frame; returns true when it keeps a view of the frame's payload. */
+  frame(frame: Frame): boolean;
+  /** The peer's close arrived or our close was sent: no more data will be handed on. */
+  end(): void;
+  /** The session failed: hand `error` on after what was already handed on. */
+  fail(error: WebSocketError): void;
+}
+
+const OPEN: number = 0, CLOSING: number = 1, CLOSED: number = 2;
+const noop = () => {};
+
+export function checkTimeout(name: string, value: number): number {
+  if (!(value >= 0)) {
+    throw new RangeError(`Invalid ${name}: ${value} ms is negative or not a number`);
+  }
+  return value;
+}
+
+/** Applies and checks the options both session types share. */
+export function coreOptions(options: {
+  role?: Role;
+  timeout?: number;
+  maxFrameSize?: number;
+  masking?: boolean;
+  buffered?: Uint8Array;
+  signal?: AbortSignal;
+}): CoreOptions {
+  const role = options.role ?? "server";
+  if (role !== "server" && role !== "client") {
+    throw new RangeError(`Invalid role: ${JSON.stringify(role)} is not "server" or "client"`);
+  }
+  return {
+    role,
+    timeout: checkTimeout("timeout", options.timeout ?? 15_000),
+    maxFrameSize: checkLimit("maxFrameSize", options.maxFrameSize ?? 1_048_576),
+    masking: options.masking ?? false,
+    buffered: options.buffered,
+    signal: options.signal,
+  };
+}
+
+/** Cuts a reason to the 123 bytes a close frame can carry, on a character boundary. */
+function closeReason(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= 123) return text;
+  let end = 123;
+  while ((bytes[end]! & 0xc0) === 0x80) end--;
+  return new TextDecoder().decode(bytes.subarray(0, end));
+}
+
+export class SessionCore {
+  readonly role: Role;
+  readonly signal: AbortSignal;
+  readonly closed: Promise<CloseInfo>;
+  readonly #options: CoreOptions;
+  readonly #transport: Transport;
+  readonly #reader: ChunkReader;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #decoder: FrameDecoder;
+  readonly #encoder: FrameEncoder;
+  readonly #abort = new AbortController();
+  #handler: FrameHandler | null = null;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #state: number = OPEN;
+  /** Why the session failed, when it did: the close code it sent. */
+  #failure: WebSocketError | null = null;
+  #peerClose: { code: number; reason: string } | null = null;
+  #buffered: Uint8Array | undefined;
+  #pumping: Promise<void> | null = null;
+  #wantRead: () => boolean = () => false;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  // Write timeout: writes finish in order, so if none finished for `timeout` while some
+  // were pending, the oldest has been pending that long. One timer per period, not per write.
+  #writesStarted = 0;
+  #writesDone = 0;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #lastWrite: Promise<void> = Promise.resolve();
+  readonly #sink = { enqueue: (chunk: Uint8Array) => this.#writeChunk(chunk) };
+  /** The buffer of the chunk being decoded, and whether a frame kept a view into it. */
+  #chunkBuffer: ArrayBufferLike | null = null;
+  #retained = false;
+  readonly #frameSink = {
+    enqueue: (frame: Frame) => {
+      if (this.#handler!.frame(frame) && frame.payload.buffer === this.#chunkBuffer) {
+        this.#retained = true;
+      }
+    },
+  };
+
+  constructor(transport: Transport, options: CoreOptions) {
+    this.#options = options;
+    this.#transport = transport;
+    this.role = options.role;
+    this.signal = this.#abort.signal;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#reader = new ChunkReader(transport.readable);
+    this.#writer = transport.writable.getWriter();
+    this.#writer.closed.catch(noop);
+    this.#decoder = new FrameDecoder({ role: options.role, maxFrameSize: options.maxFrameSize });
+    this.#encoder = new FrameEncoder({ role: options.role, masking: options.masking });
+    this.#buffered = options.buffered?.length ? options.buffered : undefined;
+    options.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (options.signal?.aborted) queueMicrotask(this.#onAbort);
+  }
+
+  /** Connects the session's handler and tells when it wants to read more. */
+  attach(handler: FrameHandler, wantRead: () => boolean): void {
+    this.#handler = handler;
+    this.#wantRead = wantRead;
+  }
+
+  get open(): boolean {
+    return this.#state === OPEN;
+  }
+
+  get closeSent(): boolean {
+    return this.#state !== OPEN;
+  }
+
+  get peerClosed(): boolean {
+    return this.#peerClose !== null;
+  }
+
+  #onAbort = (): void => {
+    this.close(CloseCode.GoingAway, "going away").catch(noop);
+  };
+
+  /**
+   * Reads while the session wants input (OPEN) or waits for the peer's close or the end of
+   * the stream (CLOSING). One loop at a time: a call while it runs returns the same promise.
+   */
+  pump(): Promise<void> {
+    return this.#pumping ??= this.#runPump();
+  }
+
+  async #runPump(): Promise<void> {
+    await undefined; // #pumping is set before the loop runs, so calls from inside it join it
+    try {
+      while (this.#state === CLOSING || (this.#state === OPEN && this.#wantRead())) {
+        let chunk: Uint8Array | null;
+        if (this.#buffered !== undefined) {
+          chunk = this.#buffered;
+          this.#buffered = undefined;
+        } else {
+          try {
+            chunk = await this.#reader.read();
+          } catch (cause) {
+            this.#transportEnded(cause);
+            return;
+          }
+          if (this.#state === CLOSED) return;
+        }
+        if (chunk === null) {
+          this.#transportEnded();
+          return;
+        }
+        if (this.#failure !== null) continue; // after a protocol error the input is discarded
+        this.#retained = false;
+        this.#chunkBuffer = chunk.buffer;
+        try {
+          this.#decoder.push(chunk, this.#frameSink);
+        } catch (error) {
+          this.fail(error);
+          continue;
+        }
+        if (!this.#retained) this.#reader.recycle();
+      }
+    } finally {
+      this.#pumping = null;
+    }
+  }
+
+  /**
+   * Handles a close frame from the peer: answer it (unless `reply` is false: a raw session's
+   * user answers), then end as the role says.
+   */
+  peerClose(frame: Frame, reply = true): void {
+    if (this.#peerClose !== null || this.#state === CLOSED) return;
+    const payload = readClosePayload(frame.payload);
+    this.#peerClose = payload;
+    if (!reply && this.#state === OPEN) return;
+    if (this.#state === OPEN) {
+      this.#state = CLOSING;
+      // Echo the code (RFC 6455 §5.5.1); a close without a code is answered without one.
+      this.send(
+        payload.code === CloseCode.NoStatusReceived ? Frame.close() : Frame.close(payload.code),
+      );
+      this.#handler!.end();
+    }
+    this.#afterHandshake();
+  }
+
+  /** Both closes are exchanged: a server ends the transport, a client waits for the server to. */
+  #afterHandshake(): void {
+    if (this.role === "server") {
+      this.#finish(this.#result(true), false);
+    } else {
+      this.#armCloseTimer();
+      this.pump(); // reads to the end of the stream
+    }
+  }
+
+  #result(clean: boolean): CloseInfo {
+    if (this.#failure !== null) {
+      return {
+        code: this.#failure.closeCode,
+        reason: closeReason(this.#failure.message),
+        wasClean: false,
+      };
+    }
+    if (clean && this.#peerClose !== null) return { ...this.#peerClose, wasClean: true };
+    return { code: CloseCode.AbnormalClosure, reason: "", wasClean: false };
+  }
+
+  /** Starts the close handshake (or completes it when the peer's close came first). */
+  close(code: number = CloseCode.NormalClosure, reason = ""): Promise<CloseInfo> {
+    if (this.#state === OPEN) {
+      const frame = Frame.close(code, reason); // throws RangeError before any state changes
+      this.#sendClose(frame);
+    }
+    return this.closed;
+  }
+
+  /** Sends our close frame, then waits for the peer's (or ends, if it came first). */
+  #sendClose(frame: Frame): Promise<void> {
+    this.#state = CLOSING;
+    this.#handler!.end();
+    const written = this.send(frame);
+    if (this.#peerClose !== null) {
+      this.#afterHandshake();
+    } else {
+      this.#armCloseTimer();
+      this.pump();
+    }
+    return written;
+  }
+
+  /** A raw session's outgoing close frame. */
+  sendCloseFrame(frame: Frame): Promise<void> {
+    this.checkOpen("send a close frame");
+    try {
+      readClosePayload(frame.payload);
+    } catch (cause) {
+      throw new RangeError("Cannot send close frame: its payload is not a valid close payload", {
+        cause,
+      });
+    }
+    return this.#sendClose(frame);
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined || this.#options.timeout === Infinity) return;
+    this.#closeTimer = setTimeout(() => {
+      this.#closeTimer = undefined;
+      // The peer did not finish the handshake in time: end the transport ourselves.
+      this.#finish(this.#peerClose !== null ? this.#result(true) : this.#result(false), false);
+    }, this.#options.timeout);
+  }
+
+  /** Fails the session: send the error's close code, then wait for the peer's close. */
+  fail(error: unknown): void {
+    if (this.#state === CLOSED) return;
+    const failure = error instanceof WebSocketError
+      ? error
+      : new WebSocketError("Session failed: an internal error occurred", CloseCode.InternalError, {
+        cause: error,
+      });
+    if (this.#failure === null) this.#failure = failure;
+    this.#handler!.fail(failure);
+    if (this.#state === OPEN) {
+      const code = failure.closeCode === CloseCode.AbnormalClosure
+        ? CloseCode.InternalError
+        : failure.closeCode;
+      this.#state = CLOSING;
+      this.send(Frame.close(code, closeReason(failure.message)));
+      if (this.#peerClose !== null) this.#afterHandshake();
+      else {
+        this.#armCloseTimer();
+        this.pump();
+      }
+    }
+  }
+
+  /** The transport ended (or failed) on the read side. */
+  #transportEnded(cause?: unknown): void {
+    if (this.#state === CLOSED) return;
+    if (this.#peerClose !== null && this.#state === CLOSING) {
+      this.#finish(this.#result(true), false); // the client's expected end
+      return;
+    }
+    const error = new WebSocketError(
+      cause === undefined
+        ? "Connection ended without a close frame"
+        : "Connection failed without a close frame",
+      CloseCode.AbnormalClosure,
+      cause === undefined ? undefined : { cause },
+    );
+    if (this.#failure === null) this.#handler?.fail(error);
+    this.#finish(this.#result(false), false);
+  }
+
+  /**
+   * Ends the session: the signal aborts at once; `closed` resolves once the transport ended.
+   * A clean end flushes what is queued (our close frame), for at most `timeout`; a hard end
+   * (a write timed out) aborts the transport.
+   */
+  #finish(info: CloseInfo, hard: boolean): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    clearTimeout(this.#closeTimer);
+    clearTimeout(this.#watchdog);
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#abort.abort(
+      new WebSocketError(`WebSocket session closed with code ${info.code}`, info.code),
+    );
+    this.#endTransport(hard).then(() => this.#resolveClosed(info));
+  }
+
+  async #endTransport(hard: boolean): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      if (!hard) {
+        const flushed = this.#writer.close().then(() => true, () => true);
+        const late = this.#options.timeout === Infinity
+          ? flushed
+          : new Promise<boolean>((resolve) => {
+            timer = setTimeout(() => resolve(false), this.#options.timeout);
+          });
+        hard = !(await Promise.race([flushed, late]));
+      }
+      if (hard) {
+        try {
+          this.#transport.close?.();
+        } catch {
+          // Already closed.
+        }
+        await this.#writer.abort().catch(noop);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    await this.#reader.cancel();
+  }
+
+  #closedError(action: string): WebSocketError {
+    return new WebSocketError(
+      `Cannot ${action}: the session is ${this.#state === CLOSED ? "closed" : "closing"}`,
+      1006,
+    );
+  }
+
+  /**
+   * Sends one frame. The promise resolves when the transport accepted its bytes, and never
+   * rejects: after awaiting it, {@linkcode checkWritten} tells whether the write failed.
+   */
+  send(frame: Frame): Promise<void> {
+    if (this.#state === CLOSED) return this.#lastWrite;
+    this.#encoder.encode(frame, this.#sink);
+    return this.#lastWrite;
+  }
+
+  /** Throws unless data may still be sent (no close frame sent yet). */
+  checkOpen(action: string): void {
+    if (this.#state !== OPEN) throw this.#closedError(action);
+  }
+
+  /** Throws when a write failed or the session ended before the bytes were accepted. */
+  checkWritten(action: string): void {
+    if (this.#writeError !== null) {
+      throw new WebSocketError(
+        `Cannot ${action}: the connection failed`,
+        CloseCode.AbnormalClosure,
+        {
+          cause: this.#writeError,
+        },
+      );
+    }
+  }
+
+  #writeError: unknown = null;
+  readonly #written = (): void => {
+    this.#writesDone++;
+  };
+  readonly #writeFailed = (cause: unknown): void => {
+    this.#writeError ??= cause ?? new Error("write failed");
+    this.#transportEnded(cause);
+  };
+
+  #writeChunk(chunk: Uint8Array): void {
+    this.#writesStarted++;
+    if (this.#watchdog === undefined && this.#options.timeout !== Infinity) this.#armWatchdog();
+    this.#lastWrite = this.#writer.write(chunk).then(this.#written, this.#writeFailed);
+  }
+
+  #armWatchdog(): void {
+    const mark = this.#writesDone;
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      if (this.#state === CLOSED || this.#writesDone === this.#writesStarted) return;
+      if (this.#writesDone === mark) {
+        if (this.#failure === null) {
+          this.#failure = new WebSocketError(
+            `Cannot send: a write took longer than the timeout of ${this.#options.timeout} ms`,
+            CloseCode.AbnormalClosure,
+          );
+          this.#handler?.fail(this.#failure);
+        }
+        this.#finish(this.#result(false), true);
+      } else this.#armWatchdog();
+    }, this.#options.timeout);
+  }
+}

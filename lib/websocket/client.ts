@@ -1,0 +1,163 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * A WebSocket client over `Deno.connect` / `Deno.connectTls`, returning the same session as
+ * the server side (role client).
+ *
+ * @module
+ */
+
+import { HttpError } from "../http/error.ts";
+import { hasToken, readHead } from "./_head.ts";
+import { WebSocketError } from "./error.ts";
+import { acceptKey } from "./handshake.ts";
+import { WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
+
+/** Options of {@linkcode connectWebSocket}. */
+export interface ConnectWebSocketOptions
+  extends Omit<WebSocketSessionOptions, "role" | "protocol" | "buffered"> {
+  /** The subprotocols to offer, in order of preference. @default {[]} */
+  protocols?: readonly string[];
+  /** Extra request headers (`Origin`, `Authorization`, cookies). */
+  headers?: HeadersInit;
+  /** Extra CA certificates (PEM) trusted for `wss:`. */
+  caCerts?: string[];
+  /**
+   * The largest response head accepted, in bytes.
+   *
+   * @default {16384}
+   */
+  maxHeadSize?: number;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Opens a WebSocket to `url` (`ws:` or `wss:`; `http:` and `https:` are taken as such): a TCP
+ * or TLS connection, the opening handshake of RFC 6455 §4.1 with a random key, and a
+ * {@linkcode WebSocketSession} with role client (every frame it sends is masked). The
+ * handshake must finish within `timeout`.
+ *
+ * @param url Where to connect; a fragment is refused (RFC 6455 §3).
+ * @param options Subprotocols, headers, TLS certificates and the session's options.
+ * @returns The session; its `protocol` is the subprotocol the server agreed to.
+ * @throws {HttpError} With the server's status when it answers other than 101.
+ * @throws {WebSocketError} 1002 when the 101 answer is not a valid handshake (wrong accept
+ * value, a subprotocol or extension not offered), 1006 when the connection fails or the
+ * handshake times out.
+ *
+ * @example Talking to an echo server
+ * ```ts ignore
+ * import { connectWebSocket } from "@wirestream/wirestream";
+ *
+ * const session = await connectWebSocket("ws://127.0.0.1:8000/");
+ * await session.send("hello");
+ * for await (const message of session.incoming) {
+ *   console.log(message);
+ *   await session.close();
+ * }
+ * ```
+ */
+export async function connectWebSocket(
+  url: string | URL,
+  options: ConnectWebSocketOptions = {},
+): Promise<WebSocketSession> {
+  const target = new URL(url);
+  const secure = target.protocol === "wss:" || target.protocol === "https:";
+  if (!secure && target.protocol !== "ws:" && target.protocol !== "http:") {
+    throw new TypeError(`Cannot connect: ${JSON.stringify(target.protocol)} is not ws: or wss:`);
+  }
+  if (target.hash !== "" || String(url).includes("#")) {
+    throw new TypeError("Cannot connect: a WebSocket URL has no fragment");
+  }
+  const timeout = options.timeout ?? 15_000;
+  const deadline = timeout === Infinity ? undefined : AbortSignal.timeout(timeout);
+  const signal = [options.signal, deadline].filter((s) => s !== undefined);
+  const abort = signal.length === 0 ? undefined : AbortSignal.any(signal);
+  abort?.throwIfAborted();
+  const port = Number(target.port || (secure ? 443 : 80));
+  const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
+  let conn: Deno.Conn;
+  try {
+    conn = secure
+      ? await Deno.connectTls({
+        hostname,
+        port,
+        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+      })
+      : await Deno.connect({ hostname, port });
+  } catch (cause) {
+    throw new WebSocketError(`Cannot connect: ${target.host} is unreachable`, 1006, { cause });
+  }
+  const onAbort = () => conn.close();
+  abort?.addEventListener("abort", onAbort, { once: true });
+  try {
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    const headers = new Headers(options.headers);
+    headers.set("host", target.host);
+    headers.set("upgrade", "websocket");
+    headers.set("connection", "Upgrade");
+    headers.set("sec-websocket-key", key);
+    headers.set("sec-websocket-version", "13");
+    const offered = options.protocols ?? [];
+    if (offered.length > 0) headers.set("sec-websocket-protocol", offered.join(", "));
+    let head = `GET ${target.pathname}${target.search} HTTP/1.1\r\n`;
+    headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
+    const writer = conn.writable.getWriter();
+    await writer.write(encoder.encode(head + "\r\n"));
+    writer.releaseLock();
+    const response = await readHead(conn.readable, options.maxHeadSize ?? 16_384, "response");
+    const status = Number(response.start[1]);
+    if (status !== 101) {
+      throw new HttpError(
+        status,
+        `Cannot connect: the server answered ${status} ${response.start[2]}`,
+      );
+    }
+    const h = response.headers;
+    if (!hasToken(h.get("upgrade"), "websocket") || !hasToken(h.get("connection"), "upgrade")) {
+      throw new WebSocketError(
+        "Cannot connect: the 101 answer lacks Upgrade: websocket or Connection: upgrade",
+        1002,
+      );
+    }
+    if (h.get("sec-websocket-accept") !== await acceptKey(key)) {
+      throw new WebSocketError("Cannot connect: Sec-WebSocket-Accept does not match the key", 1002);
+    }
+    const protocol = h.get("sec-websocket-protocol") ?? "";
+    if (protocol !== "" && !offered.includes(protocol)) {
+      throw new WebSocketError(
+        `Cannot connect: the server chose subprotocol ${JSON.stringify(protocol)}, not offered`,
+        1002,
+      );
+    }
+    if (h.has("sec-websocket-extensions")) {
+      throw new WebSocketError("Cannot connect: the server chose an extension, none offered", 1002);
+    }
+    abort?.removeEventListener("abort", onAbort);
+    const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
+    return new WebSocketSession(conn, {
+      ...sessionOptions,
+      role: "client",
+      protocol,
+      buffered: response.rest,
+    });
+  } catch (error) {
+    abort?.removeEventListener("abort", onAbort);
+    try {
+      conn.close();
+    } catch {
+      // Closed by the abort.
+    }
+    if (error instanceof HttpError || error instanceof WebSocketError) throw error;
+    if (abort?.aborted) {
+      throw new WebSocketError(
+        "Cannot connect: the handshake did not finish in time or was aborted",
+        1006,
+        {
+          cause: abort.reason,
+        },
+      );
+    }
+    throw new WebSocketError("Cannot connect: the handshake failed", 1006, { cause: error });
+  }
+}

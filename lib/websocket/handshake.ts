@@ -1,0 +1,208 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * The opening handshake of RFC 6455 §4: `Sec-WebSocket-Accept`, validation of an upgrade
+ * request (§4.2.1), subprotocol selection and an Origin check.
+ *
+ * @module
+ */
+
+import { HttpError } from "../http/error.ts";
+import { hasToken } from "./_head.ts";
+
+/** The GUID that RFC 6455 §1.3 appends to the key before hashing. */
+export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+// 16 bytes in base64: 21 free characters, one whose low 4 bits are zero, and "==".
+const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/**
+ * Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2): the base64 of
+ * the SHA-1 of the key followed by {@linkcode WEBSOCKET_GUID}, with `crypto.subtle`.
+ *
+ * @param key The client's `Sec-WebSocket-Key`.
+ * @returns The value of `Sec-WebSocket-Accept`.
+ *
+ * @example The example of RFC 6455 §1.3
+ * ```ts
+ * import { acceptKey } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(await acceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+ * ```
+ */
+export async function acceptKey(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    new TextEncoder().encode(key + WEBSOCKET_GUID),
+  );
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+/**
+ * Parses a `Sec-WebSocket-Protocol` header into its tokens (RFC 6455 §4.1, §11.3.4).
+ *
+ * @param value The header's value, or null when absent.
+ * @returns The subprotocols, in the client's order of preference.
+ * @throws {HttpError} 400 when an item is not a token.
+ *
+ * @example Parsing offered subprotocols
+ * ```ts
+ * import { parseProtocols } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseProtocols("chat, superchat"), ["chat", "superchat"]);
+ * assert.deepEqual(parseProtocols(null), []);
+ * ```
+ */
+export function parseProtocols(value: string | null): string[] {
+  if (value === null) return [];
+  const protocols = value.split(",").map((p) => p.trim());
+  for (const protocol of protocols) {
+    if (!TOKEN.test(protocol)) {
+      throw new HttpError(
+        400,
+        `Cannot upgrade: subprotocol ${JSON.stringify(protocol.slice(0, 64))} is not a token`,
+      );
+    }
+  }
+  return protocols;
+}
+
+/**
+ * Picks the subprotocol to agree on: the first one the client offered that the server
+ * supports (the client lists them by preference, RFC 6455 §4.1).
+ *
+ * @param offered The client's subprotocols, in order.
+ * @param supported The server's subprotocols.
+ * @returns The agreed subprotocol, or `""` when none matches.
+ *
+ * @example Selecting a subprotocol
+ * ```ts
+ * import { selectProtocol } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(selectProtocol(["v2.chat", "v1.chat"], ["v1.chat", "v2.chat"]), "v2.chat");
+ * assert.equal(selectProtocol(["mqtt"], ["v1.chat"]), "");
+ * ```
+ */
+export function selectProtocol(offered: readonly string[], supported: readonly string[]): string {
+  for (const protocol of offered) if (supported.includes(protocol)) return protocol;
+  return "";
+}
+
+/** What {@linkcode validateUpgradeRequest} checks: a `Request` has all of it but the version. */
+export interface UpgradeRequestLike {
+  /** The request method. */
+  readonly method: string;
+  /** The request headers. */
+  readonly headers: Headers;
+  /** The HTTP version (`"HTTP/1.1"`), when the transport tells it; a `Request` does not. */
+  readonly httpVersion?: string;
+}
+
+/** Options of {@linkcode validateUpgradeRequest}. */
+export interface UpgradeValidationOptions {
+  /** The subprotocols the server supports; the client's first match is agreed. @default {[]} */
+  protocols?: readonly string[];
+  /**
+   * Decides whether an `Origin` (null when absent: a non-browser client) may connect; false
+   * answers 403, the defence against cross-site WebSocket hijacking. Browsers always send
+   * `Origin`. By default every origin may.
+   */
+  checkOrigin?: (origin: string | null) => boolean;
+}
+
+/** What a valid upgrade request agreed to. */
+export interface UpgradeInfo {
+  /** The client's `Sec-WebSocket-Key`. */
+  key: string;
+  /** The value of `Sec-WebSocket-Accept` to answer with. */
+  accept: string;
+  /** The agreed subprotocol, or `""`. */
+  protocol: string;
+  /** The subprotocols the client offered. */
+  offeredProtocols: string[];
+  /** The request's `Origin`, or null. */
+  origin: string | null;
+}
+
+/**
+ * Validates a WebSocket upgrade request (RFC 6455 §4.2.1): an HTTP/1.1 or later `GET` with
+ * `Host`, an `Upgrade` holding `websocket` and a `Connection` holding `upgrade` (tokens
+ * matched case-insensitively), a `Sec-WebSocket-Key` that is the base64 of 16 bytes, and
+ * `Sec-WebSocket-Version: 13`. Then the Origin check and the subprotocol choice.
+ *
+ * @param request The request (a `Request`, or its method, headers and version).
+ * @param options The supported subprotocols and the Origin check.
+ * @returns The key, the accept value, the agreed subprotocol and the origin.
+ * @throws {HttpError} 426 with `Sec-WebSocket-Version: 13` for another version, 403 for an
+ * origin refused, 400 for anything else.
+ *
+ * @example Validating a request
+ * ```ts
+ * import { HttpError, validateUpgradeRequest } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const headers = new Headers({
+ *   host: "example.com", upgrade: "websocket", connection: "keep-alive, Upgrade",
+ *   "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13",
+ *   "sec-websocket-protocol": "chat",
+ * });
+ * const info = await validateUpgradeRequest({ method: "GET", headers }, { protocols: ["chat"] });
+ * assert.equal(info.accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+ * assert.equal(info.protocol, "chat");
+ *
+ * headers.set("sec-websocket-version", "8");
+ * await assert.rejects(validateUpgradeRequest({ method: "GET", headers }), (e) => {
+ *   assert(e instanceof HttpError);
+ *   assert.equal(e.status, 426);
+ *   assert.equal(e.headers.get("sec-websocket-version"), "13");
+ *   return true;
+ * });
+ * ```
+ */
+export async function validateUpgradeRequest(
+  request: UpgradeRequestLike,
+  options: UpgradeValidationOptions = {},
+): Promise<UpgradeInfo> {
+  const headers = request.headers;
+  const version = request.httpVersion;
+  if (version !== undefined && !/^HTTP\/(1\.[1-9]|[2-9]\.\d)$/.test(version)) {
+    throw new HttpError(400, `Cannot upgrade: ${version} is not HTTP/1.1 or later`);
+  }
+  if (request.method !== "GET") {
+    throw new HttpError(400, `Cannot upgrade: method ${request.method} is not GET`);
+  }
+  if (!headers.has("host")) throw new HttpError(400, "Cannot upgrade: the request has no Host");
+  if (!hasToken(headers.get("upgrade"), "websocket")) {
+    throw new HttpError(400, "Cannot upgrade: Upgrade does not hold websocket");
+  }
+  if (!hasToken(headers.get("connection"), "upgrade")) {
+    throw new HttpError(400, "Cannot upgrade: Connection does not hold upgrade");
+  }
+  const key = headers.get("sec-websocket-key")?.trim() ?? "";
+  if (!KEY.test(key)) {
+    throw new HttpError(400, "Cannot upgrade: Sec-WebSocket-Key is not the base64 of 16 bytes");
+  }
+  if (headers.get("sec-websocket-version")?.trim() !== "13") {
+    throw new HttpError(426, "Cannot upgrade: Sec-WebSocket-Version is not 13", {
+      headers: { "sec-websocket-version": "13" },
+    });
+  }
+  const origin = headers.get("origin");
+  if (options.checkOrigin !== undefined && !options.checkOrigin(origin)) {
+    throw new HttpError(
+      403,
+      `Cannot upgrade: origin ${JSON.stringify((origin ?? "null").slice(0, 64))} is not allowed`,
+    );
+  }
+  const offeredProtocols = parseProtocols(headers.get("sec-websocket-protocol"));
+  return {
+    key,
+    accept: await acceptKey(key),
+    protocol: selectProtocol(offeredProtocols, options.protocols ?? []),
+    offeredProtocols,
+    origin,
+  };
+}

@@ -1,0 +1,475 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * WebSocket sessions over any byte duplex: Ktor's `DefaultWebSocketSession` (messages, with
+ * automatic pong, pinger and close handshake) and its raw session (every frame).
+ *
+ * @module
+ */
+
+import {
+  type CloseInfo,
+  type CoreOptions,
+  coreOptions,
+  type FrameHandler,
+  SessionCore,
+  type Transport,
+} from "./_session_core.ts";
+import type { Role } from "./decoder.ts";
+import { WebSocketError } from "./error.ts";
+import { CloseCode, Frame, Opcode } from "./frame.ts";
+import { encodeMessage, type Message, MessageDecoder } from "./message.ts";
+import { pinger } from "./ping.ts";
+
+export type { CloseInfo, Transport };
+
+/** Options of {@linkcode RawWebSocketSession}. */
+export interface RawWebSocketSessionOptions {
+  /**
+   * The endpoint's role: a server expects masked frames and sends unmasked ones, a client
+   * the reverse (RFC 6455 §5.1).
+   *
+   * @default {"server"}
+   */
+  role?: Role;
+  /**
+   * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for
+   * the peer's close frame (and, for a client, for the server to end the connection) after
+   * ours. A write over it ends the session with 1006. `Infinity` waits forever.
+   *
+   * @default {15000}
+   */
+  timeout?: number;
+  /**
+   * The largest frame payload received, in bytes (1009 above it, checked from the header);
+   * outgoing messages are split into frames of at most this size. `Infinity` lifts it.
+   *
+   * @default {1048576}
+   */
+  maxFrameSize?: number;
+  /**
+   * Ktor's `masking`: mask the frames a server sends. RFC 6455 §5.1 forbids masked server
+   * frames, so standard clients fail such a connection; a client always masks.
+   *
+   * @default {false}
+   */
+  masking?: boolean;
+  /** The subprotocol agreed in the handshake, reported as `protocol`. @default {""} */
+  protocol?: string;
+  /** Bytes already read from the transport past the handshake; decoded first. */
+  buffered?: Uint8Array;
+  /** Aborting it closes the session with 1001 (going away). */
+  signal?: AbortSignal;
+}
+
+/** Options of {@linkcode WebSocketSession}. */
+export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
+  /**
+   * Ktor's `pingInterval`, in milliseconds: send a ping this long after the start and after
+   * each pong, and close with 1011 (`"ping timeout"`) when its pong does not come within
+   * `timeout`. `null` disables pings. Pongs are read with the messages, so a consumer that
+   * stops reading `incoming` for longer than `timeout` ends the session too.
+   *
+   * @default {null}
+   */
+  pingInterval?: number | null;
+  /**
+   * The largest message received, in bytes, over all its fragments (1009 above it, at the
+   * fragment that crosses it). `Infinity` lifts it.
+   *
+   * @default {4194304}
+   */
+  maxMessageSize?: number;
+}
+
+const noop = () => {};
+
+/**
+ * Hands items to a `ReadableStream` with backpressure, ending it after what it holds was
+ * read: a failure errors it only once its queue is empty, so nothing accepted is lost.
+ */
+class Inbox<T> {
+  controller!: ReadableStreamDefaultController<T>;
+  readonly stream: ReadableStream<T>;
+  #done = false;
+  #error: unknown = undefined;
+
+  constructor(pull: () => void, cancel: () => void) {
+    this.stream = new ReadableStream<T>({
+      start: (controller) => {
+        this.controller = controller;
+      },
+      pull: () => {
+        if (this.#error !== undefined) {
+          if (this.controller.desiredSize === 1) this.controller.error(this.#error);
+          return;
+        }
+        if (!this.#done) pull();
+      },
+      cancel: () => {
+        this.#done = true;
+        cancel();
+      },
+    });
+  }
+
+  get wantsMore(): boolean {
+    return !this.#done && (this.controller.desiredSize ?? 0) > 0;
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  push(item: T): void {
+    if (!this.#done) this.controller.enqueue(item);
+  }
+
+  end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.controller.close();
+  }
+
+  fail(error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.controller.desiredSize === 1) this.controller.error(error);
+    else this.#error = error;
+  }
+}
+
+/**
+ * A WebSocket session over a byte duplex (Ktor's `DefaultWebSocketSession`): messages in
+ * `incoming`, messages out through `outgoing` or {@linkcode send}, with pongs sent
+ * automatically, the pinger when `pingInterval` is set, and the close handshake of RFC 6455
+ * §7.
+ *
+ * - **Backpressure**: the transport is read only while `incoming` wants messages; a write
+ *   resolves when the transport accepted the bytes.
+ * - **Closing**: {@linkcode close} sends a close frame and waits up to `timeout` for the
+ *   peer's; a close from the peer is answered with the same code. A server then ends the
+ *   transport; a client waits up to `timeout` for the server to. `incoming` ends normally.
+ * - **Failures**: a protocol violation sends the close code it calls for (1002, 1007, 1009),
+ *   a ping timeout 1011; a transport that ends without a close frame gives 1006. `incoming`
+ *   errors with the {@linkcode WebSocketError} after the messages received before it.
+ *
+ * @example An echo over an in-memory duplex, driven by a raw client
+ * ```ts
+ * import { Frame, FrameDecoderStream, FrameEncoderStream, WebSocketSession } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const up = new TransformStream<Uint8Array, Uint8Array>(); // client → server bytes
+ * const down = new TransformStream<Uint8Array, Uint8Array>(); // server → client bytes
+ * const server = new WebSocketSession({ readable: up.readable, writable: down.writable });
+ * (async () => {
+ *   for await (const message of server.incoming) await server.send(message);
+ * })();
+ *
+ * const toServer = new FrameEncoderStream({ role: "client" });
+ * toServer.readable.pipeTo(up.writable);
+ * const writer = toServer.writable.getWriter();
+ * const frames = down.readable.pipeThrough(new FrameDecoderStream({ role: "client" })).getReader();
+ * await writer.write(Frame.text("hello"));
+ * assert.equal(new TextDecoder().decode((await frames.read()).value!.payload), "hello");
+ * await writer.write(Frame.close(1000));
+ * assert.equal((await frames.read()).value!.opcode, 0x8); // the server echoes the close
+ * assert.deepEqual(await server.closed, { code: 1000, reason: "", wasClean: true });
+ * ```
+ */
+export class WebSocketSession {
+  /** The messages received: `string` for text, `Uint8Array` for binary. */
+  readonly incoming: ReadableStream<Message>;
+  /** Where messages to send go; closing it closes the session with 1000. */
+  readonly outgoing: WritableStream<Message>;
+  /** The subprotocol agreed in the handshake, or `""`. */
+  readonly protocol: string;
+  readonly #core: SessionCore;
+  readonly #inbox: Inbox<Message>;
+  readonly #messages: MessageDecoder;
+  readonly #maxFrameSize: number;
+  #pongPayload: Uint8Array | null = null;
+  #ponging = false;
+  #pongs: WritableStreamDefaultWriter<Frame> | null = null;
+  #last: Promise<void> = Promise.resolve();
+  readonly #frames = { enqueue: (frame: Frame) => (this.#last = this.#core.send(frame)) };
+
+  /**
+   * Starts a session on `transport`.
+   *
+   * @param transport The byte duplex, after the handshake (pass bytes already read past it
+   * as `buffered`).
+   * @param options Ktor's WebSocket options and the role.
+   * @throws {RangeError} When an option is out of range.
+   */
+  constructor(transport: Transport, options: WebSocketSessionOptions = {}) {
+    const core: CoreOptions = coreOptions(options);
+    this.#messages = new MessageDecoder(
+      options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize },
+    );
+    const pingInterval = options.pingInterval ?? null;
+    if (pingInterval !== null && !(pingInterval > 0)) {
+      throw new RangeError(`Invalid pingInterval: ${pingInterval} ms is not above 0`);
+    }
+    this.#maxFrameSize = core.maxFrameSize;
+    this.protocol = options.protocol ?? "";
+    this.#core = new SessionCore(transport, core);
+    this.#inbox = new Inbox<Message>(
+      () => void this.#core.pump(),
+      () => void this.close(),
+    );
+    this.incoming = this.#inbox.stream;
+    const messageSink = {
+      enqueue: (message: Message | Frame) => this.#inbox.push(message as Message),
+    };
+    const handler: FrameHandler = {
+      frame: (frame) => {
+        if (this.#core.peerClosed) return false;
+        if (frame.opcode >= Opcode.Close) {
+          this.#control(frame);
+          return false;
+        }
+        if (!this.#core.open) return false; // closing: data is discarded, like a browser does
+        this.#messages.push(frame, messageSink);
+        return frame.opcode !== Opcode.Text;
+      },
+      end: () => this.#inbox.end(),
+      fail: (error) => this.#inbox.fail(error),
+    };
+    this.#core.attach(handler, () => this.#inbox.wantsMore);
+    this.outgoing = new WritableStream<Message>({
+      write: (message) => this.send(message),
+      close: () => this.close().then(noop),
+      abort: (reason) => {
+        this.#core.fail(
+          new WebSocketError(
+            "Session failed: its outgoing stream was aborted",
+            CloseCode.InternalError,
+            {
+              cause: reason,
+            },
+          ),
+        );
+      },
+    });
+    if (pingInterval !== null) this.#startPinger(pingInterval, core.timeout);
+  }
+
+  /** The role of this endpoint. */
+  get role(): Role {
+    return this.#core.role;
+  }
+
+  /** Resolves with how the session ended, once the transport is ended too; never rejects. */
+  get closed(): Promise<CloseInfo> {
+    return this.#core.closed;
+  }
+
+  /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
+  get signal(): AbortSignal {
+    return this.#core.signal;
+  }
+
+  /**
+   * Sends a message, split into frames of at most `maxFrameSize` bytes.
+   *
+   * @param message A string (text) or bytes (binary); the bytes must not change until the
+   * promise resolves.
+   * @returns A promise that resolves when the transport accepted the bytes.
+   * @throws {WebSocketError} 1006 when the session is closing or closed, or the transport
+   * failed.
+   */
+  async send(message: Message): Promise<void> {
+    this.#core.checkOpen("send a message");
+    encodeMessage(message, this.#maxFrameSize, this.#frames);
+    await this.#last;
+    this.#core.checkWritten("send a message");
+  }
+
+  /**
+   * Starts the close handshake: sends a close frame and waits for the peer's (RFC 6455 §7).
+   * Does nothing more once the handshake has started.
+   *
+   * @param code A close code that may be sent.
+   * @param reason A reason of at most 123 UTF-8 bytes.
+   * @returns The session's {@linkcode closed} promise.
+   * @throws {RangeError} When the code may not be sent or the reason is too long.
+   */
+  close(code: number = CloseCode.NormalClosure, reason = ""): Promise<CloseInfo> {
+    return this.#core.close(code, reason);
+  }
+
+  #control(frame: Frame): void {
+    if (frame.opcode === Opcode.Close) {
+      this.#core.peerClose(frame);
+    } else if (frame.opcode === Opcode.Ping) {
+      // Answer only the latest ping while a pong is being written (RFC 6455 §5.5.3 allows it),
+      // so a ping flood cannot queue pongs without bound.
+      this.#pongPayload = frame.payload.slice();
+      if (!this.#ponging) this.#sendPongs();
+    } else {
+      this.#pongs?.write(frame).catch(noop);
+    }
+  }
+
+  async #sendPongs(): Promise<void> {
+    this.#ponging = true;
+    while (this.#pongPayload !== null && this.#core.open) {
+      const payload = this.#pongPayload;
+      this.#pongPayload = null;
+      await this.#core.send(Frame.pong(payload));
+    }
+    this.#ponging = false;
+  }
+
+  async #startPinger(period: number, timeout: number): Promise<void> {
+    const { readable, writable } = pinger({ period, timeout, signal: this.#core.signal });
+    this.#pongs = writable.getWriter();
+    for await (const frame of readable) {
+      if (!this.#core.open) break;
+      if (frame.opcode === Opcode.Ping) {
+        this.#core.send(frame);
+      } else {
+        this.#core.fail(
+          new WebSocketError("Ping timeout: no pong within the timeout", CloseCode.InternalError),
+        );
+      }
+    }
+    this.#pongs.abort().catch(noop);
+  }
+}
+
+/**
+ * A session that exposes every frame (Ktor's `webSocketRaw`): `incoming` yields each frame
+ * received, pings, pongs and close included, and `outgoing` takes frames. Nothing is answered
+ * automatically: answer pings and the peer's close yourself (a received close ends
+ * `incoming`). Frame rules (masking, reserved bits, control frame sizes, `maxFrameSize`) are
+ * still enforced on receipt; message rules (fragment order, UTF-8) are yours.
+ *
+ * Once both close frames are exchanged, a server ends the transport and a client waits up to
+ * `timeout` for the server to.
+ *
+ * @example Echoing frames, ping and close included
+ * ```ts
+ * import { Frame, FrameDecoderStream, FrameEncoderStream, RawWebSocketSession } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const up = new TransformStream<Uint8Array, Uint8Array>();
+ * const down = new TransformStream<Uint8Array, Uint8Array>();
+ * const server = new RawWebSocketSession({ readable: up.readable, writable: down.writable });
+ * (async () => {
+ *   const writer = server.outgoing.getWriter();
+ *   for await (const frame of server.incoming) {
+ *     await writer.write(frame.opcode === 0x9 ? Frame.pong(frame.payload) : frame);
+ *   }
+ * })();
+ *
+ * const client = new FrameEncoderStream({ role: "client" });
+ * client.readable.pipeTo(up.writable);
+ * const writer = client.writable.getWriter();
+ * const frames = down.readable.pipeThrough(new FrameDecoderStream({ role: "client" })).getReader();
+ * await writer.write(Frame.ping(Uint8Array.of(1)));
+ * assert.equal((await frames.read()).value!.opcode, 0xa);
+ * await writer.write(Frame.close(4000, "done"));
+ * assert.equal((await frames.read()).value!.opcode, 0x8);
+ * assert.deepEqual(await server.closed, { code: 4000, reason: "done", wasClean: true });
+ * ```
+ */
+export class RawWebSocketSession {
+  /** Every frame received, in order. */
+  readonly incoming: ReadableStream<Frame>;
+  /** Where frames to send go; closing it closes the session with 1000. */
+  readonly outgoing: WritableStream<Frame>;
+  /** The subprotocol agreed in the handshake, or `""`. */
+  readonly protocol: string;
+  readonly #core: SessionCore;
+
+  /**
+   * Starts a raw session on `transport`.
+   *
+   * @param transport The byte duplex, after the handshake.
+   * @param options The role, timeout, frame limit and masking.
+   * @throws {RangeError} When an option is out of range.
+   */
+  constructor(transport: Transport, options: RawWebSocketSessionOptions = {}) {
+    this.protocol = options.protocol ?? "";
+    this.#core = new SessionCore(transport, coreOptions(options));
+    const inbox = new Inbox<Frame>(() => void this.#core.pump(), () => void this.close());
+    this.incoming = inbox.stream;
+    this.#core.attach({
+      frame: (frame) => {
+        if (this.#core.peerClosed) return false;
+        if (frame.opcode === Opcode.Close) {
+          this.#core.peerClose(frame, false);
+          inbox.push(frame);
+          inbox.end();
+          return true;
+        }
+        if (!this.#core.open) return false;
+        inbox.push(frame);
+        return true;
+      },
+      end: () => inbox.end(),
+      fail: (error) => inbox.fail(error),
+    }, () => inbox.wantsMore);
+    this.outgoing = new WritableStream<Frame>({
+      write: (frame) => this.send(frame),
+      close: () => this.close().then(noop),
+      abort: (reason) => {
+        this.#core.fail(
+          new WebSocketError(
+            "Session failed: its outgoing stream was aborted",
+            CloseCode.InternalError,
+            {
+              cause: reason,
+            },
+          ),
+        );
+      },
+    });
+  }
+
+  /** The role of this endpoint. */
+  get role(): Role {
+    return this.#core.role;
+  }
+
+  /** Resolves with how the session ended, once the transport is ended too; never rejects. */
+  get closed(): Promise<CloseInfo> {
+    return this.#core.closed;
+  }
+
+  /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
+  get signal(): AbortSignal {
+    return this.#core.signal;
+  }
+
+  /**
+   * Sends one frame as is; a close frame starts (or completes) the close handshake.
+   *
+   * @param frame The frame; its payload must not change until the promise resolves.
+   * @returns A promise that resolves when the transport accepted the bytes.
+   * @throws {WebSocketError} 1006 once a close frame was sent, or when the transport failed.
+   * @throws {RangeError} For a frame that cannot be sent (see {@linkcode FrameEncoder}).
+   */
+  async send(frame: Frame): Promise<void> {
+    if (frame.opcode === Opcode.Close) {
+      await this.#core.sendCloseFrame(frame);
+    } else {
+      this.#core.checkOpen("send a frame");
+      await this.#core.send(frame);
+    }
+    this.#core.checkWritten("send a frame");
+  }
+
+  /**
+   * Sends a close frame and waits for the peer's, or completes the handshake when the peer's
+   * close came first.
+   *
+   * @param code A close code that may be sent.
+   * @param reason A reason of at most 123 UTF-8 bytes.
+   * @returns The session's {@linkcode closed} promise.
+   */
+  close(code: number = CloseCode.NormalClosure, reason = ""): Promise<CloseInfo> {
+    return this.#core.close(code, reason);
+  }
+}

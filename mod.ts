@@ -1,0 +1,93 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * wirestream: Ktor's WebSockets feature and CIO engine for the web platform, with every
+ * protocol piece a WHATWG stream.
+ *
+ * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
+ * sessions over any byte duplex, the handshake helpers and a client.
+ *
+ * @example A frame round trip
+ * ```ts
+ * import { Frame, FrameDecoder, FrameEncoder } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes: Uint8Array[] = [];
+ * new FrameEncoder({ role: "client" }).encode(Frame.binary(Uint8Array.of(1, 2, 3)), { enqueue: (c) => bytes.push(c) });
+ * const frames: Frame[] = [];
+ * new FrameDecoder({ role: "server" }).push(bytes[0]!, { enqueue: (f) => frames.push(f) });
+ * assert.deepEqual([...frames[0]!.payload], [1, 2, 3]);
+ * ```
+ *
+ * @module
+ */
+
+// WebSocket frames
+export {
+  CloseCode,
+  type ClosePayload,
+  Frame,
+  isValidCloseCode,
+  Opcode,
+  readClosePayload,
+} from "./lib/websocket/frame.ts";
+export { MessageTooBigError, WebSocketError } from "./lib/websocket/error.ts";
+export {
+  type AllowedRsv,
+  DEFAULT_MAX_FRAME_SIZE,
+  FrameDecoder,
+  type FrameDecoderOptions,
+  FrameDecoderStream,
+  type FrameSink,
+  type Role,
+} from "./lib/websocket/decoder.ts";
+export {
+  type ByteSink,
+  FrameEncoder,
+  type FrameEncoderOptions,
+  FrameEncoderStream,
+} from "./lib/websocket/encoder.ts";
+export { mask } from "./lib/websocket/mask.ts";
+
+// WebSocket messages, ping and pong
+export {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  encodeMessage,
+  type FrameSinkLike,
+  type Message,
+  MessageDecoder,
+  type MessageDecoderOptions,
+  type MessageSink,
+  MessageStream,
+} from "./lib/websocket/message.ts";
+export { pinger, type PingerOptions, ponger } from "./lib/websocket/ping.ts";
+
+// WebSocket sessions
+export {
+  type CloseInfo,
+  RawWebSocketSession,
+  type RawWebSocketSessionOptions,
+  type Transport,
+  WebSocketSession,
+  type WebSocketSessionOptions,
+} from "./lib/websocket/session.ts";
+
+// WebSocket handshake and client
+export {
+  acceptKey,
+  parseProtocols,
+  selectProtocol,
+  type UpgradeInfo,
+  type UpgradeRequestLike,
+  type UpgradeValidationOptions,
+  validateUpgradeRequest,
+  WEBSOCKET_GUID,
+} from "./lib/websocket/handshake.ts";
+export {
+  type AcceptedWebSocket,
+  acceptWebSocket,
+  type AcceptWebSocketOptions,
+} from "./lib/websocket/accept.ts";
+export { connectWebSocket, type ConnectWebSocketOptions } from "./lib/websocket/client.ts";
+
+// HTTP
+export { HttpError, type HttpErrorOptions } from "./lib/http/error.ts";
