@@ -60,6 +60,19 @@ export const DEFAULT_MAX_FRAME_SIZE = 1_048_576;
 const HEAD = 0, LENGTH = 1, PAYLOAD = 2, FAILED = 3;
 const EMPTY = new Uint8Array(0);
 
+/** Allocates a payload buffer; a size the runtime cannot allocate is a 1009, not a crash. */
+function allocate(length: number): Uint8Array {
+  try {
+    return new Uint8Array(length);
+  } catch {
+    throw new MessageTooBigError(
+      `Cannot decode frame: payload of ${length} bytes cannot be allocated`,
+      length,
+      length,
+    );
+  }
+}
+
 /** Checks a size limit option: a non-negative integer or `Infinity`. */
 export function checkLimit(name: string, value: number): number {
   if (!(value >= 0) || (value !== Infinity && !Number.isInteger(value))) {
@@ -188,7 +201,7 @@ export class FrameDecoder {
           this.#emit(payload, sink);
           state = HEAD;
         } else {
-          this.#payload = new Uint8Array(length);
+          this.#payload = allocate(length);
           this.#need = length;
           state = PAYLOAD;
         }
@@ -279,7 +292,7 @@ export class FrameDecoder {
       length = high > 0x1f_ffff ? Number.MAX_SAFE_INTEGER + 1 : high * 0x1_0000_0000 + low;
       i += 8;
     }
-    if (length > this.#maxFrameSize) {
+    if (length > this.#maxFrameSize || length > Number.MAX_SAFE_INTEGER) {
       throw new MessageTooBigError(
         `Cannot decode frame: payload of ${length} bytes exceeds maxFrameSize of ${this.#maxFrameSize} bytes`,
         this.#maxFrameSize,
