@@ -18,7 +18,6 @@ export interface Head {
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // Field values: visible ASCII, obs-text, spaces and tabs.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const latin1 = new TextDecoder("latin1");
 
 /** Finds CRLFCRLF in `bytes` from `from`; returns the index after it, or -1. */
 function headEnd(bytes: Uint8Array, from: number): number {
@@ -72,7 +71,16 @@ export async function readHead(
 
 /** Parses a complete head (ending in CRLFCRLF). */
 export function parseHead(bytes: Uint8Array, rest: Uint8Array, kind: "request" | "response"): Head {
-  const text = latin1.decode(bytes.subarray(0, bytes.length - 4));
+  // One character per byte: TextDecoder("latin1") is windows-1252 and would turn obs-text
+  // such as 0x80 into U+20AC.
+  let text = "";
+  const end = bytes.length - 4;
+  for (let at = 0; at < end; at += 4096) {
+    text += String.fromCharCode.apply(
+      null,
+      bytes.subarray(at, Math.min(at + 4096, end)) as unknown as number[],
+    );
+  }
   const lines = text.split("\r\n");
   for (const line of lines) {
     if (line.includes("\n") || line.includes("\r") || line.includes("\0")) {
@@ -91,14 +99,14 @@ export function parseHead(bytes: Uint8Array, rest: Uint8Array, kind: "request" |
     }
     start = [m[1]!, m[2]!, m[3]!];
   } else {
-    const m = /^(HTTP\/\d\.\d) (\d{3}) ?(.*)$/.exec(startLine);
+    const m = /^(HTTP\/\d\.\d) (\d{3})(?: (.*))?$/.exec(startLine);
     if (m === null) {
       throw new HttpError(
         400,
         `Cannot read response head: bad status line ${JSON.stringify(startLine.slice(0, 64))}`,
       );
     }
-    start = [m[1]!, m[2]!, m[3]!];
+    start = [m[1]!, m[2]!, m[3] ?? ""];
   }
   const headers = new Headers();
   for (let i = 1; i < lines.length; i++) {

@@ -52,12 +52,14 @@ export async function acceptKey(key: string): Promise<string> {
  * import assert from "node:assert/strict";
  *
  * assert.deepEqual(parseProtocols("chat, superchat"), ["chat", "superchat"]);
+ * assert.deepEqual(parseProtocols("chat, , superchat"), ["chat", "superchat"]); // empty items ignored
  * assert.deepEqual(parseProtocols(null), []);
  * ```
  */
 export function parseProtocols(value: string | null): string[] {
   if (value === null) return [];
-  const protocols = value.split(",").map((p) => p.trim());
+  // Empty list items are ignored (RFC 9110 §5.6.1.2).
+  const protocols = value.split(",").map((p) => p.trim()).filter((p) => p !== "");
   for (const protocol of protocols) {
     if (!TOKEN.test(protocol)) {
       throw new HttpError(

@@ -1,0 +1,55 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// In-memory byte duplexes for session tests, and a raw peer built from our own codec.
+
+import { Frame, FrameDecoderStream, FrameEncoderStream, type Role, type Transport } from "@wirestream/wirestream";
+
+/** Two transports joined back to back: what one writes, the other reads. */
+export function duplexPair(): [Transport, Transport] {
+  const ab = new TransformStream<Uint8Array, Uint8Array>();
+  const ba = new TransformStream<Uint8Array, Uint8Array>();
+  return [
+    { readable: ba.readable, writable: ab.writable },
+    { readable: ab.readable, writable: ba.writable },
+  ];
+}
+
+/**
+ * A frame-level peer on a transport: `send` encodes frames for its role, `frames` decodes
+ * what the other side sent, `bytes` writes raw bytes, `end` ends its output.
+ */
+export class RawPeer {
+  readonly frames: ReadableStreamDefaultReader<Frame>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #role: Role;
+
+  constructor(transport: Transport, role: Role) {
+    this.#role = role;
+    this.#writer = transport.writable.getWriter();
+    this.frames = transport.readable.pipeThrough(new FrameDecoderStream({ role, maxFrameSize: Infinity }))
+      .getReader();
+  }
+
+  /** Sends frames, encoded for this peer's role. */
+  async send(...frames: Frame[]): Promise<void> {
+    const chunks = await Array.fromAsync(
+      ReadableStream.from(frames).pipeThrough(new FrameEncoderStream({ role: this.#role })),
+    );
+    for (const chunk of chunks) await this.#writer.write(chunk);
+  }
+
+  /** Writes raw bytes. */
+  bytes(bytes: Uint8Array): Promise<void> {
+    return this.#writer.write(bytes);
+  }
+
+  /** Reads the next frame, or null at the end. */
+  async next(): Promise<Frame | null> {
+    const { done, value } = await this.frames.read();
+    return done ? null : value;
+  }
+
+  /** Ends this peer's output (the other side reads the end of the stream). */
+  async end(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+  }
+}
