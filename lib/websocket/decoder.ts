@@ -327,7 +327,10 @@ export class FrameDecoder {
 /**
  * A `TransformStream` from bytes to {@linkcode Frame}s: the {@linkcode FrameDecoder} as a
  * stream. A protocol violation errors both sides with the decoder's
- * {@linkcode WebSocketError}; input that ends inside a frame errors them with 1002.
+ * {@linkcode WebSocketError}; input that ends inside a frame errors them with 1002. As with
+ * any WHATWG stream, the error discards frames queued but not yet read: to act on every frame
+ * that preceded a violation in the same chunk (a close frame, say), drive a
+ * {@linkcode FrameDecoder} directly, as the sessions do.
  *
  * @example Decoding frames from a byte stream
  * ```ts
