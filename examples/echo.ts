@@ -18,7 +18,10 @@ export async function echo(session: WebSocketSession): Promise<void> {
 }
 
 /** Serves the echo on `listener` until it is closed. */
-export async function serve(listener: Deno.Listener, options: { maxFrameSize?: number; maxMessageSize?: number } = {}): Promise<void> {
+export async function serve(
+  listener: Deno.Listener,
+  options: { maxFrameSize?: number; maxMessageSize?: number } = {},
+): Promise<void> {
   for await (const conn of listener) {
     acceptWebSocket(conn, options).then(({ session }) => echo(session), () => {});
   }

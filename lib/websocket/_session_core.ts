@@ -58,6 +58,8 @@ export interface FrameHandler {
 
 const OPEN: number = 0, CLOSING: number = 1, CLOSED: number = 2;
 const noop = () => {};
+// After a framing error, the session ends once the input was quiet this long (milliseconds).
+const QUIET_TIME = 250;
 
 export function checkTimeout(name: string, value: number): number {
   if (!(value >= 0)) {
@@ -112,13 +114,17 @@ export class SessionCore {
   #handler: FrameHandler | null = null;
   #resolveClosed!: (info: CloseInfo) => void;
   #state: number = OPEN;
-  /** Why the session failed, when it did: the close code it sent. */
+  /** Why the session failed, when it did: the close code it sent, and the reason. */
   #failure: WebSocketError | null = null;
+  #failureReason = "";
+  /** Whether the frame decoder failed, so that no more frames can be read. */
+  #unreadable = false;
   #peerClose: { code: number; reason: string } | null = null;
   #buffered: Uint8Array | undefined;
   #pumping: Promise<void> | null = null;
   #wantRead: () => boolean = () => false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #quietTimer: ReturnType<typeof setTimeout> | undefined;
   // Write timeout: writes finish in order, so if none finished for `timeout` while some
   // were pending, the oldest has been pending that long. One timer per period, not per write.
   #writesStarted = 0;
@@ -131,8 +137,14 @@ export class SessionCore {
   #retained = false;
   readonly #frameSink = {
     enqueue: (frame: Frame) => {
-      if (this.#handler!.frame(frame) && frame.payload.buffer === this.#chunkBuffer) {
-        this.#retained = true;
+      // A message-level error fails the session here, so that the decoder reads on: the
+      // peer's answer to our close frame must still be found.
+      try {
+        if (this.#handler!.frame(frame) && frame.payload.buffer === this.#chunkBuffer) {
+          this.#retained = true;
+        }
+      } catch (error) {
+        this.fail(error);
       }
     },
   };
@@ -204,12 +216,16 @@ export class SessionCore {
           this.#transportEnded();
           return;
         }
-        if (this.#failure !== null) continue; // after a protocol error the input is discarded
+        if (this.#unreadable) {
+          this.#armQuietTimer(); // after a framing error the input is discarded
+          continue;
+        }
         this.#retained = false;
         this.#chunkBuffer = chunk.buffer;
         try {
           this.#decoder.push(chunk, this.#frameSink);
         } catch (error) {
+          this.#unreadable = true;
           this.fail(error);
           continue;
         }
@@ -252,11 +268,7 @@ export class SessionCore {
 
   #result(clean: boolean): CloseInfo {
     if (this.#failure !== null) {
-      return {
-        code: this.#failure.closeCode,
-        reason: closeReason(this.#failure.message),
-        wasClean: false,
-      };
+      return { code: this.#failure.closeCode, reason: this.#failureReason, wasClean: false };
     }
     if (clean && this.#peerClose !== null) return { ...this.#peerClose, wasClean: true };
     return { code: CloseCode.AbnormalClosure, reason: "", wasClean: false };
@@ -298,6 +310,15 @@ export class SessionCore {
     return this.#sendClose(frame);
   }
 
+  /** Ends a session that lost framing once the input was quiet for a while. */
+  #armQuietTimer(): void {
+    clearTimeout(this.#quietTimer);
+    this.#quietTimer = setTimeout(
+      () => this.#finish(this.#result(false), false),
+      Math.min(QUIET_TIME, this.#options.timeout),
+    );
+  }
+
   #armCloseTimer(): void {
     if (this.#closeTimer !== undefined || this.#options.timeout === Infinity) return;
     this.#closeTimer = setTimeout(() => {
@@ -308,26 +329,37 @@ export class SessionCore {
   }
 
   /** Fails the session: send the error's close code, then wait for the peer's close. */
-  fail(error: unknown): void {
+  fail(error: unknown, reason?: string): void {
     if (this.#state === CLOSED) return;
     const failure = error instanceof WebSocketError
       ? error
       : new WebSocketError("Session failed: an internal error occurred", CloseCode.InternalError, {
         cause: error,
       });
-    if (this.#failure === null) this.#failure = failure;
+    if (this.#failure === null) {
+      this.#failure = failure;
+      this.#failureReason = reason ?? closeReason(failure.message);
+    }
     this.#handler!.fail(failure);
-    if (this.#state === OPEN) {
-      const code = failure.closeCode === CloseCode.AbnormalClosure
-        ? CloseCode.InternalError
-        : failure.closeCode;
-      this.#state = CLOSING;
-      this.send(Frame.close(code, closeReason(failure.message)));
-      if (this.#peerClose !== null) this.#afterHandshake();
-      else {
-        this.#armCloseTimer();
-        this.pump();
-      }
+    if (this.#state !== OPEN) return;
+    const code = failure.closeCode === CloseCode.AbnormalClosure
+      ? CloseCode.InternalError
+      : failure.closeCode;
+    this.#state = CLOSING;
+    this.send(Frame.close(code, this.#failureReason));
+    if (this.#unreadable) {
+      // The input can no longer be split into frames, so the peer's close cannot be seen.
+      // Discard input until it ends or falls quiet, then end the connection: closing with
+      // unread bytes would make the kernel send a reset, which can destroy our close frame
+      // before the peer reads it (a client still sending a huge frame, say).
+      this.#armCloseTimer();
+      this.#armQuietTimer();
+      this.pump();
+    } else if (this.#peerClose !== null) {
+      this.#afterHandshake();
+    } else {
+      this.#armCloseTimer();
+      this.pump();
     }
   }
 
@@ -358,6 +390,7 @@ export class SessionCore {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#quietTimer);
     clearTimeout(this.#watchdog);
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     this.#abort.abort(
@@ -384,12 +417,13 @@ export class SessionCore {
         } catch {
           // Already closed.
         }
-        await this.#writer.abort().catch(noop);
+        // Not awaited: aborting waits for the write in flight, which may never finish.
+        this.#writer.abort().catch(noop);
       }
     } finally {
       clearTimeout(timer);
     }
-    await this.#reader.cancel();
+    this.#reader.cancel(); // not awaited either: a source's cancel may hang the same way
   }
 
   #closedError(action: string): WebSocketError {
@@ -453,6 +487,7 @@ export class SessionCore {
             `Cannot send: a write took longer than the timeout of ${this.#options.timeout} ms`,
             CloseCode.AbnormalClosure,
           );
+          this.#failureReason = "write timeout"; // reported locally; nothing can be sent
           this.#handler?.fail(this.#failure);
         }
         this.#finish(this.#result(false), true);

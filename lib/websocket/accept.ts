@@ -117,6 +117,7 @@ async function answer(transport: Transport, error: HttpError): Promise<void> {
   } catch {
     // The peer is gone; nothing to answer.
   }
+  transport.readable.cancel().catch(() => {}); // unlocked: readHead released it
   try {
     transport.close?.();
   } catch {

@@ -330,7 +330,8 @@ export class WebSocketSession {
         this.#core.send(frame);
       } else {
         this.#core.fail(
-          new WebSocketError("Ping timeout: no pong within the timeout", CloseCode.InternalError),
+          new WebSocketError(`Ping timeout: no pong within ${timeout} ms`, CloseCode.InternalError),
+          "ping timeout",
         );
       }
     }

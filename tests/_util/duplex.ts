@@ -1,7 +1,13 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // In-memory byte duplexes for session tests, and a raw peer built from our own codec.
 
-import { Frame, FrameDecoderStream, FrameEncoderStream, type Role, type Transport } from "@wirestream/wirestream";
+import {
+  type Frame,
+  FrameDecoderStream,
+  FrameEncoderStream,
+  type Role,
+  type Transport,
+} from "@wirestream/wirestream";
 
 /** Two transports joined back to back: what one writes, the other reads. */
 export function duplexPair(): [Transport, Transport] {
@@ -25,7 +31,9 @@ export class RawPeer {
   constructor(transport: Transport, role: Role) {
     this.#role = role;
     this.#writer = transport.writable.getWriter();
-    this.frames = transport.readable.pipeThrough(new FrameDecoderStream({ role, maxFrameSize: Infinity }))
+    this.frames = transport.readable.pipeThrough(
+      new FrameDecoderStream({ role, maxFrameSize: Infinity }),
+    )
       .getReader();
   }
 

@@ -1,0 +1,517 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Real sockets on 127.0.0.1 against Deno's own WebSocket: its client against our server
+// (Deno.listen + acceptWebSocket), and our client (connectWebSocket) against a Deno.serve
+// server that upgrades with Deno.upgradeWebSocket.
+import {
+  acceptWebSocket,
+  type AcceptWebSocketOptions,
+  connectWebSocket,
+  HttpError,
+  type Message,
+  WebSocketError,
+  type WebSocketSession,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { randomBytes, seeded } from "../_util/random.ts";
+
+const MiB = 1 << 20;
+const LIMITS = { maxFrameSize: 32 * MiB, maxMessageSize: 32 * MiB } as const;
+const SIZES = [0, 125, 126, 65_535, 65_536, MiB, 16 * MiB];
+
+/** ASCII text of exactly `n` bytes, varied so a shifted or repeated slice shows. */
+function textOf(n: number): string {
+  const unit = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+  return unit.repeat(Math.ceil(n / unit.length) + 1).slice(0, n);
+}
+
+/** Whether two byte arrays are equal; a loop, as `deepEqual` on 16 MiB takes seconds. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Rejects with `what` when `promise` does not settle within `ms`; clears its timer. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An unbounded queue of events, read in order. */
+class Queue<T> {
+  readonly #items: T[] = [];
+  readonly #waiters: ((item: T) => void)[] = [];
+  push(item: T): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(item);
+    else this.#items.push(item);
+  }
+  next(what = "the next item", ms = 10_000): Promise<T> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    return within(new Promise<T>((resolve) => this.#waiters.push(resolve)), ms, what);
+  }
+}
+
+interface Closed {
+  code: number;
+  reason: string;
+  wasClean: boolean;
+}
+
+/** A web `WebSocket` (binary as ArrayBuffer) with its messages and close event. */
+function watch(ws: WebSocket): { messages: Queue<string | ArrayBuffer>; closed: Promise<Closed> } {
+  ws.binaryType = "arraybuffer";
+  const messages = new Queue<string | ArrayBuffer>();
+  ws.addEventListener("message", (event) => messages.push(event.data));
+  const closed = new Promise<Closed>((resolve) =>
+    ws.addEventListener(
+      "close",
+      (e) => resolve({ code: e.code, reason: e.reason, wasClean: e.wasClean }),
+    )
+  );
+  return { messages, closed };
+}
+
+/** Opens Deno's WebSocket client; resolves once it is open. */
+async function denoClient(url: string, protocols?: string[]) {
+  const ws = new WebSocket(url, protocols);
+  const events = watch(ws);
+  await within(
+    new Promise<void>((resolve, reject) => {
+      ws.addEventListener("open", () => resolve(), { once: true });
+      ws.addEventListener("error", (e) => reject(new Error(`WebSocket error: ${e}`)), {
+        once: true,
+      });
+    }),
+    5000,
+    "Deno's WebSocket to open",
+  );
+  return { ws, ...events };
+}
+
+/**
+ * Our server on 127.0.0.1 (Deno.listen + acceptWebSocket): each session goes to `handler`,
+ * and `close()` stops listening and waits for every session to end.
+ */
+function ourServer(
+  options: AcceptWebSocketOptions,
+  handler: (session: WebSocketSession) => Promise<void> | void,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const running: Promise<unknown>[] = [];
+  const accepted = new Queue<WebSocketSession>();
+  const serving = (async () => {
+    try {
+      for await (const conn of listener) {
+        running.push(
+          acceptWebSocket(conn, { timeout: 2000, ...options }).then(async ({ session }) => {
+            accepted.push(session);
+            try {
+              await handler(session);
+            } finally {
+              await session.closed;
+            }
+          }, () => {}),
+        );
+      }
+    } catch {
+      // The listener was closed.
+    }
+  })();
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}/`,
+    accepted,
+    async close() {
+      listener.close();
+      await serving;
+      await within(Promise.allSettled(running), 10_000, "our server's sessions to end");
+    },
+  };
+}
+
+/** Echoes every message with its type, until the session ends. */
+async function echo(session: WebSocketSession): Promise<void> {
+  try {
+    for await (const message of session.incoming) await session.send(message);
+  } catch {
+    // The session failed; its `closed` tells how.
+  }
+}
+
+/** Reads the next message of our session, bounded in time. */
+async function nextMessage(reader: ReadableStreamDefaultReader<Message>): Promise<Message> {
+  const { done, value } = await within(reader.read(), 10_000, "our next message");
+  assert.ok(!done, "our session's incoming ended");
+  return value;
+}
+
+Deno.test("interop: Deno's WebSocket client and our server (acceptWebSocket)", async (t) => {
+  await t.step("text and binary of 0 B to 16 MiB come back with their type", async () => {
+    const server = ourServer(LIMITS, echo);
+    const client = await denoClient(server.url);
+    try {
+      const random = seeded(2026);
+      for (const size of SIZES) {
+        const text = textOf(size);
+        client.ws.send(text);
+        const got = await client.messages.next(`the text echo of ${size} bytes`);
+        assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
+        assert.ok(got === text, `text of ${size} bytes differs`);
+        const bytes = randomBytes(random, size);
+        client.ws.send(bytes);
+        const back = await client.messages.next(`the binary echo of ${size} bytes`);
+        assert.ok(back instanceof ArrayBuffer, `binary of ${size} bytes came back as text`);
+        assert.ok(sameBytes(new Uint8Array(back), bytes), `binary of ${size} bytes differs`);
+      }
+      client.ws.send("héllo ✓ 🎉");
+      assert.equal(await client.messages.next(), "héllo ✓ 🎉");
+      client.ws.close(1000);
+      assert.equal((await within(client.closed, 5000, "Deno's close")).code, 1000);
+    } finally {
+      client.ws.close();
+      await server.close();
+    }
+  });
+
+  await t.step('Deno closes with 4001 "x": our session ends with {4001, "x", clean}', async () => {
+    const server = ourServer(LIMITS, echo);
+    const client = await denoClient(server.url);
+    try {
+      const session = await server.accepted.next();
+      client.ws.close(4001, "x");
+      const info = await within(session.closed, 5000, "our close");
+      assert.deepEqual(info, { code: 4001, reason: "x", wasClean: true });
+      const closed = await within(client.closed, 5000, "Deno's close");
+      assert.deepEqual([closed.code, closed.wasClean], [4001, true]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step("we close with 4002: Deno's close event gets 4002 and the reason", async () => {
+    const server = ourServer(LIMITS, async (session) => {
+      await session.incoming.getReader().read(); // any message asks us to close
+      await session.close(4002, "server says bye");
+    });
+    const client = await denoClient(server.url);
+    try {
+      client.ws.send("close, please");
+      const closed = await within(client.closed, 5000, "Deno's close");
+      assert.deepEqual(closed, { code: 4002, reason: "server says bye", wasClean: true });
+      const info = await within((await server.accepted.next()).closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [4002, true]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step("a message over our maxMessageSize reaches Deno as close 1009", async () => {
+    const server = ourServer({ maxMessageSize: 10, timeout: 200 }, echo);
+    const client = await denoClient(server.url);
+    try {
+      client.ws.send(new Uint8Array(11));
+      const closed = await within(client.closed, 5000, "Deno's close");
+      assert.equal(closed.code, 1009);
+      const info = await within((await server.accepted.next()).closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [1009, false]);
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step("agrees on a subprotocol Deno offered", async () => {
+    const server = ourServer({ protocols: ["v2.chat"] }, echo);
+    const client = await denoClient(server.url, ["v1.chat", "v2.chat"]);
+    try {
+      assert.equal(client.ws.protocol, "v2.chat");
+      assert.equal((await server.accepted.next()).protocol, "v2.chat");
+      client.ws.close(1000);
+      await within(client.closed, 5000, "Deno's close");
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/**
+ * A Deno.serve server on 127.0.0.1 that upgrades every request with Deno.upgradeWebSocket,
+ * choosing the subprotocol with `protocol`, and hands each socket to `handler`.
+ */
+function denoServer(
+  handler: (socket: WebSocket, request: Request) => void,
+  protocol?: (offered: string[]) => string | undefined,
+) {
+  const sockets = new Queue<{ socket: WebSocket } & ReturnType<typeof watch>>();
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const offered = (request.headers.get("sec-websocket-protocol") ?? "").split(",")
+      .map((p) => p.trim()).filter((p) => p !== "");
+    const chosen = protocol?.(offered);
+    const { socket, response } = Deno.upgradeWebSocket(
+      request,
+      chosen === undefined ? {} : { protocol: chosen },
+    );
+    const events = watch(socket);
+    sockets.push({ socket, ...events });
+    handler(socket, request);
+    return response;
+  });
+  return {
+    url: `ws://127.0.0.1:${server.addr.port}/`,
+    sockets,
+    close: () => within(server.shutdown(), 10_000, "Deno.serve to shut down"),
+  };
+}
+
+/** Echoes what `socket` receives, with its type. */
+function echoSocket(socket: WebSocket): void {
+  socket.addEventListener("message", (event) => socket.send(event.data));
+}
+
+Deno.test("interop: our client (connectWebSocket) and Deno.serve + Deno.upgradeWebSocket", async (t) => {
+  await t.step("text and binary of 0 B to 16 MiB come back with their type", async () => {
+    const server = denoServer(echoSocket);
+    const session = await connectWebSocket(server.url, { ...LIMITS, timeout: 5000 });
+    try {
+      const reader = session.incoming.getReader();
+      const random = seeded(1011);
+      for (const size of SIZES) {
+        const text = textOf(size);
+        await session.send(text);
+        const got = await nextMessage(reader);
+        assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
+        assert.ok(got === text, `text of ${size} bytes differs`);
+        const bytes = randomBytes(random, size);
+        await session.send(bytes);
+        const back = await nextMessage(reader);
+        assert.ok(back instanceof Uint8Array, `binary of ${size} bytes came back as text`);
+        assert.ok(sameBytes(back, bytes), `binary of ${size} bytes differs`);
+      }
+      reader.releaseLock();
+      const info = await within(session.close(1000), 5000, "our close");
+      assert.deepEqual(info, { code: 1000, reason: "", wasClean: true });
+    } finally {
+      session.close();
+      await session.closed;
+      await server.close();
+    }
+  });
+
+  await t.step("the server picks a subprotocol we offered", async () => {
+    const seen: string[][] = [];
+    const server = denoServer(echoSocket, (offered) => {
+      seen.push(offered);
+      return offered.includes("v2.chat") ? "v2.chat" : undefined;
+    });
+    const session = await connectWebSocket(server.url, {
+      protocols: ["v1.chat", "v2.chat"],
+      timeout: 5000,
+    });
+    try {
+      assert.equal(session.protocol, "v2.chat");
+      assert.deepEqual(seen, [["v1.chat", "v2.chat"]]);
+      await session.send("hi");
+      const reader = session.incoming.getReader();
+      assert.equal(await nextMessage(reader), "hi");
+      reader.releaseLock();
+      // (Deno's server-side socket.protocol stays "" in Deno 2.9; the 101 carried the choice.)
+    } finally {
+      session.close();
+      await session.closed;
+      await server.close();
+    }
+  });
+
+  await t.step('the server closes with 4003 "z": ours ends with {4003, "z", clean}', async () => {
+    const server = denoServer(() => {});
+    const session = await connectWebSocket(server.url, { timeout: 5000 });
+    try {
+      const { socket, closed } = await server.sockets.next("the server socket");
+      if (socket.readyState !== WebSocket.OPEN) {
+        await new Promise((resolve) => socket.addEventListener("open", resolve, { once: true }));
+      }
+      socket.close(4003, "z");
+      const info = await within(session.closed, 5000, "our close");
+      assert.deepEqual(info, { code: 4003, reason: "z", wasClean: true });
+      assert.equal((await within(closed, 5000, "the server's close")).code, 4003);
+    } finally {
+      await session.closed;
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "we close with 4004: the server's close event gets 4004 and the reason",
+    async () => {
+      const server = denoServer(() => {});
+      const session = await connectWebSocket(server.url, { timeout: 5000 });
+      try {
+        const { closed } = await server.sockets.next("the server socket");
+        const info = await within(session.close(4004, "w"), 5000, "our close");
+        assert.deepEqual([info.code, info.wasClean], [4004, true]);
+        const event = await within(closed, 5000, "the server's close");
+        assert.deepEqual(event, { code: 4004, reason: "w", wasClean: true });
+      } finally {
+        await session.closed;
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("our pings are answered by Deno, so the session stays open", async () => {
+    const server = denoServer(echoSocket);
+    const session = await connectWebSocket(server.url, { pingInterval: 20, timeout: 300 });
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 200)); // about 10 ping periods
+      assert.equal(session.signal.aborted, false, "the session ended");
+      await session.send("still open");
+      const reader = session.incoming.getReader();
+      assert.equal(await nextMessage(reader), "still open");
+      reader.releaseLock();
+    } finally {
+      session.close();
+      await session.closed;
+      await server.close();
+    }
+  });
+
+  await t.step("a non-101 answer gives an HttpError with its status", async () => {
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response("no", { status: 403 }),
+    );
+    try {
+      await assert.rejects(
+        connectWebSocket(`ws://127.0.0.1:${server.addr.port}/`, { timeout: 5000 }),
+        (e) => e instanceof HttpError && e.status === 403,
+      );
+    } finally {
+      await server.shutdown();
+    }
+  });
+});
+
+/** A TCP server that answers the first request with `answer(key)`, then waits. */
+function rawServer(answer: ((key: string) => Promise<string>) | null) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const serving = (async () => {
+    const conn = await listener.accept();
+    conns.push(conn);
+    const reader = conn.readable.getReader();
+    let text = "";
+    while (!text.includes("\r\n\r\n")) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    if (answer === null) return; // say nothing
+    const key = /\r\nsec-websocket-key: ([^\r]+)/i.exec(text)![1]!;
+    const writer = conn.writable.getWriter();
+    await writer.write(new TextEncoder().encode(await answer(key)));
+    writer.releaseLock();
+  })().catch(() => {});
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}/`,
+    async close() {
+      listener.close();
+      await serving;
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // The client closed it.
+        }
+      }
+    },
+  };
+}
+
+async function accept(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+  );
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+Deno.test("connectWebSocket refuses a bad handshake", async (t) => {
+  const cases: [string, (key: string) => Promise<string>][] = [
+    [
+      "a wrong Sec-WebSocket-Accept",
+      async () =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept("AAAAAAAAAAAAAAAAAAAAAA==")}\r\n\r\n`,
+    ],
+    [
+      "a subprotocol not offered",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n`,
+    ],
+    [
+      "an extension not offered",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n` +
+        "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    ],
+    [
+      "a 101 without Upgrade: websocket",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
+    ],
+  ];
+  for (const [what, answer] of cases) {
+    await t.step(`with 1002 for ${what}`, async () => {
+      const server = rawServer(answer);
+      try {
+        await assert.rejects(
+          connectWebSocket(server.url, { timeout: 5000 }),
+          (e) => e instanceof WebSocketError && e.closeCode === 1002,
+        );
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  await t.step("with 1006 when the server does not answer within timeout", async () => {
+    const server = rawServer(null);
+    try {
+      const started = Date.now();
+      await assert.rejects(
+        connectWebSocket(server.url, { timeout: 100 }),
+        (e) => e instanceof WebSocketError && e.closeCode === 1006,
+      );
+      assert.ok(Date.now() - started < 2000);
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step("with 1006 when nothing listens", async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const url = `ws://127.0.0.1:${listener.addr.port}/`;
+    listener.close();
+    await assert.rejects(
+      connectWebSocket(url, { timeout: 5000 }),
+      (e) => e instanceof WebSocketError && e.closeCode === 1006,
+    );
+  });
+
+  await t.step("with a TypeError for a fragment or another scheme", async () => {
+    await assert.rejects(connectWebSocket("ws://127.0.0.1:1/#x"), TypeError);
+    await assert.rejects(connectWebSocket("ftp://127.0.0.1:1/"), TypeError);
+  });
+});

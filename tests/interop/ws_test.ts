@@ -1,0 +1,626 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Real sockets on 127.0.0.1 against npm:ws, a peer we did not write: ws as a client of our
+// server (Deno.listen + acceptWebSocket), and our client (connectWebSocket) against ws's
+// WebSocketServer.
+import {
+  acceptWebSocket,
+  type AcceptWebSocketOptions,
+  type CloseInfo,
+  connectWebSocket,
+  HttpError,
+  type Message,
+  type WebSocketSession,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import type { AddressInfo } from "node:net";
+import WebSocket, { WebSocketServer } from "ws";
+import { randomBytes, seeded } from "../_util/random.ts";
+
+const MiB = 1 << 20;
+const LIMITS = { maxFrameSize: 32 * MiB, maxMessageSize: 32 * MiB } as const;
+const SIZES = [0, 125, 126, 65_535, 65_536, MiB, 16 * MiB];
+
+/** ASCII text of exactly `n` bytes, varied so a shifted or repeated slice shows. */
+function textOf(n: number): string {
+  const unit = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+  return unit.repeat(Math.ceil(n / unit.length) + 1).slice(0, n);
+}
+
+/** Whether two byte arrays are equal; a loop, as `deepEqual` on 16 MiB takes seconds. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Rejects with `what` when `promise` does not settle within `ms`; clears its timer. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An unbounded queue of events, read in order. */
+class Queue<T> {
+  readonly #items: T[] = [];
+  readonly #waiters: ((item: T) => void)[] = [];
+  push(item: T): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(item);
+    else this.#items.push(item);
+  }
+  next(what = "the next item", ms = 10_000): Promise<T> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    return within(new Promise<T>((resolve) => this.#waiters.push(resolve)), ms, what);
+  }
+}
+
+interface WsMessage {
+  data: Buffer;
+  isBinary: boolean;
+}
+
+/** A ws socket with its messages, pings, pongs and close event as promises and queues. */
+function watch(ws: WebSocket): {
+  messages: Queue<WsMessage>;
+  pings: Queue<Buffer>;
+  pongs: Queue<Buffer>;
+  closed: Promise<{ code: number; reason: string }>;
+} {
+  const messages = new Queue<WsMessage>();
+  const pings = new Queue<Buffer>();
+  const pongs = new Queue<Buffer>();
+  ws.on("message", (data: Buffer, isBinary: boolean) => messages.push({ data, isBinary }));
+  ws.on("ping", (data: Buffer) => pings.push(data));
+  ws.on("pong", (data: Buffer) => pongs.push(data));
+  ws.on("error", () => {}); // the close event follows and tells the code
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }))
+  );
+  return { messages, pings, pongs, closed };
+}
+
+/** Connects a ws client; resolves once it is open. */
+async function wsClient(url: string, options: WebSocket.ClientOptions = {}) {
+  const ws = new WebSocket(url, { maxPayload: 32 * MiB, ...options });
+  const events = watch(ws);
+  await within(
+    new Promise<void>((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    }),
+    5000,
+    "the ws client to open",
+  );
+  return { ws, ...events };
+}
+
+/**
+ * Our server on 127.0.0.1 (Deno.listen + acceptWebSocket): each session goes to `handler`,
+ * and `close()` stops listening and waits for every session to end.
+ */
+function ourServer(
+  options: AcceptWebSocketOptions,
+  handler: (session: WebSocketSession) => Promise<void> | void,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const sessions: WebSocketSession[] = [];
+  const running: Promise<unknown>[] = [];
+  const accepted = new Queue<WebSocketSession>();
+  const serving = (async () => {
+    try {
+      for await (const conn of listener) {
+        running.push(
+          acceptWebSocket(conn, { timeout: 2000, ...options }).then(async ({ session }) => {
+            sessions.push(session);
+            accepted.push(session);
+            try {
+              await handler(session);
+            } finally {
+              await session.closed;
+            }
+          }, () => {}),
+        );
+      }
+    } catch {
+      // The listener was closed.
+    }
+  })();
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}/`,
+    accepted,
+    async close() {
+      listener.close();
+      await serving;
+      await within(Promise.allSettled(running), 10_000, "our server's sessions to end");
+    },
+  };
+}
+
+/** Echoes every message with its type, until the session ends. */
+async function echo(session: WebSocketSession): Promise<void> {
+  try {
+    for await (const message of session.incoming) await session.send(message);
+  } catch {
+    // The session failed; its `closed` tells how.
+  }
+}
+
+/** A ws WebSocketServer on 127.0.0.1 with port 0; resolves once it listens. */
+async function wsServer(options: WebSocket.ServerOptions = {}) {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 32 * MiB, ...options });
+  await within(new Promise((resolve) => wss.once("listening", resolve)), 5000, "ws to listen");
+  const connections = new Queue<{ ws: WebSocket } & ReturnType<typeof watch>>();
+  wss.on("connection", (ws: WebSocket) => connections.push({ ws, ...watch(ws) }));
+  return {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/`,
+    connections,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      await within(new Promise((resolve) => wss.close(resolve)), 5000, "ws to close");
+    },
+  };
+}
+
+/** Reads the next message of our session, bounded in time. */
+async function nextMessage(reader: ReadableStreamDefaultReader<Message>): Promise<Message> {
+  const { done, value } = await within(reader.read(), 10_000, "our next message");
+  assert.ok(!done, "our session's incoming ended");
+  return value;
+}
+
+Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => {
+  await t.step("text and binary of 0 B to 16 MiB come back intact", async () => {
+    const server = ourServer(LIMITS, echo);
+    const client = await wsClient(server.url);
+    try {
+      const random = seeded(6455);
+      for (const size of SIZES) {
+        const text = textOf(size);
+        client.ws.send(text);
+        const got = await client.messages.next(`the text echo of ${size} bytes`);
+        assert.equal(got.isBinary, false, `text of ${size} bytes came back as binary`);
+        assert.ok(got.data.toString() === text, `text of ${size} bytes differs`);
+        const bytes = randomBytes(random, size);
+        client.ws.send(bytes);
+        const back = await client.messages.next(`the binary echo of ${size} bytes`);
+        assert.equal(back.isBinary, true, `binary of ${size} bytes came back as text`);
+        assert.ok(sameBytes(back.data, bytes), `binary of ${size} bytes differs`);
+      }
+      client.ws.send("héllo wörld ✓ 🎉");
+      assert.equal((await client.messages.next()).data.toString(), "héllo wörld ✓ 🎉");
+      client.ws.close(1000);
+      assert.equal((await within(client.closed, 5000, "ws close")).code, 1000);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("fragmented messages from ws are reassembled", async () => {
+    const server = ourServer(LIMITS, echo);
+    const client = await wsClient(server.url);
+    try {
+      client.ws.send("hel", { fin: false });
+      client.ws.send("lo ", { fin: false });
+      client.ws.send("€", { fin: true });
+      const text = await client.messages.next("the fragmented text echo");
+      assert.deepEqual([text.isBinary, text.data.toString()], [false, "hello €"]);
+      // A character cut between fragments: each fragment alone is not valid UTF-8.
+      const euro = Buffer.from("€");
+      client.ws.send(euro.subarray(0, 1), { binary: false, fin: false });
+      client.ws.send(euro.subarray(1), { binary: false, fin: true });
+      assert.equal((await client.messages.next("the cut character")).data.toString(), "€");
+      client.ws.send(Uint8Array.of(1, 2), { binary: true, fin: false });
+      client.ws.send(new Uint8Array(0), { binary: true, fin: false });
+      client.ws.send(Uint8Array.of(3), { binary: true, fin: true });
+      const binary = await client.messages.next("the fragmented binary echo");
+      assert.deepEqual([binary.isBinary, [...binary.data]], [true, [1, 2, 3]]);
+      client.ws.close(1000);
+      await within(client.closed, 5000, "ws close");
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("a ping from ws gets a pong with the same payload", async () => {
+    const server = ourServer(LIMITS, echo);
+    const client = await wsClient(server.url);
+    try {
+      for (const payload of [Buffer.from("ping from ws"), Buffer.alloc(0), Buffer.alloc(125, 7)]) {
+        client.ws.ping(payload);
+        const pong = await client.pongs.next("the pong");
+        assert.ok(sameBytes(pong, payload), `pong of ${payload.length} bytes differs`);
+      }
+      client.ws.close(1000);
+      await within(client.closed, 5000, "ws close");
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("our pings are answered by ws, so the session stays open", async () => {
+    const server = ourServer({ ...LIMITS, pingInterval: 20, timeout: 300 }, echo);
+    const client = await wsClient(server.url);
+    try {
+      for (let i = 0; i < 5; i++) await client.pings.next(`our ping ${i}`, 2000);
+      const session = await server.accepted.next();
+      assert.equal(session.signal.aborted, false);
+      client.ws.send("still open");
+      assert.equal((await client.messages.next()).data.toString(), "still open");
+      client.ws.close(1000);
+      assert.equal((await within(session.closed, 5000, "our close")).code, 1000);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("a ws client that does not answer pings gets 1011", async () => {
+    const server = ourServer({ ...LIMITS, pingInterval: 20, timeout: 60 }, echo);
+    const client = await wsClient(server.url, { autoPong: false });
+    try {
+      const { code } = await within(client.closed, 5000, "the ping timeout");
+      assert.equal(code, 1011);
+      const session = await server.accepted.next();
+      const info = await within(session.closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [1011, false]);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step('ws closes with 4001 "x": our session ends with {4001, "x", clean}', async () => {
+    const server = ourServer(LIMITS, echo);
+    const client = await wsClient(server.url);
+    try {
+      const session = await server.accepted.next();
+      client.ws.close(4001, "x");
+      const info = await within(session.closed, 5000, "our close");
+      assert.deepEqual(info, { code: 4001, reason: "x", wasClean: true });
+      assert.equal((await within(client.closed, 5000, "ws close")).code, 4001);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("we close with 4002: ws's close event gets 4002 and the reason", async () => {
+    const server = ourServer(LIMITS, async (session) => {
+      const reader = session.incoming.getReader();
+      await reader.read(); // any message asks us to close
+      await session.close(4002, "server says bye");
+    });
+    const client = await wsClient(server.url);
+    try {
+      client.ws.send("close, please");
+      const closed = await within(client.closed, 5000, "ws close");
+      assert.deepEqual(closed, { code: 4002, reason: "server says bye" });
+      const session = await server.accepted.next();
+      const info: CloseInfo = await within(session.closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [4002, true]);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "a ws close without a code gives 1005; ours answers with an empty close",
+    async () => {
+      const server = ourServer(LIMITS, echo);
+      const client = await wsClient(server.url);
+      try {
+        const session = await server.accepted.next();
+        client.ws.close();
+        const info = await within(session.closed, 5000, "our close");
+        assert.deepEqual(info, { code: 1005, reason: "", wasClean: true });
+        assert.equal((await within(client.closed, 5000, "ws close")).code, 1005);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("our messages split by maxFrameSize reach ws whole", async () => {
+    const text = "€".repeat(10_000); // 30000 bytes in frames of 1000: characters span frames
+    const bytes = randomBytes(seeded(7), 30_000);
+    const server = ourServer({ maxFrameSize: 1000 }, async (session) => {
+      await session.send(text);
+      await session.send(bytes);
+      await echo(session);
+    });
+    const client = await wsClient(server.url);
+    try {
+      const got = await client.messages.next("the split text");
+      assert.deepEqual([got.isBinary, got.data.toString() === text], [false, true]);
+      const back = await client.messages.next("the split binary");
+      assert.deepEqual([back.isBinary, sameBytes(back.data, bytes)], [true, true]);
+      client.ws.close(1000);
+      await within(client.closed, 5000, "ws close");
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("aborting our signal option reaches ws as close 1001", async () => {
+    const controller = new AbortController();
+    const server = ourServer({ signal: controller.signal }, echo);
+    const client = await wsClient(server.url);
+    try {
+      const session = await server.accepted.next();
+      controller.abort();
+      assert.equal((await within(client.closed, 5000, "ws close")).code, 1001);
+      const info = await within(session.closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [1001, true]);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  const violations: [string, number, AcceptWebSocketOptions, (ws: WebSocket) => void][] = [
+    [
+      "a message over maxMessageSize",
+      1009,
+      { maxMessageSize: 10 },
+      (ws) => ws.send(new Uint8Array(11)),
+    ],
+    ["a frame over maxFrameSize", 1009, { maxFrameSize: 10 }, (ws) => ws.send("x".repeat(11))],
+    [
+      "fragments over maxMessageSize",
+      1009,
+      { maxMessageSize: 10 },
+      (ws) => {
+        ws.send(new Uint8Array(6), { binary: true, fin: false });
+        ws.send(new Uint8Array(6), { binary: true, fin: true });
+      },
+    ],
+    [
+      "text that is not UTF-8",
+      1007,
+      {},
+      (ws) => ws.send(Buffer.from([0x61, 0xff]), { binary: false }), // ws does not check what it sends
+    ],
+  ];
+  for (const [what, code, options, violate] of violations) {
+    await t.step(`${what} reaches ws as close ${code}`, async () => {
+      // timeout: after failing, our server waits this long for ws's close (see session_test).
+      const server = ourServer({ ...LIMITS, ...options, timeout: 200 }, echo);
+      const client = await wsClient(server.url);
+      try {
+        client.ws.send("before");
+        assert.equal((await client.messages.next()).data.toString(), "before");
+        violate(client.ws);
+        assert.equal((await within(client.closed, 5000, "ws close")).code, code);
+        const session = await server.accepted.next();
+        const info = await within(session.closed, 5000, "our close");
+        assert.deepEqual([info.code, info.wasClean], [code, false]);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    });
+  }
+});
+
+Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", async (t) => {
+  await t.step("text and binary of 0 B to 16 MiB come back intact", async () => {
+    const server = await wsServer();
+    const session = await connectWebSocket(server.url, { ...LIMITS, timeout: 5000 });
+    try {
+      assert.equal(session.role, "client");
+      const peer = await server.connections.next("the ws connection");
+      peer.ws.on(
+        "message",
+        (data: Buffer, isBinary: boolean) => peer.ws.send(data, { binary: isBinary }),
+      );
+      const reader = session.incoming.getReader();
+      const random = seeded(1455);
+      for (const size of SIZES) {
+        const text = textOf(size);
+        await session.send(text);
+        const got = await nextMessage(reader);
+        assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
+        assert.ok(got === text, `text of ${size} bytes differs`);
+        const bytes = randomBytes(random, size);
+        await session.send(bytes);
+        const back = await nextMessage(reader);
+        assert.ok(back instanceof Uint8Array, `binary of ${size} bytes came back as text`);
+        assert.ok(sameBytes(back, bytes), `binary of ${size} bytes differs`);
+      }
+      reader.releaseLock();
+      const closed = session.close(1000);
+      assert.deepEqual(await within(closed, 5000, "our close"), {
+        code: 1000,
+        reason: "",
+        wasClean: true,
+      });
+      assert.equal((await within(peer.closed, 5000, "ws close")).code, 1000);
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step("fragmented messages from ws are reassembled", async () => {
+    const server = await wsServer();
+    const session = await connectWebSocket(server.url, { ...LIMITS, timeout: 5000 });
+    try {
+      const peer = await server.connections.next("the ws connection");
+      const reader = session.incoming.getReader();
+      peer.ws.send("frag", { fin: false });
+      peer.ws.send("ment", { fin: false });
+      peer.ws.send("ed ✓", { fin: true });
+      assert.equal(await nextMessage(reader), "fragmented ✓");
+      peer.ws.send(Uint8Array.of(9), { binary: true, fin: false });
+      peer.ws.send(Uint8Array.of(8, 7), { binary: true, fin: true });
+      assert.deepEqual(await nextMessage(reader), Uint8Array.of(9, 8, 7));
+      reader.releaseLock();
+      session.close(1000);
+      await within(peer.closed, 5000, "ws close");
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step("our masked frames, split by maxFrameSize, reach ws whole", async () => {
+    const server = await wsServer();
+    const session = await connectWebSocket(server.url, { maxFrameSize: 1000, timeout: 5000 });
+    try {
+      const peer = await server.connections.next("the ws connection");
+      const text = "€".repeat(10_000); // 30000 bytes in frames of 1000: characters span frames
+      await session.send(text);
+      const got = await peer.messages.next("our split message");
+      assert.equal(got.data.toString(), text);
+      session.close(1000);
+      await within(peer.closed, 5000, "ws close");
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step("a ping from the ws server gets a pong with the same payload", async () => {
+    const server = await wsServer();
+    const session = await connectWebSocket(server.url, { timeout: 5000 });
+    try {
+      const peer = await server.connections.next("the ws connection");
+      for (const payload of [Buffer.from("ping from ws"), Buffer.alloc(0), Buffer.alloc(125, 1)]) {
+        peer.ws.ping(payload);
+        const pong = await peer.pongs.next("the pong");
+        assert.ok(sameBytes(pong, payload), `pong of ${payload.length} bytes differs`);
+      }
+      session.close(1000);
+      await within(peer.closed, 5000, "ws close");
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step("our pings are answered by the ws server, so the session stays open", async () => {
+    const server = await wsServer();
+    const session = await connectWebSocket(server.url, { pingInterval: 20, timeout: 300 });
+    try {
+      const peer = await server.connections.next("the ws connection");
+      for (let i = 0; i < 5; i++) await peer.pings.next(`our ping ${i}`, 2000);
+      assert.equal(session.signal.aborted, false);
+      peer.ws.on(
+        "message",
+        (data: Buffer, isBinary: boolean) => peer.ws.send(data, { binary: isBinary }),
+      );
+      await session.send("still open");
+      const reader = session.incoming.getReader();
+      assert.equal(await nextMessage(reader), "still open");
+      reader.releaseLock();
+      session.close(1000);
+      await within(peer.closed, 5000, "ws close");
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step(
+    'the ws server closes with 4001 "x": ours ends with {4001, "x", clean}',
+    async () => {
+      const server = await wsServer();
+      const session = await connectWebSocket(server.url, { timeout: 5000 });
+      try {
+        const peer = await server.connections.next("the ws connection");
+        peer.ws.close(4001, "x");
+        const info = await within(session.closed, 5000, "our close");
+        assert.deepEqual(info, { code: 4001, reason: "x", wasClean: true });
+        assert.equal((await within(peer.closed, 5000, "ws close")).code, 4001);
+      } finally {
+        await server.close();
+        await session.closed;
+      }
+    },
+  );
+
+  await t.step("we close with 4002: the ws server's close event gets 4002", async () => {
+    const server = await wsServer();
+    const session = await connectWebSocket(server.url, { timeout: 5000 });
+    try {
+      const peer = await server.connections.next("the ws connection");
+      const closed = session.close(4002, "client says bye");
+      assert.deepEqual(await within(peer.closed, 5000, "ws close"), {
+        code: 4002,
+        reason: "client says bye",
+      });
+      const info = await within(closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [4002, true]);
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step("a message over our maxMessageSize reaches the ws server as 1009", async () => {
+    const server = await wsServer();
+    const session = await connectWebSocket(server.url, { maxMessageSize: 10, timeout: 200 });
+    try {
+      const peer = await server.connections.next("the ws connection");
+      const reader = session.incoming.getReader();
+      peer.ws.send("small");
+      assert.equal(await nextMessage(reader), "small");
+      peer.ws.send("a message of 28 bytes at all");
+      await assert.rejects(within(reader.read(), 5000, "our failure"), { closeCode: 1009 });
+      assert.equal((await within(peer.closed, 5000, "ws close")).code, 1009);
+      const info = await within(session.closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [1009, false]);
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step("the ws server picks a subprotocol we offered", async () => {
+    const server = await wsServer({
+      handleProtocols: (protocols: Set<string>) => (protocols.has("v2.chat") ? "v2.chat" : false),
+    });
+    const session = await connectWebSocket(server.url, {
+      protocols: ["v1.chat", "v2.chat"],
+      timeout: 5000,
+    });
+    try {
+      assert.equal(session.protocol, "v2.chat");
+      const peer = await server.connections.next("the ws connection");
+      assert.equal(peer.ws.protocol, "v2.chat");
+      session.close(1000);
+      await within(peer.closed, 5000, "ws close");
+    } finally {
+      await server.close();
+      await session.closed;
+    }
+  });
+
+  await t.step("a ws server that refuses the upgrade gives an HttpError", async () => {
+    const server = await wsServer({ verifyClient: () => false });
+    try {
+      await assert.rejects(
+        connectWebSocket(server.url, { timeout: 5000 }),
+        (e) => e instanceof HttpError && e.status === 401,
+      );
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,900 @@
+// Copyright 2026 the wirestream authors. MIT license.
+import {
+  Frame,
+  FrameDecoder,
+  FrameEncoder,
+  Opcode,
+  RawWebSocketSession,
+  readClosePayload,
+  type Role,
+  WebSocketError,
+  WebSocketSession,
+  type WebSocketSessionOptions,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { duplexPair, RawPeer } from "../_util/duplex.ts";
+import { concat, hex } from "../_util/random.ts";
+
+const text = new TextDecoder();
+const utf8 = new TextEncoder();
+
+/** A server session (or `role`) and a raw peer of the other role on an in-memory duplex. */
+function open(options: WebSocketSessionOptions = {}): { session: WebSocketSession; peer: RawPeer } {
+  const [ours, theirs] = duplexPair();
+  const session = new WebSocketSession(ours, { timeout: 1000, ...options });
+  const peer = new RawPeer(theirs, session.role === "server" ? "client" : "server");
+  return { session, peer };
+}
+
+/** The next frame the peer receives; fails at the end of the stream. */
+async function next(peer: RawPeer): Promise<Frame> {
+  const frame = await peer.next();
+  assert.ok(frame !== null, "expected a frame, got the end of the stream");
+  return frame;
+}
+
+/** The code and reason of the next frame, which must be a close frame. */
+async function nextClose(peer: RawPeer): Promise<{ code: number; reason: string }> {
+  const frame = await next(peer);
+  assert.equal(frame.opcode, Opcode.Close, `expected a close frame, got opcode ${frame.opcode}`);
+  return readClosePayload(frame.payload);
+}
+
+/** Asserts that the peer's input has ended (the session ended the transport). */
+async function assertEnded(peer: RawPeer): Promise<void> {
+  const frame = await peer.next();
+  assert.equal(frame, null, `expected the end of the stream, got opcode ${frame?.opcode}`);
+}
+
+/** Decodes bytes a server wrote, as a client would. */
+function decodeServerBytes(chunks: readonly Uint8Array[]): Frame[] {
+  const frames: Frame[] = [];
+  new FrameDecoder({ role: "client", maxFrameSize: Infinity }).push(concat(chunks), {
+    enqueue: (frame) => frames.push(new Frame(frame.opcode, frame.payload.slice(), frame.fin)),
+  });
+  return frames;
+}
+
+/** Encodes frames as a peer of `role` would send them. */
+function encode(role: Role, ...frames: Frame[]): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const encoder = new FrameEncoder({ role });
+  for (const frame of frames) encoder.encode(frame, { enqueue: (c) => chunks.push(c.slice()) });
+  return concat(chunks);
+}
+
+/** Whether `promise` settles within a few turns of the event loop. */
+async function settlesSoon(promise: Promise<unknown>, ms = 10): Promise<boolean> {
+  let settled = false;
+  const done = () => void (settled = true);
+  promise.then(done, done);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return settled;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A writable whose writes wait while the gate is shut; records every chunk written. `close()`
+ * rejects the write in flight, like a `Deno.Conn` closed under a pending write.
+ */
+class GatedSink {
+  readonly chunks: Uint8Array[] = [];
+  readonly writable: WritableStream<Uint8Array>;
+  writes = 0;
+  closeCalls = 0;
+  #open: () => void = () => {};
+  #gate: Promise<void> | null = null;
+  #fail: (error: unknown) => void = () => {};
+
+  constructor(shut: boolean) {
+    if (shut) this.shut();
+    this.writable = new WritableStream<Uint8Array>({
+      write: (chunk) => {
+        this.writes++;
+        this.chunks.push(chunk.slice());
+        if (this.#gate === null) return;
+        return new Promise<void>((resolve, reject) => {
+          this.#fail = reject;
+          this.#gate!.then(resolve);
+        });
+      },
+    });
+  }
+
+  shut(): void {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+  }
+
+  open(): void {
+    this.#gate = null;
+    this.#open();
+  }
+
+  /** What a `Deno.Conn`'s close does to a write in flight. */
+  close = (): void => {
+    this.closeCalls++;
+    this.#fail(new Error("connection closed"));
+  };
+}
+
+/** A close-frame exchange from the peer's side: read our close, answer it, read the end. */
+async function answerClose(peer: RawPeer, code: number): Promise<void> {
+  assert.equal((await nextClose(peer)).code, code);
+  await peer.send(Frame.close(code));
+  await assertEnded(peer);
+}
+
+Deno.test("WebSocketSession", async (t) => {
+  await t.step("delivers text as a string and binary as a Uint8Array", async () => {
+    const { session, peer } = open();
+    const reader = session.incoming.getReader();
+    const sending = peer.send(Frame.text("héllo ✓"), Frame.binary(Uint8Array.of(0, 1, 255)));
+    assert.equal((await reader.read()).value, "héllo ✓");
+    const binary = (await reader.read()).value;
+    assert.ok(binary instanceof Uint8Array);
+    assert.deepEqual([...binary], [0, 1, 255]);
+    await sending;
+    await peer.send(Frame.close(1000));
+    assert.deepEqual(await reader.read(), { done: true, value: undefined });
+    assert.equal((await nextClose(peer)).code, 1000);
+    await assertEnded(peer);
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+  });
+
+  await t.step(
+    "reassembles fragmented messages, with control frames between fragments",
+    async () => {
+      const { session, peer } = open();
+      const reader = session.incoming.getReader();
+      const euro = utf8.encode("€"); // 3 bytes, split across fragments
+      const sending = peer.send(
+        Frame.text(Uint8Array.of(0x61, euro[0]!), false), // "a" and the first byte of "€"
+        Frame.ping(Uint8Array.of(7)),
+        Frame.continuation(euro.subarray(1), false),
+        Frame.continuation(utf8.encode("b")),
+        Frame.binary(Uint8Array.of(1, 2), false),
+        Frame.continuation(new Uint8Array(0), false),
+        Frame.continuation(Uint8Array.of(3)),
+      );
+      assert.equal((await reader.read()).value, "a€b");
+      assert.deepEqual([...(await reader.read()).value as Uint8Array], [1, 2, 3]);
+      await sending;
+      const pong = await next(peer);
+      assert.equal(pong.opcode, Opcode.Pong);
+      assert.deepEqual([...pong.payload], [7]);
+      session.close();
+      await answerClose(peer, 1000);
+      assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    },
+  );
+
+  await t.step("delivers empty text and binary messages, whole or fragmented", async () => {
+    const { session, peer } = open();
+    const reader = session.incoming.getReader();
+    const sending = peer.send(
+      Frame.text(""),
+      Frame.binary(new Uint8Array(0)),
+      Frame.text("", false),
+      Frame.continuation(new Uint8Array(0)),
+      Frame.binary(new Uint8Array(0), false),
+      Frame.continuation(new Uint8Array(0)),
+    );
+    assert.equal((await reader.read()).value, "");
+    assert.deepEqual((await reader.read()).value, new Uint8Array(0));
+    assert.equal((await reader.read()).value, "");
+    assert.deepEqual((await reader.read()).value, new Uint8Array(0));
+    await sending;
+    // A write completes once the peer reads it (the in-memory pipe has no buffer to speak of).
+    const sent = Promise.all([session.send(""), session.send(new Uint8Array(0))]);
+    const [t0, b0] = [await next(peer), await next(peer)];
+    await sent;
+    assert.deepEqual([t0.opcode, t0.payload.length, t0.fin], [Opcode.Text, 0, true]);
+    assert.deepEqual([b0.opcode, b0.payload.length, b0.fin], [Opcode.Binary, 0, true]);
+    session.close();
+    await answerClose(peer, 1000);
+    await session.closed;
+  });
+
+  await t.step("splits outgoing messages larger than maxFrameSize into continuations", async () => {
+    const { session, peer } = open({ maxFrameSize: 4 });
+    const sent = Promise.all([
+      session.send("abcdefghij"), // 10 bytes: 4 + 4 + 2
+      session.send(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)), // 8 bytes: 4 + 4
+      session.send("wxyz"), // exactly maxFrameSize: one frame
+    ]);
+    const frames = [];
+    for (let i = 0; i < 6; i++) {
+      const f = await next(peer);
+      frames.push([f.opcode, text.decode(f.payload), f.fin]);
+    }
+    await sent;
+    assert.deepEqual(frames, [
+      [Opcode.Text, "abcd", false],
+      [Opcode.Continuation, "efgh", false],
+      [Opcode.Continuation, "ij", true],
+      [Opcode.Binary, "\x01\x02\x03\x04", false],
+      [Opcode.Continuation, "\x05\x06\x07\x08", true],
+      [Opcode.Text, "wxyz", true],
+    ]);
+    session.close();
+    await answerClose(peer, 1000);
+    await session.closed;
+  });
+
+  await t.step("answers a ping with a pong carrying the same payload", async () => {
+    const { session, peer } = open();
+    const payload = utf8.encode("are you there?");
+    await peer.send(Frame.ping(payload), Frame.ping());
+    const pong = await next(peer);
+    assert.equal(pong.opcode, Opcode.Pong);
+    assert.deepEqual(pong.payload, payload);
+    const empty = await next(peer);
+    assert.deepEqual([empty.opcode, empty.payload.length], [Opcode.Pong, 0]);
+    session.close();
+    await answerClose(peer, 1000);
+    await session.closed;
+  });
+
+  await t.step(
+    "answers only the latest of a ping flood once the blocked pong is written",
+    async () => {
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const sink = new GatedSink(true);
+      const session = new WebSocketSession(
+        { readable: up.readable, writable: sink.writable },
+        { timeout: 1000 },
+      );
+      const writer = up.writable.getWriter();
+      const pings: Frame[] = [];
+      for (let i = 0; i < 1000; i++) pings.push(Frame.ping(utf8.encode(`ping ${i}`)));
+      await writer.write(encode("client", ...pings));
+      await delay(10);
+      const before = sink.writes;
+      assert.ok(before <= 2, `${before} writes while the first pong is blocked`);
+      sink.open();
+      await delay(10);
+      const pongs = decodeServerBytes(sink.chunks);
+      assert.deepEqual(pongs.map((f) => [f.opcode, text.decode(f.payload)]), [
+        [Opcode.Pong, "ping 0"],
+        [Opcode.Pong, "ping 999"],
+      ]);
+      await writer.write(encode("client", Frame.close(1000)));
+      assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    },
+  );
+
+  await t.step("sends pings every pingInterval and stays open while the peer answers", async () => {
+    const { session, peer } = open({ pingInterval: 15, timeout: 100 });
+    const reader = session.incoming.getReader();
+    let pings = 0;
+    while (pings < 4) {
+      const frame = await next(peer);
+      assert.equal(frame.opcode, Opcode.Ping);
+      pings++;
+      await peer.send(Frame.pong(frame.payload));
+    }
+    await peer.send(Frame.text("still here"));
+    assert.equal((await reader.read()).value, "still here");
+    assert.equal(session.signal.aborted, false);
+    session.close();
+    // A ping may have been sent before our close.
+    const rest = await (async () => {
+      for (let f = await next(peer);; f = await next(peer)) {
+        if (f.opcode === Opcode.Close) return readClosePayload(f.payload);
+      }
+    })();
+    assert.equal(rest.code, 1000);
+    await peer.send(Frame.close(1000));
+    await assertEnded(peer);
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+  });
+
+  await t.step("closes with 1011 when a ping is not answered within timeout", async () => {
+    const { session, peer } = open({ pingInterval: 10, timeout: 30 });
+    await peer.send(Frame.text("before"));
+    const ping = await next(peer);
+    assert.equal(ping.opcode, Opcode.Ping);
+    const close = await nextClose(peer);
+    assert.equal(close.code, 1011);
+    assert.match(close.reason, /ping timeout/i);
+    await peer.send(Frame.close(1011));
+    await assertEnded(peer);
+    const info = await session.closed;
+    assert.equal(info.code, 1011);
+    assert.equal(info.wasClean, false);
+    const reader = session.incoming.getReader();
+    assert.equal((await reader.read()).value, "before");
+    await assert.rejects(reader.read(), (e) => e instanceof WebSocketError && e.closeCode === 1011);
+  });
+
+  await t.step(
+    "answers the peer's close with its code and ends the transport (server)",
+    async () => {
+      const { session, peer } = open();
+      const reader = session.incoming.getReader();
+      const sending = peer.send(Frame.text("last"), Frame.close(4000, "bye"));
+      assert.equal((await reader.read()).value, "last");
+      assert.deepEqual(await reader.read(), { done: true, value: undefined });
+      await sending;
+      assert.deepEqual(await nextClose(peer), { code: 4000, reason: "" });
+      await assertEnded(peer);
+      assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true });
+    },
+  );
+
+  await t.step("answers a close without a code with an empty close frame", async () => {
+    const { session, peer } = open();
+    await peer.send(Frame.close());
+    const close = await next(peer);
+    assert.deepEqual([close.opcode, close.payload.length], [Opcode.Close, 0]);
+    await assertEnded(peer);
+    assert.deepEqual(await session.closed, { code: 1005, reason: "", wasClean: true });
+  });
+
+  await t.step(
+    "close() sends a close frame, discards data after it, and ends on the reply",
+    async () => {
+      const { session, peer } = open();
+      const reader = session.incoming.getReader();
+      const closed = session.close(1000, "done");
+      assert.deepEqual(await reader.read(), { done: true, value: undefined });
+      assert.deepEqual(await nextClose(peer), { code: 1000, reason: "done" });
+      await peer.send(Frame.text("too late"), Frame.ping(Uint8Array.of(1)));
+      assert.equal(await settlesSoon(closed), false, "closed before the peer's close frame");
+      await peer.send(Frame.close(1000));
+      await assertEnded(peer); // no pong, no data: only the end
+      assert.deepEqual(await closed, { code: 1000, reason: "", wasClean: true });
+      assert.equal(session.close(), session.closed, "a second close returns closed");
+    },
+  );
+
+  await t.step("close() without a reply within timeout ends with 1006", async () => {
+    const { session, peer } = open({ timeout: 50 });
+    const started = Date.now();
+    session.close(4000);
+    assert.equal((await nextClose(peer)).code, 4000);
+    await assertEnded(peer);
+    assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
+    assert.ok(Date.now() - started >= 40, `ended after ${Date.now() - started} ms`);
+  });
+
+  await t.step(
+    "a client waits for the server to end the transport after the handshake",
+    async () => {
+      const { session, peer } = open({ role: "client" });
+      assert.equal(session.role, "client");
+      const closed = session.close(1000);
+      const frame = await next(peer); // the peer is a server: it checks our frames are masked
+      assert.equal(frame.opcode, Opcode.Close);
+      await peer.send(Frame.close(1000));
+      assert.equal(await settlesSoon(closed, 20), false, "closed before the server ended");
+      assert.equal(session.signal.aborted, false);
+      await peer.end();
+      await assertEnded(peer);
+      assert.deepEqual(await closed, { code: 1000, reason: "", wasClean: true });
+    },
+  );
+
+  await t.step(
+    "a client ends the transport itself when the server does not, after timeout",
+    async () => {
+      const { session, peer } = open({ role: "client", timeout: 50 });
+      await peer.send(Frame.close(4001, "bye"));
+      assert.equal((await nextClose(peer)).code, 4001);
+      await assertEnded(peer);
+      assert.deepEqual(await session.closed, { code: 4001, reason: "bye", wasClean: true });
+      await peer.end();
+    },
+  );
+
+  const violations: [string, number, WebSocketSessionOptions, (peer: RawPeer) => Promise<void>][] =
+    [
+      ["an unmasked frame to a server", 1002, {}, (p) => p.bytes(hex("81 02 6869"))], // FIN text "hi", no mask
+      ["invalid UTF-8", 1007, {}, (p) => p.send(Frame.text(Uint8Array.of(0x61, 0xff)))],
+      [
+        "invalid UTF-8 in the first fragment",
+        1007,
+        {},
+        (p) => p.send(Frame.text(Uint8Array.of(0xc3, 0x28), false)), // bad continuation byte
+      ],
+      [
+        "a frame over maxFrameSize",
+        1009,
+        { maxFrameSize: 10 },
+        (p) => p.send(Frame.binary(new Uint8Array(11))),
+      ],
+      [
+        "a message over maxMessageSize",
+        1009,
+        { maxMessageSize: 10 },
+        (p) =>
+          p.send(Frame.binary(new Uint8Array(6), false), Frame.continuation(new Uint8Array(6))),
+      ],
+      [
+        "a continuation without a start",
+        1002,
+        {},
+        (p) => p.send(Frame.continuation(Uint8Array.of(1))),
+      ],
+      [
+        "a new message inside a fragmented one",
+        1002,
+        {},
+        (p) => p.send(Frame.text("a", false), Frame.text("b")),
+      ],
+      [
+        "a close code that may not be sent",
+        1002,
+        {},
+        (p) => p.send(new Frame(Opcode.Close, hex("03e7"))),
+      ], // 999
+      [
+        "a close with 1 byte of payload",
+        1002,
+        {},
+        (p) => p.send(new Frame(Opcode.Close, hex("03"))),
+      ],
+      ["a reserved opcode", 1002, {}, (p) => p.bytes(hex("83 80 00000000"))], // opcode 0x3, masked, empty
+      ["a reserved bit", 1002, {}, (p) => p.bytes(hex("c1 80 00000000"))], // FIN, RSV1, text, masked, empty
+      ["a fragmented ping", 1002, {}, (p) => p.bytes(hex("09 80 00000000"))], // no FIN, ping, masked
+      [
+        "a ping over 125 bytes",
+        1002,
+        {},
+        (p) => p.bytes(concat([hex("89 fe 007e 00000000"), new Uint8Array(126)])), // 16-bit length
+      ],
+      [
+        "a close reason that is not UTF-8",
+        1007,
+        {},
+        (p) => p.send(new Frame(Opcode.Close, hex("03e8 ff"))),
+      ],
+    ];
+  for (const [what, code, options, violate] of violations) {
+    await t.step(`fails with ${code} on ${what}, after the earlier messages`, async () => {
+      const { session, peer } = open({ timeout: 100, ...options });
+      const reader = session.incoming.getReader();
+      await peer.send(Frame.text("before"));
+      assert.equal((await reader.read()).value, "before");
+      const failed = reader.read();
+      failed.catch(() => {});
+      await violate(peer);
+      const close = await nextClose(peer); // the code reaches the peer before the end
+      assert.equal(close.code, code);
+      // After a framing error the session cannot find frames any more: it ends the transport
+      // once its close frame is out, so the peer's answer may find the connection gone.
+      await peer.send(Frame.close(code)).catch(() => {});
+      await assertEnded(peer);
+      await assert.rejects(failed, (e) => {
+        assert.ok(e instanceof WebSocketError, String(e));
+        assert.equal(e.closeCode, code);
+        return true;
+      });
+      const info = await session.closed;
+      assert.deepEqual([info.code, info.wasClean], [code, false]);
+      await assert.rejects(session.send("x"), WebSocketError);
+    });
+  }
+
+  await t.step(
+    "after a failure, ends when the peer answers the close, not after timeout",
+    async () => {
+      // DESIGN: the peer receives the close code, then the session waits for its close (the drop
+      // is a last resort after `timeout`), so a prompt answer ends the session promptly.
+      const { session, peer } = open({ timeout: 1000 });
+      const started = Date.now();
+      await peer.send(Frame.text(Uint8Array.of(0xff))); // invalid UTF-8: frames stay parseable
+      assert.equal((await nextClose(peer)).code, 1007);
+      await peer.send(Frame.close(1007));
+      await assertEnded(peer);
+      const elapsed = Date.now() - started;
+      await assert.rejects(session.incoming.getReader().read(), { closeCode: 1007 });
+      assert.equal((await session.closed).code, 1007);
+      assert.ok(elapsed < 500, `the transport ended ${elapsed} ms after the peer's close`);
+    },
+  );
+
+  await t.step("keeps a message received before a failure until it is read", async () => {
+    const { session, peer } = open({ timeout: 100 });
+    await peer.bytes(encode("client", Frame.text("kept"), Frame.text(Uint8Array.of(0xff)))); // one chunk
+    assert.equal((await nextClose(peer)).code, 1007);
+    await peer.send(Frame.close(1007));
+    await assertEnded(peer);
+    await session.closed;
+    const reader = session.incoming.getReader();
+    assert.equal((await reader.read()).value, "kept");
+    await assert.rejects(reader.read(), { closeCode: 1007 });
+  });
+
+  await t.step("ends with 1006 when the transport ends without a close frame", async () => {
+    const { session, peer } = open();
+    const reader = session.incoming.getReader();
+    await peer.send(Frame.text("a"));
+    assert.equal((await reader.read()).value, "a");
+    await peer.end();
+    await assert.rejects(reader.read(), (e) => e instanceof WebSocketError && e.closeCode === 1006);
+    assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
+    await assertEnded(peer); // no close frame: the connection is gone
+    await assert.rejects(session.send("x"), { closeCode: 1006 });
+  });
+
+  await t.step("ends with 1006 when the transport fails", async () => {
+    const sink = new GatedSink(false);
+    const session = new WebSocketSession({
+      readable: new ReadableStream({ pull: (c) => c.error(new Error("reset")) }),
+      writable: sink.writable,
+    });
+    await assert.rejects(session.incoming.getReader().read(), { closeCode: 1006 });
+    assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
+  });
+
+  await t.step("stops reading the transport while nobody reads incoming", async () => {
+    const frame = encode("client", Frame.binary(new Uint8Array(1024)));
+    let pulls = 0;
+    let ending = false;
+    const readable = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulls++;
+        if (!ending) return controller.enqueue(frame.slice());
+        controller.enqueue(encode("client", Frame.close(1000)));
+        controller.close();
+      },
+    }, { highWaterMark: 0 });
+    const sink = new GatedSink(false);
+    const session = new WebSocketSession({ readable, writable: sink.writable }, { timeout: 1000 });
+    await delay(30);
+    const idle = pulls;
+    assert.ok(idle <= 3, `${idle} frames pulled while nobody reads`);
+    await delay(30);
+    assert.equal(pulls, idle, "pulled more while nobody reads");
+    const reader = session.incoming.getReader();
+    for (let i = 0; i < 10; i++) {
+      assert.equal(((await reader.read()).value as Uint8Array).length, 1024);
+    }
+    assert.ok(pulls >= 10 && pulls <= idle + 11, `${pulls} pulls for 10 reads`);
+    await delay(10);
+    assert.ok(pulls <= idle + 11, `${pulls} pulls for 10 reads, after a pause`);
+    ending = true;
+    const closed = session.close();
+    // What incoming already holds (its one-message queue) is still delivered, then it ends.
+    let left = 0;
+    while (!(await reader.read()).done) left++;
+    assert.ok(left <= 1, `${left} messages after close()`);
+    assert.deepEqual(await closed, { code: 1000, reason: "", wasClean: true });
+  });
+
+  await t.step("send() resolves only when the transport accepted the bytes", async () => {
+    const sink = new GatedSink(true);
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    const session = new WebSocketSession({ readable: up.readable, writable: sink.writable });
+    const sent = session.send(new Uint8Array(10_000));
+    assert.equal(await settlesSoon(sent), false, "send resolved before the write completed");
+    sink.open();
+    await sent;
+    const [frame] = decodeServerBytes(sink.chunks);
+    assert.deepEqual([frame!.opcode, frame!.payload.length], [Opcode.Binary, 10_000]);
+    sink.shut();
+    const outgoing = session.outgoing.getWriter();
+    const written = outgoing.write("via outgoing");
+    assert.equal(await settlesSoon(written), false, "outgoing write resolved too early");
+    sink.open();
+    await written;
+    outgoing.releaseLock();
+    const writer = up.writable.getWriter();
+    await writer.write(encode("client", Frame.close(1000)));
+    assert.equal((await session.closed).code, 1000);
+  });
+
+  await t.step(
+    "a write that never completes ends the session with 1006 after timeout",
+    async () => {
+      const sink = new GatedSink(true);
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const session = new WebSocketSession(
+        { readable: up.readable, writable: sink.writable, close: sink.close },
+        { timeout: 50 },
+      );
+      const started = Date.now();
+      const sent = session.send("stuck");
+      const reading = session.incoming.getReader().read();
+      reading.catch(() => {});
+      const info = await session.closed;
+      const elapsed = Date.now() - started;
+      assert.deepEqual([info.code, info.wasClean], [1006, false]);
+      assert.match(info.reason, /timeout/);
+      assert.ok(elapsed >= 40 && elapsed < 2000, `ended after ${elapsed} ms`);
+      assert.equal(sink.closeCalls, 1);
+      await assert.rejects(sent, { closeCode: 1006 });
+      await assert.rejects(reading, { closeCode: 1006 });
+    },
+  );
+
+  await t.step(
+    "a write that never completes on a transport without close() still resolves closed",
+    async () => {
+      // Transport.close is optional (an in-memory duplex has none), but without it `closed`
+      // waits for writer.abort(), which waits for the stuck write: forever, if the peer never
+      // reads again. The session did end (signal aborted, incoming errored with 1006).
+      const sink = new GatedSink(true);
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const session = new WebSocketSession(
+        { readable: up.readable, writable: sink.writable },
+        { timeout: 50 },
+      );
+      session.send("stuck").catch(() => {});
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ended = await Promise.race([
+        session.closed,
+        new Promise<string>((resolve) => (timer = setTimeout(() => resolve("pending"), 500))),
+      ]);
+      clearTimeout(timer);
+      assert.equal(session.signal.aborted, true, "the session did not end");
+      sink.open(); // let the write finish so nothing stays pending
+      const info = await session.closed;
+      assert.deepEqual([info.code, info.wasClean], [1006, false]);
+      assert.notEqual(ended, "pending", "closed still pending 450 ms after the write timeout");
+    },
+  );
+
+  await t.step("aborting the signal option closes with 1001", async () => {
+    const controller = new AbortController();
+    const { session, peer } = open({ signal: controller.signal });
+    controller.abort();
+    assert.equal((await nextClose(peer)).code, 1001);
+    await peer.send(Frame.close(1001));
+    await assertEnded(peer);
+    assert.deepEqual(await session.closed, { code: 1001, reason: "", wasClean: true });
+  });
+
+  await t.step("a signal aborted before the start closes with 1001", async () => {
+    const { session, peer } = open({ signal: AbortSignal.abort() });
+    assert.equal((await nextClose(peer)).code, 1001);
+    await peer.send(Frame.close(1001));
+    await assertEnded(peer);
+    assert.equal((await session.closed).code, 1001);
+  });
+
+  await t.step("session.signal aborts when the session ends, with the code", async () => {
+    const { session, peer } = open();
+    assert.equal(session.signal.aborted, false);
+    await peer.send(Frame.close(4003));
+    await nextClose(peer);
+    await session.closed;
+    assert.equal(session.signal.aborted, true);
+    const reason = session.signal.reason;
+    assert.ok(reason instanceof WebSocketError);
+    assert.equal(reason.closeCode, 4003);
+  });
+
+  await t.step("send() after close rejects with a WebSocketError", async () => {
+    const { session, peer } = open();
+    session.close();
+    await assert.rejects(session.send("late"), WebSocketError);
+    await answerClose(peer, 1000);
+    await session.closed;
+    await assert.rejects(session.send("later"), WebSocketError);
+  });
+
+  await t.step("outgoing.close() closes with 1000 after the messages written", async () => {
+    const { session, peer } = open();
+    const writer = session.outgoing.getWriter();
+    const written = writer.write("one");
+    const closing = writer.close();
+    assert.equal(text.decode((await next(peer)).payload), "one");
+    await written;
+    await answerClose(peer, 1000);
+    await closing;
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+  });
+
+  await t.step("incoming.cancel() closes the session", async () => {
+    const { session, peer } = open();
+    await session.incoming.cancel();
+    await answerClose(peer, 1000);
+    assert.equal((await session.closed).code, 1000);
+  });
+
+  await t.step("outgoing.abort() fails the session with 1011", async () => {
+    const { session, peer } = open({ timeout: 100 });
+    await session.outgoing.abort(new Error("gave up"));
+    assert.equal((await nextClose(peer)).code, 1011);
+    await peer.send(Frame.close(1011));
+    await assertEnded(peer);
+    assert.deepEqual([(await session.closed).code, (await session.closed).wasClean], [1011, false]);
+  });
+
+  await t.step("decodes the buffered bytes first, then the transport", async () => {
+    const [ours, theirs] = duplexPair();
+    const wire = encode("client", Frame.text("first"), Frame.text("second"));
+    const cut = wire.length - 3; // the second frame spans buffered and transport
+    const session = new WebSocketSession(ours, { buffered: wire.slice(0, cut), timeout: 1000 });
+    const peer = new RawPeer(theirs, "client");
+    const reader = session.incoming.getReader();
+    assert.equal((await reader.read()).value, "first");
+    const second = reader.read();
+    await peer.bytes(wire.slice(cut));
+    assert.equal((await second).value, "second");
+    session.close();
+    await answerClose(peer, 1000);
+    await session.closed;
+  });
+
+  await t.step("rejects options out of range", () => {
+    const [ours] = duplexPair();
+    assert.throws(() => new WebSocketSession(ours, { pingInterval: 0 }), RangeError);
+    assert.throws(() => new WebSocketSession(ours, { timeout: -1 }), RangeError);
+    assert.throws(() => new WebSocketSession(ours, { maxFrameSize: -1 }), RangeError);
+    assert.throws(() => new WebSocketSession(ours, { maxMessageSize: 1.5 }), RangeError);
+    assert.throws(() => new WebSocketSession(ours, { role: "peer" as Role }), RangeError);
+  });
+
+  await t.step(
+    "close() rejects a code that may not be sent or a reason over 123 bytes",
+    async () => {
+      const { session, peer } = open();
+      assert.throws(() => session.close(1005), RangeError);
+      assert.throws(() => session.close(1000, "x".repeat(124)), RangeError);
+      assert.equal(session.signal.aborted, false, "a bad close() changed the state");
+      session.close(1000, "x".repeat(123));
+      assert.deepEqual(await nextClose(peer), { code: 1000, reason: "x".repeat(123) });
+      await peer.send(Frame.close(1000));
+      await assertEnded(peer);
+      await session.closed;
+    },
+  );
+
+  await t.step("a client fails with 1002 on a masked frame from the server", async () => {
+    const { session, peer } = open({ role: "client", timeout: 100 });
+    const failed = session.incoming.getReader().read();
+    failed.catch(() => {});
+    await peer.bytes(encode("client", Frame.text("masked"))); // what only a client may send
+    assert.equal((await nextClose(peer)).code, 1002);
+    await assert.rejects(failed, { closeCode: 1002 });
+    await peer.end();
+    assert.deepEqual([(await session.closed).code, (await session.closed).wasClean], [1002, false]);
+  });
+
+  await t.step(
+    "two sessions talk: split messages, UTF-8 cut mid-character, come back whole",
+    async () => {
+      const [a, b] = duplexPair();
+      const server = new WebSocketSession(a, { maxFrameSize: 7, timeout: 1000 });
+      // maxFrameSize bounds what each side receives too: every frame here, close frames included,
+      // must fit in 7 bytes.
+      const client = new WebSocketSession(b, { role: "client", maxFrameSize: 7, timeout: 1000 });
+      const echo = (async () => {
+        for await (const message of server.incoming) await server.send(message);
+      })();
+      const replies = client.incoming.getReader();
+      const euros = "€".repeat(100); // 300 bytes in frames of 7: characters span frames
+      const bytes = Uint8Array.from({ length: 1000 }, (_, i) => i & 0xff);
+      await client.send(euros);
+      assert.equal((await replies.read()).value, euros);
+      await client.send(bytes);
+      assert.deepEqual((await replies.read()).value, bytes);
+      const closed = client.close(4005, "bye");
+      assert.deepEqual(await replies.read(), { done: true, value: undefined });
+      await echo;
+      assert.deepEqual(await server.closed, { code: 4005, reason: "bye", wasClean: true });
+      assert.deepEqual(await closed, { code: 4005, reason: "", wasClean: true });
+    },
+  );
+});
+
+Deno.test("RawWebSocketSession", async (t) => {
+  function openRaw(
+    role: Role = "server",
+    timeout = 1000,
+  ): { session: RawWebSocketSession; peer: RawPeer } {
+    const [ours, theirs] = duplexPair();
+    const session = new RawWebSocketSession(ours, { role, timeout });
+    const peer = new RawPeer(theirs, role === "server" ? "client" : "server");
+    return { session, peer };
+  }
+  const shape = (f: Frame) => [f.opcode, String.fromCharCode(...f.payload), f.fin];
+
+  await t.step("yields every frame, control frames included, and answers nothing", async () => {
+    const { session, peer } = openRaw();
+    const frames: Frame[] = [];
+    const reading = (async () => {
+      for await (const frame of session.incoming) frames.push(frame);
+    })();
+    await peer.send(
+      Frame.ping(utf8.encode("p")),
+      Frame.text("a", false),
+      Frame.pong(utf8.encode("q")),
+      Frame.continuation(utf8.encode("b")),
+      Frame.close(4000, "bye"),
+    );
+    await reading; // a received close ends incoming
+    assert.deepEqual(frames.map(shape), [
+      [Opcode.Ping, "p", true],
+      [Opcode.Text, "a", false],
+      [Opcode.Pong, "q", true],
+      [Opcode.Continuation, "b", true],
+      [Opcode.Close, "\x0f\xa0bye", true],
+    ]);
+    const nothing = peer.next();
+    assert.equal(await settlesSoon(nothing, 20), false, "the raw session answered by itself");
+    assert.equal(await settlesSoon(session.closed, 0), false);
+    await session.send(Frame.close(4000)); // our answer completes the handshake
+    assert.equal((await nothing)?.opcode, Opcode.Close);
+    await assertEnded(peer);
+    assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true });
+  });
+
+  await t.step("sends frames as given, and leaves message rules to the user", async () => {
+    const { session, peer } = openRaw();
+    const reader = session.incoming.getReader();
+    const sending = peer.send(
+      Frame.continuation(Uint8Array.of(1)),
+      Frame.text(Uint8Array.of(0xff)),
+    );
+    assert.deepEqual(shape((await reader.read()).value!), [Opcode.Continuation, "\x01", true]);
+    assert.deepEqual([...(await reader.read()).value!.payload], [0xff]);
+    await sending;
+    const writer = session.outgoing.getWriter();
+    const written = Promise.all([
+      writer.write(Frame.text("x", false)),
+      writer.write(Frame.ping(Uint8Array.of(9))),
+      writer.write(Frame.continuation(utf8.encode("y"))),
+    ]);
+    assert.deepEqual(shape(await next(peer)), [Opcode.Text, "x", false]);
+    assert.deepEqual(shape(await next(peer)), [Opcode.Ping, "\x09", true]);
+    assert.deepEqual(shape(await next(peer)), [Opcode.Continuation, "y", true]);
+    await written;
+    const closing = writer.close(); // closes with 1000
+    await answerClose(peer, 1000);
+    await closing;
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+  });
+
+  await t.step("a close frame written starts the handshake; the peer's completes it", async () => {
+    const { session, peer } = openRaw();
+    const reader = session.incoming.getReader();
+    await session.send(Frame.close(4002, "done"));
+    assert.deepEqual(await nextClose(peer), { code: 4002, reason: "done" });
+    await assert.rejects(session.send(Frame.text("late")), WebSocketError);
+    await peer.send(Frame.close(4002));
+    await assertEnded(peer);
+    assert.deepEqual(await reader.read(), { done: true, value: undefined });
+    assert.deepEqual(await session.closed, { code: 4002, reason: "", wasClean: true });
+  });
+
+  await t.step("still enforces frame rules: an unmasked frame gets 1002", async () => {
+    const { session, peer } = openRaw("server", 100);
+    const reader = session.incoming.getReader();
+    const failed = reader.read();
+    failed.catch(() => {});
+    await peer.bytes(hex("89 00")); // an unmasked, empty ping
+    assert.equal((await nextClose(peer)).code, 1002);
+    await peer.send(Frame.close(1002)).catch(() => {}); // framing is lost: it may find the end
+    await assertEnded(peer);
+    await assert.rejects(failed, { closeCode: 1002 });
+    assert.equal((await session.closed).code, 1002);
+  });
+
+  await t.step("a client waits for the server to end the transport", async () => {
+    const { session, peer } = openRaw("client");
+    await peer.send(Frame.close(1000));
+    const reader = session.incoming.getReader();
+    assert.equal((await reader.read()).value?.opcode, Opcode.Close);
+    await session.send(Frame.close(1000));
+    assert.equal((await next(peer)).opcode, Opcode.Close);
+    assert.equal(await settlesSoon(session.closed, 20), false);
+    await peer.end();
+    await assertEnded(peer);
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+  });
+
+  await t.step("rejects a close frame with an invalid payload", async () => {
+    const { session, peer } = openRaw();
+    await assert.rejects(session.send(new Frame(Opcode.Close, hex("03e7"))), RangeError);
+    session.close();
+    await answerClose(peer, 1000);
+    await session.closed;
+  });
+});
