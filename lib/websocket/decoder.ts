@@ -163,8 +163,9 @@ export class FrameDecoder {
           // The rest of a payload that spans chunks.
           const take = Math.min(this.#need, n - i);
           const at = this.#payload.length - this.#need;
-          if (this.#masked) maskInto(chunk.subarray(i, i + take), this.#payload, at, this.#key, at);
-          else this.#payload.set(chunk.subarray(i, i + take), at);
+          const piece = new Uint8Array(chunk.buffer, chunk.byteOffset + i, take);
+          if (this.#masked) maskInto(piece, this.#payload, at, this.#key, at);
+          else this.#payload.set(piece, at);
           i += take;
           if ((this.#need -= take) > 0) break;
           this.#emit(this.#payload, sink);
@@ -195,7 +196,10 @@ export class FrameDecoder {
         // The header is read; now the payload.
         const length = this.#length;
         if (n - i >= length) {
-          const payload = length === 0 ? EMPTY : chunk.subarray(i, i + length);
+          // A view made by the constructor: cheaper than subarray, which looks up a species.
+          const payload = length === 0
+            ? EMPTY
+            : new Uint8Array(chunk.buffer, chunk.byteOffset + i, length);
           if (this.#masked && length > 0) maskWith(payload, this.#key, 0);
           i += length;
           this.#emit(payload, sink);

@@ -7,6 +7,7 @@
 
 import type { Role } from "./decoder.ts";
 import type { Frame } from "./frame.ts";
+import { slabAllocate } from "./_slab.ts";
 import { maskInto } from "./mask.ts";
 
 /** Options of {@linkcode FrameEncoder} and {@linkcode FrameEncoderStream}. */
@@ -75,7 +76,9 @@ function checkFrame(frame: Frame): void {
  * **Ownership**: an unmasked payload over 4096 bytes is emitted as is, after its header, so
  * it must not change until it is written; a smaller one is copied together with its header
  * into one chunk; a masked payload is masked into a new buffer and the frame's payload is
- * left untouched.
+ * left untouched. Chunks up to 8 KiB are views into a shared 128 KiB slab (a fresh
+ * `Uint8Array` costs 10–20 times more in Deno): write them, copy them or drop them, but do
+ * not transfer their `buffer`.
  *
  * @example Encoding a server frame and a client frame
  * ```ts
@@ -124,7 +127,7 @@ export class FrameEncoder {
     const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8;
     const headSize = 2 + lengthBytes + (masked ? 4 : 0);
     const whole = masked || length <= MERGE_LIMIT;
-    const out = new Uint8Array(whole ? headSize + length : headSize);
+    const out = slabAllocate(whole ? headSize + length : headSize);
     out[0] = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | (frame.rsv2 ? 0x20 : 0) |
       (frame.rsv3 ? 0x10 : 0) | frame.opcode;
     const maskBit = masked ? 0x80 : 0;
@@ -153,7 +156,12 @@ export class FrameEncoder {
       out[at + 1] = (key >>> 8) & 0xff;
       out[at + 2] = (key >>> 16) & 0xff;
       out[at + 3] = key >>> 24;
-      if (length > 0) maskInto(payload, out, headSize, key, 0);
+      if (length < 64) {
+        // Short payloads: XOR while copying, without the views maskInto would create.
+        for (let i = 0; i < length; i++) out[headSize + i] = payload[i]! ^ (key >>> ((i & 3) << 3));
+      } else {
+        maskInto(payload, out, headSize, key, 0);
+      }
       sink.enqueue(out);
     } else if (whole) {
       if (length > 0) out.set(payload, headSize);

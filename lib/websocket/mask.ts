@@ -13,7 +13,7 @@
 import { instantiateMaskKernel } from "./_mask_simd.ts";
 
 const WORD_THRESHOLD = 32;
-const SIMD_THRESHOLD = 2048;
+const SIMD_THRESHOLD = 1024;
 const BLOCK = 65_536;
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 const kernel = LITTLE_ENDIAN ? instantiateMaskKernel() : null;
@@ -72,10 +72,12 @@ export function maskWith(data: Uint8Array, key: number, phase: number): void {
   const n = data.length;
   if (n >= SIMD_THRESHOLD && kernel !== null) {
     for (let i = 0; i < n; i += BLOCK) {
-      const part = i === 0 && n <= BLOCK ? data : data.subarray(i, i + BLOCK);
+      const part = i === 0 && n <= BLOCK
+        ? data
+        : new Uint8Array(data.buffer, data.byteOffset + i, Math.min(BLOCK, n - i));
       scratch!.set(part);
       kernel.xor(0, part.length, rotate(key, phase + i));
-      part.set(part.length === BLOCK ? scratch! : scratch!.subarray(0, part.length));
+      part.set(part.length === BLOCK ? scratch! : new Uint8Array(scratch!.buffer, 0, part.length));
     }
     return;
   }
@@ -113,13 +115,22 @@ export function maskInto(
   const n = source.length;
   if (n >= SIMD_THRESHOLD && kernel !== null) {
     for (let i = 0; i < n; i += BLOCK) {
-      const part = i === 0 && n <= BLOCK ? source : source.subarray(i, i + BLOCK);
+      const part = i === 0 && n <= BLOCK
+        ? source
+        : new Uint8Array(source.buffer, source.byteOffset + i, Math.min(BLOCK, n - i));
       scratch!.set(part);
       kernel.xor(0, part.length, rotate(key, phase + i));
-      target.set(part.length === BLOCK ? scratch! : scratch!.subarray(0, part.length), offset + i);
+      target.set(
+        part.length === BLOCK ? scratch! : new Uint8Array(scratch!.buffer, 0, part.length),
+        offset + i,
+      );
     }
     return;
   }
   target.set(source, offset);
-  maskWith(n === target.length ? target : target.subarray(offset, offset + n), key, phase);
+  maskWith(
+    n === target.length ? target : new Uint8Array(target.buffer, target.byteOffset + offset, n),
+    key,
+    phase,
+  );
 }
