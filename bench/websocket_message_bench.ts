@@ -18,7 +18,7 @@ for (const size of [16, 1024, 65_536]) {
   const group = `text message of ${whole.payload.length} B`;
   Deno.bench({
     group,
-    name: "fatal TextDecoder (baseline)",
+    name: "fatal TextDecoder",
     baseline: true,
     fn: () => void fatal.decode(whole.payload),
   });
