@@ -166,7 +166,7 @@ class Inbox<T> {
  * })();
  *
  * const toServer = new FrameEncoderStream({ role: "client" });
- * toServer.readable.pipeTo(up.writable);
+ * toServer.readable.pipeTo(up.writable).catch(() => {}); // ends when the server hangs up
  * const writer = toServer.writable.getWriter();
  * const frames = down.readable.pipeThrough(new FrameDecoderStream({ role: "client" })).getReader();
  * await writer.write(Frame.text("hello"));
@@ -365,7 +365,7 @@ export class WebSocketSession {
  * })();
  *
  * const client = new FrameEncoderStream({ role: "client" });
- * client.readable.pipeTo(up.writable);
+ * client.readable.pipeTo(up.writable).catch(() => {}); // ends when the server hangs up
  * const writer = client.writable.getWriter();
  * const frames = down.readable.pipeThrough(new FrameDecoderStream({ role: "client" })).getReader();
  * await writer.write(Frame.ping(Uint8Array.of(1)));
