@@ -67,6 +67,7 @@ export {
   RawWebSocketSession,
   type RawWebSocketSessionOptions,
   type Transport,
+  type TransportReady,
   WebSocketSession,
   type WebSocketSessionOptions,
 } from "./lib/websocket/session.ts";
@@ -74,6 +75,7 @@ export {
 // WebSocket handshake and client
 export {
   acceptKey,
+  checkUpgradeRequest,
   parseProtocols,
   selectProtocol,
   type UpgradeInfo,
@@ -89,5 +91,43 @@ export {
 } from "./lib/websocket/accept.ts";
 export { connectWebSocket, type ConnectWebSocketOptions } from "./lib/websocket/client.ts";
 
-// HTTP
+export {
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
+  type WebSocketUpgrade,
+} from "./lib/websocket/upgrade.ts";
+
+// HTTP: the wire engine
 export { HttpError, type HttpErrorOptions } from "./lib/http/error.ts";
+export { STATUS_TEXT } from "./lib/http/status.ts";
+export { BufferedReader, type BufferedReaderOptions } from "./lib/http/reader.ts";
+export {
+  findHeadEnd,
+  hasToken,
+  type HeadLimits,
+  parseRequestHead,
+  parseResponseHead,
+  readRequestHead,
+  readResponseHead,
+  type RequestHead,
+  type ResponseHead,
+} from "./lib/http/head.ts";
+export {
+  ChunkedDecoder,
+  type ChunkedDecoderOptions,
+  ChunkedDecoderStream,
+  type ChunkedEncoderOptions,
+  ChunkedEncoderStream,
+  type DataSink,
+  decodeChunked,
+  type DecodedChunked,
+} from "./lib/http/chunked.ts";
+export {
+  type ConnectionPipeline,
+  type ConnectionPipelineOptions,
+  type Handler,
+  type HandlerInfo,
+  type PeerAddress,
+  startConnectionPipeline,
+} from "./lib/http/pipeline.ts";
+export { type HttpServer, httpServer, type HttpServerOptions } from "./lib/http/server.ts";

@@ -37,6 +37,12 @@ export interface CloseInfo {
   wasClean: boolean;
 }
 
+/** A transport that arrives later, with the bytes already read past the handshake. */
+export interface TransportReady extends Transport {
+  /** Bytes read from `readable` past the handshake: the first frames. */
+  buffered?: Uint8Array;
+}
+
 export interface CoreOptions {
   role: Role;
   timeout: number;
@@ -105,9 +111,13 @@ export class SessionCore {
   readonly signal: AbortSignal;
   readonly closed: Promise<CloseInfo>;
   readonly #options: CoreOptions;
-  readonly #transport: Transport;
-  readonly #reader: ChunkReader;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #transport: Transport | null = null;
+  #reader: ChunkReader | null = null;
+  #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  /** For a transport given as a promise: settles once it is attached (or failed). */
+  #ready: Promise<void> | null = null;
+  /** Chunks sent before the transport arrived, with what settles their sends. */
+  #early: { chunk: Uint8Array; settle: () => void }[] = [];
   readonly #decoder: FrameDecoder;
   readonly #encoder: FrameEncoder;
   readonly #abort = new AbortController();
@@ -149,20 +159,42 @@ export class SessionCore {
     },
   };
 
-  constructor(transport: Transport, options: CoreOptions) {
+  constructor(transport: Transport | Promise<TransportReady>, options: CoreOptions) {
     this.#options = options;
-    this.#transport = transport;
     this.role = options.role;
     this.signal = this.#abort.signal;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#reader = new ChunkReader(transport.readable);
-    this.#writer = transport.writable.getWriter();
-    this.#writer.closed.catch(noop);
     this.#decoder = new FrameDecoder({ role: options.role, maxFrameSize: options.maxFrameSize });
     this.#encoder = new FrameEncoder({ role: options.role, masking: options.masking });
     this.#buffered = options.buffered?.length ? options.buffered : undefined;
+    if (transport instanceof Promise) {
+      this.#ready = transport.then(
+        (ready) => this.#attach(ready, ready.buffered),
+        (cause) => this.#transportEnded(cause),
+      );
+    } else {
+      this.#attach(transport, undefined);
+    }
     options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (options.signal?.aborted) queueMicrotask(this.#onAbort);
+  }
+
+  /** Takes the transport: locks its streams and sends what was sent before it came. */
+  #attach(transport: Transport, buffered: Uint8Array | undefined): void {
+    this.#transport = transport;
+    this.#reader = new ChunkReader(transport.readable);
+    this.#writer = transport.writable.getWriter();
+    this.#writer.closed.catch(noop);
+    if (buffered?.length) this.#buffered = buffered;
+    const early = this.#early;
+    this.#early = [];
+    for (const { chunk, settle } of early) {
+      this.#writer.write(chunk).then(this.#written, this.#writeFailed).then(settle);
+    }
+    if (early.length > 0 && this.#watchdog === undefined && this.#options.timeout !== Infinity) {
+      this.#armWatchdog();
+    }
+    if (this.#state === CLOSED) this.#endTransport(false); // ended while it was on its way
   }
 
   /** Connects the session's handler and tells when it wants to read more. */
@@ -197,6 +229,7 @@ export class SessionCore {
 
   async #runPump(): Promise<void> {
     await undefined; // #pumping is set before the loop runs, so calls from inside it join it
+    if (this.#reader === null) await this.#ready;
     try {
       while (this.#state === CLOSING || (this.#state === OPEN && this.#wantRead())) {
         let chunk: Uint8Array | null;
@@ -205,7 +238,7 @@ export class SessionCore {
           this.#buffered = undefined;
         } else {
           try {
-            chunk = await this.#reader.read();
+            chunk = await this.#reader!.read();
           } catch (cause) {
             this.#transportEnded(cause);
             return;
@@ -229,7 +262,7 @@ export class SessionCore {
           this.fail(error);
           continue;
         }
-        if (!this.#retained) this.#reader.recycle();
+        if (!this.#retained) this.#reader!.recycle();
       }
     } finally {
       this.#pumping = null;
@@ -400,10 +433,17 @@ export class SessionCore {
   }
 
   async #endTransport(hard: boolean): Promise<void> {
+    const writer = this.#writer, reader = this.#reader;
+    if (writer === null || reader === null) {
+      // The transport never came; if it still does, #attach ends it. Settle early sends.
+      for (const { settle } of this.#early) settle();
+      this.#early = [];
+      return;
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (!hard) {
-        const flushed = this.#writer.close().then(() => true, () => true);
+        const flushed = writer.close().then(() => true, () => true);
         const late = this.#options.timeout === Infinity
           ? flushed
           : new Promise<boolean>((resolve) => {
@@ -413,17 +453,17 @@ export class SessionCore {
       }
       if (hard) {
         try {
-          this.#transport.close?.();
+          this.#transport?.close?.();
         } catch {
           // Already closed.
         }
         // Not awaited: aborting waits for the write in flight, which may never finish.
-        this.#writer.abort().catch(noop);
+        writer.abort().catch(noop);
       }
     } finally {
       clearTimeout(timer);
     }
-    this.#reader.cancel(); // not awaited either: a source's cancel may hang the same way
+    reader.cancel(); // not awaited either: a source's cancel may hang the same way
   }
 
   #closedError(action: string): WebSocketError {
@@ -472,6 +512,11 @@ export class SessionCore {
 
   #writeChunk(chunk: Uint8Array): void {
     this.#writesStarted++;
+    if (this.#writer === null) {
+      // The transport is on its way: keep the chunk, in order, until it comes.
+      this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, settle }));
+      return;
+    }
     if (this.#watchdog === undefined && this.#options.timeout !== Infinity) this.#armWatchdog();
     this.#lastWrite = this.#writer.write(chunk).then(this.#written, this.#writeFailed);
   }

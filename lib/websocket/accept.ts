@@ -7,10 +7,11 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { readHead } from "./_head.ts";
+import { startConnectionPipeline } from "../http/pipeline.ts";
 import type { Transport } from "./_session_core.ts";
-import { type UpgradeValidationOptions, validateUpgradeRequest } from "./handshake.ts";
-import { WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
+import type { UpgradeValidationOptions } from "./handshake.ts";
+import type { WebSocketSession, WebSocketSessionOptions } from "./session.ts";
+import { upgradeWebSocket } from "./upgrade.ts";
 
 /** Options of {@linkcode acceptWebSocket}. */
 export interface AcceptWebSocketOptions extends WebSocketSessionOptions, UpgradeValidationOptions {
@@ -29,8 +30,6 @@ export interface AcceptedWebSocket {
   /** The upgrade request, with its URL built from `Host` and the request target. */
   request: Request;
 }
-
-const encoder = new TextEncoder();
 
 /**
  * Accepts a WebSocket on a bare byte duplex (a `Deno.Conn`, a pipe): reads the HTTP/1.1
@@ -59,75 +58,44 @@ const encoder = new TextEncoder();
  * }
  * ```
  */
-export async function acceptWebSocket(
+export function acceptWebSocket(
   transport: Transport,
   options: AcceptWebSocketOptions = {},
 ): Promise<AcceptedWebSocket> {
-  let answered = false;
-  try {
-    const head = await readHead(transport.readable, options.maxHeadSize ?? 16_384, "request");
-    const [method, target, httpVersion] = head.start;
-    const host = head.headers.get("host") ?? "localhost";
-    const url = target.startsWith("/") ? new URL(target, `http://${host}`) : new URL(target);
-    const info = await validateUpgradeRequest(
-      { method, headers: head.headers, httpVersion },
-      options,
-    );
-    const request = new Request(url, { headers: head.headers });
-    const writer = transport.writable.getWriter();
-    const lines = [
-      "HTTP/1.1 101 Switching Protocols",
-      "upgrade: websocket",
-      "connection: Upgrade",
-      `sec-websocket-accept: ${info.accept}`,
-    ];
-    if (info.protocol !== "") lines.push(`sec-websocket-protocol: ${info.protocol}`);
-    answered = true;
-    await writer.write(encoder.encode(lines.join("\r\n") + "\r\n\r\n"));
-    writer.releaseLock();
-    const session = new WebSocketSession(transport, {
-      ...options,
-      role: "server",
-      protocol: info.protocol,
-      buffered: head.rest,
+  const { maxHeadSize, ...upgradeOptions } = options;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const settle = (result: AcceptedWebSocket | HttpError) => {
+      if (settled) return;
+      settled = true;
+      if (result instanceof HttpError) reject(result);
+      else resolve(result);
+    };
+    // One request on the wire engine's pipeline: its head parsing, limits and error answers.
+    const pipeline = startConnectionPipeline(transport, (request) => {
+      try {
+        const { response, session } = upgradeWebSocket(request, upgradeOptions);
+        settle({ session, request });
+        return response;
+      } catch (error) {
+        const failure = error instanceof HttpError
+          ? error
+          : new HttpError(400, "Cannot upgrade: the request could not be served", { cause: error });
+        settle(failure);
+        const response = failure.toResponse();
+        response.headers.set("connection", "close");
+        return response;
+      }
+    }, {
+      maxPipelined: 1,
+      ...(maxHeadSize === undefined ? {} : { maxHeadSize }),
+      ...(options.timeout === undefined
+        ? {}
+        : { headersTimeout: options.timeout, idleTimeout: options.timeout }),
+      onBadRequest: settle,
     });
-    return { session, request };
-  } catch (error) {
-    const failure = error instanceof HttpError
-      ? error
-      : new HttpError(400, "Cannot upgrade: the request could not be read", { cause: error });
-    if (!answered) await answer(transport, failure);
-    else transport.close?.();
-    throw failure;
-  }
+    pipeline.finished.then(() => {
+      settle(new HttpError(400, "Cannot upgrade: the connection ended before a request"));
+    });
+  });
 }
-
-/** Writes an error response and closes the transport; never throws. */
-async function answer(transport: Transport, error: HttpError): Promise<void> {
-  try {
-    const body = encoder.encode(error.message + "\n");
-    let head = `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.status] ?? "Error"}\r\n`;
-    error.headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
-    head +=
-      `content-type: text/plain; charset=utf-8\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
-    const writer = transport.writable.getWriter();
-    await writer.write(encoder.encode(head));
-    await writer.write(body);
-    await writer.close();
-  } catch {
-    // The peer is gone; nothing to answer.
-  }
-  transport.readable.cancel().catch(() => {}); // unlocked: readHead released it
-  try {
-    transport.close?.();
-  } catch {
-    // Already closed.
-  }
-}
-
-const STATUS_TEXT: Record<number, string> = {
-  400: "Bad Request",
-  403: "Forbidden",
-  426: "Upgrade Required",
-  431: "Request Header Fields Too Large",
-};

@@ -7,7 +7,8 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { hasToken, readHead } from "./_head.ts";
+import { hasToken, readResponseHead } from "../http/head.ts";
+import { BufferedReader } from "../http/reader.ts";
 import { WebSocketError } from "./error.ts";
 import { acceptKey } from "./handshake.ts";
 import { WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
@@ -105,15 +106,17 @@ export async function connectWebSocket(
     const writer = conn.writable.getWriter();
     await writer.write(encoder.encode(head + "\r\n"));
     writer.releaseLock();
-    const response = await readHead(conn.readable, options.maxHeadSize ?? 16_384, "response");
-    const status = Number(response.start[1]);
-    if (status !== 101) {
+    const reader = new BufferedReader(conn.readable, { size: options.maxHeadSize ?? 16_384 });
+    const response = await readResponseHead(reader, { maxHeadSize: options.maxHeadSize ?? 16_384 });
+    const rest = reader.copy(reader.length);
+    reader.releaseLock();
+    if (response.status !== 101) {
       throw new HttpError(
-        status,
-        `Cannot connect: the server answered ${status} ${response.start[2]}`,
+        response.status,
+        `Cannot connect: the server answered ${response.status} ${response.reason}`,
       );
     }
-    const h = response.headers;
+    const h = new Headers(response.fields);
     if (!hasToken(h.get("upgrade"), "websocket") || !hasToken(h.get("connection"), "upgrade")) {
       throw new WebSocketError(
         "Cannot connect: the 101 answer lacks Upgrade: websocket or Connection: upgrade",
@@ -139,7 +142,7 @@ export async function connectWebSocket(
       ...sessionOptions,
       role: "client",
       protocol,
-      buffered: response.rest,
+      buffered: rest,
     });
   } catch (error) {
     abort?.removeEventListener("abort", onAbort);

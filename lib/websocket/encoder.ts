@@ -7,7 +7,7 @@
 
 import type { Role } from "./decoder.ts";
 import type { Frame } from "./frame.ts";
-import { slabAllocate } from "./_slab.ts";
+import { slabAllocate } from "../_slab.ts";
 import { maskInto } from "./mask.ts";
 
 /** Options of {@linkcode FrameEncoder} and {@linkcode FrameEncoderStream}. */

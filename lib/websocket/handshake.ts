@@ -7,7 +7,7 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { hasToken } from "./_head.ts";
+import { hasToken } from "../http/head.ts";
 
 /** The GUID that RFC 6455 §1.3 appends to the key before hashing. */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -168,6 +168,35 @@ export async function validateUpgradeRequest(
   request: UpgradeRequestLike,
   options: UpgradeValidationOptions = {},
 ): Promise<UpgradeInfo> {
+  const checked = checkUpgradeRequest(request, options);
+  return { ...checked, accept: await acceptKey(checked.key) };
+}
+
+/**
+ * The synchronous part of {@linkcode validateUpgradeRequest}: every check and the
+ * subprotocol choice, without computing the accept value (which needs `crypto.subtle`).
+ *
+ * @param request The request (a `Request`, or its method, headers and version).
+ * @param options The supported subprotocols and the Origin check.
+ * @returns The key, the agreed subprotocol and the origin.
+ * @throws {HttpError} 426, 403 or 400 as {@linkcode validateUpgradeRequest} does.
+ *
+ * @example Checking a request synchronously
+ * ```ts
+ * import { checkUpgradeRequest } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const headers = new Headers({
+ *   host: "example.com", upgrade: "websocket", connection: "Upgrade",
+ *   "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", "sec-websocket-version": "13",
+ * });
+ * assert.equal(checkUpgradeRequest({ method: "GET", headers }).key, "dGhlIHNhbXBsZSBub25jZQ==");
+ * ```
+ */
+export function checkUpgradeRequest(
+  request: UpgradeRequestLike,
+  options: UpgradeValidationOptions = {},
+): Omit<UpgradeInfo, "accept"> {
   const headers = request.headers;
   const version = request.httpVersion;
   if (version !== undefined && !/^HTTP\/(1\.[1-9]|[2-9]\.\d)$/.test(version)) {
@@ -202,7 +231,6 @@ export async function validateUpgradeRequest(
   const offeredProtocols = parseProtocols(headers.get("sec-websocket-protocol"));
   return {
     key,
-    accept: await acceptKey(key),
     protocol: selectProtocol(offeredProtocols, options.protocols ?? []),
     offeredProtocols,
     origin,

@@ -13,6 +13,7 @@ import {
   type FrameHandler,
   SessionCore,
   type Transport,
+  type TransportReady,
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
 import { WebSocketError } from "./error.ts";
@@ -20,7 +21,7 @@ import { CloseCode, Frame, Opcode } from "./frame.ts";
 import { encodeMessage, type Message, MessageDecoder } from "./message.ts";
 import { pinger } from "./ping.ts";
 
-export type { CloseInfo, Transport };
+export type { CloseInfo, Transport, TransportReady };
 
 /** Options of {@linkcode RawWebSocketSession}. */
 export interface RawWebSocketSessionOptions {
@@ -197,11 +198,15 @@ export class WebSocketSession {
    * Starts a session on `transport`.
    *
    * @param transport The byte duplex, after the handshake (pass bytes already read past it
-   * as `buffered`).
+   * as `buffered`); or a promise of it, for a handshake still under way: messages sent before
+   * it resolves wait, and a rejection ends the session with 1006.
    * @param options Ktor's WebSocket options and the role.
    * @throws {RangeError} When an option is out of range.
    */
-  constructor(transport: Transport, options: WebSocketSessionOptions = {}) {
+  constructor(
+    transport: Transport | Promise<TransportReady>,
+    options: WebSocketSessionOptions = {},
+  ) {
     const core: CoreOptions = coreOptions(options);
     this.#messages = new MessageDecoder(
       options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize },
@@ -387,11 +392,14 @@ export class RawWebSocketSession {
   /**
    * Starts a raw session on `transport`.
    *
-   * @param transport The byte duplex, after the handshake.
+   * @param transport The byte duplex, after the handshake, or a promise of it.
    * @param options The role, timeout, frame limit and masking.
    * @throws {RangeError} When an option is out of range.
    */
-  constructor(transport: Transport, options: RawWebSocketSessionOptions = {}) {
+  constructor(
+    transport: Transport | Promise<TransportReady>,
+    options: RawWebSocketSessionOptions = {},
+  ) {
     this.protocol = options.protocol ?? "";
     this.#core = new SessionCore(transport, coreOptions(options));
     const inbox = new Inbox<Frame>(() => void this.#core.pump(), () => void this.close());

@@ -1,0 +1,512 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * The chunked transfer coding (RFC 9112 §7.1): a decoder that stops at the body's last byte,
+ * with trailers, and an encoder.
+ *
+ * @module
+ */
+
+import { slabAllocate } from "../_slab.ts";
+import { HttpError } from "./error.ts";
+
+/** Options of {@linkcode ChunkedDecoder} and its stream forms. */
+export interface ChunkedDecoderOptions {
+  /**
+   * The longest chunk extension part of a size line (after the size), in bytes (400 above).
+   *
+   * @default {4096}
+   */
+  maxExtensionSize?: number;
+  /**
+   * The largest trailer section, in bytes (431 above it).
+   *
+   * @default {16384}
+   */
+  maxTrailerSize?: number;
+  /**
+   * The most data bytes accepted over all chunks (413 above it). `Infinity` lifts it.
+   *
+   * @default {Infinity}
+   */
+  maxSize?: number;
+}
+
+/** Where {@linkcode ChunkedDecoder.push} delivers data. */
+export interface DataSink {
+  /** Receives the next data bytes (a view of the input). */
+  enqueue(data: Uint8Array): void;
+}
+
+// States.
+const SIZE = 0,
+  SIZE_WS = 1,
+  EXT = 2,
+  SIZE_LF = 3,
+  DATA = 4,
+  DATA_CR = 5,
+  DATA_LF = 6,
+  TRAILER = 7,
+  DONE = 8;
+const CR = 13, LF = 10;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+function hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  const lower = byte | 0x20;
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
+  return -1;
+}
+
+/**
+ * Decodes the chunked transfer coding with no streams or promises (Ktor's `decodeChunked`):
+ * hex sizes in either case, chunk extensions (checked and skipped, length-limited), the
+ * trailer section (size-limited, parsed into `Headers`), and the exact end: {@linkcode push}
+ * consumes bytes up to the final CRLF and no further, so what follows (the next request on
+ * the connection) is left to the caller. CRLF line ends only; a bare LF is a 400.
+ *
+ * **Ownership**: data is delivered as views of the input.
+ *
+ * @example Decoding a body and its trailers
+ * ```ts
+ * import { ChunkedDecoder } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const wire = new TextEncoder().encode("5;x=y\r\nhello\r\n0\r\nChecksum: 1\r\n\r\nNEXT");
+ * const parts: string[] = [];
+ * const decoder = new ChunkedDecoder();
+ * const used = decoder.push(wire, { enqueue: (d) => parts.push(new TextDecoder().decode(d)) });
+ * assert.deepEqual(parts, ["hello"]);
+ * assert.equal(decoder.done, true);
+ * assert.equal(used, wire.length - 4); // "NEXT" is left alone
+ * assert.equal(decoder.trailers.get("checksum"), "1");
+ * ```
+ */
+export class ChunkedDecoder {
+  readonly #maxExtensionSize: number;
+  readonly #maxTrailerSize: number;
+  readonly #maxSize: number;
+  #state = SIZE;
+  #size = 0;
+  #digits = 0;
+  #extension = 0;
+  #need = 0;
+  #total = 0;
+  #trailer: number[] = [];
+  #trailers = new Headers();
+
+  /**
+   * Creates a decoder.
+   *
+   * @param options The limits.
+   */
+  constructor(options: ChunkedDecoderOptions = {}) {
+    this.#maxExtensionSize = options.maxExtensionSize ?? 4096;
+    this.#maxTrailerSize = options.maxTrailerSize ?? 16_384;
+    this.#maxSize = options.maxSize ?? Infinity;
+  }
+
+  /** Whether the last chunk and the trailer section were read. */
+  get done(): boolean {
+    return this.#state === DONE;
+  }
+
+  /** The trailer fields; complete once {@linkcode done}. */
+  get trailers(): Headers {
+    return this.#trailers;
+  }
+
+  /** The data bytes decoded so far. */
+  get size(): number {
+    return this.#total;
+  }
+
+  /**
+   * Decodes what it can of `chunk`, handing data to `sink`.
+   *
+   * @param chunk The next coded bytes.
+   * @param sink Receives data as views of `chunk`.
+   * @returns How many bytes of `chunk` it consumed: all of them, unless the coding ended
+   * inside it.
+   * @throws {HttpError} 400 for a malformed coding, 413 over `maxSize`, 431 for a trailer
+   * section over its limit.
+   */
+  push(chunk: Uint8Array, sink: DataSink): number {
+    return this.#run(chunk, 0, chunk.length, sink);
+  }
+
+  /**
+   * Decodes `bytes[start, end)` in place: the data bytes are moved down to form one run from
+   * `start`, so a caller can hand them on as a single view. Used by the HTTP pipeline over its
+   * read buffer.
+   *
+   * @param bytes The buffer, modified.
+   * @param start Where the coded bytes begin.
+   * @param end Where they end.
+   * @returns How many bytes were consumed and how many data bytes now lie at `start`.
+   * @throws {HttpError} As {@linkcode push}.
+   */
+  compact(bytes: Uint8Array, start: number, end: number): { consumed: number; data: number } {
+    this.#write = start;
+    const consumed = this.#run(bytes, start, end, null) - start;
+    return { consumed, data: this.#write - start };
+  }
+
+  /** The write position of {@linkcode compact}. */
+  #write = 0;
+
+  #run(bytes: Uint8Array, start: number, end: number, sink: DataSink | null): number {
+    let i = start;
+    let state = this.#state;
+    while (i < end && state !== DONE) {
+      const byte = bytes[i]!;
+      switch (state) {
+        case SIZE: {
+          const digit = hexValue(byte);
+          if (digit !== -1) {
+            if (++this.#digits > 16) {
+              throw new HttpError(
+                400,
+                "Cannot decode chunked body: a chunk size has more than 16 hex digits",
+              );
+            }
+            this.#size = this.#size * 16 + digit;
+            i++;
+            break;
+          }
+          if (this.#digits === 0) {
+            throw new HttpError(
+              400,
+              `Cannot decode chunked body: expected a hex chunk size, got byte 0x${
+                byte.toString(16)
+              }`,
+            );
+          }
+          state = SIZE_WS;
+          break;
+        }
+        case SIZE_WS:
+          if (byte === 0x20 || byte === 0x09) i++;
+          else if (byte === 0x3b) {
+            state = EXT;
+            i++;
+          } else if (byte === CR) {
+            state = SIZE_LF;
+            i++;
+          } else {throw new HttpError(
+              400,
+              `Cannot decode chunked body: unexpected byte 0x${
+                byte.toString(16)
+              } after a chunk size`,
+            );}
+          break;
+        case EXT:
+          if (byte === CR) {
+            state = SIZE_LF;
+          } else if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) {
+            throw new HttpError(
+              400,
+              "Cannot decode chunked body: a chunk extension holds a control character",
+            );
+          } else if (++this.#extension > this.#maxExtensionSize) {
+            throw new HttpError(
+              400,
+              `Cannot decode chunked body: chunk extensions exceed ${this.#maxExtensionSize} bytes`,
+            );
+          }
+          i++;
+          break;
+        case SIZE_LF: {
+          if (byte !== LF) {
+            throw new HttpError(400, "Cannot decode chunked body: a size line ends with a bare CR");
+          }
+          i++;
+          const size = this.#size;
+          this.#size = this.#digits = this.#extension = 0;
+          if (size === 0) {
+            state = TRAILER;
+            break;
+          }
+          if ((this.#total += size) > this.#maxSize) {
+            throw new HttpError(
+              413,
+              `Cannot decode chunked body: it exceeds ${this.#maxSize} bytes`,
+            );
+          }
+          this.#need = size;
+          state = DATA;
+          break;
+        }
+        case DATA: {
+          const n = Math.min(this.#need, end - i);
+          if (sink !== null) sink.enqueue(new Uint8Array(bytes.buffer, bytes.byteOffset + i, n));
+          else {
+            if (this.#write !== i) bytes.copyWithin(this.#write, i, i + n);
+            this.#write += n;
+          }
+          i += n;
+          if ((this.#need -= n) === 0) state = DATA_CR;
+          break;
+        }
+        case DATA_CR:
+          if (byte !== CR) {
+            throw new HttpError(
+              400,
+              "Cannot decode chunked body: chunk data is longer than its size",
+            );
+          }
+          state = DATA_LF;
+          i++;
+          break;
+        case DATA_LF:
+          if (byte !== LF) {
+            throw new HttpError(400, "Cannot decode chunked body: chunk data ends with a bare CR");
+          }
+          state = SIZE;
+          i++;
+          break;
+        case TRAILER: {
+          // Trailer lines, up to an empty line.
+          const trailer = this.#trailer;
+          if (byte === LF) {
+            if (trailer.at(-1) !== CR) {
+              throw new HttpError(
+                400,
+                "Cannot decode chunked body: a trailer line ends with a bare LF",
+              );
+            }
+            trailer.pop();
+            i++;
+            if (trailer.length === 0 || trailer.at(-1) === -1) {
+              this.#parseTrailers();
+              state = DONE;
+              break;
+            }
+            trailer.push(-1); // a line break
+            break;
+          }
+          if (trailer.length >= this.#maxTrailerSize) {
+            throw new HttpError(
+              431,
+              `Cannot decode chunked body: trailers exceed ${this.#maxTrailerSize} bytes`,
+            );
+          }
+          trailer.push(byte);
+          i++;
+          break;
+        }
+      }
+    }
+    this.#state = state;
+    return i;
+  }
+
+  #parseTrailers(): void {
+    const lines: string[] = [];
+    let line = "";
+    for (const code of this.#trailer) {
+      if (code === -1) {
+        lines.push(line);
+        line = "";
+      } else line += String.fromCharCode(code);
+    }
+    if (line !== "") lines.push(line);
+    this.#trailer = [];
+    for (const text of lines) {
+      if (text.includes("\r")) {
+        throw new HttpError(400, "Cannot decode chunked body: a trailer line holds a bare CR");
+      }
+      const colon = text.indexOf(":");
+      const name = colon === -1 ? "" : text.slice(0, colon);
+      const value = text.slice(colon + 1);
+      if (!TOKEN.test(name) || BAD_VALUE.test(value)) {
+        throw new HttpError(
+          400,
+          `Cannot decode chunked body: bad trailer line ${JSON.stringify(text.slice(0, 64))}`,
+        );
+      }
+      this.#trailers.append(name, value.trim());
+    }
+  }
+
+  /**
+   * Checks that the coding ended.
+   *
+   * @throws {HttpError} 400 when the input ended before the last chunk and trailers.
+   */
+  end(): void {
+    if (this.#state !== DONE) {
+      throw new HttpError(400, "Cannot decode chunked body: it ended before the last chunk");
+    }
+  }
+}
+
+/**
+ * A `TransformStream` from a chunked-coded body to its data: the {@linkcode ChunkedDecoder}
+ * as a stream. `trailers` resolves with the trailer fields at the end. Bytes after the
+ * coding's end, or an input that ends before it, error the stream with a 400.
+ *
+ * @example Decoding a chunked body
+ * ```ts
+ * import { ChunkedDecoderStream } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const decoder = new ChunkedDecoderStream();
+ * const body = ReadableStream.from([new TextEncoder().encode("3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n")]);
+ * assert.equal(await new Response(body.pipeThrough(decoder)).text(), "abc");
+ * assert.equal((await decoder.trailers).get("x-t"), "1");
+ * ```
+ */
+export class ChunkedDecoderStream extends TransformStream<Uint8Array, Uint8Array> {
+  /** The trailer fields, once the coding ended; rejects if it fails. */
+  readonly trailers: Promise<Headers>;
+
+  /**
+   * Creates the stream.
+   *
+   * @param options The decoder's limits.
+   */
+  constructor(options: ChunkedDecoderOptions = {}) {
+    const decoder = new ChunkedDecoder(options);
+    let settle!: (headers: Headers) => void;
+    let fail!: (error: unknown) => void;
+    const trailers = new Promise<Headers>((resolve, reject) => {
+      settle = resolve;
+      fail = reject;
+    });
+    trailers.catch(() => {});
+    super({
+      transform(chunk, controller) {
+        try {
+          const used = decoder.done ? 0 : decoder.push(chunk, controller);
+          if (used < chunk.length) {
+            throw new HttpError(400, "Cannot decode chunked body: data follows the last chunk");
+          }
+          if (decoder.done) settle(decoder.trailers);
+        } catch (error) {
+          fail(error);
+          throw error;
+        }
+      },
+      flush() {
+        try {
+          decoder.end();
+        } catch (error) {
+          fail(error);
+          throw error;
+        }
+      },
+    });
+    this.trailers = trailers;
+  }
+}
+
+/** A decoded chunked body: {@linkcode decodeChunked}'s result. */
+export interface DecodedChunked {
+  /** The data. */
+  body: ReadableStream<Uint8Array>;
+  /** The trailer fields, once `body` ended. */
+  trailers: Promise<Headers>;
+}
+
+/**
+ * Ktor's `decodeChunked`: decodes a chunked-coded byte stream.
+ *
+ * @param readable The coded bytes.
+ * @param options The decoder's limits.
+ * @returns The data and the trailers.
+ *
+ * @example Decoding a stream
+ * ```ts
+ * import { decodeChunked } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const { body, trailers } = decodeChunked(ReadableStream.from([new TextEncoder().encode("2\r\nok\r\n0\r\n\r\n")]));
+ * assert.equal(await new Response(body).text(), "ok");
+ * assert.equal([...(await trailers)].length, 0);
+ * ```
+ */
+export function decodeChunked(
+  readable: ReadableStream<Uint8Array>,
+  options: ChunkedDecoderOptions = {},
+): DecodedChunked {
+  const decoder = new ChunkedDecoderStream(options);
+  return { body: readable.pipeThrough(decoder), trailers: decoder.trailers };
+}
+
+/** Options of {@linkcode ChunkedEncoderStream}. */
+export interface ChunkedEncoderOptions {
+  /** Trailer fields sent after the last chunk, or a function that gives them at the end. */
+  trailers?: HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
+}
+
+const encoder = new TextEncoder();
+
+/** Serializes trailer fields, checking names and values. */
+export function trailerBytes(init: HeadersInit): string {
+  let text = "";
+  for (const [name, value] of new Headers(init)) text += `${name}: ${value}\r\n`;
+  return text;
+}
+
+/**
+ * A `TransformStream` that applies the chunked transfer coding: each non-empty input chunk
+ * becomes one chunk (empty ones are skipped, since a zero size ends the body), and the end
+ * writes the last chunk and the trailers. Each input chunk yields two outputs: its size line
+ * (with the previous chunk's closing CRLF) and the data itself, not copied.
+ *
+ * @example Encoding a body
+ * ```ts
+ * import { ChunkedEncoderStream } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const coded = ReadableStream.from([new TextEncoder().encode("hello")])
+ *   .pipeThrough(new ChunkedEncoderStream({ trailers: { "x-sum": "5" } }));
+ * assert.equal(await new Response(coded).text(), "5\r\nhello\r\n0\r\nx-sum: 5\r\n\r\n");
+ * ```
+ */
+export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array> {
+  /**
+   * Creates the stream.
+   *
+   * @param options Trailer fields.
+   */
+  constructor(options: ChunkedEncoderOptions = {}) {
+    let first = true;
+    super({
+      transform(chunk, controller) {
+        if (chunk.length === 0) return;
+        controller.enqueue(sizeLine(chunk.length, first));
+        controller.enqueue(chunk);
+        first = false;
+      },
+      async flush(controller) {
+        const trailers = typeof options.trailers === "function"
+          ? await options.trailers()
+          : options.trailers;
+        controller.enqueue(
+          encoder.encode(
+            `${first ? "" : "\r\n"}0\r\n${
+              trailers === undefined ? "" : trailerBytes(trailers)
+            }\r\n`,
+          ),
+        );
+      },
+    });
+  }
+}
+
+/** The size line of a chunk of `size` bytes, after the CRLF that closes the previous chunk. */
+export function sizeLine(size: number, first: boolean): Uint8Array {
+  const hex = size.toString(16);
+  const at = first ? 0 : 2;
+  const line = slabAllocate(at + hex.length + 2);
+  if (!first) {
+    line[0] = CR;
+    line[1] = LF;
+  }
+  for (let i = 0; i < hex.length; i++) line[at + i] = hex.charCodeAt(i);
+  line[at + hex.length] = CR;
+  line[at + hex.length + 1] = LF;
+  return line;
+}

@@ -1,0 +1,426 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * HTTP/1.1 message heads (RFC 9112 §2–5): finding a head's end in buffered bytes, parsing a
+ * request or a response head, with limits.
+ *
+ * Policy: lines end with CRLF. A bare LF or a bare CR anywhere in a head is a 400 (RFC 9112
+ * §2.2 lets a recipient accept a bare LF; refusing it closes a door to request smuggling
+ * between parsers that disagree). Empty lines before a request line are skipped (§2.2).
+ *
+ * @module
+ */
+
+import { HttpError } from "./error.ts";
+import type { BufferedReader } from "./reader.ts";
+
+/** Limits of a request head, with safe defaults. */
+export interface HeadLimits {
+  /**
+   * The longest request line, in bytes, CRLF excluded (414 URI Too Long above it).
+   *
+   * @default {8192}
+   */
+  maxRequestLineSize?: number;
+  /**
+   * The largest head, in bytes, request line and final CRLF included (431 above it).
+   *
+   * @default {16384}
+   */
+  maxHeadSize?: number;
+  /**
+   * The most header fields in a head (431 above it).
+   *
+   * @default {100}
+   */
+  maxHeaders?: number;
+}
+
+/** A parsed request head. */
+export interface RequestHead {
+  /** The method, case kept (methods are case-sensitive). */
+  method: string;
+  /** The request-target as sent: origin, absolute, authority or asterisk form. */
+  target: string;
+  /** The protocol version. */
+  version: "HTTP/1.0" | "HTTP/1.1";
+  /** The header fields in order, names lowercased. */
+  fields: [string, string][];
+}
+
+/** A parsed response head. */
+export interface ResponseHead {
+  /** The protocol version, as sent (`HTTP/1.1`). */
+  version: string;
+  /** The three-digit status code. */
+  status: number;
+  /** The reason phrase; may be empty. */
+  reason: string;
+  /** The header fields in order, names lowercased. */
+  fields: [string, string][];
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// A field value: visible ASCII, obs-text, spaces and tabs (RFC 9110 §5.5); no other controls.
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+// A request-target: visible ASCII with no fragment (RFC 9112 §3.2).
+const TARGET = /^[\x21-\x22\x24-\x7e]+$/;
+const VERSION = /^HTTP\/(\d)\.(\d)$/;
+const LF = 10, CR = 13;
+
+function resolve(limits: HeadLimits): Required<HeadLimits> {
+  return {
+    maxRequestLineSize: limits.maxRequestLineSize ?? 8192,
+    maxHeadSize: limits.maxHeadSize ?? 16_384,
+    maxHeaders: limits.maxHeaders ?? 100,
+  };
+}
+
+/** Latin-1 text of `bytes[start, end)`: one character per byte, obs-text kept as is. */
+function latin1(bytes: Uint8Array, start: number, end: number): string {
+  let text = "";
+  for (let at = start; at < end; at += 8192) {
+    const part = new Uint8Array(bytes.buffer, bytes.byteOffset + at, Math.min(8192, end - at));
+    text += String.fromCharCode.apply(null, part as unknown as number[]);
+  }
+  return text;
+}
+
+/**
+ * Looks for the end of a head in `bytes[start, end)`, scanning from `from` (bytes before it
+ * were scanned already).
+ *
+ * @returns The index just past the empty line that ends the head, or -1 when it is not there
+ * yet.
+ * @throws {HttpError} 400 for a bare LF, 414 for a request line over its limit, 431 for a
+ * head over its limit (as soon as the bytes show it, without waiting for the end).
+ */
+export function findHeadEnd(
+  bytes: Uint8Array,
+  start: number,
+  from: number,
+  end: number,
+  limits: HeadLimits = {},
+  kind: "request" | "response" = "request",
+): number {
+  const { maxRequestLineSize, maxHeadSize } = resolve(limits);
+  let at = Math.max(from, start);
+  while (true) {
+    const lf = bytes.indexOf(LF, at);
+    if (lf === -1 || lf >= end) break;
+    if (lf === start || bytes[lf - 1] !== CR) {
+      throw new HttpError(400, `Cannot read ${kind} head: a line ends with a bare LF`);
+    }
+    if (
+      kind === "request" && lf - 1 - start > maxRequestLineSize && bytes.indexOf(LF, start) === lf
+    ) {
+      throw new HttpError(
+        414,
+        `Cannot read request head: the request line exceeds ${maxRequestLineSize} bytes`,
+      );
+    }
+    if (lf - start + 1 > maxHeadSize) {
+      throw new HttpError(431, `Cannot read ${kind} head: it exceeds ${maxHeadSize} bytes`);
+    }
+    if (lf - start >= 3 && bytes[lf - 2] === LF) return lf + 1;
+    at = lf + 1;
+  }
+  if (kind === "request" && end - start > maxRequestLineSize + 1) {
+    const first = bytes.indexOf(LF, start);
+    if (first === -1 || first >= end) {
+      throw new HttpError(
+        414,
+        `Cannot read request head: the request line exceeds ${maxRequestLineSize} bytes`,
+      );
+    }
+  }
+  if (end - start > maxHeadSize) {
+    throw new HttpError(431, `Cannot read ${kind} head: it exceeds ${maxHeadSize} bytes`);
+  }
+  return -1;
+}
+
+/** Parses the field lines of a head; names are lowercased. */
+function parseFields(lines: string[], kind: string, maxHeaders: number): [string, string][] {
+  if (lines.length - 1 > maxHeaders) {
+    throw new HttpError(
+      431,
+      `Cannot read ${kind} head: ${lines.length - 1} fields exceed ${maxHeaders}`,
+    );
+  }
+  const fields: [string, string][] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(":");
+    const name = colon === -1 ? "" : line.slice(0, colon);
+    if (!TOKEN.test(name)) {
+      // Also obs-fold (a line starting with whitespace) and whitespace before the colon.
+      throw new HttpError(
+        400,
+        `Cannot read ${kind} head: bad field line ${JSON.stringify(line.slice(0, 64))}`,
+      );
+    }
+    let value = line.slice(colon + 1);
+    if (BAD_VALUE.test(value)) {
+      throw new HttpError(
+        400,
+        `Cannot read ${kind} head: field ${JSON.stringify(name)} holds a control character`,
+      );
+    }
+    value = value.trim(); // only SP and HTAB can be at either end now
+    fields.push([name.toLowerCase(), value]);
+  }
+  return fields;
+}
+
+/** Splits a head into lines, refusing a bare CR. */
+function lines(bytes: Uint8Array, start: number, end: number, kind: string): string[] {
+  const text = latin1(bytes, start, end - 4);
+  const result = text.split("\r\n");
+  if (text.includes("\r")) {
+    for (const line of result) {
+      if (line.includes("\r")) {
+        throw new HttpError(400, `Cannot read ${kind} head: a line holds a bare CR`);
+      }
+    }
+  }
+  return result;
+}
+
+/**
+ * Parses a request head (RFC 9112 §3, §5): the request line (a token method, a request-target
+ * of visible ASCII in origin, absolute, authority or asterisk form, HTTP/1.0 or HTTP/1.1) and
+ * the field lines (token names, no whitespace before the colon, no obs-fold, no control
+ * characters in values).
+ *
+ * @param bytes The buffer.
+ * @param start Where the head begins.
+ * @param end Where it ends, just past its empty line (see {@linkcode findHeadEnd}).
+ * @param limits The field count limit (the sizes are checked by `findHeadEnd`).
+ * @returns The head.
+ * @throws {HttpError} 400 for a malformed head, 505 for a version other than 1.0 and 1.1, 431
+ * for too many fields.
+ *
+ * @example Parsing a request head
+ * ```ts
+ * import { findHeadEnd, parseRequestHead } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new TextEncoder().encode("GET /a?b HTTP/1.1\r\nHost: x\r\nAccept: text/plain\r\n\r\n");
+ * const head = parseRequestHead(bytes, 0, findHeadEnd(bytes, 0, 0, bytes.length));
+ * assert.deepEqual(head, {
+ *   method: "GET", target: "/a?b", version: "HTTP/1.1", fields: [["host", "x"], ["accept", "text/plain"]],
+ * });
+ * ```
+ */
+export function parseRequestHead(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  limits: HeadLimits = {},
+): RequestHead {
+  const all = lines(bytes, start, end, "request");
+  const line = all[0]!;
+  const first = line.indexOf(" "), second = line.indexOf(" ", first + 1);
+  if (first <= 0 || second === -1 || line.indexOf(" ", second + 1) !== -1) {
+    throw new HttpError(
+      400,
+      `Cannot read request head: bad request line ${JSON.stringify(line.slice(0, 64))}`,
+    );
+  }
+  const method = line.slice(0, first), target = line.slice(first + 1, second);
+  const versionText = line.slice(second + 1);
+  if (!TOKEN.test(method)) {
+    throw new HttpError(
+      400,
+      `Cannot read request head: method ${JSON.stringify(method.slice(0, 64))} is not a token`,
+    );
+  }
+  const v = VERSION.exec(versionText);
+  if (v === null) {
+    throw new HttpError(
+      400,
+      `Cannot read request head: ${
+        JSON.stringify(versionText.slice(0, 64))
+      } is not an HTTP version`,
+    );
+  }
+  if (v[1] !== "1" || (v[2] !== "0" && v[2] !== "1")) {
+    throw new HttpError(
+      505,
+      `Cannot serve ${versionText}: only HTTP/1.0 and HTTP/1.1 are supported`,
+    );
+  }
+  if (!TARGET.test(target)) {
+    throw new HttpError(
+      400,
+      `Cannot read request head: request-target ${
+        JSON.stringify(target.slice(0, 64))
+      } holds a character that is not allowed`,
+    );
+  }
+  const c = target.charCodeAt(0);
+  const form = c === 0x2f
+    ? "origin"
+    : target === "*"
+    ? "asterisk"
+    : /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target)
+    ? "absolute"
+    : "authority";
+  if (
+    (form === "asterisk" && method !== "OPTIONS") ||
+    (form === "authority") !== (method === "CONNECT")
+  ) {
+    throw new HttpError(
+      400,
+      `Cannot read request head: request-target ${
+        JSON.stringify(target.slice(0, 64))
+      } does not suit ${method}`,
+    );
+  }
+  return {
+    method,
+    target,
+    version: v[2] === "1" ? "HTTP/1.1" : "HTTP/1.0",
+    fields: parseFields(all, "request", resolve(limits).maxHeaders),
+  };
+}
+
+/**
+ * Parses a response head (RFC 9112 §4): `HTTP/x.y`, a three-digit status, a space and an
+ * optional reason, then the field lines.
+ *
+ * @param bytes The buffer.
+ * @param start Where the head begins.
+ * @param end Where it ends, just past its empty line.
+ * @param limits The field count limit.
+ * @returns The head.
+ * @throws {HttpError} 400 for a malformed head, 431 for too many fields.
+ *
+ * @example Parsing a response head
+ * ```ts
+ * import { parseResponseHead } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new TextEncoder().encode("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n");
+ * const head = parseResponseHead(bytes, 0, bytes.length);
+ * assert.deepEqual([head.status, head.reason, head.fields], [101, "Switching Protocols", [["upgrade", "websocket"]]]);
+ * ```
+ */
+export function parseResponseHead(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  limits: HeadLimits = {},
+): ResponseHead {
+  const all = lines(bytes, start, end, "response");
+  const m = /^(HTTP\/\d\.\d) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(all[0]!);
+  if (m === null) {
+    throw new HttpError(
+      400,
+      `Cannot read response head: bad status line ${JSON.stringify(all[0]!.slice(0, 64))}`,
+    );
+  }
+  return {
+    version: m[1]!,
+    status: Number(m[2]),
+    reason: m[3] ?? "",
+    fields: parseFields(all, "response", resolve(limits).maxHeaders),
+  };
+}
+
+/**
+ * Reads a request head from `reader` and consumes it, skipping empty lines before it.
+ *
+ * @param reader The buffered reader; its buffer must hold at least `maxHeadSize` bytes.
+ * @param limits The head limits.
+ * @returns The head, or null when the stream ended before any byte of one.
+ * @throws {HttpError} As {@linkcode findHeadEnd} and {@linkcode parseRequestHead}, and 400
+ * when the stream ends inside the head.
+ */
+export async function readRequestHead(
+  reader: BufferedReader,
+  limits: HeadLimits = {},
+): Promise<RequestHead | null> {
+  const end = await readHead(reader, "request", limits);
+  if (end === -1) return null;
+  const head = parseRequestHead(reader.buffer, reader.start, end, limits);
+  reader.consume(end - reader.start);
+  return head;
+}
+
+/**
+ * Reads a response head from `reader` and consumes it.
+ *
+ * @param reader The buffered reader.
+ * @param limits The head limits.
+ * @returns The head.
+ * @throws {HttpError} As {@linkcode parseResponseHead}, and 400 when the stream ends first.
+ */
+export async function readResponseHead(
+  reader: BufferedReader,
+  limits: HeadLimits = {},
+): Promise<ResponseHead> {
+  const end = await readHead(reader, "response", limits);
+  if (end === -1) throw new HttpError(400, "Cannot read response head: the connection ended first");
+  const head = parseResponseHead(reader.buffer, reader.start, end, limits);
+  reader.consume(end - reader.start);
+  return head;
+}
+
+/** Fills `reader` until a whole head is buffered; returns its end, or -1 at a clean end. */
+async function readHead(
+  reader: BufferedReader,
+  kind: "request" | "response",
+  limits: HeadLimits,
+): Promise<number> {
+  let scanned = 0;
+  while (true) {
+    // Skip empty lines before a request line (RFC 9112 §2.2).
+    while (
+      kind === "request" && reader.length >= 2 && reader.buffer[reader.start] === CR &&
+      reader.buffer[reader.start + 1] === LF
+    ) {
+      reader.consume(2);
+      scanned = 0;
+    }
+    const end = findHeadEnd(
+      reader.buffer,
+      reader.start,
+      reader.start + scanned,
+      reader.end,
+      limits,
+      kind,
+    );
+    if (end !== -1) return end;
+    scanned = Math.max(0, reader.length - 3); // the end may straddle the next fill
+    if (!(await reader.fill())) {
+      if (reader.length === 0 && reader.done) return -1;
+      if (!reader.done) {
+        throw new HttpError(431, `Cannot read ${kind} head: it exceeds the read buffer`);
+      }
+      throw new HttpError(400, `Cannot read ${kind} head: the connection ended inside it`);
+    }
+  }
+}
+
+/**
+ * Whether a comma-separated field value holds `token`, case-insensitively (RFC 9110 §5.6.1).
+ *
+ * @param value The field value, or null when absent.
+ * @param token The token, lowercase.
+ * @returns Whether it is one of the list's items.
+ *
+ * @example Checking Connection
+ * ```ts
+ * import { hasToken } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(hasToken("keep-alive, Upgrade", "upgrade"), true);
+ * assert.equal(hasToken("upgraded", "upgrade"), false);
+ * ```
+ */
+export function hasToken(value: string | null | undefined, token: string): boolean {
+  if (value === null || value === undefined) return false;
+  for (const part of value.split(",")) if (part.trim().toLowerCase() === token) return true;
+  return false;
+}

@@ -1,0 +1,1023 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Ktor's `startConnectionPipeline`: HTTP/1.1 over any byte duplex, with keep-alive,
+ * pipelining, responses in request order, timeouts and WebSocket upgrades.
+ *
+ * @module
+ */
+
+import { slabAllocate } from "../_slab.ts";
+import type { Transport } from "../websocket/_session_core.ts";
+import { acceptKey } from "../websocket/handshake.ts";
+import { type UpgradeTicket, upgradeTickets, type WireContext, wireContexts } from "./_upgrade.ts";
+import { ChunkedDecoder } from "./chunked.ts";
+import { HttpError } from "./error.ts";
+import { hasToken, type HeadLimits, readRequestHead, type RequestHead } from "./head.ts";
+import { BufferedReader } from "./reader.ts";
+import { STATUS_TEXT } from "./status.ts";
+
+/** An address, as `Deno.NetAddr` has it. */
+export interface PeerAddress {
+  /** `"tcp"` for a TCP connection. */
+  transport: string;
+  /** The IP address or host name. */
+  hostname: string;
+  /** The port. */
+  port: number;
+}
+
+/** What a handler learns about the connection, like `Deno.ServeHandlerInfo`. */
+export interface HandlerInfo {
+  /** The client's address, when the transport knows it. */
+  remoteAddr: PeerAddress | null;
+  /** Resolves once the response was written (or could not be). */
+  completed: Promise<void>;
+}
+
+/** A web-standard fetch handler. */
+export type Handler = (request: Request, info: HandlerInfo) => Response | Promise<Response>;
+
+/** Options of {@linkcode startConnectionPipeline}. */
+export interface ConnectionPipelineOptions extends HeadLimits {
+  /** Aborting it shuts the connection down gracefully (see {@linkcode ConnectionPipeline.shutdown}). */
+  signal?: AbortSignal;
+  /**
+   * How long a kept-alive connection may wait for the first byte of its next request, in
+   * milliseconds, before it is closed (Node: 5 s; `Deno.serve`: none).
+   *
+   * @default {5000}
+   */
+  idleTimeout?: number;
+  /**
+   * How long a request head may take to arrive once its first byte came, in milliseconds;
+   * then the client gets 408 and the connection closes (the slowloris defence; Node: 60 s).
+   *
+   * @default {10000}
+   */
+  headersTimeout?: number;
+  /**
+   * How many requests of one connection may be handled at once when the client pipelines;
+   * responses are still written in request order.
+   *
+   * @default {16}
+   */
+  maxPipelined?: number;
+  /**
+   * The largest request body accepted, in bytes (413 above it; checked from Content-Length
+   * before reading, or as a chunked body arrives). `Infinity` lifts it.
+   *
+   * @default {134217728}
+   */
+  maxBodySize?: number;
+  /**
+   * How many bytes of a body the handler did not read are read and dropped to keep the
+   * connection; above it the connection closes after the response.
+   *
+   * @default {262144}
+   */
+  maxDrainSize?: number;
+  /**
+   * The read buffer per connection, in bytes; a request head must fit in it.
+   *
+   * @default {65536}
+   */
+  readBufferSize?: number;
+  /** The URL scheme of requests: `"https"` behind TLS. @default {"http"} */
+  scheme?: "http" | "https";
+  /** The client's address, passed to handlers. */
+  remoteAddr?: PeerAddress | null;
+  /** The server's host for HTTP/1.0 requests without `Host`. @default {"localhost"} */
+  defaultHost?: string;
+  /**
+   * Turns a handler's error into a response. By default the error is reported with
+   * `console.error` and the client gets an empty 500.
+   */
+  onError?: (error: unknown, request: Request) => Response | Promise<Response>;
+  /**
+   * Called with the error of a request the pipeline refused before any handler saw it (a
+   * malformed head, a limit, a timeout), as it answers with the error's status.
+   */
+  onBadRequest?: (error: HttpError) => void;
+  /** Called with each WebSocket session started on this connection. */
+  onSession?: (session: { close(code?: number, reason?: string): unknown }) => void;
+}
+
+/** A running pipeline: {@linkcode startConnectionPipeline}'s result. */
+export interface ConnectionPipeline {
+  /**
+   * Resolves when the connection is done with HTTP: closed, or handed to a WebSocket
+   * session. Never rejects.
+   */
+  finished: Promise<void>;
+  /**
+   * Stops reading requests; those already read are answered (the last with
+   * `Connection: close`), then the connection closes. An idle connection closes at once.
+   */
+  shutdown(): void;
+}
+
+const encoder = new TextEncoder();
+const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
+// Bodies up to this size are read before the head is written, so the response carries
+// Content-Length and head and body go out in one write.
+const SMALL_BODY = 16_384;
+// A body read that has not settled after this many microtask turns is streamed (chunked);
+// at most this many reads are taken ahead to find a body's end.
+const SETTLE_TICKS = 8;
+const READ_AHEAD = 64;
+const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "content-length",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d*)?$/;
+const DIGITS = /^\d+$/;
+const BAD_VALUE = /[\r\n\0]/;
+
+let dateText = "";
+let dateUntil = 0;
+
+/** The Date header's value, computed once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  if (now >= dateUntil) {
+    dateText = new Date(now).toUTCString();
+    dateUntil = now - (now % 1000) + 1000;
+  }
+  return dateText;
+}
+
+/** Writes `text` as Latin-1 bytes at `at`; returns the index after it. */
+function writeLatin1(out: Uint8Array, at: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
+  return at;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** The body of one request, read from the connection's buffer. */
+class RequestBody {
+  /** Bytes still to read (Content-Length), or -1 for a chunked body. */
+  remaining: number;
+  readonly chunked: ChunkedDecoder | null;
+  done = false;
+  /** Settles when the body was read to its end, or abandoned. */
+  readonly settled: Deferred = deferred();
+  error: unknown = null;
+
+  constructor(length: number, chunked: ChunkedDecoder | null) {
+    this.remaining = length;
+    this.chunked = chunked;
+  }
+
+  finish(): void {
+    this.done = true;
+    this.settled.resolve();
+  }
+}
+
+/** One request on its way through the pipeline. */
+interface Slot {
+  request: Request | null;
+  method: string;
+  version: string;
+  keepAlive: boolean;
+  /** Never rejects: a handler error becomes a response. */
+  response: Promise<Response>;
+  settled: boolean;
+  abort: AbortController;
+  body: RequestBody | null;
+  /** Expect: 100-continue is pending: the body's first read asks for it. */
+  expectContinue: boolean;
+  continueAsked: Deferred | null;
+  completed: Deferred;
+  /** Close the connection after this response. */
+  close: boolean;
+  context: WireContext | null;
+}
+
+/**
+ * Ktor's `startConnectionPipeline`: serves HTTP/1.1 on a byte duplex (a `Deno.Conn`, a TLS
+ * connection, a pipe) with a web-standard fetch handler, until the client or the pipeline
+ * closes it or a WebSocket upgrade takes it over.
+ *
+ * - Requests are parsed strictly (RFC 9112; see `parseRequestHead` and `findHeadEnd`) with
+ *   limits; a bad head is answered with its status (400, 414, 431, 505…) and the connection
+ *   closes. Bodies are framed by Content-Length or chunked coding; both at once, or several
+ *   differing lengths, are refused (no smuggling).
+ * - Up to `maxPipelined` handlers run at once for a pipelining client; responses are written
+ *   strictly in request order, and small ones that are ready together go out in one write.
+ * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
+ *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
+ * - Idle connections close after `idleTimeout`; a head that takes longer than
+ *   `headersTimeout` gets 408. `request.signal` aborts when the client goes away.
+ *
+ * @param transport The connection.
+ * @param handler The fetch handler.
+ * @param options Timeouts, limits and the connection's details.
+ * @returns The pipeline: `finished` and `shutdown()`.
+ *
+ * @example Serving a request over an in-memory duplex
+ * ```ts
+ * import { startConnectionPipeline } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const up = new TransformStream<Uint8Array, Uint8Array>();
+ * const down = new TransformStream<Uint8Array, Uint8Array>();
+ * const pipeline = startConnectionPipeline(
+ *   { readable: up.readable, writable: down.writable },
+ *   (request) => new Response(`hello ${new URL(request.url).pathname}`),
+ * );
+ * const writer = up.writable.getWriter();
+ * await writer.write(new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+ * const text = await new Response(down.readable).text();
+ * assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+ * assert.match(text, /\r\n\r\nhello \/x$/);
+ * await pipeline.finished;
+ * await writer.close();
+ * ```
+ */
+export function startConnectionPipeline(
+  transport: Transport,
+  handler: Handler,
+  options: ConnectionPipelineOptions = {},
+): ConnectionPipeline {
+  const pipeline = new Pipeline(transport, handler, options);
+  return { finished: pipeline.finished, shutdown: () => pipeline.shutdown() };
+}
+
+class Pipeline {
+  readonly finished: Promise<void>;
+  readonly #transport: Transport;
+  readonly #handler: Handler;
+  readonly #options: ConnectionPipelineOptions;
+  readonly #reader: BufferedReader;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #idleTimeout: number;
+  readonly #headersTimeout: number;
+  readonly #maxPipelined: number;
+  readonly #maxBodySize: number;
+  readonly #maxDrainSize: number;
+  /** Slots read and not yet written, in order. */
+  readonly #queue: Slot[] = [];
+  #wakeWriter: (() => void) | null = null;
+  #wakeReader: (() => void) | null = null;
+  /** No more requests will be read. */
+  #readDone = false;
+  #stopping = false;
+  #closed = false;
+  /** Set when a timer or shutdown cut a read short. */
+  #cut: "idle" | "headers" | "shutdown" | null = null;
+  #waitingIdle = false;
+  /** Output gathered for one write. */
+  #out: Uint8Array[] = [];
+  #outSize = 0;
+  #upgraded = false;
+  #reading: Promise<void>;
+
+  constructor(transport: Transport, handler: Handler, options: ConnectionPipelineOptions) {
+    this.#transport = transport;
+    this.#handler = handler;
+    this.#options = options;
+    this.#idleTimeout = options.idleTimeout ?? 5000;
+    this.#headersTimeout = options.headersTimeout ?? 10_000;
+    this.#maxPipelined = options.maxPipelined ?? 16;
+    this.#maxBodySize = options.maxBodySize ?? 134_217_728;
+    this.#maxDrainSize = options.maxDrainSize ?? 262_144;
+    for (
+      const [name, value] of Object.entries({
+        idleTimeout: this.#idleTimeout,
+        headersTimeout: this.#headersTimeout,
+        maxBodySize: this.#maxBodySize,
+        maxDrainSize: this.#maxDrainSize,
+      })
+    ) {
+      if (!(value >= 0)) {
+        throw new RangeError(`Invalid ${name}: ${value} is negative or not a number`);
+      }
+    }
+    if (!Number.isInteger(this.#maxPipelined) || this.#maxPipelined < 1) {
+      throw new RangeError(`Invalid maxPipelined: ${this.#maxPipelined} is not a positive integer`);
+    }
+    this.#reader = new BufferedReader(transport.readable, {
+      size: options.readBufferSize ?? 65_536,
+    });
+    this.#writer = transport.writable.getWriter();
+    this.#writer.closed.catch(() => {});
+    options.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#reading = this.#readLoop();
+    this.finished = Promise.all([this.#reading, this.#writeLoop()]).then(() => this.#end());
+    if (options.signal?.aborted) this.shutdown();
+  }
+
+  #onAbort = (): void => this.shutdown();
+
+  shutdown(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    if (this.#waitingIdle) this.#cutRead("shutdown");
+  }
+
+  /** Interrupts a pending read: closing the transport is the only way to stop a read. */
+  #cutRead(why: "idle" | "headers" | "shutdown"): void {
+    this.#cut ??= why;
+    this.#reader.cancel();
+  }
+
+  async #end(): Promise<void> {
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#upgraded) return;
+    this.#closed = true;
+    for (const slot of this.#queue) slot.abort.abort();
+    await this.#writer.close().catch(() => {});
+    await this.#reader.cancel();
+    try {
+      this.#transport.close?.();
+    } catch {
+      // Closed already.
+    }
+  }
+
+  // ---- Reading ------------------------------------------------------------------------
+
+  async #readLoop(): Promise<void> {
+    try {
+      while (!this.#stopping) {
+        while (this.#queue.length >= this.#maxPipelined) {
+          await new Promise<void>((resolve) => (this.#wakeReader = resolve));
+        }
+        const slot = await this.#nextRequest();
+        if (slot === null) {
+          // The input ended: a client that leaves with requests unanswered went away.
+          if (this.#cut === null) {
+            this.#abortAll(new DOMException("The client went away", "AbortError"));
+          }
+          break;
+        }
+        this.#enqueue(slot);
+        if (slot.close) break;
+        if (slot.body !== null && !slot.body.done) {
+          // The body's bytes come before the next head: wait until it was read, or until
+          // the response was written and the rest can be drained.
+          await Promise.race([slot.body.settled.promise, slot.completed.promise]);
+          if (!slot.body.done && !(await this.#drain(slot))) {
+            slot.close = true;
+            break;
+          }
+          if (slot.body.error !== null) break;
+        }
+        if (slot.context !== null && slot.request!.headers.has("upgrade")) {
+          // Nothing may be read past a request that may turn into a WebSocket.
+          const response = await slot.response;
+          if (upgradeTickets.has(response)) break;
+        }
+        if (!slot.keepAlive) break;
+      }
+    } catch (error) {
+      if (this.#cut === null && !this.#closed) this.#abortAll(error);
+    } finally {
+      this.#readDone = true;
+      this.#wakeWriter?.();
+    }
+  }
+
+  /** Reads the next request head and prepares its slot; null at the end of the input. */
+  async #nextRequest(): Promise<Slot | null> {
+    const reader = this.#reader;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      if (reader.length === 0) {
+        this.#waitingIdle = true;
+        if (this.#idleTimeout !== Infinity) {
+          timer = setTimeout(() => this.#cutRead("idle"), this.#idleTimeout);
+        }
+        const more = await reader.fill();
+        clearTimeout(timer);
+        this.#waitingIdle = false;
+        if (!more || this.#cut !== null) return null;
+      }
+      if (this.#headersTimeout !== Infinity) {
+        timer = setTimeout(() => this.#cutRead("headers"), this.#headersTimeout);
+      }
+      const head = await readRequestHead(reader, this.#options);
+      clearTimeout(timer);
+      if (this.#cut === "headers") {
+        return this.#errorSlot(new HttpError(408, "Cannot read request: the head took too long"));
+      }
+      if (head === null || this.#cut !== null) return null;
+      return this.#prepare(head);
+    } catch (error) {
+      clearTimeout(timer);
+      this.#waitingIdle = false;
+      if (this.#cut === "headers") {
+        return this.#errorSlot(new HttpError(408, "Cannot read request: the head took too long"));
+      }
+      if (this.#cut !== null) return null;
+      if (error instanceof HttpError) return this.#errorSlot(error);
+      this.#abortAll(error); // the connection failed
+      return null;
+    }
+  }
+
+  /** A slot that answers a bad request with its status and closes the connection. */
+  #errorSlot(error: HttpError): Slot {
+    this.#options.onBadRequest?.(error);
+    const slot = this.#slot(
+      null,
+      "GET",
+      "HTTP/1.1",
+      false,
+      Promise.resolve(error.toResponse()),
+      null,
+      null,
+    );
+    this.#watch(slot);
+    return slot;
+  }
+
+  #slot(
+    request: Request | null,
+    method: string,
+    version: string,
+    keepAlive: boolean,
+    response: Promise<Response>,
+    body: RequestBody | null,
+    context: WireContext | null,
+  ): Slot {
+    const slot: Slot = {
+      request,
+      method,
+      version,
+      keepAlive,
+      response,
+      settled: false,
+      abort: new AbortController(),
+      body,
+      expectContinue: false,
+      continueAsked: null,
+      completed: deferred(),
+      close: !keepAlive,
+      context,
+    };
+    return slot;
+  }
+
+  /** Marks the slot settled when its response is ready, waking the writer if it waits on it. */
+  #watch(slot: Slot): void {
+    slot.response.then(() => {
+      slot.settled = true;
+      if (this.#queue[0] === slot) this.#wakeWriter?.();
+    });
+  }
+
+  /** Checks the head, builds the Request and starts the handler. */
+  #prepare(head: RequestHead): Slot {
+    const fields = head.fields;
+    let host: string | null = null, hosts = 0;
+    let connection = "", transferEncoding: string | null = null, expect: string | null = null;
+    const lengths: string[] = [];
+    for (const [name, value] of fields) {
+      switch (name) {
+        case "host":
+          host = value;
+          hosts++;
+          break;
+        case "connection":
+          connection += connection === "" ? value : `, ${value}`;
+          break;
+        case "transfer-encoding":
+          transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
+          break;
+        case "content-length":
+          lengths.push(value);
+          break;
+        case "expect":
+          expect = value;
+          break;
+      }
+    }
+    const http11 = head.version === "HTTP/1.1";
+    const keepAlive = http11 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
+    const fail = (status: number, message: string) =>
+      this.#errorSlot(new HttpError(status, message));
+    // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, and a valid authority.
+    if (hosts > 1) return fail(400, "Cannot serve request: it has more than one Host");
+    if (host === null && http11) return fail(400, "Cannot serve request: HTTP/1.1 requires Host");
+    if (host !== null && !HOST.test(host)) {
+      return fail(
+        400,
+        `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
+      );
+    }
+    if (FORBIDDEN_METHODS.has(head.method.toUpperCase())) {
+      return fail(501, `Cannot serve request: method ${head.method} is not supported`);
+    }
+    // Body framing (RFC 9112 §6).
+    let length = 0;
+    let chunked: ChunkedDecoder | null = null;
+    if (transferEncoding !== null) {
+      if (lengths.length > 0) {
+        return fail(400, "Cannot serve request: it has both Transfer-Encoding and Content-Length");
+      }
+      if (!http11) {
+        return fail(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
+      }
+      const codings = transferEncoding.split(",").map((c) => c.trim().toLowerCase()).filter((c) =>
+        c !== ""
+      );
+      if (codings.at(-1) !== "chunked") {
+        return fail(400, "Cannot serve request: chunked is not the last transfer coding");
+      }
+      if (codings.length > 1) {
+        return codings.slice(0, -1).includes("chunked")
+          ? fail(400, "Cannot serve request: chunked is applied twice")
+          : fail(
+            501,
+            `Cannot serve request: transfer coding ${
+              JSON.stringify(codings[0]!.slice(0, 32))
+            } is not supported`,
+          );
+      }
+      chunked = new ChunkedDecoder({ maxSize: this.#maxBodySize });
+      length = -1;
+    } else if (lengths.length > 0) {
+      const values = lengths.flatMap((v) => v.split(",")).map((v) => v.trim());
+      if (!values.every((v) => DIGITS.test(v)) || values.some((v) => v !== values[0])) {
+        return fail(400, "Cannot serve request: Content-Length is invalid or its values differ");
+      }
+      length = Number(values[0]);
+      if (!Number.isSafeInteger(length)) {
+        return fail(400, "Cannot serve request: Content-Length is too large");
+      }
+      if (length > this.#maxBodySize) {
+        return fail(
+          413,
+          `Cannot serve request: a body of ${length} bytes exceeds ${this.#maxBodySize} bytes`,
+        );
+      }
+    }
+    let expectContinue = false;
+    if (expect !== null && http11) {
+      if (expect.toLowerCase() !== "100-continue") {
+        return fail(
+          417,
+          `Cannot serve request: expectation ${
+            JSON.stringify(expect.slice(0, 64))
+          } is not supported`,
+        );
+      }
+      expectContinue = length !== 0;
+    }
+    // The URL: from an absolute-form target, else from Host (RFC 9112 §3.3).
+    const scheme = this.#options.scheme ?? "http";
+    let url: URL;
+    try {
+      if (head.target.charCodeAt(0) === 0x2f) {
+        url = new URL(
+          `${scheme}://${host ?? this.#options.defaultHost ?? "localhost"}${head.target}`,
+        );
+      } else if (head.target === "*") {
+        url = new URL(`${scheme}://${host ?? this.#options.defaultHost ?? "localhost"}/*`);
+      } else {
+        url = new URL(head.target);
+        if (url.protocol !== "http:" && url.protocol !== "https:") throw new TypeError("not http");
+      }
+    } catch {
+      return fail(
+        400,
+        `Cannot serve request: ${
+          JSON.stringify(head.target.slice(0, 64))
+        } does not make a valid URL`,
+      );
+    }
+    const body = length !== 0 ? new RequestBody(length, chunked) : null;
+    const slot = this.#slot(
+      null,
+      head.method,
+      head.version,
+      keepAlive,
+      Promise.resolve(new Response()),
+      body,
+      null,
+    );
+    slot.expectContinue = expectContinue;
+    const method = head.method;
+    const init: RequestInit = { method, headers: fields, signal: slot.abort.signal };
+    if (body !== null) {
+      if (method === "GET" || method === "HEAD") {
+        // A Request cannot carry a body for these: read it and drop it.
+        body.remaining = length;
+      } else {
+        init.body = this.#bodyStream(slot, body);
+        (init as { duplex?: string }).duplex = "half";
+      }
+    }
+    let request: Request;
+    try {
+      request = new Request(url, init);
+    } catch (cause) {
+      return this.#errorSlot(
+        new HttpError(400, "Cannot serve request: it does not make a valid Request", { cause }),
+      );
+    }
+    const context: WireContext = {
+      httpVersion: head.version,
+      ticket: null,
+      onSession: this.#options.onSession,
+    };
+    wireContexts.set(request, context);
+    slot.request = request;
+    slot.context = context;
+    slot.response = this.#run(request, slot);
+    this.#watch(slot);
+    return slot;
+  }
+
+  /** Runs the handler; its errors become a 500 (or `onError`'s response). */
+  async #run(request: Request, slot: Slot): Promise<Response> {
+    try {
+      const response = await this.#handler(request, {
+        remoteAddr: this.#options.remoteAddr ?? null,
+        completed: slot.completed.promise,
+      });
+      if (!(response instanceof Response)) throw new TypeError("Handler did not return a Response");
+      return response;
+    } catch (error) {
+      try {
+        if (this.#options.onError) return await this.#options.onError(error, request);
+      } catch (again) {
+        error = again;
+      }
+      if (!slot.abort.signal.aborted) console.error("Handler failed:", error);
+      return new Response(null, { status: 500 });
+    }
+  }
+
+  /** The request body as a stream that reads from the connection's buffer. */
+  #bodyStream(slot: Slot, body: RequestBody): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (slot.expectContinue) {
+          slot.expectContinue = false;
+          slot.continueAsked ??= deferred();
+          slot.continueAsked.resolve();
+        }
+        try {
+          const chunk = await this.#readBody(body);
+          if (chunk !== null) controller.enqueue(chunk);
+          if (body.done) controller.close();
+        } catch (error) {
+          body.error = error;
+          slot.close = true;
+          body.finish();
+          controller.error(error);
+        }
+      },
+      cancel: () => {
+        // Not read to the end: the pipeline drains it or closes the connection.
+        body.settled.resolve();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** Reads the next piece of a body from the buffer; null when nothing came yet. */
+  async #readBody(body: RequestBody): Promise<Uint8Array | null> {
+    const reader = this.#reader;
+    while (true) {
+      if (reader.length > 0) {
+        if (body.chunked !== null) {
+          const { consumed, data } = body.chunked.compact(reader.buffer, reader.start, reader.end);
+          const chunk = data === 0
+            ? null
+            : data >= SMALL_BODY
+            ? reader.take(data)
+            : reader.copy(data);
+          reader.consume(consumed - data);
+          if (body.chunked.done) body.finish();
+          if (chunk !== null || body.done) return chunk;
+        } else {
+          const n = Math.min(reader.length, body.remaining);
+          const chunk = n >= SMALL_BODY ? reader.take(n) : reader.copy(n);
+          if ((body.remaining -= n) === 0) body.finish();
+          return chunk;
+        }
+      }
+      if (!(await reader.fill())) {
+        throw new HttpError(400, "Cannot read request body: the connection ended inside it");
+      }
+    }
+  }
+
+  /** Reads and drops what is left of a body; false when it is too big to drain. */
+  async #drain(slot: Slot): Promise<boolean> {
+    const body = slot.body!;
+    if (body.error !== null) return false;
+    if (slot.expectContinue) return false; // 100 Continue never went out: the body may not come
+    if (body.chunked === null && body.remaining > this.#maxDrainSize) return false;
+    let drained = 0;
+    const timer = this.#headersTimeout === Infinity
+      ? undefined
+      : setTimeout(() => this.#cutRead("headers"), this.#headersTimeout);
+    try {
+      while (!body.done) {
+        const chunk = await this.#readBody(body);
+        if (chunk !== null && (drained += chunk.length) > this.#maxDrainSize) return false;
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #enqueue(slot: Slot): void {
+    this.#queue.push(slot);
+    if (this.#queue.length === 1) this.#wakeWriter?.();
+  }
+
+  #abortAll(reason?: unknown): void {
+    for (const slot of this.#queue) slot.abort.abort(reason);
+  }
+
+  // ---- Writing ------------------------------------------------------------------------
+
+  async #writeLoop(): Promise<void> {
+    try {
+      while (true) {
+        const slot = this.#queue[0];
+        if (slot === undefined) {
+          if (this.#readDone) break;
+          await this.#flush();
+          await new Promise<void>((resolve) => (this.#wakeWriter = resolve));
+          continue;
+        }
+        if (!slot.settled) {
+          await this.#flush();
+          // Answer Expect: 100-continue once the handler reads the body, if it does first.
+          slot.continueAsked ??= deferred();
+          const asked = await Promise.race([
+            slot.response.then(() => false),
+            slot.continueAsked.promise.then(() => true),
+          ]);
+          if (asked && !slot.settled) {
+            await this.#write(CONTINUE);
+            await slot.response;
+          }
+        }
+        const response = await slot.response;
+        const ticket = upgradeTickets.get(response);
+        if (ticket !== undefined && ticket.request === slot.request) {
+          await this.#upgrade(slot, response, ticket);
+          return;
+        }
+        slot.context?.ticket?.fail(
+          new Error("The handler answered the upgrade request with another response"),
+        );
+        const keepGoing = await this.#writeResponse(slot, response);
+        this.#queue.shift();
+        slot.completed.resolve();
+        this.#wakeReader?.();
+        if (!keepGoing) break;
+      }
+      await this.#flush();
+    } catch (error) {
+      // The connection failed while writing.
+      this.#abortAll(error);
+      for (const slot of this.#queue) slot.completed.resolve();
+    } finally {
+      this.#readDone = true;
+      if (!this.#upgraded) this.#cutRead("shutdown");
+    }
+  }
+
+  /** Writes one response; returns false when the connection must close after it. */
+  async #writeResponse(slot: Slot, response: Response): Promise<boolean> {
+    const status = response.status;
+    const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
+    let close = slot.close || !slot.keepAlive || (this.#stopping && this.#queue.length === 1) ||
+      hasToken(response.headers.get("connection"), "close");
+    if (
+      slot.body !== null && !slot.body.done && slot.body.chunked === null &&
+      slot.body.remaining > this.#maxDrainSize
+    ) {
+      close = true; // the rest of the body will not be drained
+    }
+    let head = `HTTP/1.1 ${status} ${response.statusText || STATUS_TEXT[status] || "Unknown"}\r\n`;
+    let hasDate = false;
+    for (const [name, value] of response.headers) {
+      if (HOP_BY_HOP.has(name)) continue;
+      if (BAD_VALUE.test(value)) throw new TypeError(`Header ${name} holds CR, LF or NUL`);
+      if (name === "date") hasDate = true;
+      head += `${name}: ${value}\r\n`;
+    }
+    if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    const userLength = response.headers.get("content-length");
+    const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
+    const body = response.body;
+    if (noBody) {
+      body?.cancel().catch(() => {});
+      if (slot.method === "HEAD" && declared >= 0) head += `content-length: ${declared}\r\n`;
+      this.#pushHead(head, close, slot.version, null);
+      return !close;
+    }
+    if (body === null) {
+      this.#pushHead(head + "content-length: 0\r\n", close, slot.version, null);
+      return !close;
+    }
+    // Read what the body has ready: a body that ends at once goes out with its length.
+    const reader = body.getReader();
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    let ended = false;
+    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+    for (let reads = 0; reads < READ_AHEAD; reads++) {
+      const read = reader.read();
+      const result = await settleSoon(read);
+      if (result === undefined) {
+        pending = read;
+        break;
+      }
+      if (result.done) {
+        ended = true;
+        break;
+      }
+      parts.push(result.value);
+      size += result.value.length;
+    }
+    if (ended && (declared < 0 || declared === size)) {
+      if (size <= SMALL_BODY) {
+        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, parts, size);
+      } else {
+        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, null);
+        for (const part of parts) this.#push(part);
+      }
+      return !close;
+    }
+    // Streamed: with its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
+    const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
+    if (mode === "close") close = true;
+    head += mode === "length"
+      ? `content-length: ${declared}\r\n`
+      : mode === "chunked"
+      ? "transfer-encoding: chunked\r\n"
+      : "";
+    this.#pushHead(head, close, slot.version, null);
+    let written = 0;
+    const send = async (chunk: Uint8Array) => {
+      if (chunk.length === 0) return;
+      written += chunk.length;
+      if (mode === "length" && written > declared) {
+        throw new TypeError("The body is longer than its Content-Length");
+      }
+      if (mode === "chunked") this.#push(chunkHead(chunk.length));
+      this.#push(chunk);
+      if (mode === "chunked") this.#push(CRLF);
+      if (this.#outSize >= SMALL_BODY) await this.#flush();
+    };
+    try {
+      for (const part of parts) await send(part);
+      while (true) {
+        const result = pending ?? reader.read();
+        pending = null;
+        const { done, value } = await result;
+        if (done) break;
+        await send(value);
+        if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
+      }
+    } catch (error) {
+      // The body failed (or ran over its length): the client must not take a cut body for
+      // a whole one, so the connection ends without a proper end of body.
+      reader.cancel(error).catch(() => {});
+      await this.#flush().catch(() => {});
+      throw error;
+    }
+    if (mode === "length" && written !== declared) {
+      throw new TypeError("The body is shorter than its Content-Length");
+    }
+    if (mode === "chunked") this.#push(LAST_CHUNK);
+    return !close;
+  }
+
+  /** Queues a head (and a small body) as one buffer. */
+  #pushHead(
+    head: string,
+    close: boolean,
+    version: string,
+    parts: Uint8Array[] | null,
+    size = 0,
+  ): void {
+    if (close) head += "connection: close\r\n";
+    else if (version === "HTTP/1.0") head += "connection: keep-alive\r\n";
+    head += "\r\n";
+    const out = slabAllocate(head.length + size);
+    let at = writeLatin1(out, 0, head);
+    if (parts !== null) {
+      for (const part of parts) {
+        out.set(part, at);
+        at += part.length;
+      }
+    }
+    this.#push(out);
+  }
+
+  #push(bytes: Uint8Array): void {
+    this.#out.push(bytes);
+    this.#outSize += bytes.length;
+  }
+
+  /** Writes what was gathered, as one chunk when it is small. */
+  async #flush(): Promise<void> {
+    const out = this.#out;
+    if (out.length === 0) return;
+    this.#out = [];
+    const size = this.#outSize;
+    this.#outSize = 0;
+    if (out.length === 1) return this.#write(out[0]!);
+    if (size <= SMALL_BODY * 4) {
+      const joined = slabAllocate(size);
+      let at = 0;
+      for (const part of out) {
+        joined.set(part, at);
+        at += part.length;
+      }
+      return this.#write(joined);
+    }
+    for (const part of out) await this.#write(part);
+  }
+
+  #write(bytes: Uint8Array): Promise<void> {
+    return this.#writer.write(bytes);
+  }
+
+  /** Writes 101 and hands the connection to the session. */
+  async #upgrade(slot: Slot, response: Response, ticket: UpgradeTicket): Promise<void> {
+    let head = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
+      `sec-websocket-accept: ${await acceptKey(ticket.key)}\r\n`;
+    if (ticket.protocol !== "") head += `sec-websocket-protocol: ${ticket.protocol}\r\n`;
+    for (const [name, value] of response.headers) {
+      if (HOP_BY_HOP.has(name) || name.startsWith("sec-websocket-")) continue;
+      head += `${name}: ${value}\r\n`;
+    }
+    const bytes = new Uint8Array(head.length + 2);
+    writeLatin1(bytes, 0, head + "\r\n");
+    this.#push(bytes);
+    await this.#flush();
+    // The read loop stopped at this request; what it read past it belongs to the session.
+    this.#upgraded = true;
+    this.#queue.shift();
+    slot.completed.resolve();
+    await this.#reading; // it stops at a request that may upgrade
+    const reader = this.#reader;
+    const buffered = reader.copy(reader.length);
+    reader.releaseLock();
+    this.#writer.releaseLock();
+    const transport = this.#transport;
+    ticket.settle({
+      readable: transport.readable,
+      writable: transport.writable,
+      ...(transport.close ? { close: () => transport.close!() } : {}),
+      buffered,
+    });
+  }
+}
+
+const CRLF = Uint8Array.of(13, 10);
+const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+
+function chunkHead(size: number): Uint8Array {
+  const text = size.toString(16) + "\r\n";
+  const out = slabAllocate(text.length);
+  writeLatin1(out, 0, text);
+  return out;
+}
+
+/**
+ * The read's result if it settles within a few microtask turns (a body whose bytes are all
+ * there: a string, bytes, a Blob), else undefined: the caller streams it.
+ */
+async function settleSoon<T>(promise: Promise<T>): Promise<T | undefined> {
+  let result: { value: T } | undefined;
+  let failure: { error: unknown } | undefined;
+  promise.then((value) => (result = { value }), (error) => (failure = { error }));
+  for (let i = 0; i < SETTLE_TICKS && result === undefined && failure === undefined; i++) {
+    await null;
+  }
+  if (failure !== undefined) throw failure.error;
+  return result?.value;
+}

@@ -1,0 +1,224 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * A buffered byte reader that the HTTP parsers share: a head parser, a body decoder and then
+ * the next request (or the first WebSocket frames after an upgrade) all read from one buffer,
+ * so nothing read past one message is lost to the next.
+ *
+ * @module
+ */
+
+/** Options of {@linkcode BufferedReader}. */
+export interface BufferedReaderOptions {
+  /**
+   * The size of the read buffer, in bytes: the most one read takes from the stream, and the
+   * largest run of unread bytes the reader can hold (a request head must fit in it).
+   *
+   * @default {65536}
+   */
+  size?: number;
+}
+
+/**
+ * Reads a byte stream into one buffer that parsers look at in place. A byte stream (a
+ * `Deno.Conn`'s readable) is read with a BYOB reader straight into the buffer's free space, and
+ * the buffer is reused for as long as no view of it was handed out with {@linkcode take}; after
+ * that, the next read moves the unread bytes to a fresh buffer. Any other stream is read with
+ * its default reader and its chunks are copied in.
+ *
+ * The unread bytes are `buffer.subarray(start, end)`; {@linkcode fill} reads more,
+ * {@linkcode consume} skips bytes, {@linkcode take} hands bytes out.
+ *
+ * @example Reading a head, then the bytes after it
+ * ```ts
+ * import { BufferedReader } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const bytes = new TextEncoder().encode("HEAD\r\n\r\nrest");
+ * const reader = new BufferedReader(ReadableStream.from([bytes.subarray(0, 3), bytes.subarray(3)]));
+ * while (reader.indexOf(Uint8Array.of(13, 10, 13, 10)) === -1) assert.ok(await reader.fill());
+ * reader.consume(reader.indexOf(Uint8Array.of(13, 10, 13, 10)) + 4);
+ * assert.equal(new TextDecoder().decode(reader.take(reader.end - reader.start)), "rest");
+ * ```
+ */
+export class BufferedReader {
+  /** The buffer; the unread bytes are `[start, end)`. */
+  buffer: Uint8Array;
+  /** Where the unread bytes begin. */
+  start = 0;
+  /** Where the unread bytes end. */
+  end = 0;
+  readonly #byob: ReadableStreamBYOBReader | null;
+  readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
+  readonly #size: number;
+  /** Whether a view of the buffer was handed out: then it is never written again. */
+  #shared = false;
+  #done = false;
+  /** The part of a default reader's chunk that did not fit yet. */
+  #leftover: Uint8Array | null = null;
+
+  /**
+   * Locks `readable` and allocates the buffer.
+   *
+   * @param readable The bytes to read.
+   * @param options The buffer size.
+   * @throws {RangeError} When `size` is not a positive integer.
+   */
+  constructor(readable: ReadableStream<Uint8Array>, options: BufferedReaderOptions = {}) {
+    const size = options.size ?? 65_536;
+    if (!Number.isInteger(size) || size < 1) {
+      throw new RangeError(`Invalid size: ${size} is not a positive integer`);
+    }
+    this.#size = size;
+    this.buffer = new Uint8Array(size);
+    let byob: ReadableStreamBYOBReader | null = null;
+    try {
+      byob = readable.getReader({ mode: "byob" });
+    } catch {
+      // Not a byte stream.
+    }
+    this.#byob = byob;
+    this.#plain = byob === null ? readable.getReader() : null;
+  }
+
+  /** The number of unread bytes. */
+  get length(): number {
+    return this.end - this.start;
+  }
+
+  /** Whether the stream has ended (no more bytes will come after the unread ones). */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /**
+   * Reads more bytes into the buffer, after the unread ones. When the free space at the end
+   * runs out, the unread bytes move to the front (or to a fresh buffer if a view was handed
+   * out).
+   *
+   * @returns false at the end of the stream (or when the buffer is full of unread bytes),
+   * true when bytes were added.
+   */
+  async fill(): Promise<boolean> {
+    if (this.#done && this.#leftover === null) return false;
+    this.#makeRoom();
+    if (this.end === this.buffer.length) return false; // full of unread bytes
+    if (this.#byob !== null) {
+      const { done, value } = await this.#byob.read(
+        new Uint8Array(this.buffer.buffer, this.end, this.buffer.length - this.end),
+      );
+      if (value !== undefined) this.buffer = new Uint8Array(value.buffer); // the buffer was transferred
+      if (done || value === undefined || value.length === 0) {
+        this.#done = done;
+        return !done;
+      }
+      this.end += value.length;
+      return true;
+    }
+    let chunk = this.#leftover;
+    this.#leftover = null;
+    while (chunk === null) {
+      const { done, value } = await this.#plain!.read();
+      if (done) {
+        this.#done = true;
+        return false;
+      }
+      if (value.length > 0) chunk = value;
+    }
+    const n = Math.min(this.buffer.length - this.end, chunk.length);
+    this.buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n), this.end);
+    this.end += n;
+    if (n < chunk.length) this.#leftover = chunk.subarray(n); // the rest waits for room
+    return true;
+  }
+
+  #makeRoom(): void {
+    if (this.start === this.end && !this.#shared) {
+      this.start = this.end = 0;
+      return;
+    }
+    if (this.#shared) {
+      const fresh = new Uint8Array(Math.max(this.#size, this.length));
+      fresh.set(this.buffer.subarray(this.start, this.end));
+      this.buffer = fresh;
+      this.end -= this.start;
+      this.start = 0;
+      this.#shared = false;
+      return;
+    }
+    if (this.start > 0 && this.end === this.buffer.length) {
+      this.buffer.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+  }
+
+  /**
+   * Finds `needle` in the unread bytes.
+   *
+   * @param needle The bytes to look for.
+   * @param from Where to start, relative to `start`.
+   * @returns Its offset relative to `start`, or -1.
+   */
+  indexOf(needle: Uint8Array, from = 0): number {
+    const buffer = this.buffer, last = this.end - needle.length, first = needle[0]!;
+    outer: for (let i = this.start + from; i <= last; i++) {
+      if (buffer[i] !== first) continue;
+      for (let j = 1; j < needle.length; j++) if (buffer[i + j] !== needle[j]) continue outer;
+      return i - this.start;
+    }
+    return -1;
+  }
+
+  /**
+   * Skips `n` unread bytes.
+   *
+   * @param n How many; at most {@linkcode length}.
+   */
+  consume(n: number): void {
+    this.start += n;
+  }
+
+  /**
+   * Hands out the next `n` unread bytes as a view and consumes them. The buffer is not
+   * written again: the next {@linkcode fill} moves on to a fresh one.
+   *
+   * @param n How many; at most {@linkcode length}.
+   * @returns The view.
+   */
+  take(n: number): Uint8Array {
+    const view = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset + this.start, n);
+    this.start += n;
+    this.#shared = true;
+    return view;
+  }
+
+  /**
+   * Copies the next `n` unread bytes out and consumes them.
+   *
+   * @param n How many; at most {@linkcode length}.
+   * @returns The copy.
+   */
+  copy(n: number): Uint8Array {
+    const out = this.buffer.slice(this.start, this.start + n);
+    this.start += n;
+    return out;
+  }
+
+  /** Releases the stream's lock, leaving the unread bytes here. */
+  releaseLock(): void {
+    (this.#byob ?? this.#plain)!.releaseLock();
+  }
+
+  /**
+   * Cancels the stream; never throws.
+   *
+   * @param reason Why.
+   */
+  async cancel(reason?: unknown): Promise<void> {
+    try {
+      await (this.#byob ?? this.#plain)!.cancel(reason);
+    } catch {
+      // Already closed or errored.
+    }
+  }
+}

@@ -1,0 +1,122 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Ktor's `httpServer`: the wire engine on a TCP or TLS listener.
+ *
+ * @module
+ */
+
+import {
+  type ConnectionPipeline,
+  type ConnectionPipelineOptions,
+  type Handler,
+  startConnectionPipeline,
+} from "./pipeline.ts";
+
+/** Options of {@linkcode httpServer}: where to listen, TLS, and the pipeline's options. */
+export interface HttpServerOptions
+  extends Omit<ConnectionPipelineOptions, "signal" | "remoteAddr" | "scheme" | "onSession"> {
+  /** The interface to listen on. @default {"0.0.0.0"} */
+  hostname?: string;
+  /** The port; 0 picks a free one (read it from `addr`). @default {8000} */
+  port?: number;
+  /** Aborting it shuts the server down gracefully, as {@linkcode HttpServer.shutdown}. */
+  signal?: AbortSignal;
+  /** Serve HTTPS: the certificate chain and private key, PEM. */
+  tls?: { cert: string; key: string };
+  /** Called once listening, with the bound address. */
+  onListen?: (addr: Deno.NetAddr) => void;
+}
+
+/** A running server: {@linkcode httpServer}'s result. */
+export interface HttpServer extends AsyncDisposable {
+  /** The address the server is bound to. */
+  readonly addr: Deno.NetAddr;
+  /** Resolves when the server stopped and every connection ended. */
+  readonly finished: Promise<void>;
+  /**
+   * Stops gracefully: stops accepting, lets in-flight requests finish (their connections
+   * close after the last response), closes idle connections, and closes WebSocket sessions
+   * with 1001. Resolves with {@linkcode finished}.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Ktor's `httpServer`: listens with `Deno.listen` (or `Deno.listenTls` with `tls`) and serves
+ * every connection with {@linkcode startConnectionPipeline}, this library's own HTTP/1.1
+ * engine, and WebSocket upgrades on its own frame codec (see `upgradeWebSocket`).
+ *
+ * @param options Where to listen, TLS, the signal, and the pipeline's timeouts and limits.
+ * @param handler The fetch handler.
+ * @returns The server: its address, `finished` and `shutdown()`.
+ *
+ * @example Hello world
+ * ```ts ignore
+ * import { httpServer } from "@wirestream/wirestream";
+ *
+ * const server = httpServer({ port: 8080 }, () => new Response("Hello, World!"));
+ * console.log(`listening on http://localhost:${server.addr.port}/`);
+ * ```
+ */
+export function httpServer(options: HttpServerOptions, handler: Handler): HttpServer {
+  const hostname = options.hostname ?? "0.0.0.0";
+  const port = options.port ?? 8000;
+  const listener = options.tls
+    ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
+    : Deno.listen({ hostname, port });
+  const addr = listener.addr as Deno.NetAddr;
+  const pipelines = new Set<ConnectionPipeline>();
+  const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
+  let stopping = false;
+  const { signal, tls, onListen: _onListen, hostname: _h, port: _p, ...pipelineOptions } = options;
+
+  const accepting = (async () => {
+    try {
+      for await (const conn of listener) {
+        const pipeline = startConnectionPipeline(conn, handler, {
+          ...pipelineOptions,
+          scheme: tls ? "https" : "http",
+          remoteAddr: conn.remoteAddr as Deno.NetAddr,
+          defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
+          onSession: (session) => {
+            if (stopping) session.close(1001, "going away");
+            sessions.add(session);
+            (session as { closed?: Promise<unknown> }).closed?.then(() => sessions.delete(session));
+          },
+        });
+        pipelines.add(pipeline);
+        pipeline.finished.then(() => pipelines.delete(pipeline));
+        if (stopping) pipeline.shutdown();
+      }
+    } catch (error) {
+      if (!stopping) throw error;
+    }
+  })();
+
+  const finished = accepting.then(async () => {
+    while (pipelines.size > 0 || sessions.size > 0) {
+      await Promise.all([...pipelines].map((p) => p.finished));
+      await Promise.all([...sessions].map((s) => (s as { closed?: Promise<unknown> }).closed));
+    }
+  });
+
+  const shutdown = (): Promise<void> => {
+    if (!stopping) {
+      stopping = true;
+      signal?.removeEventListener("abort", onAbort);
+      try {
+        listener.close();
+      } catch {
+        // Closed already.
+      }
+      for (const pipeline of pipelines) pipeline.shutdown();
+      for (const session of sessions) session.close(1001, "going away");
+    }
+    return finished;
+  };
+  const onAbort = () => void shutdown();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  options.onListen?.(addr);
+  return { addr, finished, shutdown, [Symbol.asyncDispose]: shutdown };
+}
