@@ -49,6 +49,7 @@ const SIZE = 0,
   DONE = 8;
 const CR = 13, LF = 10;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 function hexValue(byte: number): number {

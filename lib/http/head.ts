@@ -61,6 +61,7 @@ export interface ResponseHead {
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // A field value: visible ASCII, obs-text, spaces and tabs (RFC 9110 §5.5); no other controls.
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 // A request-target: visible ASCII with no fragment (RFC 9112 §3.2).
 const TARGET = /^[\x21-\x22\x24-\x7e]+$/;

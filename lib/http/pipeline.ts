@@ -658,12 +658,13 @@ class Pipeline {
       if (!(response instanceof Response)) throw new TypeError("Handler did not return a Response");
       return response;
     } catch (error) {
+      let failure = error;
       try {
         if (this.#options.onError) return await this.#options.onError(error, request);
       } catch (again) {
-        error = again;
+        failure = again;
       }
-      if (!slot.abort.signal.aborted) console.error("Handler failed:", error);
+      if (!slot.abort.signal.aborted) console.error("Handler failed:", failure);
       return new Response(null, { status: 500 });
     }
   }
