@@ -52,6 +52,7 @@ export { mask } from "./lib/websocket/mask.ts";
 export {
   DEFAULT_MAX_MESSAGE_SIZE,
   encodeMessage,
+  type EncodeMessageOptions,
   type FrameSinkLike,
   type Message,
   MessageDecoder,

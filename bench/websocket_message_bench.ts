@@ -13,7 +13,9 @@ for (const size of [16, 1024, 65_536]) {
   const text = "wirestream ".repeat(Math.ceil(size / 11)).slice(0, size - 3) + "€";
   const whole = Frame.text(text);
   const fragments: Frame[] = [];
-  encodeMessage(text, Math.ceil(whole.payload.length / 4), { enqueue: (f) => fragments.push(f) });
+  encodeMessage(text, { enqueue: (f) => fragments.push(f) }, {
+    maxFrameSize: Math.ceil(whole.payload.length / 4),
+  });
   const decoder = new MessageDecoder();
   const group = `text message of ${whole.payload.length} B`;
   Deno.bench({

@@ -1,29 +1,35 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// Small buffers carved from shared slabs. In Deno 2.9 `new Uint8Array(22)` costs about
-// 0.5–1 µs (an ArrayBuffer with its own zeroed backing store), while a view into an existing
-// ArrayBuffer costs about 50 ns (bench/websocket_encoder_bench.ts shows the effect per
-// frame). Node pools small Buffers the same way.
+// Small output buffers carved from a slab. In Deno 2.9 `new Uint8Array(22)` costs about
+// 0.5–1 µs (an ArrayBuffer with its own zeroed backing store), a view into an existing
+// ArrayBuffer about 50 ns: per frame or per response that is the difference between
+// matching ws's Sender and running at a tenth of it (bench/websocket_encoder_bench.ts).
 //
-// Every region is handed out once and never written again by us, so a held view stays valid;
-// it keeps its whole slab alive until dropped. A consumer that transfers a view's buffer
-// (a byte stream's enqueue, postMessage with transfer) would detach the slab under its other
-// views, so only bytes bound for a transport come from here, never data handed to users.
+// Each encoder or connection has its own slab, so views of one slab only ever go to one
+// transport. Every region is handed out once and never written again. A consumer that
+// transfers a view's buffer (a byte stream's enqueue, postMessage with transfer) detaches the
+// slab under the other views still queued for the same transport; a writer that sees a
+// detached chunk turns `pooled` off so that from then on each buffer is its own.
 
-const SLAB_SIZE = 131_072;
+const SLAB_SIZE = 8192;
 /** Requests above this size get a buffer of their own. */
-export const SLAB_MAX = 8192;
+const SLAB_MAX = 1024;
 
-let slab = new ArrayBuffer(SLAB_SIZE);
-let used = 0;
+/** A source of small, zeroed, write-once buffers. */
+export class Slab {
+  /** Carve from a shared buffer; off, every buffer is allocated on its own. */
+  pooled = true;
+  #buffer: ArrayBuffer | null = null;
+  #used = SLAB_SIZE;
 
-/** A zeroed view of `size` bytes, carved from the current slab when small. */
-export function slabAllocate(size: number): Uint8Array {
-  if (size > SLAB_MAX) return new Uint8Array(size);
-  if (used + size > SLAB_SIZE || slab.detached) {
-    slab = new ArrayBuffer(SLAB_SIZE);
-    used = 0;
+  /** A zeroed view of `size` bytes. */
+  allocate(size: number): Uint8Array {
+    if (size > SLAB_MAX || !this.pooled) return new Uint8Array(size);
+    if (this.#used + size > SLAB_SIZE || this.#buffer!.detached) {
+      this.#buffer = new ArrayBuffer(SLAB_SIZE);
+      this.#used = 0;
+    }
+    const view = new Uint8Array(this.#buffer!, this.#used, size);
+    this.#used += (size + 7) & ~7; // 8-byte aligned regions, for the word-wise masking loop
+    return view;
   }
-  const view = new Uint8Array(slab, used, size);
-  used += (size + 7) & ~7; // keep regions 8-byte aligned for the word-wise masking loop
-  return view;
 }

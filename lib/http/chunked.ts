@@ -6,7 +6,7 @@
  * @module
  */
 
-import { slabAllocate } from "../_slab.ts";
+import { Slab } from "../_slab.ts";
 import { HttpError } from "./error.ts";
 
 /** Options of {@linkcode ChunkedDecoder} and its stream forms. */
@@ -454,7 +454,8 @@ export function trailerBytes(init: HeadersInit): string {
  * A `TransformStream` that applies the chunked transfer coding: each non-empty input chunk
  * becomes one chunk (empty ones are skipped, since a zero size ends the body), and the end
  * writes the last chunk and the trailers. Each input chunk yields two outputs: its size line
- * (with the previous chunk's closing CRLF) and the data itself, not copied.
+ * (with the previous chunk's closing CRLF; a view into a small slab, not to be transferred)
+ * and the data itself, not copied.
  *
  * @example Encoding a body
  * ```ts
@@ -474,10 +475,11 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
    */
   constructor(options: ChunkedEncoderOptions = {}) {
     let first = true;
+    const slab = new Slab();
     super({
       transform(chunk, controller) {
         if (chunk.length === 0) return;
-        controller.enqueue(sizeLine(chunk.length, first));
+        controller.enqueue(sizeLine(slab, chunk.length, first));
         controller.enqueue(chunk);
         first = false;
       },
@@ -497,11 +499,11 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
   }
 }
 
-/** The size line of a chunk of `size` bytes, after the CRLF that closes the previous chunk. */
-export function sizeLine(size: number, first: boolean): Uint8Array {
+/** The size line of a chunk of `size` bytes, after the CRLF that closes the previous one. */
+function sizeLine(slab: Slab, size: number, first: boolean): Uint8Array {
   const hex = size.toString(16);
   const at = first ? 0 : 2;
-  const line = slabAllocate(at + hex.length + 2);
+  const line = slab.allocate(at + hex.length + 2);
   if (!first) {
     line[0] = CR;
     line[1] = LF;

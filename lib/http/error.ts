@@ -39,7 +39,8 @@ export class HttpError extends Error {
   /**
    * Creates an error.
    *
-   * @param status The HTTP status to answer with (400–599).
+   * @param status The HTTP status: the one to answer with (400–599), or, for a failed client
+   * handshake, the server's answer.
    * @param message What went wrong; it becomes the answer's plain-text body.
    * @param options Headers for the answer, and the `cause`.
    */
@@ -53,6 +54,7 @@ export class HttpError extends Error {
    * Builds the answer: the status, the headers, and the message as a plain-text body.
    *
    * @returns The response.
+   * @throws {RangeError} For a status outside 200–599, which a `Response` cannot carry.
    */
   toResponse(): Response {
     const headers = new Headers(this.headers);

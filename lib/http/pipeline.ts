@@ -6,7 +6,8 @@
  * @module
  */
 
-import { slabAllocate } from "../_slab.ts";
+import { checkDuration, checkLimit } from "../_options.ts";
+import { Slab } from "../_slab.ts";
 import type { Transport } from "../websocket/_session_core.ts";
 import { acceptKey } from "../websocket/handshake.ts";
 import { type UpgradeTicket, upgradeTickets, type WireContext, wireContexts } from "./_upgrade.ts";
@@ -288,6 +289,8 @@ class Pipeline {
   #out: Uint8Array[] = [];
   #outSize = 0;
   #upgraded = false;
+  /** Small output buffers; see lib/_slab.ts. */
+  readonly #slab = new Slab();
   #reading: Promise<void>;
 
   constructor(transport: Transport, handler: Handler, options: ConnectionPipelineOptions) {
@@ -299,18 +302,10 @@ class Pipeline {
     this.#maxPipelined = options.maxPipelined ?? 16;
     this.#maxBodySize = options.maxBodySize ?? 134_217_728;
     this.#maxDrainSize = options.maxDrainSize ?? 262_144;
-    for (
-      const [name, value] of Object.entries({
-        idleTimeout: this.#idleTimeout,
-        headersTimeout: this.#headersTimeout,
-        maxBodySize: this.#maxBodySize,
-        maxDrainSize: this.#maxDrainSize,
-      })
-    ) {
-      if (!(value >= 0)) {
-        throw new RangeError(`Invalid ${name}: ${value} is negative or not a number`);
-      }
-    }
+    checkDuration("idleTimeout", this.#idleTimeout);
+    checkDuration("headersTimeout", this.#headersTimeout);
+    checkLimit("maxBodySize", this.#maxBodySize);
+    checkLimit("maxDrainSize", this.#maxDrainSize);
     if (!Number.isInteger(this.#maxPipelined) || this.#maxPipelined < 1) {
       throw new RangeError(`Invalid maxPipelined: ${this.#maxPipelined} is not a positive integer`);
     }
@@ -765,7 +760,10 @@ class Pipeline {
         if (slot === undefined) {
           if (this.#readDone) break;
           await this.#flush();
+          // Look again before sleeping: the reader may have queued a request during the flush.
+          if (this.#queue.length > 0 || this.#readDone) continue;
           await new Promise<void>((resolve) => (this.#wakeWriter = resolve));
+          this.#wakeWriter = null;
           continue;
         }
         if (!slot.settled) {
@@ -886,7 +884,7 @@ class Pipeline {
       if (mode === "length" && written > declared) {
         throw new TypeError("The body is longer than its Content-Length");
       }
-      if (mode === "chunked") this.#push(chunkHead(chunk.length));
+      if (mode === "chunked") this.#push(chunkHead(this.#slab, chunk.length));
       this.#push(chunk);
       if (mode === "chunked") this.#push(CRLF);
       if (this.#outSize >= SMALL_BODY) await this.#flush();
@@ -926,7 +924,7 @@ class Pipeline {
     if (close) head += "connection: close\r\n";
     else if (version === "HTTP/1.0") head += "connection: keep-alive\r\n";
     head += "\r\n";
-    const out = slabAllocate(head.length + size);
+    const out = this.#slab.allocate(head.length + size);
     let at = writeLatin1(out, 0, head);
     if (parts !== null) {
       for (const part of parts) {
@@ -951,7 +949,7 @@ class Pipeline {
     this.#outSize = 0;
     if (out.length === 1) return this.#write(out[0]!);
     if (size <= SMALL_BODY * 4) {
-      const joined = slabAllocate(size);
+      const joined = this.#slab.allocate(size);
       let at = 0;
       for (const part of out) {
         joined.set(part, at);
@@ -962,8 +960,10 @@ class Pipeline {
     for (const part of out) await this.#write(part);
   }
 
-  #write(bytes: Uint8Array): Promise<void> {
-    return this.#writer.write(bytes);
+  async #write(bytes: Uint8Array): Promise<void> {
+    await this.#writer.write(bytes);
+    // A transport that transfers what it is given would detach the slab under later chunks.
+    if ((bytes.buffer as ArrayBuffer).detached) this.#slab.pooled = false;
   }
 
   /** Writes 101 and hands the connection to the session. */
@@ -1001,9 +1001,9 @@ class Pipeline {
 const CRLF = Uint8Array.of(13, 10);
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 
-function chunkHead(size: number): Uint8Array {
+function chunkHead(slab: Slab, size: number): Uint8Array {
   const text = size.toString(16) + "\r\n";
-  const out = slabAllocate(text.length);
+  const out = slab.allocate(text.length);
   writeLatin1(out, 0, text);
   return out;
 }

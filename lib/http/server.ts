@@ -73,6 +73,8 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const accepting = (async () => {
     try {
       for await (const conn of listener) {
+        // Responses are gathered into one write each; Nagle's delay would only add latency.
+        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
         const pipeline = startConnectionPipeline(conn, handler, {
           ...pipelineOptions,
           scheme: tls ? "https" : "http",

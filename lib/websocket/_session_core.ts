@@ -4,7 +4,8 @@
 // not per frame), writes frames in order under a write timeout, and runs the close handshake.
 
 import { ChunkReader } from "./_chunk_reader.ts";
-import { checkLimit, FrameDecoder, type Role } from "./decoder.ts";
+import { checkDuration, checkLimit } from "../_options.ts";
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role } from "./decoder.ts";
 import { FrameEncoder } from "./encoder.ts";
 import { WebSocketError } from "./error.ts";
 import { CloseCode, Frame, readClosePayload } from "./frame.ts";
@@ -13,7 +14,11 @@ import { CloseCode, Frame, readClosePayload } from "./frame.ts";
 export interface Transport {
   /** The bytes received. */
   readable: ReadableStream<Uint8Array>;
-  /** The bytes to send. */
+  /**
+   * The bytes to send. Small chunks written here may share one buffer (see
+   * `FrameEncoder`); a writable that transfers the buffers it is given (a byte stream's
+   * `enqueue` does) makes the session stop sharing, once it sees a detached chunk.
+   */
   writable: WritableStream<Uint8Array>;
   /**
    * Closes the connection at once, even with a write in flight (a `Deno.Conn` has it). Used
@@ -67,13 +72,6 @@ const noop = () => {};
 // After a framing error, the session ends once the input was quiet this long (milliseconds).
 const QUIET_TIME = 250;
 
-export function checkTimeout(name: string, value: number): number {
-  if (!(value >= 0)) {
-    throw new RangeError(`Invalid ${name}: ${value} ms is negative or not a number`);
-  }
-  return value;
-}
-
 /** Applies and checks the options both session types share. */
 export function coreOptions(options: {
   role?: Role;
@@ -89,8 +87,8 @@ export function coreOptions(options: {
   }
   return {
     role,
-    timeout: checkTimeout("timeout", options.timeout ?? 15_000),
-    maxFrameSize: checkLimit("maxFrameSize", options.maxFrameSize ?? 1_048_576),
+    timeout: checkDuration("timeout", options.timeout ?? 15_000),
+    maxFrameSize: checkLimit("maxFrameSize", options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE, 1),
     masking: options.masking ?? false,
     buffered: options.buffered,
     signal: options.signal,
@@ -277,7 +275,11 @@ export class SessionCore {
     if (this.#peerClose !== null || this.#state === CLOSED) return;
     const payload = readClosePayload(frame.payload);
     this.#peerClose = payload;
-    if (!reply && this.#state === OPEN) return;
+    if (!reply && this.#state === OPEN) {
+      // A raw session's user answers; if it does not within `timeout`, the transport ends.
+      this.#armCloseTimer();
+      return;
+    }
     if (this.#state === OPEN) {
       this.#state = CLOSING;
       // Echo the code (RFC 6455 §5.5.1); a close without a code is answered without one.
@@ -405,8 +407,8 @@ export class SessionCore {
     }
     const error = new WebSocketError(
       cause === undefined
-        ? "Connection ended without a close frame"
-        : "Connection failed without a close frame",
+        ? "Cannot read: the connection ended without a close frame"
+        : "Cannot read: the connection failed without a close frame",
       CloseCode.AbnormalClosure,
       cause === undefined ? undefined : { cause },
     );
@@ -435,7 +437,8 @@ export class SessionCore {
   async #endTransport(hard: boolean): Promise<void> {
     const writer = this.#writer, reader = this.#reader;
     if (writer === null || reader === null) {
-      // The transport never came; if it still does, #attach ends it. Settle early sends.
+      // The transport never came; if it still does, #attach ends it. Early sends failed.
+      this.#writeError ??= new Error("The connection never opened");
       for (const { settle } of this.#early) settle();
       this.#early = [];
       return;
@@ -505,8 +508,9 @@ export class SessionCore {
   readonly #written = (): void => {
     this.#writesDone++;
   };
+
   readonly #writeFailed = (cause: unknown): void => {
-    this.#writeError ??= cause ?? new Error("write failed");
+    this.#writeError ??= cause ?? new Error("Write failed");
     this.#transportEnded(cause);
   };
 
@@ -518,7 +522,12 @@ export class SessionCore {
       return;
     }
     if (this.#watchdog === undefined && this.#options.timeout !== Infinity) this.#armWatchdog();
-    this.#lastWrite = this.#writer.write(chunk).then(this.#written, this.#writeFailed);
+    this.#lastWrite = this.#writer.write(chunk).then(() => {
+      this.#writesDone++;
+      if (this.#encoder.pooled && (chunk.buffer as ArrayBuffer).detached) {
+        this.#encoder.pooled = false;
+      }
+    }, this.#writeFailed);
   }
 
   #armWatchdog(): void {

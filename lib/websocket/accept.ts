@@ -93,6 +93,7 @@ export function acceptWebSocket(
         ? {}
         : { headersTimeout: options.timeout, idleTimeout: options.timeout }),
       onBadRequest: settle,
+      ...(options.signal ? { signal: options.signal } : {}),
     });
     pipeline.finished.then(() => {
       settle(new HttpError(400, "Cannot upgrade: the connection ended before a request"));

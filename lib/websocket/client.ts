@@ -10,6 +10,8 @@ import { HttpError } from "../http/error.ts";
 import { hasToken, readResponseHead } from "../http/head.ts";
 import { BufferedReader } from "../http/reader.ts";
 import { WebSocketError } from "./error.ts";
+import { checkDuration } from "../_options.ts";
+import { coreOptions } from "./_session_core.ts";
 import { acceptKey } from "./handshake.ts";
 import { WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
 
@@ -70,6 +72,12 @@ export async function connectWebSocket(
   if (target.hash !== "" || String(url).includes("#")) {
     throw new TypeError("Cannot connect: a WebSocket URL has no fragment");
   }
+  // Check the session's options before anything goes on the wire.
+  const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
+  coreOptions({ ...sessionOptions, role: "client" });
+  if (sessionOptions.pingInterval != null && sessionOptions.pingInterval !== Infinity) {
+    checkDuration("pingInterval", sessionOptions.pingInterval, 1);
+  }
   const timeout = options.timeout ?? 15_000;
   const deadline = timeout === Infinity ? undefined : AbortSignal.timeout(timeout);
   const signal = [options.signal, deadline].filter((s) => s !== undefined);
@@ -79,14 +87,24 @@ export async function connectWebSocket(
   const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
   let conn: Deno.Conn;
   try {
-    conn = secure
-      ? await Deno.connectTls({
+    const connecting = secure
+      ? Deno.connectTls({
         hostname,
         port,
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),
       })
-      : await Deno.connect({ hostname, port });
+      : Deno.connect({ hostname, port, ...(abort ? { signal: abort } : {}) });
+    conn = await raceAbort(connecting, abort);
   } catch (cause) {
+    if (abort?.aborted) {
+      throw new WebSocketError(
+        "Cannot connect: the connection did not open in time or was aborted",
+        1006,
+        {
+          cause: abort.reason,
+        },
+      );
+    }
     throw new WebSocketError(`Cannot connect: ${target.host} is unreachable`, 1006, { cause });
   }
   const onAbort = () => conn.close();
@@ -113,7 +131,9 @@ export async function connectWebSocket(
     if (response.status !== 101) {
       throw new HttpError(
         response.status,
-        `Cannot connect: the server answered ${response.status} ${response.reason}`,
+        `Cannot connect: the server answered ${response.status} ${
+          JSON.stringify(response.reason.slice(0, 64))
+        }`,
       );
     }
     const h = new Headers(response.fields);
@@ -129,7 +149,9 @@ export async function connectWebSocket(
     const protocol = h.get("sec-websocket-protocol") ?? "";
     if (protocol !== "" && !offered.includes(protocol)) {
       throw new WebSocketError(
-        `Cannot connect: the server chose subprotocol ${JSON.stringify(protocol)}, not offered`,
+        `Cannot connect: the server chose subprotocol ${
+          JSON.stringify(protocol.slice(0, 64))
+        }, not offered`,
         1002,
       );
     }
@@ -137,7 +159,6 @@ export async function connectWebSocket(
       throw new WebSocketError("Cannot connect: the server chose an extension, none offered", 1002);
     }
     abort?.removeEventListener("abort", onAbort);
-    const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
     return new WebSocketSession(conn, {
       ...sessionOptions,
       role: "client",
@@ -163,4 +184,27 @@ export async function connectWebSocket(
     }
     throw new WebSocketError("Cannot connect: the handshake failed", 1006, { cause: error });
   }
+}
+
+/**
+ * Settles with `promise`, or rejects when `signal` aborts first; a connection that opens after
+ * the abort is closed.
+ */
+function raceAbort(
+  promise: Promise<Deno.Conn>,
+  signal: AbortSignal | undefined,
+): Promise<Deno.Conn> {
+  if (signal === undefined) return promise;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then((conn) => {
+      signal.removeEventListener("abort", onAbort);
+      if (signal.aborted) conn.close();
+      else resolve(conn);
+    }, (error) => {
+      signal.removeEventListener("abort", onAbort);
+      reject(error);
+    });
+  });
 }

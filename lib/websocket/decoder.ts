@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkLimit } from "../_options.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { Frame, type Opcode } from "./frame.ts";
 import { maskInto, maskWith } from "./mask.ts";
@@ -71,14 +72,6 @@ function allocate(length: number): Uint8Array {
       length,
     );
   }
-}
-
-/** Checks a size limit option: a non-negative integer or `Infinity`. */
-export function checkLimit(name: string, value: number): number {
-  if (!(value >= 0) || (value !== Infinity && !Number.isInteger(value))) {
-    throw new RangeError(`Invalid ${name}: ${value} is not a non-negative integer or Infinity`);
-  }
-  return value;
 }
 
 /**

@@ -7,7 +7,7 @@
 
 import type { Role } from "./decoder.ts";
 import type { Frame } from "./frame.ts";
-import { slabAllocate } from "../_slab.ts";
+import { Slab } from "../_slab.ts";
 import { maskInto } from "./mask.ts";
 
 /** Options of {@linkcode FrameEncoder} and {@linkcode FrameEncoderStream}. */
@@ -76,9 +76,9 @@ function checkFrame(frame: Frame): void {
  * **Ownership**: an unmasked payload over 4096 bytes is emitted as is, after its header, so
  * it must not change until it is written; a smaller one is copied together with its header
  * into one chunk; a masked payload is masked into a new buffer and the frame's payload is
- * left untouched. Chunks up to 8 KiB are views into a shared 128 KiB slab (a fresh
+ * left untouched. Chunks up to 1 KiB are views into an 8 KiB slab of this encoder's (a fresh
  * `Uint8Array` costs 10–20 times more in Deno): write them, copy them or drop them, but do
- * not transfer their `buffer`.
+ * not transfer their `buffer` — or set {@linkcode FrameEncoder.pooled} to false first.
  *
  * @example Encoding a server frame and a client frame
  * ```ts
@@ -96,6 +96,7 @@ function checkFrame(frame: Frame): void {
  */
 export class FrameEncoder {
   readonly #masking: boolean;
+  readonly #slab = new Slab();
 
   /**
    * Creates an encoder.
@@ -108,6 +109,18 @@ export class FrameEncoder {
       throw new RangeError(`Invalid role: ${JSON.stringify(role)} is not "server" or "client"`);
     }
     this.#masking = role === "client" || options.masking === true;
+  }
+
+  /**
+   * Whether small chunks are carved from this encoder's slab (the default). Turn it off for a
+   * consumer that transfers the buffers of the chunks it gets.
+   */
+  get pooled(): boolean {
+    return this.#slab.pooled;
+  }
+
+  set pooled(value: boolean) {
+    this.#slab.pooled = value;
   }
 
   /**
@@ -127,7 +140,7 @@ export class FrameEncoder {
     const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8;
     const headSize = 2 + lengthBytes + (masked ? 4 : 0);
     const whole = masked || length <= MERGE_LIMIT;
-    const out = slabAllocate(whole ? headSize + length : headSize);
+    const out = this.#slab.allocate(whole ? headSize + length : headSize);
     out[0] = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | (frame.rsv2 ? 0x20 : 0) |
       (frame.rsv3 ? 0x10 : 0) | frame.opcode;
     const maskBit = masked ? 0x80 : 0;

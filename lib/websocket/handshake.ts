@@ -200,10 +200,16 @@ export function checkUpgradeRequest(
   const headers = request.headers;
   const version = request.httpVersion;
   if (version !== undefined && !/^HTTP\/(1\.[1-9]|[2-9]\.\d)$/.test(version)) {
-    throw new HttpError(400, `Cannot upgrade: ${version} is not HTTP/1.1 or later`);
+    throw new HttpError(
+      400,
+      `Cannot upgrade: ${JSON.stringify(version.slice(0, 64))} is not HTTP/1.1 or later`,
+    );
   }
   if (request.method !== "GET") {
-    throw new HttpError(400, `Cannot upgrade: method ${request.method} is not GET`);
+    throw new HttpError(
+      400,
+      `Cannot upgrade: method ${JSON.stringify(request.method.slice(0, 64))} is not GET`,
+    );
   }
   if (!headers.has("host")) throw new HttpError(400, "Cannot upgrade: the request has no Host");
   if (!hasToken(headers.get("upgrade"), "websocket")) {

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { checkLimit, DEFAULT_MAX_FRAME_SIZE } from "./decoder.ts";
+import { checkLimit } from "../_options.ts";
+import { DEFAULT_MAX_FRAME_SIZE } from "./decoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { Frame, Opcode, readClosePayload } from "./frame.ts";
 
@@ -47,8 +48,9 @@ const encoder = new TextEncoder();
  * payload or a code that may not be sent: 1002; a reason that is not UTF-8: 1007). Control
  * frames pass through in order, also between the fragments of a message.
  *
- * **Ownership**: a binary message is the payload of its frame when one frame carried all its
- * bytes, and a new buffer otherwise. Fragments are held, not copied, until the message ends.
+ * **Ownership**: a binary message of one frame is that frame's payload; the bytes of a
+ * fragmented one are copied as they arrive into a buffer of the message's own (growing by
+ * doubling up to `maxMessageSize`), so no fragment is held.
  *
  * @example Reassembling a fragmented text message around a ping
  * ```ts
@@ -76,7 +78,8 @@ export class MessageDecoder {
   #open = -1;
   #size = 0;
   #string = "";
-  #parts: Uint8Array[] = [];
+  /** A fragmented binary message's bytes so far: copied in, so no fragment is held. */
+  #bytes: Uint8Array = EMPTY;
 
   /**
    * Creates a decoder.
@@ -145,21 +148,25 @@ export class MessageDecoder {
       sink.enqueue(text);
       return;
     }
-    if (payload.length > 0) this.#parts.push(payload);
+    if (payload.length > 0) {
+      const size = this.#size;
+      if (size > this.#bytes.length) {
+        // Grow by doubling, within the limit: a message of n bytes costs O(n) copying however
+        // it is fragmented, and a flood of tiny fragments holds no more than the message.
+        const grown = new Uint8Array(
+          Math.min(Math.max(size, this.#bytes.length * 2, 1024), this.#maxMessageSize),
+        );
+        grown.set(this.#bytes.subarray(0, size - payload.length));
+        this.#bytes = grown;
+      }
+      this.#bytes.set(payload, size - payload.length);
+    }
     if (!frame.fin) return;
-    const parts = this.#parts;
-    this.#parts = [];
+    const message = this.#size === this.#bytes.length
+      ? this.#bytes
+      : this.#bytes.slice(0, this.#size); // an exact copy: a message does not pin spare room
+    this.#bytes = EMPTY;
     this.#open = -1;
-    if (parts.length <= 1) {
-      sink.enqueue(parts[0] ?? EMPTY);
-      return;
-    }
-    const message = new Uint8Array(this.#size);
-    let at = 0;
-    for (const part of parts) {
-      message.set(part, at);
-      at += part.length;
-    }
     sink.enqueue(message);
   }
 
@@ -170,7 +177,7 @@ export class MessageDecoder {
    */
   end(): void {
     if (this.#open !== -1) {
-      this.#open = -1;
+      this.#reset();
       throw new WebSocketError(
         "Cannot read message: frames ended inside a fragmented message",
         1002,
@@ -180,7 +187,7 @@ export class MessageDecoder {
 
   #reset(): void {
     this.#open = -1;
-    this.#parts = [];
+    this.#bytes = EMPTY;
     this.#string = "";
     this.#pending = EMPTY;
     this.#fragments.decode(); // drops any partial sequence
@@ -288,6 +295,16 @@ export class MessageStream extends TransformStream<Frame, Message | Frame> {
   }
 }
 
+/** Options of {@linkcode encodeMessage}. */
+export interface EncodeMessageOptions {
+  /**
+   * The largest payload per frame, in bytes (at least 1); `Infinity` sends one frame.
+   *
+   * @default {1048576}
+   */
+  maxFrameSize?: number;
+}
+
 /** Where {@linkcode encodeMessage} delivers frames. */
 export interface FrameSinkLike {
   /** Receives the next frame of the message. */
@@ -301,8 +318,8 @@ export interface FrameSinkLike {
  * §5.6 allows. An empty message is one empty frame.
  *
  * @param message The message: a string is sent as text, bytes as binary.
- * @param maxFrameSize The largest payload per frame, in bytes (at least 1).
  * @param sink Receives the frames.
+ * @param options The largest payload per frame.
  * @throws {RangeError} When `maxFrameSize` is not a positive integer or `Infinity`.
  *
  * @example Splitting a message
@@ -311,7 +328,7 @@ export interface FrameSinkLike {
  * import assert from "node:assert/strict";
  *
  * const frames: Frame[] = [];
- * encodeMessage("hello", 2, { enqueue: (f) => frames.push(f) });
+ * encodeMessage("hello", { enqueue: (f) => frames.push(f) }, { maxFrameSize: 2 });
  * assert.deepEqual(frames.map((f) => [f.opcode, f.fin, f.payload.length]), [
  *   [0x1, false, 2], [0x0, false, 2], [0x0, true, 1],
  * ]);
@@ -319,9 +336,10 @@ export interface FrameSinkLike {
  */
 export function encodeMessage(
   message: Message,
-  maxFrameSize: number = DEFAULT_MAX_FRAME_SIZE,
   sink: FrameSinkLike,
+  options: EncodeMessageOptions = {},
 ): void {
+  const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   if (!(maxFrameSize >= 1) || (maxFrameSize !== Infinity && !Number.isInteger(maxFrameSize))) {
     throw new RangeError(
       `Invalid maxFrameSize: ${maxFrameSize} is not a positive integer or Infinity`,

@@ -11,11 +11,15 @@
  * @module
  */
 
+import { checkDuration } from "../_options.ts";
 import { Frame, Opcode } from "./frame.ts";
 
 /** Options of {@linkcode pinger}. */
 export interface PingerOptions {
-  /** The time between a pong (or the start) and the next ping, in milliseconds; above 0. */
+  /**
+   * The time between a pong (or the start) and the next ping, in milliseconds; at least 1,
+   * or `Infinity` for a pinger that never pings.
+   */
   period: number;
   /**
    * How long to wait for the pong that matches a ping, in milliseconds, before giving up;
@@ -44,7 +48,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
       signal.removeEventListener("abort", done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    const timer = ms === Infinity ? undefined : setTimeout(done, ms);
     signal.addEventListener("abort", done, { once: true });
   });
 }
@@ -69,7 +73,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  *
  * @param options The period, the timeout and a stop signal.
  * @returns The stream: pongs in, pings and the final close frame out.
- * @throws {RangeError} When `period` is not above 0 or `timeout` is negative.
+ * @throws {RangeError} When `period` is below 1 ms or `timeout` negative, or either is over
+ * 2^31 − 1 ms and not `Infinity` (`Infinity` means never).
  *
  * @example A ping answered, then a timeout
  * ```ts
@@ -89,9 +94,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * ```
  */
 export function pinger(options: PingerOptions): TransformStream<Frame, Frame> {
-  const { period, timeout } = options;
-  if (!(period > 0)) throw new RangeError(`Invalid period: ${period} ms is not above 0`);
-  if (!(timeout >= 0)) throw new RangeError(`Invalid timeout: ${timeout} ms is negative`);
+  const period = checkDuration("period", options.period, 1);
+  const timeout = checkDuration("timeout", options.timeout);
   const closeFrame = Frame.close(options.closeCode ?? 1011, "ping timeout");
   const stop = new AbortController();
   const lifetime = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;

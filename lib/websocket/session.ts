@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkDuration } from "../_options.ts";
 import {
   type CloseInfo,
   type CoreOptions,
@@ -41,8 +42,9 @@ export interface RawWebSocketSessionOptions {
    */
   timeout?: number;
   /**
-   * The largest frame payload received, in bytes (1009 above it, checked from the header);
-   * outgoing messages are split into frames of at most this size. `Infinity` lifts it.
+   * The largest frame payload received, in bytes (1009 above it, checked from the header); a
+   * message session also splits the messages it sends into frames of at most this size. At
+   * least 1; `Infinity` lifts it.
    *
    * @default {1048576}
    */
@@ -67,8 +69,8 @@ export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
   /**
    * Ktor's `pingInterval`, in milliseconds: send a ping this long after the start and after
    * each pong, and close with 1011 (`"ping timeout"`) when its pong does not come within
-   * `timeout`. `null` disables pings. Pongs are read with the messages, so a consumer that
-   * stops reading `incoming` for longer than `timeout` ends the session too.
+   * `timeout`. `null` or `Infinity` disables pings. Pongs are read with the messages, so a
+   * consumer that stops reading `incoming` for longer than `timeout` ends the session too.
    *
    * @default {null}
    */
@@ -83,6 +85,8 @@ export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
 }
 
 const noop = () => {};
+// Binary messages below this size are copied out of the read buffer (bytes).
+const COPY_BELOW = 16_384;
 
 /**
  * Hands items to a `ReadableStream` with backpressure, ending it after what it holds was
@@ -187,7 +191,7 @@ export class WebSocketSession {
   readonly #core: SessionCore;
   readonly #inbox: Inbox<Message>;
   readonly #messages: MessageDecoder;
-  readonly #maxFrameSize: number;
+  readonly #encodeOptions: { maxFrameSize: number };
   #pongPayload: Uint8Array | null = null;
   #ponging = false;
   #pongs: WritableStreamDefaultWriter<Frame> | null = null;
@@ -212,10 +216,10 @@ export class WebSocketSession {
       options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize },
     );
     const pingInterval = options.pingInterval ?? null;
-    if (pingInterval !== null && !(pingInterval > 0)) {
-      throw new RangeError(`Invalid pingInterval: ${pingInterval} ms is not above 0`);
+    if (pingInterval !== null && pingInterval !== Infinity) {
+      checkDuration("pingInterval", pingInterval, 1);
     }
-    this.#maxFrameSize = core.maxFrameSize;
+    this.#encodeOptions = { maxFrameSize: core.maxFrameSize };
     this.protocol = options.protocol ?? "";
     this.#core = new SessionCore(transport, core);
     this.#inbox = new Inbox<Message>(
@@ -234,8 +238,14 @@ export class WebSocketSession {
           return false;
         }
         if (!this.#core.open) return false; // closing: data is discarded, like a browser does
+        if (frame.opcode === Opcode.Binary && frame.fin && frame.payload.length < COPY_BELOW) {
+          // A small binary message is copied: holding a view would pin the whole read
+          // buffer (64 KiB) per message and stop the transport reader from reusing it.
+          this.#messages.push(new Frame(Opcode.Binary, frame.payload.slice()), messageSink);
+          return false;
+        }
         this.#messages.push(frame, messageSink);
-        return frame.opcode !== Opcode.Text;
+        return frame.opcode === Opcode.Binary && frame.fin; // fragments are copied; text decoded
       },
       end: () => this.#inbox.end(),
       fail: (error) => this.#inbox.fail(error),
@@ -256,7 +266,9 @@ export class WebSocketSession {
         );
       },
     });
-    if (pingInterval !== null) this.#startPinger(pingInterval, core.timeout);
+    if (pingInterval !== null && pingInterval !== Infinity) {
+      this.#startPinger(pingInterval, core.timeout);
+    }
   }
 
   /** The role of this endpoint. */
@@ -285,7 +297,7 @@ export class WebSocketSession {
    */
   async send(message: Message): Promise<void> {
     this.#core.checkOpen("send a message");
-    encodeMessage(message, this.#maxFrameSize, this.#frames);
+    encodeMessage(message, this.#frames, this.#encodeOptions);
     await this.#last;
     this.#core.checkWritten("send a message");
   }
@@ -312,7 +324,8 @@ export class WebSocketSession {
       this.#pongPayload = frame.payload.slice();
       if (!this.#ponging) this.#sendPongs();
     } else {
-      this.#pongs?.write(frame).catch(noop);
+      // A copy: the pong may wait in the pinger's queue while the read buffer is reused.
+      this.#pongs?.write(Frame.pong(frame.payload.slice())).catch(noop);
     }
   }
 

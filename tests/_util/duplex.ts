@@ -61,3 +61,68 @@ export class RawPeer {
     await this.#writer.close().catch(() => {});
   }
 }
+
+/**
+ * A one-way byte pipe whose readable is a byte stream, read with BYOB like a `Deno.Conn`:
+ * what is written is copied in (so writers keep their chunks), and BYOB reads fill the
+ * reader's own buffer.
+ */
+export function bytePipe(): {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+} {
+  const queue: Uint8Array[] = [];
+  let wake: (() => void) | null = null;
+  let ended = false;
+  const readable: ReadableStream<Uint8Array> = new ReadableStream({
+    type: "bytes",
+    async pull(controller: ReadableByteStreamController) {
+      while (queue.length === 0 && !ended) await new Promise<void>((r) => (wake = r));
+      const chunk = queue.shift();
+      const request = controller.byobRequest;
+      if (chunk === undefined) {
+        controller.close();
+        request?.respond(0);
+        return;
+      }
+      if (request?.view) {
+        const view = new Uint8Array(
+          request.view.buffer,
+          request.view.byteOffset,
+          request.view.byteLength,
+        );
+        const n = Math.min(view.length, chunk.length);
+        view.set(chunk.subarray(0, n));
+        if (n < chunk.length) queue.unshift(chunk.subarray(n));
+        request.respond(n);
+      } else {
+        controller.enqueue(chunk.slice());
+      }
+    },
+  });
+  const writable = new WritableStream<Uint8Array>({
+    write(chunk) {
+      queue.push(chunk.slice());
+      wake?.();
+    },
+    close() {
+      ended = true;
+      wake?.();
+    },
+    abort() {
+      ended = true;
+      wake?.();
+    },
+  });
+  return { readable, writable };
+}
+
+/** Two transports joined back to back whose readables are byte streams (BYOB). */
+export function byteDuplexPair(): [Transport, Transport] {
+  const ab = bytePipe();
+  const ba = bytePipe();
+  return [
+    { readable: ba.readable, writable: ab.writable },
+    { readable: ab.readable, writable: ba.writable },
+  ];
+}

@@ -189,7 +189,7 @@ Deno.test("MessageDecoder (fuzz)", async (t) => {
           const want: (Message | Frame)[] = [];
           for (const { message, maxFrameSize, controls } of parts) {
             const frames: Frame[] = [];
-            encodeMessage(message, maxFrameSize, { enqueue: (frame) => frames.push(frame) });
+            encodeMessage(message, { enqueue: (frame) => frames.push(frame) }, { maxFrameSize });
             const slots: Frame[][] = Array.from({ length: frames.length + 1 }, () => []);
             for (const { ping, payload, at } of controls) {
               slots[at % slots.length]!.push(ping ? Frame.ping(payload) : Frame.pong(payload));

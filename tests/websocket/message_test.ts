@@ -447,7 +447,11 @@ Deno.test("MessageStream", async (t) => {
 /** Runs encodeMessage and collects the frames. */
 function encode(message: Message, maxFrameSize?: number): Frame[] {
   const frames: Frame[] = [];
-  encodeMessage(message, maxFrameSize, { enqueue: (frame) => frames.push(frame) });
+  encodeMessage(
+    message,
+    { enqueue: (frame) => frames.push(frame) },
+    maxFrameSize === undefined ? {} : { maxFrameSize },
+  );
   return frames;
 }
 
@@ -549,7 +553,7 @@ Deno.test("encodeMessage", async (t) => {
     for (const size of [0, -1, 1.5, NaN, -Infinity]) {
       const frames: Frame[] = [];
       assert.throws(
-        () => encodeMessage("abc", size, { enqueue: (f) => frames.push(f) }),
+        () => encodeMessage("abc", { enqueue: (f) => frames.push(f) }, { maxFrameSize: size }),
         RangeError,
         `${size}`,
       );

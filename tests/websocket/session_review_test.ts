@@ -1,0 +1,174 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Regressions found in review: each step reproduces a defect that once existed.
+import assert from "node:assert/strict";
+import {
+  Frame,
+  FrameEncoder,
+  Opcode,
+  pinger,
+  RawWebSocketSession,
+  readClosePayload,
+  WebSocketError,
+  WebSocketSession,
+} from "@wirestream/wirestream";
+import { byteDuplexPair, duplexPair, RawPeer } from "../_util/duplex.ts";
+import { concat } from "../_util/random.ts";
+
+/** Encodes frames as a client sends them, in one buffer. */
+function clientBytes(...frames: Frame[]): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  const encoder = new FrameEncoder({ role: "client" });
+  for (const frame of frames) encoder.encode(frame, { enqueue: (c) => chunks.push(c.slice()) });
+  return concat(chunks);
+}
+
+Deno.test("WebSocketSession (review regressions)", async (t) => {
+  await t.step(
+    "takes a matching pong that shares a read with another pong (BYOB reuse)",
+    async () => {
+      const [ours, theirs] = byteDuplexPair();
+      const session = new WebSocketSession(ours, { pingInterval: 30, timeout: 300 });
+      const peer = new RawPeer(theirs, "client");
+      try {
+        const ping = await peer.next();
+        assert.equal(ping?.opcode, Opcode.Ping);
+        // An unsolicited pong and the matching one in a single write: one read on our side.
+        await peer.bytes(clientBytes(Frame.pong(Uint8Array.of(1)), Frame.pong(ping!.payload)));
+        // Without the copy, the second pong's payload was detached by the next read and the
+        // session closed with 1011 after `timeout`.
+        const second = await peer.next();
+        assert.equal(second?.opcode, Opcode.Ping, "a second ping means the first was answered");
+        await peer.send(Frame.pong(second!.payload));
+        await peer.send(Frame.close(1000));
+        const reply = await peer.next();
+        assert.deepEqual(readClosePayload(reply!.payload), { code: 1000, reason: "" });
+        assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+      } finally {
+        await peer.end();
+        await session.close().catch(() => {});
+      }
+    },
+  );
+
+  await t.step("holds a fragmented message's bytes, not its fragments' read buffers", async () => {
+    const [ours, theirs] = byteDuplexPair();
+    const session = new WebSocketSession(ours, { timeout: 300 });
+    const peer = new RawPeer(theirs, "client");
+    const reader = session.incoming.getReader();
+    try {
+      // 200 one-byte fragments, each in its own write (so each in its own read).
+      await peer.send(new Frame(Opcode.Binary, Uint8Array.of(0), false));
+      for (let i = 1; i < 199; i++) await peer.send(Frame.continuation(Uint8Array.of(i), false));
+      await peer.send(Frame.continuation(Uint8Array.of(199), true));
+      const { value } = await reader.read();
+      assert.ok(value instanceof Uint8Array);
+      assert.deepEqual([...value], Array.from({ length: 200 }, (_, i) => i));
+      assert.equal(
+        value.buffer.byteLength,
+        200,
+        "an exact buffer of its own, no pinned read buffer",
+      );
+    } finally {
+      reader.releaseLock();
+      await peer.send(Frame.close(1000));
+      await session.closed;
+      await peer.end();
+    }
+  });
+
+  await t.step("copies small binary messages out of the read buffer", async () => {
+    const [ours, theirs] = byteDuplexPair();
+    const session = new WebSocketSession(ours, { timeout: 300 });
+    const peer = new RawPeer(theirs, "client");
+    const reader = session.incoming.getReader();
+    try {
+      await peer.send(Frame.binary(Uint8Array.of(7)));
+      const { value } = await reader.read();
+      assert.ok(value instanceof Uint8Array);
+      assert.equal(value.buffer.byteLength, 1);
+    } finally {
+      reader.releaseLock();
+      await peer.send(Frame.close(1000));
+      await session.closed;
+      await peer.end();
+    }
+  });
+
+  await t.step("stops sharing output buffers with a transport that transfers them", async () => {
+    // A writable that transfers each chunk's buffer, as a byte stream's enqueue does.
+    const received: number[] = [];
+    const writable = new WritableStream<Uint8Array>({
+      write(chunk) {
+        const { byteOffset, length } = chunk; // read before the transfer detaches the view
+        const moved = new Uint8Array((chunk.buffer as ArrayBuffer).transfer(), byteOffset, length);
+        received.push(moved.length);
+      },
+    });
+    const session = new WebSocketSession({ readable: new ReadableStream(), writable }, {
+      timeout: 300,
+    });
+    for (let i = 0; i < 5; i++) await session.send("abc"); // 5 bytes on the wire each
+    assert.deepEqual(received, [5, 5, 5, 5, 5]);
+    session.close().catch(() => {});
+    await session.closed;
+  });
+
+  await t.step(
+    "treats pingInterval Infinity as no pings, and refuses timers beyond 2^31-1 ms",
+    async () => {
+      const [ours, theirs] = duplexPair();
+      const session = new WebSocketSession(ours, { pingInterval: Infinity, timeout: 300 });
+      const peer = new RawPeer(theirs, "client");
+      const first = await Promise.race([
+        peer.next(),
+        new Promise((r) => setTimeout(() => r("quiet"), 60)),
+      ]);
+      assert.equal(first, "quiet", "no ping may be sent");
+      await peer.send(Frame.close(1000));
+      await peer.next();
+      await session.closed;
+      await peer.end();
+      for (
+        const options of [{ timeout: 2 ** 31 }, { pingInterval: 2 ** 31 }, { timeout: -1 }, {
+          pingInterval: 0,
+        }]
+      ) {
+        const [a] = duplexPair();
+        assert.throws(() => new WebSocketSession(a, options), RangeError, JSON.stringify(options));
+      }
+      assert.throws(() => pinger({ period: 2 ** 31, timeout: 10 }), RangeError);
+    },
+  );
+
+  await t.step("refuses maxFrameSize 0, which could never send anything", () => {
+    const [a] = duplexPair();
+    assert.throws(() => new WebSocketSession(a, { maxFrameSize: 0 }), RangeError);
+  });
+
+  await t.step("rejects a send made before a handshake that then fails", async () => {
+    let fail!: (e: unknown) => void;
+    const session = new WebSocketSession(new Promise((_, reject) => (fail = reject)), {
+      timeout: 300,
+    });
+    const sent = session.send("early");
+    fail(new Error("no upgrade"));
+    await assert.rejects(sent, (e) => e instanceof WebSocketError && e.closeCode === 1006);
+    assert.equal((await session.closed).code, 1006);
+  });
+});
+
+Deno.test("RawWebSocketSession (review regressions)", async (t) => {
+  await t.step("ends after timeout when the user never answers the peer's close", async () => {
+    const [ours, theirs] = duplexPair();
+    const session = new RawWebSocketSession(ours, { timeout: 100 });
+    const peer = new RawPeer(theirs, "client");
+    const frames = session.incoming.getReader();
+    await peer.send(Frame.close(4000, "bye"));
+    assert.equal((await frames.read()).value?.opcode, Opcode.Close);
+    const started = Date.now();
+    const info = await session.closed;
+    assert.ok(Date.now() - started < 1000, "ended within about timeout");
+    assert.equal(info.code, 4000);
+    await peer.end();
+  });
+});
