@@ -107,7 +107,9 @@ Deno.test("WebSocketSession (review regressions)", async (t) => {
     const session = new WebSocketSession({ readable: new ReadableStream(), writable }, {
       timeout: 300,
     });
-    for (let i = 0; i < 5; i++) await session.send("abc"); // 5 bytes on the wire each
+    await session.send("abc"); // 5 bytes on the wire; the session sees the transfer
+    // Sent together, these would share a slab, and the first transfer would empty the rest.
+    await Promise.all([1, 2, 3, 4].map(() => session.send("abc")));
     assert.deepEqual(received, [5, 5, 5, 5, 5]);
     session.close().catch(() => {});
     await session.closed;
