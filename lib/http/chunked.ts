@@ -49,6 +49,8 @@ const SIZE = 0,
   DONE = 8;
 const CR = 13, LF = 10;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3); trim() would also take U+00A0.
+const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
@@ -94,6 +96,7 @@ export class ChunkedDecoder {
   #need = 0;
   #total = 0;
   #trailer: number[] = [];
+  #trailerSize = 0;
   #trailers = new Headers();
 
   /**
@@ -172,6 +175,12 @@ export class ChunkedDecoder {
               );
             }
             this.#size = this.#size * 16 + digit;
+            if (this.#size > Number.MAX_SAFE_INTEGER) {
+              throw new HttpError(
+                400,
+                "Cannot decode chunked body: a chunk size overflows 2^53 - 1",
+              );
+            }
             i++;
             break;
           }
@@ -187,8 +196,16 @@ export class ChunkedDecoder {
           break;
         }
         case SIZE_WS:
-          if (byte === 0x20 || byte === 0x09) i++;
-          else if (byte === 0x3b) {
+          if (byte === 0x20 || byte === 0x09) {
+            // Whitespace after a size counts toward the extension limit: it is not free.
+            if (++this.#extension > this.#maxExtensionSize) {
+              throw new HttpError(
+                400,
+                `Cannot decode chunked body: chunk extensions exceed ${this.#maxExtensionSize} bytes`,
+              );
+            }
+            i++;
+          } else if (byte === 0x3b) {
             state = EXT;
             i++;
           } else if (byte === CR) {
@@ -267,8 +284,11 @@ export class ChunkedDecoder {
           i++;
           break;
         case TRAILER: {
-          // Trailer lines, up to an empty line.
+          // Field lines up to an empty line: #trailer holds their bytes with -1 for each line
+          // break, #trailerSize their wire bytes, CRLFs included (RFC 9112 §7.1.2); the empty
+          // line that ends the body is not part of the section.
           const trailer = this.#trailer;
+          const lineStart = trailer.length === 0 || trailer.at(-1) === -1;
           if (byte === LF) {
             if (trailer.at(-1) !== CR) {
               throw new HttpError(
@@ -283,15 +303,11 @@ export class ChunkedDecoder {
               state = DONE;
               break;
             }
+            this.#countTrailer();
             trailer.push(-1); // a line break
             break;
           }
-          if (trailer.length >= this.#maxTrailerSize) {
-            throw new HttpError(
-              431,
-              `Cannot decode chunked body: trailers exceed ${this.#maxTrailerSize} bytes`,
-            );
-          }
+          if (!(byte === CR && lineStart)) this.#countTrailer();
           trailer.push(byte);
           i++;
           break;
@@ -300,6 +316,16 @@ export class ChunkedDecoder {
     }
     this.#state = state;
     return i;
+  }
+
+  /** Counts one byte of the trailer section against its limit. */
+  #countTrailer(): void {
+    if (++this.#trailerSize > this.#maxTrailerSize) {
+      throw new HttpError(
+        431,
+        `Cannot decode chunked body: trailers exceed ${this.#maxTrailerSize} bytes`,
+      );
+    }
   }
 
   #parseTrailers(): void {
@@ -326,7 +352,7 @@ export class ChunkedDecoder {
           `Cannot decode chunked body: bad trailer line ${JSON.stringify(text.slice(0, 64))}`,
         );
       }
-      this.#trailers.append(name, value.trim());
+      this.#trailers.append(name, value.replace(OWS_ENDS, ""));
     }
   }
 
@@ -441,13 +467,16 @@ export interface ChunkedEncoderOptions {
   trailers?: HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
 }
 
-const encoder = new TextEncoder();
-
-/** Serializes trailer fields, checking names and values. */
-export function trailerBytes(init: HeadersInit): string {
+/** Serializes trailer fields (names and values checked by `Headers`). */
+function trailerText(init: HeadersInit): string {
   let text = "";
   for (const [name, value] of new Headers(init)) text += `${name}: ${value}\r\n`;
   return text;
+}
+
+/** Latin-1 bytes of a header text: field values are byte strings, not UTF-8. */
+function latin1Bytes(text: string): Uint8Array {
+  return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
 /**
@@ -487,13 +516,10 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
         const trailers = typeof options.trailers === "function"
           ? await options.trailers()
           : options.trailers;
-        controller.enqueue(
-          encoder.encode(
-            `${first ? "" : "\r\n"}0\r\n${
-              trailers === undefined ? "" : trailerBytes(trailers)
-            }\r\n`,
-          ),
-        );
+        const end = `${first ? "" : "\r\n"}0\r\n${
+          trailers === undefined ? "" : trailerText(trailers)
+        }\r\n`;
+        controller.enqueue(latin1Bytes(end));
       },
     });
   }

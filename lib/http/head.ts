@@ -66,6 +66,9 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 // A request-target: visible ASCII with no fragment (RFC 9112 §3.2).
 const TARGET = /^[\x21-\x22\x24-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
+const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
+// An authority-form target (CONNECT): host and port (RFC 9112 §3.2.3).
+const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+):\d+$/;
 const LF = 10, CR = 13;
 
 function resolve(limits: HeadLimits): Required<HeadLimits> {
@@ -167,7 +170,7 @@ function parseFields(lines: string[], kind: string, maxHeaders: number): [string
         `Cannot read ${kind} head: field ${JSON.stringify(name)} holds a control character`,
       );
     }
-    value = value.trim(); // only SP and HTAB can be at either end now
+    value = value.replace(OWS_ENDS, ""); // SP and HTAB only: trim() would also take U+00A0
     fields.push([name.toLowerCase(), value]);
   }
   return fields;
@@ -269,7 +272,8 @@ export function parseRequestHead(
     : "authority";
   if (
     (form === "asterisk" && method !== "OPTIONS") ||
-    (form === "authority") !== (method === "CONNECT")
+    (form === "authority") !== (method === "CONNECT") ||
+    (form === "authority" && !AUTHORITY.test(target))
   ) {
     throw new HttpError(
       400,

@@ -985,7 +985,7 @@ class Pipeline {
     slot.completed.resolve();
     await this.#reading; // it stops at a request that may upgrade
     const reader = this.#reader;
-    const buffered = reader.copy(reader.length);
+    const buffered = reader.rest();
     reader.releaseLock();
     this.#writer.releaseLock();
     const transport = this.#transport;

@@ -204,7 +204,24 @@ export class BufferedReader {
     return out;
   }
 
-  /** Releases the stream's lock, leaving the unread bytes here. */
+  /**
+   * Copies out every byte read from the stream and not consumed yet, and consumes them: the
+   * unread bytes, and the part of a non-byte stream's chunk that did not fit in the buffer.
+   * Call it before {@linkcode releaseLock} to hand the stream on without losing a byte.
+   *
+   * @returns The bytes.
+   */
+  rest(): Uint8Array {
+    const leftover = this.#leftover;
+    this.#leftover = null;
+    const out = new Uint8Array(this.length + (leftover?.length ?? 0));
+    out.set(this.buffer.subarray(this.start, this.end));
+    if (leftover !== null) out.set(leftover, this.length);
+    this.start = this.end;
+    return out;
+  }
+
+  /** Releases the stream's lock, leaving the unread bytes here (see {@linkcode rest}). */
   releaseLock(): void {
     (this.#byob ?? this.#plain)!.releaseLock();
   }

@@ -126,7 +126,7 @@ export async function connectWebSocket(
     writer.releaseLock();
     const reader = new BufferedReader(conn.readable, { size: options.maxHeadSize ?? 16_384 });
     const response = await readResponseHead(reader, { maxHeadSize: options.maxHeadSize ?? 16_384 });
-    const rest = reader.copy(reader.length);
+    const rest = reader.rest();
     reader.releaseLock();
     if (response.status !== 101) {
       throw new HttpError(

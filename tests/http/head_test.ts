@@ -62,7 +62,7 @@ const AFTER = bytes(
 
 /** Asserts that `fn` throws an HttpError with `status`. */
 function throwsStatus(fn: () => unknown, status: number, message?: string): void {
-  assert.throws(fn, isStatus(status, message));
+  assert.throws(fn, isStatus(status, message), `${message ?? ""}: no ${status}`);
 }
 
 /** A predicate for `assert.throws`/`assert.rejects`: an HttpError with `status`. */

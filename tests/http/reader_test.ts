@@ -1,0 +1,409 @@
+// Copyright 2026 the wirestream authors. MIT license.
+import assert from "node:assert/strict";
+import { BufferedReader } from "@wirestream/wirestream";
+import { concat, randomBytes, seeded, split } from "../_util/random.ts";
+
+/** Bytes of an ASCII string. */
+function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** A plain (default-reader) stream of copies of `chunks`, in order; empty ones included. */
+function plainStream(chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> {
+  return ReadableStream.from(chunks.map((c) => c.slice()));
+}
+
+/** How a byte stream was read: BYOB requests seen, and the cancel reason. */
+interface ByteStreamLog {
+  byobRequests: number;
+  pulls: number;
+  cancelReason?: unknown;
+}
+
+/**
+ * A byte stream of copies of the non-empty `chunks`, one per pull, that logs whether each
+ * pull came from a BYOB read (a `byobRequest` with the reader's view).
+ */
+function byteStream(chunks: readonly Uint8Array[]): [ReadableStream<Uint8Array>, ByteStreamLog] {
+  const queue = chunks.filter((c) => c.length > 0).map((c) => c.slice());
+  const log: ByteStreamLog = { byobRequests: 0, pulls: 0 };
+  const stream = new ReadableStream({
+    type: "bytes",
+    pull(controller) {
+      log.pulls++;
+      if (controller.byobRequest !== null) log.byobRequests++;
+      const next = queue.shift();
+      if (next === undefined) {
+        controller.close();
+        controller.byobRequest?.respond(0);
+      } else controller.enqueue(next);
+    },
+    cancel(reason) {
+      log.cancelReason = reason;
+    },
+  });
+  return [stream, log];
+}
+
+/** Both kinds of stream over the same chunks. */
+const KINDS = {
+  plain: (chunks: readonly Uint8Array[]) => plainStream(chunks),
+  byte: (chunks: readonly Uint8Array[]) => byteStream(chunks)[0],
+};
+
+/** The unread bytes of `reader`, copied, without consuming them. */
+function unread(reader: BufferedReader): number[] {
+  return [...reader.buffer.subarray(reader.start, reader.end)];
+}
+
+/** Reads everything left, consuming it. */
+async function drain(reader: BufferedReader): Promise<Uint8Array> {
+  const parts = [reader.copy(reader.length)];
+  while (await reader.fill()) parts.push(reader.copy(reader.length));
+  return concat(parts);
+}
+
+const CRLF2 = Uint8Array.of(13, 10, 13, 10);
+
+Deno.test("BufferedReader", async (t) => {
+  await t.step("refuses a size that is not a positive integer with RangeError", () => {
+    for (const size of [0, -1, 1.5, NaN, Infinity]) {
+      assert.throws(() => new BufferedReader(plainStream([]), { size }), RangeError, `${size}`);
+    }
+  });
+
+  await t.step("allocates a buffer of `size` bytes, 65536 by default, and locks the stream", () => {
+    const stream = plainStream([]);
+    assert.equal(new BufferedReader(stream).buffer.length, 65_536);
+    assert.equal(stream.locked, true);
+    assert.equal(new BufferedReader(plainStream([]), { size: 7 }).buffer.length, 7);
+  });
+
+  await t.step("starts empty: no unread bytes, not done", () => {
+    const reader = new BufferedReader(plainStream([]));
+    assert.deepEqual([reader.start, reader.end, reader.length, reader.done], [0, 0, 0, false]);
+  });
+
+  await t.step("reads a byte stream with a BYOB reader, straight into its buffer", async () => {
+    const [stream, log] = byteStream([bytes("abc"), bytes("de")]);
+    const reader = new BufferedReader(stream);
+    assert.equal(await reader.fill(), true);
+    assert.deepEqual(unread(reader), [...bytes("abc")]);
+    assert.equal(await reader.fill(), true);
+    assert.deepEqual(unread(reader), [...bytes("abcde")]);
+    assert.equal(log.byobRequests, log.pulls);
+    assert(log.byobRequests >= 2);
+  });
+
+  await t.step("reads a plain stream with its default reader, copying chunks in", async () => {
+    const chunks = [bytes("abc"), bytes("de")];
+    const reader = new BufferedReader(plainStream(chunks));
+    assert.equal(await reader.fill(), true);
+    assert.deepEqual(unread(reader), [...bytes("abc")]);
+    assert.equal(await reader.fill(), true);
+    assert.deepEqual(unread(reader), [...bytes("abcde")]);
+    assert.equal(reader.length, 5);
+  });
+
+  await t.step("skips the empty chunks of a plain stream", async () => {
+    const empty = new Uint8Array(0);
+    const reader = new BufferedReader(plainStream([empty, bytes("a"), empty, empty, bytes("b")]));
+    assert.equal(await reader.fill(), true);
+    assert.deepEqual(unread(reader), [...bytes("a")]);
+    assert.equal(await reader.fill(), true);
+    assert.deepEqual(unread(reader), [...bytes("ab")]);
+    assert.equal(await reader.fill(), false);
+  });
+
+  for (const [kind, streamOf] of Object.entries(KINDS)) {
+    await t.step(`fill returns false at the end, and again after (${kind} stream)`, async () => {
+      const reader = new BufferedReader(streamOf([bytes("xy")]));
+      assert.equal(await reader.fill(), true);
+      assert.equal(reader.done, false);
+      assert.equal(await reader.fill(), false);
+      assert.equal(reader.done, true);
+      assert.equal(await reader.fill(), false);
+      assert.deepEqual(unread(reader), [...bytes("xy")], "the unread bytes stay");
+      const empty = new BufferedReader(streamOf([]));
+      assert.equal(await empty.fill(), false);
+      assert.equal(empty.done, true);
+    });
+
+    await t.step(`gives every byte once, in order, for any chunking (${kind} stream)`, async () => {
+      for (let seed = 1; seed <= 50; seed++) {
+        const random = seeded(seed);
+        const data = randomBytes(random, 500);
+        const reader = new BufferedReader(streamOf(split(data, random, 40)), { size: 64 });
+        const parts: Uint8Array[] = [];
+        while (true) {
+          const more = await reader.fill();
+          if (!more && reader.done) break;
+          // Leave some bytes unread now and then, so that they must move; all once full.
+          const n = more ? Math.floor(random() * (reader.length + 1)) : reader.length;
+          parts.push(random() < 0.5 ? reader.copy(n) : reader.take(n));
+        }
+        parts.push(reader.copy(reader.length));
+        assert.deepEqual(concat(parts), data, `seed ${seed}`);
+      }
+    });
+
+    await t.step(`consume skips unread bytes (${kind} stream)`, async () => {
+      const reader = new BufferedReader(streamOf([bytes("abcdef")]));
+      await reader.fill();
+      reader.consume(2);
+      assert.deepEqual([reader.start, reader.length], [2, 4]);
+      assert.deepEqual(unread(reader), [...bytes("cdef")]);
+      reader.consume(4);
+      assert.equal(reader.length, 0);
+    });
+
+    await t.step(`copy hands out a copy of the next bytes (${kind} stream)`, async () => {
+      const reader = new BufferedReader(streamOf([bytes("abcdef")]));
+      await reader.fill();
+      const copy = reader.copy(4);
+      assert.deepEqual(copy, bytes("abcd"));
+      assert.notEqual(copy.buffer, reader.buffer.buffer);
+      assert.deepEqual(unread(reader), [...bytes("ef")]);
+      reader.buffer.fill(0); // the copy does not change with the buffer
+      assert.deepEqual(copy, bytes("abcd"));
+      assert.deepEqual(reader.copy(0), new Uint8Array(0));
+    });
+
+    await t.step(`take hands out a view of the next bytes (${kind} stream)`, async () => {
+      const reader = new BufferedReader(streamOf([bytes("abcdef")]));
+      await reader.fill();
+      const view = reader.take(4);
+      assert.deepEqual(view, bytes("abcd"));
+      assert.equal(view.buffer, reader.buffer.buffer, "a view of the buffer, not a copy");
+      assert.equal(view.byteOffset, reader.buffer.byteOffset);
+      assert.deepEqual(unread(reader), [...bytes("ef")]);
+    });
+
+    await t.step(
+      `after take, the next fill moves unread bytes to a fresh buffer (${kind} stream)`,
+      async () => {
+        const reader = new BufferedReader(streamOf([bytes("abcdef"), bytes("ghij")]), {
+          size: 8,
+        });
+        await reader.fill();
+        const before = reader.buffer;
+        const view = reader.take(4); // "abcd"
+        assert.equal(await reader.fill(), true);
+        assert.notEqual(reader.buffer, before);
+        assert.notEqual(reader.buffer.buffer, view.buffer);
+        assert.equal(reader.start, 0, "the unread bytes moved to the front");
+        assert.deepEqual(unread(reader), [...bytes("efghij")]);
+        assert.equal(reader.buffer.length, 8);
+        assert.deepEqual(view, bytes("abcd"), "the taken view stays intact");
+        assert.equal(view.buffer.byteLength, 8, "and its buffer is not detached");
+        // Later fills do not touch it either.
+        reader.consume(reader.length);
+        await drain(reader);
+        assert.deepEqual(view, bytes("abcd"));
+      },
+    );
+
+    await t.step(
+      `after take of everything, the next fill still leaves the view intact (${kind} stream)`,
+      async () => {
+        const reader = new BufferedReader(streamOf([bytes("abcd"), bytes("wxyz")]), { size: 4 });
+        await reader.fill();
+        const view = reader.take(4);
+        assert.equal(await reader.fill(), true);
+        assert.deepEqual(unread(reader), [...bytes("wxyz")]);
+        assert.deepEqual(view, bytes("abcd"));
+      },
+    );
+
+    await t.step(
+      `fill returns false when the buffer is full of unread bytes (${kind} stream)`,
+      async () => {
+        const reader = new BufferedReader(streamOf([bytes("abcdef")]), { size: 4 });
+        assert.equal(await reader.fill(), true);
+        assert.deepEqual(unread(reader), [...bytes("abcd")]);
+        assert.equal(await reader.fill(), false);
+        assert.equal(reader.done, false, "full is not the end");
+        reader.consume(1);
+        assert.equal(await reader.fill(), true, "one byte of room: the rest comes in");
+        assert.deepEqual(unread(reader), [...bytes("bcde")]);
+        assert.equal(reader.start, 0);
+        reader.consume(4);
+        assert.equal(await reader.fill(), true);
+        assert.deepEqual(unread(reader), [...bytes("f")]);
+        assert.equal(await reader.fill(), false);
+        assert.equal(reader.done, true);
+      },
+    );
+
+    await t.step(
+      `moves unread bytes to the front when the end runs out of room (${kind} stream)`,
+      async () => {
+        const reader = new BufferedReader(streamOf([bytes("abcdef"), bytes("ghijk")]), { size: 8 });
+        await reader.fill();
+        const buffer = reader.buffer.length;
+        reader.consume(4); // "ef" unread at [4, 6)
+        assert.equal(await reader.fill(), true); // "gh" fits at the end
+        assert.deepEqual(unread(reader), [...bytes("efgh")]);
+        assert.equal(reader.end, 8);
+        assert.equal(await reader.fill(), true); // no room at the end: "efgh" moves to 0
+        assert.equal(reader.start, 0);
+        assert.deepEqual(unread(reader), [...bytes("efghijk")]);
+        assert.equal(reader.buffer.length, buffer);
+      },
+    );
+
+    await t.step(
+      `reuses its buffer from the start once all is consumed (${kind} stream)`,
+      async () => {
+        const reader = new BufferedReader(streamOf([bytes("abcdef"), bytes("gh")]), { size: 8 });
+        await reader.fill();
+        reader.consume(6);
+        assert.equal(await reader.fill(), true);
+        assert.deepEqual([reader.start, reader.end], [0, 2]);
+        assert.deepEqual(unread(reader), [...bytes("gh")]);
+      },
+    );
+
+    await t.step(`indexOf finds bytes among the unread ones (${kind} stream)`, async () => {
+      const reader = new BufferedReader(streamOf([bytes("xxHEAD\r\n\r\nbody\r\n\r\n")]));
+      await reader.fill();
+      reader.consume(2); // offsets are relative to start
+      assert.equal(reader.indexOf(CRLF2), 4);
+      assert.equal(reader.indexOf(CRLF2, 4), 4);
+      assert.equal(reader.indexOf(CRLF2, 5), 12, "from skips the first match");
+      assert.equal(reader.indexOf(CRLF2, 13), -1);
+      assert.equal(reader.indexOf(bytes("H")), 0);
+      assert.equal(reader.indexOf(bytes("xx")), -1, "consumed bytes are not searched");
+      assert.equal(reader.indexOf(bytes("\r\n\r\n!")), -1, "a match cut by the end");
+      assert.equal(reader.indexOf(bytes("z")), -1, "absent");
+      assert.equal(reader.indexOf(bytes("body")), 8);
+    });
+
+    await t.step(`indexOf does not look past the unread bytes (${kind} stream)`, async () => {
+      const reader = new BufferedReader(streamOf([bytes("ab\r\n"), bytes("\r\n")]), { size: 8 });
+      await reader.fill();
+      reader.consume(4);
+      assert.equal(await reader.fill(), true);
+      reader.buffer.set(bytes("\r\n"), reader.end); // stale bytes after end must not match
+      assert.equal(reader.indexOf(CRLF2), -1);
+      assert.equal(reader.indexOf(bytes("\r\n")), 0);
+    });
+
+    await t.step(
+      `releaseLock unlocks the stream and keeps the unread bytes (${kind} stream)`,
+      async () => {
+        const stream = streamOf([bytes("abc"), bytes("def")]);
+        const reader = new BufferedReader(stream);
+        await reader.fill();
+        reader.consume(1);
+        reader.releaseLock();
+        assert.equal(stream.locked, false);
+        assert.deepEqual(unread(reader), [...bytes("bc")]);
+        const rest = concat(await Array.fromAsync(stream));
+        assert.deepEqual(rest, bytes("def"), "the stream goes on from where the reader stopped");
+      },
+    );
+
+    await t.step(`cancel never throws (${kind} stream)`, async () => {
+      const ended = new BufferedReader(streamOf([]));
+      await drain(ended);
+      await ended.cancel("closed already");
+      const released = new BufferedReader(streamOf([bytes("a")]));
+      released.releaseLock();
+      await released.cancel("no lock");
+    });
+  }
+
+  await t.step("a plain chunk larger than the free space comes over several fills", async () => {
+    const reader = new BufferedReader(plainStream([bytes("0123456789"), bytes("AB")]), { size: 4 });
+    const seen: string[] = [];
+    while (await reader.fill()) {
+      seen.push(new TextDecoder().decode(reader.copy(reader.length)));
+    }
+    assert.deepEqual(seen, ["0123", "4567", "89", "AB"]);
+    assert.equal(reader.done, true);
+  });
+
+  await t.step("a byte-stream chunk larger than the free space stays in the stream", async () => {
+    const [stream, log] = byteStream([bytes("0123456789")]);
+    const reader = new BufferedReader(stream, { size: 4 });
+    const seen: string[] = [];
+    while (await reader.fill()) {
+      seen.push(new TextDecoder().decode(reader.copy(reader.length)));
+    }
+    assert.deepEqual(seen, ["0123", "4567", "89"]);
+    assert.equal(log.byobRequests, log.pulls);
+  });
+
+  await t.step("releaseLock leaves a byte-stream chunk's rest readable in the stream", async () => {
+    const [stream] = byteStream([bytes("0123456789")]);
+    const reader = new BufferedReader(stream, { size: 4 });
+    await reader.fill();
+    const held = reader.copy(reader.length);
+    reader.releaseLock();
+    assert.deepEqual(concat([held, ...await Array.fromAsync(stream)]), bytes("0123456789"));
+  });
+
+  await t.step(
+    "rest() then releaseLock loses no bytes, even the part of a chunk that did not fit",
+    async () => {
+      // A plain chunk larger than the free space is kept aside and delivered over later
+      // fills; rest() hands it out with the unread bytes, so an upgrade (pipeline.ts,
+      // client.ts) passes every byte on.
+      const stream = plainStream([bytes("0123456789"), bytes("AB")]);
+      const reader = new BufferedReader(stream, { size: 4 });
+      await reader.fill();
+      const held = reader.rest();
+      assert.equal(reader.length, 0);
+      reader.releaseLock();
+      const rest = await Array.fromAsync(stream);
+      assert.deepEqual(
+        new TextDecoder().decode(concat([held, ...rest])),
+        "0123456789AB",
+        "held by the reader, then the stream",
+      );
+    },
+  );
+
+  await t.step("cancel cancels the stream with the reason", async () => {
+    const [stream, log] = byteStream([bytes("abc")]);
+    const reader = new BufferedReader(stream);
+    await reader.fill();
+    const reason = new Error("gone");
+    await reader.cancel(reason);
+    assert.equal(log.cancelReason, reason);
+    let plainReason: unknown;
+    const plain = new ReadableStream<Uint8Array>({
+      cancel(r) {
+        plainReason = r;
+      },
+    });
+    await new BufferedReader(plain).cancel(reason);
+    assert.equal(plainReason, reason);
+  });
+
+  await t.step("cancel never throws on an errored stream", async () => {
+    const error = new Error("broken");
+    const byte = new ReadableStream({ type: "bytes", start: (c) => c.error(error) });
+    await new BufferedReader(byte).cancel("why");
+    const plain = new ReadableStream<Uint8Array>({ start: (c) => c.error(error) });
+    await new BufferedReader(plain).cancel("why");
+  });
+
+  await t.step("fill rejects with the stream's error", async () => {
+    const error = new Error("reset");
+    let sent = false;
+    const plain = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (sent) c.error(error);
+        else c.enqueue(bytes("a"));
+        sent = true;
+      },
+    });
+    const reader = new BufferedReader(plain);
+    assert.equal(await reader.fill(), true);
+    await assert.rejects(reader.fill(), error);
+    const bytesStream = new ReadableStream({ type: "bytes", pull: (c) => c.error(error) });
+    await assert.rejects(new BufferedReader(bytesStream).fill(), error);
+  });
+});
