@@ -284,7 +284,10 @@ class Pipeline {
   #closed = false;
   /** Set when a timer or shutdown cut a read short. */
   #cut: "idle" | "headers" | "shutdown" | null = null;
+  /** Resolved by a cut, to end the wait in progress. */
+  readonly #interrupt: Deferred = deferred();
   #waitingIdle = false;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Output gathered for one write. */
   #out: Uint8Array[] = [];
   #outSize = 0;
@@ -326,25 +329,80 @@ class Pipeline {
     if (this.#stopping) return;
     this.#stopping = true;
     if (this.#waitingIdle) this.#cutRead("shutdown");
+    this.#wakeReader?.();
   }
 
-  /** Interrupts a pending read: closing the transport is the only way to stop a read. */
+  /**
+   * Ends the current wait for input (idle, a head, a drain). The read itself goes on — the
+   * only way to stop a read is to close the connection, which would lose the responses still
+   * to be written — and the connection closes once they are.
+   */
   #cutRead(why: "idle" | "headers" | "shutdown"): void {
     this.#cut ??= why;
-    this.#reader.cancel();
+    this.#interrupt.resolve();
+  }
+
+  /** Waits for `promise` unless a cut comes first: then CUT, and `promise` is left to run. */
+  #unlessCut<T>(promise: Promise<T>): Promise<T | typeof CUT> {
+    promise.catch(() => {});
+    if (this.#cut !== null) return Promise.resolve(CUT);
+    return Promise.race([promise, this.#interrupt.promise.then((): typeof CUT => CUT)]);
+  }
+
+  #armIdle(): void {
+    if (this.#idleTimer === undefined && this.#idleTimeout !== Infinity) {
+      this.#idleTimer = setTimeout(() => this.#cutRead("idle"), this.#idleTimeout);
+    }
+  }
+
+  #disarmIdle(): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
   }
 
   async #end(): Promise<void> {
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#disarmIdle();
     if (this.#upgraded) return;
     this.#closed = true;
     for (const slot of this.#queue) slot.abort.abort();
-    await this.#writer.close().catch(() => {});
-    await this.#reader.cancel();
+    const transport = this.#transport;
+    if (transport.closeWrite !== undefined && !this.#reader.done) {
+      // Lingering close (RFC 9112 §9.6): closing with unread input makes the kernel reset the
+      // connection, which can destroy the last response before the client reads it. Send FIN
+      // first, then read and drop what still comes, for a bounded time.
+      try {
+        await transport.closeWrite();
+        await this.#linger();
+      } catch {
+        // The connection failed meanwhile; it is closed below.
+      }
+    } else {
+      await this.#writer.close().catch(() => {});
+    }
+    this.#reader.cancel();
     try {
-      this.#transport.close?.();
+      transport.close?.();
     } catch {
       // Closed already.
+    }
+  }
+
+  /** Reads and drops input until it ends, for at most LINGER_TIME. */
+  async #linger(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<false>((
+      resolve,
+    ) => (timer = setTimeout(() => resolve(false), LINGER_TIME)));
+    try {
+      while (true) {
+        const filling = this.#reader.fill();
+        filling.catch(() => {});
+        if (!(await Promise.race([filling, late]))) return;
+        this.#reader.consume(this.#reader.length);
+      }
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -397,32 +455,30 @@ class Pipeline {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (reader.length === 0) {
+        // Idle only once every response is written: a slow handler is not an idle client.
         this.#waitingIdle = true;
-        if (this.#idleTimeout !== Infinity) {
-          timer = setTimeout(() => this.#cutRead("idle"), this.#idleTimeout);
-        }
-        const more = await reader.fill();
-        clearTimeout(timer);
+        if (this.#queue.length === 0) this.#armIdle();
+        const more = await this.#unlessCut(reader.fill());
+        this.#disarmIdle();
         this.#waitingIdle = false;
-        if (!more || this.#cut !== null) return null;
+        if (more === CUT || !more) return null;
       }
       if (this.#headersTimeout !== Infinity) {
         timer = setTimeout(() => this.#cutRead("headers"), this.#headersTimeout);
       }
-      const head = await readRequestHead(reader, this.#options);
+      const head = await this.#unlessCut(readRequestHead(reader, this.#options));
       clearTimeout(timer);
-      if (this.#cut === "headers") {
-        return this.#errorSlot(new HttpError(408, "Cannot read request: the head took too long"));
+      if (head === CUT) {
+        return this.#cut === "headers"
+          ? this.#errorSlot(new HttpError(408, "Cannot read request: the head took too long"))
+          : null;
       }
-      if (head === null || this.#cut !== null) return null;
+      if (head === null) return null;
       return this.#prepare(head);
     } catch (error) {
       clearTimeout(timer);
+      this.#disarmIdle();
       this.#waitingIdle = false;
-      if (this.#cut === "headers") {
-        return this.#errorSlot(new HttpError(408, "Cannot read request: the head took too long"));
-      }
-      if (this.#cut !== null) return null;
       if (error instanceof HttpError) return this.#errorSlot(error);
       this.#abortAll(error); // the connection failed
       return null;
@@ -653,6 +709,9 @@ class Pipeline {
       if (!(response instanceof Response)) throw new TypeError("Handler did not return a Response");
       return response;
     } catch (error) {
+      // An HttpError (the body's framing failed, or the handler chose a status) answers with
+      // its own status.
+      if (error instanceof HttpError) return error.toResponse();
       let failure = error;
       try {
         if (this.#options.onError) return await this.#options.onError(error, request);
@@ -722,7 +781,7 @@ class Pipeline {
   /** Reads and drops what is left of a body; false when it is too big to drain. */
   async #drain(slot: Slot): Promise<boolean> {
     const body = slot.body!;
-    if (body.error !== null) return false;
+    if (body.error !== null || this.#cut !== null) return false;
     if (slot.expectContinue) return false; // 100 Continue never went out: the body may not come
     if (body.chunked === null && body.remaining > this.#maxDrainSize) return false;
     let drained = 0;
@@ -731,7 +790,8 @@ class Pipeline {
       : setTimeout(() => this.#cutRead("headers"), this.#headersTimeout);
     try {
       while (!body.done) {
-        const chunk = await this.#readBody(body);
+        const chunk = await this.#unlessCut(this.#readBody(body));
+        if (chunk === CUT) return false;
         if (chunk !== null && (drained += chunk.length) > this.#maxDrainSize) return false;
       }
       return true;
@@ -768,15 +828,14 @@ class Pipeline {
         }
         if (!slot.settled) {
           await this.#flush();
-          // Answer Expect: 100-continue once the handler reads the body, if it does first.
-          slot.continueAsked ??= deferred();
-          const asked = await Promise.race([
-            slot.response.then(() => false),
-            slot.continueAsked.promise.then(() => true),
-          ]);
-          if (asked && !slot.settled) {
-            await this.#write(CONTINUE);
-            await slot.response;
+          if (slot.expectContinue || slot.continueAsked !== null) {
+            // Answer Expect: 100-continue once the handler reads the body, if it does first.
+            slot.continueAsked ??= deferred();
+            const asked = await Promise.race([
+              slot.response.then(() => false),
+              slot.continueAsked.promise.then(() => true),
+            ]);
+            if (asked && !slot.settled) await this.#write(CONTINUE);
           }
         }
         const response = await slot.response;
@@ -793,15 +852,23 @@ class Pipeline {
         slot.completed.resolve();
         this.#wakeReader?.();
         if (!keepGoing) break;
+        if (this.#queue.length === 0 && this.#waitingIdle) this.#armIdle(); // idle from now on
       }
       await this.#flush();
     } catch (error) {
       // The connection failed while writing.
       this.#abortAll(error);
-      for (const slot of this.#queue) slot.completed.resolve();
     } finally {
+      // Requests read after the last response written will not be answered: end them, and
+      // stop the reader wherever it waits.
+      this.#stopping = true;
+      if (!this.#upgraded) {
+        this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
+        for (const slot of this.#queue) slot.completed.resolve();
+        this.#cutRead("shutdown");
+      }
       this.#readDone = true;
-      if (!this.#upgraded) this.#cutRead("shutdown");
+      this.#wakeReader?.();
     }
   }
 
@@ -811,11 +878,16 @@ class Pipeline {
     const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
     let close = slot.close || !slot.keepAlive || (this.#stopping && this.#queue.length === 1) ||
       hasToken(response.headers.get("connection"), "close");
-    if (
-      slot.body !== null && !slot.body.done && slot.body.chunked === null &&
-      slot.body.remaining > this.#maxDrainSize
-    ) {
-      close = true; // the rest of the body will not be drained
+    const body = slot.body;
+    if (body !== null && !body.done) {
+      // A body left unread is drained after the response, or the connection closes then (see
+      // #readLoop). Say so in advance when it is sure: a 100-continue never asked for, or a
+      // Content-Length body over maxDrainSize that the handler is not reading (an echo is).
+      const request = slot.request;
+      const reading = request !== null &&
+        (request.bodyUsed || request.body?.locked === true || response.body === request.body);
+      close ||= slot.expectContinue ||
+        (!reading && body.chunked === null && body.remaining > this.#maxDrainSize);
     }
     let head = `HTTP/1.1 ${status} ${response.statusText || STATUS_TEXT[status] || "Unknown"}\r\n`;
     let hasDate = false;
@@ -828,19 +900,19 @@ class Pipeline {
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
     const userLength = response.headers.get("content-length");
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
-    const body = response.body;
+    const content = response.body;
     if (noBody) {
-      body?.cancel().catch(() => {});
+      content?.cancel().catch(() => {});
       if (slot.method === "HEAD" && declared >= 0) head += `content-length: ${declared}\r\n`;
       this.#pushHead(head, close, slot.version, null);
       return !close;
     }
-    if (body === null) {
+    if (content === null) {
       this.#pushHead(head + "content-length: 0\r\n", close, slot.version, null);
       return !close;
     }
     // Read what the body has ready: a body that ends at once goes out with its length.
-    const reader = body.getReader();
+    const reader = content.getReader();
     const parts: Uint8Array[] = [];
     let size = 0;
     let ended = false;
@@ -999,6 +1071,10 @@ class Pipeline {
 }
 
 const CRLF = Uint8Array.of(13, 10);
+/** What #unlessCut gives when a cut came first. */
+const CUT: unique symbol = Symbol("cut");
+// How long a closing connection reads and drops input after its FIN (milliseconds).
+const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 
 function chunkHead(slab: Slab, size: number): Uint8Array {

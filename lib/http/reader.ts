@@ -96,9 +96,24 @@ export class BufferedReader {
    * out).
    *
    * @returns false at the end of the stream (or when the buffer is full of unread bytes),
-   * true when bytes were added.
+   * true when bytes were added. A call while a fill is under way returns that fill.
    */
-  async fill(): Promise<boolean> {
+  fill(): Promise<boolean> {
+    // One read at a time: a caller that gave up waiting on a read (a timeout) and comes back
+    // gets the same read, not a second one into the same buffer.
+    if (this.#filling === null) {
+      this.#filling = this.#fill();
+      this.#filling.then(this.#filled, this.#filled);
+    }
+    return this.#filling;
+  }
+
+  #filling: Promise<boolean> | null = null;
+  readonly #filled = (): void => {
+    this.#filling = null;
+  };
+
+  async #fill(): Promise<boolean> {
     if (this.#done && this.#leftover === null) return false;
     this.#makeRoom();
     if (this.end === this.buffer.length) return false; // full of unread bytes

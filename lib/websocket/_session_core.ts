@@ -26,6 +26,11 @@ export interface Transport {
    * flight, which a peer that stopped reading never completes.
    */
   close?(): void;
+  /**
+   * Ends the sending half only (a TCP FIN; a `Deno.Conn` has it), so the peer reads the end
+   * while this side still reads. The HTTP pipeline uses it for a lingering close.
+   */
+  closeWrite?(): Promise<void> | void;
 }
 
 /** How a session ended, like the browser's `CloseEvent`. */

@@ -2,6 +2,8 @@
 // The client side of HTTP/1.1 for the wire engine's tests: a response reader of our own (it
 // shares no code with lib/http, so a parser bug cannot hide itself), and small helpers.
 
+import assert from "node:assert/strict";
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -336,6 +338,18 @@ export class ResponseReader {
     return out;
   }
 
+  /**
+   * Reads exactly `n` bytes past what was read (the frames after a 101, say).
+   *
+   * @returns The bytes, or null when the input ends first.
+   */
+  async bytes(n: number): Promise<Uint8Array | null> {
+    if (!(await this.#need(n))) return null;
+    const out = this.#buffer.slice(this.#start, this.#start + n);
+    this.#start += n;
+    return out;
+  }
+
   /** Stops reading; never throws. */
   async cancel(): Promise<void> {
     await this.#reader.cancel().catch(() => {});
@@ -345,4 +359,46 @@ export class ResponseReader {
 /** The bytes of a chunked body made of `chunks`, with no extensions or trailers. */
 export function chunked(...chunks: string[]): string {
   return chunks.map((c) => `${utf8(c).length.toString(16)}\r\n${c}\r\n`).join("") + "0\r\n\r\n";
+}
+
+/** Writes all of `bytes`. */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/** A raw TCP client on 127.0.0.1:`port`, with a response reader on its input. */
+export async function dial(port: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  const responses = new ResponseReader(conn.readable);
+  let closed = false;
+  return {
+    conn,
+    responses,
+    /** Writes bytes (a string as UTF-8). */
+    send(data: string | Uint8Array): Promise<void> {
+      return writeAll(conn, typeof data === "string" ? utf8(data) : data);
+    },
+    /** The next response, within 5 s. */
+    next(method = "GET"): Promise<WireResponse | null> {
+      return within(responses.next(method), 5000, "the next response");
+    },
+    /** Asserts the server closed the connection with no more bytes and no reset. */
+    async expectClosed(ms = 5000): Promise<void> {
+      const rest = await within(responses.rest(), ms, "the server to close the connection");
+      assert.equal(latin1(rest), "", "no bytes after the last response");
+      assert.equal(responses.error, null, "no reset");
+    },
+    /** Closes the socket; never throws. */
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await responses.cancel(); // closes the socket as well
+      try {
+        conn.close();
+      } catch {
+        // Closed by the cancel.
+      }
+    },
+  };
 }

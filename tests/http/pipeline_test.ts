@@ -1,0 +1,1294 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// startConnectionPipeline over in-memory duplexes: raw request bytes in, raw response bytes
+// out, read back with a response parser of our own (tests/_util/http.ts).
+import {
+  type ConnectionPipelineOptions,
+  type Handler,
+  HttpError,
+  startConnectionPipeline,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import {
+  deferred,
+  delay,
+  latin1,
+  ResponseReader,
+  sameBytes,
+  textOf,
+  utf8,
+  type WireResponse,
+  within,
+} from "../_util/http.ts";
+import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
+
+/**
+ * `readable` as a byte stream, so that the pipeline reads it with a BYOB reader into its own
+ * buffer, as it reads a `Deno.Conn`. Each chunk is copied: the pipeline may keep views.
+ */
+function byteStream(readable: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = readable.getReader();
+  return new ReadableStream({
+    type: "bytes",
+    async pull(controller) {
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          controller.byobRequest?.respond(0);
+          return;
+        }
+        if (value.length > 0) return controller.enqueue(value.slice());
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
+/** The two kinds of input the pipeline reads: plain chunks, and a byte stream (BYOB). */
+const KINDS = ["chunks", "bytes"] as const;
+
+/** A pipeline on an in-memory duplex, with the client's end of it. */
+function open(
+  handler: Handler,
+  options: ConnectionPipelineOptions = {},
+  kind: typeof KINDS[number] = "chunks",
+) {
+  const up = new TransformStream<Uint8Array, Uint8Array>(); // client → pipeline
+  const down = new TransformStream<Uint8Array, Uint8Array>(); // pipeline → client
+  const pipeline = startConnectionPipeline(
+    { readable: kind === "bytes" ? byteStream(up.readable) : up.readable, writable: down.writable },
+    handler,
+    options,
+  );
+  const writer = up.writable.getWriter();
+  const responses = new ResponseReader(down.readable);
+  return {
+    pipeline,
+    responses,
+    /** Writes bytes without waiting for the pipeline to read them. */
+    send(data: string | Uint8Array): void {
+      writer.write(typeof data === "string" ? utf8(data) : data).catch(() => {});
+    },
+    /** Ends the client's output. */
+    end(): void {
+      writer.close().catch(() => {});
+    },
+    /** The next response, within 5 s. */
+    next(method = "GET"): Promise<WireResponse | null> {
+      return within(responses.next(method), 5000, "the next response");
+    },
+    /** Asserts the output ends with no more bytes, and that the pipeline finished. */
+    async expectClosed(): Promise<void> {
+      const rest = await within(responses.rest(), 5000, "the end of the output");
+      assert.equal(latin1(rest), "", "no bytes after the last response");
+      await within(pipeline.finished, 5000, "the pipeline to finish");
+    },
+    /** Ends both sides and waits up to 1 s for the pipeline (for steps that show a hang). */
+    async closeQuietly(): Promise<void> {
+      writer.close().catch(() => {});
+      const draining = responses.rest();
+      await within(pipeline.finished, 1000, "").catch(() => {});
+      await responses.cancel();
+      await draining;
+    },
+    /** Ends both sides and waits for the pipeline. */
+    async close(): Promise<void> {
+      writer.close().catch(() => {});
+      const draining = responses.rest(); // a response still being written must not block it
+      await within(pipeline.finished, 5000, "the pipeline to finish");
+      await responses.cancel();
+      await draining;
+    },
+  };
+}
+
+/** A request head for `path` with `Host`, and any extra field lines. */
+function get(path: string, ...fields: string[]): string {
+  return `GET ${path} HTTP/1.1\r\nHost: example.com\r\n${
+    fields.map((f) => f + "\r\n").join("")
+  }\r\n`;
+}
+
+/** A handler that answers with the request's path. */
+const pathHandler: Handler = (request) => new Response(new URL(request.url).pathname);
+
+/** Runs `fn` with console.error captured; returns what was logged. */
+async function capturingErrors(fn: () => Promise<void>): Promise<unknown[][]> {
+  const logged: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void logged.push(args);
+  try {
+    await fn();
+  } finally {
+    console.error = original;
+  }
+  return logged;
+}
+
+// A chunked body with a chunk extension, an upper-case hex size and a trailer, then the
+// request pipelined after it.
+const CHUNKED_BODY = "5;name=value\r\n" + // size 5, an extension
+  "hello\r\n" +
+  '1A;a;b="q"\r\n' + // size 26, two extensions, one quoted
+  "abcdefghijklmnopqrstuvwxyz\r\n" +
+  "0\r\n" + // the last chunk
+  "X-Checksum: 42\r\n" + // a trailer field
+  "\r\n";
+const CHUNKED_WIRE = utf8(
+  "POST /upload HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n" +
+    CHUNKED_BODY +
+    get("/next", "Connection: close"),
+);
+
+/** Echoes a POST body as its text; answers a GET with its path. */
+const echoHandler: Handler = async (request) =>
+  request.method === "POST"
+    ? new Response(`got ${await request.text()}`)
+    : new Response(new URL(request.url).pathname);
+
+/** Sends `chunks` of CHUNKED_WIRE and checks both answers and the close. */
+async function checkChunked(chunks: Uint8Array[], what: string): Promise<void> {
+  for (const kind of KINDS) await checkChunkedOn(kind, chunks, `${what}, ${kind}`);
+}
+
+async function checkChunkedOn(
+  kind: typeof KINDS[number],
+  chunks: Uint8Array[],
+  what: string,
+): Promise<void> {
+  const c = open(echoHandler, {}, kind);
+  try {
+    for (const chunk of chunks) c.send(chunk);
+    const first = await c.next();
+    assert.equal(first?.status, 200, what);
+    assert.equal(textOf(first.body), "got helloabcdefghijklmnopqrstuvwxyz", what);
+    const second = await c.next();
+    assert.equal(second?.status, 200, what);
+    assert.equal(textOf(second.body), "/next", what);
+    await c.expectClosed();
+  } finally {
+    await c.close();
+  }
+}
+
+// Requests that must be refused before any handler sees them: [name, wire, status].
+const REFUSED: [string, string, number][] = [
+  [
+    "Transfer-Encoding and Content-Length together",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "Content-Length and Transfer-Encoding together (other order)",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "two Content-Length fields that differ",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    400,
+  ],
+  [
+    "a Content-Length list whose values differ",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 6\r\n\r\nhello!",
+    400,
+  ],
+  [
+    "Content-Length with a plus sign",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\nhello",
+    400,
+  ],
+  [
+    "Content-Length with a minus sign",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+    400,
+  ],
+  [
+    "Content-Length with an inner space",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1 0\r\n\r\n",
+    400,
+  ],
+  ["Content-Length in hex", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x5\r\n\r\nhello", 400],
+  [
+    "Content-Length with a decimal point",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5.0\r\n\r\n",
+    400,
+  ],
+  ["an empty Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400],
+  [
+    "Transfer-Encoding: gzip, chunked (501)",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+    501,
+  ],
+  [
+    "Transfer-Encoding: chunked, gzip",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "Transfer-Encoding: chunked, chunked",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "two Transfer-Encoding: chunked fields",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "Transfer-Encoding: identity",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+    400,
+  ],
+  [
+    "Transfer-Encoding in an HTTP/1.0 request",
+    "POST / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  ["an obs-fold line", "GET / HTTP/1.1\r\nHost: a\r\nX-A: one\r\n two\r\n\r\n", 400],
+  ["bare LF line ends", "GET / HTTP/1.1\nHost: a\n\n", 400],
+  ["one bare LF among CRLFs", "GET / HTTP/1.1\r\nHost: a\nX-A: b\r\n\r\n", 400],
+  ["a bare CR in a field value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\rc\r\n\r\n", 400],
+  ["a space before the colon", "GET / HTTP/1.1\r\nHost : a\r\n\r\n", 400],
+  [
+    "a space before the colon of Content-Length",
+    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length : 5\r\n\r\nhello",
+    400,
+  ],
+  ["two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400],
+  ["no Host in HTTP/1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", 400],
+  ["a Host that is not an authority", "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n", 400],
+  ["CONNECT (501)", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501],
+  ["TRACE (501)", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["HTTP/2.0 (505)", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
+  ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
+  ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
+  ["a fragment in the target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+  ["a NUL in a field value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n", 400],
+  [
+    "an Expect other than 100-continue (417)",
+    "GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n",
+    417,
+  ],
+];
+
+Deno.test("startConnectionPipeline", async (t) => {
+  await t.step("answers one request, then the next on the same connection", async () => {
+    const c = open(pathHandler);
+    try {
+      c.send(get("/one"));
+      const first = await c.next();
+      assert.equal(first?.status, 200);
+      assert.equal(textOf(first.body), "/one");
+      assert.equal(first.headers.get("connection"), null, "keep-alive is the HTTP/1.1 default");
+      c.send(get("/two"));
+      assert.equal(textOf((await c.next())!.body), "/two");
+      c.end();
+      await c.expectClosed();
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "answers pipelines of 1, 2, 16 and 50 requests sent in one write, in order, though later ones finish first",
+    async () => {
+      for (const kind of KINDS) {
+        for (const n of [1, 2, 16, 50]) {
+          const random = seeded(n);
+          const delays = Array.from(
+            { length: n },
+            (_, i) => Math.floor(random() * 4 * (n - i) / n * 5),
+          );
+          const finishedOrder: number[] = [];
+          const c = open(
+            async (request) => {
+              const i = Number(new URL(request.url).pathname.slice(3));
+              await delay(delays[i]!);
+              finishedOrder.push(i);
+              return new Response(`body of ${i}`);
+            },
+            {},
+            kind,
+          );
+          try {
+            c.send(Array.from({ length: n }, (_, i) => get(`/r/${i}`)).join(""));
+            for (let i = 0; i < n; i++) {
+              const response = await c.next();
+              assert.equal(response?.status, 200, `${n} requests: response ${i}`);
+              assert.equal(textOf(response.body), `body of ${i}`, `${n} requests: response ${i}`);
+            }
+            if (n >= 16) {
+              assert.notDeepEqual(
+                finishedOrder,
+                [...finishedOrder].sort((a, b) => a - b),
+                "handlers finished out of order",
+              );
+            }
+            c.end();
+            await c.expectClosed();
+          } finally {
+            await c.close();
+          }
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "runs at most maxPipelined handlers at once (4 of 16; 16 of 50 by default)",
+    async () => {
+      for (const [n, limit] of [[16, 4], [50, 16]] as const) {
+        let running = 0, most = 0;
+        const random = seeded(limit);
+        const c = open(async (request) => {
+          most = Math.max(most, ++running);
+          await delay(between(random, 1, 10));
+          running--;
+          return new Response(new URL(request.url).pathname);
+        }, limit === 16 ? {} : { maxPipelined: limit });
+        try {
+          c.send(Array.from({ length: n }, (_, i) => get(`/${i}`)).join(""));
+          for (let i = 0; i < n; i++) assert.equal(textOf((await c.next())!.body), `/${i}`);
+          assert.equal(most, limit, `the most handlers running at once for ${n} requests`);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "decodes a chunked body with extensions and trailers split in two at every offset, and answers the request after it",
+    async () => {
+      for (let at = 0; at <= CHUNKED_WIRE.length; at++) {
+        await checkChunked(
+          [CHUNKED_WIRE.slice(0, at), CHUNKED_WIRE.slice(at)],
+          `split at ${at}`,
+        );
+      }
+    },
+  );
+
+  await t.step(
+    "decodes the same chunked body sent a byte at a time, and in random chunks (50 seeds)",
+    async () => {
+      await checkChunked(bytewise(CHUNKED_WIRE), "one byte at a time");
+      for (let seed = 1; seed <= 50; seed++) {
+        await checkChunked(split(CHUNKED_WIRE, seeded(seed), 16), `seed ${seed}`);
+      }
+    },
+  );
+
+  for (const [name, wire, status] of REFUSED) {
+    await t.step(`refuses ${name} with ${status} and closes without reading on`, async () => {
+      let calls = 0;
+      const c = open(() => (calls++, new Response("handled")));
+      try {
+        c.send(wire + get("/after"));
+        const response = await c.next();
+        assert.equal(response?.status, status, latin1(response?.raw ?? new Uint8Array()));
+        assert.equal(response.headers.get("connection"), "close");
+        assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
+        await c.expectClosed();
+        assert.equal(calls, 0, "no handler ran");
+      } finally {
+        await c.close();
+      }
+    });
+  }
+
+  await t.step(
+    "accepts identical duplicate Content-Length values, as fields and as a list",
+    async () => {
+      const c = open(echoHandler);
+      try {
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello" +
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3, 3\r\n\r\nabc" +
+            get("/after", "Connection: close"),
+        );
+        assert.equal(textOf((await c.next())!.body), "got hello");
+        assert.equal(textOf((await c.next())!.body), "got abc");
+        assert.equal(textOf((await c.next())!.body), "/after");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "accepts HTTP/1.0 without Host, and closes after it (no keep-alive asked)",
+    async () => {
+      const c = open((request) => new Response(request.url), { defaultHost: "example.org:8080" });
+      try {
+        c.send("GET /old HTTP/1.0\r\n\r\n");
+        const response = await c.next();
+        assert.equal(response?.status, 200);
+        assert.equal(response.version, "HTTP/1.1");
+        assert.equal(textOf(response.body), "http://example.org:8080/old");
+        assert.equal(response.headers.get("connection"), "close");
+        assert.equal(response.headers.get("content-length"), String(response.body.length));
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "refuses an invalid chunk size: the handler's read fails with 400, and the connection closes",
+    async () => {
+      let seen: unknown = null;
+      const c = open(async (request) => {
+        try {
+          await request.text();
+          return new Response("read it");
+        } catch (error) {
+          seen = error;
+          return error instanceof HttpError
+            ? error.toResponse()
+            : new Response(null, { status: 599 });
+        }
+      });
+      try {
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+            "zz\r\nhello\r\n0\r\n\r\n" + // "zz" is no hex size
+            get("/after"),
+        );
+        const response = await c.next();
+        assert.equal(response?.status, 400);
+        assert.ok(seen instanceof HttpError);
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a handler that lets the body's HttpError (bad chunk size) propagate gets 500, not its 400",
+    async () => {
+      const c = open(async (request) => new Response(await request.text()));
+      try {
+        const logged = await capturingErrors(async () => {
+          c.send(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+          );
+          const response = await c.next();
+          assert.equal(
+            response?.status,
+            400,
+            "a malformed body is the client's fault (RFC 9110 §15.5.1)",
+          );
+          await c.expectClosed();
+        });
+        assert.deepEqual(logged, [], "a client's bad body is not logged as a handler failure");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "accepts a request line of maxRequestLineSize bytes and answers 414 at one more",
+    async () => {
+      const limit = 100;
+      for (const extra of [0, 1]) {
+        // "GET " + target + " HTTP/1.1" is exactly limit + extra bytes.
+        const target = "/" + "a".repeat(limit + extra - "GET  HTTP/1.1".length - 1);
+        const line = `GET ${target} HTTP/1.1`;
+        assert.equal(line.length, limit + extra);
+        for (const chunking of ["whole", "bytewise"]) {
+          const c = open(pathHandler, { maxRequestLineSize: limit });
+          try {
+            const wire = utf8(line + "\r\nHost: a\r\n\r\n");
+            if (chunking === "whole") c.send(wire);
+            else for (const b of bytewise(wire)) c.send(b);
+            const response = await c.next();
+            assert.equal(
+              response?.status,
+              extra === 0 ? 200 : 414,
+              `${limit + extra} bytes, ${chunking}`,
+            );
+            if (extra === 0) assert.equal(textOf(response.body), target);
+            else await c.expectClosed();
+          } finally {
+            await c.close();
+          }
+        }
+      }
+    },
+  );
+
+  await t.step("accepts a head of maxHeadSize bytes and answers 431 at one more", async () => {
+    const limit = 200;
+    for (const extra of [0, 1]) {
+      const base = "GET / HTTP/1.1\r\nHost: a\r\nX-Pad: \r\n\r\n";
+      const head = base.replace("X-Pad: ", "X-Pad: " + "p".repeat(limit + extra - base.length));
+      assert.equal(head.length, limit + extra);
+      for (const chunking of ["whole", "bytewise"]) {
+        const c = open(pathHandler, { maxHeadSize: limit });
+        try {
+          if (chunking === "whole") c.send(head);
+          else for (const b of bytewise(utf8(head))) c.send(b);
+          const response = await c.next();
+          assert.equal(
+            response?.status,
+            extra === 0 ? 200 : 431,
+            `${limit + extra} bytes, ${chunking}`,
+          );
+          if (extra === 1) await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    }
+  });
+
+  await t.step("accepts maxHeaders fields and answers 431 at one more", async () => {
+    for (const count of [5, 6]) {
+      const fields = ["Host: a", ...Array.from({ length: count - 1 }, (_, i) => `X-${i}: ${i}`)];
+      const c = open(pathHandler, { maxHeaders: 5 });
+      try {
+        c.send(`GET / HTTP/1.1\r\n${fields.map((f) => f + "\r\n").join("")}\r\n`);
+        const response = await c.next();
+        assert.equal(response?.status, count === 5 ? 200 : 431, `${count} fields`);
+        if (count === 6) await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  await t.step(
+    "answers 413 from a Content-Length over maxBodySize before the body is sent",
+    async () => {
+      let calls = 0;
+      for (const [length, status] of [[100, 200], [101, 413]] as const) {
+        const c = open(async (r) => (calls++, new Response(await r.text())), { maxBodySize: 100 });
+        try {
+          // Only the head: a 413 must come without waiting for the body.
+          c.send(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${length}\r\n\r\n`);
+          if (status === 200) c.send("b".repeat(length));
+          const response = await c.next();
+          assert.equal(response?.status, status, `Content-Length: ${length}`);
+          if (status === 413) await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+      assert.equal(calls, 1, "the handler ran for the body at the limit only");
+    },
+  );
+
+  await t.step(
+    "fails the handler's read of a chunked body over maxBodySize with 413, and closes after the response",
+    async () => {
+      let seen: unknown = null;
+      const c = open(async (request) => {
+        try {
+          await request.bytes();
+        } catch (error) {
+          seen = error;
+        }
+        return new Response("after the failed read");
+      }, { maxBodySize: 100 });
+      try {
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+            "40\r\n" + "x".repeat(64) + "\r\n40\r\n" + "y".repeat(64) + "\r\n0\r\n\r\n" +
+            get("/after"),
+        );
+        const response = await c.next();
+        assert.equal(response?.status, 200);
+        assert.equal(textOf(response.body), "after the failed read");
+        assert.equal(response.headers.get("connection"), "close");
+        assert.ok(seen instanceof HttpError, String(seen));
+        assert.equal(seen.status, 413);
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "writes Content-Length for bodies whose size is known, small and large",
+    async () => {
+      const big = randomBytes(seeded(7), 100_000);
+      const c = open((request) =>
+        new URL(request.url).pathname === "/big"
+          ? new Response(big as Uint8Array<ArrayBuffer>)
+          : new URL(request.url).pathname === "/blob"
+          ? new Response(new Blob(["blob!"]))
+          : new Response("hello")
+      );
+      try {
+        c.send(get("/small") + get("/big") + get("/blob"));
+        const small = (await c.next())!;
+        assert.equal(small.framing, "length");
+        assert.equal(small.headers.get("content-length"), "5");
+        assert.equal(textOf(small.body), "hello");
+        const large = (await c.next())!;
+        assert.equal(large.framing, "length");
+        assert.equal(large.headers.get("content-length"), "100000");
+        assert.ok(sameBytes(large.body, big));
+        const blob = (await c.next())!;
+        assert.equal(blob.headers.get("content-length"), "5");
+        assert.equal(textOf(blob.body), "blob!");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "writes a streamed body of unknown length chunked in HTTP/1.1 (wire bytes)",
+    async () => {
+      const c = open(() =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(utf8("ab"));
+            },
+            async pull(controller) {
+              await delay(5);
+              controller.enqueue(utf8("cdefghijklmnopq")); // 15 bytes: "f" in hex
+              await delay(5);
+              controller.close();
+            },
+          }),
+        )
+      );
+      try {
+        c.send(get("/"));
+        const response = (await c.next())!;
+        assert.equal(response.framing, "chunked");
+        assert.equal(response.headers.get("transfer-encoding"), "chunked");
+        assert.equal(response.headers.get("content-length"), null);
+        const raw = latin1(response.raw);
+        assert.equal(
+          raw.slice(raw.indexOf("\r\n\r\n") + 4),
+          "2\r\nab\r\nf\r\ncdefghijklmnopq\r\n0\r\n\r\n",
+        );
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "writes a streamed body in HTTP/1.0 with no chunking, ended by the close",
+    async () => {
+      const c = open(() =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              await delay(5);
+              controller.enqueue(utf8("streamed"));
+              await delay(5);
+              controller.close();
+            },
+          }),
+        )
+      );
+      try {
+        c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        const response = (await c.next())!;
+        assert.equal(response.framing, "close");
+        assert.equal(response.headers.get("connection"), "close");
+        assert.equal(response.headers.get("transfer-encoding"), null);
+        assert.equal(textOf(response.body), "streamed");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "writes nothing after the head for HEAD, 204 and 304 (the next response follows)",
+    async () => {
+      const c = open((request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/204") return new Response(null, { status: 204 });
+        if (path === "/304") return new Response(null, { status: 304, headers: { etag: '"x"' } });
+        if (path === "/given") {
+          return new Response("hello", { headers: { "content-length": "5" } });
+        }
+        return new Response("hello");
+      });
+      try {
+        c.send(
+          "HEAD /given HTTP/1.1\r\nHost: a\r\n\r\n" + "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n" +
+            get("/204") + get("/304") + get("/last"),
+        );
+        const head = (await c.next("HEAD"))!;
+        assert.equal(head.status, 200);
+        assert.equal(head.headers.get("content-length"), "5", "HEAD keeps a given Content-Length");
+        assert.ok(latin1(head.raw).endsWith("\r\n\r\n"));
+        const bare = (await c.next("HEAD"))!;
+        assert.equal(bare.status, 200);
+        assert.ok(latin1(bare.raw).endsWith("\r\n\r\n"));
+        const noContent = (await c.next())!;
+        assert.equal(noContent.status, 204);
+        assert.equal(noContent.headers.get("content-length"), null);
+        assert.equal(noContent.headers.get("transfer-encoding"), null);
+        const notModified = (await c.next())!;
+        assert.equal(notModified.status, 304);
+        assert.equal(notModified.headers.get("etag"), '"x"');
+        assert.equal(notModified.headers.get("transfer-encoding"), null);
+        // Had any of them carried body bytes, this one would not parse as a response.
+        const last = (await c.next())!;
+        assert.equal(textOf(last.body), "hello");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("adds a Date header unless the handler set one, and a reason phrase", async () => {
+    const c = open((request) =>
+      new URL(request.url).pathname === "/dated"
+        ? new Response("x", { headers: { date: "Sun, 06 Nov 1994 08:49:37 GMT" } })
+        : new Response("x", { status: 404 })
+    );
+    try {
+      c.send(get("/") + get("/dated"));
+      const plain = (await c.next())!;
+      assert.equal(plain.status, 404);
+      assert.equal(plain.reason, "Not Found");
+      const date = plain.headers.get("date");
+      assert.ok(date !== null && Math.abs(Date.parse(date) - Date.now()) < 5000, String(date));
+      const dated = (await c.next())!;
+      assert.deepEqual(dated.fields.filter(([n]) => n === "date"), [[
+        "date",
+        "Sun, 06 Nov 1994 08:49:37 GMT",
+      ]]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step("closes after a request with Connection: close", async () => {
+    const c = open(pathHandler);
+    try {
+      c.send(get("/a", "Connection: close") + get("/b"));
+      const response = (await c.next())!;
+      assert.equal(textOf(response.body), "/a");
+      assert.equal(response.headers.get("connection"), "close");
+      await c.expectClosed();
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "closes after a response with Connection: close, and drops hop-by-hop fields",
+    async () => {
+      const c = open(() =>
+        new Response("bye", {
+          headers: { connection: "close", "keep-alive": "timeout=5", "x-kept": "yes" },
+        })
+      );
+      try {
+        c.send(get("/a") + get("/b"));
+        const response = (await c.next())!;
+        assert.equal(textOf(response.body), "bye");
+        assert.deepEqual(response.fields.filter(([n]) => n === "connection"), [[
+          "connection",
+          "close",
+        ]]);
+        assert.equal(response.headers.get("keep-alive"), null);
+        assert.equal(response.headers.get("x-kept"), "yes");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("keeps an HTTP/1.0 connection alive when asked, with Content-Length", async () => {
+    const c = open(pathHandler);
+    try {
+      c.send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+      const first = (await c.next())!;
+      assert.equal(first.headers.get("connection"), "keep-alive");
+      assert.equal(first.headers.get("content-length"), "2");
+      assert.equal(textOf(first.body), "/a");
+      c.send("GET /b HTTP/1.0\r\n\r\n");
+      const second = (await c.next())!;
+      assert.equal(textOf(second.body), "/b");
+      assert.equal(second.headers.get("connection"), "close");
+      await c.expectClosed();
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "answers a handler that throws with 500 and keeps the connection (its small body drained)",
+    async () => {
+      const c = open((request) => {
+        if (new URL(request.url).pathname === "/throw") throw new Error("boom");
+        return new Response("fine");
+      });
+      try {
+        const logged = await capturingErrors(async () => {
+          c.send(
+            "POST /throw HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nnot read by" +
+              get("/next"),
+          );
+          const failed = (await c.next())!;
+          assert.equal(failed.status, 500);
+          assert.equal(failed.headers.get("connection"), null);
+          const next = (await c.next())!;
+          assert.equal(next.status, 200);
+          assert.equal(textOf(next.body), "fine");
+        });
+        assert.equal(logged.length, 1);
+        assert.match(String(logged[0]![1]), /boom/);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("uses onError's response for a handler's error", async () => {
+    const c = open(() => {
+      throw new RangeError("nope");
+    }, { onError: (error) => new Response(String(error), { status: 503 }) });
+    try {
+      c.send(get("/"));
+      const response = (await c.next())!;
+      assert.equal(response.status, 503);
+      assert.equal(textOf(response.body), "RangeError: nope");
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "cuts the connection when a response body errors midway (an incomplete chunked body)",
+    async () => {
+      const c = open(() =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(utf8("partial"));
+            },
+            async pull(controller) {
+              await delay(5);
+              controller.error(new Error("the source failed"));
+            },
+          }),
+        )
+      );
+      try {
+        c.send(get("/") + get("/never"));
+        const response = (await c.next())!;
+        assert.equal(response.framing, "chunked");
+        assert.equal(response.complete, false, "no last chunk");
+        assert.equal(textOf(response.body), "partial");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "cuts the connection when a body is shorter or longer than its Content-Length",
+    async () => {
+      for (const declared of ["10", "3"]) {
+        const c = open((request) =>
+          new URL(request.url).pathname === "/"
+            ? new Response("hello", { headers: { "content-length": declared } })
+            : new Response("next")
+        );
+        try {
+          c.send(get("/") + get("/never"));
+          // Either no response at all, or one the client can tell is cut: never a whole one.
+          const response = await c.next();
+          if (response !== null) {
+            assert.equal(response.headers.get("content-length"), declared);
+            assert.equal(response.complete, false, `Content-Length: ${declared}`);
+          }
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step("closes an idle keep-alive connection after idleTimeout", async () => {
+    const c = open(pathHandler, { idleTimeout: 200 });
+    try {
+      c.send(get("/"));
+      assert.equal((await c.next())?.status, 200);
+      const started = Date.now();
+      await c.expectClosed();
+      const took = Date.now() - started;
+      assert.ok(took >= 150 && took < 1500, `closed after ${took} ms`);
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "does not count a running handler's time as idle: a slow response keeps the connection",
+    async () => {
+      // The read loop reads ahead for the next request while the handler runs; the idle
+      // timer starts only once every response is written, so the connection is kept.
+      const c = open(async (request) => {
+        if (new URL(request.url).pathname === "/slow") await delay(300);
+        return new Response(new URL(request.url).pathname);
+      }, { idleTimeout: 100 });
+      try {
+        c.send(get("/slow"));
+        const slow = (await c.next())!;
+        assert.equal(textOf(slow.body), "/slow");
+        assert.equal(slow.headers.get("connection"), null);
+        c.send(get("/next"));
+        const next = await within(c.responses.next(), 1000, "the next response");
+        assert.equal(next?.status, 200, "the connection is still open");
+      } finally {
+        await c.closeQuietly();
+      }
+    },
+  );
+
+  await t.step("answers 408 to a head that trickles in slower than headersTimeout", async () => {
+    const c = open(pathHandler, { headersTimeout: 300 });
+    let sending = true;
+    try {
+      const started = Date.now();
+      c.send("GET / HTTP/1.1\r\n");
+      const trickle = (async () => {
+        for (let i = 0; i < 40 && sending; i++) {
+          c.send("X");
+          await delay(50);
+        }
+      })();
+      const response = await c.next();
+      const took = Date.now() - started;
+      sending = false;
+      await trickle;
+      assert.equal(response?.status, 408);
+      assert.ok(took >= 250 && took < 1500, `408 after ${took} ms`);
+      await c.expectClosed();
+    } finally {
+      sending = false;
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "aborts request.signal when the client goes away while the handler runs",
+    async () => {
+      const started = deferred();
+      const aborted = deferred<unknown>();
+      const c = open(async (request) => {
+        started.resolve();
+        request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+        await aborted.promise;
+        return new Response("too late");
+      });
+      try {
+        c.send(get("/slow"));
+        await within(started.promise, 2000, "the handler to start");
+        c.end();
+        const reason = await within(aborted.promise, 2000, "request.signal to abort");
+        assert.ok(reason instanceof DOMException);
+        await within(c.responses.rest(), 2000, "the output to end");
+        await within(c.pipeline.finished, 2000, "the pipeline to finish");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "drains a small body the handler did not read, so the next request works",
+    async () => {
+      const c = open(pathHandler);
+      try {
+        c.send(
+          "POST /ignored HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n" + "x".repeat(1000) +
+            "POST /chunked HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+            CHUNKED_BODY +
+            get("/next"),
+        );
+        assert.equal(textOf((await c.next())!.body), "/ignored");
+        assert.equal(textOf((await c.next())!.body), "/chunked");
+        const next = (await c.next())!;
+        assert.equal(textOf(next.body), "/next");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("closes after the response when an unread body is over maxDrainSize", async () => {
+    for (const framing of ["length", "chunked"]) {
+      const c = open(pathHandler, { maxDrainSize: 1000 });
+      try {
+        const body = "y".repeat(4000);
+        c.send(
+          framing === "length"
+            ? `POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 4000\r\n\r\n${body}`
+            : `POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nfa0\r\n${body}\r\n0\r\n\r\n`,
+        );
+        c.send(get("/never"));
+        const response = (await c.next())!;
+        assert.equal(textOf(response.body), "/big", framing);
+        if (framing === "length") {
+          assert.equal(
+            response.headers.get("connection"),
+            "close",
+            "known in advance from Content-Length",
+          );
+        }
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  await t.step("sends 100 Continue only when the handler reads the body", async () => {
+    const gate = deferred();
+    const c = open(async (request) => {
+      await gate.promise;
+      return new Response(`read ${(await request.bytes()).length}`);
+    });
+    try {
+      c.send(
+        "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2000\r\n\r\n",
+      );
+      const first = c.next();
+      const early = await Promise.race([
+        first.then(() => "answered"),
+        delay(100).then(() => "quiet"),
+      ]);
+      assert.equal(early, "quiet", "nothing is sent before the handler reads");
+      gate.resolve();
+      const interim = (await first)!;
+      assert.equal(interim.status, 100);
+      assert.equal(latin1(interim.raw), "HTTP/1.1 100 Continue\r\n\r\n");
+      c.send("z".repeat(2000));
+      const final = (await c.next())!;
+      assert.equal(textOf(final.body), "read 2000");
+      c.send(get("/next"));
+      assert.equal((await c.next())?.status, 200, "the connection is still usable");
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "answers an Expect: 100-continue request whose body is not read without 100, then closes",
+    async () => {
+      const c = open(() => new Response("no thanks", { status: 403 }));
+      try {
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2000\r\n\r\n",
+        );
+        const response = (await c.next())!;
+        assert.equal(response.status, 403);
+        assert.equal(textOf(response.body), "no thanks");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "says Connection: close on a final response to an unread Expect: 100-continue body before closing",
+    async () => {
+      const c = open(() => new Response("no thanks", { status: 403 }));
+      try {
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2000\r\n\r\n",
+        );
+        const response = (await c.next())!;
+        assert.equal(response.status, 403);
+        await c.expectClosed();
+        // RFC 9110 §10.1.1: a server that answers before reading the content SHOULD say
+        // whether it will close the connection.
+        assert.equal(response.headers.get("connection"), "close");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "shutdown() answers the requests already read, the last with Connection: close",
+    async () => {
+      let started = 0;
+      const allStarted = deferred();
+      const c = open(async (request) => {
+        if (++started === 3) allStarted.resolve();
+        await delay(50);
+        return new Response(new URL(request.url).pathname);
+      });
+      try {
+        c.send(get("/1") + get("/2") + get("/3"));
+        await within(allStarted.promise, 2000, "three handlers to start");
+        c.pipeline.shutdown();
+        for (const i of [1, 2, 3]) {
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), `/${i}`);
+          assert.equal(
+            response.headers.get("connection"),
+            i === 3 ? "close" : null,
+            `response ${i}`,
+          );
+        }
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "shutdown() closes an idle connection at once, and so does the signal option",
+    async () => {
+      for (const how of ["shutdown()", "signal"]) {
+        const controller = new AbortController();
+        const c = open(pathHandler, { signal: controller.signal, idleTimeout: 10_000 });
+        try {
+          c.send(get("/"));
+          assert.equal((await c.next())?.status, 200);
+          const started = Date.now();
+          if (how === "signal") controller.abort();
+          else c.pipeline.shutdown();
+          await c.expectClosed();
+          assert.ok(Date.now() - started < 1000, how);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step("starts shut down with an aborted signal: nothing is read", async () => {
+    let calls = 0;
+    const c = open(() => (calls++, new Response("x")), { signal: AbortSignal.abort() });
+    try {
+      c.send(get("/"));
+      await c.expectClosed();
+      assert.equal(calls, 0);
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step("passes remoteAddr and completed to the handler", async () => {
+    const remoteAddr = { transport: "tcp", hostname: "192.0.2.1", port: 4242 };
+    const done = deferred<boolean>();
+    const c = open((_request, info) => {
+      assert.deepEqual(info.remoteAddr, remoteAddr);
+      info.completed.then(() => done.resolve(true));
+      return new Response("x");
+    }, { remoteAddr });
+    try {
+      c.send(get("/"));
+      assert.equal((await c.next())?.status, 200);
+      assert.equal(await within(done.promise, 2000, "completed"), true);
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step("throws RangeError for bad options", () => {
+    const make = (options: ConnectionPipelineOptions) => () =>
+      startConnectionPipeline(
+        { readable: new ReadableStream(), writable: new WritableStream() },
+        pathHandler,
+        options,
+      );
+    assert.throws(make({ maxPipelined: 0 }), RangeError);
+    assert.throws(make({ maxPipelined: 1.5 }), RangeError);
+    assert.throws(make({ idleTimeout: -1 }), RangeError);
+    assert.throws(make({ headersTimeout: NaN }), RangeError);
+    assert.throws(make({ maxBodySize: -1 }), RangeError);
+  });
+
+  await t.step(
+    "echoes a body over maxDrainSize, keeps the connection, and answers the request pipelined after it",
+    async () => {
+      // The response streams the request body to its end, so the rest over maxDrainSize is
+      // read, not dropped: no Connection: close, and the next request is answered.
+      const c = open((request) => new Response(request.body), { maxDrainSize: 1000 });
+      try {
+        const body = "q".repeat(5000);
+        const request = `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n${body}`;
+        c.send(request + request);
+        const first = (await c.next())!;
+        assert.equal(textOf(first.body), body);
+        assert.equal(first.headers.get("connection"), null, "the connection is kept");
+        const second = await within(c.responses.next(), 1000, "the second response");
+        assert.equal(second?.body.length, 5000);
+      } finally {
+        await c.closeQuietly();
+      }
+    },
+  );
+
+  await t.step(
+    "echoes pipelined bodies over maxDrainSize and keeps the connection for the next",
+    async () => {
+      // An echo reads its body to the end, so nothing is left to drain and nothing closes.
+      const c = open((request) => new Response(request.body), { maxDrainSize: 1000 });
+      try {
+        const request = `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n${
+          "q".repeat(5000)
+        }`;
+        c.send(request + request);
+        for (let i = 0; i < 2; i++) {
+          const response = (await c.next())!;
+          assert.ok(response.complete, `response ${i}`);
+          assert.equal(textOf(response.body), "q".repeat(5000));
+          assert.equal(response.headers.get("connection"), null, "kept alive");
+        }
+        c.end();
+        await within(c.pipeline.finished, 1000, "the pipeline to finish");
+      } finally {
+        await c.closeQuietly();
+      }
+    },
+  );
+
+  await t.step(
+    "echoes 16 pipelined 256 KiB bodies intact, from chunks and from a byte stream",
+    async () => {
+      const random = seeded(16);
+      const bodies = Array.from({ length: 16 }, () => randomBytes(random, 256 * 1024));
+      for (const kind of KINDS) {
+        const c = open((request) => new Response(request.body), {}, kind);
+        try {
+          c.send(concat(bodies.flatMap((body, i) => [
+            utf8(`POST /${i} HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`),
+            body,
+          ])));
+          for (let i = 0; i < 16; i++) {
+            const response = (await c.next())!;
+            assert.ok(response.complete, `response ${i}`);
+            assert.ok(sameBytes(response.body, bodies[i]!), `${kind}: body ${i}`);
+          }
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+});

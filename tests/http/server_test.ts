@@ -1,0 +1,869 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// httpServer on 127.0.0.1 with clients we did not write: curl, Deno's fetch, and raw
+// Deno.connect sockets read with our own response parser (tests/_util/http.ts).
+import {
+  type Handler,
+  HttpError,
+  httpServer,
+  type HttpServerOptions,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import {
+  deferred,
+  delay,
+  dial,
+  latin1,
+  ResponseReader,
+  sameBytes,
+  textOf,
+  utf8,
+  type WireResponse,
+  within,
+} from "../_util/http.ts";
+import { concat, randomBytes, seeded } from "../_util/random.ts";
+
+const MiB = 1 << 20;
+
+/**
+ * httpServer on 127.0.0.1, on a free port. Disposing it shuts it down, and fails when that
+ * takes over 3 s (rather than hanging the suite).
+ */
+function serve(handler: Handler, options: Omit<HttpServerOptions, "hostname" | "port"> = {}) {
+  const server = httpServer({ hostname: "127.0.0.1", port: 0, ...options }, handler);
+  return {
+    addr: server.addr,
+    server,
+    [Symbol.asyncDispose]: () => within(server.shutdown(), 3000, "server.shutdown() to resolve"),
+    /** Shuts down, giving up silently after 1 s (for steps that show a hang elsewhere). */
+    stopQuietly: () => within(server.shutdown(), 1000, "").catch(() => {}),
+  };
+}
+
+/** A request head for `path` with `Host`, and any extra field lines. */
+function get(path: string, ...fields: string[]): string {
+  return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${fields.map((f) => f + "\r\n").join("")}\r\n`;
+}
+
+/** Runs curl with `args`; stdout is bytes, stderr text. */
+async function curl(...args: string[]) {
+  const { code, stdout, stderr } = await new Deno.Command("curl", {
+    args: ["--silent", "--show-error", "--max-time", "10", ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, stdout, stderr: textOf(stderr) };
+}
+
+/** Parses what `curl -i --raw` printed: the responses as they came over the wire. */
+async function parseCurl(stdout: Uint8Array, method = "GET"): Promise<WireResponse[]> {
+  const reader = new ResponseReader(ReadableStream.from([stdout]));
+  const responses: WireResponse[] = [];
+  for (let i = 0; i < 4; i++) {
+    const response = await reader.next(method);
+    if (response === null) break;
+    responses.push(response);
+  }
+  return responses;
+}
+
+/** A temporary file holding `bytes`; removed by the returned function. */
+async function tempFile(bytes: Uint8Array): Promise<[string, () => Promise<void>]> {
+  const path = await Deno.makeTempFile({ prefix: "wirestream-" });
+  await Deno.writeFile(path, bytes);
+  return [path, () => Deno.remove(path).catch(() => {})];
+}
+
+/** A body stream that yields `parts` with a pause before each, so its length is unknown. */
+function slowBody(...parts: string[]): ReadableStream<Uint8Array> {
+  let i = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await delay(5);
+      if (i < parts.length) controller.enqueue(utf8(parts[i++]!));
+      else controller.close();
+    },
+  });
+}
+
+/** Answers with the path, or streams it for `/stream/…`, or echoes a POST body. */
+const handler: Handler = async (request) => {
+  const path = new URL(request.url).pathname;
+  if (request.method === "POST") return new Response(`got ${(await request.bytes()).length}`);
+  if (path.startsWith("/stream/")) return new Response(slowBody("streamed ", path.slice(8)));
+  return new Response(path);
+};
+
+// A chunked body with extensions and a trailer, then the request pipelined after it.
+const CHUNKED_WIRE = utf8(
+  "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n" +
+    "5;name=value\r\nhello\r\n" + // size 5 with an extension
+    "1A;a\r\nabcdefghijklmnopqrstuvwxyz\r\n" + // size 26
+    "0\r\nX-Checksum: 42\r\n\r\n" + // the last chunk and a trailer
+    get("/next"),
+);
+
+Deno.test("httpServer", async (t) => {
+  await t.step("curl: a plain GET", async () => {
+    await using server = serve(handler);
+    const { code, stdout } = await curl(
+      "-i",
+      "--raw",
+      `http://127.0.0.1:${server.addr.port}/hello`,
+    );
+    assert.equal(code, 0);
+    const [response] = await parseCurl(stdout);
+    assert.equal(response?.status, 200);
+    assert.equal(response.headers.get("content-length"), "6");
+    assert.equal(textOf(response.body), "/hello");
+    assert.ok(response.headers.has("date"));
+  });
+
+  await t.step(
+    "curl --http1.0: a streamed body of unknown length is sent unchunked and ends at the close",
+    async () => {
+      await using server = serve(handler);
+      const { code, stdout } = await curl(
+        "-i",
+        "--raw",
+        "--http1.0",
+        `http://127.0.0.1:${server.addr.port}/stream/end`,
+      );
+      assert.equal(code, 0);
+      const [response] = await parseCurl(stdout);
+      assert.equal(response?.status, 200);
+      assert.equal(response.headers.get("connection"), "close");
+      assert.equal(response.headers.get("transfer-encoding"), null);
+      assert.equal(response.headers.get("content-length"), null);
+      assert.equal(response.framing, "close");
+      assert.equal(textOf(response.body), "streamed end");
+    },
+  );
+
+  await t.step("curl: a streamed body of unknown length is chunked in HTTP/1.1", async () => {
+    await using server = serve(handler);
+    const { code, stdout } = await curl(
+      "-i",
+      "--raw",
+      `http://127.0.0.1:${server.addr.port}/stream/x`,
+    );
+    assert.equal(code, 0);
+    const [response] = await parseCurl(stdout);
+    assert.equal(response?.framing, "chunked");
+    assert.ok(response.complete);
+    assert.equal(textOf(response.body), "streamed x");
+  });
+
+  await t.step(
+    "curl -I: HEAD gets no body, and Content-Length when the handler gives it",
+    async () => {
+      await using server = serve((request) =>
+        new URL(request.url).pathname === "/given"
+          ? new Response("twelve bytes", { headers: { "content-length": "12" } })
+          : new Response("whatever")
+      );
+      for (const [path, length] of [["/given", "12"], ["/other", null]] as const) {
+        const { code, stdout } = await curl(
+          "-I",
+          "--raw",
+          `http://127.0.0.1:${server.addr.port}${path}`,
+        );
+        assert.equal(code, 0, path);
+        const [response] = await parseCurl(stdout, "HEAD");
+        assert.equal(response?.status, 200, path);
+        assert.equal(response.headers.get("content-length"), length, path);
+        assert.ok(latin1(stdout).endsWith("\r\n\r\n"), `${path}: nothing after the head`);
+      }
+    },
+  );
+
+  await t.step("curl: a chunked POST from a file reaches the handler whole", async () => {
+    const data = randomBytes(seeded(1), 300_000);
+    const [path, remove] = await tempFile(data);
+    let received: Uint8Array | null = null;
+    try {
+      await using server = serve(async (request) => {
+        assert.equal(request.headers.get("transfer-encoding"), "chunked");
+        received = await request.bytes();
+        return new Response(`got ${received.length}`);
+      });
+      const { code, stdout, stderr } = await curl(
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        `@${path}`,
+        `http://127.0.0.1:${server.addr.port}/upload`,
+      );
+      assert.equal(code, 0, stderr);
+      assert.equal(textOf(stdout), "got 300000");
+      assert.ok(received !== null && sameBytes(received, data));
+    } finally {
+      await remove();
+    }
+  });
+
+  await t.step("curl: Expect: 100-continue gets 100 once the handler reads the body", async () => {
+    const data = randomBytes(seeded(2), 2000);
+    const [path, remove] = await tempFile(data);
+    try {
+      let received: Uint8Array | null = null;
+      await using server = serve(async (request) => {
+        await delay(200); // the 100 must wait for the read, not for this
+        received = await request.bytes();
+        return new Response(`got ${received.length}`);
+      });
+      const started = Date.now();
+      const { code, stdout, stderr } = await curl(
+        "-i",
+        "--raw",
+        "--expect100-timeout",
+        "8",
+        "-H",
+        "Expect: 100-continue",
+        "--data-binary",
+        `@${path}`,
+        `http://127.0.0.1:${server.addr.port}/`,
+      );
+      const took = Date.now() - started;
+      assert.equal(code, 0, stderr);
+      const [interim, final] = await parseCurl(stdout);
+      assert.equal(interim?.status, 100);
+      assert.equal(final?.status, 200);
+      assert.equal(textOf(final.body), "got 2000");
+      assert.ok(received !== null && sameBytes(received, data));
+      assert.ok(took < 4000, `curl got its 100 (it took ${took} ms, not curl's 8 s timeout)`);
+    } finally {
+      await remove();
+    }
+  });
+
+  await t.step(
+    "curl: a handler that answers Expect: 100-continue without reading gets its response, then the connection closes",
+    async () => {
+      const [path, remove] = await tempFile(randomBytes(seeded(3), 2000));
+      try {
+        await using server = serve(() => new Response("not wanted", { status: 403 }));
+        const started = Date.now();
+        const { code, stdout, stderr } = await curl(
+          "-v",
+          "-i",
+          "--raw",
+          "--expect100-timeout",
+          "8",
+          "-H",
+          "Expect: 100-continue",
+          "--data-binary",
+          `@${path}`,
+          `http://127.0.0.1:${server.addr.port}/`,
+        );
+        assert.equal(code, 0, stderr);
+        const responses = await parseCurl(stdout);
+        assert.deepEqual(responses.map((r) => r.status), [403], "no 100 Continue");
+        assert.equal(textOf(responses[0]!.body), "not wanted");
+        assert.ok(Date.now() - started < 4000);
+        assert.doesNotMatch(stderr, /left intact/, "curl saw the connection close");
+      } finally {
+        await remove();
+      }
+    },
+  );
+
+  await t.step("fetch: a ReadableStream request body (duplex: half) is echoed", async () => {
+    await using server = serve((request) => new Response(request.body));
+    using client = Deno.createHttpClient({});
+    const parts = ["one ", "two ", "three"];
+    const body = ReadableStream.from(parts.map((p) => utf8(p)));
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/echo`, {
+      method: "POST",
+      body,
+      duplex: "half",
+      client,
+    } as RequestInit);
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), "one two three");
+  });
+
+  await t.step("fetch: a 1 MiB body is echoed intact", async () => {
+    await using server = serve((request) => new Response(request.body));
+    using client = Deno.createHttpClient({});
+    const data = randomBytes(seeded(4), MiB);
+    const response = await fetch(`http://127.0.0.1:${server.addr.port}/echo`, {
+      method: "POST",
+      body: data as Uint8Array<ArrayBuffer>,
+      client,
+    });
+    assert.equal(response.status, 200);
+    assert.ok(sameBytes(await response.bytes(), data));
+  });
+
+  await t.step("fetch: keep-alive requests reuse one connection", async () => {
+    const peers = new Set<number>();
+    await using server = serve((_request, info) => {
+      peers.add(info.remoteAddr!.port);
+      return new Response("x");
+    });
+    using client = Deno.createHttpClient({});
+    for (let i = 0; i < 5; i++) {
+      const response = await fetch(`http://127.0.0.1:${server.addr.port}/${i}`, { client });
+      assert.equal(await response.text(), "x");
+    }
+    assert.equal(peers.size, 1);
+  });
+
+  await t.step(
+    "raw socket: a chunked body split in two writes at every offset is decoded, and the next request answered",
+    async () => {
+      const bodies: string[] = [];
+      await using server = serve(async (request) => {
+        if (request.method === "POST") bodies.push(await request.text());
+        return new Response(new URL(request.url).pathname);
+      });
+      const c = await dial(server.addr.port);
+      try {
+        for (let at = 1; at < CHUNKED_WIRE.length; at++) {
+          await c.send(CHUNKED_WIRE.subarray(0, at));
+          await delay(1);
+          await c.send(CHUNKED_WIRE.subarray(at));
+          assert.equal(textOf((await c.next())!.body), "/upload", `split at ${at}`);
+          assert.equal(textOf((await c.next())!.body), "/next", `split at ${at}`);
+          assert.equal(bodies.pop(), "helloabcdefghijklmnopqrstuvwxyz", `split at ${at}`);
+        }
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  for (
+    const [name, wire, status] of [
+      [
+        "Transfer-Encoding with Content-Length",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+      ],
+      [
+        "differing Content-Length values",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        400,
+      ],
+      ["a header with obs-fold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n", 400],
+      ["TRACE", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+      ["HTTP/2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
+    ] as const
+  ) {
+    await t.step(`raw socket: ${name} → ${status} and the connection closed`, async () => {
+      let calls = 0;
+      await using server = serve(() => (calls++, new Response("x")));
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(wire + get("/smuggled"));
+        const response = await c.next();
+        assert.equal(response?.status, status);
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+        assert.equal(calls, 0);
+      } finally {
+        await c.close();
+      }
+    });
+  }
+
+  await t.step("raw socket: limits give 414, 431 and 413 (before the body is sent)", async () => {
+    await using server = serve(handler, {
+      maxRequestLineSize: 200,
+      maxHeadSize: 1000,
+      maxHeaders: 10,
+      maxBodySize: 1000,
+    });
+    const cases: [string, number][] = [
+      [`GET /${"a".repeat(200)} HTTP/1.1\r\nHost: a\r\n\r\n`, 414],
+      [`GET / HTTP/1.1\r\nHost: a\r\nX: ${"b".repeat(1000)}\r\n\r\n`, 431],
+      [`GET / HTTP/1.1\r\nHost: a\r\n${"X: 1\r\n".repeat(10)}\r\n`, 431],
+      ["POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413],
+    ];
+    for (const [wire, status] of cases) {
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(wire);
+        const response = await c.next();
+        assert.equal(response?.status, status, wire.slice(0, 40));
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
+  await t.step(
+    "raw socket: keep-alive by default, and Connection: close honoured both ways",
+    async () => {
+      await using server = serve((request) =>
+        new URL(request.url).pathname === "/bye"
+          ? new Response("bye", { headers: { connection: "close" } })
+          : new Response("hi")
+      );
+      const a = await dial(server.addr.port);
+      const b = await dial(server.addr.port);
+      try {
+        for (let i = 0; i < 3; i++) {
+          await a.send(get("/"));
+          const response = (await a.next())!;
+          assert.equal(response.headers.get("connection"), null);
+          assert.equal(textOf(response.body), "hi");
+        }
+        await a.send(get("/", "Connection: close"));
+        assert.equal((await a.next())?.headers.get("connection"), "close");
+        await a.expectClosed();
+        await b.send(get("/bye"));
+        assert.equal((await b.next())?.headers.get("connection"), "close");
+        await b.expectClosed();
+      } finally {
+        await a.close();
+        await b.close();
+      }
+    },
+  );
+
+  await t.step(
+    "raw socket: HTTP/1.0 with Connection: keep-alive stays open, with Content-Length",
+    async () => {
+      await using server = serve(handler);
+      const c = await dial(server.addr.port);
+      try {
+        for (const path of ["/a", "/b"]) {
+          await c.send(`GET ${path} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n`);
+          const response = (await c.next())!;
+          assert.equal(response.headers.get("connection"), "keep-alive");
+          assert.equal(response.headers.get("content-length"), "2");
+          assert.equal(textOf(response.body), path);
+        }
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "raw socket: a handler that throws gets 500 and the connection serves the next request",
+    async () => {
+      await using server = serve(
+        (request) => {
+          if (new URL(request.url).pathname === "/throw") throw new Error("boom");
+          return new Response("fine");
+        },
+        { onError: () => new Response(null, { status: 500 }) },
+      );
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(
+          "POST /throw HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody" + get("/ok"),
+        );
+        assert.equal((await c.next())?.status, 500);
+        const next = (await c.next())!;
+        assert.equal(next.status, 200);
+        assert.equal(textOf(next.body), "fine");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("raw socket: a response body that errors midway cuts the connection", async () => {
+    await using server = serve(() =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(utf8("partial"));
+          },
+          async pull(controller) {
+            await delay(5);
+            controller.error(new Error("the source failed"));
+          },
+        }),
+      )
+    );
+    const c = await dial(server.addr.port);
+    try {
+      await c.send(get("/"));
+      const response = (await c.next())!;
+      assert.equal(response.framing, "chunked");
+      assert.equal(response.complete, false);
+      assert.equal(textOf(response.body), "partial");
+      assert.ok(c.responses.ended);
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step("raw socket: sends 100 Continue only when the handler reads the body", async () => {
+    const gate = deferred();
+    await using server = serve(async (request) => {
+      await gate.promise;
+      return new Response(`got ${(await request.bytes()).length}`);
+    });
+    const c = await dial(server.addr.port);
+    try {
+      await c.send(
+        "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 1500\r\n\r\n",
+      );
+      const first = c.next();
+      const early = await Promise.race([
+        first.then(() => "answered"),
+        delay(150).then(() => "quiet"),
+      ]);
+      assert.equal(early, "quiet");
+      gate.resolve();
+      assert.equal((await first)?.status, 100);
+      await c.send("c".repeat(1500));
+      assert.equal(textOf((await c.next())!.body), "got 1500");
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step("closes an idle keep-alive connection within about idleTimeout", async () => {
+    await using server = serve(handler, { idleTimeout: 300 });
+    const a = await dial(server.addr.port);
+    const b = await dial(server.addr.port);
+    try {
+      await a.send(get("/"));
+      assert.equal((await a.next())?.status, 200);
+      const started = Date.now();
+      await a.expectClosed(3000);
+      await b.expectClosed(3000); // never sent a byte
+      const took = Date.now() - started;
+      assert.ok(took >= 200 && took < 2000, `closed after ${took} ms`);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  await t.step(
+    "a handler slower than idleTimeout still gets its response to the client",
+    async () => {
+      // The read loop reads ahead while the handler runs, but the idle timer starts only
+      // once the response is written (cancelling a Deno.Conn's readable would close it).
+      await using server = serve(async () => {
+        await delay(500);
+        return new Response("slow");
+      }, { idleTimeout: 200 });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/"));
+        const response = await c.next();
+        assert.equal(
+          response?.status,
+          200,
+          `the response arrives (read error: ${c.responses.error})`,
+        );
+        assert.equal(textOf(response.body), "slow");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a slowloris client (a byte every 50 ms) gets 408 within headersTimeout and is dropped",
+    async () => {
+      await using server = serve(handler, { headersTimeout: 300 });
+      const c = await dial(server.addr.port);
+      let sending = true;
+      try {
+        const started = Date.now();
+        await c.send("GET / HTTP/1.1\r\nHost: a\r\n");
+        const trickle = (async () => {
+          for (let i = 0; i < 40 && sending; i++) {
+            await c.send("X").catch(() => (sending = false));
+            await delay(50);
+          }
+        })();
+        const response = await within(c.responses.next(), 3000, "the 408").catch(() => null);
+        const took = Date.now() - started;
+        sending = false;
+        await trickle;
+        assert.equal(response?.status, 408);
+        await within(c.responses.rest(), 1500, "the connection to end"); // FIN after the 408
+        assert.ok(Date.now() - started < 1500, `dropped after ${Date.now() - started} ms`);
+        assert.ok(took < 1500, `answered after ${took} ms`);
+      } finally {
+        sending = false;
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("aborts request.signal when the client closes its socket", async () => {
+    const started = deferred();
+    const aborted = deferred();
+    await using server = serve(async (request) => {
+      request.signal.addEventListener("abort", () => aborted.resolve());
+      started.resolve();
+      await aborted.promise;
+      return new Response("nobody is listening");
+    });
+    const c = await dial(server.addr.port);
+    try {
+      await c.send(get("/slow"));
+      await within(started.promise, 2000, "the handler to start");
+      await c.close();
+      await within(aborted.promise, 2000, "request.signal to abort");
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "drains a small unread body; closes after a big one (over maxDrainSize)",
+    async () => {
+      await using server = serve((request) => new Response(new URL(request.url).pathname), {
+        maxDrainSize: 4096,
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(
+          `POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n${"s".repeat(4096)}`,
+        );
+        assert.equal(textOf((await c.next())!.body), "/small");
+        await c.send(get("/next"));
+        assert.equal(textOf((await c.next())!.body), "/next");
+        // A big body: its head only, then the response and the close.
+        await c.send("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n");
+        const response = (await c.next())!;
+        assert.equal(textOf(response.body), "/big");
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "sixteen pipelined 1 MiB POST echoes in one go come back intact, with no error and no reset",
+    async () => {
+      const server = serve((request) => new Response(request.body));
+      const random = seeded(16);
+      const bodies = Array.from({ length: 16 }, () => randomBytes(random, MiB));
+      const wire = concat(bodies.flatMap((body, i) => [
+        utf8(`POST /${i} HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`),
+        body,
+      ]));
+      const c = await dial(server.addr.port);
+      try {
+        const writing = c.send(wire).then(() => null, (error) => error);
+        for (let i = 0; i < 16; i++) {
+          const response = await within(c.responses.next(), 20_000, `response ${i}`);
+          const what = `response ${i} (read error: ${c.responses.error})`;
+          assert.equal(response?.status, 200, what);
+          assert.ok(response.complete, `${what}: ${response.body.length} bytes, incomplete`);
+          assert.ok(sameBytes(response.body, bodies[i]!), `${what}: body intact`);
+          assert.equal(response.headers.get("connection"), null, `${what}: keeps the connection`);
+        }
+        assert.equal(await writing, null, "the upload went through");
+        assert.equal(c.responses.error, null);
+      } finally {
+        await c.close();
+        await server.stopQuietly();
+      }
+    },
+  );
+
+  // The two failures behind the one above, each alone: two pipelined 300 kB echoes.
+  const ECHO_BODY = "e".repeat(300_000);
+  const ECHO_REQUEST =
+    `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${ECHO_BODY.length}\r\n\r\n${ECHO_BODY}`;
+
+  await t.step(
+    "a request pipelined after a streamed echo of a body over maxDrainSize is answered",
+    async () => {
+      // The response reads its request body to the end (an echo), so the pipeline keeps the
+      // connection and answers the request read behind it.
+      const server = serve((request) => new Response(request.body));
+      const c = await dial(server.addr.port);
+      try {
+        const writing = c.send(ECHO_REQUEST + ECHO_REQUEST).then(() => null, (error) => error);
+        const first = (await c.next())!;
+        assert.equal(
+          first.headers.get("connection"),
+          null,
+          "the first response keeps the connection",
+        );
+        assert.equal(first.body.length, 300_000);
+        const second = await c.next();
+        assert.equal(second?.body.length, 300_000, "the second request is answered");
+        assert.equal(await writing, null);
+      } finally {
+        await c.close();
+        await server.stopQuietly();
+      }
+    },
+  );
+
+  await t.step(
+    "answers two pipelined echoes of bodies over maxDrainSize, then shutdown() resolves",
+    async () => {
+      // An echo reads its body to the end: nothing is left to drain, the connection is kept
+      // for the request pipelined behind it, and shutdown() closes it once idle.
+      const server = serve((request) => new Response(request.body));
+      const c = await dial(server.addr.port);
+      try {
+        const writing = c.send(ECHO_REQUEST + ECHO_REQUEST).catch(() => {});
+        for (let i = 0; i < 2; i++) {
+          const response = (await c.next())!;
+          assert.ok(response.complete, `response ${i}`);
+          assert.equal(
+            response.headers.get("connection"),
+            null,
+            `response ${i} keeps the connection`,
+          );
+        }
+        await writing;
+        await within(server.server.shutdown(), 3000, "shutdown() to resolve");
+        await within(c.responses.rest(), 3000, "the idle connection to be closed");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a 1 MiB response to a request whose 1 MiB body is not read arrives whole (lingering close, no reset)",
+    async () => {
+      // RFC 9112 §9.6: closing a socket with unread input makes the kernel send RST, which
+      // destroys the response still in flight; a server half-closes and drains for a while.
+      const big = randomBytes(seeded(5), MiB);
+      await using server = serve(() => new Response(big as Uint8Array<ArrayBuffer>));
+      const c = await dial(server.addr.port);
+      try {
+        const writing = c.send(
+          concat([
+            utf8(`POST /ignored HTTP/1.1\r\nHost: a\r\nContent-Length: ${MiB}\r\n\r\n`),
+            new Uint8Array(MiB),
+          ]),
+        ).catch(() => {});
+        const response = (await c.next())!;
+        await writing;
+        assert.equal(response.headers.get("connection"), "close");
+        assert.ok(
+          response.complete,
+          `got ${response.body.length} of ${MiB} bytes, then ${c.responses.error}`,
+        );
+        assert.ok(sameBytes(response.body, big));
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  /** A server whose /slow handler takes 400 ms and streams its body; "quick" otherwise. */
+  function slowServer(signal: AbortSignal) {
+    const inFlight = deferred();
+    const served = serve(async (request) => {
+      if (new URL(request.url).pathname === "/slow") {
+        inFlight.resolve();
+        await delay(400);
+        return new Response(slowBody("slow ", "but ", "whole"));
+      }
+      return new Response("quick");
+    }, { signal, idleTimeout: 10_000 });
+    return { ...served, inFlight: inFlight.promise };
+  }
+
+  /** Shuts `server` down by `how`: its shutdown(), or aborting its signal. */
+  function stop(how: string, server: ReturnType<typeof slowServer>, controller: AbortController) {
+    if (how === "signal") {
+      controller.abort();
+      return server.server.finished;
+    }
+    return server.server.shutdown();
+  }
+
+  await t.step(
+    "shutdown() and the signal option: idle connections close at once, new ones are refused, a request with Connection: close gets its whole response",
+    async () => {
+      for (const how of ["shutdown()", "signal"]) {
+        const controller = new AbortController();
+        const server = slowServer(controller.signal);
+        const port = server.addr.port;
+        const busy = await dial(port);
+        const idle = await dial(port);
+        try {
+          await idle.send(get("/"));
+          assert.equal(textOf((await idle.next())!.body), "quick");
+          await busy.send(get("/slow", "Connection: close"));
+          await within(server.inFlight, 2000, "the slow handler to start");
+          const started = Date.now();
+          const stopping = stop(how, server, controller);
+          await idle.expectClosed(1000);
+          assert.ok(Date.now() - started < 350, `${how}: the idle connection closed at once`);
+          await assert.rejects(
+            Deno.connect({ hostname: "127.0.0.1", port }),
+            Deno.errors.ConnectionRefused,
+          );
+          const response = await busy.next();
+          assert.equal(response?.status, 200, how);
+          assert.ok(response.complete, how);
+          assert.equal(textOf(response.body), "slow but whole");
+          assert.equal(response.headers.get("connection"), "close", how);
+          await busy.expectClosed();
+          await within(stopping, 3000, `${how}: finished`);
+          await within(server.server.finished, 100, "finished");
+        } finally {
+          await busy.close();
+          await idle.close();
+          await server.stopQuietly();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "shutdown() lets the in-flight response of a keep-alive connection complete, with Connection: close",
+    async () => {
+      // The read loop waits for the next request while the handler runs; shutdown() ends that
+      // wait without closing the socket, and the response still goes out.
+      for (const how of ["shutdown()", "signal"]) {
+        const controller = new AbortController();
+        const server = slowServer(controller.signal);
+        const busy = await dial(server.addr.port);
+        try {
+          await busy.send(get("/slow"));
+          await within(server.inFlight, 2000, "the slow handler to start");
+          const stopping = stop(how, server, controller);
+          const response = await busy.next();
+          assert.equal(response?.status, 200, `${how}: the in-flight response arrives`);
+          assert.ok(response.complete, how);
+          assert.equal(textOf(response.body), "slow but whole");
+          assert.equal(response.headers.get("connection"), "close", how);
+          await busy.expectClosed();
+          await within(stopping, 3000, `${how}: finished`);
+        } finally {
+          await busy.close();
+          await server.stopQuietly();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "onListen gets the bound address; HttpError.toResponse answers a handler's refusal",
+    async () => {
+      let listened: Deno.NetAddr | null = null;
+      await using server = httpServer(
+        { hostname: "127.0.0.1", port: 0, onListen: (addr) => (listened = addr) },
+        () => new HttpError(409, "Cannot do it: busy").toResponse(),
+      );
+      assert.deepEqual(listened, server.addr);
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/"));
+        const response = (await c.next())!;
+        assert.equal(response.status, 409);
+        assert.equal(textOf(response.body), "Cannot do it: busy\n");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+});

@@ -1,0 +1,576 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// upgradeWebSocket on httpServer (127.0.0.1, port 0) with peers we did not write: npm:ws and
+// Deno's own WebSocket, plus raw sockets for the bytes of the handshake.
+import {
+  type CloseInfo,
+  Frame,
+  HttpError,
+  httpServer,
+  type HttpServerOptions,
+  type Message,
+  Opcode,
+  RawWebSocketSession,
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
+  WebSocketError,
+  WebSocketSession,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import type { Buffer } from "node:buffer";
+import WebSocket from "ws";
+import { deferred, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
+import { randomBytes, seeded } from "../_util/random.ts";
+
+const MiB = 1 << 20;
+// RFC 6455 §1.3's sample key and its accept value.
+const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/** An unbounded queue of events, read in order within a time limit. */
+class Queue<T> {
+  readonly #items: T[] = [];
+  readonly #waiters: ((item: T) => void)[] = [];
+  push(item: T): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(item);
+    else this.#items.push(item);
+  }
+  next(what = "the next item", ms = 5000): Promise<T> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    return within(new Promise<T>((resolve) => this.#waiters.push(resolve)), ms, what);
+  }
+}
+
+type AnySession = WebSocketSession | RawWebSocketSession;
+
+/**
+ * httpServer whose handler upgrades every request that asks for it (a refusal is answered
+ * with `error.toResponse()`), hands each session to `run`, and answers other requests with
+ * "plain". `close()` shuts it down, within 5 s.
+ */
+function wsServer(
+  options: UpgradeWebSocketOptions,
+  run: (session: AnySession, request: Request) => unknown,
+  serverOptions: Omit<HttpServerOptions, "hostname" | "port"> = {},
+) {
+  const sessions = new Queue<AnySession>();
+  const refusals: HttpError[] = [];
+  const server = httpServer({ hostname: "127.0.0.1", port: 0, ...serverOptions }, (request) => {
+    if (!request.headers.has("upgrade") && !request.headers.has("sec-websocket-key")) {
+      return new Response("plain");
+    }
+    try {
+      const { response, session } = upgradeWebSocket(request, options);
+      sessions.push(session);
+      Promise.resolve(run(session, request)).catch(() => {});
+      return response;
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      refusals.push(error);
+      return error.toResponse();
+    }
+  });
+  return {
+    server,
+    port: server.addr.port,
+    url: `ws://127.0.0.1:${server.addr.port}/`,
+    sessions,
+    refusals,
+    close: () => within(server.shutdown(), 5000, "the server to shut down"),
+  };
+}
+
+/** Echoes every message until the session ends. */
+async function echo(session: AnySession): Promise<void> {
+  if (!(session instanceof WebSocketSession)) return;
+  try {
+    for await (const message of session.incoming) await session.send(message);
+  } catch {
+    // The session failed; `closed` tells how.
+  }
+}
+
+interface WsEvents {
+  messages: Queue<{ data: Buffer; isBinary: boolean }>;
+  pongs: Queue<Buffer>;
+  errors: Error[];
+  opened: Promise<boolean>;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+/** A ws client with its events; `opened` is false when the handshake failed. */
+function wsClient(
+  url: string,
+  protocols: string[] = [],
+  options: WebSocket.ClientOptions = {},
+): { ws: WebSocket } & WsEvents {
+  const ws = new WebSocket(url, protocols, options);
+  const messages = new Queue<{ data: Buffer; isBinary: boolean }>();
+  const pongs = new Queue<Buffer>();
+  const errors: Error[] = [];
+  ws.on("message", (data: Buffer, isBinary: boolean) => messages.push({ data, isBinary }));
+  ws.on("pong", (data: Buffer) => pongs.push(data));
+  ws.on("error", (error: Error) => errors.push(error));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }))
+  );
+  const opened = new Promise<boolean>((resolve) => {
+    ws.once("open", () => resolve(true));
+    closed.then(() => resolve(false));
+  });
+  return { ws, messages, pongs, errors, opened, closed };
+}
+
+/** Deno's WebSocket with its messages and close event. */
+function denoClient(url: string, protocols: string[] = []) {
+  const ws = new globalThis.WebSocket(url, protocols);
+  ws.binaryType = "arraybuffer";
+  const messages = new Queue<string | ArrayBuffer>();
+  ws.addEventListener("message", (event) => messages.push(event.data));
+  const closed = new Promise<CloseInfo>((resolve) =>
+    ws.addEventListener(
+      "close",
+      (e) => resolve({ code: e.code, reason: e.reason, wasClean: e.wasClean }),
+    )
+  );
+  const opened = new Promise<boolean>((resolve) => {
+    ws.addEventListener("open", () => resolve(true), { once: true });
+    closed.then(() => resolve(false));
+  });
+  return { ws, messages, opened, closed };
+}
+
+/** An upgrade request head with the sample key; `fields` replace or add field lines. */
+function upgradeRequest(
+  fields: Record<string, string | null> = {},
+  requestLine = "GET /ws HTTP/1.1",
+) {
+  const all: Record<string, string | null> = {
+    host: "127.0.0.1",
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-key": KEY,
+    "sec-websocket-version": "13",
+    ...fields,
+  };
+  const lines = Object.entries(all).filter(([, v]) => v !== null).map(([k, v]) => `${k}: ${v}\r\n`);
+  return `${requestLine}\r\n${lines.join("")}\r\n`;
+}
+
+/** A masked client frame with the zero mask key (so the payload bytes stay as they are). */
+function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
+  assert.ok(payload.length < 126);
+  return Uint8Array.of(
+    0x80 | opcode, // FIN + opcode
+    0x80 | payload.length, // MASK + 7-bit length
+    0,
+    0,
+    0,
+    0, // the masking key
+    ...payload,
+  );
+}
+
+/** Reads a session's next message within 5 s. */
+async function nextMessage(session: WebSocketSession): Promise<Message> {
+  const reader = session.incoming.getReader();
+  try {
+    const { done, value } = await within(reader.read(), 5000, "the session's next message");
+    assert.ok(!done, "the session's incoming ended");
+    return value;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+Deno.test("upgradeWebSocket", async (t) => {
+  await t.step(
+    "ws: text and binary are echoed; its close 1000 ends the session cleanly",
+    async () => {
+      const server = wsServer({ maxMessageSize: 2 * MiB }, echo);
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        client.ws.send("héllo ✓");
+        const text = await client.messages.next();
+        assert.deepEqual([text.isBinary, text.data.toString()], [false, "héllo ✓"]);
+        const bytes = randomBytes(seeded(1), MiB);
+        client.ws.send(bytes);
+        const binary = await client.messages.next("the 1 MiB echo");
+        assert.equal(binary.isBinary, true);
+        assert.ok(sameBytes(binary.data, bytes));
+        const session = await server.sessions.next();
+        client.ws.close(1000, "done");
+        // The echo of a close carries the code (RFC 6455 §5.5.1); the reason is optional.
+        assert.equal((await within(client.closed, 5000, "ws close")).code, 1000);
+        assert.deepEqual(await within(session.closed, 5000, "session close"), {
+          code: 1000,
+          reason: "done",
+          wasClean: true,
+        });
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("Deno's WebSocket: echoes, and the session sees its close code", async () => {
+    const server = wsServer({}, echo);
+    const client = denoClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "Deno's WebSocket to open"), true);
+      client.ws.send("from deno");
+      assert.equal(await client.messages.next(), "from deno");
+      client.ws.send(Uint8Array.of(1, 2, 3));
+      assert.deepEqual([...new Uint8Array((await client.messages.next()) as ArrayBuffer)], [
+        1,
+        2,
+        3,
+      ]);
+      const session = await server.sessions.next();
+      client.ws.close(4001, "bye");
+      assert.equal((await within(client.closed, 5000, "close")).code, 4001);
+      assert.deepEqual(await within(session.closed, 5000, "session close"), {
+        code: 4001,
+        reason: "bye",
+        wasClean: true,
+      });
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "agrees on the client's first supported subprotocol, and on none when none matches",
+    async () => {
+      const server = wsServer({ protocols: ["chat", "superchat"] }, echo);
+      const ws = wsClient(server.url, ["superchat", "chat"]);
+      const deno = denoClient(server.url, ["v2.example", "chat"]);
+      const raw = await dial(server.port);
+      try {
+        assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+        assert.equal(ws.ws.protocol, "superchat");
+        assert.equal(await within(deno.opened, 5000, "Deno's WebSocket to open"), true);
+        assert.equal(deno.ws.protocol, "chat");
+        const protocols = [
+          (await server.sessions.next()).protocol,
+          (await server.sessions.next()).protocol,
+        ];
+        assert.deepEqual(protocols.sort(), ["chat", "superchat"]);
+        await raw.send(upgradeRequest({ "sec-websocket-protocol": "mqtt, v9" }));
+        const response = (await raw.next())!;
+        assert.equal(response.status, 101);
+        assert.equal(response.headers.get("sec-websocket-protocol"), null);
+        assert.equal((await server.sessions.next()).protocol, "");
+        ws.ws.close();
+        deno.ws.close();
+        await within(Promise.all([ws.closed, deno.closed]), 5000, "the clients to close");
+      } finally {
+        ws.ws.terminate();
+        await raw.close();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "refuses an Origin that checkOrigin rejects with 403 (error.toResponse()), and accepts a good one",
+    async () => {
+      const server = wsServer({ checkOrigin: (origin) => origin === "http://good.example" }, echo);
+      const bad = wsClient(server.url, [], { origin: "http://evil.example" });
+      try {
+        assert.equal(await within(bad.opened, 5000, "the refusal"), false);
+        assert.match(String(bad.errors[0]), /Unexpected server response: 403/);
+        assert.equal(server.refusals[0]?.status, 403);
+        const good = wsClient(server.url, [], { origin: "http://good.example" });
+        try {
+          assert.equal(await within(good.opened, 5000, "ws to open"), true);
+          good.ws.close();
+          await within(good.closed, 5000, "ws close");
+        } finally {
+          good.ws.terminate();
+        }
+      } finally {
+        bad.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "answers bad upgrade requests with 426 or 400 from error.toResponse(), keeping the connection",
+    async () => {
+      const server = wsServer({}, echo);
+      const c = await dial(server.port);
+      const cases: [string, string, number][] = [
+        ["Sec-WebSocket-Version 8", upgradeRequest({ "sec-websocket-version": "8" }), 426],
+        ["no Sec-WebSocket-Version", upgradeRequest({ "sec-websocket-version": null }), 426],
+        ["no Sec-WebSocket-Key", upgradeRequest({ "sec-websocket-key": null }), 400],
+        ["a key of 15 bytes", upgradeRequest({ "sec-websocket-key": "AAAAAAAAAAAAAAAAAAAA" }), 400],
+        ["Upgrade: h2c", upgradeRequest({ upgrade: "h2c" }), 400],
+        ["Connection without upgrade", upgradeRequest({ connection: "keep-alive" }), 400],
+        ["POST", upgradeRequest({}, "POST /ws HTTP/1.1"), 400],
+      ];
+      try {
+        for (const [name, wire, status] of cases) {
+          await c.send(wire);
+          const response = (await c.next())!;
+          assert.equal(response.status, status, name);
+          assert.match(textOf(response.body), /^Cannot upgrade: /, name);
+          if (status === 426) {
+            assert.equal(response.headers.get("sec-websocket-version"), "13", name);
+          }
+          assert.equal(response.headers.get("connection"), null, `${name}: the connection is kept`);
+        }
+        await c.send("GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert.equal(textOf((await c.next())!.body), "plain");
+        // HTTP/1.0 cannot upgrade (RFC 6455 §4.1), and its connection closes after the answer.
+        await c.send(upgradeRequest({}, "GET /ws HTTP/1.0"));
+        assert.equal((await c.next())?.status, 400);
+        await c.expectClosed();
+      } finally {
+        await c.close();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("writes the 101 head, then messages sent before it (raw bytes and ws)", async () => {
+    const server = wsServer({}, (session) => {
+      // Sent before the handler returns: they must wait for the 101.
+      void (session as WebSocketSession).send("early").catch(() => {});
+      void (session as WebSocketSession).send(Uint8Array.of(7)).catch(() => {});
+    });
+    const c = await dial(server.port);
+    const client = wsClient(server.url);
+    try {
+      await c.send(upgradeRequest());
+      const response = (await c.next())!;
+      assert.equal(response.status, 101);
+      assert.equal(response.reason, "Switching Protocols");
+      assert.equal(response.headers.get("upgrade")?.toLowerCase(), "websocket");
+      assert.equal(response.headers.get("connection")?.toLowerCase(), "upgrade");
+      assert.equal(response.headers.get("sec-websocket-accept"), ACCEPT);
+      assert.equal(response.headers.get("content-length"), null);
+      assert.equal(response.headers.get("transfer-encoding"), null);
+      const frames = await within(c.responses.bytes(7 + 3), 5000, "the early frames");
+      assert.deepEqual(
+        [...frames!],
+        [0x81, 0x05, ...utf8("early"), 0x82, 0x01, 7], // text "early", binary [7]; unmasked
+      );
+      const first = await client.messages.next("ws's first message");
+      assert.deepEqual([first.isBinary, first.data.toString()], [false, "early"]);
+      assert.equal((await client.messages.next()).isBinary, true);
+      client.ws.close();
+      await within(client.closed, 5000, "ws close");
+    } finally {
+      client.ws.terminate();
+      await c.close();
+      await server.close();
+    }
+  });
+
+  await t.step("hands the bytes sent right after the upgrade request to the session", async () => {
+    const server = wsServer({}, () => {});
+    const c = await dial(server.port);
+    try {
+      // One write: the request, a text frame, a ping.
+      await c.send(
+        new Uint8Array([
+          ...utf8(upgradeRequest()),
+          ...clientFrame(Opcode.Text, utf8("pipelined")),
+          ...clientFrame(Opcode.Ping, utf8("p")),
+        ]),
+      );
+      assert.equal((await c.next())?.status, 101);
+      const session = (await server.sessions.next()) as WebSocketSession;
+      assert.equal(await nextMessage(session), "pipelined");
+      // The ping was answered: 0x8A = FIN + pong, length 1.
+      assert.deepEqual([...(await within(c.responses.bytes(3), 5000, "the pong"))!], [
+        0x8a,
+        1,
+        0x70,
+      ]);
+      await c.send(clientFrame(Opcode.Close, Uint8Array.of(0x03, 0xe8))); // 1000
+      assert.deepEqual([...(await within(c.responses.bytes(4), 5000, "the close"))!], [
+        0x88,
+        2,
+        0x03,
+        0xe8,
+      ]);
+      assert.equal((await within(session.closed, 5000, "session close")).code, 1000);
+      await c.expectClosed();
+    } finally {
+      await c.close();
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "a handler that upgrades but returns another response: the client gets it, the session ends with 1006",
+    async () => {
+      const sessions = new Queue<WebSocketSession>();
+      const early = new Queue<unknown>();
+      const server = httpServer({ hostname: "127.0.0.1", port: 0 }, (request) => {
+        if (!request.headers.has("upgrade")) return new Response("plain");
+        const { session } = upgradeWebSocket(request);
+        sessions.push(session);
+        session.send("never").then(() => early.push("sent"), (error) => early.push(error));
+        return new Response("changed my mind", { status: 403 });
+      });
+      const c = await dial(server.addr.port);
+      const client = wsClient(`ws://127.0.0.1:${server.addr.port}/`);
+      try {
+        assert.equal(await within(client.opened, 5000, "the refusal"), false);
+        assert.match(String(client.errors[0]), /Unexpected server response: 403/);
+        await c.send(upgradeRequest());
+        const response = (await c.next())!;
+        assert.equal(response.status, 403);
+        assert.equal(textOf(response.body), "changed my mind");
+        for (let i = 0; i < 2; i++) {
+          const session = await sessions.next();
+          const closed = await within(session.closed, 5000, "the session to end");
+          assert.equal(closed.code, 1006);
+          assert.equal(closed.wasClean, false);
+          const sent = await early.next("the early send to settle");
+          assert.ok(sent instanceof WebSocketError, `the early send rejects: ${sent}`);
+        }
+        await c.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert.equal(textOf((await c.next())!.body), "plain", "the connection goes on as HTTP");
+      } finally {
+        client.ws.terminate();
+        await c.close();
+        await within(server.shutdown(), 5000, "the server to shut down");
+      }
+    },
+  );
+
+  await t.step(
+    "raw: true gives a RawWebSocketSession that sees pings and close frames",
+    async () => {
+      const server = wsServer({ raw: true }, async (session) => {
+        assert.ok(session instanceof RawWebSocketSession);
+        for await (const frame of session.incoming) {
+          if (frame.opcode === Opcode.Ping) await session.send(Frame.pong(frame.payload));
+          else if (frame.opcode === Opcode.Text) await session.send(frame);
+          else if (frame.opcode === Opcode.Close) await session.send(Frame.close(4000, "raw bye"));
+        }
+      });
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        assert.ok(session instanceof RawWebSocketSession);
+        client.ws.ping("are you there");
+        assert.equal(
+          (await client.pongs.next("the pong we sent by hand")).toString(),
+          "are you there",
+        );
+        client.ws.send("frame");
+        assert.equal((await client.messages.next()).data.toString(), "frame");
+        client.ws.close(4000, "ws bye");
+        assert.deepEqual(await within(client.closed, 5000, "ws close"), {
+          code: 4000,
+          reason: "raw bye",
+        });
+        assert.deepEqual(await within(session.closed, 5000, "session close"), {
+          code: 4000,
+          reason: "ws bye",
+          wasClean: true,
+        });
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "server shutdown closes the sessions with 1001 (ws and Deno's WebSocket)",
+    async () => {
+      const server = wsServer({}, echo);
+      const ws = wsClient(server.url);
+      const deno = denoClient(server.url);
+      try {
+        assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+        assert.equal(await within(deno.opened, 5000, "Deno's WebSocket to open"), true);
+        const sessions = [await server.sessions.next(), await server.sessions.next()];
+        await server.close();
+        assert.equal((await within(ws.closed, 5000, "ws close")).code, 1001);
+        assert.equal((await within(deno.closed, 5000, "Deno's close")).code, 1001);
+        for (const session of sessions) {
+          assert.equal((await within(session.closed, 5000, "session close")).code, 1001);
+        }
+        await within(server.server.finished, 1000, "finished");
+      } finally {
+        ws.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "throws TypeError for a request the wire engine did not create, and for a second upgrade",
+    async () => {
+      assert.throws(
+        () =>
+          upgradeWebSocket(
+            new Request("http://127.0.0.1/", {
+              headers: {
+                upgrade: "websocket",
+                connection: "Upgrade",
+                "sec-websocket-key": KEY,
+                "sec-websocket-version": "13",
+              },
+            }),
+          ),
+        TypeError,
+      );
+      const second = deferred<unknown>();
+      const server = wsServer({}, (session, request) => {
+        try {
+          upgradeWebSocket(request);
+          second.resolve("no error");
+        } catch (error) {
+          second.resolve(error);
+        }
+        void session.close();
+      });
+      const client = wsClient(server.url);
+      try {
+        assert.ok((await within(second.promise, 5000, "the second upgrade")) instanceof TypeError);
+        await within(client.closed, 5000, "ws close");
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "keeps every 101 free of hop-by-hop fields the handler set, and keeps its own fields",
+    async () => {
+      const server = httpServer({ hostname: "127.0.0.1", port: 0 }, (request) => {
+        const { response, session } = upgradeWebSocket(request);
+        response.headers.set("x-served-by", "wirestream");
+        response.headers.set("content-length", "99");
+        void session.close();
+        return response;
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(upgradeRequest());
+        const response = (await c.next())!;
+        assert.equal(response.status, 101);
+        assert.equal(response.headers.get("x-served-by"), "wirestream");
+        assert.equal(response.headers.get("content-length"), null);
+        assert.deepEqual([...(await within(c.responses.bytes(2), 5000, "the close"))!], [0x88, 2]);
+        assert.ok(latin1(response.raw).endsWith("\r\n\r\n"));
+      } finally {
+        await c.close();
+        await within(server.shutdown(), 5000, "the server to shut down");
+      }
+    },
+  );
+});
