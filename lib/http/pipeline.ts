@@ -249,8 +249,7 @@ interface Slot {
  * const text = await new Response(down.readable).text();
  * assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
  * assert.match(text, /\r\n\r\nhello \/x$/);
- * await pipeline.finished;
- * await writer.close();
+ * await pipeline.finished; // "Connection: close": the pipeline ended both sides
  * ```
  */
 export function startConnectionPipeline(

@@ -59,6 +59,26 @@ export function upgradeWebSocket(
   request: Request,
   options: UpgradeWebSocketOptions & { raw: true },
 ): WebSocketUpgrade<RawWebSocketSession>;
+/**
+ * Upgrades the request to a WebSocket with a message session; see the overload with `raw`
+ * for the full description.
+ *
+ * @param request The request, as the handler received it.
+ * @param options Session options, the supported subprotocols and the Origin check.
+ * @returns The response to return and the session.
+ * @throws {HttpError} 400, 403 or 426 for a request that cannot be upgraded.
+ *
+ * @example Upgrading inside a handler
+ * ```ts ignore
+ * import { upgradeWebSocket } from "@wirestream/wirestream";
+ *
+ * export function handler(request: Request): Response {
+ *   const { response, session } = upgradeWebSocket(request);
+ *   session.send("welcome");
+ *   return response;
+ * }
+ * ```
+ */
 export function upgradeWebSocket(
   request: Request,
   options?: UpgradeWebSocketOptions,
