@@ -283,8 +283,8 @@ class Pipeline {
   #closed = false;
   /** Set when a timer or shutdown cut a read short. */
   #cut: "idle" | "headers" | "shutdown" | null = null;
-  /** Resolved by a cut, to end the wait in progress. */
-  readonly #interrupt: Deferred = deferred();
+  /** Ends the wait in progress, when one is (see #unlessCut). */
+  #onCut: (() => void) | null = null;
   #waitingIdle = false;
   #idleTimer: ReturnType<typeof setTimeout> | undefined;
   /** Output gathered for one write. */
@@ -338,14 +338,27 @@ class Pipeline {
    */
   #cutRead(why: "idle" | "headers" | "shutdown"): void {
     this.#cut ??= why;
-    this.#interrupt.resolve();
+    this.#onCut?.();
   }
 
-  /** Waits for `promise` unless a cut comes first: then CUT, and `promise` is left to run. */
+  /**
+   * Waits for `promise` unless a cut comes first: then CUT, and `promise` is left to run.
+   * One wait at a time (the read loop's); a settled wait leaves nothing behind, where a race
+   * against one long-lived "cut" promise would pile up a reaction per request.
+   */
   #unlessCut<T>(promise: Promise<T>): Promise<T | typeof CUT> {
     promise.catch(() => {});
     if (this.#cut !== null) return Promise.resolve(CUT);
-    return Promise.race([promise, this.#interrupt.promise.then((): typeof CUT => CUT)]);
+    return new Promise((resolve, reject) => {
+      this.#onCut = () => resolve(CUT);
+      promise.then((value) => {
+        this.#onCut = null;
+        resolve(value);
+      }, (error) => {
+        this.#onCut = null;
+        reject(error);
+      });
+    });
   }
 
   #armIdle(): void {
