@@ -3,8 +3,11 @@
 // caller says no view of the last chunk escaped. A Deno.Conn's default reader allocates a
 // fresh 64 KiB per read, which halves the requests per second a connection serves.
 
+import type { DirectSource } from "../http/reader.ts";
+
 /** Reads chunks from a byte stream, reusing one buffer while the caller lets it. */
 export class ChunkReader {
+  readonly #direct: DirectSource | null = null;
   readonly #byob: ReadableStreamBYOBReader | null;
   readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
   readonly #size: number;
@@ -14,10 +17,16 @@ export class ChunkReader {
 
   /**
    * Locks `readable`. A byte stream is read with a BYOB reader into buffers of `size` bytes;
-   * any other stream with its default reader.
+   * any other stream with its default reader; a direct source (a `Deno.Conn`) straight into
+   * the buffer, with no stream in between.
    */
-  constructor(readable: ReadableStream<Uint8Array>, size = 65_536) {
+  constructor(readable: ReadableStream<Uint8Array> | DirectSource, size = 65_536) {
     this.#size = size;
+    if (!(readable instanceof ReadableStream)) {
+      this.#direct = readable;
+      this.#byob = this.#plain = null;
+      return;
+    }
     let byob: ReadableStreamBYOBReader | null = null;
     try {
       byob = readable.getReader({ mode: "byob" });
@@ -33,6 +42,14 @@ export class ChunkReader {
    * {@linkcode recycle} is called, the chunk stays the caller's.
    */
   async read(): Promise<Uint8Array | null> {
+    if (this.#direct !== null) {
+      const buffer = this.#spare ?? new ArrayBuffer(this.#size);
+      this.#spare = null;
+      const n = await this.#direct.read(new Uint8Array(buffer));
+      if (n === null) return null;
+      this.#last = new Uint8Array(buffer, 0, n);
+      return this.#last;
+    }
     if (this.#byob === null) {
       const { done, value } = await this.#plain!.read();
       return done ? null : value;
@@ -54,7 +71,7 @@ export class ChunkReader {
   /** Cancels the stream; never throws. */
   async cancel(reason?: unknown): Promise<void> {
     try {
-      await (this.#byob ?? this.#plain)!.cancel(reason);
+      await (this.#byob ?? this.#plain)?.cancel(reason); // a direct source is closed by its owner
     } catch {
       // Already errored or closed.
     }

@@ -3,6 +3,7 @@
 // a reusable buffer and drives the frame decoder directly (stream costs are paid per read,
 // not per frame), writes frames in order under a write timeout, and runs the close handshake.
 
+import type { DirectSource } from "../http/reader.ts";
 import { ChunkReader } from "./_chunk_reader.ts";
 import { checkDuration, checkLimit } from "../_options.ts";
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role } from "./decoder.ts";
@@ -26,6 +27,13 @@ export interface Transport {
    * flight, which a peer that stopped reading never completes.
    */
   close?(): void;
+  /**
+   * Reads straight into `buffer` (a `Deno.Conn` has it), resolving with the count or null at
+   * the end. With `write`, the session and the HTTP pipeline use it instead of the streams.
+   */
+  read?(buffer: Uint8Array): Promise<number | null>;
+  /** Writes `bytes`, maybe in part, resolving with the count (a `Deno.Conn` has it). */
+  write?(bytes: Uint8Array): Promise<number>;
   /**
    * Ends the sending half only (a TCP FIN; a `Deno.Conn` has it), so the peer reads the end
    * while this side still reads. The HTTP pipeline uses it for a lingering close.
@@ -185,8 +193,11 @@ export class SessionCore {
   /** Takes the transport: locks its streams and sends what was sent before it came. */
   #attach(transport: Transport, buffered: Uint8Array | undefined): void {
     this.#transport = transport;
-    this.#reader = new ChunkReader(transport.readable);
-    this.#writer = transport.writable.getWriter();
+    // A transport that reads and writes directly (a Deno.Conn) is used so, with no stream in
+    // between; its writes are chained here, as a stream writer would queue them.
+    const direct = typeof transport.read === "function" && typeof transport.write === "function";
+    this.#reader = new ChunkReader(direct ? transport as DirectSource : transport.readable);
+    this.#writer = direct ? directWriter(transport) : transport.writable.getWriter();
     this.#writer.closed.catch(noop);
     if (buffered?.length) this.#buffered = buffered;
     const early = this.#early;
@@ -553,4 +564,52 @@ export class SessionCore {
       } else this.#armWatchdog();
     }, this.#options.timeout);
   }
+}
+
+/**
+ * A writer over a transport's direct `write`: writes run one after another (a partial write
+ * is continued), `close` waits for them and closes the transport, `abort` closes it at once.
+ */
+function directWriter(transport: Transport): WritableStreamDefaultWriter<Uint8Array> {
+  let last: Promise<void> = Promise.resolve();
+  let failure: unknown = null;
+  const writeAll = async (bytes: Uint8Array) => {
+    if (failure !== null) throw failure;
+    try {
+      for (let at = 0; at < bytes.length;) {
+        at += await transport.write!(at === 0 ? bytes : bytes.subarray(at));
+      }
+    } catch (error) {
+      failure ??= error;
+      throw error;
+    }
+  };
+  const closeTransport = () => {
+    try {
+      transport.close?.();
+    } catch {
+      // Closed already.
+    }
+  };
+  const writer = {
+    closed: new Promise<undefined>(() => {}),
+    desiredSize: 1,
+    ready: Promise.resolve(undefined),
+    write(bytes: Uint8Array): Promise<void> {
+      const next = last.then(() => writeAll(bytes));
+      last = next.catch(noop);
+      return next;
+    },
+    async close(): Promise<void> {
+      await last;
+      closeTransport();
+    },
+    abort(): Promise<void> {
+      failure ??= new Error("Aborted");
+      closeTransport();
+      return Promise.resolve();
+    },
+    releaseLock(): void {},
+  };
+  return writer as unknown as WritableStreamDefaultWriter<Uint8Array>;
 }

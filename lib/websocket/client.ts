@@ -121,10 +121,11 @@ export async function connectWebSocket(
     if (offered.length > 0) headers.set("sec-websocket-protocol", offered.join(", "));
     let head = `GET ${target.pathname}${target.search} HTTP/1.1\r\n`;
     headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
-    const writer = conn.writable.getWriter();
-    await writer.write(encoder.encode(head + "\r\n"));
-    writer.releaseLock();
-    const reader = new BufferedReader(conn.readable, { size: options.maxHeadSize ?? 16_384 });
+    const request = encoder.encode(head + "\r\n");
+    for (let at = 0; at < request.length;) at += await conn.write(request.subarray(at));
+    // Read with conn.read, as the session will: its readable stream is never touched, so no
+    // byte can wait in a stream's queue between the two.
+    const reader = new BufferedReader(conn, { size: options.maxHeadSize ?? 16_384 });
     const response = await readResponseHead(reader, { maxHeadSize: options.maxHeadSize ?? 16_384 });
     const rest = reader.rest();
     reader.releaseLock();
