@@ -89,6 +89,8 @@ export function upgradeWebSocket(
 ): WebSocketUpgrade<WebSocketSession | RawWebSocketSession> {
   const context = wireContexts.get(request);
   if (context === undefined) {
+    // Not an upgrade request at all is a 400, whoever served it.
+    checkUpgradeRequest({ method: request.method, headers: request.headers }, options);
     throw new TypeError(
       "Cannot upgrade: the request was not served by the wire engine (httpServer or startConnectionPipeline)",
     );

@@ -518,6 +518,7 @@ Deno.test("upgradeWebSocket", async (t) => {
           upgradeWebSocket(
             new Request("http://127.0.0.1/", {
               headers: {
+                host: "127.0.0.1", // a valid upgrade request, but not one the engine made
                 upgrade: "websocket",
                 connection: "Upgrade",
                 "sec-websocket-key": KEY,
