@@ -788,27 +788,43 @@ class Pipeline {
   }
 
   /** Runs the handler; its errors become a 500 (or `onError`'s response). */
-  async #run(request: Request, slot: Slot): Promise<Response> {
+  #run(request: Request, slot: Slot): Promise<Response> {
     try {
-      const response = await this.#handler(request, {
+      const result = this.#handler(request, {
         remoteAddr: this.#options.remoteAddr ?? null,
         completed: slot.completed.promise,
       });
+      // A Response returned at once skips the async machinery.
+      if (result instanceof Response) return Promise.resolve(result);
+      return this.#settle(request, slot, result);
+    } catch (error) {
+      return this.#failed(request, slot, error);
+    }
+  }
+
+  async #settle(request: Request, slot: Slot, result: Promise<Response>): Promise<Response> {
+    try {
+      const response = await result;
       if (!(response instanceof Response)) throw new TypeError("Handler did not return a Response");
       return response;
     } catch (error) {
-      // An HttpError (the body's framing failed, or the handler chose a status) answers with
-      // its own status.
-      if (error instanceof HttpError) return error.toResponse();
-      let failure = error;
-      try {
-        if (this.#options.onError) return await this.#options.onError(error, request);
-      } catch (again) {
-        failure = again;
-      }
-      if (!slot.aborted) console.error("Handler failed:", failure);
-      return new Response(null, { status: 500 });
+      return this.#failed(request, slot, error);
     }
+  }
+
+  /** A handler's error as a response: its own status for an HttpError, else onError or 500. */
+  async #failed(request: Request, slot: Slot, error: unknown): Promise<Response> {
+    // An HttpError (the body's framing failed, or the handler chose a status) answers with
+    // its own status.
+    if (error instanceof HttpError) return error.toResponse();
+    let failure = error;
+    try {
+      if (this.#options.onError) return await this.#options.onError(error, request);
+    } catch (again) {
+      failure = again;
+    }
+    if (!slot.aborted) console.error("Handler failed:", failure);
+    return new Response(null, { status: 500 });
   }
 
   /** The request body as a stream that reads from the connection's buffer. */
@@ -966,8 +982,24 @@ class Pipeline {
   async #writeResponse(slot: Slot, response: Response): Promise<boolean> {
     const status = response.status;
     const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
+    // One pass over the headers (each Headers call costs a WebIDL conversion).
+    let head = `HTTP/1.1 ${status} ${response.statusText || STATUS_TEXT[status] || "Unknown"}\r\n`;
+    let hasDate = false;
+    let connection: string | null = null;
+    let userLength: string | null = null;
+    for (const [name, value] of response.headers) {
+      if (HOP_BY_HOP.has(name)) {
+        if (name === "connection") connection = value;
+        else if (name === "content-length") userLength = value;
+        continue;
+      }
+      if (BAD_VALUE.test(value)) throw new TypeError(`Header ${name} holds CR, LF or NUL`);
+      if (name === "date") hasDate = true;
+      head += `${name}: ${value}\r\n`;
+    }
+    if (!hasDate) head += `date: ${httpDate()}\r\n`;
     let close = slot.close || !slot.keepAlive || (this.#stopping && this.#queue.length === 1) ||
-      hasToken(response.headers.get("connection"), "close");
+      hasToken(connection, "close");
     const body = slot.body;
     if (body !== null && !body.done) {
       // A body left unread is drained after the response, or the connection closes then (see
@@ -979,16 +1011,6 @@ class Pipeline {
       close ||= slot.expectContinue ||
         (!reading && body.chunked === null && body.remaining > this.#maxDrainSize);
     }
-    let head = `HTTP/1.1 ${status} ${response.statusText || STATUS_TEXT[status] || "Unknown"}\r\n`;
-    let hasDate = false;
-    for (const [name, value] of response.headers) {
-      if (HOP_BY_HOP.has(name)) continue;
-      if (BAD_VALUE.test(value)) throw new TypeError(`Header ${name} holds CR, LF or NUL`);
-      if (name === "date") hasDate = true;
-      head += `${name}: ${value}\r\n`;
-    }
-    if (!hasDate) head += `date: ${httpDate()}\r\n`;
-    const userLength = response.headers.get("content-length");
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     const content = response.body;
     if (noBody) {
