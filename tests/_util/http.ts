@@ -3,6 +3,10 @@
 // shares no code with lib/http, so a parser bug cannot hide itself), and small helpers.
 
 import assert from "node:assert/strict";
+import { within } from "./async.ts";
+
+export { type Deferred, deferred, delay, within } from "./async.ts";
+export { sameBytes } from "./random.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -24,46 +28,6 @@ export function latin1(bytes: Uint8Array): string {
     text += String.fromCharCode(...bytes.subarray(at, at + 8192));
   }
   return text;
-}
-
-/** Whether two byte arrays are equal; a loop, as `deepEqual` on megabytes takes seconds. */
-export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Resolves after `ms` milliseconds. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with `what` when `promise` does not settle within `ms`; clears its timer. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A promise with its resolve function. */
-export interface Deferred<T = void> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-/** A promise to resolve from outside. */
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
 }
 
 /** One response as it came over the wire. */

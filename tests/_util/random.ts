@@ -72,3 +72,16 @@ export function fuzzRuns(fallback: number): number {
   const value = Deno.env.get("WIRESTREAM_FUZZ_RUNS");
   return value === undefined ? fallback : Number(value);
 }
+
+/** Whether two byte arrays are equal; a loop, as `deepEqual` on megabytes takes seconds. */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** ASCII text of exactly `n` bytes, varied so a shifted or repeated slice shows. */
+export function asciiOf(n: number): string {
+  const unit = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
+  return unit.repeat(Math.ceil(n / unit.length) + 1).slice(0, n);
+}

@@ -1,24 +1,10 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // Runs examples/echo.ts as its own process and talks to it with Deno's WebSocket.
 import assert from "node:assert/strict";
+import { within } from "../_util/async.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const MiB = 1 << 20;
-
-/** Rejects with `what` when `promise` does not settle within `ms`; clears its timer. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Reads lines of `stdout` until one announces the address; returns the port. */
 async function waitForListening(stdout: ReadableStream<Uint8Array>): Promise<number> {

@@ -3,66 +3,22 @@
 // server (Deno.listen + acceptWebSocket), and our client (connectWebSocket) against ws's
 // WebSocketServer.
 import {
-  acceptWebSocket,
   type AcceptWebSocketOptions,
   type CloseInfo,
   connectWebSocket,
   HttpError,
-  type Message,
-  type WebSocketSession,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { AddressInfo } from "node:net";
 import WebSocket, { WebSocketServer } from "ws";
-import { randomBytes, seeded } from "../_util/random.ts";
+import { asciiOf, randomBytes, sameBytes, seeded } from "../_util/random.ts";
+import { within } from "../_util/async.ts";
+import { echo, nextMessage, ourServer, Queue } from "../_util/ws.ts";
 
 const MiB = 1 << 20;
 const LIMITS = { maxFrameSize: 32 * MiB, maxMessageSize: 32 * MiB } as const;
 const SIZES = [0, 125, 126, 65_535, 65_536, MiB, 16 * MiB];
-
-/** ASCII text of exactly `n` bytes, varied so a shifted or repeated slice shows. */
-function textOf(n: number): string {
-  const unit = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_";
-  return unit.repeat(Math.ceil(n / unit.length) + 1).slice(0, n);
-}
-
-/** Whether two byte arrays are equal; a loop, as `deepEqual` on 16 MiB takes seconds. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Rejects with `what` when `promise` does not settle within `ms`; clears its timer. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** An unbounded queue of events, read in order. */
-class Queue<T> {
-  readonly #items: T[] = [];
-  readonly #waiters: ((item: T) => void)[] = [];
-  push(item: T): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-  next(what = "the next item", ms = 10_000): Promise<T> {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
-    return within(new Promise<T>((resolve) => this.#waiters.push(resolve)), ms, what);
-  }
-}
 
 interface WsMessage {
   data: Buffer;
@@ -104,57 +60,6 @@ async function wsClient(url: string, options: WebSocket.ClientOptions = {}) {
   return { ws, ...events };
 }
 
-/**
- * Our server on 127.0.0.1 (Deno.listen + acceptWebSocket): each session goes to `handler`,
- * and `close()` stops listening and waits for every session to end.
- */
-function ourServer(
-  options: AcceptWebSocketOptions,
-  handler: (session: WebSocketSession) => Promise<void> | void,
-) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const sessions: WebSocketSession[] = [];
-  const running: Promise<unknown>[] = [];
-  const accepted = new Queue<WebSocketSession>();
-  const serving = (async () => {
-    try {
-      for await (const conn of listener) {
-        running.push(
-          acceptWebSocket(conn, { timeout: 2000, ...options }).then(async ({ session }) => {
-            sessions.push(session);
-            accepted.push(session);
-            try {
-              await handler(session);
-            } finally {
-              await session.closed;
-            }
-          }, () => {}),
-        );
-      }
-    } catch {
-      // The listener was closed.
-    }
-  })();
-  return {
-    url: `ws://127.0.0.1:${listener.addr.port}/`,
-    accepted,
-    async close() {
-      listener.close();
-      await serving;
-      await within(Promise.allSettled(running), 10_000, "our server's sessions to end");
-    },
-  };
-}
-
-/** Echoes every message with its type, until the session ends. */
-async function echo(session: WebSocketSession): Promise<void> {
-  try {
-    for await (const message of session.incoming) await session.send(message);
-  } catch {
-    // The session failed; its `closed` tells how.
-  }
-}
-
 /** A ws WebSocketServer on 127.0.0.1 with port 0; resolves once it listens. */
 async function wsServer(options: WebSocket.ServerOptions = {}) {
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 32 * MiB, ...options });
@@ -171,13 +76,6 @@ async function wsServer(options: WebSocket.ServerOptions = {}) {
   };
 }
 
-/** Reads the next message of our session, bounded in time. */
-async function nextMessage(reader: ReadableStreamDefaultReader<Message>): Promise<Message> {
-  const { done, value } = await within(reader.read(), 10_000, "our next message");
-  assert.ok(!done, "our session's incoming ended");
-  return value;
-}
-
 Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => {
   await t.step("text and binary of 0 B to 16 MiB come back intact", async () => {
     const server = ourServer(LIMITS, echo);
@@ -185,7 +83,7 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
     try {
       const random = seeded(6455);
       for (const size of SIZES) {
-        const text = textOf(size);
+        const text = asciiOf(size);
         client.ws.send(text);
         const got = await client.messages.next(`the text echo of ${size} bytes`);
         assert.equal(got.isBinary, false, `text of ${size} bytes came back as binary`);
@@ -432,7 +330,7 @@ Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", asy
       const reader = session.incoming.getReader();
       const random = seeded(1455);
       for (const size of SIZES) {
-        const text = textOf(size);
+        const text = asciiOf(size);
         await session.send(text);
         const got = await nextMessage(reader);
         assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);

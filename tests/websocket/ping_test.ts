@@ -8,13 +8,9 @@ import {
   ponger,
   readClosePayload,
 } from "@wirestream/wirestream";
+import { delay } from "../_util/async.ts";
 
 const text = new TextDecoder();
-
-/** Resolves after `ms`. */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Whether `promise` settles within `ms`; the timer is cleared either way. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {

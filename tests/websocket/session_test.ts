@@ -14,6 +14,7 @@ import {
 import assert from "node:assert/strict";
 import { duplexPair, RawPeer } from "../_util/duplex.ts";
 import { concat, hex } from "../_util/random.ts";
+import { delay } from "../_util/async.ts";
 
 const text = new TextDecoder();
 const utf8 = new TextEncoder();
@@ -70,10 +71,6 @@ async function settlesSoon(promise: Promise<unknown>, ms = 10): Promise<boolean>
   promise.then(done, done);
   await new Promise((resolve) => setTimeout(resolve, ms));
   return settled;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

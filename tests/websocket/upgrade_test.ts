@@ -20,26 +20,12 @@ import type { Buffer } from "node:buffer";
 import WebSocket from "ws";
 import { deferred, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
 import { randomBytes, seeded } from "../_util/random.ts";
+import { Queue } from "../_util/ws.ts";
 
 const MiB = 1 << 20;
 // RFC 6455 §1.3's sample key and its accept value.
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
-
-/** An unbounded queue of events, read in order within a time limit. */
-class Queue<T> {
-  readonly #items: T[] = [];
-  readonly #waiters: ((item: T) => void)[] = [];
-  push(item: T): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-  next(what = "the next item", ms = 5000): Promise<T> {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
-    return within(new Promise<T>((resolve) => this.#waiters.push(resolve)), ms, what);
-  }
-}
 
 type AnySession = WebSocketSession | RawWebSocketSession;
 

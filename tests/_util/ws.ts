@@ -1,0 +1,84 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// WebSocket test helpers: an event queue, our server on a bare listener, an echo.
+
+import assert from "node:assert/strict";
+import {
+  acceptWebSocket,
+  type AcceptWebSocketOptions,
+  type Message,
+  type WebSocketSession,
+} from "@wirestream/wirestream";
+import { within } from "./async.ts";
+
+/** An unbounded queue of events, read in order. */
+export class Queue<T> {
+  readonly #items: T[] = [];
+  readonly #waiters: ((item: T) => void)[] = [];
+  push(item: T): void {
+    const waiter = this.#waiters.shift();
+    if (waiter) waiter(item);
+    else this.#items.push(item);
+  }
+  next(what = "the next item", ms = 10_000): Promise<T> {
+    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
+    return within(new Promise<T>((resolve) => this.#waiters.push(resolve)), ms, what);
+  }
+}
+
+/**
+ * Our server on 127.0.0.1 (Deno.listen + acceptWebSocket): each session goes to `handler`,
+ * and `close()` stops listening and waits for every session to end.
+ */
+export function ourServer(
+  options: AcceptWebSocketOptions,
+  handler: (session: WebSocketSession) => Promise<void> | void,
+) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const sessions: WebSocketSession[] = [];
+  const running: Promise<unknown>[] = [];
+  const accepted = new Queue<WebSocketSession>();
+  const serving = (async () => {
+    try {
+      for await (const conn of listener) {
+        running.push(
+          acceptWebSocket(conn, { timeout: 2000, ...options }).then(async ({ session }) => {
+            sessions.push(session);
+            accepted.push(session);
+            try {
+              await handler(session);
+            } finally {
+              await session.closed;
+            }
+          }, () => {}),
+        );
+      }
+    } catch {
+      // The listener was closed.
+    }
+  })();
+  return {
+    url: `ws://127.0.0.1:${listener.addr.port}/`,
+    accepted,
+    async close() {
+      listener.close();
+      await serving;
+      await within(Promise.allSettled(running), 10_000, "our server's sessions to end");
+    },
+  };
+}
+
+/** Echoes every message with its type, until the session ends. */
+export async function echo(session: WebSocketSession): Promise<void> {
+  try {
+    for await (const message of session.incoming) await session.send(message);
+  } catch {
+    // The session failed; its `closed` tells how.
+  }
+}
+
+/** Reads the next message of our session, bounded in time. */
+export async function nextMessage(reader: ReadableStreamDefaultReader<Message>): Promise<Message> {
+  const { done, value } = await within(reader.read(), 10_000, "our next message");
+  assert.ok(!done, "our session's incoming ended");
+  return value;
+}
