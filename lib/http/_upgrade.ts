@@ -24,6 +24,9 @@ export interface UpgradeTicket {
 export interface WireContext {
   /** The request line's version. */
   httpVersion: string;
+  /** Whether the request carries a body (then it cannot be upgraded: the bytes after it
+   * would be the body's, not the first frames). */
+  hasBody: boolean;
   /** The upgrade asked for on this request, if any. */
   ticket: UpgradeTicket | null;
   /** Called with each session created on this connection (for graceful shutdown). */

@@ -208,15 +208,18 @@ export class ChunkedDecoder {
           } else if (byte === 0x3b) {
             state = EXT;
             i++;
-          } else if (byte === CR) {
+          } else if (byte === CR && this.#extension === 0) {
             state = SIZE_LF;
             i++;
-          } else {throw new HttpError(
+          } else {
+            // Whitespace is allowed only before ";" (BWS in chunk-ext, RFC 9112 §7.1.1).
+            throw new HttpError(
               400,
               `Cannot decode chunked body: unexpected byte 0x${
                 byte.toString(16)
               } after a chunk size`,
-            );}
+            );
+          }
           break;
         case EXT:
           if (byte === CR) {

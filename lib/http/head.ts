@@ -107,9 +107,11 @@ export function findHeadEnd(
   kind: "request" | "response" = "request",
 ): number {
   const { maxRequestLineSize, maxHeadSize } = resolve(limits);
+  // Search only up to `end`: indexOf on the whole buffer would scan stale bytes past it.
+  const window = end === bytes.length ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, end);
   let at = Math.max(from, start);
   while (true) {
-    const lf = bytes.indexOf(LF, at);
+    const lf = window.indexOf(LF, at);
     if (lf === -1 || lf >= end) break;
     if (lf === start || bytes[lf - 1] !== CR) {
       throw new HttpError(400, `Cannot read ${kind} head: a line ends with a bare LF`);
@@ -129,7 +131,7 @@ export function findHeadEnd(
     at = lf + 1;
   }
   if (kind === "request" && end - start > maxRequestLineSize + 1) {
-    const first = bytes.indexOf(LF, start);
+    const first = window.indexOf(LF, start);
     if (first === -1 || first >= end) {
       throw new HttpError(
         414,

@@ -64,6 +64,13 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    */
   maxPipelined?: number;
   /**
+   * How long one write may take, in milliseconds, before the connection is closed: a client
+   * that stops reading would otherwise hold its responses (and the handlers' work) forever.
+   *
+   * @default {30000}
+   */
+  writeTimeout?: number;
+  /**
    * The largest request body accepted, in bytes (413 above it; checked from Content-Length
    * before reading, or as a chunked body arrives). `Infinity` lifts it.
    *
@@ -126,6 +133,8 @@ const SMALL_BODY = 16_384;
 // at most this many reads are taken ahead to find a body's end.
 const SETTLE_TICKS = 8;
 const READ_AHEAD = 64;
+// Gathered responses are written once they reach this many bytes.
+const OUT_LIMIT = 65_536;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 const HOP_BY_HOP = new Set([
   "connection",
@@ -139,6 +148,9 @@ const HOP_BY_HOP = new Set([
 ]);
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d*)?$/;
 const DIGITS = /^\d+$/;
+// Optional whitespace is SP and HTAB only: trim() would also take 0xA0, and a framing header
+// read differently from a proxy in front is how requests get smuggled.
+const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
 const BAD_VALUE = /[\r\n\0]/;
 
 let dateText = "";
@@ -246,6 +258,15 @@ class Deadline {
   };
 }
 
+/**
+ * Whether an absolute-form target may be served here: the connection's scheme (a request on a
+ * plain connection cannot claim https) and an authority that is a valid host.
+ */
+function absoluteTarget(target: string, scheme: string): boolean {
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(target);
+  return m !== null && m[1]!.toLowerCase() === scheme && HOST.test(m[2]!);
+}
+
 /** A slot's response until its handler runs. */
 const PLACEHOLDER: Promise<Response> = new Promise(() => {});
 
@@ -285,6 +306,8 @@ interface Slot {
   /** Expect: 100-continue is pending: the body's first read asks for it. */
   expectContinue: boolean;
   continueAsked: Deferred | null;
+  /** Whether 100 Continue went out. */
+  continueSent: boolean;
   completed: Deferred;
   /** Close the connection after this response. */
   close: boolean;
@@ -369,6 +392,12 @@ class Pipeline {
   #waitingIdle = false;
   readonly #idle = new Deadline(() => this.#cutRead("idle"));
   readonly #headers = new Deadline(() => this.#cutRead("headers"));
+  readonly #writeDeadline = new Deadline(() => this.#writeTimedOut());
+  readonly #writeTimeout: number;
+  /** Requests answered into #out and not yet written: they count toward maxPipelined. */
+  #unflushed = 0;
+  /** The reader of the response body being streamed, cancelled if the client leaves. */
+  #bodyReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   /** Output gathered for one write. */
   #out: Uint8Array[] = [];
   #outSize = 0;
@@ -387,6 +416,7 @@ class Pipeline {
     this.#maxBodySize = options.maxBodySize ?? 134_217_728;
     this.#maxDrainSize = options.maxDrainSize ?? 262_144;
     this.#scheme = options.scheme ?? "http";
+    this.#writeTimeout = checkDuration("writeTimeout", options.writeTimeout ?? 30_000);
     checkDuration("idleTimeout", this.#idleTimeout);
     checkDuration("headersTimeout", this.#headersTimeout);
     checkLimit("maxBodySize", this.#maxBodySize);
@@ -415,6 +445,19 @@ class Pipeline {
     this.#stopping = true;
     if (this.#waitingIdle) this.#cutRead("shutdown");
     this.#wakeReader?.();
+  }
+
+  /** A write made no progress for writeTimeout: the client stopped reading. Close at once. */
+  #writeTimedOut(): void {
+    const reason = new DOMException("The client stopped reading", "TimeoutError");
+    this.#failWrite?.(reason);
+    this.#abortAll(reason);
+    try {
+      this.#transport.close?.();
+    } catch {
+      // Closed already.
+    }
+    this.#writer?.abort().catch(() => {});
   }
 
   /**
@@ -459,11 +502,12 @@ class Pipeline {
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     this.#idle.dispose();
     this.#headers.dispose();
+    this.#writeDeadline.dispose();
     if (this.#upgraded) return;
     this.#closed = true;
     this.#abortAll(new DOMException("The connection closed", "AbortError"));
     const transport = this.#transport;
-    if (transport.closeWrite !== undefined && !this.#reader.done) {
+    if (transport.closeWrite !== undefined && !this.#reader.done && !this.#broken) {
       // Lingering close (RFC 9112 §9.6): closing with unread input makes the kernel reset the
       // connection, which can destroy the last response before the client reads it. Send FIN
       // first, then read and drop what still comes, for a bounded time.
@@ -473,6 +517,9 @@ class Pipeline {
       } catch {
         // The connection failed meanwhile; it is closed below.
       }
+    } else if (this.#broken) {
+      // A write failed or hangs: closing would wait behind it. Abort, and do not wait.
+      this.#writer?.abort().catch(() => {});
     } else {
       await this.#writer?.close().catch(() => {});
     }
@@ -505,21 +552,26 @@ class Pipeline {
   // ---- Reading ------------------------------------------------------------------------
 
   async #readLoop(): Promise<void> {
+    let watch = false; // after the last request, keep watching for the client leaving
     try {
       while (!this.#stopping) {
-        while (this.#queue.length >= this.#maxPipelined) {
+        // In flight: requests read and not yet written out (queued, or gathered unflushed).
+        while (this.#queue.length + this.#unflushed >= this.#maxPipelined && !this.#stopping) {
           await new Promise<void>((resolve) => (this.#wakeReader = resolve));
+          this.#wakeReader = null;
         }
+        if (this.#stopping) break;
         const slot = await this.#nextRequest();
         if (slot === null) {
           // The input ended: a client that leaves with requests unanswered went away.
-          if (this.#cut === null) {
-            this.#abortAll(new DOMException("The client went away", "AbortError"));
-          }
+          if (this.#cut === null) this.#clientLeft();
           break;
         }
         this.#enqueue(slot);
-        if (slot.close) break;
+        if (slot.close) {
+          watch = slot.request !== null;
+          break;
+        }
         if (slot.body !== null && !slot.body.done) {
           // The body's bytes come before the next head: wait until it was read, or until
           // the response was written and the rest can be drained.
@@ -535,7 +587,10 @@ class Pipeline {
           const response = await slot.response;
           if (upgradeTickets.has(response)) break;
         }
-        if (!slot.keepAlive) break;
+        if (!slot.keepAlive) {
+          watch = true;
+          break;
+        }
       }
     } catch (error) {
       if (this.#cut === null && !this.#closed) this.#abortAll(error);
@@ -543,6 +598,21 @@ class Pipeline {
       this.#readDone = true;
       this.#wakeWriter?.();
     }
+    if (watch) {
+      // The last request was read (Connection: close, HTTP/1.0): nothing more is expected,
+      // but the end of the input still tells that the client left before its answer.
+      try {
+        const more = await this.#unlessCut(this.#reader.fill());
+        if (more === false) this.#clientLeft();
+      } catch {
+        this.#clientLeft();
+      }
+    }
+  }
+
+  /** The client closed its side or the connection failed: handlers still running abort. */
+  #clientLeft(): void {
+    this.#abortAll(new DOMException("The client went away", "AbortError"));
   }
 
   /** Reads the next request head and prepares its slot; null at the end of the input. */
@@ -614,6 +684,7 @@ class Pipeline {
       body,
       expectContinue: false,
       continueAsked: null,
+      continueSent: false,
       completed: deferred(),
       close: !keepAlive,
       context,
@@ -685,9 +756,8 @@ class Pipeline {
       if (!http11) {
         return fail(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
       }
-      const codings = transferEncoding.split(",").map((c) => c.trim().toLowerCase()).filter((c) =>
-        c !== ""
-      );
+      const codings = transferEncoding.split(",").map((c) => c.replace(OWS_ENDS, "").toLowerCase())
+        .filter((c) => c !== "");
       if (codings.at(-1) !== "chunked") {
         return fail(400, "Cannot serve request: chunked is not the last transfer coding");
       }
@@ -704,7 +774,7 @@ class Pipeline {
       chunked = new ChunkedDecoder({ maxSize: this.#maxBodySize });
       length = -1;
     } else if (lengths.length > 0) {
-      const values = lengths.flatMap((v) => v.split(",")).map((v) => v.trim());
+      const values = lengths.flatMap((v) => v.split(",")).map((v) => v.replace(OWS_ENDS, ""));
       if (!values.every((v) => DIGITS.test(v)) || values.some((v) => v !== values[0])) {
         return fail(400, "Cannot serve request: Content-Length is invalid or its values differ");
       }
@@ -740,7 +810,7 @@ class Pipeline {
       ? `${this.#scheme}://${authority}${target}`
       : target === "*"
       ? `${this.#scheme}://${authority}/*`
-      : /^https?:\/\//i.test(target)
+      : absoluteTarget(target, this.#scheme)
       ? target
       : null;
     const body = length !== 0 ? new RequestBody(length, chunked) : null;
@@ -777,10 +847,16 @@ class Pipeline {
     // Only a request that asks to upgrade needs to be found by upgradeWebSocket.
     let context: WireContext | null = null;
     if (upgrade) {
-      context = { httpVersion: head.version, ticket: null, onSession: this.#options.onSession };
+      context = {
+        httpVersion: head.version,
+        ticket: null,
+        onSession: this.#options.onSession,
+        hasBody: body !== null,
+      };
       wireContexts.set(request, context);
     }
     slot.request = request;
+    slot.method = request.method; // normalized ("head" is HEAD): the response is framed by it
     slot.context = context;
     slot.response = this.#run(request, slot);
     this.#watch(slot);
@@ -863,7 +939,7 @@ class Pipeline {
           const { consumed, data } = body.chunked.compact(reader.buffer, reader.start, reader.end);
           const chunk = data === 0
             ? null
-            : data >= SMALL_BODY
+            : data >= reader.buffer.length / 2
             ? reader.take(data)
             : reader.copy(data);
           reader.consume(consumed - data);
@@ -871,7 +947,8 @@ class Pipeline {
           if (chunk !== null || body.done) return chunk;
         } else {
           const n = Math.min(reader.length, body.remaining);
-          const chunk = n >= SMALL_BODY ? reader.take(n) : reader.copy(n);
+          // A view pins the whole read buffer: hand one out only for most of a buffer.
+          const chunk = n >= reader.buffer.length / 2 ? reader.take(n) : reader.copy(n);
           if ((body.remaining -= n) === 0) body.finish();
           return chunk;
         }
@@ -910,6 +987,8 @@ class Pipeline {
   }
 
   #abortAll(reason?: unknown): void {
+    this.#bodyReader?.cancel(reason).catch(() => {});
+    this.#bodyReader = null;
     for (const slot of this.#queue) {
       if (slot.aborted) continue;
       slot.aborted = true;
@@ -941,7 +1020,10 @@ class Pipeline {
               slot.response.then(() => false),
               slot.continueAsked.promise.then(() => true),
             ]);
-            if (asked && !slot.settled) await this.#write(CONTINUE);
+            if (asked && !slot.settled && !slot.continueSent) {
+              slot.continueSent = true;
+              await this.#write(CONTINUE);
+            }
           }
         }
         const response = await slot.response;
@@ -955,22 +1037,29 @@ class Pipeline {
         );
         const keepGoing = await this.#writeResponse(slot, response);
         this.#queue.shift();
+        this.#unflushed++; // counts toward maxPipelined until its bytes are written
         slot.completed.resolve();
-        this.#wakeReader?.();
+        // Gathered responses go out together, but never more than OUT_LIMIT bytes at once.
+        if (this.#outSize >= OUT_LIMIT) await this.#flush();
         if (!keepGoing) break;
         if (this.#queue.length === 0 && this.#waitingIdle) this.#armIdle(); // idle from now on
       }
       await this.#flush();
     } catch (error) {
-      // The connection failed while writing.
+      // The connection failed while writing, or a response could not be written whole.
+      this.#broken = true;
       this.#abortAll(error);
     } finally {
-      // Requests read after the last response written will not be answered: end them, and
-      // stop the reader wherever it waits.
+      // Requests read after the last response written will not be answered: end them, fail
+      // any upgrade among them, and stop the reader wherever it waits.
       this.#stopping = true;
       if (!this.#upgraded) {
         this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
-        for (const slot of this.#queue) slot.completed.resolve();
+        for (const slot of this.#queue) {
+          slot.completed.resolve();
+          slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
+        }
+        this.#queue.length = 0;
         this.#cutRead("shutdown");
       }
       this.#readDone = true;
@@ -987,6 +1076,8 @@ class Pipeline {
     let hasDate = false;
     let connection: string | null = null;
     let userLength: string | null = null;
+    let fields = "";
+    let named: [string, string][] | null = null; // kept aside while Connection is unknown
     for (const [name, value] of response.headers) {
       if (HOP_BY_HOP.has(name)) {
         if (name === "connection") connection = value;
@@ -995,8 +1086,13 @@ class Pipeline {
       }
       if (BAD_VALUE.test(value)) throw new TypeError(`Header ${name} holds CR, LF or NUL`);
       if (name === "date") hasDate = true;
-      head += `${name}: ${value}\r\n`;
+      (named ??= []).push([name, value]);
     }
+    // Fields that Connection names are hop-by-hop too (RFC 9110 §7.6.1).
+    for (const [name, value] of named ?? []) {
+      if (connection === null || !hasToken(connection, name)) fields += `${name}: ${value}\r\n`;
+    }
+    head += fields;
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
     let close = slot.close || !slot.keepAlive || (this.#stopping && this.#queue.length === 1) ||
       hasToken(connection, "close");
@@ -1043,7 +1139,21 @@ class Pipeline {
       parts.push(result.value);
       size += result.value.length;
     }
-    if (ended && (declared < 0 || declared === size)) {
+    if (ended && declared >= 0 && declared !== size) {
+      // The handler declared a length its body does not have: the response cannot go out as
+      // it is, and nothing of it has been written yet.
+      console.error(`Handler failed: a body of ${size} bytes declared Content-Length: ${declared}`);
+      this.#pushHead(
+        head.replace(/^HTTP\/1\.1 \d{3} [^\r]*/, "HTTP/1.1 500 Internal Server Error") +
+          "content-length: 0\r\n",
+        true,
+        slot.version,
+        null,
+      );
+      return false;
+    }
+    this.#sendContinue(slot); // the read-ahead may have asked for the request body
+    if (ended) {
       if (size <= SMALL_BODY) {
         this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, parts, size);
       } else {
@@ -1061,6 +1171,8 @@ class Pipeline {
       ? "transfer-encoding: chunked\r\n"
       : "";
     this.#pushHead(head, close, slot.version, null);
+    await this.#flush(); // the head goes out now: a stream's first chunk may take its time
+    this.#bodyReader = reader;
     let written = 0;
     const send = async (chunk: Uint8Array) => {
       if (chunk.length === 0) return;
@@ -1086,15 +1198,25 @@ class Pipeline {
     } catch (error) {
       // The body failed (or ran over its length): the client must not take a cut body for
       // a whole one, so the connection ends without a proper end of body.
+      this.#bodyReader = null;
       reader.cancel(error).catch(() => {});
       await this.#flush().catch(() => {});
       throw error;
     }
+    this.#bodyReader = null;
     if (mode === "length" && written !== declared) {
       throw new TypeError("The body is shorter than its Content-Length");
     }
     if (mode === "chunked") this.#push(LAST_CHUNK);
     return !close;
+  }
+
+  /** Queues 100 Continue when the handler asked for the request body and none went out. */
+  #sendContinue(slot: Slot): void {
+    if (slot.continueAsked !== null && !slot.expectContinue && !slot.continueSent) {
+      slot.continueSent = true;
+      this.#push(CONTINUE);
+    }
   }
 
   /** Queues a head (and a small body) as one buffer. */
@@ -1127,24 +1249,50 @@ class Pipeline {
   /** Writes what was gathered, as one chunk when it is small. */
   async #flush(): Promise<void> {
     const out = this.#out;
-    if (out.length === 0) return;
-    this.#out = [];
-    const size = this.#outSize;
-    this.#outSize = 0;
-    if (out.length === 1) return this.#write(out[0]!);
-    if (size <= SMALL_BODY * 4) {
-      const joined = this.#slab.allocate(size);
-      let at = 0;
-      for (const part of out) {
-        joined.set(part, at);
-        at += part.length;
+    if (out.length > 0) {
+      this.#out = [];
+      const size = this.#outSize;
+      this.#outSize = 0;
+      if (out.length === 1) await this.#write(out[0]!);
+      else if (size <= SMALL_BODY * 4) {
+        const joined = this.#slab.allocate(size);
+        let at = 0;
+        for (const part of out) {
+          joined.set(part, at);
+          at += part.length;
+        }
+        await this.#write(joined);
+      } else {
+        for (const part of out) await this.#write(part);
       }
-      return this.#write(joined);
     }
-    for (const part of out) await this.#write(part);
+    if (this.#unflushed > 0) {
+      this.#unflushed = 0;
+      this.#wakeReader?.();
+    }
   }
 
   async #write(bytes: Uint8Array): Promise<void> {
+    // A client that stops reading would hold the write, and what waits behind it, forever:
+    // past writeTimeout the wait fails, and the connection is closed.
+    this.#writeDeadline.set(this.#writeTimeout);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#failWrite = reject;
+        this.#writeNow(bytes).then(resolve, reject);
+      });
+    } finally {
+      this.#failWrite = null;
+      this.#writeDeadline.clear();
+    }
+  }
+
+  /** Whether writing failed: the connection is aborted, not closed gracefully. */
+  #broken = false;
+  /** Fails the write under way (see #write). */
+  #failWrite: ((reason: unknown) => void) | null = null;
+
+  async #writeNow(bytes: Uint8Array): Promise<void> {
     if (this.#writer === null) {
       // A direct write may take part of the bytes.
       for (let at = 0; at < bytes.length;) {
@@ -1159,6 +1307,15 @@ class Pipeline {
 
   /** Writes 101 and hands the connection to the session. */
   async #upgrade(slot: Slot, response: Response, ticket: UpgradeTicket): Promise<void> {
+    try {
+      await this.#writeUpgrade(slot, response, ticket);
+    } catch (error) {
+      ticket.fail(error); // the session must not wait for a connection it will not get
+      throw error;
+    }
+  }
+
+  async #writeUpgrade(slot: Slot, response: Response, ticket: UpgradeTicket): Promise<void> {
     let head = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
       `sec-websocket-accept: ${await acceptKey(ticket.key)}\r\n`;
     if (ticket.protocol !== "") head += `sec-websocket-protocol: ${ticket.protocol}\r\n`;

@@ -71,27 +71,35 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const { signal, tls, onListen: _onListen, hostname: _h, port: _p, ...pipelineOptions } = options;
 
   const accepting = (async () => {
-    try {
-      for await (const conn of listener) {
-        // Responses are gathered into one write each; Nagle's delay would only add latency.
-        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-        const pipeline = startConnectionPipeline(conn, handler, {
-          ...pipelineOptions,
-          scheme: tls ? "https" : "http",
-          remoteAddr: conn.remoteAddr as Deno.NetAddr,
-          defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
-          onSession: (session) => {
-            if (stopping) session.close(1001, "going away");
-            sessions.add(session);
-            (session as { closed?: Promise<unknown> }).closed?.then(() => sessions.delete(session));
-          },
-        });
-        pipelines.add(pipeline);
-        pipeline.finished.then(() => pipelines.delete(pipeline));
-        if (stopping) pipeline.shutdown();
+    let backoff = 0;
+    while (!stopping) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+        backoff = 0;
+      } catch (error) {
+        if (stopping || error instanceof Deno.errors.BadResource) break; // the listener closed
+        // Out of file descriptors or memory: wait and try again; the server stays up.
+        backoff = Math.min(backoff === 0 ? 5 : backoff * 2, 1000);
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        continue;
       }
-    } catch (error) {
-      if (!stopping) throw error;
+      // Responses are gathered into one write each; Nagle's delay would only add latency.
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      const pipeline = startConnectionPipeline(conn, handler, {
+        ...pipelineOptions,
+        scheme: tls ? "https" : "http",
+        remoteAddr: conn.remoteAddr as Deno.NetAddr,
+        defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
+        onSession: (session) => {
+          if (stopping) session.close(1001, "going away");
+          sessions.add(session);
+          (session as { closed?: Promise<unknown> }).closed?.then(() => sessions.delete(session));
+        },
+      });
+      pipelines.add(pipeline);
+      pipeline.finished.then(() => pipelines.delete(pipeline));
+      if (stopping) pipeline.shutdown();
     }
   })();
 

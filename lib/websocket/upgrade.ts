@@ -6,6 +6,7 @@
  */
 
 import { upgradeTickets, wireContexts } from "../http/_upgrade.ts";
+import { HttpError } from "../http/error.ts";
 import type { TransportReady } from "./_session_core.ts";
 import { checkUpgradeRequest, type UpgradeValidationOptions } from "./handshake.ts";
 import { RawWebSocketSession, WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
@@ -98,6 +99,7 @@ export function upgradeWebSocket(
   if (context.ticket !== null) {
     throw new TypeError("Cannot upgrade: the request was upgraded already");
   }
+  if (context.hasBody) throw new HttpError(400, "Cannot upgrade: an upgrade request has no body");
   const checked = checkUpgradeRequest(
     { method: request.method, headers: request.headers, httpVersion: context.httpVersion },
     options,

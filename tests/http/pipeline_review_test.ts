@@ -1,0 +1,203 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Regressions found in review of the pipeline: each step reproduces a defect that once existed.
+import assert from "node:assert/strict";
+import {
+  type ConnectionPipelineOptions,
+  type Handler,
+  startConnectionPipeline,
+  upgradeWebSocket,
+} from "@wirestream/wirestream";
+import { delay, within } from "../_util/async.ts";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A pipeline over an in-memory duplex, with the output collected as text. */
+function open(
+  handler: Handler,
+  options: ConnectionPipelineOptions = {},
+  writable?: WritableStream<Uint8Array>,
+) {
+  const up = new TransformStream<Uint8Array, Uint8Array>();
+  const down = new TransformStream<Uint8Array, Uint8Array>();
+  const pipeline = startConnectionPipeline(
+    { readable: up.readable, writable: writable ?? down.writable },
+    handler,
+    options,
+  );
+  const writer = up.writable.getWriter();
+  let text = "";
+  const reading = writable ? Promise.resolve() : (async () => {
+    for await (const chunk of down.readable) text += decoder.decode(chunk);
+  })().catch(() => {});
+  return {
+    pipeline,
+    send: (data: string) => writer.write(encoder.encode(data)).catch(() => {}),
+    end: () => writer.close().catch(() => {}),
+    get text() {
+      return text;
+    },
+    reading,
+  };
+}
+
+const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+
+Deno.test("startConnectionPipeline (review regressions)", async (t) => {
+  await t.step("finishes when the writer stops while the request queue is full", async () => {
+    const c = open(
+      () =>
+        new Response(
+          new ReadableStream({ pull: (controller) => controller.error(new Error("body failed")) }),
+        ),
+      { maxPipelined: 1 },
+    );
+    c.send(GET + GET + GET);
+    await within(c.pipeline.finished, 3000, "finished");
+    c.end();
+  });
+
+  await t.step("runs at most maxPipelined handlers for a client that never reads", async () => {
+    let handled = 0;
+    const stuck = new WritableStream<Uint8Array>({ write: () => new Promise(() => {}) });
+    const c = open(
+      () => {
+        handled++;
+        return new Response(new Uint8Array(16_000));
+      },
+      { maxPipelined: 16, writeTimeout: 300 },
+      stuck,
+    );
+    c.send(GET.repeat(2000));
+    await delay(150);
+    assert.ok(handled <= 16, `${handled} handlers ran for a client that reads nothing`);
+    await within(c.pipeline.finished, 3000, "the write timeout to end the connection");
+    c.end();
+  });
+
+  await t.step("writes a streamed response's head before its first chunk", async () => {
+    let push!: (chunk: string) => void;
+    const c = open(() =>
+      new Response(
+        new ReadableStream<string>({
+          start: (controller) => void (push = (s) => controller.enqueue(s)),
+        })
+          .pipeThrough(new TextEncoderStream()),
+      )
+    );
+    c.send(GET);
+    await delay(100);
+    assert.match(c.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*transfer-encoding: chunked\r\n\r\n$/);
+    push("later");
+    await delay(20);
+    assert.match(c.text, /5\r\nlater\r\n$/);
+    c.end();
+    await within(c.pipeline.finished, 3000, "finished");
+  });
+
+  await t.step("sends 100 Continue to an echo that returned before reading", async () => {
+    const c = open((request) => new Response(request.body));
+    c.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+    await delay(100);
+    assert.match(c.text, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    c.send("hello");
+    await delay(50);
+    assert.match(c.text, /5\r\nhello\r\n0\r\n\r\n$/);
+    c.end();
+    await within(c.pipeline.finished, 3000, "finished");
+  });
+
+  await t.step("cancels a streamed response body when the client leaves", async () => {
+    let cancelled = false;
+    const c = open(() =>
+      new Response(
+        new ReadableStream({
+          start: (controller) => controller.enqueue(encoder.encode("tick")),
+          cancel: () => void (cancelled = true),
+        }),
+      )
+    );
+    c.send(GET);
+    await delay(50);
+    c.end();
+    await within(c.pipeline.finished, 3000, "finished");
+    assert.equal(cancelled, true);
+  });
+
+  await t.step("fails the session of an upgrade whose 101 is never written", async () => {
+    const sessions: Promise<{ code: number }>[] = [];
+    const c = open((request) => {
+      if (new URL(request.url).pathname === "/first") {
+        return new Response("bye", { headers: { connection: "close" } });
+      }
+      const { response, session } = upgradeWebSocket(request);
+      sessions.push(session.closed);
+      session.incoming.cancel().catch(() => {});
+      return response;
+    });
+    c.send(
+      "GET /first HTTP/1.1\r\nHost: a\r\n\r\n" +
+        "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    await within(c.pipeline.finished, 3000, "finished");
+    assert.equal(sessions.length, 1, "the handler upgraded");
+    assert.equal((await within(sessions[0]!, 3000, "the session")).code, 1006);
+    c.end();
+  });
+
+  await t.step(
+    "answers 500, not a whole response with a wrong Content-Length, keeping earlier ones",
+    async () => {
+      const c = open((request) =>
+        new URL(request.url).pathname === "/ok"
+          ? new Response("fine")
+          : new Response("hello", { headers: { "content-length": "10" } })
+      );
+      const errors: unknown[] = [];
+      const original = console.error;
+      console.error = (...args: unknown[]) => void errors.push(args);
+      try {
+        c.send("GET /ok HTTP/1.1\r\nHost: a\r\n\r\n" + GET);
+        await within(c.pipeline.finished, 3000, "finished");
+        await c.reading;
+      } finally {
+        console.error = original;
+      }
+      assert.match(c.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nfineHTTP\/1\.1 500 /);
+      assert.equal(errors.length, 1);
+      c.end();
+    },
+  );
+
+  await t.step("refuses framing headers with 0xA0 around their values", async () => {
+    for (const field of ["Content-Length: \xa03", "Transfer-Encoding: \xa0chunked"]) {
+      const c = open(() => new Response("x"));
+      await c.send(`POST / HTTP/1.1\r\nHost: a\r\n${field}\r\n\r\n`);
+      await within(c.pipeline.finished, 3000, field);
+      await c.reading;
+      assert.match(c.text, /^HTTP\/1\.1 (400|501) /, field);
+      c.end();
+    }
+  });
+
+  await t.step("refuses an absolute-form target with another scheme or a bad host", async () => {
+    for (const target of ["https://bank.example/admin", "http://a b/"]) {
+      const c = open((request) => new Response(request.url));
+      await c.send(`GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      await within(c.pipeline.finished, 3000, target);
+      await c.reading;
+      assert.match(c.text, /^HTTP\/1\.1 400 /, target);
+      c.end();
+    }
+  });
+
+  await t.step("frames a lowercase head request as HEAD: no body", async () => {
+    const c = open(() => new Response("hello"));
+    await c.send("head / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    await within(c.pipeline.finished, 3000, "finished");
+    await c.reading;
+    assert.match(c.text, /\r\n\r\n$/, "nothing after the head");
+    c.end();
+  });
+});
