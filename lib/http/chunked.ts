@@ -7,7 +7,9 @@
  */
 
 import { Slab } from "../_slab.ts";
+import { latin1Bytes, latin1Text, writeLatin1 } from "./_latin1.ts";
 import { HttpError } from "./error.ts";
+import { parseFieldLines } from "./head.ts";
 
 /** Options of {@linkcode ChunkedDecoder} and its stream forms. */
 export interface ChunkedDecoderOptions {
@@ -48,11 +50,6 @@ const SIZE = 0,
   TRAILER = 7,
   DONE = 8;
 const CR = 13, LF = 10;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3); trim() would also take U+00A0.
-const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
-// deno-lint-ignore no-control-regex -- matching control characters is the point
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 function hexValue(byte: number): number {
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
@@ -332,30 +329,16 @@ export class ChunkedDecoder {
   }
 
   #parseTrailers(): void {
-    const lines: string[] = [];
-    let line = "";
-    for (const code of this.#trailer) {
-      if (code === -1) {
-        lines.push(line);
-        line = "";
-      } else line += String.fromCharCode(code);
-    }
-    if (line !== "") lines.push(line);
+    const bytes = Uint8Array.from(this.#trailer, (code) => (code === -1 ? LF : code));
+    const text = latin1Text(bytes, 0, bytes.length);
     this.#trailer = [];
-    for (const text of lines) {
-      if (text.includes("\r")) {
-        throw new HttpError(400, "Cannot decode chunked body: a trailer line holds a bare CR");
-      }
-      const colon = text.indexOf(":");
-      const name = colon === -1 ? "" : text.slice(0, colon);
-      const value = text.slice(colon + 1);
-      if (!TOKEN.test(name) || BAD_VALUE.test(value)) {
-        throw new HttpError(
-          400,
-          `Cannot decode chunked body: bad trailer line ${JSON.stringify(text.slice(0, 64))}`,
-        );
-      }
-      this.#trailers.append(name, value.replace(OWS_ENDS, ""));
+    const lines = text.split("\n");
+    lines.pop(); // every field line ends with a break, so the last item is empty
+    if (text.includes("\r")) {
+      throw new HttpError(400, "Cannot decode chunked body: a trailer line holds a bare CR");
+    }
+    for (const [name, value] of parseFieldLines(lines, 0, "Cannot decode chunked body")) {
+      this.#trailers.append(name, value);
     }
   }
 
@@ -477,11 +460,6 @@ function trailerText(init: HeadersInit): string {
   return text;
 }
 
-/** Latin-1 bytes of a header text: field values are byte strings, not UTF-8. */
-function latin1Bytes(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0));
-}
-
 /**
  * A `TransformStream` that applies the chunked transfer coding: each non-empty input chunk
  * becomes one chunk (empty ones are skipped, since a zero size ends the body), and the end
@@ -528,17 +506,14 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
   }
 }
 
-/** The size line of a chunk of `size` bytes, after the CRLF that closes the previous one. */
-function sizeLine(slab: Slab, size: number, first: boolean): Uint8Array {
-  const hex = size.toString(16);
-  const at = first ? 0 : 2;
-  const line = slab.allocate(at + hex.length + 2);
-  if (!first) {
-    line[0] = CR;
-    line[1] = LF;
-  }
-  for (let i = 0; i < hex.length; i++) line[at + i] = hex.charCodeAt(i);
-  line[at + hex.length] = CR;
-  line[at + hex.length + 1] = LF;
+/**
+ * The size line of a chunk of `size` bytes, after the CRLF that closes the previous chunk
+ * (none before the first, or with `first` true). The pipeline writes chunked responses with
+ * it too.
+ */
+export function sizeLine(slab: Slab, size: number, first: boolean): Uint8Array {
+  const text = `${first ? "" : "\r\n"}${size.toString(16)}\r\n`;
+  const line = slab.allocate(text.length);
+  writeLatin1(line, 0, text);
   return line;
 }

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { latin1Text } from "./_latin1.ts";
 import { HttpError } from "./error.ts";
 import type { BufferedReader } from "./reader.ts";
 
@@ -79,16 +80,6 @@ function resolve(limits: HeadLimits): Required<HeadLimits> {
   };
 }
 
-/** Latin-1 text of `bytes[start, end)`: one character per byte, obs-text kept as is. */
-function latin1(bytes: Uint8Array, start: number, end: number): string {
-  let text = "";
-  for (let at = start; at < end; at += 8192) {
-    const part = new Uint8Array(bytes.buffer, bytes.byteOffset + at, Math.min(8192, end - at));
-    text += String.fromCharCode.apply(null, part as unknown as number[]);
-  }
-  return text;
-}
-
 /**
  * Looks for the end of a head in `bytes[start, end)`, scanning from `from` (bytes before it
  * were scanned already).
@@ -153,34 +144,45 @@ function parseFields(lines: string[], kind: string, maxHeaders: number): [string
       `Cannot read ${kind} head: ${lines.length - 1} fields exceed ${maxHeaders}`,
     );
   }
+  return parseFieldLines(lines, 1, `Cannot read ${kind} head`);
+}
+
+/**
+ * Parses field lines (RFC 9110 §5, RFC 9112 §5): a token name, a colon with no whitespace
+ * before it, a value with no control character but HTAB, trimmed of SP and HTAB. Used for
+ * heads and for chunked trailers.
+ *
+ * @param lines The lines, CRLF removed.
+ * @param from The index of the first field line.
+ * @param action What the error messages say was tried (`Cannot read request head`).
+ * @returns The fields, names lowercased, in order.
+ * @throws {HttpError} 400 for a malformed line.
+ */
+export function parseFieldLines(lines: string[], from: number, action: string): [string, string][] {
   const fields: [string, string][] = [];
-  for (let i = 1; i < lines.length; i++) {
+  for (let i = from; i < lines.length; i++) {
     const line = lines[i]!;
     const colon = line.indexOf(":");
     const name = colon === -1 ? "" : line.slice(0, colon);
     if (!TOKEN.test(name)) {
       // Also obs-fold (a line starting with whitespace) and whitespace before the colon.
-      throw new HttpError(
-        400,
-        `Cannot read ${kind} head: bad field line ${JSON.stringify(line.slice(0, 64))}`,
-      );
+      throw new HttpError(400, `${action}: bad field line ${JSON.stringify(line.slice(0, 64))}`);
     }
-    let value = line.slice(colon + 1);
+    const value = line.slice(colon + 1);
     if (BAD_VALUE.test(value)) {
       throw new HttpError(
         400,
-        `Cannot read ${kind} head: field ${JSON.stringify(name)} holds a control character`,
+        `${action}: field ${JSON.stringify(name)} holds a control character`,
       );
     }
-    value = value.replace(OWS_ENDS, ""); // SP and HTAB only: trim() would also take U+00A0
-    fields.push([name.toLowerCase(), value]);
+    fields.push([name.toLowerCase(), value.replace(OWS_ENDS, "")]); // trim() would take 0xA0
   }
   return fields;
 }
 
 /** Splits a head into lines, refusing a bare CR. */
 function lines(bytes: Uint8Array, start: number, end: number, kind: string): string[] {
-  const text = latin1(bytes, start, end - 4);
+  const text = latin1Text(bytes, start, end - 4);
   const result = text.split("\r\n");
   if (text.includes("\r")) {
     for (const line of result) {

@@ -11,7 +11,8 @@ import { Slab } from "../_slab.ts";
 import type { Transport } from "../websocket/_session_core.ts";
 import { acceptKey } from "../websocket/handshake.ts";
 import { type UpgradeTicket, upgradeTickets, type WireContext, wireContexts } from "./_upgrade.ts";
-import { ChunkedDecoder } from "./chunked.ts";
+import { writeLatin1 } from "./_latin1.ts";
+import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
 import { hasToken, type HeadLimits, readRequestHead, type RequestHead } from "./head.ts";
 import { BufferedReader, type DirectSource } from "./reader.ts";
@@ -164,12 +165,6 @@ function httpDate(): string {
     dateUntil = now - (now % 1000) + 1000;
   }
   return dateText;
-}
-
-/** Writes `text` as Latin-1 bytes at `at`; returns the index after it. */
-function writeLatin1(out: Uint8Array, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
-  return at;
 }
 
 interface Deferred {
@@ -1180,7 +1175,8 @@ class Pipeline {
       if (mode === "length" && written > declared) {
         throw new TypeError("The body is longer than its Content-Length");
       }
-      if (mode === "chunked") this.#push(chunkHead(this.#slab, chunk.length));
+      // Each chunk goes out closed by its CRLF: a client of a stream sees it whole at once.
+      if (mode === "chunked") this.#push(sizeLine(this.#slab, chunk.length, true));
       this.#push(chunk);
       if (mode === "chunked") this.#push(CRLF);
       if (this.#outSize >= SMALL_BODY) await this.#flush();
@@ -1352,19 +1348,12 @@ class Pipeline {
   }
 }
 
-const CRLF = Uint8Array.of(13, 10);
 /** What #unlessCut gives when a cut came first. */
 const CUT: unique symbol = Symbol("cut");
 // How long a closing connection reads and drops input after its FIN (milliseconds).
 const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
-
-function chunkHead(slab: Slab, size: number): Uint8Array {
-  const text = size.toString(16) + "\r\n";
-  const out = slab.allocate(text.length);
-  writeLatin1(out, 0, text);
-  return out;
-}
+const CRLF = Uint8Array.of(13, 10);
 
 /**
  * The read's result if it settles within a few microtask turns (a body whose bytes are all

@@ -16,6 +16,26 @@ export interface DirectSource {
   read(buffer: Uint8Array): Promise<number | null>;
 }
 
+/** The way a source is read, locked: directly, with a BYOB reader, or with its default one. */
+export interface OpenedSource {
+  /** The source itself, when it reads directly. */
+  direct: DirectSource | null;
+  /** A byte stream's BYOB reader. */
+  byob: ReadableStreamBYOBReader | null;
+  /** Any other stream's default reader. */
+  plain: ReadableStreamDefaultReader<Uint8Array> | null;
+}
+
+/** Locks `source` with the cheapest reader it offers (shared by the readers of lib/). */
+export function openSource(source: ReadableStream<Uint8Array> | DirectSource): OpenedSource {
+  if (!(source instanceof ReadableStream)) return { direct: source, byob: null, plain: null };
+  try {
+    return { direct: null, byob: source.getReader({ mode: "byob" }), plain: null };
+  } catch {
+    return { direct: null, byob: null, plain: source.getReader() }; // not a byte stream
+  }
+}
+
 /** Options of {@linkcode BufferedReader}. */
 export interface BufferedReaderOptions {
   /**
@@ -84,22 +104,10 @@ export class BufferedReader {
     }
     this.#size = size;
     this.buffer = new Uint8Array(size);
-    if (!(source instanceof ReadableStream)) {
-      this.#direct = source;
-      this.#byob = this.#plain = null;
-      return;
-    }
-    let byob: ReadableStreamBYOBReader | null = null;
-    try {
-      byob = source.getReader({ mode: "byob" });
-    } catch {
-      // Not a byte stream.
-    }
-    this.#byob = byob;
-    this.#plain = byob === null ? source.getReader() : null;
+    ({ direct: this.#direct, byob: this.#byob, plain: this.#plain } = openSource(source));
   }
 
-  readonly #direct: DirectSource | null = null;
+  readonly #direct: DirectSource | null;
 
   /** The number of unread bytes. */
   get length(): number {

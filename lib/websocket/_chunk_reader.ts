@@ -3,11 +3,11 @@
 // caller says no view of the last chunk escaped. A Deno.Conn's default reader allocates a
 // fresh 64 KiB per read, which halves the requests per second a connection serves.
 
-import type { DirectSource } from "../http/reader.ts";
+import { type DirectSource, openSource } from "../http/reader.ts";
 
 /** Reads chunks from a byte stream, reusing one buffer while the caller lets it. */
 export class ChunkReader {
-  readonly #direct: DirectSource | null = null;
+  readonly #direct: DirectSource | null;
   readonly #byob: ReadableStreamBYOBReader | null;
   readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
   readonly #size: number;
@@ -22,19 +22,7 @@ export class ChunkReader {
    */
   constructor(readable: ReadableStream<Uint8Array> | DirectSource, size = 65_536) {
     this.#size = size;
-    if (!(readable instanceof ReadableStream)) {
-      this.#direct = readable;
-      this.#byob = this.#plain = null;
-      return;
-    }
-    let byob: ReadableStreamBYOBReader | null = null;
-    try {
-      byob = readable.getReader({ mode: "byob" });
-    } catch {
-      // Not a byte stream.
-    }
-    this.#byob = byob;
-    this.#plain = byob === null ? readable.getReader() : null;
+    ({ direct: this.#direct, byob: this.#byob, plain: this.#plain } = openSource(readable));
   }
 
   /**
