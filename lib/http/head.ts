@@ -430,6 +430,8 @@ async function readHead(
  */
 export function hasToken(value: string | null | undefined, token: string): boolean {
   if (value === null || value === undefined) return false;
-  for (const part of value.split(",")) if (part.trim().toLowerCase() === token) return true;
+  for (const part of value.split(",")) {
+    if (part.replace(OWS_ENDS, "").toLowerCase() === token) return true; // SP, HTAB only
+  }
   return false;
 }

@@ -873,6 +873,12 @@ Deno.test("readResponseHead", async (t) => {
 });
 
 Deno.test("hasToken", async (t) => {
+  await t.step("trims SP and HTAB only: 0xA0 around a token is not whitespace", () => {
+    assert.equal(hasToken(" \tclose\t ", "close"), true);
+    assert.equal(hasToken("\xa0close", "close"), false);
+    assert.equal(hasToken("upgrade\xa0", "upgrade"), false);
+  });
+
   await t.step("is false for an absent header", () => {
     assert.equal(hasToken(null, "upgrade"), false);
     assert.equal(hasToken(undefined, "upgrade"), false);
