@@ -5,6 +5,7 @@
  * @module
  */
 
+import { checkLimit } from "../_options.ts";
 import {
   type ConnectionPipeline,
   type ConnectionPipelineOptions,
@@ -23,6 +24,14 @@ export interface HttpServerOptions
   signal?: AbortSignal;
   /** Serve HTTPS: the certificate chain and private key, PEM. */
   tls?: { cert: string; key: string };
+  /**
+   * The most connections served at once, WebSocket sessions included; a connection accepted
+   * past it is closed at once. Each holds a read buffer (`readBufferSize`) and up to
+   * `maxPipelined` requests.
+   *
+   * @default {10000}
+   */
+  maxConnections?: number;
   /** Called once listening, with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
 }
@@ -59,6 +68,7 @@ export interface HttpServer extends AsyncDisposable {
  * ```
  */
 export function httpServer(options: HttpServerOptions, handler: Handler): HttpServer {
+  const maxConnections = checkLimit("maxConnections", options.maxConnections ?? 10_000, 1);
   const hostname = options.hostname ?? "0.0.0.0";
   const port = options.port ?? 8000;
   const listener = options.tls
@@ -68,7 +78,15 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const pipelines = new Set<ConnectionPipeline>();
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
   let stopping = false;
-  const { signal, tls, onListen: _onListen, hostname: _h, port: _p, ...pipelineOptions } = options;
+  const {
+    signal,
+    tls,
+    onListen: _onListen,
+    hostname: _h,
+    port: _p,
+    maxConnections: _m,
+    ...pipelineOptions
+  } = options;
 
   const accepting = (async () => {
     let backoff = 0;
@@ -82,6 +100,15 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
         // Out of file descriptors or memory: wait and try again; the server stays up.
         backoff = Math.min(backoff === 0 ? 5 : backoff * 2, 1000);
         await new Promise((resolve) => setTimeout(resolve, backoff));
+        continue;
+      }
+      if (pipelines.size + sessions.size >= maxConnections) {
+        // Each connection holds a read buffer and its requests: refuse past the limit.
+        try {
+          conn.close();
+        } catch {
+          // Closed by the client already.
+        }
         continue;
       }
       // Responses are gathered into one write each; Nagle's delay would only add latency.

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   type ConnectionPipelineOptions,
   type Handler,
+  httpServer,
   startConnectionPipeline,
   upgradeWebSocket,
 } from "@wirestream/wirestream";
@@ -199,5 +200,33 @@ Deno.test("startConnectionPipeline (review regressions)", async (t) => {
     await c.reading;
     assert.match(c.text, /\r\n\r\n$/, "nothing after the head");
     c.end();
+  });
+});
+
+Deno.test("httpServer (review regressions)", async (t) => {
+  await t.step("closes a connection past maxConnections at once", async () => {
+    const server = httpServer(
+      { hostname: "127.0.0.1", port: 0, maxConnections: 1 },
+      () => new Response("ok"),
+    );
+    const first = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    const second = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    try {
+      await first.write(encoder.encode(GET));
+      const buffer = new Uint8Array(1024);
+      const n = await within(first.read(buffer), 3000, "the first answer");
+      assert.match(decoder.decode(buffer.subarray(0, n ?? 0)), /^HTTP\/1\.1 200 /);
+      await second.write(encoder.encode(GET)).catch(() => 0);
+      const m = await within(second.read(buffer).catch(() => null), 3000, "the second to close");
+      assert.equal(m, null, "the second connection is closed, unanswered");
+      assert.throws(
+        () => httpServer({ port: 0, maxConnections: 0 }, () => new Response()),
+        RangeError,
+      );
+    } finally {
+      first.close();
+      second.close();
+      await server.shutdown();
+    }
   });
 });
