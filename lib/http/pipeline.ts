@@ -58,6 +58,16 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    */
   headersTimeout?: number;
   /**
+   * How long a handler that reads the request body may wait for its next bytes, in
+   * milliseconds: a client that stops sending mid-body would otherwise hold the handler and
+   * the connection forever. The body read then fails with a 408 {@linkcode HttpError} (throw
+   * it on, or let it propagate, and the client gets 408), and the connection closes after the
+   * response. `Infinity` waits forever.
+   *
+   * @default {30000}
+   */
+  bodyTimeout?: number;
+  /**
    * How many requests of one connection may be handled at once when the client pipelines;
    * responses are still written in request order.
    *
@@ -197,6 +207,14 @@ class WireRequest extends Request {
     return this.#controller.signal;
   }
 
+  /**
+   * A copy whose `signal` follows this request's. (`Request.prototype.clone` would follow the
+   * platform's own signal, which this class replaces and which never aborts.)
+   */
+  override clone(): Request {
+    return new Request(super.clone(), { signal: this.signal });
+  }
+
   /** Aborts `signal` (now, or when it is first read). */
   abort(reason: unknown): void {
     if (this.#aborted) return;
@@ -280,9 +298,24 @@ class RequestBody {
     this.chunked = chunked;
   }
 
+  /** Wakes the read-ahead that waits for the handler to make room (see #watchBody). */
+  wake: (() => void) | null = null;
+
   finish(): void {
     this.done = true;
     this.settled.resolve();
+    this.progress();
+  }
+
+  /** How many times the handler took bytes of the body. */
+  taken = 0;
+
+  /** The handler took bytes of the body, or the body ended. */
+  progress(): void {
+    this.taken++;
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
   }
 }
 
@@ -323,7 +356,13 @@ interface Slot {
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
  *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
  * - Idle connections close after `idleTimeout`; a head that takes longer than
- *   `headersTimeout` gets 408. `request.signal` aborts when the client goes away.
+ *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout` fails its read
+ *   with 408.
+ * - `request.signal` aborts when the client goes away, also while the handler holds the
+ *   request body unread (once the read buffer is full of it, the end of the connection is
+ *   seen when the handler reads on). `request.clone()` follows it too. The signal is made on
+ *   first use, so `fetch(request)` does not follow it: forward a request with
+ *   `fetch(request, { signal: request.signal })`.
  *
  * @param transport The connection.
  * @param handler The fetch handler.
@@ -389,6 +428,10 @@ class Pipeline {
   readonly #headers = new Deadline(() => this.#cutRead("headers"));
   readonly #writeDeadline = new Deadline(() => this.#writeTimedOut());
   readonly #writeTimeout: number;
+  readonly #bodyDeadline = new Deadline(() => this.#bodyStalled());
+  readonly #bodyTimeout: number;
+  /** Fail the body reads waiting for bytes when the body deadline passes. */
+  readonly #stalls = new Set<(error: HttpError) => void>();
   /** Requests answered into #out and not yet written: they count toward maxPipelined. */
   #unflushed = 0;
   /** The reader of the response body being streamed, cancelled if the client leaves. */
@@ -412,6 +455,7 @@ class Pipeline {
     this.#maxDrainSize = options.maxDrainSize ?? 262_144;
     this.#scheme = options.scheme ?? "http";
     this.#writeTimeout = checkDuration("writeTimeout", options.writeTimeout ?? 30_000);
+    this.#bodyTimeout = checkDuration("bodyTimeout", options.bodyTimeout ?? 30_000);
     checkDuration("idleTimeout", this.#idleTimeout);
     checkDuration("headersTimeout", this.#headersTimeout);
     checkLimit("maxBodySize", this.#maxBodySize);
@@ -498,6 +542,7 @@ class Pipeline {
     this.#idle.dispose();
     this.#headers.dispose();
     this.#writeDeadline.dispose();
+    this.#bodyDeadline.dispose();
     if (this.#upgraded) return;
     this.#closed = true;
     this.#abortAll(new DOMException("The connection closed", "AbortError"));
@@ -532,12 +577,22 @@ class Pipeline {
     const late = new Promise<false>((
       resolve,
     ) => (timer = setTimeout(() => resolve(false), LINGER_TIME)));
+    let retried = false;
     try {
       while (true) {
+        this.#reader.consume(this.#reader.length); // a full buffer would end the loop
         const filling = this.#reader.fill();
         filling.catch(() => {});
-        if (!(await Promise.race([filling, late]))) return;
-        this.#reader.consume(this.#reader.length);
+        try {
+          if (!(await Promise.race([filling, late]))) return;
+        } catch (error) {
+          // Closing our side interrupts a read under way (a request body's read-ahead): read on.
+          if (error instanceof Deno.errors.Interrupted && !retried) {
+            retried = true;
+            continue;
+          }
+          throw error;
+        }
       }
     } finally {
       clearTimeout(timer);
@@ -570,6 +625,7 @@ class Pipeline {
         if (slot.body !== null && !slot.body.done) {
           // The body's bytes come before the next head: wait until it was read, or until
           // the response was written and the rest can be drained.
+          if (slot.context === null && this.#reader.readsBeside) this.#watchBody(slot.body);
           await Promise.race([slot.body.settled.promise, slot.completed.promise]);
           if (!slot.body.done && !(await this.#drain(slot))) {
             slot.close = true;
@@ -603,6 +659,53 @@ class Pipeline {
         this.#clientLeft();
       }
     }
+  }
+
+  /**
+   * Reads ahead into the buffer's free space while a handler holds its request body, until
+   * the body settles: the bytes wait there for the handler, and the end of the input (the
+   * client went away) is seen even while the handler is busy elsewhere, so `request.signal`
+   * aborts. Bytes already waiting are left to a handler that is reading them (its own reads
+   * then fill the whole buffer, not what is left of it); it reads ahead only after a pause
+   * in which the handler took nothing. It never waits for the read it started, so the read
+   * loop does not wait for it either.
+   */
+  async #watchBody(body: RequestBody): Promise<void> {
+    const reader = this.#reader;
+    let open = true;
+    body.settled.promise.then(() => (open = false));
+    let idle = false; // the handler took nothing for WATCH_PAUSE: read ahead without pausing
+    try {
+      while (open && !body.done && !this.#readDone) {
+        if (reader.length > 0 && !idle) {
+          if (await this.#progress(body, WATCH_PAUSE)) continue;
+          idle = true;
+        }
+        const taken = body.taken;
+        if (await reader.fill()) {
+          if (body.taken !== taken) idle = false; // reading again: leave the bytes to it
+          continue;
+        }
+        if (reader.done) return this.#clientLeft();
+        await this.#progress(body, Infinity); // full: the handler must take some first
+      }
+    } catch {
+      if (!this.#readDone) this.#clientLeft(); // the connection failed
+    }
+  }
+
+  /** Whether the handler took bytes of `body` (or it settled) within `ms`. */
+  #progress(body: RequestBody, ms: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = ms === Infinity ? undefined : setTimeout(() => {
+        body.wake = null;
+        resolve(false);
+      }, ms);
+      body.wake = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+    });
   }
 
   /** The client closed its side or the connection failed: handlers still running abort. */
@@ -939,19 +1042,46 @@ class Pipeline {
             : reader.copy(data);
           reader.consume(consumed - data);
           if (body.chunked.done) body.finish();
+          else body.progress();
           if (chunk !== null || body.done) return chunk;
         } else {
           const n = Math.min(reader.length, body.remaining);
           // A view pins the whole read buffer: hand one out only for most of a buffer.
           const chunk = n >= reader.buffer.length / 2 ? reader.take(n) : reader.copy(n);
           if ((body.remaining -= n) === 0) body.finish();
+          else body.progress();
           return chunk;
         }
       }
-      if (!(await reader.fill())) {
+      if (!(await this.#fillBody())) {
         throw new HttpError(400, "Cannot read request body: the connection ended inside it");
       }
     }
+  }
+
+  /** Reads more of a body, failing with 408 when nothing comes for bodyTimeout. */
+  #fillBody(): Promise<boolean> {
+    const filling = this.#reader.fill();
+    if (this.#bodyTimeout === Infinity) return filling;
+    return new Promise<boolean>((resolve, reject) => {
+      const stall = (error: HttpError) => reject(error);
+      this.#stalls.add(stall);
+      this.#bodyDeadline.set(this.#bodyTimeout);
+      filling.then(resolve, reject).finally(() => {
+        this.#stalls.delete(stall);
+        if (this.#stalls.size === 0) this.#bodyDeadline.clear();
+      });
+    });
+  }
+
+  /** No body bytes came for bodyTimeout: the reads waiting for them fail with 408. */
+  #bodyStalled(): void {
+    const error = new HttpError(
+      408,
+      `Cannot read request body: no bytes came for ${this.#bodyTimeout} ms`,
+    );
+    for (const stall of this.#stalls) stall(error);
+    this.#stalls.clear();
   }
 
   /** Reads and drops what is left of a body; false when it is too big to drain. */
@@ -1350,6 +1480,8 @@ class Pipeline {
 
 /** What #unlessCut gives when a cut came first. */
 const CUT: unique symbol = Symbol("cut");
+// How long a body's read-ahead waits for a handler to take the bytes already read (ms).
+const WATCH_PAUSE = 50;
 // How long a closing connection reads and drops input after its FIN (milliseconds).
 const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");

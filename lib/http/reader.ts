@@ -114,6 +114,15 @@ export class BufferedReader {
     return this.end - this.start;
   }
 
+  /**
+   * Whether the unread bytes may be read and consumed while a {@linkcode fill} is under way.
+   * A byte stream's BYOB read takes the buffer away until it completes; a direct source and a
+   * default reader leave it in place.
+   */
+  get readsBeside(): boolean {
+    return this.#byob === null;
+  }
+
   /** Whether the stream has ended (no more bytes will come after the unread ones). */
   get done(): boolean {
     return this.#done;

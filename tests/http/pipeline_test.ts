@@ -1222,6 +1222,7 @@ Deno.test("startConnectionPipeline", async (t) => {
     assert.throws(make({ idleTimeout: -1 }), RangeError);
     assert.throws(make({ headersTimeout: NaN }), RangeError);
     assert.throws(make({ maxBodySize: -1 }), RangeError);
+    assert.throws(make({ bodyTimeout: -5 }), RangeError);
   });
 
   await t.step(
@@ -1292,4 +1293,150 @@ Deno.test("startConnectionPipeline", async (t) => {
       }
     },
   );
+
+  await t.step(
+    "aborts request.signal when the client goes away while the handler holds its body unread",
+    async () => {
+      for (const sent of ["0123456789", "01234"]) { // the whole body, and half of it
+        const started = deferred();
+        const aborted = deferred<unknown>();
+        const c = open(async (request) => {
+          started.resolve();
+          request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+          await aborted.promise;
+          return new Response("too late");
+        });
+        try {
+          c.send(`POST /hold HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n${sent}`);
+          await within(started.promise, 2000, "the handler to start");
+          c.end();
+          const reason = await within(aborted.promise, 2000, `request.signal to abort (${sent})`);
+          assert.ok(reason instanceof DOMException);
+          assert.equal(reason.name, "AbortError");
+          await within(c.responses.rest(), 2000, "the output to end");
+          await within(c.pipeline.finished, 2000, "the pipeline to finish");
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "reads ahead no more than its buffer while a handler holds a large body unread",
+    async () => {
+      const body = utf8("b".repeat(100_000));
+      const input = [
+        utf8(`POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`),
+        ...Array.from({ length: 100 }, (_, k) => body.subarray(k * 1000, (k + 1) * 1000)),
+        utf8(get("/after")),
+      ];
+      let pulled = 0; // bytes the pipeline took from its input
+      const readable = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          const chunk = input.shift();
+          if (chunk === undefined) return controller.close();
+          pulled += chunk.length;
+          controller.enqueue(chunk);
+        },
+      }, { highWaterMark: 0 });
+      const release = deferred();
+      const down = new TransformStream<Uint8Array, Uint8Array>();
+      const pipeline = startConnectionPipeline(
+        { readable, writable: down.writable },
+        async (request) => {
+          if (request.method !== "POST") return new Response("after");
+          await release.promise;
+          let got = 0;
+          for await (const chunk of request.body!) got += chunk.length;
+          return new Response(String(got));
+        },
+        { readBufferSize: 4096 },
+      );
+      const responses = new ResponseReader(down.readable);
+      try {
+        await delay(100);
+        // At most the 4 KiB buffer, the part of a chunk that did not fit, and the head.
+        assert.ok(pulled > 4096 && pulled <= 4096 + 1000 + 100, `read ahead ${pulled} bytes`);
+        release.resolve();
+        const first = await within(responses.next("POST"), 5000, "the response");
+        assert.equal(textOf(first!.body), "100000");
+        const second = await within(responses.next(), 5000, "the next response");
+        assert.equal(textOf(second!.body), "after");
+      } finally {
+        release.resolve();
+        await responses.cancel();
+        await within(pipeline.finished, 5000, "the pipeline to finish");
+      }
+    },
+  );
+
+  await t.step(
+    "fails a body read with 408 when the client sends nothing for bodyTimeout, then closes",
+    async () => {
+      let failure: unknown = null;
+      const c = open(async (request) => {
+        try {
+          await request.arrayBuffer();
+        } catch (error) {
+          failure = error;
+          throw error;
+        }
+        return new Response("whole");
+      }, { bodyTimeout: 200 });
+      try {
+        const began = Date.now();
+        c.send("POST /stall HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234");
+        const response = (await c.next("POST"))!;
+        const took = Date.now() - began;
+        assert.equal(response.status, 408);
+        assert.equal(response.headers.get("connection"), "close");
+        assert.ok(failure instanceof TypeError || failure instanceof HttpError, String(failure));
+        assert.ok(took >= 150 && took < 2000, `answered after ${took} ms`);
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "bodyTimeout is an inactivity limit: a slow body that keeps coming is read",
+    async () => {
+      const c = open(async (request) => new Response(await request.text()), { bodyTimeout: 300 });
+      try {
+        c.send("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n");
+        for (const piece of ["ab", "cd", "ef", "gh"]) { // 600 ms in all, 150 ms apart
+          await delay(150);
+          c.send(piece);
+        }
+        const response = (await c.next("POST"))!;
+        assert.equal(response.status, 200);
+        assert.equal(textOf(response.body), "abcdefgh");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("request.clone() has the body and a signal that follows the request's", async () => {
+    const aborted = deferred<unknown>();
+    const texts = deferred<string[]>();
+    const c = open(async (request) => {
+      const copy = request.clone();
+      texts.resolve([await copy.text(), await request.text()]);
+      copy.signal.addEventListener("abort", () => aborted.resolve(copy.signal.reason));
+      await aborted.promise;
+      return new Response("too late");
+    });
+    try {
+      c.send("POST /clone HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+      assert.deepEqual(await within(texts.promise, 2000, "the bodies"), ["hello", "hello"]);
+      c.end();
+      const reason = await within(aborted.promise, 2000, "the clone's signal to abort");
+      assert.ok(reason instanceof DOMException);
+    } finally {
+      await c.close();
+    }
+  });
 });

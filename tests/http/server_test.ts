@@ -201,6 +201,45 @@ Deno.test("httpServer", async (t) => {
     }
   });
 
+  await t.step(
+    "curl killed mid-upload: request.signal aborts while the handler holds the body unread",
+    async () => {
+      const started = deferred();
+      const aborted = deferred<unknown>();
+      await using server = serve(async (request) => {
+        started.resolve();
+        request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+        await aborted.promise;
+        return new Response("too late");
+      });
+      // curl streams its stdin as a chunked body; it is killed before the body ends.
+      const child = new Deno.Command("curl", {
+        args: [
+          "--silent",
+          "--max-time",
+          "10",
+          "-T",
+          "-",
+          `http://127.0.0.1:${server.addr.port}/upload`,
+        ],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const stdin = child.stdin.getWriter();
+      try {
+        await stdin.write(utf8("the first part of the body"));
+        await within(started.promise, 5000, "the handler to start");
+        child.kill("SIGKILL");
+        const reason = await within(aborted.promise, 3000, "request.signal to abort");
+        assert.ok(reason instanceof DOMException);
+      } finally {
+        await stdin.close().catch(() => {});
+        await child.status;
+      }
+    },
+  );
+
   await t.step("curl: Expect: 100-continue gets 100 once the handler reads the body", async () => {
     const data = randomBytes(seeded(2), 2000);
     const [path, remove] = await tempFile(data);
