@@ -1235,8 +1235,16 @@ class Pipeline {
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     const content = response.body;
     if (noBody) {
-      content?.cancel().catch(() => {});
-      if (slot.method === "HEAD" && declared >= 0) head += `content-length: ${declared}\r\n`;
+      let length = declared;
+      if (slot.method === "HEAD" && length < 0 && content !== null) {
+        // The length a GET would get: that of a body that is all there at once.
+        const ahead = await readAhead(content.getReader());
+        if (ahead.ended) length = ahead.size;
+        ahead.reader.cancel().catch(() => {});
+      } else {
+        content?.cancel().catch(() => {});
+      }
+      if (slot.method === "HEAD" && length >= 0) head += `content-length: ${length}\r\n`;
       this.#pushHead(head, close, slot.version, null);
       return !close;
     }
@@ -1245,25 +1253,9 @@ class Pipeline {
       return !close;
     }
     // Read what the body has ready: a body that ends at once goes out with its length.
-    const reader = content.getReader();
-    const parts: Uint8Array[] = [];
-    let size = 0;
-    let ended = false;
-    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
-    for (let reads = 0; reads < READ_AHEAD; reads++) {
-      const read = reader.read();
-      const result = await settleSoon(read);
-      if (result === undefined) {
-        pending = read;
-        break;
-      }
-      if (result.done) {
-        ended = true;
-        break;
-      }
-      parts.push(result.value);
-      size += result.value.length;
-    }
+    const ahead = await readAhead(content.getReader());
+    const { reader, parts, size, ended } = ahead;
+    let pending = ahead.pending;
     if (ended && declared >= 0 && declared !== size) {
       // The handler declared a length its body does not have: the response cannot go out as
       // it is, and nothing of it has been written yet.
@@ -1486,6 +1478,39 @@ const WATCH_PAUSE = 50;
 const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
+
+/** What {@linkcode readAhead} found of a response body. */
+interface ReadAhead {
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+  /** The chunks read. */
+  parts: Uint8Array[];
+  /** Their bytes. */
+  size: number;
+  /** Whether the body ended. */
+  ended: boolean;
+  /** The read that did not settle soon, when one did not. */
+  pending: Promise<ReadableStreamReadResult<Uint8Array>> | null;
+}
+
+/** Reads the chunks a body has ready (at most READ_AHEAD), stopping at one that is not. */
+async function readAhead(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<ReadAhead> {
+  const ahead: ReadAhead = { reader, parts: [], size: 0, ended: false, pending: null };
+  for (let reads = 0; reads < READ_AHEAD; reads++) {
+    const read = reader.read();
+    const result = await settleSoon(read);
+    if (result === undefined) {
+      ahead.pending = read;
+      break;
+    }
+    if (result.done) {
+      ahead.ended = true;
+      break;
+    }
+    ahead.parts.push(result.value);
+    ahead.size += result.value.length;
+  }
+  return ahead;
+}
 
 /**
  * The read's result if it settles within a few microtask turns (a body whose bytes are all

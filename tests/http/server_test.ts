@@ -154,14 +154,18 @@ Deno.test("httpServer", async (t) => {
   });
 
   await t.step(
-    "curl -I: HEAD gets no body, and Content-Length when the handler gives it",
+    "curl -I: HEAD gets no body, and the Content-Length a GET would get when it is known",
     async () => {
-      await using server = serve((request) =>
-        new URL(request.url).pathname === "/given"
-          ? new Response("twelve bytes", { headers: { "content-length": "12" } })
-          : new Response("whatever")
-      );
-      for (const [path, length] of [["/given", "12"], ["/other", null]] as const) {
+      await using server = serve((request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/given") {
+          return new Response("twelve bytes", { headers: { "content-length": "12" } });
+        }
+        if (path === "/stream") return new Response(slowBody("never ", "ends ", "soon"));
+        return new Response("whatever");
+      });
+      const cases = [["/given", "12"], ["/other", "8"], ["/stream", null]] as const;
+      for (const [path, length] of cases) {
         const { code, stdout } = await curl(
           "-I",
           "--raw",
