@@ -159,4 +159,22 @@ for (const x of FIXTURES) {
     },
   });
   Deno.bench({ group, name: "restore input (in every row)", fn: () => x.work.set(x.pristine) });
+  Deno.bench({ group, name: "floor: restore, fresh buffer + copy per frame", fn: () => floor(x) });
+}
+
+/**
+ * The least any decoder that hands each payload out in a buffer of its own can do for frames
+ * that span chunks: restore the input (as every row does), then per frame allocate a buffer
+ * and copy the payload in, with no parsing and no unmasking. Frames within one chunk may be
+ * handed out as views (both decoders do), so below 64 KiB this is not a floor.
+ */
+function floor(x: Fixture): void {
+  x.work.set(x.pristine);
+  let bytes = 0;
+  for (let f = 0; f < x.count; f++) {
+    const payload = new Uint8Array(x.size);
+    payload.set(x.work.subarray(f * x.size, (f + 1) * x.size));
+    bytes += payload.length;
+  }
+  check(x, x.count, bytes);
 }
