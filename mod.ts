@@ -132,3 +132,20 @@ export {
   startConnectionPipeline,
 } from "./lib/http/pipeline.ts";
 export { type HttpServer, httpServer, type HttpServerOptions } from "./lib/http/server.ts";
+
+// Application, plugins and routing
+export {
+  Application,
+  type ApplicationOptions,
+  type Plugin,
+  PluginError,
+  type ServeInfo,
+} from "./lib/app/application.ts";
+export {
+  type RouteContext,
+  type RouteHandler,
+  type Routing,
+  type WebSocketHandler,
+  type WebSocketRouteOptions,
+} from "./lib/app/routing.ts";
+export { WebSockets, type WebSocketsConfig, type WebSocketsOptions } from "./lib/app/websockets.ts";
