@@ -4,7 +4,9 @@
  * protocol piece a WHATWG stream.
  *
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
- * sessions over any byte duplex, the handshake helpers and a client.
+ * sessions over any byte duplex, the handshake helpers and a client; the wire engine
+ * (`httpServer`, `startConnectionPipeline`); and the application layer: `Application`,
+ * plugins, routing and the `WebSockets` plugin.
  *
  * @example A frame round trip
  * ```ts
