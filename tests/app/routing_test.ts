@@ -67,6 +67,22 @@ Deno.test("Routing", async (t) => {
     app.routing((r) => r.post("/twice", ok)); // another method is another route
   });
 
+  await t.step("matches non-ASCII paths as URLs encode them, and regexp groups", async () => {
+    const app = new Application().routing((r) => {
+      r.get("/café", () => new Response("café"));
+      r.get("/n/:id(\\d+)", (_request, { params }) => new Response(`number ${params.id}`));
+    });
+    const at = (path: string) => app.fetch(new Request(`http://localhost${path}`));
+    assert.equal(await (await at("/café")).text(), "café");
+    assert.equal(await (await at("/caf%C3%A9")).text(), "café");
+    assert.equal(await (await at("/n/12")).text(), "number 12");
+    for (const path of ["/n/ab", "/CAFÉ"]) {
+      const response = await at(path);
+      assert.equal(response.status, 404, path);
+      await response.body?.cancel();
+    }
+  });
+
   await t.step("upper-cases the methods Request upper-cases, and only those", async () => {
     const app = new Application().routing((r) => {
       r.route("get", "/a", () => new Response("GET"));
