@@ -4,7 +4,9 @@
  * protocol piece a WHATWG stream.
  *
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
- * sessions over any byte duplex, the handshake helpers and a client.
+ * sessions over any byte duplex, the handshake helpers and a client; the wire engine
+ * (`httpServer`, `startConnectionPipeline`); and the application layer: `Application`,
+ * plugins, routing and the `WebSockets` plugin.
  *
  * @example A frame round trip
  * ```ts
@@ -132,3 +134,20 @@ export {
   startConnectionPipeline,
 } from "./lib/http/pipeline.ts";
 export { type HttpServer, httpServer, type HttpServerOptions } from "./lib/http/server.ts";
+
+// Application, plugins and routing
+export {
+  Application,
+  type ApplicationOptions,
+  type Plugin,
+  PluginError,
+  type ServeInfo,
+} from "./lib/app/application.ts";
+export {
+  type RouteContext,
+  type RouteHandler,
+  type Routing,
+  type WebSocketHandler,
+  type WebSocketRouteOptions,
+} from "./lib/app/routing.ts";
+export { WebSockets, type WebSocketsConfig, type WebSocketsOptions } from "./lib/app/websockets.ts";

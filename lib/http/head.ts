@@ -60,7 +60,8 @@ export interface ResponseHead {
   fields: [string, string][];
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A token (RFC 9110 §5.6.2): a method, a field name, a subprotocol. Internal. */
+export const TOKEN: RegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // A field value: visible ASCII, obs-text, spaces and tabs (RFC 9110 §5.5); no other controls.
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;

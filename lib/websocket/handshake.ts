@@ -7,14 +7,13 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { hasToken } from "../http/head.ts";
+import { hasToken, TOKEN } from "../http/head.ts";
 
 /** The GUID that RFC 6455 §1.3 appends to the key before hashing. */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 // 16 bytes in base64: 21 free characters, one whose low 4 bits are zero, and "==".
 const KEY = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * Computes `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2): the base64 of

@@ -1,0 +1,632 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Ktor's `routing { … }`: routes by method and `URLPattern` path, HTTP handlers and
+ * WebSocket handlers, and the answers for requests no route takes (404, 405, `OPTIONS`).
+ *
+ * @module
+ */
+
+import { HttpError } from "../http/error.ts";
+import type { PeerAddress } from "../http/pipeline.ts";
+import { hasToken, TOKEN } from "../http/head.ts";
+import { WebSocketError } from "../websocket/error.ts";
+import { CloseCode } from "../websocket/frame.ts";
+import type { RawWebSocketSession, WebSocketSession } from "../websocket/session.ts";
+import { upgradeWebSocket, type UpgradeWebSocketOptions } from "../websocket/upgrade.ts";
+import { type Application, PluginError, type ServeInfo } from "./application.ts";
+import { checkProtocols, WebSockets, type WebSocketsConfig } from "./websockets.ts";
+
+/**
+ * What a route's handler learns besides the request (or the session).
+ *
+ * @example Parameters, query and the application's plugins
+ * ```ts
+ * import { Application, type RouteContext, WebSockets } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Application();
+ * app.install(WebSockets, { pingInterval: 30_000 });
+ * app.routing((r) => {
+ *   r.get("/rooms/:room", (_request, context: RouteContext) =>
+ *     Response.json({
+ *       room: context.params.room,
+ *       page: context.url.searchParams.get("page"),
+ *       ping: context.application.plugin(WebSockets).pingInterval,
+ *     }));
+ * });
+ * const response = await app.fetch(new Request("http://localhost/rooms/t%C3%A9a?page=2"));
+ * assert.deepEqual(await response.json(), { room: "téa", page: "2", ping: 30_000 });
+ * ```
+ */
+export interface RouteContext {
+  /** The application the route belongs to (Ktor's `call.application`). */
+  readonly application: Application;
+  /** The request; for a WebSocket route, the upgrade request. */
+  readonly request: Request;
+  /** The request's URL, parsed. */
+  readonly url: URL;
+  /**
+   * The path's parameters (`:id` in `/users/:id`, `0` for an unnamed `*`), percent-decoded;
+   * an optional parameter that is absent has no entry.
+   */
+  readonly params: Readonly<Record<string, string>>;
+  /** What the engine told about the connection, when it told anything. */
+  readonly info: ServeInfo | undefined;
+  /**
+   * The client's IP address and port, from `info`; null when the engine did not tell it (or
+   * the connection is not TCP, as on a Unix socket).
+   */
+  readonly remoteAddr: PeerAddress | null;
+}
+
+/**
+ * A route's HTTP handler. Throwing (or rejecting with) an `HttpError` answers with
+ * `error.toResponse()`; any other error goes to the engine, which answers 500.
+ *
+ * @example A handler that refuses with an HttpError
+ * ```ts
+ * import { Application, HttpError, type RouteHandler } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const users = new Map([["1", "Ada"]]);
+ * const getUser: RouteHandler = (_request, { params }) => {
+ *   const name = users.get(params.id!);
+ *   if (name === undefined) throw new HttpError(404, "Cannot find user");
+ *   return Response.json({ name });
+ * };
+ * const app = new Application().routing((r) => r.get("/users/:id", getUser));
+ * assert.deepEqual(await (await app.fetch(new Request("http://localhost/users/1"))).json(), { name: "Ada" });
+ * const missing = await app.fetch(new Request("http://localhost/users/2"));
+ * assert.equal(missing.status, 404);
+ * assert.equal(await missing.text(), "Cannot find user\n");
+ * ```
+ */
+export type RouteHandler = (
+  request: Request,
+  context: RouteContext,
+) => Response | Promise<Response>;
+
+/**
+ * A WebSocket route's handler (Ktor's `webSocket { … }` block): it runs once the request was
+ * accepted, and the session is closed with 1000 when it returns (or its promise resolves), so
+ * await the loops that use the session. When it throws, the session is closed with 1011.
+ *
+ * @typeParam S The session type: {@linkcode WebSocketSession} or
+ * {@linkcode RawWebSocketSession}.
+ *
+ * @example A handler written apart from its route; a plain GET gets the handshake's 400
+ * ```ts
+ * import { Application, type WebSocketHandler, WebSockets, type WebSocketSession } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const shout: WebSocketHandler<WebSocketSession> = async (session) => {
+ *   for await (const message of session.incoming) {
+ *     await session.send(typeof message === "string" ? message.toUpperCase() : message);
+ *   }
+ * }; // returning closes the session with 1000
+ * const app = new Application();
+ * app.install(WebSockets);
+ * app.routing((r) => r.webSocket("/shout", shout));
+ * const plain = await app.fetch(new Request("http://localhost/shout", { headers: { host: "localhost" } }));
+ * assert.equal(plain.status, 400);
+ * assert.match(await plain.text(), /^Cannot upgrade: Upgrade does not hold websocket/);
+ * ```
+ */
+export type WebSocketHandler<S> = (session: S, context: RouteContext) => void | Promise<void>;
+
+/**
+ * Options of {@linkcode Routing.webSocket} and {@linkcode Routing.webSocketRaw}.
+ *
+ * @example A route with its own subprotocols
+ * ```ts
+ * import { Application, type WebSocketRouteOptions, WebSockets } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Application();
+ * app.install(WebSockets, { protocols: ["v1.chat"] });
+ * const options: WebSocketRouteOptions = { protocols: ["mqtt"] }; // replaces v1.chat here
+ * app.routing((r) => r.webSocket("/mqtt", async () => {}, options));
+ * assert.throws(() => app.routing((r) => r.webSocket("/bad", async () => {}, { protocols: ["a b"] })), TypeError);
+ * ```
+ */
+export interface WebSocketRouteOptions {
+  /**
+   * The subprotocols this route supports, replacing the {@linkcode WebSockets} plugin's
+   * `protocols`; the client's first offer among them is agreed.
+   *
+   * @default {the plugin's protocols}
+   */
+  protocols?: readonly string[];
+}
+
+/**
+ * Where routes are bound: the argument of {@linkcode Application.routing}.
+ *
+ * **Paths** are `URLPattern` pathname patterns (`/users/:id`, `/files/*`, `/v{1}?/items`),
+ * matched against the request's path, which must match whole (so `/users` and `/users/` are
+ * different paths). Parameters reach handlers percent-decoded in `context.params`; a parameter
+ * that is not valid percent-encoding gets 400.
+ *
+ * **Which route answers**: the first route bound whose method and path match. A `HEAD`
+ * request is answered by a `HEAD` route, else by the first matching `GET` route (the engine
+ * drops the body: both `Deno.serve` and `httpServer` do). A `GET` asking for a WebSocket
+ * upgrade prefers a WebSocket route, any other `GET` an HTTP route, so one path may serve a
+ * page and its WebSocket; a `GET` reaching a WebSocket route without a valid upgrade gets the
+ * handshake's 400 or 426.
+ *
+ * **No route**: a path that no route matches gets 404. A path that routes match under other
+ * methods gets 405 with `Allow` listing them (`HEAD` after a `GET` HTTP route, then
+ * `OPTIONS`), and an `OPTIONS` request to it, when no `OPTIONS` route is bound, gets
+ * 204 with that `Allow` (RFC 9110 §9.3.7). The automatic answer carries no CORS fields, so a
+ * browser's preflight fails on it as it would on a 404: bind `options` routes to serve CORS.
+ *
+ * @example Methods, parameters, 404, 405 and OPTIONS
+ * ```ts
+ * import { Application } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Application().routing((r) => {
+ *   r.get("/items/:id", (_request, { params }) => new Response(`item ${params.id}`));
+ *   r.delete("/items/:id", () => new Response(null, { status: 204 }));
+ * });
+ * const at = (path: string, method = "GET") => app.fetch(new Request(`http://localhost${path}`, { method }));
+ * assert.equal(await (await at("/items/caf%C3%A9")).text(), "item café");
+ * assert.equal((await at("/items")).status, 404);
+ * const refused = await at("/items/1", "POST");
+ * assert.equal(refused.status, 405);
+ * assert.equal(refused.headers.get("allow"), "GET, DELETE, HEAD, OPTIONS");
+ * await refused.body?.cancel();
+ * assert.equal((await at("/items/1", "OPTIONS")).status, 204);
+ * ```
+ */
+export interface Routing {
+  /**
+   * Binds a route for a method (Ktor's `route(path, method) { handle { … } }`).
+   *
+   * @param method The method, matched case-sensitively as `Request.method` holds it (which
+   * upper-cases `delete`, `get`, `head`, `options`, `post` and `put`, so this does too).
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} For a method that is not a token, a path that is not a pattern, a
+   * handler that is not a function, or a method and path bound already.
+   */
+  route(method: string, path: string, handler: RouteHandler): this;
+  /**
+   * Binds a `GET` route, which answers `HEAD` too.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} As {@linkcode Routing.route} does.
+   */
+  get(path: string, handler: RouteHandler): this;
+  /**
+   * Binds a `POST` route.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} As {@linkcode Routing.route} does.
+   */
+  post(path: string, handler: RouteHandler): this;
+  /**
+   * Binds a `PUT` route.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} As {@linkcode Routing.route} does.
+   */
+  put(path: string, handler: RouteHandler): this;
+  /**
+   * Binds a `PATCH` route.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} As {@linkcode Routing.route} does.
+   */
+  patch(path: string, handler: RouteHandler): this;
+  /**
+   * Binds a `DELETE` route.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} As {@linkcode Routing.route} does.
+   */
+  delete(path: string, handler: RouteHandler): this;
+  /**
+   * Binds a `HEAD` route, which takes `HEAD` requests from the path's `GET` route.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} As {@linkcode Routing.route} does.
+   */
+  head(path: string, handler: RouteHandler): this;
+  /**
+   * Binds an `OPTIONS` route, which replaces the automatic 204 for its path.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Answers the requests.
+   * @returns This routing.
+   * @throws {TypeError} As {@linkcode Routing.route} does.
+   */
+  options(path: string, handler: RouteHandler): this;
+  /**
+   * Binds a WebSocket route (Ktor's `webSocket(path, protocol) { … }`): a `GET` upgrade request
+   * to `path` is checked (RFC 6455 §4.2.1, the Origin policy of the {@linkcode WebSockets}
+   * plugin: 400, 403 or 426 when it fails) and accepted with the plugin's options, and
+   * `handler` gets a {@linkcode WebSocketSession} (messages, with pongs, the pinger and the
+   * close handshake handled). The request must be the one the engine created, and the response
+   * must reach the engine as returned: a router that copies requests (Hono's `mount` by
+   * default: its 500) or responses (a Hono middleware setting headers after `next()`: the
+   * client gets 200, the session ends with 1006) defeats the upgrade.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Runs the session; the session closes with 1000 when it returns, with 1011
+   * when it throws.
+   * @param options The route's subprotocols.
+   * @returns This routing.
+   * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
+   * @throws {TypeError} As {@linkcode Routing.route} does, or for a subprotocol that is not a
+   * token.
+   *
+   * @example A chat route with a subprotocol
+   * ```ts ignore
+   * import { Application, WebSockets } from "@wirestream/wirestream";
+   *
+   * const app = new Application();
+   * app.install(WebSockets, { pingInterval: 20_000 });
+   * app.routing((r) => {
+   *   r.webSocket("/rooms/:room", async (session, { params }) => {
+   *     await session.send(`welcome to ${params.room}`);
+   *     for await (const message of session.incoming) await session.send(message);
+   *   }, { protocols: ["chat.v1"] });
+   * });
+   * ```
+   */
+  webSocket(
+    path: string,
+    handler: WebSocketHandler<WebSocketSession>,
+    options?: WebSocketRouteOptions,
+  ): this;
+  /**
+   * Binds a raw WebSocket route (Ktor's `webSocketRaw`): as {@linkcode Routing.webSocket}, but
+   * `handler` gets a {@linkcode RawWebSocketSession} that yields every frame, pings and close
+   * included, and answers nothing by itself. The plugin's `pingInterval` and
+   * `maxMessageSize` do not apply.
+   *
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Runs the session; the session closes with 1000 when it returns, with 1011
+   * when it throws.
+   * @param options The route's subprotocols.
+   * @returns This routing.
+   * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
+   * @throws {TypeError} As {@linkcode Routing.webSocket} does.
+   */
+  webSocketRaw(
+    path: string,
+    handler: WebSocketHandler<RawWebSocketSession>,
+    options?: WebSocketRouteOptions,
+  ): this;
+}
+
+/** A route bound. */
+interface Route {
+  readonly method: string;
+  readonly path: string;
+  readonly pattern: URLPattern;
+  /** Set on WebSocket routes. */
+  readonly webSocket: {
+    readonly raw: boolean;
+    readonly options: UpgradeWebSocketOptions;
+    readonly config: WebSocketsConfig;
+    readonly handler: WebSocketHandler<WebSocketSession | RawWebSocketSession>;
+  } | null;
+  readonly handler: RouteHandler | null;
+}
+
+// Request.method upper-cases these when given in another case (Fetch, "normalize a method").
+const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
+
+/** The route table of an {@linkcode Application}: binds routes, and answers requests. */
+export class RouteTable implements Routing {
+  readonly #application: Application;
+  readonly #report: (error: unknown, request: Request) => void;
+  readonly #routes: Route[] = [];
+
+  constructor(application: Application, report: (error: unknown, request: Request) => void) {
+    this.#application = application;
+    this.#report = report;
+  }
+
+  route(method: string, path: string, handler: RouteHandler): this {
+    if (typeof method !== "string" || !TOKEN.test(method)) {
+      throw new TypeError(
+        `Cannot bind route: method ${JSON.stringify(String(method).slice(0, 64))} is not a token`,
+      );
+    }
+    const upper = method.toUpperCase();
+    return this.#bind(NORMALIZED.has(upper) ? upper : method, path, handler, null);
+  }
+
+  get(path: string, handler: RouteHandler): this {
+    return this.#bind("GET", path, handler, null);
+  }
+
+  post(path: string, handler: RouteHandler): this {
+    return this.#bind("POST", path, handler, null);
+  }
+
+  put(path: string, handler: RouteHandler): this {
+    return this.#bind("PUT", path, handler, null);
+  }
+
+  patch(path: string, handler: RouteHandler): this {
+    return this.#bind("PATCH", path, handler, null);
+  }
+
+  delete(path: string, handler: RouteHandler): this {
+    return this.#bind("DELETE", path, handler, null);
+  }
+
+  head(path: string, handler: RouteHandler): this {
+    return this.#bind("HEAD", path, handler, null);
+  }
+
+  options(path: string, handler: RouteHandler): this {
+    return this.#bind("OPTIONS", path, handler, null);
+  }
+
+  webSocket(
+    path: string,
+    handler: WebSocketHandler<WebSocketSession>,
+    options: WebSocketRouteOptions = {},
+  ): this {
+    return this.#bindWebSocket("webSocket", false, path, handler, options);
+  }
+
+  webSocketRaw(
+    path: string,
+    handler: WebSocketHandler<RawWebSocketSession>,
+    options: WebSocketRouteOptions = {},
+  ): this {
+    return this.#bindWebSocket("webSocketRaw", true, path, handler, options);
+  }
+
+  #bindWebSocket(
+    kind: string,
+    raw: boolean,
+    path: string,
+    handler: WebSocketHandler<never>,
+    options: WebSocketRouteOptions,
+  ): this {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Invalid ${kind} options: they are not an object`);
+    }
+    const config = this.#application.pluginOrNull(WebSockets);
+    if (config === null) {
+      throw new PluginError(
+        WebSockets.key,
+        `Cannot bind ${kind} route ${JSON.stringify(String(path).slice(0, 64))}: ` +
+          "install the WebSockets plugin first (app.install(WebSockets))",
+      );
+    }
+    const protocols = options.protocols === undefined
+      ? config.protocols
+      : checkProtocols(`${kind} option protocols`, options.protocols);
+    return this.#bind("GET", path, null, {
+      raw,
+      config,
+      handler: handler as WebSocketHandler<WebSocketSession | RawWebSocketSession>,
+      options: {
+        pingInterval: config.pingInterval,
+        timeout: config.timeout,
+        maxFrameSize: config.maxFrameSize,
+        masking: config.masking,
+        maxMessageSize: config.maxMessageSize,
+        protocols,
+      },
+    });
+  }
+
+  #bind(
+    method: string,
+    path: string,
+    handler: RouteHandler | null,
+    webSocket: Route["webSocket"],
+  ): this {
+    const where = `${method} ${JSON.stringify(String(path).slice(0, 64))}`;
+    if (typeof path !== "string" || !path.startsWith("/")) {
+      throw new TypeError(`Cannot bind route ${where}: the path does not start with "/"`);
+    }
+    if (typeof (handler ?? webSocket?.handler) !== "function") {
+      throw new TypeError(`Cannot bind route ${where}: the handler is not a function`);
+    }
+    let pattern: URLPattern;
+    try {
+      pattern = new URLPattern({ pathname: path });
+    } catch (error) {
+      throw new TypeError(`Cannot bind route ${where}: the path is not a URLPattern pathname`, {
+        cause: error,
+      });
+    }
+    const bound = this.#routes.some((route) =>
+      route.method === method && route.path === path &&
+      (route.webSocket === null) === (webSocket === null)
+    );
+    if (bound) throw new TypeError(`Cannot bind route ${where}: it is bound already`);
+    this.#routes.push({ method, path, pattern, handler, webSocket });
+    return this;
+  }
+
+  /**
+   * Answers a request: the route's response, or 404, 405 or the `OPTIONS` answer.
+   *
+   * @param request The request.
+   * @param info What the engine told about the connection.
+   * @returns The response.
+   */
+  handle(request: Request, info: ServeInfo | undefined): Response | Promise<Response> {
+    const url = new URL(request.url);
+    const method = request.method;
+    const upgrade = method === "GET" && hasToken(request.headers.get("upgrade"), "websocket");
+    // The first route of the best rank wins: rank 1 is the request's own method (for a GET,
+    // of the kind it asks for); rank 2 is a GET route answering HEAD, or a GET route of the
+    // other kind.
+    let fallback: Route | null = null;
+    let fallbackMatch: URLPatternResult | null = null;
+    for (const route of this.#routes) {
+      let best: boolean;
+      if (route.method === method) {
+        best = method !== "GET" || (route.webSocket !== null) === upgrade;
+      } else if (method === "HEAD" && route.method === "GET" && route.webSocket === null) {
+        best = false;
+      } else continue;
+      if (!best && fallback !== null) continue;
+      const match = route.pattern.exec({ pathname: url.pathname });
+      if (match === null) continue;
+      if (best) return this.#answer(route, match, request, url, info);
+      fallback = route;
+      fallbackMatch = match;
+    }
+    if (fallback !== null) return this.#answer(fallback, fallbackMatch!, request, url, info);
+    return this.#unrouted(method, url.pathname);
+  }
+
+  /** The answer when no route takes the method: 404, 405 or 204 for OPTIONS. */
+  #unrouted(method: string, pathname: string): Response {
+    const allow: string[] = [];
+    let plainGet = false;
+    for (const route of this.#routes) {
+      if (!route.pattern.test({ pathname })) continue;
+      if (!allow.includes(route.method)) allow.push(route.method);
+      plainGet ||= route.method === "GET" && route.webSocket === null;
+    }
+    if (allow.length === 0) {
+      return new HttpError(404, "Cannot route: no route matches the path").toResponse();
+    }
+    if (plainGet && !allow.includes("HEAD")) allow.push("HEAD");
+    if (!allow.includes("OPTIONS")) allow.push("OPTIONS");
+    const headers = { allow: allow.join(", ") };
+    if (method === "OPTIONS") return new Response(null, { status: 204, headers });
+    return new HttpError(
+      405,
+      `Cannot route: method ${JSON.stringify(method.slice(0, 64))} is not allowed on the path`,
+      { headers },
+    ).toResponse();
+  }
+
+  #answer(
+    route: Route,
+    match: URLPatternResult,
+    request: Request,
+    url: URL,
+    info: ServeInfo | undefined,
+  ): Response | Promise<Response> {
+    let context: RouteContext;
+    try {
+      context = {
+        application: this.#application,
+        request,
+        url,
+        params: decodeParams(match.pathname.groups),
+        info,
+        remoteAddr: info !== undefined && info.remoteAddr !== null && "hostname" in info.remoteAddr
+          ? info.remoteAddr
+          : null,
+      };
+    } catch (error) {
+      if (error instanceof HttpError) return error.toResponse();
+      throw error;
+    }
+    if (route.webSocket !== null) return this.#upgrade(route.webSocket, request, context);
+    let result: Response | Promise<Response>;
+    try {
+      result = route.handler!(request, context);
+    } catch (error) {
+      return answerError(error);
+    }
+    if (result instanceof Response) return result;
+    return Promise.resolve(result).then((response) => {
+      if (response instanceof Response) return response;
+      throw new TypeError(
+        `Route ${route.method} ${JSON.stringify(route.path)} did not return a Response`,
+      );
+    }, answerError);
+  }
+
+  #upgrade(
+    route: NonNullable<Route["webSocket"]>,
+    request: Request,
+    context: RouteContext,
+  ): Response {
+    const host = request.headers.get("host");
+    const options: UpgradeWebSocketOptions = {
+      ...route.options,
+      checkOrigin: (origin) => route.config.isAllowedOrigin(origin, host),
+    };
+    let upgrade: { response: Response; session: WebSocketSession | RawWebSocketSession };
+    try {
+      upgrade = route.raw
+        ? upgradeWebSocket(request, { ...options, raw: true })
+        : upgradeWebSocket(request, options);
+    } catch (error) {
+      return answerError(error);
+    }
+    this.#run(route.handler, upgrade.session, context);
+    return upgrade.response;
+  }
+
+  /** Runs a WebSocket handler; closes its session with 1000 after it, 1011 when it throws. */
+  async #run(
+    handler: WebSocketHandler<WebSocketSession | RawWebSocketSession>,
+    session: WebSocketSession | RawWebSocketSession,
+    context: RouteContext,
+  ): Promise<void> {
+    try {
+      await handler(session, context);
+    } catch (error) {
+      session.close(CloseCode.InternalError, "internal error"); // nothing when closing already
+      // A WebSocketError is the session's own failure (or its having closed), seen again
+      // through incoming or send: the peer was told its code, and there is no bug to report.
+      if (error instanceof WebSocketError) return;
+      try {
+        this.#report(error, context.request);
+      } catch (again) {
+        // A reporter that throws must not become an unhandled rejection, which ends Deno.
+        console.error("onWebSocketError failed:", again, "reporting:", error);
+      }
+      return;
+    }
+    session.close(CloseCode.NormalClosure);
+  }
+}
+
+/** The groups of a match, without absent ones, percent-decoded. */
+function decodeParams(groups: Record<string, string | undefined>): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const name in groups) {
+    const value = groups[name];
+    if (value === undefined) continue;
+    try {
+      params[name] = value.includes("%") ? decodeURIComponent(value) : value;
+    } catch (error) {
+      throw new HttpError(
+        400,
+        `Cannot route: parameter ${name} is not valid percent-encoding`,
+        { cause: error },
+      );
+    }
+  }
+  return params;
+}
+
+/** An `HttpError` as its response; anything else is thrown on to the engine. */
+function answerError(error: unknown): Response {
+  if (error instanceof HttpError) return error.toResponse();
+  throw error;
+}

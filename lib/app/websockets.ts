@@ -1,0 +1,314 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Ktor's `WebSockets` plugin: the options every WebSocket route of an application uses, and
+ * the Origin policy that guards them.
+ *
+ * @module
+ */
+
+import { checkDuration, checkLimit } from "../_options.ts";
+import { TOKEN } from "../http/head.ts";
+import { DEFAULT_MAX_FRAME_SIZE } from "../websocket/decoder.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "../websocket/message.ts";
+import type { Application, Plugin } from "./application.ts";
+
+/**
+ * Options of the {@linkcode WebSockets} plugin (Ktor's `WebSocketOptions`), checked when it is
+ * installed. Sizes are bytes and durations milliseconds.
+ *
+ * @example Ktor's `install(WebSockets) { pingPeriod; timeout; maxFrameSize; masking }`
+ * ```ts
+ * import { Application, WebSockets, type WebSocketsOptions } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const options: WebSocketsOptions = {
+ *   pingInterval: 15_000,
+ *   timeout: 15_000,
+ *   maxFrameSize: 64 * 1024,
+ *   masking: false,
+ *   maxMessageSize: 1024 * 1024,
+ *   protocols: ["chat.v1"],
+ *   allowedOrigins: ["https://app.example.com"],
+ * };
+ * const config = new Application().install(WebSockets, options);
+ * assert.equal(config.maxFrameSize, 65_536);
+ * assert.throws(() => new Application().install(WebSockets, { pingInterval: -1 }), RangeError);
+ * ```
+ */
+export interface WebSocketsOptions {
+  /**
+   * Ktor's `pingPeriod`: send a ping this long after the start and after each pong, and close
+   * with 1011 (`"ping timeout"`) when its pong does not come within `timeout`. `null` or
+   * `Infinity` disables pings. Routes bound with `webSocketRaw` never ping.
+   *
+   * @default {null}
+   */
+  pingInterval?: number | null;
+  /**
+   * How long a write may take, and how long to wait for the peer's close frame after ours
+   * (and for the pong of a ping). `Infinity` waits forever.
+   *
+   * @default {15000}
+   */
+  timeout?: number;
+  /** The largest frame payload received (1009 above it); at least 1. @default {1048576} */
+  maxFrameSize?: number;
+  /**
+   * Ktor's `masking`: mask the frames the server sends. RFC 6455 §5.1 forbids it, so standard
+   * clients fail such a connection; leave it off unless the client is yours.
+   *
+   * @default {false}
+   */
+  masking?: boolean;
+  /**
+   * The largest message received over all its fragments (1009 above it). Routes bound with
+   * `webSocketRaw` see frames, not messages, and ignore it.
+   *
+   * @default {4194304}
+   */
+  maxMessageSize?: number;
+  /**
+   * The subprotocols the routes support (`Sec-WebSocket-Protocol`, RFC 6455 §4.2.2); the
+   * client's first offer among them is agreed, and none is agreed when nothing matches. A
+   * route's own `protocols` replace these.
+   *
+   * @default {[]}
+   */
+  protocols?: readonly string[];
+  /**
+   * The origins, besides the server's own, whose pages may open a WebSocket (the defence
+   * against cross-site WebSocket hijacking: a browser sends its cookies with the upgrade, so
+   * any page could otherwise act as its user). A request whose `Origin` is neither listed nor
+   * the same host as its `Host` gets 403. A request without `Origin` comes from a non-browser
+   * client, which could send any `Origin` anyway, and is allowed. Origins are compared
+   * normalized (`"https://Example.com:443"` is `"https://example.com"`); `"*"` allows every
+   * origin. The default allows only the server's own pages, as browsers do for `fetch`.
+   *
+   * @default {[]}
+   */
+  allowedOrigins?: readonly string[] | "*";
+}
+
+/**
+ * The {@linkcode WebSockets} plugin's state: its options, checked, with their defaults.
+ *
+ * @example Reading the options in force
+ * ```ts
+ * import { Application, WebSockets, type WebSocketsConfig } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Application();
+ * app.install(WebSockets, { allowedOrigins: "*" });
+ * const config: WebSocketsConfig = app.plugin(WebSockets);
+ * assert.equal(config.pingInterval, null); // pings are off by default
+ * assert.equal(config.maxMessageSize, 4_194_304);
+ * assert.equal(config.isAllowedOrigin("https://anyone.example", "api.example.com"), true);
+ * ```
+ */
+export interface WebSocketsConfig {
+  /** The ping period in milliseconds, or null when pings are off. */
+  readonly pingInterval: number | null;
+  /** The write and close timeout in milliseconds. */
+  readonly timeout: number;
+  /** The largest frame payload received, in bytes. */
+  readonly maxFrameSize: number;
+  /** Whether server frames are masked. */
+  readonly masking: boolean;
+  /** The largest message received, in bytes. */
+  readonly maxMessageSize: number;
+  /** The subprotocols the routes support. */
+  readonly protocols: readonly string[];
+  /** The origins allowed besides the server's own, normalized, or `"*"`. */
+  readonly allowedOrigins: readonly string[] | "*";
+  /**
+   * Applies the Origin policy of {@linkcode WebSocketsOptions.allowedOrigins}.
+   *
+   * @param origin The request's `Origin`, or null when it has none.
+   * @param host The request's `Host`, or null when it has none.
+   * @returns Whether the request may be upgraded.
+   */
+  isAllowedOrigin(origin: string | null, host: string | null): boolean;
+}
+
+const OPTION_NAMES = new Set([
+  "pingInterval",
+  "timeout",
+  "maxFrameSize",
+  "masking",
+  "maxMessageSize",
+  "protocols",
+  "allowedOrigins",
+]);
+
+// scheme "://" authority, and at most a "/" after it: no path, query or fragment.
+const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@]+\/?$/i;
+
+/** How a value is named in an error message: its type, or the value for a few types. */
+function describe(value: unknown): string {
+  if (value === null || typeof value === "number" || typeof value === "boolean") {
+    return String(value);
+  }
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 64));
+  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+}
+
+function number(name: string, value: unknown): number {
+  if (typeof value !== "number") {
+    throw new TypeError(`Invalid WebSockets option ${name}: ${describe(value)} is not a number`);
+  }
+  return value;
+}
+
+function list(what: string, value: unknown): readonly string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+    throw new TypeError(`Invalid ${what}: ${describe(value)} is not an array of strings`);
+  }
+  return value;
+}
+
+/**
+ * Checks a list of subprotocols: each a token (RFC 6455 §4.1).
+ *
+ * @param what The option, as error messages name it.
+ * @param value The option's value.
+ * @returns A frozen copy.
+ * @throws {TypeError} When it is not an array of tokens.
+ */
+export function checkProtocols(what: string, value: unknown): readonly string[] {
+  const protocols = Object.freeze([...list(what, value)]);
+  for (const protocol of protocols) {
+    if (!TOKEN.test(protocol)) {
+      throw new TypeError(`Invalid ${what}: ${describe(protocol)} is not a token`);
+    }
+  }
+  return protocols;
+}
+
+/**
+ * An origin (`scheme://host[:port]`) normalized as a browser sends it: scheme and host in
+ * lower case, a default port left out. Null when `value` is not one (`"null"`, a path, a user).
+ */
+function normalizeOrigin(value: string): string | null {
+  if (!ORIGIN.test(value)) return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return null;
+  }
+  // url.origin would be "null" for schemes such as chrome-extension:, whose pages send theirs.
+  return url.host === "" ? null : `${url.protocol}//${url.host}`;
+}
+
+/**
+ * Whether `host` (a `Host` value) names the host and port of `origin` (normalized): the
+ * same-origin rule of Gorilla's `checkSameOrigin`, with the origin's default port implied.
+ */
+function sameHost(origin: string, host: string | null): boolean {
+  if (host === null || !/^https?:/.test(origin)) return false;
+  return normalizeOrigin(`${origin.slice(0, origin.indexOf(":"))}://${host}`) === origin;
+}
+
+/** `value`, or `fallback` when it is undefined (null is a value, of the wrong type). */
+function or<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
+
+/** Checks the options, applies the defaults. */
+function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
+  if (options === undefined) options = {};
+  if (typeof options !== "object" || options === null || Array.isArray(options)) {
+    throw new TypeError(`Invalid WebSockets options: ${describe(options)} is not an object`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) {
+      throw new TypeError(
+        `Invalid WebSockets option ${JSON.stringify(name)}: it is not one of ${
+          [...OPTION_NAMES].join(", ")
+        }`,
+      );
+    }
+  }
+  let pingInterval: number | null = null;
+  if (options.pingInterval !== undefined && options.pingInterval !== null) {
+    const period = checkDuration("pingInterval", number("pingInterval", options.pingInterval), 1);
+    pingInterval = period === Infinity ? null : period;
+  }
+  const timeout = checkDuration("timeout", number("timeout", or(options.timeout, 15_000)));
+  const maxFrameSize = checkLimit(
+    "maxFrameSize",
+    number("maxFrameSize", or(options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE)),
+    1,
+  );
+  const maxMessageSize = checkLimit(
+    "maxMessageSize",
+    number("maxMessageSize", or(options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE)),
+  );
+  const masking = or(options.masking, false);
+  if (typeof masking !== "boolean") {
+    throw new TypeError(`Invalid WebSockets option masking: ${describe(masking)} is not a boolean`);
+  }
+  const protocols = checkProtocols("WebSockets option protocols", or(options.protocols, []));
+  const allowed = or(options.allowedOrigins, []);
+  let allowedOrigins: readonly string[] | "*";
+  if (allowed === "*") {
+    allowedOrigins = "*";
+  } else {
+    allowedOrigins = Object.freeze(
+      list("WebSockets option allowedOrigins", allowed).map((value) => {
+        const origin = normalizeOrigin(value);
+        if (origin === null) {
+          throw new TypeError(
+            `Invalid WebSockets option allowedOrigins: ${describe(value)} is not an origin`,
+          );
+        }
+        return origin;
+      }),
+    );
+  }
+  const isAllowedOrigin = (origin: string | null, host: string | null): boolean => {
+    if (origin === null || allowedOrigins === "*") return true;
+    const normalized = normalizeOrigin(origin); // null for "null": a sandboxed or file: page
+    if (normalized === null) return false;
+    return sameHost(normalized, host) || allowedOrigins.includes(normalized);
+  };
+  return Object.freeze({
+    pingInterval,
+    timeout,
+    maxFrameSize,
+    masking,
+    maxMessageSize,
+    protocols,
+    allowedOrigins,
+    isAllowedOrigin,
+  });
+}
+
+/**
+ * Ktor's `WebSockets` plugin: install it before binding WebSocket routes
+ * (`Routing.webSocket`, `Routing.webSocketRaw`), which use its options. Every option is checked
+ * at install time; see {@linkcode WebSocketsOptions} for their meaning and defaults.
+ *
+ * @example Installing it and reading its state
+ * ```ts
+ * import { Application, WebSockets } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Application();
+ * app.install(WebSockets, { pingInterval: 20_000, allowedOrigins: ["https://app.example.com"] });
+ * const config = app.plugin(WebSockets);
+ * assert.equal(config.timeout, 15_000); // the default
+ * assert.equal(config.isAllowedOrigin("https://app.example.com", "api.example.com"), true);
+ * assert.equal(config.isAllowedOrigin("https://api.example.com", "api.example.com"), true);
+ * assert.equal(config.isAllowedOrigin("https://evil.example", "api.example.com"), false);
+ * assert.equal(config.isAllowedOrigin(null, "api.example.com"), true); // not a browser
+ *
+ * assert.throws(() => new Application().install(WebSockets, { timeout: -1 }), RangeError);
+ * assert.throws(() => new Application().install(WebSockets, { masking: "yes" as never }), TypeError);
+ * ```
+ */
+export const WebSockets: Plugin<WebSocketsOptions, WebSocketsConfig> = {
+  key: "WebSockets",
+  install: (_application: Application, options: WebSocketsOptions | undefined) =>
+    configure(options),
+};

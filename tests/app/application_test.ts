@@ -1,0 +1,172 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Application: plugins, and the application as a fetch handler on every way of serving it:
+// `deno serve` on its default export (what Deno Deploy runs), Deno.serve and httpServer.
+import { Application, type Plugin, PluginError, WebSockets } from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { within } from "../_util/async.ts";
+import { engines } from "../_util/engines.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+const FIXTURE = new URL("./fixtures/serve_app.ts", import.meta.url);
+
+/** A plugin that records what it was installed with. */
+function recorder(key: string): Plugin<{ n: number }, { app: Application; n: number | undefined }> {
+  return { key, install: (app, options) => ({ app, n: options?.n }) };
+}
+
+/**
+ * Reads `deno serve`'s stderr to its end: `port` resolves once it announces the address (or
+ * rejects when it ends first), `text` with all it printed.
+ */
+function watchServe(
+  stderr: ReadableStream<Uint8Array>,
+): { port: Promise<number>; text: Promise<string> } {
+  let found!: (port: number) => void;
+  let failed!: (error: Error) => void;
+  const port = new Promise<number>((resolve, reject) => {
+    found = resolve;
+    failed = reject;
+  });
+  const text = (async () => {
+    let text = "";
+    for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const match = /Listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(text);
+      if (match) found(Number(match[1]));
+    }
+    failed(new Error(`deno serve exited before listening: ${JSON.stringify(text)}`));
+    return text;
+  })();
+  return { port, text };
+}
+
+Deno.test("Application", async (t) => {
+  await t.step("install runs the plugin with the app and options; plugin() finds it", () => {
+    const app = new Application();
+    const Counter = recorder("Counter");
+    assert.equal(app.pluginOrNull(Counter), null);
+    const state = app.install(Counter, { n: 3 });
+    assert.equal(state.app, app);
+    assert.equal(state.n, 3);
+    assert.equal(app.plugin(Counter), state);
+    assert.equal(app.pluginOrNull(Counter), state);
+    assert.equal(new Application().install(recorder("Other")).n, undefined);
+  });
+
+  await t.step("installing a plugin twice throws a PluginError naming it", () => {
+    const app = new Application();
+    app.install(WebSockets);
+    const before = app.plugin(WebSockets);
+    assert.throws(() => app.install(WebSockets, { timeout: 1 }), (error) => {
+      assert.ok(error instanceof PluginError);
+      assert.equal(error.key, "WebSockets");
+      assert.match(error.message, /"WebSockets".*installed already/);
+      return true;
+    });
+    assert.equal(app.plugin(WebSockets), before, "the first installation stays");
+    // Another plugin object with the same key is the same plugin, as far as keys go.
+    app.install(recorder("Twin"));
+    assert.throws(() => app.install(recorder("Twin")), PluginError);
+  });
+
+  await t.step("plugin() throws a PluginError for a plugin not installed", () => {
+    const app = new Application();
+    assert.throws(() => app.plugin(WebSockets), (error) => {
+      assert.ok(error instanceof PluginError);
+      assert.equal(error.key, "WebSockets");
+      assert.match(error.message, /not installed/);
+      return true;
+    });
+    app.install(recorder("Shared"));
+    const impostor = recorder("Shared");
+    assert.throws(() => app.plugin(impostor), PluginError, "a different object under its key");
+    assert.equal(app.pluginOrNull(impostor), null);
+  });
+
+  await t.step("a plugin whose install throws is not installed", () => {
+    const app = new Application();
+    assert.throws(() => app.install(WebSockets, { timeout: -1 }), RangeError);
+    assert.equal(app.pluginOrNull(WebSockets), null);
+    app.install(WebSockets, { timeout: 1 });
+    assert.equal(app.plugin(WebSockets).timeout, 1);
+  });
+
+  await t.step("install rejects what is not a plugin, and bad options with TypeError", () => {
+    const app = new Application();
+    for (
+      const bad of [null, {}, { key: 1, install() {} }, { key: "X" }, { key: "X", install: 1 }]
+    ) {
+      assert.throws(() => app.install(bad as never), TypeError, JSON.stringify(bad));
+    }
+    assert.throws(() => new Application({ onWebSocketError: "log" as never }), TypeError);
+  });
+
+  await t.step("fetch and handler are one function, bound to the app", async () => {
+    const app = new Application().routing((r) => r.get("/", () => new Response("root")));
+    const { fetch, handler } = app;
+    assert.equal(handler, fetch);
+    assert.equal(await (await fetch(new Request("http://localhost/"))).text(), "root");
+    assert.equal(app.routing(() => {}), app, "routing() returns the app");
+  });
+
+  await t.step("`deno serve` serves the default export, with params and remoteAddr", async () => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["serve", "--host", "127.0.0.1", "--port", "0", FIXTURE.pathname],
+      cwd: ROOT.pathname,
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const output = watchServe(child.stderr);
+    try {
+      const port = await within(output.port, 20_000, "deno serve to listen");
+      const base = `http://127.0.0.1:${port}`;
+      const hello = await fetch(`${base}/hello/w%C3%B6rld`);
+      assert.equal(hello.status, 200);
+      assert.deepEqual(await hello.json(), { hello: "wörld", remote: "127.0.0.1" });
+      const echo = await fetch(`${base}/echo`, { method: "POST", body: "body" });
+      assert.equal(await echo.text(), "body");
+      const refused = await fetch(`${base}/echo`);
+      assert.equal(refused.status, 405);
+      assert.equal(refused.headers.get("allow"), "POST, OPTIONS");
+      await refused.body?.cancel();
+      const missing = await fetch(`${base}/nowhere`);
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+    } finally {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      const stderr = await output.text;
+      assert.ok(
+        status.signal === "SIGTERM" || status.success,
+        `deno serve ended with ${JSON.stringify(status)}: ${stderr}`,
+      );
+    }
+  });
+
+  for (const engine of engines) {
+    await t.step(`app.handler serves on the ${engine.name}`, async () => {
+      const app = new Application().routing((r) => {
+        r.get("/who", (_request, { info, remoteAddr, url }) =>
+          Response.json({
+            host: remoteAddr?.hostname,
+            completed: info?.completed instanceof Promise,
+            path: url.pathname,
+            query: url.searchParams.get("q"),
+          }));
+      });
+      const server = engine.serve(app.handler);
+      try {
+        const response = await fetch(`${server.origin}/who?q=1`);
+        assert.deepEqual(await response.json(), {
+          host: "127.0.0.1",
+          completed: true,
+          path: "/who",
+          query: "1",
+        });
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});

@@ -1,0 +1,504 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The WebSockets plugin: its options in memory, then WebSocket routes over real sockets on
+// each engine that serves them, with npm:ws and Deno's WebSocket as clients.
+import {
+  Application,
+  Frame,
+  Opcode,
+  PluginError,
+  type RawWebSocketSession,
+  type RouteContext,
+  WebSocketError,
+  WebSockets,
+  type WebSocketSession,
+  type WebSocketsOptions,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { delay, within } from "../_util/async.ts";
+import { denoClient, wsClient } from "../_util/clients.ts";
+import { type Served, wsEngines } from "../_util/engines.ts";
+import { Queue } from "../_util/ws.ts";
+
+/** Installs WebSockets with `options` on a fresh application. */
+function install(options?: WebSocketsOptions) {
+  return new Application().install(WebSockets, options);
+}
+
+/** Echoes messages until the session ends; the handler returns then. */
+async function echo(session: WebSocketSession): Promise<void> {
+  for await (const message of session.incoming) await session.send(message);
+}
+
+Deno.test("WebSockets", async (t) => {
+  await t.step("applies the defaults", () => {
+    const config = install();
+    assert.deepEqual({ ...config, isAllowedOrigin: null }, {
+      pingInterval: null,
+      timeout: 15_000,
+      maxFrameSize: 1_048_576,
+      masking: false,
+      maxMessageSize: 4_194_304,
+      protocols: [],
+      allowedOrigins: [],
+      isAllowedOrigin: null,
+    });
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.protocols));
+    assert.equal(install({ pingInterval: Infinity }).pingInterval, null, "Infinity is off");
+    assert.equal(install({ pingInterval: null }).pingInterval, null);
+    assert.equal(install({ timeout: Infinity, maxMessageSize: 0 }).maxMessageSize, 0);
+  });
+
+  await t.step("rejects values out of range with RangeError at install time", () => {
+    const cases: WebSocketsOptions[] = [
+      { pingInterval: -1 },
+      { pingInterval: 0 },
+      { pingInterval: NaN },
+      { pingInterval: 2 ** 31 }, // longer than a timer can wait
+      { timeout: -1 },
+      { timeout: NaN },
+      { maxFrameSize: 0 },
+      { maxFrameSize: 1.5 },
+      { maxMessageSize: -1 },
+    ];
+    for (const options of cases) {
+      assert.throws(() => install(options), RangeError, JSON.stringify(options));
+    }
+    assert.throws(() => install({ timeout: -5 }), /Invalid timeout: -5 ms/);
+  });
+
+  await t.step("rejects values of the wrong type, and unknown options, with TypeError", () => {
+    const cases: [string, unknown][] = [
+      ["pingInterval", "20s"],
+      ["timeout", "1000"],
+      ["maxFrameSize", 1n],
+      ["masking", 1],
+      ["maxMessageSize", null],
+      ["protocols", "chat"],
+      ["protocols", ["chat", 1]],
+      ["protocols", ["two words"]],
+      ["protocols", [""]],
+      ["allowedOrigins", "https://a.example"],
+      ["allowedOrigins", ["https://a.example/path"]],
+      ["allowedOrigins", ["a.example"]],
+      ["allowedOrigins", ["null"]],
+      ["allowedOrigins", ["https://user@a.example"]],
+      ["pingPeriod", 1000], // Ktor's name
+    ];
+    for (const [name, value] of cases) {
+      assert.throws(
+        () => install({ [name]: value } as WebSocketsOptions),
+        (error) => error instanceof TypeError && error.message.includes(name),
+        `${name}: ${String(value)}`,
+      );
+    }
+    assert.throws(() => install("fast" as never), TypeError);
+  });
+
+  await t.step("allows the server's own origin, the listed ones and clients without one", () => {
+    const config = install({
+      allowedOrigins: ["https://App.Example:443", "chrome-extension://abc"],
+    });
+    assert.deepEqual(config.allowedOrigins, ["https://app.example", "chrome-extension://abc"]);
+    const cases: [string | null, string | null, boolean][] = [
+      [null, "api.example", true], // not a browser
+      ["https://api.example", "api.example", true], // same host
+      ["http://api.example:8080", "API.example:8080", true],
+      ["https://api.example", "api.example:443", true], // the default port of the origin
+      ["https://api.example:8443", "api.example", false], // another port
+      ["https://app.example", "api.example", true], // listed
+      ["chrome-extension://abc", "api.example", true], // listed
+      ["https://evil.example", "api.example", false],
+      ["https://api.example.evil.example", "api.example", false],
+      ["null", "api.example", false], // a sandboxed or file: page
+      ["garbage", "api.example", false],
+      ["https://api.example", "api.example/@evil", false],
+      ["https://api.example", null, false],
+    ];
+    for (const [origin, host, allowed] of cases) {
+      assert.equal(config.isAllowedOrigin(origin, host), allowed, `${origin} on ${host}`);
+    }
+    assert.equal(install().isAllowedOrigin("https://app.example", "api.example"), false);
+    assert.equal(install({ allowedOrigins: "*" }).isAllowedOrigin("null", "api.example"), true);
+  });
+
+  await t.step("a WebSocket route bound before install(WebSockets) throws a PluginError", () => {
+    const app = new Application();
+    for (
+      const bind of [
+        () => app.routing((r) => r.webSocket("/ws", () => {})),
+        () => app.routing((r) => r.webSocketRaw("/raw", () => {})),
+      ]
+    ) {
+      assert.throws(bind, (error) => {
+        assert.ok(error instanceof PluginError);
+        assert.equal(error.key, "WebSockets");
+        assert.match(error.message, /^Cannot bind webSocket(Raw)? route "\/(ws|raw)": install/);
+        return true;
+      });
+    }
+    app.install(WebSockets);
+    app.routing((r) => r.webSocket("/ws", () => {}).webSocketRaw("/raw", () => {}));
+  });
+
+  await t.step("checks a route's protocols and options", () => {
+    const app = new Application();
+    app.install(WebSockets);
+    assert.throws(
+      () => app.routing((r) => r.webSocket("/a", () => {}, { protocols: ["a b"] })),
+      TypeError,
+    );
+    assert.throws(() => app.routing((r) => r.webSocket("/b", () => {}, null as never)), TypeError);
+    assert.throws(() => app.routing((r) => r.webSocket("/c", "handler" as never)), TypeError);
+    app.routing((r) => r.webSocket("/d", () => {}));
+    assert.throws(() => app.routing((r) => r.webSocket("/d", () => {})), /bound already/);
+    app.routing((r) => r.get("/d", () => new Response("page"))); // a page on the same path
+  });
+
+  for (const engine of wsEngines) {
+    await t.step(`routes on the ${engine.name}`, async (t) => {
+      /** Serves an app with WebSockets installed; `bind` adds its routes. */
+      function serve(
+        bind: (app: Application) => void,
+        options: WebSocketsOptions = {},
+        reports: Queue<unknown> = new Queue(),
+      ): Served {
+        const app = new Application({ onWebSocketError: (error) => reports.push(error) });
+        app.install(WebSockets, options);
+        bind(app);
+        return engine.serve(app.handler);
+      }
+
+      await t.step(
+        "ws and Deno's WebSocket talk to a webSocket route with parameters",
+        async () => {
+          const contexts = new Queue<RouteContext>();
+          const server = serve((app) =>
+            app.routing((r) =>
+              r.webSocket("/rooms/:room", async (session, context) => {
+                contexts.push(context);
+                await session.send(`welcome to ${context.params.room}`);
+                await echo(session);
+              })
+            )
+          );
+          const ws = wsClient(`${server.wsOrigin}/rooms/caf%C3%A9?x=1`);
+          let deno: ReturnType<typeof denoClient> | null = null;
+          try {
+            assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+            assert.equal((await ws.messages.next()).data.toString(), "welcome to café");
+            ws.ws.send("text");
+            assert.deepEqual(
+              [(await ws.messages.next()).data.toString(), false],
+              ["text", false],
+            );
+            ws.ws.send(Uint8Array.of(1, 2, 3));
+            const binary = await ws.messages.next();
+            assert.equal(binary.isBinary, true);
+            assert.deepEqual([...binary.data], [1, 2, 3]);
+            const context = await contexts.next();
+            assert.equal(context.url.searchParams.get("x"), "1");
+            assert.equal(context.request.headers.get("upgrade"), "websocket");
+            assert.ok(context.application instanceof Application);
+
+            deno = denoClient(`${server.wsOrigin}/rooms/lobby`);
+            assert.equal(await within(deno.opened, 5000, "Deno's WebSocket to open"), true);
+            assert.equal(await deno.messages.next(), "welcome to lobby");
+            deno.ws.send("from Deno");
+            assert.equal(await deno.messages.next(), "from Deno");
+            ws.ws.close(1000, "bye");
+            deno.ws.close(4000, "done");
+            assert.equal((await within(ws.closed, 5000, "ws close")).code, 1000);
+            assert.equal((await within(deno.closed, 5000, "Deno close")).code, 4000);
+          } finally {
+            ws.ws.terminate();
+            deno?.ws.close();
+            await server.close();
+          }
+        },
+      );
+
+      await t.step("the session closes with 1000 when the handler returns", async () => {
+        const server = serve((app) =>
+          app.routing((r) => r.webSocket("/once", (session) => void session.send("only this")))
+        );
+        const ws = wsClient(`${server.wsOrigin}/once`);
+        try {
+          assert.equal((await ws.messages.next()).data.toString(), "only this");
+          assert.equal((await within(ws.closed, 5000, "ws close")).code, 1000);
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
+
+      await t.step(
+        "a handler that throws: the session closes with 1011, the error is reported",
+        async () => {
+          const reports = new Queue<unknown>();
+          const server = serve(
+            (app) =>
+              app.routing((r) =>
+                r.webSocket("/fail", async (session) => {
+                  await session.send("about to fail");
+                  throw new Error("handler bug");
+                })
+              ),
+            {},
+            reports,
+          );
+          const ws = wsClient(`${server.wsOrigin}/fail`);
+          const deno = denoClient(`${server.wsOrigin}/fail`);
+          try {
+            assert.equal((await ws.messages.next()).data.toString(), "about to fail");
+            assert.deepEqual(await within(ws.closed, 5000, "ws close"), {
+              code: 1011,
+              reason: "internal error",
+            });
+            assert.equal((await within(deno.closed, 5000, "Deno close")).code, 1011);
+            for (let i = 0; i < 2; i++) {
+              assert.equal(String(await reports.next("the report")), "Error: handler bug");
+            }
+          } finally {
+            ws.ws.terminate();
+            await server.close();
+          }
+        },
+      );
+
+      await t.step("a session failure the handler sees again is not reported", async () => {
+        const reports = new Queue<unknown>();
+        const ended = new Queue<unknown>();
+        const server = serve(
+          (app) =>
+            app.routing((r) =>
+              r.webSocket("/small", async (session) => {
+                try {
+                  await echo(session);
+                  ended.push("returned");
+                } catch (error) {
+                  ended.push(error);
+                  throw error;
+                }
+              })
+            ),
+          { maxMessageSize: 8 },
+          reports,
+        );
+        const ws = wsClient(`${server.wsOrigin}/small`);
+        try {
+          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+          ws.ws.send("more than eight bytes");
+          assert.equal((await within(ws.closed, 5000, "ws close")).code, 1009);
+          const error = await ended.next("the handler to end");
+          assert.ok(error instanceof WebSocketError, String(error));
+          assert.equal(error.closeCode, 1009);
+          await delay(50);
+          await assert.rejects(reports.next("no report", 10), /Timed out/);
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
+
+      await t.step("pingInterval and timeout come from the plugin", async () => {
+        const server = serve(
+          (app) => app.routing((r) => r.webSocket("/ping", echo)),
+          { pingInterval: 20, timeout: 2000 },
+        );
+        const ws = wsClient(`${server.wsOrigin}/ping`);
+        try {
+          // ws answers pings by itself; two in a row show the pinger runs on.
+          await ws.pings.next("the first ping");
+          await ws.pings.next("the second ping");
+          ws.ws.close(1000);
+          assert.equal((await within(ws.closed, 5000, "ws close")).code, 1000);
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
+
+      await t.step("protocols: the plugin's, a route's own, and none agreed", async () => {
+        const sessions = new Queue<WebSocketSession>();
+        const keep = async (session: WebSocketSession) => {
+          sessions.push(session);
+          await echo(session);
+        };
+        const server = serve(
+          (app) =>
+            app.routing((r) => {
+              r.webSocket("/plugin", keep);
+              r.webSocket("/route", keep, { protocols: ["v2.chat"] });
+            }),
+          { protocols: ["v1.chat", "v2.chat"] },
+        );
+        const cases: [string, string[], string][] = [
+          ["/plugin", ["mqtt", "v2.chat", "v1.chat"], "v2.chat"],
+          ["/route", ["v1.chat", "v2.chat"], "v2.chat"],
+        ];
+        try {
+          for (const [path, offered, agreed] of cases) {
+            const ws = wsClient(`${server.wsOrigin}${path}`, offered);
+            try {
+              assert.equal(await within(ws.opened, 5000, `${path} to open`), true);
+              assert.equal(ws.ws.protocol, agreed, path);
+              assert.equal((await sessions.next()).protocol, agreed, path);
+              ws.ws.close();
+              await within(ws.closed, 5000, "ws close");
+            } finally {
+              ws.ws.terminate();
+            }
+          }
+          // Nothing in common: the handshake agrees none, which Deno's WebSocket accepts.
+          const deno = denoClient(`${server.wsOrigin}/route`, ["v1.chat"]);
+          assert.equal(await within(deno.opened, 5000, "Deno's WebSocket to open"), true);
+          assert.equal(deno.ws.protocol, "");
+          assert.equal((await sessions.next()).protocol, "");
+          deno.ws.close();
+          await within(deno.closed, 5000, "Deno close");
+        } finally {
+          await server.close();
+        }
+      });
+
+      await t.step(
+        "origins: 403 for a foreign page; its own, listed and absent ones pass",
+        async () => {
+          const opened = new Queue<string | null>();
+          const server = serve(
+            (app) =>
+              app.routing((r) =>
+                r.webSocket("/ws", (session, { request }) => {
+                  opened.push(request.headers.get("origin"));
+                  return session.close().then(() => {});
+                })
+              ),
+            { allowedOrigins: ["https://app.example"] },
+          );
+          const port = new URL(server.origin).port;
+          const cases: [string | undefined, boolean][] = [
+            [undefined, true],
+            [`http://127.0.0.1:${port}`, true],
+            ["https://app.example", true],
+            ["https://evil.example", false],
+            [`http://127.0.0.1:${Number(port) + 1}`, false],
+            ["null", false],
+          ];
+          try {
+            for (const [origin, allowed] of cases) {
+              const ws = wsClient(`${server.wsOrigin}/ws`, [], origin ? { origin } : {});
+              try {
+                assert.equal(await within(ws.opened, 5000, `${origin}`), allowed, `${origin}`);
+                if (allowed) {
+                  assert.equal(await opened.next(), origin ?? null);
+                } else {
+                  assert.match(
+                    String(ws.errors[0]),
+                    /Unexpected server response: 403/,
+                    `${origin}`,
+                  );
+                }
+                await within(ws.closed, 5000, "ws close");
+              } finally {
+                ws.ws.terminate();
+              }
+            }
+            const refused = await fetch(`${server.origin}/ws`, {
+              headers: {
+                origin: "https://evil.example",
+                upgrade: "websocket",
+                connection: "upgrade",
+                "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "sec-websocket-version": "13",
+              },
+            });
+            assert.equal(refused.status, 403);
+            assert.match(await refused.text(), /^Cannot upgrade: origin "https:\/\/evil.example"/);
+          } finally {
+            await server.close();
+          }
+          const open = serve(
+            (app) => app.routing((r) => r.webSocket("/ws", (session) => void session.close())),
+            { allowedOrigins: "*" },
+          );
+          const ws = wsClient(`${open.wsOrigin}/ws`, [], { origin: "https://evil.example" });
+          try {
+            assert.equal(await within(ws.opened, 5000, "ws with any origin"), true);
+            await within(ws.closed, 5000, "ws close");
+          } finally {
+            ws.ws.terminate();
+            await open.close();
+          }
+        },
+      );
+
+      await t.step("webSocketRaw: the handler gets every frame, pings and close", async () => {
+        const sessions = new Queue<RawWebSocketSession>();
+        const server = serve((app) =>
+          app.routing((r) =>
+            r.webSocketRaw("/raw", async (session) => {
+              sessions.push(session);
+              for await (const frame of session.incoming) {
+                if (frame.opcode === Opcode.Ping) await session.send(Frame.pong(frame.payload));
+                else if (frame.opcode === Opcode.Text) await session.send(frame);
+                else if (frame.opcode === Opcode.Close) {
+                  await session.send(Frame.close(4001, "raw"));
+                }
+              }
+            })
+          ), { pingInterval: 10, maxMessageSize: 1 }); // neither applies to raw routes
+        const ws = wsClient(`${server.wsOrigin}/raw`);
+        try {
+          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+          ws.ws.ping("by hand");
+          assert.equal((await ws.pongs.next("the pong")).toString(), "by hand");
+          ws.ws.send("a frame over maxMessageSize");
+          assert.equal((await ws.messages.next()).data.toString(), "a frame over maxMessageSize");
+          await delay(40);
+          await assert.rejects(ws.pings.next("no ping", 10), /Timed out/);
+          ws.ws.close(1000);
+          assert.deepEqual(await within(ws.closed, 5000, "ws close"), {
+            code: 4001,
+            reason: "raw",
+          });
+          const closed = await within((await sessions.next()).closed, 5000, "session close");
+          assert.deepEqual(closed, { code: 1000, reason: "", wasClean: true });
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
+
+      await t.step("one path serves a page to GET and a WebSocket to an upgrade", async () => {
+        const server = serve((app) =>
+          app.routing((r) => {
+            r.webSocket("/live", (session) => void session.send("live"));
+            r.get("/live", () => new Response("the page"));
+          })
+        );
+        const ws = wsClient(`${server.wsOrigin}/live`);
+        try {
+          assert.equal(await (await fetch(`${server.origin}/live`)).text(), "the page");
+          assert.equal((await ws.messages.next()).data.toString(), "live");
+          await within(ws.closed, 5000, "ws close");
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
+
+      await t.step("server shutdown closes the route's sessions with 1001", async () => {
+        const server = serve((app) => app.routing((r) => r.webSocket("/ws", echo)));
+        const ws = wsClient(`${server.wsOrigin}/ws`);
+        try {
+          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+          await server.close();
+          assert.equal((await within(ws.closed, 5000, "ws close")).code, 1001);
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
+    });
+  }
+});
