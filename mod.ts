@@ -151,3 +151,19 @@ export {
   type WebSocketRouteOptions,
 } from "./lib/app/routing.ts";
 export { WebSockets, type WebSocketsConfig, type WebSocketsOptions } from "./lib/app/websockets.ts";
+export {
+  type EngineEnvironment,
+  type EngineFactory,
+  type EngineHandler,
+  NativeEngine,
+  type NativeEngineConfig,
+  type RunningEngine,
+  WireEngine,
+  type WireEngineConfig,
+} from "./lib/app/engines.ts";
+export {
+  type ApplicationModule,
+  type EmbeddedServer,
+  embeddedServer,
+  type EmbeddedServerOptions,
+} from "./lib/app/embedded.ts";

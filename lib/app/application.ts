@@ -187,6 +187,7 @@ export class Application {
   readonly fetch: (request: Request, info?: ServeInfo) => Response | Promise<Response>;
   readonly #plugins = new Map<string, { plugin: Plugin<never, unknown>; instance: unknown }>();
   readonly #routing: RouteTable;
+  readonly #disposal = new AbortController();
 
   /**
    * Creates an application without plugins or routes: it answers every request with 404.
@@ -203,6 +204,56 @@ export class Application {
     const routing = new RouteTable(this, report);
     this.#routing = routing;
     this.fetch = (request, info) => routing.handle(request, info);
+  }
+
+  /**
+   * Aborts when the application is disposed (Ktor's `ApplicationStopping`): its WebSocket
+   * sessions follow it and close with 1001, and long-running work of its own can too.
+   *
+   * @example Work that ends with the application
+   * ```ts
+   * import { Application } from "@wirestream/wirestream";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new Application();
+   * const ticker = setInterval(() => {}, 1000);
+   * app.signal.addEventListener("abort", () => clearInterval(ticker));
+   * app.dispose();
+   * assert.equal(app.signal.aborted, true);
+   * ```
+   */
+  get signal(): AbortSignal {
+    return this.#disposal.signal;
+  }
+
+  /**
+   * Stops the application (Ktor's `Application.dispose()`): aborts {@linkcode signal}, so
+   * its open WebSocket sessions close with 1001 (going away), and WebSocket routes refuse new
+   * upgrades with 503. Plain routes still answer: stopping the server that serves it is the
+   * engine's part (`embeddedServer` does both). Again, it does nothing.
+   *
+   * @example
+   * ```ts
+   * import { Application, WebSockets } from "@wirestream/wirestream";
+   * import assert from "node:assert/strict";
+   *
+   * const app = new Application();
+   * app.install(WebSockets);
+   * app.routing((r) => r.webSocket("/ws", async () => {}));
+   * app.dispose();
+   * const upgrade = new Request("http://localhost/ws", {
+   *   headers: {
+   *     upgrade: "websocket",
+   *     connection: "Upgrade",
+   *     "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+   *     "sec-websocket-version": "13",
+   *   },
+   * });
+   * assert.equal((await app.fetch(upgrade)).status, 503);
+   * ```
+   */
+  dispose(): void {
+    this.#disposal.abort(new DOMException("The application was disposed", "AbortError"));
   }
 
   /** The fetch handler, for `httpServer(options, app.handler)` or `Deno.serve(app.handler)`. */

@@ -564,9 +564,14 @@ export class RouteTable implements Routing {
     request: Request,
     context: RouteContext,
   ): Response {
+    const signal = this.#application.signal;
+    if (signal.aborted) {
+      return new HttpError(503, "Cannot upgrade: the application is stopping").toResponse();
+    }
     const host = request.headers.get("host");
     const options: UpgradeWebSocketOptions = {
       ...route.options,
+      signal,
       checkOrigin: (origin) => route.config.isAllowedOrigin(origin, host),
     };
     let upgrade: { response: Response; session: WebSocketSession | RawWebSocketSession };

@@ -1,0 +1,350 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Ktor's `embeddedServer`: an application module served by an engine, with a lifecycle (start,
+ * graceful stop, a parent signal) and a reload of the module when watched files change.
+ *
+ * @module
+ */
+
+import { checkDuration } from "../_options.ts";
+import { Application } from "./application.ts";
+import type { EngineFactory, RunningEngine } from "./engines.ts";
+
+/**
+ * An application module (Ktor's `Application.() -> Unit`): installs plugins and binds routes
+ * on the application it is given. What it returns is awaited, and otherwise ignored.
+ */
+export type ApplicationModule = (application: Application) => unknown;
+
+/** Options of {@linkcode embeddedServer}. */
+export interface EmbeddedServerOptions<TConfig> {
+  /** The interface to listen on. @default {"0.0.0.0"} */
+  hostname?: string;
+  /** The port; 0 picks a free one (`start()` resolves with the address). @default {8000} */
+  port?: number;
+  /**
+   * Ktor's parent coroutine context: aborting it stops the server as
+   * {@linkcode EmbeddedServer.stop} does (WebSocket sessions close with 1001).
+   */
+  signal?: AbortSignal;
+  /**
+   * Files or directories (relative to the working directory) whose changes reload the module.
+   * Needs the module as a specifier: each change (debounced by `reloadDelay`) imports it
+   * afresh into a new {@linkcode Application}, which answers the requests that come after;
+   * requests in flight and open WebSocket sessions stay with the application that accepted
+   * them. The runtime caches modules by URL, so only the module itself is evaluated again, not
+   * the modules it imports: keep the code you edit in it, or import the rest with a query
+   * that changes. A module that fails to load leaves the previous application serving.
+   *
+   * @default {[]}
+   */
+  watchPaths?: string[];
+  /** How long changes must settle before a reload, in milliseconds. @default {100} */
+  reloadDelay?: number;
+  /** Edits the engine's settings (Ktor's `configure` block) before it starts. */
+  configure?: (config: TConfig) => void;
+  /**
+   * Called once listening. By default the address is printed, as `Deno.serve` does:
+   * `Listening on http://<hostname>:<port>/`.
+   */
+  onListen?: (addr: Deno.NetAddr) => void;
+  /**
+   * Called after each reload with null, or with the error of a module that failed to load (by
+   * default such errors are printed with `console.error`).
+   */
+  onReload?: (error: unknown) => void;
+}
+
+/** An application served by an engine: {@linkcode embeddedServer}'s result. */
+export interface EmbeddedServer extends AsyncDisposable {
+  /**
+   * Loads the module, builds the application and starts the engine (Ktor's `start()`).
+   *
+   * @returns The bound address, once listening.
+   * @throws {TypeError} When the module specifier does not export a module function.
+   * @throws {Error} When called a second time, or after `stop()`.
+   */
+  start(): Promise<Deno.NetAddr>;
+  /** The address, once started. */
+  readonly addr: Deno.NetAddr | null;
+  /** The application that answers new requests (it changes on reload), once started. */
+  readonly application: Application | null;
+  /** Resolves once the server stopped: the engine finished and every application was disposed. */
+  readonly finished: Promise<void>;
+  /**
+   * Stops gracefully: stops watching, disposes every application this server made (their
+   * WebSocket sessions close with 1001), stops accepting, and lets in-flight requests finish.
+   * Resolves with {@linkcode finished}; again, it waits for the same.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Ktor's `embeddedServer(factory, port, host, watchPaths, parentCoroutineContext, configure,
+ * module)`: serves an application module with an engine, {@linkcode NativeEngine}
+ * (`Deno.serve`) or {@linkcode WireEngine} (this library's HTTP/1.1). Call `start()`.
+ *
+ * The module is a function of the application, or a module specifier (a path relative to the
+ * working directory, or a URL) whose default export (or export named `module`) is one; only
+ * the latter can be reloaded when `watchPaths` change.
+ *
+ * @param engine The engine.
+ * @param options Where to listen, the parent signal, watched paths and engine settings.
+ * @param module The application module, or its specifier.
+ * @returns The server, not started yet.
+ * @throws {TypeError} For `watchPaths` with a module given as a function, or bad options.
+ * @throws {RangeError} For a negative `reloadDelay`.
+ *
+ * @example An application on the wire engine, stopped by its parent signal
+ * ```ts
+ * import { embeddedServer, WireEngine } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const parent = new AbortController();
+ * const server = embeddedServer(WireEngine, {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   signal: parent.signal,
+ *   onListen() {},
+ * }, (app) => {
+ *   app.routing((r) => r.get("/hello/:name", (_request, { params }) => new Response(`Hello, ${params.name}!`)));
+ * });
+ * const { port } = await server.start();
+ * const response = await fetch(`http://127.0.0.1:${port}/hello/Ktor`);
+ * assert.equal(await response.text(), "Hello, Ktor!");
+ * parent.abort();
+ * await server.finished;
+ * ```
+ */
+export function embeddedServer<TConfig>(
+  engine: EngineFactory<TConfig>,
+  options: EmbeddedServerOptions<TConfig>,
+  module: ApplicationModule | string | URL,
+): EmbeddedServer {
+  return new Embedded(engine, options, module);
+}
+
+class Embedded<TConfig> implements EmbeddedServer {
+  readonly finished: Promise<void>;
+  readonly #engine: EngineFactory<TConfig>;
+  readonly #options: EmbeddedServerOptions<TConfig>;
+  readonly #module: ApplicationModule | URL;
+  readonly #watchPaths: string[];
+  readonly #reloadDelay: number;
+  /** Every application made, for stop() to dispose. */
+  readonly #applications = new Set<Application>();
+  #current: Application | null = null;
+  #running: RunningEngine | null = null;
+  #watcher: Deno.FsWatcher | null = null;
+  #state: "new" | "starting" | "started" | "stopped" = "new";
+  #stopping: Promise<void> | null = null;
+  #finish!: () => void;
+  #reloads = 0;
+
+  constructor(
+    engine: EngineFactory<TConfig>,
+    options: EmbeddedServerOptions<TConfig>,
+    module: ApplicationModule | string | URL,
+  ) {
+    this.#engine = engine;
+    this.#options = options;
+    this.#watchPaths = options.watchPaths ?? [];
+    this.#reloadDelay = checkDuration("reloadDelay", options.reloadDelay ?? 100);
+    if (!Array.isArray(this.#watchPaths) || this.#watchPaths.some((p) => typeof p !== "string")) {
+      throw new TypeError("Invalid watchPaths: it is not an array of paths");
+    }
+    if (typeof module === "function") {
+      if (this.#watchPaths.length > 0) {
+        throw new TypeError(
+          "Cannot watch paths: the module must be given as a specifier to be imported again",
+        );
+      }
+      this.#module = module;
+    } else if (typeof module === "string" || module instanceof URL) {
+      this.#module = specifierUrl(module);
+    } else {
+      throw new TypeError("Invalid module: it is not a function or a module specifier");
+    }
+    this.finished = new Promise((resolve) => (this.#finish = resolve));
+    options.signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  readonly #onAbort = (): void => void this.stop();
+
+  get addr(): Deno.NetAddr | null {
+    return this.#running?.addr ?? null;
+  }
+
+  get application(): Application | null {
+    return this.#current;
+  }
+
+  start(): Promise<Deno.NetAddr> {
+    if (this.#state !== "new") {
+      return Promise.reject(
+        new Error(
+          `Cannot start: the server was ${
+            this.#state === "stopped" ? "stopped" : "started"
+          } already`,
+        ),
+      );
+    }
+    if (this.#options.signal?.aborted) {
+      void this.stop();
+      return Promise.reject(new Error("Cannot start: the signal was aborted"));
+    }
+    this.#state = "starting";
+    this.#starting = this.#start();
+    return this.#starting;
+  }
+
+  #starting: Promise<Deno.NetAddr> | null = null;
+
+  async #start(): Promise<Deno.NetAddr> {
+    try {
+      this.#current = await this.#load(this.#module);
+      const config = this.#engine.defaults();
+      this.#options.configure?.(config);
+      this.#running = this.#engine.start(
+        (request, info) => this.#current!.fetch(request, info),
+        {
+          hostname: this.#options.hostname ?? "0.0.0.0",
+          port: this.#options.port ?? 8000,
+          onListen: this.#options.onListen ?? ((addr) => {
+            console.log(`Listening on http://${addr.hostname}:${addr.port}/`);
+          }),
+        },
+        config,
+      );
+    } catch (error) {
+      // Nothing listens: the server is over.
+      this.#state = "stopped";
+      this.#options.signal?.removeEventListener("abort", this.#onAbort);
+      for (const application of this.#applications) application.dispose();
+      this.#finish();
+      throw error;
+    }
+    if (this.#state === "starting") {
+      this.#state = "started";
+      if (this.#watchPaths.length > 0) this.#watch();
+    }
+    return this.#running.addr;
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #stop(): Promise<void> {
+    this.#state = "stopped";
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    await this.#starting?.catch(() => {}); // a start under way finishes first
+    try {
+      this.#watcher?.close();
+    } catch {
+      // Closed already.
+    }
+    // Sessions first: an engine's graceful stop could wait for them.
+    for (const application of this.#applications) application.dispose();
+    try {
+      await this.#running?.shutdown();
+    } finally {
+      this.#finish();
+    }
+  }
+
+  /** Imports (or runs) the module into a new application. */
+  async #load(module: ApplicationModule | URL): Promise<Application> {
+    let configure: ApplicationModule;
+    if (typeof module === "function") {
+      configure = module;
+    } else {
+      const url = new URL(module);
+      if (this.#reloads > 0 && url.protocol === "file:") {
+        url.searchParams.set("reload", String(this.#reloads)); // a new URL is evaluated anew
+      }
+      const exports = await import(url.href);
+      configure = exports.default ?? exports.module;
+      if (typeof configure !== "function") {
+        throw new TypeError(
+          `Cannot load module ${module.href}: it exports no default or "module" function`,
+        );
+      }
+    }
+    const application = new Application();
+    this.#applications.add(application);
+    try {
+      await configure(application);
+    } catch (error) {
+      this.#applications.delete(application);
+      application.dispose();
+      throw error;
+    }
+    return application;
+  }
+
+  /** Reloads the module on changes under the watched paths, debounced. */
+  #watch(): void {
+    const watcher = Deno.watchFs(this.#watchPaths, { recursive: true });
+    this.#watcher = watcher;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let reloading = Promise.resolve();
+    (async () => {
+      try {
+        for await (const event of watcher) {
+          if (event.kind === "access" || event.kind === "other") continue;
+          clearTimeout(timer);
+          timer = setTimeout(() => {
+            reloading = reloading.then(() => this.#reload());
+          }, this.#reloadDelay);
+        }
+      } catch {
+        // The watcher was closed.
+      } finally {
+        clearTimeout(timer);
+      }
+    })();
+  }
+
+  async #reload(): Promise<void> {
+    if (this.#stopping !== null) return;
+    this.#reloads++;
+    let failure: unknown = null;
+    try {
+      const application = await this.#load(this.#module);
+      if (this.#stopping !== null) {
+        application.dispose();
+        return;
+      }
+      this.#current = application;
+    } catch (error) {
+      failure = error;
+    }
+    const report = this.#options.onReload ??
+      ((error: unknown) => {
+        if (error !== null) {
+          console.error("Reload failed; the previous application serves on:", error);
+        }
+      });
+    report(failure);
+  }
+}
+
+/** A module specifier as a URL: a URL as it is, a path relative to the working directory. */
+function specifierUrl(specifier: string | URL): URL {
+  if (specifier instanceof URL) return specifier;
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:/.test(specifier) && !/^[A-Za-z]:[\\/]/.test(specifier)) {
+    return new URL(specifier); // a URL (not a Windows drive letter)
+  }
+  const base = new URL("file:///");
+  base.pathname = Deno.cwd().replaceAll("\\", "/").replace(/\/?$/, "/");
+  return new URL(
+    specifier.replaceAll("%", "%25").replaceAll("#", "%23").replaceAll("?", "%3F"),
+    base,
+  );
+}

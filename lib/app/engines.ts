@@ -1,0 +1,161 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * The engines an application runs on (Ktor's engine factories, `Netty` and `CIO`): the native
+ * engine on `Deno.serve`, and the wire engine on this library's own HTTP/1.1.
+ *
+ * @module
+ */
+
+import { httpServer, type HttpServerOptions } from "../http/server.ts";
+import type { ServeInfo } from "./application.ts";
+
+/** A fetch handler, as an engine serves it. */
+export type EngineHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
+
+/** Where and how an engine listens: what {@linkcode embeddedServer} gives every engine. */
+export interface EngineEnvironment {
+  /** The interface to listen on. */
+  hostname: string;
+  /** The port; 0 picks a free one. */
+  port: number;
+  /** Called once listening, with the bound address. */
+  onListen(addr: Deno.NetAddr): void;
+}
+
+/** A listening engine. */
+export interface RunningEngine {
+  /** The address it is bound to. */
+  readonly addr: Deno.NetAddr;
+  /** Resolves when it stopped and its connections ended. */
+  readonly finished: Promise<void>;
+  /**
+   * Stops accepting, lets in-flight requests finish and closes idle connections; resolves
+   * with {@linkcode finished}.
+   */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * An engine factory (Ktor's `ApplicationEngineFactory`): its settings, and a way to serve a
+ * handler with them. {@linkcode NativeEngine} and {@linkcode WireEngine} are the two there
+ * are; pass one to `embeddedServer`.
+ *
+ * @typeParam TConfig The engine's own settings, which `embeddedServer`'s `configure` edits.
+ *
+ * @example Serving a handler with an engine directly
+ * ```ts
+ * import { type EngineFactory, WireEngine, type WireEngineConfig } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const engine: EngineFactory<WireEngineConfig> = WireEngine;
+ * const running = engine.start(() => new Response("hi"), {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onListen() {},
+ * }, engine.defaults());
+ * assert.equal(await (await fetch(`http://127.0.0.1:${running.addr.port}/`)).text(), "hi");
+ * await running.shutdown();
+ * ```
+ */
+export interface EngineFactory<TConfig> {
+  /** The engine's name, for messages. */
+  readonly name: string;
+  /** Fresh default settings, for `configure` to edit. */
+  defaults(): TConfig;
+  /**
+   * Listens and serves `handler`.
+   *
+   * @param handler The fetch handler.
+   * @param environment Where to listen.
+   * @param config The engine's settings.
+   * @returns The running engine.
+   */
+  start(handler: EngineHandler, environment: EngineEnvironment, config: TConfig): RunningEngine;
+}
+
+/** Settings of the {@linkcode NativeEngine}: what `Deno.serve` takes besides the address. */
+export interface NativeEngineConfig {
+  /** Serve HTTPS: the certificate chain and private key, PEM. */
+  tls?: { cert: string; key: string };
+  /** Let several processes listen on the port (Linux; `Deno.serve`'s `reusePort`). */
+  reusePort?: boolean;
+  /** Turns a handler's error into a response (`Deno.serve`'s `onError`); default 500. */
+  onError?: (error: unknown) => Response | Promise<Response>;
+}
+
+/**
+ * The native engine: `Deno.serve`, whose HTTP and WebSocket framing are Deno's own (in Rust).
+ * It is what Deno Deploy runs; its WebSocket sessions have the limits the native session
+ * documents (no raw frames, no server masking).
+ *
+ * @example
+ * ```ts
+ * import { Application, embeddedServer, NativeEngine } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const server = embeddedServer(NativeEngine, { hostname: "127.0.0.1", port: 0 }, (app: Application) => {
+ *   app.routing((r) => r.get("/", () => new Response("native")));
+ * });
+ * const { port } = await server.start();
+ * assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "native");
+ * await server.stop();
+ * ```
+ */
+export const NativeEngine: EngineFactory<NativeEngineConfig> = {
+  name: "native engine (Deno.serve)",
+  defaults: () => ({}),
+  start(handler, environment, config) {
+    const { tls, ...rest } = config;
+    const server = Deno.serve({
+      hostname: environment.hostname,
+      port: environment.port,
+      onListen: (addr) => environment.onListen(addr as Deno.NetAddr),
+      ...rest,
+      ...(tls ? { cert: tls.cert, key: tls.key } : {}),
+    }, handler);
+    return {
+      addr: server.addr as Deno.NetAddr,
+      finished: server.finished,
+      shutdown: async () => {
+        await server.shutdown();
+        await server.finished;
+      },
+    };
+  },
+};
+
+/** Settings of the {@linkcode WireEngine}: `httpServer`'s options besides the address. */
+export type WireEngineConfig = Omit<HttpServerOptions, "hostname" | "port" | "signal" | "onListen">;
+
+/**
+ * The wire engine: `httpServer`, this library's own HTTP/1.1 (pipelining, strict parsing,
+ * timeouts and limits) and WebSocket frame codec (raw frames, every session option).
+ *
+ * @example
+ * ```ts
+ * import { Application, embeddedServer, WireEngine } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const server = embeddedServer(WireEngine, {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   configure: (config) => (config.idleTimeout = 2000),
+ * }, (app: Application) => app.routing((r) => r.get("/", () => new Response("wire"))));
+ * const { port } = await server.start();
+ * assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "wire");
+ * await server.stop();
+ * ```
+ */
+export const WireEngine: EngineFactory<WireEngineConfig> = {
+  name: "wire engine (httpServer)",
+  defaults: () => ({}),
+  start(handler, environment, config) {
+    const server = httpServer({
+      ...config,
+      hostname: environment.hostname,
+      port: environment.port,
+      onListen: environment.onListen,
+    }, handler);
+    return { addr: server.addr, finished: server.finished, shutdown: () => server.shutdown() };
+  },
+};

@@ -1,0 +1,249 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// embeddedServer on both engines over 127.0.0.1: routes through fetch, WebSocket routes with
+// npm:ws, graceful stop and the parent signal (sessions get 1001), and hot reload of a module
+// file that the test really rewrites.
+import {
+  type Application,
+  embeddedServer,
+  type EngineFactory,
+  NativeEngine,
+  WebSockets,
+  WireEngine,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { deferred, within } from "../_util/async.ts";
+import { wsClient } from "../_util/clients.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyEngine = EngineFactory<any>;
+
+const ENGINES: AnyEngine[] = [WireEngine, NativeEngine];
+/** The engines whose WebSocket routes work (the native session is another change). */
+const WS_ENGINES: AnyEngine[] = [WireEngine];
+
+/** A module with a page, an echo route tagged with `tag`, and a WebSocket echo. */
+function moduleTagged(tag: string) {
+  return (app: Application) => {
+    app.install(WebSockets);
+    app.routing((r) => {
+      r.get("/", () => new Response(tag));
+      r.webSocket("/ws", async (session) => {
+        for await (const message of session.incoming) {
+          await session.send(`${tag}:${typeof message === "string" ? message : message.length}`);
+        }
+      });
+    });
+  };
+}
+
+const listen = { hostname: "127.0.0.1", port: 0, onListen() {} } as const;
+
+Deno.test("embeddedServer", async (t) => {
+  for (const engine of ENGINES) {
+    await t.step(`${engine.name}: serves the module's routes and stops gracefully`, async () => {
+      const server = embeddedServer(engine, listen, moduleTagged("one"));
+      assert.deepEqual([server.addr, server.application], [null, null], "not started yet");
+      const addr = await server.start();
+      try {
+        assert.equal(server.addr?.port, addr.port);
+        assert.ok(server.application !== null);
+        const response = await fetch(`http://127.0.0.1:${addr.port}/`);
+        assert.equal(await response.text(), "one");
+        const missing = await fetch(`http://127.0.0.1:${addr.port}/nothing`);
+        assert.equal(missing.status, 404);
+        await missing.body?.cancel();
+        await assert.rejects(server.start(), /started already/);
+      } finally {
+        await within(server.stop(), 5000, "stop()");
+      }
+      await within(server.finished, 1000, "finished");
+      await assert.rejects(fetch(`http://127.0.0.1:${addr.port}/`), TypeError);
+      await server.stop(); // again: the same
+    });
+
+    await t.step(`${engine.name}: configure edits the engine's settings`, async () => {
+      let configured: unknown = null;
+      const server = embeddedServer(engine, {
+        ...listen,
+        configure: (config) => {
+          configured = config;
+          config.onError = () => new Response("handled", { status: 599 });
+        },
+      }, (app) => app.routing((r) => r.get("/", () => Promise.reject(new Error("boom")))));
+      const { port } = await server.start();
+      try {
+        assert.deepEqual(Object.keys(configured as object), ["onError"]);
+        const response = await fetch(`http://127.0.0.1:${port}/`);
+        assert.equal(response.status, 599);
+        assert.equal(await response.text(), "handled");
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
+  for (const engine of WS_ENGINES) {
+    for (const how of ["stop()", "the parent signal"]) {
+      await t.step(`${engine.name}: ${how} closes WebSocket sessions with 1001`, async () => {
+        const parent = new AbortController();
+        const server = embeddedServer(
+          engine,
+          { ...listen, signal: parent.signal },
+          moduleTagged("s"),
+        );
+        const { port } = await server.start();
+        const client = wsClient(`ws://127.0.0.1:${port}/ws`);
+        try {
+          assert.equal(await within(client.opened, 5000, "open"), true);
+          client.ws.send("hi");
+          assert.equal(String((await client.messages.next()).data), "s:hi");
+          if (how === "stop()") await within(server.stop(), 5000, "stop()");
+          else parent.abort();
+          assert.equal((await within(client.closed, 5000, "the close")).code, 1001);
+          await within(server.finished, 5000, "finished");
+        } finally {
+          client.ws.terminate();
+          await server.stop();
+        }
+      });
+    }
+  }
+
+  await t.step(
+    "a signal aborted before start: start rejects and the server is finished",
+    async () => {
+      const server = embeddedServer(
+        WireEngine,
+        { ...listen, signal: AbortSignal.abort() },
+        () => {},
+      );
+      await assert.rejects(server.start(), /aborted/);
+      await within(server.finished, 1000, "finished");
+    },
+  );
+
+  await t.step("a port in use: start rejects, the module's application is disposed", async () => {
+    using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    let app: Application | null = null;
+    const server = embeddedServer(WireEngine, { ...listen, port: taken.addr.port }, (a) => {
+      app = a;
+    });
+    await assert.rejects(server.start(), Deno.errors.AddrInUse);
+    assert.equal((app as Application | null)?.signal.aborted, true);
+    await within(server.finished, 1000, "finished");
+  });
+
+  await t.step("a module that throws fails start", async () => {
+    const server = embeddedServer(WireEngine, listen, () => {
+      throw new RangeError("bad module");
+    });
+    await assert.rejects(server.start(), RangeError);
+    await within(server.finished, 1000, "finished");
+  });
+
+  await t.step("bad options throw at once", () => {
+    assert.throws(
+      () => embeddedServer(WireEngine, { ...listen, watchPaths: ["."] }, () => {}),
+      (e) => e instanceof TypeError && /specifier/.test(e.message),
+    );
+    assert.throws(
+      () => embeddedServer(WireEngine, { ...listen, reloadDelay: -1 }, () => {}),
+      RangeError,
+    );
+    assert.throws(
+      // @ts-expect-error: not a module
+      () => embeddedServer(WireEngine, listen, 42),
+      TypeError,
+    );
+  });
+
+  await t.step(
+    "a module specifier without a module function fails start with TypeError",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "wirestream_embedded_" });
+      try {
+        const file = `${dir}/empty.ts`;
+        await Deno.writeTextFile(file, "export const nothing = 1;\n");
+        const server = embeddedServer(WireEngine, listen, file);
+        await assert.rejects(
+          server.start(),
+          (e) => e instanceof TypeError && /exports no/.test(e.message),
+        );
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  for (const engine of ENGINES) {
+    await t.step(
+      `${engine.name}: watchPaths reloads the module on a real file change; open sessions carry on`,
+      async () => {
+        const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+        const file = `${dir}/app.ts`;
+        const mod = new URL("../../mod.ts", import.meta.url).href;
+        const source = (tag: string) =>
+          `import { WebSockets } from ${JSON.stringify(mod)};\n` +
+          `export default (app) => {\n` +
+          `  app.install(WebSockets);\n` +
+          `  app.routing((r) => {\n` +
+          `    r.get("/", () => new Response(${JSON.stringify(tag)}));\n` +
+          `    r.webSocket("/ws", async (session) => {\n` +
+          `      for await (const m of session.incoming) await session.send(${
+            JSON.stringify(tag)
+          } + ":" + m);\n` +
+          `    });\n` +
+          `  });\n` +
+          `};\n`;
+        await Deno.writeTextFile(file, source("v1"));
+        let reloaded = deferred<unknown>();
+        const server = embeddedServer(engine, {
+          ...listen,
+          watchPaths: [dir],
+          reloadDelay: 50,
+          onReload: (error) => reloaded.resolve(error),
+        }, file);
+        const { port } = await server.start();
+        const withWs = WS_ENGINES.includes(engine);
+        const old = withWs ? wsClient(`ws://127.0.0.1:${port}/ws`) : null;
+        try {
+          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v1");
+          const first = server.application;
+          if (old !== null) assert.equal(await within(old.opened, 5000, "open"), true);
+
+          await Deno.writeTextFile(file, source("v2"));
+          assert.equal(await within(reloaded.promise, 10_000, "the reload"), null);
+          assert.notEqual(server.application, first);
+          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
+          if (old !== null) {
+            old.ws.send("still");
+            assert.equal(String((await old.messages.next()).data), "v1:still");
+            const fresh = wsClient(`ws://127.0.0.1:${port}/ws`);
+            try {
+              assert.equal(await within(fresh.opened, 5000, "open"), true);
+              fresh.ws.send("new");
+              assert.equal(String((await fresh.messages.next()).data), "v2:new");
+            } finally {
+              fresh.ws.close();
+              await within(fresh.closed, 5000, "close");
+            }
+          }
+
+          // A module that no longer compiles: the error is reported, v2 serves on.
+          reloaded = deferred<unknown>();
+          await Deno.writeTextFile(file, "export default (app) => { this is not TypeScript\n");
+          const failure = await within(reloaded.promise, 10_000, "the failed reload");
+          assert.ok(failure instanceof Error, String(failure));
+          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
+        } finally {
+          await within(server.stop(), 5000, "stop()");
+          if (old !== null) {
+            // The session made by v1 is closed by the stop, as the others.
+            assert.equal((await within(old.closed, 5000, "the old session's close")).code, 1001);
+          }
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+  }
+});
