@@ -5,7 +5,8 @@
  *
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
  * sessions over any byte duplex, the handshake helpers and a client; the wire engine
- * (`httpServer`, `startConnectionPipeline`); range requests (`parseRange`); and the application layer: `Application`,
+ * (`httpServer`, `startConnectionPipeline`); range requests (`parseRange`,
+ * `writeMultipleRanges`); and the application layer: `Application`,
  * plugins, routing and the `WebSockets` plugin.
  *
  * @example A frame round trip
@@ -144,6 +145,13 @@ export {
   type RangeIgnoredReason,
   type RangeResult,
 } from "./lib/ranges/range.ts";
+export {
+  calculateMultipleRangesBodyLength,
+  type OpenRange,
+  type RangeSource,
+  writeMultipleRanges,
+  type WriteMultipleRangesOptions,
+} from "./lib/ranges/byteranges.ts";
 
 // Application, plugins and routing
 export {
