@@ -6,7 +6,7 @@
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
  * sessions over any byte duplex, the handshake helpers and a client; the wire engine
  * (`httpServer`, `startConnectionPipeline`); range requests (`parseRange`,
- * `writeMultipleRanges`); and the application layer: `Application`,
+ * `writeMultipleRanges`, `serveRanges`); and the application layer: `Application`,
  * plugins, routing and the `WebSockets` plugin.
  *
  * @example A frame round trip
@@ -152,6 +152,7 @@ export {
   writeMultipleRanges,
   type WriteMultipleRangesOptions,
 } from "./lib/ranges/byteranges.ts";
+export { serveRanges, type ServeRangesOptions } from "./lib/ranges/serve.ts";
 
 // Application, plugins and routing
 export {

@@ -171,11 +171,7 @@ function partHeads(
       } is not 1 to 70 RFC 2046 characters`,
     );
   }
-  if (contentType !== undefined && !FIELD_VALUE.test(contentType)) {
-    throw new TypeError(
-      `Invalid contentType: ${JSON.stringify(contentType).slice(0, 80)} is not a field value`,
-    );
-  }
+  checkContentType(contentType);
   if (fullLength !== undefined && !(Number.isSafeInteger(fullLength) && fullLength >= 0)) {
     throw new RangeError(`Invalid fullLength: ${fullLength} is not a safe integer from 0`);
   }
@@ -184,6 +180,15 @@ function partHeads(
   const type = contentType === undefined ? "" : `Content-Type: ${contentType}\r\n`;
   return (index) =>
     `--${boundary}\r\n${type}Content-Range: ${contentRange(ranges[index]!, fullLength)}\r\n\r\n`;
+}
+
+/** Checks that a media type can stand in a header field. */
+export function checkContentType(contentType: string | undefined): void {
+  if (contentType !== undefined && !FIELD_VALUE.test(contentType)) {
+    throw new TypeError(
+      `Invalid contentType: ${JSON.stringify(contentType).slice(0, 80)} is not a field value`,
+    );
+  }
 }
 
 function checkRange(range: ByteRange, fullLength: number | undefined, index: number): void {
