@@ -6,7 +6,7 @@
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
  * sessions over any byte duplex, the handshake helpers and a client; the wire engine
  * (`httpServer`, `startConnectionPipeline`); range requests (`parseRange`,
- * `writeMultipleRanges`, `serveRanges`); and the application layer: `Application`,
+ * `writeMultipleRanges`, `serveRanges`, `serveFile`); and the application layer: `Application`,
  * plugins, routing and the `WebSockets` plugin.
  *
  * @example A frame round trip
@@ -153,6 +153,7 @@ export {
   type WriteMultipleRangesOptions,
 } from "./lib/ranges/byteranges.ts";
 export { serveRanges, type ServeRangesOptions } from "./lib/ranges/serve.ts";
+export { MEDIA_TYPES, serveFile, type ServeFileOptions } from "./lib/ranges/file.ts";
 
 // Application, plugins and routing
 export {
