@@ -2,6 +2,8 @@
 // Entity tags (RFC 9110 §8.8.3) and their comparisons (§8.8.3.2), for ETag, If-Match,
 // If-None-Match and If-Range.
 
+import { trimOws } from "./range.ts";
+
 // entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc = %x21 / %x23-7E / obs-text
 const ENTITY_TAG = /^(?:W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
 // One list member with the OWS and comma after it; members may be empty (§5.6.1.2).
@@ -17,7 +19,7 @@ export function isEntityTag(text: string): boolean {
  * (commas may stand inside a tag), or null when it is neither.
  */
 export function parseEntityTags(value: string): "*" | string[] | null {
-  if (value.replace(/^[ \t]+|[ \t]+$/g, "") === "*") return "*";
+  if (trimOws(value) === "*") return "*";
   const tags: string[] = [];
   MEMBER.lastIndex = 0;
   while (MEMBER.lastIndex < value.length) {

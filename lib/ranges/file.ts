@@ -121,6 +121,16 @@ export interface ServeFileOptions
  *
  * Deno.serve((request) => serveFile(request, "./media/clip.mp4"));
  * ```
+ *
+ * @example Methods other than GET and HEAD are refused before the file is looked at
+ * ```ts
+ * import { serveFile } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const response = await serveFile(new Request("http://localhost/", { method: "PUT" }), "./clip.mp4");
+ * assert.equal(response.status, 405);
+ * assert.equal(response.headers.get("allow"), "GET, HEAD");
+ * ```
  */
 export async function serveFile(
   request: Request,

@@ -210,7 +210,8 @@ const LEADING_ZEROS = /^0+/;
 // Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3); trim() would take more.
 const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
 
-function trimOws(text: string): string {
+/** `text` without the optional whitespace (SP, HTAB) at its ends. */
+export function trimOws(text: string): string {
   return text.replace(OWS_ENDS, "");
 }
 

@@ -17,7 +17,7 @@ import {
   rangeBody,
   writeMultipleRanges,
 } from "./byteranges.ts";
-import { type ByteRange, contentRange, DEFAULT_MAX_RANGES, parseRange } from "./range.ts";
+import { type ByteRange, contentRange, DEFAULT_MAX_RANGES, parseRange, trimOws } from "./range.ts";
 
 /** Options of {@linkcode serveRanges}: the representation, and how to answer for it. */
 export interface ServeRangesOptions {
@@ -246,11 +246,9 @@ function evaluateConditions(
 function dateField(fields: Headers, name: string): number | null {
   const value = fields.get(name);
   if (value === null) return null;
-  const time = parseHttpDate(value.replace(OWS_ENDS, ""));
+  const time = parseHttpDate(trimOws(value));
   return Number.isNaN(time) ? null : time;
 }
-
-const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
 
 /** Whether If-Range lets the ranges be served (RFC 9110 §13.1.5); true when absent. */
 function ifRangeHolds(
@@ -259,7 +257,7 @@ function ifRangeHolds(
   modified: number | undefined,
 ): boolean {
   if (value === null) return true;
-  value = value.replace(OWS_ENDS, "");
+  value = trimOws(value);
   if (value.startsWith('"') || value.startsWith("W/")) {
     return isEntityTag(value) && strongMatch(value, etag);
   }
