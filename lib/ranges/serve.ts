@@ -63,14 +63,15 @@ export interface ServeRangesOptions {
  * - **Conditions** (§13.2.2), in order: `If-Match` (strong comparison; `*` holds) or else
  *   `If-Unmodified-Since` fails with 412; `If-None-Match` (weak comparison) or else
  *   `If-Modified-Since` answers 304 with the validators and no body.
- * - **`Range`** (§14.2), parsed by {@linkcode parseRange}: one satisfiable range gets 206 with `Content-Range`; several (after coalescing) get 206
- *   with a `multipart/byteranges` body of {@linkcode writeMultipleRanges} under a random
- *   boundary; none satisfiable gets 416 with Content-Range: bytes &#42;/size; a malformed
- *   header, one of another unit or one with more than `maxRanges` ranges is ignored (200).
+ * - **`Range`** (§14.2), parsed by {@linkcode parseRange}: one satisfiable range gets 206
+ *   with `Content-Range`; several (after coalescing) get 206 with a `multipart/byteranges`
+ *   body of {@linkcode writeMultipleRanges} under a random boundary; none satisfiable gets
+ *   416 with Content-Range: bytes &#42;/size; a malformed header, one of another unit or one
+ *   with more than `maxRanges` ranges is ignored (200).
  * - **`If-Range`** (§13.1.5): the ranges are served only when it holds, else the whole with
  *   200. An entity-tag holds when it matches `etag` by strong comparison, so a weak one never
- *   does; a date holds when it is `Last-Modified` exactly (to the second) and that is at
- *   least a second in the past, which makes it a strong validator (§8.8.2.2).
+ *   does; a date holds when it is `Last-Modified` exactly (to the second) and the change it
+ *   stands for is over a second old, which makes it a strong validator (§8.8.2.2).
  * - **Every** 200 and 206 carries `Accept-Ranges: bytes`, `Content-Length` (of the body
  *   sent: a multipart one is measured in advance), and `ETag`, `Last-Modified` and
  *   `Content-Type` when given. `HEAD` gets the status and fields a `GET` would, and no body.
