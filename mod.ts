@@ -5,7 +5,8 @@
  *
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
  * sessions over any byte duplex, the handshake helpers and a client; the wire engine
- * (`httpServer`, `startConnectionPipeline`); and the application layer: `Application`,
+ * (`httpServer`, `startConnectionPipeline`); range requests (`parseRange`,
+ * `writeMultipleRanges`, `serveRanges`, `serveFile`); and the application layer: `Application`,
  * plugins, routing and the `WebSockets` plugin.
  *
  * @example A frame round trip
@@ -134,6 +135,25 @@ export {
   startConnectionPipeline,
 } from "./lib/http/pipeline.ts";
 export { type HttpServer, httpServer, type HttpServerOptions } from "./lib/http/server.ts";
+
+// HTTP: range requests
+export {
+  type ByteRange,
+  DEFAULT_MAX_RANGES,
+  parseRange,
+  type ParseRangeOptions,
+  type RangeIgnoredReason,
+  type RangeResult,
+} from "./lib/ranges/range.ts";
+export {
+  calculateMultipleRangesBodyLength,
+  type OpenRange,
+  type RangeSource,
+  writeMultipleRanges,
+  type WriteMultipleRangesOptions,
+} from "./lib/ranges/byteranges.ts";
+export { serveRanges, type ServeRangesOptions } from "./lib/ranges/serve.ts";
+export { MEDIA_TYPES, serveFile, type ServeFileOptions } from "./lib/ranges/file.ts";
 
 // Application, plugins and routing
 export {

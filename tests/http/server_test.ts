@@ -8,19 +8,9 @@ import {
   type HttpServerOptions,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import {
-  deferred,
-  delay,
-  dial,
-  latin1,
-  ResponseReader,
-  sameBytes,
-  textOf,
-  utf8,
-  type WireResponse,
-  within,
-} from "../_util/http.ts";
+import { deferred, delay, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
 import { concat, randomBytes, seeded } from "../_util/random.ts";
+import { curl, parseCurl } from "../_util/curl.ts";
 
 const MiB = 1 << 20;
 
@@ -42,28 +32,6 @@ function serve(handler: Handler, options: Omit<HttpServerOptions, "hostname" | "
 /** A request head for `path` with `Host`, and any extra field lines. */
 function get(path: string, ...fields: string[]): string {
   return `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${fields.map((f) => f + "\r\n").join("")}\r\n`;
-}
-
-/** Runs curl with `args`; stdout is bytes, stderr text. */
-async function curl(...args: string[]) {
-  const { code, stdout, stderr } = await new Deno.Command("curl", {
-    args: ["--silent", "--show-error", "--max-time", "10", ...args],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return { code, stdout, stderr: textOf(stderr) };
-}
-
-/** Parses what `curl -i --raw` printed: the responses as they came over the wire. */
-async function parseCurl(stdout: Uint8Array, method = "GET"): Promise<WireResponse[]> {
-  const reader = new ResponseReader(ReadableStream.from([stdout]));
-  const responses: WireResponse[] = [];
-  for (let i = 0; i < 4; i++) {
-    const response = await reader.next(method);
-    if (response === null) break;
-    responses.push(response);
-  }
-  return responses;
 }
 
 /** A temporary file holding `bytes`; removed by the returned function. */

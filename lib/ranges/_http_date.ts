@@ -1,0 +1,47 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// HTTP-date (RFC 9110 §5.6.7): the preferred IMF-fixdate and the two obsolete forms that
+// recipients must accept, parsed strictly (Date.parse takes almost anything).
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+// Sun, 06 Nov 1994 08:49:37 GMT
+const IMF_FIXDATE =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d\d) ([A-Z][a-z]{2}) (\d{4}) (\d\d):(\d\d):(\d\d) GMT$/;
+// Sunday, 06-Nov-94 08:49:37 GMT
+const RFC850_DATE =
+  /^(?:Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, (\d\d)-([A-Z][a-z]{2})-(\d\d) (\d\d):(\d\d):(\d\d) GMT$/;
+// Sun Nov  6 08:49:37 1994
+const ASCTIME_DATE =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) (\d{4})$/;
+
+/**
+ * The time of an HTTP-date in milliseconds since the epoch, or NaN when `text` is not one
+ * (a day that its month lacks, an hour past 23 or a second past 60 included).
+ */
+export function parseHttpDate(text: string): number {
+  let m = IMF_FIXDATE.exec(text);
+  if (m !== null) return utc(+m[3]!, m[2]!, +m[1]!, +m[4]!, +m[5]!, +m[6]!);
+  m = RFC850_DATE.exec(text);
+  if (m !== null) {
+    // A two-digit year more than 50 years ahead is the latest past year with those digits.
+    const now = new Date().getUTCFullYear();
+    let year = now - (now % 100) + +m[3]!;
+    if (year > now + 50) year -= 100;
+    return utc(year, m[2]!, +m[1]!, +m[4]!, +m[5]!, +m[6]!);
+  }
+  m = ASCTIME_DATE.exec(text);
+  if (m !== null) return utc(+m[6]!, m[1]!, +m[2]!.trim(), +m[3]!, +m[4]!, +m[5]!);
+  return NaN;
+}
+
+function utc(year: number, monthName: string, day: number, h: number, m: number, s: number) {
+  const month = MONTHS.indexOf(monthName);
+  if (month < 0 || day < 1 || h > 23 || m > 59 || s > 60) return NaN;
+  const time = Date.UTC(year, month, day, h, m, Math.min(s, 59));
+  if (new Date(time).getUTCDate() !== day) return NaN; // Feb 30 rolls over into March
+  return s === 60 ? time + 1000 : time; // a leap second is the one after :59
+}
+
+/** The IMF-fixdate of a time in milliseconds (its fraction of a second dropped). */
+export function formatHttpDate(time: number): string {
+  return new Date(time).toUTCString();
+}

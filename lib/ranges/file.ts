@@ -1,0 +1,254 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Serving a file with ranges: `serveRanges` over `Deno.stat` and `Deno.open` with a seek per
+ * range, and a small table of media types.
+ *
+ * @module
+ */
+
+import { checkLimit } from "../_options.ts";
+import type { RangeSource } from "./byteranges.ts";
+import type { ByteRange } from "./range.ts";
+import { checkMethod, failure, serveRanges, type ServeRangesOptions } from "./serve.ts";
+
+/**
+ * The media type of each file extension {@linkcode serveFile} knows (lower case, without the
+ * dot); others are `application/octet-stream`. Text types say `charset=utf-8`. The values
+ * are those of `npm:mime-types` (what `npm:send` uses), so the two agree.
+ *
+ * @example Looking up a media type
+ * ```ts
+ * import { MEDIA_TYPES } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MEDIA_TYPES["mp4"], "video/mp4");
+ * assert.equal(MEDIA_TYPES["html"], "text/html; charset=utf-8");
+ * ```
+ */
+export const MEDIA_TYPES: Readonly<Record<string, string>> = Object.freeze({
+  aac: "audio/aac",
+  apng: "image/apng",
+  avif: "image/avif",
+  bin: "application/octet-stream",
+  bmp: "image/bmp",
+  css: "text/css; charset=utf-8",
+  csv: "text/csv; charset=utf-8",
+  gif: "image/gif",
+  gz: "application/gzip",
+  htm: "text/html; charset=utf-8",
+  html: "text/html; charset=utf-8",
+  ico: "image/vnd.microsoft.icon",
+  jpeg: "image/jpeg",
+  jpg: "image/jpeg",
+  js: "text/javascript; charset=utf-8",
+  json: "application/json; charset=utf-8",
+  m4a: "audio/mp4",
+  map: "application/json; charset=utf-8",
+  md: "text/markdown; charset=utf-8",
+  mjs: "text/javascript; charset=utf-8",
+  mov: "video/quicktime",
+  mp3: "audio/mpeg",
+  mp4: "video/mp4",
+  oga: "audio/ogg",
+  ogg: "audio/ogg",
+  ogv: "video/ogg",
+  opus: "audio/ogg",
+  otf: "font/otf",
+  pdf: "application/pdf",
+  png: "image/png",
+  svg: "image/svg+xml",
+  tar: "application/x-tar",
+  ttf: "font/ttf",
+  txt: "text/plain; charset=utf-8",
+  vtt: "text/vtt; charset=utf-8",
+  wasm: "application/wasm",
+  wav: "audio/wav",
+  webm: "video/webm",
+  webmanifest: "application/manifest+json; charset=utf-8",
+  webp: "image/webp",
+  woff: "font/woff",
+  woff2: "font/woff2",
+  xml: "application/xml",
+  zip: "application/zip",
+});
+
+/** Options of {@linkcode serveFile}. */
+export interface ServeFileOptions
+  extends Pick<ServeRangesOptions, "maxRanges" | "headers" | "contentType"> {
+  /**
+   * The file's entity-tag; by default a strong one made of its size and modification time in
+   * milliseconds (`"<size hex>-<mtime hex>"`, as nginx does), which changes whenever a write
+   * changes either. `null` sends none (`If-Range` then needs a date).
+   */
+  etag?: string | null;
+  /**
+   * How many bytes one read of the file takes, and so the largest chunk of the body.
+   *
+   * @default {65536}
+   */
+  chunkSize?: number;
+}
+
+/**
+ * Answers a `GET` or `HEAD` with the file at `path` as {@linkcode serveRanges} does (200,
+ * 206, multipart 206, 416, 304, 412, `If-Range`), after a `Deno.stat`:
+ *
+ * - A missing path (or one through a file) gets 404, and so does anything but a regular
+ *   file (a directory among them); one the process may not read gets 403. Other methods get
+ *   405 without touching the file system.
+ * - `Last-Modified` is the file's modification time; `ETag` is made of its size and that
+ *   time unless `etag` says otherwise; `Content-Type` comes from the extension through
+ *   {@linkcode MEDIA_TYPES} unless `contentType` says otherwise.
+ * - The body opens the file when it is first read, once per range, seeks to the range and
+ *   reads it `chunkSize` bytes at a time as the client takes them: a file is never loaded
+ *   whole. Each handle is closed when its range was sent, when the body fails, and when the
+ *   client goes away (the body is cancelled). A file that changed (size, time or inode)
+ *   since the stat fails the body rather than mixing two versions.
+ *
+ * The path is used as it is: a handler that maps URLs to files must keep them inside its
+ * folder itself.
+ *
+ * @param request The request.
+ * @param path The file.
+ * @param options The validators, the media type, the range limit and the read size.
+ * @returns The answer.
+ * @throws {Deno.errors.NotCapable} Without read permission for `path`.
+ * @throws {RangeError} When `maxRanges` or `chunkSize` is not an integer from 1.
+ *
+ * @example A route that serves a video with seeking
+ * ```ts ignore
+ * import { serveFile } from "@wirestream/wirestream";
+ *
+ * Deno.serve((request) => serveFile(request, "./media/clip.mp4"));
+ * ```
+ *
+ * @example Methods other than GET and HEAD are refused before the file is looked at
+ * ```ts
+ * import { serveFile } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const response = await serveFile(new Request("http://localhost/", { method: "PUT" }), "./clip.mp4");
+ * assert.equal(response.status, 405);
+ * assert.equal(response.headers.get("allow"), "GET, HEAD");
+ * ```
+ */
+export async function serveFile(
+  request: Request,
+  path: string | URL,
+  options: ServeFileOptions = {},
+): Promise<Response> {
+  const chunkSize = checkLimit("chunkSize", options.chunkSize ?? 65_536, 1);
+  if (chunkSize === Infinity) throw new RangeError("Invalid chunkSize: Infinity is not a size");
+  const notAllowed = checkMethod(request);
+  if (notAllowed !== null) return notAllowed;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      return failure(request, 403, "Cannot serve file: no access", new Headers(options.headers));
+    }
+    throw error;
+  }
+  if (!info.isFile) {
+    return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
+  }
+  const mtime = info.mtime?.getTime();
+  const etag = options.etag === undefined
+    ? mtime === undefined ? undefined : `"${info.size.toString(16)}-${mtime.toString(16)}"`
+    : options.etag ?? undefined;
+  return serveRanges(request, {
+    size: info.size,
+    open: (range) => readRange(path, range, info, chunkSize),
+    contentType: options.contentType ?? mediaTypeOf(path),
+    etag,
+    lastModified: info.mtime ?? undefined,
+    ...(options.maxRanges === undefined ? {} : { maxRanges: options.maxRanges }),
+    ...(options.headers === undefined ? {} : { headers: options.headers }),
+  });
+}
+
+/** The media type of `path`'s extension. */
+function mediaTypeOf(path: string | URL): string {
+  const name = typeof path === "string" ? path : path.pathname;
+  const match = /\.([^./\\]+)$/.exec(name);
+  return (match && MEDIA_TYPES[match[1]!.toLowerCase()]) ?? "application/octet-stream";
+}
+
+/**
+ * The bytes of `range` of the file: it is opened on the first read (so a body never read
+ * opens nothing), checked against `info`, read from a seek, and closed at the range's end, on
+ * an error, or on cancel (which waits for a read under way, then closes).
+ */
+function readRange(
+  path: string | URL,
+  range: ByteRange,
+  info: Deno.FileInfo,
+  chunkSize: number,
+): RangeSource {
+  let file: Deno.FsFile | null = null;
+  let left = range.last - range.first + 1;
+  let cancelled = false;
+  let pending: Promise<void> | null = null;
+  const close = () => {
+    const open = file;
+    file = null;
+    open?.close();
+  };
+  const step = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    try {
+      if (file === null) {
+        file = await openAt(path, range.first, info);
+        if (cancelled) return close();
+      }
+      const buffer = new Uint8Array(Math.min(chunkSize, left));
+      const read = await file.read(buffer); // a fresh buffer: the reader keeps each chunk
+      if (cancelled) return close();
+      if (read === null) { // shorter than at the stat: the body's count check reports it
+        close();
+        return controller.close();
+      }
+      left -= read;
+      controller.enqueue(buffer.subarray(0, read));
+      if (left === 0) {
+        close();
+        controller.close();
+      }
+    } catch (error) {
+      close();
+      throw error;
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    pull: (controller) => (pending = step(controller)),
+    async cancel() {
+      cancelled = true;
+      await pending?.catch(() => {});
+      close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+/** Opens the file at `first`, when it is still the one `info` describes. */
+async function openAt(path: string | URL, first: number, info: Deno.FileInfo) {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const now = await file.stat();
+    if (
+      now.size !== info.size || now.mtime?.getTime() !== info.mtime?.getTime() ||
+      now.ino !== info.ino || now.dev !== info.dev
+    ) {
+      throw new Error(
+        `Cannot read file: it changed while being served (${info.size} bytes, then ${now.size})`,
+      );
+    }
+    await file.seek(first, Deno.SeekMode.Start);
+    return file;
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}

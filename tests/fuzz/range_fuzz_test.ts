@@ -1,0 +1,92 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Fuzz tests of the Range header and the answers built on it: any header, random or a mutated
+// valid one, ends in a result whose ranges lie within the representation, and serveRanges
+// answers it with a body of the length it announced.
+// WIRESTREAM_FUZZ_RUNS sets the number of runs (small by default, 10⁶ before a release);
+// WIRESTREAM_FUZZ_SEED replays fast-check.
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { parseRange, type RangeResult, serveRanges } from "@wirestream/wirestream";
+import { fuzzRuns } from "../_util/random.ts";
+
+const FC_SEED = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
+
+/** Asserts a result is well formed for `size`: ranges in bounds, disjoint, at most `max`. */
+function checkResult(result: RangeResult, size: number, max: number, header: string): void {
+  assert.ok(["ignore", "unsatisfiable", "ranges"].includes(result.type), header);
+  if (result.type !== "ranges") return;
+  assert.ok(result.ranges.length >= 1 && result.ranges.length <= max, header);
+  const sorted = [...result.ranges].sort((a, b) => a.first - b.first);
+  for (const [i, { first, last }] of sorted.entries()) {
+    assert.ok(Number.isSafeInteger(first) && Number.isSafeInteger(last), header);
+    assert.ok(0 <= first && first <= last && last < size, header);
+    if (i > 0) assert.ok(first > sorted[i - 1]!.last + 1, `${header}: ranges touch`);
+  }
+}
+
+// Pieces of valid and nearly valid headers, for mutation.
+const PIECE = fc.constantFrom(
+  "bytes=",
+  "BYTES=",
+  "bytes",
+  "=",
+  "-",
+  ",",
+  " ",
+  "\t",
+  "0",
+  "1",
+  "9",
+  "10",
+  "99",
+  "18014398509481985",
+  "00",
+  "a",
+  "\u00a0",
+  "*",
+  ";",
+  "items=",
+);
+
+Deno.test("parseRange fuzz", async (t) => {
+  await t.step("any string ends in a well-formed result", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 80 }),
+        fc.nat(1000),
+        fc.integer({ min: 1, max: 8 }),
+        (header, size, maxRanges) => {
+          checkResult(parseRange(header, size, { maxRanges }), size, maxRanges, header);
+        },
+      ),
+      { seed: FC_SEED, numRuns: fuzzRuns(2000) },
+    );
+  });
+
+  await t.step("mutated valid headers end in a well-formed result", () => {
+    fc.assert(
+      fc.property(fc.array(PIECE, { maxLength: 24 }), fc.nat(1000), (pieces, size) => {
+        const header = "bytes=" + pieces.join("");
+        checkResult(parseRange(header, size), size, 32, header);
+      }),
+      { seed: FC_SEED, numRuns: fuzzRuns(2000) },
+    );
+  });
+
+  await t.step("serveRanges answers any header with the length it announces", async () => {
+    const data = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+    await fc.assert(
+      fc.asyncProperty(fc.array(PIECE, { maxLength: 16 }), fc.nat(300), async (pieces, size) => {
+        const header = "bytes=" + pieces.join("");
+        const response = serveRanges(new Request("http://x/", { headers: { range: header } }), {
+          size,
+          open: (r) => data.subarray(r.first, r.last + 1),
+        });
+        assert.ok([200, 206, 416].includes(response.status), header);
+        const body = new Uint8Array(await response.arrayBuffer());
+        assert.equal(Number(response.headers.get("content-length")), body.length, header);
+      }),
+      { seed: FC_SEED, numRuns: fuzzRuns(500) },
+    );
+  });
+});

@@ -1,0 +1,184 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// serveFile in memory: the answers for a real file, its validators and media type, how it
+// reads (in chunks, with a handle per range that is always closed), and missing files.
+import assert from "node:assert/strict";
+import mime from "mime-types";
+import { MEDIA_TYPES, serveFile, type ServeFileOptions } from "@wirestream/wirestream";
+import { boundaryOf, parseByteranges } from "../_util/byteranges.ts";
+import { latin1 } from "../_util/http.ts";
+import { concat, randomBytes, sameBytes, seeded } from "../_util/random.ts";
+
+/** A temporary folder holding `name` with `bytes`; removed on dispose. */
+async function tempFile(name: string, bytes: Uint8Array) {
+  const dir = await Deno.makeTempDir({ prefix: "wirestream-ranges-" });
+  const path = `${dir}/${name}`;
+  await Deno.writeFile(path, bytes);
+  return { dir, path, [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }) };
+}
+
+/** serveFile for a GET (or `method`) with `headers`. */
+function get(
+  path: string | URL,
+  headers: HeadersInit = {},
+  method = "GET",
+  options: ServeFileOptions = {},
+) {
+  return serveFile(new Request("http://localhost/f", { method, headers }), path, options);
+}
+
+const DATA = randomBytes(seeded(6), 100_000);
+
+Deno.test("serveFile", async (t) => {
+  await t.step("serves the whole file with its validators and media type", async () => {
+    await using file = await tempFile("clip.MP4", DATA);
+    const info = await Deno.stat(file.path);
+    const response = await get(file.path);
+    assert.equal(response.status, 200);
+    assert.deepEqual([...response.headers].sort(), [
+      ["accept-ranges", "bytes"],
+      ["content-length", "100000"],
+      ["content-type", "video/mp4"], // the extension in any case
+      ["etag", `"${(100_000).toString(16)}-${info.mtime!.getTime().toString(16)}"`],
+      ["last-modified", info.mtime!.toUTCString()],
+    ]);
+    assert.ok(sameBytes(await response.bytes(), DATA));
+  });
+
+  await t.step("serves one range and several, from a path or a file URL", async () => {
+    await using file = await tempFile("data.bin", DATA);
+    const single = await get(file.path, { range: "bytes=1000-1999" });
+    assert.equal(single.status, 206);
+    assert.equal(single.headers.get("content-range"), "bytes 1000-1999/100000");
+    assert.equal(single.headers.get("content-type"), "application/octet-stream");
+    assert.ok(sameBytes(await single.bytes(), DATA.subarray(1000, 2000)));
+    const multi = await get(new URL(`file://${file.path}`), { range: "bytes=-10,0-9,50000-50009" });
+    assert.equal(multi.status, 206);
+    const body = await multi.bytes();
+    assert.equal(Number(multi.headers.get("content-length")), body.length);
+    const parts = parseByteranges(body, boundaryOf(multi.headers.get("content-type")));
+    assert.deepEqual(parts.map((p) => [p.range.first, p.range.last, p.range.size]), [
+      [99_990, 99_999, 100_000],
+      [0, 9, 100_000],
+      [50_000, 50_009, 100_000],
+    ]);
+    for (const part of parts) {
+      assert.equal(part.headers.get("content-type"), "application/octet-stream");
+      assert.ok(sameBytes(part.body, DATA.subarray(part.range.first, part.range.last + 1)));
+    }
+  });
+
+  await t.step("reads chunkSize bytes at a time, never the whole file", async () => {
+    await using file = await tempFile("data.bin", DATA);
+    const response = await get(file.path, { range: "bytes=10-29999" }, "GET", { chunkSize: 4096 });
+    const chunks = await Array.fromAsync(response.body!);
+    assert.equal(chunks.length, Math.ceil(29_990 / 4096));
+    assert.ok(chunks.every((c) => c.length <= 4096));
+    assert.ok(sameBytes(concat(chunks), DATA.subarray(10, 30_000)));
+  });
+
+  await t.step("opens nothing for HEAD, 304, 416, and a body never read", async () => {
+    await using file = await tempFile("data.bin", DATA);
+    const head = await get(file.path, { range: "bytes=0-9" }, "HEAD");
+    assert.equal(head.status, 206);
+    assert.equal(head.headers.get("content-length"), "10");
+    assert.equal(head.body, null);
+    const etag = head.headers.get("etag")!;
+    assert.equal((await get(file.path, { "if-none-match": etag })).status, 304);
+    const unsatisfiable = await get(file.path, { range: "bytes=100000-" });
+    assert.equal(unsatisfiable.status, 416);
+    assert.equal(unsatisfiable.headers.get("content-range"), "bytes */100000");
+    await unsatisfiable.body?.cancel();
+    const unread = await get(file.path); // the sanitizer would see a file left open
+    assert.equal(unread.status, 200);
+    await unread.body!.cancel();
+  });
+
+  await t.step("closes the file when the reader cancels mid-range", async () => {
+    await using file = await tempFile("data.bin", DATA);
+    const response = await get(file.path, { range: "bytes=0-99999,-1" }, "GET", {
+      chunkSize: 1000,
+    });
+    const reader = response.body!.getReader();
+    await reader.read(); // the head of the first part
+    const first = await reader.read(); // the file is open now
+    assert.equal(first.value!.length, 1000);
+    await reader.cancel(); // the sanitizer checks that the handle is closed
+  });
+
+  await t.step("fails the body when the file changes after the stat", async () => {
+    await using file = await tempFile("data.bin", DATA);
+    const response = await get(file.path, { range: "bytes=0-9" });
+    await Deno.writeFile(file.path, DATA.subarray(0, 50)); // truncated in place
+    await assert.rejects(response.bytes(), {
+      message: "Cannot read file: it changed while being served (100000 bytes, then 50)",
+    });
+    const replaced = await get(file.path);
+    await Deno.remove(file.path);
+    await Deno.writeFile(file.path, DATA.subarray(0, 50)); // the same size, another inode
+    await assert.rejects(replaced.bytes(), /changed while being served/);
+  });
+
+  await t.step(
+    "answers 404 for a missing path, a directory, or a path through a file",
+    async () => {
+      await using file = await tempFile("data.bin", DATA);
+      for (const path of [`${file.dir}/missing.bin`, file.dir, `${file.path}/x`]) {
+        const response = await get(path);
+        assert.equal(response.status, 404, path);
+        assert.equal(await response.text(), "Cannot serve file: not found\n");
+        const head = await get(path, {}, "HEAD");
+        assert.equal(head.status, 404);
+        assert.equal(head.body, null);
+      }
+    },
+  );
+
+  await t.step("answers 405 for other methods before looking at the file", async () => {
+    const response = await get("/no/such/file", {}, "POST");
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get("allow"), "GET, HEAD");
+    await response.body?.cancel();
+  });
+
+  await t.step("takes an ETag, none, a media type and headers from the options", async () => {
+    await using file = await tempFile("page.html", new TextEncoder().encode("<p>hi</p>"));
+    const plain = await get(file.path);
+    assert.equal(plain.headers.get("content-type"), "text/html; charset=utf-8");
+    await plain.body!.cancel();
+    const custom = await get(file.path, { range: "bytes=0-2", "if-range": '"mine"' }, "GET", {
+      etag: '"mine"',
+      contentType: "text/plain",
+      headers: { "cache-control": "no-cache" },
+    });
+    assert.equal(custom.status, 206);
+    assert.equal(custom.headers.get("etag"), '"mine"');
+    assert.equal(custom.headers.get("content-type"), "text/plain");
+    assert.equal(custom.headers.get("cache-control"), "no-cache");
+    assert.equal(await custom.text(), "<p>");
+    const none = await get(file.path, {}, "HEAD", { etag: null });
+    assert.equal(none.headers.get("etag"), null);
+    assert.ok(none.headers.has("last-modified"));
+  });
+
+  await t.step("refuses a chunkSize that is not a size", async () => {
+    for (const chunkSize of [0, -1, 1.5, Infinity]) {
+      await assert.rejects(get("/x", {}, "GET", { chunkSize }), RangeError, String(chunkSize));
+    }
+  });
+
+  await t.step("serves an empty file", async () => {
+    await using file = await tempFile("empty.txt", new Uint8Array(0));
+    const response = await get(file.path);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-length"), "0");
+    assert.equal(latin1(await response.bytes()), "");
+  });
+});
+
+Deno.test("MEDIA_TYPES", async (t) => {
+  await t.step("agrees with npm:mime-types, which npm:send uses", () => {
+    for (const [extension, type] of Object.entries(MEDIA_TYPES)) {
+      assert.equal(type, mime.contentType(extension), extension);
+    }
+  });
+});

@@ -1,0 +1,87 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The private helpers of the conditional requests: HTTP-dates and entity-tag lists.
+import assert from "node:assert/strict";
+import { formatHttpDate, parseHttpDate } from "../../lib/ranges/_http_date.ts";
+import { parseEntityTags, strongMatch, weakMatch } from "../../lib/ranges/_entity_tag.ts";
+
+// The example of RFC 9110 §5.6.7 in its three forms.
+const SUNDAY = Date.UTC(1994, 10, 6, 8, 49, 37);
+
+Deno.test("parseHttpDate", async (t) => {
+  await t.step("reads IMF-fixdate and the two obsolete forms (RFC 9110 §5.6.7)", () => {
+    assert.equal(parseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT"), SUNDAY);
+    assert.equal(parseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"), SUNDAY);
+    assert.equal(parseHttpDate("Sun Nov  6 08:49:37 1994"), SUNDAY);
+    assert.equal(parseHttpDate("Sun Nov 16 08:49:37 1994"), SUNDAY + 10 * 86_400_000);
+    assert.equal(parseHttpDate(formatHttpDate(SUNDAY + 999)), SUNDAY); // ms dropped
+    assert.equal(parseHttpDate("Wed, 31 Dec 2008 23:59:60 GMT"), Date.UTC(2009, 0, 1)); // leap second
+  });
+
+  await t.step("puts a two-digit year within 50 years from now", () => {
+    const year = new Date().getUTCFullYear();
+    const ahead = (year + 10) % 100, behind = (year + 60) % 100;
+    const at = (yy: number) =>
+      new Date(parseHttpDate(`Sunday, 06-Nov-${String(yy).padStart(2, "0")} 08:49:37 GMT`))
+        .getUTCFullYear();
+    assert.equal(at(ahead), year + 10);
+    assert.equal(at(behind), year + 60 - 100);
+  });
+
+  await t.step("refuses what is not an HTTP-date", () => {
+    for (
+      const text of [
+        "",
+        "2024-03-01T12:34:56Z",
+        "Sun, 06 Nov 1994 08:49:37 UTC", // GMT only
+        "Sun, 6 Nov 1994 08:49:37 GMT", // two-digit day
+        "sun, 06 Nov 1994 08:49:37 GMT", // case-sensitive
+        "Sun, 06 nov 1994 08:49:37 GMT",
+        "Sun, 06 Foo 1994 08:49:37 GMT",
+        "Sun, 31 Feb 1994 08:49:37 GMT", // no such day
+        "Sun, 00 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Sun, 06 Nov 1994 08:60:00 GMT",
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        " Sun, 06 Nov 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 GMT x",
+        "Sunday, 06-Nov-1994 08:49:37 GMT",
+        "Sun Nov 6 08:49:37 1994", // asctime pads the day with a space
+        "1994",
+      ]
+    ) assert.ok(Number.isNaN(parseHttpDate(text)), text);
+  });
+});
+
+Deno.test("parseEntityTags", async (t) => {
+  await t.step("reads lists of strong and weak tags, commas inside tags included", () => {
+    assert.equal(parseEntityTags("*"), "*");
+    assert.equal(parseEntityTags(" * "), "*");
+    assert.deepEqual(parseEntityTags('"a"'), ['"a"']);
+    assert.deepEqual(parseEntityTags('"a", W/"b" ,"c,d"'), ['"a"', 'W/"b"', '"c,d"']);
+    assert.deepEqual(parseEntityTags(', ,"a",,'), ['"a"']); // empty members
+    assert.deepEqual(parseEntityTags('""'), ['""']);
+    assert.deepEqual(parseEntityTags(""), []);
+  });
+
+  await t.step("refuses what is not a list of entity-tags", () => {
+    for (const value of ["a", '"a', '"a" "b"', 'w/"a"', '"a"b', '*, "a"', '"a\u0001"', '"a""b"']) {
+      assert.equal(parseEntityTags(value), null, value);
+    }
+  });
+
+  await t.step("compares strongly and weakly (RFC 9110 §8.8.3.2)", () => {
+    // The table of §8.8.3.2.
+    const table: [string, string, boolean, boolean][] = [
+      ['W/"1"', 'W/"1"', false, true],
+      ['W/"1"', 'W/"2"', false, false],
+      ['W/"1"', '"1"', false, true],
+      ['"1"', '"1"', true, true],
+    ];
+    for (const [a, b, strong, weak] of table) {
+      assert.equal(strongMatch(a, b), strong, `${a} ${b}`);
+      assert.equal(weakMatch(a, b), weak, `${a} ${b}`);
+    }
+    assert.equal(strongMatch('"1"', undefined), false);
+    assert.equal(weakMatch('"1"', undefined), false);
+  });
+});
