@@ -65,6 +65,7 @@ export { pinger, type PingerOptions, ponger } from "./lib/websocket/ping.ts";
 // WebSocket sessions
 export {
   type CloseInfo,
+  type MessageSession,
   RawWebSocketSession,
   type RawWebSocketSessionOptions,
   type Transport,
