@@ -2,7 +2,6 @@
 // upgradeWebSocket on httpServer (127.0.0.1, port 0) with peers we did not write: npm:ws and
 // Deno's own WebSocket, plus raw sockets for the bytes of the handshake.
 import {
-  type CloseInfo,
   Frame,
   HttpError,
   httpServer,
@@ -16,10 +15,9 @@ import {
   WebSocketSession,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import type { Buffer } from "node:buffer";
-import WebSocket from "ws";
 import { deferred, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
 import { randomBytes, seeded } from "../_util/random.ts";
+import { denoClient, wsClient } from "../_util/clients.ts";
 import { Queue } from "../_util/ws.ts";
 
 const MiB = 1 << 20;
@@ -74,56 +72,6 @@ async function echo(session: AnySession): Promise<void> {
   } catch {
     // The session failed; `closed` tells how.
   }
-}
-
-interface WsEvents {
-  messages: Queue<{ data: Buffer; isBinary: boolean }>;
-  pongs: Queue<Buffer>;
-  errors: Error[];
-  opened: Promise<boolean>;
-  closed: Promise<{ code: number; reason: string }>;
-}
-
-/** A ws client with its events; `opened` is false when the handshake failed. */
-function wsClient(
-  url: string,
-  protocols: string[] = [],
-  options: WebSocket.ClientOptions = {},
-): { ws: WebSocket } & WsEvents {
-  const ws = new WebSocket(url, protocols, options);
-  const messages = new Queue<{ data: Buffer; isBinary: boolean }>();
-  const pongs = new Queue<Buffer>();
-  const errors: Error[] = [];
-  ws.on("message", (data: Buffer, isBinary: boolean) => messages.push({ data, isBinary }));
-  ws.on("pong", (data: Buffer) => pongs.push(data));
-  ws.on("error", (error: Error) => errors.push(error));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.on("close", (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }))
-  );
-  const opened = new Promise<boolean>((resolve) => {
-    ws.once("open", () => resolve(true));
-    closed.then(() => resolve(false));
-  });
-  return { ws, messages, pongs, errors, opened, closed };
-}
-
-/** Deno's WebSocket with its messages and close event. */
-function denoClient(url: string, protocols: string[] = []) {
-  const ws = new globalThis.WebSocket(url, protocols);
-  ws.binaryType = "arraybuffer";
-  const messages = new Queue<string | ArrayBuffer>();
-  ws.addEventListener("message", (event) => messages.push(event.data));
-  const closed = new Promise<CloseInfo>((resolve) =>
-    ws.addEventListener(
-      "close",
-      (e) => resolve({ code: e.code, reason: e.reason, wasClean: e.wasClean }),
-    )
-  );
-  const opened = new Promise<boolean>((resolve) => {
-    ws.addEventListener("open", () => resolve(true), { once: true });
-    closed.then(() => resolve(false));
-  });
-  return { ws, messages, opened, closed };
 }
 
 /** An upgrade request head with the sample key; `fields` replace or add field lines. */
