@@ -98,6 +98,10 @@ export {
   type UpgradeWebSocketOptions,
   type WebSocketUpgrade,
 } from "./lib/websocket/upgrade.ts";
+export {
+  NativeWebSocketSession,
+  type NativeWebSocketSessionOptions,
+} from "./lib/websocket/native.ts";
 
 // HTTP: the wire engine
 export { HttpError, type HttpErrorOptions } from "./lib/http/error.ts";

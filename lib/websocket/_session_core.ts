@@ -117,6 +117,15 @@ export function closeReason(text: string): string {
   return new TextDecoder().decode(bytes.subarray(0, end));
 }
 
+/** What a session fails with: `error` itself when it is a WebSocketError, else a 1011 for it. */
+export function asFailure(error: unknown): WebSocketError {
+  return error instanceof WebSocketError
+    ? error
+    : new WebSocketError("Session failed: an internal error occurred", CloseCode.InternalError, {
+      cause: error,
+    });
+}
+
 /**
  * The `outgoing` stream of a session: a write sends, closing closes the session with 1000,
  * aborting fails it with 1011.
@@ -405,11 +414,7 @@ export class SessionCore {
   /** Fails the session: send the error's close code, then wait for the peer's close. */
   fail(error: unknown, reason?: string): void {
     if (this.#state === CLOSED) return;
-    const failure = error instanceof WebSocketError
-      ? error
-      : new WebSocketError("Session failed: an internal error occurred", CloseCode.InternalError, {
-        cause: error,
-      });
+    const failure = asFailure(error);
     if (this.#failure === null) {
       this.#failure = failure;
       this.#failureReason = reason ?? closeReason(failure.message);
