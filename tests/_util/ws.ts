@@ -14,6 +14,7 @@ import {
   type WebSocketSession,
 } from "@wirestream/wirestream";
 import { within } from "./async.ts";
+import { asciiOf, randomBytes, sameBytes, seeded } from "./random.ts";
 
 /** An unbounded queue of events, read in order. */
 export class Queue<T> {
@@ -138,4 +139,70 @@ export function nativeServer(
     url: `ws://127.0.0.1:${server.addr.port}/`,
     close: () => within(server.shutdown(), 5000, "Deno.serve to shut down"),
   };
+}
+
+/** A peer to check echoes with: it sends, and gives what came back (binary as bytes). */
+export interface EchoPeer {
+  send(message: Message): unknown;
+  next(what: string): Promise<Message>;
+}
+
+/**
+ * Sends text and binary of each size (ASCII text, seeded random bytes) and checks that each
+ * comes back with its type and bytes.
+ */
+export async function assertEchoes(
+  peer: EchoPeer,
+  sizes: readonly number[],
+  seed: number,
+): Promise<void> {
+  const random = seeded(seed);
+  for (const size of sizes) {
+    const text = asciiOf(size);
+    await peer.send(text);
+    const got = await peer.next(`the text echo of ${size} bytes`);
+    assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
+    assert.ok(got === text, `text of ${size} bytes differs`);
+    const bytes = randomBytes(random, size);
+    await peer.send(bytes);
+    const back = await peer.next(`the binary echo of ${size} bytes`);
+    assert.ok(back instanceof Uint8Array, `binary of ${size} bytes came back as text`);
+    assert.ok(sameBytes(back, bytes), `binary of ${size} bytes differs`);
+  }
+}
+
+/** A ws client (of tests/_util/clients.ts or alike) as an {@linkcode EchoPeer}. */
+export function wsPeer(
+  ws: { send(data: Message): void },
+  messages: { next(what: string): Promise<{ data: Uint8Array; isBinary: boolean }> },
+): EchoPeer {
+  return {
+    send: (message) => ws.send(message),
+    next: async (what) => {
+      const { data, isBinary } = await messages.next(what);
+      return isBinary ? new Uint8Array(data) : new TextDecoder().decode(data);
+    },
+  };
+}
+
+/** A web WebSocket (binaryType "arraybuffer") and its message queue as an {@linkcode EchoPeer}. */
+export function webPeer(
+  ws: WebSocket,
+  messages: { next(what: string): Promise<string | ArrayBuffer> },
+): EchoPeer {
+  return {
+    send: (message) => ws.send(message),
+    next: async (what) => {
+      const data = await messages.next(what);
+      return typeof data === "string" ? data : new Uint8Array(data);
+    },
+  };
+}
+
+/** Our session as an {@linkcode EchoPeer}: it reads `incoming` with `reader`. */
+export function sessionPeer(
+  session: MessageSession,
+  reader: ReadableStreamDefaultReader<Message>,
+): EchoPeer {
+  return { send: (message) => session.send(message), next: () => nextMessage(reader) };
 }
