@@ -418,6 +418,39 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    "close() goes out after the sends made before it, held ones included",
+    async () => {
+      const sends = deferred<Promise<void>[]>();
+      const server = nativeServer({ maxBufferedAmount: 0 }, (session) => {
+        const pending: Promise<void>[] = [];
+        for (let i = 0; i < 20; i++) pending.push(session.send(new Uint8Array(100_000).fill(i)));
+        void session.close(4000, "after");
+        sends.resolve(pending);
+      });
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        client.ws.pause();
+        const pending = await within(sends.promise, 5000, "the sends");
+        await delay(100);
+        client.ws.resume();
+        for (let i = 0; i < 20; i++) {
+          const { data } = await client.messages.next(`message ${i}`);
+          assert.deepEqual([data.length, data[0]], [100_000, i]);
+        }
+        assert.deepEqual(await within(client.closed, 5000, "ws's close"), {
+          code: 4000,
+          reason: "after",
+        });
+        await within(Promise.all(pending), 5000, "every send to resolve");
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
     "a send held longer than timeout by a peer that never reads ends the session with 1006",
     async () => {
       const outcome = deferred<unknown>();
@@ -447,6 +480,30 @@ Deno.test("NativeWebSocketSession", async (t) => {
         await assert.rejects(session.send("more"), { closeCode: 1006 });
       } finally {
         client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a peer that never answers our close: closed gives 1006 after timeout",
+    async () => {
+      const server = nativeServer({ timeout: 150 }, () => {});
+      const c = await dial(server.port);
+      try {
+        await c.send(upgradeHead());
+        assert.equal((await c.next())?.status, 101);
+        const session = await server.sessions.next();
+        const started = Date.now();
+        // The close frame reaches the raw client, which never answers it.
+        const info = await within(session.close(4000, "bye"), 5000, "the session to end");
+        assert.deepEqual(info, { code: 1006, reason: "", wasClean: false });
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 140 && elapsed < 2000, `ended after ${elapsed} ms`);
+        const frame = await within(c.responses.bytes(7), 5000, "our close frame");
+        assert.deepEqual([...frame!], [0x88, 5, 0x0f, 0xa0, ...new TextEncoder().encode("bye")]);
+      } finally {
+        await c.close();
         await server.close();
       }
     },
