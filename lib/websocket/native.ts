@@ -31,7 +31,7 @@ const DEFAULT_MAX_BUFFERED_AMOUNT = 1_048_576;
 const MESSAGE_OVERHEAD = 64;
 /** The longest pause between two looks at `bufferedAmount`, in milliseconds. */
 const MAX_PAUSE = 16;
-/** Deno's WebSocket has no way to say it is unfit for the native engine; it names the other. */
+/** Where the errors for what only our frame codec can do send the user. */
 const WIRE_ENGINE = "the wire engine (httpServer or startConnectionPipeline)";
 
 const OPEN = 0, CLOSING = 1, CLOSED = 2;

@@ -266,8 +266,11 @@ Deno.test("NativeWebSocketSession", async (t) => {
         assert.equal(await within(ok.opened, 5000, "the client to open"), true);
         const session = await server.sessions.next();
         const reader = session.incoming.getReader();
-        ok.ws.send("€€€"); // 9 bytes in UTF-8, 3 UTF-16 units
-        assert.equal(await nextMessage(reader), "€€€");
+        // Counted exactly past 3 units: 9 bytes (3 × 3), 8 (2 surrogate pairs × 4), 8 (4 × 2).
+        for (const text of ["€€€", "😀😀", "éééé"]) {
+          ok.ws.send(text);
+          assert.equal(await nextMessage(reader), text);
+        }
         ok.ws.send(new Uint8Array(9));
         assert.equal(((await nextMessage(reader)) as Uint8Array).length, 9);
         reader.releaseLock();
