@@ -68,6 +68,7 @@ export { pinger, type PingerOptions, ponger } from "./lib/websocket/ping.ts";
 // WebSocket sessions
 export {
   type CloseInfo,
+  type MessageSession,
   RawWebSocketSession,
   type RawWebSocketSessionOptions,
   type Transport,
@@ -100,6 +101,10 @@ export {
   type UpgradeWebSocketOptions,
   type WebSocketUpgrade,
 } from "./lib/websocket/upgrade.ts";
+export {
+  NativeWebSocketSession,
+  type NativeWebSocketSessionOptions,
+} from "./lib/websocket/native.ts";
 
 // HTTP: the wire engine
 export { HttpError, type HttpErrorOptions } from "./lib/http/error.ts";

@@ -7,21 +7,24 @@
 //
 // It prints `listening on http://127.0.0.1:<port>/` when ready; --port 0 picks a free port.
 // --engine wire (the default) serves HTTP and WebSockets with wirestream's own HTTP/1.1 engine
-// and frame codec. --engine deno uses Deno.serve and Deno's WebSocket (the native engine
-// gets wirestream's session with the application layer).
+// and frame codec. --engine deno serves the same handler with Deno.serve, where
+// upgradeWebSocket gives a session over Deno's own WebSocket (the native engine).
 
 import {
   HttpError,
   httpServer,
+  type MessageSession,
   upgradeWebSocket,
-  type WebSocketSession,
 } from "@wirestream/wirestream";
 
-/** The echo's limits: messages up to 64 MiB, frames up to 16 MiB. */
+/**
+ * The echo's limits: messages up to 64 MiB, frames up to 16 MiB (on the native engine, which
+ * sees whole messages, messages up to 16 MiB).
+ */
 export const LIMITS = { maxFrameSize: 16 << 20, maxMessageSize: 64 << 20 };
 
 /** Echoes each message of `session` until it ends. */
-export async function echo(session: WebSocketSession): Promise<void> {
+export async function echo(session: MessageSession): Promise<void> {
   try {
     for await (const message of session.incoming) await session.send(message);
   } catch {
@@ -29,7 +32,7 @@ export async function echo(session: WebSocketSession): Promise<void> {
   }
 }
 
-/** The fetch handler of the wire engine: upgrade, then echo. */
+/** The fetch handler, on either engine: upgrade, then echo. */
 export function handler(request: Request): Response {
   try {
     const { response, session } = upgradeWebSocket(request, LIMITS);
@@ -39,17 +42,6 @@ export function handler(request: Request): Response {
     if (error instanceof HttpError) return error.toResponse();
     throw error;
   }
-}
-
-/** The fetch handler of the native engine, on Deno's own WebSocket. */
-export function nativeHandler(request: Request): Response {
-  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-    return new Response("Cannot upgrade: Upgrade does not hold websocket\n", { status: 400 });
-  }
-  const { socket, response } = Deno.upgradeWebSocket(request);
-  socket.binaryType = "arraybuffer";
-  socket.onmessage = (event) => socket.send(event.data);
-  return response;
 }
 
 function option(args: string[], name: string, fallback: string): string {
@@ -69,7 +61,7 @@ if (import.meta.main) {
   if (engine === "wire") {
     httpServer({ hostname: "127.0.0.1", port, onListen: announce }, handler);
   } else if (engine === "deno") {
-    Deno.serve({ hostname: "127.0.0.1", port, onListen: announce }, nativeHandler);
+    Deno.serve({ hostname: "127.0.0.1", port, onListen: announce }, handler);
   } else {
     throw new RangeError(`Invalid --engine: ${JSON.stringify(engine)} is not wire or deno`);
   }

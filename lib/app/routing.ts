@@ -11,7 +11,7 @@ import type { PeerAddress } from "../http/pipeline.ts";
 import { hasToken, TOKEN } from "../http/head.ts";
 import { WebSocketError } from "../websocket/error.ts";
 import { CloseCode } from "../websocket/frame.ts";
-import type { RawWebSocketSession, WebSocketSession } from "../websocket/session.ts";
+import type { MessageSession, RawWebSocketSession } from "../websocket/session.ts";
 import { upgradeWebSocket, type UpgradeWebSocketOptions } from "../websocket/upgrade.ts";
 import { type Application, PluginError, type ServeInfo } from "./application.ts";
 import { checkProtocols, WebSockets, type WebSocketsConfig } from "./websockets.ts";
@@ -91,15 +91,16 @@ export type RouteHandler = (
  * accepted, and the session is closed with 1000 when it returns (or its promise resolves), so
  * await the loops that use the session. When it throws, the session is closed with 1011.
  *
- * @typeParam S The session type: {@linkcode WebSocketSession} or
+ * @typeParam S The session type: a {@linkcode MessageSession} (the wire engine's
+ * `WebSocketSession` or the native engine's `NativeWebSocketSession`) or a
  * {@linkcode RawWebSocketSession}.
  *
  * @example A handler written apart from its route; a plain GET gets the handshake's 400
  * ```ts
- * import { Application, type WebSocketHandler, WebSockets, type WebSocketSession } from "@wirestream/wirestream";
+ * import { Application, type MessageSession, type WebSocketHandler, WebSockets } from "@wirestream/wirestream";
  * import assert from "node:assert/strict";
  *
- * const shout: WebSocketHandler<WebSocketSession> = async (session) => {
+ * const shout: WebSocketHandler<MessageSession> = async (session) => {
  *   for await (const message of session.incoming) {
  *     await session.send(typeof message === "string" ? message.toUpperCase() : message);
  *   }
@@ -259,7 +260,7 @@ export interface Routing {
    * Binds a WebSocket route (Ktor's `webSocket(path, protocol) { … }`): a `GET` upgrade request
    * to `path` is checked (RFC 6455 §4.2.1, the Origin policy of the {@linkcode WebSockets}
    * plugin: 400, 403 or 426 when it fails) and accepted with the plugin's options, and
-   * `handler` gets a {@linkcode WebSocketSession} (messages, with pongs, the pinger and the
+   * `handler` gets a {@linkcode MessageSession} (messages, with pongs, the pinger and the
    * close handshake handled). The request must be the one the engine created, and the response
    * must reach the engine as returned: a router that copies requests (Hono's `mount` by
    * default: its 500) or responses (a Hono middleware setting headers after `next()`: the
@@ -290,7 +291,7 @@ export interface Routing {
    */
   webSocket(
     path: string,
-    handler: WebSocketHandler<WebSocketSession>,
+    handler: WebSocketHandler<MessageSession>,
     options?: WebSocketRouteOptions,
   ): this;
   /**
@@ -324,7 +325,7 @@ interface Route {
     readonly raw: boolean;
     readonly options: UpgradeWebSocketOptions;
     readonly config: WebSocketsConfig;
-    readonly handler: WebSocketHandler<WebSocketSession | RawWebSocketSession>;
+    readonly handler: WebSocketHandler<MessageSession | RawWebSocketSession>;
   } | null;
   readonly handler: RouteHandler | null;
 }
@@ -383,7 +384,7 @@ export class RouteTable implements Routing {
 
   webSocket(
     path: string,
-    handler: WebSocketHandler<WebSocketSession>,
+    handler: WebSocketHandler<MessageSession>,
     options: WebSocketRouteOptions = {},
   ): this {
     return this.#bindWebSocket("webSocket", false, path, handler, options);
@@ -421,7 +422,7 @@ export class RouteTable implements Routing {
     return this.#bind("GET", path, null, {
       raw,
       config,
-      handler: handler as WebSocketHandler<WebSocketSession | RawWebSocketSession>,
+      handler: handler as WebSocketHandler<MessageSession | RawWebSocketSession>,
       options: {
         pingInterval: config.pingInterval,
         timeout: config.timeout,
@@ -574,7 +575,7 @@ export class RouteTable implements Routing {
       signal,
       checkOrigin: (origin) => route.config.isAllowedOrigin(origin, host),
     };
-    let upgrade: { response: Response; session: WebSocketSession | RawWebSocketSession };
+    let upgrade: { response: Response; session: MessageSession | RawWebSocketSession };
     try {
       upgrade = route.raw
         ? upgradeWebSocket(request, { ...options, raw: true })
@@ -588,8 +589,8 @@ export class RouteTable implements Routing {
 
   /** Runs a WebSocket handler; closes its session with 1000 after it, 1011 when it throws. */
   async #run(
-    handler: WebSocketHandler<WebSocketSession | RawWebSocketSession>,
-    session: WebSocketSession | RawWebSocketSession,
+    handler: WebSocketHandler<MessageSession | RawWebSocketSession>,
+    session: MessageSession | RawWebSocketSession,
     context: RouteContext,
   ): Promise<void> {
     try {

@@ -37,3 +37,10 @@ export interface WireContext {
 export const wireContexts: WeakMap<Request, WireContext> = new WeakMap();
 /** Responses returned by upgradeWebSocket. */
 export const upgradeTickets: WeakMap<Response, UpgradeTicket> = new WeakMap();
+
+/**
+ * Responses made by `Deno.upgradeWebSocket` for upgradeWebSocket's native path, with a way
+ * to end their session at once: only Deno.serve can complete them, so the wire engine, handed
+ * one (the handler upgraded a copy of its request), answers 500 and ends the session.
+ */
+export const nativeUpgrades = new WeakMap<Response, (reason: Error) => void>();

@@ -10,7 +10,13 @@ import { checkDuration, checkLimit } from "../_options.ts";
 import { Slab } from "../_slab.ts";
 import type { Transport } from "../websocket/_session_core.ts";
 import { acceptKey } from "../websocket/handshake.ts";
-import { type UpgradeTicket, upgradeTickets, type WireContext, wireContexts } from "./_upgrade.ts";
+import {
+  nativeUpgrades,
+  type UpgradeTicket,
+  upgradeTickets,
+  type WireContext,
+  wireContexts,
+} from "./_upgrade.ts";
 import { writeLatin1 } from "./_latin1.ts";
 import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
@@ -1151,11 +1157,25 @@ class Pipeline {
             }
           }
         }
-        const response = await slot.response;
+        let response = await slot.response;
         const ticket = upgradeTickets.get(response);
         if (ticket !== undefined && ticket.request === slot.request) {
           await this.#upgrade(slot, response, ticket);
           return;
+        }
+        if (response.status === 101 || nativeUpgrades.has(response)) {
+          // Deno.upgradeWebSocket's response (upgradeWebSocket was given a request this engine
+          // did not make, such as a copy): only Deno.serve can complete it.
+          const error = new TypeError(
+            "Cannot answer with 101: the upgrade was made by Deno.upgradeWebSocket, which only Deno.serve completes; pass upgradeWebSocket the request the wire engine gave the handler, not a copy",
+          );
+          nativeUpgrades.get(response)?.(error);
+          response.body?.cancel().catch(() => {});
+          response = await this.#failed(
+            slot.request ?? new Request("http://localhost/"),
+            slot,
+            error,
+          );
         }
         slot.context?.ticket?.fail(
           new Error("The handler answered the upgrade request with another response"),

@@ -109,12 +109,44 @@ export function coreOptions(options: {
 }
 
 /** Cuts a reason to the 123 bytes a close frame can carry, on a character boundary. */
-function closeReason(text: string): string {
+export function closeReason(text: string): string {
   const bytes = new TextEncoder().encode(text);
   if (bytes.length <= 123) return text;
   let end = 123;
   while ((bytes[end]! & 0xc0) === 0x80) end--;
   return new TextDecoder().decode(bytes.subarray(0, end));
+}
+
+/** What a session fails with: `error` itself when it is a WebSocketError, else a 1011 for it. */
+export function asFailure(error: unknown): WebSocketError {
+  return error instanceof WebSocketError
+    ? error
+    : new WebSocketError("Session failed: an internal error occurred", CloseCode.InternalError, {
+      cause: error,
+    });
+}
+
+/**
+ * The `outgoing` stream of a session: a write sends, closing closes the session with 1000,
+ * aborting fails it with 1011.
+ */
+export function outgoingStream<T>(
+  session: { send(item: T): Promise<void>; close(): Promise<unknown> },
+  fail: (error: WebSocketError) => void,
+): WritableStream<T> {
+  return new WritableStream<T>({
+    write: (item) => session.send(item),
+    close: () => session.close().then(noop),
+    abort: (reason) => {
+      fail(
+        new WebSocketError(
+          "Session failed: its outgoing stream was aborted",
+          CloseCode.InternalError,
+          { cause: reason },
+        ),
+      );
+    },
+  });
 }
 
 export class SessionCore {
@@ -382,11 +414,7 @@ export class SessionCore {
   /** Fails the session: send the error's close code, then wait for the peer's close. */
   fail(error: unknown, reason?: string): void {
     if (this.#state === CLOSED) return;
-    const failure = error instanceof WebSocketError
-      ? error
-      : new WebSocketError("Session failed: an internal error occurred", CloseCode.InternalError, {
-        cause: error,
-      });
+    const failure = asFailure(error);
     if (this.#failure === null) {
       this.#failure = failure;
       this.#failureReason = reason ?? closeReason(failure.message);

@@ -11,7 +11,7 @@ import { startConnectionPipeline } from "../http/pipeline.ts";
 import type { Transport } from "./_session_core.ts";
 import type { UpgradeValidationOptions } from "./handshake.ts";
 import type { WebSocketSession, WebSocketSessionOptions } from "./session.ts";
-import { upgradeWebSocket } from "./upgrade.ts";
+import { upgradeWebSocket, type WebSocketUpgrade } from "./upgrade.ts";
 
 /** Options of {@linkcode acceptWebSocket}. */
 export interface AcceptWebSocketOptions extends WebSocketSessionOptions, UpgradeValidationOptions {
@@ -74,7 +74,11 @@ export function acceptWebSocket(
     // One request on the wire engine's pipeline: its head parsing, limits and error answers.
     const pipeline = startConnectionPipeline(transport, (request) => {
       try {
-        const { response, session } = upgradeWebSocket(request, upgradeOptions);
+        // The pipeline created the request, so the session runs on the wire engine.
+        const { response, session } = upgradeWebSocket(
+          request,
+          upgradeOptions,
+        ) as WebSocketUpgrade<WebSocketSession>;
         settle({ session, request });
         return response;
       } catch (error) {

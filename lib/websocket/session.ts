@@ -12,6 +12,7 @@ import {
   type CoreOptions,
   coreOptions,
   type FrameHandler,
+  outgoingStream,
   SessionCore,
   type Transport,
   type TransportReady,
@@ -82,6 +83,76 @@ export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
    * @default {4194304}
    */
   maxMessageSize?: number;
+}
+
+/**
+ * A WebSocket message session, whichever engine runs it: what a handler needs to type against.
+ * {@linkcode WebSocketSession} (our frame codec: the wire engine, any byte duplex) and
+ * `NativeWebSocketSession` (Deno's WebSocket: `Deno.serve`, `deno serve`, Deno Deploy)
+ * implement it, and `upgradeWebSocket` returns it on either engine.
+ *
+ * @example A handler that runs on either engine, here on an in-memory duplex
+ * ```ts
+ * import { Frame, FrameDecoderStream, FrameEncoderStream, type MessageSession, WebSocketSession } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * async function shout(session: MessageSession): Promise<void> {
+ *   for await (const message of session.incoming) {
+ *     if (typeof message === "string") await session.send(message.toUpperCase());
+ *   }
+ * }
+ *
+ * const up = new TransformStream<Uint8Array, Uint8Array>();
+ * const down = new TransformStream<Uint8Array, Uint8Array>();
+ * const session: MessageSession = new WebSocketSession({ readable: up.readable, writable: down.writable });
+ * const done = shout(session);
+ * const client = new FrameEncoderStream({ role: "client" });
+ * client.readable.pipeTo(up.writable).catch(() => {}); // ends when the server hangs up
+ * const writer = client.writable.getWriter();
+ * const frames = down.readable.pipeThrough(new FrameDecoderStream({ role: "client" })).getReader();
+ * await writer.write(Frame.text("hi"));
+ * assert.equal(new TextDecoder().decode((await frames.read()).value!.payload), "HI");
+ * await writer.write(Frame.close(1000));
+ * await frames.read(); // the close echoed
+ * await done;
+ * assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+ * ```
+ */
+export interface MessageSession {
+  /**
+   * The messages received: `string` for text, `Uint8Array` for binary. It ends after the
+   * close handshake, or errors with a {@linkcode WebSocketError} when the session failed,
+   * after the messages received before. Cancelling it closes the session.
+   */
+  readonly incoming: ReadableStream<Message>;
+  /** Where messages to send go; closing it closes the session with 1000. */
+  readonly outgoing: WritableStream<Message>;
+  /** The subprotocol agreed in the handshake, or `""`. */
+  readonly protocol: string;
+  /** The role of this endpoint. */
+  readonly role: Role;
+  /** Resolves with how the session ended; never rejects. */
+  readonly closed: Promise<CloseInfo>;
+  /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
+  readonly signal: AbortSignal;
+  /**
+   * Sends a message: a string as text, bytes as binary.
+   *
+   * @param message The message; bytes must not change until the promise resolves.
+   * @returns A promise that resolves when the engine took the message, with backpressure.
+   * @throws {WebSocketError} 1006 when the session is closing or closed, or the connection
+   * failed.
+   */
+  send(message: Message): Promise<void>;
+  /**
+   * Starts the close handshake (RFC 6455 §7); does nothing more once it has started.
+   *
+   * @param code A close code that may be sent (see `isValidCloseCode`). @default {1000}
+   * @param reason A reason of at most 123 UTF-8 bytes. @default {""}
+   * @returns The {@linkcode closed} promise.
+   * @throws {RangeError} When the code may not be sent or the reason is too long.
+   */
+  close(code?: number, reason?: string): Promise<CloseInfo>;
 }
 
 const noop = () => {};
@@ -181,7 +252,7 @@ class Inbox<T> {
  * assert.deepEqual(await server.closed, { code: 1000, reason: "", wasClean: true });
  * ```
  */
-export class WebSocketSession {
+export class WebSocketSession implements MessageSession {
   /** The messages received: `string` for text, `Uint8Array` for binary. */
   readonly incoming: ReadableStream<Message>;
   /** Where messages to send go; closing it closes the session with 1000. */
@@ -251,21 +322,7 @@ export class WebSocketSession {
       fail: (error) => this.#inbox.fail(error),
     };
     this.#core.attach(handler, () => this.#inbox.wantsMore);
-    this.outgoing = new WritableStream<Message>({
-      write: (message) => this.send(message),
-      close: () => this.close().then(noop),
-      abort: (reason) => {
-        this.#core.fail(
-          new WebSocketError(
-            "Session failed: its outgoing stream was aborted",
-            CloseCode.InternalError,
-            {
-              cause: reason,
-            },
-          ),
-        );
-      },
-    });
+    this.outgoing = outgoingStream<Message>(this, (error) => this.#core.fail(error));
     if (pingInterval !== null && pingInterval !== Infinity) {
       this.#startPinger(pingInterval, core.timeout);
     }
@@ -433,21 +490,7 @@ export class RawWebSocketSession {
       end: () => inbox.end(),
       fail: (error) => inbox.fail(error),
     }, () => inbox.wantsMore);
-    this.outgoing = new WritableStream<Frame>({
-      write: (frame) => this.send(frame),
-      close: () => this.close().then(noop),
-      abort: (reason) => {
-        this.#core.fail(
-          new WebSocketError(
-            "Session failed: its outgoing stream was aborted",
-            CloseCode.InternalError,
-            {
-              cause: reason,
-            },
-          ),
-        );
-      },
-    });
+    this.outgoing = outgoingStream<Frame>(this, (error) => this.#core.fail(error));
   }
 
   /** The role of this endpoint. */

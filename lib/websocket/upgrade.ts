@@ -9,14 +9,31 @@ import { upgradeTickets, wireContexts } from "../http/_upgrade.ts";
 import { HttpError } from "../http/error.ts";
 import type { TransportReady } from "./_session_core.ts";
 import { checkUpgradeRequest, type UpgradeValidationOptions } from "./handshake.ts";
-import { RawWebSocketSession, WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
+import { nativeLimits, type NativeWebSocketSessionOptions, upgradeNative } from "./native.ts";
+import {
+  type MessageSession,
+  RawWebSocketSession,
+  WebSocketSession,
+  type WebSocketSessionOptions,
+} from "./session.ts";
 
-/** Options of {@linkcode upgradeWebSocket}: the session's and the handshake's. */
+/**
+ * Options of {@linkcode upgradeWebSocket}: the session's and the handshake's. Each engine
+ * applies them as its session does: see {@linkcode WebSocketSession} for the wire engine and
+ * `NativeWebSocketSession` for the native one. On the native engine,
+ * `pingInterval` and `timeout` become `Deno.upgradeWebSocket`'s `idleTimeout`.
+ */
 export interface UpgradeWebSocketOptions
   extends
     Omit<WebSocketSessionOptions, "role" | "protocol" | "buffered">,
+    Pick<NativeWebSocketSessionOptions, "maxQueuedBytes" | "maxBufferedAmount">,
     UpgradeValidationOptions {
-  /** Expose every frame: the session is a {@linkcode RawWebSocketSession}. @default {false} */
+  /**
+   * Expose every frame: the session is a {@linkcode RawWebSocketSession}. The wire engine
+   * only: on the native engine it throws a `TypeError`.
+   *
+   * @default {false}
+   */
   raw?: boolean;
 }
 
@@ -29,19 +46,33 @@ export interface WebSocketUpgrade<S> {
 }
 
 /**
- * Upgrades the request to a WebSocket, from inside a fetch handler served by the wire engine
- * (`httpServer`, `startConnectionPipeline`). The request is checked as RFC 6455 §4.2.1 says
- * (see {@linkcode validateUpgradeRequest}); return `response` from the handler, and the
- * engine writes `101 Switching Protocols` (with any headers you add to `response`) and turns
- * the connection, with the bytes already read past the request, into `session` (role
- * server). If the handler returns another response, the session ends with 1006.
+ * Upgrades the request to a WebSocket, from inside a fetch handler, on either engine. The
+ * request is checked as RFC 6455 §4.2.1 says (see {@linkcode validateUpgradeRequest}) on
+ * both; return `response` from the handler.
+ *
+ * - **The wire engine** (`httpServer`, `startConnectionPipeline`) writes `101 Switching
+ *   Protocols` (with any headers you add to `response`) and turns the connection, with the
+ *   bytes already read past the request, into a {@linkcode WebSocketSession} (or, with `raw`,
+ *   a {@linkcode RawWebSocketSession}) on our frame codec.
+ * - **The native engine**: any other request (`Deno.serve`, `deno serve`, Deno Deploy) is
+ *   upgraded by `Deno.upgradeWebSocket` with `pingInterval + timeout` as its `idleTimeout`
+ *   in seconds (0, off, without pings or without a timeout): Deno pings after half of it
+ *   without a frame received and closes with 1001 after the other half. The agreed
+ *   subprotocol goes into the 101's `Sec-WebSocket-Protocol`. The session is a
+ *   `NativeWebSocketSession`; `raw` and `masking: true` need the wire engine and throw a
+ *   `TypeError`. Headers you add to `response` are sent with the 101.
+ *
+ * If the handler returns another response, the session ends with 1006 (on the native
+ * engine after `timeout`; Deno then answers that client nothing).
  *
  * @param request The request, as the handler received it.
  * @param options Session options, the supported subprotocols, the Origin check, and `raw`.
  * @returns The response to return and the session.
  * @throws {HttpError} 400, 403 or 426 for a request that cannot be upgraded (return
  * `error.toResponse()`).
- * @throws {TypeError} For a request the wire engine did not create, or one already upgraded.
+ * @throws {TypeError} For a request already upgraded, or, on the native engine, for `raw`,
+ * `masking: true`, or a runtime without `Deno.upgradeWebSocket`.
+ * @throws {RangeError} When an option is out of range.
  *
  * @example An echo route
  * ```ts ignore
@@ -61,41 +92,58 @@ export function upgradeWebSocket(
   options: UpgradeWebSocketOptions & { raw: true },
 ): WebSocketUpgrade<RawWebSocketSession>;
 /**
- * Upgrades the request to a WebSocket with a message session; see the overload with `raw`
- * for the full description.
+ * Upgrades the request to a WebSocket with a message session, on either engine: a
+ * {@linkcode WebSocketSession} on the wire engine, a `NativeWebSocketSession` on
+ * `Deno.serve`; see the overload with `raw` for the full description.
  *
  * @param request The request, as the handler received it.
  * @param options Session options, the supported subprotocols and the Origin check.
  * @returns The response to return and the session.
  * @throws {HttpError} 400, 403 or 426 for a request that cannot be upgraded.
+ * @throws {TypeError} For a request already upgraded, or `masking: true` on the native engine.
+ * @throws {RangeError} When an option is out of range.
  *
- * @example Upgrading inside a handler
+ * @example Refusing a request that is not an upgrade, on either engine
+ * ```ts
+ * import { HttpError, upgradeWebSocket } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.throws(() => upgradeWebSocket(new Request("http://localhost/")), (e) => {
+ *   assert(e instanceof HttpError);
+ *   assert.equal(e.status, 400); // no Upgrade: websocket
+ *   return true;
+ * });
+ * ```
+ *
+ * @example The same handler on Deno.serve and on httpServer
  * ```ts ignore
- * import { upgradeWebSocket } from "@wirestream/wirestream";
+ * import { httpServer, type MessageSession, upgradeWebSocket } from "@wirestream/wirestream";
  *
- * export function handler(request: Request): Response {
+ * function handler(request: Request): Response {
  *   const { response, session } = upgradeWebSocket(request);
- *   session.send("welcome");
+ *   greet(session);
  *   return response;
  * }
+ * async function greet(session: MessageSession): Promise<void> {
+ *   await session.send("welcome");
+ *   await session.close(1000, "bye");
+ * }
+ * Deno.serve({ port: 8080 }, handler);
+ * httpServer({ port: 8081 }, handler);
  * ```
  */
 export function upgradeWebSocket(
   request: Request,
   options?: UpgradeWebSocketOptions,
-): WebSocketUpgrade<WebSocketSession>;
+): WebSocketUpgrade<MessageSession>;
 export function upgradeWebSocket(
   request: Request,
   options: UpgradeWebSocketOptions = {},
-): WebSocketUpgrade<WebSocketSession | RawWebSocketSession> {
+): WebSocketUpgrade<MessageSession | RawWebSocketSession> {
   const context = wireContexts.get(request);
-  if (context === undefined) {
-    // Not an upgrade request at all is a 400, whoever served it.
-    checkUpgradeRequest({ method: request.method, headers: request.headers }, options);
-    throw new TypeError(
-      "Cannot upgrade: the request was not served by the wire engine (httpServer or startConnectionPipeline)",
-    );
-  }
+  if (context === undefined) return upgradeNative(request, options);
+  // Unused here (the wire engine reads only as fast as `incoming` asks), but checked alike.
+  nativeLimits(options);
   if (context.ticket !== null) {
     throw new TypeError("Cannot upgrade: the request was upgraded already");
   }
@@ -110,7 +158,14 @@ export function upgradeWebSocket(
     settle = resolve;
     fail = reject;
   });
-  const { raw, protocols: _p, checkOrigin: _c, ...sessionOptions } = options;
+  const {
+    raw,
+    protocols: _p,
+    checkOrigin: _c,
+    maxQueuedBytes: _q,
+    maxBufferedAmount: _b,
+    ...sessionOptions
+  } = options;
   const init = { ...sessionOptions, role: "server" as const, protocol: checked.protocol };
   const session = raw ? new RawWebSocketSession(ready, init) : new WebSocketSession(ready, init);
   const response = new Response(null, { status: 200 });

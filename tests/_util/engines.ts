@@ -58,8 +58,5 @@ export const native: Engine = {
 /** The engines that serve HTTP routes. */
 export const engines: readonly Engine[] = [wire, native];
 
-/**
- * The engines that serve WebSocket routes. `upgradeWebSocket` works on the wire engine only
- * until the native session lands; then `native` joins this list.
- */
-export const wsEngines: readonly Engine[] = [wire];
+/** The engines that serve WebSocket routes: both, since upgradeWebSocket works on either. */
+export const wsEngines: readonly Engine[] = [wire, native];

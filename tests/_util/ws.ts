@@ -1,14 +1,20 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// WebSocket test helpers: an event queue, our server on a bare listener, an echo.
+// WebSocket test helpers: an event queue, our server on a bare listener or on Deno.serve, an
+// echo.
 
 import assert from "node:assert/strict";
 import {
   acceptWebSocket,
   type AcceptWebSocketOptions,
+  HttpError,
   type Message,
+  type MessageSession,
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
   type WebSocketSession,
 } from "@wirestream/wirestream";
 import { within } from "./async.ts";
+import { asciiOf, randomBytes, sameBytes, seeded } from "./random.ts";
 
 /** An unbounded queue of events, read in order. */
 export class Queue<T> {
@@ -68,7 +74,7 @@ export function ourServer(
 }
 
 /** Echoes every message with its type, until the session ends. */
-export async function echo(session: WebSocketSession): Promise<void> {
+export async function echo(session: MessageSession): Promise<void> {
   try {
     for await (const message of session.incoming) await session.send(message);
   } catch {
@@ -81,4 +87,122 @@ export async function nextMessage(reader: ReadableStreamDefaultReader<Message>):
   const { done, value } = await within(reader.read(), 10_000, "our next message");
   assert.ok(!done, "our session's incoming ended");
   return value;
+}
+
+/**
+ * A fetch handler, for either engine, that upgrades every request asking for it with
+ * upgradeWebSocket and hands each session to `run`; a refusal is answered with
+ * `error.toResponse()` and kept in `refusals`, any other error in `errors` (answered 500).
+ * Other requests get "plain".
+ */
+export function upgradeHandler<S = MessageSession>(
+  options: UpgradeWebSocketOptions,
+  run: (session: S, request: Request) => unknown,
+) {
+  const sessions = new Queue<S>();
+  const refusals: HttpError[] = [];
+  const errors: unknown[] = [];
+  const handler = (request: Request): Response => {
+    if (!request.headers.has("upgrade") && !request.headers.has("sec-websocket-key")) {
+      return new Response("plain");
+    }
+    try {
+      const { response, session } = upgradeWebSocket(request, options);
+      sessions.push(session as S); // a RawWebSocketSession when options.raw is true
+      Promise.resolve(run(session as S, request)).catch(() => {});
+      return response;
+    } catch (error) {
+      if (error instanceof HttpError) {
+        refusals.push(error);
+        return error.toResponse();
+      }
+      errors.push(error);
+      return new Response(String(error), { status: 500 });
+    }
+  };
+  return { handler, sessions, refusals, errors };
+}
+
+/**
+ * A Deno.serve server on 127.0.0.1 (the native engine) serving {@linkcode upgradeHandler}.
+ * `close()` shuts it down; close the clients and await the sessions first.
+ */
+export function nativeServer(
+  options: UpgradeWebSocketOptions,
+  run: (session: MessageSession, request: Request) => unknown,
+) {
+  const { handler, ...state } = upgradeHandler(options, run);
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handler);
+  return {
+    ...state,
+    port: server.addr.port,
+    url: `ws://127.0.0.1:${server.addr.port}/`,
+    close: () => within(server.shutdown(), 5000, "Deno.serve to shut down"),
+  };
+}
+
+/** A peer to check echoes with: it sends, and gives what came back (binary as bytes). */
+export interface EchoPeer {
+  send(message: Message): unknown;
+  next(what: string): Promise<Message>;
+}
+
+/**
+ * Sends text and binary of each size (ASCII text, seeded random bytes) and checks that each
+ * comes back with its type and bytes.
+ */
+export async function assertEchoes(
+  peer: EchoPeer,
+  sizes: readonly number[],
+  seed: number,
+): Promise<void> {
+  const random = seeded(seed);
+  for (const size of sizes) {
+    const text = asciiOf(size);
+    await peer.send(text);
+    const got = await peer.next(`the text echo of ${size} bytes`);
+    assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
+    assert.ok(got === text, `text of ${size} bytes differs`);
+    const bytes = randomBytes(random, size);
+    await peer.send(bytes);
+    const back = await peer.next(`the binary echo of ${size} bytes`);
+    assert.ok(back instanceof Uint8Array, `binary of ${size} bytes came back as text`);
+    assert.ok(sameBytes(back, bytes), `binary of ${size} bytes differs`);
+  }
+}
+
+/** A ws client (of tests/_util/clients.ts or alike) as an {@linkcode EchoPeer}. */
+export function wsPeer(
+  ws: { send(data: Message): void },
+  messages: { next(what: string): Promise<{ data: Uint8Array; isBinary: boolean }> },
+): EchoPeer {
+  return {
+    send: (message) => ws.send(message),
+    next: async (what) => {
+      const { data, isBinary } = await messages.next(what);
+      return isBinary ? new Uint8Array(data) : new TextDecoder().decode(data);
+    },
+  };
+}
+
+/** A web WebSocket (binaryType "arraybuffer") and its message queue as an {@linkcode EchoPeer}. */
+export function webPeer(
+  ws: WebSocket,
+  messages: { next(what: string): Promise<string | ArrayBuffer> },
+): EchoPeer {
+  return {
+    send: (message) => ws.send(message),
+    next: async (what) => {
+      const data = await messages.next(what);
+      return typeof data === "string" ? data : new Uint8Array(data);
+    },
+  };
+}
+
+/** Our session as an {@linkcode EchoPeer}: it reads `incoming` with `reader`. */
+export function sessionPeer(
+  session: MessageSession,
+  reader: ReadableStreamDefaultReader<Message>,
+): EchoPeer {
+  return { send: (message) => session.send(message), next: () => nextMessage(reader) };
 }

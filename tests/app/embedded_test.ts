@@ -18,8 +18,8 @@ import { wsClient } from "../_util/clients.ts";
 type AnyEngine = EngineFactory<any>;
 
 const ENGINES: AnyEngine[] = [WireEngine, NativeEngine];
-/** The engines whose WebSocket routes work (the native session is another change). */
-const WS_ENGINES: AnyEngine[] = [WireEngine];
+/** The engines whose WebSocket routes are tested here: both. */
+const WS_ENGINES: AnyEngine[] = [WireEngine, NativeEngine];
 
 /** A module with a page, an echo route tagged with `tag`, and a WebSocket echo. */
 function moduleTagged(tag: string) {

@@ -4,13 +4,13 @@
 import {
   Application,
   Frame,
+  type MessageSession,
   Opcode,
   PluginError,
   type RawWebSocketSession,
   type RouteContext,
   WebSocketError,
   WebSockets,
-  type WebSocketSession,
   type WebSocketsOptions,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
@@ -25,7 +25,7 @@ function install(options?: WebSocketsOptions) {
 }
 
 /** Echoes messages until the session ends; the handler returns then. */
-async function echo(session: WebSocketSession): Promise<void> {
+async function echo(session: MessageSession): Promise<void> {
   for await (const message of session.incoming) await session.send(message);
 }
 
@@ -319,8 +319,8 @@ Deno.test("WebSockets", async (t) => {
       });
 
       await t.step("protocols: the plugin's, a route's own, and none agreed", async () => {
-        const sessions = new Queue<WebSocketSession>();
-        const keep = async (session: WebSocketSession) => {
+        const sessions = new Queue<MessageSession>();
+        const keep = async (session: MessageSession) => {
           sessions.push(session);
           await echo(session);
         };
@@ -432,42 +432,71 @@ Deno.test("WebSockets", async (t) => {
         },
       );
 
-      await t.step("webSocketRaw: the handler gets every frame, pings and close", async () => {
-        const sessions = new Queue<RawWebSocketSession>();
-        const server = serve((app) =>
-          app.routing((r) =>
-            r.webSocketRaw("/raw", async (session) => {
-              sessions.push(session);
-              for await (const frame of session.incoming) {
-                if (frame.opcode === Opcode.Ping) await session.send(Frame.pong(frame.payload));
-                else if (frame.opcode === Opcode.Text) await session.send(frame);
-                else if (frame.opcode === Opcode.Close) {
-                  await session.send(Frame.close(4001, "raw"));
-                }
-              }
-            })
-          ), { pingInterval: 10, maxMessageSize: 1 }); // neither applies to raw routes
-        const ws = wsClient(`${server.wsOrigin}/raw`);
-        try {
-          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
-          ws.ws.ping("by hand");
-          assert.equal((await ws.pongs.next("the pong")).toString(), "by hand");
-          ws.ws.send("a frame over maxMessageSize");
-          assert.equal((await ws.messages.next()).data.toString(), "a frame over maxMessageSize");
-          await delay(40);
-          await assert.rejects(ws.pings.next("no ping", 10), /Timed out/);
-          ws.ws.close(1000);
-          assert.deepEqual(await within(ws.closed, 5000, "ws close"), {
-            code: 4001,
-            reason: "raw",
-          });
-          const closed = await within((await sessions.next()).closed, 5000, "session close");
-          assert.deepEqual(closed, { code: 1000, reason: "", wasClean: true });
-        } finally {
-          ws.ws.terminate();
-          await server.close();
-        }
-      });
+      if (engine.name.startsWith("native")) {
+        await t.step(
+          "webSocketRaw: refused with a TypeError naming the wire engine (500)",
+          async () => {
+            const app = new Application();
+            app.install(WebSockets);
+            app.routing((r) => r.webSocketRaw("/raw", () => {}));
+            const errors: unknown[] = [];
+            const server = engine.serve(app.handler, {
+              onError: (error) => (errors.push(error), new Response("no", { status: 500 })),
+            });
+            const ws = wsClient(`${server.wsOrigin}/raw`);
+            try {
+              assert.equal(await within(ws.opened, 5000, "ws to fail"), false);
+              assert.match(String(ws.errors[0]), /Unexpected server response: 500/);
+              assert.equal(errors.length, 1);
+              assert.ok(errors[0] instanceof TypeError);
+              assert.match(String(errors[0]), /wire engine/);
+            } finally {
+              ws.ws.terminate();
+              await server.close();
+            }
+          },
+        );
+      } else {
+        await t.step("webSocketRaw: the handler gets every frame, pings and close", async () => {
+          const sessions = new Queue<RawWebSocketSession>();
+          const server = serve(
+            (app) =>
+              app.routing((r) =>
+                r.webSocketRaw("/raw", async (session) => {
+                  sessions.push(session);
+                  for await (const frame of session.incoming) {
+                    if (frame.opcode === Opcode.Ping) await session.send(Frame.pong(frame.payload));
+                    else if (frame.opcode === Opcode.Text) await session.send(frame);
+                    else if (frame.opcode === Opcode.Close) {
+                      await session.send(Frame.close(4001, "raw"));
+                    }
+                  }
+                })
+              ),
+            { pingInterval: 10, maxMessageSize: 1 },
+          ); // neither applies to raw routes
+          const ws = wsClient(`${server.wsOrigin}/raw`);
+          try {
+            assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+            ws.ws.ping("by hand");
+            assert.equal((await ws.pongs.next("the pong")).toString(), "by hand");
+            ws.ws.send("a frame over maxMessageSize");
+            assert.equal((await ws.messages.next()).data.toString(), "a frame over maxMessageSize");
+            await delay(40);
+            await assert.rejects(ws.pings.next("no ping", 10), /Timed out/);
+            ws.ws.close(1000);
+            assert.deepEqual(await within(ws.closed, 5000, "ws close"), {
+              code: 4001,
+              reason: "raw",
+            });
+            const closed = await within((await sessions.next()).closed, 5000, "session close");
+            assert.deepEqual(closed, { code: 1000, reason: "", wasClean: true });
+          } finally {
+            ws.ws.terminate();
+            await server.close();
+          }
+        });
+      }
 
       await t.step("one path serves a page to GET and a WebSocket to an upgrade", async () => {
         const server = serve((app) =>

@@ -1,5 +1,6 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// Runs examples/echo.ts as its own process and talks to it with Deno's WebSocket.
+// Runs examples/echo.ts as its own process, on each engine, and talks to it with Deno's
+// WebSocket.
 import assert from "node:assert/strict";
 import { within } from "../_util/async.ts";
 
@@ -67,9 +68,14 @@ async function open(url: string) {
   return { ws, next, closed };
 }
 
-Deno.test("examples/echo.ts", async (t) => {
+for (const engine of ["wire", "deno"]) {
+  Deno.test(`examples/echo.ts --engine ${engine}`, (t) => runEcho(t, engine));
+}
+
+/** Runs the example on `engine` and talks to it. */
+async function runEcho(t: Deno.TestContext, engine: string): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "examples/echo.ts", "--port", "0"],
+    args: ["run", "--allow-net", "examples/echo.ts", "--port", "0", "--engine", engine],
     cwd: ROOT,
     stdin: "null",
     stdout: "piped",
@@ -150,4 +156,4 @@ Deno.test("examples/echo.ts", async (t) => {
     const errors = await stderr;
     assert.equal(errors.replace(/^(Download|Check) .*\n/gm, ""), "", `stderr: ${errors}`);
   }
-});
+}

@@ -4,9 +4,16 @@
 // server that upgrades with Deno.upgradeWebSocket.
 import { connectWebSocket, HttpError, WebSocketError } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { asciiOf, randomBytes, sameBytes, seeded } from "../_util/random.ts";
 import { within } from "../_util/async.ts";
-import { echo, nextMessage, ourServer, Queue } from "../_util/ws.ts";
+import {
+  assertEchoes,
+  echo,
+  nextMessage,
+  ourServer,
+  Queue,
+  sessionPeer,
+  webPeer,
+} from "../_util/ws.ts";
 
 const MiB = 1 << 20;
 const LIMITS = { maxFrameSize: 32 * MiB, maxMessageSize: 32 * MiB } as const;
@@ -54,19 +61,7 @@ Deno.test("interop: Deno's WebSocket client and our server (acceptWebSocket)", a
     const server = ourServer(LIMITS, echo);
     const client = await denoClient(server.url);
     try {
-      const random = seeded(2026);
-      for (const size of SIZES) {
-        const text = asciiOf(size);
-        client.ws.send(text);
-        const got = await client.messages.next(`the text echo of ${size} bytes`);
-        assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
-        assert.ok(got === text, `text of ${size} bytes differs`);
-        const bytes = randomBytes(random, size);
-        client.ws.send(bytes);
-        const back = await client.messages.next(`the binary echo of ${size} bytes`);
-        assert.ok(back instanceof ArrayBuffer, `binary of ${size} bytes came back as text`);
-        assert.ok(sameBytes(new Uint8Array(back), bytes), `binary of ${size} bytes differs`);
-      }
+      await assertEchoes(webPeer(client.ws, client.messages), SIZES, 2026);
       client.ws.send("héllo ✓ 🎉");
       assert.equal(await client.messages.next(), "héllo ✓ 🎉");
       client.ws.close(1000);
@@ -177,19 +172,7 @@ Deno.test("interop: our client (connectWebSocket) and Deno.serve + Deno.upgradeW
     const session = await connectWebSocket(server.url, { ...LIMITS, timeout: 5000 });
     try {
       const reader = session.incoming.getReader();
-      const random = seeded(1011);
-      for (const size of SIZES) {
-        const text = asciiOf(size);
-        await session.send(text);
-        const got = await nextMessage(reader);
-        assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
-        assert.ok(got === text, `text of ${size} bytes differs`);
-        const bytes = randomBytes(random, size);
-        await session.send(bytes);
-        const back = await nextMessage(reader);
-        assert.ok(back instanceof Uint8Array, `binary of ${size} bytes came back as text`);
-        assert.ok(sameBytes(back, bytes), `binary of ${size} bytes differs`);
-      }
+      await assertEchoes(sessionPeer(session, reader), SIZES, 1011);
       reader.releaseLock();
       const info = await within(session.close(1000), 5000, "our close");
       assert.deepEqual(info, { code: 1000, reason: "", wasClean: true });

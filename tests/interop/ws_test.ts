@@ -12,9 +12,17 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { AddressInfo } from "node:net";
 import WebSocket, { WebSocketServer } from "ws";
-import { asciiOf, randomBytes, sameBytes, seeded } from "../_util/random.ts";
+import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
 import { within } from "../_util/async.ts";
-import { echo, nextMessage, ourServer, Queue } from "../_util/ws.ts";
+import {
+  assertEchoes,
+  echo,
+  nextMessage,
+  ourServer,
+  Queue,
+  sessionPeer,
+  wsPeer,
+} from "../_util/ws.ts";
 
 const MiB = 1 << 20;
 const LIMITS = { maxFrameSize: 32 * MiB, maxMessageSize: 32 * MiB } as const;
@@ -81,19 +89,7 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
     const server = ourServer(LIMITS, echo);
     const client = await wsClient(server.url);
     try {
-      const random = seeded(6455);
-      for (const size of SIZES) {
-        const text = asciiOf(size);
-        client.ws.send(text);
-        const got = await client.messages.next(`the text echo of ${size} bytes`);
-        assert.equal(got.isBinary, false, `text of ${size} bytes came back as binary`);
-        assert.ok(got.data.toString() === text, `text of ${size} bytes differs`);
-        const bytes = randomBytes(random, size);
-        client.ws.send(bytes);
-        const back = await client.messages.next(`the binary echo of ${size} bytes`);
-        assert.equal(back.isBinary, true, `binary of ${size} bytes came back as text`);
-        assert.ok(sameBytes(back.data, bytes), `binary of ${size} bytes differs`);
-      }
+      await assertEchoes(wsPeer(client.ws, client.messages), SIZES, 6455);
       client.ws.send("héllo wörld ✓ 🎉");
       assert.equal((await client.messages.next()).data.toString(), "héllo wörld ✓ 🎉");
       client.ws.close(1000);
@@ -328,19 +324,7 @@ Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", asy
         (data: Buffer, isBinary: boolean) => peer.ws.send(data, { binary: isBinary }),
       );
       const reader = session.incoming.getReader();
-      const random = seeded(1455);
-      for (const size of SIZES) {
-        const text = asciiOf(size);
-        await session.send(text);
-        const got = await nextMessage(reader);
-        assert.equal(typeof got, "string", `text of ${size} bytes came back as binary`);
-        assert.ok(got === text, `text of ${size} bytes differs`);
-        const bytes = randomBytes(random, size);
-        await session.send(bytes);
-        const back = await nextMessage(reader);
-        assert.ok(back instanceof Uint8Array, `binary of ${size} bytes came back as text`);
-        assert.ok(sameBytes(back, bytes), `binary of ${size} bytes differs`);
-      }
+      await assertEchoes(sessionPeer(session, reader), SIZES, 1455);
       reader.releaseLock();
       const closed = session.close(1000);
       assert.deepEqual(await within(closed, 5000, "our close"), {

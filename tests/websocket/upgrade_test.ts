@@ -3,10 +3,10 @@
 // Deno's own WebSocket, plus raw sockets for the bytes of the handshake.
 import {
   Frame,
-  HttpError,
   httpServer,
   type HttpServerOptions,
   type Message,
+  type MessageSession,
   Opcode,
   RawWebSocketSession,
   upgradeWebSocket,
@@ -18,42 +18,26 @@ import assert from "node:assert/strict";
 import { deferred, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
 import { randomBytes, seeded } from "../_util/random.ts";
 import { denoClient, wsClient } from "../_util/clients.ts";
-import { Queue } from "../_util/ws.ts";
+import { nativeServer, Queue, upgradeHandler } from "../_util/ws.ts";
 
 const MiB = 1 << 20;
 // RFC 6455 §1.3's sample key and its accept value.
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
 
-type AnySession = WebSocketSession | RawWebSocketSession;
+type AnySession = MessageSession | RawWebSocketSession;
 
 /**
- * httpServer whose handler upgrades every request that asks for it (a refusal is answered
- * with `error.toResponse()`), hands each session to `run`, and answers other requests with
- * "plain". `close()` shuts it down, within 5 s.
+ * httpServer serving upgradeHandler: each session goes to `run`, refusals are answered with
+ * `error.toResponse()`, other requests with "plain". `close()` shuts it down, within 5 s.
  */
 function wsServer(
   options: UpgradeWebSocketOptions,
   run: (session: AnySession, request: Request) => unknown,
   serverOptions: Omit<HttpServerOptions, "hostname" | "port"> = {},
 ) {
-  const sessions = new Queue<AnySession>();
-  const refusals: HttpError[] = [];
-  const server = httpServer({ hostname: "127.0.0.1", port: 0, ...serverOptions }, (request) => {
-    if (!request.headers.has("upgrade") && !request.headers.has("sec-websocket-key")) {
-      return new Response("plain");
-    }
-    try {
-      const { response, session } = upgradeWebSocket(request, options);
-      sessions.push(session);
-      Promise.resolve(run(session, request)).catch(() => {});
-      return response;
-    } catch (error) {
-      if (!(error instanceof HttpError)) throw error;
-      refusals.push(error);
-      return error.toResponse();
-    }
-  });
+  const { handler, sessions, refusals } = upgradeHandler<AnySession>(options, run);
+  const server = httpServer({ hostname: "127.0.0.1", port: 0, ...serverOptions }, handler);
   return {
     server,
     port: server.addr.port,
@@ -344,7 +328,7 @@ Deno.test("upgradeWebSocket", async (t) => {
   await t.step(
     "a handler that upgrades but returns another response: the client gets it, the session ends with 1006",
     async () => {
-      const sessions = new Queue<WebSocketSession>();
+      const sessions = new Queue<MessageSession>();
       const early = new Queue<unknown>();
       const server = httpServer({ hostname: "127.0.0.1", port: 0 }, (request) => {
         if (!request.headers.has("upgrade")) return new Response("plain");
@@ -445,40 +429,29 @@ Deno.test("upgradeWebSocket", async (t) => {
   );
 
   await t.step(
-    "throws TypeError for a request the wire engine did not create, and for a second upgrade",
+    "throws TypeError for a second upgrade of the same request, on either engine",
     async () => {
-      assert.throws(
-        () =>
-          upgradeWebSocket(
-            new Request("http://127.0.0.1/", {
-              headers: {
-                host: "127.0.0.1", // a valid upgrade request, but not one the engine made
-                upgrade: "websocket",
-                connection: "Upgrade",
-                "sec-websocket-key": KEY,
-                "sec-websocket-version": "13",
-              },
-            }),
-          ),
-        TypeError,
-      );
-      const second = deferred<unknown>();
-      const server = wsServer({}, (session, request) => {
+      for (const serve of [wsServer, nativeServer]) {
+        const second = deferred<unknown>();
+        const server = serve({}, (session, request) => {
+          try {
+            upgradeWebSocket(request);
+            second.resolve("no error");
+          } catch (error) {
+            second.resolve(error);
+          }
+          void session.close();
+        });
+        const client = wsClient(server.url);
         try {
-          upgradeWebSocket(request);
-          second.resolve("no error");
-        } catch (error) {
-          second.resolve(error);
+          const error = await within(second.promise, 5000, "the second upgrade");
+          assert.ok(error instanceof TypeError, `${serve.name}: got ${error}`);
+          assert.match(error.message, /upgraded already/);
+          assert.equal((await within(client.closed, 5000, "ws close")).code, 1000);
+        } finally {
+          client.ws.terminate();
+          await server.close();
         }
-        void session.close();
-      });
-      const client = wsClient(server.url);
-      try {
-        assert.ok((await within(second.promise, 5000, "the second upgrade")) instanceof TypeError);
-        await within(client.closed, 5000, "ws close");
-      } finally {
-        client.ws.terminate();
-        await server.close();
       }
     },
   );

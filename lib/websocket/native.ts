@@ -1,0 +1,778 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * The native engine's WebSocket: a {@linkcode MessageSession} over the socket of
+ * `Deno.upgradeWebSocket` (`Deno.serve`, `deno serve`, Deno Deploy), where Deno reads and
+ * writes the frames, answers pings and runs the close handshake.
+ *
+ * @module
+ */
+
+import { checkDuration, checkLimit } from "../_options.ts";
+import { nativeUpgrades } from "../http/_upgrade.ts";
+import {
+  asFailure,
+  type CloseInfo,
+  closeReason,
+  coreOptions,
+  outgoingStream,
+} from "./_session_core.ts";
+import type { Role } from "./decoder.ts";
+import { MessageTooBigError, WebSocketError } from "./error.ts";
+import { CloseCode, Frame, isValidCloseCode } from "./frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE, type Message } from "./message.ts";
+import type { MessageSession } from "./session.ts";
+import { checkUpgradeRequest } from "./handshake.ts";
+import type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
+
+/** The default of `maxQueuedBytes`: 8 MiB. */
+const DEFAULT_MAX_QUEUED_BYTES = 8_388_608;
+/** The default of `maxBufferedAmount`: 1 MiB. */
+const DEFAULT_MAX_BUFFERED_AMOUNT = 1_048_576;
+/** What each queued message counts on top of its bytes, so that empty messages count too. */
+const MESSAGE_OVERHEAD = 64;
+/** The longest pause between two looks at `bufferedAmount`, in milliseconds. */
+const MAX_PAUSE = 16;
+/** Where the errors for what only our frame codec can do send the user. */
+const WIRE_ENGINE = "the wire engine (httpServer or startConnectionPipeline)";
+
+const OPEN = 0, CLOSING = 1, CLOSED = 2;
+const noop = () => {};
+
+/** Options of {@linkcode NativeWebSocketSession}. */
+export interface NativeWebSocketSessionOptions {
+  /**
+   * Ktor's `timeout`, in milliseconds: how long the socket may take to open (the handler
+   * must return the upgrade's response), how long a send may wait while Deno's send buffer
+   * does not drain at all, and how long to wait for the peer's close frame after ours. Past
+   * it the session ends with 1006. `Infinity` waits forever.
+   *
+   * @default {15000}
+   */
+  timeout?: number;
+  /**
+   * The largest frame payload received, in bytes. Deno assembles each message before we see
+   * it, so this engine cannot see frames: it applies the limit to whole messages (1009 above
+   * it), which refuses a message over it even when the peer split it into smaller frames.
+   * Messages sent are not split (Deno sends each as one frame). At least 1; `Infinity` lifts it.
+   *
+   * @default {1048576}
+   */
+  maxFrameSize?: number;
+  /**
+   * The largest message received, in bytes (text counted in UTF-8): 1009 above it, once Deno
+   * has assembled it. Deno itself drops the connection without a close frame on a message
+   * over 64 MiB, whatever this says. `Infinity` lifts it.
+   *
+   * @default {4194304}
+   */
+  maxMessageSize?: number;
+  /**
+   * The most bytes of unread messages to hold, in bytes (text counted in UTF-8, plus 64 per
+   * message). Deno's WebSocket has no read backpressure: it reads the connection as fast as
+   * messages come, whether `incoming` is read or not. So a message that arrives while unread
+   * ones are queued and takes the total over this limit fails the session with 1008 (policy
+   * violation: the peer sends faster than the application reads); `incoming` errors after the
+   * messages queued before it. A message is never refused for being alone in the queue, so
+   * at most the larger of this and `maxMessageSize` is held. `Infinity` lifts it.
+   *
+   * @default {8388608}
+   */
+  maxQueuedBytes?: number;
+  /**
+   * The most bytes handed to Deno and not yet written (`socket.bufferedAmount`) before a send
+   * waits, in bytes. A send resolves once its message is handed to Deno; while the buffer is
+   * above this, sends wait in order, looking again every 1 to 16 ms, so a peer that stops
+   * reading holds at most this plus one message in Deno's buffer. `Infinity` never waits.
+   *
+   * @default {1048576}
+   */
+  maxBufferedAmount?: number;
+  /**
+   * Ktor's `masking`. Deno never masks what a server sends, so only `false` is accepted:
+   * `true` throws a `TypeError` that points to the wire engine.
+   *
+   * @default {false}
+   */
+  masking?: boolean;
+  /** The subprotocol agreed in the handshake, reported as `protocol`. @default {""} */
+  protocol?: string;
+  /** Aborting it closes the session with 1001 (going away). */
+  signal?: AbortSignal;
+}
+
+/** The options of a native session, checked and with their defaults. */
+interface NativeSettings {
+  timeout: number;
+  maxFrameSize: number;
+  maxMessageSize: number;
+  maxQueuedBytes: number;
+  maxBufferedAmount: number;
+}
+
+/**
+ * Checks the limits only the native engine has, so that both engines refuse the same bad
+ * values.
+ */
+export function nativeLimits(
+  options: { maxQueuedBytes?: number; maxBufferedAmount?: number },
+): { maxQueuedBytes: number; maxBufferedAmount: number } {
+  return {
+    maxQueuedBytes: checkLimit(
+      "maxQueuedBytes",
+      options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+    ),
+    maxBufferedAmount: checkLimit(
+      "maxBufferedAmount",
+      options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED_AMOUNT,
+    ),
+  };
+}
+
+function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings {
+  if (options.masking === true) {
+    throw new TypeError(
+      `Cannot use masking: true on the native engine: Deno never masks what a server sends; use ${WIRE_ENGINE}`,
+    );
+  }
+  const core = coreOptions({
+    ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+    ...(options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize }),
+  });
+  return {
+    timeout: core.timeout,
+    maxFrameSize: core.maxFrameSize,
+    maxMessageSize: checkLimit(
+      "maxMessageSize",
+      options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    ),
+    ...nativeLimits(options),
+  };
+}
+
+/**
+ * Maps Ktor's `pingInterval` and `timeout` onto `Deno.upgradeWebSocket`'s `idleTimeout`, in
+ * seconds. Deno sends a ping after half of it without a frame received and closes with 1001
+ * after the other half without one; any frame resets it, not only the pong. An
+ * `idleTimeout` of `pingInterval + timeout` keeps the core's bound on how long a silent peer
+ * is kept. Without pings (`null`, `Infinity`), or with no timeout, Deno's is turned off
+ * (0): it cannot ping without closing.
+ */
+export function idleTimeoutOf(pingInterval: number | null, timeout: number): number {
+  if (pingInterval === null || pingInterval === Infinity) return 0;
+  checkDuration("pingInterval", pingInterval, 1);
+  if (timeout === Infinity) return 0;
+  return (pingInterval + timeout) / 1000;
+}
+
+/** The UTF-8 size of `text`, in bytes (a lone surrogate counts 3, as its U+FFFD does). */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) {
+      bytes += 1;
+    } else if (
+      unit >= 0xd800 && unit < 0xdc00 && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00
+    ) {
+      bytes += 2; // a surrogate pair: 4 bytes for 2 units
+      i++;
+    } else {
+      bytes += 2;
+    }
+  }
+  return bytes;
+}
+
+/**
+ * The unread messages: a `ReadableStream` with no queue of its own (high-water mark 0), fed
+ * from a queue bounded in bytes. A message goes straight to a read that waits for one;
+ * otherwise it waits here, and one is handed on per read.
+ */
+class Inbox {
+  readonly stream: ReadableStream<Message>;
+  #controller!: ReadableStreamDefaultController<Message>;
+  readonly #maxBytes: number;
+  readonly #items: Message[] = [];
+  readonly #sizes: number[] = [];
+  #bytes = 0;
+  /** A read waits, and nothing is queued. */
+  #waiting = false;
+  /** No more messages will come; the stream ends once the queue is read. */
+  #done = false;
+  #error: unknown = undefined;
+
+  constructor(maxBytes: number, cancel: () => void) {
+    this.#maxBytes = maxBytes;
+    this.stream = new ReadableStream<Message>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => {
+        if (this.#items.length > 0) {
+          this.#bytes -= this.#sizes.shift()!;
+          this.#controller.enqueue(this.#items.shift()!);
+        } else if (this.#done) {
+          this.#settle();
+        } else {
+          this.#waiting = true;
+        }
+      },
+      cancel: () => {
+        this.#done = true;
+        this.#items.length = this.#sizes.length = this.#bytes = 0;
+        cancel();
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /**
+   * Hands a message on, or queues it.
+   *
+   * @throws {WebSocketError} 1008 when it would take the queue over its limit.
+   */
+  push(message: Message): void {
+    if (this.#done) return;
+    if (this.#waiting) {
+      this.#waiting = false;
+      this.#controller.enqueue(message);
+      return;
+    }
+    const size = MESSAGE_OVERHEAD +
+      (typeof message === "string" ? utf8Length(message) : message.length);
+    if (this.#items.length > 0 && this.#bytes + size > this.#maxBytes) {
+      throw new WebSocketError(
+        `Cannot queue message: unread messages of ${
+          this.#bytes + size
+        } bytes exceed maxQueuedBytes of ${this.#maxBytes} bytes`,
+        CloseCode.PolicyViolation,
+      );
+    }
+    this.#items.push(message);
+    this.#sizes.push(size);
+    this.#bytes += size;
+  }
+
+  /** No more messages: `incoming` ends once the queue is read. */
+  end(): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#waiting) this.#settle();
+  }
+
+  /** The session failed: `incoming` errors with `error` once the queue is read. */
+  fail(error: unknown): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#error = error;
+    if (this.#waiting) this.#settle();
+  }
+
+  #settle(): void {
+    this.#waiting = false;
+    if (this.#error === undefined) this.#controller.close();
+    else this.#controller.error(this.#error);
+  }
+}
+
+/**
+ * A WebSocket message session on the native engine: the same {@linkcode MessageSession} as
+ * `WebSocketSession`, over the socket that `Deno.upgradeWebSocket` returns (`Deno.serve`,
+ * `deno serve`, Deno Deploy). `upgradeWebSocket` creates it for any request the wire engine
+ * did not serve; construct it yourself only around a socket you upgraded, right away (messages
+ * that arrive before it is constructed are not seen). Deno handles the frames: it assembles
+ * messages, answers pings and closes, and sends each message as one frame. How each of Ktor's
+ * options maps onto what Deno offers:
+ *
+ * - **`pingInterval` and `timeout`** become `Deno.upgradeWebSocket`'s `idleTimeout` of
+ *   `pingInterval + timeout` (see `upgradeWebSocket`): Deno pings after half of it without a
+ *   frame received and closes with 1001 (not the core's 1011) after the other half. Any frame
+ *   resets it, not only the pong, and Deno cannot ping without that timeout.
+ * - **`timeout`** also bounds the open, a send whose wait sees Deno's buffer never drain, and
+ *   the wait for the peer's close frame after ours; each ends the session with 1006. Deno
+ *   offers no way to cut a connection, so after a timeout the socket is left to Deno, which
+ *   frees it when the peer goes.
+ * - **`maxFrameSize` and `maxMessageSize`** are checked on each message Deno hands over,
+ *   after Deno assembled it (not as it arrives): the smaller applies, 1009 above it.
+ * - **`protocols`** are chosen by `upgradeWebSocket` (`parseProtocols`, `selectProtocol`),
+ *   which writes the choice into the 101's `Sec-WebSocket-Protocol` itself: the `protocol`
+ *   option of `Deno.upgradeWebSocket` refuses a valid offer written without a space after
+ *   its commas (`chat,superchat`). The choice is `protocol` here.
+ * - **Raw frames and `masking: true`** need our own frame codec: they throw a `TypeError`
+ *   that names the wire engine.
+ *
+ * Backpressure: Deno's WebSocket has no read backpressure, so `incoming` is pull-based only
+ * from a queue bounded by `maxQueuedBytes` (1008 past it). A send waits while
+ * `socket.bufferedAmount` is above `maxBufferedAmount`.
+ *
+ * Closing: {@linkcode close} sends its close frame after the messages sent before it and
+ * waits up to `timeout` for the peer's; a close from the peer is answered by Deno with the
+ * same code. `closed` then gives the peer's code and reason, `wasClean` true. A connection
+ * that drops gives 1006, except that after our close frame Deno may report a drop as a clean
+ * 1005. A failure (1008, 1009) sends its code, which `closed` reports with `wasClean` false.
+ * Deno ends the connection when a data frame arrives after its close frame, so a peer still
+ * sending when we close may lose our close frame to the reset and see 1006 instead.
+ *
+ * @example A session whose socket never opens ends with 1006 after `timeout`
+ * ```ts
+ * import { NativeWebSocketSession } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * // A request Deno.serve did not receive: Deno upgrades it, but its socket never opens.
+ * const request = new Request("http://localhost/", {
+ *   headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13",
+ *     "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==" },
+ * });
+ * const { socket } = Deno.upgradeWebSocket(request);
+ * assert.throws(() => new NativeWebSocketSession(socket, { masking: true }), TypeError);
+ * const session = new NativeWebSocketSession(socket, { timeout: 20 });
+ * const early = session.send("waits for the open");
+ * assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
+ * await assert.rejects(early, { closeCode: 1006 });
+ * assert.equal(session.signal.aborted, true);
+ * ```
+ *
+ * @example An echo on Deno.serve
+ * ```ts ignore
+ * import { HttpError, upgradeWebSocket } from "@wirestream/wirestream";
+ *
+ * Deno.serve((request) => {
+ *   try {
+ *     // A NativeWebSocketSession here: Deno.serve created the request.
+ *     const { response, session } = upgradeWebSocket(request, { maxMessageSize: 65_536 });
+ *     (async () => {
+ *       for await (const message of session.incoming) await session.send(message);
+ *     })().catch(() => {}); // the session failed; `closed` tells how
+ *     return response;
+ *   } catch (error) {
+ *     if (error instanceof HttpError) return error.toResponse();
+ *     throw error;
+ *   }
+ * });
+ * ```
+ */
+export class NativeWebSocketSession implements MessageSession {
+  /** The messages received: `string` for text, `Uint8Array` for binary. */
+  readonly incoming: ReadableStream<Message>;
+  /** Where messages to send go; closing it closes the session with 1000. */
+  readonly outgoing: WritableStream<Message>;
+  /** The subprotocol agreed in the handshake, or `""`. */
+  readonly protocol: string;
+  readonly #closed: Promise<CloseInfo>;
+  readonly #socket: WebSocket;
+  readonly #settings: NativeSettings;
+  /** The smaller of `maxFrameSize` and `maxMessageSize`, and the name of the one it is. */
+  readonly #limit: number;
+  readonly #limitName: string;
+  readonly #signal: AbortSignal | undefined;
+  readonly #abort = new AbortController();
+  readonly #inbox: Inbox;
+  #resolveClosed!: (info: CloseInfo) => void;
+  #opened: Promise<void>;
+  #resolveOpened!: () => void;
+  #state = OPEN;
+  /** Why the session failed, when it did: the close code it sent, and the reason. */
+  #failure: WebSocketError | null = null;
+  #failureReason = "";
+  /** A close asked for before the socket opened: sent once it does. */
+  #closeOnOpen: [number, string] | null = null;
+  /** Sends waiting their turn; they go out in order, each after the one before. */
+  #waiting = 0;
+  #tail: Promise<void> = Promise.resolve();
+  #openTimer: ReturnType<typeof setTimeout> | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #pauseTimer: ReturnType<typeof setTimeout> | undefined;
+  #wake: (() => void) | null = null;
+
+  /**
+   * Starts a session on a socket from `Deno.upgradeWebSocket`, still connecting or open.
+   *
+   * @param socket The socket; its `binaryType` is set to `"arraybuffer"`.
+   * @param options The timeout, the limits and the agreed subprotocol.
+   * @throws {TypeError} For `masking: true`, or a socket that is closing or closed.
+   * @throws {RangeError} When an option is out of range.
+   */
+  constructor(socket: WebSocket, options: NativeWebSocketSessionOptions = {}) {
+    this.#settings = nativeSettings(options);
+    if (socket.readyState !== WebSocket.CONNECTING && socket.readyState !== WebSocket.OPEN) {
+      throw new TypeError("Cannot start session: the socket is closing or closed");
+    }
+    const { maxFrameSize, maxMessageSize } = this.#settings;
+    this.#limit = Math.min(maxFrameSize, maxMessageSize);
+    this.#limitName = maxFrameSize < maxMessageSize ? "maxFrameSize" : "maxMessageSize";
+    this.#socket = socket;
+    this.protocol = options.protocol ?? "";
+    this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+    this.#opened = new Promise((resolve) => (this.#resolveOpened = resolve));
+    this.#inbox = new Inbox(this.#settings.maxQueuedBytes, () => void this.close());
+    this.incoming = this.#inbox.stream;
+    this.outgoing = outgoingStream<Message>(this, (error) => this.#fail(error));
+    socket.binaryType = "arraybuffer";
+    socket.addEventListener("open", this.#onOpen);
+    socket.addEventListener("message", this.#onMessage);
+    socket.addEventListener("close", this.#onClose);
+    if (socket.readyState === WebSocket.OPEN) {
+      this.#resolveOpened();
+    } else if (this.#settings.timeout !== Infinity) {
+      this.#openTimer = setTimeout(this.#openTimedOut, this.#settings.timeout);
+    }
+    abandon.set(this, (reason) => {
+      if (this.#socket.readyState === WebSocket.CONNECTING) this.#neverOpened(reason.message);
+    });
+    this.#signal = options.signal;
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
+  }
+
+  /** The role of this endpoint: always `"server"` (Deno's sockets from an upgrade). */
+  get role(): Role {
+    return "server";
+  }
+
+  /** Resolves with how the session ended; never rejects. */
+  get closed(): Promise<CloseInfo> {
+    return this.#closed;
+  }
+
+  /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /**
+   * Sends a message, once the socket is open and Deno's send buffer holds at most
+   * `maxBufferedAmount` bytes; sends go out in the order they were made.
+   *
+   * @param message A string (text) or bytes (binary).
+   * @returns A promise that resolves when the message was handed to Deno.
+   * @throws {WebSocketError} 1006 when the session is closing or closed, or when Deno's buffer
+   * did not drain within `timeout`.
+   * @throws {TypeError} When the message is neither a string nor a `Uint8Array`.
+   */
+  async send(message: Message): Promise<void> {
+    if (typeof message !== "string" && !(message instanceof Uint8Array)) {
+      throw new TypeError("Cannot send message: it is neither a string nor a Uint8Array");
+    }
+    this.#checkOpen("send a message");
+    const socket = this.#socket;
+    if (
+      this.#waiting === 0 && socket.readyState === WebSocket.OPEN &&
+      socket.bufferedAmount <= this.#settings.maxBufferedAmount
+    ) {
+      this.#write(message, "send a message");
+      return;
+    }
+    this.#waiting++;
+    const turn = this.#tail;
+    let done!: () => void;
+    this.#tail = new Promise((resolve) => (done = resolve));
+    try {
+      await turn;
+      await this.#drained("send a message");
+      this.#write(message, "send a message");
+    } finally {
+      this.#waiting--;
+      done();
+    }
+  }
+
+  /**
+   * Starts the close handshake: after the messages already sent, Deno sends a close frame and
+   * waits for the peer's (RFC 6455 §7). `incoming` ends after the messages received so far.
+   * Does nothing more once the handshake has started.
+   *
+   * @param code A close code that may be sent.
+   * @param reason A reason of at most 123 UTF-8 bytes.
+   * @returns The session's {@linkcode closed} promise.
+   * @throws {RangeError} When the code may not be sent or the reason is too long.
+   */
+  close(code: number = CloseCode.NormalClosure, reason = ""): Promise<CloseInfo> {
+    if (this.#state === OPEN) {
+      Frame.close(code, reason); // the core's checks: throws RangeError before any change
+      this.#state = CLOSING;
+      this.#inbox.end();
+      this.#armCloseTimer();
+      if (this.#waiting === 0) this.#closeSocket(code, reason);
+      else this.#tail.then(() => this.#closeSocket(code, reason));
+    }
+    return this.#closed;
+  }
+
+  #checkOpen(action: string): void {
+    if (this.#state !== OPEN) throw this.#closedError(action);
+  }
+
+  #closedError(action: string): WebSocketError {
+    return new WebSocketError(
+      `Cannot ${action}: the session is ${this.#state === CLOSED ? "closed" : "closing"}`,
+      CloseCode.AbnormalClosure,
+    );
+  }
+
+  #write(message: Message, action: string): void {
+    try {
+      this.#socket.send(message);
+    } catch (cause) {
+      // Deno's socket closed under us (its close event is on its way).
+      throw new WebSocketError(
+        `Cannot ${action}: the connection failed`,
+        CloseCode.AbnormalClosure,
+        {
+          cause,
+        },
+      );
+    }
+  }
+
+  /**
+   * Waits until the socket is open and Deno's send buffer is at or below
+   * `maxBufferedAmount`. Fails the session when the buffer did not shrink for `timeout`.
+   */
+  async #drained(action: string): Promise<void> {
+    const { maxBufferedAmount, timeout } = this.#settings;
+    let pause = 1, lowest = Infinity, since = Date.now();
+    while (true) {
+      if (this.#state === CLOSED || this.#failure !== null) throw this.#closedError(action);
+      const socket = this.#socket;
+      if (socket.readyState === WebSocket.CONNECTING) {
+        await this.#opened;
+        continue;
+      }
+      if (socket.readyState !== WebSocket.OPEN) throw this.#closedError(action);
+      const amount = socket.bufferedAmount;
+      if (amount <= maxBufferedAmount) return;
+      if (amount < lowest) {
+        lowest = amount;
+        since = Date.now();
+      } else if (Date.now() - since >= timeout) {
+        const error = new WebSocketError(
+          `Cannot ${action}: Deno's send buffer of ${amount} bytes did not drain within the timeout of ${timeout} ms`,
+          CloseCode.AbnormalClosure,
+        );
+        this.#stalled(error);
+        throw error;
+      } else {
+        pause = Math.min(pause * 2, MAX_PAUSE); // no progress: look less often
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        this.#pauseTimer = setTimeout(resolve, pause);
+      });
+      this.#wake = null;
+    }
+  }
+
+  /** Closes the socket, or has it closed once it opens. */
+  #closeSocket(code: number, reason: string): void {
+    const socket = this.#socket;
+    if (socket.readyState === WebSocket.CONNECTING) {
+      this.#closeOnOpen = [code, reason];
+    } else if (socket.readyState === WebSocket.OPEN) {
+      socket.close(code, reason);
+    }
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined || this.#settings.timeout === Infinity) return;
+    // The peer did not answer our close in time: give up on it (Deno keeps the socket).
+    this.#closeTimer = setTimeout(() => this.#finish(), this.#settings.timeout);
+  }
+
+  /** Fails the session: send the error's close code, then wait for the peer's close. */
+  #fail(error: unknown): void {
+    if (this.#state === CLOSED) return;
+    const failure = asFailure(error);
+    if (this.#failure === null) {
+      this.#failure = failure;
+      this.#failureReason = closeReason(failure.message);
+    }
+    this.#inbox.fail(failure);
+    if (this.#state !== OPEN) return;
+    this.#state = CLOSING;
+    const code = failure.closeCode === CloseCode.AbnormalClosure
+      ? CloseCode.InternalError
+      : failure.closeCode;
+    this.#closeSocket(code, this.#failureReason);
+    this.#armCloseTimer();
+  }
+
+  /** A send saw Deno's buffer stuck for `timeout`: the peer does not read. End the session. */
+  #stalled(error: WebSocketError): void {
+    if (this.#failure === null) {
+      this.#failure = error;
+      this.#failureReason = "write timeout"; // reported locally; the close frame waits behind
+    }
+    this.#inbox.fail(error);
+    if (this.#state === OPEN) this.#closeSocket(CloseCode.InternalError, "write timeout");
+    this.#finish();
+  }
+
+  #openTimedOut = (): void => {
+    this.#neverOpened(
+      `Cannot open: the socket did not open within the timeout of ${this.#settings.timeout} ms (was the upgrade's response returned?)`,
+    );
+  };
+
+  /** Ends the session with 1006: its socket did not open and will not. */
+  #neverOpened(message: string): void {
+    clearTimeout(this.#openTimer);
+    this.#openTimer = undefined;
+    if (this.#failure === null) {
+      this.#failure = new WebSocketError(message, CloseCode.AbnormalClosure);
+    }
+    this.#inbox.fail(this.#failure);
+    this.#finish();
+  }
+
+  #onAbort = (): void => {
+    this.close(CloseCode.GoingAway, "going away").catch(noop);
+  };
+
+  #onOpen = (): void => {
+    clearTimeout(this.#openTimer);
+    if (this.#state === CLOSED) {
+      // It opened after we gave up on it: nobody will use it.
+      this.#socket.close(CloseCode.InternalError, "open timeout");
+      return;
+    }
+    this.#resolveOpened();
+    if (this.#closeOnOpen !== null) this.#socket.close(...this.#closeOnOpen);
+  };
+
+  #onMessage = (event: MessageEvent): void => {
+    if (this.#state !== OPEN) return; // closing: data is discarded, like a browser does
+    const data: unknown = event.data;
+    try {
+      let message: Message;
+      if (typeof data === "string") {
+        message = data;
+        // Quick bounds first: UTF-8 takes 1 to 3 bytes per UTF-16 unit.
+        if (message.length * 3 > this.#limit) this.#checkSize(utf8Length(message));
+      } else if (data instanceof ArrayBuffer) {
+        message = new Uint8Array(data);
+        this.#checkSize(message.length);
+      } else {
+        throw new WebSocketError(
+          'Cannot read message: the socket\'s binaryType is no longer "arraybuffer"',
+          CloseCode.InternalError,
+        );
+      }
+      this.#inbox.push(message);
+    } catch (error) {
+      this.#fail(error);
+    }
+  };
+
+  #checkSize(size: number): void {
+    if (size > this.#limit) {
+      throw new MessageTooBigError(
+        `Cannot read message: size of ${size} bytes exceeds ${this.#limitName} of ${this.#limit} bytes`,
+        this.#limit,
+        size,
+      );
+    }
+  }
+
+  #onClose = (event: CloseEvent): void => {
+    if (this.#state === CLOSED) return; // Deno may report a close twice
+    const code = event.code;
+    if (event.wasClean && code >= 1000 && code !== CloseCode.AbnormalClosure) {
+      this.#inbox.end(); // the peer's close (or its answer to ours)
+      this.#finish({ code, reason: event.reason, wasClean: true });
+      return;
+    }
+    if (this.#failure === null) {
+      // Deno closed with a code itself (1001: no frame within its idleTimeout), or the
+      // connection dropped (Deno reports code 0).
+      const sent = isValidCloseCode(code);
+      this.#failure = sent
+        ? new WebSocketError(
+          `Session failed: Deno closed the socket with code ${code} (${
+            JSON.stringify(event.reason.slice(0, 64))
+          })`,
+          code,
+        )
+        : new WebSocketError(
+          "Cannot read: the connection ended without a close frame",
+          CloseCode.AbnormalClosure,
+        );
+      this.#failureReason = sent ? event.reason : "";
+    }
+    this.#inbox.fail(this.#failure);
+    this.#finish();
+  };
+
+  /**
+   * Ends the session: resolves `closed` with `info` (or with the failure, or 1006) and aborts
+   * `signal`. Stops timers and waits; what Deno still holds of the socket is Deno's.
+   */
+  #finish(info?: CloseInfo): void {
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
+    clearTimeout(this.#openTimer);
+    clearTimeout(this.#closeTimer);
+    clearTimeout(this.#pauseTimer);
+    this.#wake?.();
+    this.#resolveOpened(); // a send waiting for the open sees the end
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#socket.removeEventListener("message", this.#onMessage);
+    this.#socket.removeEventListener("close", this.#onClose);
+    if (this.#socket.readyState !== WebSocket.CONNECTING) {
+      this.#socket.removeEventListener("open", this.#onOpen);
+    }
+    const result = this.#failure !== null
+      ? { code: this.#failure.closeCode, reason: this.#failureReason, wasClean: false }
+      : info ?? { code: CloseCode.AbnormalClosure, reason: "", wasClean: false };
+    this.#inbox.fail(
+      new WebSocketError("Cannot read: the session ended", CloseCode.AbnormalClosure),
+    );
+    this.#abort.abort(
+      new WebSocketError(`WebSocket session closed with code ${result.code}`, result.code),
+    );
+    this.#resolveClosed(result);
+  }
+}
+
+/**
+ * `upgradeWebSocket` for a request the wire engine did not serve: validates it as the wire
+ * engine does, then upgrades it with `Deno.upgradeWebSocket`.
+ */
+export function upgradeNative(
+  request: Request,
+  options: UpgradeWebSocketOptions,
+): WebSocketUpgrade<NativeWebSocketSession> {
+  if (options.raw === true) {
+    throw new TypeError(
+      `Cannot upgrade with raw: true on the native engine: Deno reads and answers the frames itself; use ${WIRE_ENGINE}`,
+    );
+  }
+  const { raw: _r, protocols: _p, checkOrigin: _c, pingInterval, ...sessionOptions } = options;
+  const settings = nativeSettings(sessionOptions);
+  const idleTimeout = idleTimeoutOf(pingInterval ?? null, settings.timeout);
+  if (typeof globalThis.Deno?.upgradeWebSocket !== "function") {
+    throw new TypeError(
+      `Cannot upgrade: Deno.upgradeWebSocket is not available; use ${WIRE_ENGINE}`,
+    );
+  }
+  if (upgraded.has(request)) {
+    throw new TypeError("Cannot upgrade: the request was upgraded already");
+  }
+  const { protocol } = checkUpgradeRequest(
+    { method: request.method, headers: request.headers },
+    options,
+  );
+  const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout });
+  upgraded.add(request);
+  // Not Deno's `protocol` option: Deno splits the offer on ", " only, and throws for an offer
+  // such as "chat,superchat" (ws sends that), which RFC 9110 §5.6.1 allows.
+  if (protocol !== "") response.headers.set("sec-websocket-protocol", protocol);
+  const session = new NativeWebSocketSession(socket, { ...sessionOptions, protocol });
+  nativeUpgrades.set(response, (reason) => abandon.get(session)?.(reason));
+  return { response, session };
+}
+
+/** Ends a session whose socket will never open (see `nativeUpgrades`). */
+const abandon = new WeakMap<NativeWebSocketSession, (reason: Error) => void>();
+
+/** Requests upgraded by {@linkcode upgradeNative}. */
+const upgraded = new WeakSet<Request>();

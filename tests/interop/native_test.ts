@@ -1,0 +1,207 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Real peers against the native engine's session (upgradeWebSocket on Deno.serve, 127.0.0.1):
+// npm:ws and Deno's own WebSocket, each echoing text and binary of 0 B to 4 MiB, agreeing on a
+// subprotocol, closing with codes both ways, dropping abruptly and sending too much.
+import { type MessageSession, WebSocketError } from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { denoClient, wsClient } from "../_util/clients.ts";
+import { within } from "../_util/async.ts";
+import { assertEchoes, echo, nativeServer, webPeer, wsPeer } from "../_util/ws.ts";
+
+const MiB = 1 << 20;
+const LIMITS = { maxFrameSize: 8 * MiB, maxMessageSize: 8 * MiB } as const;
+const SIZES = [0, 1, 125, 126, 65_535, 65_536, MiB, 4 * MiB];
+
+/** Ends `incoming` and tells how: null when it ended normally, else the error. */
+async function incomingEnd(session: MessageSession): Promise<unknown> {
+  try {
+    const reader = session.incoming.getReader();
+    for (let i = 0; i < 1000; i++) {
+      if ((await within(reader.read(), 5000, "incoming")).done) return null;
+    }
+    return new Error("incoming did not end within 1000 messages");
+  } catch (error) {
+    return error;
+  }
+}
+
+Deno.test("interop: npm:ws and the native engine's session", async (t) => {
+  await t.step("text and binary of 0 B to 4 MiB come back with their type", async () => {
+    const server = nativeServer(LIMITS, echo);
+    const client = wsClient(server.url, [], { maxPayload: 16 * MiB });
+    try {
+      assert.equal(await within(client.opened, 5000, "ws to open"), true);
+      await assertEchoes(wsPeer(client.ws, client.messages), SIZES, 4);
+      client.ws.send("héllo ✓ 🎉");
+      assert.equal((await client.messages.next()).data.toString(), "héllo ✓ 🎉");
+      client.ws.close(1000);
+      assert.equal((await within(client.closed, 5000, "ws close")).code, 1000);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("agrees on ws's first supported subprotocol, and on none otherwise", async () => {
+    const server = nativeServer({ protocols: ["chat", "superchat"] }, echo);
+    const first = wsClient(server.url, ["superchat", "chat"]);
+    try {
+      assert.equal(await within(first.opened, 5000, "ws to open"), true);
+      assert.equal(first.ws.protocol, "superchat");
+      assert.equal((await server.sessions.next()).protocol, "superchat");
+      const none = wsClient(server.url, ["mqtt"]);
+      try {
+        // ws refuses a 101 without the subprotocol it asked for (RFC 6455 §4.1).
+        assert.equal(await within(none.opened, 5000, "ws's refusal"), false);
+        assert.match(String(none.errors[0]), /Server sent no subprotocol/);
+        assert.equal((await server.sessions.next()).protocol, "");
+      } finally {
+        none.ws.terminate();
+      }
+      first.ws.close();
+      await within(first.closed, 5000, "ws close");
+    } finally {
+      first.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step('ws closes with 4001 "bye": the session ends cleanly, incoming too', async () => {
+    const server = nativeServer({}, () => {});
+    const client = wsClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "ws to open"), true);
+      const session = await server.sessions.next();
+      client.ws.close(4001, "bye");
+      assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+        code: 4001,
+        reason: "bye",
+        wasClean: true,
+      });
+      assert.equal((await within(client.closed, 5000, "ws close")).code, 4001);
+      assert.equal(session.signal.aborted, true);
+      assert.equal(await incomingEnd(session), null);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step('we close with 4002 "server bye": ws gets it; incoming ends', async () => {
+    const server = nativeServer({}, async (session) => {
+      const reader = session.incoming.getReader();
+      await reader.read(); // any message asks us to close
+      reader.releaseLock();
+      await session.close(4002, "server bye");
+    });
+    const client = wsClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "ws to open"), true);
+      const session = await server.sessions.next();
+      client.ws.send("close, please");
+      assert.deepEqual(await within(client.closed, 5000, "ws close"), {
+        code: 4002,
+        reason: "server bye",
+      });
+      const info = await within(session.closed, 5000, "the session to end");
+      assert.deepEqual([info.code, info.wasClean], [4002, true]);
+      assert.equal(await incomingEnd(session), null);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step("ws drops the connection: 1006, and incoming errors with it", async () => {
+    const server = nativeServer({}, () => {});
+    const client = wsClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "ws to open"), true);
+      const session = await server.sessions.next();
+      client.ws.terminate();
+      assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+        code: 1006,
+        reason: "",
+        wasClean: false,
+      });
+      const error = await incomingEnd(session);
+      assert.ok(error instanceof WebSocketError && error.closeCode === 1006, `got ${error}`);
+      await assert.rejects(session.send("late"), { closeCode: 1006 });
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+Deno.test("interop: Deno's WebSocket and the native engine's session", async (t) => {
+  await t.step("text and binary of 0 B to 4 MiB come back with their type", async () => {
+    const server = nativeServer(LIMITS, echo);
+    const client = denoClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "Deno's WebSocket to open"), true);
+      await assertEchoes(webPeer(client.ws, client.messages), SIZES, 5);
+      client.ws.close(1000);
+      assert.equal((await within(client.closed, 5000, "Deno's close")).code, 1000);
+    } finally {
+      client.ws.close();
+      await server.close();
+    }
+  });
+
+  await t.step("agrees on a subprotocol Deno offered", async () => {
+    const server = nativeServer({ protocols: ["v2.chat"] }, echo);
+    const client = denoClient(server.url, ["v1.chat", "v2.chat"]);
+    try {
+      assert.equal(await within(client.opened, 5000, "Deno's WebSocket to open"), true);
+      assert.equal(client.ws.protocol, "v2.chat");
+      assert.equal((await server.sessions.next()).protocol, "v2.chat");
+      client.ws.close(1000);
+      await within(client.closed, 5000, "Deno's close");
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step('Deno closes with 4003 "x"; we close another with 4004 "y"', async () => {
+    const server = nativeServer({}, echo);
+    const first = denoClient(server.url);
+    try {
+      assert.equal(await within(first.opened, 5000, "Deno's WebSocket to open"), true);
+      const session = await server.sessions.next();
+      first.ws.close(4003, "x");
+      assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+        code: 4003,
+        reason: "x",
+        wasClean: true,
+      });
+      const second = denoClient(server.url);
+      const other = await server.sessions.next();
+      assert.equal(await within(second.opened, 5000, "Deno's WebSocket to open"), true);
+      await within(other.close(4004, "y"), 5000, "our close");
+      assert.deepEqual(await within(second.closed, 5000, "Deno's close"), {
+        code: 4004,
+        reason: "y",
+        wasClean: true,
+      });
+      assert.deepEqual(await other.closed, { code: 4004, reason: "y", wasClean: true });
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step("a message over maxMessageSize reaches Deno as close 1009", async () => {
+    const server = nativeServer({ maxMessageSize: 10 }, echo);
+    const client = denoClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "Deno's WebSocket to open"), true);
+      client.ws.send(new Uint8Array(10));
+      assert.equal(((await client.messages.next()) as ArrayBuffer).byteLength, 10);
+      client.ws.send(new Uint8Array(11));
+      assert.equal((await within(client.closed, 5000, "Deno's close")).code, 1009);
+      const info = await within((await server.sessions.next()).closed, 5000, "our close");
+      assert.deepEqual([info.code, info.wasClean], [1009, false]);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -1,0 +1,689 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The native engine's session (NativeWebSocketSession, from upgradeWebSocket on Deno.serve) on
+// real sockets on 127.0.0.1: its limits, backpressure, closing, options and streams. The peers
+// are npm:ws, Deno's WebSocket and raw TCP; tests/interop/native_test.ts has the echo matrix.
+import {
+  httpServer,
+  type MessageSession,
+  MessageTooBigError,
+  NativeWebSocketSession,
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
+  WebSocketError,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { denoClient, wsClient } from "../_util/clients.ts";
+import { deferred, delay, dial, textOf, within } from "../_util/http.ts";
+import { nativeServer, nextMessage, Queue } from "../_util/ws.ts";
+
+const WIRE_ENGINE = /the wire engine \(httpServer or startConnectionPipeline\)/;
+
+/** An upgrade request head; `fields` replace or add field lines (null removes one). */
+function upgradeHead(fields: Record<string, string | null> = {}, line = "GET / HTTP/1.1"): string {
+  const all: Record<string, string | null> = {
+    host: "127.0.0.1",
+    upgrade: "websocket",
+    connection: "Upgrade",
+    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    "sec-websocket-version": "13",
+    ...fields,
+  };
+  const lines = Object.entries(all).filter(([, v]) => v !== null).map(([k, v]) => `${k}: ${v}\r\n`);
+  return `${line}\r\n${lines.join("")}\r\n`;
+}
+
+/** A valid upgrade Request that no server received (so it goes to the native engine). */
+function strayRequest(): Request {
+  return new Request("http://127.0.0.1/", {
+    headers: {
+      host: "127.0.0.1",
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+    },
+  });
+}
+
+/** Reads what `incoming` still gives: the messages, then how it ended. */
+async function drain(session: MessageSession) {
+  const messages: unknown[] = [];
+  const reader = session.incoming.getReader();
+  try {
+    for (let i = 0; i < 10_000; i++) {
+      const { done, value } = await within(reader.read(), 5000, "incoming");
+      if (done) return { messages, error: null };
+      messages.push(value);
+    }
+    throw new Error("incoming did not end within 10000 messages");
+  } catch (error) {
+    return { messages, error };
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+Deno.test("NativeWebSocketSession", async (t) => {
+  await t.step(
+    "upgradeWebSocket on Deno.serve gives a server NativeWebSocketSession that echoes",
+    async () => {
+      const server = nativeServer({}, async (session) => {
+        for await (const message of session.incoming) await session.send(message);
+      });
+      const client = denoClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "the client to open"), true);
+        const session = await server.sessions.next();
+        assert.ok(session instanceof NativeWebSocketSession);
+        assert.equal(session.role, "server");
+        assert.equal(session.protocol, "");
+        client.ws.send("héllo ✓");
+        assert.equal(await client.messages.next(), "héllo ✓");
+        client.ws.send(Uint8Array.of(1, 2, 3));
+        const binary = await client.messages.next();
+        assert.ok(binary instanceof ArrayBuffer);
+        assert.deepEqual([...new Uint8Array(binary)], [1, 2, 3]);
+        client.ws.close(1000);
+        assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+          code: 1000,
+          reason: "",
+          wasClean: true,
+        });
+      } finally {
+        client.ws.close();
+        await within(client.closed, 5000, "the client to close");
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "refuses bad upgrade requests with 400, 403 and 426 before Deno sees them",
+    async () => {
+      const server = nativeServer(
+        { checkOrigin: (origin) => origin !== "http://evil.example" },
+        () => {},
+      );
+      const c = await dial(server.port);
+      const cases: [string, string, number][] = [
+        ["Sec-WebSocket-Version 8", upgradeHead({ "sec-websocket-version": "8" }), 426],
+        ["no Sec-WebSocket-Key", upgradeHead({ "sec-websocket-key": null }), 400],
+        ["a key of 15 bytes", upgradeHead({ "sec-websocket-key": "AAAAAAAAAAAAAAAAAAAA" }), 400],
+        ["Upgrade: h2c", upgradeHead({ upgrade: "h2c" }), 400],
+        ["Connection without upgrade", upgradeHead({ connection: "keep-alive" }), 400],
+        [
+          "a subprotocol that is not a token",
+          upgradeHead({ "sec-websocket-protocol": "a b" }),
+          400,
+        ],
+        ["POST", upgradeHead({ upgrade: null, "content-length": "0" }, "POST / HTTP/1.1"), 400],
+        ["an Origin refused", upgradeHead({ origin: "http://evil.example" }), 403],
+      ];
+      try {
+        for (const [name, head, status] of cases) {
+          await c.send(head);
+          const response = (await c.next())!;
+          assert.equal(response.status, status, name);
+          assert.match(textOf(response.body), /^Cannot upgrade: /, name);
+          if (status === 426) {
+            assert.equal(response.headers.get("sec-websocket-version"), "13", name);
+          }
+        }
+        assert.deepEqual(server.refusals.map((e) => e.status), cases.map(([, , s]) => s));
+        assert.deepEqual(server.errors, []);
+      } finally {
+        await c.close();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "raw: true and masking: true throw a TypeError that names the wire engine",
+    async () => {
+      assert.throws(() => upgradeWebSocket(strayRequest(), { raw: true }), (e) => {
+        assert.ok(e instanceof TypeError);
+        assert.match(e.message, /raw: true/);
+        assert.match(e.message, WIRE_ENGINE);
+        return true;
+      });
+      assert.throws(() => upgradeWebSocket(strayRequest(), { masking: true }), (e) => {
+        assert.ok(e instanceof TypeError);
+        assert.match(e.message, /masking: true/);
+        assert.match(e.message, WIRE_ENGINE);
+        return true;
+      });
+      const { socket } = Deno.upgradeWebSocket(strayRequest());
+      assert.throws(() => new NativeWebSocketSession(socket, { masking: true }), WIRE_ENGINE);
+      // And on a request Deno.serve received: refused before Deno upgrades it.
+      const server = nativeServer({ raw: true }, () => {});
+      try {
+        const c = await dial(server.port);
+        try {
+          await c.send(upgradeHead());
+          assert.equal((await c.next())?.status, 500);
+        } finally {
+          await c.close();
+        }
+        assert.equal(server.errors.length, 1);
+        assert.ok(server.errors[0] instanceof TypeError);
+        assert.match((server.errors[0] as TypeError).message, WIRE_ENGINE);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("both engines refuse options out of range with a RangeError", async () => {
+    const bad: [string, UpgradeWebSocketOptions][] = [
+      ["timeout", { timeout: -1 }],
+      ["pingInterval", { pingInterval: 0 }],
+      ["maxFrameSize", { maxFrameSize: 0 }],
+      ["maxMessageSize", { maxMessageSize: -1 }],
+      ["maxQueuedBytes", { maxQueuedBytes: -1 }],
+      ["maxBufferedAmount", { maxBufferedAmount: 1.5 }],
+    ];
+    for (const [name, options] of bad) {
+      assert.throws(
+        () => upgradeWebSocket(strayRequest(), options),
+        (e) => e instanceof RangeError && e.message.includes(`Invalid ${name}`),
+        `native: ${name}`,
+      );
+    }
+    const { socket } = Deno.upgradeWebSocket(strayRequest());
+    assert.throws(() => new NativeWebSocketSession(socket, { maxQueuedBytes: -1 }), RangeError);
+    // The wire engine checks the native-only limits too, so a value fails on both alike.
+    const seen = new Queue<unknown>();
+    const server = httpServer({ hostname: "127.0.0.1", port: 0 }, (request) => {
+      try {
+        upgradeWebSocket(request, { maxQueuedBytes: -1 });
+        seen.push("no error");
+      } catch (error) {
+        seen.push(error);
+      }
+      return new Response("no");
+    });
+    const c = await dial(server.addr.port);
+    try {
+      await c.send(upgradeHead());
+      assert.equal((await c.next())?.status, 200);
+      const error = await seen.next();
+      assert.ok(error instanceof RangeError && error.message.includes("maxQueuedBytes"));
+    } finally {
+      await c.close();
+      await within(server.shutdown(), 5000, "httpServer to shut down");
+    }
+  });
+
+  await t.step(
+    "close() checks the code and reason like the core, and sends nothing then",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = denoClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "the client to open"), true);
+        const session = await server.sessions.next();
+        for (const code of [999, 1004, 1005, 1006, 1015, 2999, 5000, 1000.5]) {
+          assert.throws(() => session.close(code), RangeError, `code ${code}`);
+        }
+        assert.throws(() => session.close(4000, "x".repeat(124)), RangeError);
+        await session.send("still open");
+        assert.equal(await client.messages.next(), "still open");
+        await session.close(4000, "x".repeat(123));
+        const closed = await within(client.closed, 5000, "the client's close");
+        assert.deepEqual([closed.code, closed.reason.length], [4000, 123]);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("send() waits for the socket to open; early messages arrive first", async () => {
+    const server = nativeServer({}, (session) => {
+      // Sent before the handler returns the response, so before Deno opens the socket.
+      void session.send("early").catch(() => {});
+      void session.send(Uint8Array.of(9)).catch(() => {});
+    });
+    const client = denoClient(server.url);
+    try {
+      assert.equal(await client.messages.next("the early text"), "early");
+      const binary = await client.messages.next("the early binary");
+      assert.deepEqual([...new Uint8Array(binary as ArrayBuffer)], [9]);
+    } finally {
+      client.ws.close();
+      await within(client.closed, 5000, "the client to close");
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "maxMessageSize counts UTF-8 bytes: N passes, N + 1 gets 1009 at the client",
+    async () => {
+      const server = nativeServer({ maxMessageSize: 9 }, () => {});
+      const ok = denoClient(server.url);
+      const big = wsClient(server.url);
+      try {
+        assert.equal(await within(ok.opened, 5000, "the client to open"), true);
+        const session = await server.sessions.next();
+        const reader = session.incoming.getReader();
+        // Counted exactly past 3 units: 9 bytes (3 × 3), 8 (2 surrogate pairs × 4), 8 (4 × 2).
+        for (const text of ["€€€", "😀😀", "éééé"]) {
+          ok.ws.send(text);
+          assert.equal(await nextMessage(reader), text);
+        }
+        ok.ws.send(new Uint8Array(9));
+        assert.equal(((await nextMessage(reader)) as Uint8Array).length, 9);
+        reader.releaseLock();
+        ok.ws.send("€€€a"); // 10 bytes
+        const closed = await within(ok.closed, 5000, "the client's close");
+        assert.equal(closed.code, 1009);
+        const info = await within(session.closed, 5000, "the session to end");
+        assert.deepEqual([info.code, info.wasClean], [1009, false]);
+        assert.match(info.reason, /size of 10 bytes exceeds maxMessageSize of 9 bytes/);
+        const { error } = await drain(session);
+        assert.ok(error instanceof MessageTooBigError);
+        assert.deepEqual([error.closeCode, error.limit, error.size], [1009, 9, 10]);
+
+        assert.equal(await within(big.opened, 5000, "ws to open"), true);
+        big.ws.send(new Uint8Array(10));
+        assert.equal((await within(big.closed, 5000, "ws's close")).code, 1009);
+      } finally {
+        big.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "maxFrameSize applies to whole messages when it is the smaller limit",
+    async () => {
+      const server = nativeServer({ maxFrameSize: 4, maxMessageSize: 100 }, () => {});
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        // Five bytes in frames of at most 4: Deno hands over the whole message of 5.
+        client.ws.send(Uint8Array.of(1, 2, 3, 4), { fin: false });
+        client.ws.send(Uint8Array.of(5), { fin: true });
+        assert.equal((await within(client.closed, 5000, "ws's close")).code, 1009);
+        const info = await within(session.closed, 5000, "the session to end");
+        assert.match(info.reason, /size of 5 bytes exceeds maxFrameSize of 4 bytes/);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "maxQueuedBytes: a peer that floods a session nobody reads gets 1008; what was queued is read first",
+    async () => {
+      // 1000 bytes + 64 of bookkeeping per message: 4 fit in 4300 bytes, the 5th does not.
+      // With 8, the peer is still sending when we close: Deno ends the connection on a data
+      // frame after its close frame, so that peer may read our 1008 or lose it to the reset.
+      for (const count of [5, 8]) {
+        const server = nativeServer({ maxQueuedBytes: 4300 }, () => {});
+        const client = wsClient(server.url);
+        try {
+          assert.equal(await within(client.opened, 5000, "ws to open"), true);
+          const session = await server.sessions.next();
+          for (let i = 0; i < count; i++) client.ws.send(new Uint8Array(1000).fill(i));
+          const closed = await within(client.closed, 5000, "ws's close");
+          if (count === 5) {
+            assert.equal(closed.code, 1008);
+            assert.match(closed.reason, /5320 bytes exceed maxQueuedBytes of 4300 bytes/);
+          } else {
+            assert.ok([1006, 1008].includes(closed.code), `ws saw ${closed.code}`);
+          }
+          const { messages, error } = await drain(session);
+          assert.deepEqual(messages.map((m) => (m as Uint8Array)[0]), [0, 1, 2, 3]);
+          assert.ok(error instanceof WebSocketError && error.closeCode === 1008);
+          assert.deepEqual(await session.closed, {
+            code: 1008,
+            reason:
+              "Cannot queue message: unread messages of 5320 bytes exceed maxQueuedBytes of 4300 bytes",
+            wasClean: false,
+          });
+        } finally {
+          client.ws.terminate();
+          await server.close();
+        }
+      }
+    },
+  );
+
+  await t.step("maxQueuedBytes never refuses a message alone in the queue", async () => {
+    const server = nativeServer({ maxQueuedBytes: 10, maxMessageSize: 5000 }, () => {});
+    const client = wsClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "ws to open"), true);
+      const session = await server.sessions.next();
+      client.ws.send(new Uint8Array(5000));
+      await delay(50); // queued, unread
+      const reader = session.incoming.getReader();
+      assert.equal(((await nextMessage(reader)) as Uint8Array).length, 5000);
+      reader.releaseLock();
+      client.ws.close(1000);
+      assert.equal((await within(session.closed, 5000, "the session to end")).code, 1000);
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "send() waits while Deno's buffer is above maxBufferedAmount, and goes on once the peer reads",
+    async () => {
+      const MESSAGE = 60_000;
+      const blocked = deferred<number>();
+      const released = deferred<void>();
+      const server = nativeServer({ maxBufferedAmount: 200_000 }, async (session) => {
+        const payload = new Uint8Array(MESSAGE);
+        // At most 1000 messages (60 MB): loopback's socket buffers hold a few MB at most.
+        for (let i = 0; i < 1000; i++) {
+          payload[0] = i & 0xff;
+          const send = session.send(payload);
+          const state = await Promise.race([
+            send.then(() => "sent"),
+            delay(300).then(() => "held"),
+          ]);
+          if (state === "held") {
+            blocked.resolve(i);
+            await send;
+            released.resolve();
+            return;
+          }
+        }
+        blocked.resolve(-1);
+      });
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        client.ws.pause(); // stop reading: the kernel's buffers fill, then Deno's
+        const at = await within(blocked.promise, 20_000, "a send to wait");
+        assert.ok(at > 0, "no send was held within 1000 messages of 60 KB");
+        // What was sent before the wait is bounded: socket buffers plus maxBufferedAmount.
+        assert.ok(at * MESSAGE < 40_000_000, `${at} messages were sent before any wait`);
+        client.ws.resume();
+        const received: number[] = [];
+        for (let i = 0; i <= at; i++) {
+          const { data, isBinary } = await client.messages.next(`message ${i}`);
+          assert.ok(isBinary && data.length === MESSAGE);
+          received.push(data[0]!);
+        }
+        assert.deepEqual(received, received.map((_, i) => i & 0xff), "in order, none lost");
+        await within(released.promise, 5000, "the held send to resolve");
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "close() goes out after the sends made before it, held ones included",
+    async () => {
+      const sends = deferred<Promise<void>[]>();
+      const server = nativeServer({ maxBufferedAmount: 0 }, (session) => {
+        const pending: Promise<void>[] = [];
+        for (let i = 0; i < 20; i++) pending.push(session.send(new Uint8Array(100_000).fill(i)));
+        void session.close(4000, "after");
+        sends.resolve(pending);
+      });
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        client.ws.pause();
+        const pending = await within(sends.promise, 5000, "the sends");
+        await delay(100);
+        client.ws.resume();
+        for (let i = 0; i < 20; i++) {
+          const { data } = await client.messages.next(`message ${i}`);
+          assert.deepEqual([data.length, data[0]], [100_000, i]);
+        }
+        assert.deepEqual(await within(client.closed, 5000, "ws's close"), {
+          code: 4000,
+          reason: "after",
+        });
+        await within(Promise.all(pending), 5000, "every send to resolve");
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a send held longer than timeout by a peer that never reads ends the session with 1006",
+    async () => {
+      const outcome = deferred<unknown>();
+      const server = nativeServer({ maxBufferedAmount: 0, timeout: 300 }, async (session) => {
+        const payload = new Uint8Array(65_536);
+        try {
+          for (let i = 0; i < 2000; i++) await session.send(payload); // 128 MiB at most
+          outcome.resolve("all sent");
+        } catch (error) {
+          outcome.resolve(error);
+        }
+      });
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        client.ws.pause();
+        const session = await server.sessions.next();
+        const error = await within(outcome.promise, 20_000, "the send to fail");
+        assert.ok(error instanceof WebSocketError, `got ${error}`);
+        assert.equal(error.closeCode, 1006);
+        assert.match(error.message, /did not drain within the timeout of 300 ms/);
+        assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+          code: 1006,
+          reason: "write timeout",
+          wasClean: false,
+        });
+        await assert.rejects(session.send("more"), { closeCode: 1006 });
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a peer that never answers our close: closed gives 1006 after timeout",
+    async () => {
+      const server = nativeServer({ timeout: 150 }, () => {});
+      const c = await dial(server.port);
+      try {
+        await c.send(upgradeHead());
+        assert.equal((await c.next())?.status, 101);
+        const session = await server.sessions.next();
+        const started = Date.now();
+        // The close frame reaches the raw client, which never answers it.
+        const info = await within(session.close(4000, "bye"), 5000, "the session to end");
+        assert.deepEqual(info, { code: 1006, reason: "", wasClean: false });
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 140 && elapsed < 2000, `ended after ${elapsed} ms`);
+        const frame = await within(c.responses.bytes(7), 5000, "our close frame");
+        assert.deepEqual([...frame!], [0x88, 5, 0x0f, 0xa0, ...new TextEncoder().encode("bye")]);
+      } finally {
+        await c.close();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("aborting the signal option closes with 1001; session.signal aborts", async () => {
+    const controller = new AbortController();
+    const server = nativeServer({ signal: controller.signal }, () => {});
+    const client = denoClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "the client to open"), true);
+      const session = await server.sessions.next();
+      assert.equal(session.signal.aborted, false);
+      controller.abort();
+      const closed = await within(client.closed, 5000, "the client's close");
+      assert.deepEqual([closed.code, closed.reason], [1001, "going away"]);
+      assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+        code: 1001,
+        reason: "going away",
+        wasClean: true,
+      });
+      assert.equal(session.signal.aborted, true);
+      const reason = session.signal.reason;
+      assert.ok(reason instanceof WebSocketError && reason.closeCode === 1001);
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step("a signal aborted before the upgrade closes with 1001 at once", async () => {
+    const server = nativeServer({ signal: AbortSignal.abort() }, () => {});
+    const client = denoClient(server.url);
+    try {
+      const closed = await within(client.closed, 5000, "the client's close");
+      assert.equal(closed.code, 1001);
+      const session = await server.sessions.next();
+      assert.equal((await within(session.closed, 5000, "the session to end")).code, 1001);
+      assert.equal(session.signal.aborted, true);
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "pingInterval + timeout become Deno's idleTimeout: a peer that never answers gets 1001",
+    async () => {
+      const server = nativeServer({ pingInterval: 100, timeout: 100 }, () => {});
+      const mute = wsClient(server.url, [], { autoPong: false });
+      try {
+        assert.equal(await within(mute.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        const started = Date.now();
+        await within(mute.pings.next("a ping"), 2000, "Deno's ping");
+        const closed = await within(mute.closed, 2000, "ws's close");
+        assert.equal(closed.code, 1001);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed < 1500, `closed after ${elapsed} ms; idleTimeout is 200 ms`);
+        const info = await within(session.closed, 5000, "the session to end");
+        assert.deepEqual([info.code, info.wasClean], [1001, false]);
+        const { error } = await drain(session);
+        assert.ok(error instanceof WebSocketError && error.closeCode === 1001);
+      } finally {
+        mute.ws.terminate();
+      }
+      // A peer that answers the pings stays.
+      const polite = wsClient(server.url);
+      try {
+        assert.equal(await within(polite.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        await delay(500); // 2.5 idle timeouts
+        await polite.pings.next("a ping"); // answered by ws, so Deno kept the session
+        assert.equal(session.signal.aborted, false, "the session ended");
+        polite.ws.close(1000);
+        assert.equal((await within(session.closed, 5000, "the session to end")).code, 1000);
+      } finally {
+        polite.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("without pingInterval Deno sends no pings", async () => {
+    const server = nativeServer({ timeout: 50 }, () => {});
+    const client = wsClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "ws to open"), true);
+      const session = await server.sessions.next();
+      await delay(300);
+      await assert.rejects(client.pings.next("a ping", 10), /Timed out/);
+      assert.equal(session.signal.aborted, false);
+      client.ws.close(1000);
+      await within(session.closed, 5000, "the session to end");
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "outgoing: writes send, close() closes with 1000, abort() fails with 1011",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const first = denoClient(server.url);
+      let second: ReturnType<typeof denoClient> | undefined;
+      try {
+        const writer = (await server.sessions.next()).outgoing.getWriter();
+        await writer.write("one");
+        await writer.write(Uint8Array.of(2));
+        await writer.close();
+        assert.equal(await first.messages.next(), "one");
+        assert.deepEqual([...new Uint8Array((await first.messages.next()) as ArrayBuffer)], [2]);
+        assert.equal((await within(first.closed, 5000, "the first close")).code, 1000);
+        second = denoClient(server.url);
+        const session = await server.sessions.next();
+        await session.outgoing.abort(new Error("gave up"));
+        assert.equal((await within(second.closed, 5000, "the second close")).code, 1011);
+        assert.equal((await within(session.closed, 5000, "the session to end")).code, 1011);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("incoming.cancel() closes with 1000; send() after close rejects", async () => {
+    const server = nativeServer({}, () => {});
+    const client = denoClient(server.url);
+    try {
+      const session = await server.sessions.next();
+      await session.incoming.cancel();
+      await assert.rejects(session.send("late"), (e) => {
+        assert.ok(e instanceof WebSocketError);
+        assert.equal(e.closeCode, 1006);
+        assert.match(e.message, /the session is (closing|closed)/);
+        return true;
+      });
+      assert.equal((await within(client.closed, 5000, "the client's close")).code, 1000);
+      await assert.rejects(session.send(42 as unknown as string), TypeError);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+// Deno never completes its upgrade op when the handler returns another response (it logs
+// "Upgrade response was not returned from callback"): that leak is Deno's, so this test runs
+// without the op sanitizer.
+Deno.test({
+  name: "NativeWebSocketSession: a handler that upgrades but returns another response",
+  sanitizeOps: false,
+  async fn(t) {
+    await t.step("the session ends with 1006 after timeout, and early sends reject", async () => {
+      const sessions = new Queue<MessageSession>();
+      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+        const { session } = upgradeWebSocket(request, { timeout: 100 });
+        sessions.push(session);
+        return new Response("changed my mind", { status: 403 });
+      });
+      // Deno answers nothing at all then (it logs "Upgrade response was not returned from
+      // callback"), so the client is not asked about it.
+      const client = await dial(server.addr.port);
+      try {
+        await client.send(upgradeHead());
+        const session = await sessions.next();
+        const early = session.send("never");
+        assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+          code: 1006,
+          reason: "",
+          wasClean: false,
+        });
+        await assert.rejects(early, (e) => e instanceof WebSocketError && e.closeCode === 1006);
+        const { error } = await drain(session);
+        assert.ok(error instanceof WebSocketError && error.closeCode === 1006);
+        assert.match(error.message, /did not open within the timeout of 100 ms/);
+      } finally {
+        await client.close();
+        await within(server.shutdown(), 5000, "Deno.serve to shut down");
+      }
+    });
+  },
+});
