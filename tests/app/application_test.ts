@@ -4,6 +4,7 @@
 import { Application, type Plugin, PluginError, WebSockets } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import { within } from "../_util/async.ts";
+import { watchServe } from "../_util/serve.ts";
 import { engines } from "../_util/engines.ts";
 
 const ROOT = new URL("../../", import.meta.url);
@@ -12,32 +13,6 @@ const FIXTURE = new URL("./fixtures/serve_app.ts", import.meta.url);
 /** A plugin that records what it was installed with. */
 function recorder(key: string): Plugin<{ n: number }, { app: Application; n: number | undefined }> {
   return { key, install: (app, options) => ({ app, n: options?.n }) };
-}
-
-/**
- * Reads `deno serve`'s stderr to its end: `port` resolves once it announces the address (or
- * rejects when it ends first), `text` with all it printed.
- */
-function watchServe(
-  stderr: ReadableStream<Uint8Array>,
-): { port: Promise<number>; text: Promise<string> } {
-  let found!: (port: number) => void;
-  let failed!: (error: Error) => void;
-  const port = new Promise<number>((resolve, reject) => {
-    found = resolve;
-    failed = reject;
-  });
-  const text = (async () => {
-    let text = "";
-    for await (const chunk of stderr.pipeThrough(new TextDecoderStream())) {
-      text += chunk;
-      const match = /Listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(text);
-      if (match) found(Number(match[1]));
-    }
-    failed(new Error(`deno serve exited before listening: ${JSON.stringify(text)}`));
-    return text;
-  })();
-  return { port, text };
 }
 
 Deno.test("Application", async (t) => {

@@ -1,0 +1,87 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// examples/deploy.ts under `deno serve` (what Deno Deploy runs): its page and health check with
+// fetch, its WebSocket echo with npm:ws and Deno's own WebSocket.
+import assert from "node:assert/strict";
+import { within } from "../_util/async.ts";
+import { denoClient, wsClient } from "../_util/clients.ts";
+import { randomBytes, seeded } from "../_util/random.ts";
+import { watchServe } from "../_util/serve.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+
+Deno.test("examples/deploy.ts under deno serve", async (t) => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "serve",
+      "--allow-net=127.0.0.1",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "examples/deploy.ts",
+    ],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const output = watchServe(child.stderr);
+  try {
+    const port = await within(output.port, 20_000, "deno serve to listen");
+    const base = `http://127.0.0.1:${port}`;
+
+    await t.step("the page and the health check", async () => {
+      const page = await fetch(`${base}/`);
+      assert.equal(page.status, 200);
+      assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
+      assert.match(await page.text(), /new WebSocket/);
+      assert.deepEqual(await (await fetch(`${base}/health`)).json(), { ok: true });
+    });
+
+    await t.step("npm:ws: text and binary come back as sent; close 1000", async () => {
+      const ws = wsClient(`ws://127.0.0.1:${port}/ws`);
+      try {
+        assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+        ws.ws.send("hello deploy");
+        const text = await ws.messages.next();
+        assert.deepEqual([text.data.toString(), text.isBinary], ["hello deploy", false]);
+        const bytes = randomBytes(seeded(7), 70_000);
+        ws.ws.send(bytes);
+        const binary = await ws.messages.next();
+        assert.equal(binary.isBinary, true);
+        assert.deepEqual(new Uint8Array(binary.data), bytes);
+        ws.ws.close(1000, "bye");
+        assert.deepEqual(await within(ws.closed, 5000, "ws close"), { code: 1000, reason: "bye" });
+      } finally {
+        ws.ws.terminate();
+      }
+    });
+
+    await t.step("Deno's WebSocket: a message over 1 MiB is refused with 1009", async () => {
+      const ws = denoClient(`ws://127.0.0.1:${port}/ws`);
+      try {
+        assert.equal(await within(ws.opened, 5000, "open"), true);
+        ws.ws.send("small");
+        assert.equal(await ws.messages.next(), "small");
+        ws.ws.send(new Uint8Array((1 << 20) + 1));
+        assert.equal((await within(ws.closed, 5000, "the close")).code, 1009);
+      } finally {
+        ws.ws.close();
+      }
+    });
+
+    await t.step("a cross-site page is refused with 403", async () => {
+      const ws = wsClient(`ws://127.0.0.1:${port}/ws`, [], { origin: "https://evil.example" });
+      try {
+        assert.equal(await within(ws.opened, 5000, "ws to fail"), false);
+        assert.match(String(ws.errors[0]), /Unexpected server response: 403/);
+      } finally {
+        ws.ws.terminate();
+      }
+    });
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await output.text;
+  }
+});
