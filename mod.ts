@@ -5,8 +5,9 @@
  *
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
  * sessions over any byte duplex, the handshake helpers and a client; the wire engine
- * (`httpServer`, `startConnectionPipeline`); and the application layer: `Application`,
- * plugins, routing and the `WebSockets` plugin.
+ * (`httpServer`, `startConnectionPipeline`); streaming multipart bodies (`parseMultipart`,
+ * `readFormData`, `savePart`); and the application layer: `Application`, plugins, routing and
+ * the `WebSockets` plugin.
  *
  * @example A frame round trip
  * ```ts
@@ -134,6 +135,24 @@ export {
   startConnectionPipeline,
 } from "./lib/http/pipeline.ts";
 export { type HttpServer, httpServer, type HttpServerOptions } from "./lib/http/server.ts";
+
+// Multipart bodies
+export {
+  isValidBoundary,
+  multipartBoundary,
+  type MultipartBoundaryOptions,
+  type MultipartEpilogue,
+  type MultipartEvent,
+  type MultipartHead,
+  type MultipartLimits,
+  MultipartParser,
+  type MultipartParserOptions,
+  type MultipartPart,
+  type MultipartPreamble,
+  type MultipartSink,
+  parseMultipart,
+  type ParseMultipartOptions,
+} from "./lib/multipart/parser.ts";
 
 // Application, plugins and routing
 export {
