@@ -153,6 +153,8 @@ export {
   parseMultipart,
   type ParseMultipartOptions,
 } from "./lib/multipart/parser.ts";
+export { readFormData, type ReadFormDataOptions } from "./lib/multipart/form_data.ts";
+export { savePart, type SavePartOptions } from "./lib/multipart/file.ts";
 
 // Application, plugins and routing
 export {

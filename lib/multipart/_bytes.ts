@@ -16,15 +16,13 @@ export function concatBytes(chunks: readonly Uint8Array[], size: number): Uint8A
 }
 
 /**
- * Reads `body` to its end, failing with a 413 {@linkcode HttpError} (and cancelling the
- * body) as soon as it holds more than `limit` bytes.
- *
- * @param what What is read, for the message (`field "title"`).
+ * Reads `body` to its end, failing with a 413 {@linkcode HttpError} with `message` (and
+ * cancelling the body) as soon as it holds more than `limit` bytes.
  */
 export async function readLimited(
   body: ReadableStream<Uint8Array>,
   limit: number,
-  what: string,
+  message: () => string,
 ): Promise<Uint8Array> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -34,7 +32,7 @@ export async function readLimited(
       const { done, value } = await reader.read();
       if (done) return concatBytes(chunks, size);
       if ((size += value.length) > limit) {
-        const error = new HttpError(413, `Cannot read ${what}: it exceeds ${limit} bytes`);
+        const error = new HttpError(413, message());
         await reader.cancel(error);
         throw error;
       }
