@@ -14,7 +14,7 @@ import { latin1 } from "./http.ts";
 import { concat } from "./random.ts";
 
 /** Bytes of a string of code points 0–255, one byte each. */
-export function bytes(text: string): Uint8Array {
+export function bytes(text: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(text, (c) => c.charCodeAt(0));
 }
 
