@@ -139,6 +139,35 @@ Deno.test("BoundarySearch", async (t) => {
     }
   });
 
+  await t.step(
+    "finds the first needle in large chunks, in any quarter or across one's edge",
+    () => {
+      const search = new BoundarySearch(NEEDLE);
+      for (let seed = 1; seed <= 1000; seed++) {
+        const random = seeded(seed);
+        const hay = randomBytes(random, between(random, 600, 5000));
+        const quarter = (hay.length - NEEDLE.length + 1) >> 2;
+        for (let n = between(random, 0, 4); n > 0; n--) {
+          // Anywhere, or straddling the edge between two quarters.
+          const edge = between(random, 1, 3) * quarter + between(random, -NEEDLE.length, 0);
+          const at = random() < 0.5 ? between(random, 0, hay.length - NEEDLE.length) : edge;
+          hay.set(NEEDLE, Math.max(0, Math.min(at, hay.length - NEEDLE.length)));
+        }
+        const want = naive(hay, NEEDLE);
+        const first = want.length === 1 ? -1 : want[0]!.length;
+        const from = between(random, 0, 50);
+        const fromFirst = naive(hay.subarray(from), NEEDLE);
+        assert.equal(search.indexOf(hay, 0), first, `seed ${seed}`);
+        assert.equal(
+          search.indexOf(hay, from),
+          fromFirst.length === 1 ? -1 : from + fromFirst[0]!.length,
+          `seed ${seed} from ${from}`,
+        );
+        assert.deepEqual(scan(new BoundarySearch(NEEDLE), [hay]), want, `seed ${seed} push`);
+      }
+    },
+  );
+
   await t.step("agrees with a naive search on random chunkings (500 seeds)", () => {
     for (let seed = 1; seed <= 500; seed++) {
       const random = seeded(seed);
