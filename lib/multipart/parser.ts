@@ -148,6 +148,35 @@ export function isValidBoundary(boundary: string): boolean {
   return BOUNDARY.test(boundary);
 }
 
+/** A part's head, its `Headers` built on first use (most consumers never ask). */
+class Head implements MultipartHead {
+  readonly name: string | null;
+  readonly filename: string | null;
+  readonly contentType: string | null;
+  #fields: [string, string][];
+  #headers: Headers | null = null;
+
+  constructor(
+    fields: [string, string][],
+    name: string | null,
+    filename: string | null,
+    contentType: string | null,
+  ) {
+    this.#fields = fields;
+    this.name = name;
+    this.filename = filename;
+    this.contentType = contentType;
+  }
+
+  get headers(): Headers {
+    if (this.#headers === null) {
+      this.#headers = new Headers();
+      for (const [name, value] of this.#fields) this.#headers.append(name, value);
+    }
+    return this.#headers;
+  }
+}
+
 /** What went wrong, as a 400. */
 function malformed(why: string): HttpError {
   return new HttpError(400, `Cannot parse multipart body: ${why}`);
@@ -441,50 +470,49 @@ export class MultipartParser {
     }
   }
 
-  /** Counts a byte of a header section (with the padding before it) against maxHeaderSize. */
-  #countHead(): void {
-    if (++this.#headSize > this.#maxHeaderSize) {
+  /**
+   * Reads header-section bytes from `chunk[from…]` into #head, lines ended by LF, CRs dropped,
+   * up to the empty line. Returns the index past that line, or -1 when the chunk ended first.
+   * Hot fields live in locals; the scan stops one byte past what maxHeaderSize allows.
+   */
+  #readHead(chunk: Uint8Array, from: number): number {
+    const end = Math.min(chunk.length, from + (this.#maxHeaderSize - this.#headSize) + 1);
+    let head = this.#head, n = this.#headLength, line = this.#lineLength, sawCR = this.#sawCR;
+    let i = from, found = false;
+    while (i < end) {
+      const c = chunk[i++]!;
+      if (sawCR) {
+        if (c !== LF) throw malformed(`a header line of part ${this.#parts} holds a bare CR`);
+        sawCR = false;
+        if (line === 0) {
+          found = true;
+          break;
+        }
+        line = 0;
+      } else if (c === CR) {
+        sawCR = true;
+        continue;
+      } else if (c === LF) {
+        throw malformed(`a header line of part ${this.#parts} ends with a bare LF`);
+      } else line++;
+      if (n === head.length) {
+        const grown = new Uint8Array(n * 2);
+        grown.set(head);
+        head = grown;
+      }
+      head[n++] = c;
+    }
+    if ((this.#headSize += i - from) > this.#maxHeaderSize) {
       throw new HttpError(
         413,
         `Cannot parse multipart body: the header section of part ${this.#parts} exceeds maxHeaderSize of ${this.#maxHeaderSize} bytes`,
       );
     }
-  }
-
-  /**
-   * Reads header-section bytes from `chunk[i…]` into #head, lines ended by LF, up to the empty
-   * line. Returns the index past that line, or -1 when the chunk ended first.
-   */
-  #readHead(chunk: Uint8Array, i: number): number {
-    const end = chunk.length;
-    while (i < end) {
-      const c = chunk[i++]!;
-      this.#countHead();
-      if (this.#sawCR) {
-        if (c !== LF) throw malformed(`a header line of part ${this.#parts} holds a bare CR`);
-        this.#sawCR = false;
-        if (this.#lineLength === 0) return i;
-        this.#lineLength = 0;
-        this.#append(LF);
-      } else if (c === CR) {
-        this.#sawCR = true;
-      } else if (c === LF) {
-        throw malformed(`a header line of part ${this.#parts} ends with a bare LF`);
-      } else {
-        this.#lineLength++;
-        this.#append(c);
-      }
-    }
-    return -1;
-  }
-
-  #append(byte: number): void {
-    if (this.#headLength === this.#head.length) {
-      const grown = new Uint8Array(this.#head.length * 2);
-      grown.set(this.#head);
-      this.#head = grown;
-    }
-    this.#head[this.#headLength++] = byte;
+    this.#head = head;
+    this.#headLength = n;
+    this.#lineLength = line;
+    this.#sawCR = sawCR;
+    return found ? i : -1;
   }
 
   #startPart(): void {
@@ -492,16 +520,17 @@ export class MultipartParser {
     const lines = this.#headLength === 0
       ? []
       : latin1Text(this.#head, 0, this.#headLength - 1).split("\n");
-    const headers = new Headers();
-    let disposition: string | null = null;
-    for (const [name, value] of parseFieldLines(lines, 0, action)) {
+    const fields = parseFieldLines(lines, 0, action);
+    let disposition: string | null = null, contentType: string | null = null;
+    for (const [name, value] of fields) {
       if (name === "content-disposition") {
         if (disposition !== null) {
           throw malformed(`part ${this.#parts} has two Content-Disposition fields`);
         }
         disposition = value;
+      } else if (name === "content-type") {
+        contentType = contentType === null ? value : `${contentType}, ${value}`; // as Headers
       }
-      headers.append(name, value);
     }
     let name: string | null = null, filename: string | null = null;
     if (disposition !== null) {
@@ -524,7 +553,7 @@ export class MultipartParser {
       }
       this.#partLimit = Math.min(this.#maxPartSize, this.#maxFieldSize);
     }
-    this.#sink!.partStart({ headers, name, filename, contentType: headers.get("content-type") });
+    this.#sink!.partStart(new Head(fields, name, filename, contentType));
   }
 
   readonly #onData = (bytes: Uint8Array): void => {
@@ -806,6 +835,28 @@ export function parseMultipart(
   return new MultipartReader(source, parser).events;
 }
 
+/** A part as {@linkcode parseMultipart} gives it. */
+class Part implements MultipartPart {
+  readonly type = "part" as const;
+  readonly name: string | null;
+  readonly filename: string | null;
+  readonly contentType: string | null;
+  readonly body: ReadableStream<Uint8Array>;
+  readonly #head: MultipartHead;
+
+  constructor(head: MultipartHead, body: ReadableStream<Uint8Array>) {
+    this.#head = head;
+    this.name = head.name;
+    this.filename = head.filename;
+    this.contentType = head.contentType;
+    this.body = body;
+  }
+
+  get headers(): Headers {
+    return this.#head.headers;
+  }
+}
+
 /** The part being delivered by a {@linkcode MultipartReader}. */
 interface CurrentPart {
   readonly stream: ReadableStream<Uint8Array>;
@@ -832,7 +883,9 @@ class MultipartReader implements MultipartSink {
   /** The part between its start and its end, if any. */
   #part: CurrentPart | null = null;
   #produced = 0;
-  #pumping: Promise<void> | null = null;
+  /** A pump is under way; others wait in line, and each hands the turn to the next. */
+  #busy = false;
+  #waiting: (() => void)[] = [];
   #finished = false;
   /** The consumer cancelled the events: stop at the end of the current part. */
   #cancelled = false;
@@ -859,13 +912,11 @@ class MultipartReader implements MultipartSink {
         await new Promise<void>((resolve) => (part.wake = resolve));
       }
     }
-    const before = this.#produced;
-    await this.#exclusive(() => this.#produced !== before);
+    await this.#pump(null, this.#produced);
   }
 
   #pullBody(part: CurrentPart): Promise<void> {
-    const before = part.delivered;
-    return this.#exclusive(() => part.delivered !== before || !part.open);
+    return this.#pump(part, part.delivered);
   }
 
   /** Stops delivering to `part`: its remaining bytes are read and dropped. */
@@ -896,44 +947,47 @@ class MultipartReader implements MultipartSink {
     await this.#reader.cancel(this.#cancelReason).catch(() => {});
   }
 
-  /** Runs the pump until `done()`, one pump at a time; any failure ends everything. */
-  async #exclusive(done: () => boolean): Promise<void> {
-    while (this.#pumping !== null) await this.#pumping.catch(() => {});
-    if (this.#finished) return;
-    const pumping = this.#pump(done);
-    this.#pumping = pumping;
+  /**
+   * Reads and parses until there is something new: for `part`, data delivered to it since
+   * `before` (or its end); for the events (null), an event since `before`. One pump at a
+   * time; a failure ends everything.
+   */
+  async #pump(part: CurrentPart | null, before: number): Promise<void> {
+    if (this.#busy) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    else this.#busy = true;
     try {
-      await pumping;
+      while (
+        !this.#finished &&
+        (part === null ? this.#produced === before : part.open && part.delivered === before)
+      ) {
+        let chunk = this.#pending;
+        if (chunk === null) {
+          const result = await this.#reader.read();
+          if (this.#finished) return; // cancelled while reading
+          if (result.done) {
+            this.#finished = true;
+            this.#parser.end(this);
+            if (!this.#cancelled) this.#controller.close();
+            return;
+          }
+          chunk = result.value;
+          if (!(chunk instanceof Uint8Array)) {
+            throw new TypeError(
+              "Cannot parse multipart body: the source gave a chunk that is not a Uint8Array",
+            );
+          }
+        }
+        const used = this.#parser.push(chunk, this);
+        this.#pending = used < chunk.length ? chunk.subarray(used) : null;
+        if (this.#cancelled && this.#part === null) return void this.#stop();
+      }
     } catch (error) {
       this.#fail(error);
       throw error;
     } finally {
-      this.#pumping = null;
-    }
-  }
-
-  async #pump(done: () => boolean): Promise<void> {
-    while (!done() && !this.#finished) {
-      let chunk = this.#pending;
-      if (chunk === null) {
-        const result = await this.#reader.read();
-        if (this.#finished) return; // cancelled while reading
-        if (result.done) {
-          this.#finished = true;
-          this.#parser.end(this);
-          if (!this.#cancelled) this.#controller.close();
-          return;
-        }
-        chunk = result.value;
-        if (!(chunk instanceof Uint8Array)) {
-          throw new TypeError(
-            "Cannot parse multipart body: the source gave a chunk that is not a Uint8Array",
-          );
-        }
-      }
-      const used = this.#parser.push(chunk, this);
-      this.#pending = used < chunk.length ? chunk.subarray(used) : null;
-      if (this.#cancelled && this.#part === null) return void this.#stop();
+      const next = this.#waiting.shift(); // the turn passes on, still busy
+      if (next === undefined) this.#busy = false;
+      else next();
     }
   }
 
@@ -973,7 +1027,7 @@ class MultipartReader implements MultipartSink {
     }, { highWaterMark: 0 });
     const part: CurrentPart = { stream, controller, open: true, delivered: 0, wake: null };
     this.#part = part;
-    this.#event({ type: "part", ...head, body: stream });
+    this.#event(new Part(head, stream));
   }
 
   partData(bytes: Uint8Array): void {
