@@ -5,9 +5,10 @@
  *
  * This release holds the RFC 6455 core: the frame codec, messages, `pinger`/`ponger`,
  * sessions over any byte duplex, the handshake helpers and a client; the wire engine
- * (`httpServer`, `startConnectionPipeline`); range requests (`parseRange`,
- * `writeMultipleRanges`, `serveRanges`, `serveFile`); and the application layer: `Application`,
- * plugins, routing and the `WebSockets` plugin.
+ * (`httpServer`, `startConnectionPipeline`); streaming multipart bodies (`parseMultipart`,
+ * `readFormData`, `savePart`); range requests (`parseRange`, `writeMultipleRanges`,
+ * `serveRanges`, `serveFile`); and the application layer: `Application`, plugins, routing,
+ * the `WebSockets` plugin and `embeddedServer` on the native and wire engines.
  *
  * @example A frame round trip
  * ```ts
@@ -159,6 +160,26 @@ export {
 } from "./lib/ranges/byteranges.ts";
 export { serveRanges, type ServeRangesOptions } from "./lib/ranges/serve.ts";
 export { MEDIA_TYPES, serveFile, type ServeFileOptions } from "./lib/ranges/file.ts";
+
+// Multipart bodies
+export {
+  isValidBoundary,
+  multipartBoundary,
+  type MultipartBoundaryOptions,
+  type MultipartEpilogue,
+  type MultipartEvent,
+  type MultipartHead,
+  type MultipartLimits,
+  MultipartParser,
+  type MultipartParserOptions,
+  type MultipartPart,
+  type MultipartPreamble,
+  type MultipartSink,
+  parseMultipart,
+  type ParseMultipartOptions,
+} from "./lib/multipart/parser.ts";
+export { readFormData, type ReadFormDataOptions } from "./lib/multipart/form_data.ts";
+export { savePart, type SavePartOptions } from "./lib/multipart/file.ts";
 
 // Application, plugins and routing
 export {

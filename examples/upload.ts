@@ -1,0 +1,111 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// An upload server: POST a multipart/form-data body (curl -F, a browser form, fetch with a
+// FormData body) and each file is streamed to disk as it arrives, whatever its size, while the
+// fields are read into memory under limits. The answer is JSON: the fields, and for each file
+// its field name, filename, type, size and where it was saved. A failed upload (truncated,
+// malformed, over a limit) gets its 400 or 413 and leaves no file behind.
+//
+//   deno run --allow-net --allow-write examples/upload.ts [--port 8000] [--engine wire|deno] [--dir ./uploads]
+//
+// It prints `listening on http://127.0.0.1:<port>/` when ready; --port 0 picks a free port.
+//
+//   curl -F title=hello -F file=@photo.jpg http://127.0.0.1:8000/
+
+import {
+  HttpError,
+  httpServer,
+  type ParseMultipartOptions,
+  readFormData,
+  savePart,
+} from "@wirestream/wirestream";
+
+/** A file the server saved. */
+export interface SavedFile {
+  field: string;
+  filename: string;
+  type: string | null;
+  size: number;
+  path: string;
+}
+
+/** What the server answers. */
+export interface UploadResult {
+  fields: [string, string][];
+  files: SavedFile[];
+}
+
+/** The limits of the example: files up to 4 GiB each, 8 GiB in all. */
+export const LIMITS: ParseMultipartOptions = {
+  maxPartSize: 4 * 2 ** 30,
+  maxTotalSize: 8 * 2 ** 30,
+};
+
+/** A fetch handler that saves uploaded files under `dir` (which must exist). */
+export function uploadHandler(
+  dir: string,
+  limits: ParseMultipartOptions = LIMITS,
+): (request: Request) => Promise<Response> {
+  return async (request) => {
+    if (request.method !== "POST") {
+      return new Response("POST a multipart/form-data body\n", {
+        status: 405,
+        headers: { allow: "POST" },
+      });
+    }
+    const files: SavedFile[] = [];
+    try {
+      const form = await readFormData(request, {
+        ...limits,
+        async onFile(part) {
+          const path = `${dir}/${crypto.randomUUID()}`;
+          const size = await savePart(part, path, { createNew: true });
+          files.push({
+            field: part.name!,
+            filename: part.filename!,
+            type: part.contentType,
+            size,
+            path,
+          });
+          return path;
+        },
+      });
+      const saved = new Set(files.map((file) => file.path));
+      const fields: [string, string][] = [];
+      for (const [name, value] of form) {
+        if (typeof value === "string" && !saved.has(value)) fields.push([name, value]);
+      }
+      return Response.json({ fields, files } satisfies UploadResult);
+    } catch (error) {
+      // The upload failed: the files saved before the failure go too.
+      await Promise.all(files.map((file) => Deno.remove(file.path).catch(() => {})));
+      if (error instanceof HttpError) return error.toResponse();
+      throw error;
+    }
+  };
+}
+
+function option(args: string[], name: string, fallback: string): string {
+  const at = args.indexOf(name);
+  return at === -1 ? fallback : args[at + 1] ?? "";
+}
+
+if (import.meta.main) {
+  const value = option(Deno.args, "--port", "8000");
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new RangeError(`Invalid --port: ${JSON.stringify(value)} is not a port number`);
+  }
+  const dir = option(Deno.args, "--dir", "./uploads");
+  await Deno.mkdir(dir, { recursive: true });
+  const handler = uploadHandler(dir);
+  const engine = option(Deno.args, "--engine", "wire");
+  const announce = (addr: Deno.NetAddr) =>
+    console.log(`listening on http://127.0.0.1:${addr.port}/`);
+  if (engine === "wire") {
+    httpServer({ hostname: "127.0.0.1", port, onListen: announce, maxBodySize: Infinity }, handler);
+  } else if (engine === "deno") {
+    Deno.serve({ hostname: "127.0.0.1", port, onListen: announce }, handler);
+  } else {
+    throw new RangeError(`Invalid --engine: ${JSON.stringify(engine)} is not wire or deno`);
+  }
+}

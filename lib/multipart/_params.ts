@@ -1,0 +1,152 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Header values with parameters: Content-Type (RFC 9110 §8.3.1) and Content-Disposition (RFC
+// 6266 §4.1, RFC 7578 §4.2), with quoted strings (RFC 9110 §5.6.4) and ext-values (RFC 8187).
+
+import { HttpError } from "../http/error.ts";
+import { TOKEN } from "../http/head.ts";
+
+/** A header value split into its leading value (lowercased) and its parameters. */
+export interface Parameterized {
+  /** The media type (`multipart/form-data`) or disposition type (`form-data`), lowercased. */
+  value: string;
+  /**
+   * The parameters by lowercased name. A quoted string is unescaped; an ext-value (`name*`)
+   * is decoded to text and stands under the name without its star, in place of a plain one.
+   * Other values are read from their bytes as UTF-8 where they are valid UTF-8 (see
+   * {@linkcode utf8FromBytes}).
+   */
+  params: Map<string, string>;
+}
+
+const SP = 0x20, HTAB = 0x09, DQUOTE = 0x22, BACKSLASH = 0x5c, SEMI = 0x3b;
+
+/** Quotes peer text for a message, cut to 64 characters. */
+export function quote(text: string): string {
+  return JSON.stringify(text.slice(0, 64));
+}
+
+/**
+ * Parses `value *( OWS ";" OWS name "=" ( token / quoted-string ) )`. An unquoted value is
+ * taken up to the next `;` or whitespace (some senders leave `=` or `/` unquoted in a
+ * boundary); empty parameters (`;;`, a trailing `;`) are skipped.
+ *
+ * @param header The field value.
+ * @param what The field's name, for messages.
+ * @throws {HttpError} 400 for a malformed value, a parameter given twice, or a bad ext-value.
+ */
+export function parseParameterized(header: string, what: string): Parameterized {
+  const fail = (why: string): never => {
+    throw new HttpError(400, `Cannot parse ${what}: ${why} in ${quote(header)}`);
+  };
+  let i = skipSpace(header, 0);
+  const semi = header.indexOf(";", i);
+  const value = header.slice(i, semi === -1 ? header.length : semi).replace(/[ \t]+$/, "");
+  if (value === "") fail("no value");
+  const plain = new Map<string, string>(), extended = new Map<string, string>();
+  i = semi === -1 ? header.length : semi;
+  while (i < header.length) {
+    i = skipSpace(header, i + 1); // past the ";"
+    if (i === header.length) break;
+    if (header.charCodeAt(i) === SEMI) continue;
+    const eq = header.indexOf("=", i);
+    const name = eq === -1 ? "" : header.slice(i, eq).toLowerCase();
+    if (!TOKEN.test(name)) fail('a parameter without a token name and "="');
+    i = eq + 1;
+    let text: string;
+    if (header.charCodeAt(i) === DQUOTE) {
+      text = "";
+      let j = i + 1, run = j;
+      for (;; j++) {
+        if (j >= header.length) fail(`an unterminated quoted string for ${name}`);
+        const c = header.charCodeAt(j);
+        if (c === DQUOTE) break;
+        if (c === BACKSLASH) {
+          text += header.slice(run, j);
+          if (++j >= header.length) fail(`an unterminated quoted string for ${name}`);
+          run = j; // the escaped character is kept as it is
+        } else if ((c < SP && c !== HTAB) || c === 0x7f) fail("a control character");
+      }
+      text += header.slice(run, j);
+      i = j + 1;
+    } else {
+      let j = i;
+      while (j < header.length) {
+        const c = header.charCodeAt(j);
+        if (c === SEMI || c === SP || c === HTAB) break;
+        if (c < SP || c === 0x7f || c === DQUOTE) fail(`a bad character in ${name}`);
+        j++;
+      }
+      text = header.slice(i, j);
+      i = j;
+    }
+    i = skipSpace(header, i);
+    if (i < header.length && header.charCodeAt(i) !== SEMI) fail(`junk after ${name}`);
+    if (name.endsWith("*")) {
+      const base = name.slice(0, -1);
+      if (extended.has(base)) fail(`${name} given twice`);
+      extended.set(base, decodeExtValue(text, name, fail));
+    } else {
+      if (plain.has(name)) fail(`${name} given twice`);
+      plain.set(name, utf8FromBytes(text));
+    }
+  }
+  for (const [name, text] of extended) plain.set(name, text); // RFC 6266 §4.3: name* wins
+  return { value: value.toLowerCase(), params: plain };
+}
+
+function skipSpace(text: string, i: number): number {
+  while (i < text.length && (text.charCodeAt(i) === SP || text.charCodeAt(i) === HTAB)) i++;
+  return i;
+}
+
+// ext-value = charset "'" [ language ] "'" value-chars (RFC 8187 §3.2.1).
+const EXT_VALUE =
+  /^([A-Za-z0-9!#$%&+\-^_`{}~]+)'([A-Za-z0-9-]*)'((?:[A-Za-z0-9!#$&+\-.^_`|~]|%[0-9A-Fa-f]{2})*)$/;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Decodes an RFC 8187 ext-value: UTF-8 or ISO-8859-1, percent-encoded. */
+function decodeExtValue(text: string, name: string, fail: (why: string) => never): string {
+  const m = EXT_VALUE.exec(text);
+  if (m === null) return fail(`a malformed ext-value for ${name}`);
+  const charset = m[1]!.toLowerCase();
+  const raw = m[3]!;
+  const bytes = new Uint8Array(raw.length);
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c === 0x25) {
+      bytes[n++] = parseInt(raw.slice(i + 1, i + 3), 16);
+      i += 2;
+    } else bytes[n++] = c;
+  }
+  if (charset === "iso-8859-1") return String.fromCharCode(...bytes.subarray(0, n));
+  if (charset !== "utf-8") {
+    return fail(`charset ${quote(m[1]!)} of ${name} is not UTF-8 or ISO-8859-1`);
+  }
+  try {
+    return utf8.decode(bytes.subarray(0, n));
+  } catch {
+    return fail(`${name} is not valid UTF-8`);
+  }
+}
+
+/**
+ * Reads a byte string (one character per byte, as `Headers` gives a field value) as UTF-8, as
+ * browsers send names and filenames (HTML's form submission encodes them in UTF-8); a string
+ * that is not valid UTF-8 is kept as it is (each byte as its Latin-1 character).
+ */
+export function utf8FromBytes(text: string): string {
+  let ascii = true;
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return text;
+  try {
+    return utf8.decode(Uint8Array.from(text, (c) => c.charCodeAt(0)));
+  } catch {
+    return text;
+  }
+}

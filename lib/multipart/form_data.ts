@@ -1,0 +1,141 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * Collecting a `multipart/form-data` body (RFC 7578) into a `FormData`, under limits.
+ *
+ * @module
+ */
+
+import { checkLimit } from "../_options.ts";
+import { HttpError } from "../http/error.ts";
+import { readLimited } from "./_bytes.ts";
+import { quote } from "./_params.ts";
+import {
+  type MultipartEvent,
+  type MultipartPart,
+  parseMultipart,
+  type ParseMultipartOptions,
+} from "./parser.ts";
+
+/** Options of {@linkcode readFormData}: the parser's limits, and what may be kept in memory. */
+export interface ReadFormDataOptions extends ParseMultipartOptions {
+  /**
+   * The largest file kept in memory as a `File`, in bytes (413 above it). Files handed to
+   * `onFile` are not counted.
+   *
+   * @default {1048576}
+   */
+  maxFileSize?: number;
+  /**
+   * The most bytes kept in memory over all fields and files together (413 above it).
+   *
+   * @default {16777216}
+   */
+  maxBufferedSize?: number;
+  /**
+   * Takes each file part (a part with a `filename`) instead of keeping it in memory: stream
+   * its body somewhere (see `savePart`) and return the entry's value, such as the path it was
+   * saved to; or return null or undefined to leave the file out. A body it does not read is
+   * skipped.
+   */
+  onFile?: (
+    part: MultipartPart,
+  ) => string | Blob | null | undefined | Promise<string | Blob | null | undefined>;
+}
+
+const utf8 = new TextDecoder(); // U+FFFD for bad bytes, as Request.formData() does
+
+/**
+ * Reads a `multipart/form-data` body into a `FormData`, as `Request.formData()` does, but
+ * streaming and bounded: fields become strings (UTF-8), files become `File`s of up to
+ * `maxFileSize` bytes (type `application/octet-stream` when the part has none), or whatever
+ * `onFile` makes of them; in all, at most `maxBufferedSize` bytes are held, besides the
+ * parser's own limits.
+ *
+ * @param input A request, or the events of {@linkcode parseMultipart}.
+ * @param options The limits, and `onFile`.
+ * @returns The entries, in the body's order.
+ * @throws {HttpError} 400 for a malformed body or a part without a `name` (RFC 7578 §4.2),
+ * 413 over a limit, and as {@linkcode parseMultipart} for the request's headers. An error
+ * cancels the rest of the body.
+ *
+ * @example Reading a form, with the files kept small
+ * ```ts
+ * import { readFormData } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const form = new FormData();
+ * form.append("title", "Hello");
+ * form.append("avatar", new File(["PNG…"], "me.png", { type: "image/png" }));
+ * const request = new Request("http://localhost/", { method: "POST", body: form });
+ *
+ * const data = await readFormData(request, { maxFileSize: 65_536 });
+ * assert.equal(data.get("title"), "Hello");
+ * const avatar = data.get("avatar") as File;
+ * assert.deepEqual([avatar.name, avatar.type, await avatar.text()], ["me.png", "image/png", "PNG…"]);
+ * ```
+ *
+ * @example Handing files to a callback instead of memory
+ * ```ts
+ * import { readFormData } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const form = new FormData();
+ * form.append("upload", new File([new Uint8Array(5_000_000)], "big.bin"));
+ * const request = new Request("http://localhost/", { method: "POST", body: form });
+ *
+ * const data = await readFormData(request, {
+ *   async onFile(part) {
+ *     let size = 0;
+ *     for await (const chunk of part.body) size += chunk.length; // or savePart(part, path)
+ *     return `${part.filename}: ${size} bytes`;
+ *   },
+ * });
+ * assert.equal(data.get("upload"), "big.bin: 5000000 bytes");
+ * ```
+ */
+export async function readFormData(
+  input: Request | ReadableStream<MultipartEvent>,
+  options: ReadFormDataOptions = {},
+): Promise<FormData> {
+  const maxFileSize = checkLimit("maxFileSize", options.maxFileSize ?? 1_048_576);
+  const maxBufferedSize = checkLimit("maxBufferedSize", options.maxBufferedSize ?? 16_777_216);
+  const events = input instanceof Request ? parseMultipart(input, options) : input;
+  const form = new FormData();
+  let buffered = 0;
+  const overBuffered = () =>
+    `Cannot read form data: fields and files exceed maxBufferedSize of ${maxBufferedSize} bytes`;
+  for await (const event of events) {
+    if (event.type !== "part") continue;
+    const { name, filename } = event;
+    if (name === null) {
+      throw new HttpError(400, "Cannot read form data: a part has no name (RFC 7578 §4.2)");
+    }
+    if (filename === null) {
+      const value = await readLimited(event.body, maxBufferedSize - buffered, overBuffered);
+      buffered += value.length;
+      form.append(name, utf8.decode(value));
+    } else if (options.onFile !== undefined) {
+      const value = await options.onFile(event);
+      if (typeof value === "string") form.append(name, value);
+      else if (value !== null && value !== undefined) {
+        form.append(name, value, value instanceof File ? value.name : filename);
+      }
+    } else {
+      const budget = maxBufferedSize - buffered;
+      const value = await readLimited(
+        event.body,
+        Math.min(maxFileSize, budget),
+        () =>
+          maxFileSize <= budget
+            ? `Cannot read form data: file ${
+              quote(filename)
+            } exceeds maxFileSize of ${maxFileSize} bytes`
+            : overBuffered(),
+      );
+      buffered += value.length;
+      const type = event.contentType ?? "application/octet-stream";
+      form.append(name, new File([value as Uint8Array<ArrayBuffer>], filename, { type }));
+    }
+  }
+  return form;
+}

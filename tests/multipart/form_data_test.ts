@@ -1,0 +1,197 @@
+// Copyright 2026 the wirestream authors. MIT license.
+import assert from "node:assert/strict";
+import { HttpError, parseMultipart, readFormData } from "@wirestream/wirestream";
+import { bytes } from "../_util/multipart.ts";
+import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
+
+/** A request with a multipart body of `text` (boundary "b"), or with a FormData body. */
+function post(body: string | FormData): Request {
+  return typeof body === "string"
+    ? new Request("http://localhost/", {
+      method: "POST",
+      headers: { "content-type": "multipart/form-data; boundary=b" },
+      body: bytes(body),
+    })
+    : new Request("http://localhost/", { method: "POST", body });
+}
+
+/** The entries of a FormData as comparable values. */
+async function entries(form: FormData): Promise<[string, string | [string, string, number[]]][]> {
+  const out: [string, string | [string, string, number[]]][] = [];
+  for (const [name, value] of form) {
+    out.push([
+      name,
+      typeof value === "string"
+        ? value
+        : [value.name, value.type, [...new Uint8Array(await value.arrayBuffer())]],
+    ]);
+  }
+  return out;
+}
+
+function isStatus(status: number, re?: RegExp) {
+  return (error: unknown) => {
+    assert(error instanceof HttpError, String(error));
+    assert.equal(error.status, status, error.message);
+    if (re !== undefined) assert.match(error.message, re);
+    return true;
+  };
+}
+
+function field(name: string, value: string): string {
+  return `--b\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+}
+
+function file(name: string, filename: string, content: string, type?: string): string {
+  return `--b\r\nContent-Disposition: form-data; name="${name}"; filename="${filename}"\r\n` +
+    (type === undefined ? "" : `Content-Type: ${type}\r\n`) + `\r\n${content}\r\n`;
+}
+
+Deno.test("readFormData", async (t) => {
+  await t.step("gives what Request.formData() gives for a FormData body", async () => {
+    const form = new FormData();
+    form.append("title", "Grüße, 世界");
+    form.append("title", ""); // repeated, and empty
+    form.append(
+      "doc",
+      new File([randomBytes(seeded(3), 70_000) as Uint8Array<ArrayBuffer>], "doc.pdf", {
+        type: "application/pdf",
+      }),
+    );
+    form.append("empty", new File([], "", { type: "application/octet-stream" }));
+    const want = await entries(await post(form).formData());
+    assert.deepEqual(await entries(await readFormData(post(form))), want);
+  });
+
+  await t.step(
+    "decodes fields as UTF-8 with U+FFFD for bad bytes, as Request.formData() does",
+    async () => {
+      const wire = field("a", "ok \xff\xfe end") + "--b--";
+      const want = await entries(await post(wire).formData());
+      assert.deepEqual(await entries(await readFormData(post(wire))), want);
+      assert.equal((await readFormData(post(wire))).get("a"), "ok \ufffd\ufffd end");
+    },
+  );
+
+  await t.step("a file without a Content-Type is application/octet-stream", async () => {
+    const form = await readFormData(post(file("f", "x.bin", "abc") + "--b--"));
+    assert.equal((form.get("f") as File).type, "application/octet-stream");
+  });
+
+  await t.step("reads from an event stream too", async () => {
+    const events = parseMultipart(ReadableStream.from([bytes(field("a", "1") + "--b--")]), {
+      boundary: "b",
+    });
+    assert.equal((await readFormData(events)).get("a"), "1");
+  });
+
+  await t.step("maxFileSize: a file of N bytes is kept, N + 1 is a 413", async () => {
+    const wire = (n: number) => file("f", "a.txt", "x".repeat(n), "text/plain") + "--b--";
+    assert.equal(
+      ((await readFormData(post(wire(10)), { maxFileSize: 10 })).get("f") as File).size,
+      10,
+    );
+    await assert.rejects(
+      readFormData(post(wire(11)), { maxFileSize: 10 }),
+      isStatus(413, /file "a.txt" exceeds maxFileSize of 10 bytes/),
+    );
+  });
+
+  await t.step(
+    "maxBufferedSize: fields and files of N bytes in all pass, N + 1 is a 413",
+    async () => {
+      const wire = (n: number) => field("a", "12345") + file("f", "a", "x".repeat(n)) + "--b--";
+      assert.equal((await readFormData(post(wire(5)), { maxBufferedSize: 10 })).get("a"), "12345");
+      await assert.rejects(
+        readFormData(post(wire(6)), { maxBufferedSize: 10 }),
+        isStatus(413, /maxBufferedSize of 10/),
+      );
+      await assert.rejects(
+        readFormData(post(field("a", "12345") + field("b", "123456") + "--b--"), {
+          maxBufferedSize: 10,
+        }),
+        isStatus(413, /maxBufferedSize of 10/),
+      );
+    },
+  );
+
+  await t.step("the parser's limits apply: maxFieldSize, maxFields", async () => {
+    await assert.rejects(
+      readFormData(post(field("a", "123456") + "--b--"), { maxFieldSize: 5 }),
+      isStatus(413, /maxFieldSize of 5/),
+    );
+    await assert.rejects(
+      readFormData(post(field("a", "1") + field("b", "2") + "--b--"), { maxFields: 1 }),
+      isStatus(413, /maxFields of 1/),
+    );
+  });
+
+  await t.step("a part without a name is a 400 (RFC 7578 §4.2)", async () => {
+    await assert.rejects(readFormData(post("--b\r\n\r\nx\r\n--b--")), isStatus(400, /no name/));
+  });
+
+  await t.step(
+    "a malformed or truncated body is a 400, and the rest of it is cancelled",
+    async () => {
+      await assert.rejects(
+        readFormData(post(field("a", "1") + "--b\r\nBad\r\n\r\n")),
+        isStatus(400),
+      );
+      await assert.rejects(readFormData(post(field("a", "1"))), isStatus(400));
+      let cancelled = false;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(bytes("--b\r\n\r\nx\r\n--b\r\n"));
+        },
+        cancel() {
+          cancelled = true;
+        },
+      });
+      const events = parseMultipart(body, { boundary: "b" });
+      await assert.rejects(readFormData(events), isStatus(400, /no name/));
+      assert.equal(cancelled, true);
+    },
+  );
+
+  await t.step(
+    "onFile: its value is the entry (a string or a Blob); null leaves the file out",
+    async () => {
+      const wire = file("a", "a.txt", "AAA") + file("b", "b.txt", "BBB") +
+        file("c", "c.txt", "CCC") +
+        field("d", "field") + "--b--";
+      const seen: string[] = [];
+      const form = await readFormData(post(wire), {
+        async onFile(part) {
+          seen.push(part.filename!);
+          if (part.name === "a") return `saved ${await new Response(part.body).text()}`;
+          if (part.name === "b") return new Blob([await new Response(part.body).bytes()]);
+          return null; // c: not read, skipped
+        },
+      });
+      assert.deepEqual(seen, ["a.txt", "b.txt", "c.txt"]);
+      assert.deepEqual(await entries(form), [
+        ["a", "saved AAA"],
+        ["b", ["b.txt", "", [66, 66, 66]]],
+        ["d", "field"],
+      ]);
+    },
+  );
+
+  await t.step("onFile: files handed to it do not count against maxFileSize", async () => {
+    const content = randomBytes(seeded(1), 100_000);
+    const form = new FormData();
+    form.append("f", new File([content as Uint8Array<ArrayBuffer>], "big.bin"));
+    const got = await readFormData(post(form), {
+      maxFileSize: 10,
+      onFile: async (part) => new File([await new Response(part.body).bytes()], "renamed"),
+    });
+    const value = got.get("f") as File;
+    assert.equal(value.name, "renamed");
+    assert(sameBytes(new Uint8Array(await value.arrayBuffer()), content));
+  });
+
+  await t.step("refuses invalid limits with a RangeError", async () => {
+    await assert.rejects(readFormData(post("--b--"), { maxFileSize: -1 }), RangeError);
+    await assert.rejects(readFormData(post("--b--"), { maxBufferedSize: 0.5 }), RangeError);
+  });
+});

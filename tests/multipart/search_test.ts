@@ -1,0 +1,183 @@
+// Copyright 2026 the wirestream authors. MIT license.
+import assert from "node:assert/strict";
+import { BoundarySearch } from "../../lib/multipart/search.ts";
+import { between, bytewise, concat, randomBytes, seeded, split, splitAt } from "../_util/random.ts";
+
+const NEEDLE = new TextEncoder().encode("\r\n--AaB03x");
+
+/**
+ * What a search over `chunks` found: the data between matches. The bytes it still holds back
+ * at the end (a tail of the input) are added as data.
+ */
+function scan(search: BoundarySearch, chunks: readonly Uint8Array[]): number[][] {
+  const data: number[][] = [[]];
+  for (const chunk of chunks) {
+    let from = 0;
+    while (true) {
+      const at = search.push(chunk, from, (bytes) => void data.at(-1)!.push(...bytes));
+      if (at === -1) break;
+      assert(at > from && at <= chunk.length, `match end ${at} after ${from}`);
+      data.push([]);
+      from = at;
+    }
+  }
+  const all = concat(chunks);
+  data.at(-1)!.push(...all.subarray(all.length - search.carried));
+  return data;
+}
+
+/** The reference: split `haystack` at every occurrence of `needle`, naively. */
+function naive(haystack: Uint8Array, needle: Uint8Array): number[][] {
+  const data: number[][] = [[]];
+  let i = 0;
+  outer: while (i < haystack.length) {
+    if (i + needle.length <= haystack.length) {
+      let j = 0;
+      while (j < needle.length && haystack[i + j] === needle[j]) j++;
+      if (j === needle.length) {
+        data.push([]);
+        i += needle.length;
+        continue outer;
+      }
+    }
+    data.at(-1)!.push(haystack[i++]!);
+  }
+  return data;
+}
+
+/** Random bytes from an alphabet that makes partial matches common. */
+function tricky(random: () => number, n: number): Uint8Array {
+  const alphabet = [...NEEDLE, 0x41, 0x0d, 0x0a, 0x2d, 0x00];
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n;) {
+    if (random() < 0.05) {
+      // a whole needle, or a cut-off one
+      const cut = random() < 0.5 ? NEEDLE.length : between(random, 1, NEEDLE.length - 1);
+      for (let j = 0; j < cut && i < n; j++) out[i++] = NEEDLE[j]!;
+    } else out[i++] = alphabet[between(random, 0, alphabet.length - 1)]!;
+  }
+  return out;
+}
+
+Deno.test("BoundarySearch", async (t) => {
+  await t.step("refuses needles whose first byte recurs, or of a bad length", () => {
+    assert.throws(() => new BoundarySearch(Uint8Array.of(1)), RangeError);
+    assert.throws(() => new BoundarySearch(new Uint8Array(256)), RangeError);
+    assert.throws(() => new BoundarySearch(Uint8Array.of(13, 10, 13)), RangeError);
+    assert.equal(new BoundarySearch(Uint8Array.of(13, 10)).needle.length, 2);
+  });
+
+  await t.step("finds a needle inside one chunk with indexOf, and no false one", () => {
+    const search = new BoundarySearch(NEEDLE);
+    const hay = concat([new TextEncoder().encode("ab\r\n--AaB03"), NEEDLE, Uint8Array.of(1)]);
+    assert.equal(search.indexOf(hay, 0), 11);
+    assert.equal(search.indexOf(hay, 12), -1);
+    assert.equal(search.indexOf(hay, 0, 11 + NEEDLE.length - 1), -1);
+  });
+
+  await t.step("hands data out as views of the chunk when it holds nothing back", () => {
+    const search = new BoundarySearch(NEEDLE);
+    const chunk = concat([Uint8Array.of(1, 2, 3), NEEDLE, Uint8Array.of(4, 5)]);
+    const views: Uint8Array[] = [];
+    assert.equal(search.push(chunk, 0, (b) => void views.push(b)), 3 + NEEDLE.length);
+    assert.equal(views.length, 1);
+    assert.equal(views[0]!.buffer, chunk.buffer);
+    assert.deepEqual([...views[0]!], [1, 2, 3]);
+  });
+
+  await t.step("holds back a tail that may begin the needle, and only that", () => {
+    const search = new BoundarySearch(NEEDLE);
+    const got: number[] = [];
+    assert.equal(
+      search.push(concat([Uint8Array.of(7), NEEDLE.subarray(0, 5)]), 0, (b) => void got.push(...b)),
+      -1,
+    );
+    assert.deepEqual(got, [7]);
+    assert.equal(search.carried, 5);
+    // The next chunk does not go on with the needle: the held-back bytes were data.
+    assert.equal(search.push(Uint8Array.of(9), 0, (b) => void got.push(...b)), -1);
+    assert.deepEqual(got, [7, ...NEEDLE.subarray(0, 5), 9]);
+    assert.equal(search.carried, 0);
+  });
+
+  await t.step("completes a needle split across many chunks", () => {
+    const search = new BoundarySearch(NEEDLE);
+    for (let i = 0; i < NEEDLE.length - 1; i++) {
+      assert.equal(search.push(NEEDLE.subarray(i, i + 1), 0, () => assert.fail("data")), -1);
+    }
+    assert.equal(search.push(concat([NEEDLE.subarray(-1), Uint8Array.of(1)]), 0, () => {}), 1);
+  });
+
+  await t.step("prime: an assumed prefix that fails is not data", () => {
+    const search = new BoundarySearch(NEEDLE);
+    search.prime(2);
+    const got: number[] = [];
+    assert.equal(search.push(Uint8Array.of(0x78), 0, (b) => void got.push(...b)), -1);
+    assert.deepEqual(got, [0x78]);
+    const primed = new BoundarySearch(NEEDLE);
+    primed.prime(2);
+    assert.equal(primed.push(NEEDLE.subarray(2), 0, () => assert.fail("data")), NEEDLE.length - 2);
+  });
+
+  await t.step("agrees with a naive search split at every offset and byte by byte", () => {
+    const random = seeded(7);
+    for (let n = 0; n < 40; n++) {
+      const hay = tricky(random, between(random, 0, 60));
+      const want = naive(hay, NEEDLE);
+      for (let at = 0; at <= hay.length; at++) {
+        assert.deepEqual(
+          scan(new BoundarySearch(NEEDLE), splitAt(hay, at)),
+          want,
+          `case ${n} at ${at}`,
+        );
+      }
+      assert.deepEqual(
+        scan(new BoundarySearch(NEEDLE), bytewise(hay)),
+        want,
+        `case ${n} bytewise`,
+      );
+    }
+  });
+
+  await t.step(
+    "finds the first needle in large chunks, in any quarter or across one's edge",
+    () => {
+      const search = new BoundarySearch(NEEDLE);
+      for (let seed = 1; seed <= 1000; seed++) {
+        const random = seeded(seed);
+        const hay = randomBytes(random, between(random, 600, 5000));
+        const quarter = (hay.length - NEEDLE.length + 1) >> 2;
+        for (let n = between(random, 0, 4); n > 0; n--) {
+          // Anywhere, or straddling the edge between two quarters.
+          const edge = between(random, 1, 3) * quarter + between(random, -NEEDLE.length, 0);
+          const at = random() < 0.5 ? between(random, 0, hay.length - NEEDLE.length) : edge;
+          hay.set(NEEDLE, Math.max(0, Math.min(at, hay.length - NEEDLE.length)));
+        }
+        const want = naive(hay, NEEDLE);
+        const first = want.length === 1 ? -1 : want[0]!.length;
+        const from = between(random, 0, 50);
+        const fromFirst = naive(hay.subarray(from), NEEDLE);
+        assert.equal(search.indexOf(hay, 0), first, `seed ${seed}`);
+        assert.equal(
+          search.indexOf(hay, from),
+          fromFirst.length === 1 ? -1 : from + fromFirst[0]!.length,
+          `seed ${seed} from ${from}`,
+        );
+        assert.deepEqual(scan(new BoundarySearch(NEEDLE), [hay]), want, `seed ${seed} push`);
+      }
+    },
+  );
+
+  await t.step("agrees with a naive search on random chunkings (500 seeds)", () => {
+    for (let seed = 1; seed <= 500; seed++) {
+      const random = seeded(seed);
+      const hay = random() < 0.5 ? tricky(random, 2000) : randomBytes(random, 2000);
+      const want = naive(hay, NEEDLE);
+      assert.deepEqual(
+        scan(new BoundarySearch(NEEDLE), split(hay, random, 40)),
+        want,
+        `seed ${seed}`,
+      );
+    }
+  });
+});
