@@ -1,0 +1,177 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The demo application: a chat (WebSocket broadcast with presence and pings), uploads streamed
+// to disk (multipart, with limits), a media file served with ranges, and a live panel of
+// sessions and messages per second. The same module runs on both engines (see main.ts).
+
+import {
+  type Application,
+  HttpError,
+  type MessageSession,
+  parseMultipart,
+  savePart,
+  serveFile,
+  WebSockets,
+} from "@wirestream/wirestream";
+import { ChatRoom } from "./chat.ts";
+import { writeTone } from "./media.ts";
+import { PAGE, SCRIPT } from "./page.ts";
+
+/** Options of {@linkcode demo}. */
+export interface DemoOptions {
+  /** Where uploads and the media file go; created if missing. */
+  dataDir: string;
+  /** The largest file accepted by the upload page, in bytes. */
+  maxUpload: number;
+  /** The engine's name, shown on the page. */
+  engine: string;
+}
+
+/** What the live panel shows. */
+export interface DemoStats {
+  engine: string;
+  /** Open WebSocket sessions: chat and live panel. */
+  sessions: number;
+  /** Who is in the chat. */
+  users: string[];
+  /** Chat messages in the last second. */
+  messagesPerSecond: number;
+  /** Chat messages since the start. */
+  messages: number;
+  /** Files saved, and their bytes. */
+  uploads: number;
+  uploadedBytes: number;
+  /** Media responses by status: 200 (whole file) and 206 (ranges). */
+  media: { whole: number; ranges: number };
+}
+
+/** The demo as an application module, with its live figures. */
+export async function demo(options: DemoOptions): Promise<{
+  module: (app: Application) => void;
+  stats: () => DemoStats;
+}> {
+  const uploadsDir = `${options.dataDir}/uploads`;
+  const mediaPath = `${options.dataDir}/tone.wav`;
+  await Deno.mkdir(uploadsDir, { recursive: true });
+  await writeTone(mediaPath);
+  const room = new ChatRoom();
+  let sessions = 0;
+  let uploads = 0, uploadedBytes = 0;
+  const media = { whole: 0, ranges: 0 };
+  // Messages per second: the count a second ago, sampled each second.
+  let lastCount = 0, perSecond = 0;
+  const sampler = setInterval(() => {
+    perSecond = room.messages - lastCount;
+    lastCount = room.messages;
+  }, 1000);
+  Deno.unrefTimer(sampler);
+
+  const stats = (): DemoStats => ({
+    engine: options.engine,
+    sessions,
+    users: room.users,
+    messagesPerSecond: perSecond,
+    messages: room.messages,
+    uploads,
+    uploadedBytes,
+    media: { ...media },
+  });
+
+  /** Counts a WebSocket session while `run` has it. */
+  const counted =
+    (run: (session: MessageSession, url: URL) => Promise<void>) =>
+    async (session: MessageSession, { url }: { url: URL }) => {
+      sessions++;
+      try {
+        await run(session, url);
+      } finally {
+        sessions--;
+      }
+    };
+
+  const module = (app: Application) => {
+    // Pings every 20 s: a client that stops answering is closed with 1011 after 10 s more.
+    app.install(WebSockets, { pingInterval: 20_000, timeout: 10_000, maxMessageSize: 64 * 1024 });
+    app.routing((r) => {
+      r.get("/", () => html(PAGE));
+      r.get(
+        "/app.js",
+        () =>
+          new Response(SCRIPT, { headers: { "content-type": "text/javascript; charset=utf-8" } }),
+      );
+      r.get("/stats", () => Response.json(stats()));
+      r.webSocket(
+        "/ws/chat",
+        counted((session, url) => room.join(session, url.searchParams.get("name"))),
+      );
+      r.webSocket(
+        "/ws/live",
+        counted(async (session) => {
+          // A snapshot a second until the page goes away.
+          while (!session.signal.aborted) {
+            await session.send(JSON.stringify(stats()));
+            await new Promise<void>((resolve) => {
+              const timer = setTimeout(resolve, 1000);
+              session.signal.addEventListener("abort", () => {
+                clearTimeout(timer);
+                resolve();
+              }, { once: true });
+            });
+          }
+        }),
+      );
+      r.post("/upload", (request) => upload(request));
+      r.get("/media/tone.wav", async (request) => {
+        const response = await serveFile(request, mediaPath, { contentType: "audio/wav" });
+        if (response.status === 206) media.ranges++;
+        else if (response.status === 200) media.whole++;
+        return response;
+      });
+    });
+  };
+
+  /** Streams each file of a multipart upload to disk; answers what was saved, as JSON. */
+  async function upload(request: Request): Promise<Response> {
+    const saved: { name: string; size: number; stored: string }[] = [];
+    try {
+      const events = parseMultipart(request, {
+        maxPartSize: options.maxUpload,
+        maxTotalSize: options.maxUpload + 1024 * 1024,
+        maxParts: 16,
+      });
+      for await (const event of events) {
+        if (event.type !== "part") continue;
+        if (event.filename === null) {
+          await event.body.cancel(); // the form has no fields worth keeping
+          continue;
+        }
+        const stored = `${crypto.randomUUID()}${extension(event.filename)}`;
+        const size = await savePart(event, `${uploadsDir}/${stored}`, { createNew: true });
+        uploads++;
+        uploadedBytes += size;
+        saved.push({ name: event.filename, size, stored });
+      }
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error;
+      const message = error.status === 413
+        ? `Upload refused: files are limited to ${options.maxUpload} bytes`
+        : error.message;
+      return Response.json({ error: message, saved }, { status: error.status });
+    }
+    if (saved.length === 0) {
+      return Response.json({ error: "No file in the upload", saved }, { status: 400 });
+    }
+    return Response.json({ saved });
+  }
+
+  return { module, stats };
+}
+
+function html(text: string): Response {
+  return new Response(text, { headers: { "content-type": "text/html; charset=utf-8" } });
+}
+
+/** A short, safe extension from an uploaded file's name (the name itself is not trusted). */
+function extension(filename: string): string {
+  const match = /\.([A-Za-z0-9]{1,8})$/.exec(filename);
+  return match ? `.${match[1]!.toLowerCase()}` : "";
+}

@@ -1,0 +1,87 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The wirestream demo: one server showing the whole library. A chat (WebSocket broadcast
+// between tabs, pings, presence), uploads streamed to disk with a progress bar and a size
+// limit, a media file served with ranges (seek in it), and a live panel of sessions and
+// messages per second.
+//
+//   deno run --allow-net --allow-read --allow-write=.demo examples/demo/main.ts \
+//     [--engine native|wire] [--port 8000] [--hostname 127.0.0.1] [--data .demo] [--max-upload 67108864]
+//
+// The native engine (Deno.serve) by default; --engine wire serves the same application with
+// wirestream's own HTTP/1.1 and WebSocket codec. It prints `listening on http://HOST:PORT/`.
+
+import { embeddedServer, NativeEngine, WireEngine } from "@wirestream/wirestream";
+import { demo } from "./app.ts";
+
+const args = parseArgs(Deno.args);
+const { module } = await demo({
+  dataDir: args.data,
+  maxUpload: args.maxUpload,
+  engine: args.engine === "wire" ? WireEngine.name : NativeEngine.name,
+});
+const options = {
+  hostname: args.hostname,
+  port: args.port,
+  onListen: (addr: Deno.NetAddr) =>
+    console.log(`listening on http://${addr.hostname}:${addr.port}/`),
+};
+const server = args.engine === "wire"
+  ? embeddedServer(WireEngine, options, module)
+  : embeddedServer(NativeEngine, options, module);
+await server.start();
+const stop = () => {
+  console.log("stopping: sessions get 1001, requests in flight finish");
+  server.stop().then(() => Deno.exit(0));
+};
+Deno.addSignalListener("SIGINT", stop);
+Deno.addSignalListener("SIGTERM", stop);
+
+function parseArgs(argv: string[]) {
+  const options = {
+    engine: "native",
+    port: 8000,
+    hostname: "127.0.0.1",
+    data: ".demo",
+    maxUpload: 64 * 1024 * 1024,
+  };
+  if (argv[0] === "--") argv = argv.slice(1); // as some task runners pass them
+  for (let i = 0; i < argv.length; i += 2) {
+    const [name, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) usage(`${name} needs a value`);
+    switch (name) {
+      case "--engine":
+        if (value !== "native" && value !== "wire") usage("--engine is native or wire");
+        options.engine = value;
+        break;
+      case "--port":
+        options.port = Number(value);
+        if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
+          usage("--port is 0 to 65535");
+        }
+        break;
+      case "--hostname":
+        options.hostname = value;
+        break;
+      case "--data":
+        options.data = value;
+        break;
+      case "--max-upload":
+        options.maxUpload = Number(value);
+        if (!Number.isSafeInteger(options.maxUpload) || options.maxUpload < 1) {
+          usage("--max-upload is a positive number of bytes");
+        }
+        break;
+      default:
+        usage(`unknown option ${name}`);
+    }
+  }
+  return options;
+}
+
+function usage(problem: string): never {
+  console.error(
+    `${problem}\nusage: deno run --allow-net --allow-read --allow-write=.demo examples/demo/main.ts ` +
+      "[--engine native|wire] [--port N] [--hostname H] [--data DIR] [--max-upload BYTES]",
+  );
+  Deno.exit(2);
+}

@@ -1,0 +1,193 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The demo in a real browser: headless Chromium from Debian's packages (/usr/bin/chromium),
+// driven by npm:playwright-core, against examples/demo/main.ts on each engine. Two tabs chat,
+// a file upload lands on disk intact, an upload over the limit gets a clear refusal, the
+// media element seeks (with a range request), and the live panel counts. A screenshot of each
+// run goes to .out/demo-<engine>.png.
+//
+//   deno task test:browser          (CHROMIUM=/path/to/chromium to use another binary)
+import assert from "node:assert/strict";
+import { chromium, type Page } from "playwright-core";
+import { within } from "../_util/async.ts";
+import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
+
+const ROOT = new URL("../../", import.meta.url);
+const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
+const MAX_UPLOAD = 4 * 1024 * 1024;
+
+/** Starts the demo on `engine`; resolves once it listens. */
+async function startDemo(engine: string, dataDir: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      `--allow-write=${dataDir}`,
+      "examples/demo/main.ts",
+      "--engine",
+      engine,
+      "--port",
+      "0",
+      "--data",
+      dataDir,
+      "--max-upload",
+      String(MAX_UPLOAD),
+    ],
+    cwd: ROOT.pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const origin = await within(
+    (async () => {
+      while (true) {
+        const { done, value } = await lines.read();
+        if (done) throw new Error(`The demo exited before listening: ${JSON.stringify(text)}`);
+        text += value;
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
+        if (match) return match[1]!;
+      }
+    })(),
+    30_000,
+    "the demo to listen",
+  );
+  const draining = (async () => {
+    while (!(await lines.read()).done);
+  })().catch(() => {});
+  return {
+    origin,
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await draining;
+    },
+  };
+}
+
+/** Opens the page as `name` and waits for the chat's welcome. */
+async function openAs(page: Page, origin: string, name: string): Promise<void> {
+  await page.goto(`${origin}/?name=${name}`);
+  await page.waitForSelector("body[data-chat=ready]", { timeout: 10_000 });
+  assert.equal(await page.textContent("#me"), name);
+}
+
+Deno.test({
+  name: "the demo in Chromium",
+  // playwright-core keeps its connection to the browser in timers and pipes of its own.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu"],
+    });
+    await Deno.mkdir(new URL(".out/", ROOT), { recursive: true });
+    try {
+      for (const engine of ["native", "wire"]) {
+        await t.step(`on the ${engine} engine`, async (t) => {
+          const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
+          const demo = await startDemo(engine, dataDir);
+          const context = await browser.newContext();
+          const alice = await context.newPage();
+          const bob = await context.newPage();
+          try {
+            await openAs(alice, demo.origin, "alice");
+            await openAs(bob, demo.origin, "bob");
+
+            await t.step("two tabs chat, with presence", async () => {
+              // Page-side code is given as strings: it runs in the browser, typed by its DOM.
+              await alice.waitForFunction(
+                `document.querySelector("#users")?.textContent === "alice, bob"`,
+              );
+              await alice.fill("#text", "hello from alice");
+              await alice.click("#send");
+              await bob.waitForSelector("#messages li:has-text('hello from alice')");
+              await bob.fill("#text", "hi alice");
+              await bob.press("#text", "Enter");
+              await alice.waitForSelector("#messages li:has-text('hi alice')");
+              const seen = await alice.$$eval(
+                "#messages li",
+                (items) => items.map((li) => li.textContent),
+              );
+              assert.deepEqual(seen, ["alicehello from alice", "bobhi alice"]);
+            });
+
+            await t.step("an upload lands on disk intact", async () => {
+              const bytes = randomBytes(seeded(engine.length), 3 * 1024 * 1024 + 123);
+              const local = `${dataDir}/to-upload.bin`;
+              await Deno.writeFile(local, bytes);
+              await alice.setInputFiles("#file", local);
+              await alice.click("#upload-button");
+              await alice.waitForSelector("#upload-status[data-state=done]", { timeout: 30_000 });
+              const status = (await alice.textContent("#upload-status"))!;
+              const stored = /as ([0-9a-f-]+\.bin)$/.exec(status)?.[1];
+              assert.ok(stored, status);
+              assert.match(status, new RegExp(`saved to-upload\\.bin \\(${bytes.length} bytes\\)`));
+              assert.ok(sameBytes(await Deno.readFile(`${dataDir}/uploads/${stored}`), bytes));
+              assert.equal(await alice.getAttribute("#progress", "value"), "1");
+            });
+
+            await t.step("an upload over the limit is refused with a clear message", async () => {
+              const local = `${dataDir}/too-big.bin`;
+              await Deno.writeFile(local, new Uint8Array(MAX_UPLOAD + 1));
+              await alice.setInputFiles("#file", local);
+              await alice.click("#upload-button");
+              await alice.waitForSelector("#upload-status[data-state=refused]", {
+                timeout: 30_000,
+              });
+              assert.match(
+                (await alice.textContent("#upload-status"))!,
+                new RegExp(`files are limited to ${MAX_UPLOAD} bytes`),
+              );
+              const uploads = [...Deno.readDirSync(`${dataDir}/uploads`)];
+              assert.equal(uploads.length, 1, "nothing of the refused file stays on disk");
+            });
+
+            await t.step("the media element seeks, with a range request", async () => {
+              const position: { time: number; duration: number } = await alice.evaluate(
+                `(async () => {
+                const player = document.querySelector("#player");
+                if (player.readyState < 1) {
+                  await new Promise((resolve) => (player.onloadedmetadata = resolve));
+                }
+                const seeked = new Promise((resolve) => (player.onseeked = resolve));
+                player.currentTime = 60;
+                await seeked;
+                return { time: player.currentTime, duration: player.duration };
+              })()`,
+              );
+              assert.ok(Math.abs(position.time - 60) < 1, JSON.stringify(position));
+              assert.ok(Math.abs(position.duration - 90) < 1, JSON.stringify(position));
+              const stats = await (await fetch(`${demo.origin}/stats`)).json();
+              assert.ok(stats.media.ranges > 0, JSON.stringify(stats.media));
+            });
+
+            await t.step("the live panel counts sessions and messages", async () => {
+              await alice.waitForFunction(
+                `Number(document.querySelector("#live-messages")?.textContent) === 2`,
+                undefined,
+                { timeout: 5000 },
+              );
+              // Two chat sessions and two live panels.
+              const sessions = Number(await alice.textContent("#live-sessions"));
+              assert.equal(sessions, 4);
+              assert.match((await alice.textContent("#engine"))!, new RegExp(engine));
+              await alice.screenshot({
+                path: new URL(`.out/demo-${engine}.png`, ROOT).pathname,
+                fullPage: true,
+              });
+            });
+          } finally {
+            await context.close();
+            await demo.stop();
+            await Deno.remove(dataDir, { recursive: true });
+          }
+        });
+      }
+    } finally {
+      await browser.close();
+    }
+  },
+});
