@@ -138,8 +138,59 @@ export async function exited(child: Deno.ChildProcess, ms: number): Promise<void
 }
 
 /** The server order of a round: rotated by one server per round. */
-export function rotate<T>(servers: readonly T[], round: number): T[] {
+function rotate<T>(servers: readonly T[], round: number): T[] {
   return servers.map((_, i) => servers[(i + round) % servers.length]!);
+}
+
+/**
+ * Measures every scenario on every server, `runs` times, the server order rotating per round
+ * and half a second of quiet before each measurement; prints a progress line per measurement
+ * (`describe` gives its figures). Returns `results[scenario id][server key]`, one sample per
+ * round.
+ */
+export async function measureRounds<
+  S extends Server,
+  C extends { id: string },
+  T extends { problems: string[] },
+>(
+  servers: S[],
+  scenarios: C[],
+  runs: number,
+  measure: (scenario: C, server: S) => Promise<T>,
+  describe: (scenario: C, sample: T) => string,
+): Promise<Map<string, Map<string, T[]>>> {
+  const results = new Map(scenarios.map((s) => [s.id, new Map<string, T[]>()]));
+  for (let round = 0; round < runs; round++) {
+    const order = rotate(servers, round);
+    console.error(`round ${round + 1}/${runs}: ${order.map((s) => s.spec.key).join(" → ")}`);
+    for (const scenario of scenarios) {
+      for (const server of order) {
+        await delay(500);
+        const sample = await measure(scenario, server);
+        const rows = results.get(scenario.id)!;
+        rows.set(server.spec.key, [...(rows.get(server.spec.key) ?? []), sample]);
+        console.error(
+          `  ${scenario.id} ${server.spec.key}: ${describe(scenario, sample)}` +
+            (sample.problems.length ? ` PROBLEMS: ${sample.problems.join("; ")}` : ""),
+        );
+      }
+    }
+  }
+  return results;
+}
+
+/** Prints the report (the header, the tables, what the servers wrote) and the JSON dump. */
+export async function report(
+  intro: string,
+  tables: string[],
+  servers: Server[],
+  json: string | null,
+  results: Map<string, Map<string, unknown[]>>,
+): Promise<void> {
+  console.log(intro);
+  for (const table of tables) console.log(table);
+  for (const log of serverLogs(servers)) console.log(log);
+  if (json !== null) await writeJson(json, results);
 }
 
 /** Rejects with "no answer within `ms` ms" if `promise` has not settled by then. */
@@ -187,7 +238,7 @@ export async function loadAverage(): Promise<number> {
 }
 
 /** Resolves after `ms`. */
-export function delay(ms: number): Promise<void> {
+function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
@@ -277,14 +328,14 @@ export function commandLine(command: string, loads: number[]): string {
 }
 
 /** What the servers wrote after their `listening` line, a fenced block each. */
-export function serverLogs(servers: Server[]): string[] {
+function serverLogs(servers: Server[]): string[] {
   return servers.filter((server) => server.log.length > 0).map((server) =>
     `\n${server.spec.label} wrote:\n\n\`\`\`\n${server.log.join("").trim()}\n\`\`\``
   );
 }
 
 /** Writes `results[scenario][server] = samples` as JSON. */
-export async function writeJson(
+async function writeJson(
   file: string,
   results: Map<string, Map<string, unknown[]>>,
 ): Promise<void> {

@@ -22,26 +22,24 @@ import {
   children,
   commandLine,
   cpuSeconds,
-  delay,
   firstLine,
   format,
   header,
   loadAverage,
+  measureRounds,
   median,
   parseOptions,
   problemsCell,
   ratioCell,
+  report,
   residentMib,
-  rotate,
   row,
   type Server as ChildServer,
-  serverLogs,
   startServer,
   stopAll,
   stopOnInterrupt,
   tableHead,
   withTimeout,
-  writeJson,
 } from "./_load.ts";
 
 const args = parseOptions(
@@ -223,30 +221,21 @@ try {
     for (const chunk of [1024, 65_536]) await upload(server.port, chunk, 16 * MIB, 10_000);
   }
 
-  // results[scenario][server] = one sample per round
-  const results = new Map(scenarios.map((s) => [s.id, new Map<string, Sample[]>()]));
-  for (let round = 0; round < RUNS; round++) {
-    const order = rotate(servers, round);
-    console.error(`round ${round + 1}/${RUNS}: ${order.map((s) => s.spec.key).join(" → ")}`);
-    for (const scenario of scenarios) {
-      for (const server of order) {
-        await delay(500);
-        const sample = await scenario.run(server);
-        const rows = results.get(scenario.id)!;
-        rows.set(server.spec.key, [...(rows.get(server.spec.key) ?? []), sample]);
-        console.error(
-          `  ${scenario.id} ${server.spec.key}: ${format(sample.value)} ${scenario.unit}` +
-            (sample.note ? ` (${sample.note})` : "") +
-            (sample.problems.length ? ` PROBLEMS: ${sample.problems.join("; ")}` : ""),
-        );
-      }
-    }
-  }
-
-  console.log(intro);
-  for (const scenario of scenarios) console.log(table(scenario, results.get(scenario.id)!));
-  for (const log of serverLogs(servers)) console.log(log);
-  if (args.json !== null) await writeJson(args.json, results);
+  const results = await measureRounds(
+    servers,
+    scenarios,
+    RUNS,
+    (scenario, server) => scenario.run(server),
+    (scenario, sample) =>
+      `${format(sample.value)} ${scenario.unit}` + (sample.note ? ` (${sample.note})` : ""),
+  );
+  await report(
+    intro,
+    scenarios.map((scenario) => table(scenario, results.get(scenario.id)!)),
+    servers,
+    args.json,
+    results,
+  );
 } finally {
   stopInterrupt();
   await stopAll();
