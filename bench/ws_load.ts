@@ -12,21 +12,16 @@
 //   deno run -A bench/ws_load.ts [--runs N] [--duration S] [--warmup S] [--json FILE]
 //
 // Scenarios: 64 and 512 connections × 32 B and 4 KiB binary messages. The load is
-// bench/_ws_client.mjs (npm:ws on Node, closed loop: one message in flight per connection,
-// each echo checked byte for byte), run once per measurement: it connects, runs --warmup
-// seconds, then --duration seconds measured. The server's CPU (utime + stime from
-// /proc/<pid>/stat) is read when the client says `measuring` and when it says `stopped`.
+// bench/_ws_client.mjs (Node, closed loop: one message in flight per connection, each echo
+// checked byte for byte; its header says why it frames messages itself rather than use ws),
+// run once per measurement: it connects, runs --warmup seconds, then --duration seconds
+// measured. The server's CPU (utime + stime from /proc/<pid>/stat) is read when the client
+// says `measuring` and when it says `stopped`. On 2 vCPUs the client shares the cores with the
+// server, so the fastest servers may be held back by it: the tables show the client's CPU use,
+// and the server CPU per message does not depend on it.
 //
-// The client: on 64 connections × 32 B against the bare Deno server, npm:ws on Node spent
-// 16–24 µs of its own CPU per round trip and a Deno client on Deno's WebSocket 15–19 µs
-// (2026-11-26, load average 1.9–3.5 from other work): no clear winner, so the client is ws,
-// whose echo check is one Buffer.equals and which runs apart from the Deno runtime measured.
-// A client costs about as much CPU per message as a fast server, so on 2 vCPUs the fastest
-// servers may be held back by the client: the tables show the client's CPU use, and the
-// server CPU per message does not depend on it.
-//
-// Needs node on PATH and npm:ws in node_modules/ (this runs `deno install` when it is
-// missing). Nothing is left running: every child is killed in `finally`.
+// Needs node on PATH and, for the ws server, npm:ws in node_modules/ (this runs
+// `deno install` when it is missing). Nothing is left running: every child is killed in `finally`.
 
 import {
   children,
@@ -125,6 +120,7 @@ interface ClientResult {
   problems: {
     connectFailed: number;
     wrongEcho: number;
+    badFrames: number;
     dropped: number;
     stalled: number;
     closeTimeouts: number;
@@ -161,7 +157,7 @@ try {
     "WebSocket echo load: our session on both engines vs bare Deno and npm:ws",
     `${RUNS} rounds, server order rotating per round; ${args.warmup} s of warm-up and ` +
       `${DURATION} s measured per run`,
-    [`ws ${wsVersion} (server and client, with bufferutil when it loads)`],
+    [`ws ${wsVersion} with bufferutil (the ws server says below whether it loaded)`],
     [
       "Closed loop: every connection sends a binary message, waits for its echo (checked byte",
       "for byte) and sends the next. Medians over the rounds; a ratio is ours / that server, the",
@@ -337,6 +333,7 @@ async function runClient(
       problems.push(`${p.connectFailed} of ${run.connections} connections failed${first}`);
     }
     if (p.wrongEcho > 0) problems.push(`${p.wrongEcho} wrong echoes${first}`);
+    if (p.badFrames > 0) problems.push(`${p.badFrames} bad frames${first}`);
     if (p.dropped > 0) problems.push(`${p.dropped} connections dropped${first}`);
     if (p.stalled > 0) problems.push(`${p.stalled} echoes missing 5 s after the end`);
     if (p.closeTimeouts > 0) problems.push(`${p.closeTimeouts} closes unanswered in 5 s`);
