@@ -179,16 +179,20 @@ export async function measureRounds<
   return results;
 }
 
-/** Prints the report (the header, the tables, what the servers wrote) and the JSON dump. */
-export async function report(
+/**
+ * Prints the report: the header, a table per scenario (`table` makes it from the scenario's
+ * samples per server), and what the servers wrote; then the JSON dump, if asked for.
+ */
+export async function report<C extends { id: string }, T>(
   intro: string,
-  tables: string[],
+  scenarios: C[],
+  results: Map<string, Map<string, T[]>>,
+  table: (scenario: C, rows: Map<string, T[]>) => string,
   servers: Server[],
   json: string | null,
-  results: Map<string, Map<string, unknown[]>>,
 ): Promise<void> {
   console.log(intro);
-  for (const table of tables) console.log(table);
+  for (const scenario of scenarios) console.log(table(scenario, results.get(scenario.id)!));
   for (const log of serverLogs(servers)) console.log(log);
   if (json !== null) await writeJson(json, results);
 }

@@ -229,13 +229,7 @@ try {
     (scenario, sample) =>
       `${format(sample.value)} ${scenario.unit}` + (sample.note ? ` (${sample.note})` : ""),
   );
-  await report(
-    intro,
-    scenarios.map((scenario) => table(scenario, results.get(scenario.id)!)),
-    servers,
-    args.json,
-    results,
-  );
+  await report(intro, scenarios, results, table, servers, args.json);
 } finally {
   stopInterrupt();
   await stopAll();

@@ -205,13 +205,7 @@ try {
       `${format(sample.value)} msg/s, p99 ${sample.p99.toPrecision(3)} ms, ` +
       `${perMessage(sample).toPrecision(3)} µs CPU/msg`,
   );
-  await report(
-    intro,
-    SCENARIOS.map((scenario) => table(scenario, results.get(scenario.id)!)),
-    servers,
-    args.json,
-    results,
-  );
+  await report(intro, SCENARIOS, results, table, servers, args.json);
 } finally {
   stopInterrupt();
   await stopAll();
