@@ -18,7 +18,36 @@
 //
 // Needs wrk and node on PATH. Nothing is left running: every child is killed in `finally`.
 
-const args = parseArgs(Deno.args);
+import {
+  children,
+  commandLine,
+  cpuSeconds,
+  firstLine,
+  format,
+  header,
+  loadAverage,
+  measureRounds,
+  median,
+  parseOptions,
+  problemsCell,
+  ratioCell,
+  report,
+  residentMib,
+  row,
+  type Server as ChildServer,
+  startServer,
+  stopAll,
+  stopOnInterrupt,
+  tableHead,
+  withTimeout,
+} from "./_load.ts";
+
+const args = parseOptions(
+  Deno.args,
+  { runs: 3, duration: 10, uploadMib: 256, uploadLimit: 60 },
+  "deno run -A bench/http_load.ts [--runs N] [--duration S] " +
+    "[--upload-mib M] [--upload-limit S] [--json FILE]",
+);
 const RUNS = args.runs;
 const DURATION = args.duration;
 const UPLOAD_BYTES = args.uploadMib * 1_048_576;
@@ -59,13 +88,7 @@ const SPECS: ServerSpec[] = [
   },
 ];
 
-interface Server {
-  spec: ServerSpec;
-  child: Deno.ChildProcess;
-  port: number;
-  /** The server's stdout and stderr after its `listening` line, cut at 64 KiB. */
-  log: string[];
-}
+type Server = ChildServer<ServerSpec>;
 
 /** One measurement: the figure the table shows, plus what was checked on the way. */
 interface Sample {
@@ -93,22 +116,26 @@ interface Scenario {
   targets: { versus: ServerSpec["key"] | "bun"; atLeast: number }[];
 }
 
-const children = new Set<Deno.ChildProcess>();
 /** 1 MiB of chunked-coded payload per chunk size, built once. */
 const slabs = new Map<number, Uint8Array>();
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
-const CLK_TCK = await clockTicks();
-
-const onInterrupt = () => {
-  console.error("interrupted: stopping the servers");
-  for (const child of children) kill(child);
-  Deno.exit(130);
-};
-Deno.addSignalListener("SIGINT", onInterrupt);
+const stopInterrupt = stopOnInterrupt();
 
 // Named before the servers start: the engine's files may change while the run goes on.
-const intro = await header();
+const intro = await header(
+  "HTTP load: wire engine vs Deno.serve vs node:http",
+  `${RUNS} rounds, server order rotating per round; ${DURATION} s per wrk run`,
+  [(await firstLine("wrk", ["--version"])).split(" [")[0]!],
+  [
+    "Medians over the rounds; a ratio is wire / that server (above 1: wire is faster), the",
+    "median of the per-round ratios. Server CPU is utime + stime of the server process from",
+    "/proc/<pid>/stat (all threads) over the run, divided by the requests (µs) or bytes",
+    "(ns/B, the same as s/GB). Server RSS is VmRSS right after each measurement, the largest",
+    "over the rounds: the servers run for the whole benchmark, so it also shows growth.",
+    "1 MB = 10^6 bytes.",
+  ],
+);
 const servers: Server[] = [];
 let echoScript = "";
 try {
@@ -194,130 +221,22 @@ try {
     for (const chunk of [1024, 65_536]) await upload(server.port, chunk, 16 * MIB, 10_000);
   }
 
-  // results[scenario][server] = one sample per round
-  const results = new Map(scenarios.map((s) => [s.id, new Map<string, Sample[]>()]));
-  for (let round = 0; round < RUNS; round++) {
-    const order = servers.map((_, i) => servers[(i + round) % servers.length]!);
-    console.error(`round ${round + 1}/${RUNS}: ${order.map((s) => s.spec.key).join(" → ")}`);
-    for (const scenario of scenarios) {
-      for (const server of order) {
-        await delay(500);
-        const sample = await scenario.run(server);
-        const rows = results.get(scenario.id)!;
-        rows.set(server.spec.key, [...(rows.get(server.spec.key) ?? []), sample]);
-        console.error(
-          `  ${scenario.id} ${server.spec.key}: ${format(sample.value)} ${scenario.unit}` +
-            (sample.note ? ` (${sample.note})` : "") +
-            (sample.problems.length ? ` PROBLEMS: ${sample.problems.join("; ")}` : ""),
-        );
-      }
-    }
-  }
-
-  console.log(intro);
-  for (const scenario of scenarios) console.log(table(scenario, results.get(scenario.id)!));
-  for (const server of servers) {
-    if (server.log.length > 0) {
-      console.log(`\n${server.spec.label} wrote:\n\n\`\`\`\n${server.log.join("").trim()}\n\`\`\``);
-    }
-  }
-  if (args.json !== null) {
-    const dump = Object.fromEntries(
-      [...results].map(([id, rows]) => [id, Object.fromEntries(rows)]),
-    );
-    await Deno.writeTextFile(args.json, JSON.stringify(dump, null, 2));
-  }
+  const results = await measureRounds(
+    servers,
+    scenarios,
+    RUNS,
+    (scenario, server) => scenario.run(server),
+    (scenario, sample) =>
+      `${format(sample.value)} ${scenario.unit}` + (sample.note ? ` (${sample.note})` : ""),
+  );
+  await report(intro, scenarios, results, table, servers, args.json);
 } finally {
-  Deno.removeSignalListener("SIGINT", onInterrupt);
-  for (const child of children) kill(child);
-  await Promise.all([...children].map((child) => exited(child, 5000)));
+  stopInterrupt();
+  await stopAll();
   if (echoScript !== "") await Deno.remove(echoScript).catch(() => {});
 }
 
 // ---- Servers ----------------------------------------------------------------------------
-
-/** Starts a server and waits for its `listening <port>` line. */
-async function startServer(spec: ServerSpec): Promise<Server> {
-  const child = new Deno.Command(spec.command, {
-    args: spec.args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  children.add(child);
-  const log: string[] = [];
-  let logged = 0;
-  const keep = (text: string) => {
-    if (logged < 65_536) log.push(text.slice(0, 65_536 - logged));
-    logged += text.length;
-  };
-  // stderr is read from the start so that a chatty server never blocks on a full pipe.
-  void pump(child.stderr, keep);
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let seen = "";
-  const deadline = setTimeout(() => kill(child), 60_000);
-  try {
-    while (true) {
-      const { done, value } = await lines.read();
-      if (done) {
-        throw new Error(`${spec.label} exited before listening: ${log.join("").slice(0, 2000)}`);
-      }
-      seen += value;
-      const match = /^listening (\d+)$/m.exec(seen);
-      if (match) {
-        const after = seen.slice(match.index + match[0].length).replace(/^\n/, "");
-        if (after) keep(after);
-        void (async () => {
-          try {
-            while (true) {
-              const { done, value } = await lines.read();
-              if (done) break;
-              keep(value);
-            }
-          } catch {
-            // The child is gone.
-          }
-        })();
-        return { spec, child, port: Number(match[1]), log };
-      }
-    }
-  } finally {
-    clearTimeout(deadline);
-  }
-}
-
-async function pump(stream: ReadableStream<Uint8Array>, sink: (text: string) => void) {
-  try {
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) sink(text);
-  } catch {
-    // The child is gone.
-  }
-}
-
-function kill(child: Deno.ChildProcess): void {
-  try {
-    child.kill("SIGTERM");
-  } catch {
-    // Exited already.
-  }
-}
-
-/** Waits for the child to exit; SIGKILL after `ms`. */
-async function exited(child: Deno.ChildProcess, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ms)));
-  const status = await Promise.race([child.status, late]);
-  clearTimeout(timer);
-  if (status === "late") {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Exited meanwhile.
-    }
-    await child.status;
-  }
-  children.delete(child);
-}
 
 function url(server: Server, path: string): string {
   return `http://127.0.0.1:${server.port}${path}`;
@@ -566,101 +485,7 @@ async function readToEnd(conn: Deno.Conn, ms: number): Promise<Uint8Array> {
   return out;
 }
 
-async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-// ---- System -----------------------------------------------------------------------------
-
-/** utime + stime of a process from /proc/<pid>/stat, in seconds (all its threads). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // fields 14 and 15 of stat
-}
-
-/** VmRSS of a process from /proc/<pid>/status, in MiB. */
-async function residentMib(pid: number): Promise<number> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s*(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
-}
-
-async function clockTicks(): Promise<number> {
-  try {
-    const { stdout } = await new Deno.Command("getconf", { args: ["CLK_TCK"] }).output();
-    return Number(decoder.decode(stdout).trim()) || 100;
-  } catch {
-    return 100;
-  }
-}
-
-async function loadAverage(): Promise<number> {
-  return Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function header(): Promise<string> {
-  const run = async (command: string, commandArgs: string[]) => {
-    try {
-      const { stdout, stderr } = await new Deno.Command(command, { args: commandArgs }).output();
-      return (decoder.decode(stdout) + decoder.decode(stderr)).split("\n")[0]!.trim();
-    } catch {
-      return "?";
-    }
-  };
-  const cpu = (await Deno.readTextFile("/proc/cpuinfo")).match(/model name\s*:\s*(.*)/)?.[1];
-  // The engine measured is the lib/ next to this file: name its commit and any local edits.
-  const root = here("../");
-  const commit = await run("git", ["-C", root, "rev-parse", "--short", "HEAD"]);
-  let source = `${root} (not a git checkout)`;
-  if (/^[0-9a-f]+$/.test(commit)) {
-    const { stdout } = await new Deno.Command("git", {
-      args: ["-C", root, "status", "--porcelain", "--", "lib", "mod.ts"],
-    }).output();
-    const dirty = decoder.decode(stdout).split("\n").filter((l) => l.trim()).map((l) => l.slice(3));
-    source = `commit ${commit}` + (dirty.length ? `, with local edits to ${dirty.join(", ")}` : "");
-  }
-  return [
-    `## HTTP load: wire engine vs Deno.serve vs node:http`,
-    "",
-    `${RUNS} rounds, server order rotating per round; ${DURATION} s per wrk run; ` +
-    `Deno ${Deno.version.deno}, Node ${await run("node", ["--version"])}, ` +
-    `${(await run("wrk", ["--version"])).split(" [")[0]}; ${navigator.hardwareConcurrency} ` +
-    `vCPUs (${cpu}); engine: ${source}; started ${new Date().toISOString()}.`,
-    "Medians over the rounds; a ratio is wire / that server (above 1: wire is faster), the",
-    "median of the per-round ratios. Server CPU is utime + stime of the server process from",
-    "/proc/<pid>/stat (all threads) over the run, divided by the requests (µs) or bytes",
-    "(ns/B, the same as s/GB). Server RSS is VmRSS right after each measurement, the largest",
-    "over the rounds: the servers run for the whole benchmark, so it also shows growth.",
-    "1 MB = 10^6 bytes.",
-  ].join("\n");
-}
-
 // ---- Report -----------------------------------------------------------------------------
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-function format(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
-  return value >= 100 ? Math.round(value).toLocaleString("en-US") : value.toPrecision(3);
-}
 
 function table(scenario: Scenario, rows: Map<string, Sample[]>): string {
   const wire = rows.get("wire") ?? [];
@@ -668,11 +493,16 @@ function table(scenario: Scenario, rows: Map<string, Sample[]>): string {
   const cpuHead = scenario.cpuPer === "request" ? "server CPU µs/request" : "server CPU ns/B";
   const lines = [
     `\n### ${scenario.id}. ${scenario.title}\n`,
-    `\`${scenario.command}\`; load average (1 min) ${Math.min(...loads).toFixed(2)}–` +
-    `${Math.max(...loads).toFixed(2)} at the start of the measurements.\n`,
-    `| server | median ${scenario.unit} | per round | wire / this (per round) | ${cpuHead} ` +
-    "| server RSS MiB (max) | problems |",
-    "|---|---|---|---|---|---|---|",
+    commandLine(scenario.command, loads),
+    ...tableHead([
+      "server",
+      `median ${scenario.unit}`,
+      "per round",
+      "wire / this (per round)",
+      cpuHead,
+      "server RSS MiB (max)",
+      "problems",
+    ]),
   ];
   const ratios = new Map<string, number>();
   for (const spec of SPECS) {
@@ -683,19 +513,20 @@ function table(scenario: Scenario, rows: Map<string, Sample[]>): string {
     if (spec.key !== "wire" && samples.length === wire.length) {
       const each = samples.map((s, i) => wire[i]!.value / s.value);
       ratios.set(spec.key, median(each));
-      ratio = `**${median(each).toFixed(2)}×** (${each.map((r) => r.toFixed(2)).join(", ")})`;
+      ratio = ratioCell(each);
     }
     const cpu = median(
       samples.map((s) => (s.cpu / s.units) * (scenario.cpuPer === "request" ? 1e6 : 1e9)),
     );
-    const problems = samples.flatMap((s, i) => s.problems.map((p) => `round ${i + 1}: ${p}`));
-    lines.push(
-      `| ${spec.label} | ${format(median(values))} | ${perRound} | ${ratio} | ${
-        cpu.toPrecision(3)
-      } | ${Math.max(...samples.map((s) => s.rss)).toFixed(0)} | ${
-        problems.join("; ") || "none"
-      } |`,
-    );
+    lines.push(row([
+      spec.label,
+      format(median(values)),
+      perRound,
+      ratio,
+      cpu.toPrecision(3),
+      Math.max(...samples.map((s) => s.rss)).toFixed(0),
+      problemsCell(samples),
+    ]));
   }
   const notes = [...rows.values()].flat().filter((s) => s.note).map((s) => s.note);
   if (notes.length > 0) lines.push(`\n\\* ${[...new Set(notes)].join("; ")}.`);
@@ -717,39 +548,4 @@ function table(scenario: Scenario, rows: Map<string, Sample[]>): string {
     }
   }
   return lines.join("\n");
-}
-
-function parseArgs(argv: string[]) {
-  const options = {
-    runs: 3,
-    duration: 10,
-    uploadMib: 256,
-    uploadLimit: 60,
-    json: null as string | null,
-  };
-  for (let i = 0; i < argv.length; i += 2) {
-    const [name, value] = [argv[i], argv[i + 1]];
-    if (value === undefined) usage(`${name} needs a value`);
-    if (name === "--json") options.json = value;
-    else {
-      const key = ({
-        "--runs": "runs",
-        "--duration": "duration",
-        "--upload-mib": "uploadMib",
-        "--upload-limit": "uploadLimit",
-      } as const)[name as string];
-      if (key === undefined) usage(`unknown option ${name}`);
-      options[key] = Number(value);
-      if (!(options[key] > 0)) usage(`${name} must be a positive number`);
-    }
-  }
-  return options;
-}
-
-function usage(problem: string): never {
-  console.error(
-    `${problem}\nusage: deno run -A bench/http_load.ts [--runs N] [--duration S] ` +
-      "[--upload-mib M] [--upload-limit S] [--json FILE]",
-  );
-  Deno.exit(2);
 }
