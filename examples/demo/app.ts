@@ -110,11 +110,13 @@ export async function demo(options: DemoOptions): Promise<{
           while (!session.signal.aborted) {
             await session.send(JSON.stringify(stats()));
             await new Promise<void>((resolve) => {
-              const timer = setTimeout(resolve, 1000);
-              session.signal.addEventListener("abort", () => {
+              const done = () => {
                 clearTimeout(timer);
+                session.signal.removeEventListener("abort", done);
                 resolve();
-              }, { once: true });
+              };
+              const timer = setTimeout(done, 1000);
+              session.signal.addEventListener("abort", done, { once: true });
             });
           }
         }),

@@ -25,8 +25,13 @@ const options = {
   onListen: (addr: Deno.NetAddr) =>
     console.log(`listening on http://${addr.hostname}:${addr.port}/`),
 };
+// The wire engine limits request bodies itself (128 MiB by default): let uploads reach the
+// demo's own limit, which answers with a clearer message.
 const server = args.engine === "wire"
-  ? embeddedServer(WireEngine, options, module)
+  ? embeddedServer(WireEngine, {
+    ...options,
+    configure: (config) => (config.maxBodySize = args.maxUpload + 1024 * 1024),
+  }, module)
   : embeddedServer(NativeEngine, options, module);
 await server.start();
 const stop = () => {

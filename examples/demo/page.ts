@@ -31,6 +31,7 @@ export const PAGE = `<!doctype html>
   <section id="chat">
     <h2>Chat</h2>
     <div>You are <strong id="me">…</strong>. Here: <span id="users"></span></div>
+    <div id="chat-error" class="error"></div>
     <ul id="messages"></ul>
     <form id="chat-form"><input id="text" type="text" autocomplete="off" placeholder="Say something" maxlength="2000">
       <button id="send">Send</button></form>
@@ -89,7 +90,7 @@ function connectChat() {
       $("#messages").append(item);
       $("#messages").scrollTop = $("#messages").scrollHeight;
     } else if (data.type === "error") {
-      $("#users").textContent = data.message;
+      $("#chat-error").textContent = data.message;
     }
   };
   socket.onclose = () => {

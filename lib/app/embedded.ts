@@ -34,7 +34,9 @@ export interface EmbeddedServerOptions<TConfig> {
    * requests in flight and open WebSocket sessions stay with the application that accepted
    * them. The runtime caches modules by URL, so only the module itself is evaluated again, not
    * the modules it imports: keep the code you edit in it, or import the rest with a query
-   * that changes. A module that fails to load leaves the previous application serving.
+   * that changes. A module that fails to load leaves the previous application serving. Each
+   * application a reload replaces is kept until `stop()`, which closes its sessions with 1001.
+   * The paths must exist: `start()` fails otherwise, before anything listens.
    *
    * @default {[]}
    */
@@ -205,6 +207,8 @@ class Embedded<TConfig> implements EmbeddedServer {
       this.#current = await this.#load(this.#module);
       const config = this.#engine.defaults();
       this.#options.configure?.(config);
+      // Watched paths are checked (they must exist) before anything listens.
+      if (this.#watchPaths.length > 0) this.#watch();
       this.#running = this.#engine.start(
         (request, info) => this.#current!.fetch(request, info),
         {
@@ -218,16 +222,18 @@ class Embedded<TConfig> implements EmbeddedServer {
       );
     } catch (error) {
       // Nothing listens: the server is over.
+      try {
+        this.#watcher?.close();
+      } catch {
+        // Closed already.
+      }
       this.#state = "stopped";
       this.#options.signal?.removeEventListener("abort", this.#onAbort);
       for (const application of this.#applications) application.dispose();
       this.#finish();
       throw error;
     }
-    if (this.#state === "starting") {
-      this.#state = "started";
-      if (this.#watchPaths.length > 0) this.#watch();
-    }
+    if (this.#state === "starting") this.#state = "started";
     return this.#running.addr;
   }
 
@@ -265,7 +271,7 @@ class Embedded<TConfig> implements EmbeddedServer {
       configure = module;
     } else {
       const url = new URL(module);
-      if (this.#reloads > 0 && url.protocol === "file:") {
+      if (this.#reloads > 0 && url.protocol !== "data:" && url.protocol !== "blob:") {
         url.searchParams.set("reload", String(this.#reloads)); // a new URL is evaluated anew
       }
       const exports = await import(url.href);
@@ -300,6 +306,7 @@ class Embedded<TConfig> implements EmbeddedServer {
           if (event.kind === "access" || event.kind === "other") continue;
           clearTimeout(timer);
           timer = setTimeout(() => {
+            // #reload never rejects: one failure must not stop the reloads after it.
             reloading = reloading.then(() => this.#reload());
           }, this.#reloadDelay);
         }
@@ -325,13 +332,15 @@ class Embedded<TConfig> implements EmbeddedServer {
     } catch (error) {
       failure = error;
     }
-    const report = this.#options.onReload ??
-      ((error: unknown) => {
-        if (error !== null) {
-          console.error("Reload failed; the previous application serves on:", error);
-        }
-      });
-    report(failure);
+    try {
+      if (this.#options.onReload !== undefined) this.#options.onReload(failure);
+      else if (failure !== null) {
+        console.error("Reload failed; the previous application serves on:", failure);
+      }
+    } catch (error) {
+      // A reporter that throws must not become an unhandled rejection, which ends Deno.
+      console.error("onReload failed:", error, "reporting:", failure);
+    }
   }
 }
 
@@ -342,7 +351,9 @@ function specifierUrl(specifier: string | URL): URL {
     return new URL(specifier); // a URL (not a Windows drive letter)
   }
   const base = new URL("file:///");
-  base.pathname = Deno.cwd().replaceAll("\\", "/").replace(/\/?$/, "/");
+  // Each segment encoded: a % (or # or ?) in the working directory is a character, not a code.
+  base.pathname = Deno.cwd().replaceAll("\\", "/").split("/").map(encodeURIComponent).join("/")
+    .replace(/\/?$/, "/");
   return new URL(
     specifier.replaceAll("%", "%25").replaceAll("#", "%23").replaceAll("?", "%3F"),
     base,

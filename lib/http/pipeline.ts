@@ -549,6 +549,7 @@ class Pipeline {
     this.#headers.dispose();
     this.#writeDeadline.dispose();
     this.#bodyDeadline.dispose();
+    this.#stopWatch?.();
     if (this.#upgraded) return;
     this.#closed = true;
     this.#abortAll(new DOMException("The connection closed", "AbortError"));
@@ -679,7 +680,10 @@ class Pipeline {
   async #watchBody(body: RequestBody): Promise<void> {
     const reader = this.#reader;
     let open = true;
-    body.settled.promise.then(() => (open = false));
+    body.settled.promise.then(() => {
+      open = false;
+      body.progress(); // a wait under way ends
+    });
     let idle = false; // the handler took nothing for WATCH_PAUSE: read ahead without pausing
     try {
       while (open && !body.done && !this.#readDone) {
@@ -700,19 +704,30 @@ class Pipeline {
     }
   }
 
-  /** Whether the handler took bytes of `body` (or it settled) within `ms`. */
+  /**
+   * Whether the handler took bytes of `body` (or it settled) within `ms`. The wait ends early
+   * (true) when the body settles or the pipeline ends.
+   */
   #progress(body: RequestBody, ms: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const timer = ms === Infinity ? undefined : setTimeout(() => {
         body.wake = null;
+        this.#stopWatch = null;
         resolve(false);
       }, ms);
-      body.wake = () => {
+      const wake = () => {
         clearTimeout(timer);
+        body.wake = null;
+        this.#stopWatch = null;
         resolve(true);
       };
+      body.wake = wake;
+      this.#stopWatch = wake;
     });
   }
+
+  /** Ends the read-ahead's wait, when one is under way (see #progress). */
+  #stopWatch: (() => void) | null = null;
 
   /** The client closed its side or the connection failed: handlers still running abort. */
   #clientLeft(): void {
@@ -1255,12 +1270,19 @@ class Pipeline {
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     const content = response.body;
     if (noBody) {
-      let length = declared;
+      // A HEAD gets the length the handler declared, or the one a GET would get.
+      let length = slot.method === "HEAD" && content === null && declared < 0 ? 0 : declared;
       if (slot.method === "HEAD" && length < 0 && content !== null) {
-        // The length a GET would get: that of a body that is all there at once.
-        const ahead = await readAhead(content.getReader());
-        if (ahead.ended) length = ahead.size;
-        ahead.reader.cancel().catch(() => {});
+        // The length a GET would get: that of a body that is all there at once. A body that
+        // fails says nothing of its length, and a HEAD sends none of it anyway.
+        const reader = content.getReader();
+        try {
+          const ahead = await readAhead(reader);
+          if (ahead.ended) length = ahead.size;
+        } catch {
+          // No length, then.
+        }
+        reader.cancel().catch(() => {});
       } else {
         content?.cancel().catch(() => {});
       }
@@ -1273,7 +1295,23 @@ class Pipeline {
       return !close;
     }
     // Read what the body has ready: a body that ends at once goes out with its length.
-    const ahead = await readAhead(content.getReader());
+    const bodyReader = content.getReader();
+    let ahead: ReadAhead;
+    try {
+      ahead = await readAhead(bodyReader);
+    } catch (error) {
+      // The body failed before any of the response was written: it can still be a 500.
+      bodyReader.cancel(error).catch(() => {});
+      console.error("Handler failed: the response body failed before it was sent:", error);
+      this.#pushHead(
+        head.replace(/^HTTP\/1\.1 \d{3} [^\r]*/, "HTTP/1.1 500 Internal Server Error") +
+          "content-length: 0\r\n",
+        close,
+        slot.version,
+        null,
+      );
+      return !close;
+    }
     const { reader, parts, size, ended } = ahead;
     let pending = ahead.pending;
     if (ended && declared >= 0 && declared !== size) {
@@ -1472,6 +1510,9 @@ class Pipeline {
     await this.#reading; // it stops at a request that may upgrade
     const reader = this.#reader;
     const buffered = reader.rest();
+    // A body's read-ahead (see #watchBody) may have a read of the connection under way: its
+    // bytes are the first frames, and come before any read of the session's own.
+    const pending = reader.pendingRest();
     reader.releaseLock();
     this.#writer?.releaseLock();
     const transport = this.#transport;
@@ -1481,7 +1522,9 @@ class Pipeline {
       ...(transport.close ? { close: () => transport.close!() } : {}),
       ...(transport.read && transport.write
         ? {
-          read: (p: Uint8Array) => transport.read!(p),
+          read: pending === null
+            ? (p: Uint8Array) => transport.read!(p)
+            : readAfter(pending, (p: Uint8Array) => transport.read!(p)),
           write: (p: Uint8Array) => transport.write!(p),
         }
         : {}),
@@ -1498,6 +1541,31 @@ const WATCH_PAUSE = 50;
 const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
+
+/**
+ * A direct read that first hands out the bytes `first` resolves with (as many as each read's
+ * buffer takes), then reads with `read`.
+ */
+function readAfter(
+  first: Promise<Uint8Array>,
+  read: (p: Uint8Array) => Promise<number | null>,
+): (p: Uint8Array) => Promise<number | null> {
+  let pending: Promise<Uint8Array> | null = first;
+  let left: Uint8Array | null = null;
+  return async (p) => {
+    if (pending !== null) {
+      left = await pending;
+      pending = null;
+    }
+    if (left !== null && left.length > 0) {
+      const n = Math.min(p.length, left.length);
+      p.set(left.subarray(0, n));
+      left = n === left.length ? null : left.subarray(n);
+      return n;
+    }
+    return read(p);
+  };
+}
 
 /** What {@linkcode readAhead} found of a response body. */
 interface ReadAhead {

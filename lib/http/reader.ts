@@ -289,6 +289,20 @@ export class BufferedReader {
     return out;
   }
 
+  /**
+   * The bytes a read under way will add, for whoever takes the source over after
+   * {@linkcode rest}: a direct source's read cannot be cancelled, and what it reads lands in
+   * this reader's buffer. Resolves with them (empty at the end of the input or on an error,
+   * which the next owner then meets itself); null when no read is under way.
+   *
+   * @returns The bytes of the read under way, or null.
+   */
+  pendingRest(): Promise<Uint8Array> | null {
+    const filling = this.#filling;
+    if (filling === null) return null;
+    return filling.then(() => this.rest(), () => new Uint8Array(0));
+  }
+
   /** Releases the stream's lock, leaving the unread bytes here (see {@linkcode rest}). */
   releaseLock(): void {
     (this.#byob ?? this.#plain)?.releaseLock();

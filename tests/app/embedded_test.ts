@@ -133,6 +133,62 @@ Deno.test("embeddedServer", async (t) => {
     await within(server.finished, 1000, "finished");
   });
 
+  await t.step(
+    "a watched path that does not exist fails start before anything listens",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "wirestream_embedded_" });
+      try {
+        const file = `${dir}/app.ts`;
+        await Deno.writeTextFile(file, "export default () => {};\n");
+        const server = embeddedServer(
+          WireEngine,
+          { ...listen, watchPaths: [`${dir}/missing`] },
+          file,
+        );
+        await assert.rejects(server.start(), Deno.errors.NotFound);
+        assert.equal(server.addr, null, "nothing listens");
+        await within(server.finished, 1000, "finished");
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  await t.step("an onReload that throws is reported, and later reloads still happen", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+    const file = `${dir}/app.ts`;
+    const source = (tag: string) =>
+      `export default (app) => app.routing((r) => r.get("/", () => new Response("${tag}")));\n`;
+    await Deno.writeTextFile(file, source("v1"));
+    const reports: unknown[] = [];
+    let reloaded = deferred<void>();
+    const original = console.error;
+    console.error = (...args: unknown[]) => void reports.push(args[0]);
+    const server = embeddedServer(WireEngine, {
+      ...listen,
+      watchPaths: [dir],
+      reloadDelay: 50,
+      onReload: () => {
+        reloaded.resolve();
+        throw new Error("a reporter's bug");
+      },
+    }, file);
+    try {
+      const { port } = await server.start();
+      await Deno.writeTextFile(file, source("v2"));
+      await within(reloaded.promise, 10_000, "the first reload");
+      reloaded = deferred<void>();
+      await Deno.writeTextFile(file, source("v3"));
+      await within(reloaded.promise, 10_000, "the second reload");
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v3");
+      assert.equal(reports.filter((r) => r === "onReload failed:").length, 2);
+    } finally {
+      console.error = original;
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("a module that throws fails start", async () => {
     const server = embeddedServer(WireEngine, listen, () => {
       throw new RangeError("bad module");

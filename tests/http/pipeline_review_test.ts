@@ -46,11 +46,21 @@ const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
 
 Deno.test("startConnectionPipeline (review regressions)", async (t) => {
   await t.step("finishes when the writer stops while the request queue is full", async () => {
+    // A body that fails once its head went out: the connection is cut, the writer stops. (One
+    // that fails before anything was written is answered with 500 instead.)
     const c = open(
-      () =>
-        new Response(
-          new ReadableStream({ pull: (controller) => controller.error(new Error("body failed")) }),
-        ),
+      () => {
+        let pulls = 0;
+        return new Response(
+          new ReadableStream({
+            async pull(controller) {
+              if (pulls++ === 0) return controller.enqueue(new Uint8Array(1));
+              await delay(20);
+              controller.error(new Error("body failed"));
+            },
+          }),
+        );
+      },
       { maxPipelined: 1 },
     );
     c.send(GET + GET + GET);

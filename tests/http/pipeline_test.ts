@@ -1391,7 +1391,8 @@ Deno.test("startConnectionPipeline", async (t) => {
         const took = Date.now() - began;
         assert.equal(response.status, 408);
         assert.equal(response.headers.get("connection"), "close");
-        assert.ok(failure instanceof TypeError || failure instanceof HttpError, String(failure));
+        assert.ok(failure instanceof HttpError, String(failure));
+        assert.equal(failure.status, 408);
         assert.ok(took >= 150 && took < 2000, `answered after ${took} ms`);
         await c.expectClosed();
       } finally {
@@ -1439,4 +1440,54 @@ Deno.test("startConnectionPipeline", async (t) => {
       await c.close();
     }
   });
+
+  await t.step(
+    "a body that fails before anything was written: 500 (GET) or no length (HEAD), and the connection goes on",
+    async () => {
+      const failing = () =>
+        new ReadableStream({ start: (controller) => controller.error(new Error("no body")) });
+      const logged = await capturingErrors(async () => {
+        const c = open((request) =>
+          new URL(request.url).pathname === "/empty" ? new Response(null) : new Response(failing())
+        );
+        try {
+          c.send(
+            get("/fails") + "HEAD /fails HTTP/1.1\r\nHost: a\r\n\r\n" +
+              "HEAD /empty HTTP/1.1\r\nHost: a\r\n\r\n" + get("/empty"),
+          );
+          const first = (await c.next())!;
+          assert.equal(first.status, 500);
+          assert.equal(first.headers.get("content-length"), "0");
+          const head = (await c.next("HEAD"))!;
+          assert.equal(head.status, 200);
+          assert.equal(head.headers.get("content-length"), null, "no length for a failed body");
+          const emptyHead = (await c.next("HEAD"))!;
+          assert.equal(emptyHead.headers.get("content-length"), "0", "as the GET gets");
+          const emptyGet = (await c.next())!;
+          assert.equal(emptyGet.headers.get("content-length"), "0");
+        } finally {
+          await c.close();
+        }
+      });
+      assert.equal(logged.length, 1, "the GET's failure is reported once");
+      assert.match(String(logged[0]![0]), /failed before it was sent/);
+    },
+  );
+
+  await t.step(
+    "a large body left unread: 'Connection: close', and nothing of the read-ahead outlives finished",
+    async () => {
+      // The step's sanitizers fail it if the read-ahead's pause timer is still armed.
+      const c = open(() => new Response("no thanks"));
+      try {
+        c.send(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n${"x".repeat(1000)}`);
+        const response = (await c.next("POST"))!;
+        assert.equal(textOf(response.body), "no thanks");
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
 });

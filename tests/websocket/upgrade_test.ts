@@ -15,7 +15,7 @@ import {
   WebSocketSession,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { deferred, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
+import { deferred, delay, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
 import { randomBytes, seeded } from "../_util/random.ts";
 import { denoClient, wsClient } from "../_util/clients.ts";
 import { nativeServer, Queue, upgradeHandler } from "../_util/ws.ts";
@@ -288,6 +288,69 @@ Deno.test("upgradeWebSocket", async (t) => {
       await server.close();
     }
   });
+
+  await t.step(
+    "an upgrade pipelined after a body the handler read late: the first frame reaches the session",
+    async () => {
+      // The POST's handler waits past the body read-ahead's pause, so a read of the
+      // connection is under way when the upgrade is answered: its bytes are the first frame.
+      const server = httpServer({ hostname: "127.0.0.1", port: 0 }, async (request) => {
+        if (request.method === "POST") {
+          await delay(150);
+          return new Response(`got ${await request.text()}`);
+        }
+        const { response, session } = upgradeWebSocket(request);
+        void echo(session);
+        return response;
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(
+          "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello" + upgradeRequest(),
+        );
+        const posted = (await c.next("POST"))!;
+        assert.equal(textOf(posted.body), "got hello");
+        assert.equal((await c.next())!.status, 101);
+        await c.send(clientFrame(Opcode.Text, utf8("first")));
+        const echoed = await within(c.responses.bytes(7), 2000, "the echo of the first frame");
+        assert.deepEqual([...echoed!], [0x81, 0x05, ...utf8("first")]);
+      } finally {
+        await c.close();
+        await within(server.shutdown(), 5000, "shutdown");
+      }
+    },
+  );
+
+  await t.step(
+    "a copy of the request upgrades through Deno.upgradeWebSocket: 500, and its session ends at once",
+    async () => {
+      const sessions: MessageSession[] = [];
+      const errors: unknown[] = [];
+      const server = httpServer({
+        hostname: "127.0.0.1",
+        port: 0,
+        onError: (error) => (errors.push(error), new Response("refused", { status: 599 })),
+      }, (request) => {
+        const { response, session } = upgradeWebSocket(new Request(request)); // not the engine's
+        sessions.push(session);
+        return response;
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(upgradeRequest());
+        const response = (await c.next())!;
+        assert.equal(response.status, 599);
+        assert.equal(errors.length, 1);
+        assert.ok(errors[0] instanceof TypeError);
+        assert.match(String(errors[0]), /only Deno\.serve completes/);
+        const closed = await within(sessions[0]!.closed, 1000, "the session to end at once");
+        assert.equal(closed.code, 1006);
+      } finally {
+        await c.close();
+        await within(server.shutdown(), 5000, "shutdown");
+      }
+    },
+  );
 
   await t.step("hands the bytes sent right after the upgrade request to the session", async () => {
     const server = wsServer({}, () => {});
