@@ -30,8 +30,8 @@ export class BoundarySearch {
   /** The bytes held back: a tail of the previous chunks that is a prefix of the needle. */
   readonly #carry: Uint8Array;
   #carried = 0;
-  /** Whether the carry was assumed (see {@linkcode prime}) rather than read. */
-  #assumed = false;
+  /** How many bytes at the start of the carry were assumed (see {@linkcode prime}), not read. */
+  #assumed = 0;
 
   /**
    * Prepares the search.
@@ -66,13 +66,13 @@ export class BoundarySearch {
   prime(n: number): void {
     this.#carry.set(this.needle.subarray(0, n));
     this.#carried = n;
-    this.#assumed = true;
+    this.#assumed = n;
   }
 
   /** Forgets any held-back bytes (after a match, the search starts afresh). */
   reset(): void {
     this.#carried = 0;
-    this.#assumed = false;
+    this.#assumed = 0;
   }
 
   /**
@@ -102,8 +102,8 @@ export class BoundarySearch {
         return -1;
       }
       // Not a match. As the needle's first byte occurs nowhere else in it, no match can begin
-      // inside the held-back bytes: they are all data.
-      if (!this.#assumed) emit(this.#carry.slice(0, k));
+      // inside the held-back bytes: they are all data, but for any assumed ones.
+      if (k > this.#assumed) emit(this.#carry.slice(this.#assumed, k));
       this.reset();
     }
     const at = this.indexOf(chunk, i, end);
