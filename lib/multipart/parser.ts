@@ -432,6 +432,10 @@ export class MultipartParser {
           if (at === -1) return end;
           this.#startPart();
           this.#state = BODY;
+          // The blank line's CRLF may serve as the next delimiter's: "--boundary" right after
+          // the header section ends the part empty (RFC 2046 forbids it as content: it would
+          // begin a line), as busboy and Request.formData() read it.
+          this.#search.prime(2);
           return at; // the caller sets the part up before its body flows
         }
         case CLOSE_PAD: {
