@@ -198,6 +198,14 @@ function byteName(byte: number): string {
  * {@linkcode push} stops just after a part's head, so that a caller can set up that part
  * before its body flows: push the rest of the chunk again.
  *
+ * **Line ends** are CRLF. A bare LF or CR in a part's header section or after a boundary is a
+ * 400; `LF--boundary` inside a part's content is content (a delimiter begins with CRLF), so a
+ * body written with bare LFs throughout fails for want of a boundary rather than being read
+ * one way here and another elsewhere. A boundary must not begin a line of content (RFC 2046
+ * §5.1.1): right after a part's header section it ends the part, empty, as busboy and
+ * `Request.formData()` read it; followed by anything but `--`, transport padding or CRLF it is
+ * a 400.
+ *
  * **Ownership**: part data is delivered as views of the input chunks; the preamble and
  * epilogue are copies.
  *
