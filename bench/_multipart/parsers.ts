@@ -37,6 +37,25 @@ interface BusboyConfig {
 const busboy = busboyModule as unknown as (config: BusboyConfig) => NodeParser;
 const FastifyBusboy = fastifyBusboyModule as unknown as new (config: BusboyConfig) => NodeParser;
 
+/** Both busboys' options: no limits, the body's type. */
+const CONFIG: BusboyConfig = {
+  headers: { "content-type": CONTENT_TYPE },
+  limits: { fieldSize: Infinity, fileSize: Infinity },
+};
+
+/** Runs a busboy parser over `body` until it emits `end` ("close" or "finish"). */
+async function runBusboy(
+  body: ReadableStream<Uint8Array>,
+  parser: NodeParser,
+  end: string,
+): Promise<Found> {
+  const found = count(parser);
+  const ended = once(parser as never, end);
+  await feed(body, parser);
+  await ended;
+  return found;
+}
+
 /** Feeds a busboy parser with backpressure, then ends it. */
 async function feed(body: ReadableStream<Uint8Array>, parser: NodeParser): Promise<void> {
   for await (const chunk of body) {
@@ -93,29 +112,8 @@ export const PARSERS: Record<string, Parser> = {
     return found;
   },
 
-  async busboy(body) {
-    const parser = busboy({
-      headers: { "content-type": CONTENT_TYPE },
-      limits: { fieldSize: Infinity, fileSize: Infinity },
-    });
-    const found = count(parser);
-    const closed = once(parser as never, "close");
-    await feed(body, parser);
-    await closed;
-    return found;
-  },
-
-  async "@fastify/busboy"(body) {
-    const parser = new FastifyBusboy({
-      headers: { "content-type": CONTENT_TYPE },
-      limits: { fieldSize: Infinity, fileSize: Infinity },
-    });
-    const found = count(parser);
-    const finished = once(parser as never, "finish");
-    await feed(body, parser);
-    await finished;
-    return found;
-  },
+  busboy: (body) => runBusboy(body, busboy(CONFIG), "close"),
+  "@fastify/busboy": (body) => runBusboy(body, new FastifyBusboy(CONFIG), "finish"),
 
   async "@remix-run/multipart-parser"(body) {
     const found = { parts: 0, files: 0, contentBytes: 0 };
