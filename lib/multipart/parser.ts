@@ -3,10 +3,7 @@
  * Multipart bodies (RFC 2046 §5.1, RFC 7578): Ktor's `parseMultipart` as a stream of events
  * whose parts carry their bodies as streams, over a state machine with no streams or promises.
  *
- * Policy: delimiters and part header lines end with CRLF. A bare LF or CR in a part's header
- * section, or after a boundary, is a 400; `LF--boundary` inside a part's content is content
- * (a delimiter begins with CRLF), so a body written with bare LFs throughout fails with a 400
- * for its missing boundary rather than being read differently from other parsers.
+ * Line ends are CRLF only: see {@linkcode MultipartParser} for the bare-LF policy.
  *
  * @module
  */
@@ -89,7 +86,8 @@ export interface MultipartHead {
   name: string | null;
   /**
    * The `filename*` (RFC 8187) or else `filename` parameter of its `Content-Disposition`, as
-   * sent (the path part included, if any), or null. A part with a filename is a file.
+   * sent (a path included, if any), or null. A part with a filename is a file. It comes from
+   * the peer: never use it as a path as it is.
    */
   filename: string | null;
   /** Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). */
