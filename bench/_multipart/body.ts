@@ -41,6 +41,16 @@ export function layout(mib: number): PartSpec[] {
   return parts;
 }
 
+/** The layout of an upload of about `mib` MiB: four files of a quarter each, four fields. */
+export function uploadLayout(mib: number): PartSpec[] {
+  const parts: PartSpec[] = [];
+  for (let i = 0; i < 4; i++) {
+    parts.push({ name: `field${i}`, filename: null, size: 1024 });
+    parts.push({ name: `file${i}`, filename: `f${i}.bin`, size: Math.round((mib * MiB) / 4) });
+  }
+  return parts;
+}
+
 const encoder = new TextEncoder();
 
 function headOf(part: PartSpec, first: boolean): Uint8Array {

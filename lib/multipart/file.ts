@@ -49,6 +49,16 @@ export interface SavePartOptions {
  *   return new Response("saved\n");
  * });
  * ```
+ *
+ * @example An aborted signal stops it before any file is created
+ * ```ts
+ * import { savePart } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const part = { body: ReadableStream.from([new TextEncoder().encode("content")]) };
+ * const signal = AbortSignal.abort(new Error("shutting down"));
+ * await assert.rejects(savePart(part, "never-written.bin", { signal }), { message: "shutting down" });
+ * ```
  */
 export async function savePart(
   part: { readonly body: ReadableStream<Uint8Array> },

@@ -3,10 +3,7 @@
  * Multipart bodies (RFC 2046 §5.1, RFC 7578): Ktor's `parseMultipart` as a stream of events
  * whose parts carry their bodies as streams, over a state machine with no streams or promises.
  *
- * Policy: delimiters and part header lines end with CRLF. A bare LF or CR in a part's header
- * section, or after a boundary, is a 400; `LF--boundary` inside a part's content is content
- * (a delimiter begins with CRLF), so a body written with bare LFs throughout fails with a 400
- * for its missing boundary rather than being read differently from other parsers.
+ * Line ends are CRLF only: see {@linkcode MultipartParser} for the bare-LF policy.
  *
  * @module
  */
@@ -89,7 +86,8 @@ export interface MultipartHead {
   name: string | null;
   /**
    * The `filename*` (RFC 8187) or else `filename` parameter of its `Content-Disposition`, as
-   * sent (the path part included, if any), or null. A part with a filename is a file.
+   * sent (a path included, if any), or null. A part with a filename is a file. It comes from
+   * the peer: never use it as a path as it is.
    */
   filename: string | null;
   /** Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). */
@@ -197,6 +195,14 @@ function byteName(byte: number): string {
  *
  * {@linkcode push} stops just after a part's head, so that a caller can set up that part
  * before its body flows: push the rest of the chunk again.
+ *
+ * **Line ends** are CRLF. A bare LF or CR in a part's header section or after a boundary is a
+ * 400; `LF--boundary` inside a part's content is content (a delimiter begins with CRLF), so a
+ * body written with bare LFs throughout fails for want of a boundary rather than being read
+ * one way here and another elsewhere. A boundary must not begin a line of content (RFC 2046
+ * §5.1.1): right after a part's header section it ends the part, empty, as busboy and
+ * `Request.formData()` read it; followed by anything but `--`, transport padding or CRLF it is
+ * a 400.
  *
  * **Ownership**: part data is delivered as views of the input chunks; the preamble and
  * epilogue are copies.
@@ -432,6 +438,10 @@ export class MultipartParser {
           if (at === -1) return end;
           this.#startPart();
           this.#state = BODY;
+          // The blank line's CRLF may serve as the next delimiter's: "--boundary" right after
+          // the header section ends the part empty (RFC 2046 forbids it as content: it would
+          // begin a line), as busboy and Request.formData() read it.
+          this.#search.prime(2);
           return at; // the caller sets the part up before its body flows
         }
         case CLOSE_PAD: {

@@ -130,10 +130,39 @@ const EMPTY_OUTCOME: Outcome = {
   status: null,
 };
 
+/** Contents that begin like a delimiter after the header section's blank line, and one that is. */
+const DASHES = bytes(
+  "-preamble\r\n--b\r\n" + // a preamble that starts with a dash
+    "\r\n" + // no headers
+    "--" + // content: two dashes, what a boundary line starts with
+    "\r\n--b\r\n" +
+    "\r\n" +
+    "-b" + // content: a dash and the boundary
+    "\r\n--b\r\n" +
+    "A: 1\r\n" +
+    "\r\n" + // the blank line's CRLF begins the next delimiter: an empty part, as
+    "--b\r\n" + // busboy and Request.formData() read it (RFC 2046 forbids it as content)
+    "\r\n" +
+    "last" +
+    "\r\n--b--",
+);
+const DASHES_OUTCOME: Outcome = {
+  preamble: "-preamble",
+  parts: [
+    { headers: [], name: null, filename: null, contentType: null, body: "--" },
+    { headers: [], name: null, filename: null, contentType: null, body: "-b" },
+    { headers: [["a", "1"]], name: null, filename: null, contentType: null, body: "" },
+    { headers: [], name: null, filename: null, contentType: null, body: "last" },
+  ],
+  epilogue: null,
+  status: null,
+};
+
 const FIXTURES: [string, Uint8Array, string, Outcome][] = [
   ["RFC2046", RFC2046, "simple boundary", RFC2046_OUTCOME],
   ["FORM", FORM, "AaB03x", FORM_OUTCOME],
   ["EMPTY", EMPTY, "b", EMPTY_OUTCOME],
+  ["DASHES", DASHES, "b", DASHES_OUTCOME],
 ];
 
 /** Parses one chunk of `text` with boundary "b". */
@@ -171,6 +200,10 @@ Deno.test("MultipartParser", async (t) => {
 
   await t.step("parses empty parts, an empty name, and empty preamble and epilogue", () => {
     assert.deepEqual(parseSync([EMPTY], "b"), EMPTY_OUTCOME);
+  });
+
+  await t.step("keeps dashes that begin a content; a boundary right after a head ends it", () => {
+    assert.deepEqual(parseSync([DASHES], "b"), DASHES_OUTCOME);
   });
 
   await t.step("gives the same result split at every offset, and byte by byte", () => {

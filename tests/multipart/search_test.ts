@@ -114,6 +114,14 @@ Deno.test("BoundarySearch", async (t) => {
     const got: number[] = [];
     assert.equal(search.push(Uint8Array.of(0x78), 0, (b) => void got.push(...b)), -1);
     assert.deepEqual(got, [0x78]);
+    // Bytes read after the assumed ones are data when the match fails, across chunks too.
+    const split = new BoundarySearch(NEEDLE);
+    split.prime(2);
+    const data: number[] = [];
+    assert.equal(split.push(Uint8Array.of(0x2d), 0, (b) => void data.push(...b)), -1);
+    assert.equal(split.push(Uint8Array.of(0x2d), 0, (b) => void data.push(...b)), -1);
+    assert.equal(split.push(Uint8Array.of(0x78), 0, (b) => void data.push(...b)), -1);
+    assert.deepEqual(data, [0x2d, 0x2d, 0x78]);
     const primed = new BoundarySearch(NEEDLE);
     primed.prime(2);
     assert.equal(primed.push(NEEDLE.subarray(2), 0, () => assert.fail("data")), NEEDLE.length - 2);

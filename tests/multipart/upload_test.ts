@@ -82,22 +82,21 @@ Deno.test("uploads end to end", async (t) => {
       sha256: await sha256(SMALL),
     },
   ];
+  /** Posts the form with curl -F: a field and the two files; returns the answer. */
+  const curlForm = async (origin: string): Promise<string> => {
+    const { code, stdout, stderr } = await curl(
+      ...["-F", "title=Hello", "-F", `data=@${filePath};type=application/x-test`],
+      ...["-F", `notes=@${smallPath}`, `${origin}/upload`],
+    );
+    assert.equal(code, 0, stderr);
+    return stdout;
+  };
   try {
     for (const engine of engines) {
       await t.step(`${engine.name}: curl -F, parsed with parseMultipart`, async () => {
         const served = engine.serve(describe);
         try {
-          const { code, stdout, stderr } = await curl(
-            "-F",
-            "title=Hello",
-            "-F",
-            `data=@${filePath};type=application/x-test`,
-            "-F",
-            `notes=@${smallPath}`,
-            `${served.origin}/upload`,
-          );
-          assert.equal(code, 0, stderr);
-          assert.deepEqual(JSON.parse(stdout), want);
+          assert.deepEqual(JSON.parse(await curlForm(served.origin)), want);
         } finally {
           await served.close();
         }
@@ -135,17 +134,7 @@ Deno.test("uploads end to end", async (t) => {
           const saved = await Deno.makeTempDir({ dir, prefix: "saved-" });
           const served = engine.serve(uploadHandler(saved));
           try {
-            const { code, stdout, stderr } = await curl(
-              "-F",
-              "title=Hello",
-              "-F",
-              `data=@${filePath};type=application/x-test`,
-              "-F",
-              `notes=@${smallPath}`,
-              `${served.origin}/upload`,
-            );
-            assert.equal(code, 0, stderr);
-            const result = JSON.parse(stdout) as UploadResult;
+            const result = JSON.parse(await curlForm(served.origin)) as UploadResult;
             assert.deepEqual(result.fields, [["title", "Hello"]]);
             assert.deepEqual(
               result.files.map((f: SavedFile) => [f.field, f.filename, f.type, f.size]),
