@@ -1,5 +1,8 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// `deno serve` as a child process: where it listens, and what it printed.
+// Programs under test as child processes (`deno serve`, the examples): where they listen, and
+// what they printed.
+
+import { within } from "./async.ts";
 
 /**
  * Reads `deno serve`'s stderr to its end: `port` resolves once it announces the address (or
@@ -25,4 +28,34 @@ export function watchServe(
     return text;
   })();
   return { port, text };
+}
+
+/**
+ * Reads a child's stdout until it prints `listening on http://127.0.0.1:<port>/` (as the
+ * examples do), within 30 s; then reads the rest in the background so the child never blocks.
+ *
+ * @returns The origin, and `drained`, which resolves once stdout ended.
+ */
+export async function waitForOrigin(
+  stdout: ReadableStream<Uint8Array>,
+): Promise<{ origin: string; drained: Promise<void> }> {
+  const lines = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const origin = await within(
+    (async () => {
+      while (true) {
+        const { done, value } = await lines.read();
+        if (done) throw new Error(`The program exited before listening: ${JSON.stringify(text)}`);
+        text += value;
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
+        if (match) return match[1]!;
+      }
+    })(),
+    30_000,
+    "the program to listen",
+  );
+  const drained = (async () => {
+    while (!(await lines.read()).done);
+  })().catch(() => {});
+  return { origin, drained };
 }

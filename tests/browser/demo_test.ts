@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
 import { within } from "../_util/async.ts";
 import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
+import { waitForOrigin } from "../_util/serve.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
@@ -38,24 +39,7 @@ async function startDemo(engine: string, dataDir: string) {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const origin = await within(
-    (async () => {
-      while (true) {
-        const { done, value } = await lines.read();
-        if (done) throw new Error(`The demo exited before listening: ${JSON.stringify(text)}`);
-        text += value;
-        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
-        if (match) return match[1]!;
-      }
-    })(),
-    30_000,
-    "the demo to listen",
-  );
-  const draining = (async () => {
-    while (!(await lines.read()).done);
-  })().catch(() => {});
+  const { origin, drained: draining } = await waitForOrigin(child.stdout);
   return {
     origin,
     /** Stops it as a user would (SIGTERM: a graceful stop); fails if that takes over 10 s. */

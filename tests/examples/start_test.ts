@@ -4,6 +4,7 @@
 // request, and stops it with SIGTERM as a user would.
 import assert from "node:assert/strict";
 import { within } from "../_util/async.ts";
+import { waitForOrigin } from "../_util/serve.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -20,22 +21,9 @@ Deno.test("deno task start serves the demo", async () => {
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const listening = waitForOrigin(child.stdout);
   try {
-    let text = "";
-    const origin = await within(
-      (async () => {
-        while (true) {
-          const { done, value } = await lines.read();
-          if (done) throw new Error(`The demo exited before listening: ${JSON.stringify(text)}`);
-          text += value;
-          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(text);
-          if (match) return match[1]!;
-        }
-      })(),
-      30_000,
-      "the demo to listen",
-    );
+    const { origin } = await listening;
     const page = await fetch(`${origin}/`);
     assert.equal(page.headers.get("content-type"), "text/html; charset=utf-8");
     assert.match(await page.text(), /<title>wirestream demo<\/title>/);
@@ -47,7 +35,7 @@ Deno.test("deno task start serves the demo", async () => {
   } finally {
     child.kill("SIGTERM");
     const status = await within(child.status, 10_000, "the demo to stop");
-    await lines.cancel().catch(() => {});
+    await (await listening.catch(() => null))?.drained;
     assert.ok(status.success, `the demo exited with ${JSON.stringify(status)}`);
   }
 });
