@@ -1,6 +1,7 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // The demo's media: a WAV file made at startup (so the repository carries no binary), long
-// enough that a player seeks in it with range requests rather than downloading it whole.
+// enough (10 minutes, 26 MB) that a player seeks in it with range requests rather than having
+// it all buffered.
 
 /** The sample rate of the tone, in Hz (16-bit mono PCM). */
 const RATE = 22_050;
@@ -11,7 +12,7 @@ const RATE = 22_050;
  *
  * @returns The file's size in bytes.
  */
-export async function writeTone(path: string, seconds = 90): Promise<number> {
+export async function writeTone(path: string, seconds = 600): Promise<number> {
   const samples = RATE * seconds;
   const bytes = new Uint8Array(44 + samples * 2);
   const view = new DataView(bytes.buffer);
