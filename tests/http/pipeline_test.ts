@@ -1404,11 +1404,11 @@ Deno.test("startConnectionPipeline", async (t) => {
   await t.step(
     "bodyTimeout is an inactivity limit: a slow body that keeps coming is read",
     async () => {
-      const c = open(async (request) => new Response(await request.text()), { bodyTimeout: 300 });
+      const c = open(async (request) => new Response(await request.text()), { bodyTimeout: 600 });
       try {
         c.send("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n");
-        for (const piece of ["ab", "cd", "ef", "gh"]) { // 600 ms in all, 150 ms apart
-          await delay(150);
+        for (const piece of ["ab", "cd", "ef", "gh"]) { // 800 ms in all: over the timeout, 200 ms apart
+          await delay(200);
           c.send(piece);
         }
         const response = (await c.next("POST"))!;
