@@ -59,3 +59,38 @@ export async function waitForOrigin(
   })().catch(() => {});
   return { origin, drained };
 }
+
+/**
+ * Runs `deno serve` on `file` (relative to the repository) on 127.0.0.1 with a free port, as
+ * Deno Deploy would run it, with `permissions` (e.g. `--allow-net=127.0.0.1`).
+ *
+ * @returns The port once it listens, and `stop()`, which sends SIGTERM and checks that the
+ * process ended by it (or cleanly), with what it printed in the message otherwise.
+ */
+export async function denoServe(
+  file: string,
+  permissions: string[] = [],
+): Promise<{ port: number; stop(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["serve", ...permissions, "--host", "127.0.0.1", "--port", "0", file],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const output = watchServe(child.stderr);
+  const stop = async () => {
+    child.kill("SIGTERM");
+    const status = await child.status;
+    const stderr = await output.text;
+    if (!(status.signal === "SIGTERM" || status.success)) {
+      throw new Error(`deno serve ended with ${JSON.stringify(status)}: ${stderr}`);
+    }
+  };
+  try {
+    return { port: await within(output.port, 20_000, "deno serve to listen"), stop };
+  } catch (error) {
+    await stop().catch(() => {});
+    throw error;
+  }
+}

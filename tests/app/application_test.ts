@@ -3,12 +3,10 @@
 // `deno serve` on its default export (what Deno Deploy runs), Deno.serve and httpServer.
 import { Application, type Plugin, PluginError, WebSockets } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { within } from "../_util/async.ts";
-import { watchServe } from "../_util/serve.ts";
+import { denoServe } from "../_util/serve.ts";
 import { engines } from "../_util/engines.ts";
 
-const ROOT = new URL("../../", import.meta.url);
-const FIXTURE = new URL("./fixtures/serve_app.ts", import.meta.url);
+const FIXTURE_FILE = "tests/app/fixtures/serve_app.ts";
 
 /** A plugin that records what it was installed with. */
 function recorder(key: string): Plugin<{ n: number }, { app: Application; n: number | undefined }> {
@@ -85,16 +83,9 @@ Deno.test("Application", async (t) => {
   });
 
   await t.step("`deno serve` serves the default export, with params and remoteAddr", async () => {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["serve", "--host", "127.0.0.1", "--port", "0", FIXTURE.pathname],
-      cwd: ROOT.pathname,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const output = watchServe(child.stderr);
+    const server = await denoServe(FIXTURE_FILE);
     try {
-      const port = await within(output.port, 20_000, "deno serve to listen");
+      const port = server.port;
       const base = `http://127.0.0.1:${port}`;
       const hello = await fetch(`${base}/hello/w%C3%B6rld`);
       assert.equal(hello.status, 200);
@@ -109,13 +100,7 @@ Deno.test("Application", async (t) => {
       assert.equal(missing.status, 404);
       await missing.body?.cancel();
     } finally {
-      child.kill("SIGTERM");
-      const status = await child.status;
-      const stderr = await output.text;
-      assert.ok(
-        status.signal === "SIGTERM" || status.success,
-        `deno serve ended with ${JSON.stringify(status)}: ${stderr}`,
-      );
+      await server.stop();
     }
   });
 

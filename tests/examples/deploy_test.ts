@@ -5,29 +5,12 @@ import assert from "node:assert/strict";
 import { within } from "../_util/async.ts";
 import { denoClient, wsClient } from "../_util/clients.ts";
 import { randomBytes, seeded } from "../_util/random.ts";
-import { watchServe } from "../_util/serve.ts";
-
-const ROOT = new URL("../../", import.meta.url);
+import { denoServe } from "../_util/serve.ts";
 
 Deno.test("examples/deploy.ts under deno serve", async (t) => {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "serve",
-      "--allow-net=127.0.0.1",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "examples/deploy.ts",
-    ],
-    cwd: ROOT.pathname,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const output = watchServe(child.stderr);
+  const server = await denoServe("examples/deploy.ts", ["--allow-net=127.0.0.1"]);
   try {
-    const port = await within(output.port, 20_000, "deno serve to listen");
+    const port = server.port;
     const base = `http://127.0.0.1:${port}`;
 
     await t.step("the page and the health check", async () => {
@@ -80,8 +63,6 @@ Deno.test("examples/deploy.ts under deno serve", async (t) => {
       }
     });
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await output.text;
+    await server.stop();
   }
 });
