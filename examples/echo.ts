@@ -10,12 +10,8 @@
 // and frame codec. --engine deno serves the same handler with Deno.serve, where
 // upgradeWebSocket gives a session over Deno's own WebSocket (the native engine).
 
-import {
-  HttpError,
-  httpServer,
-  type MessageSession,
-  upgradeWebSocket,
-} from "@wirestream/wirestream";
+import { HttpError, type MessageSession, upgradeWebSocket } from "@wirestream/wirestream";
+import { serveFromArgs } from "./_cli.ts";
 
 /**
  * The echo's limits: messages up to 64 MiB, frames up to 16 MiB (on the native engine, which
@@ -44,25 +40,4 @@ export function handler(request: Request): Response {
   }
 }
 
-function option(args: string[], name: string, fallback: string): string {
-  const at = args.indexOf(name);
-  return at === -1 ? fallback : args[at + 1] ?? "";
-}
-
-if (import.meta.main) {
-  const value = option(Deno.args, "--port", "8000");
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new RangeError(`Invalid --port: ${JSON.stringify(value)} is not a port number`);
-  }
-  const engine = option(Deno.args, "--engine", "wire");
-  const announce = (addr: Deno.NetAddr) =>
-    console.log(`listening on http://127.0.0.1:${addr.port}/`);
-  if (engine === "wire") {
-    httpServer({ hostname: "127.0.0.1", port, onListen: announce }, handler);
-  } else if (engine === "deno") {
-    Deno.serve({ hostname: "127.0.0.1", port, onListen: announce }, handler);
-  } else {
-    throw new RangeError(`Invalid --engine: ${JSON.stringify(engine)} is not wire or deno`);
-  }
-}
+if (import.meta.main) serveFromArgs(Deno.args, handler);

@@ -13,11 +13,11 @@
 
 import {
   HttpError,
-  httpServer,
   type ParseMultipartOptions,
   readFormData,
   savePart,
 } from "@wirestream/wirestream";
+import { option, serveFromArgs } from "./_cli.ts";
 
 /** A file the server saved. */
 export interface SavedFile {
@@ -84,28 +84,10 @@ export function uploadHandler(
   };
 }
 
-function option(args: string[], name: string, fallback: string): string {
-  const at = args.indexOf(name);
-  return at === -1 ? fallback : args[at + 1] ?? "";
-}
-
 if (import.meta.main) {
-  const value = option(Deno.args, "--port", "8000");
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new RangeError(`Invalid --port: ${JSON.stringify(value)} is not a port number`);
-  }
   const dir = option(Deno.args, "--dir", "./uploads");
   await Deno.mkdir(dir, { recursive: true });
-  const handler = uploadHandler(dir);
-  const engine = option(Deno.args, "--engine", "wire");
-  const announce = (addr: Deno.NetAddr) =>
-    console.log(`listening on http://127.0.0.1:${addr.port}/`);
-  if (engine === "wire") {
-    httpServer({ hostname: "127.0.0.1", port, onListen: announce, maxBodySize: Infinity }, handler);
-  } else if (engine === "deno") {
-    Deno.serve({ hostname: "127.0.0.1", port, onListen: announce }, handler);
-  } else {
-    throw new RangeError(`Invalid --engine: ${JSON.stringify(engine)} is not wire or deno`);
-  }
+  // The uploads' own limits (maxTotalSize) bound the body; the engine's default would not let
+  // a large upload reach them.
+  serveFromArgs(Deno.args, uploadHandler(dir), { maxBodySize: Infinity });
 }
