@@ -68,7 +68,23 @@ const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 // A request-target: visible ASCII with no fragment (RFC 9112 §3.2).
 const TARGET = /^[\x21-\x22\x24-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
-const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
+/**
+ * `text` without the optional whitespace (SP, HTAB) at its ends (RFC 9110 §5.6.3): trim()
+ * would also take 0xA0, and a framing header read differently from a proxy in front is how
+ * requests get smuggled. A loop, not `/^[ \t]+|[ \t]+$/`: that regex retries at every space
+ * of a run inside the text, which makes a peer's long run of spaces cost quadratic time.
+ * Internal.
+ */
+export function trimOws(text: string): string {
+  let start = 0, end = text.length;
+  while (start < end && isOws(text.charCodeAt(start))) start++;
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+  return start === 0 && end === text.length ? text : text.slice(start, end);
+}
+
+function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
 // An authority-form target (CONNECT): host and port (RFC 9112 §3.2.3).
 const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+):\d+$/;
 const LF = 10, CR = 13;
@@ -176,7 +192,7 @@ export function parseFieldLines(lines: string[], from: number, action: string): 
         `${action}: field ${JSON.stringify(name)} holds a control character`,
       );
     }
-    fields.push([name.toLowerCase(), value.replace(OWS_ENDS, "")]); // trim() would take 0xA0
+    fields.push([name.toLowerCase(), trimOws(value)]);
   }
   return fields;
 }
@@ -432,7 +448,7 @@ async function readHead(
 export function hasToken(value: string | null | undefined, token: string): boolean {
   if (value === null || value === undefined) return false;
   for (const part of value.split(",")) {
-    if (part.replace(OWS_ENDS, "").toLowerCase() === token) return true; // SP, HTAB only
+    if (trimOws(part).toLowerCase() === token) return true;
   }
   return false;
 }

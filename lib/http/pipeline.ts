@@ -20,7 +20,7 @@ import {
 import { writeLatin1 } from "./_latin1.ts";
 import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
-import { hasToken, type HeadLimits, readRequestHead, type RequestHead } from "./head.ts";
+import { hasToken, type HeadLimits, readRequestHead, type RequestHead, trimOws } from "./head.ts";
 import { BufferedReader, type DirectSource } from "./reader.ts";
 import { STATUS_TEXT } from "./status.ts";
 
@@ -165,9 +165,6 @@ const HOP_BY_HOP = new Set([
 ]);
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d*)?$/;
 const DIGITS = /^\d+$/;
-// Optional whitespace is SP and HTAB only: trim() would also take 0xA0, and a framing header
-// read differently from a proxy in front is how requests get smuggled.
-const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
 const BAD_VALUE = /[\r\n\0]/;
 
 let dateText = "";
@@ -875,7 +872,7 @@ class Pipeline {
       if (!http11) {
         return fail(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
       }
-      const codings = transferEncoding.split(",").map((c) => c.replace(OWS_ENDS, "").toLowerCase())
+      const codings = transferEncoding.split(",").map((c) => trimOws(c).toLowerCase())
         .filter((c) => c !== "");
       if (codings.at(-1) !== "chunked") {
         return fail(400, "Cannot serve request: chunked is not the last transfer coding");
@@ -893,7 +890,7 @@ class Pipeline {
       chunked = new ChunkedDecoder({ maxSize: this.#maxBodySize });
       length = -1;
     } else if (lengths.length > 0) {
-      const values = lengths.flatMap((v) => v.split(",")).map((v) => v.replace(OWS_ENDS, ""));
+      const values = lengths.flatMap((v) => v.split(",")).map(trimOws);
       if (!values.every((v) => DIGITS.test(v)) || values.some((v) => v !== values[0])) {
         return fail(400, "Cannot serve request: Content-Length is invalid or its values differ");
       }

@@ -3,7 +3,7 @@
 // 6266 §4.1, RFC 7578 §4.2), with quoted strings (RFC 9110 §5.6.4) and ext-values (RFC 8187).
 
 import { HttpError } from "../http/error.ts";
-import { TOKEN } from "../http/head.ts";
+import { TOKEN, trimOws } from "../http/head.ts";
 
 /** A header value split into its leading value (lowercased) and its parameters. */
 export interface Parameterized {
@@ -40,7 +40,7 @@ export function parseParameterized(header: string, what: string): Parameterized 
   };
   let i = skipSpace(header, 0);
   const semi = header.indexOf(";", i);
-  const value = header.slice(i, semi === -1 ? header.length : semi).replace(/[ \t]+$/, "");
+  const value = trimOws(header.slice(i, semi === -1 ? header.length : semi));
   if (value === "") fail("no value");
   const plain = new Map<string, string>(), extended = new Map<string, string>();
   i = semi === -1 ? header.length : semi;

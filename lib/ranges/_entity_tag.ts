@@ -2,12 +2,14 @@
 // Entity tags (RFC 9110 §8.8.3) and their comparisons (§8.8.3.2), for ETag, If-Match,
 // If-None-Match and If-Range.
 
-import { trimOws } from "./range.ts";
+import { trimOws } from "../http/head.ts";
 
 // entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc = %x21 / %x23-7E / obs-text
 const ENTITY_TAG = /^(?:W\/)?"[\x21\x23-\x7e\x80-\xff]*"$/;
-// One list member with the OWS and comma after it; members may be empty (§5.6.1.2).
-const MEMBER = /[ \t]*((?:W\/)?"[\x21\x23-\x7e\x80-\xff]*")?[ \t]*(?:,|$)/y;
+// One list member with the OWS and comma after it; members may be empty (§5.6.1.2). The OWS
+// after a tag sits inside the optional group: two `[ \t]*` side by side would retry each other
+// at every space of a long run (quadratic time on a peer's header).
+const MEMBER = /[ \t]*(?:((?:W\/)?"[\x21\x23-\x7e\x80-\xff]*")[ \t]*)?(?:,|$)/y;
 
 /** Whether `text` is an entity-tag, weak (`W/"…"`) or strong (`"…"`). */
 export function isEntityTag(text: string): boolean {

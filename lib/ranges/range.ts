@@ -7,7 +7,7 @@
  */
 
 import { checkLimit } from "../_options.ts";
-import { TOKEN } from "../http/head.ts";
+import { TOKEN, trimOws } from "../http/head.ts";
 
 /**
  * A range of bytes with both ends inclusive, as `Content-Range` writes it (Ktor's
@@ -207,13 +207,6 @@ function compareDigits(a: string, b: string): number {
 }
 
 const LEADING_ZEROS = /^0+/;
-// Optional whitespace is SP and HTAB only (RFC 9110 §5.6.3); trim() would take more.
-const OWS_ENDS = /^[ \t]+|[ \t]+$/g;
-
-/** `text` without the optional whitespace (SP, HTAB) at its ends. */
-export function trimOws(text: string): string {
-  return text.replace(OWS_ENDS, "");
-}
 
 /**
  * The `Content-Range` of one part: `bytes first-last/size`, or `bytes first-last/*` when the

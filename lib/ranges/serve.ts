@@ -17,7 +17,8 @@ import {
   rangeBody,
   writeMultipleRanges,
 } from "./byteranges.ts";
-import { type ByteRange, contentRange, DEFAULT_MAX_RANGES, parseRange, trimOws } from "./range.ts";
+import { trimOws } from "../http/head.ts";
+import { type ByteRange, contentRange, DEFAULT_MAX_RANGES, parseRange } from "./range.ts";
 
 /** Options of {@linkcode serveRanges}: the representation, and how to answer for it. */
 export interface ServeRangesOptions {

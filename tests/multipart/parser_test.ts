@@ -504,6 +504,21 @@ Deno.test("MultipartParser", async (t) => {
       );
     },
   );
+
+  await t.step("a part head with a 64 000-space run in a value parses in linear time", () => {
+    const run = " ".repeat(64_000);
+    const limits = { maxHeaderSize: 70_000 };
+    const began = performance.now();
+    const outcome = one(
+      `--b\r\ncontent-disposition: form-data; name="f"${run}x\r\n\r\nv\r\n--b--\r\n`,
+      limits,
+    );
+    const spaced = one(`--b\r\nx-run: a${run}b\r\n\r\nv\r\n--b--\r\n`, limits);
+    const took = performance.now() - began;
+    assert.equal(outcome.status, 400, "a disposition with junk after its parameters");
+    assert.deepEqual(spaced.parts[0]!.headers, [["x-run", `a${run}b`]]);
+    assert.ok(took < 1000, `took ${took.toFixed(0)} ms (a quadratic trim takes seconds)`);
+  });
 });
 
 /** Parses one chunk of `text` with boundary "b", throwing what the parser throws. */

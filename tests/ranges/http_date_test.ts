@@ -84,4 +84,13 @@ Deno.test("parseEntityTags", async (t) => {
     assert.equal(strongMatch('"1"', undefined), false);
     assert.equal(weakMatch('"1"', undefined), false);
   });
+
+  await t.step("long runs of spaces are read in linear time", () => {
+    const began = performance.now();
+    assert.equal(parseEntityTags(`"a"${" ".repeat(64_000)}x`), null);
+    assert.equal(parseEntityTags(`${" ".repeat(64_000)}x`), null);
+    assert.deepEqual(parseEntityTags(`"a"${" ".repeat(64_000)}, "b"`), ['"a"', '"b"']);
+    const took = performance.now() - began;
+    assert.ok(took < 1000, `took ${took.toFixed(0)} ms (backtracking takes seconds)`);
+  });
 });

@@ -224,4 +224,12 @@ Deno.test("parseRange", async (t) => {
       { seed: FC_SEED, numRuns: fuzzRuns(500) },
     );
   });
+
+  await t.step("a 64 000-space run inside the header is ignored in linear time", () => {
+    const began = performance.now();
+    const result = parseRange(`bytes=0-1${" ".repeat(64_000)}x`, 100);
+    const took = performance.now() - began;
+    assert.equal(result.type, "ignore");
+    assert.ok(took < 1000, `took ${took.toFixed(0)} ms (a quadratic trim takes seconds)`);
+  });
 });
