@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkLimit } from "../_options.ts";
 import { Slab } from "../_slab.ts";
 import { latin1Bytes, latin1Text, writeLatin1 } from "./_latin1.ts";
 import { HttpError } from "./error.ts";
@@ -100,11 +101,12 @@ export class ChunkedDecoder {
    * Creates a decoder.
    *
    * @param options The limits.
+   * @throws {RangeError} When a limit is not a non-negative integer or Infinity.
    */
   constructor(options: ChunkedDecoderOptions = {}) {
-    this.#maxExtensionSize = options.maxExtensionSize ?? 4096;
-    this.#maxTrailerSize = options.maxTrailerSize ?? 16_384;
-    this.#maxSize = options.maxSize ?? Infinity;
+    this.#maxExtensionSize = checkLimit("maxExtensionSize", options.maxExtensionSize ?? 4096);
+    this.#maxTrailerSize = checkLimit("maxTrailerSize", options.maxTrailerSize ?? 16_384);
+    this.#maxSize = checkLimit("maxSize", options.maxSize ?? Infinity);
   }
 
   /** Whether the last chunk and the trailer section were read. */

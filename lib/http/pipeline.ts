@@ -463,6 +463,10 @@ class Pipeline {
     checkDuration("headersTimeout", this.#headersTimeout);
     checkLimit("maxBodySize", this.#maxBodySize);
     checkLimit("maxDrainSize", this.#maxDrainSize);
+    // The head limits: a NaN would switch its check off.
+    checkLimit("maxRequestLineSize", options.maxRequestLineSize ?? 8192, 1);
+    checkLimit("maxHeadSize", options.maxHeadSize ?? 16_384, 1);
+    checkLimit("maxHeaders", options.maxHeaders ?? 100);
     if (!Number.isInteger(this.#maxPipelined) || this.#maxPipelined < 1) {
       throw new RangeError(`Invalid maxPipelined: ${this.#maxPipelined} is not a positive integer`);
     }

@@ -495,6 +495,15 @@ Deno.test("ChunkedDecoder", async (t) => {
       decoder.end();
     }
   });
+
+  await t.step("refuses limits that are not sizes (a NaN would turn a check off)", () => {
+    for (const name of ["maxExtensionSize", "maxTrailerSize", "maxSize"]) {
+      for (const value of [NaN, -1, 1.5]) {
+        assert.throws(() => new ChunkedDecoder({ [name]: value }), RangeError, `${name}: ${value}`);
+      }
+    }
+    assert.doesNotThrow(() => new ChunkedDecoder({ maxSize: Infinity, maxTrailerSize: 0 }));
+  });
 });
 
 Deno.test("ChunkedDecoder.compact", async (t) => {

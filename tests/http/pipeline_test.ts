@@ -1223,6 +1223,10 @@ Deno.test("startConnectionPipeline", async (t) => {
     assert.throws(make({ headersTimeout: NaN }), RangeError);
     assert.throws(make({ maxBodySize: -1 }), RangeError);
     assert.throws(make({ bodyTimeout: -5 }), RangeError);
+    for (const name of ["maxRequestLineSize", "maxHeadSize", "maxHeaders"]) {
+      assert.throws(make({ [name]: NaN }), RangeError, name); // NaN would turn the check off
+      assert.throws(make({ [name]: -1 }), RangeError, name);
+    }
   });
 
   await t.step(
