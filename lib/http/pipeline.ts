@@ -17,7 +17,7 @@ import {
   type WireContext,
   wireContexts,
 } from "./_upgrade.ts";
-import { writeLatin1 } from "./_latin1.ts";
+import { latin1Bytes, writeLatin1 } from "./_latin1.ts";
 import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
 import { hasToken, type HeadLimits, readRequestHead, type RequestHead, trimOws } from "./head.ts";
@@ -165,7 +165,6 @@ const HOP_BY_HOP = new Set([
 ]);
 const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d*)?$/;
 const DIGITS = /^\d+$/;
-const BAD_VALUE = /[\r\n\0]/;
 
 let dateText = "";
 let dateUntil = 0;
@@ -327,7 +326,6 @@ interface Slot {
   request: WireRequest | null;
   method: string;
   version: string;
-  keepAlive: boolean;
   /** Never rejects: a handler error becomes a response. */
   response: Promise<Response>;
   settled: boolean;
@@ -646,10 +644,6 @@ class Pipeline {
           const response = await slot.response;
           if (upgradeTickets.has(response)) break;
         }
-        if (!slot.keepAlive) {
-          watch = true;
-          break;
-        }
       }
     } catch (error) {
       if (this.#cut === null && !this.#closed) this.#abortAll(error);
@@ -797,7 +791,6 @@ class Pipeline {
       request,
       method,
       version,
-      keepAlive,
       response,
       settled: false,
       aborted: false,
@@ -1245,7 +1238,6 @@ class Pipeline {
         else if (name === "content-length") userLength = value;
         continue;
       }
-      if (BAD_VALUE.test(value)) throw new TypeError(`Header ${name} holds CR, LF or NUL`);
       if (name === "date") hasDate = true;
       (named ??= []).push([name, value]);
     }
@@ -1255,7 +1247,7 @@ class Pipeline {
     }
     head += fields;
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
-    let close = slot.close || !slot.keepAlive || (this.#stopping && this.#queue.length === 1) ||
+    let close = slot.close || (this.#stopping && this.#queue.length === 1) ||
       hasToken(connection, "close");
     const body = slot.body;
     if (body !== null && !body.done) {
@@ -1304,13 +1296,7 @@ class Pipeline {
       // The body failed before any of the response was written: it can still be a 500.
       bodyReader.cancel(error).catch(() => {});
       console.error("Handler failed: the response body failed before it was sent:", error);
-      this.#pushHead(
-        head.replace(/^HTTP\/1\.1 \d{3} [^\r]*/, "HTTP/1.1 500 Internal Server Error") +
-          "content-length: 0\r\n",
-        close,
-        slot.version,
-        null,
-      );
+      this.#push500(head, close, slot.version);
       return !close;
     }
     const { reader, parts, size, ended } = ahead;
@@ -1319,13 +1305,7 @@ class Pipeline {
       // The handler declared a length its body does not have: the response cannot go out as
       // it is, and nothing of it has been written yet.
       console.error(`Handler failed: a body of ${size} bytes declared Content-Length: ${declared}`);
-      this.#pushHead(
-        head.replace(/^HTTP\/1\.1 \d{3} [^\r]*/, "HTTP/1.1 500 Internal Server Error") +
-          "content-length: 0\r\n",
-        true,
-        slot.version,
-        null,
-      );
+      this.#push500(head, true, slot.version);
       return false;
     }
     this.#sendContinue(slot); // the read-ahead may have asked for the request body
@@ -1386,6 +1366,20 @@ class Pipeline {
     }
     if (mode === "chunked") this.#push(LAST_CHUNK);
     return !close;
+  }
+
+  /**
+   * Queues an empty 500 in place of a response whose head was made but nothing of it written
+   * (its body failed, or does not match its length): its fields, with the status replaced.
+   */
+  #push500(head: string, close: boolean, version: string): void {
+    this.#pushHead(
+      head.replace(/^HTTP\/1\.1 \d{3} [^\r]*/, "HTTP/1.1 500 Internal Server Error") +
+        "content-length: 0\r\n",
+      close,
+      version,
+      null,
+    );
   }
 
   /** Queues 100 Continue when the handler asked for the request body and none went out. */
@@ -1500,9 +1494,7 @@ class Pipeline {
       if (HOP_BY_HOP.has(name) || name.startsWith("sec-websocket-")) continue;
       head += `${name}: ${value}\r\n`;
     }
-    const bytes = new Uint8Array(head.length + 2);
-    writeLatin1(bytes, 0, head + "\r\n");
-    this.#push(bytes);
+    this.#push(latin1Bytes(head + "\r\n"));
     await this.#flush();
     // The read loop stopped at this request; what it read past it belongs to the session.
     this.#upgraded = true;
