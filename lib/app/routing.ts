@@ -488,22 +488,24 @@ export class RouteTable implements Routing {
         best = false;
       } else continue;
       if (!best && fallback !== null) continue;
-      const match = route.pattern.exec({ pathname: url.pathname });
+      // The URL string, not { pathname }: the same groups (the pattern's other parts match
+      // anything), and over ten times faster in Deno 2.9 (the init form is checked per call).
+      const match = route.pattern.exec(request.url);
       if (match === null) continue;
       if (best) return this.#answer(route, match, request, url, info);
       fallback = route;
       fallbackMatch = match;
     }
     if (fallback !== null) return this.#answer(fallback, fallbackMatch!, request, url, info);
-    return this.#unrouted(method, url.pathname);
+    return this.#unrouted(method, request.url);
   }
 
   /** The answer when no route takes the method: 404, 405 or 204 for OPTIONS. */
-  #unrouted(method: string, pathname: string): Response {
+  #unrouted(method: string, href: string): Response {
     const allow: string[] = [];
     let plainGet = false;
     for (const route of this.#routes) {
-      if (!route.pattern.test({ pathname })) continue;
+      if (!route.pattern.test(href)) continue;
       if (!allow.includes(route.method)) allow.push(route.method);
       plainGet ||= route.method === "GET" && route.webSocket === null;
     }
