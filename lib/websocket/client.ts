@@ -10,10 +10,8 @@ import { HttpError } from "../http/error.ts";
 import { hasToken, readResponseHead } from "../http/head.ts";
 import { BufferedReader } from "../http/reader.ts";
 import { WebSocketError } from "./error.ts";
-import { checkDuration } from "../_options.ts";
-import { coreOptions } from "./_session_core.ts";
 import { acceptKey } from "./handshake.ts";
-import { WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
+import { sessionSettings, WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
 
 /** Options of {@linkcode connectWebSocket}. */
 export interface ConnectWebSocketOptions
@@ -74,10 +72,7 @@ export async function connectWebSocket(
   }
   // Check the session's options before anything goes on the wire.
   const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
-  coreOptions({ ...sessionOptions, role: "client" });
-  if (sessionOptions.pingInterval != null && sessionOptions.pingInterval !== Infinity) {
-    checkDuration("pingInterval", sessionOptions.pingInterval, 1);
-  }
+  sessionSettings({ ...sessionOptions, role: "client" });
   const timeout = options.timeout ?? 15_000;
   const deadline = timeout === Infinity ? undefined : AbortSignal.timeout(timeout);
   const signal = [options.signal, deadline].filter((s) => s !== undefined);

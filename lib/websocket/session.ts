@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkDuration } from "../_options.ts";
+import { checkDuration, checkLimit } from "../_options.ts";
 import {
   type CloseInfo,
   type CoreOptions,
@@ -20,7 +20,12 @@ import {
 import type { Role } from "./decoder.ts";
 import { WebSocketError } from "./error.ts";
 import { CloseCode, Frame, Opcode } from "./frame.ts";
-import { encodeMessage, type Message, MessageDecoder } from "./message.ts";
+import {
+  DEFAULT_MAX_MESSAGE_SIZE,
+  encodeMessage,
+  type Message,
+  MessageDecoder,
+} from "./message.ts";
 import { pinger } from "./ping.ts";
 
 export type { CloseInfo, Transport, TransportReady };
@@ -156,6 +161,22 @@ export interface MessageSession {
 }
 
 const noop = () => {};
+
+/**
+ * Checks a message session's options (a RangeError for any out of range), for the session and
+ * for whoever must refuse them before a handshake (connectWebSocket). Internal.
+ */
+export function sessionSettings(
+  options: WebSocketSessionOptions,
+): { core: CoreOptions; pingInterval: number | null } {
+  const core = coreOptions(options);
+  checkLimit("maxMessageSize", options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+  const pingInterval = options.pingInterval ?? null;
+  if (pingInterval !== null && pingInterval !== Infinity) {
+    checkDuration("pingInterval", pingInterval, 1);
+  }
+  return { core, pingInterval };
+}
 // Binary messages below this size are copied out of the read buffer (bytes).
 const COPY_BELOW = 16_384;
 
@@ -282,14 +303,10 @@ export class WebSocketSession implements MessageSession {
     transport: Transport | Promise<TransportReady>,
     options: WebSocketSessionOptions = {},
   ) {
-    const core: CoreOptions = coreOptions(options);
+    const { core, pingInterval } = sessionSettings(options);
     this.#messages = new MessageDecoder(
       options.maxMessageSize === undefined ? {} : { maxMessageSize: options.maxMessageSize },
     );
-    const pingInterval = options.pingInterval ?? null;
-    if (pingInterval !== null && pingInterval !== Infinity) {
-      checkDuration("pingInterval", pingInterval, 1);
-    }
     this.#encodeOptions = { maxFrameSize: core.maxFrameSize };
     this.protocol = options.protocol ?? "";
     this.#core = new SessionCore(transport, core);

@@ -392,4 +392,14 @@ Deno.test("connectWebSocket refuses a bad handshake", async (t) => {
     await assert.rejects(connectWebSocket("ws://127.0.0.1:1/#x"), TypeError);
     await assert.rejects(connectWebSocket("ftp://127.0.0.1:1/"), TypeError);
   });
+
+  await t.step("with a RangeError for a bad session option, before connecting", async () => {
+    // Port 1 has no server: an option checked after connecting would fail as a refused
+    // connection instead.
+    for (
+      const options of [{ maxMessageSize: -1 }, { maxFrameSize: 0 }, { pingInterval: -5 }]
+    ) {
+      await assert.rejects(connectWebSocket("ws://127.0.0.1:1/", options), RangeError);
+    }
+  });
 });
