@@ -7,8 +7,8 @@
 // Each encoder or connection has its own slab, so views of one slab only ever go to one
 // transport. Every region is handed out once and never written again. A consumer that
 // transfers a view's buffer (a byte stream's enqueue, postMessage with transfer) detaches the
-// slab under the other views still queued for the same transport; a writer that sees a
-// detached chunk turns `pooled` off so that from then on each buffer is its own.
+// slab under the other views still queued for the same transport; the slab sees that on its
+// next allocation and turns `pooled` off, so that from then on each buffer is its own.
 
 const SLAB_SIZE = 8192;
 /** Requests above this size get a buffer of their own. */
@@ -24,7 +24,11 @@ export class Slab {
   /** A zeroed view of `size` bytes. */
   allocate(size: number): Uint8Array {
     if (size > SLAB_MAX || !this.pooled) return new Uint8Array(size);
-    if (this.#used + size > SLAB_SIZE || this.#buffer!.detached) {
+    if (this.#buffer?.detached) {
+      this.pooled = false; // the consumer transfers what it is given: share nothing any more
+      return new Uint8Array(size);
+    }
+    if (this.#used + size > SLAB_SIZE) {
       this.#buffer = new ArrayBuffer(SLAB_SIZE);
       this.#used = 0;
     }

@@ -1471,9 +1471,7 @@ class Pipeline {
       }
       return;
     }
-    await this.#writer.write(bytes);
-    // A transport that transfers what it is given would detach the slab under later chunks.
-    if ((bytes.buffer as ArrayBuffer).detached) this.#slab.pooled = false;
+    await this.#writer.write(bytes); // a transport that transfers chunks: see lib/_slab.ts
   }
 
   /** Writes 101 and hands the connection to the session. */

@@ -18,7 +18,7 @@ export interface Transport {
   /**
    * The bytes to send. Small chunks written here may share one buffer (see
    * `FrameEncoder`); a writable that transfers the buffers it is given (a byte stream's
-   * `enqueue` does) makes the session stop sharing, once it sees a detached chunk.
+   * `enqueue` does) makes the session stop sharing, once its slab sees itself detached.
    */
   writable: WritableStream<Uint8Array>;
   /**
@@ -566,12 +566,7 @@ export class SessionCore {
       return;
     }
     if (this.#watchdog === undefined && this.#options.timeout !== Infinity) this.#armWatchdog();
-    this.#lastWrite = this.#writer.write(chunk).then(() => {
-      this.#writesDone++;
-      if (this.#encoder.pooled && (chunk.buffer as ArrayBuffer).detached) {
-        this.#encoder.pooled = false;
-      }
-    }, this.#writeFailed);
+    this.#lastWrite = this.#writer.write(chunk).then(this.#written, this.#writeFailed);
   }
 
   #armWatchdog(): void {
