@@ -207,6 +207,21 @@ export class Application {
   }
 
   /**
+   * How many WebSocket sessions its routes started that have not ended yet.
+   *
+   * @example
+   * ```ts
+   * import { Application } from "@wirestream/wirestream";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(new Application().sessions, 0);
+   * ```
+   */
+  get sessions(): number {
+    return this.#routing.sessions;
+  }
+
+  /**
    * Aborts when the application is disposed (Ktor's `ApplicationStopping`): its WebSocket
    * sessions follow it and close with 1001, and long-running work of its own can too.
    *

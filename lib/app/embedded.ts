@@ -34,8 +34,9 @@ export interface EmbeddedServerOptions<TConfig> {
    * requests in flight and open WebSocket sessions stay with the application that accepted
    * them. The runtime caches modules by URL, so only the module itself is evaluated again, not
    * the modules it imports: keep the code you edit in it, or import the rest with a query
-   * that changes. A module that fails to load leaves the previous application serving. Each
-   * application a reload replaces is kept until `stop()`, which closes its sessions with 1001.
+   * that changes. A module that fails to load leaves the previous application serving. An
+   * application a reload replaced is kept while it has open sessions (`stop()` closes them with
+   * 1001), and disposed at a later reload once it has none.
    * The paths must exist: `start()` fails otherwise, before anything listens.
    *
    * @default {[]}
@@ -329,6 +330,13 @@ class Embedded<TConfig> implements EmbeddedServer {
         return;
       }
       this.#current = application;
+      // The applications replaced before, once their sessions ended, are done with.
+      for (const old of this.#applications) {
+        if (old !== application && old.sessions === 0) {
+          old.dispose();
+          this.#applications.delete(old);
+        }
+      }
     } catch (error) {
       failure = error;
     }

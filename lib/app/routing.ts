@@ -338,6 +338,12 @@ export class RouteTable implements Routing {
   readonly #application: Application;
   readonly #report: (error: unknown, request: Request) => void;
   readonly #routes: Route[] = [];
+  #sessions = 0;
+
+  /** The WebSocket sessions its routes started that have not ended yet. */
+  get sessions(): number {
+    return this.#sessions;
+  }
 
   constructor(application: Application, report: (error: unknown, request: Request) => void) {
     this.#application = application;
@@ -585,6 +591,8 @@ export class RouteTable implements Routing {
     } catch (error) {
       return answerError(error);
     }
+    this.#sessions++;
+    upgrade.session.closed.then(() => this.#sessions--);
     this.#run(route.handler, upgrade.session, context);
     return upgrade.response;
   }

@@ -175,8 +175,10 @@ Deno.test("embeddedServer", async (t) => {
     }, file);
     try {
       const { port } = await server.start();
+      const first = server.application!;
       await Deno.writeTextFile(file, source("v2"));
       await within(reloaded.promise, 10_000, "the first reload");
+      assert.equal(first.signal.aborted, true, "replaced with no session open: disposed");
       reloaded = deferred<void>();
       await Deno.writeTextFile(file, source("v3"));
       await within(reloaded.promise, 10_000, "the second reload");
@@ -265,11 +267,16 @@ Deno.test("embeddedServer", async (t) => {
         try {
           assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v1");
           const first = server.application;
-          if (old !== null) assert.equal(await within(old.opened, 5000, "open"), true);
+          if (old !== null) {
+            assert.equal(await within(old.opened, 5000, "open"), true);
+            assert.equal(first?.sessions, 1);
+          }
 
           await Deno.writeTextFile(file, source("v2"));
           assert.equal(await within(reloaded.promise, 10_000, "the reload"), null);
           assert.notEqual(server.application, first);
+          // Replaced with a session open (where the engine serves WebSockets): kept for it.
+          assert.equal(first?.signal.aborted, old !== null ? false : true);
           assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
           if (old !== null) {
             old.ws.send("still");
