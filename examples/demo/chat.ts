@@ -13,14 +13,16 @@ export type ChatEvent =
 
 /** The longest chat message accepted, in characters. */
 export const MAX_TEXT = 2000;
-/** Messages one session may have waiting to be written before it is closed as too slow. */
-const MAX_BACKLOG = 256;
+/** The most members at once; a session past it is closed with 1013 (try again later). */
+export const MAX_MEMBERS = 500;
+/** Bytes one session may have waiting to be written before it is closed (1008) as too slow. */
+export const MAX_BACKLOG = 1024 * 1024;
 const NAME = /^[\p{L}\p{N}_.-]{1,32}$/u;
 
 interface Member {
   name: string;
   session: MessageSession;
-  /** Sends not yet written. */
+  /** Bytes sent and not yet written. */
   backlog: number;
 }
 
@@ -45,6 +47,10 @@ export class ChatRoom {
    * every other one is `{ "text": … }`.
    */
   async join(session: MessageSession, wanted: string | null): Promise<void> {
+    if (this.#members.size >= MAX_MEMBERS) {
+      await session.close(1013, "the room is full").catch(() => {});
+      return;
+    }
     const member: Member = { name: this.#uniqueName(wanted), session, backlog: 0 };
     this.#members.add(member);
     this.#send(member, { type: "welcome", name: member.name });
@@ -100,14 +106,12 @@ export class ChatRoom {
 
   /** Sends without waiting; a member whose backlog grows past MAX_BACKLOG is closed. */
   #sendText(member: Member, text: string): void {
-    if (member.backlog >= MAX_BACKLOG) {
+    if (member.backlog + text.length > MAX_BACKLOG) {
       member.session.close(CloseCode.PolicyViolation, "too slow to read the room").catch(() => {});
       return;
     }
-    member.backlog++;
-    member.session.send(text).then(
-      () => member.backlog--,
-      () => member.backlog--, // the session ended; its loop leaves the room
-    );
+    member.backlog += text.length; // UTF-16 units: near enough to bytes for a bound
+    const written = () => (member.backlog -= text.length);
+    member.session.send(text).then(written, written); // an ended session leaves the room
   }
 }
