@@ -222,9 +222,14 @@ export async function cpuSeconds(pid: number): Promise<number> {
 }
 
 /** VmRSS of a process from /proc/<pid>/status, in MiB. */
-export async function residentMib(pid: number): Promise<number> {
+export function residentMib(pid: number): Promise<number> {
+  return statusMib(pid, "VmRSS");
+}
+
+/** A memory field of /proc/<pid>/status (VmRSS, VmHWM…), in MiB. */
+export async function statusMib(pid: number, field: string): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s*(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+  return Number(new RegExp(`${field}:\\s*(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
 }
 
 async function clockTicks(): Promise<number> {

@@ -17,6 +17,8 @@
 // covers the warm-up too (its bodies are smaller than the timed one).
 // Every child checks that its parser found every part and byte of the body.
 
+import { loadAverage, median } from "./_load.ts";
+
 interface Sample {
   parser: string;
   seconds: number;
@@ -47,16 +49,6 @@ const jsonPath = option("--json", "");
 const parsers = only === "" ? PARSERS : ["floor", ...only.split(",").filter((p) => p !== "floor")];
 const child = new URL("./_multipart/child.ts", import.meta.url).pathname;
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-async function load(): Promise<number> {
-  return Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
-}
-
 async function runChild(parser: string): Promise<Sample> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", child, parser, String(mib), String(warmup)],
@@ -71,7 +63,7 @@ async function runChild(parser: string): Promise<Sample> {
 }
 
 const samples = new Map<string, Sample[]>(parsers.map((p) => [p, []]));
-const loads: number[] = [await load()];
+const loads: number[] = [await loadAverage()];
 for (let round = 0; round < runs; round++) {
   const order = parsers.map((_, i) => parsers[(i + round) % parsers.length]!);
   for (const parser of order) {
@@ -82,7 +74,7 @@ for (let round = 0; round < runs; round++) {
         `${sample.hwm.toFixed(0)} MiB${sample.problems.length ? " " + sample.problems : ""}`,
     );
   }
-  loads.push(await load());
+  loads.push(await loadAverage());
 }
 
 const floor = samples.get("floor")!;

@@ -12,6 +12,7 @@
 // RSS is sampled from /proc/<pid>/status every 25 ms (peak VmRSS), and VmHWM is read at the end.
 
 import { bodyStream, CONTENT_TYPE, expected, uploadLayout } from "./_multipart/body.ts";
+import { cpuSeconds, loadAverage, median, statusMib } from "./_load.ts";
 
 function option(name: string, fallback: string): string {
   const at = Deno.args.indexOf(name);
@@ -29,22 +30,6 @@ interface Sample {
   peakRss: number;
   hwm: number;
   cpu: number;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-async function status(pid: number, field: string): Promise<number> {
-  const text = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)![1]) / 1024;
-}
-
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in ticks of 10 ms
 }
 
 async function waitForPort(stdout: ReadableStream<Uint8Array>): Promise<number> {
@@ -96,11 +81,11 @@ async function measure(engine: string, mode: string): Promise<Sample> {
   }).spawn();
   try {
     const port = await waitForPort(child.stdout);
-    let peakRss = await status(child.pid, "VmRSS");
+    let peakRss = await statusMib(child.pid, "VmRSS");
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        peakRss = Math.max(peakRss, await status(child.pid, "VmRSS"));
+        peakRss = Math.max(peakRss, await statusMib(child.pid, "VmRSS"));
         await new Promise((resolve) => setTimeout(resolve, 25));
       }
     })();
@@ -122,7 +107,7 @@ async function measure(engine: string, mode: string): Promise<Sample> {
     return {
       seconds,
       peakRss,
-      hwm: await status(child.pid, "VmHWM"),
+      hwm: await statusMib(child.pid, "VmHWM"),
       cpu: (await cpuSeconds(child.pid)) - cpuBefore,
     };
   } finally {
@@ -137,7 +122,7 @@ const configs = [["wire", "drain"], ["wire", "parse"], ["deno", "drain"], ["deno
 const samples = new Map<string, Sample[]>(configs.map(([e, m]) => [`${e} ${m}`, []]));
 const loads: number[] = [];
 const load = async () => Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
-loads.push(await load());
+loads.push(await loadAverage());
 for (let round = 0; round < runs; round++) {
   for (let i = 0; i < configs.length; i++) {
     const [engine, mode] = configs[(i + round) % configs.length]!;
@@ -148,7 +133,7 @@ for (let round = 0; round < runs; round++) {
         `peak RSS ${sample.peakRss.toFixed(0)} MiB, VmHWM ${sample.hwm.toFixed(0)} MiB`,
     );
   }
-  loads.push(await load());
+  loads.push(await loadAverage());
 }
 
 const commit = new TextDecoder().decode(

@@ -6,6 +6,8 @@
 //
 //   deno run -A bench/ratios.ts --runs 5 bench/websocket_decoder_bench.ts bench/websocket_encoder_bench.ts
 
+import { median } from "./_load.ts";
+
 interface BenchResult {
   group?: string;
   name: string;
@@ -23,12 +25,6 @@ if (at !== -1) {
 if (args.length === 0 || !(runs >= 1)) {
   console.error("usage: deno run -A bench/ratios.ts [--runs N] <bench files>");
   Deno.exit(2);
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function time(ns: number): string {
