@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isValidBoundary } from "../multipart/parser.ts";
 import { latin1Bytes } from "../http/_latin1.ts";
 import { type ByteRange, contentRange } from "./range.ts";
 
@@ -152,8 +153,6 @@ export function rangeBody(open: OpenRange, range: ByteRange): ReadableStream<Uin
   return rangesStream(open, [range], null, null);
 }
 
-// RFC 2046 §5.1.1: bchars, 1 to 70 of them, the last not a space.
-const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
 // A field value: HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5).
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const CRLF = Uint8Array.of(13, 10);
@@ -164,7 +163,7 @@ function partHeads(
   options: WriteMultipleRangesOptions,
 ): (index: number) => string {
   const { boundary, contentType, fullLength } = options;
-  if (typeof boundary !== "string" || !BOUNDARY.test(boundary)) {
+  if (typeof boundary !== "string" || !isValidBoundary(boundary)) {
     throw new TypeError(
       `Invalid boundary: ${
         JSON.stringify(boundary)?.slice(0, 80)
