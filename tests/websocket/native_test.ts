@@ -352,6 +352,28 @@ Deno.test("NativeWebSocketSession", async (t) => {
     },
   );
 
+  await t.step(
+    "maxQueuedBytes: a flood of empty messages is bounded too (64 bytes of bookkeeping each)",
+    async () => {
+      // 4300 bytes hold 67 empty messages; the 68th is refused.
+      const server = nativeServer({ maxQueuedBytes: 4300 }, () => {});
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        for (let i = 0; i < 68; i++) client.ws.send(new Uint8Array(0));
+        const closed = await within(session.closed, 5000, "the session's close");
+        assert.equal(closed.code, 1008);
+        assert.match(closed.reason, /4352 bytes exceed maxQueuedBytes of 4300 bytes/);
+        const { messages } = await drain(session);
+        assert.equal(messages.length, 67, "what was queued before is read first");
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
   await t.step("maxQueuedBytes never refuses a message alone in the queue", async () => {
     const server = nativeServer({ maxQueuedBytes: 10, maxMessageSize: 5000 }, () => {});
     const client = wsClient(server.url);
