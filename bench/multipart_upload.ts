@@ -121,7 +121,6 @@ async function measure(engine: string, mode: string): Promise<Sample> {
 const configs = [["wire", "drain"], ["wire", "parse"], ["deno", "drain"], ["deno", "parse"]];
 const samples = new Map<string, Sample[]>(configs.map(([e, m]) => [`${e} ${m}`, []]));
 const loads: number[] = [];
-const load = async () => Number((await Deno.readTextFile("/proc/loadavg")).split(" ")[0]);
 loads.push(await loadAverage());
 for (let round = 0; round < runs; round++) {
   for (let i = 0; i < configs.length; i++) {
