@@ -11,8 +11,10 @@ export class ChunkReader {
   readonly #byob: ReadableStreamBYOBReader | null;
   readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
   readonly #size: number;
-  /** A buffer free for the next read, or null when the next read must allocate. */
-  #spare: ArrayBuffer | null = null;
+  /** A whole buffer free for the next read, or null when the next read must allocate. */
+  #spare: Uint8Array | null = null;
+  /** The whole buffer of the direct read under way or of the last chunk. */
+  #whole: Uint8Array | null = null;
   #last: Uint8Array | null = null;
 
   /**
@@ -29,30 +31,37 @@ export class ChunkReader {
    * Reads the next chunk, or returns null at the end of the stream. Unless
    * {@linkcode recycle} is called, the chunk stays the caller's.
    */
-  async read(): Promise<Uint8Array | null> {
+  read(): Promise<Uint8Array | null> {
     if (this.#direct !== null) {
-      const buffer = this.#spare ?? new ArrayBuffer(this.#size);
+      // Not an async function: on the hot path of every message, one promise less per read.
+      const whole = this.#spare ?? new Uint8Array(this.#size);
       this.#spare = null;
-      const n = await this.#direct.read(new Uint8Array(buffer));
-      if (n === null) return null;
-      this.#last = new Uint8Array(buffer, 0, n);
-      return this.#last;
+      this.#whole = whole;
+      return this.#direct.read(whole).then(this.#directRead);
     }
+    return this.#readStream();
+  }
+
+  readonly #directRead = (n: number | null): Uint8Array | null =>
+    n === null ? null : (this.#last = this.#whole!.subarray(0, n));
+
+  async #readStream(): Promise<Uint8Array | null> {
     if (this.#byob === null) {
       const { done, value } = await this.#plain!.read();
       return done ? null : value;
     }
-    const buffer = this.#spare ?? new ArrayBuffer(this.#size);
+    const whole = this.#spare ?? new Uint8Array(this.#size);
     this.#spare = null;
-    const { done, value } = await this.#byob.read(new Uint8Array(buffer));
+    const { done, value } = await this.#byob.read(whole);
     if (done) return null;
+    this.#whole = new Uint8Array(value.buffer); // the read transferred the buffer
     this.#last = value;
     return value;
   }
 
   /** Declares that no view of the last chunk is held any more, so its buffer is reused. */
   recycle(): void {
-    if (this.#last !== null) this.#spare = this.#last.buffer as ArrayBuffer;
+    if (this.#last !== null) this.#spare = this.#whole;
     this.#last = null;
   }
 

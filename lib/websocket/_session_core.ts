@@ -156,7 +156,7 @@ export class SessionCore {
   readonly #options: CoreOptions;
   #transport: Transport | null = null;
   #reader: ChunkReader | null = null;
-  #writer: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  #out: Out | null = null;
   /** For a transport given as a promise: settles once it is attached (or failed). */
   #ready: Promise<void> | null = null;
   /** Chunks sent before the transport arrived, with what settles their sends. */
@@ -229,13 +229,14 @@ export class SessionCore {
     // between; its writes are chained here, as a stream writer would queue them.
     const direct = typeof transport.read === "function" && typeof transport.write === "function";
     this.#reader = new ChunkReader(direct ? transport as DirectSource : transport.readable);
-    this.#writer = direct ? directWriter(transport) : transport.writable.getWriter();
-    this.#writer.closed.catch(noop);
+    this.#out = direct
+      ? new DirectOut(transport, this.#written, this.#writeFailed)
+      : new StreamOut(transport.writable, this.#written, this.#writeFailed);
     if (buffered?.length) this.#buffered = buffered;
     const early = this.#early;
     this.#early = [];
     for (const { chunk, settle } of early) {
-      this.#writer.write(chunk).then(this.#written, this.#writeFailed).then(settle);
+      this.#out.write(chunk).then(settle);
     }
     if (early.length > 0 && this.#watchdog === undefined && this.#options.timeout !== Infinity) {
       this.#armWatchdog();
@@ -479,8 +480,8 @@ export class SessionCore {
   }
 
   async #endTransport(hard: boolean): Promise<void> {
-    const writer = this.#writer, reader = this.#reader;
-    if (writer === null || reader === null) {
+    const out = this.#out, reader = this.#reader;
+    if (out === null || reader === null) {
       // The transport never came; if it still does, #attach ends it. Early sends failed.
       this.#writeError ??= new Error("The connection never opened");
       for (const { settle } of this.#early) settle();
@@ -490,7 +491,7 @@ export class SessionCore {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (!hard) {
-        const flushed = writer.close().then(() => true, () => true);
+        const flushed = out.close().then(() => true);
         const late = this.#options.timeout === Infinity
           ? flushed
           : new Promise<boolean>((resolve) => {
@@ -504,8 +505,7 @@ export class SessionCore {
         } catch {
           // Already closed.
         }
-        // Not awaited: aborting waits for the write in flight, which may never finish.
-        writer.abort().catch(noop);
+        out.abort();
       }
     } finally {
       clearTimeout(timer);
@@ -560,13 +560,13 @@ export class SessionCore {
 
   #writeChunk(chunk: Uint8Array): void {
     this.#writesStarted++;
-    if (this.#writer === null) {
+    if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
       this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, settle }));
       return;
     }
     if (this.#watchdog === undefined && this.#options.timeout !== Infinity) this.#armWatchdog();
-    this.#lastWrite = this.#writer.write(chunk).then(this.#written, this.#writeFailed);
+    this.#lastWrite = this.#out.write(chunk);
   }
 
   #armWatchdog(): void {
@@ -590,49 +590,114 @@ export class SessionCore {
 }
 
 /**
- * A writer over a transport's direct `write`: writes run one after another (a partial write
- * is continued), `close` waits for them and closes the transport, `abort` closes it at once.
+ * Where a session's bytes go: writes run in order and settle once written or failed (never
+ * rejecting: the session is told through its callbacks).
  */
-function directWriter(transport: Transport): WritableStreamDefaultWriter<Uint8Array> {
-  let last: Promise<void> = Promise.resolve();
-  let failure: unknown = null;
-  const writeAll = async (bytes: Uint8Array) => {
-    if (failure !== null) throw failure;
-    try {
-      for (let at = 0; at < bytes.length;) {
-        at += await transport.write!(at === 0 ? bytes : bytes.subarray(at));
-      }
-    } catch (error) {
-      failure ??= error;
-      throw error;
+interface Out {
+  /** Writes `chunk` after the chunks before it. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Waits for the writes, then ends the transport; never rejects. */
+  close(): Promise<void>;
+  /** Ends the transport at once, with writes maybe in flight. */
+  abort(): void;
+}
+
+/** An {@linkcode Out} over a transport's writable stream. */
+class StreamOut implements Out {
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #written: () => void;
+  readonly #failed: (cause: unknown) => void;
+
+  constructor(
+    writable: WritableStream<Uint8Array>,
+    written: () => void,
+    failed: (cause: unknown) => void,
+  ) {
+    this.#writer = writable.getWriter();
+    this.#writer.closed.catch(noop);
+    this.#written = written;
+    this.#failed = failed;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#writer.write(chunk).then(this.#written, this.#failed);
+  }
+
+  close(): Promise<void> {
+    return this.#writer.close().then(noop, noop);
+  }
+
+  abort(): void {
+    // Not awaited: aborting waits for the write in flight, which may never finish.
+    this.#writer.abort().catch(noop);
+  }
+}
+
+/**
+ * An {@linkcode Out} over a transport's direct `write` (a partial write is continued). A
+ * write costs two promises when no other is under way (the transport's and one `then`): this
+ * is on the path of every message.
+ */
+class DirectOut implements Out {
+  readonly #transport: Transport;
+  readonly #written: () => void;
+  readonly #failedCallback: (cause: unknown) => void;
+  #failure: unknown = null;
+  /** Writes accepted and not yet settled. */
+  #pending = 0;
+  /** The latest write, while any is pending: the next one starts after it settles. */
+  #tail: Promise<void> = Promise.resolve();
+  /** The bytes of the write under way (one at a time), and how many of them went. */
+  #bytes: Uint8Array = new Uint8Array(0);
+  #at = 0;
+
+  constructor(transport: Transport, written: () => void, failed: (cause: unknown) => void) {
+    this.#transport = transport;
+    this.#written = written;
+    this.#failedCallback = failed;
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    if (this.#pending++ === 0) return this.#tail = this.#start(chunk);
+    return this.#tail = this.#tail.then(() => this.#start(chunk));
+  }
+
+  #start(chunk: Uint8Array): Promise<void> {
+    if (this.#failure !== null) {
+      this.#pending--;
+      return Promise.resolve();
     }
+    this.#bytes = chunk;
+    this.#at = 0;
+    return this.#transport.write!(chunk).then(this.#wrote, this.#failed);
+  }
+
+  readonly #wrote = (n: number): Promise<void> | undefined => {
+    this.#at += n;
+    if (this.#at < this.#bytes.length) {
+      return this.#transport.write!(this.#bytes.subarray(this.#at)).then(this.#wrote, this.#failed);
+    }
+    this.#pending--;
+    this.#written();
   };
-  const closeTransport = () => {
+
+  readonly #failed = (cause: unknown): void => {
+    this.#failure ??= cause ?? new Error("Write failed");
+    this.#pending--;
+    this.#failedCallback(cause);
+  };
+
+  async close(): Promise<void> {
+    if (this.#pending > 0) await this.#tail;
+    this.abort();
+  }
+
+  abort(): void {
+    this.#failure ??= new Error("Aborted");
     try {
-      transport.close?.();
+      this.#transport.close?.();
     } catch {
       // Closed already.
     }
-  };
-  const writer = {
-    closed: new Promise<undefined>(() => {}),
-    desiredSize: 1,
-    ready: Promise.resolve(undefined),
-    write(bytes: Uint8Array): Promise<void> {
-      const next = last.then(() => writeAll(bytes));
-      last = next.catch(noop);
-      return next;
-    },
-    async close(): Promise<void> {
-      await last;
-      closeTransport();
-    },
-    abort(): Promise<void> {
-      failure ??= new Error("Aborted");
-      closeTransport();
-      return Promise.resolve();
-    },
-    releaseLock(): void {},
-  };
-  return writer as unknown as WritableStreamDefaultWriter<Uint8Array>;
+  }
 }

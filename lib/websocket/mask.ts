@@ -12,7 +12,7 @@
 
 import { instantiateMaskKernel } from "./_mask_simd.ts";
 
-const WORD_THRESHOLD = 32;
+const WORD_THRESHOLD = 64;
 const SIMD_THRESHOLD = 1024;
 const BLOCK = 65_536;
 const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;

@@ -285,6 +285,8 @@ export class WebSocketSession implements MessageSession {
   readonly #messages: MessageDecoder;
   readonly #encodeOptions: { maxFrameSize: number };
   #pongPayload: Uint8Array | null = null;
+  /** Whether the message the decoder hands on next is a small binary one, to be copied. */
+  #copyMessage = false;
   #ponging = false;
   #pongs: WritableStreamDefaultWriter<Frame> | null = null;
   #last: Promise<void> = Promise.resolve();
@@ -316,7 +318,9 @@ export class WebSocketSession implements MessageSession {
     );
     this.incoming = this.#inbox.stream;
     const messageSink = {
-      enqueue: (message: Message | Frame) => this.#inbox.push(message as Message),
+      enqueue: (message: Message | Frame) => {
+        this.#inbox.push(this.#copyMessage ? (message as Uint8Array).slice() : message as Message);
+      },
     };
     const handler: FrameHandler = {
       frame: (frame) => {
@@ -326,14 +330,21 @@ export class WebSocketSession implements MessageSession {
           return false;
         }
         if (!this.#core.open) return false; // closing: data is discarded, like a browser does
-        if (frame.opcode === Opcode.Binary && frame.fin && frame.payload.length < COPY_BELOW) {
-          // A small binary message is copied: holding a view would pin the whole read
-          // buffer (64 KiB) per message and stop the transport reader from reusing it.
-          this.#messages.push(new Frame(Opcode.Binary, frame.payload.slice()), messageSink);
-          return false;
+        if (frame.opcode !== Opcode.Binary || !frame.fin) {
+          this.#messages.push(frame, messageSink);
+          return false; // fragments are copied, text decoded
         }
-        this.#messages.push(frame, messageSink);
-        return frame.opcode === Opcode.Binary && frame.fin; // fragments are copied; text decoded
+        // A whole binary message is its payload, a view of the read buffer. A small one is
+        // copied: holding a view would pin the whole buffer (64 KiB) per message and stop the
+        // transport reader from reusing it.
+        const copy = frame.payload.length < COPY_BELOW;
+        this.#copyMessage = copy;
+        try {
+          this.#messages.push(frame, messageSink);
+        } finally {
+          this.#copyMessage = false;
+        }
+        return !copy;
       },
       end: () => this.#inbox.end(),
       fail: (error) => this.#inbox.fail(error),
@@ -369,12 +380,18 @@ export class WebSocketSession implements MessageSession {
    * @throws {WebSocketError} 1006 when the session is closing or closed, or the transport
    * failed.
    */
-  async send(message: Message): Promise<void> {
-    this.#core.checkOpen("send a message");
-    encodeMessage(message, this.#frames, this.#encodeOptions);
-    await this.#last;
-    this.#core.checkWritten("send a message");
+  send(message: Message): Promise<void> {
+    // Not an async function: on the path of every message, one promise and frame less.
+    try {
+      this.#core.checkOpen("send a message");
+      encodeMessage(message, this.#frames, this.#encodeOptions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#last.then(this.#checkSent);
   }
+
+  readonly #checkSent = (): void => this.#core.checkWritten("send a message");
 
   /**
    * Starts the close handshake: sends a close frame and waits for the peer's (RFC 6455 §7).

@@ -1,0 +1,131 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Sessions over a direct transport (read/write methods, as a Deno.Conn has): the path the
+// wire engine takes, with partial writes, many sends in flight and a failing write.
+import assert from "node:assert/strict";
+import {
+  Frame,
+  Opcode,
+  readClosePayload,
+  type Transport,
+  WebSocketError,
+  WebSocketSession,
+} from "@wirestream/wirestream";
+import { duplexPair, RawPeer } from "../_util/duplex.ts";
+
+/**
+ * A direct transport over one side of an in-memory duplex: `read` copies from the peer's
+ * chunks, `write` takes at most `maxWrite` bytes per call (a partial write) and fails once
+ * `failAfter` bytes went. Its streams are left untouched, as the session must not use them.
+ */
+function directTransport(
+  side: Transport,
+  options: { maxWrite?: number; failAfter?: number } = {},
+): Transport & { written: number; closed: boolean } {
+  const reader = side.readable.getReader();
+  const writer = side.writable.getWriter();
+  let left: Uint8Array | null = null;
+  const transport = {
+    written: 0,
+    closed: false,
+    get readable(): ReadableStream<Uint8Array> {
+      throw new Error("the session read the stream of a direct transport");
+    },
+    get writable(): WritableStream<Uint8Array> {
+      throw new Error("the session wrote the stream of a direct transport");
+    },
+    async read(buffer: Uint8Array): Promise<number | null> {
+      if (left === null) {
+        const { done, value } = await reader.read();
+        if (done) return null;
+        left = value;
+      }
+      const n = Math.min(buffer.length, left.length);
+      buffer.set(left.subarray(0, n));
+      left = n === left.length ? null : left.subarray(n);
+      return n;
+    },
+    async write(bytes: Uint8Array): Promise<number> {
+      await Promise.resolve(); // never synchronous, like an op
+      if (transport.closed) throw new Deno.errors.BadResource("closed");
+      const n = Math.min(bytes.length, options.maxWrite ?? Infinity);
+      if (transport.written + n > (options.failAfter ?? Infinity)) {
+        throw new Deno.errors.ConnectionReset("the peer reset the connection");
+      }
+      transport.written += n;
+      await writer.write(bytes.slice(0, n));
+      return n;
+    },
+    close(): void {
+      if (transport.closed) return;
+      transport.closed = true;
+      writer.close().catch(() => {});
+      reader.cancel().catch(() => {});
+    },
+  };
+  return transport;
+}
+
+Deno.test("WebSocketSession over a direct transport", async (t) => {
+  await t.step("continues partial writes and keeps sends in order", async () => {
+    const [ours, theirs] = duplexPair();
+    const transport = directTransport(ours, { maxWrite: 3 });
+    const session = new WebSocketSession(transport, { timeout: 1000 });
+    const peer = new RawPeer(theirs, "client");
+    const messages = Array.from({ length: 20 }, (_, i) => new Uint8Array(i * 7).fill(i));
+    // All sends at once: each waits behind the one before, each write goes 3 bytes at a time.
+    const sent = Promise.all([...messages.map((m) => session.send(m)), session.send("done")]);
+    for (const message of messages) {
+      const frame = await peer.next();
+      assert.equal(frame?.opcode, Opcode.Binary);
+      assert.deepEqual(frame!.payload, message);
+    }
+    assert.equal(new TextDecoder().decode((await peer.next())!.payload), "done");
+    await sent;
+    await peer.send(Frame.close(1000));
+    assert.deepEqual(readClosePayload((await peer.next())!.payload), { code: 1000, reason: "" });
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    assert.ok(transport.closed, "the server ended the transport");
+    await peer.end();
+  });
+
+  await t.step("echoes what it reads through the direct read", async () => {
+    const [ours, theirs] = duplexPair();
+    const session = new WebSocketSession(directTransport(ours), { timeout: 1000 });
+    const peer = new RawPeer(theirs, "client");
+    const echo = (async () => {
+      for await (const message of session.incoming) await session.send(message);
+    })();
+    for (const size of [0, 1, 125, 126, 16_383, 16_384, 70_000]) {
+      const payload = new Uint8Array(size).map((_, i) => i * 31);
+      await peer.send(Frame.binary(payload));
+      assert.deepEqual((await peer.next())!.payload, payload, `${size} bytes`);
+    }
+    await peer.send(Frame.close(4000, "bye"));
+    await echo;
+    assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true });
+    await peer.end();
+  });
+
+  await t.step("a failed write rejects the sends after it and ends the session", async () => {
+    const [ours, theirs] = duplexPair();
+    const transport = directTransport(ours, { maxWrite: 4, failAfter: 10 });
+    const session = new WebSocketSession(transport, { timeout: 1000 });
+    const peer = new RawPeer(theirs, "client");
+    const drained = (async () => {
+      while (await peer.next() !== null); // reads what arrives, so that writes complete
+    })().catch(() => {});
+    const first = session.send(new Uint8Array(6)); // 8 bytes: written
+    const second = session.send(new Uint8Array(6)); // fails part way
+    const third = session.send(new Uint8Array(6)); // queued behind the failure
+    await first;
+    for (const send of [second, third]) {
+      await assert.rejects(send, (e) => e instanceof WebSocketError && e.closeCode === 1006);
+    }
+    assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
+    await assert.rejects(session.send("late"), (e) => e instanceof WebSocketError);
+    assert.ok(transport.closed);
+    assert.equal(transport.written, 8, "nothing went after the failure");
+    await peer.end();
+    await drained;
+  });
+});
