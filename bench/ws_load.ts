@@ -1,6 +1,8 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // WebSocket echo load: our session on the wire engine (httpServer) and on the native engine
-// (Deno.serve), against the bare Deno.upgradeWebSocket and npm:ws on Node, each an echo server
+// (Deno.serve), against the bare Deno.upgradeWebSocket and npm:ws on Node, and the floor under
+// the wire engine (bench/_ws_servers/conn_floor.ts: a Deno.Conn echo with our codec and
+// nothing else, what Deno's op-based sockets cost by themselves), each an echo server
 // from bench/_ws_servers/ in a child process bound to 127.0.0.1. Every round measures every
 // scenario on every server that passed its startup check, the server order rotating per round;
 // the tables give each server's medians and the median of the per-round ratios ours / other.
@@ -65,7 +67,7 @@ const deno = (file: string) => ({
 });
 
 interface ServerSpec {
-  key: "wire" | "native" | "deno" | "ws";
+  key: "wire" | "native" | "floor" | "deno" | "ws";
   label: string;
   command: string;
   args: string[];
@@ -74,6 +76,11 @@ interface ServerSpec {
 const SPECS: ServerSpec[] = [
   { key: "wire", label: "ours, wire engine (httpServer)", ...deno("wire.ts") },
   { key: "native", label: "ours, native engine (Deno.serve)", ...deno("native.ts") },
+  {
+    key: "floor",
+    label: "floor: a Deno.Conn echo with our codec, no engine",
+    ...deno("conn_floor.ts"),
+  },
   { key: "deno", label: "bare Deno.upgradeWebSocket", ...deno("deno_bare.ts") },
   {
     key: "ws",
@@ -82,7 +89,8 @@ const SPECS: ServerSpec[] = [
     args: [here("./_ws_servers/ws_node.mjs"), "0"],
   },
 ];
-const OURS = new Set<ServerSpec["key"]>(["wire", "native"]);
+/** The rows that get ratio columns: ours, and the floor under the wire engine. */
+const OURS = new Set<ServerSpec["key"]>(["wire", "native", "floor"]);
 
 type Server = ChildServer<ServerSpec>;
 
@@ -470,14 +478,20 @@ function targets(scenario: Scenario, rows: Map<string, Sample[]>): string[] {
   if (scenario.size === 32) {
     out.push(
       "Target: wire engine server CPU per message ≤ 0.5× bare Deno.upgradeWebSocket's: " +
-        verdict(ratios(rows, "wire", "deno", perMessage), "×", (r) => r <= 0.5),
+        verdict(ratios(rows, "wire", "deno", perMessage), "×", (r) => r <= 0.5) +
+        " The floor (a Deno.Conn echo, no engine): " +
+        verdict(ratios(rows, "floor", "deno", perMessage), "×", (r) => r <= 0.5),
     );
   }
   if (scenario.connections === 512) {
-    const wire = rows.get("wire") ?? [];
+    const p99s = (key: string) => {
+      const samples = rows.get(key) ?? [];
+      return samples.length ? samples.map((s) => s.p99) : null;
+    };
     out.push(
       "Target: wire engine p99 < 100 ms at 512 connections: " +
-        verdict(wire.length ? wire.map((s) => s.p99) : null, " ms", (ms) => ms < 100),
+        verdict(p99s("wire"), " ms", (ms) => ms < 100) + " The floor: " +
+        verdict(p99s("floor"), " ms", (ms) => ms < 100),
     );
   }
   out.push(
