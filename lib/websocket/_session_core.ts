@@ -669,14 +669,23 @@ class DirectOut implements Out {
     }
     this.#bytes = chunk;
     this.#at = 0;
-    return this.#transport.write!(chunk).then(this.#wrote, this.#failed);
+    return this.#send(chunk);
+  }
+
+  #send(bytes: Uint8Array): Promise<void> {
+    let written: Promise<number>;
+    try {
+      written = this.#transport.write!(bytes);
+    } catch (error) {
+      this.#failed(error); // a transport that throws instead of rejecting
+      return Promise.resolve();
+    }
+    return written.then(this.#wrote, this.#failed);
   }
 
   readonly #wrote = (n: number): Promise<void> | undefined => {
     this.#at += n;
-    if (this.#at < this.#bytes.length) {
-      return this.#transport.write!(this.#bytes.subarray(this.#at)).then(this.#wrote, this.#failed);
-    }
+    if (this.#at < this.#bytes.length) return this.#send(this.#bytes.subarray(this.#at));
     this.#pending--;
     this.#written();
   };

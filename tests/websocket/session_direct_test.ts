@@ -128,4 +128,19 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     await peer.end();
     await drained;
   });
+
+  await t.step("a write that throws instead of rejecting fails the session", async () => {
+    const [ours, theirs] = duplexPair();
+    const transport = directTransport(ours);
+    transport.write = () => {
+      throw new Deno.errors.BadResource("the connection is gone");
+    };
+    const session = new WebSocketSession(transport, { timeout: 1000 });
+    await assert.rejects(
+      session.send("lost"),
+      (e) => e instanceof WebSocketError && e.closeCode === 1006,
+    );
+    assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
+    await theirs.writable.close().catch(() => {}); // closing ours cancelled its stream
+  });
 });
