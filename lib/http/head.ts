@@ -393,6 +393,39 @@ export async function readResponseHead(
   return head;
 }
 
+/**
+ * The request head already buffered in `reader`, consumed, with no promise in between (a
+ * pipelined or kept-alive request's head usually is whole by the time it is looked for); or
+ * undefined, with only empty lines consumed, when the buffer does not hold a whole head.
+ * Internal: the pipeline's fast path before {@linkcode readRequestHead}.
+ *
+ * @throws {HttpError} As {@linkcode findHeadEnd} and {@linkcode parseRequestHead}.
+ */
+export function takeRequestHead(
+  reader: BufferedReader,
+  limits: HeadLimits,
+): RequestHead | undefined {
+  skipEmptyLines(reader);
+  const end = findHeadEnd(reader.buffer, reader.start, reader.start, reader.end, limits, "request");
+  if (end === -1) return undefined;
+  const head = parseRequestHead(reader.buffer, reader.start, end, limits);
+  reader.consume(end - reader.start);
+  return head;
+}
+
+/** Skips empty lines before a request line (RFC 9112 §2.2); returns whether there were any. */
+function skipEmptyLines(reader: BufferedReader): boolean {
+  let skipped = false;
+  while (
+    reader.length >= 2 && reader.buffer[reader.start] === CR &&
+    reader.buffer[reader.start + 1] === LF
+  ) {
+    reader.consume(2);
+    skipped = true;
+  }
+  return skipped;
+}
+
 /** Fills `reader` until a whole head is buffered; returns its end, or -1 at a clean end. */
 async function readHead(
   reader: BufferedReader,
@@ -401,14 +434,7 @@ async function readHead(
 ): Promise<number> {
   let scanned = 0;
   while (true) {
-    // Skip empty lines before a request line (RFC 9112 §2.2).
-    while (
-      kind === "request" && reader.length >= 2 && reader.buffer[reader.start] === CR &&
-      reader.buffer[reader.start + 1] === LF
-    ) {
-      reader.consume(2);
-      scanned = 0;
-    }
+    if (kind === "request" && skipEmptyLines(reader)) scanned = 0;
     const end = findHeadEnd(
       reader.buffer,
       reader.start,

@@ -20,7 +20,14 @@ import {
 import { latin1Bytes, writeLatin1 } from "./_latin1.ts";
 import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
-import { hasToken, type HeadLimits, readRequestHead, type RequestHead, trimOws } from "./head.ts";
+import {
+  hasToken,
+  type HeadLimits,
+  readRequestHead,
+  type RequestHead,
+  takeRequestHead,
+  trimOws,
+} from "./head.ts";
 import { BufferedReader, type DirectSource } from "./reader.ts";
 import { STATUS_TEXT } from "./status.ts";
 
@@ -742,6 +749,8 @@ class Pipeline {
         this.#waitingIdle = false;
         if (more === CUT || !more) return null;
       }
+      const ready = takeRequestHead(reader, this.#options);
+      if (ready !== undefined) return this.#prepare(ready); // no wait, no timer
       this.#headers.set(this.#headersTimeout);
       const head = await this.#unlessCut(readRequestHead(reader, this.#options));
       this.#headers.clear();

@@ -12,6 +12,7 @@ import {
   readResponseHead,
   type RequestHead,
 } from "@wirestream/wirestream";
+import { takeRequestHead } from "../../lib/http/head.ts";
 import { bytewise, concat, seeded, split, splitAt } from "../_util/random.ts";
 
 /** Bytes of a string of code points 0–255, one byte each (heads are Latin-1, not UTF-8). */
@@ -927,5 +928,48 @@ Deno.test("hasToken", async (t) => {
     for (const value of values) {
       assert.equal(hasToken(value, "upgrade"), false, JSON.stringify(value));
     }
+  });
+});
+
+Deno.test("takeRequestHead (the pipeline's synchronous fast path)", async (t) => {
+  const wire = bytes(REQUEST);
+
+  await t.step("takes a whole buffered head, and only once it is whole", async () => {
+    const all = concat([bytes("\r\n\r\n"), wire, AFTER]);
+    for (let at = 0; at <= all.length; at++) {
+      const reader = new BufferedReader(plainStream(splitAt(all, at)));
+      let head: RequestHead | undefined;
+      let fills = 0;
+      // As the pipeline does: look at what is buffered, and read more only when it is short.
+      while ((head = takeRequestHead(reader, {})) === undefined) {
+        assert.ok(await reader.fill(), `split at ${at}: ended before the head`);
+        fills++;
+      }
+      assert.deepEqual(head, REQUEST_HEAD, `split at ${at}`);
+      assert.ok(fills <= 2, `split at ${at}: ${fills} fills`);
+      assert.deepEqual(await drain(reader), AFTER, `split at ${at}`);
+    }
+  });
+
+  await t.step("consumes nothing of a partial head but the empty lines before it", async () => {
+    const reader = new BufferedReader(plainStream([bytes("\r\n" + REQUEST.slice(0, 20))]));
+    await reader.fill();
+    assert.equal(takeRequestHead(reader, {}), undefined);
+    assert.deepEqual(reader.copy(reader.length), bytes(REQUEST.slice(0, 20)));
+  });
+
+  await t.step("throws the same errors as readRequestHead", async () => {
+    const bad = new BufferedReader(plainStream([bytes("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n")]));
+    await bad.fill();
+    assert.throws(
+      () => takeRequestHead(bad, {}),
+      (e) => e instanceof HttpError && e.status === 400,
+    );
+    const big = new BufferedReader(plainStream([bytes(`GET /${"a".repeat(200)} HTTP/1.1\r\n`)]));
+    await big.fill();
+    assert.throws(
+      () => takeRequestHead(big, { maxRequestLineSize: 100 }),
+      (e) => e instanceof HttpError && e.status === 414,
+    );
   });
 });
