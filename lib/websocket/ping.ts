@@ -94,81 +94,134 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * ```
  */
 export function pinger(options: PingerOptions): TransformStream<Frame, Frame> {
-  const period = checkDuration("period", options.period, 1);
-  const timeout = checkDuration("timeout", options.timeout);
   const closeFrame = Frame.close(options.closeCode ?? 1011, "ping timeout");
-  const stop = new AbortController();
-  const lifetime = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  let expected: Uint8Array | null = null;
-  let answered: (() => void) | null = null; // settles the wait for the current pong
-  let count = 0;
-
-  async function run(controller: TransformStreamDefaultController<Frame>): Promise<void> {
-    while (true) {
-      await sleep(period, lifetime);
-      if (lifetime.aborted) break;
-      if ((controller.desiredSize ?? 0) <= 0) continue; // nobody is reading: skip this tick
-      const nonce = crypto.getRandomValues(new Uint8Array(4)).reduce(
-        (s, b) => s + b.toString(16).padStart(2, "0"),
-        "",
-      );
-      const payload = encoder.encode(`[ping ${++count} ${nonce}]`);
-      const deadline = timeout === Infinity
-        ? lifetime
-        : AbortSignal.any([lifetime, AbortSignal.timeout(timeout)]);
-      expected = payload;
-      controller.enqueue(Frame.ping(payload));
-      // Wait for the matching pong or the deadline, whichever comes first.
-      const ponged = await new Promise<boolean>((resolve) => {
-        const done = (ok: boolean) => {
-          deadline.removeEventListener("abort", late);
-          answered = null;
-          expected = null;
-          resolve(ok);
-        };
-        const late = () => done(false);
-        answered = () => done(true);
-        if (deadline.aborted) late();
-        else deadline.addEventListener("abort", late);
-      });
-      if (lifetime.aborted) break;
-      if (!ponged) {
-        controller.enqueue(closeFrame);
-        break;
-      }
-    }
-    if (!stop.signal.aborted) {
-      stop.abort();
-      try {
-        controller.terminate();
-      } catch {
-        // The stream already ended.
-      }
-    }
-  }
-
+  let loop!: PingLoop;
   return new TransformStream<Frame, Frame>(
     {
       start(controller) {
-        run(controller);
+        loop = new PingLoop(options, {
+          // Nobody is reading: skip this tick.
+          ping: (frame) => (controller.desiredSize ?? 0) > 0 && (controller.enqueue(frame), true),
+          timeout: () => controller.enqueue(closeFrame),
+          end: () => {
+            try {
+              controller.terminate();
+            } catch {
+              // The stream already ended.
+            }
+          },
+        });
       },
       transform(frame) {
-        if (
-          frame.opcode === Opcode.Pong && expected !== null && sameBytes(frame.payload, expected)
-        ) {
-          answered?.();
-        }
+        if (frame.opcode === Opcode.Pong) loop.pong(frame.payload);
       },
       flush() {
-        stop.abort();
+        loop.stop();
       },
       cancel() {
-        stop.abort();
+        loop.stop();
       },
     },
     undefined,
     { highWaterMark: 1 },
   ); // one ping may wait unread; a second is skipped
+}
+
+/** Where a {@linkcode PingLoop} sends its pings and says that it ended. */
+export interface PingSink {
+  /** Sends a ping; returns false when it could not go (the tick is skipped). */
+  ping(frame: Frame): boolean;
+  /** The pong of the last ping did not come within the timeout; `end` follows. */
+  timeout(): void;
+  /** The loop ended: after a timeout, or when it was stopped by its signal (not by stop()). */
+  end(): void;
+}
+
+/**
+ * The pinger's machine, without streams: a ping every `period`, and a pong taken by a plain
+ * call, compared at once (nothing is queued or copied per pong, so a flood of unsolicited
+ * pongs costs a comparison each). {@linkcode pinger} wraps it; sessions call it directly.
+ * Internal.
+ */
+export class PingLoop {
+  readonly #period: number;
+  readonly #timeout: number;
+  readonly #stop = new AbortController();
+  readonly #lifetime: AbortSignal;
+  readonly #sink: PingSink;
+  /** The payload of the ping waiting for its pong, or null. */
+  #expected: Uint8Array | null = null;
+  /** Settles the wait for the current pong. */
+  #answered: (() => void) | null = null;
+  #count = 0;
+
+  /**
+   * Checks the options and starts pinging.
+   *
+   * @throws {RangeError} When `period` or `timeout` is out of range.
+   */
+  constructor(options: PingerOptions, sink: PingSink) {
+    this.#period = checkDuration("period", options.period, 1);
+    this.#timeout = checkDuration("timeout", options.timeout);
+    this.#sink = sink;
+    this.#lifetime = options.signal
+      ? AbortSignal.any([options.signal, this.#stop.signal])
+      : this.#stop.signal;
+    this.#run();
+  }
+
+  /** Takes a pong's payload; it counts only when it matches the ping waiting for it. */
+  pong(payload: Uint8Array): void {
+    if (this.#expected !== null && sameBytes(payload, this.#expected)) this.#answered?.();
+  }
+
+  /** Stops pinging, without a close frame. */
+  stop(): void {
+    this.#stop.abort();
+  }
+
+  async #run(): Promise<void> {
+    const lifetime = this.#lifetime;
+    while (true) {
+      await sleep(this.#period, lifetime);
+      if (lifetime.aborted) break;
+      const nonce = crypto.getRandomValues(new Uint8Array(4)).reduce(
+        (s, b) => s + b.toString(16).padStart(2, "0"),
+        "",
+      );
+      const payload = encoder.encode(`[ping ${++this.#count} ${nonce}]`);
+      this.#expected = payload;
+      if (!this.#sink.ping(Frame.ping(payload))) {
+        this.#expected = null;
+        continue;
+      }
+      const deadline = this.#timeout === Infinity
+        ? lifetime
+        : AbortSignal.any([lifetime, AbortSignal.timeout(this.#timeout)]);
+      // Wait for the matching pong or the deadline, whichever comes first.
+      const ponged = await new Promise<boolean>((resolve) => {
+        const done = (ok: boolean) => {
+          deadline.removeEventListener("abort", late);
+          this.#answered = null;
+          this.#expected = null;
+          resolve(ok);
+        };
+        const late = () => done(false);
+        this.#answered = () => done(true);
+        if (deadline.aborted) late();
+        else deadline.addEventListener("abort", late);
+      });
+      if (lifetime.aborted) break;
+      if (!ponged) {
+        this.#sink.timeout();
+        break;
+      }
+    }
+    if (!this.#stop.signal.aborted) {
+      this.#stop.abort();
+      this.#sink.end();
+    }
+  }
 }
 
 /**

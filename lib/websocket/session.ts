@@ -26,7 +26,7 @@ import {
   type Message,
   MessageDecoder,
 } from "./message.ts";
-import { pinger } from "./ping.ts";
+import { PingLoop } from "./ping.ts";
 
 export type { CloseInfo, Transport, TransportReady };
 
@@ -288,7 +288,7 @@ export class WebSocketSession implements MessageSession {
   /** Whether the message the decoder hands on next is a small binary one, to be copied. */
   #copyMessage = false;
   #ponging = false;
-  #pongs: WritableStreamDefaultWriter<Frame> | null = null;
+  #pinger: PingLoop | null = null;
   #last: Promise<void> = Promise.resolve();
   readonly #frames = { enqueue: (frame: Frame) => (this.#last = this.#core.send(frame)) };
 
@@ -415,8 +415,9 @@ export class WebSocketSession implements MessageSession {
       this.#pongPayload = frame.payload.slice();
       if (!this.#ponging) this.#sendPongs();
     } else {
-      // A copy: the pong may wait in the pinger's queue while the read buffer is reused.
-      this.#pongs?.write(Frame.pong(frame.payload.slice())).catch(noop);
+      // Compared at once, while the payload's view is valid: a flood of unsolicited pongs
+      // costs a comparison each, and nothing is queued.
+      this.#pinger?.pong(frame.payload);
     }
   }
 
@@ -430,21 +431,21 @@ export class WebSocketSession implements MessageSession {
     this.#ponging = false;
   }
 
-  async #startPinger(period: number, timeout: number): Promise<void> {
-    const { readable, writable } = pinger({ period, timeout, signal: this.#core.signal });
-    this.#pongs = writable.getWriter();
-    for await (const frame of readable) {
-      if (!this.#core.open) break;
-      if (frame.opcode === Opcode.Ping) {
+  #startPinger(period: number, timeout: number): void {
+    this.#pinger = new PingLoop({ period, timeout, signal: this.#core.signal }, {
+      ping: (frame) => {
+        if (!this.#core.open) return false;
         this.#core.send(frame);
-      } else {
+        return true;
+      },
+      timeout: () => {
         this.#core.fail(
           new WebSocketError(`Ping timeout: no pong within ${timeout} ms`, CloseCode.InternalError),
           "ping timeout",
         );
-      }
-    }
-    this.#pongs.abort().catch(noop);
+      },
+      end: noop,
+    });
   }
 }
 
