@@ -20,7 +20,16 @@ import {
 import { latin1Bytes, writeLatin1 } from "./_latin1.ts";
 import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
-import { hasToken, type HeadLimits, readRequestHead, type RequestHead, trimOws } from "./head.ts";
+import {
+  absoluteTargetParts,
+  hasToken,
+  type HeadLimits,
+  HOST,
+  readRequestHead,
+  type RequestHead,
+  targetForm,
+  trimOws,
+} from "./head.ts";
 import { BufferedReader, type DirectSource } from "./reader.ts";
 import { STATUS_TEXT } from "./status.ts";
 
@@ -163,7 +172,6 @@ const HOP_BY_HOP = new Set([
   "trailer",
   "upgrade",
 ]);
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d*)?$/;
 const DIGITS = /^\d+$/;
 
 let dateText = "";
@@ -278,8 +286,8 @@ class Deadline {
  * plain connection cannot claim https) and an authority that is a valid host.
  */
 function absoluteTarget(target: string, scheme: string): boolean {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(target);
-  return m !== null && m[1]!.toLowerCase() === scheme && HOST.test(m[2]!);
+  const parts = absoluteTargetParts(target);
+  return parts !== null && parts[0] === scheme && HOST.test(parts[1]);
 }
 
 /** A slot's response until its handler runs. */
@@ -918,10 +926,10 @@ class Pipeline {
     // parses it; a target it cannot take is a 400.
     const authority = host ?? this.#options.defaultHost ?? "localhost";
     const target = head.target;
-    const first = target.charCodeAt(0);
-    const url = first === 0x2f
+    const form = targetForm(target);
+    const url = form === "origin"
       ? `${this.#scheme}://${authority}${target}`
-      : target === "*"
+      : form === "asterisk"
       ? `${this.#scheme}://${authority}/*`
       : absoluteTarget(target, this.#scheme)
       ? target
