@@ -1248,6 +1248,9 @@ Deno.test("startConnectionPipeline", async (t) => {
     assert.throws(make({ headersTimeout: NaN }), RangeError);
     assert.throws(make({ maxBodySize: -1 }), RangeError);
     assert.throws(make({ bodyTimeout: -5 }), RangeError);
+    assert.throws(make({ writeTimeout: NaN }), RangeError);
+    assert.throws(make({ maxDrainSize: 1.5 }), RangeError);
+    assert.throws(make({ readBufferSize: 0 }), /Invalid readBufferSize: 0/);
     for (const name of ["maxRequestLineSize", "maxHeadSize", "maxHeaders"]) {
       assert.throws(make({ [name]: NaN }), RangeError, name); // NaN would turn the check off
       assert.throws(make({ [name]: -1 }), RangeError, name);
