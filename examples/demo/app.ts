@@ -22,6 +22,13 @@ export interface DemoOptions {
   dataDir: string;
   /** The largest file accepted by the upload page, in bytes. */
   maxUpload: number;
+  /**
+   * The most bytes the upload directory may hold, over all its files: a file that would pass
+   * it is refused with 507 Insufficient Storage, and nothing of it stays on disk. The files
+   * there at the start count, and the uploads as they are written (files removed by hand
+   * while the demo runs count until it restarts).
+   */
+  uploadQuota: number;
   /** The engine's name, shown on the page. */
   engine: string;
 }
@@ -53,6 +60,9 @@ export async function demo(options: DemoOptions): Promise<{
   const mediaPath = `${options.dataDir}/tone.wav`;
   await Deno.mkdir(uploadsDir, { recursive: true });
   await writeTone(mediaPath);
+  // The bytes in the upload directory, counted as they are written, so that uploads running
+  // at once cannot pass the quota together.
+  let storedBytes = await directorySize(uploadsDir);
   const room = new ChatRoom();
   let sessions = 0;
   let uploads = 0, uploadedBytes = 0;
@@ -147,15 +157,37 @@ export async function demo(options: DemoOptions): Promise<{
           continue;
         }
         const stored = `${crypto.randomUUID()}${extension(event.filename)}`;
-        const size = await savePart(event, `${uploadsDir}/${stored}`, { createNew: true });
+        let counted = 0;
+        const quota = new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            if (storedBytes + chunk.length > options.uploadQuota) {
+              throw new HttpError(507, "The upload directory is full");
+            }
+            storedBytes += chunk.length;
+            counted += chunk.length;
+            controller.enqueue(chunk);
+          },
+        });
+        let size: number;
+        try {
+          const body = event.body.pipeThrough(quota);
+          size = await savePart({ body }, `${uploadsDir}/${stored}`, { createNew: true });
+        } catch (error) {
+          storedBytes -= counted; // savePart removed the partial file
+          throw error;
+        }
         uploads++;
         uploadedBytes += size;
         saved.push({ name: event.filename, size, stored });
       }
     } catch (error) {
       if (!(error instanceof HttpError)) throw error;
+      // 507, not 413, past the quota: the request is within the limits, the server cannot
+      // store it now (RFC 4918 §11.5), and a smaller file may still fit.
       const message = error.status === 413
         ? `Upload refused: files are limited to ${options.maxUpload} bytes`
+        : error.status === 507
+        ? `Upload refused: the upload quota of ${options.uploadQuota} bytes is full`
         : error.message;
       return Response.json({ error: message, saved }, { status: error.status });
     }
@@ -170,6 +202,15 @@ export async function demo(options: DemoOptions): Promise<{
 
 function html(text: string): Response {
   return new Response(text, { headers: { "content-type": "text/html; charset=utf-8" } });
+}
+
+/** The bytes of the files in `dir` (not its subdirectories, which the demo never makes). */
+async function directorySize(dir: string): Promise<number> {
+  let size = 0;
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile) size += (await Deno.stat(`${dir}/${entry.name}`)).size;
+  }
+  return size;
 }
 
 /** A short, safe extension from an uploaded file's name (the name itself is not trusted). */

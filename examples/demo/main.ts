@@ -6,6 +6,10 @@
 //
 //   deno run --allow-net --allow-read --allow-write=.demo examples/demo/main.ts \
 //     [--engine native|wire] [--port 8000] [--hostname 127.0.0.1] [--data .demo] [--max-upload 67108864]
+//     [--upload-quota 1073741824]
+//
+// Uploads go to <data>/uploads: each file at most --max-upload bytes (64 MiB), all of them at
+// most --upload-quota bytes (1 GiB); past the quota an upload is refused with 507.
 //
 // The native engine (Deno.serve) by default; --engine wire serves the same application with
 // wirestream's own HTTP/1.1 and WebSocket codec. It prints `listening on http://HOST:PORT/`.
@@ -17,6 +21,7 @@ const args = parseArgs(Deno.args);
 const { module } = await demo({
   dataDir: args.data,
   maxUpload: args.maxUpload,
+  uploadQuota: args.uploadQuota,
   engine: args.engine === "wire" ? WireEngine.name : NativeEngine.name,
 });
 const options = {
@@ -48,6 +53,7 @@ function parseArgs(argv: string[]) {
     hostname: "127.0.0.1",
     data: ".demo",
     maxUpload: 64 * 1024 * 1024,
+    uploadQuota: 1024 * 1024 * 1024,
   };
   if (argv[0] === "--") argv = argv.slice(1); // as some task runners pass them
   for (let i = 0; i < argv.length; i += 2) {
@@ -76,6 +82,12 @@ function parseArgs(argv: string[]) {
           usage("--max-upload is a positive number of bytes");
         }
         break;
+      case "--upload-quota":
+        options.uploadQuota = Number(value);
+        if (!Number.isSafeInteger(options.uploadQuota) || options.uploadQuota < 0) {
+          usage("--upload-quota is a number of bytes");
+        }
+        break;
       default:
         usage(`unknown option ${name}`);
     }
@@ -86,7 +98,8 @@ function parseArgs(argv: string[]) {
 function usage(problem: string): never {
   console.error(
     `${problem}\nusage: deno run --allow-net --allow-read --allow-write=.demo examples/demo/main.ts ` +
-      "[--engine native|wire] [--port N] [--hostname H] [--data DIR] [--max-upload BYTES]",
+      "[--engine native|wire] [--port N] [--hostname H] [--data DIR] [--max-upload BYTES] " +
+      "[--upload-quota BYTES]",
   );
   Deno.exit(2);
 }

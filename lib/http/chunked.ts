@@ -27,6 +27,15 @@ export interface ChunkedDecoderOptions {
    */
   maxTrailerSize?: number;
   /**
+   * The most fields in the trailer section (431 above it, as soon as the field that crosses
+   * it begins). A head may hold `maxHeaders` fields, 100 by default; trailers, rarer and
+   * smaller (a checksum, a gRPC status), are held to fewer: each is parsed and added to a
+   * `Headers`.
+   *
+   * @default {32}
+   */
+  maxTrailers?: number;
+  /**
    * The most data bytes accepted over all chunks (413 above it). `Infinity` lifts it.
    *
    * @default {Infinity}
@@ -49,8 +58,10 @@ const SIZE = 0,
   DATA_CR = 5,
   DATA_LF = 6,
   TRAILER = 7,
-  DONE = 8;
+  TRAILER_LF = 8,
+  DONE = 9;
 const CR = 13, LF = 10;
+const NO_BYTES = new Uint8Array(0);
 
 function hexValue(byte: number): number {
   if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
@@ -62,9 +73,10 @@ function hexValue(byte: number): number {
 /**
  * Decodes the chunked transfer coding with no streams or promises (Ktor's `decodeChunked`):
  * hex sizes in either case, chunk extensions (checked and skipped, length-limited), the
- * trailer section (size-limited, parsed into `Headers`), and the exact end: {@linkcode push}
- * consumes bytes up to the final CRLF and no further, so what follows (the next request on
- * the connection) is left to the caller. CRLF line ends only; a bare LF is a 400.
+ * trailer section (limited in bytes and in fields, parsed into `Headers`), and the exact end:
+ * {@linkcode push} consumes bytes up to the final CRLF and no further, so what follows (the
+ * next request on the connection) is left to the caller. CRLF line ends only; a bare LF is a
+ * 400.
  *
  * **Ownership**: data is delivered as views of the input.
  *
@@ -86,6 +98,7 @@ function hexValue(byte: number): number {
 export class ChunkedDecoder {
   readonly #maxExtensionSize: number;
   readonly #maxTrailerSize: number;
+  readonly #maxTrailers: number;
   readonly #maxSize: number;
   #state = SIZE;
   #size = 0;
@@ -93,8 +106,12 @@ export class ChunkedDecoder {
   #extension = 0;
   #need = 0;
   #total = 0;
-  #trailer: number[] = [];
+  /** The trailer section's bytes so far (CRLFs included) in [0, #trailerSize). */
+  #trailer: Uint8Array = NO_BYTES;
   #trailerSize = 0;
+  /** Where the trailer line being read begins in #trailer. */
+  #lineStart = 0;
+  #trailerFields = 0;
   #trailers = new Headers();
 
   /**
@@ -106,6 +123,7 @@ export class ChunkedDecoder {
   constructor(options: ChunkedDecoderOptions = {}) {
     this.#maxExtensionSize = checkLimit("maxExtensionSize", options.maxExtensionSize ?? 4096);
     this.#maxTrailerSize = checkLimit("maxTrailerSize", options.maxTrailerSize ?? 16_384);
+    this.#maxTrailers = checkLimit("maxTrailers", options.maxTrailers ?? 32);
     this.#maxSize = checkLimit("maxSize", options.maxSize ?? Infinity);
   }
 
@@ -132,7 +150,7 @@ export class ChunkedDecoder {
    * @returns How many bytes of `chunk` it consumed: all of them, unless the coding ended
    * inside it.
    * @throws {HttpError} 400 for a malformed coding, 413 over `maxSize`, 431 for a trailer
-   * section over its limit.
+   * section over `maxTrailerSize` or `maxTrailers`.
    */
   push(chunk: Uint8Array, sink: DataSink): number {
     return this.#run(chunk, 0, chunk.length, sink);
@@ -286,58 +304,82 @@ export class ChunkedDecoder {
           i++;
           break;
         case TRAILER: {
-          // Field lines up to an empty line: #trailer holds their bytes with -1 for each line
-          // break, #trailerSize their wire bytes, CRLFs included (RFC 9112 §7.1.2); the empty
-          // line that ends the body is not part of the section.
-          const trailer = this.#trailer;
-          const lineStart = trailer.length === 0 || trailer.at(-1) === -1;
-          if (byte === LF) {
-            if (trailer.at(-1) !== CR) {
+          // The trailer section (RFC 9112 §7.1.2): field lines, CRLFs included, gathered whole
+          // lines at a time (an indexOf, then one copy) into #trailer, up to an empty line
+          // that ends the body and is not part of it.
+          if (this.#trailerSize === this.#lineStart) {
+            if (byte === CR) { // the empty line, or a bare CR that the next byte shows
+              state = TRAILER_LF;
+              i++;
+              break;
+            }
+            if (byte === LF) {
+              throw new HttpError(400, "Cannot decode chunked body: a trailer line is a bare LF");
+            }
+            if (++this.#trailerFields > this.#maxTrailers) {
+              throw new HttpError(
+                431,
+                `Cannot decode chunked body: trailers exceed ${this.#maxTrailers} fields`,
+              );
+            }
+          }
+          // Search only up to `end`: the bytes past it may be stale (compact's buffer).
+          const lf = (end === bytes.length ? bytes : bytes.subarray(0, end)).indexOf(LF, i);
+          const stop = lf === -1 ? end : lf + 1;
+          const size = this.#trailerSize + stop - i;
+          if (size > this.#maxTrailerSize) {
+            throw new HttpError(
+              431,
+              `Cannot decode chunked body: trailers exceed ${this.#maxTrailerSize} bytes`,
+            );
+          }
+          let trailer = this.#trailer;
+          if (trailer.length < size) {
+            // Doubling, so a section that trickles in is copied O(log n) times, not per byte.
+            const grown = new Uint8Array(
+              Math.min(Math.max(size, 2 * trailer.length, 256), this.#maxTrailerSize),
+            );
+            grown.set(trailer.subarray(0, this.#trailerSize));
+            this.#trailer = trailer = grown;
+          }
+          trailer.set(bytes.subarray(i, stop), this.#trailerSize);
+          this.#trailerSize = size;
+          i = stop;
+          if (lf !== -1) {
+            // The line holds a byte before its LF (a bare LF at its start was refused).
+            if (trailer[size - 2] !== CR) {
               throw new HttpError(
                 400,
                 "Cannot decode chunked body: a trailer line ends with a bare LF",
               );
             }
-            trailer.pop();
-            i++;
-            if (trailer.length === 0 || trailer.at(-1) === -1) {
-              this.#parseTrailers();
-              state = DONE;
-              break;
-            }
-            this.#countTrailer();
-            trailer.push(-1); // a line break
-            break;
+            this.#lineStart = size;
           }
-          if (!(byte === CR && lineStart)) this.#countTrailer();
-          trailer.push(byte);
-          i++;
           break;
         }
+        case TRAILER_LF:
+          if (byte !== LF) {
+            throw new HttpError(400, "Cannot decode chunked body: a trailer line holds a bare CR");
+          }
+          i++;
+          this.#parseTrailers();
+          state = DONE;
+          break;
       }
     }
     this.#state = state;
     return i;
   }
 
-  /** Counts one byte of the trailer section against its limit. */
-  #countTrailer(): void {
-    if (++this.#trailerSize > this.#maxTrailerSize) {
-      throw new HttpError(
-        431,
-        `Cannot decode chunked body: trailers exceed ${this.#maxTrailerSize} bytes`,
-      );
-    }
-  }
-
   #parseTrailers(): void {
-    const bytes = Uint8Array.from(this.#trailer, (code) => (code === -1 ? LF : code));
-    const text = latin1Text(bytes, 0, bytes.length);
-    this.#trailer = [];
-    const lines = text.split("\n");
-    lines.pop(); // every field line ends with a break, so the last item is empty
-    if (text.includes("\r")) {
-      throw new HttpError(400, "Cannot decode chunked body: a trailer line holds a bare CR");
+    if (this.#trailerSize === 0) return;
+    const lines = latin1Text(this.#trailer, 0, this.#trailerSize).split("\r\n");
+    this.#trailer = NO_BYTES;
+    lines.pop(); // every field line ends with CRLF, so the last item is empty
+    for (const line of lines) {
+      if (line.includes("\r")) {
+        throw new HttpError(400, "Cannot decode chunked body: a trailer line holds a bare CR");
+      }
     }
     for (const [name, value] of parseFieldLines(lines, 0, "Cannot decode chunked body")) {
       this.#trailers.append(name, value);

@@ -85,8 +85,41 @@ export function trimOws(text: string): string {
 function isOws(code: number): boolean {
   return code === 0x20 || code === 0x09;
 }
-// An authority-form target (CONNECT): host and port (RFC 9112 §3.2.3).
-const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+):\d+$/;
+// A host (RFC 3986 §3.2.2): an IP literal or a reg-name, as a pattern for the two below.
+const HOST_PATTERN = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)`;
+/**
+ * A Host field value or an absolute-form target's authority: a host and an optional port
+ * (RFC 9110 §7.2, RFC 3986 §3.2). Internal.
+ */
+export const HOST: RegExp = new RegExp(`^${HOST_PATTERN}(?::\\d*)?$`);
+// An authority-form target (CONNECT): a host and a port, which is not optional (RFC 9112 §3.2.3).
+const AUTHORITY = new RegExp(`^${HOST_PATTERN}:\\d+$`);
+// An absolute-form target (RFC 9112 §3.2.2): its scheme and its authority.
+const ABSOLUTE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/;
+
+/** The form of a request-target (RFC 9112 §3.2). Internal. */
+export type TargetForm = "origin" | "absolute" | "authority" | "asterisk";
+
+/** The form of a request-target that {@linkcode parseRequestHead} let through. Internal. */
+export function targetForm(target: string): TargetForm {
+  return target.charCodeAt(0) === 0x2f
+    ? "origin"
+    : target === "*"
+    ? "asterisk"
+    : ABSOLUTE.test(target)
+    ? "absolute"
+    : "authority";
+}
+
+/**
+ * The scheme (lowercased) and authority of an absolute-form target, or null for a target in
+ * another form. Internal.
+ */
+export function absoluteTargetParts(target: string): [scheme: string, authority: string] | null {
+  const m = ABSOLUTE.exec(target);
+  return m === null ? null : [m[1]!.toLowerCase(), m[2]!];
+}
+
 const LF = 10, CR = 13;
 
 function resolve(limits: HeadLimits): Required<HeadLimits> {
@@ -283,14 +316,7 @@ export function parseRequestHead(
       } holds a character that is not allowed`,
     );
   }
-  const c = target.charCodeAt(0);
-  const form = c === 0x2f
-    ? "origin"
-    : target === "*"
-    ? "asterisk"
-    : /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(target)
-    ? "absolute"
-    : "authority";
+  const form = targetForm(target);
   if (
     (form === "asterisk" && method !== "OPTIONS") ||
     (form === "authority") !== (method === "CONNECT") ||

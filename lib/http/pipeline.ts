@@ -21,11 +21,14 @@ import { latin1Bytes, writeLatin1 } from "./_latin1.ts";
 import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
 import {
+  absoluteTargetParts,
   hasToken,
   type HeadLimits,
+  HOST,
   readRequestHead,
   type RequestHead,
   takeRequestHead,
+  targetForm,
   trimOws,
 } from "./head.ts";
 import { BufferedReader, type DirectSource } from "./reader.ts";
@@ -170,7 +173,6 @@ const HOP_BY_HOP = new Set([
   "trailer",
   "upgrade",
 ]);
-const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)(:\d*)?$/;
 const DIGITS = /^\d+$/;
 
 let dateText = "";
@@ -285,8 +287,8 @@ class Deadline {
  * plain connection cannot claim https) and an authority that is a valid host.
  */
 function absoluteTarget(target: string, scheme: string): boolean {
-  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(target);
-  return m !== null && m[1]!.toLowerCase() === scheme && HOST.test(m[2]!);
+  const parts = absoluteTargetParts(target);
+  return parts !== null && parts[0] === scheme && HOST.test(parts[1]);
 }
 
 /** A slot's response until its handler runs. */
@@ -376,6 +378,7 @@ interface Slot {
  * @param handler The fetch handler.
  * @param options Timeouts, limits and the connection's details.
  * @returns The pipeline: `finished` and `shutdown()`.
+ * @throws {RangeError} For a timeout or a limit out of its range (named in the message).
  *
  * @example Serving a request over an in-memory duplex
  * ```ts
@@ -401,8 +404,72 @@ export function startConnectionPipeline(
   handler: Handler,
   options: ConnectionPipelineOptions = {},
 ): ConnectionPipeline {
-  const pipeline = new Pipeline(transport, handler, options);
+  return startCheckedPipeline(transport, handler, options, pipelineLimits(options));
+}
+
+/**
+ * {@linkcode startConnectionPipeline} with limits that {@linkcode pipelineLimits} made from
+ * the same options: a server checks its options once, not per connection. Internal.
+ */
+export function startCheckedPipeline(
+  transport: Transport,
+  handler: Handler,
+  options: ConnectionPipelineOptions,
+  limits: PipelineLimits,
+): ConnectionPipeline {
+  const pipeline = new Pipeline(transport, handler, options, limits);
   return { finished: pipeline.finished, shutdown: () => pipeline.shutdown() };
+}
+
+/** A pipeline's timeouts and limits, defaults applied and checked. Internal. */
+export interface PipelineLimits {
+  /** See {@linkcode ConnectionPipelineOptions.idleTimeout}. */
+  idleTimeout: number;
+  /** See {@linkcode ConnectionPipelineOptions.headersTimeout}. */
+  headersTimeout: number;
+  /** See {@linkcode ConnectionPipelineOptions.bodyTimeout}. */
+  bodyTimeout: number;
+  /** See {@linkcode ConnectionPipelineOptions.writeTimeout}. */
+  writeTimeout: number;
+  /** See {@linkcode ConnectionPipelineOptions.maxPipelined}. */
+  maxPipelined: number;
+  /** See {@linkcode ConnectionPipelineOptions.maxBodySize}. */
+  maxBodySize: number;
+  /** See {@linkcode ConnectionPipelineOptions.maxDrainSize}. */
+  maxDrainSize: number;
+  /** See {@linkcode ConnectionPipelineOptions.readBufferSize}. */
+  readBufferSize: number;
+}
+
+/**
+ * Applies the defaults of a pipeline's timeouts and limits, head limits included, and checks
+ * them. Internal.
+ *
+ * @throws {RangeError} For an option that is not a duration or a limit (a NaN would switch a
+ * check off).
+ */
+export function pipelineLimits(options: ConnectionPipelineOptions): PipelineLimits {
+  checkLimit("maxRequestLineSize", options.maxRequestLineSize ?? 8192, 1);
+  checkLimit("maxHeadSize", options.maxHeadSize ?? 16_384, 1);
+  checkLimit("maxHeaders", options.maxHeaders ?? 100);
+  const maxPipelined = options.maxPipelined ?? 16;
+  if (!Number.isInteger(maxPipelined) || maxPipelined < 1) {
+    throw new RangeError(`Invalid maxPipelined: ${maxPipelined} is not a positive integer`);
+  }
+  const readBufferSize = options.readBufferSize ?? 65_536;
+  if (!Number.isInteger(readBufferSize) || readBufferSize < 1) {
+    throw new RangeError(`Invalid readBufferSize: ${readBufferSize} is not a positive integer`);
+  }
+  return {
+    idleTimeout: checkDuration("idleTimeout", options.idleTimeout ?? 5000),
+    headersTimeout: checkDuration("headersTimeout", options.headersTimeout ?? 10_000),
+    bodyTimeout: checkDuration("bodyTimeout", options.bodyTimeout ?? 30_000),
+    writeTimeout: checkDuration("writeTimeout", options.writeTimeout ?? 30_000),
+    maxPipelined,
+    maxBodySize: checkLimit("maxBodySize", options.maxBodySize ?? 134_217_728),
+    maxDrainSize: checkLimit("maxDrainSize", options.maxDrainSize ?? 262_144),
+    readBufferSize,
+  };
 }
 
 class Pipeline {
@@ -452,34 +519,28 @@ class Pipeline {
   readonly #slab = new Slab();
   #reading: Promise<void>;
 
-  constructor(transport: Transport, handler: Handler, options: ConnectionPipelineOptions) {
+  constructor(
+    transport: Transport,
+    handler: Handler,
+    options: ConnectionPipelineOptions,
+    limits: PipelineLimits,
+  ) {
     this.#transport = transport;
     this.#handler = handler;
     this.#options = options;
-    this.#idleTimeout = options.idleTimeout ?? 5000;
-    this.#headersTimeout = options.headersTimeout ?? 10_000;
-    this.#maxPipelined = options.maxPipelined ?? 16;
-    this.#maxBodySize = options.maxBodySize ?? 134_217_728;
-    this.#maxDrainSize = options.maxDrainSize ?? 262_144;
+    this.#idleTimeout = limits.idleTimeout;
+    this.#headersTimeout = limits.headersTimeout;
+    this.#maxPipelined = limits.maxPipelined;
+    this.#maxBodySize = limits.maxBodySize;
+    this.#maxDrainSize = limits.maxDrainSize;
     this.#scheme = options.scheme ?? "http";
-    this.#writeTimeout = checkDuration("writeTimeout", options.writeTimeout ?? 30_000);
-    this.#bodyTimeout = checkDuration("bodyTimeout", options.bodyTimeout ?? 30_000);
-    checkDuration("idleTimeout", this.#idleTimeout);
-    checkDuration("headersTimeout", this.#headersTimeout);
-    checkLimit("maxBodySize", this.#maxBodySize);
-    checkLimit("maxDrainSize", this.#maxDrainSize);
-    // The head limits: a NaN would switch its check off.
-    checkLimit("maxRequestLineSize", options.maxRequestLineSize ?? 8192, 1);
-    checkLimit("maxHeadSize", options.maxHeadSize ?? 16_384, 1);
-    checkLimit("maxHeaders", options.maxHeaders ?? 100);
-    if (!Number.isInteger(this.#maxPipelined) || this.#maxPipelined < 1) {
-      throw new RangeError(`Invalid maxPipelined: ${this.#maxPipelined} is not a positive integer`);
-    }
+    this.#writeTimeout = limits.writeTimeout;
+    this.#bodyTimeout = limits.bodyTimeout;
     // A transport that reads and writes directly (a Deno.Conn) is used so: no stream in
     // between, which doubles the requests per second a keep-alive connection serves.
     const direct = typeof transport.read === "function" && typeof transport.write === "function";
     this.#reader = new BufferedReader(direct ? transport as DirectSource : transport.readable, {
-      size: options.readBufferSize ?? 65_536,
+      size: limits.readBufferSize,
     });
     this.#writer = direct ? null : transport.writable.getWriter();
     this.#writer?.closed.catch(() => {});
@@ -927,10 +988,10 @@ class Pipeline {
     // parses it; a target it cannot take is a 400.
     const authority = host ?? this.#options.defaultHost ?? "localhost";
     const target = head.target;
-    const first = target.charCodeAt(0);
-    const url = first === 0x2f
+    const form = targetForm(target);
+    const url = form === "origin"
       ? `${this.#scheme}://${authority}${target}`
-      : target === "*"
+      : form === "asterisk"
       ? `${this.#scheme}://${authority}/*`
       : absoluteTarget(target, this.#scheme)
       ? target

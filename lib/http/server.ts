@@ -10,7 +10,8 @@ import {
   type ConnectionPipeline,
   type ConnectionPipelineOptions,
   type Handler,
-  startConnectionPipeline,
+  pipelineLimits,
+  startCheckedPipeline,
 } from "./pipeline.ts";
 
 /** Options of {@linkcode httpServer}: where to listen, TLS, and the pipeline's options. */
@@ -58,6 +59,8 @@ export interface HttpServer extends AsyncDisposable {
  * @param options Where to listen, TLS, the signal, and the pipeline's timeouts and limits.
  * @param handler The fetch handler.
  * @returns The server: its address, `finished` and `shutdown()`.
+ * @throws {RangeError} For `maxConnections` or a pipeline timeout or limit out of its range,
+ * before anything listens.
  *
  * @example Hello world
  * ```ts ignore
@@ -69,15 +72,6 @@ export interface HttpServer extends AsyncDisposable {
  */
 export function httpServer(options: HttpServerOptions, handler: Handler): HttpServer {
   const maxConnections = checkLimit("maxConnections", options.maxConnections ?? 10_000, 1);
-  const hostname = options.hostname ?? "0.0.0.0";
-  const port = options.port ?? 8000;
-  const listener = options.tls
-    ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
-    : Deno.listen({ hostname, port });
-  const addr = listener.addr as Deno.NetAddr;
-  const pipelines = new Set<ConnectionPipeline>();
-  const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
-  let stopping = false;
   const {
     signal,
     tls,
@@ -87,6 +81,17 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     maxConnections: _m,
     ...pipelineOptions
   } = options;
+  // Checked once, before listening: a bad option is the caller's error, not every connection's.
+  const limits = pipelineLimits(pipelineOptions);
+  const hostname = options.hostname ?? "0.0.0.0";
+  const port = options.port ?? 8000;
+  const listener = options.tls
+    ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
+    : Deno.listen({ hostname, port });
+  const addr = listener.addr as Deno.NetAddr;
+  const pipelines = new Set<ConnectionPipeline>();
+  const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
+  let stopping = false;
 
   const accepting = (async () => {
     let backoff = 0;
@@ -113,7 +118,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       }
       // Responses are gathered into one write each; Nagle's delay would only add latency.
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-      const pipeline = startConnectionPipeline(conn, handler, {
+      const pipeline = startCheckedPipeline(conn, handler, {
         ...pipelineOptions,
         scheme: tls ? "https" : "http",
         remoteAddr: conn.remoteAddr as Deno.NetAddr,
@@ -123,7 +128,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
           sessions.add(session);
           (session as { closed?: Promise<unknown> }).closed?.then(() => sessions.delete(session));
         },
-      });
+      }, limits);
       pipelines.add(pipeline);
       pipeline.finished.then(() => pipelines.delete(pipeline));
       if (stopping) pipeline.shutdown();

@@ -99,8 +99,7 @@ export function writeMultipleRanges(
   ranges: readonly ByteRange[],
   options: WriteMultipleRangesOptions,
 ): ReadableStream<Uint8Array> {
-  const heads = partHeads(ranges, options);
-  return rangesStream(open, ranges, heads, latin1Bytes(`--${options.boundary}--\r\n`));
+  return byterangesBody(open, layOutByteranges(ranges, options));
 }
 
 /**
@@ -133,35 +132,32 @@ export function calculateMultipleRangesBodyLength(
   ranges: readonly ByteRange[],
   options: WriteMultipleRangesOptions,
 ): number {
-  const heads = partHeads(ranges, options);
-  let length = `--${options.boundary}--\r\n`.length;
-  for (let i = 0; i < ranges.length; i++) {
-    length += heads(i).length + rangeLength(ranges[i]!) + CRLF.length;
-  }
-  if (!Number.isSafeInteger(length)) {
-    throw new RangeError(`Invalid ranges: their body of ${length} bytes is not a safe integer`);
-  }
-  return length;
+  return byterangesLength(layOutByteranges(ranges, options));
 }
 
 /**
- * The bytes of one range as a stream, checked as a part of {@linkcode writeMultipleRanges}
- * is: for the body of a single-range 206, or of a 200 (the range of the whole).
+ * A `multipart/byteranges` body laid out: its ranges and options checked, and each part's head
+ * built, once for both its length and its bytes (as `serveRanges` needs them). Internal.
  */
-export function rangeBody(open: OpenRange, range: ByteRange): ReadableStream<Uint8Array> {
-  checkRange(range, undefined, 0);
-  return rangesStream(open, [range], null, null);
+export interface ByterangesLayout {
+  /** The ranges, in the order of the parts. */
+  readonly ranges: readonly ByteRange[];
+  /** Each part's head, delimiter to empty line, as Latin-1 text (one byte a character). */
+  readonly heads: readonly string[];
+  /** The close delimiter, CRLF included. */
+  readonly close: string;
 }
 
-// A field value: HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5).
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const CRLF = Uint8Array.of(13, 10);
-
-/** Checks the options and ranges, and gives the head of each part by its index, as text. */
-function partHeads(
+/**
+ * Checks `ranges` and `options` and builds the head of each part. Internal.
+ *
+ * @throws {TypeError} As {@linkcode writeMultipleRanges}.
+ * @throws {RangeError} As {@linkcode writeMultipleRanges}.
+ */
+export function layOutByteranges(
   ranges: readonly ByteRange[],
   options: WriteMultipleRangesOptions,
-): (index: number) => string {
+): ByterangesLayout {
   const { boundary, contentType, fullLength } = options;
   if (typeof boundary !== "string" || !isValidBoundary(boundary)) {
     throw new TypeError(
@@ -177,9 +173,49 @@ function partHeads(
   if (ranges.length === 0) throw new RangeError("Invalid ranges: a multipart body needs one");
   for (let i = 0; i < ranges.length; i++) checkRange(ranges[i]!, fullLength, i);
   const type = contentType === undefined ? "" : `Content-Type: ${contentType}\r\n`;
-  return (index) =>
-    `--${boundary}\r\n${type}Content-Range: ${contentRange(ranges[index]!, fullLength)}\r\n\r\n`;
+  const heads = ranges.map((range) =>
+    `--${boundary}\r\n${type}Content-Range: ${contentRange(range, fullLength)}\r\n\r\n`
+  );
+  return { ranges, heads, close: `--${boundary}--\r\n` };
 }
+
+/**
+ * The length in bytes of a laid-out body. Internal.
+ *
+ * @throws {RangeError} When it exceeds `Number.MAX_SAFE_INTEGER`.
+ */
+export function byterangesLength(layout: ByterangesLayout): number {
+  const { ranges, heads } = layout;
+  let length = layout.close.length;
+  for (let i = 0; i < ranges.length; i++) {
+    length += heads[i]!.length + rangeLength(ranges[i]!) + CRLF.length;
+  }
+  if (!Number.isSafeInteger(length)) {
+    throw new RangeError(`Invalid ranges: their body of ${length} bytes is not a safe integer`);
+  }
+  return length;
+}
+
+/** The bytes of a laid-out body, as {@linkcode writeMultipleRanges} gives them. Internal. */
+export function byterangesBody(
+  open: OpenRange,
+  layout: ByterangesLayout,
+): ReadableStream<Uint8Array> {
+  return rangesStream(open, layout.ranges, layout.heads, latin1Bytes(layout.close));
+}
+
+/**
+ * The bytes of one range as a stream, checked as a part of {@linkcode writeMultipleRanges}
+ * is: for the body of a single-range 206, or of a 200 (the range of the whole).
+ */
+export function rangeBody(open: OpenRange, range: ByteRange): ReadableStream<Uint8Array> {
+  checkRange(range, undefined, 0);
+  return rangesStream(open, [range], null, null);
+}
+
+// A field value: HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5).
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const CRLF = Uint8Array.of(13, 10);
 
 /** Checks that a media type can stand in a header field. */
 export function checkContentType(contentType: string | undefined): void {
@@ -220,7 +256,7 @@ const HEAD = 0, OPEN = 1, BODY = 2, TAIL = 3;
 function rangesStream(
   open: OpenRange,
   ranges: readonly ByteRange[],
-  heads: ((index: number) => string) | null,
+  heads: readonly string[] | null,
   trailer: Uint8Array | null,
 ): ReadableStream<Uint8Array> {
   let index = 0, step = HEAD, left = 0;
@@ -235,7 +271,7 @@ function rangesStream(
       case HEAD:
         step = OPEN;
         if (heads === null) return false;
-        controller.enqueue(latin1Bytes(heads(index)));
+        controller.enqueue(latin1Bytes(heads[index]!));
         return true;
       case OPEN: {
         opening = Promise.resolve(open(range));

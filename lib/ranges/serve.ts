@@ -11,11 +11,12 @@ import { HttpError } from "../http/error.ts";
 import { formatHttpDate, parseHttpDate } from "./_http_date.ts";
 import { isEntityTag, parseEntityTags, strongMatch, weakMatch } from "./_entity_tag.ts";
 import {
-  calculateMultipleRangesBodyLength,
+  byterangesBody,
+  byterangesLength,
   checkContentType,
+  layOutByteranges,
   type OpenRange,
   rangeBody,
-  writeMultipleRanges,
 } from "./byteranges.ts";
 import { trimOws } from "../http/head.ts";
 import { type ByteRange, contentRange, DEFAULT_MAX_RANGES, parseRange } from "./range.ts";
@@ -178,10 +179,11 @@ export function serveRanges(request: Request, options: ServeRangesOptions): Resp
     return new Response(head ? null : rangeBody(open, range), { status: 206, headers });
   }
   const boundary = randomBoundary();
-  const partOptions = { fullLength: size, boundary, contentType };
+  // The part heads are built once, for the length and the body alike.
+  const layout = layOutByteranges(ranges, { fullLength: size, boundary, contentType });
   headers.set("content-type", `multipart/byteranges; boundary=${boundary}`);
-  headers.set("content-length", String(calculateMultipleRangesBodyLength(ranges, partOptions)));
-  const body = head ? null : writeMultipleRanges(open, ranges, partOptions);
+  headers.set("content-length", String(byterangesLength(layout)));
+  const body = head ? null : byterangesBody(open, layout);
   return new Response(body, { status: 206, headers });
 }
 

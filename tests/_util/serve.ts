@@ -94,3 +94,43 @@ export async function denoServe(
     throw error;
   }
 }
+
+/**
+ * Starts the demo (examples/demo/main.ts) on `engine` on 127.0.0.1 with a free port, its data
+ * in `dataDir` and its upload limits; resolves once it listens.
+ *
+ * @returns The origin, and `stop()`, which stops it as a user would (SIGTERM: a graceful
+ * stop) and fails if that takes over 10 s or it does not exit cleanly.
+ */
+export async function startDemo(
+  engine: string,
+  dataDir: string,
+  limits: { maxUpload: number; uploadQuota: number },
+): Promise<{ origin: string; stop(): Promise<void> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      `--allow-write=${dataDir}`,
+      "examples/demo/main.ts",
+      ...["--engine", engine, "--port", "0", "--data", dataDir],
+      ...["--max-upload", String(limits.maxUpload)],
+      ...["--upload-quota", String(limits.uploadQuota)],
+    ],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const { origin, drained } = await waitForOrigin(child.stdout);
+  return {
+    origin,
+    async stop() {
+      child.kill("SIGTERM");
+      const status = await within(child.status, 10_000, "the demo to stop");
+      await drained;
+      if (!status.success) throw new Error(`The demo exited with ${JSON.stringify(status)}`);
+    },
+  };
+}

@@ -1,56 +1,22 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // The demo in a real browser: headless Chromium from Debian's packages (/usr/bin/chromium),
 // driven by npm:playwright-core, against examples/demo/main.ts on each engine. Two tabs chat,
-// a file upload lands on disk intact, an upload over the limit gets a clear refusal, the
-// media element seeks (with a range request), and the live panel counts. A screenshot of each
-// run goes to .out/demo-<engine>.png.
+// a file upload lands on disk intact, an upload over the limit gets a clear refusal, one past
+// the upload quota a 507 and a clear refusal, the media element seeks (with a range request),
+// and the live panel counts. A screenshot of each run goes to .out/demo-<engine>.png.
 //
 //   deno task test:browser          (CHROMIUM=/path/to/chromium to use another binary)
 import assert from "node:assert/strict";
 import { chromium, type Page } from "playwright-core";
-import { within } from "../_util/async.ts";
 import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
-import { waitForOrigin } from "../_util/serve.ts";
+import { startDemo } from "../_util/serve.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
-const MAX_UPLOAD = 4 * 1024 * 1024;
-
-/** Starts the demo on `engine`; resolves once it listens. */
-async function startDemo(engine: string, dataDir: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      `--allow-write=${dataDir}`,
-      "examples/demo/main.ts",
-      "--engine",
-      engine,
-      "--port",
-      "0",
-      "--data",
-      dataDir,
-      "--max-upload",
-      String(MAX_UPLOAD),
-    ],
-    cwd: ROOT.pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const { origin, drained: draining } = await waitForOrigin(child.stdout);
-  return {
-    origin,
-    /** Stops it as a user would (SIGTERM: a graceful stop); fails if that takes over 10 s. */
-    async stop() {
-      child.kill("SIGTERM");
-      const status = await within(child.status, 10_000, "the demo to stop");
-      await draining;
-      assert.ok(status.success, `the demo exited with ${JSON.stringify(status)}`);
-    },
-  };
-}
+const MiB = 1024 * 1024;
+const MAX_UPLOAD = 4 * MiB;
+// Room for the first upload (3 MiB) and all that the one over MAX_UPLOAD writes before its 413.
+const UPLOAD_QUOTA = 8 * MiB;
 
 /** Opens the page as `name` and waits for the chat's welcome. */
 async function openAs(page: Page, origin: string, name: string): Promise<void> {
@@ -74,7 +40,10 @@ Deno.test({
       for (const engine of ["native", "wire"]) {
         await t.step(`on the ${engine} engine`, async (t) => {
           const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
-          const demo = await startDemo(engine, dataDir);
+          const demo = await startDemo(engine, dataDir, {
+            maxUpload: MAX_UPLOAD,
+            uploadQuota: UPLOAD_QUOTA,
+          });
           const context = await browser.newContext();
           const alice = await context.newPage();
           const bob = await context.newPage();
@@ -130,6 +99,42 @@ Deno.test({
               const uploads = [...Deno.readDirSync(`${dataDir}/uploads`)];
               assert.equal(uploads.length, 1, "nothing of the refused file stays on disk");
             });
+
+            await t.step(
+              "an upload past the quota is refused with 507; a smaller one fits",
+              async () => {
+                /** Uploads `size` bytes; gives the answer's status and what the page says. */
+                const send = async (name: string, size: number) => {
+                  const local = `${dataDir}/${name}`;
+                  await Deno.writeFile(local, new Uint8Array(size));
+                  await alice.setInputFiles("#file", local);
+                  // The page keeps the last upload's state until the next answer: clear it.
+                  await alice.evaluate(
+                    `document.querySelector("#upload-status").removeAttribute("data-state")`,
+                  );
+                  const answer = alice.waitForResponse("**/upload", { timeout: 30_000 });
+                  await alice.click("#upload-button");
+                  const status = (await answer).status();
+                  await alice.waitForSelector("#upload-status[data-state]", { timeout: 30_000 });
+                  return { status, text: (await alice.textContent("#upload-status"))! };
+                };
+                const uploads = () => [...Deno.readDirSync(`${dataDir}/uploads`)].length;
+                // 3 MiB + 123 bytes are taken: 4 MiB more fit in the 8 MiB, 2 MiB after them not.
+                assert.equal((await send("fits.bin", MAX_UPLOAD)).status, 200);
+                const refused = await send("past-quota.bin", 2 * MiB);
+                assert.equal(refused.status, 507);
+                assert.match(
+                  refused.text,
+                  new RegExp(`upload quota of ${UPLOAD_QUOTA} bytes is full`),
+                );
+                assert.equal(await alice.getAttribute("#upload-status", "data-state"), "refused");
+                assert.equal(uploads(), 2, "nothing of the refused file stays on disk");
+                const small = await send("small.bin", MiB / 2);
+                assert.equal(small.status, 200, small.text);
+                assert.match(small.text, /saved small\.bin \(524288 bytes\)/);
+                assert.equal(uploads(), 3);
+              },
+            );
 
             await t.step("the media element seeks, with a range request", async () => {
               const stats = async () => (await (await fetch(`${demo.origin}/stats`)).json());

@@ -219,6 +219,7 @@ function chunkedOptions(random: () => number): ChunkedDecoderOptions {
     maxSize: [Infinity, 100_000, 300, 0][between(random, 0, 3)]!,
     maxExtensionSize: [4096, 4, 0][between(random, 0, 2)]!,
     maxTrailerSize: [16_384, 12, 0][between(random, 0, 2)]!,
+    maxTrailers: [32, 2, 0][between(random, 0, 2)]!,
   };
 }
 

@@ -50,6 +50,27 @@ const FULL = bytes(
 const FULL_DATA = "hello0123456789";
 const FULL_TRAILERS: [string, string][] = [["checksum", "abc"], ["x-two", "a b"]];
 
+/** Every byte a field value may hold (RFC 9110 §5.5), in order, between "a" and "z". */
+const VALUE_BYTES = "a" + latin1(Uint8Array.from({ length: 0x7f - 0x20 }, (_, k) => 0x20 + k)) +
+  "\t" + latin1(Uint8Array.from({ length: 0x80 }, (_, k) => 0x80 + k)) + "z";
+const LONG_VALUE = "L".repeat(300);
+
+/** A trailer section of several fields that crosses the decoder's first 256-byte buffer. */
+const TRAILERS = bytes(
+  "3\r\nabc\r\n" + // one chunk
+    "0\r\n" + // the last chunk
+    `X-All: ${VALUE_BYTES}\r\n` + // 232 bytes of value
+    `X-Long: ${LONG_VALUE}\r\n` + // a line longer than the first buffer
+    "A:\r\n" + // an empty value: the shortest field line
+    "x-all: 2\r\n" + // repeated, in another case: combined
+    "\r\n", // the final CRLF
+);
+const TRAILERS_TRAILERS: [string, string][] = [
+  ["a", ""],
+  ["x-all", `${VALUE_BYTES}, 2`],
+  ["x-long", LONG_VALUE],
+];
+
 /** The shortest body: the last chunk alone. */
 const EMPTY = bytes(
   "0\r\n" + // the last chunk
@@ -63,6 +84,7 @@ const FIXTURES: [string, Uint8Array, string, [string, string][]][] = [
   ["WIKI", WIKI, WIKI_DATA, []],
   ["FULL", FULL, FULL_DATA, FULL_TRAILERS],
   ["EMPTY", EMPTY, "", []],
+  ["TRAILERS", TRAILERS, "abc", TRAILERS_TRAILERS],
 ];
 
 /** What decoding gave. */
@@ -466,11 +488,54 @@ Deno.test("ChunkedDecoder", async (t) => {
   });
 
   await t.step("counts every byte of a trailer section of several lines toward its limit", () => {
-    // "A: 1\r\nB: 2\r\n" is 12 bytes. The decoder counts each CRLF as one byte, so a section of
-    // k lines may exceed maxTrailerSize by k - 1 bytes.
+    // "A: 1\r\nB: 2\r\n" is 12 bytes, both CRLFs counted in full.
     const body = "0\r\nA: 1\r\nB: 2\r\n\r\n";
     assert.equal(push(body, { maxTrailerSize: 12 }).trailers.length, 2);
     throwsStatus(() => push(body, { maxTrailerSize: 11 }), 431, "12 bytes over a limit of 11");
+  });
+
+  await t.step("accepts maxTrailers fields, and 431 at one more as soon as it begins", () => {
+    for (const n of [0, 1, 5]) {
+      const lines = Array.from({ length: n }, (_, k) => `F${k}: ${k}\r\n`).join("");
+      assert.equal(push(`0\r\n${lines}\r\n`, { maxTrailers: n }).trailers.length, n);
+      throwsStatus(() => push(`0\r\n${lines}G: x\r\n\r\n`, { maxTrailers: n }), 431, `${n}`);
+      // The first byte of the field past the limit shows it: no need to wait for its line.
+      throwsStatus(() => push(`0\r\n${lines}G`, { maxTrailers: n }), 431, `${n}, one byte`);
+    }
+  });
+
+  await t.step("counts each line of a repeated trailer field toward maxTrailers", () => {
+    assert.equal(push("0\r\nX: 1\r\nX: 2\r\n\r\n", { maxTrailers: 2 }).trailers.length, 1);
+    throwsStatus(() => push("0\r\nX: 1\r\nX: 2\r\nX: 3\r\n\r\n", { maxTrailers: 2 }), 431);
+  });
+
+  await t.step("defaults maxTrailers to 32 fields", () => {
+    const lines = (n: number) => Array.from({ length: n }, (_, k) => `F${k}: ${k}\r\n`).join("");
+    assert.equal(push(`0\r\n${lines(32)}\r\n`).trailers.length, 32);
+    throwsStatus(() => push(`0\r\n${lines(33)}\r\n`), 431);
+  });
+
+  await t.step("gives a bad trailer section the same error split at every offset", () => {
+    const bodies: [string, ChunkedDecoderOptions, number][] = [
+      ["0\r\nX: 1\r\n\nY: 2\r\n\r\n", {}, 400], // a bare LF as a line
+      ["0\r\nX: 1\n\r\n", {}, 400], // a line that ends with a bare LF
+      ["0\r\nX: 1\r\n\rY: 2\r\n\r\n", {}, 400], // a bare CR where a line begins
+      ["0\r\nX: 1\r\r\n\r\n", {}, 400], // CR CR LF
+      ["0\r\nX: a\rb\r\n\r\n", {}, 400], // a bare CR inside a line
+      ["0\r\nX : 1\r\n\r\n", {}, 400], // whitespace before the colon
+      ["0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", { maxTrailers: 2 }, 431],
+      [`0\r\nX: ${"v".repeat(60)}\r\n\r\n`, { maxTrailerSize: 64 }, 431],
+    ];
+    for (const [body, options, status] of bodies) {
+      const wire = bytes(body);
+      const name = JSON.stringify(body);
+      assert.equal(decodePush([wire], options).status, status, name);
+      for (let at = 0; at <= wire.length; at++) {
+        assert.equal(decodePush(splitAt(wire, at), options).status, status, `${name} at ${at}`);
+        assert.equal(decodeCompact(splitAt(wire, at), options).status, status, `${name} at ${at}`);
+      }
+      assert.equal(decodePush(bytewise(wire), options).status, status, `${name} byte by byte`);
+    }
   });
 
   await t.step("accepts a body without trailers when maxTrailerSize is 0", () => {
@@ -497,7 +562,7 @@ Deno.test("ChunkedDecoder", async (t) => {
   });
 
   await t.step("refuses limits that are not sizes (a NaN would turn a check off)", () => {
-    for (const name of ["maxExtensionSize", "maxTrailerSize", "maxSize"]) {
+    for (const name of ["maxExtensionSize", "maxTrailerSize", "maxTrailers", "maxSize"]) {
       for (const value of [NaN, -1, 1.5]) {
         assert.throws(() => new ChunkedDecoder({ [name]: value }), RangeError, `${name}: ${value}`);
       }
@@ -529,6 +594,20 @@ Deno.test("ChunkedDecoder.compact", async (t) => {
     assert.equal(latin1(buffer.subarray(0, 4)), "keep");
     assert.equal(latin1(buffer.subarray(4 + FULL.length)), "also");
     assert.deepEqual([...decoder.trailers], FULL_TRAILERS);
+  });
+
+  await t.step("reads a trailer line only up to end, not into the stale bytes past it", () => {
+    // The pipeline's read buffer holds old bytes past `end`: here a CRLF that would end the
+    // line early if the decoder searched past `end` for it.
+    const wire = bytes("0\r\nX: abc\r\n\r\n");
+    const buffer = wire.slice();
+    buffer.set(bytes("\r\n"), 7); // "0\r\nX: a" then stale "\r\n"
+    const decoder = new ChunkedDecoder();
+    assert.deepEqual(decoder.compact(buffer, 0, 7), { consumed: 7, data: 0 });
+    assert.equal(decoder.done, false);
+    const rest = wire.slice(7);
+    assert.deepEqual(decoder.compact(rest, 0, rest.length), { consumed: rest.length, data: 0 });
+    assert.deepEqual([...decoder.trailers], [["x", "abc"]]);
   });
 
   await t.step("carries its state across calls: every split and byte by byte", () => {

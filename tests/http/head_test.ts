@@ -337,6 +337,9 @@ Deno.test("parseRequestHead", async (t) => {
       "CONNECT /", // CONNECT takes only the authority form
       "CONNECT http://h:443/",
       "connect h:443", // methods are case-sensitive: this is not CONNECT
+      "CONNECT h", // the authority form's port is not optional, unlike Host's
+      "CONNECT h:",
+      "CONNECT h:443/", // host and port, nothing after
     ];
     for (const line of lines) {
       throwsStatus(() => parseRequest(`${line} HTTP/1.1\r\n\r\n`), 400, line);

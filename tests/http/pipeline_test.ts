@@ -774,6 +774,31 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  await t.step(
+    "builds the URL from Host, an IPv6 literal and an empty port included, or from an absolute-form target",
+    async () => {
+      const c = open((request) => new Response(request.url));
+      try {
+        const heads = [
+          "GET /a?b HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", // origin form, IPv6 Host
+          "GET /c HTTP/1.1\r\nHost: h:\r\n\r\n", // an empty port (RFC 3986 §3.2.3)
+          "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", // asterisk form
+          "GET http://[::1]:9/d HTTP/1.1\r\nHost: x\r\n\r\n", // absolute form wins over Host
+        ];
+        c.send(heads.join(""));
+        for (
+          const want of ["http://[::1]:8080/a?b", "http://h/c", "http://h/*", "http://[::1]:9/d"]
+        ) {
+          const response = (await c.next())!;
+          assert.equal(response.status, 200, want);
+          assert.equal(textOf(response.body), want);
+        }
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   await t.step("closes after a request with Connection: close", async () => {
     const c = open(pathHandler);
     try {
@@ -1223,6 +1248,9 @@ Deno.test("startConnectionPipeline", async (t) => {
     assert.throws(make({ headersTimeout: NaN }), RangeError);
     assert.throws(make({ maxBodySize: -1 }), RangeError);
     assert.throws(make({ bodyTimeout: -5 }), RangeError);
+    assert.throws(make({ writeTimeout: NaN }), RangeError);
+    assert.throws(make({ maxDrainSize: 1.5 }), RangeError);
+    assert.throws(make({ readBufferSize: 0 }), /Invalid readBufferSize: 0/);
     for (const name of ["maxRequestLineSize", "maxHeadSize", "maxHeaders"]) {
       assert.throws(make({ [name]: NaN }), RangeError, name); // NaN would turn the check off
       assert.throws(make({ [name]: -1 }), RangeError, name);

@@ -857,6 +857,41 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step("throws RangeError for a bad option before it listens", () => {
+    // A port that was free a moment ago: a server that listened before throwing would hold it.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = probe.addr;
+    probe.close();
+    const bad: [Partial<HttpServerOptions>, RegExp][] = [
+      [{ maxConnections: 0 }, /maxConnections/],
+      [{ idleTimeout: -1 }, /idleTimeout/],
+      [{ headersTimeout: NaN }, /headersTimeout/],
+      [{ bodyTimeout: -5 }, /bodyTimeout/],
+      [{ writeTimeout: 2 ** 31 }, /writeTimeout/],
+      [{ maxPipelined: 0 }, /maxPipelined/],
+      [{ maxBodySize: -1 }, /maxBodySize/],
+      [{ maxDrainSize: 1.5 }, /maxDrainSize/],
+      [{ readBufferSize: 0 }, /readBufferSize/],
+      [{ maxRequestLineSize: NaN }, /maxRequestLineSize/],
+      [{ maxHeadSize: 0 }, /maxHeadSize/],
+      [{ maxHeaders: -1 }, /maxHeaders/],
+    ];
+    for (const [options, name] of bad) {
+      let listened = false;
+      assert.throws(
+        () =>
+          httpServer(
+            { hostname: "127.0.0.1", port, ...options, onListen: () => (listened = true) },
+            () => new Response(),
+          ),
+        (error) => error instanceof RangeError && name.test(error.message),
+        JSON.stringify(options),
+      );
+      assert.equal(listened, false, JSON.stringify(options));
+      Deno.listen({ hostname: "127.0.0.1", port }).close(); // the port is still free
+    }
+  });
+
   await t.step(
     "onListen gets the bound address; HttpError.toResponse answers a handler's refusal",
     async () => {

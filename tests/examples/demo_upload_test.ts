@@ -1,0 +1,95 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The demo's upload quota, on each engine: examples/demo/main.ts as a child process with
+// --upload-quota, and fetch, a client we did not write, uploading multipart forms to it. (The
+// browser test drives the same page with Chromium.)
+import assert from "node:assert/strict";
+import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
+import { startDemo } from "../_util/serve.ts";
+
+const MiB = 1024 * 1024;
+const MAX_UPLOAD = 2 * MiB;
+const QUOTA = 2.5 * MiB;
+
+interface UploadAnswer {
+  status: number;
+  body: { saved: { name: string; size: number; stored: string }[]; error?: string };
+}
+
+/** Uploads `bytes` as the file `name` of a multipart form. */
+async function upload(origin: string, name: string, bytes: Uint8Array): Promise<UploadAnswer> {
+  const form = new FormData();
+  form.append("file", new Blob([bytes.slice()]), name); // a copy: a Blob takes no shared buffer
+  const response = await fetch(`${origin}/upload`, { method: "POST", body: form });
+  return { status: response.status, body: await response.json() };
+}
+
+/** The bytes of the files in the demo's upload directory, and how many there are. */
+async function onDisk(dataDir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0, bytes = 0;
+  for await (const entry of Deno.readDir(`${dataDir}/uploads`)) {
+    files++;
+    bytes += (await Deno.stat(`${dataDir}/uploads/${entry.name}`)).size;
+  }
+  return { files, bytes };
+}
+
+Deno.test("the demo's upload quota", async (t) => {
+  for (const engine of ["native", "wire"]) {
+    await t.step(`on the ${engine} engine`, async (t) => {
+      const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
+      // A file from an earlier run: it counts toward the quota.
+      await Deno.mkdir(`${dataDir}/uploads`);
+      await Deno.writeFile(`${dataDir}/uploads/earlier.bin`, new Uint8Array(MiB));
+      const demo = await startDemo(engine, dataDir, { maxUpload: MAX_UPLOAD, uploadQuota: QUOTA });
+      const random = seeded(engine.length);
+      try {
+        await t.step("two uploads at once cannot pass it together", async () => {
+          // 1 MiB is taken and 1.5 MiB free: both of these would take 2 MiB.
+          const files = [randomBytes(random, MiB), randomBytes(random, MiB)];
+          const answers = await Promise.all(
+            files.map((bytes, i) => upload(demo.origin, `both-${i}.bin`, bytes)),
+          );
+          const statuses = answers.map((a) => a.status);
+          assert.ok(statuses.includes(507), `statuses ${statuses}`);
+          for (const [i, { status, body }] of answers.entries()) {
+            if (status === 507) continue; // both may be refused, as both were writing at once
+            assert.equal(status, 200, JSON.stringify(body));
+            const stored = await Deno.readFile(`${dataDir}/uploads/${body.saved[0]!.stored}`);
+            assert.ok(sameBytes(stored, files[i]!), `upload ${i} is intact`);
+          }
+          const disk = await onDisk(dataDir);
+          assert.ok(disk.bytes <= QUOTA, `${disk.bytes} bytes on disk`);
+          assert.equal(disk.files, 1 + statuses.filter((s) => s === 200).length);
+        });
+
+        await t.step("the bytes of a refused upload are free again: the rest fits", async () => {
+          const free = QUOTA - (await onDisk(dataDir)).bytes;
+          const { status, body } = await upload(demo.origin, "rest.bin", new Uint8Array(free));
+          assert.equal(status, 200, JSON.stringify(body));
+          assert.deepEqual(body.saved.map((f) => f.size), [free]);
+          assert.equal((await onDisk(dataDir)).bytes, QUOTA);
+        });
+
+        await t.step("one byte more is refused with 507, and nothing of it stays", async () => {
+          const before = await onDisk(dataDir);
+          const { status, body } = await upload(demo.origin, "one.bin", Uint8Array.of(1));
+          assert.equal(status, 507);
+          assert.deepEqual(body, {
+            error: `Upload refused: the upload quota of ${QUOTA} bytes is full`,
+            saved: [],
+          });
+          assert.deepEqual(await onDisk(dataDir), before);
+        });
+
+        await t.step("an empty file takes no room, so it is still saved", async () => {
+          const { status, body } = await upload(demo.origin, "empty.bin", new Uint8Array(0));
+          assert.equal(status, 200, JSON.stringify(body));
+          assert.equal((await onDisk(dataDir)).bytes, QUOTA);
+        });
+      } finally {
+        await demo.stop();
+        await Deno.remove(dataDir, { recursive: true });
+      }
+    });
+  }
+});
