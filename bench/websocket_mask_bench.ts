@@ -41,6 +41,8 @@ function bytes(size: number): Buffer {
 
 const SIZES = [
   ["16 B", 16],
+  ["32 B", 32],
+  ["48 B", 48],
   ["125 B", 125],
   ["1 KiB", 1024],
   ["64 KiB", 65_536],

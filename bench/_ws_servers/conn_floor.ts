@@ -2,7 +2,7 @@
 // The floor for an engine that does its I/O through Deno's ops, as the wire engine does: a bare
 // Deno.listen echo that reads a connection straight into one buffer, decodes with our
 // FrameDecoder, encodes with our FrameEncoder and writes, one read and one write per message,
-// with no HTTP engine, no session, no streams and no promise beyond the two ops'. Not a server
+// with no HTTP engine, no session and no streams: two ops and two awaits per message. Not a server
 // to use (no limits, no timeouts, no close handshake beyond answering one); a measure of what
 // Deno's op-based sockets cost, which no engine written in JavaScript on them can undercut.
 // Usage: deno run --allow-net=127.0.0.1 bench/_ws_servers/conn_floor.ts [port]; prints
@@ -20,13 +20,15 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
   const buffer = new Uint8Array(65_536);
   let have = 0;
   let end = -1;
+  const latin1 = new TextDecoder("latin1"); // one character per byte: indexes are offsets
   while (end === -1) {
+    if (have === buffer.length) return conn.close(); // a head of 64 KiB: not a client of ours
     const n = await conn.read(buffer.subarray(have));
     if (n === null) return conn.close();
     have += n;
-    end = new TextDecoder().decode(buffer.subarray(0, have)).indexOf("\r\n\r\n");
+    end = latin1.decode(buffer.subarray(0, have)).indexOf("\r\n\r\n");
   }
-  const head = new TextDecoder().decode(buffer.subarray(0, end));
+  const head = latin1.decode(buffer.subarray(0, end));
   const key = /\r\nsec-websocket-key:[ \t]*([^\r\n]*?)[ \t]*(?:\r\n|$)/i.exec(head)?.[1] ?? "";
   await writeAll(
     conn,

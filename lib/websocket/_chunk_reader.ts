@@ -13,9 +13,11 @@ export class ChunkReader {
   readonly #size: number;
   /** A whole buffer free for the next read, or null when the next read must allocate. */
   #spare: Uint8Array | null = null;
-  /** The whole buffer of the direct read under way or of the last chunk. */
-  #whole: Uint8Array | null = null;
+  /** The whole buffer of the direct read under way, or null when none is. */
+  #reading: Uint8Array | null = null;
+  /** The last chunk, and the whole buffer it is a view of. */
   #last: Uint8Array | null = null;
+  #lastWhole: Uint8Array | null = null;
 
   /**
    * Locks `readable`. A byte stream is read with a BYOB reader into buffers of `size` bytes;
@@ -29,21 +31,34 @@ export class ChunkReader {
 
   /**
    * Reads the next chunk, or returns null at the end of the stream. Unless
-   * {@linkcode recycle} is called, the chunk stays the caller's.
+   * {@linkcode recycle} is called, the chunk stays the caller's. One read at a time.
+   *
+   * @throws {TypeError} When a read is already under way.
    */
   read(): Promise<Uint8Array | null> {
     if (this.#direct !== null) {
       // Not an async function: on the hot path of every message, one promise less per read.
+      if (this.#reading !== null) throw new TypeError("Cannot read: a read is under way");
       const whole = this.#spare ?? new Uint8Array(this.#size);
       this.#spare = null;
-      this.#whole = whole;
-      return this.#direct.read(whole).then(this.#directRead);
+      this.#reading = whole;
+      return this.#direct.read(whole).then(this.#directRead, this.#directFailed);
     }
     return this.#readStream();
   }
 
-  readonly #directRead = (n: number | null): Uint8Array | null =>
-    n === null ? null : (this.#last = this.#whole!.subarray(0, n));
+  readonly #directRead = (n: number | null): Uint8Array | null => {
+    const whole = this.#reading!;
+    this.#reading = null;
+    if (n === null) return null;
+    this.#lastWhole = whole;
+    return this.#last = whole.subarray(0, n);
+  };
+
+  readonly #directFailed = (error: unknown): never => {
+    this.#reading = null;
+    throw error;
+  };
 
   async #readStream(): Promise<Uint8Array | null> {
     if (this.#byob === null) {
@@ -54,15 +69,19 @@ export class ChunkReader {
     this.#spare = null;
     const { done, value } = await this.#byob.read(whole);
     if (done) return null;
-    this.#whole = new Uint8Array(value.buffer); // the read transferred the buffer
+    this.#lastWhole = new Uint8Array(value.buffer); // the read transferred the buffer
     this.#last = value;
     return value;
   }
 
-  /** Declares that no view of the last chunk is held any more, so its buffer is reused. */
+  /**
+   * Declares that no view of the last chunk is held any more, so its buffer is reused (also
+   * when called while the next read is under way: that read's buffer stays its own).
+   */
   recycle(): void {
-    if (this.#last !== null) this.#spare = this.#whole;
+    if (this.#last !== null) this.#spare = this.#lastWhole;
     this.#last = null;
+    this.#lastWhole = null;
   }
 
   /** Cancels the stream; never throws. */

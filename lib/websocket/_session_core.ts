@@ -491,7 +491,7 @@ export class SessionCore {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (!hard) {
-        const flushed = out.close().then(() => true);
+        const flushed = out.close().then(() => true, () => true);
         const late = this.#options.timeout === Infinity
           ? flushed
           : new Promise<boolean>((resolve) => {
@@ -663,10 +663,8 @@ class DirectOut implements Out {
   }
 
   #start(chunk: Uint8Array): Promise<void> {
-    if (this.#failure !== null) {
-      this.#pending--;
-      return Promise.resolve();
-    }
+    // After a failure or an abort, a write is not made, and fails like the one that failed.
+    if (this.#failure !== null) return Promise.reject(this.#failure).then(noop, this.#failed);
     this.#bytes = chunk;
     this.#at = 0;
     return this.#send(chunk);
@@ -677,8 +675,9 @@ class DirectOut implements Out {
     try {
       written = this.#transport.write!(bytes);
     } catch (error) {
-      this.#failed(error); // a transport that throws instead of rejecting
-      return Promise.resolve();
+      // A transport that throws instead of rejecting: the failure is still reported later,
+      // never from inside the session's own call to send.
+      written = Promise.reject(error);
     }
     return written.then(this.#wrote, this.#failed);
   }

@@ -11,8 +11,8 @@
  * @module
  */
 
-import { checkDuration } from "../_options.ts";
 import { Frame, Opcode } from "./frame.ts";
+import { PingLoop } from "./_ping_loop.ts";
 
 /** Options of {@linkcode pinger}. */
 export interface PingerOptions {
@@ -35,28 +35,6 @@ export interface PingerOptions {
    * @default {1011}
    */
   closeCode?: number;
-}
-
-const encoder = new TextEncoder();
-
-/** Resolves after `ms`, or early when `signal` aborts; clears its timer either way. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = ms === Infinity ? undefined : setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
@@ -126,104 +104,6 @@ export function pinger(options: PingerOptions): TransformStream<Frame, Frame> {
     { highWaterMark: 1 },
   ); // one ping may wait unread; a second is skipped
 }
-
-/** Where a {@linkcode PingLoop} sends its pings and says that it ended. */
-export interface PingSink {
-  /** Sends a ping; returns false when it could not go (the tick is skipped). */
-  ping(frame: Frame): boolean;
-  /** The pong of the last ping did not come within the timeout; `end` follows. */
-  timeout(): void;
-  /** The loop ended: after a timeout, or when it was stopped by its signal (not by stop()). */
-  end(): void;
-}
-
-/**
- * The pinger's machine, without streams: a ping every `period`, and a pong taken by a plain
- * call, compared at once (nothing is queued or copied per pong, so a flood of unsolicited
- * pongs costs a comparison each). {@linkcode pinger} wraps it; sessions call it directly.
- * Internal.
- */
-export class PingLoop {
-  readonly #period: number;
-  readonly #timeout: number;
-  readonly #stop = new AbortController();
-  readonly #lifetime: AbortSignal;
-  readonly #sink: PingSink;
-  /** The payload of the ping waiting for its pong, or null. */
-  #expected: Uint8Array | null = null;
-  /** Settles the wait for the current pong. */
-  #answered: (() => void) | null = null;
-  #count = 0;
-
-  /**
-   * Checks the options and starts pinging.
-   *
-   * @throws {RangeError} When `period` or `timeout` is out of range.
-   */
-  constructor(options: PingerOptions, sink: PingSink) {
-    this.#period = checkDuration("period", options.period, 1);
-    this.#timeout = checkDuration("timeout", options.timeout);
-    this.#sink = sink;
-    this.#lifetime = options.signal
-      ? AbortSignal.any([options.signal, this.#stop.signal])
-      : this.#stop.signal;
-    this.#run();
-  }
-
-  /** Takes a pong's payload; it counts only when it matches the ping waiting for it. */
-  pong(payload: Uint8Array): void {
-    if (this.#expected !== null && sameBytes(payload, this.#expected)) this.#answered?.();
-  }
-
-  /** Stops pinging, without a close frame. */
-  stop(): void {
-    this.#stop.abort();
-  }
-
-  async #run(): Promise<void> {
-    const lifetime = this.#lifetime;
-    while (true) {
-      await sleep(this.#period, lifetime);
-      if (lifetime.aborted) break;
-      const nonce = crypto.getRandomValues(new Uint8Array(4)).reduce(
-        (s, b) => s + b.toString(16).padStart(2, "0"),
-        "",
-      );
-      const payload = encoder.encode(`[ping ${++this.#count} ${nonce}]`);
-      this.#expected = payload;
-      if (!this.#sink.ping(Frame.ping(payload))) {
-        this.#expected = null;
-        continue;
-      }
-      const deadline = this.#timeout === Infinity
-        ? lifetime
-        : AbortSignal.any([lifetime, AbortSignal.timeout(this.#timeout)]);
-      // Wait for the matching pong or the deadline, whichever comes first.
-      const ponged = await new Promise<boolean>((resolve) => {
-        const done = (ok: boolean) => {
-          deadline.removeEventListener("abort", late);
-          this.#answered = null;
-          this.#expected = null;
-          resolve(ok);
-        };
-        const late = () => done(false);
-        this.#answered = () => done(true);
-        if (deadline.aborted) late();
-        else deadline.addEventListener("abort", late);
-      });
-      if (lifetime.aborted) break;
-      if (!ponged) {
-        this.#sink.timeout();
-        break;
-      }
-    }
-    if (!this.#stop.signal.aborted) {
-      this.#stop.abort();
-      this.#sink.end();
-    }
-  }
-}
-
 /**
  * Ktor's `ponger`: a `TransformStream` that answers each ping with a pong carrying a copy of
  * the same payload (RFC 6455 §5.5.3). Other frames are dropped.

@@ -26,7 +26,7 @@ import {
   type Message,
   MessageDecoder,
 } from "./message.ts";
-import { PingLoop } from "./ping.ts";
+import { PingLoop } from "./_ping_loop.ts";
 
 export type { CloseInfo, Transport, TransportReady };
 
@@ -439,6 +439,7 @@ export class WebSocketSession implements MessageSession {
         return true;
       },
       timeout: () => {
+        if (!this.#core.open) return; // closing: the close timer ends it, with the close's code
         this.#core.fail(
           new WebSocketError(`Ping timeout: no pong within ${timeout} ms`, CloseCode.InternalError),
           "ping timeout",

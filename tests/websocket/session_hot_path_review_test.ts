@@ -1,6 +1,7 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// Review of 8999944, 44cdc67 and 8877329 (DirectOut, ChunkReader's direct read, PingLoop):
-// each Deno.test shows a behaviour the code before those commits did not have.
+// Review of 8999944, 44cdc67 and 8877329 (DirectOut, ChunkReader's direct read, PingLoop): each
+// Deno.test shows a regression those commits brought (the code before them did not have it),
+// fixed since.
 import assert from "node:assert/strict";
 import {
   Frame,
@@ -131,6 +132,22 @@ Deno.test(
     assert.deepEqual([...second], [2, 2, 2], "the third read overwrote the held second chunk");
   },
 );
+
+Deno.test("ChunkReader direct read: one read at a time, also after a failed read", async () => {
+  let fail = true;
+  const reader = new ChunkReader({
+    read(buffer: Uint8Array): Promise<number | null> {
+      if (fail) return Promise.reject(new Error("reset"));
+      buffer[0] = 9;
+      return new Promise((resolve) => setTimeout(() => resolve(1), 5));
+    },
+  }, 16);
+  await assert.rejects(reader.read(), /reset/);
+  fail = false;
+  const read = reader.read(); // the failed read does not count as under way
+  assert.throws(() => reader.read(), TypeError); // two at once would share a buffer
+  assert.deepEqual([...(await read)!], [9]);
+});
 
 // Before 8877329 the session's pinger loop stopped at its next frame once the session was no
 // longer open (`if (!this.#core.open) break`), so a ping timeout during the close handshake
