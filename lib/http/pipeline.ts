@@ -490,6 +490,9 @@ class Pipeline {
   readonly #queue: Slot[] = [];
   #wakeWriter: (() => void) | null = null;
   #wakeReader: (() => void) | null = null;
+  // Executors bound once: a sleep costs its promise, not a closure as well.
+  readonly #writerSleeps = (resolve: () => void): void => void (this.#wakeWriter = resolve);
+  readonly #readerSleeps = (resolve: () => void): void => void (this.#wakeReader = resolve);
   /** No more requests will be read. */
   #readDone = false;
   #stopping = false;
@@ -562,7 +565,7 @@ class Pipeline {
   /** A write made no progress for writeTimeout: the client stopped reading. Close at once. */
   #writeTimedOut(): void {
     const reason = new DOMException("The client stopped reading", "TimeoutError");
-    this.#failWrite?.(reason);
+    this.#failWrite(reason);
     this.#abortAll(reason);
     try {
       this.#transport.close?.();
@@ -681,7 +684,7 @@ class Pipeline {
       while (!this.#stopping) {
         // In flight: requests read and not yet written out (queued, or gathered unflushed).
         while (this.#queue.length + this.#unflushed >= this.#maxPipelined && !this.#stopping) {
-          await new Promise<void>((resolve) => (this.#wakeReader = resolve));
+          await new Promise<void>(this.#readerSleeps);
           this.#wakeReader = null;
         }
         if (this.#stopping) break;
@@ -1217,7 +1220,7 @@ class Pipeline {
           await this.#flush();
           // Look again before sleeping: the reader may have queued a request during the flush.
           if (this.#queue.length > 0 || this.#readDone) continue;
-          await new Promise<void>((resolve) => (this.#wakeWriter = resolve));
+          await new Promise<void>(this.#writerSleeps);
           this.#wakeWriter = null;
           continue;
         }
@@ -1487,62 +1490,119 @@ class Pipeline {
     this.#outSize += bytes.length;
   }
 
-  /** Writes what was gathered, as one chunk when it is small. */
-  async #flush(): Promise<void> {
+  /**
+   * Writes what was gathered, as one chunk when it is small. Not async, and nothing to write
+   * costs nothing: a request written alone would otherwise pay for two async frames and a
+   * promise per write (see #write).
+   */
+  #flush(): Promise<void> {
     const out = this.#out;
-    if (out.length > 0) {
-      this.#out = [];
-      const size = this.#outSize;
-      this.#outSize = 0;
-      if (out.length === 1) await this.#write(out[0]!);
-      else if (size <= SMALL_BODY * 4) {
-        const joined = this.#slab.allocate(size);
-        let at = 0;
-        for (const part of out) {
-          joined.set(part, at);
-          at += part.length;
-        }
-        await this.#write(joined);
-      } else {
-        for (const part of out) await this.#write(part);
+    if (out.length === 0) {
+      this.#flushed();
+      return DONE;
+    }
+    const size = this.#outSize;
+    this.#outSize = 0;
+    if (out.length > 1 && size > SMALL_BODY * 4) return this.#flushEach(out.splice(0));
+    let bytes: Uint8Array;
+    if (out.length === 1) bytes = out[0]!;
+    else {
+      bytes = this.#slab.allocate(size);
+      let at = 0;
+      for (const part of out) {
+        bytes.set(part, at);
+        at += part.length;
       }
     }
+    out.length = 0; // the array is kept for the next gathering
+    this.#flushing = true; // #sent calls #flushed: no reaction of our own on the write
+    return this.#write(bytes);
+  }
+
+  /** Whether the write under way ends a flush (see #flushed). */
+  #flushing = false;
+
+  /** Writes large gathered output part by part, with no copy. */
+  async #flushEach(parts: Uint8Array[]): Promise<void> {
+    for (const part of parts) await this.#write(part);
+    this.#flushed();
+  }
+
+  /** What was answered is written: those requests no longer count toward maxPipelined. */
+  readonly #flushed = (): void => {
     if (this.#unflushed > 0) {
       this.#unflushed = 0;
       this.#wakeReader?.();
     }
-  }
+  };
 
-  async #write(bytes: Uint8Array): Promise<void> {
-    // A client that stops reading would hold the write, and what waits behind it, forever:
-    // past writeTimeout the wait fails, and the connection is closed.
+  /**
+   * Writes `bytes` whole. A client that stops reading would hold the write, and what waits
+   * behind it, forever: past writeTimeout the wait fails (see #writeTimedOut), and the
+   * connection is closed. One write at a time; its state lives in fields and its callbacks are
+   * bound once, so a write costs one promise and the transport's own.
+   */
+  #write(bytes: Uint8Array): Promise<void> {
+    if (this.#writeFailure !== null) return Promise.reject(this.#writeFailure);
     this.#writeDeadline.set(this.#writeTimeout);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.#failWrite = reject;
-        this.#writeNow(bytes).then(resolve, reject);
-      });
-    } finally {
-      this.#failWrite = null;
-      this.#writeDeadline.clear();
-    }
+    this.#writing = bytes;
+    this.#writingAt = 0;
+    return new Promise<void>(this.#startWrite);
   }
 
   /** Whether writing failed: the connection is aborted, not closed gracefully. */
   #broken = false;
-  /** Fails the write under way (see #write). */
-  #failWrite: ((reason: unknown) => void) | null = null;
+  /** Why a write failed or timed out: no write starts after one did. */
+  #writeFailure: unknown = null;
+  /** The write under way: its bytes, how many went, and its promise's functions. */
+  #writing: Uint8Array = new Uint8Array(0);
+  #writingAt = 0;
+  #writeDone: (() => void) | null = null;
+  #writeFail: ((reason: unknown) => void) | null = null;
 
-  async #writeNow(bytes: Uint8Array): Promise<void> {
-    if (this.#writer === null) {
-      // A direct write may take part of the bytes.
-      for (let at = 0; at < bytes.length;) {
-        at += await this.#transport.write!(at === 0 ? bytes : bytes.subarray(at));
-      }
-      return;
+  readonly #startWrite = (resolve: () => void, reject: (reason: unknown) => void): void => {
+    this.#writeDone = resolve;
+    this.#writeFail = reject;
+    this.#send(this.#writing);
+  };
+
+  #send(bytes: Uint8Array): void {
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#writer === null
+        ? this.#transport.write!(bytes) // a direct write may take part of the bytes
+        : this.#writer.write(bytes); // a transport that transfers chunks: see lib/_slab.ts
+    } catch (error) {
+      return this.#failWrite(error); // a transport that throws instead of rejecting
     }
-    await this.#writer.write(bytes); // a transport that transfers chunks: see lib/_slab.ts
+    sent.then(this.#sent, this.#failWrite);
   }
+
+  readonly #sent = (n: unknown): void => {
+    if (this.#writeDone === null) return; // it timed out meanwhile
+    this.#writingAt += this.#writer === null ? n as number : this.#writing.length;
+    if (this.#writingAt < this.#writing.length) {
+      return this.#send(this.#writing.subarray(this.#writingAt));
+    }
+    const done = this.#writeDone;
+    this.#writeDone = this.#writeFail = null;
+    this.#writeDeadline.clear();
+    if (this.#flushing) {
+      this.#flushing = false;
+      this.#flushed();
+    }
+    done();
+  };
+
+  /** Fails the write under way (an error, or writeTimeout); later writes fail at once. */
+  readonly #failWrite = (reason: unknown): void => {
+    this.#writeFailure ??= reason ?? new Error("Write failed");
+    const fail = this.#writeFail;
+    this.#writeDone = this.#writeFail = null;
+    this.#flushing = false;
+    this.#writeDeadline.clear();
+    fail?.(reason);
+  };
 
   /** Writes 101 and hands the connection to the session. */
   async #upgrade(slot: Slot, response: Response, ticket: UpgradeTicket): Promise<void> {
@@ -1602,6 +1662,7 @@ const WATCH_PAUSE = 50;
 const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
+const DONE: Promise<void> = Promise.resolve();
 
 /**
  * A direct read that first hands out the bytes `first` resolves with (as many as each read's
