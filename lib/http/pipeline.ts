@@ -1262,7 +1262,8 @@ class Pipeline {
         slot.context?.ticket?.fail(
           new Error("The handler answered the upgrade request with another response"),
         );
-        const keepGoing = await this.#writeResponse(slot, response);
+        const writing = this.#writeResponse(slot, response);
+        const keepGoing = typeof writing === "boolean" ? writing : await writing;
         this.#queue.shift();
         this.#unflushed++; // counts toward maxPipelined until its bytes are written
         slot.completed.resolve();
@@ -1294,8 +1295,11 @@ class Pipeline {
     }
   }
 
-  /** Writes one response; returns false when the connection must close after it. */
-  async #writeResponse(slot: Slot, response: Response): Promise<boolean> {
+  /**
+   * Writes one response; returns false when the connection must close after it. Synchronous
+   * unless the body has to be read (see #writeBody).
+   */
+  #writeResponse(slot: Slot, response: Response): boolean | Promise<boolean> {
     const status = response.status;
     const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
     // One pass over the headers (each Headers call costs a WebIDL conversion).
@@ -1336,22 +1340,13 @@ class Pipeline {
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     const content = response.body;
     if (noBody) {
-      // A HEAD gets the length the handler declared, or the one a GET would get.
-      let length = slot.method === "HEAD" && content === null && declared < 0 ? 0 : declared;
-      if (slot.method === "HEAD" && length < 0 && content !== null) {
-        // The length a GET would get: that of a body that is all there at once. A body that
-        // fails says nothing of its length, and a HEAD sends none of it anyway.
-        const reader = content.getReader();
-        try {
-          const ahead = await readAhead(reader);
-          if (ahead.ended) length = ahead.size;
-        } catch {
-          // No length, then.
-        }
-        reader.cancel().catch(() => {});
-      } else {
-        content?.cancel().catch(() => {});
+      if (slot.method === "HEAD" && content !== null && declared < 0) {
+        // The length a GET would get: that of a body that is all there at once.
+        return this.#writeBody(slot, head, close, declared, content.getReader());
       }
+      content?.cancel().catch(() => {});
+      // A HEAD gets the length the handler declared, or the one a GET would get.
+      const length = content === null && declared < 0 ? 0 : declared;
       if (slot.method === "HEAD" && length >= 0) head += `content-length: ${length}\r\n`;
       this.#pushHead(head, close, slot.version, null);
       return !close;
@@ -1360,20 +1355,67 @@ class Pipeline {
       this.#pushHead(head + "content-length: 0\r\n", close, slot.version, null);
       return !close;
     }
-    // Read what the body has ready: a body that ends at once goes out with its length.
-    const bodyReader = content.getReader();
-    let ahead: ReadAhead;
+    return this.#writeBody(slot, head, close, declared, content.getReader());
+  }
+
+  /**
+   * Reads what the body has ready (at most READ_AHEAD chunks, stopping at a read that does not
+   * settle within SETTLE_TICKS microtask turns: a body whose bytes are all there, a string,
+   * bytes, a Blob, ends at once) and writes the response: with its length when the body ended,
+   * else streamed (see #stream). For a HEAD, only the length is looked for.
+   */
+  async #writeBody(
+    slot: Slot,
+    head: string,
+    close: boolean,
+    declared: number,
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+  ): Promise<boolean> {
+    let first: Uint8Array | null = null, parts: Uint8Array[] | null = null;
+    let size = 0, ended = false;
+    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
     try {
-      ahead = await readAhead(bodyReader);
+      for (let reads = 0; reads < READ_AHEAD; reads++) {
+        const read = reader.read();
+        this.#ahead = UNSETTLED;
+        read.then(this.#aheadRead, this.#aheadFailed);
+        for (let i = 0; i < SETTLE_TICKS && this.#ahead === UNSETTLED; i++) await null;
+        if (this.#ahead === UNSETTLED) {
+          pending = read;
+          break;
+        }
+        const result = this.#aheadResult;
+        this.#aheadResult = null;
+        if (this.#ahead === FAILED) throw this.#aheadError;
+        if (result!.done) {
+          ended = true;
+          break;
+        }
+        const chunk = result!.value;
+        if (first === null) first = chunk;
+        else (parts ??= [first]).push(chunk);
+        size += chunk.length;
+      }
     } catch (error) {
+      this.#aheadError = null;
+      if (slot.method === "HEAD") {
+        // A body that fails says nothing of its length, and a HEAD sends none of it anyway.
+        reader.cancel().catch(() => {});
+        this.#pushHead(head, close, slot.version, null);
+        return !close;
+      }
       // The body failed before any of the response was written: it can still be a 500.
-      bodyReader.cancel(error).catch(() => {});
+      reader.cancel(error).catch(() => {});
       console.error("Handler failed: the response body failed before it was sent:", error);
       this.#push500(head, close, slot.version);
       return !close;
     }
-    const { reader, parts, size, ended } = ahead;
-    let pending = ahead.pending;
+    if (slot.method === "HEAD") {
+      reader.cancel().catch(() => {});
+      if (ended) head += `content-length: ${size}\r\n`;
+      this.#pushHead(head, close, slot.version, null);
+      return !close;
+    }
     if (ended && declared >= 0 && declared !== size) {
       // The handler declared a length its body does not have: the response cannot go out as
       // it is, and nothing of it has been written yet.
@@ -1382,16 +1424,45 @@ class Pipeline {
       return false;
     }
     this.#sendContinue(slot); // the read-ahead may have asked for the request body
+    const chunks = parts ?? (first === null ? [] : [first]);
     if (ended) {
       if (size <= SMALL_BODY) {
-        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, parts, size);
+        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, chunks, size);
       } else {
         this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, null);
-        for (const part of parts) this.#push(part);
+        for (const part of chunks) this.#push(part);
       }
       return !close;
     }
-    // Streamed: with its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
+    return this.#stream(slot, head, close, declared, reader, chunks, pending);
+  }
+
+  // A read-ahead's read (see #writeBody): its callbacks are bound once and leave the outcome
+  // here. One read at a time; one left unsettled by its window is awaited or cancelled before
+  // the next response's window opens, and its callback has run by then.
+  #ahead = UNSETTLED;
+  #aheadResult: ReadableStreamReadResult<Uint8Array> | null = null;
+  #aheadError: unknown = null;
+  readonly #aheadRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
+    this.#ahead = READ;
+    this.#aheadResult = result;
+  };
+  readonly #aheadFailed = (error: unknown): void => {
+    this.#ahead = FAILED;
+    this.#aheadError = error;
+  };
+
+  /** Writes a response whose body did not end at once: its head, then its chunks as they come. */
+  async #stream(
+    slot: Slot,
+    head: string,
+    close: boolean,
+    declared: number,
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    parts: Uint8Array[],
+    pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
+  ): Promise<boolean> {
+    // With its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
     const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
     if (mode === "close") close = true;
     head += mode === "length"
@@ -1421,6 +1492,7 @@ class Pipeline {
         const result = pending ?? reader.read();
         pending = null;
         const { done, value } = await result;
+        this.#aheadResult = null; // the read-ahead's callback saw the pending read too
         if (done) break;
         await send(value);
         if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
@@ -1663,6 +1735,8 @@ const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
 const DONE: Promise<void> = Promise.resolve();
+// The states of a read-ahead's read (see #writeBody).
+const UNSETTLED = 0, READ = 1, FAILED = 2;
 
 /**
  * A direct read that first hands out the bytes `first` resolves with (as many as each read's
@@ -1687,52 +1761,4 @@ function readAfter(
     }
     return read(p);
   };
-}
-
-/** What {@linkcode readAhead} found of a response body. */
-interface ReadAhead {
-  reader: ReadableStreamDefaultReader<Uint8Array>;
-  /** The chunks read. */
-  parts: Uint8Array[];
-  /** Their bytes. */
-  size: number;
-  /** Whether the body ended. */
-  ended: boolean;
-  /** The read that did not settle soon, when one did not. */
-  pending: Promise<ReadableStreamReadResult<Uint8Array>> | null;
-}
-
-/** Reads the chunks a body has ready (at most READ_AHEAD), stopping at one that is not. */
-async function readAhead(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<ReadAhead> {
-  const ahead: ReadAhead = { reader, parts: [], size: 0, ended: false, pending: null };
-  for (let reads = 0; reads < READ_AHEAD; reads++) {
-    const read = reader.read();
-    const result = await settleSoon(read);
-    if (result === undefined) {
-      ahead.pending = read;
-      break;
-    }
-    if (result.done) {
-      ahead.ended = true;
-      break;
-    }
-    ahead.parts.push(result.value);
-    ahead.size += result.value.length;
-  }
-  return ahead;
-}
-
-/**
- * The read's result if it settles within a few microtask turns (a body whose bytes are all
- * there: a string, bytes, a Blob), else undefined: the caller streams it.
- */
-async function settleSoon<T>(promise: Promise<T>): Promise<T | undefined> {
-  let result: { value: T } | undefined;
-  let failure: { error: unknown } | undefined;
-  promise.then((value) => (result = { value }), (error) => (failure = { error }));
-  for (let i = 0; i < SETTLE_TICKS && result === undefined && failure === undefined; i++) {
-    await null;
-  }
-  if (failure !== undefined) throw failure.error;
-  return result?.value;
 }
