@@ -178,15 +178,28 @@ const DIGITS = /^\d+$/;
 let dateText = "";
 let dateUntil = 0;
 
-/** The Date header's value, computed once a second. */
-function httpDate(): string {
+/** The Date field line, made once a second. */
+function dateLine(): string {
   const now = Date.now();
   if (now >= dateUntil) {
-    dateText = new Date(now).toUTCString();
+    dateText = `date: ${new Date(now).toUTCString()}\r\n`;
     dateUntil = now - (now % 1000) + 1000;
   }
   return dateText;
 }
+
+const STATUS_LINES: string[] = [];
+
+/** A status line; with the registered phrase (or the handler's same one), made once per code. */
+function statusLine(status: number, text: string): string {
+  if (text !== "" && text !== STATUS_TEXT[status]) return `HTTP/1.1 ${status} ${text}\r\n`;
+  return STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${STATUS_TEXT[status] || "Unknown"}\r\n`;
+}
+
+const CONTENT_LENGTH = "content-length: ";
+const CHUNKED_LINE = "transfer-encoding: chunked\r\n";
+const CLOSE_LINE = "connection: close\r\n";
+const KEEP_ALIVE_LINE = "connection: keep-alive\r\n";
 
 interface Deferred {
   promise: Promise<void>;
@@ -1302,28 +1315,8 @@ class Pipeline {
   #writeResponse(slot: Slot, response: Response): boolean | Promise<boolean> {
     const status = response.status;
     const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
-    // One pass over the headers (each Headers call costs a WebIDL conversion).
-    let head = `HTTP/1.1 ${status} ${response.statusText || STATUS_TEXT[status] || "Unknown"}\r\n`;
-    let hasDate = false;
-    let connection: string | null = null;
-    let userLength: string | null = null;
-    let fields = "";
-    let named: [string, string][] | null = null; // kept aside while Connection is unknown
-    for (const [name, value] of response.headers) {
-      if (HOP_BY_HOP.has(name)) {
-        if (name === "connection") connection = value;
-        else if (name === "content-length") userLength = value;
-        continue;
-      }
-      if (name === "date") hasDate = true;
-      (named ??= []).push([name, value]);
-    }
-    // Fields that Connection names are hop-by-hop too (RFC 9110 §7.6.1).
-    for (const [name, value] of named ?? []) {
-      if (connection === null || !hasToken(connection, name)) fields += `${name}: ${value}\r\n`;
-    }
-    head += fields;
-    if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    this.#collectHead(response);
+    const connection = this.#headConnection, userLength = this.#headLength;
     let close = slot.close || (this.#stopping && this.#queue.length === 1) ||
       hasToken(connection, "close");
     const body = slot.body;
@@ -1342,20 +1335,19 @@ class Pipeline {
     if (noBody) {
       if (slot.method === "HEAD" && content !== null && declared < 0) {
         // The length a GET would get: that of a body that is all there at once.
-        return this.#writeBody(slot, head, close, declared, content.getReader());
+        return this.#writeBody(slot, close, declared, content.getReader());
       }
       content?.cancel().catch(() => {});
       // A HEAD gets the length the handler declared, or the one a GET would get.
       const length = content === null && declared < 0 ? 0 : declared;
-      if (slot.method === "HEAD" && length >= 0) head += `content-length: ${length}\r\n`;
-      this.#pushHead(head, close, slot.version, null);
+      this.#pushHead(close, slot.version, slot.method === "HEAD" ? length : -1);
       return !close;
     }
     if (content === null) {
-      this.#pushHead(head + "content-length: 0\r\n", close, slot.version, null);
+      this.#pushHead(close, slot.version, 0);
       return !close;
     }
-    return this.#writeBody(slot, head, close, declared, content.getReader());
+    return this.#writeBody(slot, close, declared, content.getReader());
   }
 
   /**
@@ -1366,7 +1358,6 @@ class Pipeline {
    */
   async #writeBody(
     slot: Slot,
-    head: string,
     close: boolean,
     declared: number,
     reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -1401,40 +1392,38 @@ class Pipeline {
       if (slot.method === "HEAD") {
         // A body that fails says nothing of its length, and a HEAD sends none of it anyway.
         reader.cancel().catch(() => {});
-        this.#pushHead(head, close, slot.version, null);
+        this.#pushHead(close, slot.version, -1);
         return !close;
       }
       // The body failed before any of the response was written: it can still be a 500.
       reader.cancel(error).catch(() => {});
       console.error("Handler failed: the response body failed before it was sent:", error);
-      this.#push500(head, close, slot.version);
+      this.#push500(close, slot.version);
       return !close;
     }
     if (slot.method === "HEAD") {
       reader.cancel().catch(() => {});
-      if (ended) head += `content-length: ${size}\r\n`;
-      this.#pushHead(head, close, slot.version, null);
+      this.#pushHead(close, slot.version, ended ? size : -1);
       return !close;
     }
     if (ended && declared >= 0 && declared !== size) {
       // The handler declared a length its body does not have: the response cannot go out as
       // it is, and nothing of it has been written yet.
       console.error(`Handler failed: a body of ${size} bytes declared Content-Length: ${declared}`);
-      this.#push500(head, true, slot.version);
+      this.#push500(true, slot.version);
       return false;
     }
     this.#sendContinue(slot); // the read-ahead may have asked for the request body
-    const chunks = parts ?? (first === null ? [] : [first]);
     if (ended) {
-      if (size <= SMALL_BODY) {
-        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, chunks, size);
-      } else {
-        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, null);
-        for (const part of chunks) this.#push(part);
+      if (size <= SMALL_BODY) this.#pushHead(close, slot.version, size, false, parts ?? first);
+      else {
+        this.#pushHead(close, slot.version, size);
+        for (const part of parts ?? [first!]) this.#push(part);
       }
       return !close;
     }
-    return this.#stream(slot, head, close, declared, reader, chunks, pending);
+    const chunks = parts ?? (first === null ? [] : [first]);
+    return this.#stream(slot, close, declared, reader, chunks, pending);
   }
 
   // A read-ahead's read (see #writeBody): its callbacks are bound once and leave the outcome
@@ -1455,7 +1444,6 @@ class Pipeline {
   /** Writes a response whose body did not end at once: its head, then its chunks as they come. */
   async #stream(
     slot: Slot,
-    head: string,
     close: boolean,
     declared: number,
     reader: ReadableStreamDefaultReader<Uint8Array>,
@@ -1465,12 +1453,7 @@ class Pipeline {
     // With its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
     const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
     if (mode === "close") close = true;
-    head += mode === "length"
-      ? `content-length: ${declared}\r\n`
-      : mode === "chunked"
-      ? "transfer-encoding: chunked\r\n"
-      : "";
-    this.#pushHead(head, close, slot.version, null);
+    this.#pushHead(close, slot.version, mode === "length" ? declared : -1, mode === "chunked");
     await this.#flush(); // the head goes out now: a stream's first chunk may take its time
     this.#bodyReader = reader;
     let written = 0;
@@ -1513,18 +1496,60 @@ class Pipeline {
     return !close;
   }
 
+  // The head of the response being written, collected by #collectHead: its status line, and
+  // its fields in two arrays kept from one response to the next (no pair per field), of which
+  // the first #fields entries are this response's. (Truncating an array drops its storage.)
+  #headLine = "";
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
+  #fields = 0;
+  #headDate = false;
+  #headConnection: string | null = null;
+  #headLength: string | null = null;
+
   /**
-   * Queues an empty 500 in place of a response whose head was made but nothing of it written
-   * (its body failed, or does not match its length): its fields, with the status replaced.
+   * Collects a response's status line and fields for #pushHead. `forEach` reads the header
+   * list once; Deno 2.9's iterator sorts and copies the whole list again for every entry.
    */
-  #push500(head: string, close: boolean, version: string): void {
-    this.#pushHead(
-      head.replace(/^HTTP\/1\.1 \d{3} [^\r]*/, "HTTP/1.1 500 Internal Server Error") +
-        "content-length: 0\r\n",
-      close,
-      version,
-      null,
-    );
+  #collectHead(response: Response): void {
+    this.#headLine = statusLine(response.status, response.statusText);
+    this.#fields = 0;
+    this.#headDate = false;
+    this.#headConnection = this.#headLength = null;
+    response.headers.forEach(this.#collectField);
+    const connection = this.#headConnection;
+    if (connection !== null) {
+      // Fields that Connection names are hop-by-hop too (RFC 9110 §7.6.1).
+      const names = this.#names, values = this.#values;
+      let kept = 0;
+      for (let i = 0; i < this.#fields; i++) {
+        if (hasToken(connection, names[i]!)) continue;
+        names[kept] = names[i]!;
+        values[kept++] = values[i]!;
+      }
+      this.#fields = kept;
+    }
+  }
+
+  readonly #collectField = (value: string, name: string): void => {
+    if (HOP_BY_HOP.has(name)) {
+      if (name === "connection") this.#headConnection = value;
+      else if (name === "content-length") this.#headLength = value;
+      return;
+    }
+    if (name === "date") this.#headDate = true;
+    this.#names[this.#fields] = name;
+    this.#values[this.#fields++] = value;
+  };
+
+  /**
+   * Queues an empty 500 in place of a response whose head was collected but nothing of it
+   * written (its body failed, or does not match its length): its fields, with the status
+   * replaced.
+   */
+  #push500(close: boolean, version: string): void {
+    this.#headLine = "HTTP/1.1 500 Internal Server Error\r\n";
+    this.#pushHead(close, version, 0);
   }
 
   /** Queues 100 Continue when the handler asked for the request body and none went out. */
@@ -1535,25 +1560,56 @@ class Pipeline {
     }
   }
 
-  /** Queues a head (and a small body) as one buffer. */
+  /**
+   * Queues the collected head (and a small body) as one buffer, written straight from the
+   * status line and field strings: no string is built for the head. After the fields come
+   * Date (unless the handler set one), the framing (`content-length` when `length` is not
+   * negative, or `transfer-encoding: chunked`) and Connection.
+   */
   #pushHead(
-    head: string,
     close: boolean,
     version: string,
-    parts: Uint8Array[] | null,
-    size = 0,
+    length: number,
+    chunked = false,
+    body: Uint8Array | Uint8Array[] | null = null,
   ): void {
-    if (close) head += "connection: close\r\n";
-    else if (version === "HTTP/1.0") head += "connection: keep-alive\r\n";
-    head += "\r\n";
-    const out = this.#slab.allocate(head.length + size);
-    let at = writeLatin1(out, 0, head);
-    if (parts !== null) {
-      for (const part of parts) {
+    const line = this.#headLine, names = this.#names, values = this.#values, fields = this.#fields;
+    const date = this.#headDate ? "" : dateLine();
+    const digits = length >= 0 ? String(length) : "";
+    const connection = close ? CLOSE_LINE : version === "HTTP/1.0" ? KEEP_ALIVE_LINE : "";
+    let size = line.length + date.length + connection.length + 2;
+    for (let i = 0; i < fields; i++) size += names[i]!.length + values[i]!.length + 4;
+    if (length >= 0) size += CONTENT_LENGTH.length + digits.length + 2;
+    else if (chunked) size += CHUNKED_LINE.length;
+    const bodySize = body === null ? 0 : body instanceof Uint8Array ? body.length : length;
+    const out = this.#slab.allocate(size + bodySize);
+    let at = writeLatin1(out, 0, line);
+    for (let i = 0; i < fields; i++) {
+      at = writeLatin1(out, at, names[i]!);
+      out[at++] = 0x3a; // ":"
+      out[at++] = 0x20;
+      at = writeLatin1(out, at, values[i]!);
+      out[at++] = 0x0d;
+      out[at++] = 0x0a;
+    }
+    at = writeLatin1(out, at, date);
+    if (length >= 0) {
+      at = writeLatin1(out, writeLatin1(out, at, CONTENT_LENGTH), digits);
+      out[at++] = 0x0d;
+      out[at++] = 0x0a;
+    } else if (chunked) at = writeLatin1(out, at, CHUNKED_LINE);
+    at = writeLatin1(out, at, connection);
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    if (body instanceof Uint8Array) out.set(body, at);
+    else if (body !== null) {
+      for (const part of body) {
         out.set(part, at);
         at += part.length;
       }
     }
+    for (let i = 0; i < fields; i++) names[i] = values[i] = ""; // hold no strings of a response written
+    this.#fields = 0;
     this.#push(out);
   }
 

@@ -830,6 +830,48 @@ Deno.test("startConnectionPipeline", async (t) => {
   });
 
   await t.step(
+    "writes a head's fields in Headers order, each Set-Cookie, without those Connection names, and none of them in the next head",
+    async () => {
+      const c = open((request) =>
+        new URL(request.url).pathname === "/a"
+          ? new Response("x", {
+            status: 201,
+            statusText: "Made It",
+            headers: [
+              ["x-b", "2"],
+              ["Set-Cookie", "a=1"],
+              ["x-a", "1"],
+              ["set-cookie", "b=2"],
+              ["connection", "X-A"],
+              ["x-c", "3"],
+              ["x-b", "4"],
+            ],
+          })
+          : new Response(null, { status: 204 })
+      );
+      try {
+        c.send(get("/a") + get("/b"));
+        const a = (await c.next())!;
+        assert.deepEqual([a.status, a.reason], [201, "Made It"]);
+        assert.deepEqual(a.fields.filter(([name]) => name !== "date"), [
+          ["content-type", "text/plain;charset=UTF-8"],
+          ["set-cookie", "a=1"],
+          ["set-cookie", "b=2"],
+          ["x-b", "2, 4"],
+          ["x-c", "3"],
+          ["content-length", "1"],
+        ]);
+        assert.equal(textOf(a.body), "x");
+        const b = (await c.next())!;
+        assert.deepEqual([b.status, b.reason], [204, "No Content"]);
+        assert.deepEqual(b.fields.map(([name]) => name), ["date"]);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
     "builds the URL from Host, an IPv6 literal and an empty port included, or from an absolute-form target",
     async () => {
       const c = open((request) => new Response(request.url));
