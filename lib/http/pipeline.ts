@@ -304,9 +304,6 @@ function absoluteTarget(target: string, scheme: string): boolean {
   return parts !== null && parts[0] === scheme && HOST.test(parts[1]);
 }
 
-/** A slot's response until its handler runs. */
-const PLACEHOLDER: Promise<Response> = new Promise(() => {});
-
 /** The body of one request, read from the connection's buffer. */
 class RequestBody {
   /** Bytes still to read (Content-Length), or -1 for a chunked body. */
@@ -344,25 +341,72 @@ class RequestBody {
 }
 
 /** One request on its way through the pipeline. */
-interface Slot {
-  request: WireRequest | null;
+class Slot {
+  request: WireRequest | null = null;
   method: string;
-  version: string;
-  /** Never rejects: a handler error becomes a response. */
-  response: Promise<Response>;
-  settled: boolean;
+  readonly version: string;
+  /** The response once it is ready (a handler that answered at once, an error). */
+  ready: Response | null = null;
+  /** The response of a handler that answered with a promise; never rejects (see #run). */
+  response: Promise<Response> | null = null;
+  settled = false;
   /** Set once the client went away or the connection closed: the handler's request aborts. */
-  aborted: boolean;
-  body: RequestBody | null;
+  aborted = false;
+  readonly body: RequestBody | null;
   /** Expect: 100-continue is pending: the body's first read asks for it. */
-  expectContinue: boolean;
-  continueAsked: Deferred | null;
+  expectContinue = false;
+  continueAsked: Deferred | null = null;
   /** Whether 100 Continue went out. */
-  continueSent: boolean;
-  completed: Deferred;
+  continueSent = false;
   /** Close the connection after this response. */
   close: boolean;
-  context: WireContext | null;
+  context: WireContext | null = null;
+  /** Made on first use: most handlers never look at `info.completed`. */
+  #completed: Deferred | null = null;
+  #done = false;
+
+  constructor(method: string, version: string, keepAlive: boolean, body: RequestBody | null) {
+    this.method = method;
+    this.version = version;
+    this.close = !keepAlive;
+    this.body = body;
+  }
+
+  /** Resolves once the response was written (or could not be). */
+  get completed(): Promise<void> {
+    if (this.#completed === null) {
+      this.#completed = deferred();
+      if (this.#done) this.#completed.resolve();
+    }
+    return this.#completed.promise;
+  }
+
+  /** The response was written, or will not be. */
+  complete(): void {
+    this.#done = true;
+    this.#completed?.resolve();
+  }
+
+  /** The response, ready or to come. */
+  get answer(): Response | Promise<Response> {
+    return this.ready ?? this.response!;
+  }
+}
+
+/** The `info` handed to a handler, like `Deno.ServeHandlerInfo`: `completed` made on use. */
+class WireInfo implements HandlerInfo {
+  readonly remoteAddr: PeerAddress | null;
+  readonly #slot: Slot;
+
+  constructor(remoteAddr: PeerAddress | null, slot: Slot) {
+    this.remoteAddr = remoteAddr;
+    this.#slot = slot;
+  }
+
+  /** Resolves once the response was written (or could not be). */
+  get completed(): Promise<void> {
+    return this.#slot.completed;
+  }
 }
 
 /**
@@ -716,7 +760,7 @@ class Pipeline {
           // The body's bytes come before the next head: wait until it was read, or until
           // the response was written and the rest can be drained.
           if (slot.context === null && this.#reader.readsBeside) this.#watchBody(slot.body);
-          await Promise.race([slot.body.settled.promise, slot.completed.promise]);
+          await Promise.race([slot.body.settled.promise, slot.completed]);
           if (!slot.body.done && !(await this.#drain(slot))) {
             slot.close = true;
             break;
@@ -725,7 +769,7 @@ class Pipeline {
         }
         if (slot.context !== null) {
           // Nothing may be read past a request that may turn into a WebSocket.
-          const response = await slot.response;
+          const response = await slot.answer;
           if (upgradeTickets.has(response)) break;
         }
       }
@@ -851,49 +895,21 @@ class Pipeline {
   /** A slot that answers a bad request with its status and closes the connection. */
   #errorSlot(error: HttpError): Slot {
     this.#options.onBadRequest?.(error);
-    const slot = this.#slot(
-      null,
-      "GET",
-      "HTTP/1.1",
-      false,
-      Promise.resolve(error.toResponse()),
-      null,
-      null,
-    );
-    this.#watch(slot);
+    const slot = new Slot("GET", "HTTP/1.1", false, null);
+    slot.ready = error.toResponse();
+    slot.settled = true;
     return slot;
   }
 
-  #slot(
-    request: WireRequest | null,
-    method: string,
-    version: string,
-    keepAlive: boolean,
-    response: Promise<Response>,
-    body: RequestBody | null,
-    context: WireContext | null,
-  ): Slot {
-    const slot: Slot = {
-      request,
-      method,
-      version,
-      response,
-      settled: false,
-      aborted: false,
-      body,
-      expectContinue: false,
-      continueAsked: null,
-      continueSent: false,
-      completed: deferred(),
-      close: !keepAlive,
-      context,
-    };
-    return slot;
+  /** Refuses a request with `status` (see #errorSlot). */
+  #refuse(status: number, message: string): Slot {
+    return this.#errorSlot(new HttpError(status, message));
   }
 
   /** Marks the slot settled when its response is ready, waking the writer if it waits on it. */
   #watch(slot: Slot): void {
-    slot.response.then(() => {
+    slot.response!.then((response) => {
+      slot.ready = response;
       slot.settled = true;
       if (this.#queue[0] === slot) this.#wakeWriter?.();
     });
@@ -904,9 +920,9 @@ class Pipeline {
     const fields = head.fields;
     let host: string | null = null, hosts = 0;
     let connection = "", transferEncoding: string | null = null, expect: string | null = null;
-    let upgrade = false;
-    const lengths: string[] = [];
-    for (const [name, value] of fields) {
+    let upgrade = false, contentLength: string | null = null;
+    for (let k = 0; k < fields.length; k++) {
+      const field = fields[k]!, name = field[0], value = field[1];
       switch (name) {
         case "host":
           host = value;
@@ -918,8 +934,8 @@ class Pipeline {
         case "transfer-encoding":
           transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
           break;
-        case "content-length":
-          lengths.push(value);
+        case "content-length": // several fields are one list (RFC 9110 §5.3)
+          contentLength = contentLength === null ? value : `${contentLength},${value}`;
           break;
         case "expect":
           expect = value;
@@ -931,39 +947,42 @@ class Pipeline {
     }
     const http11 = head.version === "HTTP/1.1";
     const keepAlive = http11 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
-    const fail = (status: number, message: string) =>
-      this.#errorSlot(new HttpError(status, message));
     // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, and a valid authority.
-    if (hosts > 1) return fail(400, "Cannot serve request: it has more than one Host");
-    if (host === null && http11) return fail(400, "Cannot serve request: HTTP/1.1 requires Host");
+    if (hosts > 1) return this.#refuse(400, "Cannot serve request: it has more than one Host");
+    if (host === null && http11) {
+      return this.#refuse(400, "Cannot serve request: HTTP/1.1 requires Host");
+    }
     if (host !== null && !HOST.test(host)) {
-      return fail(
+      return this.#refuse(
         400,
         `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
       );
     }
     if (FORBIDDEN_METHODS.has(head.method.toUpperCase())) {
-      return fail(501, `Cannot serve request: method ${head.method} is not supported`);
+      return this.#refuse(501, `Cannot serve request: method ${head.method} is not supported`);
     }
     // Body framing (RFC 9112 §6).
     let length = 0;
     let chunked: ChunkedDecoder | null = null;
     if (transferEncoding !== null) {
-      if (lengths.length > 0) {
-        return fail(400, "Cannot serve request: it has both Transfer-Encoding and Content-Length");
+      if (contentLength !== null) {
+        return this.#refuse(
+          400,
+          "Cannot serve request: it has both Transfer-Encoding and Content-Length",
+        );
       }
       if (!http11) {
-        return fail(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
+        return this.#refuse(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
       }
       const codings = transferEncoding.split(",").map((c) => trimOws(c).toLowerCase())
         .filter((c) => c !== "");
       if (codings.at(-1) !== "chunked") {
-        return fail(400, "Cannot serve request: chunked is not the last transfer coding");
+        return this.#refuse(400, "Cannot serve request: chunked is not the last transfer coding");
       }
       if (codings.length > 1) {
         return codings.slice(0, -1).includes("chunked")
-          ? fail(400, "Cannot serve request: chunked is applied twice")
-          : fail(
+          ? this.#refuse(400, "Cannot serve request: chunked is applied twice")
+          : this.#refuse(
             501,
             `Cannot serve request: transfer coding ${
               JSON.stringify(codings[0]!.slice(0, 32))
@@ -972,17 +991,24 @@ class Pipeline {
       }
       chunked = new ChunkedDecoder({ maxSize: this.#maxBodySize });
       length = -1;
-    } else if (lengths.length > 0) {
-      const values = lengths.flatMap((v) => v.split(",")).map(trimOws);
-      if (!values.every((v) => DIGITS.test(v)) || values.some((v) => v !== values[0])) {
-        return fail(400, "Cannot serve request: Content-Length is invalid or its values differ");
+    } else if (contentLength !== null) {
+      let value = contentLength; // one field of one value, as a rule
+      if (!DIGITS.test(value)) {
+        const values = value.split(",").map(trimOws);
+        if (!values.every((v) => DIGITS.test(v)) || values.some((v) => v !== values[0])) {
+          return this.#refuse(
+            400,
+            "Cannot serve request: Content-Length is invalid or its values differ",
+          );
+        }
+        value = values[0]!;
       }
-      length = Number(values[0]);
+      length = Number(value);
       if (!Number.isSafeInteger(length)) {
-        return fail(400, "Cannot serve request: Content-Length is too large");
+        return this.#refuse(400, "Cannot serve request: Content-Length is too large");
       }
       if (length > this.#maxBodySize) {
-        return fail(
+        return this.#refuse(
           413,
           `Cannot serve request: a body of ${length} bytes exceeds ${this.#maxBodySize} bytes`,
         );
@@ -991,7 +1017,7 @@ class Pipeline {
     let expectContinue = false;
     if (expect !== null && http11) {
       if (expect.toLowerCase() !== "100-continue") {
-        return fail(
+        return this.#refuse(
           417,
           `Cannot serve request: expectation ${
             JSON.stringify(expect.slice(0, 64))
@@ -1013,7 +1039,7 @@ class Pipeline {
       ? target
       : null;
     const body = length !== 0 ? new RequestBody(length, chunked) : null;
-    const slot = this.#slot(null, head.method, head.version, keepAlive, PLACEHOLDER, body, null);
+    const slot = new Slot(head.method, head.version, keepAlive, body);
     slot.expectContinue = expectContinue;
     const method = head.method;
     let request: WireRequest;
@@ -1057,24 +1083,27 @@ class Pipeline {
     slot.request = request;
     slot.method = request.method; // normalized ("head" is HEAD): the response is framed by it
     slot.context = context;
-    slot.response = this.#run(request, slot);
-    this.#watch(slot);
+    this.#run(request, slot);
     return slot;
   }
 
-  /** Runs the handler; its errors become a 500 (or `onError`'s response). */
-  #run(request: Request, slot: Slot): Promise<Response> {
+  /**
+   * Runs the handler; its errors become a 500 (or `onError`'s response). A Response returned
+   * at once is ready at once: no promise, no reaction.
+   */
+  #run(request: Request, slot: Slot): void {
     try {
-      const result = this.#handler(request, {
-        remoteAddr: this.#options.remoteAddr ?? null,
-        completed: slot.completed.promise,
-      });
-      // A Response returned at once skips the async machinery.
-      if (result instanceof Response) return Promise.resolve(result);
-      return this.#settle(request, slot, result);
+      const result = this.#handler(request, new WireInfo(this.#options.remoteAddr ?? null, slot));
+      if (result instanceof Response) {
+        slot.ready = result;
+        slot.settled = true;
+        return;
+      }
+      slot.response = this.#settle(request, slot, result);
     } catch (error) {
-      return this.#failed(request, slot, error);
+      slot.response = this.#failed(request, slot, error);
     }
+    this.#watch(slot);
   }
 
   async #settle(request: Request, slot: Slot, result: Promise<Response>): Promise<Response> {
@@ -1243,7 +1272,7 @@ class Pipeline {
             // Answer Expect: 100-continue once the handler reads the body, if it does first.
             slot.continueAsked ??= deferred();
             const asked = await Promise.race([
-              slot.response.then(() => false),
+              slot.response!.then(() => false),
               slot.continueAsked.promise.then(() => true),
             ]);
             if (asked && !slot.settled && !slot.continueSent) {
@@ -1252,7 +1281,7 @@ class Pipeline {
             }
           }
         }
-        let response = await slot.response;
+        let response = slot.ready ?? await slot.response!;
         const ticket = upgradeTickets.get(response);
         if (ticket !== undefined && ticket.request === slot.request) {
           await this.#upgrade(slot, response, ticket);
@@ -1279,7 +1308,7 @@ class Pipeline {
         const keepGoing = typeof writing === "boolean" ? writing : await writing;
         this.#queue.shift();
         this.#unflushed++; // counts toward maxPipelined until its bytes are written
-        slot.completed.resolve();
+        slot.complete();
         // Gathered responses go out together, but never more than OUT_LIMIT bytes at once.
         if (this.#outSize >= OUT_LIMIT) await this.#flush();
         if (!keepGoing) break;
@@ -1297,7 +1326,7 @@ class Pipeline {
       if (!this.#upgraded) {
         this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
         for (const slot of this.#queue) {
-          slot.completed.resolve();
+          slot.complete();
           slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
         }
         this.#queue.length = 0;
@@ -1755,7 +1784,7 @@ class Pipeline {
     // The read loop stopped at this request; what it read past it belongs to the session.
     this.#upgraded = true;
     this.#queue.shift();
-    slot.completed.resolve();
+    slot.complete();
     await this.#reading; // it stops at a request that may upgrade
     const reader = this.#reader;
     const buffered = reader.rest();
