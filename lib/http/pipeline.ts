@@ -556,8 +556,6 @@ class Pipeline {
   #closed = false;
   /** Set when a timer or shutdown cut a read short. */
   #cut: "idle" | "headers" | "shutdown" | null = null;
-  /** Ends the wait in progress, when one is (see #unlessCut). */
-  #onCut: (() => void) | null = null;
   #waitingIdle = false;
   readonly #idle = new Deadline(() => this.#cutRead("idle"));
   readonly #headers = new Deadline(() => this.#cutRead("headers"));
@@ -639,28 +637,53 @@ class Pipeline {
    */
   #cutRead(why: "idle" | "headers" | "shutdown"): void {
     this.#cut ??= why;
-    this.#onCut?.();
+    this.#endWait(CUT);
   }
 
   /**
    * Waits for `promise` unless a cut comes first: then CUT, and `promise` is left to run.
    * One wait at a time (the read loop's); a settled wait leaves nothing behind, where a race
-   * against one long-lived "cut" promise would pile up a reaction per request.
+   * against one long-lived "cut" promise would pile up a reaction per request. The wait's
+   * functions live in fields and its callbacks are bound once: a keep-alive connection waits
+   * once per request. (A callback of a wait that a cut ended finds no wait to settle: none
+   * starts after a cut.)
    */
   #unlessCut<T>(promise: Promise<T>): Promise<T | typeof CUT> {
-    promise.catch(() => {});
-    if (this.#cut !== null) return Promise.resolve(CUT);
-    return new Promise((resolve, reject) => {
-      this.#onCut = () => resolve(CUT);
-      promise.then((value) => {
-        this.#onCut = null;
-        resolve(value);
-      }, (error) => {
-        this.#onCut = null;
-        reject(error);
-      });
-    });
+    if (this.#cut !== null) {
+      promise.catch(() => {});
+      return Promise.resolve(CUT);
+    }
+    this.#waitFor = promise;
+    return new Promise(this.#startWait) as Promise<T | typeof CUT>;
   }
+
+  #waitFor: Promise<unknown> | null = null;
+  #waitDone: ((value: unknown) => void) | null = null;
+  #waitFail: ((error: unknown) => void) | null = null;
+
+  readonly #startWait = (
+    resolve: (value: unknown) => void,
+    reject: (error: unknown) => void,
+  ): void => {
+    this.#waitDone = resolve;
+    this.#waitFail = reject;
+    const promise = this.#waitFor!;
+    this.#waitFor = null;
+    promise.then(this.#endWait, this.#failWait);
+  };
+
+  /** Ends the wait under way, if one is, with `value` (CUT, for #cutRead). */
+  readonly #endWait = (value: unknown): void => {
+    const done = this.#waitDone;
+    this.#waitDone = this.#waitFail = null;
+    done?.(value);
+  };
+
+  readonly #failWait = (error: unknown): void => {
+    const fail = this.#waitFail;
+    this.#waitDone = this.#waitFail = null;
+    fail?.(error);
+  };
 
   #armIdle(): void {
     this.#idle.set(this.#idleTimeout);
@@ -745,7 +768,8 @@ class Pipeline {
           this.#wakeReader = null;
         }
         if (this.#stopping) break;
-        const slot = await this.#nextRequest();
+        let slot = this.#takeRequest();
+        if (slot === undefined) slot = await this.#nextRequest();
         if (slot === null) {
           // The input ended: a client that leaves with requests unanswered went away.
           if (this.#cut === null) this.#clientLeft();
@@ -857,6 +881,23 @@ class Pipeline {
     this.#abortAll(new DOMException("The client went away", "AbortError"));
   }
 
+  /**
+   * The next request when its head is already buffered (pipelined requests), with no async
+   * frame; undefined when #nextRequest must read (or skip empty lines: its timers apply).
+   */
+  #takeRequest(): Slot | null | undefined {
+    const reader = this.#reader;
+    if (reader.length === 0 || reader.buffer[reader.start] === 0x0d) return undefined;
+    try {
+      const ready = takeRequestHead(reader, this.#options);
+      return ready === undefined ? undefined : this.#prepare(ready);
+    } catch (error) {
+      if (error instanceof HttpError) return this.#errorSlot(error);
+      this.#abortAll(error);
+      return null;
+    }
+  }
+
   /** Reads the next request head and prepares its slot; null at the end of the input. */
   async #nextRequest(): Promise<Slot | null> {
     const reader = this.#reader;
@@ -919,7 +960,8 @@ class Pipeline {
   #prepare(head: RequestHead): Slot {
     const fields = head.fields;
     let host: string | null = null, hosts = 0;
-    let connection = "", transferEncoding: string | null = null, expect: string | null = null;
+    let connection: string | null = null, transferEncoding: string | null = null;
+    let expect: string | null = null;
     let upgrade = false, contentLength: string | null = null;
     for (let k = 0; k < fields.length; k++) {
       const field = fields[k]!, name = field[0], value = field[1];
@@ -929,7 +971,7 @@ class Pipeline {
           hosts++;
           break;
         case "connection":
-          connection += connection === "" ? value : `, ${value}`;
+          connection = connection === null ? value : `${connection}, ${value}`;
           break;
         case "transfer-encoding":
           transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;

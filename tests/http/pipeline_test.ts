@@ -1620,6 +1620,32 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
   await t.step(
+    "reads heads buffered together: empty lines between them skipped, a bad one answered in its turn",
+    async () => {
+      for (const kind of KINDS) {
+        const c = open(pathHandler, {}, kind);
+        try {
+          // One write: two requests, empty lines, a third, then a head with a space before a
+          // colon (400), and a request after it that must not be read.
+          c.send(
+            get("/1") + get("/2") + "\r\n\r\n" + get("/3") +
+              "GET /4 HTTP/1.1\r\nHost : a\r\n\r\n" + get("/5"),
+          );
+          for (const path of ["/1", "/2", "/3"]) {
+            assert.equal(textOf((await c.next())!.body), path, `${kind} ${path}`);
+          }
+          const refused = (await c.next())!;
+          assert.equal(refused.status, 400, kind);
+          assert.equal(refused.headers.get("connection"), "close", kind);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
     "a direct transport: partial writes of pipelined responses arrive whole and in order",
     async () => {
       const up = new TransformStream<Uint8Array, Uint8Array>();
