@@ -769,6 +769,23 @@ class Pipeline {
         }
         if (this.#stopping) break;
         let slot = this.#takeRequest();
+        if (slot === undefined && this.#reader.length === 0) {
+          // Idle until the next request's first bytes (here, not in #nextRequest: a kept-alive
+          // connection waits so once per request, and an async call costs a frame).
+          this.#waitingIdle = true;
+          // Idle only once every response is written: a slow handler is not an idle client.
+          if (this.#queue.length === 0) this.#armIdle();
+          let more: boolean | typeof CUT = false;
+          try {
+            more = await this.#unlessCut(this.#reader.fill());
+          } catch (error) {
+            this.#abortAll(error); // the connection failed
+          } finally {
+            this.#disarmIdle();
+            this.#waitingIdle = false;
+          }
+          slot = more === CUT || !more ? null : this.#takeRequest();
+        }
         if (slot === undefined) slot = await this.#nextRequest();
         if (slot === null) {
           // The input ended: a client that leaves with requests unanswered went away.
@@ -898,19 +915,13 @@ class Pipeline {
     }
   }
 
-  /** Reads the next request head and prepares its slot; null at the end of the input. */
+  /**
+   * Reads the rest of a request head whose first bytes came (the read loop waited for them),
+   * within headersTimeout, and prepares its slot; null at the end of the input.
+   */
   async #nextRequest(): Promise<Slot | null> {
     const reader = this.#reader;
     try {
-      if (reader.length === 0) {
-        // Idle only once every response is written: a slow handler is not an idle client.
-        this.#waitingIdle = true;
-        if (this.#queue.length === 0) this.#armIdle();
-        const more = await this.#unlessCut(reader.fill());
-        this.#disarmIdle();
-        this.#waitingIdle = false;
-        if (more === CUT || !more) return null;
-      }
       const ready = takeRequestHead(reader, this.#options);
       if (ready !== undefined) return this.#prepare(ready); // no wait, no timer
       this.#headers.set(this.#headersTimeout);
@@ -925,8 +936,6 @@ class Pipeline {
       return this.#prepare(head);
     } catch (error) {
       this.#headers.clear();
-      this.#disarmIdle();
-      this.#waitingIdle = false;
       if (error instanceof HttpError) return this.#errorSlot(error);
       this.#abortAll(error); // the connection failed
       return null;
