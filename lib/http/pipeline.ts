@@ -1355,7 +1355,19 @@ class Pipeline {
         slot.context?.ticket?.fail(
           new Error("The handler answered the upgrade request with another response"),
         );
-        const writing = this.#writeResponse(slot, response);
+        let writing: boolean | Promise<boolean> | typeof READ_BODY = this.#writeResponse(
+          slot,
+          response,
+        );
+        if (writing === READ_BODY) {
+          // The body's read-ahead, waited for here (see #readAhead).
+          for (let reads = 1;; reads++) {
+            this.#readAhead();
+            for (let i = 0; i < SETTLE_TICKS && this.#ahead === UNSETTLED; i++) await null;
+            if (!this.#tookAhead(reads)) break;
+          }
+          writing = this.#writeBody(slot);
+        }
         const keepGoing = typeof writing === "boolean" ? writing : await writing;
         this.#queue.shift();
         this.#unflushed++; // counts toward maxPipelined until its bytes are written
@@ -1389,10 +1401,11 @@ class Pipeline {
   }
 
   /**
-   * Writes one response; returns false when the connection must close after it. Synchronous
-   * unless the body has to be read (see #writeBody).
+   * Writes one response; returns false when the connection must close after it. Synchronous;
+   * READ_BODY when the body has to be read first: the write loop reads it ahead (see
+   * #readAhead), then calls #writeBody.
    */
-  #writeResponse(slot: Slot, response: Response): boolean | Promise<boolean> {
+  #writeResponse(slot: Slot, response: Response): boolean | typeof READ_BODY {
     const status = response.status;
     const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
     this.#collectHead(response);
@@ -1415,7 +1428,7 @@ class Pipeline {
     if (noBody) {
       if (slot.method === "HEAD" && content !== null && declared < 0) {
         // The length a GET would get: that of a body that is all there at once.
-        return this.#writeBody(slot, close, declared, content.getReader());
+        return this.#bodyToRead(content.getReader(), close, declared);
       }
       content?.cancel().catch(() => {});
       // A HEAD gets the length the handler declared, or the one a GET would get.
@@ -1427,47 +1440,96 @@ class Pipeline {
       this.#pushHead(close, slot.version, 0);
       return !close;
     }
-    return this.#writeBody(slot, close, declared, content.getReader());
+    return this.#bodyToRead(content.getReader(), close, declared);
+  }
+
+  /** Sets the read-ahead of a response body up (see #readAhead). */
+  #bodyToRead(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    close: boolean,
+    declared: number,
+  ): typeof READ_BODY {
+    this.#aheadReader = reader;
+    this.#aheadClose = close;
+    this.#aheadDeclared = declared;
+    this.#aheadFirst = this.#aheadPending = null;
+    this.#aheadParts = null;
+    this.#aheadSize = 0;
+    this.#aheadEnded = false;
+    return READ_BODY;
+  }
+
+  // The read-ahead of a response body: the write loop reads what the body has ready (at
+  // most READ_AHEAD chunks, stopping at a read that does not settle within SETTLE_TICKS
+  // microtask turns: a body whose bytes are all there, a string, bytes, a Blob, ends at once).
+  // The loop waits in its own frame: an async call per response would cost a suspended frame
+  // of its own (about 0.4 kB). Each read's callbacks are bound once and leave the outcome
+  // here; one read at a time, and one left unsettled by its window is awaited or cancelled
+  // before the next response's window opens, so its callback has run by then.
+  #aheadReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #aheadClose = false;
+  #aheadDeclared = -1;
+  #aheadFirst: Uint8Array | null = null;
+  #aheadParts: Uint8Array[] | null = null;
+  #aheadSize = 0;
+  #aheadEnded = false;
+  /** The read under way, or the one that did not settle in its window. */
+  #aheadPending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+  #ahead = UNSETTLED;
+  #aheadResult: ReadableStreamReadResult<Uint8Array> | null = null;
+  #aheadError: unknown = null;
+  readonly #onAheadRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
+    this.#ahead = READ;
+    this.#aheadResult = result;
+  };
+  readonly #onAheadFailed = (error: unknown): void => {
+    this.#ahead = FAILED;
+    this.#aheadError = error;
+  };
+
+  /** Starts the read-ahead's next read. */
+  #readAhead(): void {
+    this.#ahead = UNSETTLED;
+    let read: Promise<ReadableStreamReadResult<Uint8Array>>;
+    try {
+      read = this.#aheadReader!.read();
+    } catch (error) {
+      return this.#onAheadFailed(error);
+    }
+    this.#aheadPending = read;
+    read.then(this.#onAheadRead, this.#onAheadFailed);
+  }
+
+  /** Takes the read's outcome; whether to read on (a chunk came, and not too many yet). */
+  #tookAhead(reads: number): boolean {
+    if (this.#ahead === UNSETTLED) return false; // to be streamed, from #aheadPending on
+    this.#aheadPending = null;
+    if (this.#ahead === FAILED) return false;
+    const result = this.#aheadResult!;
+    this.#aheadResult = null;
+    if (result.done) {
+      this.#aheadEnded = true;
+      return false;
+    }
+    const chunk = result.value;
+    if (this.#aheadFirst === null) this.#aheadFirst = chunk;
+    else (this.#aheadParts ??= [this.#aheadFirst]).push(chunk);
+    this.#aheadSize += chunk.length;
+    return reads < READ_AHEAD;
   }
 
   /**
-   * Reads what the body has ready (at most READ_AHEAD chunks, stopping at a read that does not
-   * settle within SETTLE_TICKS microtask turns: a body whose bytes are all there, a string,
-   * bytes, a Blob, ends at once) and writes the response: with its length when the body ended,
-   * else streamed (see #stream). For a HEAD, only the length is looked for.
+   * Writes the response whose body was read ahead: with its length when the body ended, else
+   * streamed (see #stream); a 500 when it failed first. For a HEAD, only the length counts.
    */
-  async #writeBody(
-    slot: Slot,
-    close: boolean,
-    declared: number,
-    reader: ReadableStreamDefaultReader<Uint8Array>,
-  ): Promise<boolean> {
-    let first: Uint8Array | null = null, parts: Uint8Array[] | null = null;
-    let size = 0, ended = false;
-    let pending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
-    try {
-      for (let reads = 0; reads < READ_AHEAD; reads++) {
-        const read = reader.read();
-        this.#ahead = UNSETTLED;
-        read.then(this.#aheadRead, this.#aheadFailed);
-        for (let i = 0; i < SETTLE_TICKS && this.#ahead === UNSETTLED; i++) await null;
-        if (this.#ahead === UNSETTLED) {
-          pending = read;
-          break;
-        }
-        const result = this.#aheadResult;
-        this.#aheadResult = null;
-        if (this.#ahead === FAILED) throw this.#aheadError;
-        if (result!.done) {
-          ended = true;
-          break;
-        }
-        const chunk = result!.value;
-        if (first === null) first = chunk;
-        else (parts ??= [first]).push(chunk);
-        size += chunk.length;
-      }
-    } catch (error) {
+  #writeBody(slot: Slot): boolean | Promise<boolean> {
+    const reader = this.#aheadReader!, close = this.#aheadClose, declared = this.#aheadDeclared;
+    const first = this.#aheadFirst, parts = this.#aheadParts, size = this.#aheadSize;
+    const ended = this.#aheadEnded, pending = this.#aheadPending;
+    this.#aheadReader = this.#aheadFirst = this.#aheadPending = null;
+    this.#aheadParts = null;
+    if (this.#ahead === FAILED) {
+      const error = this.#aheadError;
       this.#aheadError = null;
       if (slot.method === "HEAD") {
         // A body that fails says nothing of its length, and a HEAD sends none of it anyway.
@@ -1506,21 +1568,6 @@ class Pipeline {
     return this.#stream(slot, close, declared, reader, chunks, pending);
   }
 
-  // A read-ahead's read (see #writeBody): its callbacks are bound once and leave the outcome
-  // here. One read at a time; one left unsettled by its window is awaited or cancelled before
-  // the next response's window opens, and its callback has run by then.
-  #ahead = UNSETTLED;
-  #aheadResult: ReadableStreamReadResult<Uint8Array> | null = null;
-  #aheadError: unknown = null;
-  readonly #aheadRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
-    this.#ahead = READ;
-    this.#aheadResult = result;
-  };
-  readonly #aheadFailed = (error: unknown): void => {
-    this.#ahead = FAILED;
-    this.#aheadError = error;
-  };
-
   /** Writes a response whose body did not end at once: its head, then its chunks as they come. */
   async #stream(
     slot: Slot,
@@ -1556,6 +1603,7 @@ class Pipeline {
         pending = null;
         const { done, value } = await result;
         this.#aheadResult = null; // the read-ahead's callback saw the pending read too
+        this.#aheadError = null;
         if (done) break;
         await send(value);
         if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
@@ -1564,6 +1612,7 @@ class Pipeline {
       // The body failed (or ran over its length): the client must not take a cut body for
       // a whole one, so the connection ends without a proper end of body.
       this.#bodyReader = null;
+      this.#aheadResult = this.#aheadError = null;
       reader.cancel(error).catch(() => {});
       await this.#flush().catch(() => {});
       throw error;
@@ -1871,8 +1920,10 @@ const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
 const DONE: Promise<void> = Promise.resolve();
-// The states of a read-ahead's read (see #writeBody).
+// The states of a read-ahead's read (see #readAhead).
 const UNSETTLED = 0, READ = 1, FAILED = 2;
+/** What #writeResponse gives for a body to read ahead first. */
+const READ_BODY: unique symbol = Symbol("read body");
 
 /**
  * A direct read that first hands out the bytes `first` resolves with (as many as each read's
