@@ -276,33 +276,56 @@ export function parseRequestHead(
   end: number,
   limits: HeadLimits = {},
 ): RequestHead {
-  const all = lines(bytes, start, end, "request");
-  const line = all[0]!;
-  const first = line.indexOf(" "), second = line.indexOf(" ", first + 1);
-  if (first <= 0 || second === -1 || line.indexOf(" ", second + 1) !== -1) {
+  // One string for the whole head, read by index: no string per line, and none for a method,
+  // a version or a field name that is a common one. The checks, their order and their
+  // messages are those of a parse line by line (tests/fuzz/head_fuzz_test.ts compares them).
+  const text = latin1Text(bytes, start, end - 4);
+  const length = text.length;
+  // Bare CRs first; then every CR ends a line, and the CRLFs count the field lines.
+  let lines = 1;
+  for (let cr = text.indexOf("\r"); cr !== -1; cr = text.indexOf("\r", cr + 2)) {
+    if (text.charCodeAt(cr + 1) !== LF) {
+      throw new HttpError(400, "Cannot read request head: a line holds a bare CR");
+    }
+    lines++;
+  }
+  let lineEnd = text.indexOf("\r\n");
+  if (lineEnd === -1) lineEnd = length;
+  const first = text.indexOf(" "), second = first === -1 ? -1 : text.indexOf(" ", first + 1);
+  const third = second === -1 ? -1 : text.indexOf(" ", second + 1);
+  if (
+    first <= 0 || first >= lineEnd || second === -1 || second >= lineEnd ||
+    (third !== -1 && third < lineEnd)
+  ) {
     throw new HttpError(
       400,
-      `Cannot read request head: bad request line ${JSON.stringify(line.slice(0, 64))}`,
+      `Cannot read request head: bad request line ${
+        JSON.stringify(text.slice(0, Math.min(lineEnd, 64)))
+      }`,
     );
   }
-  const method = line.slice(0, first), target = line.slice(first + 1, second);
-  const versionText = line.slice(second + 1);
-  if (!TOKEN.test(method)) {
+  const method = knownMethod(text, first) ?? text.slice(0, first);
+  if (!isToken(method, 0, method.length)) {
     throw new HttpError(
       400,
       `Cannot read request head: method ${JSON.stringify(method.slice(0, 64))} is not a token`,
     );
   }
-  const v = VERSION.exec(versionText);
-  if (v === null) {
-    throw new HttpError(
-      400,
-      `Cannot read request head: ${
-        JSON.stringify(versionText.slice(0, 64))
-      } is not an HTTP version`,
-    );
-  }
-  if (v[1] !== "1" || (v[2] !== "0" && v[2] !== "1")) {
+  const target = text.slice(first + 1, second);
+  let version: "HTTP/1.0" | "HTTP/1.1";
+  if (lineEnd - second === 9 && text.startsWith("HTTP/1.1", second + 1)) version = "HTTP/1.1";
+  else if (lineEnd - second === 9 && text.startsWith("HTTP/1.0", second + 1)) version = "HTTP/1.0";
+  else {
+    const versionText = text.slice(second + 1, lineEnd);
+    const v = VERSION.exec(versionText);
+    if (v === null) {
+      throw new HttpError(
+        400,
+        `Cannot read request head: ${
+          JSON.stringify(versionText.slice(0, 64))
+        } is not an HTTP version`,
+      );
+    }
     throw new HttpError(
       505,
       `Cannot serve ${versionText}: only HTTP/1.0 and HTTP/1.1 are supported`,
@@ -329,12 +352,149 @@ export function parseRequestHead(
       } does not suit ${method}`,
     );
   }
-  return {
-    method,
-    target,
-    version: v[2] === "1" ? "HTTP/1.1" : "HTTP/1.0",
-    fields: parseFields(all, "request", resolve(limits).maxHeaders),
-  };
+  const maxHeaders = limits.maxHeaders ?? 100;
+  if (lines - 1 > maxHeaders) {
+    throw new HttpError(
+      431,
+      `Cannot read request head: ${lines - 1} fields exceed ${maxHeaders}`,
+    );
+  }
+  const fields: [string, string][] = [];
+  for (let k = 1; k < lines; k++) {
+    const at = lineEnd + 2;
+    lineEnd = text.indexOf("\r\n", at);
+    if (lineEnd === -1) lineEnd = length;
+    fields.push(fieldOf(text, at, lineEnd, "Cannot read request head"));
+  }
+  return { method, target, version, fields };
+}
+
+/**
+ * The field of `text[start, end)` (a field line, CRLF excluded), as {@linkcode parseFieldLines}
+ * parses it: a common name is found without a string of its own.
+ */
+function fieldOf(text: string, start: number, end: number, action: string): [string, string] {
+  let colon = text.indexOf(":", start);
+  if (colon >= end) colon = -1;
+  const known = colon === -1 ? undefined : knownName(text, start, colon);
+  if (known === undefined && (colon === -1 || !isToken(text, start, colon))) {
+    // Also obs-fold (a line starting with whitespace) and whitespace before the colon.
+    const line = text.slice(start, end);
+    throw new HttpError(400, `${action}: bad field line ${JSON.stringify(line.slice(0, 64))}`);
+  }
+  let from = colon + 1, to = end;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) {
+      throw new HttpError(
+        400,
+        `${action}: field ${JSON.stringify(text.slice(start, colon))} holds a control character`,
+      );
+    }
+  }
+  while (from < to && isOws(text.charCodeAt(from))) from++;
+  while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+  return [known ?? text.slice(start, colon).toLowerCase(), text.slice(from, to)];
+}
+
+// Token characters (RFC 9110 §5.6.2) by code.
+const TOKEN_CHARS = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TOKEN_CHARS[c.charCodeAt(0)] = 1;
+}
+
+/** Whether `text[start, end)` is a token (what {@linkcode TOKEN} tests, with no string). */
+function isToken(text: string, start: number, end: number): boolean {
+  if (start >= end) return false;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+  }
+  return true;
+}
+
+const METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"];
+
+/** The method that `text` starts with and that ends at `end`, when it is a common one. */
+function knownMethod(text: string, end: number): string | undefined {
+  for (let i = 0; i < METHODS.length; i++) {
+    const method = METHODS[i]!;
+    if (method.length === end && text.startsWith(method)) return method;
+  }
+  return undefined;
+}
+
+// Field names that requests carry often, lowercase, by length: found in a head, they need no
+// string of their own.
+const NAMES_BY_LENGTH: string[][] = [];
+for (
+  const name of [
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "cookie",
+    "dnt",
+    "expect",
+    "forwarded",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "keep-alive",
+    "origin",
+    "pragma",
+    "priority",
+    "range",
+    "referer",
+    "sec-ch-ua",
+    "sec-ch-ua-mobile",
+    "sec-ch-ua-platform",
+    "sec-fetch-dest",
+    "sec-fetch-mode",
+    "sec-fetch-site",
+    "sec-fetch-user",
+    "sec-websocket-extensions",
+    "sec-websocket-key",
+    "sec-websocket-protocol",
+    "sec-websocket-version",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "upgrade-insecure-requests",
+    "user-agent",
+    "via",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-requested-with",
+  ]
+) (NAMES_BY_LENGTH[name.length] ??= []).push(name);
+
+/** The common field name that `text[start, end)` is, in any case; undefined for another. */
+function knownName(text: string, start: number, end: number): string | undefined {
+  const names = NAMES_BY_LENGTH[end - start];
+  if (names === undefined) return undefined;
+  outer: for (let n = 0; n < names.length; n++) {
+    const name = names[n]!;
+    for (let i = 0; i < name.length; i++) {
+      let c = text.charCodeAt(start + i);
+      if (c >= 0x41 && c <= 0x5a) c |= 0x20; // A-Z to a-z: names match case-insensitively
+      if (c !== name.charCodeAt(i)) continue outer;
+    }
+    return name;
+  }
+  return undefined;
 }
 
 /**

@@ -178,15 +178,28 @@ const DIGITS = /^\d+$/;
 let dateText = "";
 let dateUntil = 0;
 
-/** The Date header's value, computed once a second. */
-function httpDate(): string {
+/** The Date field line, made once a second. */
+function dateLine(): string {
   const now = Date.now();
   if (now >= dateUntil) {
-    dateText = new Date(now).toUTCString();
+    dateText = `date: ${new Date(now).toUTCString()}\r\n`;
     dateUntil = now - (now % 1000) + 1000;
   }
   return dateText;
 }
+
+const STATUS_LINES: string[] = [];
+
+/** A status line; with the registered phrase (or the handler's same one), made once per code. */
+function statusLine(status: number, text: string): string {
+  if (text !== "" && text !== STATUS_TEXT[status]) return `HTTP/1.1 ${status} ${text}\r\n`;
+  return STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${STATUS_TEXT[status] || "Unknown"}\r\n`;
+}
+
+const CONTENT_LENGTH = "content-length: ";
+const CHUNKED_LINE = "transfer-encoding: chunked\r\n";
+const CLOSE_LINE = "connection: close\r\n";
+const KEEP_ALIVE_LINE = "connection: keep-alive\r\n";
 
 interface Deferred {
   promise: Promise<void>;
@@ -291,9 +304,6 @@ function absoluteTarget(target: string, scheme: string): boolean {
   return parts !== null && parts[0] === scheme && HOST.test(parts[1]);
 }
 
-/** A slot's response until its handler runs. */
-const PLACEHOLDER: Promise<Response> = new Promise(() => {});
-
 /** The body of one request, read from the connection's buffer. */
 class RequestBody {
   /** Bytes still to read (Content-Length), or -1 for a chunked body. */
@@ -331,25 +341,72 @@ class RequestBody {
 }
 
 /** One request on its way through the pipeline. */
-interface Slot {
-  request: WireRequest | null;
+class Slot {
+  request: WireRequest | null = null;
   method: string;
-  version: string;
-  /** Never rejects: a handler error becomes a response. */
-  response: Promise<Response>;
-  settled: boolean;
+  readonly version: string;
+  /** The response once it is ready (a handler that answered at once, an error). */
+  ready: Response | null = null;
+  /** The response of a handler that answered with a promise; never rejects (see #run). */
+  response: Promise<Response> | null = null;
+  settled = false;
   /** Set once the client went away or the connection closed: the handler's request aborts. */
-  aborted: boolean;
-  body: RequestBody | null;
+  aborted = false;
+  readonly body: RequestBody | null;
   /** Expect: 100-continue is pending: the body's first read asks for it. */
-  expectContinue: boolean;
-  continueAsked: Deferred | null;
+  expectContinue = false;
+  continueAsked: Deferred | null = null;
   /** Whether 100 Continue went out. */
-  continueSent: boolean;
-  completed: Deferred;
+  continueSent = false;
   /** Close the connection after this response. */
   close: boolean;
-  context: WireContext | null;
+  context: WireContext | null = null;
+  /** Made on first use: most handlers never look at `info.completed`. */
+  #completed: Deferred | null = null;
+  #done = false;
+
+  constructor(method: string, version: string, keepAlive: boolean, body: RequestBody | null) {
+    this.method = method;
+    this.version = version;
+    this.close = !keepAlive;
+    this.body = body;
+  }
+
+  /** Resolves once the response was written (or could not be). */
+  get completed(): Promise<void> {
+    if (this.#completed === null) {
+      this.#completed = deferred();
+      if (this.#done) this.#completed.resolve();
+    }
+    return this.#completed.promise;
+  }
+
+  /** The response was written, or will not be. */
+  complete(): void {
+    this.#done = true;
+    this.#completed?.resolve();
+  }
+
+  /** The response, ready or to come. */
+  get answer(): Response | Promise<Response> {
+    return this.ready ?? this.response!;
+  }
+}
+
+/** The `info` handed to a handler, like `Deno.ServeHandlerInfo`: `completed` made on use. */
+class WireInfo implements HandlerInfo {
+  readonly remoteAddr: PeerAddress | null;
+  readonly #slot: Slot;
+
+  constructor(remoteAddr: PeerAddress | null, slot: Slot) {
+    this.remoteAddr = remoteAddr;
+    this.#slot = slot;
+  }
+
+  /** Resolves once the response was written (or could not be). */
+  get completed(): Promise<void> {
+    return this.#slot.completed;
+  }
 }
 
 /**
@@ -490,14 +547,15 @@ class Pipeline {
   readonly #queue: Slot[] = [];
   #wakeWriter: (() => void) | null = null;
   #wakeReader: (() => void) | null = null;
+  // Executors bound once: a sleep costs its promise, not a closure as well.
+  readonly #writerSleeps = (resolve: () => void): void => void (this.#wakeWriter = resolve);
+  readonly #readerSleeps = (resolve: () => void): void => void (this.#wakeReader = resolve);
   /** No more requests will be read. */
   #readDone = false;
   #stopping = false;
   #closed = false;
   /** Set when a timer or shutdown cut a read short. */
   #cut: "idle" | "headers" | "shutdown" | null = null;
-  /** Ends the wait in progress, when one is (see #unlessCut). */
-  #onCut: (() => void) | null = null;
   #waitingIdle = false;
   readonly #idle = new Deadline(() => this.#cutRead("idle"));
   readonly #headers = new Deadline(() => this.#cutRead("headers"));
@@ -562,7 +620,7 @@ class Pipeline {
   /** A write made no progress for writeTimeout: the client stopped reading. Close at once. */
   #writeTimedOut(): void {
     const reason = new DOMException("The client stopped reading", "TimeoutError");
-    this.#failWrite?.(reason);
+    this.#failWrite(reason);
     this.#abortAll(reason);
     try {
       this.#transport.close?.();
@@ -579,28 +637,53 @@ class Pipeline {
    */
   #cutRead(why: "idle" | "headers" | "shutdown"): void {
     this.#cut ??= why;
-    this.#onCut?.();
+    this.#endWait(CUT);
   }
 
   /**
    * Waits for `promise` unless a cut comes first: then CUT, and `promise` is left to run.
    * One wait at a time (the read loop's); a settled wait leaves nothing behind, where a race
-   * against one long-lived "cut" promise would pile up a reaction per request.
+   * against one long-lived "cut" promise would pile up a reaction per request. The wait's
+   * functions live in fields and its callbacks are bound once: a keep-alive connection waits
+   * once per request. (A callback of a wait that a cut ended finds no wait to settle: none
+   * starts after a cut.)
    */
   #unlessCut<T>(promise: Promise<T>): Promise<T | typeof CUT> {
-    promise.catch(() => {});
-    if (this.#cut !== null) return Promise.resolve(CUT);
-    return new Promise((resolve, reject) => {
-      this.#onCut = () => resolve(CUT);
-      promise.then((value) => {
-        this.#onCut = null;
-        resolve(value);
-      }, (error) => {
-        this.#onCut = null;
-        reject(error);
-      });
-    });
+    if (this.#cut !== null) {
+      promise.catch(() => {});
+      return Promise.resolve(CUT);
+    }
+    this.#waitFor = promise;
+    return new Promise(this.#startWait) as Promise<T | typeof CUT>;
   }
+
+  #waitFor: Promise<unknown> | null = null;
+  #waitDone: ((value: unknown) => void) | null = null;
+  #waitFail: ((error: unknown) => void) | null = null;
+
+  readonly #startWait = (
+    resolve: (value: unknown) => void,
+    reject: (error: unknown) => void,
+  ): void => {
+    this.#waitDone = resolve;
+    this.#waitFail = reject;
+    const promise = this.#waitFor!;
+    this.#waitFor = null;
+    promise.then(this.#endWait, this.#failWait);
+  };
+
+  /** Ends the wait under way, if one is, with `value` (CUT, for #cutRead). */
+  readonly #endWait = (value: unknown): void => {
+    const done = this.#waitDone;
+    this.#waitDone = this.#waitFail = null;
+    done?.(value);
+  };
+
+  readonly #failWait = (error: unknown): void => {
+    const fail = this.#waitFail;
+    this.#waitDone = this.#waitFail = null;
+    fail?.(error);
+  };
 
   #armIdle(): void {
     this.#idle.set(this.#idleTimeout);
@@ -681,11 +764,29 @@ class Pipeline {
       while (!this.#stopping) {
         // In flight: requests read and not yet written out (queued, or gathered unflushed).
         while (this.#queue.length + this.#unflushed >= this.#maxPipelined && !this.#stopping) {
-          await new Promise<void>((resolve) => (this.#wakeReader = resolve));
+          await new Promise<void>(this.#readerSleeps);
           this.#wakeReader = null;
         }
         if (this.#stopping) break;
-        const slot = await this.#nextRequest();
+        let slot = this.#takeRequest();
+        if (slot === undefined && this.#reader.length === 0) {
+          // Idle until the next request's first bytes (here, not in #nextRequest: a kept-alive
+          // connection waits so once per request, and an async call costs a frame).
+          this.#waitingIdle = true;
+          // Idle only once every response is written: a slow handler is not an idle client.
+          if (this.#queue.length === 0) this.#armIdle();
+          let more: boolean | typeof CUT = false;
+          try {
+            more = await this.#unlessCut(this.#reader.fill());
+          } catch (error) {
+            this.#abortAll(error); // the connection failed
+          } finally {
+            this.#disarmIdle();
+            this.#waitingIdle = false;
+          }
+          slot = more === CUT || !more ? null : this.#takeRequest();
+        }
+        if (slot === undefined) slot = await this.#nextRequest();
         if (slot === null) {
           // The input ended: a client that leaves with requests unanswered went away.
           if (this.#cut === null) this.#clientLeft();
@@ -700,7 +801,7 @@ class Pipeline {
           // The body's bytes come before the next head: wait until it was read, or until
           // the response was written and the rest can be drained.
           if (slot.context === null && this.#reader.readsBeside) this.#watchBody(slot.body);
-          await Promise.race([slot.body.settled.promise, slot.completed.promise]);
+          await Promise.race([slot.body.settled.promise, slot.completed]);
           if (!slot.body.done && !(await this.#drain(slot))) {
             slot.close = true;
             break;
@@ -709,7 +810,7 @@ class Pipeline {
         }
         if (slot.context !== null) {
           // Nothing may be read past a request that may turn into a WebSocket.
-          const response = await slot.response;
+          const response = await slot.answer;
           if (upgradeTickets.has(response)) break;
         }
       }
@@ -797,19 +898,30 @@ class Pipeline {
     this.#abortAll(new DOMException("The client went away", "AbortError"));
   }
 
-  /** Reads the next request head and prepares its slot; null at the end of the input. */
+  /**
+   * The next request when its head is already buffered (pipelined requests), with no async
+   * frame; undefined when #nextRequest must read (or skip empty lines: its timers apply).
+   */
+  #takeRequest(): Slot | null | undefined {
+    const reader = this.#reader;
+    if (reader.length === 0 || reader.buffer[reader.start] === 0x0d) return undefined;
+    try {
+      const ready = takeRequestHead(reader, this.#options);
+      return ready === undefined ? undefined : this.#prepare(ready);
+    } catch (error) {
+      if (error instanceof HttpError) return this.#errorSlot(error);
+      this.#abortAll(error);
+      return null;
+    }
+  }
+
+  /**
+   * Reads the rest of a request head whose first bytes came (the read loop waited for them),
+   * within headersTimeout, and prepares its slot; null at the end of the input.
+   */
   async #nextRequest(): Promise<Slot | null> {
     const reader = this.#reader;
     try {
-      if (reader.length === 0) {
-        // Idle only once every response is written: a slow handler is not an idle client.
-        this.#waitingIdle = true;
-        if (this.#queue.length === 0) this.#armIdle();
-        const more = await this.#unlessCut(reader.fill());
-        this.#disarmIdle();
-        this.#waitingIdle = false;
-        if (more === CUT || !more) return null;
-      }
       const ready = takeRequestHead(reader, this.#options);
       if (ready !== undefined) return this.#prepare(ready); // no wait, no timer
       this.#headers.set(this.#headersTimeout);
@@ -824,8 +936,6 @@ class Pipeline {
       return this.#prepare(head);
     } catch (error) {
       this.#headers.clear();
-      this.#disarmIdle();
-      this.#waitingIdle = false;
       if (error instanceof HttpError) return this.#errorSlot(error);
       this.#abortAll(error); // the connection failed
       return null;
@@ -835,49 +945,21 @@ class Pipeline {
   /** A slot that answers a bad request with its status and closes the connection. */
   #errorSlot(error: HttpError): Slot {
     this.#options.onBadRequest?.(error);
-    const slot = this.#slot(
-      null,
-      "GET",
-      "HTTP/1.1",
-      false,
-      Promise.resolve(error.toResponse()),
-      null,
-      null,
-    );
-    this.#watch(slot);
+    const slot = new Slot("GET", "HTTP/1.1", false, null);
+    slot.ready = error.toResponse();
+    slot.settled = true;
     return slot;
   }
 
-  #slot(
-    request: WireRequest | null,
-    method: string,
-    version: string,
-    keepAlive: boolean,
-    response: Promise<Response>,
-    body: RequestBody | null,
-    context: WireContext | null,
-  ): Slot {
-    const slot: Slot = {
-      request,
-      method,
-      version,
-      response,
-      settled: false,
-      aborted: false,
-      body,
-      expectContinue: false,
-      continueAsked: null,
-      continueSent: false,
-      completed: deferred(),
-      close: !keepAlive,
-      context,
-    };
-    return slot;
+  /** Refuses a request with `status` (see #errorSlot). */
+  #refuse(status: number, message: string): Slot {
+    return this.#errorSlot(new HttpError(status, message));
   }
 
   /** Marks the slot settled when its response is ready, waking the writer if it waits on it. */
   #watch(slot: Slot): void {
-    slot.response.then(() => {
+    slot.response!.then((response) => {
+      slot.ready = response;
       slot.settled = true;
       if (this.#queue[0] === slot) this.#wakeWriter?.();
     });
@@ -887,23 +969,24 @@ class Pipeline {
   #prepare(head: RequestHead): Slot {
     const fields = head.fields;
     let host: string | null = null, hosts = 0;
-    let connection = "", transferEncoding: string | null = null, expect: string | null = null;
-    let upgrade = false;
-    const lengths: string[] = [];
-    for (const [name, value] of fields) {
+    let connection: string | null = null, transferEncoding: string | null = null;
+    let expect: string | null = null;
+    let upgrade = false, contentLength: string | null = null;
+    for (let k = 0; k < fields.length; k++) {
+      const field = fields[k]!, name = field[0], value = field[1];
       switch (name) {
         case "host":
           host = value;
           hosts++;
           break;
         case "connection":
-          connection += connection === "" ? value : `, ${value}`;
+          connection = connection === null ? value : `${connection}, ${value}`;
           break;
         case "transfer-encoding":
           transferEncoding = transferEncoding === null ? value : `${transferEncoding}, ${value}`;
           break;
-        case "content-length":
-          lengths.push(value);
+        case "content-length": // several fields are one list (RFC 9110 §5.3)
+          contentLength = contentLength === null ? value : `${contentLength},${value}`;
           break;
         case "expect":
           expect = value;
@@ -915,39 +998,42 @@ class Pipeline {
     }
     const http11 = head.version === "HTTP/1.1";
     const keepAlive = http11 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
-    const fail = (status: number, message: string) =>
-      this.#errorSlot(new HttpError(status, message));
     // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, and a valid authority.
-    if (hosts > 1) return fail(400, "Cannot serve request: it has more than one Host");
-    if (host === null && http11) return fail(400, "Cannot serve request: HTTP/1.1 requires Host");
+    if (hosts > 1) return this.#refuse(400, "Cannot serve request: it has more than one Host");
+    if (host === null && http11) {
+      return this.#refuse(400, "Cannot serve request: HTTP/1.1 requires Host");
+    }
     if (host !== null && !HOST.test(host)) {
-      return fail(
+      return this.#refuse(
         400,
         `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
       );
     }
     if (FORBIDDEN_METHODS.has(head.method.toUpperCase())) {
-      return fail(501, `Cannot serve request: method ${head.method} is not supported`);
+      return this.#refuse(501, `Cannot serve request: method ${head.method} is not supported`);
     }
     // Body framing (RFC 9112 §6).
     let length = 0;
     let chunked: ChunkedDecoder | null = null;
     if (transferEncoding !== null) {
-      if (lengths.length > 0) {
-        return fail(400, "Cannot serve request: it has both Transfer-Encoding and Content-Length");
+      if (contentLength !== null) {
+        return this.#refuse(
+          400,
+          "Cannot serve request: it has both Transfer-Encoding and Content-Length",
+        );
       }
       if (!http11) {
-        return fail(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
+        return this.#refuse(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
       }
       const codings = transferEncoding.split(",").map((c) => trimOws(c).toLowerCase())
         .filter((c) => c !== "");
       if (codings.at(-1) !== "chunked") {
-        return fail(400, "Cannot serve request: chunked is not the last transfer coding");
+        return this.#refuse(400, "Cannot serve request: chunked is not the last transfer coding");
       }
       if (codings.length > 1) {
         return codings.slice(0, -1).includes("chunked")
-          ? fail(400, "Cannot serve request: chunked is applied twice")
-          : fail(
+          ? this.#refuse(400, "Cannot serve request: chunked is applied twice")
+          : this.#refuse(
             501,
             `Cannot serve request: transfer coding ${
               JSON.stringify(codings[0]!.slice(0, 32))
@@ -956,17 +1042,24 @@ class Pipeline {
       }
       chunked = new ChunkedDecoder({ maxSize: this.#maxBodySize });
       length = -1;
-    } else if (lengths.length > 0) {
-      const values = lengths.flatMap((v) => v.split(",")).map(trimOws);
-      if (!values.every((v) => DIGITS.test(v)) || values.some((v) => v !== values[0])) {
-        return fail(400, "Cannot serve request: Content-Length is invalid or its values differ");
+    } else if (contentLength !== null) {
+      let value = contentLength; // one field of one value, as a rule
+      if (!DIGITS.test(value)) {
+        const values = value.split(",").map(trimOws);
+        if (!values.every((v) => DIGITS.test(v)) || values.some((v) => v !== values[0])) {
+          return this.#refuse(
+            400,
+            "Cannot serve request: Content-Length is invalid or its values differ",
+          );
+        }
+        value = values[0]!;
       }
-      length = Number(values[0]);
+      length = Number(value);
       if (!Number.isSafeInteger(length)) {
-        return fail(400, "Cannot serve request: Content-Length is too large");
+        return this.#refuse(400, "Cannot serve request: Content-Length is too large");
       }
       if (length > this.#maxBodySize) {
-        return fail(
+        return this.#refuse(
           413,
           `Cannot serve request: a body of ${length} bytes exceeds ${this.#maxBodySize} bytes`,
         );
@@ -975,7 +1068,7 @@ class Pipeline {
     let expectContinue = false;
     if (expect !== null && http11) {
       if (expect.toLowerCase() !== "100-continue") {
-        return fail(
+        return this.#refuse(
           417,
           `Cannot serve request: expectation ${
             JSON.stringify(expect.slice(0, 64))
@@ -997,7 +1090,7 @@ class Pipeline {
       ? target
       : null;
     const body = length !== 0 ? new RequestBody(length, chunked) : null;
-    const slot = this.#slot(null, head.method, head.version, keepAlive, PLACEHOLDER, body, null);
+    const slot = new Slot(head.method, head.version, keepAlive, body);
     slot.expectContinue = expectContinue;
     const method = head.method;
     let request: WireRequest;
@@ -1041,24 +1134,27 @@ class Pipeline {
     slot.request = request;
     slot.method = request.method; // normalized ("head" is HEAD): the response is framed by it
     slot.context = context;
-    slot.response = this.#run(request, slot);
-    this.#watch(slot);
+    this.#run(request, slot);
     return slot;
   }
 
-  /** Runs the handler; its errors become a 500 (or `onError`'s response). */
-  #run(request: Request, slot: Slot): Promise<Response> {
+  /**
+   * Runs the handler; its errors become a 500 (or `onError`'s response). A Response returned
+   * at once is ready at once: no promise, no reaction.
+   */
+  #run(request: Request, slot: Slot): void {
     try {
-      const result = this.#handler(request, {
-        remoteAddr: this.#options.remoteAddr ?? null,
-        completed: slot.completed.promise,
-      });
-      // A Response returned at once skips the async machinery.
-      if (result instanceof Response) return Promise.resolve(result);
-      return this.#settle(request, slot, result);
+      const result = this.#handler(request, new WireInfo(this.#options.remoteAddr ?? null, slot));
+      if (result instanceof Response) {
+        slot.ready = result;
+        slot.settled = true;
+        return;
+      }
+      slot.response = this.#settle(request, slot, result);
     } catch (error) {
-      return this.#failed(request, slot, error);
+      slot.response = this.#failed(request, slot, error);
     }
+    this.#watch(slot);
   }
 
   async #settle(request: Request, slot: Slot, result: Promise<Response>): Promise<Response> {
@@ -1217,7 +1313,7 @@ class Pipeline {
           await this.#flush();
           // Look again before sleeping: the reader may have queued a request during the flush.
           if (this.#queue.length > 0 || this.#readDone) continue;
-          await new Promise<void>((resolve) => (this.#wakeWriter = resolve));
+          await new Promise<void>(this.#writerSleeps);
           this.#wakeWriter = null;
           continue;
         }
@@ -1227,7 +1323,7 @@ class Pipeline {
             // Answer Expect: 100-continue once the handler reads the body, if it does first.
             slot.continueAsked ??= deferred();
             const asked = await Promise.race([
-              slot.response.then(() => false),
+              slot.response!.then(() => false),
               slot.continueAsked.promise.then(() => true),
             ]);
             if (asked && !slot.settled && !slot.continueSent) {
@@ -1236,7 +1332,7 @@ class Pipeline {
             }
           }
         }
-        let response = await slot.response;
+        let response = slot.ready ?? await slot.response!;
         const ticket = upgradeTickets.get(response);
         if (ticket !== undefined && ticket.request === slot.request) {
           await this.#upgrade(slot, response, ticket);
@@ -1259,10 +1355,23 @@ class Pipeline {
         slot.context?.ticket?.fail(
           new Error("The handler answered the upgrade request with another response"),
         );
-        const keepGoing = await this.#writeResponse(slot, response);
+        let writing: boolean | Promise<boolean> | typeof READ_BODY = this.#writeResponse(
+          slot,
+          response,
+        );
+        if (writing === READ_BODY) {
+          // The body's read-ahead, waited for here (see #readAhead).
+          for (let reads = 1;; reads++) {
+            this.#readAhead();
+            for (let i = 0; i < SETTLE_TICKS && this.#ahead === UNSETTLED; i++) await null;
+            if (!this.#tookAhead(reads)) break;
+          }
+          writing = this.#writeBody(slot);
+        }
+        const keepGoing = typeof writing === "boolean" ? writing : await writing;
         this.#queue.shift();
         this.#unflushed++; // counts toward maxPipelined until its bytes are written
-        slot.completed.resolve();
+        slot.complete();
         // Gathered responses go out together, but never more than OUT_LIMIT bytes at once.
         if (this.#outSize >= OUT_LIMIT) await this.#flush();
         if (!keepGoing) break;
@@ -1280,7 +1389,7 @@ class Pipeline {
       if (!this.#upgraded) {
         this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
         for (const slot of this.#queue) {
-          slot.completed.resolve();
+          slot.complete();
           slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
         }
         this.#queue.length = 0;
@@ -1291,32 +1400,16 @@ class Pipeline {
     }
   }
 
-  /** Writes one response; returns false when the connection must close after it. */
-  async #writeResponse(slot: Slot, response: Response): Promise<boolean> {
+  /**
+   * Writes one response; returns false when the connection must close after it. Synchronous;
+   * READ_BODY when the body has to be read first: the write loop reads it ahead (see
+   * #readAhead), then calls #writeBody.
+   */
+  #writeResponse(slot: Slot, response: Response): boolean | typeof READ_BODY {
     const status = response.status;
     const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
-    // One pass over the headers (each Headers call costs a WebIDL conversion).
-    let head = `HTTP/1.1 ${status} ${response.statusText || STATUS_TEXT[status] || "Unknown"}\r\n`;
-    let hasDate = false;
-    let connection: string | null = null;
-    let userLength: string | null = null;
-    let fields = "";
-    let named: [string, string][] | null = null; // kept aside while Connection is unknown
-    for (const [name, value] of response.headers) {
-      if (HOP_BY_HOP.has(name)) {
-        if (name === "connection") connection = value;
-        else if (name === "content-length") userLength = value;
-        continue;
-      }
-      if (name === "date") hasDate = true;
-      (named ??= []).push([name, value]);
-    }
-    // Fields that Connection names are hop-by-hop too (RFC 9110 §7.6.1).
-    for (const [name, value] of named ?? []) {
-      if (connection === null || !hasToken(connection, name)) fields += `${name}: ${value}\r\n`;
-    }
-    head += fields;
-    if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    this.#collectHead(response);
+    const connection = this.#headConnection, userLength = this.#headLength;
     let close = slot.close || (this.#stopping && this.#queue.length === 1) ||
       hasToken(connection, "close");
     const body = slot.body;
@@ -1333,70 +1426,161 @@ class Pipeline {
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     const content = response.body;
     if (noBody) {
-      // A HEAD gets the length the handler declared, or the one a GET would get.
-      let length = slot.method === "HEAD" && content === null && declared < 0 ? 0 : declared;
-      if (slot.method === "HEAD" && length < 0 && content !== null) {
-        // The length a GET would get: that of a body that is all there at once. A body that
-        // fails says nothing of its length, and a HEAD sends none of it anyway.
-        const reader = content.getReader();
-        try {
-          const ahead = await readAhead(reader);
-          if (ahead.ended) length = ahead.size;
-        } catch {
-          // No length, then.
-        }
-        reader.cancel().catch(() => {});
-      } else {
-        content?.cancel().catch(() => {});
+      if (slot.method === "HEAD" && content !== null && declared < 0) {
+        // The length a GET would get: that of a body that is all there at once.
+        return this.#bodyToRead(content.getReader(), close, declared);
       }
-      if (slot.method === "HEAD" && length >= 0) head += `content-length: ${length}\r\n`;
-      this.#pushHead(head, close, slot.version, null);
+      content?.cancel().catch(() => {});
+      // A HEAD gets the length the handler declared, or the one a GET would get.
+      const length = content === null && declared < 0 ? 0 : declared;
+      this.#pushHead(close, slot.version, slot.method === "HEAD" ? length : -1);
       return !close;
     }
     if (content === null) {
-      this.#pushHead(head + "content-length: 0\r\n", close, slot.version, null);
+      this.#pushHead(close, slot.version, 0);
       return !close;
     }
-    // Read what the body has ready: a body that ends at once goes out with its length.
-    const bodyReader = content.getReader();
-    let ahead: ReadAhead;
+    return this.#bodyToRead(content.getReader(), close, declared);
+  }
+
+  /** Sets the read-ahead of a response body up (see #readAhead). */
+  #bodyToRead(
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    close: boolean,
+    declared: number,
+  ): typeof READ_BODY {
+    this.#aheadReader = reader;
+    this.#aheadClose = close;
+    this.#aheadDeclared = declared;
+    this.#aheadFirst = this.#aheadPending = null;
+    this.#aheadParts = null;
+    this.#aheadSize = 0;
+    this.#aheadEnded = false;
+    return READ_BODY;
+  }
+
+  // The read-ahead of a response body: the write loop reads what the body has ready (at
+  // most READ_AHEAD chunks, stopping at a read that does not settle within SETTLE_TICKS
+  // microtask turns: a body whose bytes are all there, a string, bytes, a Blob, ends at once).
+  // The loop waits in its own frame: an async call per response would cost a suspended frame
+  // of its own (about 0.4 kB). Each read's callbacks are bound once and leave the outcome
+  // here; one read at a time, and one left unsettled by its window is awaited or cancelled
+  // before the next response's window opens, so its callback has run by then.
+  #aheadReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+  #aheadClose = false;
+  #aheadDeclared = -1;
+  #aheadFirst: Uint8Array | null = null;
+  #aheadParts: Uint8Array[] | null = null;
+  #aheadSize = 0;
+  #aheadEnded = false;
+  /** The read under way, or the one that did not settle in its window. */
+  #aheadPending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+  #ahead = UNSETTLED;
+  #aheadResult: ReadableStreamReadResult<Uint8Array> | null = null;
+  #aheadError: unknown = null;
+  readonly #onAheadRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
+    this.#ahead = READ;
+    this.#aheadResult = result;
+  };
+  readonly #onAheadFailed = (error: unknown): void => {
+    this.#ahead = FAILED;
+    this.#aheadError = error;
+  };
+
+  /** Starts the read-ahead's next read. */
+  #readAhead(): void {
+    this.#ahead = UNSETTLED;
+    let read: Promise<ReadableStreamReadResult<Uint8Array>>;
     try {
-      ahead = await readAhead(bodyReader);
+      read = this.#aheadReader!.read();
     } catch (error) {
+      return this.#onAheadFailed(error);
+    }
+    this.#aheadPending = read;
+    read.then(this.#onAheadRead, this.#onAheadFailed);
+  }
+
+  /** Takes the read's outcome; whether to read on (a chunk came, and not too many yet). */
+  #tookAhead(reads: number): boolean {
+    if (this.#ahead === UNSETTLED) return false; // to be streamed, from #aheadPending on
+    this.#aheadPending = null;
+    if (this.#ahead === FAILED) return false;
+    const result = this.#aheadResult!;
+    this.#aheadResult = null;
+    if (result.done) {
+      this.#aheadEnded = true;
+      return false;
+    }
+    const chunk = result.value;
+    if (this.#aheadFirst === null) this.#aheadFirst = chunk;
+    else (this.#aheadParts ??= [this.#aheadFirst]).push(chunk);
+    this.#aheadSize += chunk.length;
+    return reads < READ_AHEAD;
+  }
+
+  /**
+   * Writes the response whose body was read ahead: with its length when the body ended, else
+   * streamed (see #stream); a 500 when it failed first. For a HEAD, only the length counts.
+   */
+  #writeBody(slot: Slot): boolean | Promise<boolean> {
+    const reader = this.#aheadReader!, close = this.#aheadClose, declared = this.#aheadDeclared;
+    const first = this.#aheadFirst, parts = this.#aheadParts, size = this.#aheadSize;
+    const ended = this.#aheadEnded, pending = this.#aheadPending;
+    this.#aheadReader = this.#aheadFirst = this.#aheadPending = null;
+    this.#aheadParts = null;
+    if (this.#ahead === FAILED) {
+      const error = this.#aheadError;
+      this.#aheadError = null;
+      if (slot.method === "HEAD") {
+        // A body that fails says nothing of its length, and a HEAD sends none of it anyway.
+        reader.cancel().catch(() => {});
+        this.#pushHead(close, slot.version, -1);
+        return !close;
+      }
       // The body failed before any of the response was written: it can still be a 500.
-      bodyReader.cancel(error).catch(() => {});
+      reader.cancel(error).catch(() => {});
       console.error("Handler failed: the response body failed before it was sent:", error);
-      this.#push500(head, close, slot.version);
+      this.#push500(close, slot.version);
       return !close;
     }
-    const { reader, parts, size, ended } = ahead;
-    let pending = ahead.pending;
+    if (slot.method === "HEAD") {
+      reader.cancel().catch(() => {});
+      this.#pushHead(close, slot.version, ended ? size : -1);
+      return !close;
+    }
     if (ended && declared >= 0 && declared !== size) {
       // The handler declared a length its body does not have: the response cannot go out as
       // it is, and nothing of it has been written yet.
       console.error(`Handler failed: a body of ${size} bytes declared Content-Length: ${declared}`);
-      this.#push500(head, true, slot.version);
+      this.#push500(true, slot.version);
       return false;
     }
     this.#sendContinue(slot); // the read-ahead may have asked for the request body
     if (ended) {
-      if (size <= SMALL_BODY) {
-        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, parts, size);
-      } else {
-        this.#pushHead(head + `content-length: ${size}\r\n`, close, slot.version, null);
-        for (const part of parts) this.#push(part);
+      if (size <= SMALL_BODY) this.#pushHead(close, slot.version, size, false, parts ?? first);
+      else {
+        this.#pushHead(close, slot.version, size);
+        for (const part of parts ?? [first!]) this.#push(part);
       }
       return !close;
     }
-    // Streamed: with its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
+    const chunks = parts ?? (first === null ? [] : [first]);
+    return this.#stream(slot, close, declared, reader, chunks, pending);
+  }
+
+  /** Writes a response whose body did not end at once: its head, then its chunks as they come. */
+  async #stream(
+    slot: Slot,
+    close: boolean,
+    declared: number,
+    reader: ReadableStreamDefaultReader<Uint8Array>,
+    parts: Uint8Array[],
+    pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
+  ): Promise<boolean> {
+    // With its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
     const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
     if (mode === "close") close = true;
-    head += mode === "length"
-      ? `content-length: ${declared}\r\n`
-      : mode === "chunked"
-      ? "transfer-encoding: chunked\r\n"
-      : "";
-    this.#pushHead(head, close, slot.version, null);
+    this.#pushHead(close, slot.version, mode === "length" ? declared : -1, mode === "chunked");
     await this.#flush(); // the head goes out now: a stream's first chunk may take its time
     this.#bodyReader = reader;
     let written = 0;
@@ -1418,6 +1602,8 @@ class Pipeline {
         const result = pending ?? reader.read();
         pending = null;
         const { done, value } = await result;
+        this.#aheadResult = null; // the read-ahead's callback saw the pending read too
+        this.#aheadError = null;
         if (done) break;
         await send(value);
         if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
@@ -1426,6 +1612,7 @@ class Pipeline {
       // The body failed (or ran over its length): the client must not take a cut body for
       // a whole one, so the connection ends without a proper end of body.
       this.#bodyReader = null;
+      this.#aheadResult = this.#aheadError = null;
       reader.cancel(error).catch(() => {});
       await this.#flush().catch(() => {});
       throw error;
@@ -1438,18 +1625,60 @@ class Pipeline {
     return !close;
   }
 
+  // The head of the response being written, collected by #collectHead: its status line, and
+  // its fields in two arrays kept from one response to the next (no pair per field), of which
+  // the first #fields entries are this response's. (Truncating an array drops its storage.)
+  #headLine = "";
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
+  #fields = 0;
+  #headDate = false;
+  #headConnection: string | null = null;
+  #headLength: string | null = null;
+
   /**
-   * Queues an empty 500 in place of a response whose head was made but nothing of it written
-   * (its body failed, or does not match its length): its fields, with the status replaced.
+   * Collects a response's status line and fields for #pushHead. `forEach` reads the header
+   * list once; Deno 2.9's iterator sorts and copies the whole list again for every entry.
    */
-  #push500(head: string, close: boolean, version: string): void {
-    this.#pushHead(
-      head.replace(/^HTTP\/1\.1 \d{3} [^\r]*/, "HTTP/1.1 500 Internal Server Error") +
-        "content-length: 0\r\n",
-      close,
-      version,
-      null,
-    );
+  #collectHead(response: Response): void {
+    this.#headLine = statusLine(response.status, response.statusText);
+    this.#fields = 0;
+    this.#headDate = false;
+    this.#headConnection = this.#headLength = null;
+    response.headers.forEach(this.#collectField);
+    const connection = this.#headConnection;
+    if (connection !== null) {
+      // Fields that Connection names are hop-by-hop too (RFC 9110 §7.6.1).
+      const names = this.#names, values = this.#values;
+      let kept = 0;
+      for (let i = 0; i < this.#fields; i++) {
+        if (hasToken(connection, names[i]!)) continue;
+        names[kept] = names[i]!;
+        values[kept++] = values[i]!;
+      }
+      this.#fields = kept;
+    }
+  }
+
+  readonly #collectField = (value: string, name: string): void => {
+    if (HOP_BY_HOP.has(name)) {
+      if (name === "connection") this.#headConnection = value;
+      else if (name === "content-length") this.#headLength = value;
+      return;
+    }
+    if (name === "date") this.#headDate = true;
+    this.#names[this.#fields] = name;
+    this.#values[this.#fields++] = value;
+  };
+
+  /**
+   * Queues an empty 500 in place of a response whose head was collected but nothing of it
+   * written (its body failed, or does not match its length): its fields, with the status
+   * replaced.
+   */
+  #push500(close: boolean, version: string): void {
+    this.#headLine = "HTTP/1.1 500 Internal Server Error\r\n";
+    this.#pushHead(close, version, 0);
   }
 
   /** Queues 100 Continue when the handler asked for the request body and none went out. */
@@ -1460,25 +1689,56 @@ class Pipeline {
     }
   }
 
-  /** Queues a head (and a small body) as one buffer. */
+  /**
+   * Queues the collected head (and a small body) as one buffer, written straight from the
+   * status line and field strings: no string is built for the head. After the fields come
+   * Date (unless the handler set one), the framing (`content-length` when `length` is not
+   * negative, or `transfer-encoding: chunked`) and Connection.
+   */
   #pushHead(
-    head: string,
     close: boolean,
     version: string,
-    parts: Uint8Array[] | null,
-    size = 0,
+    length: number,
+    chunked = false,
+    body: Uint8Array | Uint8Array[] | null = null,
   ): void {
-    if (close) head += "connection: close\r\n";
-    else if (version === "HTTP/1.0") head += "connection: keep-alive\r\n";
-    head += "\r\n";
-    const out = this.#slab.allocate(head.length + size);
-    let at = writeLatin1(out, 0, head);
-    if (parts !== null) {
-      for (const part of parts) {
+    const line = this.#headLine, names = this.#names, values = this.#values, fields = this.#fields;
+    const date = this.#headDate ? "" : dateLine();
+    const digits = length >= 0 ? String(length) : "";
+    const connection = close ? CLOSE_LINE : version === "HTTP/1.0" ? KEEP_ALIVE_LINE : "";
+    let size = line.length + date.length + connection.length + 2;
+    for (let i = 0; i < fields; i++) size += names[i]!.length + values[i]!.length + 4;
+    if (length >= 0) size += CONTENT_LENGTH.length + digits.length + 2;
+    else if (chunked) size += CHUNKED_LINE.length;
+    const bodySize = body === null ? 0 : body instanceof Uint8Array ? body.length : length;
+    const out = this.#slab.allocate(size + bodySize);
+    let at = writeLatin1(out, 0, line);
+    for (let i = 0; i < fields; i++) {
+      at = writeLatin1(out, at, names[i]!);
+      out[at++] = 0x3a; // ":"
+      out[at++] = 0x20;
+      at = writeLatin1(out, at, values[i]!);
+      out[at++] = 0x0d;
+      out[at++] = 0x0a;
+    }
+    at = writeLatin1(out, at, date);
+    if (length >= 0) {
+      at = writeLatin1(out, writeLatin1(out, at, CONTENT_LENGTH), digits);
+      out[at++] = 0x0d;
+      out[at++] = 0x0a;
+    } else if (chunked) at = writeLatin1(out, at, CHUNKED_LINE);
+    at = writeLatin1(out, at, connection);
+    out[at++] = 0x0d;
+    out[at++] = 0x0a;
+    if (body instanceof Uint8Array) out.set(body, at);
+    else if (body !== null) {
+      for (const part of body) {
         out.set(part, at);
         at += part.length;
       }
     }
+    for (let i = 0; i < fields; i++) names[i] = values[i] = ""; // hold no strings of a response written
+    this.#fields = 0;
     this.#push(out);
   }
 
@@ -1487,62 +1747,119 @@ class Pipeline {
     this.#outSize += bytes.length;
   }
 
-  /** Writes what was gathered, as one chunk when it is small. */
-  async #flush(): Promise<void> {
+  /**
+   * Writes what was gathered, as one chunk when it is small. Not async, and nothing to write
+   * costs nothing: a request written alone would otherwise pay for two async frames and a
+   * promise per write (see #write).
+   */
+  #flush(): Promise<void> {
     const out = this.#out;
-    if (out.length > 0) {
-      this.#out = [];
-      const size = this.#outSize;
-      this.#outSize = 0;
-      if (out.length === 1) await this.#write(out[0]!);
-      else if (size <= SMALL_BODY * 4) {
-        const joined = this.#slab.allocate(size);
-        let at = 0;
-        for (const part of out) {
-          joined.set(part, at);
-          at += part.length;
-        }
-        await this.#write(joined);
-      } else {
-        for (const part of out) await this.#write(part);
+    if (out.length === 0) {
+      this.#flushed();
+      return DONE;
+    }
+    const size = this.#outSize;
+    this.#outSize = 0;
+    if (out.length > 1 && size > SMALL_BODY * 4) return this.#flushEach(out.splice(0));
+    let bytes: Uint8Array;
+    if (out.length === 1) bytes = out[0]!;
+    else {
+      bytes = this.#slab.allocate(size);
+      let at = 0;
+      for (const part of out) {
+        bytes.set(part, at);
+        at += part.length;
       }
     }
+    out.length = 0; // the array is kept for the next gathering
+    this.#flushing = true; // #sent calls #flushed: no reaction of our own on the write
+    return this.#write(bytes);
+  }
+
+  /** Whether the write under way ends a flush (see #flushed). */
+  #flushing = false;
+
+  /** Writes large gathered output part by part, with no copy. */
+  async #flushEach(parts: Uint8Array[]): Promise<void> {
+    for (const part of parts) await this.#write(part);
+    this.#flushed();
+  }
+
+  /** What was answered is written: those requests no longer count toward maxPipelined. */
+  readonly #flushed = (): void => {
     if (this.#unflushed > 0) {
       this.#unflushed = 0;
       this.#wakeReader?.();
     }
-  }
+  };
 
-  async #write(bytes: Uint8Array): Promise<void> {
-    // A client that stops reading would hold the write, and what waits behind it, forever:
-    // past writeTimeout the wait fails, and the connection is closed.
+  /**
+   * Writes `bytes` whole. A client that stops reading would hold the write, and what waits
+   * behind it, forever: past writeTimeout the wait fails (see #writeTimedOut), and the
+   * connection is closed. One write at a time; its state lives in fields and its callbacks are
+   * bound once, so a write costs one promise and the transport's own.
+   */
+  #write(bytes: Uint8Array): Promise<void> {
+    if (this.#writeFailure !== null) return Promise.reject(this.#writeFailure);
     this.#writeDeadline.set(this.#writeTimeout);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.#failWrite = reject;
-        this.#writeNow(bytes).then(resolve, reject);
-      });
-    } finally {
-      this.#failWrite = null;
-      this.#writeDeadline.clear();
-    }
+    this.#writing = bytes;
+    this.#writingAt = 0;
+    return new Promise<void>(this.#startWrite);
   }
 
   /** Whether writing failed: the connection is aborted, not closed gracefully. */
   #broken = false;
-  /** Fails the write under way (see #write). */
-  #failWrite: ((reason: unknown) => void) | null = null;
+  /** Why a write failed or timed out: no write starts after one did. */
+  #writeFailure: unknown = null;
+  /** The write under way: its bytes, how many went, and its promise's functions. */
+  #writing: Uint8Array = new Uint8Array(0);
+  #writingAt = 0;
+  #writeDone: (() => void) | null = null;
+  #writeFail: ((reason: unknown) => void) | null = null;
 
-  async #writeNow(bytes: Uint8Array): Promise<void> {
-    if (this.#writer === null) {
-      // A direct write may take part of the bytes.
-      for (let at = 0; at < bytes.length;) {
-        at += await this.#transport.write!(at === 0 ? bytes : bytes.subarray(at));
-      }
-      return;
+  readonly #startWrite = (resolve: () => void, reject: (reason: unknown) => void): void => {
+    this.#writeDone = resolve;
+    this.#writeFail = reject;
+    this.#send(this.#writing);
+  };
+
+  #send(bytes: Uint8Array): void {
+    let sent: Promise<unknown>;
+    try {
+      sent = this.#writer === null
+        ? this.#transport.write!(bytes) // a direct write may take part of the bytes
+        : this.#writer.write(bytes); // a transport that transfers chunks: see lib/_slab.ts
+    } catch (error) {
+      return this.#failWrite(error); // a transport that throws instead of rejecting
     }
-    await this.#writer.write(bytes); // a transport that transfers chunks: see lib/_slab.ts
+    sent.then(this.#sent, this.#failWrite);
   }
+
+  readonly #sent = (n: unknown): void => {
+    if (this.#writeDone === null) return; // it timed out meanwhile
+    this.#writingAt += this.#writer === null ? n as number : this.#writing.length;
+    if (this.#writingAt < this.#writing.length) {
+      return this.#send(this.#writing.subarray(this.#writingAt));
+    }
+    const done = this.#writeDone;
+    this.#writeDone = this.#writeFail = null;
+    this.#writeDeadline.clear();
+    if (this.#flushing) {
+      this.#flushing = false;
+      this.#flushed();
+    }
+    done();
+  };
+
+  /** Fails the write under way (an error, or writeTimeout); later writes fail at once. */
+  readonly #failWrite = (reason: unknown): void => {
+    this.#writeFailure ??= reason ?? new Error("Write failed");
+    const fail = this.#writeFail;
+    this.#writeDone = this.#writeFail = null;
+    this.#flushing = false;
+    this.#writeDeadline.clear();
+    fail?.(reason);
+  };
 
   /** Writes 101 and hands the connection to the session. */
   async #upgrade(slot: Slot, response: Response, ticket: UpgradeTicket): Promise<void> {
@@ -1567,7 +1884,7 @@ class Pipeline {
     // The read loop stopped at this request; what it read past it belongs to the session.
     this.#upgraded = true;
     this.#queue.shift();
-    slot.completed.resolve();
+    slot.complete();
     await this.#reading; // it stops at a request that may upgrade
     const reader = this.#reader;
     const buffered = reader.rest();
@@ -1602,6 +1919,11 @@ const WATCH_PAUSE = 50;
 const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
+const DONE: Promise<void> = Promise.resolve();
+// The states of a read-ahead's read (see #readAhead).
+const UNSETTLED = 0, READ = 1, FAILED = 2;
+/** What #writeResponse gives for a body to read ahead first. */
+const READ_BODY: unique symbol = Symbol("read body");
 
 /**
  * A direct read that first hands out the bytes `first` resolves with (as many as each read's
@@ -1626,52 +1948,4 @@ function readAfter(
     }
     return read(p);
   };
-}
-
-/** What {@linkcode readAhead} found of a response body. */
-interface ReadAhead {
-  reader: ReadableStreamDefaultReader<Uint8Array>;
-  /** The chunks read. */
-  parts: Uint8Array[];
-  /** Their bytes. */
-  size: number;
-  /** Whether the body ended. */
-  ended: boolean;
-  /** The read that did not settle soon, when one did not. */
-  pending: Promise<ReadableStreamReadResult<Uint8Array>> | null;
-}
-
-/** Reads the chunks a body has ready (at most READ_AHEAD), stopping at one that is not. */
-async function readAhead(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<ReadAhead> {
-  const ahead: ReadAhead = { reader, parts: [], size: 0, ended: false, pending: null };
-  for (let reads = 0; reads < READ_AHEAD; reads++) {
-    const read = reader.read();
-    const result = await settleSoon(read);
-    if (result === undefined) {
-      ahead.pending = read;
-      break;
-    }
-    if (result.done) {
-      ahead.ended = true;
-      break;
-    }
-    ahead.parts.push(result.value);
-    ahead.size += result.value.length;
-  }
-  return ahead;
-}
-
-/**
- * The read's result if it settles within a few microtask turns (a body whose bytes are all
- * there: a string, bytes, a Blob), else undefined: the caller streams it.
- */
-async function settleSoon<T>(promise: Promise<T>): Promise<T | undefined> {
-  let result: { value: T } | undefined;
-  let failure: { error: unknown } | undefined;
-  promise.then((value) => (result = { value }), (error) => (failure = { error }));
-  for (let i = 0; i < SETTLE_TICKS && result === undefined && failure === undefined; i++) {
-    await null;
-  }
-  if (failure !== undefined) throw failure.error;
-  return result?.value;
 }

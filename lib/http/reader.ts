@@ -36,6 +36,8 @@ export function openSource(source: ReadableStream<Uint8Array> | DirectSource): O
   }
 }
 
+const FALSE: Promise<boolean> = Promise.resolve(false);
+
 /** Options of {@linkcode BufferedReader}. */
 export interface BufferedReaderOptions {
   /**
@@ -140,6 +142,7 @@ export class BufferedReader {
     // One read at a time: a caller that gave up waiting on a read (a timeout) and comes back
     // gets the same read, not a second one into the same buffer.
     if (this.#filling === null) {
+      if (this.#direct !== null) return this.#fillDirect();
       this.#filling = this.#fill();
       this.#filling.then(this.#filled, this.#filled);
     }
@@ -151,25 +154,56 @@ export class BufferedReader {
     this.#filling = null;
   };
 
+  /**
+   * A direct source's fill: no async frame, callbacks bound once, and the view of the free
+   * space reused while it stays the same (the whole buffer, when the last request was read
+   * to its end). A keep-alive connection fills once per request.
+   */
+  #fillDirect(): Promise<boolean> {
+    if (this.#done) return FALSE;
+    this.#makeRoom();
+    if (this.end === this.buffer.length) return FALSE; // full of unread bytes
+    if (
+      this.#free === null || this.#free.buffer !== this.buffer.buffer || this.#freeAt !== this.end
+    ) {
+      this.#free = new Uint8Array(
+        this.buffer.buffer,
+        this.buffer.byteOffset + this.end,
+        this.buffer.length - this.end,
+      );
+      this.#freeAt = this.end;
+    }
+    let read: Promise<number | null>;
+    try {
+      read = this.#direct!.read(this.#free);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#filling = read.then(this.#readDirect, this.#readFailed);
+  }
+
+  #free: Uint8Array | null = null;
+  #freeAt = 0;
+
+  readonly #readDirect = (n: number | null): boolean => {
+    this.#filling = null;
+    if (n === null) {
+      this.#done = true;
+      return false;
+    }
+    this.end += n;
+    return true;
+  };
+
+  readonly #readFailed = (error: unknown): never => {
+    this.#filling = null;
+    throw error;
+  };
+
   async #fill(): Promise<boolean> {
     if (this.#done && this.#leftover === null) return false;
     this.#makeRoom();
     if (this.end === this.buffer.length) return false; // full of unread bytes
-    if (this.#direct !== null) {
-      const n = await this.#direct.read(
-        new Uint8Array(
-          this.buffer.buffer,
-          this.buffer.byteOffset + this.end,
-          this.buffer.length - this.end,
-        ),
-      );
-      if (n === null) {
-        this.#done = true;
-        return false;
-      }
-      this.end += n;
-      return true;
-    }
     if (this.#byob !== null) {
       const { done, value } = await this.#byob.read(
         new Uint8Array(this.buffer.buffer, this.end, this.buffer.length - this.end),

@@ -509,6 +509,22 @@ Deno.test("parseRequestHead", async (t) => {
   });
 
   await t.step(
+    "reads a long head byte for byte too: obs-text, UTF-8 sequences and a BOM stay bytes",
+    () => {
+      const long = "x".repeat(64); // past the size at which heads are decoded another way
+      for (const value of ["a\x80b", "\xc3\xa9", "\xef\xbb\xbfa", "\xff", "caf\xe9"]) {
+        const head = parseRequest(withLine(`X: ${value}`)).fields;
+        assert.deepEqual(head[1], ["x", value]);
+        const inLong = parseRequest(`GET /${long} HTTP/1.1\r\nHost: a\r\nX: ${value}\r\n\r\n`);
+        assert.deepEqual(inLong.fields[1], ["x", value], JSON.stringify(value));
+        assert.equal(inLong.target, `/${long}`);
+      }
+      const bom = parseRequest(`GET /${long} HTTP/1.1\r\nHost: a\r\nX:\xef\xbb\xbf\r\n\r\n`);
+      assert.deepEqual(bom.fields[1], ["x", "\xef\xbb\xbf"], "a BOM is three bytes, not dropped");
+    },
+  );
+
+  await t.step(
     "keeps obs-text at either end of a value: OWS is SP and HTAB only (0xA0 too)",
     () => {
       // RFC 9110 §5.5: OWS is SP / HTAB, and obs-text (%x80-FF) is field content. The

@@ -6,6 +6,7 @@ import {
   type Handler,
   HttpError,
   startConnectionPipeline,
+  type Transport,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import {
@@ -44,8 +45,59 @@ function byteStream(readable: ReadableStream<Uint8Array>): ReadableStream<Uint8A
   });
 }
 
-/** The two kinds of input the pipeline reads: plain chunks, and a byte stream (BYOB). */
-const KINDS = ["chunks", "bytes"] as const;
+/**
+ * A transport that reads and writes directly, as a `Deno.Conn` does (the pipeline then uses
+ * no stream): reads hand out what the client sent, writes take at most `maxWrite` bytes each
+ * and settle a turn later, like an op.
+ */
+function directTransport(
+  readable: ReadableStream<Uint8Array>,
+  writable: WritableStream<Uint8Array>,
+  maxWrite = 4093,
+): Transport {
+  const reader = readable.getReader();
+  const writer = writable.getWriter();
+  let left: Uint8Array | null = null;
+  let closed = false;
+  return {
+    get readable(): ReadableStream<Uint8Array> {
+      throw new Error("the pipeline read the stream of a direct transport");
+    },
+    get writable(): WritableStream<Uint8Array> {
+      throw new Error("the pipeline wrote the stream of a direct transport");
+    },
+    async read(buffer: Uint8Array): Promise<number | null> {
+      if (left === null) {
+        const { done, value } = await reader.read();
+        if (done) return null;
+        left = value;
+      }
+      const n = Math.min(buffer.length, left.length);
+      buffer.set(left.subarray(0, n));
+      left = n === left.length ? null : left.subarray(n);
+      return n;
+    },
+    async write(bytes: Uint8Array): Promise<number> {
+      await Promise.resolve();
+      if (closed) throw new Deno.errors.BadResource("closed");
+      const n = Math.min(bytes.length, maxWrite);
+      await writer.write(bytes.slice(0, n));
+      return n;
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      writer.close().catch(() => {});
+      reader.cancel().catch(() => {});
+    },
+  };
+}
+
+/**
+ * The three kinds of transport the pipeline reads: plain chunks, a byte stream (BYOB), and a
+ * direct one (read and write calls, partial writes).
+ */
+const KINDS = ["chunks", "bytes", "direct"] as const;
 
 /** A pipeline on an in-memory duplex, with the client's end of it. */
 function open(
@@ -56,7 +108,10 @@ function open(
   const up = new TransformStream<Uint8Array, Uint8Array>(); // client → pipeline
   const down = new TransformStream<Uint8Array, Uint8Array>(); // pipeline → client
   const pipeline = startConnectionPipeline(
-    { readable: kind === "bytes" ? byteStream(up.readable) : up.readable, writable: down.writable },
+    kind === "direct" ? directTransport(up.readable, down.writable) : {
+      readable: kind === "bytes" ? byteStream(up.readable) : up.readable,
+      writable: down.writable,
+    },
     handler,
     options,
   );
@@ -773,6 +828,48 @@ Deno.test("startConnectionPipeline", async (t) => {
       await c.close();
     }
   });
+
+  await t.step(
+    "writes a head's fields in Headers order, each Set-Cookie, without those Connection names, and none of them in the next head",
+    async () => {
+      const c = open((request) =>
+        new URL(request.url).pathname === "/a"
+          ? new Response("x", {
+            status: 201,
+            statusText: "Made It",
+            headers: [
+              ["x-b", "2"],
+              ["Set-Cookie", "a=1"],
+              ["x-a", "1"],
+              ["set-cookie", "b=2"],
+              ["connection", "X-A"],
+              ["x-c", "3"],
+              ["x-b", "4"],
+            ],
+          })
+          : new Response(null, { status: 204 })
+      );
+      try {
+        c.send(get("/a") + get("/b"));
+        const a = (await c.next())!;
+        assert.deepEqual([a.status, a.reason], [201, "Made It"]);
+        assert.deepEqual(a.fields.filter(([name]) => name !== "date"), [
+          ["content-type", "text/plain;charset=UTF-8"],
+          ["set-cookie", "a=1"],
+          ["set-cookie", "b=2"],
+          ["x-b", "2, 4"],
+          ["x-c", "3"],
+          ["content-length", "1"],
+        ]);
+        assert.equal(textOf(a.body), "x");
+        const b = (await c.next())!;
+        assert.deepEqual([b.status, b.reason], [204, "No Content"]);
+        assert.deepEqual(b.fields.map(([name]) => name), ["date"]);
+      } finally {
+        await c.close();
+      }
+    },
+  );
 
   await t.step(
     "builds the URL from Host, an IPv6 literal and an empty port included, or from an absolute-form target",
@@ -1522,4 +1619,116 @@ Deno.test("startConnectionPipeline", async (t) => {
       }
     },
   );
+  await t.step(
+    "reads heads buffered together: empty lines between them skipped, a bad one answered in its turn",
+    async () => {
+      for (const kind of KINDS) {
+        const c = open(pathHandler, {}, kind);
+        try {
+          // One write: two requests, empty lines, a third, then a head with a space before a
+          // colon (400), and a request after it that must not be read.
+          c.send(
+            get("/1") + get("/2") + "\r\n\r\n" + get("/3") +
+              "GET /4 HTTP/1.1\r\nHost : a\r\n\r\n" + get("/5"),
+          );
+          for (const path of ["/1", "/2", "/3"]) {
+            assert.equal(textOf((await c.next())!.body), path, `${kind} ${path}`);
+          }
+          const refused = (await c.next())!;
+          assert.equal(refused.status, 400, kind);
+          assert.equal(refused.headers.get("connection"), "close", kind);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "a direct transport: partial writes of pipelined responses arrive whole and in order",
+    async () => {
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const down = new TransformStream<Uint8Array, Uint8Array>();
+      const pipeline = startConnectionPipeline(
+        directTransport(up.readable, down.writable, 5), // every write takes at most 5 bytes
+        (request) =>
+          new URL(request.url).pathname === "/big"
+            ? new Response(new Uint8Array(70_000).fill(120))
+            : pathHandler(request, { remoteAddr: null, completed: Promise.resolve() }),
+      );
+      const responses = new ResponseReader(down.readable);
+      const writer = up.writable.getWriter();
+      try {
+        const paths = Array.from({ length: 20 }, (_, i) => (i === 7 ? "/big" : `/${i}`));
+        writer.write(utf8(paths.map((p) => get(p)).join("") + get("/end", "Connection: close")));
+        for (const path of paths) {
+          const response = await within(responses.next("GET"), 5000, path);
+          if (path === "/big") assert.equal(response?.body.length, 70_000);
+          else assert.equal(textOf(response!.body), path);
+        }
+        assert.equal(textOf((await within(responses.next("GET"), 5000, "/end"))!.body), "/end");
+        await within(pipeline.finished, 5000, "finished");
+      } finally {
+        writer.close().catch(() => {});
+        await responses.cancel();
+      }
+    },
+  );
+
+  await t.step(
+    "a direct transport whose write never settles: closed after writeTimeout, signals aborted",
+    async () => {
+      let closed = false;
+      const aborted = deferred<unknown>();
+      const request = utf8(get("/a") + get("/b"));
+      let sent = false;
+      const transport: Transport = {
+        readable: new ReadableStream(),
+        writable: new WritableStream(),
+        read: (p) => {
+          if (sent) return new Promise(() => {});
+          sent = true;
+          p.set(request);
+          return Promise.resolve(request.length);
+        },
+        write: () => new Promise(() => {}), // the client stopped reading
+        close: () => void (closed = true),
+      };
+      const pipeline = startConnectionPipeline(transport, (req) => {
+        if (new URL(req.url).pathname === "/b") {
+          req.signal.addEventListener("abort", () => aborted.resolve(req.signal.reason));
+          return new Response("x");
+        }
+        return new Response(new Uint8Array(70_000)); // written alone: /b waits behind it
+      }, { writeTimeout: 100 });
+      await within(pipeline.finished, 3000, "the write timeout to end the pipeline");
+      assert.equal(closed, true);
+      const reason = await within(aborted.promise, 1000, "the second request's signal");
+      assert.equal((reason as DOMException).name, "TimeoutError");
+    },
+  );
+
+  await t.step("a direct transport whose write throws: the pipeline ends", async () => {
+    let closed = false;
+    const request = utf8(get("/a"));
+    let sent = false;
+    const transport: Transport = {
+      readable: new ReadableStream(),
+      writable: new WritableStream(),
+      read: (p) => {
+        if (sent) return new Promise(() => {});
+        sent = true;
+        p.set(request);
+        return Promise.resolve(request.length);
+      },
+      write: () => {
+        throw new Deno.errors.BadResource("closed");
+      },
+      close: () => void (closed = true),
+    };
+    const pipeline = startConnectionPipeline(transport, () => new Response("x"));
+    await within(pipeline.finished, 3000, "the pipeline to end");
+    assert.equal(closed, true);
+  });
 });

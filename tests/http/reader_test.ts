@@ -51,6 +51,33 @@ const KINDS = {
   byte: (chunks: readonly Uint8Array[]) => byteStream(chunks)[0],
 };
 
+/**
+ * A direct source (read into the caller's buffer, as `Deno.Conn.read`) of copies of `chunks`:
+ * each read takes what fits of the next chunk, a turn later, like an op; `views` logs where
+ * each read was asked to write.
+ */
+function directSource(chunks: readonly Uint8Array[]): {
+  read(buffer: Uint8Array): Promise<number | null>;
+  views: Uint8Array[];
+} {
+  const queue = chunks.filter((c) => c.length > 0).map((c) => c.slice());
+  const views: Uint8Array[] = [];
+  return {
+    views,
+    async read(buffer: Uint8Array): Promise<number | null> {
+      views.push(buffer);
+      await Promise.resolve();
+      const next = queue[0];
+      if (next === undefined) return null;
+      const n = Math.min(buffer.length, next.length);
+      buffer.set(next.subarray(0, n));
+      if (n === next.length) queue.shift();
+      else queue[0] = next.subarray(n);
+      return n;
+    },
+  };
+}
+
 /** The unread bytes of `reader`, copied, without consuming them. */
 function unread(reader: BufferedReader): number[] {
   return [...reader.buffer.subarray(reader.start, reader.end)];
@@ -313,6 +340,69 @@ Deno.test("BufferedReader", async (t) => {
       await released.cancel("no lock");
     });
   }
+
+  await t.step("a direct source: every byte once, in order, for any chunking", async () => {
+    for (let seed = 1; seed <= 50; seed++) {
+      const random = seeded(seed);
+      const data = randomBytes(random, 500);
+      const reader = new BufferedReader(directSource(split(data, random, 40)), { size: 64 });
+      const parts: Uint8Array[] = [];
+      while (true) {
+        const more = await reader.fill();
+        if (!more && reader.done) break;
+        const n = more ? Math.floor(random() * (reader.length + 1)) : reader.length;
+        parts.push(random() < 0.5 ? reader.copy(n) : reader.take(n));
+      }
+      parts.push(reader.copy(reader.length));
+      assert.deepEqual(concat(parts), data, `seed ${seed}`);
+    }
+  });
+
+  await t.step(
+    "a direct source reads into the free space: after the unread bytes, in a fresh buffer after take",
+    async () => {
+      const source = directSource([bytes("abcdef"), bytes("gh"), bytes("ijkl"), bytes("mn")]);
+      const reader = new BufferedReader(source, { size: 8 });
+      assert.equal(await reader.fill(), true); // "abcdef" at [0, 6)
+      reader.consume(2);
+      assert.equal(await reader.fill(), true); // "gh" at [6, 8)
+      assert.deepEqual(unread(reader), [...bytes("cdefgh")]);
+      assert.deepEqual(source.views.map((v) => [v.byteOffset, v.length]), [[0, 8], [6, 2]]);
+      const view = reader.take(6);
+      assert.equal(await reader.fill(), true); // a fresh buffer: the view keeps its bytes
+      assert.deepEqual(view, bytes("cdefgh"));
+      assert.notEqual(source.views[2]!.buffer, view.buffer);
+      assert.deepEqual(unread(reader), [...bytes("ijkl")]);
+      reader.consume(4);
+      assert.equal(await reader.fill(), true); // all consumed: the same space again
+      assert.equal(source.views[3], source.views[2], "one view of the free space, reused");
+      assert.deepEqual(unread(reader), [...bytes("mn")]);
+      assert.equal(await reader.fill(), false);
+      assert.equal(reader.done, true);
+      assert.equal(await reader.fill(), false);
+      assert.equal(source.views.length, 5, "no read after the end");
+    },
+  );
+
+  await t.step("a direct source: one read at a time, false when full, errors reject", async () => {
+    const source = directSource([bytes("abcdef")]);
+    const reader = new BufferedReader(source, { size: 4 });
+    const first = reader.fill();
+    assert.equal(reader.fill(), first, "a fill under way is returned again");
+    assert.equal(await first, true);
+    assert.equal(await reader.fill(), false, "full of unread bytes");
+    assert.equal(reader.done, false);
+    assert.equal(source.views.length, 1);
+    const failing = new BufferedReader({
+      read: () => {
+        throw new Error("gone");
+      },
+    });
+    await assert.rejects(failing.fill(), /gone/);
+    const rejecting = new BufferedReader({ read: () => Promise.reject(new Error("reset")) });
+    await assert.rejects(rejecting.fill(), /reset/);
+    await assert.rejects(rejecting.fill(), /reset/, "a failed fill is not kept");
+  });
 
   await t.step("a plain chunk larger than the free space comes over several fills", async () => {
     const reader = new BufferedReader(plainStream([bytes("0123456789"), bytes("AB")]), { size: 4 });
