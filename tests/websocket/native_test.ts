@@ -45,9 +45,26 @@ function strayRequest(): Request {
   });
 }
 
-/** Reads what `incoming` still gives: the messages, then how it ended. */
-async function drain(session: MessageSession) {
+/**
+ * Reads what `incoming` still gives: the messages, then how it ended; with a reader, or with
+ * `for await` (whose iterator reads the session's queue directly).
+ */
+async function drain(session: MessageSession, how: "reader" | "for await" = "reader") {
   const messages: unknown[] = [];
+  if (how === "for await") {
+    try {
+      await within(
+        (async () => {
+          for await (const message of session.incoming) messages.push(message);
+        })(),
+        5000,
+        "incoming to end",
+      );
+      return { messages, error: null };
+    } catch (error) {
+      return { messages, error };
+    }
+  }
   const reader = session.incoming.getReader();
   try {
     for (let i = 0; i < 10_000; i++) {
@@ -321,7 +338,9 @@ Deno.test("NativeWebSocketSession", async (t) => {
       // 1000 bytes + 64 of bookkeeping per message: 4 fit in 4300 bytes, the 5th does not.
       // With 8, the peer is still sending when we close: Deno ends the connection on a data
       // frame after its close frame, so that peer may read our 1008 or lose it to the reset.
-      for (const count of [5, 8]) {
+      for (
+        const [count, how] of [[5, "reader"], [8, "reader"], [5, "for await"]] as const
+      ) {
         const server = nativeServer({ maxQueuedBytes: 4300 }, () => {});
         const client = wsClient(server.url);
         try {
@@ -335,9 +354,12 @@ Deno.test("NativeWebSocketSession", async (t) => {
           } else {
             assert.ok([1006, 1008].includes(closed.code), `ws saw ${closed.code}`);
           }
-          const { messages, error } = await drain(session);
-          assert.deepEqual(messages.map((m) => (m as Uint8Array)[0]), [0, 1, 2, 3]);
-          assert.ok(error instanceof WebSocketError && error.closeCode === 1008);
+          const { messages, error } = await drain(session, how);
+          assert.deepEqual(messages.map((m) => (m as Uint8Array)[0]), [0, 1, 2, 3], how);
+          assert.ok(error instanceof WebSocketError && error.closeCode === 1008, how);
+          assert.equal(session.incoming.locked, false, how);
+          // Read again, it fails the same way.
+          assert.equal((await drain(session, how)).error, error, how);
           assert.deepEqual(await session.closed, {
             code: 1008,
             reason:
@@ -651,6 +673,126 @@ Deno.test("NativeWebSocketSession", async (t) => {
       }
     },
   );
+
+  await t.step(
+    "breaking out of for await cancels incoming: the session closes with 1000",
+    async () => {
+      const server = nativeServer({}, async (session) => {
+        for await (const message of session.incoming) {
+          assert.equal(message, "one");
+          break;
+        }
+      });
+      const client = denoClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "the client to open"), true);
+        const session = await server.sessions.next();
+        client.ws.send("one");
+        assert.equal((await within(client.closed, 5000, "the client's close")).code, 1000);
+        assert.equal((await within(session.closed, 5000, "the session to end")).code, 1000);
+        assert.equal(session.incoming.locked, false);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "values({ preventCancel: true }): a loop that breaks leaves the session open; the next reads on",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = denoClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "the client to open"), true);
+        const session = await server.sessions.next();
+        assert.ok(session.incoming instanceof ReadableStream);
+        for (const text of ["one", "two", "three"]) client.ws.send(text);
+        for await (const message of session.incoming.values({ preventCancel: true })) {
+          assert.equal(message, "one");
+          break;
+        }
+        assert.equal(session.incoming.locked, false);
+        const reader = session.incoming.getReader();
+        assert.equal(await nextMessage(reader), "two");
+        reader.releaseLock();
+        client.ws.close(1000);
+        const { messages, error } = await drain(session, "for await");
+        assert.deepEqual([messages, error], [["three"], null]);
+        assert.equal((await within(session.closed, 5000, "the session to end")).code, 1000);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("an iterator's next() calls made together get the messages in order", async () => {
+    const server = nativeServer({}, () => {});
+    const client = denoClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "the client to open"), true);
+      const session = await server.sessions.next();
+      const iterator = session.incoming[Symbol.asyncIterator]();
+      // Like the standard's iterators, it inherits %AsyncIteratorPrototype%.
+      assert.equal(typeof Reflect.get(iterator, Symbol.asyncDispose), "function");
+      assert.equal(session.incoming.locked, true);
+      assert.throws(() => session.incoming.getReader(), TypeError);
+      const results = [iterator.next(), iterator.next(), iterator.next(), iterator.next()];
+      client.ws.send("one");
+      client.ws.send(Uint8Array.of(2));
+      client.ws.close(1000);
+      assert.deepEqual(await within(Promise.all(results), 5000, "the results"), [
+        { value: "one", done: false },
+        { value: Uint8Array.of(2), done: false },
+        { value: undefined, done: true },
+        { value: undefined, done: true },
+      ]);
+      assert.deepEqual(await iterator.next(), { value: undefined, done: true });
+      assert.equal(session.incoming.locked, false);
+      assert.deepEqual(await session.incoming.getReader().read(), { value: undefined, done: true });
+    } finally {
+      await server.close();
+    }
+  });
+
+  await t.step(
+    "a message handed to a read whose reader was then released is the first for await gets",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = denoClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "the client to open"), true);
+        const session = await server.sessions.next();
+        const reader = session.incoming.getReader();
+        const read = reader.read(); // waits for a message
+        reader.releaseLock();
+        await assert.rejects(read, TypeError);
+        for (const text of ["one", "two"]) client.ws.send(text);
+        client.ws.close(1000);
+        assert.equal((await within(session.closed, 5000, "the session to end")).code, 1000);
+        const { messages, error } = await drain(session, "for await");
+        assert.deepEqual([messages, error], [["one", "two"], null]);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step("incoming cancelled after a failure ends without the failure", async () => {
+    const server = nativeServer({ maxMessageSize: 4 }, () => {});
+    const client = denoClient(server.url);
+    try {
+      assert.equal(await within(client.opened, 5000, "the client to open"), true);
+      const session = await server.sessions.next();
+      client.ws.send("toolong");
+      assert.equal((await within(session.closed, 5000, "the session to end")).code, 1009);
+      await session.incoming.cancel();
+      for (const how of ["for await", "reader"] as const) {
+        assert.deepEqual(await drain(session, how), { messages: [], error: null }, how);
+      }
+    } finally {
+      await server.close();
+    }
+  });
 
   await t.step("incoming.cancel() closes with 1000; send() after close rejects", async () => {
     const server = nativeServer({}, () => {});
