@@ -64,7 +64,7 @@ export class BoundarySearch {
    * @param n How many, from 1 to the needle's length minus one.
    */
   prime(n: number): void {
-    this.#carry.set(this.needle.subarray(0, n));
+    for (let j = 0; j < n; j++) this.#carry[j] = this.needle[j]!; // no view: this runs per part
     this.#carried = n;
     this.#assumed = n;
   }
