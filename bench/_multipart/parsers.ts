@@ -97,6 +97,7 @@ export const PARSERS: Record<string, Parser> = {
         maxTotalSize: Infinity,
         maxPartSize: Infinity,
         maxParts: Infinity,
+        maxFields: Infinity,
       })
     ) {
       if (event.type !== "part") continue;

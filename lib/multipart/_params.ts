@@ -3,7 +3,7 @@
 // 6266 §4.1, RFC 7578 §4.2), with quoted strings (RFC 9110 §5.6.4) and ext-values (RFC 8187).
 
 import { HttpError } from "../http/error.ts";
-import { TOKEN, trimOws } from "../http/head.ts";
+import { trimOws } from "../http/head.ts";
 
 /** A header value split into its leading value (lowercased) and its parameters. */
 export interface Parameterized {
@@ -20,6 +20,21 @@ export interface Parameterized {
 
 const SP = 0x20, HTAB = 0x09, DQUOTE = 0x22, BACKSLASH = 0x5c, SEMI = 0x3b;
 
+/** 1 for each byte that is a tchar (RFC 9110 §5.6.2), as `TOKEN` in `head.ts` matches them. */
+export const TCHAR: Uint8Array = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
+
+/** Whether `text` is a token: one or more tchars (a loop: this runs per parameter). */
+function isToken(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0xff || TCHAR[c] !== 1) return false;
+  }
+  return text.length > 0;
+}
+
 /** Quotes peer text for a message, cut to 64 characters. */
 export function quote(text: string): string {
   return JSON.stringify(text.slice(0, 64));
@@ -31,18 +46,20 @@ export function quote(text: string): string {
  * boundary); empty parameters (`;;`, a trailing `;`) are skipped.
  *
  * @param header The field value.
- * @param what The field's name, for messages.
+ * @param what The field's name, for messages (or a function that gives it, only on failure).
  * @throws {HttpError} 400 for a malformed value, a parameter given twice, or a bad ext-value.
  */
-export function parseParameterized(header: string, what: string): Parameterized {
+export function parseParameterized(header: string, what: string | (() => string)): Parameterized {
   const fail = (why: string): never => {
-    throw new HttpError(400, `Cannot parse ${what}: ${why} in ${quote(header)}`);
+    const field = typeof what === "string" ? what : what();
+    throw new HttpError(400, `Cannot parse ${field}: ${why} in ${quote(header)}`);
   };
   let i = skipSpace(header, 0);
   const semi = header.indexOf(";", i);
   const value = trimOws(header.slice(i, semi === -1 ? header.length : semi));
   if (value === "") fail("no value");
-  const plain = new Map<string, string>(), extended = new Map<string, string>();
+  const plain = new Map<string, string>();
+  let extended: Map<string, string> | null = null; // rare: made when first needed
   i = semi === -1 ? header.length : semi;
   while (i < header.length) {
     i = skipSpace(header, i + 1); // past the ";"
@@ -50,7 +67,7 @@ export function parseParameterized(header: string, what: string): Parameterized 
     if (header.charCodeAt(i) === SEMI) continue;
     const eq = header.indexOf("=", i);
     const name = eq === -1 ? "" : header.slice(i, eq).toLowerCase();
-    if (!TOKEN.test(name)) fail('a parameter without a token name and "="');
+    if (!isToken(name)) fail('a parameter without a token name and "="');
     i = eq + 1;
     let text: string;
     if (header.charCodeAt(i) === DQUOTE) {
@@ -83,6 +100,7 @@ export function parseParameterized(header: string, what: string): Parameterized 
     if (i < header.length && header.charCodeAt(i) !== SEMI) fail(`junk after ${name}`);
     if (name.endsWith("*")) {
       const base = name.slice(0, -1);
+      extended ??= new Map();
       if (extended.has(base)) fail(`${name} given twice`);
       extended.set(base, decodeExtValue(text, name, fail));
     } else {
@@ -90,7 +108,9 @@ export function parseParameterized(header: string, what: string): Parameterized 
       plain.set(name, utf8FromBytes(text));
     }
   }
-  for (const [name, text] of extended) plain.set(name, text); // RFC 6266 §4.3: name* wins
+  if (extended !== null) {
+    for (const [name, text] of extended) plain.set(name, text); // RFC 6266 §4.3: name* wins
+  }
   return { value: value.toLowerCase(), params: plain };
 }
 

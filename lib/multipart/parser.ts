@@ -13,7 +13,7 @@ import { latin1Text } from "../http/_latin1.ts";
 import { HttpError } from "../http/error.ts";
 import { parseFieldLines } from "../http/head.ts";
 import { concatBytes } from "./_bytes.ts";
-import { parseParameterized, quote } from "./_params.ts";
+import { parseParameterized, quote, TCHAR } from "./_params.ts";
 import { BoundarySearch } from "./search.ts";
 
 /** The limits of a multipart body, with safe defaults; exceeding one is a 413. */
@@ -120,7 +120,13 @@ const PREAMBLE = 0, // before the first boundary
   CLOSE_LF = 8, // past the CR after a close delimiter
   EPILOGUE = 9, // after the close delimiter's line
   FAILED = 10;
-const CR = 13, LF = 10, SP = 32, HTAB = 9, HYPHEN = 45;
+const CR = 13, LF = 10, SP = 32, HTAB = 9, HYPHEN = 45, COLON = 58, DEL = 127;
+
+/**
+ * Decodes a head that is all ASCII, where UTF-8 and Latin-1 agree: about three times as fast
+ * as {@linkcode latin1Text} on a typical part head.
+ */
+const ascii = new TextDecoder();
 
 // boundary := 0*69<bchars> bcharsnospace (RFC 2046 §5.1.1)
 const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
@@ -259,6 +265,8 @@ export class MultipartParser {
   #headSize = 0;
   #lineLength = 0;
   #sawCR = false;
+  /** The bitwise OR of the header section's bytes: bit 7 set when one is not ASCII. */
+  #headBits = 0;
   /** The preamble or the epilogue, gathered. */
   #gathered: Uint8Array[] = [];
   #gatheredSize = 0;
@@ -429,7 +437,7 @@ export class MultipartParser {
               `Cannot parse multipart body: it has more than maxParts of ${this.#maxParts} parts`,
             );
           }
-          this.#headLength = this.#lineLength = 0;
+          this.#headLength = this.#lineLength = this.#headBits = 0;
           this.#state = HEAD;
           break;
         }
@@ -488,7 +496,7 @@ export class MultipartParser {
   #readHead(chunk: Uint8Array, from: number): number {
     const end = Math.min(chunk.length, from + (this.#maxHeaderSize - this.#headSize) + 1);
     let head = this.#head, n = this.#headLength, line = this.#lineLength, sawCR = this.#sawCR;
-    let i = from, found = false;
+    let i = from, found = false, bits = this.#headBits;
     while (i < end) {
       const c = chunk[i++]!;
       if (sawCR) {
@@ -511,6 +519,7 @@ export class MultipartParser {
         head = grown;
       }
       head[n++] = c;
+      bits |= c;
     }
     if ((this.#headSize += i - from) > this.#maxHeaderSize) {
       throw new HttpError(
@@ -522,15 +531,16 @@ export class MultipartParser {
     this.#headLength = n;
     this.#lineLength = line;
     this.#sawCR = sawCR;
+    this.#headBits = bits;
     return found ? i : -1;
   }
 
   #startPart(): void {
-    const action = `Cannot parse multipart body: part ${this.#parts} has a bad head`;
-    const lines = this.#headLength === 0
-      ? []
-      : latin1Text(this.#head, 0, this.#headLength - 1).split("\n");
-    const fields = parseFieldLines(lines, 0, action);
+    const fields = this.#fieldLines() ?? parseFieldLines(
+      latin1Text(this.#head, 0, this.#headLength - 1).split("\n"),
+      0,
+      `Cannot parse multipart body: part ${this.#parts} has a bad head`,
+    );
     let disposition: string | null = null, contentType: string | null = null;
     for (const [name, value] of fields) {
       if (name === "content-disposition") {
@@ -546,7 +556,7 @@ export class MultipartParser {
     if (disposition !== null) {
       const { params } = parseParameterized(
         disposition,
-        `the Content-Disposition of part ${this.#parts}`,
+        () => `the Content-Disposition of part ${this.#parts}`,
       );
       name = params.get("name") ?? null;
       filename = params.get("filename") ?? null;
@@ -564,6 +574,38 @@ export class MultipartParser {
       this.#partLimit = Math.min(this.#maxPartSize, this.#maxFieldSize);
     }
     this.#sink!.partStart(new Head(fields, name, filename, contentType));
+  }
+
+  /**
+   * The header section's fields, parsed from its bytes (`name: value` lines, each ended by LF):
+   * names lowercased, values without the optional whitespace at their ends, as
+   * `parseFieldLines` gives them. Null when a line is not a valid field line (a name that is
+   * not a token, no colon, a control character in a value): `parseFieldLines` then says why.
+   * One decode of the whole section and a slice per name and value: this runs once per part,
+   * and the generic path (split, a regex per name and per value) cost a few microseconds.
+   */
+  #fieldLines(): [string, string][] | null {
+    const head = this.#head, n = this.#headLength;
+    const fields: [string, string][] = [];
+    if (n === 0) return fields;
+    const text = (this.#headBits & 0x80) === 0
+      ? ascii.decode(head.subarray(0, n))
+      : latin1Text(head, 0, n);
+    for (let start = 0; start < n;) {
+      let i = start, upper = false;
+      for (let c = head[i]!; TCHAR[c] === 1; c = head[++i]!) upper ||= c >= 0x41 && c <= 0x5a;
+      if (i === start || head[i] !== COLON) return null; // each line ends with LF: not a tchar
+      const colon = i;
+      let c: number;
+      while ((c = head[++i]!) !== LF) if ((c < SP && c !== HTAB) || c === DEL) return null;
+      let from = colon + 1, to = i;
+      while (from < to && (head[from] === SP || head[from] === HTAB)) from++;
+      while (to > from && (head[to - 1] === SP || head[to - 1] === HTAB)) to--;
+      const name = text.slice(start, colon);
+      fields.push([upper ? name.toLowerCase() : name, text.slice(from, to)]);
+      start = i + 1;
+    }
+    return fields;
   }
 
   readonly #onData = (bytes: Uint8Array): void => {

@@ -206,6 +206,29 @@ Deno.test("MultipartParser", async (t) => {
     assert.deepEqual(parseSync([DASHES], "b"), DASHES_OUTCOME);
   });
 
+  await t.step("reads head fields as byte strings: names lowercased, values trimmed", () => {
+    const outcome = one(
+      "--b\r\n" +
+        "X-Mixed-CASE: \t spaced  value \t\r\n" + // OWS at both ends, inner spaces kept
+        'CONTENT-DISPOSITION: form-data; name="caf\xc3\xa9"; filename="\xe9t\xe9.txt"\r\n' +
+        "x-obs:\xff\x80\r\n" + // obs-text: one character per byte
+        "x-empty:\r\n" +
+        "\r\nv\r\n--b--",
+    );
+    assert.deepEqual(outcome.parts[0], {
+      headers: [
+        ["content-disposition", 'form-data; name="caf\xc3\xa9"; filename="\xe9t\xe9.txt"'],
+        ["x-empty", ""],
+        ["x-mixed-case", "spaced  value"],
+        ["x-obs", "\xff\x80"],
+      ],
+      name: "café", // valid UTF-8: read as UTF-8
+      filename: "\xe9t\xe9.txt", // not UTF-8: kept one character per byte
+      contentType: null,
+      body: "v",
+    });
+  });
+
   await t.step("gives the same result split at every offset, and byte by byte", () => {
     for (const [name, wire, boundary, want] of FIXTURES) {
       for (let at = 0; at <= wire.length; at++) {
