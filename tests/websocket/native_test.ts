@@ -465,6 +465,83 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    "a send goes out at once exactly while Deno's buffer holds at most maxBufferedAmount",
+    async () => {
+      // The session reads bufferedAmount only when what it sent since its last reading could
+      // have taken it over the limit; whether a send waits must still follow the buffer.
+      const MAX = 100_000;
+      const outcome = deferred<{ sent: number[]; held: number }>();
+      const released = deferred<void>();
+      const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+        const { socket, response } = Deno.upgradeWebSocket(request);
+        const session = new NativeWebSocketSession(socket, { maxBufferedAmount: MAX });
+        socket.addEventListener("open", async () => {
+          const sent: number[] = []; // bufferedAmount before each send that went out at once
+          for (let i = 0; i < 5000; i++) {
+            const before = socket.bufferedAmount;
+            let settled = false;
+            // 10,007 bytes, then 3,001 characters of text: the sizes vary, and so does the
+            // slack between the session's count and Deno's.
+            const send = session.send(i % 2 ? new Uint8Array(10_007).fill(i) : "é".repeat(3001))
+              .then(() => void (settled = true));
+            for (let tick = 0; tick < 5; tick++) await Promise.resolve(); // not a timer
+            if (!settled) {
+              outcome.resolve({ sent, held: before });
+              await send;
+              released.resolve();
+              return;
+            }
+            sent.push(before);
+            // Now and then Deno gets to write, and its buffer shrinks under the session's count.
+            if (i % 8 === 7) await delay(0);
+          }
+          outcome.resolve({ sent, held: -1 });
+        }, { once: true });
+        return response;
+      });
+      const client = wsClient(`ws://127.0.0.1:${server.addr.port}/`);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        client.ws.pause(); // the kernel's buffers fill, then Deno's
+        const { sent, held } = await within(outcome.promise, 20_000, "a send to wait");
+        assert.ok(held > MAX, `a send waited with ${held} bytes in Deno's buffer`);
+        const over = sent.filter((before) => before > MAX);
+        assert.deepEqual(over, [], "sends went out at once while the buffer was over the limit");
+        assert.ok(sent.some((before) => before > MAX / 2), "Deno's buffer never filled");
+        client.ws.resume();
+        for (let i = 0; i <= sent.length; i++) {
+          const { data, isBinary } = await client.messages.next(`message ${i}`);
+          assert.equal(data.length, i % 2 ? 10_007 : 6002);
+          assert.equal(isBinary, i % 2 === 1);
+        }
+        await within(released.promise, 5000, "the held send to go out");
+      } finally {
+        client.ws.terminate();
+        await within(server.shutdown(), 5000, "Deno.serve to shut down");
+      }
+    },
+  );
+
+  await t.step("a view of part of a buffer is sent as its own bytes only", async () => {
+    const server = nativeServer({}, async (session) => {
+      const bytes = Uint8Array.of(0, 1, 2, 3, 4, 5);
+      await session.send(bytes.subarray(1, 4)); // offset 1
+      await session.send(bytes.subarray(0, 2)); // offset 0, shorter than its buffer
+      await session.send(bytes); // the whole buffer
+    });
+    const client = wsClient(server.url);
+    try {
+      for (const want of [[1, 2, 3], [0, 1], [0, 1, 2, 3, 4, 5]]) {
+        const { data, isBinary } = await client.messages.next("a message");
+        assert.deepEqual([[...data], isBinary], [want, true]);
+      }
+    } finally {
+      client.ws.terminate();
+      await server.close();
+    }
+  });
+
+  await t.step(
     "close() goes out after the sends made before it, held ones included",
     async () => {
       const sends = deferred<Promise<void>[]>();
