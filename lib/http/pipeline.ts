@@ -1812,7 +1812,7 @@ class Pipeline {
   /** Why a write failed or timed out: no write starts after one did. */
   #writeFailure: unknown = null;
   /** The write under way: its bytes, how many went, and its promise's functions. */
-  #writing: Uint8Array = new Uint8Array(0);
+  #writing: Uint8Array = NOTHING;
   #writingAt = 0;
   #writeDone: (() => void) | null = null;
   #writeFail: ((reason: unknown) => void) | null = null;
@@ -1843,6 +1843,7 @@ class Pipeline {
     }
     const done = this.#writeDone;
     this.#writeDone = this.#writeFail = null;
+    this.#writing = NOTHING; // a kept-alive connection holds no bytes of its last response
     this.#writeDeadline.clear();
     if (this.#flushing) {
       this.#flushing = false;
@@ -1856,6 +1857,7 @@ class Pipeline {
     this.#writeFailure ??= reason ?? new Error("Write failed");
     const fail = this.#writeFail;
     this.#writeDone = this.#writeFail = null;
+    this.#writing = NOTHING;
     this.#flushing = false;
     this.#writeDeadline.clear();
     fail?.(reason);
@@ -1920,6 +1922,7 @@ const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
 const DONE: Promise<void> = Promise.resolve();
+const NOTHING = new Uint8Array(0);
 // The states of a read-ahead's read (see #readAhead).
 const UNSETTLED = 0, READ = 1, FAILED = 2;
 /** What #writeResponse gives for a body to read ahead first. */
