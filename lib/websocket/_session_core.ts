@@ -127,6 +127,31 @@ export function asFailure(error: unknown): WebSocketError {
 }
 
 /**
+ * The close code to send for `failure`: its own, except 1006, which may not be sent (RFC 6455
+ * §7.4.1): a failure that carries it (a write or open timeout) is sent as 1011.
+ */
+export function sentCode(failure: WebSocketError): number {
+  return failure.closeCode === CloseCode.AbnormalClosure
+    ? CloseCode.InternalError
+    : failure.closeCode;
+}
+
+/** What an action on a session that is closing or closed throws (1006). */
+export function closedError(action: string, closed: boolean): WebSocketError {
+  return new WebSocketError(
+    `Cannot ${action}: the session is ${closed ? "closed" : "closing"}`,
+    CloseCode.AbnormalClosure,
+  );
+}
+
+/** Closes `session` with 1001 (going away): what aborting a session's `signal` does. */
+export function closeGoingAway(
+  session: { close(code: number, reason: string): Promise<unknown> },
+): void {
+  session.close(CloseCode.GoingAway, "going away").catch(noop);
+}
+
+/**
  * The `outgoing` stream of a session: a write sends, closing closes the session with 1000,
  * aborting fails it with 1011.
  */
@@ -262,9 +287,7 @@ export class SessionCore {
     return this.#peerClose !== null;
   }
 
-  #onAbort = (): void => {
-    this.close(CloseCode.GoingAway, "going away").catch(noop);
-  };
+  #onAbort = (): void => closeGoingAway(this);
 
   /**
    * Reads while the session wants input (OPEN) or waits for the peer's close or the end of
@@ -422,11 +445,8 @@ export class SessionCore {
     }
     this.#handler!.fail(failure);
     if (this.#state !== OPEN) return;
-    const code = failure.closeCode === CloseCode.AbnormalClosure
-      ? CloseCode.InternalError
-      : failure.closeCode;
     this.#state = CLOSING;
-    this.send(Frame.close(code, this.#failureReason));
+    this.send(Frame.close(sentCode(failure), this.#failureReason));
     if (this.#unreadable) {
       // The input can no longer be split into frames, so the peer's close cannot be seen.
       // Discard input until it ends or falls quiet, then end the connection: closing with
@@ -514,10 +534,7 @@ export class SessionCore {
   }
 
   #closedError(action: string): WebSocketError {
-    return new WebSocketError(
-      `Cannot ${action}: the session is ${this.#state === CLOSED ? "closed" : "closing"}`,
-      1006,
-    );
+    return closedError(action, this.#state === CLOSED);
   }
 
   /**

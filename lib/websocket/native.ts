@@ -11,10 +11,13 @@ import { checkDuration, checkLimit } from "../_options.ts";
 import { nativeUpgrades } from "../http/_upgrade.ts";
 import {
   asFailure,
+  closedError,
+  closeGoingAway,
   type CloseInfo,
   closeReason,
   coreOptions,
   outgoingStream,
+  sentCode,
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
@@ -38,7 +41,6 @@ const WIRE_ENGINE = "the wire engine (httpServer or startConnectionPipeline)";
 const OPEN = 0, CLOSING = 1, CLOSED = 2;
 /** The most bytes a frame header takes, counted with each send into Deno's buffer. */
 const FRAME_HEAD = 14;
-const noop = () => {};
 
 /** Options of {@linkcode NativeWebSocketSession}. */
 export interface NativeWebSocketSessionOptions {
@@ -680,10 +682,7 @@ export class NativeWebSocketSession implements MessageSession {
   }
 
   #closedError(action: string): WebSocketError {
-    return new WebSocketError(
-      `Cannot ${action}: the session is ${this.#state === CLOSED ? "closed" : "closing"}`,
-      CloseCode.AbnormalClosure,
-    );
+    return closedError(action, this.#state === CLOSED);
   }
 
   /**
@@ -795,10 +794,7 @@ export class NativeWebSocketSession implements MessageSession {
     this.#inbox.fail(failure);
     if (this.#state !== OPEN) return;
     this.#state = CLOSING;
-    const code = failure.closeCode === CloseCode.AbnormalClosure
-      ? CloseCode.InternalError
-      : failure.closeCode;
-    this.#closeSocket(code, this.#failureReason);
+    this.#closeSocket(sentCode(failure), this.#failureReason);
     this.#armCloseTimer();
   }
 
@@ -830,9 +826,7 @@ export class NativeWebSocketSession implements MessageSession {
     this.#finish();
   }
 
-  #onAbort = (): void => {
-    this.close(CloseCode.GoingAway, "going away").catch(noop);
-  };
+  #onAbort = (): void => closeGoingAway(this);
 
   #onOpen = (): void => {
     clearTimeout(this.#openTimer);
