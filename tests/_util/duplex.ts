@@ -126,3 +126,58 @@ export function byteDuplexPair(): [Transport, Transport] {
     { readable: ab.readable, writable: ba.writable },
   ];
 }
+
+/**
+ * A transport that reads and writes directly, as a `Deno.Conn` does (a session or pipeline
+ * then uses no stream; its streams throw if touched): `read` hands out what the peer wrote to
+ * `readable`, `write` takes at most `maxWrite` bytes per call (a partial write), settles a turn
+ * later like an op, and fails once `failAfter` bytes went. `written` counts the bytes taken.
+ */
+export function directTransport(
+  readable: ReadableStream<Uint8Array>,
+  writable: WritableStream<Uint8Array>,
+  options: { maxWrite?: number; failAfter?: number } = {},
+): Transport & { written: number; closed: boolean } {
+  const reader = readable.getReader();
+  const writer = writable.getWriter();
+  let left: Uint8Array | null = null;
+  const transport = {
+    written: 0,
+    closed: false,
+    get readable(): ReadableStream<Uint8Array> {
+      throw new Error("the stream of a direct transport was read");
+    },
+    get writable(): WritableStream<Uint8Array> {
+      throw new Error("the stream of a direct transport was written");
+    },
+    async read(buffer: Uint8Array): Promise<number | null> {
+      if (left === null) {
+        const { done, value } = await reader.read();
+        if (done) return null;
+        left = value;
+      }
+      const n = Math.min(buffer.length, left.length);
+      buffer.set(left.subarray(0, n));
+      left = n === left.length ? null : left.subarray(n);
+      return n;
+    },
+    async write(bytes: Uint8Array): Promise<number> {
+      await Promise.resolve(); // never synchronous, like an op
+      if (transport.closed) throw new Deno.errors.BadResource("closed");
+      const n = Math.min(bytes.length, options.maxWrite ?? Infinity);
+      if (transport.written + n > (options.failAfter ?? Infinity)) {
+        throw new Deno.errors.ConnectionReset("the peer reset the connection");
+      }
+      transport.written += n;
+      await writer.write(bytes.slice(0, n));
+      return n;
+    },
+    close(): void {
+      if (transport.closed) return;
+      transport.closed = true;
+      writer.close().catch(() => {});
+      reader.cancel().catch(() => {});
+    },
+  };
+  return transport;
+}

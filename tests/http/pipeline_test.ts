@@ -21,6 +21,7 @@ import {
   within,
 } from "../_util/http.ts";
 import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
+import { directTransport } from "../_util/duplex.ts";
 
 /**
  * `readable` as a byte stream, so that the pipeline reads it with a BYOB reader into its own
@@ -46,54 +47,6 @@ function byteStream(readable: ReadableStream<Uint8Array>): ReadableStream<Uint8A
 }
 
 /**
- * A transport that reads and writes directly, as a `Deno.Conn` does (the pipeline then uses
- * no stream): reads hand out what the client sent, writes take at most `maxWrite` bytes each
- * and settle a turn later, like an op.
- */
-function directTransport(
-  readable: ReadableStream<Uint8Array>,
-  writable: WritableStream<Uint8Array>,
-  maxWrite = 4093,
-): Transport {
-  const reader = readable.getReader();
-  const writer = writable.getWriter();
-  let left: Uint8Array | null = null;
-  let closed = false;
-  return {
-    get readable(): ReadableStream<Uint8Array> {
-      throw new Error("the pipeline read the stream of a direct transport");
-    },
-    get writable(): WritableStream<Uint8Array> {
-      throw new Error("the pipeline wrote the stream of a direct transport");
-    },
-    async read(buffer: Uint8Array): Promise<number | null> {
-      if (left === null) {
-        const { done, value } = await reader.read();
-        if (done) return null;
-        left = value;
-      }
-      const n = Math.min(buffer.length, left.length);
-      buffer.set(left.subarray(0, n));
-      left = n === left.length ? null : left.subarray(n);
-      return n;
-    },
-    async write(bytes: Uint8Array): Promise<number> {
-      await Promise.resolve();
-      if (closed) throw new Deno.errors.BadResource("closed");
-      const n = Math.min(bytes.length, maxWrite);
-      await writer.write(bytes.slice(0, n));
-      return n;
-    },
-    close(): void {
-      if (closed) return;
-      closed = true;
-      writer.close().catch(() => {});
-      reader.cancel().catch(() => {});
-    },
-  };
-}
-
-/**
  * The three kinds of transport the pipeline reads: plain chunks, a byte stream (BYOB), and a
  * direct one (read and write calls, partial writes).
  */
@@ -108,7 +61,7 @@ function open(
   const up = new TransformStream<Uint8Array, Uint8Array>(); // client → pipeline
   const down = new TransformStream<Uint8Array, Uint8Array>(); // pipeline → client
   const pipeline = startConnectionPipeline(
-    kind === "direct" ? directTransport(up.readable, down.writable) : {
+    kind === "direct" ? directTransport(up.readable, down.writable, { maxWrite: 4093 }) : {
       readable: kind === "bytes" ? byteStream(up.readable) : up.readable,
       writable: down.writable,
     },
@@ -1651,7 +1604,7 @@ Deno.test("startConnectionPipeline", async (t) => {
       const up = new TransformStream<Uint8Array, Uint8Array>();
       const down = new TransformStream<Uint8Array, Uint8Array>();
       const pipeline = startConnectionPipeline(
-        directTransport(up.readable, down.writable, 5), // every write takes at most 5 bytes
+        directTransport(up.readable, down.writable, { maxWrite: 5 }), // every write takes at most 5 bytes
         (request) =>
           new URL(request.url).pathname === "/big"
             ? new Response(new Uint8Array(70_000).fill(120))

@@ -6,69 +6,15 @@ import {
   Frame,
   Opcode,
   readClosePayload,
-  type Transport,
   WebSocketError,
   WebSocketSession,
 } from "@wirestream/wirestream";
-import { duplexPair, RawPeer } from "../_util/duplex.ts";
-
-/**
- * A direct transport over one side of an in-memory duplex: `read` copies from the peer's
- * chunks, `write` takes at most `maxWrite` bytes per call (a partial write) and fails once
- * `failAfter` bytes went. Its streams are left untouched, as the session must not use them.
- */
-function directTransport(
-  side: Transport,
-  options: { maxWrite?: number; failAfter?: number } = {},
-): Transport & { written: number; closed: boolean } {
-  const reader = side.readable.getReader();
-  const writer = side.writable.getWriter();
-  let left: Uint8Array | null = null;
-  const transport = {
-    written: 0,
-    closed: false,
-    get readable(): ReadableStream<Uint8Array> {
-      throw new Error("the session read the stream of a direct transport");
-    },
-    get writable(): WritableStream<Uint8Array> {
-      throw new Error("the session wrote the stream of a direct transport");
-    },
-    async read(buffer: Uint8Array): Promise<number | null> {
-      if (left === null) {
-        const { done, value } = await reader.read();
-        if (done) return null;
-        left = value;
-      }
-      const n = Math.min(buffer.length, left.length);
-      buffer.set(left.subarray(0, n));
-      left = n === left.length ? null : left.subarray(n);
-      return n;
-    },
-    async write(bytes: Uint8Array): Promise<number> {
-      await Promise.resolve(); // never synchronous, like an op
-      if (transport.closed) throw new Deno.errors.BadResource("closed");
-      const n = Math.min(bytes.length, options.maxWrite ?? Infinity);
-      if (transport.written + n > (options.failAfter ?? Infinity)) {
-        throw new Deno.errors.ConnectionReset("the peer reset the connection");
-      }
-      transport.written += n;
-      await writer.write(bytes.slice(0, n));
-      return n;
-    },
-    close(): void {
-      if (transport.closed) return;
-      transport.closed = true;
-      writer.close().catch(() => {});
-      reader.cancel().catch(() => {});
-    },
-  };
-  return transport;
-}
+import { directTransport, duplexPair, RawPeer } from "../_util/duplex.ts";
 
 Deno.test("WebSocketSession over a direct transport", async (t) => {
   await t.step("continues partial writes and keeps sends in order", async () => {
     const [ours, theirs] = duplexPair();
-    const transport = directTransport(ours, { maxWrite: 3 });
+    const transport = directTransport(ours.readable, ours.writable, { maxWrite: 3 });
     const session = new WebSocketSession(transport, { timeout: 1000 });
     const peer = new RawPeer(theirs, "client");
     const messages = Array.from({ length: 20 }, (_, i) => new Uint8Array(i * 7).fill(i));
@@ -90,7 +36,9 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
 
   await t.step("echoes what it reads through the direct read", async () => {
     const [ours, theirs] = duplexPair();
-    const session = new WebSocketSession(directTransport(ours), { timeout: 1000 });
+    const session = new WebSocketSession(directTransport(ours.readable, ours.writable), {
+      timeout: 1000,
+    });
     const peer = new RawPeer(theirs, "client");
     const echo = (async () => {
       for await (const message of session.incoming) await session.send(message);
@@ -108,7 +56,7 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
 
   await t.step("a failed write rejects the sends after it and ends the session", async () => {
     const [ours, theirs] = duplexPair();
-    const transport = directTransport(ours, { maxWrite: 4, failAfter: 10 });
+    const transport = directTransport(ours.readable, ours.writable, { maxWrite: 4, failAfter: 10 });
     const session = new WebSocketSession(transport, { timeout: 1000 });
     const peer = new RawPeer(theirs, "client");
     const drained = (async () => {
@@ -131,7 +79,7 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
 
   await t.step("a write that throws instead of rejecting fails the session", async () => {
     const [ours, theirs] = duplexPair();
-    const transport = directTransport(ours);
+    const transport = directTransport(ours.readable, ours.writable);
     transport.write = () => {
       throw new Deno.errors.BadResource("the connection is gone");
     };
