@@ -66,9 +66,13 @@ export interface CoreOptions {
   timeout: number;
   maxFrameSize: number;
   masking: boolean;
+  maxSendQueue: number;
   buffered: Uint8Array | undefined;
   signal: AbortSignal | undefined;
 }
+
+/** The default of `maxSendQueue`: 8 MiB. */
+export const DEFAULT_MAX_SEND_QUEUE = 8_388_608;
 
 /** What a session does with each frame; it may throw a WebSocketError to fail the session. */
 export interface FrameHandler {
@@ -91,6 +95,7 @@ export function coreOptions(options: {
   timeout?: number;
   maxFrameSize?: number;
   masking?: boolean;
+  maxSendQueue?: number;
   buffered?: Uint8Array;
   signal?: AbortSignal;
 }): CoreOptions {
@@ -103,6 +108,7 @@ export function coreOptions(options: {
     timeout: checkDuration("timeout", options.timeout ?? 15_000),
     maxFrameSize: checkLimit("maxFrameSize", options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE, 1),
     masking: options.masking ?? false,
+    maxSendQueue: checkLimit("maxSendQueue", options.maxSendQueue ?? DEFAULT_MAX_SEND_QUEUE),
     buffered: options.buffered,
     signal: options.signal,
   };
@@ -134,6 +140,17 @@ export function sentCode(failure: WebSocketError): number {
   return failure.closeCode === CloseCode.AbnormalClosure
     ? CloseCode.InternalError
     : failure.closeCode;
+}
+
+/**
+ * What a send made while more than `limit` bytes wait to be written fails the session with
+ * (1011): the application sends faster than the peer reads and does not await its sends.
+ */
+export function sendQueueError(action: string, queued: number, limit: number): WebSocketError {
+  return new WebSocketError(
+    `Cannot ${action}: ${queued} bytes already wait to be sent, more than maxSendQueue (${limit}); await each send`,
+    CloseCode.InternalError,
+  );
 }
 
 /** What an action on a session that is closing or closed throws (1006). */
@@ -207,6 +224,8 @@ export class SessionCore {
   // were pending, the oldest has been pending that long. One timer per period, not per write.
   #writesStarted = 0;
   #writesDone = 0;
+  /** Bytes handed to the transport (or waiting for it) and not yet accepted by it. */
+  #queued = 0;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
   readonly #sink = { enqueue: (chunk: Uint8Array) => this.#writeChunk(chunk) };
@@ -552,6 +571,20 @@ export class SessionCore {
     if (this.#state !== OPEN) throw this.#closedError(action);
   }
 
+  /**
+   * {@linkcode checkOpen}, and then, when more than `maxSendQueue` bytes wait to be written,
+   * fails the session with 1011 and throws why: a sender that does not await its sends
+   * cannot queue without bound. So at most the limit plus one message waits.
+   */
+  checkSend(action: string): void {
+    if (this.#state !== OPEN) throw this.#closedError(action);
+    const limit = this.#options.maxSendQueue;
+    if (this.#queued <= limit) return;
+    const error = sendQueueError(action, this.#queued, limit);
+    this.fail(error, "send queue full");
+    throw error;
+  }
+
   /** Throws when a write failed or the session ended before the bytes were accepted. */
   checkWritten(action: string): void {
     if (this.#writeError !== null) {
@@ -566,8 +599,9 @@ export class SessionCore {
   }
 
   #writeError: unknown = null;
-  readonly #written = (): void => {
+  readonly #written = (size: number): void => {
     this.#writesDone++;
+    this.#queued -= size;
   };
 
   readonly #writeFailed = (cause: unknown): void => {
@@ -577,6 +611,7 @@ export class SessionCore {
 
   #writeChunk(chunk: Uint8Array): void {
     this.#writesStarted++;
+    this.#queued += chunk.length;
     if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
       this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, settle }));
@@ -622,12 +657,12 @@ interface Out {
 /** An {@linkcode Out} over a transport's writable stream. */
 class StreamOut implements Out {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #written: () => void;
+  readonly #written: (size: number) => void;
   readonly #failed: (cause: unknown) => void;
 
   constructor(
     writable: WritableStream<Uint8Array>,
-    written: () => void,
+    written: (size: number) => void,
     failed: (cause: unknown) => void,
   ) {
     this.#writer = writable.getWriter();
@@ -637,7 +672,8 @@ class StreamOut implements Out {
   }
 
   write(chunk: Uint8Array): Promise<void> {
-    return this.#writer.write(chunk).then(this.#written, this.#failed);
+    const size = chunk.length; // read now: a stream may transfer the chunk's buffer
+    return this.#writer.write(chunk).then(() => this.#written(size), this.#failed);
   }
 
   close(): Promise<void> {
@@ -657,7 +693,7 @@ class StreamOut implements Out {
  */
 class DirectOut implements Out {
   readonly #transport: Transport;
-  readonly #written: () => void;
+  readonly #written: (size: number) => void;
   readonly #failedCallback: (cause: unknown) => void;
   #failure: unknown = null;
   /** Writes accepted and not yet settled. */
@@ -668,7 +704,11 @@ class DirectOut implements Out {
   #bytes: Uint8Array = new Uint8Array(0);
   #at = 0;
 
-  constructor(transport: Transport, written: () => void, failed: (cause: unknown) => void) {
+  constructor(
+    transport: Transport,
+    written: (size: number) => void,
+    failed: (cause: unknown) => void,
+  ) {
     this.#transport = transport;
     this.#written = written;
     this.#failedCallback = failed;
@@ -703,7 +743,7 @@ class DirectOut implements Out {
     this.#at += n;
     if (this.#at < this.#bytes.length) return this.#send(this.#bytes.subarray(this.#at));
     this.#pending--;
-    this.#written();
+    this.#written(this.#bytes.length);
   };
 
   readonly #failed = (cause: unknown): void => {

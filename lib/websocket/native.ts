@@ -17,6 +17,7 @@ import {
   closeReason,
   coreOptions,
   outgoingStream,
+  sendQueueError,
   sentCode,
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
@@ -95,6 +96,16 @@ export interface NativeWebSocketSessionOptions {
    */
   maxBufferedAmount?: number;
   /**
+   * The most bytes of messages waiting their turn to be sent (while Deno's buffer is above
+   * `maxBufferedAmount`), in bytes, a text counted at 3 bytes per UTF-16 unit. A send made
+   * while more than this waits fails the session with 1011 (`"send queue full"`), and that
+   * send rejects: a sender that does not await its sends cannot queue without bound. The
+   * wire engine's option of the same name, on this engine's queue.
+   *
+   * @default {8388608}
+   */
+  maxSendQueue?: number;
+  /**
    * Ktor's `masking`. Deno never masks what a server sends, so only `false` is accepted:
    * `true` throws a `TypeError` that points to the wire engine.
    *
@@ -114,6 +125,7 @@ interface NativeSettings {
   maxMessageSize: number;
   maxQueuedBytes: number;
   maxBufferedAmount: number;
+  maxSendQueue: number;
 }
 
 /**
@@ -144,10 +156,12 @@ function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings 
   const core = coreOptions({
     ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
     ...(options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize }),
+    ...(options.maxSendQueue === undefined ? {} : { maxSendQueue: options.maxSendQueue }),
   });
   return {
     timeout: core.timeout,
     maxFrameSize: core.maxFrameSize,
+    maxSendQueue: core.maxSendQueue,
     maxMessageSize: checkLimit(
       "maxMessageSize",
       options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
@@ -549,6 +563,8 @@ export class NativeWebSocketSession implements MessageSession {
   #closeOnOpen: [number, string] | null = null;
   /** Sends waiting their turn; they go out in order, each after the one before. */
   #waiting = 0;
+  /** The bytes of the sends waiting (as `send` counts them). */
+  #waitingBytes = 0;
   #tail: Promise<void> = Promise.resolve();
   /**
    * How many more bytes may go to Deno before `bufferedAmount` must be read again: the limit,
@@ -622,7 +638,8 @@ export class NativeWebSocketSession implements MessageSession {
    * @param message A string (text) or bytes (binary).
    * @returns A promise that resolves when the message was handed to Deno.
    * @throws {WebSocketError} 1006 when the session is closing or closed, or when Deno's buffer
-   * did not drain within `timeout`.
+   * did not drain within `timeout`; 1011 when more than `maxSendQueue` bytes of sends wait
+   * (the session fails).
    * @throws {TypeError} When the message is neither a string nor a `Uint8Array`.
    */
   async send(message: Message): Promise<void> {
@@ -640,7 +657,17 @@ export class NativeWebSocketSession implements MessageSession {
       this.#write(message, "send a message");
       return;
     }
+    if (this.#waitingBytes > this.#settings.maxSendQueue) {
+      const error = sendQueueError(
+        "send a message",
+        this.#waitingBytes,
+        this.#settings.maxSendQueue,
+      );
+      this.#fail(error, "send queue full");
+      throw error;
+    }
     this.#waiting++;
+    this.#waitingBytes += size;
     const turn = this.#tail;
     let done!: () => void;
     this.#tail = new Promise((resolve) => (done = resolve));
@@ -651,6 +678,7 @@ export class NativeWebSocketSession implements MessageSession {
       this.#room = this.#settings.maxBufferedAmount - amount - size;
     } finally {
       this.#waiting--;
+      this.#waitingBytes -= size;
       done();
     }
   }
@@ -784,12 +812,12 @@ export class NativeWebSocketSession implements MessageSession {
   }
 
   /** Fails the session: send the error's close code, then wait for the peer's close. */
-  #fail(error: unknown): void {
+  #fail(error: unknown, reason?: string): void {
     if (this.#state === CLOSED) return;
     const failure = asFailure(error);
     if (this.#failure === null) {
       this.#failure = failure;
-      this.#failureReason = closeReason(failure.message);
+      this.#failureReason = reason ?? closeReason(failure.message);
     }
     this.#inbox.fail(failure);
     if (this.#state !== OPEN) return;

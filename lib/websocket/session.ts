@@ -62,6 +62,19 @@ export interface RawWebSocketSessionOptions {
    * @default {false}
    */
   masking?: boolean;
+  /**
+   * The most bytes of sent messages that may wait for the transport, in bytes. A send made
+   * while more than this waits (frames queued and not yet accepted by the transport, because
+   * the peer reads slower than the application sends and the sends are not awaited) fails
+   * the session with 1011 (`"send queue full"`), and that send rejects: so at most this plus
+   * one message is held, as `uWebSockets.js` does with `maxBackpressure` and
+   * `closeOnBackpressureLimit`, and browsers when their send buffer is full. Awaiting each
+   * send, or writing through `outgoing`, never queues more than one message. `Infinity`
+   * lifts it.
+   *
+   * @default {8388608}
+   */
+  maxSendQueue?: number;
   /** The subprotocol agreed in the handshake, reported as `protocol`. @default {""} */
   protocol?: string;
   /** Bytes already read from the transport past the handshake; decoded first. */
@@ -146,7 +159,8 @@ export interface MessageSession {
    * @param message The message; bytes must not change until the promise resolves.
    * @returns A promise that resolves when the engine took the message, with backpressure.
    * @throws {WebSocketError} 1006 when the session is closing or closed, or the connection
-   * failed.
+   * failed; 1011 when more than the session's send queue limit waits to be written (the
+   * session fails).
    */
   send(message: Message): Promise<void>;
   /**
@@ -378,12 +392,12 @@ export class WebSocketSession implements MessageSession {
    * promise resolves.
    * @returns A promise that resolves when the transport accepted the bytes.
    * @throws {WebSocketError} 1006 when the session is closing or closed, or the transport
-   * failed.
+   * failed; 1011 when more than `maxSendQueue` bytes wait to be written (the session fails).
    */
   send(message: Message): Promise<void> {
     // Not an async function: on the path of every message, one promise and frame less.
     try {
-      this.#core.checkOpen("send a message");
+      this.#core.checkSend("send a message");
       encodeMessage(message, this.#frames, this.#encodeOptions);
     } catch (error) {
       return Promise.reject(error);
@@ -549,14 +563,15 @@ export class RawWebSocketSession {
    *
    * @param frame The frame; its payload must not change until the promise resolves.
    * @returns A promise that resolves when the transport accepted the bytes.
-   * @throws {WebSocketError} 1006 once a close frame was sent, or when the transport failed.
+   * @throws {WebSocketError} 1006 once a close frame was sent, or when the transport failed;
+   * 1011 when more than `maxSendQueue` bytes wait to be written (the session fails).
    * @throws {RangeError} For a frame that cannot be sent (see {@linkcode FrameEncoder}).
    */
   async send(frame: Frame): Promise<void> {
     if (frame.opcode === Opcode.Close) {
       await this.#core.sendCloseFrame(frame);
     } else {
-      this.#core.checkOpen("send a frame");
+      this.#core.checkSend("send a frame");
       await this.#core.send(frame);
     }
     this.#core.checkWritten("send a frame");

@@ -1,0 +1,210 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// maxSendQueue: sends that are not awaited cannot queue without bound. A send made while more
+// than the limit waits to be written fails the session with 1011 and rejects; what was
+// accepted before it still goes out, in order, before the close frame.
+import assert from "node:assert/strict";
+import {
+  CloseCode,
+  Frame,
+  type MessageSession,
+  Opcode,
+  RawWebSocketSession,
+  readClosePayload,
+  type Transport,
+  upgradeWebSocket,
+  WebSocketError,
+  WebSocketSession,
+} from "@wirestream/wirestream";
+import { delay, within } from "../_util/async.ts";
+import { wsClient } from "../_util/clients.ts";
+import { directTransport, duplexPair, RawPeer } from "../_util/duplex.ts";
+import { wire, wsEngines } from "../_util/engines.ts";
+
+/** A 1000-byte payload takes 1004 bytes on the wire, unmasked: a 4-byte header. */
+const MESSAGE = 1000;
+const LIMIT = 2500;
+
+/** Settles `sends` into what each became: "sent", or the rejection's close code. */
+async function outcomes(sends: Promise<void>[]): Promise<(string | number)[]> {
+  const settled = await Promise.allSettled(sends);
+  return settled.map((s) =>
+    s.status === "fulfilled"
+      ? "sent"
+      : s.reason instanceof WebSocketError
+      ? s.reason.closeCode
+      : String(s.reason)
+  );
+}
+
+const transports: [string, (t: Transport) => Transport][] = [
+  ["a stream transport", (t) => t],
+  ["a direct transport", (t) => directTransport(t.readable, t.writable)],
+];
+
+Deno.test("maxSendQueue", async (t) => {
+  for (const [name, make] of transports) {
+    await t.step(`fails the session at the first send over it, on ${name}`, async () => {
+      const [ours, theirs] = duplexPair();
+      const session = new WebSocketSession(make(ours), { maxSendQueue: LIMIT, timeout: 2000 });
+      const incoming = session.incoming.getReader();
+      // Nothing is accepted by the transport within one synchronous loop, so the queue holds
+      // 1004 bytes per send: the fourth send (3012 bytes waiting > 2500) is refused.
+      const sends = Array.from(
+        { length: 6 },
+        (_, i) => session.send(new Uint8Array(MESSAGE).fill(i)),
+      );
+      const refused = await sends[3]!.catch((error) => error);
+      assert.ok(refused instanceof WebSocketError, String(refused));
+      assert.equal(refused.closeCode, CloseCode.InternalError);
+      assert.match(refused.message, /3012 bytes already wait to be sent, more than maxSendQueue/);
+      await assert.rejects(incoming.read(), (e) => e === refused, "incoming errors with it");
+      // Only now does the peer read: the three accepted messages, in order, then the close.
+      const peer = new RawPeer(theirs, "client");
+      for (let i = 0; i < 3; i++) {
+        const frame = await peer.next();
+        assert.equal(frame?.opcode, Opcode.Binary);
+        assert.deepEqual(frame!.payload, new Uint8Array(MESSAGE).fill(i));
+      }
+      const close = await peer.next();
+      assert.equal(close?.opcode, Opcode.Close);
+      assert.deepEqual(readClosePayload(close!.payload), {
+        code: 1011,
+        reason: "send queue full",
+      });
+      assert.deepEqual(await outcomes(sends), ["sent", "sent", "sent", 1011, 1006, 1006]);
+      await peer.send(Frame.close(1011));
+      assert.deepEqual(await session.closed, {
+        code: 1011,
+        reason: "send queue full",
+        wasClean: false,
+      });
+      await peer.end();
+    });
+  }
+
+  await t.step("never refuses an awaited send, even at 0", async () => {
+    const [ours, theirs] = duplexPair();
+    const session = new WebSocketSession(directTransport(ours.readable, ours.writable), {
+      maxSendQueue: 0,
+      timeout: 2000,
+    });
+    const peer = new RawPeer(theirs, "client");
+    const received = (async () => {
+      const payloads: number[] = [];
+      for (let i = 0; i < 50; i++) payloads.push((await peer.next())!.payload.length);
+      return payloads;
+    })();
+    for (let i = 0; i < 50; i++) await session.send(new Uint8Array(i * 100));
+    // Writes to `outgoing` that are not awaited queue in the stream, which hands the session
+    // one at a time: they do not trip it either.
+    const writer = session.outgoing.getWriter();
+    const writes = Array.from({ length: 20 }, () => writer.write("x".repeat(500)));
+    assert.deepEqual(await received, Array.from({ length: 50 }, (_, i) => i * 100));
+    for (let i = 0; i < 20; i++) assert.equal((await peer.next())!.payload.length, 500);
+    await Promise.all(writes);
+    writer.releaseLock();
+    await peer.send(Frame.close(1000));
+    assert.equal((await peer.next())?.opcode, Opcode.Close);
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    await peer.end();
+  });
+
+  await t.step("bounds a raw session's frames too", async () => {
+    const [ours, theirs] = duplexPair();
+    const session = new RawWebSocketSession(ours, { maxSendQueue: LIMIT, timeout: 2000 });
+    const sends = Array.from(
+      { length: 5 },
+      (_, i) => session.send(Frame.binary(new Uint8Array(MESSAGE).fill(i))),
+    );
+    const peer = new RawPeer(theirs, "client");
+    for (let i = 0; i < 3; i++) assert.equal((await peer.next())!.payload[0], i);
+    const close = await peer.next();
+    assert.deepEqual(readClosePayload(close!.payload), { code: 1011, reason: "send queue full" });
+    assert.deepEqual(await outcomes(sends), ["sent", "sent", "sent", 1011, 1006]);
+    await peer.send(Frame.close(1011));
+    assert.equal((await session.closed).code, 1011);
+    await peer.end();
+  });
+
+  await t.step("is checked as a limit", () => {
+    const [ours] = duplexPair();
+    for (const bad of [-1, 1.5, Number.NaN]) {
+      assert.throws(() => new WebSocketSession(ours, { maxSendQueue: bad }), RangeError);
+    }
+  });
+
+  for (const engine of wsEngines) {
+    await t.step(
+      `on ${engine.name}, a peer that stops reading ends a sender that does not await`,
+      async () => {
+        const LIMIT_BYTES = 1 << 20;
+        const SIZE = 65_536;
+        const refused = Promise.withResolvers<{ at: number; error: unknown }>();
+        const ended = Promise.withResolvers<unknown>();
+        const server = engine.serve((request) => {
+          const { response, session } = upgradeWebSocket(request, {
+            maxSendQueue: LIMIT_BYTES,
+            timeout: 10_000,
+          });
+          flood(session, SIZE, refused).then(() => session.closed).then(ended.resolve);
+          return response;
+        });
+        const client = wsClient(`${server.wsOrigin}/`);
+        const received: Uint8Array[] = [];
+        client.ws.on("message", (data: Uint8Array) => received.push(data));
+        try {
+          assert.equal(await within(client.opened, 5000, "ws to open"), true);
+          client.ws.pause(); // the socket buffers fill, then the session's queue
+          const { at, error } = await within(refused.promise, 20_000, "a send to be refused");
+          assert.ok(error instanceof WebSocketError && error.closeCode === 1011, String(error));
+          // Before the refusal: the socket buffers (a few MB on loopback), Deno's buffer on
+          // the native engine (maxBufferedAmount, 1 MiB), and the queue itself.
+          assert.ok(at * SIZE < 40_000_000, `${at} messages were sent before the refusal`);
+          client.ws.resume();
+          assert.deepEqual(
+            await within(client.closed, 10_000, "the close"),
+            { code: 1011, reason: "send queue full" },
+          );
+          for (const [i, data] of received.entries()) {
+            assert.equal(data.length, SIZE);
+            assert.equal(data[0], i & 0xff, `message ${i} in order`);
+          }
+          const count = received.length;
+          if (engine === wire) {
+            assert.equal(count, at, "every send made before the refusal arrived");
+          } else {
+            // Sends still waiting for Deno's buffer when the session failed reject with 1006.
+            assert.ok(count > 0 && count <= at, `${count} of ${at} messages arrived`);
+          }
+          const info = await within(ended.promise, 10_000, "the session to end");
+          assert.deepEqual(info, { code: 1011, reason: "send queue full", wasClean: false });
+        } finally {
+          client.ws.terminate();
+          await server.close();
+        }
+      },
+    );
+  }
+});
+
+/**
+ * Sends 64 KiB messages without awaiting them, one per turn of the event loop so that the
+ * socket can take some, until one is refused (at most 2000, 128 MiB).
+ */
+async function flood(
+  session: MessageSession,
+  size: number,
+  refused: { resolve(value: { at: number; error: unknown }): void },
+): Promise<void> {
+  for (let at = 0; at < 2000; at++) {
+    const failed = await Promise.race([
+      session.send(new Uint8Array(size).fill(at & 0xff)).then(() => null, (error) => error),
+      delay(0).then(() => null),
+    ]);
+    if (failed !== null) {
+      refused.resolve({ at, error: failed });
+      return;
+    }
+  }
+  refused.resolve({ at: -1, error: null });
+}
