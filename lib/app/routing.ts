@@ -435,6 +435,7 @@ export class RouteTable implements Routing {
         maxFrameSize: config.maxFrameSize,
         masking: config.masking,
         maxMessageSize: config.maxMessageSize,
+        maxSendQueue: config.maxSendQueue,
         protocols,
       },
     });

@@ -10,6 +10,7 @@ import { checkDuration, checkLimit } from "../_options.ts";
 import { TOKEN } from "../http/head.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../websocket/decoder.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../websocket/message.ts";
+import { DEFAULT_MAX_SEND_QUEUE } from "../websocket/_session_core.ts";
 import type { Application, Plugin } from "./application.ts";
 
 /**
@@ -68,6 +69,16 @@ export interface WebSocketsOptions {
    */
   maxMessageSize?: number;
   /**
+   * The most bytes of sent messages that may wait for a peer that reads slower than the
+   * handler sends without awaiting its sends: a send made while more waits closes the
+   * session with 1011 (`"send queue full"`) and rejects. Awaited sends never reach it. See
+   * `WebSocketSessionOptions.maxSendQueue`; on the native engine it bounds the sends waiting
+   * for Deno's send buffer.
+   *
+   * @default {8388608}
+   */
+  maxSendQueue?: number;
+  /**
    * The subprotocols the routes support (`Sec-WebSocket-Protocol`, RFC 6455 §4.2.2); the
    * client's first offer among them is agreed, and none is agreed when nothing matches. A
    * route's own `protocols` replace these.
@@ -116,6 +127,8 @@ export interface WebSocketsConfig {
   readonly masking: boolean;
   /** The largest message received, in bytes. */
   readonly maxMessageSize: number;
+  /** The most bytes of unawaited sends that may wait to be written. */
+  readonly maxSendQueue: number;
   /** The subprotocols the routes support. */
   readonly protocols: readonly string[];
   /** The origins allowed besides the server's own, normalized, or `"*"`. */
@@ -136,6 +149,7 @@ const OPTION_NAMES = new Set([
   "maxFrameSize",
   "masking",
   "maxMessageSize",
+  "maxSendQueue",
   "protocols",
   "allowedOrigins",
 ]);
@@ -244,6 +258,10 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
     "maxMessageSize",
     number("maxMessageSize", or(options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE)),
   );
+  const maxSendQueue = checkLimit(
+    "maxSendQueue",
+    number("maxSendQueue", or(options.maxSendQueue, DEFAULT_MAX_SEND_QUEUE)),
+  );
   const masking = or(options.masking, false);
   if (typeof masking !== "boolean") {
     throw new TypeError(`Invalid WebSockets option masking: ${describe(masking)} is not a boolean`);
@@ -278,6 +296,7 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
     maxFrameSize,
     masking,
     maxMessageSize,
+    maxSendQueue,
     protocols,
     allowedOrigins,
     isAllowedOrigin,

@@ -13,7 +13,7 @@ import {
   type UpgradeWebSocketOptions,
   type WebSocketSession,
 } from "@wirestream/wirestream";
-import { within } from "./async.ts";
+import { delay, within } from "./async.ts";
 import { asciiOf, randomBytes, sameBytes, seeded } from "./random.ts";
 
 /** An unbounded queue of events, read in order. */
@@ -205,4 +205,24 @@ export function sessionPeer(
   reader: ReadableStreamDefaultReader<Message>,
 ): EchoPeer {
   return { send: (message) => session.send(message), next: () => nextMessage(reader) };
+}
+
+/**
+ * Sends messages of `size` bytes (the first byte numbering them) without awaiting them, one
+ * per turn of the event loop so that the socket can take some, until one is refused: what
+ * `maxSendQueue` does to a sender whose peer stopped reading. At most 2000 sends; `at` is -1
+ * when none was refused.
+ */
+export async function floodUntilRefused(
+  session: MessageSession,
+  size: number,
+): Promise<{ at: number; error: unknown }> {
+  for (let at = 0; at < 2000; at++) {
+    const failed = await Promise.race([
+      session.send(new Uint8Array(size).fill(at & 0xff)).then(() => null, (error) => error),
+      delay(0).then(() => null),
+    ]);
+    if (failed !== null) return { at, error: failed };
+  }
+  return { at: -1, error: null };
 }

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { delay, within } from "../_util/async.ts";
 import { denoClient, wsClient } from "../_util/clients.ts";
 import { type Served, wsEngines } from "../_util/engines.ts";
-import { Queue } from "../_util/ws.ts";
+import { floodUntilRefused, Queue } from "../_util/ws.ts";
 
 /** Installs WebSockets with `options` on a fresh application. */
 function install(options?: WebSocketsOptions) {
@@ -38,6 +38,7 @@ Deno.test("WebSockets", async (t) => {
       maxFrameSize: 1_048_576,
       masking: false,
       maxMessageSize: 4_194_304,
+      maxSendQueue: 8_388_608,
       protocols: [],
       allowedOrigins: [],
       isAllowedOrigin: null,
@@ -59,6 +60,8 @@ Deno.test("WebSockets", async (t) => {
       { maxFrameSize: 0 },
       { maxFrameSize: 1.5 },
       { maxMessageSize: -1 },
+      { maxSendQueue: -1 },
+      { maxSendQueue: 0.5 },
     ];
     for (const options of cases) {
       assert.throws(() => install(options), RangeError, JSON.stringify(options));
@@ -73,6 +76,7 @@ Deno.test("WebSockets", async (t) => {
       ["maxFrameSize", 1n],
       ["masking", 1],
       ["maxMessageSize", null],
+      ["maxSendQueue", "8MiB"],
       ["protocols", "chat"],
       ["protocols", ["chat", 1]],
       ["protocols", ["two words"]],
@@ -431,6 +435,33 @@ Deno.test("WebSockets", async (t) => {
           }
         },
       );
+
+      await t.step("maxSendQueue reaches the sessions of the routes", async () => {
+        const outcome = Promise.withResolvers<{ at: number; error: unknown }>();
+        const server = serve(
+          (app) =>
+            app.routing((r) =>
+              r.webSocket("/flood", async (session) => {
+                outcome.resolve(await floodUntilRefused(session, 65_536));
+              })
+            ),
+          { maxSendQueue: 1_048_576 },
+        );
+        const ws = wsClient(`${server.wsOrigin}/flood`);
+        try {
+          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+          ws.ws.pause(); // the socket's buffers fill, then the session's queue
+          const { error } = await within(outcome.promise, 20_000, "a send to be refused");
+          assert.ok(error instanceof WebSocketError && error.closeCode === 1011, String(error));
+          assert.match(error.message, /more than maxSendQueue \(1048576\)/);
+          ws.ws.resume();
+          const closed = await within(ws.closed, 10_000, "the close");
+          assert.deepEqual(closed, { code: 1011, reason: "send queue full" });
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
 
       if (engine.name.startsWith("native")) {
         await t.step(

@@ -15,10 +15,11 @@ import {
   WebSocketError,
   WebSocketSession,
 } from "@wirestream/wirestream";
-import { delay, within } from "../_util/async.ts";
+import { within } from "../_util/async.ts";
 import { wsClient } from "../_util/clients.ts";
 import { directTransport, duplexPair, RawPeer } from "../_util/duplex.ts";
 import { wire, wsEngines } from "../_util/engines.ts";
+import { floodUntilRefused } from "../_util/ws.ts";
 
 /** A 1000-byte payload takes 1004 bytes on the wire, unmasked: a 4-byte header. */
 const MESSAGE = 1000;
@@ -146,7 +147,10 @@ Deno.test("maxSendQueue", async (t) => {
             maxSendQueue: LIMIT_BYTES,
             timeout: 10_000,
           });
-          flood(session, SIZE, refused).then(() => session.closed).then(ended.resolve);
+          floodUntilRefused(session, SIZE).then((outcome) => {
+            refused.resolve(outcome);
+            return session.closed;
+          }).then(ended.resolve);
           return response;
         });
         const client = wsClient(`${server.wsOrigin}/`);
@@ -186,25 +190,3 @@ Deno.test("maxSendQueue", async (t) => {
     );
   }
 });
-
-/**
- * Sends 64 KiB messages without awaiting them, one per turn of the event loop so that the
- * socket can take some, until one is refused (at most 2000, 128 MiB).
- */
-async function flood(
-  session: MessageSession,
-  size: number,
-  refused: { resolve(value: { at: number; error: unknown }): void },
-): Promise<void> {
-  for (let at = 0; at < 2000; at++) {
-    const failed = await Promise.race([
-      session.send(new Uint8Array(size).fill(at & 0xff)).then(() => null, (error) => error),
-      delay(0).then(() => null),
-    ]);
-    if (failed !== null) {
-      refused.resolve({ at, error: failed });
-      return;
-    }
-  }
-  refused.resolve({ at: -1, error: null });
-}
