@@ -484,6 +484,36 @@ Deno.test("MultipartParser", async (t) => {
     );
   });
 
+  await t.step("holds a preamble and an epilogue of 1-byte chunks near their size", () => {
+    // A copy per chunk held about 220 bytes per byte: 3.5 MB for an epilogue of the default
+    // maxPreambleSize (16 KiB).
+    const size = 16_384;
+    const used = () => Deno.memoryUsage().heapUsed + Deno.memoryUsage().external;
+    const got: string[] = [];
+    const sink = {
+      preamble: (body: Uint8Array) => void got.push(new TextDecoder().decode(body)),
+      partStart() {},
+      partData() {},
+      partEnd() {},
+      epilogue: (body: Uint8Array) => void got.push(new TextDecoder().decode(body)),
+    };
+    const parser = new MultipartParser("b");
+    const one = Uint8Array.of(0x61); // "a"
+    let before = used();
+    for (let i = 0; i < size; i++) parser.push(one, sink);
+    const preamble = used() - before;
+    const middle = bytes("\r\n--b\r\n\r\n\r\n--b--\r\n");
+    for (let at = 0; at < middle.length;) at += parser.push(middle.subarray(at), sink);
+    before = used();
+    for (let i = 0; i < size; i++) parser.push(one, sink);
+    const epilogue = used() - before;
+    parser.end(sink);
+    assert.deepEqual(got, ["a".repeat(size), "a".repeat(size)]);
+    for (const [what, grown] of [["preamble", preamble], ["epilogue", epilogue]] as const) {
+      assert.ok(grown < 1_048_576, `${grown} bytes held for a ${what} of ${size} bytes`);
+    }
+  });
+
   await t.step("refuses invalid limits with a RangeError", () => {
     for (const name of ["maxParts", "maxHeaderSize", "maxPartSize", "maxTotalSize", "maxFields"]) {
       assert.throws(() => new MultipartParser("b", { [name]: -1 }), RangeError, name);
