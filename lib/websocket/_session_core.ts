@@ -74,6 +74,14 @@ export interface CoreOptions {
 /** The default of `maxSendQueue`: 8 MiB. */
 export const DEFAULT_MAX_SEND_QUEUE = 8_388_608;
 
+/**
+ * What each write waiting for the transport counts toward `maxSendQueue` on top of its bytes:
+ * what the session holds for it (its chunk's object, its promises; 600 to 1000 bytes measured
+ * for an empty message), so that a flood of small or empty messages is bounded too. Counted
+ * as bytes alone, 8 MiB let 4 million empty messages wait, holding 2.5 to 4 GB.
+ */
+export const WRITE_OVERHEAD = 1024;
+
 /** What a session does with each frame; it may throw a WebSocketError to fail the session. */
 export interface FrameHandler {
   /** Handles a frame; returns true when it keeps a view of the frame's payload. */
@@ -148,7 +156,7 @@ export function sentCode(failure: WebSocketError): number {
  */
 export function sendQueueError(action: string, queued: number, limit: number): WebSocketError {
   return new WebSocketError(
-    `Cannot ${action}: ${queued} bytes already wait to be sent, more than maxSendQueue (${limit}); await each send`,
+    `Cannot ${action}: ${queued} bytes already wait to be sent (${WRITE_OVERHEAD} counted per write on top of its bytes), more than maxSendQueue (${limit}); await each send`,
     CloseCode.InternalError,
   );
 }
@@ -224,7 +232,10 @@ export class SessionCore {
   // were pending, the oldest has been pending that long. One timer per period, not per write.
   #writesStarted = 0;
   #writesDone = 0;
-  /** Bytes handed to the transport (or waiting for it) and not yet accepted by it. */
+  /**
+   * Bytes handed to the transport (or waiting for it) and not yet accepted by it, with
+   * WRITE_OVERHEAD more per write.
+   */
   #queued = 0;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
@@ -572,9 +583,10 @@ export class SessionCore {
   }
 
   /**
-   * {@linkcode checkOpen}, and then, when more than `maxSendQueue` bytes wait to be written,
-   * fails the session with 1011 and throws why: a sender that does not await its sends
-   * cannot queue without bound. So at most the limit plus one message waits.
+   * {@linkcode checkOpen}, and then, when more than `maxSendQueue` bytes wait to be written
+   * (each write counting WRITE_OVERHEAD more), fails the session with 1011 and throws why: a
+   * sender that does not await its sends cannot queue without bound. So at most the limit
+   * plus one message waits.
    */
   checkSend(action: string): void {
     if (this.#state !== OPEN) throw this.#closedError(action);
@@ -601,7 +613,7 @@ export class SessionCore {
   #writeError: unknown = null;
   readonly #written = (size: number): void => {
     this.#writesDone++;
-    this.#queued -= size;
+    this.#queued -= size + WRITE_OVERHEAD;
   };
 
   readonly #writeFailed = (cause: unknown): void => {
@@ -611,7 +623,7 @@ export class SessionCore {
 
   #writeChunk(chunk: Uint8Array): void {
     this.#writesStarted++;
-    this.#queued += chunk.length;
+    this.#queued += chunk.length + WRITE_OVERHEAD;
     if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
       this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, settle }));

@@ -63,14 +63,16 @@ export interface RawWebSocketSessionOptions {
    */
   masking?: boolean;
   /**
-   * The most bytes of sent messages that may wait for the transport, in bytes. A send made
-   * while more than this waits (frames queued and not yet accepted by the transport, because
-   * the peer reads slower than the application sends and the sends are not awaited) fails
-   * the session with 1011 (`"send queue full"`), and that send rejects: so at most this plus
-   * one message is held, as `uWebSockets.js` does with `maxBackpressure` and
-   * `closeOnBackpressureLimit`, and browsers when their send buffer is full. Awaiting each
-   * send, or writing through `outgoing`, never queues more than one message. `Infinity`
-   * lifts it.
+   * The most bytes of sent messages that may wait for the transport, in bytes, each write
+   * waiting (a frame, or a large frame's header and payload) counted with 1024 bytes more:
+   * what the session holds for it besides its bytes, so that a flood of empty messages is
+   * bounded too. A send made while more than this waits (frames queued and not yet accepted
+   * by the transport, because the peer reads slower than the application sends and the sends
+   * are not awaited) fails the session with 1011 (`"send queue full"`), and that send
+   * rejects: so at most this plus one message is held, as `uWebSockets.js` does with
+   * `maxBackpressure` and `closeOnBackpressureLimit`, and browsers when their send buffer is
+   * full. Awaiting each send, or writing through `outgoing`, never queues more than one
+   * message. `Infinity` lifts it.
    *
    * @default {8388608}
    */

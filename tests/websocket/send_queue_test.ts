@@ -7,6 +7,7 @@ import {
   CloseCode,
   Frame,
   type MessageSession,
+  NativeWebSocketSession,
   Opcode,
   RawWebSocketSession,
   readClosePayload,
@@ -20,9 +21,12 @@ import { wsClient } from "../_util/clients.ts";
 import { directTransport, duplexPair, RawPeer } from "../_util/duplex.ts";
 import { wire, wsEngines } from "../_util/engines.ts";
 
-/** A 1000-byte payload takes 1004 bytes on the wire, unmasked: a 4-byte header. */
+/**
+ * A 1000-byte payload takes 1004 bytes on the wire, unmasked (a 4-byte header), and counts
+ * 2028 bytes while it waits: each write counts 1024 bytes more (WRITE_OVERHEAD).
+ */
 const MESSAGE = 1000;
-const LIMIT = 2500;
+const LIMIT = 5000;
 
 /** Settles `sends` into what each became: "sent", or the rejection's close code. */
 async function outcomes(sends: Promise<void>[]): Promise<(string | number)[]> {
@@ -47,8 +51,8 @@ Deno.test("maxSendQueue", async (t) => {
       const [ours, theirs] = duplexPair();
       const session = new WebSocketSession(make(ours), { maxSendQueue: LIMIT, timeout: 2000 });
       const incoming = session.incoming.getReader();
-      // Nothing is accepted by the transport within one synchronous loop, so the queue holds
-      // 1004 bytes per send: the fourth send (3012 bytes waiting > 2500) is refused.
+      // Nothing is accepted by the transport within one synchronous loop, so the queue counts
+      // 2028 bytes per send: the fourth send (6084 bytes waiting > 5000) is refused.
       const sends = Array.from(
         { length: 6 },
         (_, i) => session.send(new Uint8Array(MESSAGE).fill(i)),
@@ -56,7 +60,10 @@ Deno.test("maxSendQueue", async (t) => {
       const refused = await sends[3]!.catch((error) => error);
       assert.ok(refused instanceof WebSocketError, String(refused));
       assert.equal(refused.closeCode, CloseCode.InternalError);
-      assert.match(refused.message, /3012 bytes already wait to be sent, more than maxSendQueue/);
+      assert.match(
+        refused.message,
+        /6084 bytes already wait to be sent \(1024 counted per write on top of its bytes\), more than maxSendQueue \(5000\)/,
+      );
       await assert.rejects(incoming.read(), (e) => e === refused, "incoming errors with it");
       // Only now does the peer read: the three accepted messages, in order, then the close.
       const peer = new RawPeer(theirs, "client");
@@ -81,6 +88,58 @@ Deno.test("maxSendQueue", async (t) => {
       await peer.end();
     });
   }
+
+  for (const [name, make] of transports) {
+    await t.step(
+      `counts 1024 bytes per write, so empty messages are bounded, on ${name}`,
+      async () => {
+        // Counted as bytes alone (2 per empty message), 8 MiB let 4 million empty messages wait:
+        // 2.5 GB held on a direct transport, 4 GB on a stream one.
+        const [ours, theirs] = duplexPair();
+        const session = new WebSocketSession(make(ours), { maxSendQueue: 65_536, timeout: 2000 });
+        const results = outcomes(Array.from({ length: 1000 }, () => session.send("")));
+        const peer = new RawPeer(theirs, "client");
+        for (let i = 0; i < 64; i++) assert.equal((await peer.next())?.opcode, Opcode.Text);
+        assert.equal((await peer.next())?.opcode, Opcode.Close);
+        // 64 sends wait, counted 1026 bytes each (65,664 bytes > 65,536): the 65th is refused.
+        assert.deepEqual(await results, [
+          ...Array(64).fill("sent"),
+          1011,
+          ...Array(1000 - 65).fill(1006),
+        ]);
+        await peer.send(Frame.close(1011));
+        assert.equal((await session.closed).code, 1011);
+        await peer.end();
+      },
+    );
+  }
+
+  await t.step("counts 1024 bytes per send waiting on the native engine too", async () => {
+    // A socket whose buffer never drains: every send waits its turn in the session.
+    const socket = {
+      readyState: WebSocket.OPEN,
+      bufferedAmount: 1 << 30,
+      binaryType: "blob",
+      addEventListener() {},
+      removeEventListener() {},
+      send() {
+        throw new Error("nothing may be handed to this socket");
+      },
+      close() {},
+    } as unknown as WebSocket;
+    const session = new NativeWebSocketSession(socket, { maxSendQueue: 65_536, timeout: 100 });
+    const sends = Array.from({ length: 1000 }, () => session.send(""));
+    // Each waits counted 14 + 1024 bytes: 64 wait (66,432 bytes > 65,536), the 65th is refused.
+    const first: unknown = await sends[64]!.catch((error: unknown) => error);
+    assert.ok(first instanceof WebSocketError && first.closeCode === 1011, String(first));
+    const results = await outcomes(sends);
+    assert.equal(results.indexOf(1011), 64, `${results.indexOf(1011)} sends waited first`);
+    assert.deepEqual(await session.closed, {
+      code: 1011,
+      reason: "send queue full",
+      wasClean: false,
+    });
+  });
 
   await t.step("never refuses an awaited send, even at 0", async () => {
     const [ours, theirs] = duplexPair();
