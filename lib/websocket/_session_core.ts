@@ -179,13 +179,27 @@ export function closeGoingAway(
 /**
  * The `outgoing` stream of a session: a write sends, closing closes the session with 1000,
  * aborting fails it with 1011.
+ *
+ * The stream hands the session one item at a time, and the writes not awaited wait in its
+ * queue: they count toward `limit` as the session's own queue does (`sizeOf` each, plus
+ * WRITE_OVERHEAD), and a write made while more than `limit` waits fails the session with 1011
+ * ("send queue full") and errors the stream. Nothing else bounds that queue: a million writes
+ * of empty messages, not awaited, held 561 MB for a peer that stopped reading.
  */
 export function outgoingStream<T>(
   session: { send(item: T): Promise<void>; close(): Promise<unknown> },
-  fail: (error: WebSocketError) => void,
+  fail: (error: WebSocketError, reason?: string) => void,
+  limit: number,
+  sizeOf: (item: T) => number,
 ): WritableStream<T> {
+  /** What the writes waiting in the stream's queue count. */
+  let queued = 0;
+  const cost = (item: T) => sizeOf(item) + WRITE_OVERHEAD;
   return new WritableStream<T>({
-    write: (item) => session.send(item),
+    write: (item) => {
+      queued -= cost(item); // out of the queue: the session counts it now
+      return session.send(item);
+    },
     close: () => session.close().then(noop),
     abort: (reason) => {
       fail(
@@ -196,7 +210,31 @@ export function outgoingStream<T>(
         ),
       );
     },
+  }, {
+    highWaterMark: 1,
+    // Called by each write(), as the item joins the queue; a throw errors the stream with it,
+    // and the writes still waiting in the queue reject with it too.
+    size: (item) => {
+      if (queued > limit) {
+        const error = sendQueueError("write to outgoing", queued, limit);
+        fail(error, "send queue full");
+        throw error;
+      }
+      queued += cost(item);
+      return 1;
+    },
   });
+}
+
+/** What a message counts toward `maxSendQueue` while it waits in `outgoing`: its bytes. */
+export function messageSize(message: unknown): number {
+  return typeof message === "string"
+    ? message.length * 3 // the most UTF-8 bytes it can take
+    : message instanceof Uint8Array
+    ? message.length
+    : message instanceof Frame
+    ? message.payload.length
+    : 0;
 }
 
 export class SessionCore {

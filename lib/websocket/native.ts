@@ -16,6 +16,7 @@ import {
   type CloseInfo,
   closeReason,
   coreOptions,
+  messageSize,
   outgoingStream,
   sendQueueError,
   sentCode,
@@ -102,8 +103,9 @@ export interface NativeWebSocketSessionOptions {
    * waiting counted with 1024 bytes more (what it holds besides its message, so that a flood
    * of empty messages is bounded too). A send made while more than this waits fails the
    * session with 1011 (`"send queue full"`), and that send rejects: a sender that does not
-   * await its sends cannot queue without bound. The wire engine's option of the same name, on
-   * this engine's queue.
+   * await its sends cannot queue without bound. Writes to `outgoing` that are not awaited
+   * wait in the stream, counted and refused the same way. The wire engine's option of the
+   * same name, on this engine's queue.
    *
    * @default {8388608}
    */
@@ -601,7 +603,12 @@ export class NativeWebSocketSession implements MessageSession {
     this.#opened = new Promise((resolve) => (this.#resolveOpened = resolve));
     this.#inbox = new Inbox(this.#settings.maxQueuedBytes, () => void this.close());
     this.incoming = this.#inbox.stream;
-    this.outgoing = outgoingStream<Message>(this, (error) => this.#fail(error));
+    this.outgoing = outgoingStream<Message>(
+      this,
+      (error, reason) => this.#fail(error, reason),
+      this.#settings.maxSendQueue,
+      messageSize,
+    );
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", this.#onOpen);
     socket.addEventListener("message", this.#onMessage);

@@ -12,6 +12,7 @@ import {
   type CoreOptions,
   coreOptions,
   type FrameHandler,
+  messageSize,
   outgoingStream,
   SessionCore,
   type Transport,
@@ -71,8 +72,10 @@ export interface RawWebSocketSessionOptions {
    * are not awaited) fails the session with 1011 (`"send queue full"`), and that send
    * rejects: so at most this plus one message is held, as `uWebSockets.js` does with
    * `maxBackpressure` and `closeOnBackpressureLimit`, and browsers when their send buffer is
-   * full. Awaiting each send, or writing through `outgoing`, never queues more than one
-   * message. `Infinity` lifts it.
+   * full. Awaiting each send, or each write to `outgoing`, never queues more than one
+   * message. Writes to `outgoing` that are not awaited wait in the stream, counted the same
+   * way: one made while more than this waits there fails the session alike, and the writes
+   * still waiting reject with its error. `Infinity` lifts it.
    *
    * @default {8388608}
    */
@@ -366,7 +369,12 @@ export class WebSocketSession implements MessageSession {
       fail: (error) => this.#inbox.fail(error),
     };
     this.#core.attach(handler, () => this.#inbox.wantsMore);
-    this.outgoing = outgoingStream<Message>(this, (error) => this.#core.fail(error));
+    this.outgoing = outgoingStream<Message>(
+      this,
+      (error, reason) => this.#core.fail(error, reason),
+      core.maxSendQueue,
+      messageSize,
+    );
     if (pingInterval !== null && pingInterval !== Infinity) {
       this.#startPinger(pingInterval, core.timeout);
     }
@@ -523,7 +531,8 @@ export class RawWebSocketSession {
     options: RawWebSocketSessionOptions = {},
   ) {
     this.protocol = options.protocol ?? "";
-    this.#core = new SessionCore(transport, coreOptions(options));
+    const core = coreOptions(options);
+    this.#core = new SessionCore(transport, core);
     const inbox = new Inbox<Frame>(() => void this.#core.pump(), () => void this.close());
     this.incoming = inbox.stream;
     this.#core.attach({
@@ -542,7 +551,12 @@ export class RawWebSocketSession {
       end: () => inbox.end(),
       fail: (error) => inbox.fail(error),
     }, () => inbox.wantsMore);
-    this.outgoing = outgoingStream<Frame>(this, (error) => this.#core.fail(error));
+    this.outgoing = outgoingStream<Frame>(
+      this,
+      (error, reason) => this.#core.fail(error, reason),
+      core.maxSendQueue,
+      messageSize,
+    );
   }
 
   /** The role of this endpoint. */

@@ -141,6 +141,76 @@ Deno.test("maxSendQueue", async (t) => {
     });
   });
 
+  await t.step("bounds writes to outgoing that are not awaited, on both sessions", async () => {
+    // They waited in the stream's own queue, which nothing bounded: a million such writes of
+    // empty messages held 561 MB for a peer that stopped reading.
+    for (const raw of [false, true]) {
+      const [ours, theirs] = duplexPair();
+      const options = { maxSendQueue: 65_536, timeout: 2000 };
+      const session = raw
+        ? new RawWebSocketSession(ours, options)
+        : new WebSocketSession(ours, options);
+      const writer = (session.outgoing as WritableStream<unknown>).getWriter();
+      await writer.ready;
+      const writes = Array.from({ length: 1000 }, () => writer.write(raw ? Frame.text("") : ""));
+      const settled = Promise.allSettled(writes);
+      // The first write went to the session, which holds it (the peer does not read yet); the
+      // next ones wait in the stream, counted 1024 bytes each: the 67th, made while 65 wait
+      // (66,560 bytes > 65,536), is refused, and the writes still waiting reject with it.
+      const refused: unknown = await writes[66]!.catch((error: unknown) => error);
+      assert.ok(refused instanceof WebSocketError && refused.closeCode === 1011, String(refused));
+      assert.match(refused.message, /^Cannot write to outgoing: 66560 bytes already wait/);
+      const peer = new RawPeer(theirs, "client");
+      assert.equal((await peer.next())?.opcode, Opcode.Text);
+      const close = await peer.next();
+      assert.deepEqual(readClosePayload(close!.payload), {
+        code: 1011,
+        reason: "send queue full",
+      });
+      const results = await settled;
+      assert.equal(results[0]!.status, "fulfilled", `raw: ${raw}: the write that was sent`);
+      for (const result of results.slice(1)) {
+        assert.equal(result.status === "rejected" && result.reason, refused);
+      }
+      await peer.send(Frame.close(1011));
+      assert.equal((await session.closed).code, 1011);
+      await peer.end();
+    }
+  });
+
+  await t.step("bounds writes to outgoing that are not awaited on the native engine", async () => {
+    const socket = {
+      readyState: WebSocket.OPEN,
+      bufferedAmount: 1 << 30,
+      binaryType: "blob",
+      addEventListener() {},
+      removeEventListener() {},
+      send() {
+        throw new Error("nothing may be handed to this socket");
+      },
+      close() {},
+    } as unknown as WebSocket;
+    const session = new NativeWebSocketSession(socket, { maxSendQueue: 65_536, timeout: 100 });
+    const writer = session.outgoing.getWriter();
+    await writer.ready;
+    const writes = Array.from({ length: 1000 }, () => writer.write(""));
+    const settled = Promise.allSettled(writes);
+    // The first write waits in the session (Deno's buffer never drains), the next ones in the
+    // stream: the 67th is refused, as on the wire engine.
+    const refused: unknown = await writes[66]!.catch((error: unknown) => error);
+    assert.ok(refused instanceof WebSocketError && refused.closeCode === 1011, String(refused));
+    assert.match(refused.message, /^Cannot write to outgoing: 66560 bytes already wait/);
+    const results = await settled;
+    for (const result of results.slice(1)) {
+      assert.equal(result.status === "rejected" && result.reason, refused);
+    }
+    assert.deepEqual(await session.closed, {
+      code: 1011,
+      reason: "send queue full",
+      wasClean: false,
+    });
+  });
+
   await t.step("never refuses an awaited send, even at 0", async () => {
     const [ours, theirs] = duplexPair();
     const session = new WebSocketSession(directTransport(ours.readable, ours.writable), {
@@ -154,13 +224,15 @@ Deno.test("maxSendQueue", async (t) => {
       return payloads;
     })();
     for (let i = 0; i < 50; i++) await session.send(new Uint8Array(i * 100));
-    // Writes to `outgoing` that are not awaited queue in the stream, which hands the session
-    // one at a time: they do not trip it either.
-    const writer = session.outgoing.getWriter();
-    const writes = Array.from({ length: 20 }, () => writer.write("x".repeat(500)));
     assert.deepEqual(await received, Array.from({ length: 50 }, (_, i) => i * 100));
-    for (let i = 0; i < 20; i++) assert.equal((await peer.next())!.payload.length, 500);
-    await Promise.all(writes);
+    // Awaited writes to `outgoing` do not trip it either (the stream hands the session one at
+    // a time; writes not awaited wait in the stream and count: see the steps above).
+    const writer = session.outgoing.getWriter();
+    const read = (async () => {
+      for (let i = 0; i < 20; i++) assert.equal((await peer.next())!.payload.length, 500);
+    })();
+    for (let i = 0; i < 20; i++) await writer.write("x".repeat(500));
+    await read;
     writer.releaseLock();
     await peer.send(Frame.close(1000));
     assert.equal((await peer.next())?.opcode, Opcode.Close);
