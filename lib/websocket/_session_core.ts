@@ -8,7 +8,7 @@ import { ChunkReader } from "./_chunk_reader.ts";
 import { checkDuration, checkLimit } from "../_options.ts";
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role } from "./decoder.ts";
 import { FrameEncoder } from "./encoder.ts";
-import { WebSocketError } from "./error.ts";
+import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, readClosePayload } from "./frame.ts";
 
 /** A byte duplex: a connection, a pair of pipes, a test double. */
@@ -65,6 +65,8 @@ export interface CoreOptions {
   role: Role;
   timeout: number;
   maxFrameSize: number;
+  /** A message session's maxMessageSize: its data frames are held to it too. */
+  maxMessageSize?: number;
   masking: boolean;
   maxSendQueue: number;
   buffered: Uint8Array | undefined;
@@ -250,6 +252,7 @@ export class SessionCore {
   /** Chunks sent before the transport arrived, with what settles their sends. */
   #early: { chunk: Uint8Array; settle: () => void }[] = [];
   readonly #decoder: FrameDecoder;
+  readonly #messageLimit: number;
   readonly #encoder: FrameEncoder;
   readonly #abort = new AbortController();
   #handler: FrameHandler | null = null;
@@ -300,7 +303,15 @@ export class SessionCore {
     this.role = options.role;
     this.signal = this.#abort.signal;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#decoder = new FrameDecoder({ role: options.role, maxFrameSize: options.maxFrameSize });
+    // A message session's data frame over maxMessageSize fails at its header (1009), not
+    // once it was buffered whole up to maxFrameSize: a session with maxMessageSize 1024 held
+    // a frame of up to 1 MiB (the default maxFrameSize) and waited for all of it. Control
+    // frames (at most 125 bytes) stay allowed.
+    this.#messageLimit = options.maxMessageSize ?? Infinity;
+    this.#decoder = new FrameDecoder({
+      role: options.role,
+      maxFrameSize: Math.min(options.maxFrameSize, Math.max(this.#messageLimit, 125)),
+    });
     this.#encoder = new FrameEncoder({ role: options.role, masking: options.masking });
     this.#buffered = options.buffered?.length ? options.buffered : undefined;
     if (transport instanceof Promise) {
@@ -397,7 +408,7 @@ export class SessionCore {
           this.#decoder.push(chunk, this.#frameSink);
         } catch (error) {
           this.#unreadable = true;
-          this.fail(error);
+          this.fail(this.#messageTooBig(error));
           continue;
         }
         if (!this.#retained) this.#reader!.recycle();
@@ -405,6 +416,18 @@ export class SessionCore {
     } finally {
       this.#pumping = null;
     }
+  }
+
+  /** A frame over the decoder's limit that maxMessageSize set, said as a message's error. */
+  #messageTooBig(error: unknown): unknown {
+    if (!(error instanceof MessageTooBigError) || error.limit >= this.#options.maxFrameSize) {
+      return error;
+    }
+    return new MessageTooBigError(
+      `Cannot read message: size of at least ${error.size} bytes exceeds maxMessageSize of ${this.#messageLimit} bytes`,
+      this.#messageLimit,
+      error.size,
+    );
   }
 
   /**

@@ -330,7 +330,10 @@ export class WebSocketSession implements MessageSession {
     );
     this.#encodeOptions = { maxFrameSize: core.maxFrameSize };
     this.protocol = options.protocol ?? "";
-    this.#core = new SessionCore(transport, core);
+    this.#core = new SessionCore(transport, {
+      ...core,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    });
     this.#inbox = new Inbox<Message>(
       () => void this.#core.pump(),
       () => void this.close(),

@@ -177,6 +177,32 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
     }
   });
 
+  await t.step(
+    "a frame over maxMessageSize gets 1009 at its header, though maxFrameSize is larger",
+    async () => {
+      // ws writes the header of a 1 MiB frame and 1000 bytes of it; the rest never comes. The
+      // session took the frame up to maxFrameSize (1 MiB) and waited for the rest before the
+      // message's check: buffered, never answered.
+      const server = ourServer({ maxMessageSize: 1024, timeout: 200 }, echo);
+      const client = await wsClient(server.url);
+      try {
+        const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]);
+        (client.ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(
+          Buffer.concat([header, Buffer.alloc(1000)]),
+        );
+        const closed = await within(client.closed, 3000, "ws close");
+        assert.equal(closed.code, 1009);
+        assert.match(closed.reason, /exceeds maxMessageSize of 1024 bytes/);
+        const session = await server.accepted.next();
+        const info = await within(session.closed, 5000, "our close");
+        assert.deepEqual([info.code, info.wasClean], [1009, false]);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
   await t.step('ws closes with 4001 "x": our session ends with {4001, "x", clean}', async () => {
     const server = ourServer(LIMITS, echo);
     const client = await wsClient(server.url);
