@@ -12,7 +12,7 @@ import { checkLimit } from "../_options.ts";
 import { latin1Text } from "../http/_latin1.ts";
 import { HttpError } from "../http/error.ts";
 import { parseFieldLines } from "../http/head.ts";
-import { parseParameterized, quote, TCHAR } from "./_params.ts";
+import { ownCopy, parseParameterized, quote, TCHAR } from "./_params.ts";
 import { BoundarySearch } from "./search.ts";
 
 /** The limits of a multipart body, with safe defaults; exceeding one is a 413. */
@@ -576,7 +576,9 @@ export class MultipartParser {
       }
       this.#partLimit = Math.min(this.#maxPartSize, this.#maxFieldSize);
     }
-    this.#sink!.partStart(new Head(fields, name, filename, contentType));
+    this.#sink!.partStart(
+      new Head(fields, name, filename, contentType === null ? null : ownCopy(contentType)),
+    );
   }
 
   /**

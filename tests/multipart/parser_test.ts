@@ -4,6 +4,7 @@ import {
   HttpError,
   isValidBoundary,
   multipartBoundary,
+  type MultipartHead,
   MultipartParser,
   type MultipartParserOptions,
 } from "@wirestream/wirestream";
@@ -513,6 +514,38 @@ Deno.test("MultipartParser", async (t) => {
     for (const [what, grown] of [["preamble", preamble], ["epilogue", epilogue]] as const) {
       assert.ok(grown < 1_048_576, `${grown} bytes held for a ${what} of ${size} bytes`);
     }
+  });
+
+  await t.step("gives a name, filename and type that keep no part head alive", () => {
+    // They were slices of the head's text: keeping them (as FormData keeps names and file
+    // names and types) kept the whole header section, up to maxHeaderSize, alive for each.
+    const body = bytes(
+      `--b\r\nX-Pad: ${"p".repeat(7000)}\r\n` +
+        'Content-Disposition: form-data; name="field-name-0123"; filename="file-name-0123.txt"\r\n' +
+        "Content-Type: application/x-type-0123\r\n\r\nx\r\n--b--\r\n",
+    );
+    const kept: (string | null)[] = [];
+    const sink = {
+      preamble() {},
+      partStart: (head: MultipartHead) =>
+        void kept.push(head.name, head.filename, head.contentType),
+      partData() {},
+      partEnd() {},
+      epilogue() {},
+    };
+    const before = retainedBytes();
+    for (let i = 0; i < 1000; i++) {
+      const parser = new MultipartParser("b");
+      for (let at = 0; at < body.length;) at += parser.push(body.subarray(at), sink);
+      parser.end(sink);
+    }
+    const grown = retainedBytes() - before;
+    assert.deepEqual(kept.slice(0, 3), [
+      "field-name-0123",
+      "file-name-0123.txt",
+      "application/x-type-0123",
+    ]);
+    assert.ok(grown < 1_048_576, `${grown} bytes kept alive by 3000 short strings`);
   });
 
   await t.step("refuses invalid limits with a RangeError", () => {
