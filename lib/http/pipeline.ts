@@ -1352,6 +1352,16 @@ class Pipeline {
             error,
           );
         }
+        if (response.body !== null && (response.bodyUsed || response.body.locked)) {
+          // A body the handler read, or holds a reader of, cannot be sent: a handler error
+          // (500, or onError's response), not a reason to drop the connection and the
+          // requests pipelined behind this one.
+          response = await this.#failed(
+            slot.request ?? new Request("http://localhost/"),
+            slot,
+            new TypeError("Cannot send the response: its body was already read or is locked"),
+          );
+        }
         slot.context?.ticket?.fail(
           new Error("The handler answered the upgrade request with another response"),
         );

@@ -12,8 +12,7 @@ import { checkLimit } from "../_options.ts";
 import { latin1Text } from "../http/_latin1.ts";
 import { HttpError } from "../http/error.ts";
 import { parseFieldLines } from "../http/head.ts";
-import { concatBytes } from "./_bytes.ts";
-import { parseParameterized, quote, TCHAR } from "./_params.ts";
+import { ownCopy, parseParameterized, quote, TCHAR } from "./_params.ts";
 import { BoundarySearch } from "./search.ts";
 
 /** The limits of a multipart body, with safe defaults; exceeding one is a 413. */
@@ -121,6 +120,7 @@ const PREAMBLE = 0, // before the first boundary
   EPILOGUE = 9, // after the close delimiter's line
   FAILED = 10;
 const CR = 13, LF = 10, SP = 32, HTAB = 9, HYPHEN = 45, COLON = 58, DEL = 127;
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * Decodes a head that is all ASCII, where UTF-8 and Latin-1 agree: about three times as fast
@@ -267,8 +267,11 @@ export class MultipartParser {
   #sawCR = false;
   /** The bitwise OR of the header section's bytes: bit 7 set when one is not ASCII. */
   #headBits = 0;
-  /** The preamble or the epilogue, gathered. */
-  #gathered: Uint8Array[] = [];
+  /**
+   * The preamble or the epilogue, gathered in [0, #gatheredSize): one buffer that grows by
+   * doubling, not a copy per chunk (one of 1 byte cost about 220 bytes).
+   */
+  #gathered: Uint8Array = NO_BYTES;
   #gatheredSize = 0;
 
   /**
@@ -573,7 +576,9 @@ export class MultipartParser {
       }
       this.#partLimit = Math.min(this.#maxPartSize, this.#maxFieldSize);
     }
-    this.#sink!.partStart(new Head(fields, name, filename, contentType));
+    this.#sink!.partStart(
+      new Head(fields, name, filename, contentType === null ? null : ownCopy(contentType)),
+    );
   }
 
   /**
@@ -632,12 +637,22 @@ export class MultipartParser {
         } exceeds maxPreambleSize of ${this.#maxPreambleSize} bytes`,
       );
     }
-    this.#gathered.push(bytes.slice());
+    const size = this.#gatheredSize;
+    let gathered = this.#gathered;
+    if (gathered.length < size) {
+      gathered = new Uint8Array(
+        Math.min(Math.max(size, 2 * gathered.length, 256), this.#maxPreambleSize),
+      );
+      gathered.set(this.#gathered.subarray(0, size - bytes.length));
+      this.#gathered = gathered;
+    }
+    gathered.set(bytes, size - bytes.length);
   }
 
   #takeGathered(): Uint8Array {
-    const bytes = concatBytes(this.#gathered, this.#gatheredSize);
-    this.#gathered = [];
+    const size = this.#gatheredSize;
+    const bytes = size === this.#gathered.length ? this.#gathered : this.#gathered.slice(0, size);
+    this.#gathered = NO_BYTES;
     this.#gatheredSize = 0;
     return bytes;
   }

@@ -8,7 +8,7 @@ import { ChunkReader } from "./_chunk_reader.ts";
 import { checkDuration, checkLimit } from "../_options.ts";
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role } from "./decoder.ts";
 import { FrameEncoder } from "./encoder.ts";
-import { WebSocketError } from "./error.ts";
+import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, readClosePayload } from "./frame.ts";
 
 /** A byte duplex: a connection, a pair of pipes, a test double. */
@@ -65,6 +65,8 @@ export interface CoreOptions {
   role: Role;
   timeout: number;
   maxFrameSize: number;
+  /** A message session's maxMessageSize: its data frames are held to it too. */
+  maxMessageSize?: number;
   masking: boolean;
   maxSendQueue: number;
   buffered: Uint8Array | undefined;
@@ -73,6 +75,14 @@ export interface CoreOptions {
 
 /** The default of `maxSendQueue`: 8 MiB. */
 export const DEFAULT_MAX_SEND_QUEUE = 8_388_608;
+
+/**
+ * What each write waiting for the transport counts toward `maxSendQueue` on top of its bytes:
+ * what the session holds for it (its chunk's object, its promises; 600 to 1000 bytes measured
+ * for an empty message), so that a flood of small or empty messages is bounded too. Counted
+ * as bytes alone, 8 MiB let 4 million empty messages wait, holding 2.5 to 4 GB.
+ */
+export const WRITE_OVERHEAD = 1024;
 
 /** What a session does with each frame; it may throw a WebSocketError to fail the session. */
 export interface FrameHandler {
@@ -148,7 +158,7 @@ export function sentCode(failure: WebSocketError): number {
  */
 export function sendQueueError(action: string, queued: number, limit: number): WebSocketError {
   return new WebSocketError(
-    `Cannot ${action}: ${queued} bytes already wait to be sent, more than maxSendQueue (${limit}); await each send`,
+    `Cannot ${action}: ${queued} bytes already wait to be sent (${WRITE_OVERHEAD} counted per write on top of its bytes), more than maxSendQueue (${limit}); await each send`,
     CloseCode.InternalError,
   );
 }
@@ -171,13 +181,27 @@ export function closeGoingAway(
 /**
  * The `outgoing` stream of a session: a write sends, closing closes the session with 1000,
  * aborting fails it with 1011.
+ *
+ * The stream hands the session one item at a time, and the writes not awaited wait in its
+ * queue: they count toward `limit` as the session's own queue does (`sizeOf` each, plus
+ * WRITE_OVERHEAD), and a write made while more than `limit` waits fails the session with 1011
+ * ("send queue full") and errors the stream. Nothing else bounds that queue: a million writes
+ * of empty messages, not awaited, held 561 MB for a peer that stopped reading.
  */
 export function outgoingStream<T>(
   session: { send(item: T): Promise<void>; close(): Promise<unknown> },
-  fail: (error: WebSocketError) => void,
+  fail: (error: WebSocketError, reason?: string) => void,
+  limit: number,
+  sizeOf: (item: T) => number,
 ): WritableStream<T> {
+  /** What the writes waiting in the stream's queue count. */
+  let queued = 0;
+  const cost = (item: T) => sizeOf(item) + WRITE_OVERHEAD;
   return new WritableStream<T>({
-    write: (item) => session.send(item),
+    write: (item) => {
+      queued -= cost(item); // out of the queue: the session counts it now
+      return session.send(item);
+    },
     close: () => session.close().then(noop),
     abort: (reason) => {
       fail(
@@ -188,7 +212,31 @@ export function outgoingStream<T>(
         ),
       );
     },
+  }, {
+    highWaterMark: 1,
+    // Called by each write(), as the item joins the queue; a throw errors the stream with it,
+    // and the writes still waiting in the queue reject with it too.
+    size: (item) => {
+      if (queued > limit) {
+        const error = sendQueueError("write to outgoing", queued, limit);
+        fail(error, "send queue full");
+        throw error;
+      }
+      queued += cost(item);
+      return 1;
+    },
   });
+}
+
+/** What a message counts toward `maxSendQueue` while it waits in `outgoing`: its bytes. */
+export function messageSize(message: unknown): number {
+  return typeof message === "string"
+    ? message.length * 3 // the most UTF-8 bytes it can take
+    : message instanceof Uint8Array
+    ? message.length
+    : message instanceof Frame
+    ? message.payload.length
+    : 0;
 }
 
 export class SessionCore {
@@ -204,6 +252,7 @@ export class SessionCore {
   /** Chunks sent before the transport arrived, with what settles their sends. */
   #early: { chunk: Uint8Array; settle: () => void }[] = [];
   readonly #decoder: FrameDecoder;
+  readonly #messageLimit: number;
   readonly #encoder: FrameEncoder;
   readonly #abort = new AbortController();
   #handler: FrameHandler | null = null;
@@ -224,7 +273,10 @@ export class SessionCore {
   // were pending, the oldest has been pending that long. One timer per period, not per write.
   #writesStarted = 0;
   #writesDone = 0;
-  /** Bytes handed to the transport (or waiting for it) and not yet accepted by it. */
+  /**
+   * Bytes handed to the transport (or waiting for it) and not yet accepted by it, with
+   * WRITE_OVERHEAD more per write.
+   */
   #queued = 0;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
@@ -251,7 +303,15 @@ export class SessionCore {
     this.role = options.role;
     this.signal = this.#abort.signal;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#decoder = new FrameDecoder({ role: options.role, maxFrameSize: options.maxFrameSize });
+    // A message session's data frame over maxMessageSize fails at its header (1009), not
+    // once it was buffered whole up to maxFrameSize: a session with maxMessageSize 1024 held
+    // a frame of up to 1 MiB (the default maxFrameSize) and waited for all of it. Control
+    // frames (at most 125 bytes) stay allowed.
+    this.#messageLimit = options.maxMessageSize ?? Infinity;
+    this.#decoder = new FrameDecoder({
+      role: options.role,
+      maxFrameSize: Math.min(options.maxFrameSize, Math.max(this.#messageLimit, 125)),
+    });
     this.#encoder = new FrameEncoder({ role: options.role, masking: options.masking });
     this.#buffered = options.buffered?.length ? options.buffered : undefined;
     if (transport instanceof Promise) {
@@ -348,7 +408,7 @@ export class SessionCore {
           this.#decoder.push(chunk, this.#frameSink);
         } catch (error) {
           this.#unreadable = true;
-          this.fail(error);
+          this.fail(this.#messageTooBig(error));
           continue;
         }
         if (!this.#retained) this.#reader!.recycle();
@@ -356,6 +416,18 @@ export class SessionCore {
     } finally {
       this.#pumping = null;
     }
+  }
+
+  /** A frame over the decoder's limit that maxMessageSize set, said as a message's error. */
+  #messageTooBig(error: unknown): unknown {
+    if (!(error instanceof MessageTooBigError) || error.limit >= this.#options.maxFrameSize) {
+      return error;
+    }
+    return new MessageTooBigError(
+      `Cannot read message: size of at least ${error.size} bytes exceeds maxMessageSize of ${this.#messageLimit} bytes`,
+      this.#messageLimit,
+      error.size,
+    );
   }
 
   /**
@@ -572,9 +644,10 @@ export class SessionCore {
   }
 
   /**
-   * {@linkcode checkOpen}, and then, when more than `maxSendQueue` bytes wait to be written,
-   * fails the session with 1011 and throws why: a sender that does not await its sends
-   * cannot queue without bound. So at most the limit plus one message waits.
+   * {@linkcode checkOpen}, and then, when more than `maxSendQueue` bytes wait to be written
+   * (each write counting WRITE_OVERHEAD more), fails the session with 1011 and throws why: a
+   * sender that does not await its sends cannot queue without bound. So at most the limit
+   * plus one message waits.
    */
   checkSend(action: string): void {
     if (this.#state !== OPEN) throw this.#closedError(action);
@@ -601,7 +674,7 @@ export class SessionCore {
   #writeError: unknown = null;
   readonly #written = (size: number): void => {
     this.#writesDone++;
-    this.#queued -= size;
+    this.#queued -= size + WRITE_OVERHEAD;
   };
 
   readonly #writeFailed = (cause: unknown): void => {
@@ -611,7 +684,7 @@ export class SessionCore {
 
   #writeChunk(chunk: Uint8Array): void {
     this.#writesStarted++;
-    this.#queued += chunk.length;
+    this.#queued += chunk.length + WRITE_OVERHEAD;
     if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
       this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, settle }));

@@ -74,10 +74,34 @@ export async function connectWebSocket(
   const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
   sessionSettings({ ...sessionOptions, role: "client" });
   const timeout = options.timeout ?? 15_000;
-  const deadline = timeout === Infinity ? undefined : AbortSignal.timeout(timeout);
-  const signal = [options.signal, deadline].filter((s) => s !== undefined);
-  const abort = signal.length === 0 ? undefined : AbortSignal.any(signal);
-  abort?.throwIfAborted();
+  options.signal?.throwIfAborted();
+  // The caller's signal or the timeout, through a controller of our own whose timer and
+  // listener go once connected: Deno keeps a signal made with AbortSignal.any for as long as
+  // its sources live, so a long-lived `signal` (an application's) held one per connection.
+  const controller = new AbortController();
+  const abort = controller.signal;
+  const signal = options.signal;
+  const onSignal = () => controller.abort(signal!.reason);
+  signal?.addEventListener("abort", onSignal, { once: true });
+  const timer = timeout === Infinity ? undefined : setTimeout(() => {
+    controller.abort(new DOMException("Signal timed out.", "TimeoutError"));
+  }, timeout);
+  try {
+    return await handshake(target, secure, options, sessionOptions, abort);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onSignal);
+  }
+}
+
+/** Connects and makes the opening handshake; `abort` ends the wait (see connectWebSocket). */
+async function handshake(
+  target: URL,
+  secure: boolean,
+  options: ConnectWebSocketOptions,
+  sessionOptions: WebSocketSessionOptions,
+  abort: AbortSignal,
+): Promise<WebSocketSession> {
   const port = Number(target.port || (secure ? 443 : 80));
   const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
   let conn: Deno.Conn;
@@ -88,10 +112,10 @@ export async function connectWebSocket(
         port,
         ...(options.caCerts ? { caCerts: options.caCerts } : {}),
       })
-      : Deno.connect({ hostname, port, ...(abort ? { signal: abort } : {}) });
+      : Deno.connect({ hostname, port, signal: abort });
     conn = await raceAbort(connecting, abort);
   } catch (cause) {
-    if (abort?.aborted) {
+    if (abort.aborted) {
       throw new WebSocketError(
         "Cannot connect: the connection did not open in time or was aborted",
         1006,
@@ -103,7 +127,7 @@ export async function connectWebSocket(
     throw new WebSocketError(`Cannot connect: ${target.host} is unreachable`, 1006, { cause });
   }
   const onAbort = () => conn.close();
-  abort?.addEventListener("abort", onAbort, { once: true });
+  abort.addEventListener("abort", onAbort, { once: true });
   try {
     const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
     const headers = new Headers(options.headers);
@@ -154,7 +178,7 @@ export async function connectWebSocket(
     if (h.has("sec-websocket-extensions")) {
       throw new WebSocketError("Cannot connect: the server chose an extension, none offered", 1002);
     }
-    abort?.removeEventListener("abort", onAbort);
+    abort.removeEventListener("abort", onAbort);
     return new WebSocketSession(conn, {
       ...sessionOptions,
       role: "client",
@@ -162,14 +186,14 @@ export async function connectWebSocket(
       buffered: rest,
     });
   } catch (error) {
-    abort?.removeEventListener("abort", onAbort);
+    abort.removeEventListener("abort", onAbort);
     try {
       conn.close();
     } catch {
       // Closed by the abort.
     }
     if (error instanceof HttpError || error instanceof WebSocketError) throw error;
-    if (abort?.aborted) {
+    if (abort.aborted) {
       throw new WebSocketError(
         "Cannot connect: the handshake did not finish in time or was aborted",
         1006,

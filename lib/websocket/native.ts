@@ -16,9 +16,11 @@ import {
   type CloseInfo,
   closeReason,
   coreOptions,
+  messageSize,
   outgoingStream,
   sendQueueError,
   sentCode,
+  WRITE_OVERHEAD,
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
@@ -97,10 +99,13 @@ export interface NativeWebSocketSessionOptions {
   maxBufferedAmount?: number;
   /**
    * The most bytes of messages waiting their turn to be sent (while Deno's buffer is above
-   * `maxBufferedAmount`), in bytes, a text counted at 3 bytes per UTF-16 unit. A send made
-   * while more than this waits fails the session with 1011 (`"send queue full"`), and that
-   * send rejects: a sender that does not await its sends cannot queue without bound. The
-   * wire engine's option of the same name, on this engine's queue.
+   * `maxBufferedAmount`), in bytes, a text counted at 3 bytes per UTF-16 unit and each send
+   * waiting counted with 1024 bytes more (what it holds besides its message, so that a flood
+   * of empty messages is bounded too). A send made while more than this waits fails the
+   * session with 1011 (`"send queue full"`), and that send rejects: a sender that does not
+   * await its sends cannot queue without bound. Writes to `outgoing` that are not awaited
+   * wait in the stream, counted and refused the same way. The wire engine's option of the
+   * same name, on this engine's queue.
    *
    * @default {8388608}
    */
@@ -598,7 +603,12 @@ export class NativeWebSocketSession implements MessageSession {
     this.#opened = new Promise((resolve) => (this.#resolveOpened = resolve));
     this.#inbox = new Inbox(this.#settings.maxQueuedBytes, () => void this.close());
     this.incoming = this.#inbox.stream;
-    this.outgoing = outgoingStream<Message>(this, (error) => this.#fail(error));
+    this.outgoing = outgoingStream<Message>(
+      this,
+      (error, reason) => this.#fail(error, reason),
+      this.#settings.maxSendQueue,
+      messageSize,
+    );
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", this.#onOpen);
     socket.addEventListener("message", this.#onMessage);
@@ -666,8 +676,10 @@ export class NativeWebSocketSession implements MessageSession {
       this.#fail(error, "send queue full");
       throw error;
     }
+    // Each send waiting holds its message and a suspended call: counted with WRITE_OVERHEAD.
+    const queued = size + WRITE_OVERHEAD;
     this.#waiting++;
-    this.#waitingBytes += size;
+    this.#waitingBytes += queued;
     const turn = this.#tail;
     let done!: () => void;
     this.#tail = new Promise((resolve) => (done = resolve));
@@ -678,7 +690,7 @@ export class NativeWebSocketSession implements MessageSession {
       this.#room = this.#settings.maxBufferedAmount - amount - size;
     } finally {
       this.#waiting--;
-      this.#waitingBytes -= size;
+      this.#waitingBytes -= queued;
       done();
     }
   }

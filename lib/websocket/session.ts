@@ -12,6 +12,7 @@ import {
   type CoreOptions,
   coreOptions,
   type FrameHandler,
+  messageSize,
   outgoingStream,
   SessionCore,
   type Transport,
@@ -63,14 +64,18 @@ export interface RawWebSocketSessionOptions {
    */
   masking?: boolean;
   /**
-   * The most bytes of sent messages that may wait for the transport, in bytes. A send made
-   * while more than this waits (frames queued and not yet accepted by the transport, because
-   * the peer reads slower than the application sends and the sends are not awaited) fails
-   * the session with 1011 (`"send queue full"`), and that send rejects: so at most this plus
-   * one message is held, as `uWebSockets.js` does with `maxBackpressure` and
-   * `closeOnBackpressureLimit`, and browsers when their send buffer is full. Awaiting each
-   * send, or writing through `outgoing`, never queues more than one message. `Infinity`
-   * lifts it.
+   * The most bytes of sent messages that may wait for the transport, in bytes, each write
+   * waiting (a frame, or a large frame's header and payload) counted with 1024 bytes more:
+   * what the session holds for it besides its bytes, so that a flood of empty messages is
+   * bounded too. A send made while more than this waits (frames queued and not yet accepted
+   * by the transport, because the peer reads slower than the application sends and the sends
+   * are not awaited) fails the session with 1011 (`"send queue full"`), and that send
+   * rejects: so at most this plus one message is held, as `uWebSockets.js` does with
+   * `maxBackpressure` and `closeOnBackpressureLimit`, and browsers when their send buffer is
+   * full. Awaiting each send, or each write to `outgoing`, never queues more than one
+   * message. Writes to `outgoing` that are not awaited wait in the stream, counted the same
+   * way: one made while more than this waits there fails the session alike, and the writes
+   * still waiting reject with its error. `Infinity` lifts it.
    *
    * @default {8388608}
    */
@@ -325,7 +330,10 @@ export class WebSocketSession implements MessageSession {
     );
     this.#encodeOptions = { maxFrameSize: core.maxFrameSize };
     this.protocol = options.protocol ?? "";
-    this.#core = new SessionCore(transport, core);
+    this.#core = new SessionCore(transport, {
+      ...core,
+      maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+    });
     this.#inbox = new Inbox<Message>(
       () => void this.#core.pump(),
       () => void this.close(),
@@ -364,7 +372,12 @@ export class WebSocketSession implements MessageSession {
       fail: (error) => this.#inbox.fail(error),
     };
     this.#core.attach(handler, () => this.#inbox.wantsMore);
-    this.outgoing = outgoingStream<Message>(this, (error) => this.#core.fail(error));
+    this.outgoing = outgoingStream<Message>(
+      this,
+      (error, reason) => this.#core.fail(error, reason),
+      core.maxSendQueue,
+      messageSize,
+    );
     if (pingInterval !== null && pingInterval !== Infinity) {
       this.#startPinger(pingInterval, core.timeout);
     }
@@ -521,7 +534,8 @@ export class RawWebSocketSession {
     options: RawWebSocketSessionOptions = {},
   ) {
     this.protocol = options.protocol ?? "";
-    this.#core = new SessionCore(transport, coreOptions(options));
+    const core = coreOptions(options);
+    this.#core = new SessionCore(transport, core);
     const inbox = new Inbox<Frame>(() => void this.#core.pump(), () => void this.close());
     this.incoming = inbox.stream;
     this.#core.attach({
@@ -540,7 +554,12 @@ export class RawWebSocketSession {
       end: () => inbox.end(),
       fail: (error) => inbox.fail(error),
     }, () => inbox.wantsMore);
-    this.outgoing = outgoingStream<Frame>(this, (error) => this.#core.fail(error));
+    this.outgoing = outgoingStream<Frame>(
+      this,
+      (error, reason) => this.#core.fail(error, reason),
+      core.maxSendQueue,
+      messageSize,
+    );
   }
 
   /** The role of this endpoint. */

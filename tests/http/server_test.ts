@@ -478,6 +478,43 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "raw socket: a response whose body was read or locked gets 500, and the next request its answer",
+    async () => {
+      // Its body cannot be sent: the write loop's getReader() threw, which cut the connection
+      // with no answer, and the request pipelined behind it went unanswered too.
+      const failures: unknown[] = [];
+      await using server = serve(async (request) => {
+        const path = new URL(request.url).pathname;
+        const response = new Response("hello", { headers: { "x-kept": "1" } });
+        if (path === "/read") await response.text();
+        if (path === "/locked") response.body!.getReader();
+        return response;
+      }, {
+        onError: (error) => {
+          failures.push(error);
+          return new Response(null, { status: 500 });
+        },
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/read") + get("/locked") + get("/ok") + get("/also"));
+        assert.equal((await c.next())?.status, 500);
+        assert.equal((await c.next())?.status, 500);
+        assert.equal(textOf((await c.next())!.body), "hello");
+        const last = (await c.next())!;
+        assert.deepEqual([last.status, textOf(last.body)], [200, "hello"]);
+        assert.equal(failures.length, 2);
+        for (const failure of failures) {
+          assert.ok(failure instanceof TypeError, String(failure));
+          assert.match(failure.message, /its body was already read or is locked/);
+        }
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   await t.step("raw socket: a response body that errors midway cuts the connection", async () => {
     await using server = serve(() =>
       new Response(

@@ -7,6 +7,7 @@ import {
   type CloseInfo,
   connectWebSocket,
   HttpError,
+  WebSocketError,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
@@ -175,6 +176,32 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
       await server.close();
     }
   });
+
+  await t.step(
+    "a frame over maxMessageSize gets 1009 at its header, though maxFrameSize is larger",
+    async () => {
+      // ws writes the header of a 1 MiB frame and 1000 bytes of it; the rest never comes. The
+      // session took the frame up to maxFrameSize (1 MiB) and waited for the rest before the
+      // message's check: buffered, never answered.
+      const server = ourServer({ maxMessageSize: 1024, timeout: 200 }, echo);
+      const client = await wsClient(server.url);
+      try {
+        const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]);
+        (client.ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(
+          Buffer.concat([header, Buffer.alloc(1000)]),
+        );
+        const closed = await within(client.closed, 3000, "ws close");
+        assert.equal(closed.code, 1009);
+        assert.match(closed.reason, /exceeds maxMessageSize of 1024 bytes/);
+        const session = await server.accepted.next();
+        const info = await within(session.closed, 5000, "our close");
+        assert.deepEqual([info.code, info.wasClean], [1009, false]);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
 
   await t.step('ws closes with 4001 "x": our session ends with {4001, "x", clean}', async () => {
     const server = ourServer(LIMITS, echo);
@@ -493,6 +520,65 @@ Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", asy
       await session.closed;
     }
   });
+
+  await t.step("connecting leaves nothing on a long-lived signal (3 connections)", async () => {
+    // Deno keeps every signal made with AbortSignal.any for as long as its sources live: one
+    // made per connection from the caller's signal (an application's, say) stayed as long as
+    // that signal, about 360 bytes each.
+    const server = await wsServer();
+    const any = AbortSignal.any;
+    let made = 0;
+    AbortSignal.any = (signals) => (made++, any.call(AbortSignal, signals));
+    const lifetime = new AbortController();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const session = await connectWebSocket(server.url, {
+          signal: lifetime.signal,
+          timeout: 5000,
+        });
+        const peer = await server.connections.next("the ws connection");
+        peer.ws.on("close", () => {});
+        assert.equal((await within(session.close(1000), 5000, "our close")).code, 1000);
+      }
+    } finally {
+      AbortSignal.any = any;
+      await server.close();
+    }
+    assert.equal(made, 0, `${made} signals made with AbortSignal.any for 3 connections`);
+  });
+
+  await t.step(
+    "a server that never answers: 1006 at the timeout or when signal aborts",
+    async () => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const conns: Deno.Conn[] = [];
+      const accepting = (async () => {
+        for await (const conn of listener) conns.push(conn); // accepted, never answered
+      })();
+      const url = `ws://127.0.0.1:${listener.addr.port}/`;
+      try {
+        const started = performance.now();
+        await assert.rejects(connectWebSocket(url, { timeout: 100 }), (e) => {
+          assert.ok(e instanceof WebSocketError && e.closeCode === 1006, String(e));
+          assert.equal((e.cause as DOMException).name, "TimeoutError");
+          return true;
+        });
+        assert.ok(performance.now() - started < 2000, "the timeout ended the handshake");
+        const controller = new AbortController();
+        const connecting = connectWebSocket(url, { signal: controller.signal, timeout: 10_000 });
+        setTimeout(() => controller.abort(new Error("stop")), 50);
+        await assert.rejects(connecting, (e) => {
+          assert.ok(e instanceof WebSocketError && e.closeCode === 1006, String(e));
+          assert.equal((e.cause as Error).message, "stop");
+          return true;
+        });
+      } finally {
+        listener.close();
+        await accepting.catch(() => {});
+        for (const conn of conns) conn.close();
+      }
+    },
+  );
 
   await t.step("a ws server that refuses the upgrade gives an HttpError", async () => {
     const server = await wsServer({ verifyClient: () => false });

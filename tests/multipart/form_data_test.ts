@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { HttpError, parseMultipart, readFormData } from "@wirestream/wirestream";
 import { bytes } from "../_util/multipart.ts";
 import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
+import { retainedBytes } from "../_util/gc.ts";
 
 /** A request with a multipart body of `text` (boundary "b"), or with a FormData body. */
 function post(body: string | FormData): Request {
@@ -83,6 +84,44 @@ Deno.test("readFormData", async (t) => {
       boundary: "b",
     });
     assert.equal((await readFormData(events)).get("a"), "1");
+  });
+
+  await t.step("holds a field and a file that come in 1-byte chunks near their size", async () => {
+    // Each value's chunks were held until its end: a view per chunk, about 200 bytes for a
+    // chunk of 1 byte, which maxBufferedSize (counted in bytes) did not see: 15 MB retained
+    // for this field of 128 KiB, and about 3.5 GB within the default maxBufferedSize of 16
+    // MiB. Now about 0.3 MB.
+    const size = 131_072;
+    const used = retainedBytes; // after a full collection: what is held, not garbage
+    // Each piece is followed by `size` chunks of "x", but the last.
+    const pieces = [
+      '--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n',
+      '\r\n--b\r\nContent-Disposition: form-data; name="f"; filename="f.bin"\r\n\r\n',
+      "\r\n--b--\r\n",
+    ].map(bytes);
+    const one = bytes("x");
+    const held: number[] = [];
+    let step = 0, sent = 0, before = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === 0) {
+          if (step > 0) held.push(used() - before);
+          if (step === pieces.length) return controller.close();
+          before = used();
+          controller.enqueue(pieces[step++]!);
+          sent = step < pieces.length ? size : 0;
+        } else {
+          sent--;
+          controller.enqueue(one);
+        }
+      },
+    }, { highWaterMark: 0 });
+    const form = await readFormData(parseMultipart(body, { boundary: "b" }));
+    assert.equal(form.get("a"), "x".repeat(size));
+    assert.equal((form.get("f") as File).size, size);
+    for (const [i, grown] of held.slice(0, 2).entries()) {
+      assert.ok(grown < 8_388_608, `${grown} bytes held for a value of ${size} bytes (${i})`);
+    }
   });
 
   await t.step("maxFileSize: a file of N bytes is kept, N + 1 is a 413", async () => {

@@ -4,11 +4,13 @@ import {
   HttpError,
   isValidBoundary,
   multipartBoundary,
+  type MultipartHead,
   MultipartParser,
   type MultipartParserOptions,
 } from "@wirestream/wirestream";
 import { bytes, type Outcome, parseStream, parseSync } from "../_util/multipart.ts";
 import { bytewise, seeded, split, splitAt } from "../_util/random.ts";
+import { retainedBytes } from "../_util/gc.ts";
 
 // Fixtures.
 
@@ -482,6 +484,68 @@ Deno.test("MultipartParser", async (t) => {
       () => parseOrThrow(wire(0, 6), { maxPreambleSize: 5 }),
       isStatus(413, /epilogue/),
     );
+  });
+
+  await t.step("holds a preamble and an epilogue of 1-byte chunks near their size", () => {
+    // A copy per chunk held about 220 bytes per byte: 3.5 MB retained for an epilogue of the
+    // default maxPreambleSize (16 KiB). Now under 0.3 MB.
+    const size = 16_384;
+    const used = retainedBytes; // after a full collection: what is held, not garbage
+    const got: string[] = [];
+    const sink = {
+      preamble: (body: Uint8Array) => void got.push(new TextDecoder().decode(body)),
+      partStart() {},
+      partData() {},
+      partEnd() {},
+      epilogue: (body: Uint8Array) => void got.push(new TextDecoder().decode(body)),
+    };
+    const parser = new MultipartParser("b");
+    const one = Uint8Array.of(0x61); // "a"
+    let before = used();
+    for (let i = 0; i < size; i++) parser.push(one, sink);
+    const preamble = used() - before;
+    const middle = bytes("\r\n--b\r\n\r\n\r\n--b--\r\n");
+    for (let at = 0; at < middle.length;) at += parser.push(middle.subarray(at), sink);
+    before = used();
+    for (let i = 0; i < size; i++) parser.push(one, sink);
+    const epilogue = used() - before;
+    parser.end(sink);
+    assert.deepEqual(got, ["a".repeat(size), "a".repeat(size)]);
+    for (const [what, grown] of [["preamble", preamble], ["epilogue", epilogue]] as const) {
+      assert.ok(grown < 1_048_576, `${grown} bytes held for a ${what} of ${size} bytes`);
+    }
+  });
+
+  await t.step("gives a name, filename and type that keep no part head alive", () => {
+    // They were slices of the head's text: keeping them (as FormData keeps names and file
+    // names and types) kept the whole header section, up to maxHeaderSize, alive for each.
+    const body = bytes(
+      `--b\r\nX-Pad: ${"p".repeat(7000)}\r\n` +
+        'Content-Disposition: form-data; name="field-name-0123"; filename="file-name-0123.txt"\r\n' +
+        "Content-Type: application/x-type-0123\r\n\r\nx\r\n--b--\r\n",
+    );
+    const kept: (string | null)[] = [];
+    const sink = {
+      preamble() {},
+      partStart: (head: MultipartHead) =>
+        void kept.push(head.name, head.filename, head.contentType),
+      partData() {},
+      partEnd() {},
+      epilogue() {},
+    };
+    const before = retainedBytes();
+    for (let i = 0; i < 1000; i++) {
+      const parser = new MultipartParser("b");
+      for (let at = 0; at < body.length;) at += parser.push(body.subarray(at), sink);
+      parser.end(sink);
+    }
+    const grown = retainedBytes() - before;
+    assert.deepEqual(kept.slice(0, 3), [
+      "field-name-0123",
+      "file-name-0123.txt",
+      "application/x-type-0123",
+    ]);
+    assert.ok(grown < 1_048_576, `${grown} bytes kept alive by 3000 short strings`);
   });
 
   await t.step("refuses invalid limits with a RangeError", () => {

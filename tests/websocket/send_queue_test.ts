@@ -7,6 +7,7 @@ import {
   CloseCode,
   Frame,
   type MessageSession,
+  NativeWebSocketSession,
   Opcode,
   RawWebSocketSession,
   readClosePayload,
@@ -21,9 +22,12 @@ import { directTransport, duplexPair, RawPeer } from "../_util/duplex.ts";
 import { wire, wsEngines } from "../_util/engines.ts";
 import { floodUntilRefused } from "../_util/ws.ts";
 
-/** A 1000-byte payload takes 1004 bytes on the wire, unmasked: a 4-byte header. */
+/**
+ * A 1000-byte payload takes 1004 bytes on the wire, unmasked (a 4-byte header), and counts
+ * 2028 bytes while it waits: each write counts 1024 bytes more (WRITE_OVERHEAD).
+ */
 const MESSAGE = 1000;
-const LIMIT = 2500;
+const LIMIT = 5000;
 
 /** Settles `sends` into what each became: "sent", or the rejection's close code. */
 async function outcomes(sends: Promise<void>[]): Promise<(string | number)[]> {
@@ -48,8 +52,8 @@ Deno.test("maxSendQueue", async (t) => {
       const [ours, theirs] = duplexPair();
       const session = new WebSocketSession(make(ours), { maxSendQueue: LIMIT, timeout: 2000 });
       const incoming = session.incoming.getReader();
-      // Nothing is accepted by the transport within one synchronous loop, so the queue holds
-      // 1004 bytes per send: the fourth send (3012 bytes waiting > 2500) is refused.
+      // Nothing is accepted by the transport within one synchronous loop, so the queue counts
+      // 2028 bytes per send: the fourth send (6084 bytes waiting > 5000) is refused.
       const sends = Array.from(
         { length: 6 },
         (_, i) => session.send(new Uint8Array(MESSAGE).fill(i)),
@@ -57,7 +61,10 @@ Deno.test("maxSendQueue", async (t) => {
       const refused = await sends[3]!.catch((error) => error);
       assert.ok(refused instanceof WebSocketError, String(refused));
       assert.equal(refused.closeCode, CloseCode.InternalError);
-      assert.match(refused.message, /3012 bytes already wait to be sent, more than maxSendQueue/);
+      assert.match(
+        refused.message,
+        /6084 bytes already wait to be sent \(1024 counted per write on top of its bytes\), more than maxSendQueue \(5000\)/,
+      );
       await assert.rejects(incoming.read(), (e) => e === refused, "incoming errors with it");
       // Only now does the peer read: the three accepted messages, in order, then the close.
       const peer = new RawPeer(theirs, "client");
@@ -83,6 +90,128 @@ Deno.test("maxSendQueue", async (t) => {
     });
   }
 
+  for (const [name, make] of transports) {
+    await t.step(
+      `counts 1024 bytes per write, so empty messages are bounded, on ${name}`,
+      async () => {
+        // Counted as bytes alone (2 per empty message), 8 MiB let 4 million empty messages wait:
+        // 2.5 GB held on a direct transport, 4 GB on a stream one.
+        const [ours, theirs] = duplexPair();
+        const session = new WebSocketSession(make(ours), { maxSendQueue: 65_536, timeout: 2000 });
+        const results = outcomes(Array.from({ length: 1000 }, () => session.send("")));
+        const peer = new RawPeer(theirs, "client");
+        for (let i = 0; i < 64; i++) assert.equal((await peer.next())?.opcode, Opcode.Text);
+        assert.equal((await peer.next())?.opcode, Opcode.Close);
+        // 64 sends wait, counted 1026 bytes each (65,664 bytes > 65,536): the 65th is refused.
+        assert.deepEqual(await results, [
+          ...Array(64).fill("sent"),
+          1011,
+          ...Array(1000 - 65).fill(1006),
+        ]);
+        await peer.send(Frame.close(1011));
+        assert.equal((await session.closed).code, 1011);
+        await peer.end();
+      },
+    );
+  }
+
+  await t.step("counts 1024 bytes per send waiting on the native engine too", async () => {
+    // A socket whose buffer never drains: every send waits its turn in the session.
+    const socket = {
+      readyState: WebSocket.OPEN,
+      bufferedAmount: 1 << 30,
+      binaryType: "blob",
+      addEventListener() {},
+      removeEventListener() {},
+      send() {
+        throw new Error("nothing may be handed to this socket");
+      },
+      close() {},
+    } as unknown as WebSocket;
+    const session = new NativeWebSocketSession(socket, { maxSendQueue: 65_536, timeout: 100 });
+    const sends = Array.from({ length: 1000 }, () => session.send(""));
+    // Each waits counted 14 + 1024 bytes: 64 wait (66,432 bytes > 65,536), the 65th is refused.
+    const first: unknown = await sends[64]!.catch((error: unknown) => error);
+    assert.ok(first instanceof WebSocketError && first.closeCode === 1011, String(first));
+    const results = await outcomes(sends);
+    assert.equal(results.indexOf(1011), 64, `${results.indexOf(1011)} sends waited first`);
+    assert.deepEqual(await session.closed, {
+      code: 1011,
+      reason: "send queue full",
+      wasClean: false,
+    });
+  });
+
+  await t.step("bounds writes to outgoing that are not awaited, on both sessions", async () => {
+    // They waited in the stream's own queue, which nothing bounded: a million such writes of
+    // empty messages held 561 MB for a peer that stopped reading.
+    for (const raw of [false, true]) {
+      const [ours, theirs] = duplexPair();
+      const options = { maxSendQueue: 65_536, timeout: 2000 };
+      const session = raw
+        ? new RawWebSocketSession(ours, options)
+        : new WebSocketSession(ours, options);
+      const writer = (session.outgoing as WritableStream<unknown>).getWriter();
+      await writer.ready;
+      const writes = Array.from({ length: 1000 }, () => writer.write(raw ? Frame.text("") : ""));
+      const settled = Promise.allSettled(writes);
+      // The first write went to the session, which holds it (the peer does not read yet); the
+      // next ones wait in the stream, counted 1024 bytes each: the 67th, made while 65 wait
+      // (66,560 bytes > 65,536), is refused, and the writes still waiting reject with it.
+      const refused: unknown = await writes[66]!.catch((error: unknown) => error);
+      assert.ok(refused instanceof WebSocketError && refused.closeCode === 1011, String(refused));
+      assert.match(refused.message, /^Cannot write to outgoing: 66560 bytes already wait/);
+      const peer = new RawPeer(theirs, "client");
+      assert.equal((await peer.next())?.opcode, Opcode.Text);
+      const close = await peer.next();
+      assert.deepEqual(readClosePayload(close!.payload), {
+        code: 1011,
+        reason: "send queue full",
+      });
+      const results = await settled;
+      assert.equal(results[0]!.status, "fulfilled", `raw: ${raw}: the write that was sent`);
+      for (const result of results.slice(1)) {
+        assert.equal(result.status === "rejected" && result.reason, refused);
+      }
+      await peer.send(Frame.close(1011));
+      assert.equal((await session.closed).code, 1011);
+      await peer.end();
+    }
+  });
+
+  await t.step("bounds writes to outgoing that are not awaited on the native engine", async () => {
+    const socket = {
+      readyState: WebSocket.OPEN,
+      bufferedAmount: 1 << 30,
+      binaryType: "blob",
+      addEventListener() {},
+      removeEventListener() {},
+      send() {
+        throw new Error("nothing may be handed to this socket");
+      },
+      close() {},
+    } as unknown as WebSocket;
+    const session = new NativeWebSocketSession(socket, { maxSendQueue: 65_536, timeout: 100 });
+    const writer = session.outgoing.getWriter();
+    await writer.ready;
+    const writes = Array.from({ length: 1000 }, () => writer.write(""));
+    const settled = Promise.allSettled(writes);
+    // The first write waits in the session (Deno's buffer never drains), the next ones in the
+    // stream: the 67th is refused, as on the wire engine.
+    const refused: unknown = await writes[66]!.catch((error: unknown) => error);
+    assert.ok(refused instanceof WebSocketError && refused.closeCode === 1011, String(refused));
+    assert.match(refused.message, /^Cannot write to outgoing: 66560 bytes already wait/);
+    const results = await settled;
+    for (const result of results.slice(1)) {
+      assert.equal(result.status === "rejected" && result.reason, refused);
+    }
+    assert.deepEqual(await session.closed, {
+      code: 1011,
+      reason: "send queue full",
+      wasClean: false,
+    });
+  });
+
   await t.step("never refuses an awaited send, even at 0", async () => {
     const [ours, theirs] = duplexPair();
     const session = new WebSocketSession(directTransport(ours.readable, ours.writable), {
@@ -96,13 +225,15 @@ Deno.test("maxSendQueue", async (t) => {
       return payloads;
     })();
     for (let i = 0; i < 50; i++) await session.send(new Uint8Array(i * 100));
-    // Writes to `outgoing` that are not awaited queue in the stream, which hands the session
-    // one at a time: they do not trip it either.
-    const writer = session.outgoing.getWriter();
-    const writes = Array.from({ length: 20 }, () => writer.write("x".repeat(500)));
     assert.deepEqual(await received, Array.from({ length: 50 }, (_, i) => i * 100));
-    for (let i = 0; i < 20; i++) assert.equal((await peer.next())!.payload.length, 500);
-    await Promise.all(writes);
+    // Awaited writes to `outgoing` do not trip it either (the stream hands the session one at
+    // a time; writes not awaited wait in the stream and count: see the steps above).
+    const writer = session.outgoing.getWriter();
+    const read = (async () => {
+      for (let i = 0; i < 20; i++) assert.equal((await peer.next())!.payload.length, 500);
+    })();
+    for (let i = 0; i < 20; i++) await writer.write("x".repeat(500));
+    await read;
     writer.releaseLock();
     await peer.send(Frame.close(1000));
     assert.equal((await peer.next())?.opcode, Opcode.Close);
