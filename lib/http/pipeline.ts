@@ -130,7 +130,8 @@ export interface ConnectionPipelineOptions extends HeadLimits {
   onError?: (error: unknown, request: Request) => Response | Promise<Response>;
   /**
    * Called with the error of a request the pipeline refused before any handler saw it (a
-   * malformed head, a limit, a timeout), as it answers with the error's status.
+   * malformed head, a limit, a timeout), as it answers with the error's status. If it throws,
+   * the error goes to `console.error` and the answer goes out all the same.
    */
   onBadRequest?: (error: HttpError) => void;
   /** Called with each WebSocket session started on this connection. */
@@ -944,7 +945,13 @@ class Pipeline {
 
   /** A slot that answers a bad request with its status and closes the connection. */
   #errorSlot(error: HttpError): Slot {
-    this.#options.onBadRequest?.(error);
+    try {
+      this.#options.onBadRequest?.(error);
+    } catch (failure) {
+      // The refusal is answered all the same: a failing callback must not cost the client its
+      // status, nor the requests before it on the connection theirs.
+      console.error("onBadRequest failed:", failure);
+    }
     const slot = new Slot("GET", "HTTP/1.1", false, null);
     slot.ready = error.toResponse();
     slot.settled = true;

@@ -405,6 +405,52 @@ Deno.test("httpServer", async (t) => {
   });
 
   await t.step(
+    "raw socket: onBadRequest sees each refusal, and cannot stop its answer",
+    async () => {
+      const seen: number[] = [];
+      const errors: unknown[] = [];
+      const log = console.error;
+      console.error = (...args: unknown[]) => void errors.push(args);
+      try {
+        await using server = serve(handler, {
+          maxRequestLineSize: 200,
+          onBadRequest: (error) => {
+            seen.push(error.status);
+            if (error.status === 505) throw new Error("a callback that fails");
+          },
+        });
+        for (
+          const [wire, status] of [[get("/ok") + "GET / HTTP/9.9\r\nHost: a\r\n\r\n", 505], [
+            `GET /${"a".repeat(200)} HTTP/1.1\r\nHost: a\r\n\r\n`,
+            414,
+          ]] as const
+        ) {
+          const c = await dial(server.addr.port);
+          try {
+            await c.send(wire);
+            if (status === 505) {
+              assert.equal(
+                (await c.next())?.status,
+                200,
+                "the good request first",
+              );
+            }
+            assert.equal((await c.next())?.status, status);
+            await c.expectClosed();
+          } finally {
+            await c.close();
+          }
+        }
+      } finally {
+        console.error = log;
+      }
+      assert.deepEqual(seen, [505, 414]);
+      assert.equal(errors.length, 1, "the callback's failure is logged");
+      assert.match(String((errors[0] as unknown[])[0]), /onBadRequest failed/);
+    },
+  );
+
+  await t.step(
     "raw socket: keep-alive by default, and Connection: close honoured both ways",
     async () => {
       await using server = serve((request) =>
