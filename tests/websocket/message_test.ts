@@ -89,8 +89,8 @@ Deno.test("MessageDecoder", async (t) => {
 
   await t.step("holds a text message of 1-byte fragments in memory near its size", () => {
     // A string per fragment, concatenated, held a rope node per fragment: 33.6 MB retained
-    // here (about 32 bytes per fragment; 128 MiB at the default 4 MiB limit). Now 1.1 MB: the
-    // message's own buffer.
+    // here (about 32 bytes per fragment; 128 MiB at the default 4 MiB limit). Now about 1.3 MB:
+    // the text, concatenated in pieces of 256 characters.
     const size = 1_048_576;
     const decoder = new MessageDecoder({ maxMessageSize: size });
     const out: (Message | Frame)[] = [];
