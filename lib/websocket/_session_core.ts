@@ -348,10 +348,14 @@ export class SessionCore {
     if (this.#state === CLOSED) this.#endTransport(false); // ended while it was on its way
   }
 
-  /** Connects the session's handler and tells when it wants to read more. */
+  /**
+   * Connects the session's handler and tells when it wants to read more, and starts reading
+   * (while `wantRead` says so). Once it said no, the session calls {@linkcode pump} again.
+   */
   attach(handler: FrameHandler, wantRead: () => boolean): void {
     this.#handler = handler;
     this.#wantRead = wantRead;
+    this.pump();
   }
 
   get open(): boolean {

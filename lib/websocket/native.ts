@@ -23,6 +23,7 @@ import {
   WRITE_OVERHEAD,
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
+import { Inbox } from "./_inbox.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, isValidCloseCode } from "./frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE, type Message } from "./message.ts";
@@ -210,260 +211,10 @@ function utf8Length(text: string): number {
   return bytes;
 }
 
-/** What an iterator of `incoming` returns once it ended. */
-const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
-
-/** What settles a `next()` of an iterator of `incoming` that waits for a message. */
-type NextRequest = (result: IteratorResult<Message> | Promise<IteratorResult<Message>>) => void;
-
-/**
- * The unread messages: a `ReadableStream` with no queue of its own (high-water mark 0), fed
- * from a queue bounded in bytes. A message goes straight to a read that waits for one;
- * otherwise it waits here, and one is handed on per read. An async iterator of the stream
- * (`for await`) takes them from here directly, without the stream's reads (see
- * {@linkcode IncomingIterator}).
- */
-class Inbox {
-  readonly stream: ReadableStream<Message>;
-  #controller!: ReadableStreamDefaultController<Message>;
-  readonly #maxBytes: number;
-  readonly #items: Message[] = [];
-  readonly #sizes: number[] = [];
-  #bytes = 0;
-  /** A read of the stream waits, and nothing is queued. */
-  #waiting = false;
-  /** The `next()` calls of an iterator that wait, in order. */
-  readonly #nexts: NextRequest[] = [];
-  /** The iterator that holds the stream's lock, if one does. */
-  #iterator: IncomingIterator | null = null;
-  /** No more messages will come; the stream ends once the queue is read. */
-  #done = false;
-  #error: unknown = undefined;
-  /** The stream was closed, errored or cancelled. */
-  #settled = false;
-
-  constructor(maxBytes: number, cancel: () => void) {
-    this.#maxBytes = maxBytes;
-    this.stream = new IncomingStream(this, {
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => {
-        if (this.#items.length > 0) {
-          this.#controller.enqueue(this.#take());
-        } else if (this.#done) {
-          this.#settle();
-        } else {
-          this.#waiting = true;
-        }
-      },
-      cancel: () => {
-        this.#done = this.#settled = true;
-        this.#error = undefined; // cancelled: the stream is closed, whatever came before
-        this.#items.length = this.#sizes.length = this.#bytes = 0;
-        cancel();
-      },
-    });
-  }
-
-  /**
-   * Hands a message on, or queues it.
-   *
-   * @throws {WebSocketError} 1008 when it would take the queue over its limit.
-   */
-  push(message: Message): void {
-    if (this.#done) return;
-    if (this.#nexts.length > 0) {
-      this.#nexts.shift()!({ value: message, done: false });
-      return;
-    }
-    if (this.#waiting) {
-      this.#waiting = false;
-      this.#controller.enqueue(message);
-      return;
-    }
-    const size = MESSAGE_OVERHEAD +
-      (typeof message === "string" ? utf8Length(message) : message.length);
-    if (this.#items.length > 0 && this.#bytes + size > this.#maxBytes) {
-      throw new WebSocketError(
-        `Cannot queue message: unread messages of ${
-          this.#bytes + size
-        } bytes exceed maxQueuedBytes of ${this.#maxBytes} bytes`,
-        CloseCode.PolicyViolation,
-      );
-    }
-    this.#items.push(message);
-    this.#sizes.push(size);
-    this.#bytes += size;
-  }
-
-  /** No more messages: `incoming` ends once the queue is read. */
-  end(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#wake();
-  }
-
-  /** The session failed: `incoming` errors with `error` once the queue is read. */
-  fail(error: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.#error = error;
-    this.#wake();
-  }
-
-  /** After the end: settles a read or the `next()` calls that wait (the queue is empty). */
-  #wake(): void {
-    if (this.#waiting) this.#settle();
-    if (this.#nexts.length > 0) this.#finishIterator();
-  }
-
-  #take(): Message {
-    this.#bytes -= this.#sizes.shift()!;
-    return this.#items.shift()!;
-  }
-
-  #settle(): void {
-    this.#waiting = false;
-    if (this.#settled) return;
-    this.#settled = true;
-    if (this.#error === undefined) this.#controller.close();
-    else this.#controller.error(this.#error);
-  }
-
-  /**
-   * `iterator` took the stream's lock: messages go to it from now on. Returns how many
-   * messages wait in the stream's own queue (handed to a read of an earlier reader that was
-   * released before it got them), which the iterator reads through the stream first.
-   */
-  attach(iterator: IncomingIterator): number {
-    this.#iterator = iterator;
-    this.#waiting = false; // the read it waited for went with its reader
-    return this.#settled ? 0 : -(this.#controller.desiredSize ?? 0);
-  }
-
-  /** `iterator` released the stream's lock. */
-  detach(iterator: IncomingIterator): void {
-    if (this.#iterator === iterator) this.#iterator = null;
-  }
-
-  /** The next message for the attached iterator, or the end; waits for one when none is here. */
-  next(): Promise<IteratorResult<Message>> {
-    if (this.#nexts.length === 0) {
-      if (this.#items.length > 0) return Promise.resolve({ value: this.#take(), done: false });
-      if (this.#done) return this.#finishIterator();
-    }
-    return new Promise((resolve) => this.#nexts.push(resolve));
-  }
-
-  /**
-   * The attached iterator read everything: end the stream, release its lock, and settle the
-   * `next()` calls that wait (the first with the failure, if the session failed).
-   */
-  #finishIterator(): Promise<IteratorResult<Message>> {
-    const iterator = this.#iterator;
-    this.#iterator = null;
-    this.#settle();
-    iterator?.release();
-    const nexts = this.#nexts.splice(0);
-    const result = this.#error === undefined ? Promise.resolve(DONE) : Promise.reject(this.#error);
-    nexts.shift()?.(result);
-    for (const next of nexts) next(DONE);
-    return result;
-  }
+/** What an unread message counts against `maxQueuedBytes`. */
+function queuedSize(message: Message): number {
+  return MESSAGE_OVERHEAD + (typeof message === "string" ? utf8Length(message) : message.length);
 }
-
-/**
- * The `incoming` stream: a `ReadableStream` whose async iterator takes the messages from the
- * inbox itself. The stream's own read costs a request, a pull and several promises per message;
- * `for await` over a session's `incoming` is the common way to read it.
- */
-class IncomingStream extends ReadableStream<Message> {
-  readonly #inbox: Inbox;
-
-  constructor(inbox: Inbox, source: UnderlyingDefaultSource<Message>) {
-    super(source, { highWaterMark: 0 });
-    this.#inbox = inbox;
-  }
-
-  override values(options?: ReadableStreamIteratorOptions): AsyncIterableIterator<Message> {
-    return new IncomingIterator(this.#inbox, this.getReader(), Boolean(options?.preventCancel));
-  }
-
-  override [Symbol.asyncIterator](
-    options?: ReadableStreamIteratorOptions,
-  ): AsyncIterableIterator<Message> {
-    return this.values(options);
-  }
-}
-
-/**
- * An async iterator of `incoming` that behaves as the Streams standard's (it holds the
- * stream's lock, `return()` cancels the stream unless `preventCancel`, the lock is released
- * at the end), reading the inbox rather than the stream.
- */
-class IncomingIterator implements AsyncIterableIterator<Message> {
-  readonly #inbox: Inbox;
-  #reader: ReadableStreamDefaultReader<Message> | null;
-  readonly #preventCancel: boolean;
-  /** Messages in the stream's own queue, read through the stream before the inbox's. */
-  #inStream: number;
-  /** The promise of the last `next()`: `return()` waits for it, as the standard says. */
-  #last: Promise<unknown> | null = null;
-
-  constructor(inbox: Inbox, reader: ReadableStreamDefaultReader<Message>, preventCancel: boolean) {
-    this.#inbox = inbox;
-    this.#reader = reader;
-    this.#preventCancel = preventCancel;
-    this.#inStream = inbox.attach(this);
-  }
-
-  /** The next message, or the end once `incoming` ended (a rejection once it failed). */
-  next(): Promise<IteratorResult<Message>> {
-    const reader = this.#reader;
-    if (reader === null) return Promise.resolve(DONE);
-    let next: Promise<IteratorResult<Message>>;
-    if (this.#inStream > 0) {
-      this.#inStream--;
-      next = reader.read() as Promise<IteratorResult<Message>>;
-    } else {
-      next = this.#inbox.next();
-    }
-    this.#last = next;
-    return next;
-  }
-
-  /** Ends the iteration: cancels `incoming` (which closes the session) unless `preventCancel`. */
-  return(value?: unknown): Promise<IteratorResult<Message>> {
-    const last = this.#last;
-    if (last !== null) {
-      this.#last = null;
-      const after = () => this.return(value);
-      return last.then(after, after);
-    }
-    const reader = this.#reader;
-    if (reader === null) return Promise.resolve({ value, done: true });
-    const cancelled = this.#preventCancel ? undefined : reader.cancel(value);
-    this.release();
-    return (cancelled ?? Promise.resolve()).then(() => ({ value, done: true }));
-  }
-
-  /** Releases the stream's lock; `next()` gives the end from now on. */
-  release(): void {
-    this.#inbox.detach(this);
-    this.#reader?.releaseLock();
-    this.#reader = null;
-  }
-
-  [Symbol.asyncIterator](): AsyncIterableIterator<Message> {
-    return this;
-  }
-}
-// Like the standard's iterators, it inherits %AsyncIteratorPrototype% (`Symbol.asyncDispose`).
-Object.setPrototypeOf(
-  IncomingIterator.prototype,
-  Object.getPrototypeOf(Object.getPrototypeOf(async function* () {}).prototype),
-);
 
 /**
  * A WebSocket message session on the native engine: the same {@linkcode MessageSession} as
@@ -556,7 +307,7 @@ export class NativeWebSocketSession implements MessageSession {
   readonly #limitName: string;
   readonly #signal: AbortSignal | undefined;
   readonly #abort = new AbortController();
-  readonly #inbox: Inbox;
+  readonly #inbox: Inbox<Message>;
   #resolveClosed!: (info: CloseInfo) => void;
   #opened: Promise<void>;
   #resolveOpened!: () => void;
@@ -601,7 +352,10 @@ export class NativeWebSocketSession implements MessageSession {
     this.protocol = options.protocol ?? "";
     this.#closed = new Promise((resolve) => (this.#resolveClosed = resolve));
     this.#opened = new Promise((resolve) => (this.#resolveOpened = resolve));
-    this.#inbox = new Inbox(this.#settings.maxQueuedBytes, () => void this.close());
+    this.#inbox = new Inbox<Message>({
+      cancel: () => void this.close(),
+      bound: { maxQueuedBytes: this.#settings.maxQueuedBytes, size: queuedSize },
+    });
     this.incoming = this.#inbox.stream;
     this.outgoing = outgoingStream<Message>(
       this,

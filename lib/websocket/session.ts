@@ -28,6 +28,7 @@ import {
   MessageDecoder,
 } from "./message.ts";
 import { PingLoop } from "./_ping_loop.ts";
+import { Inbox } from "./_inbox.ts";
 
 export type { CloseInfo, Transport, TransportReady };
 
@@ -200,68 +201,14 @@ export function sessionSettings(
 const COPY_BELOW = 16_384;
 
 /**
- * Hands items to a `ReadableStream` with backpressure, ending it after what it holds was
- * read: a failure errors it only once its queue is empty, so nothing accepted is lost.
- */
-class Inbox<T> {
-  controller!: ReadableStreamDefaultController<T>;
-  readonly stream: ReadableStream<T>;
-  #done = false;
-  #error: unknown = undefined;
-
-  constructor(pull: () => void, cancel: () => void) {
-    this.stream = new ReadableStream<T>({
-      start: (controller) => {
-        this.controller = controller;
-      },
-      pull: () => {
-        if (this.#error !== undefined) {
-          if (this.controller.desiredSize === 1) this.controller.error(this.#error);
-          return;
-        }
-        if (!this.#done) pull();
-      },
-      cancel: () => {
-        this.#done = true;
-        cancel();
-      },
-    });
-  }
-
-  get wantsMore(): boolean {
-    return !this.#done && (this.controller.desiredSize ?? 0) > 0;
-  }
-
-  get done(): boolean {
-    return this.#done;
-  }
-
-  push(item: T): void {
-    if (!this.#done) this.controller.enqueue(item);
-  }
-
-  end(): void {
-    if (this.#done) return;
-    this.#done = true;
-    this.controller.close();
-  }
-
-  fail(error: unknown): void {
-    if (this.#done) return;
-    this.#done = true;
-    if (this.controller.desiredSize === 1) this.controller.error(error);
-    else this.#error = error;
-  }
-}
-
-/**
  * A WebSocket session over a byte duplex (Ktor's `DefaultWebSocketSession`): messages in
  * `incoming`, messages out through `outgoing` or {@linkcode send}, with pongs sent
  * automatically, the pinger when `pingInterval` is set, and the close handshake of RFC 6455
  * §7.
  *
- * - **Backpressure**: the transport is read only while `incoming` wants messages; a write
- *   resolves when the transport accepted the bytes.
+ * - **Backpressure**: the transport is read only while no message waits unread in `incoming`,
+ *   so a consumer that stops reading stops the transport being read, with at most the
+ *   messages of one read of it queued; a write resolves when the transport accepted the bytes.
  * - **Closing**: {@linkcode close} sends a close frame and waits up to `timeout` for the
  *   peer's; a close from the peer is answered with the same code. A server then ends the
  *   transport; a client waits up to `timeout` for the server to. `incoming` ends normally.
@@ -334,10 +281,10 @@ export class WebSocketSession implements MessageSession {
       ...core,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
     });
-    this.#inbox = new Inbox<Message>(
-      () => void this.#core.pump(),
-      () => void this.close(),
-    );
+    this.#inbox = new Inbox<Message>({
+      pull: () => void this.#core.pump(),
+      cancel: () => void this.close(),
+    });
     this.incoming = this.#inbox.stream;
     const messageSink = {
       enqueue: (message: Message | Frame) => {
@@ -536,7 +483,10 @@ export class RawWebSocketSession {
     this.protocol = options.protocol ?? "";
     const core = coreOptions(options);
     this.#core = new SessionCore(transport, core);
-    const inbox = new Inbox<Frame>(() => void this.#core.pump(), () => void this.close());
+    const inbox = new Inbox<Frame>({
+      pull: () => void this.#core.pump(),
+      cancel: () => void this.close(),
+    });
     this.incoming = inbox.stream;
     this.#core.attach({
       frame: (frame) => {
