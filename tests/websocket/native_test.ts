@@ -335,13 +335,13 @@ Deno.test("NativeWebSocketSession", async (t) => {
   await t.step(
     "maxQueuedBytes: a peer that floods a session nobody reads gets 1008; what was queued is read first",
     async () => {
-      // 1000 bytes + 64 of bookkeeping per message: 4 fit in 4300 bytes, the 5th does not.
+      // 1000 bytes + 256 of bookkeeping per message: 4 fit in 5100 bytes, the 5th does not.
       // With 8, the peer is still sending when we close: Deno ends the connection on a data
       // frame after its close frame, so that peer may read our 1008 or lose it to the reset.
       for (
         const [count, how] of [[5, "reader"], [8, "reader"], [5, "for await"]] as const
       ) {
-        const server = nativeServer({ maxQueuedBytes: 4300 }, () => {});
+        const server = nativeServer({ maxQueuedBytes: 5100 }, () => {});
         const client = wsClient(server.url);
         try {
           assert.equal(await within(client.opened, 5000, "ws to open"), true);
@@ -350,7 +350,7 @@ Deno.test("NativeWebSocketSession", async (t) => {
           const closed = await within(client.closed, 5000, "ws's close");
           if (count === 5) {
             assert.equal(closed.code, 1008);
-            assert.match(closed.reason, /5320 bytes exceed maxQueuedBytes of 4300 bytes/);
+            assert.match(closed.reason, /6280 bytes exceed maxQueuedBytes of 5100 bytes/);
           } else {
             assert.ok([1006, 1008].includes(closed.code), `ws saw ${closed.code}`);
           }
@@ -363,7 +363,7 @@ Deno.test("NativeWebSocketSession", async (t) => {
           assert.deepEqual(await session.closed, {
             code: 1008,
             reason:
-              "Cannot queue message: unread messages of 5320 bytes exceed maxQueuedBytes of 4300 bytes",
+              "Cannot queue message: unread messages of 6280 bytes exceed maxQueuedBytes of 5100 bytes",
             wasClean: false,
           });
         } finally {
@@ -375,20 +375,20 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
-    "maxQueuedBytes: a flood of empty messages is bounded too (64 bytes of bookkeeping each)",
+    "maxQueuedBytes: a flood of empty messages is bounded too (256 bytes of bookkeeping each)",
     async () => {
-      // 4300 bytes hold 67 empty messages; the 68th is refused.
+      // 4300 bytes hold 16 empty messages; the 17th is refused (with 64 per message, 67 fit).
       const server = nativeServer({ maxQueuedBytes: 4300 }, () => {});
       const client = wsClient(server.url);
       try {
         assert.equal(await within(client.opened, 5000, "ws to open"), true);
         const session = await server.sessions.next();
-        for (let i = 0; i < 68; i++) client.ws.send(new Uint8Array(0));
+        for (let i = 0; i < 17; i++) client.ws.send(new Uint8Array(0));
         const closed = await within(session.closed, 5000, "the session's close");
         assert.equal(closed.code, 1008);
         assert.match(closed.reason, /4352 bytes exceed maxQueuedBytes of 4300 bytes/);
         const { messages } = await drain(session);
-        assert.equal(messages.length, 67, "what was queued before is read first");
+        assert.equal(messages.length, 16, "what was queued before is read first");
       } finally {
         client.ws.terminate();
         await server.close();
