@@ -229,6 +229,19 @@ Deno.test("MultipartParser", async (t) => {
     });
   });
 
+  await t.step("gives Content-Type as written: OWS trimmed, repeated fields joined", () => {
+    // `headers` cannot show this: Headers trims and joins by itself.
+    const typeOf = (lines: string) =>
+      one(`--b\r\n${lines}\r\n\r\nv\r\n--b--`).parts[0]?.contentType;
+    assert.equal(typeOf("Content-Type:\t text/plain \t"), "text/plain");
+    assert.equal(typeOf("Content-Type: \ttext/plain\t "), "text/plain");
+    assert.equal(
+      typeOf("Content-Type: text/plain\r\ncontent-type: text/html"),
+      "text/plain, text/html",
+    );
+    assert.equal(typeOf("X: y"), null);
+  });
+
   await t.step("gives the same result split at every offset, and byte by byte", () => {
     for (const [name, wire, boundary, want] of FIXTURES) {
       for (let at = 0; at <= wire.length; at++) {
@@ -341,6 +354,8 @@ Deno.test("MultipartParser", async (t) => {
       ["--b\r\n folded: x\r\n\r\nx\r\n--b--", /bad field line/],
       ["--b\r\nBad\x01: x\r\n\r\n\r\n--b--", /bad field line/],
       ["--b\r\nA: x\x00y\r\n\r\n\r\n--b--", /control character/],
+      ["--b\r\nA: x\x7fy\r\n\r\n\r\n--b--", /control character/], // DEL
+      ["--b\r\nA: x\x1fy\r\n\r\n\r\n--b--", /control character/],
       [
         '--b\r\nContent-Disposition: form-data; name="a"\r\nContent-Disposition: form-data\r\n\r\n',
         /two Content-Disposition/,
@@ -392,6 +407,11 @@ Deno.test("MultipartParser", async (t) => {
     assert.equal(parseSync([wire], "b", { totalLength: wire.length }).status, null);
     const long = parseSync([wire], "b", { totalLength: wire.length - 1 });
     assert.equal(long.status, 400);
+    assert.deepEqual(long.parts, [], "the chunk that runs past the length is refused whole");
+    assert.throws(
+      () => parseOrThrow("--b\r\n\r\nx\r\n--b--\r\n", { totalLength: 16 }),
+      isStatus(400, /runs past its length of 16 bytes/),
+    );
     const longAtEnd = parseSync(splitAt(wire, wire.length - 1), "b", {
       totalLength: wire.length - 1,
     });
