@@ -750,6 +750,8 @@ Deno.test("startConnectionPipeline", async (t) => {
         assert.equal(notModified.status, 304);
         assert.equal(notModified.headers.get("etag"), '"x"');
         assert.equal(notModified.headers.get("transfer-encoding"), null);
+        // A 304's Content-Length would be that of the 200 (RFC 9110 §8.6), not 0.
+        assert.equal(notModified.headers.get("content-length"), null);
         // Had any of them carried body bytes, this one would not parse as a response.
         const last = (await c.next())!;
         assert.equal(textOf(last.body), "hello");
@@ -995,6 +997,44 @@ Deno.test("startConnectionPipeline", async (t) => {
           assert.equal(response.headers.get("content-length"), "0");
           assert.equal(response.headers.get("connection"), "close");
           await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "cuts a streamed body at the first chunk past its Content-Length, or when it ends short",
+    async () => {
+      // Chunks a tick apart: the body is streamed after its head, not known whole before it.
+      const slow = (...chunks: string[]) =>
+        ReadableStream.from((async function* () {
+          for (const chunk of chunks) {
+            await delay(5);
+            yield utf8(chunk);
+          }
+        })());
+      const cases: [declared: string, chunks: string[], sent: string][] = [
+        ["10", ["hel", "lo"], "hello"], // short: all of it goes out, then the cut
+        ["3", ["he", "llo"], "he"], // long: the chunk that would pass 3 bytes does not go out
+      ];
+      for (const [declared, chunks, sent] of cases) {
+        const c = open((request) =>
+          new URL(request.url).pathname === "/"
+            ? new Response(slow(...chunks), { headers: { "content-length": declared } })
+            : new Response("next")
+        );
+        try {
+          await capturingErrors(async () => {
+            c.send(get("/") + get("/never"));
+            // Never a whole response with a wrong length, and never the next response.
+            const all = latin1(await within(c.responses.rest(), 2000, "the connection's end"));
+            assert.match(all, new RegExp(`^HTTP/1\\.1 200 OK\r\n`), declared);
+            assert.match(all, new RegExp(`\r\ncontent-length: ${declared}\r\n`), declared);
+            assert.ok(all.endsWith(`\r\n\r\n${sent}`), `${declared}: ${JSON.stringify(all)}`);
+            await within(c.pipeline.finished, 2000, "the pipeline to finish");
+          });
         } finally {
           await c.close();
         }
