@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import {
   CloseCode,
   Frame,
-  type MessageSession,
   Opcode,
   RawWebSocketSession,
   readClosePayload,
