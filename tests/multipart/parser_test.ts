@@ -242,6 +242,15 @@ Deno.test("MultipartParser", async (t) => {
     assert.equal(typeOf("X: y"), null);
   });
 
+  await t.step("decodes filename* in ISO-8859-1 as well as UTF-8 (RFC 8187)", () => {
+    const filenameOf = (value: string) =>
+      one(`--b\r\nContent-Disposition: form-data; name="f"; ${value}\r\n\r\nv\r\n--b--`)
+        .parts[0]?.filename;
+    assert.equal(filenameOf("filename*=ISO-8859-1''caf%E9.txt"), "café.txt");
+    assert.equal(filenameOf("filename*=iso-8859-1'fr'%A3%20%FF"), "£ ÿ");
+    assert.equal(filenameOf("filename*=UTF-8''caf%C3%A9.txt"), "café.txt");
+  });
+
   await t.step("gives the same result split at every offset, and byte by byte", () => {
     for (const [name, wire, boundary, want] of FIXTURES) {
       for (let at = 0; at <= wire.length; at++) {
@@ -579,6 +588,7 @@ Deno.test("multipartBoundary", async (t) => {
     assert.equal(multipartBoundary('Multipart/Mixed;charset=utf-8;BOUNDARY="a b=c"'), "a b=c");
     assert.equal(multipartBoundary("multipart/form-data ; boundary=a=b/c ; x=y"), "a=b/c");
     assert.equal(multipartBoundary('multipart/byteranges; boundary="\\a\\=b"'), "a=b"); // quoted-pairs
+    assert.equal(multipartBoundary("multipart/form-data;; boundary=x;"), "x"); // empty items
   });
 
   await t.step("415 for a missing or non-multipart type", () => {
@@ -610,6 +620,9 @@ Deno.test("multipartBoundary", async (t) => {
           'multipart/form-data; boundary="unterminated',
           "multipart/form-data; boundary=a; boundary=b",
           'multipart/form-data; boundary="a\\"b"', // a quote is not a boundary character
+          // A control character in any quoted parameter, not only in the boundary.
+          'multipart/form-data; boundary=x; note="a\x01b"',
+          'multipart/form-data; boundary=x; note="a\x7f"',
         ]
       ) {
         assert.throws(() => multipartBoundary(type), isStatus(400), type);
