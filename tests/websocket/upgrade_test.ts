@@ -511,6 +511,26 @@ Deno.test("upgradeWebSocket", async (t) => {
     },
   );
 
+  await t.step("a session upgraded while the server shuts down is closed with 1001", async () => {
+    const entered = deferred(), gate = deferred();
+    const server = httpServer({ hostname: "127.0.0.1", port: 0 }, async (request) => {
+      entered.resolve();
+      await gate.promise;
+      return upgradeWebSocket(request).response;
+    });
+    const ws = wsClient(`ws://127.0.0.1:${server.addr.port}/`);
+    try {
+      await within(entered.promise, 5000, "the upgrade request to reach the handler");
+      const stopping = server.shutdown();
+      gate.resolve(); // the session starts after shutdown() closed the others
+      assert.equal((await within(ws.closed, 5000, "ws close")).code, 1001);
+      await within(stopping, 5000, "shutdown");
+    } finally {
+      ws.ws.terminate();
+      await within(server.shutdown(), 5000, "shutdown");
+    }
+  });
+
   await t.step(
     "throws TypeError for a second upgrade of the same request, on either engine",
     async () => {
