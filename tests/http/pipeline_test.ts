@@ -784,6 +784,25 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  await t.step("dates each response to the second it is written in, not a cached one", async () => {
+    const c = open(pathHandler);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const before = Date.now();
+        c.send(get("/"));
+        const date = Date.parse((await c.next())!.headers.get("date")!);
+        const after = Date.now();
+        assert.ok(
+          date >= before - (before % 1000) && date <= after,
+          `${new Date(date).toISOString()} is not between ${before} and ${after}`,
+        );
+        await delay(1010 - (Date.now() % 1000)); // into the next second
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
   await t.step(
     "writes a head's fields in Headers order, each Set-Cookie, without those Connection names, and none of them in the next head",
     async () => {
