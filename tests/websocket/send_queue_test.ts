@@ -82,6 +82,32 @@ Deno.test("maxSendQueue", async (t) => {
     });
   }
 
+  await t.step("lets maxSendQueue bytes wait, and refuses a send at one byte more", async () => {
+    // 1004 bytes per send: 4 sends wait 4016 bytes; 3 wait 3012, which 3012 allows.
+    for (const [limit, accepted] of [[3012, 4], [3011, 3]] as const) {
+      const [ours, theirs] = duplexPair();
+      const session = new WebSocketSession(ours, { maxSendQueue: limit, timeout: 2000 });
+      const sends = Array.from(
+        { length: accepted + 2 },
+        (_, i) => session.send(new Uint8Array(MESSAGE).fill(i)),
+      );
+      const refused = await sends[accepted]!.catch((error) => error);
+      assert.ok(refused instanceof WebSocketError, String(refused));
+      assert.ok(
+        refused.message.includes(
+          `${accepted * 1004} bytes already wait to be sent, more than maxSendQueue (${limit})`,
+        ),
+        refused.message,
+      );
+      const peer = new RawPeer(theirs, "client");
+      for (let i = 0; i <= accepted; i++) await peer.next(); // the messages, then the close
+      await peer.send(Frame.close(1011));
+      assert.deepEqual(await outcomes(sends), [...Array(accepted).fill("sent"), 1011, 1006]);
+      assert.equal((await session.closed).code, 1011);
+      await peer.end();
+    }
+  });
+
   await t.step("never refuses an awaited send, even at 0", async () => {
     const [ours, theirs] = duplexPair();
     const session = new WebSocketSession(directTransport(ours.readable, ours.writable), {
