@@ -268,6 +268,8 @@ const REFUSED: [string, string, number][] = [
   ["a Host that is not an authority", "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n", 400],
   ["CONNECT (501)", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501],
   ["TRACE (501)", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  // Fetch forbids these methods in any case: a Request could not even be made for them.
+  ["track (501)", "track / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   ["HTTP/2.0 (505)", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
   ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
   ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
