@@ -216,6 +216,30 @@ Deno.test("embeddedServer", async (t) => {
   });
 
   await t.step(
+    "a module specifier may export its function as `module` instead of default",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "wirestream_embedded_" });
+      try {
+        const file = `${dir}/named.ts`;
+        await Deno.writeTextFile(
+          file,
+          'export const module = (app) => app.routing((r) => r.get("/", () => new Response("named")));\n',
+        );
+        const server = embeddedServer(WireEngine, listen, file);
+        await server.start();
+        try {
+          const response = await fetch(`http://127.0.0.1:${server.addr!.port}/`);
+          assert.equal(await response.text(), "named");
+        } finally {
+          await server.stop();
+        }
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
+  await t.step(
     "a module specifier without a module function fails start with TypeError",
     async () => {
       const dir = await Deno.makeTempDir({ prefix: "wirestream_embedded_" });

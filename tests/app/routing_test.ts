@@ -99,6 +99,27 @@ Deno.test("Routing", async (t) => {
     await upper.body?.cancel();
   });
 
+  await t.step(
+    "answers HEAD with the first GET route that matches; Allow names each once",
+    async () => {
+      // Two GET routes match /users/me: HEAD must take the first, as GET does.
+      const app = new Application().routing((r) => {
+        r.get("/users/me", () => new Response("me", { headers: { "x-route": "me" } }));
+        r.get("/users/:id", () => new Response("id", { headers: { "x-route": "id" } }));
+        r.delete("/users/:id", () => new Response(null, { status: 204 }));
+      });
+      const at = (method: string) =>
+        app.fetch(new Request("http://localhost/users/me", { method }));
+      const head = await at("HEAD");
+      assert.equal(head.headers.get("x-route"), "me");
+      await head.body?.cancel();
+      const post = await at("POST");
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get("allow"), "GET, DELETE, HEAD, OPTIONS");
+      await post.body?.cancel();
+    },
+  );
+
   for (const engine of engines) {
     const app = testApp();
     await t.step(`on the ${engine.name}`, async (t) => {

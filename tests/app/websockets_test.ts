@@ -112,6 +112,8 @@ Deno.test("WebSockets", async (t) => {
       ["https://app.example", "api.example", true], // listed
       ["chrome-extension://abc", "api.example", true], // listed
       ["https://evil.example", "api.example", false],
+      ["chrome-extension://api.example", "api.example", false], // same host: http(s) pages only
+      ["ftp://api.example", "api.example", false],
       ["https://api.example.evil.example", "api.example", false],
       ["null", "api.example", false], // a sandboxed or file: page
       ["garbage", "api.example", false],

@@ -48,7 +48,74 @@ const PIECE = fc.constantFrom(
   "items=",
 );
 
+/** A range-spec of a generated list: first-last, first- or -suffix. */
+type Spec = { first: number; last: number | null } | { suffix: number };
+
+const SPEC: fc.Arbitrary<Spec> = fc.oneof(
+  fc.tuple(fc.nat(250), fc.option(fc.nat(250), { nil: null })).map(([a, b]): Spec =>
+    b === null ? { first: a, last: null } : { first: Math.min(a, b), last: Math.max(a, b) }
+  ),
+  fc.nat(250).map((suffix): Spec => ({ suffix })),
+);
+
+/** The bytes of a representation of `size` that `spec` selects (RFC 9110 §14.1.2), or null. */
+function selected(spec: Spec, size: number): [number, number] | null {
+  if ("suffix" in spec) {
+    return spec.suffix > 0 && size > 0 ? [Math.max(0, size - spec.suffix), size - 1] : null;
+  }
+  if (spec.first >= size) return null;
+  return [spec.first, Math.min(spec.last ?? size - 1, size - 1)];
+}
+
 Deno.test("parseRange fuzz", async (t) => {
+  await t.step("valid lists select exactly the bytes a model selects, in the order named", () => {
+    // The model: a set of byte positions, one spec at a time; the parser's ranges must cover
+    // that set exactly (checkResult: disjoint, not touching), and stand in the order of the
+    // first spec named within each.
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(SPEC, fc.constantFrom("", " ", "\t", " ,")), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.nat(260),
+        (items, size) => {
+          const header = "bytes=" +
+            items.map(([spec, pad]) =>
+              pad + ("suffix" in spec ? `-${spec.suffix}` : `${spec.first}-${spec.last ?? ""}`) +
+              pad
+            ).join(",");
+          const result = parseRange(header, size);
+          const want = new Uint8Array(size);
+          const firstNamed: number[] = new Array(size).fill(Infinity);
+          for (const [k, [spec]] of items.entries()) {
+            const range = selected(spec, size);
+            if (range === null) continue;
+            for (let i = range[0]; i <= range[1]; i++) {
+              want[i] = 1;
+              firstNamed[i] = Math.min(firstNamed[i]!, k);
+            }
+          }
+          if (!want.includes(1)) {
+            assert.deepEqual(result, { type: "unsatisfiable" }, header);
+            return;
+          }
+          assert.equal(result.type, "ranges", header);
+          if (result.type !== "ranges") return;
+          checkResult(result, size, 32, header);
+          const got = new Uint8Array(size);
+          for (const { first, last } of result.ranges) got.fill(1, first, last + 1);
+          assert.deepEqual(got, want, header);
+          const order = result.ranges.map(({ first, last }) =>
+            Math.min(...firstNamed.slice(first, last + 1))
+          );
+          assert.deepEqual(order, [...order].sort((a, b) => a - b), `${header}: order`);
+        },
+      ),
+      { seed: FC_SEED, numRuns: fuzzRuns(2000) },
+    );
+  });
+
   await t.step("any string ends in a well-formed result", () => {
     fc.assert(
       fc.property(

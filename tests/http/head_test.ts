@@ -211,6 +211,10 @@ Deno.test("findHeadEnd", async (t) => {
     }
     const response = bytes("HTTP/1.1 101 OK\nX: y\r\n\r\n");
     throwsStatus(() => findHeadEnd(response, 0, 0, response.length, {}, "response"), 400);
+    // A LF at `start` is bare even when the byte before `start`, which is not the head's, is a CR
+    // (the end of a body, say).
+    const afterCr = bytes("\r\nGET / HTTP/1.1\r\n\r\n");
+    throwsStatus(() => findHeadEnd(afterCr, 1, 1, afterCr.length), 400, "LF at start after CR");
   });
 
   await t.step("accepts a request line of maxRequestLineSize bytes, 414 at one more", () => {
@@ -751,6 +755,16 @@ Deno.test("readRequestHead", async (t) => {
     assert.deepEqual(await readRequestHead(reader), REQUEST_HEAD, "one byte at a time");
   });
 
+  await t.step("skips whole CRLFs only: a bare CR before the request line is 400", async () => {
+    // Skipping two bytes after any CR would take "\rX" + REQUEST for REQUEST.
+    for (const text of ["\rX" + REQUEST, "\r\n\rX" + REQUEST, "\r\r\n" + REQUEST]) {
+      for (const streamOf of [plainStream, byteStream]) {
+        const reader = new BufferedReader(streamOf([bytes(text)]));
+        await assert.rejects(readRequestHead(reader), isStatus(400, JSON.stringify(text)));
+      }
+    }
+  });
+
   await t.step("returns null when the stream ends cleanly before any byte", async () => {
     const cases = [[], [new Uint8Array(0)], [new Uint8Array(0), new Uint8Array(0)]];
     for (const chunks of cases) {
@@ -975,6 +989,15 @@ Deno.test("takeRequestHead (the pipeline's synchronous fast path)", async (t) =>
     await reader.fill();
     assert.equal(takeRequestHead(reader, {}), undefined);
     assert.deepEqual(reader.copy(reader.length), bytes(REQUEST.slice(0, 20)));
+  });
+
+  await t.step("skips whole CRLFs only: a bare CR before the request line is 400", async () => {
+    const reader = new BufferedReader(plainStream([bytes("\rX" + REQUEST)]));
+    await reader.fill();
+    assert.throws(
+      () => takeRequestHead(reader, {}),
+      (e) => e instanceof HttpError && e.status === 400,
+    );
   });
 
   await t.step("throws the same errors as readRequestHead", async () => {

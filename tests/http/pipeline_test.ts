@@ -268,6 +268,8 @@ const REFUSED: [string, string, number][] = [
   ["a Host that is not an authority", "GET / HTTP/1.1\r\nHost: a b/c\r\n\r\n", 400],
   ["CONNECT (501)", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501],
   ["TRACE (501)", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  // Fetch forbids these methods in any case: a Request could not even be made for them.
+  ["track (501)", "track / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   ["HTTP/2.0 (505)", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
   ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
   ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
@@ -750,6 +752,8 @@ Deno.test("startConnectionPipeline", async (t) => {
         assert.equal(notModified.status, 304);
         assert.equal(notModified.headers.get("etag"), '"x"');
         assert.equal(notModified.headers.get("transfer-encoding"), null);
+        // A 304's Content-Length would be that of the 200 (RFC 9110 §8.6), not 0.
+        assert.equal(notModified.headers.get("content-length"), null);
         // Had any of them carried body bytes, this one would not parse as a response.
         const last = (await c.next())!;
         assert.equal(textOf(last.body), "hello");
@@ -777,6 +781,25 @@ Deno.test("startConnectionPipeline", async (t) => {
         "date",
         "Sun, 06 Nov 1994 08:49:37 GMT",
       ]]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step("dates each response to the second it is written in, not a cached one", async () => {
+    const c = open(pathHandler);
+    try {
+      for (let i = 0; i < 2; i++) {
+        const before = Date.now();
+        c.send(get("/"));
+        const date = Date.parse((await c.next())!.headers.get("date")!);
+        const after = Date.now();
+        assert.ok(
+          date >= before - (before % 1000) && date <= after,
+          `${new Date(date).toISOString()} is not between ${before} and ${after}`,
+        );
+        await delay(1010 - (Date.now() % 1000)); // into the next second
+      }
     } finally {
       await c.close();
     }
@@ -1002,6 +1025,44 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "cuts a streamed body at the first chunk past its Content-Length, or when it ends short",
+    async () => {
+      // Chunks a tick apart: the body is streamed after its head, not known whole before it.
+      const slow = (...chunks: string[]) =>
+        ReadableStream.from((async function* () {
+          for (const chunk of chunks) {
+            await delay(5);
+            yield utf8(chunk);
+          }
+        })());
+      const cases: [declared: string, chunks: string[], sent: string][] = [
+        ["10", ["hel", "lo"], "hello"], // short: all of it goes out, then the cut
+        ["3", ["he", "llo"], "he"], // long: the chunk that would pass 3 bytes does not go out
+      ];
+      for (const [declared, chunks, sent] of cases) {
+        const c = open((request) =>
+          new URL(request.url).pathname === "/"
+            ? new Response(slow(...chunks), { headers: { "content-length": declared } })
+            : new Response("next")
+        );
+        try {
+          await capturingErrors(async () => {
+            c.send(get("/") + get("/never"));
+            // Never a whole response with a wrong length, and never the next response.
+            const all = latin1(await within(c.responses.rest(), 2000, "the connection's end"));
+            assert.match(all, new RegExp(`^HTTP/1\\.1 200 OK\r\n`), declared);
+            assert.match(all, new RegExp(`\r\ncontent-length: ${declared}\r\n`), declared);
+            assert.ok(all.endsWith(`\r\n\r\n${sent}`), `${declared}: ${JSON.stringify(all)}`);
+            await within(c.pipeline.finished, 2000, "the pipeline to finish");
+          });
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
   await t.step("closes an idle keep-alive connection after idleTimeout", async () => {
     const c = open(pathHandler, { idleTimeout: 200 });
     try {
@@ -1109,6 +1170,38 @@ Deno.test("startConnectionPipeline", async (t) => {
       }
     },
   );
+
+  await t.step("drains an unread body of maxDrainSize bytes, and closes at one more", async () => {
+    for (const framing of ["length", "chunked"]) {
+      for (const size of [1000, 1001]) {
+        const c = open(pathHandler, { maxDrainSize: 1000 });
+        const body = "y".repeat(size);
+        try {
+          c.send(
+            framing === "length"
+              ? `POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: ${size}\r\n\r\n${body}`
+              : `POST /big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${
+                size.toString(16)
+              }\r\n${body}\r\n0\r\n\r\n`,
+          );
+          c.send(get("/next"));
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "/big");
+          const label = `${framing}, ${size} bytes`;
+          if (size === 1000) {
+            assert.equal(response.headers.get("connection"), null, label);
+            assert.equal(textOf((await c.next())!.body), "/next", label);
+          } else {
+            // Known from Content-Length before the response; found by draining for chunked.
+            if (framing === "length") assert.equal(response.headers.get("connection"), "close");
+            await c.expectClosed();
+          }
+        } finally {
+          await c.close();
+        }
+      }
+    }
+  });
 
   await t.step("closes after the response when an unread body is over maxDrainSize", async () => {
     for (const framing of ["length", "chunked"]) {

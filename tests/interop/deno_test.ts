@@ -349,6 +349,12 @@ Deno.test("connectWebSocket refuses a bad handshake", async (t) => {
         "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n" +
         `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
     ],
+    [
+      "a 101 without Connection: Upgrade (RFC 6455 §4.1)",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
+    ],
   ];
   for (const [what, answer] of cases) {
     await t.step(`with 1002 for ${what}`, async () => {

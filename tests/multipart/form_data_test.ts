@@ -151,6 +151,23 @@ Deno.test("readFormData", async (t) => {
         }),
         isStatus(413, /maxBufferedSize of 10/),
       );
+      // Files count too, before a field or another file.
+      for (const after of [field("b", "123456"), file("g", "b", "x".repeat(6))]) {
+        await assert.rejects(
+          readFormData(post(file("f", "a", "x".repeat(5)) + after + "--b--"), {
+            maxBufferedSize: 10,
+          }),
+          isStatus(413, /maxBufferedSize of 10/),
+        );
+      }
+      // A file over both limits, when they are equal, is named for its own.
+      await assert.rejects(
+        readFormData(post(file("f", "a.txt", "x".repeat(11)) + "--b--"), {
+          maxFileSize: 10,
+          maxBufferedSize: 10,
+        }),
+        isStatus(413, /file "a.txt" exceeds maxFileSize of 10 bytes/),
+      );
     },
   );
 

@@ -231,6 +231,28 @@ Deno.test("MultipartParser", async (t) => {
     });
   });
 
+  await t.step("gives Content-Type as written: OWS trimmed, repeated fields joined", () => {
+    // `headers` cannot show this: Headers trims and joins by itself.
+    const typeOf = (lines: string) =>
+      one(`--b\r\n${lines}\r\n\r\nv\r\n--b--`).parts[0]?.contentType;
+    assert.equal(typeOf("Content-Type:\t text/plain \t"), "text/plain");
+    assert.equal(typeOf("Content-Type: \ttext/plain\t "), "text/plain");
+    assert.equal(
+      typeOf("Content-Type: text/plain\r\ncontent-type: text/html"),
+      "text/plain, text/html",
+    );
+    assert.equal(typeOf("X: y"), null);
+  });
+
+  await t.step("decodes filename* in ISO-8859-1 as well as UTF-8 (RFC 8187)", () => {
+    const filenameOf = (value: string) =>
+      one(`--b\r\nContent-Disposition: form-data; name="f"; ${value}\r\n\r\nv\r\n--b--`)
+        .parts[0]?.filename;
+    assert.equal(filenameOf("filename*=ISO-8859-1''caf%E9.txt"), "café.txt");
+    assert.equal(filenameOf("filename*=iso-8859-1'fr'%A3%20%FF"), "£ ÿ");
+    assert.equal(filenameOf("filename*=UTF-8''caf%C3%A9.txt"), "café.txt");
+  });
+
   await t.step("gives the same result split at every offset, and byte by byte", () => {
     for (const [name, wire, boundary, want] of FIXTURES) {
       for (let at = 0; at <= wire.length; at++) {
@@ -343,6 +365,8 @@ Deno.test("MultipartParser", async (t) => {
       ["--b\r\n folded: x\r\n\r\nx\r\n--b--", /bad field line/],
       ["--b\r\nBad\x01: x\r\n\r\n\r\n--b--", /bad field line/],
       ["--b\r\nA: x\x00y\r\n\r\n\r\n--b--", /control character/],
+      ["--b\r\nA: x\x7fy\r\n\r\n\r\n--b--", /control character/], // DEL
+      ["--b\r\nA: x\x1fy\r\n\r\n\r\n--b--", /control character/],
       [
         '--b\r\nContent-Disposition: form-data; name="a"\r\nContent-Disposition: form-data\r\n\r\n',
         /two Content-Disposition/,
@@ -394,6 +418,11 @@ Deno.test("MultipartParser", async (t) => {
     assert.equal(parseSync([wire], "b", { totalLength: wire.length }).status, null);
     const long = parseSync([wire], "b", { totalLength: wire.length - 1 });
     assert.equal(long.status, 400);
+    assert.deepEqual(long.parts, [], "the chunk that runs past the length is refused whole");
+    assert.throws(
+      () => parseOrThrow("--b\r\n\r\nx\r\n--b--\r\n", { totalLength: 16 }),
+      isStatus(400, /runs past its length of 16 bytes/),
+    );
     const longAtEnd = parseSync(splitAt(wire, wire.length - 1), "b", {
       totalLength: wire.length - 1,
     });
@@ -623,6 +652,7 @@ Deno.test("multipartBoundary", async (t) => {
     assert.equal(multipartBoundary('Multipart/Mixed;charset=utf-8;BOUNDARY="a b=c"'), "a b=c");
     assert.equal(multipartBoundary("multipart/form-data ; boundary=a=b/c ; x=y"), "a=b/c");
     assert.equal(multipartBoundary('multipart/byteranges; boundary="\\a\\=b"'), "a=b"); // quoted-pairs
+    assert.equal(multipartBoundary("multipart/form-data;; boundary=x;"), "x"); // empty items
   });
 
   await t.step("415 for a missing or non-multipart type", () => {
@@ -654,6 +684,9 @@ Deno.test("multipartBoundary", async (t) => {
           'multipart/form-data; boundary="unterminated',
           "multipart/form-data; boundary=a; boundary=b",
           'multipart/form-data; boundary="a\\"b"', // a quote is not a boundary character
+          // A control character in any quoted parameter, not only in the boundary.
+          'multipart/form-data; boundary=x; note="a\x01b"',
+          'multipart/form-data; boundary=x; note="a\x7f"',
         ]
       ) {
         assert.throws(() => multipartBoundary(type), isStatus(400), type);

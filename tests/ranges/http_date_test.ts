@@ -25,6 +25,9 @@ Deno.test("parseHttpDate", async (t) => {
         .getUTCFullYear();
     assert.equal(at(ahead), year + 10);
     assert.equal(at(behind), year + 60 - 100);
+    // RFC 9110 §5.6.7: "more than 50 years in the future" is past; 50 years exactly is not.
+    assert.equal(at((year + 50) % 100), year + 50);
+    assert.equal(at((year + 51) % 100), year + 51 - 100);
   });
 
   await t.step("refuses what is not an HTTP-date", () => {

@@ -83,6 +83,7 @@ Deno.test("parseRange", async (t) => {
       "bytes=5-2", // last below first makes the header invalid (§14.1.1)
       "bytes=1-2,5-2", // one invalid range-spec makes the whole header invalid
       "bytes=010-9", // compared by value, leading zeros or not
+      "bytes=5-004", // leading zeros on the last position too
       "bytes=18014398509481985-18014398509481984", // beyond 2^53, compared exactly
     ];
     for (const header of cases) assert.deepEqual(parseRange(header, 100), MALFORMED, header);
@@ -130,6 +131,12 @@ Deno.test("parseRange", async (t) => {
     assert.deepEqual(
       parseRange("bytes=70-79,20-29,0-9,25-72", 100),
       ranges([20, 79], [0, 9]),
+    );
+    // Here the member named first (20-29) is not the merged range's lowest (10-25): the merged
+    // range still comes first, before 0-4 named second.
+    assert.deepEqual(
+      parseRange("bytes=20-29,0-4,50-59,10-25", 100),
+      ranges([10, 29], [0, 4], [50, 59]),
     );
     // Overlapping ranges that would ask for the file many times over ask for it once.
     const overlapping = "bytes=" + Array(DEFAULT_MAX_RANGES).fill("0-").join(",");

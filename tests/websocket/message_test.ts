@@ -116,6 +116,17 @@ Deno.test("MessageDecoder", async (t) => {
     assert.deepEqual(decodeAll(frames), [Uint8Array.of(1, 2, 3, 4, 5)]);
   });
 
+  await t.step("gives a fragmented binary message a buffer of its own size, no spare room", () => {
+    // The buffer grows to at least 1 KiB; the message must not pin the rest of it.
+    const [message] = decodeAll([
+      Frame.binary(Uint8Array.of(1, 2), false),
+      Frame.continuation(Uint8Array.of(3)),
+    ]);
+    assert(message instanceof Uint8Array);
+    assert.deepEqual(message, Uint8Array.of(1, 2, 3));
+    assert.equal(message.buffer.byteLength, 3);
+  });
+
   await t.step("accepts zero-length fragments anywhere in a message", () => {
     const empty = new Uint8Array(0);
     assert.deepEqual(
@@ -356,6 +367,35 @@ Deno.test("MessageDecoder", async (t) => {
       open.push(first, NONE);
       open.push(Frame.ping(), NONE);
       throwsCode(() => open.end(), 1002);
+    }
+  });
+
+  await t.step("starts afresh after an error: no byte of the failed message leaks on", () => {
+    const euro = utf8.encode("€"); // e2 82 ac: each failed message stops inside it
+    const failures: [string, () => MessageDecoder][] = [
+      ["after end() inside a message", () => {
+        const decoder = new MessageDecoder();
+        decoder.push(Frame.text(euro.subarray(0, 2), false), NONE);
+        throwsCode(() => decoder.end(), 1002);
+        return decoder;
+      }],
+      ["after a 1009", () => {
+        const decoder = new MessageDecoder({ maxMessageSize: 4 });
+        decoder.push(Frame.text(euro.subarray(0, 2), false), NONE);
+        throwsCode(() => decoder.push(Frame.continuation(new Uint8Array(3)), NONE), 1009);
+        return decoder;
+      }],
+    ];
+    for (const [name, failed] of failures) {
+      const out: (Message | Frame)[] = [];
+      const decoder = failed();
+      decoder.push(Frame.text("a", false), { enqueue: (item) => void out.push(item) });
+      decoder.push(Frame.continuation(utf8.encode("b")), {
+        enqueue: (item) => void out.push(item),
+      });
+      assert.deepEqual(out, ["ab"], name);
+      // The last byte of "€" alone is invalid: it must not complete the failed message's bytes.
+      throwsCode(() => failed().push(Frame.text(euro.subarray(2), false), NONE), 1007, name);
     }
   });
 

@@ -312,6 +312,29 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    "maxMessageSize counts 3 bytes from U+0800 and 4 per surrogate pair: 10 bytes get 1009",
+    async () => {
+      // Each text is 10 bytes of UTF-8; counting U+0800 as 2 bytes or a pair as 3 would
+      // take it under the limit of 9.
+      for (const text of ["\u0800\u0800\u0800a", "😀😀aa", "ééééé"]) {
+        const server = nativeServer({ maxMessageSize: 9 }, () => {});
+        const client = denoClient(server.url);
+        try {
+          assert.equal(await within(client.opened, 5000, "the client to open"), true);
+          const session = await server.sessions.next();
+          client.ws.send(text);
+          const info = await within(session.closed, 5000, "the session to end");
+          assert.equal(info.code, 1009, JSON.stringify(text));
+          assert.match(info.reason, /size of 10 bytes exceeds maxMessageSize of 9 bytes/);
+          await within(client.closed, 5000, "the client's close");
+        } finally {
+          await server.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
     "maxFrameSize applies to whole messages when it is the smaller limit",
     async () => {
       const server = nativeServer({ maxFrameSize: 4, maxMessageSize: 100 }, () => {});
@@ -377,21 +400,27 @@ Deno.test("NativeWebSocketSession", async (t) => {
   await t.step(
     "maxQueuedBytes: a flood of empty messages is bounded too (256 bytes of bookkeeping each)",
     async () => {
-      // 4300 bytes hold 16 empty messages; the 17th is refused (with 64 per message, 67 fit).
-      const server = nativeServer({ maxQueuedBytes: 4300 }, () => {});
-      const client = wsClient(server.url);
-      try {
-        assert.equal(await within(client.opened, 5000, "ws to open"), true);
-        const session = await server.sessions.next();
-        for (let i = 0; i < 17; i++) client.ws.send(new Uint8Array(0));
-        const closed = await within(session.closed, 5000, "the session's close");
-        assert.equal(closed.code, 1008);
-        assert.match(closed.reason, /4352 bytes exceed maxQueuedBytes of 4300 bytes/);
-        const { messages } = await drain(session);
-        assert.equal(messages.length, 16, "what was queued before is read first");
-      } finally {
-        client.ws.terminate();
-        await server.close();
+      // 17 empty messages take 4352 bytes: they fit in 4352, and the 17th is refused at 4351.
+      for (const [limit, fit] of [[4352, 17], [4351, 16]] as const) {
+        const server = nativeServer({ maxQueuedBytes: limit }, () => {});
+        const client = wsClient(server.url);
+        try {
+          assert.equal(await within(client.opened, 5000, "ws to open"), true);
+          const session = await server.sessions.next();
+          for (let i = 0; i <= fit; i++) client.ws.send(new Uint8Array(0));
+          const closed = await within(session.closed, 5000, "the session's close");
+          assert.equal(closed.code, 1008);
+          const size = (fit + 1) * 256;
+          assert.match(
+            closed.reason,
+            new RegExp(`${size} bytes exceed maxQueuedBytes of ${limit} `),
+          );
+          const { messages } = await drain(session);
+          assert.equal(messages.length, fit, "what was queued before is read first");
+        } finally {
+          client.ws.terminate();
+          await server.close();
+        }
       }
     },
   );

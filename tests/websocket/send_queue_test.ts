@@ -178,6 +178,34 @@ Deno.test("maxSendQueue", async (t) => {
     }
   });
 
+  await t.step("lets maxSendQueue bytes wait, and refuses a send at one byte more", async () => {
+    // 1004 bytes and 1024 of overhead per send: 4 wait 8112 bytes; 3 wait 6084, which 6084 allows.
+    for (const [limit, accepted] of [[6084, 4], [6083, 3]] as const) {
+      const [ours, theirs] = duplexPair();
+      const session = new WebSocketSession(ours, { maxSendQueue: limit, timeout: 2000 });
+      const sends = Array.from(
+        { length: accepted + 2 },
+        (_, i) => session.send(new Uint8Array(MESSAGE).fill(i)),
+      );
+      const refused = await sends[accepted]!.catch((error) => error);
+      assert.ok(refused instanceof WebSocketError, String(refused));
+      assert.ok(
+        refused.message.includes(
+          `${
+            accepted * 2028
+          } bytes already wait to be sent (1024 counted per write on top of its bytes), more than maxSendQueue (${limit})`,
+        ),
+        refused.message,
+      );
+      const peer = new RawPeer(theirs, "client");
+      for (let i = 0; i <= accepted; i++) await peer.next(); // the messages, then the close
+      await peer.send(Frame.close(1011));
+      assert.deepEqual(await outcomes(sends), [...Array(accepted).fill("sent"), 1011, 1006]);
+      assert.equal((await session.closed).code, 1011);
+      await peer.end();
+    }
+  });
+
   await t.step("bounds writes to outgoing that are not awaited on the native engine", async () => {
     const socket = {
       readyState: WebSocket.OPEN,

@@ -10,6 +10,7 @@ import {
   WebSocketSession,
 } from "@wirestream/wirestream";
 import { directTransport, duplexPair, RawPeer } from "../_util/duplex.ts";
+import { delay } from "../_util/async.ts";
 
 Deno.test("WebSocketSession over a direct transport", async (t) => {
   await t.step("continues partial writes and keeps sends in order", async () => {
@@ -53,6 +54,41 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true });
     await peer.end();
   });
+
+  await t.step(
+    "answers a ping that came while a pong was stuck with that ping's bytes",
+    async () => {
+      // A ping's payload is a view of the read buffer, which the next read fills again: the
+      // payload of a ping kept for later must be a copy.
+      const [ours, theirs] = duplexPair();
+      const session = new WebSocketSession(directTransport(ours.readable, ours.writable), {
+        timeout: 1000,
+      });
+      const peer = new RawPeer(theirs, "client");
+      const messages = Array.fromAsync(session.incoming); // the session reads while this does
+      // Sends the peer does not read yet fill the pipes, so the first pong waits behind them.
+      const sends = Array.from({ length: 8 }, () => session.send(new Uint8Array(10)));
+      await peer.send(Frame.ping(Uint8Array.of(1, 1, 1, 1)));
+      await delay(20);
+      await peer.send(Frame.ping(Uint8Array.of(2, 2, 2, 2))); // kept for when that pong is out
+      await delay(20);
+      await peer.send(Frame.binary(new Uint8Array(64).fill(3))); // read into the same buffer
+      await delay(20);
+      const pongs: Uint8Array[] = [];
+      while (pongs.length < 2) {
+        const frame = (await peer.next())!;
+        if (frame.opcode === Opcode.Pong) pongs.push(frame.payload);
+        else assert.deepEqual(frame.payload, new Uint8Array(10));
+      }
+      await Promise.all(sends);
+      assert.deepEqual(pongs, [new Uint8Array(4).fill(1), new Uint8Array(4).fill(2)]);
+      await peer.send(Frame.close(1000));
+      assert.deepEqual(readClosePayload((await peer.next())!.payload), { code: 1000, reason: "" });
+      assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+      assert.deepEqual(await messages, [new Uint8Array(64).fill(3)]);
+      await peer.end();
+    },
+  );
 
   await t.step("a failed write rejects the sends after it and ends the session", async () => {
     const [ours, theirs] = duplexPair();

@@ -36,7 +36,7 @@ function wsServer(
   run: (session: AnySession, request: Request) => unknown,
   serverOptions: Omit<HttpServerOptions, "hostname" | "port"> = {},
 ) {
-  const { handler, sessions, refusals } = upgradeHandler<AnySession>(options, run);
+  const { handler, sessions, refusals, errors } = upgradeHandler<AnySession>(options, run);
   const server = httpServer({ hostname: "127.0.0.1", port: 0, ...serverOptions }, handler);
   return {
     server,
@@ -44,6 +44,7 @@ function wsServer(
     url: `ws://127.0.0.1:${server.addr.port}/`,
     sessions,
     refusals,
+    errors,
     close: () => within(server.shutdown(), 5000, "the server to shut down"),
   };
 }
@@ -229,6 +230,7 @@ Deno.test("upgradeWebSocket", async (t) => {
         ["Upgrade: h2c", upgradeRequest({ upgrade: "h2c" }), 400],
         ["Connection without upgrade", upgradeRequest({ connection: "keep-alive" }), 400],
         ["POST", upgradeRequest({}, "POST /ws HTTP/1.1"), 400],
+        ["a body", upgradeRequest({ "content-length": "5" }) + "hello", 400],
       ];
       try {
         for (const [name, wire, status] of cases) {
@@ -250,6 +252,24 @@ Deno.test("upgradeWebSocket", async (t) => {
       } finally {
         await c.close();
         await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "refuses the native engine's limits out of range here too, so both engines agree",
+    async () => {
+      for (const options of [{ maxQueuedBytes: -1 }, { maxBufferedAmount: 1.5 }]) {
+        const server = wsServer(options, echo);
+        const c = await dial(server.port);
+        try {
+          await c.send(upgradeRequest());
+          assert.equal((await c.next())?.status, 500, JSON.stringify(options));
+          assert.ok(server.errors[0] instanceof RangeError, String(server.errors[0]));
+        } finally {
+          await c.close();
+          await server.close();
+        }
       }
     },
   );
@@ -490,6 +510,26 @@ Deno.test("upgradeWebSocket", async (t) => {
       }
     },
   );
+
+  await t.step("a session upgraded while the server shuts down is closed with 1001", async () => {
+    const entered = deferred(), gate = deferred();
+    const server = httpServer({ hostname: "127.0.0.1", port: 0 }, async (request) => {
+      entered.resolve();
+      await gate.promise;
+      return upgradeWebSocket(request).response;
+    });
+    const ws = wsClient(`ws://127.0.0.1:${server.addr.port}/`);
+    try {
+      await within(entered.promise, 5000, "the upgrade request to reach the handler");
+      const stopping = server.shutdown();
+      gate.resolve(); // the session starts after shutdown() closed the others
+      assert.equal((await within(ws.closed, 5000, "ws close")).code, 1001);
+      await within(stopping, 5000, "shutdown");
+    } finally {
+      ws.ws.terminate();
+      await within(server.shutdown(), 5000, "shutdown");
+    }
+  });
 
   await t.step(
     "throws TypeError for a second upgrade of the same request, on either engine",
