@@ -186,11 +186,14 @@ export function closeGoingAway(
  * queue: they count toward `limit` as the session's own queue does (`sizeOf` each, plus
  * WRITE_OVERHEAD), and a write made while more than `limit` waits fails the session with 1011
  * ("send queue full") and errors the stream. Nothing else bounds that queue: a million writes
- * of empty messages, not awaited, held 561 MB for a peer that stopped reading.
+ * of empty messages, not awaited, held 561 MB for a peer that stopped reading. Once the
+ * session is closing, such a write is refused as a send is then (`checkOpen` throws 1006),
+ * and the session's end is left as it is.
  */
 export function outgoingStream<T>(
   session: { send(item: T): Promise<void>; close(): Promise<unknown> },
   fail: (error: WebSocketError, reason?: string) => void,
+  checkOpen: (action: string) => void,
   limit: number,
   sizeOf: (item: T) => number,
 ): WritableStream<T> {
@@ -218,6 +221,8 @@ export function outgoingStream<T>(
     // and the writes still waiting in the queue reject with it too.
     size: (item) => {
       if (queued > limit) {
+        // A closing session is not failed: its close (clean, maybe) is already under way.
+        checkOpen("write to outgoing");
         const error = sendQueueError("write to outgoing", queued, limit);
         fail(error, "send queue full");
         throw error;

@@ -364,6 +364,7 @@ export class NativeWebSocketSession implements MessageSession {
     this.outgoing = outgoingStream<Message>(
       this,
       (error, reason) => this.#fail(error, reason),
+      (action) => this.#checkOpen(action),
       this.#settings.maxSendQueue,
       messageSize,
     );

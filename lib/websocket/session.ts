@@ -322,6 +322,7 @@ export class WebSocketSession implements MessageSession {
     this.outgoing = outgoingStream<Message>(
       this,
       (error, reason) => this.#core.fail(error, reason),
+      (action) => this.#core.checkOpen(action),
       core.maxSendQueue,
       messageSize,
     );
@@ -507,6 +508,7 @@ export class RawWebSocketSession {
     this.outgoing = outgoingStream<Frame>(
       this,
       (error, reason) => this.#core.fail(error, reason),
+      (action) => this.#core.checkOpen(action),
       core.maxSendQueue,
       messageSize,
     );

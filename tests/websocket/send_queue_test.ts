@@ -348,3 +348,50 @@ Deno.test("maxSendQueue", async (t) => {
     );
   }
 });
+
+Deno.test("maxSendQueue (review regressions)", async (t) => {
+  for (const engine of wsEngines) {
+    await t.step(
+      `on ${engine.name}, writes to outgoing after close() leave the clean close as it is`,
+      async () => {
+        // A session closing normally refuses sends with 1006; writes to outgoing that waited
+        // in the stream past the limit also failed the session then, so `closed` said 1011
+        // "send queue full" for a close handshake that went out and came back as 1000.
+        const ended = Promise.withResolvers<{ info: unknown; writes: unknown[] }>();
+        const server = engine.serve((request) => {
+          const { response, session } = upgradeWebSocket(request, {
+            maxSendQueue: LIMIT,
+            timeout: 5000,
+          });
+          (async () => {
+            await session.send("ready");
+            session.close(1000, "bye");
+            const writer = session.outgoing.getWriter();
+            const writes = Array.from(
+              { length: 10 },
+              () => writer.write(new Uint8Array(MESSAGE)).then(() => "sent", (e) => e),
+            );
+            ended.resolve({ info: await session.closed, writes: await Promise.all(writes) });
+          })();
+          return response;
+        });
+        const client = wsClient(`${server.wsOrigin}/`);
+        try {
+          assert.equal(await within(client.opened, 5000, "ws to open"), true);
+          assert.deepEqual(
+            await within(client.closed, 5000, "the close"),
+            { code: 1000, reason: "bye" },
+          );
+          const { info, writes } = await within(ended.promise, 5000, "the session to end");
+          assert.deepEqual(info, { code: 1000, reason: "bye", wasClean: true });
+          for (const error of writes) {
+            assert.ok(error instanceof WebSocketError && error.closeCode === 1006, String(error));
+          }
+        } finally {
+          client.ws.terminate();
+          await server.close();
+        }
+      },
+    );
+  }
+});
