@@ -254,8 +254,8 @@ export class SessionCore {
   #out: Out | null = null;
   /** For a transport given as a promise: settles once it is attached (or failed). */
   #ready: Promise<void> | null = null;
-  /** Chunks sent before the transport arrived, with what settles their sends. */
-  #early: { chunk: Uint8Array; settle: () => void }[] = [];
+  /** Chunks sent before the transport arrived, what they count, and what settles their sends. */
+  #early: { chunk: Uint8Array; counted: number; settle: () => void }[] = [];
   readonly #decoder: FrameDecoder;
   readonly #messageLimit: number;
   readonly #encoder: FrameEncoder;
@@ -279,10 +279,12 @@ export class SessionCore {
   #writesStarted = 0;
   #writesDone = 0;
   /**
-   * Bytes handed to the transport (or waiting for it) and not yet accepted by it, with
-   * WRITE_OVERHEAD more per write.
+   * Bytes of counted frames (see {@linkcode send}) handed to the transport (or waiting for
+   * it) and not yet accepted by it, with WRITE_OVERHEAD more per write.
    */
   #queued = 0;
+  /** Whether the frame being encoded counts toward maxSendQueue. */
+  #counting = false;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
   readonly #sink = { enqueue: (chunk: Uint8Array) => this.#writeChunk(chunk) };
@@ -344,8 +346,8 @@ export class SessionCore {
     if (buffered?.length) this.#buffered = buffered;
     const early = this.#early;
     this.#early = [];
-    for (const { chunk, settle } of early) {
-      this.#out.write(chunk).then(settle);
+    for (const { chunk, counted, settle } of early) {
+      this.#out.write(chunk, counted).then(settle);
     }
     if (early.length > 0 && this.#watchdog === undefined && this.#options.timeout !== Infinity) {
       this.#armWatchdog();
@@ -640,10 +642,20 @@ export class SessionCore {
   /**
    * Sends one frame. The promise resolves when the transport accepted its bytes, and never
    * rejects: after awaiting it, {@linkcode checkWritten} tells whether the write failed.
+   *
+   * `counted`: whether it counts toward maxSendQueue, as what the application sends does. The
+   * session's own frames (a pong, the pinger's ping, a close) do not: they are few by design
+   * (one pong and one ping at a time, one close), and counted, one on its way made a send
+   * that was awaited refused under a small limit (at 0, a pong being written sufficed).
    */
-  send(frame: Frame): Promise<void> {
+  send(frame: Frame, counted = false): Promise<void> {
     if (this.#state === CLOSED) return this.#lastWrite;
-    this.#encoder.encode(frame, this.#sink);
+    this.#counting = counted;
+    try {
+      this.#encoder.encode(frame, this.#sink);
+    } finally {
+      this.#counting = false;
+    }
     return this.#lastWrite;
   }
 
@@ -681,9 +693,9 @@ export class SessionCore {
   }
 
   #writeError: unknown = null;
-  readonly #written = (size: number): void => {
+  readonly #written = (counted: number): void => {
     this.#writesDone++;
-    this.#queued -= size + WRITE_OVERHEAD;
+    this.#queued -= counted;
   };
 
   readonly #writeFailed = (cause: unknown): void => {
@@ -693,14 +705,15 @@ export class SessionCore {
 
   #writeChunk(chunk: Uint8Array): void {
     this.#writesStarted++;
-    this.#queued += chunk.length + WRITE_OVERHEAD;
+    const counted = this.#counting ? chunk.length + WRITE_OVERHEAD : 0;
+    this.#queued += counted;
     if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
-      this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, settle }));
+      this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, counted, settle }));
       return;
     }
     if (this.#watchdog === undefined && this.#options.timeout !== Infinity) this.#armWatchdog();
-    this.#lastWrite = this.#out.write(chunk);
+    this.#lastWrite = this.#out.write(chunk, counted);
   }
 
   #armWatchdog(): void {
@@ -728,8 +741,8 @@ export class SessionCore {
  * rejecting: the session is told through its callbacks).
  */
 interface Out {
-  /** Writes `chunk` after the chunks before it. */
-  write(chunk: Uint8Array): Promise<void>;
+  /** Writes `chunk` after the chunks before it; `counted` is given back once it is written. */
+  write(chunk: Uint8Array, counted: number): Promise<void>;
   /** Waits for the writes, then ends the transport; never rejects. */
   close(): Promise<void>;
   /** Ends the transport at once, with writes maybe in flight. */
@@ -739,12 +752,12 @@ interface Out {
 /** An {@linkcode Out} over a transport's writable stream. */
 class StreamOut implements Out {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-  readonly #written: (size: number) => void;
+  readonly #written: (counted: number) => void;
   readonly #failed: (cause: unknown) => void;
 
   constructor(
     writable: WritableStream<Uint8Array>,
-    written: (size: number) => void,
+    written: (counted: number) => void,
     failed: (cause: unknown) => void,
   ) {
     this.#writer = writable.getWriter();
@@ -753,9 +766,8 @@ class StreamOut implements Out {
     this.#failed = failed;
   }
 
-  write(chunk: Uint8Array): Promise<void> {
-    const size = chunk.length; // read now: a stream may transfer the chunk's buffer
-    return this.#writer.write(chunk).then(() => this.#written(size), this.#failed);
+  write(chunk: Uint8Array, counted: number): Promise<void> {
+    return this.#writer.write(chunk).then(() => this.#written(counted), this.#failed);
   }
 
   close(): Promise<void> {
@@ -775,7 +787,7 @@ class StreamOut implements Out {
  */
 class DirectOut implements Out {
   readonly #transport: Transport;
-  readonly #written: (size: number) => void;
+  readonly #written: (counted: number) => void;
   readonly #failedCallback: (cause: unknown) => void;
   #failure: unknown = null;
   /** Writes accepted and not yet settled. */
@@ -785,10 +797,12 @@ class DirectOut implements Out {
   /** The bytes of the write under way (one at a time), and how many of them went. */
   #bytes: Uint8Array = new Uint8Array(0);
   #at = 0;
+  /** What the write under way counts toward maxSendQueue. */
+  #counted = 0;
 
   constructor(
     transport: Transport,
-    written: (size: number) => void,
+    written: (counted: number) => void,
     failed: (cause: unknown) => void,
   ) {
     this.#transport = transport;
@@ -796,16 +810,17 @@ class DirectOut implements Out {
     this.#failedCallback = failed;
   }
 
-  write(chunk: Uint8Array): Promise<void> {
-    if (this.#pending++ === 0) return this.#tail = this.#start(chunk);
-    return this.#tail = this.#tail.then(() => this.#start(chunk));
+  write(chunk: Uint8Array, counted: number): Promise<void> {
+    if (this.#pending++ === 0) return this.#tail = this.#start(chunk, counted);
+    return this.#tail = this.#tail.then(() => this.#start(chunk, counted));
   }
 
-  #start(chunk: Uint8Array): Promise<void> {
+  #start(chunk: Uint8Array, counted: number): Promise<void> {
     // After a failure or an abort, a write is not made, and fails like the one that failed.
     if (this.#failure !== null) return Promise.reject(this.#failure).then(noop, this.#failed);
     this.#bytes = chunk;
     this.#at = 0;
+    this.#counted = counted;
     return this.#send(chunk);
   }
 
@@ -825,7 +840,7 @@ class DirectOut implements Out {
     this.#at += n;
     if (this.#at < this.#bytes.length) return this.#send(this.#bytes.subarray(this.#at));
     this.#pending--;
-    this.#written(this.#bytes.length);
+    this.#written(this.#counted);
   };
 
   readonly #failed = (cause: unknown): void => {

@@ -76,7 +76,9 @@ export interface RawWebSocketSessionOptions {
    * full. Awaiting each send, or each write to `outgoing`, never queues more than one
    * message. Writes to `outgoing` that are not awaited wait in the stream, counted the same
    * way: one made while more than this waits there fails the session alike, and the writes
-   * still waiting reject with its error. `Infinity` lifts it.
+   * still waiting reject with its error. The frames the session sends by itself (a message
+   * session's pongs and pinger pings, a close frame) do not count: at most one of each is on
+   * its way. `Infinity` lifts it.
    *
    * @default {8388608}
    */
@@ -256,7 +258,7 @@ export class WebSocketSession implements MessageSession {
   #ponging = false;
   #pinger: PingLoop | null = null;
   #last: Promise<void> = Promise.resolve();
-  readonly #frames = { enqueue: (frame: Frame) => (this.#last = this.#core.send(frame)) };
+  readonly #frames = { enqueue: (frame: Frame) => (this.#last = this.#core.send(frame, true)) };
 
   /**
    * Starts a session on `transport`.
@@ -543,7 +545,7 @@ export class RawWebSocketSession {
       await this.#core.sendCloseFrame(frame);
     } else {
       this.#core.checkSend("send a frame");
-      await this.#core.send(frame);
+      await this.#core.send(frame, true);
     }
     this.#core.checkWritten("send a frame");
   }

@@ -395,3 +395,56 @@ Deno.test("maxSendQueue (review regressions)", async (t) => {
     );
   }
 });
+
+Deno.test("maxSendQueue: the session's own control frames", async (t) => {
+  await t.step(
+    "a pong on its way does not make an awaited send refused, even at 0 (wire engine)",
+    async () => {
+      // ws sends a ping and a text in one write; the session answers the ping, and the
+      // handler's awaited echo of the text was refused with 1011 while the pong was being
+      // written: the pong counted toward maxSendQueue, though no send was left unawaited.
+      const ended = Promise.withResolvers<unknown>();
+      const server = wire.serve((request) => {
+        const { response, session } = upgradeWebSocket(request, {
+          maxSendQueue: 0,
+          timeout: 5000,
+        });
+        (async () => {
+          for await (const message of session.incoming) await session.send(message);
+        })().then(() => "done", (error) => error).then(ended.resolve);
+        return response;
+      });
+      const client = wsClient(`${server.wsOrigin}/`);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        for (let i = 0; i < 5; i++) {
+          // deno-lint-ignore no-explicit-any
+          const socket = (client.ws as any)._socket;
+          socket.cork();
+          client.ws.ping(`ping ${i}`);
+          client.ws.send(`echo ${i}`);
+          socket.uncork();
+          assert.equal(String(await client.pongs.next("the pong", 5000)), `ping ${i}`);
+          const echoed = await Promise.race([
+            client.messages.next("the echo", 5000),
+            client.closed,
+          ]);
+          assert.deepEqual(
+            "data" in echoed ? String(echoed.data) : echoed,
+            `echo ${i}`,
+            "the echo, not a close",
+          );
+        }
+        client.ws.close(1000);
+        assert.deepEqual(await within(client.closed, 5000, "the close"), {
+          code: 1000,
+          reason: "",
+        });
+        assert.equal(await within(ended.promise, 5000, "the handler to end"), "done");
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+});
