@@ -41,9 +41,9 @@ export interface PingerOptions {
  * Ktor's `pinger`: a `TransformStream` whose writable takes the pongs received and whose
  * readable emits a ping `period` milliseconds after the start and after each answered ping.
  * Each ping carries a payload of its own (`"[ping <n> <random>]"`); only a pong with the same
- * payload answers it, others are ignored. When no answer comes within `timeout` (an
- * `AbortSignal.timeout` joined by `AbortSignal.any` with `signal`), the readable emits a close
- * frame (code `closeCode`, reason `"ping timeout"`) and ends.
+ * payload answers it, others are ignored. When no answer comes within `timeout` (a timer per
+ * ping, cleared when the pong comes or `signal` aborts), the readable emits a close frame
+ * (code `closeCode`, reason `"ping timeout"`) and ends.
  *
  * Backpressure: a ping that is due while the readable's queue is full is skipped, not queued.
  * The readable also ends, without a close frame, when `signal` aborts, when the writable
