@@ -9,6 +9,7 @@ import {
   readClosePayload,
 } from "@wirestream/wirestream";
 import { delay } from "../_util/async.ts";
+import { retainedBytes } from "../_util/gc.ts";
 
 const text = new TextDecoder();
 
@@ -244,6 +245,30 @@ Deno.test("pinger", { sanitizeOps: true, sanitizeResources: true }, async (t) =>
       AbortSignal.any = any;
     }
     assert.ok(made <= 1, `${made} signals made with AbortSignal.any for 30 pings`);
+  });
+
+  await t.step("keeps nothing on its signal once it ended (5000 pingers)", async () => {
+    // Its lifetime was AbortSignal.any([signal, its own]), which Deno keeps for as long as
+    // `signal` lives, and with it the pinger: an application's long-lived signal held 7.8 kB
+    // per pinger that had ended.
+    const controller = new AbortController();
+    const run = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const { reader, writer } = open({
+          period: 10_000,
+          timeout: 1000,
+          signal: controller.signal,
+        });
+        await writer.close();
+        await ended(reader);
+      }
+    };
+    await run(500); // warm up
+    const before = retainedBytes();
+    await run(5000);
+    const grown = retainedBytes() - before;
+    controller.abort();
+    assert.ok(grown < 5000 * 500, `${grown} bytes held after 5000 pingers ended`);
   });
 
   await t.step("throws RangeError for a period not above 0 or a negative timeout", () => {
