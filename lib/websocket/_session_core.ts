@@ -6,7 +6,7 @@
 import type { DirectSource } from "../http/reader.ts";
 import { ChunkReader } from "./_chunk_reader.ts";
 import { checkDuration, checkLimit } from "../_options.ts";
-import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role } from "./decoder.ts";
+import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role, setMaxFrameSize } from "./decoder.ts";
 import { FrameEncoder } from "./encoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, readClosePayload } from "./frame.ts";
@@ -455,7 +455,7 @@ export class SessionCore {
       return;
     }
     if (this.#state === OPEN) {
-      this.#state = CLOSING;
+      this.#closing();
       // Echo the code (RFC 6455 §5.5.1); a close without a code is answered without one.
       this.send(
         payload.code === CloseCode.NoStatusReceived ? Frame.close() : Frame.close(payload.code),
@@ -483,6 +483,19 @@ export class SessionCore {
     return { code: CloseCode.AbnormalClosure, reason: "", wasClean: false };
   }
 
+  /**
+   * Leaves OPEN for CLOSING. Data frames are discarded from now on, so they are held to
+   * maxFrameSize again, not to the message limit: the peer may still send what it sent before
+   * it read our close (RFC 6455 §5.5.1), and a frame over maxMessageSize then failed the
+   * closing session with 1009 and made the peer's close unreadable.
+   */
+  #closing(): void {
+    this.#state = CLOSING;
+    if (this.#messageLimit < this.#options.maxFrameSize) {
+      setMaxFrameSize(this.#decoder, this.#options.maxFrameSize);
+    }
+  }
+
   /** Starts the close handshake (or completes it when the peer's close came first). */
   close(code: number = CloseCode.NormalClosure, reason = ""): Promise<CloseInfo> {
     if (this.#state === OPEN) {
@@ -494,7 +507,7 @@ export class SessionCore {
 
   /** Sends our close frame, then waits for the peer's (or ends, if it came first). */
   #sendClose(frame: Frame): Promise<void> {
-    this.#state = CLOSING;
+    this.#closing();
     this.#handler!.end();
     const written = this.send(frame);
     if (this.#peerClose !== null) {
@@ -547,7 +560,7 @@ export class SessionCore {
     }
     this.#handler!.fail(failure);
     if (this.#state !== OPEN) return;
-    this.#state = CLOSING;
+    this.#closing();
     this.send(Frame.close(sentCode(failure), this.#failureReason));
     if (this.#unreadable) {
       // The input can no longer be split into frames, so the peer's close cannot be seen.

@@ -75,6 +75,13 @@ function allocate(length: number): Uint8Array {
 }
 
 /**
+ * Sets the limit of a decoder for the frames whose header is still to come. Internal: a
+ * session whose data frames are held to a message limit lifts it to its maxFrameSize once it
+ * closes and discards data (see SessionCore).
+ */
+export let setMaxFrameSize: (decoder: FrameDecoder, limit: number) => void;
+
+/**
  * Decodes RFC 6455 frames from bytes, one chunk at a time, with no streams or promises, so a
  * transport loop can drive it directly. Any chunking works: a header split anywhere, many
  * frames in one chunk, one byte at a time, empty chunks.
@@ -104,8 +111,13 @@ function allocate(length: number): Uint8Array {
  * ```
  */
 export class FrameDecoder {
+  static {
+    setMaxFrameSize = (decoder, limit) => {
+      decoder.#maxFrameSize = limit;
+    };
+  }
   readonly #masked: boolean;
-  readonly #maxFrameSize: number;
+  #maxFrameSize: number;
   readonly #rsvMask: number;
   #state = HEAD;
   /** Header bytes gathered while a header spans chunks (2 + 8 + 4 at most). */

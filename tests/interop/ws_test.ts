@@ -203,6 +203,43 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
     },
   );
 
+  await t.step(
+    "a message over maxMessageSize sent before our close reached ws is discarded (1000, clean)",
+    async () => {
+      // After our close, the peer may still send what it sent before reading it (RFC 6455
+      // §5.5.1); a closing session discards data. Held to maxMessageSize at its header (1024
+      // here), a 2000-byte message then failed the closing session with 1009, and the close
+      // handshake could no longer be read: {1009, wasClean: false} after the quiet time.
+      const closing = Promise.withResolvers<void>();
+      const server = ourServer({ maxMessageSize: 1024, timeout: 2000 }, async (session) => {
+        for await (const message of session.incoming) {
+          if (message === "close now") {
+            void session.close(1000, "bye");
+            closing.resolve();
+          }
+        }
+      });
+      const client = await wsClient(server.url);
+      try {
+        const session = await server.accepted.next();
+        client.ws.pause(); // our close waits unread in ws's socket
+        client.ws.send("close now");
+        await within(closing.promise, 5000, "our close() to be called");
+        client.ws.send(Buffer.alloc(2000));
+        client.ws.resume(); // ws reads our close and answers it
+        assert.deepEqual(await within(client.closed, 5000, "ws close"), {
+          code: 1000,
+          reason: "bye",
+        });
+        const info = await within(session.closed, 5000, "our close");
+        assert.deepEqual(info, { code: 1000, reason: "bye", wasClean: true });
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
   await t.step('ws closes with 4001 "x": our session ends with {4001, "x", clean}', async () => {
     const server = ourServer(LIMITS, echo);
     const client = await wsClient(server.url);
