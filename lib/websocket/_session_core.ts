@@ -180,7 +180,7 @@ export function closeGoingAway(
 
 /**
  * The `outgoing` stream of a session: a write sends, closing closes the session with 1000,
- * aborting fails it with 1011.
+ * aborting fails it with 1011 (while it is open: a close under way is left as it is).
  *
  * The stream hands the session one item at a time, and the writes not awaited wait in its
  * queue: they count toward `limit` as the session's own queue does (`sizeOf` each, plus
@@ -207,6 +207,11 @@ export function outgoingStream<T>(
     },
     close: () => session.close().then(noop),
     abort: (reason) => {
+      try {
+        checkOpen("abort outgoing");
+      } catch {
+        return; // closing already: its close, clean or not, stands
+      }
       fail(
         new WebSocketError(
           "Session failed: its outgoing stream was aborted",

@@ -703,6 +703,16 @@ Deno.test("WebSocketSession", async (t) => {
     assert.deepEqual([(await session.closed).code, (await session.closed).wasClean], [1011, false]);
   });
 
+  await t.step("outgoing.abort() after close() leaves the clean close as it is", async () => {
+    const { session, peer } = open({ timeout: 1000 });
+    const closed = session.close(1000);
+    await session.outgoing.abort(new Error("gave up"));
+    assert.equal((await nextClose(peer)).code, 1000);
+    await peer.send(Frame.close(1000));
+    await assertEnded(peer);
+    assert.deepEqual(await closed, { code: 1000, reason: "", wasClean: true });
+  });
+
   await t.step("decodes the buffered bytes first, then the transport", async () => {
     const [ours, theirs] = duplexPair();
     const wire = encode("client", Frame.text("first"), Frame.text("second"));
