@@ -3,10 +3,18 @@
 // split the head into lines and each field line at its colon. The parser reads the head by
 // index now (no string per line, none for a common name); on any input, valid, nearly valid
 // or random bytes, both give the same head, or the same HttpError (status and message).
+// parseResponseHead is fuzzed against a reading of the grammar of RFC 9112 §4–5 instead
+// (tests/_util/response_head_reference.ts): the same head, or a refusal with the same status.
 // WIRESTREAM_FUZZ_RUNS sets the number of runs (small by default, 10⁶ before a release).
 import assert from "node:assert/strict";
-import { type HeadLimits, HttpError, parseRequestHead } from "@wirestream/wirestream";
+import {
+  type HeadLimits,
+  HttpError,
+  parseRequestHead,
+  parseResponseHead,
+} from "@wirestream/wirestream";
 import { between, fuzzRuns, seeded } from "../_util/random.ts";
+import { referenceParseResponseHead } from "../_util/response_head_reference.ts";
 
 // ---- The reference: the line-by-line parser ----------------------------------------------
 
@@ -174,17 +182,29 @@ function value(random: () => number): string {
   return text;
 }
 
+/** Up to 8 field lines, each after a CRLF, valid or nearly so. */
+function fieldLines(random: () => number): string {
+  let text = "";
+  for (let n = between(random, 0, 8); n > 0; n--) {
+    text += `\r\n${pickMostly(random, NAMES, BAD_NAMES)}:${random() < 0.7 ? " " : ""}${
+      value(random)
+    }`;
+  }
+  return text;
+}
+
 /** A request head, valid or nearly so, then mutated now and then; CRLF CRLF at its end. */
 function head(random: () => number): Uint8Array {
   let text = `${pickMostly(random, METHODS, BAD_METHODS)} ${
     pickMostly(random, TARGETS, BAD_TARGETS)
   } ${pickMostly(random, VERSIONS, BAD_VERSIONS)}`;
   if (random() < 0.05) text = text.replace(" ", "  ");
-  for (let n = between(random, 0, 8); n > 0; n--) {
-    text += `\r\n${pickMostly(random, NAMES, BAD_NAMES)}:${random() < 0.7 ? " " : ""}${
-      value(random)
-    }`;
-  }
+  text += fieldLines(random);
+  return sprinkled(random, text);
+}
+
+/** The bytes of `text` with a few bytes inserted or overwritten now and then; CRLF CRLF after. */
+function sprinkled(random: () => number, text: string): Uint8Array {
   const bytes = Array.from(text, (c) => c.charCodeAt(0));
   for (let n = random() < 0.2 ? between(random, 1, 3) : 0; n > 0; n--) {
     const at = Math.floor(random() * (bytes.length + 1));
@@ -193,6 +213,17 @@ function head(random: () => number): Uint8Array {
     else if (at < bytes.length) bytes[at] = byte;
   }
   return Uint8Array.from([...bytes, 13, 10, 13, 10]);
+}
+
+/**
+ * `wire` sometimes inside a larger buffer of LFs, as a read buffer holds a head: the buffer,
+ * and where the head starts and ends in it.
+ */
+function inBuffer(random: () => number, wire: Uint8Array): [Uint8Array, number, number] {
+  const pad = random() < 0.3 ? between(random, 1, 9) : 0;
+  const buffer = new Uint8Array(pad + wire.length + pad).fill(0x0a);
+  buffer.set(wire, pad);
+  return [buffer, pad, pad + wire.length];
 }
 
 /** The result of `parse`: the head, or the error's status and message. */
@@ -212,16 +243,57 @@ Deno.test("parseRequestHead fuzz", async (t) => {
       const random = seeded(seed);
       const wire = head(random);
       const limits = { maxHeaders: random() < 0.2 ? between(random, 0, 4) : 100 };
-      // Sometimes inside a larger buffer, as the pipeline's read buffer holds it.
-      const pad = random() < 0.3 ? between(random, 1, 9) : 0;
-      const buffer = new Uint8Array(pad + wire.length + pad);
-      buffer.set(wire, pad);
-      const end = pad + wire.length;
+      const [buffer, pad, end] = inBuffer(random, wire);
       assert.deepEqual(
         outcome(() => parseRequestHead(buffer, pad, end, limits)),
         outcome(() => referenceParse(buffer, pad, end, limits)),
         `seed ${seed}: ${JSON.stringify(String.fromCharCode(...wire))}`,
       );
+    }
+  });
+});
+
+// ---- Response heads, against a reference written from RFC 9112 §4–5 ------------------------
+
+const RESPONSE_VERSIONS = ["HTTP/1.1", "HTTP/1.0"];
+const BAD_RESPONSE_VERSIONS = ["HTTP/2.0", "HTTP/0.9", "http/1.1", "HTTP/1.10", "HTTP/11", ""];
+const STATUSES = ["101", "200", "204", "404", "426", "599", "000", "999"];
+const BAD_STATUSES = ["1011", "10", "20a", " 200", "+20", "\xb9\xb2\xb3", ""];
+const REASONS = ["OK", "Switching Protocols", "Not  Found ", "\tTab", "Tr\xe8s bien", " "];
+
+/** A response head, valid or nearly so, then mutated now and then; CRLF CRLF at its end. */
+function responseHead(random: () => number): Uint8Array {
+  let text = `${pickMostly(random, RESPONSE_VERSIONS, BAD_RESPONSE_VERSIONS)} ${
+    pickMostly(random, STATUSES, BAD_STATUSES)
+  }`;
+  const reason = random();
+  if (reason < 0.6) text += ` ${pick(random, REASONS)}`;
+  else if (reason < 0.8) text += ` ${value(random)}`;
+  else if (reason < 0.9) text += " "; // a space and no reason
+  // Else neither a space nor a reason.
+  text += fieldLines(random);
+  return sprinkled(random, text);
+}
+
+Deno.test("parseResponseHead fuzz", async (t) => {
+  await t.step("gives the head the RFC 9112 reference reads, or refuses as it does", () => {
+    const runs = fuzzRuns(10_000);
+    for (let seed = 1; seed <= runs; seed++) {
+      const random = seeded(seed);
+      const wire = responseHead(random);
+      const maxHeaders = random() < 0.2 ? between(random, 0, 4) : 100;
+      const [buffer, pad, end] = inBuffer(random, wire);
+      const context = `seed ${seed}: ${JSON.stringify(String.fromCharCode(...wire))}`;
+      const got = outcome(() => parseResponseHead(buffer, pad, end, { maxHeaders }));
+      const want = referenceParseResponseHead(buffer, pad, end, maxHeaders);
+      if ("head" in want) assert.deepEqual(got, want, context);
+      else {
+        const status = (got as { status?: number }).status;
+        assert(
+          status !== undefined && want.refuse.includes(status),
+          `${context}: ${JSON.stringify(got)}, want a refusal with ${want.refuse.join(" or ")}`,
+        );
+      }
     }
   });
 });

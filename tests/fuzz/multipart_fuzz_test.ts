@@ -1,7 +1,8 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // Property and fuzz tests of the multipart parser: generated forms parsed by parseMultipart
 // against the model they were built from, against npm:busboy, and against Request.formData();
-// mutated bodies ending in parts or a typed error.
+// mutated bodies read as a reference written from RFC 2046 §5.1.1 and the parser's documented
+// policies reads them (tests/_util/multipart_reference.ts), or refused with the same status.
 // WIRESTREAM_FUZZ_RUNS sets the number of runs of each part (small by default, 10⁶ before a
 // release); WIRESTREAM_FUZZ_SEED replays fast-check.
 import assert from "node:assert/strict";
@@ -10,12 +11,17 @@ import busboyModule from "busboy";
 import fc from "fast-check";
 import {
   HttpError,
+  type MultipartLimits,
   MultipartParser,
-  type MultipartParserOptions,
   parseMultipart,
   readFormData,
 } from "@wirestream/wirestream";
 import { within } from "../_util/async.ts";
+import { type Outcome, parseSync } from "../_util/multipart.ts";
+import {
+  type ReferenceMultipartOutcome,
+  referenceParseMultipart,
+} from "../_util/multipart_reference.ts";
 import { latin1, utf8 } from "../_util/http.ts";
 import { between, concat, fuzzRuns, randomBytes, seeded, split } from "../_util/random.ts";
 
@@ -312,7 +318,7 @@ Deno.test("multipart properties", async (t) => {
 // ---------------------------------------------------------------------------------------------
 // Mutated bodies.
 
-const LIMITS: MultipartParserOptions = {
+const LIMITS: Required<MultipartLimits> = {
   maxParts: 8,
   maxHeaderSize: 256,
   maxPartSize: 2000,
@@ -322,15 +328,45 @@ const LIMITS: MultipartParserOptions = {
   maxTotalSize: 10_000,
 };
 
-/** A valid body to mutate: a few parts, their content tricky. */
+/** Transport padding now and then, a long run (near maxHeaderSize) more rarely. */
+function padding(random: () => number): string {
+  const length = random() < 0.8
+    ? 0
+    : random() < 0.8
+    ? between(random, 1, 3)
+    : between(random, 180, 260);
+  let text = "";
+  for (let i = 0; i < length; i++) text += random() < 0.5 ? " " : "\t";
+  return text;
+}
+
+/** A `name` or `filename` parameter: quoted mostly, now and then bare, escaped or extended. */
+function parameter(random: () => number, name: string, value: string): string {
+  const form = random();
+  if (form < 0.8) return `${name}="${value}"`;
+  if (form < 0.9) return `${name}=${value}`;
+  if (form < 0.95) return `${name}="\\${value}\\"\\""`; // quoted-pairs
+  return `${name}*=UTF-8''%C3%A9${value}`; // "é" and the value (RFC 8187)
+}
+
+/**
+ * A valid body to mutate: up to 9 parts (maxParts is 8), their content tricky, now and then
+ * transport padding, a Content-Type, parameters in each form, and an epilogue.
+ */
 function validBody(random: () => number, boundary: string): Uint8Array {
   let text = random() < 0.3 ? "preamble\r\n" : "";
-  for (let n = between(random, 0, 4); n > 0; n--) {
-    const file = random() < 0.5 ? `; filename="f${n}.bin"` : "";
-    text += `--${boundary}\r\nContent-Disposition: form-data; name="p${n}"${file}\r\n\r\n`;
+  for (let n = random() < 0.1 ? between(random, 7, 9) : between(random, 0, 4); n > 0; n--) {
+    const file = random() < 0.5 ? `; ${parameter(random, "filename", `f${n}.bin`)}` : "";
+    const type = random() < 0.2 ? "Content-Type: \t text/plain \r\n" : "";
+    text += `--${boundary}${padding(random)}\r\n${type}`;
+    text += `Content-Disposition: form-data; ${parameter(random, "name", `p${n}`)}${file}\r\n\r\n`;
     text += latin1(randomBytes(random, between(random, 0, 300))) + "\r\n";
   }
-  return Uint8Array.from(text + `--${boundary}--\r\n`, (c) => c.charCodeAt(0));
+  const epilogue = random() < 0.2 ? "\r\nepilogue" : "\r\n";
+  return Uint8Array.from(
+    text + `--${boundary}--${padding(random)}${epilogue}`,
+    (c) => c.charCodeAt(0),
+  );
 }
 
 /** Applies one random mutation. */
@@ -362,14 +398,58 @@ function mutate(random: () => number, bytes: Uint8Array, boundary: string): Uint
   }
 }
 
+/** A boundary, and a valid body with it mutated 1 to 4 times. */
+function mutatedBody(random: () => number): [string, Uint8Array] {
+  const boundary = random() < 0.5 ? "b" : "----formdata-undici-0123456789";
+  let wire = validBody(random, boundary);
+  for (let n = between(random, 1, 4); n > 0; n--) wire = mutate(random, wire, boundary);
+  return [boundary, wire];
+}
+
+/**
+ * Asserts that parsing gave what the reference reads: the same preamble, parts and epilogue,
+ * or a refusal with a status it allows, after the same parts; the last part's body may then
+ * be cut short if that part was still open.
+ */
+function assertAsReference(got: Outcome, want: ReferenceMultipartOutcome, context: string) {
+  const { refuse, open, ...whole } = want;
+  if (refuse.length === 0) return assert.deepEqual(got, whole, context);
+  assert(
+    got.status !== null && refuse.includes(got.status),
+    `${context}: status ${got.status}, want ${refuse.join(" or ")}`,
+  );
+  assert.deepEqual(
+    { ...got, status: null, parts: got.parts.map((p, i) => ({ ...p, body: i })) },
+    { ...whole, status: null, parts: whole.parts.map((p, i) => ({ ...p, body: i })) },
+    context,
+  );
+  got.parts.forEach((part, i) => {
+    const body = whole.parts[i]!.body;
+    if (open && i === got.parts.length - 1) {
+      assert(body.startsWith(part.body), `${context}: part ${i + 1} is not a prefix`);
+    } else assert.equal(part.body, body, `${context}: part ${i + 1}`);
+  });
+}
+
 Deno.test("multipart fuzz", async (t) => {
+  await t.step("mutated bodies give what the RFC 2046 reference reads, or its refusal", () => {
+    const runs = fuzzRuns(3000);
+    for (let seed = 1; seed <= runs; seed++) {
+      const random = seeded(seed);
+      const [boundary, wire] = mutatedBody(random);
+      const want = referenceParseMultipart(wire, boundary, LIMITS);
+      const context = `seed ${seed}: ${JSON.stringify(latin1(wire))}`;
+      assertAsReference(parseSync([wire], boundary, LIMITS), want, `${context}, one chunk`);
+      const chunks = split(wire, random, 50);
+      assertAsReference(parseSync(chunks, boundary, LIMITS), want, `${context}, chunked`);
+    }
+  });
+
   await t.step("mutated bodies end in parts or a 400/413, within the limits", () => {
     const runs = fuzzRuns(3000);
     for (let seed = 1; seed <= runs; seed++) {
       const random = seeded(seed);
-      const boundary = random() < 0.5 ? "b" : "----formdata-undici-0123456789";
-      let wire = validBody(random, boundary);
-      for (let n = between(random, 1, 4); n > 0; n--) wire = mutate(random, wire, boundary);
+      const [boundary, wire] = mutatedBody(random);
       const parser = new MultipartParser(boundary, LIMITS);
       let parts = 0, size = 0, delivered = 0;
       const sink = {
