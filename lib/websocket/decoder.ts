@@ -86,10 +86,13 @@ export let setMaxFrameSize: (decoder: FrameDecoder, limit: number) => void;
  * transport loop can drive it directly. Any chunking works: a header split anywhere, many
  * frames in one chunk, one byte at a time, empty chunks.
  *
- * Every rule of RFC 6455 §5 is checked: masking by role, reserved bits, reserved opcodes,
- * control frames at most 125 bytes and never fragmented, 64-bit lengths without the top bit,
- * and `maxFrameSize` from the header. A violation throws a {@linkcode WebSocketError} (1002)
- * or {@linkcode MessageTooBigError} (1009) and the decoder stays failed.
+ * The rules of RFC 6455 §5 for a receiver are checked: masking by role, reserved bits,
+ * reserved opcodes, control frames at most 125 bytes and never fragmented, 64-bit lengths
+ * without the top bit, and `maxFrameSize` from the header. A violation throws a
+ * {@linkcode WebSocketError} (1002) or {@linkcode MessageTooBigError} (1009) and the decoder
+ * stays failed. A length written in a longer form than it needs (5 in the 16-bit form) is
+ * accepted: §5.2 requires senders to use the shortest form but gives receivers no rule, and
+ * `ws` accepts such frames too.
  *
  * **Ownership**: a payload that lies whole within one input chunk is emitted as a view of
  * that chunk, unmasked in place (the chunk is modified); a payload spanning chunks is copied
