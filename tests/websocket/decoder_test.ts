@@ -255,6 +255,15 @@ Deno.test("FrameDecoder", async (t) => {
     }
   });
 
+  await t.step("accepts a length in a longer form than it needs, as ws does", () => {
+    // "Hello" (RFC 6455 §5.7) with its length 5 in the 16-bit and in the 64-bit form.
+    const hello = HELLO.slice(2);
+    for (const size of [[0x7e, 0, 5], [0x7f, 0, 0, 0, 0, 0, 0, 0, 5]]) {
+      const bytes = Uint8Array.of(0x81, ...size, ...hello);
+      assert.deepEqual(decode([bytes], CLIENT), [text(0x1, "Hello")], `${size.length} bytes`);
+    }
+  });
+
   await t.step("gives the same frames for a split at every offset of each small fixture", () => {
     const fixtures: [string, Uint8Array, FrameDecoderOptions][] = [
       ["HELLO", HELLO, CLIENT],
