@@ -288,11 +288,13 @@ export class SessionCore {
    * it) and not yet accepted by it, with WRITE_OVERHEAD more per write.
    */
   #queued = 0;
-  /** Whether the frame being encoded counts toward maxSendQueue. */
-  #counting = false;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
   #lastWrite: Promise<void> = Promise.resolve();
-  readonly #sink = { enqueue: (chunk: Uint8Array) => this.#writeChunk(chunk) };
+  /** Where the encoder's chunks go: those of a frame the application sent count. */
+  readonly #sink = { enqueue: (chunk: Uint8Array) => this.#writeChunk(chunk, 0) };
+  readonly #countedSink = {
+    enqueue: (chunk: Uint8Array) => this.#writeChunk(chunk, chunk.length + WRITE_OVERHEAD),
+  };
   /** The buffer of the chunk being decoded, and whether a frame kept a view into it. */
   #chunkBuffer: ArrayBufferLike | null = null;
   #retained = false;
@@ -668,12 +670,7 @@ export class SessionCore {
    */
   send(frame: Frame, counted = false): Promise<void> {
     if (this.#state === CLOSED) return this.#lastWrite;
-    this.#counting = counted;
-    try {
-      this.#encoder.encode(frame, this.#sink);
-    } finally {
-      this.#counting = false;
-    }
+    this.#encoder.encode(frame, counted ? this.#countedSink : this.#sink);
     return this.#lastWrite;
   }
 
@@ -721,9 +718,9 @@ export class SessionCore {
     this.#transportEnded(cause);
   };
 
-  #writeChunk(chunk: Uint8Array): void {
+  /** Writes a chunk that counts `counted` toward maxSendQueue until it is written. */
+  #writeChunk(chunk: Uint8Array, counted: number): void {
     this.#writesStarted++;
-    const counted = this.#counting ? chunk.length + WRITE_OVERHEAD : 0;
     this.#queued += counted;
     if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
