@@ -183,8 +183,9 @@ export function closeGoingAway(
  * aborting fails it with 1011 (while it is open: a close under way is left as it is).
  *
  * The stream hands the session one item at a time, and the writes not awaited wait in its
- * queue: they count toward `limit` as the session's own queue does (`sizeOf` each, plus
- * WRITE_OVERHEAD), and a write made while more than `limit` waits fails the session with 1011
+ * queue: they count toward `limit` as the session's own queue does (their bytes, a text at 3
+ * per UTF-16 unit, plus WRITE_OVERHEAD each, counted once as they join the queue and given
+ * back as they leave it), and a write made while more than `limit` waits fails the session with 1011
  * ("send queue full") and errors the stream. Nothing else bounds that queue: a million writes
  * of empty messages, not awaited, held 561 MB for a peer that stopped reading. Once the
  * session is closing, such a write is refused as a send is then (`checkOpen` throws 1006),
@@ -195,14 +196,13 @@ export function outgoingStream<T>(
   fail: (error: WebSocketError, reason?: string) => void,
   checkOpen: (action: string) => void,
   limit: number,
-  sizeOf: (item: T) => number,
 ): WritableStream<T> {
-  /** What the writes waiting in the stream's queue count. */
+  /** What the writes waiting in the stream's queue count, in all and each, in order. */
   let queued = 0;
-  const cost = (item: T) => sizeOf(item) + WRITE_OVERHEAD;
+  const costs: number[] = [];
   return new WritableStream<T>({
     write: (item) => {
-      queued -= cost(item); // out of the queue: the session counts it now
+      queued -= costs.shift()!; // out of the queue: the session counts it now
       return session.send(item);
     },
     close: () => session.close().then(noop),
@@ -232,14 +232,16 @@ export function outgoingStream<T>(
         fail(error, "send queue full");
         throw error;
       }
-      queued += cost(item);
+      const cost = messageSize(item) + WRITE_OVERHEAD;
+      costs.push(cost);
+      queued += cost;
       return 1;
     },
   });
 }
 
 /** What a message counts toward `maxSendQueue` while it waits in `outgoing`: its bytes. */
-export function messageSize(message: unknown): number {
+function messageSize(message: unknown): number {
   return typeof message === "string"
     ? message.length * 3 // the most UTF-8 bytes it can take
     : message instanceof Uint8Array
@@ -672,6 +674,18 @@ export class SessionCore {
     if (this.#state === CLOSED) return this.#lastWrite;
     this.#encoder.encode(frame, counted ? this.#countedSink : this.#sink);
     return this.#lastWrite;
+  }
+
+  /** The session's `outgoing` stream (see {@linkcode outgoingStream}). */
+  outgoing<T>(
+    session: { send(item: T): Promise<void>; close(): Promise<unknown> },
+  ): WritableStream<T> {
+    return outgoingStream(
+      session,
+      (error, reason) => this.fail(error, reason),
+      (action) => this.checkOpen(action),
+      this.#options.maxSendQueue,
+    );
   }
 
   /** Throws unless data may still be sent (no close frame sent yet). */

@@ -16,7 +16,6 @@ import {
   type CloseInfo,
   closeReason,
   coreOptions,
-  messageSize,
   outgoingStream,
   sendQueueError,
   sentCode,
@@ -366,7 +365,6 @@ export class NativeWebSocketSession implements MessageSession {
       (error, reason) => this.#fail(error, reason),
       (action) => this.#checkOpen(action),
       this.#settings.maxSendQueue,
-      messageSize,
     );
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", this.#onOpen);

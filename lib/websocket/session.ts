@@ -12,8 +12,6 @@ import {
   type CoreOptions,
   coreOptions,
   type FrameHandler,
-  messageSize,
-  outgoingStream,
   SessionCore,
   type Transport,
   type TransportReady,
@@ -321,13 +319,7 @@ export class WebSocketSession implements MessageSession {
       fail: (error) => this.#inbox.fail(error),
     };
     this.#core.attach(handler, () => this.#inbox.wantsMore);
-    this.outgoing = outgoingStream<Message>(
-      this,
-      (error, reason) => this.#core.fail(error, reason),
-      (action) => this.#core.checkOpen(action),
-      core.maxSendQueue,
-      messageSize,
-    );
+    this.outgoing = this.#core.outgoing<Message>(this);
     if (pingInterval !== null && pingInterval !== Infinity) {
       this.#startPinger(pingInterval, core.timeout);
     }
@@ -484,8 +476,7 @@ export class RawWebSocketSession {
     options: RawWebSocketSessionOptions = {},
   ) {
     this.protocol = options.protocol ?? "";
-    const core = coreOptions(options);
-    this.#core = new SessionCore(transport, core);
+    this.#core = new SessionCore(transport, coreOptions(options));
     const inbox = new Inbox<Frame>({
       pull: () => void this.#core.pump(),
       cancel: () => void this.close(),
@@ -507,13 +498,7 @@ export class RawWebSocketSession {
       end: () => inbox.end(),
       fail: (error) => inbox.fail(error),
     }, () => inbox.wantsMore);
-    this.outgoing = outgoingStream<Frame>(
-      this,
-      (error, reason) => this.#core.fail(error, reason),
-      (action) => this.#core.checkOpen(action),
-      core.maxSendQueue,
-      messageSize,
-    );
+    this.outgoing = this.#core.outgoing<Frame>(this);
   }
 
   /** The role of this endpoint. */
