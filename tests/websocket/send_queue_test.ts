@@ -45,6 +45,21 @@ const transports: [string, (t: Transport) => Transport][] = [
   ["a direct transport", (t) => directTransport(t.readable, t.writable)],
 ];
 
+/** An open socket whose send buffer never drains: a native session's sends all wait. */
+function stalledSocket(): WebSocket {
+  return {
+    readyState: WebSocket.OPEN,
+    bufferedAmount: 1 << 30,
+    binaryType: "blob",
+    addEventListener() {},
+    removeEventListener() {},
+    send() {
+      throw new Error("nothing may be handed to this socket");
+    },
+    close() {},
+  } as unknown as WebSocket;
+}
+
 Deno.test("maxSendQueue", async (t) => {
   for (const [name, make] of transports) {
     await t.step(`fails the session at the first send over it, on ${name}`, async () => {
@@ -115,18 +130,7 @@ Deno.test("maxSendQueue", async (t) => {
   }
 
   await t.step("counts 1024 bytes per send waiting on the native engine too", async () => {
-    // A socket whose buffer never drains: every send waits its turn in the session.
-    const socket = {
-      readyState: WebSocket.OPEN,
-      bufferedAmount: 1 << 30,
-      binaryType: "blob",
-      addEventListener() {},
-      removeEventListener() {},
-      send() {
-        throw new Error("nothing may be handed to this socket");
-      },
-      close() {},
-    } as unknown as WebSocket;
+    const socket = stalledSocket(); // every send waits its turn in the session
     const session = new NativeWebSocketSession(socket, { maxSendQueue: 65_536, timeout: 100 });
     const sends = Array.from({ length: 1000 }, () => session.send(""));
     // Each waits counted 14 + 1024 bytes: 64 wait (66,432 bytes > 65,536), the 65th is refused.
@@ -207,17 +211,7 @@ Deno.test("maxSendQueue", async (t) => {
   });
 
   await t.step("bounds writes to outgoing that are not awaited on the native engine", async () => {
-    const socket = {
-      readyState: WebSocket.OPEN,
-      bufferedAmount: 1 << 30,
-      binaryType: "blob",
-      addEventListener() {},
-      removeEventListener() {},
-      send() {
-        throw new Error("nothing may be handed to this socket");
-      },
-      close() {},
-    } as unknown as WebSocket;
+    const socket = stalledSocket();
     const session = new NativeWebSocketSession(socket, { maxSendQueue: 65_536, timeout: 100 });
     const writer = session.outgoing.getWriter();
     await writer.ready;
