@@ -7,6 +7,7 @@
  */
 
 import { checkLimit } from "../_options.ts";
+import { codecStreams } from "../_codec_stream.ts";
 import { Slab } from "../_slab.ts";
 import { latin1Bytes, latin1Text, writeLatin1 } from "./_latin1.ts";
 import { HttpError } from "./error.ts";
@@ -399,9 +400,13 @@ export class ChunkedDecoder {
 }
 
 /**
- * A `TransformStream` from a chunked-coded body to its data: the {@linkcode ChunkedDecoder}
- * as a stream. `trailers` resolves with the trailer fields at the end. Bytes after the
- * coding's end, or an input that ends before it, error the stream with a 400.
+ * A transform stream from a chunked-coded body to its data: the {@linkcode ChunkedDecoder}
+ * as a stream, for `pipeThrough`. `trailers` resolves with the trailer fields at the end.
+ * Bad coding, bytes after the coding's end, or an input that ends before it error both sides
+ * with an {@linkcode HttpError} (400, or 413 for a limit). The readable side errors only after
+ * the data decoded before the error has been read (a `TransformStream` would discard what is
+ * still queued). Otherwise it behaves as a `TransformStream` (writes wait for reads;
+ * cancelling the readable side errors the writable one), though it is not one.
  *
  * @example Decoding a chunked body
  * ```ts
@@ -414,8 +419,15 @@ export class ChunkedDecoder {
  * assert.equal((await decoder.trailers).get("x-t"), "1");
  * ```
  */
-export class ChunkedDecoderStream extends TransformStream<Uint8Array, Uint8Array> {
-  /** The trailer fields, once the coding ended; rejects if it fails. */
+export class ChunkedDecoderStream {
+  /** The decoded data. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** The chunked-coded bytes. */
+  readonly writable: WritableStream<Uint8Array>;
+  /**
+   * The trailer fields, once the input ended with the coding (when the readable side
+   * closes); rejects if the stream fails.
+   */
   readonly trailers: Promise<Headers>;
 
   /**
@@ -425,36 +437,22 @@ export class ChunkedDecoderStream extends TransformStream<Uint8Array, Uint8Array
    */
   constructor(options: ChunkedDecoderOptions = {}) {
     const decoder = new ChunkedDecoder(options);
-    let settle!: (headers: Headers) => void;
-    let fail!: (error: unknown) => void;
-    const trailers = new Promise<Headers>((resolve, reject) => {
-      settle = resolve;
-      fail = reject;
-    });
-    trailers.catch(() => {});
-    super({
-      transform(chunk, controller) {
-        try {
-          const used = decoder.done ? 0 : decoder.push(chunk, controller);
-          if (used < chunk.length) {
-            throw new HttpError(400, "Cannot decode chunked body: data follows the last chunk");
-          }
-          if (decoder.done) settle(decoder.trailers);
-        } catch (error) {
-          fail(error);
-          throw error;
+    const { promise, resolve, reject } = Promise.withResolvers<Headers>();
+    promise.catch(() => {});
+    this.trailers = promise;
+    ({ readable: this.readable, writable: this.writable } = codecStreams<Uint8Array, Uint8Array>({
+      push(chunk, sink) {
+        const used = decoder.done ? 0 : decoder.push(chunk, sink);
+        if (used < chunk.length) {
+          throw new HttpError(400, "Cannot decode chunked body: data follows the last chunk");
         }
       },
-      flush() {
-        try {
-          decoder.end();
-        } catch (error) {
-          fail(error);
-          throw error;
-        }
+      end() {
+        decoder.end();
+        resolve(decoder.trailers);
       },
-    });
-    this.trailers = trailers;
+      failed: reject,
+    }));
   }
 }
 

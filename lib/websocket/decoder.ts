@@ -5,6 +5,7 @@
  * @module
  */
 
+import { codecStreams } from "../_codec_stream.ts";
 import { checkLimit } from "../_options.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { Frame, type Opcode } from "./frame.ts";
@@ -337,12 +338,13 @@ export class FrameDecoder {
 }
 
 /**
- * A `TransformStream` from bytes to {@linkcode Frame}s: the {@linkcode FrameDecoder} as a
- * stream. A protocol violation errors both sides with the decoder's
- * {@linkcode WebSocketError}; input that ends inside a frame errors them with 1002. As with
- * any WHATWG stream, the error discards frames queued but not yet read: to act on every frame
- * that preceded a violation in the same chunk (a close frame, say), drive a
- * {@linkcode FrameDecoder} directly, as the sessions do.
+ * A transform stream from bytes to {@linkcode Frame}s: the {@linkcode FrameDecoder} as a
+ * stream, for `pipeThrough`. A protocol violation errors both sides with the decoder's
+ * {@linkcode WebSocketError}; input that ends inside a frame errors them with 1002. The
+ * readable side errors only after every frame decoded before the violation has been read
+ * (a `TransformStream` would discard those still queued): a close frame followed by garbage
+ * in the same chunk still arrives. Otherwise it behaves as a `TransformStream` (writes wait
+ * for reads; cancelling the readable side errors the writable one), though it is not one.
  *
  * @example Decoding frames from a byte stream
  * ```ts
@@ -356,7 +358,12 @@ export class FrameDecoder {
  * assert.equal(new TextDecoder().decode(frames[0]!.payload), "hi");
  * ```
  */
-export class FrameDecoderStream extends TransformStream<Uint8Array, Frame> {
+export class FrameDecoderStream {
+  /** The decoded frames. */
+  readonly readable: ReadableStream<Frame>;
+  /** The bytes to decode. */
+  readonly writable: WritableStream<Uint8Array>;
+
   /**
    * Creates the stream.
    *
@@ -364,9 +371,9 @@ export class FrameDecoderStream extends TransformStream<Uint8Array, Frame> {
    */
   constructor(options: FrameDecoderOptions = {}) {
     const decoder = new FrameDecoder(options);
-    super({
-      transform: (chunk, controller) => decoder.push(chunk, controller),
-      flush: () => decoder.end(),
-    });
+    ({ readable: this.readable, writable: this.writable } = codecStreams<Uint8Array, Frame>({
+      push: (chunk, sink) => decoder.push(chunk, sink),
+      end: () => decoder.end(),
+    }));
   }
 }

@@ -676,18 +676,72 @@ Deno.test("ChunkedDecoderStream", async (t) => {
     assert.deepEqual(await decodeStream([WIKI, empty, empty]), { data: WIKI_DATA, trailers: [] });
   });
 
-  await t.step("rejects data after the last chunk with 400, in the same chunk", async () => {
+  await t.step("rejects data after the last chunk with 400, in any chunking", async () => {
+    const wire = concat([FULL, bytes("x")]);
+    for (const chunks of [[wire], [FULL, bytes("x")], bytewise(wire)]) {
+      const stream = new ChunkedDecoderStream();
+      const reader = ReadableStream.from(chunks).pipeThrough(stream).getReader();
+      let data = "";
+      const error = await (async () => {
+        try {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) return null;
+            data += latin1(value);
+          }
+        } catch (error) {
+          return error;
+        }
+      })();
+      assert(isStatus(400)(error), `${chunks.length} chunks`);
+      assert.equal(data, FULL_DATA, "every byte of data before the error is read");
+      await assert.rejects(stream.trailers, isStatus(400), "the trailers settle at the end");
+    }
+  });
+
+  await t.step("delivers the data of one chunk that precede an error in it", async () => {
+    // Three data chunks and then a size line that is not hex, in one input chunk: a
+    // TransformStream discards the data still queued when the error comes.
     const stream = new ChunkedDecoderStream();
-    const body = ReadableStream.from([concat([FULL, bytes("x")])]).pipeThrough(stream);
-    await assert.rejects(new Response(body).arrayBuffer(), isStatus(400));
+    const reader = ReadableStream.from([bytes("2\r\nab\r\n2\r\ncd\r\n2\r\nef\r\nzz\r\n")])
+      .pipeThrough(stream).getReader();
+    for (const want of ["ab", "cd", "ef"]) {
+      assert.equal(latin1((await reader.read()).value!), want);
+    }
+    await assert.rejects(reader.read(), isStatus(400));
     await assert.rejects(stream.trailers, isStatus(400));
   });
 
-  await t.step("rejects data after the last chunk with 400, in a later chunk", async () => {
+  await t.step("writes wait for reads, and cancelling the data errors the input", async () => {
     const stream = new ChunkedDecoderStream();
-    const body = ReadableStream.from([FULL, bytes("x")]).pipeThrough(stream);
-    await assert.rejects(new Response(body).arrayBuffer(), isStatus(400));
-    assert.deepEqual([...await stream.trailers], FULL_TRAILERS, "settled at the end already");
+    const writer = stream.writable.getWriter();
+    let written = false;
+    const write = writer.write(bytes("2\r\nab\r\n")).then(() => written = true);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(written, false, "no read yet, so the write waits");
+    const reader = stream.readable.getReader();
+    assert.equal(latin1((await reader.read()).value!), "ab");
+    await write;
+    const reason = new Error("enough");
+    await reader.cancel(reason);
+    await assert.rejects(writer.write(bytes("2\r\ncd\r\n")), (e) => e === reason);
+    await assert.rejects(stream.trailers, (e) => e === reason);
+  });
+
+  await t.step("errors the data and the trailers when the input is aborted", async () => {
+    const stream = new ChunkedDecoderStream();
+    const reason = new Error("connection reset");
+    let pulls = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (pulls++ === 0) controller.enqueue(bytes("2\r\nab\r\n"));
+        else controller.error(reason);
+      },
+    }, { highWaterMark: 0 });
+    const reader = source.pipeThrough(stream).getReader();
+    assert.equal(latin1((await reader.read()).value!), "ab");
+    await assert.rejects(reader.read(), (e) => e === reason);
+    await assert.rejects(stream.trailers, (e) => e === reason);
   });
 
   await t.step("rejects a truncated body with 400, and so do the trailers", async () => {

@@ -725,6 +725,43 @@ Deno.test("FrameDecoderStream", async (t) => {
     }
   });
 
+  await t.step("delivers every frame that precedes an error in the same chunk", async () => {
+    // Text "Hello" twice, a close 1000, then a frame with opcode 0xF, all in one chunk: a
+    // TransformStream discards the frames still queued when the error comes.
+    const wire = concat([HELLO, HELLO, hex("88 02 03e8"), hex("8f 00")]);
+    const reader = ReadableStream.from([wire]).pipeThrough(new FrameDecoderStream(CLIENT))
+      .getReader();
+    assert.deepEqual(plain((await reader.read()).value!), text(0x1, "Hello"));
+    assert.deepEqual(plain((await reader.read()).value!), text(0x1, "Hello"));
+    assert.deepEqual(plain((await reader.read()).value!).payload, "03e8");
+    await assert.rejects(reader.read(), { closeCode: 1002 });
+  });
+
+  await t.step("delivers the frames before an input that ends inside a frame", async () => {
+    const wire = concat([HELLO, HELLO, HELLO, HELLO.subarray(0, 3)]);
+    const reader = ReadableStream.from([wire]).pipeThrough(new FrameDecoderStream(CLIENT))
+      .getReader();
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(plain((await reader.read()).value!), text(0x1, "Hello"), `frame ${i}`);
+    }
+    await assert.rejects(reader.read(), { closeCode: 1002 });
+  });
+
+  await t.step("writes wait for reads, and cancelling the frames errors the input", async () => {
+    const stream = new FrameDecoderStream(CLIENT);
+    const writer = stream.writable.getWriter();
+    let written = false;
+    const write = writer.write(HELLO.slice()).then(() => written = true);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(written, false, "no read yet, so the write waits");
+    const reader = stream.readable.getReader();
+    assert.deepEqual(plain((await reader.read()).value!), text(0x1, "Hello"));
+    await write;
+    const reason = new Error("enough");
+    await reader.cancel(reason);
+    await assert.rejects(writer.write(HELLO.slice()), (e) => e === reason);
+  });
+
   await t.step("delivers the frames read before an error", async () => {
     const stream = ReadableStream.from([HELLO.slice(), hex("8f 00")]) // then opcode 0xF
       .pipeThrough(new FrameDecoderStream(CLIENT));
