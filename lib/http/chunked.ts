@@ -154,7 +154,13 @@ export class ChunkedDecoder {
    * section over `maxTrailerSize` or `maxTrailers`.
    */
   push(chunk: Uint8Array, sink: DataSink): number {
-    return this.#run(chunk, 0, chunk.length, sink);
+    if (this.#failure !== null) throw this.#failure.error;
+    try {
+      return this.#run(chunk, 0, chunk.length, sink);
+    } catch (error) {
+      this.#failure = { error };
+      throw error;
+    }
   }
 
   /**
@@ -165,14 +171,28 @@ export class ChunkedDecoder {
    * @param bytes The buffer, modified.
    * @param start Where the coded bytes begin.
    * @param end Where they end.
-   * @returns How many bytes were consumed and how many data bytes now lie at `start`.
+   * @returns How many bytes were consumed and how many data bytes now lie at `start`. When
+   * the coding breaks after some data in the same call, that data is returned first (with at
+   * least one byte left unconsumed) and the next call throws.
    * @throws {HttpError} As {@linkcode push}.
    */
   compact(bytes: Uint8Array, start: number, end: number): { consumed: number; data: number } {
+    if (this.#failure !== null) throw this.#failure.error;
     this.#write = start;
-    const consumed = this.#run(bytes, start, end, null) - start;
-    return { consumed, data: this.#write - start };
+    try {
+      const consumed = this.#run(bytes, start, end, null) - start;
+      return { consumed, data: this.#write - start };
+    } catch (error) {
+      this.#failure = { error };
+      const data = this.#write - start;
+      if (data === 0) throw error;
+      // The bad byte lies at or after the write position, so a byte stays unconsumed.
+      return { consumed: data, data };
+    }
   }
+
+  /** The error the decoder failed with: every later call throws it again. */
+  #failure: { error: unknown } | null = null;
 
   /** The write position of {@linkcode compact}. */
   #write = 0;
@@ -390,9 +410,11 @@ export class ChunkedDecoder {
   /**
    * Checks that the coding ended.
    *
-   * @throws {HttpError} 400 when the input ended before the last chunk and trailers.
+   * @throws {HttpError} 400 when the input ended before the last chunk and trailers; the
+   * decoder's error when it failed.
    */
   end(): void {
+    if (this.#failure !== null) throw this.#failure.error;
     if (this.#state !== DONE) {
       throw new HttpError(400, "Cannot decode chunked body: it ended before the last chunk");
     }

@@ -641,6 +641,31 @@ Deno.test("ChunkedDecoder.compact", async (t) => {
     }
   });
 
+  await t.step("returns the data before an error, then throws it", () => {
+    const decoder = new ChunkedDecoder();
+    const buffer = bytes("5\r\nhello\r\nzz\r\n");
+    const result = decoder.compact(buffer, 0, buffer.length);
+    assert.deepEqual(result, { consumed: 5, data: 5 }, "the data, and bytes left over");
+    assert.equal(latin1(buffer.subarray(0, 5)), "hello");
+    let error: unknown = null;
+    try {
+      decoder.compact(buffer, 5, buffer.length);
+    } catch (e) {
+      error = e;
+    }
+    assert(isStatus(400)(error), String(error));
+    assert.throws(() => decoder.compact(buffer, 5, buffer.length), (e) => e === error);
+    assert.throws(() => decoder.push(bytes("0\r\n\r\n"), { enqueue() {} }), (e) => e === error);
+    assert.throws(() => decoder.end(), (e) => e === error, "end throws it too");
+  });
+
+  await t.step("returns a 413 over maxSize after the data within it", () => {
+    const decoder = new ChunkedDecoder({ maxSize: 6 });
+    const buffer = bytes("3\r\nabc\r\n4\r\ndefg\r\n");
+    assert.deepEqual(decoder.compact(buffer, 0, buffer.length), { consumed: 3, data: 3 });
+    throwsStatus(() => decoder.compact(buffer, 3, buffer.length), 413);
+  });
+
   await t.step("throws the errors of push", () => {
     const decoder = new ChunkedDecoder({ maxSize: 3 });
     throwsStatus(() => decoder.compact(bytes("4\r\nabcd\r\n"), 0, 9), 413);

@@ -480,6 +480,44 @@ Deno.test("startConnectionPipeline", async (t) => {
   );
 
   await t.step(
+    "a chunked body that breaks after data in the same read: the data first, then the 400",
+    async () => {
+      for (const kind of KINDS) {
+        const c = open(
+          async (request) => {
+            let data = "";
+            const reader = request.body!.getReader();
+            try {
+              for (;;) {
+                const { done, value } = await reader.read();
+                if (done) return new Response(`whole: ${data}`);
+                data += latin1(value);
+              }
+            } catch (error) {
+              assert(error instanceof HttpError, String(error));
+              return new Response(`before the error: ${data}`, { status: error.status });
+            }
+          },
+          {},
+          kind,
+        );
+        try {
+          c.send(
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n" +
+              "5\r\nhello\r\n6\r\n world\r\nzz\r\n", // one write; "zz" is no hex size
+          );
+          const response = await c.next();
+          assert.equal(response?.status, 400, kind);
+          assert.equal(latin1(response.body), "before the error: hello world", kind);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
     "a handler that lets the body's HttpError (bad chunk size) propagate gets 500, not its 400",
     async () => {
       const c = open(async (request) => new Response(await request.text()));
