@@ -49,8 +49,10 @@ export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
 
   const sink: CodecSink<O> = {
     enqueue(chunk) {
+      // High-water mark 0: anything queued or handed out is enough. Set first: with more
+      // reads waiting, enqueue calls pull() at once, which must be able to lift it again.
+      backpressure = true;
       output.enqueue(chunk);
-      backpressure = true; // high-water mark 0: anything queued or handed out is enough
     },
   };
   const decode = (chunk: I) => {
@@ -68,9 +70,9 @@ export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
   };
   const fail = (error: unknown) => {
     if (pending !== null) return;
-    tell(error);
     if ((output.desiredSize ?? 0) < 0) pending = { error };
     else output.error(error);
+    tell(error); // last: the streams' states do not depend on it
   };
 
   const readable = new ReadableStream<O>({
@@ -86,10 +88,10 @@ export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
     },
     cancel(reason) {
       cancelled = { reason };
-      tell(reason);
       input.error(reason);
       relieve?.();
       relieve = null;
+      tell(reason);
     },
   }, { highWaterMark: 0 });
 
@@ -101,6 +103,8 @@ export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
       if (!backpressure) return decode(chunk);
       return new Promise<void>((resolve) => relieve = resolve).then(() => {
         if (cancelled !== null) throw cancelled.reason;
+        // Aborted while it waited: the chunk is not decoded, as a TransformStream would not.
+        if (input.signal.aborted) throw input.signal.reason;
         decode(chunk);
       });
     },

@@ -425,7 +425,8 @@ export class ChunkedDecoder {
  * A transform stream from a chunked-coded body to its data: the {@linkcode ChunkedDecoder}
  * as a stream, for `pipeThrough`. `trailers` resolves with the trailer fields at the end.
  * Bad coding, bytes after the coding's end, or an input that ends before it error both sides
- * with an {@linkcode HttpError} (400, or 413 for a limit). The readable side errors only after
+ * with an {@linkcode HttpError}: 400, 413 over `maxSize`, 431 for a trailer section over its
+ * limits. The readable side errors only after
  * the data decoded before the error has been read (a `TransformStream` would discard what is
  * still queued). Otherwise it behaves as a `TransformStream` (writes wait for reads;
  * cancelling the readable side errors the writable one), though it is not one.
@@ -447,8 +448,9 @@ export class ChunkedDecoderStream {
   /** The chunked-coded bytes. */
   readonly writable: WritableStream<Uint8Array>;
   /**
-   * The trailer fields, once the input ended with the coding (when the readable side
-   * closes); rejects if the stream fails.
+   * The trailer fields, once the input ended right after the coding (the writable side
+   * closed; data may still wait to be read); rejects if the stream fails, is aborted or its
+   * data is cancelled first.
    */
   readonly trailers: Promise<Headers>;
 
