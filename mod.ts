@@ -82,6 +82,8 @@ export {
 export {
   acceptKey,
   checkUpgradeRequest,
+  type ExtensionOffer,
+  parseExtensions,
   parseProtocols,
   selectProtocol,
   type UpgradeInfo,

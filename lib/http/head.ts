@@ -62,6 +62,11 @@ export interface ResponseHead {
 
 /** A token (RFC 9110 §5.6.2): a method, a field name, a subprotocol. Internal. */
 export const TOKEN: RegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** 1 for each character code that is a tchar (RFC 9110 §5.6.2), as TOKEN matches. Internal. */
+export const TCHAR: Uint8Array = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
 // A field value: visible ASCII, obs-text, spaces and tabs (RFC 9110 §5.5); no other controls.
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
@@ -397,18 +402,12 @@ function fieldOf(text: string, start: number, end: number, action: string): [str
   return [known ?? text.slice(start, colon).toLowerCase(), text.slice(from, to)];
 }
 
-// Token characters (RFC 9110 §5.6.2) by code.
-const TOKEN_CHARS = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
-  TOKEN_CHARS[c.charCodeAt(0)] = 1;
-}
-
 /** Whether `text[start, end)` is a token (what {@linkcode TOKEN} tests, with no string). */
 function isToken(text: string, start: number, end: number): boolean {
   if (start >= end) return false;
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
-    if (c >= 128 || TOKEN_CHARS[c] === 0) return false;
+    if (TCHAR[c] !== 1) return false;
   }
   return true;
 }

@@ -3,7 +3,7 @@
 // 6266 §4.1, RFC 7578 §4.2), with quoted strings (RFC 9110 §5.6.4) and ext-values (RFC 8187).
 
 import { HttpError } from "../http/error.ts";
-import { trimOws } from "../http/head.ts";
+import { TCHAR, trimOws } from "../http/head.ts";
 
 /** A header value split into its leading value (lowercased) and its parameters. */
 export interface Parameterized {
@@ -19,12 +19,6 @@ export interface Parameterized {
 }
 
 const SP = 0x20, HTAB = 0x09, DQUOTE = 0x22, BACKSLASH = 0x5c, SEMI = 0x3b;
-
-/** 1 for each byte that is a tchar (RFC 9110 §5.6.2), as `TOKEN` in `head.ts` matches them. */
-export const TCHAR: Uint8Array = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {
-  TCHAR[c.charCodeAt(0)] = 1;
-}
 
 /** Whether `text` is a token: one or more tchars (a loop: this runs per parameter). */
 function isToken(text: string): boolean {

@@ -11,8 +11,8 @@
 import { checkLimit } from "../_options.ts";
 import { latin1Text } from "../http/_latin1.ts";
 import { HttpError } from "../http/error.ts";
-import { parseFieldLines } from "../http/head.ts";
-import { ownCopy, parseParameterized, quote, TCHAR } from "./_params.ts";
+import { parseFieldLines, TCHAR } from "../http/head.ts";
+import { ownCopy, parseParameterized, quote } from "./_params.ts";
 import { BoundarySearch } from "./search.ts";
 
 /** The limits of a multipart body, with safe defaults; exceeding one is a 413. */

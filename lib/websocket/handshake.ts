@@ -7,7 +7,7 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { hasToken, TOKEN } from "../http/head.ts";
+import { hasToken, TCHAR, TOKEN } from "../http/head.ts";
 
 /** The GUID that RFC 6455 §1.3 appends to the key before hashing. */
 export const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -70,6 +70,112 @@ export function parseProtocols(value: string | null): string[] {
   return protocols;
 }
 
+/** One extension a client offered in `Sec-WebSocket-Extensions` (RFC 6455 §9.1). */
+export interface ExtensionOffer {
+  /** The extension's token, as sent (`permessage-deflate`, say). */
+  name: string;
+  /**
+   * Its parameters in order, each a name and its value (a quoted value unquoted), or null
+   * for a parameter with no value. Duplicates are kept: what they mean is the extension's.
+   */
+  params: [name: string, value: string | null][];
+}
+
+/**
+ * Parses a `Sec-WebSocket-Extensions` header by the ABNF of RFC 6455 §9.1: a comma list of
+ * extensions, each a token with `;`-separated parameters, a parameter a token with an
+ * optional value that is a token or a quoted string whose content is a token. Empty list
+ * items are ignored (RFC 9110 §5.6.1.2), as {@linkcode parseProtocols} ignores them. The same extension may be offered several times,
+ * with different parameters, in order of preference.
+ *
+ * @param value The header's value (several fields joined with `", "`), or null when absent.
+ * @returns The offers, in the client's order.
+ * @throws {HttpError} 400 when the value does not follow the ABNF: RFC 6455 §9.1 says to fail
+ * the connection then.
+ *
+ * @example What a browser offers
+ * ```ts
+ * import { parseExtensions } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(parseExtensions("permessage-deflate; client_max_window_bits"), [
+ *   { name: "permessage-deflate", params: [["client_max_window_bits", null]] },
+ * ]);
+ * assert.deepEqual(parseExtensions('foo; x="10", bar')!.map((e) => e.name), ["foo", "bar"]);
+ * assert.deepEqual(parseExtensions(null), []);
+ * ```
+ */
+export function parseExtensions(value: string | null): ExtensionOffer[] {
+  if (value === null) return [];
+  const offers: ExtensionOffer[] = [];
+  const n = value.length;
+  let i = 0;
+  const fail = (why: string): never => {
+    throw new HttpError(
+      400,
+      `Cannot upgrade: Sec-WebSocket-Extensions ${
+        JSON.stringify(value.slice(0, 128))
+      } is malformed: ${why} at offset ${i}`,
+    );
+  };
+  const space = () => {
+    while (i < n && (value.charCodeAt(i) === 0x20 || value.charCodeAt(i) === 0x09)) i++;
+  };
+  const token = (what: string): string => {
+    const start = i;
+    while (i < n && TCHAR[value.charCodeAt(i)] === 1) i++;
+    if (i === start) fail(`${what} is not a token`);
+    return value.slice(start, i);
+  };
+  const quoted = (): string => {
+    let text = "";
+    for (i++; i < n; i++) {
+      let c = value.charCodeAt(i);
+      if (c === 0x22) {
+        i++;
+        if (!TOKEN.test(text)) fail("a quoted value is not a token");
+        return text;
+      }
+      if (c === 0x5c) {
+        if (++i === n) break;
+        c = value.charCodeAt(i);
+      }
+      if ((c < 0x20 && c !== 0x09) || c === 0x7f) fail("a control character");
+      text += value[i];
+    }
+    return fail("a quoted value is not terminated");
+  };
+  for (;;) {
+    space();
+    if (i === n) break;
+    if (value.charCodeAt(i) === 0x2c) { // an empty list item
+      i++;
+      continue;
+    }
+    const offer: ExtensionOffer = { name: token("an extension name"), params: [] };
+    space();
+    while (i < n && value.charCodeAt(i) === 0x3b) {
+      i++;
+      space();
+      const name = token("a parameter name");
+      space();
+      let param: string | null = null;
+      if (i < n && value.charCodeAt(i) === 0x3d) {
+        i++;
+        space();
+        param = value.charCodeAt(i) === 0x22 ? quoted() : token("a parameter value");
+        space();
+      }
+      offer.params.push([name, param]);
+    }
+    offers.push(offer);
+    if (i === n) break;
+    if (value.charCodeAt(i) !== 0x2c) fail('expected ";" or ","');
+    i++;
+  }
+  return offers;
+}
+
 /**
  * Picks the subprotocol to agree on: the first one the client offered that the server
  * supports (the client lists them by preference, RFC 6455 §4.1).
@@ -124,6 +230,11 @@ export interface UpgradeInfo {
   protocol: string;
   /** The subprotocols the client offered. */
   offeredProtocols: string[];
+  /**
+   * The extensions the client offered ({@linkcode parseExtensions}). None is agreed: the
+   * response carries no `Sec-WebSocket-Extensions`, which RFC 6455 §9.1 allows.
+   */
+  offeredExtensions: ExtensionOffer[];
   /** The request's `Origin`, or null. */
   origin: string | null;
 }
@@ -234,10 +345,12 @@ export function checkUpgradeRequest(
     );
   }
   const offeredProtocols = parseProtocols(headers.get("sec-websocket-protocol"));
+  const offeredExtensions = parseExtensions(headers.get("sec-websocket-extensions"));
   return {
     key,
     protocol: selectProtocol(offeredProtocols, options.protocols ?? []),
     offeredProtocols,
+    offeredExtensions,
     origin,
   };
 }

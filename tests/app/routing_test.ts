@@ -275,6 +275,17 @@ Deno.test("Routing", async (t) => {
             assert.equal(version.status, 426);
             assert.equal(version.headers.get("sec-websocket-version"), "13");
             await version.body?.cancel();
+            const extensions = await at("/chat", {
+              headers: {
+                upgrade: "websocket",
+                connection: "upgrade",
+                "sec-websocket-key": KEY,
+                "sec-websocket-version": "13",
+                "sec-websocket-extensions": 'permessage-deflate; x="not a token"',
+              },
+            });
+            assert.equal(extensions.status, 400, "RFC 6455 §9.1: malformed offers fail");
+            assert.match(await extensions.text(), /Sec-WebSocket-Extensions/);
           },
         );
       } finally {

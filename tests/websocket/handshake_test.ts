@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
   acceptKey,
+  type ExtensionOffer,
   HttpError,
+  parseExtensions,
   parseProtocols,
   selectProtocol,
   type UpgradeRequestLike,
@@ -11,7 +13,7 @@ import {
   validateUpgradeRequest,
   WEBSOCKET_GUID,
 } from "@wirestream/wirestream";
-import { randomBytes, seeded } from "../_util/random.ts";
+import { between, randomBytes, seeded } from "../_util/random.ts";
 
 // RFC 6455 §1.3: the sample key and its accept value.
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -101,6 +103,131 @@ Deno.test("parseProtocols", async (t) => {
   });
 });
 
+/** Asserts that parseExtensions refuses `value` with 400. */
+function refusesExtensions(value: string): void {
+  assert.throws(() => parseExtensions(value), (error) => {
+    assert(error instanceof HttpError, `${JSON.stringify(value)}: ${String(error)}`);
+    assert.equal(error.status, 400, value);
+    assert.match(error.message, /^Cannot upgrade: Sec-WebSocket-Extensions /, value);
+    return true;
+  }, JSON.stringify(value));
+}
+
+const TCHARS = "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+Deno.test("parseExtensions", async (t) => {
+  await t.step("gives no offers for an absent or empty header", () => {
+    assert.deepEqual(parseExtensions(null), []);
+    assert.deepEqual(parseExtensions(""), []);
+    assert.deepEqual(parseExtensions(" , ,"), []);
+  });
+
+  await t.step("reads what browsers and ws offer", () => {
+    // Chromium and npm:ws; Firefox and Safari.
+    assert.deepEqual(parseExtensions("permessage-deflate; client_max_window_bits"), [
+      { name: "permessage-deflate", params: [["client_max_window_bits", null]] },
+    ]);
+    assert.deepEqual(parseExtensions("permessage-deflate"), [
+      { name: "permessage-deflate", params: [] },
+    ]);
+  });
+
+  await t.step("reads several offers, values, quoted values and spaces around", () => {
+    const offers = parseExtensions(
+      "permessage-deflate; client_max_window_bits=10 ;server_no_context_takeover, " +
+        'permessage-deflate\t,x-foo ; a = "b\\c" ; a="12", , x-bar',
+    );
+    assert.deepEqual(offers, [
+      {
+        name: "permessage-deflate",
+        params: [["client_max_window_bits", "10"], ["server_no_context_takeover", null]],
+      },
+      { name: "permessage-deflate", params: [] },
+      { name: "x-foo", params: [["a", "bc"], ["a", "12"]] }, // an escape, a duplicate kept
+      { name: "x-bar", params: [] },
+    ]);
+  });
+
+  await t.step("refuses what the ABNF of RFC 6455 §9.1 does not allow, with 400", () => {
+    for (
+      const value of [
+        "permessage-deflate;", // a parameter with no name
+        "permessage-deflate; =15",
+        "permessage-deflate; client_max_window_bits=",
+        'x; a="not a token"', // a quoted value must be a token once unquoted
+        'x; a=""',
+        'x; a="unterminated',
+        'x; a="ends with an escape\\',
+        "x; a=b=c",
+        "x; a b",
+        "permessage deflate",
+        ";x",
+        "x,;",
+        "x; a=(b)",
+        "x/y",
+        "déflate",
+        "x; a=\u0001",
+        'x; a="\u0001"',
+        'x; a="b"c',
+      ]
+    ) refusesExtensions(value);
+  });
+
+  await t.step("reads back any list it is given, however it is spaced (300 seeds)", () => {
+    for (let seed = 1; seed <= 300; seed++) {
+      const random = seeded(seed);
+      const token = () =>
+        Array.from(
+          { length: between(random, 1, 6) },
+          () => TCHARS[between(random, 0, TCHARS.length - 1)],
+        )
+          .join("");
+      const space = () => [" ", "", "\t", "  "][between(random, 0, 3)]!;
+      const want: ExtensionOffer[] = [];
+      let text = "";
+      for (let e = between(random, 1, 4); e > 0; e--) {
+        const offer: ExtensionOffer = { name: token(), params: [] };
+        text += (text === "" ? space() : `${space()},${space()}`) + offer.name;
+        for (let p = between(random, 0, 3); p > 0; p--) {
+          const name = token();
+          const form = between(random, 0, 2);
+          const value = form === 0 ? null : token();
+          offer.params.push([name, value]);
+          text += `${space()};${space()}${name}`;
+          if (value !== null) {
+            const quoted = form === 2 ? `"${value.replace(/[\\"]/g, "\\$&")}"` : value;
+            text += `${space()}=${space()}${quoted}`;
+          }
+        }
+        want.push(offer);
+      }
+      assert.deepEqual(parseExtensions(text + space()), want, `seed ${seed}: ${text}`);
+    }
+  });
+
+  await t.step("ends any string in offers or a 400, never another error (2000 seeds)", () => {
+    const alphabet = 'ab=;," \\\t\u0001é(';
+    for (let seed = 1; seed <= 2000; seed++) {
+      const random = seeded(seed);
+      const value = Array.from(
+        { length: between(random, 0, 24) },
+        () => alphabet[between(random, 0, alphabet.length - 1)],
+      ).join("");
+      try {
+        for (const offer of parseExtensions(value)) {
+          assert.match(offer.name, /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, value);
+          for (const [name, param] of offer.params) {
+            assert.match(name, /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, value);
+            if (param !== null) assert.match(param, /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, value);
+          }
+        }
+      } catch (error) {
+        assert(error instanceof HttpError && error.status === 400, `${value}: ${String(error)}`);
+      }
+    }
+  });
+});
+
 Deno.test("selectProtocol", async (t) => {
   await t.step("picks the first subprotocol the client offered that the server supports", () => {
     assert.equal(selectProtocol(["v2.chat", "v1.chat"], ["v1.chat", "v2.chat"]), "v2.chat");
@@ -123,6 +250,7 @@ Deno.test("validateUpgradeRequest", async (t) => {
         accept: ACCEPT,
         protocol: "",
         offeredProtocols: [],
+        offeredExtensions: [],
         origin: null,
       });
     },
@@ -271,9 +399,24 @@ Deno.test("validateUpgradeRequest", async (t) => {
     await rejectsWith(validateUpgradeRequest(offered, { protocols: ["chat"] }), 400);
   });
 
+  await t.step("gives the extensions offered, and refuses a malformed offer with 400", async () => {
+    const offered = request({
+      "sec-websocket-extensions": "permessage-deflate; client_max_window_bits",
+    });
+    assert.deepEqual((await validateUpgradeRequest(offered)).offeredExtensions, [
+      { name: "permessage-deflate", params: [["client_max_window_bits", null]] },
+    ]);
+    const bad = request({ "sec-websocket-extensions": "permessage-deflate; =15" });
+    await rejectsWith(validateUpgradeRequest(bad), 400);
+  });
+
   await t.step("takes a real Request", async () => {
     const valid = new Request("http://example.com/chat", {
-      headers: headers({ origin: "https://example.com", "sec-websocket-protocol": "chat" }),
+      headers: headers({
+        origin: "https://example.com",
+        "sec-websocket-protocol": "chat",
+        "sec-websocket-extensions": "permessage-deflate",
+      }),
     });
     const info = await validateUpgradeRequest(valid, { protocols: ["chat"] });
     assert.deepEqual(info, {
@@ -281,6 +424,7 @@ Deno.test("validateUpgradeRequest", async (t) => {
       accept: ACCEPT,
       protocol: "chat",
       offeredProtocols: ["chat"],
+      offeredExtensions: [{ name: "permessage-deflate", params: [] }],
       origin: "https://example.com",
     });
     const post = new Request("http://example.com/chat", { method: "POST", headers: headers() });

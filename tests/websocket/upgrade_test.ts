@@ -231,6 +231,11 @@ Deno.test("upgradeWebSocket", async (t) => {
         ["Connection without upgrade", upgradeRequest({ connection: "keep-alive" }), 400],
         ["POST", upgradeRequest({}, "POST /ws HTTP/1.1"), 400],
         ["a body", upgradeRequest({ "content-length": "5" }) + "hello", 400],
+        [
+          "a malformed Sec-WebSocket-Extensions",
+          upgradeRequest({ "sec-websocket-extensions": "permessage-deflate; =15" }),
+          400,
+        ],
       ];
       try {
         for (const [name, wire, status] of cases) {
