@@ -37,14 +37,19 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 5));
 
 /** Settles `promise` into a plain record, or "pending" after 100 ms. */
 async function outcome(promise: Promise<unknown>): Promise<unknown> {
-  const pending = new Promise((resolve) => setTimeout(() => resolve("pending"), 100));
-  return await Promise.race([
-    promise.then(
-      (value) => ({ value: (value as ReadableStreamReadResult<string>)?.value ?? value }),
-      (error) => ({ error: (error as Error).message }),
-    ),
-    pending,
-  ]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const pending = new Promise((resolve) => timer = setTimeout(() => resolve("pending"), 100));
+  try {
+    return await Promise.race([
+      promise.then(
+        (value) => ({ value: (value as ReadableStreamReadResult<string>)?.value ?? value }),
+        (error) => ({ error: (error as Error).message }),
+      ),
+      pending,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 Deno.test("codecStreams", async (t) => {
