@@ -85,23 +85,26 @@ export interface ExtensionOffer {
  * Parses a `Sec-WebSocket-Extensions` header by the ABNF of RFC 6455 §9.1: a comma list of
  * extensions, each a token with `;`-separated parameters, a parameter a token with an
  * optional value that is a token or a quoted string whose content is a token. Empty list
- * items are ignored (RFC 9110 §5.6.1.2), as {@linkcode parseProtocols} ignores them. The same extension may be offered several times,
- * with different parameters, in order of preference.
+ * items are ignored (RFC 9110 §5.6.1.2), and a value with none but empty items (`""`, `","`)
+ * gives no offers, as {@linkcode parseProtocols} does, although the ABNF wants at least one.
+ * The same extension may be offered several times, with other parameters, in the client's
+ * order of preference.
  *
  * @param value The header's value (several fields joined with `", "`), or null when absent.
  * @returns The offers, in the client's order.
- * @throws {HttpError} 400 when the value does not follow the ABNF: RFC 6455 §9.1 says to fail
- * the connection then.
+ * @throws {HttpError} 400 when the value breaks the ABNF otherwise: RFC 6455 §9.1 says to
+ * fail the connection then.
  *
- * @example What a browser offers
+ * @example Reading offers
  * ```ts
  * import { parseExtensions } from "@wirestream/wirestream";
  * import assert from "node:assert/strict";
  *
+ * // What Chromium and npm:ws offer.
  * assert.deepEqual(parseExtensions("permessage-deflate; client_max_window_bits"), [
  *   { name: "permessage-deflate", params: [["client_max_window_bits", null]] },
  * ]);
- * assert.deepEqual(parseExtensions('foo; x="10", bar')!.map((e) => e.name), ["foo", "bar"]);
+ * assert.deepEqual(parseExtensions('foo; x="10", bar').map((e) => e.name), ["foo", "bar"]);
  * assert.deepEqual(parseExtensions(null), []);
  * ```
  */
@@ -128,12 +131,16 @@ export function parseExtensions(value: string | null): ExtensionOffer[] {
     return value.slice(start, i);
   };
   const quoted = (): string => {
+    const start = i;
     let text = "";
     for (i++; i < n; i++) {
       let c = value.charCodeAt(i);
       if (c === 0x22) {
+        if (!TOKEN.test(text)) {
+          i = start; // the offset names the quoted value
+          fail("a quoted value is not a token");
+        }
         i++;
-        if (!TOKEN.test(text)) fail("a quoted value is not a token");
         return text;
       }
       if (c === 0x5c) {

@@ -2,6 +2,8 @@
 // upgradeWebSocket on httpServer (127.0.0.1, port 0) with peers we did not write: npm:ws and
 // Deno's own WebSocket, plus raw sockets for the bytes of the handshake.
 import {
+  checkUpgradeRequest,
+  type ExtensionOffer,
   Frame,
   httpServer,
   type HttpServerOptions,
@@ -212,6 +214,32 @@ Deno.test("upgradeWebSocket", async (t) => {
         }
       } finally {
         bad.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "ws offers permessage-deflate: the offer is read and declined, no extension is agreed",
+    async () => {
+      const offers: ExtensionOffer[][] = [];
+      const server = wsServer({}, (session, request) => {
+        offers.push(checkUpgradeRequest(request).offeredExtensions);
+        return echo(session);
+      });
+      const client = wsClient(server.url); // npm:ws offers permessage-deflate by default
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        assert.deepEqual(offers, [[
+          { name: "permessage-deflate", params: [["client_max_window_bits", null]] },
+        ]]);
+        assert.equal(client.ws.extensions, "", "the 101 carries no Sec-WebSocket-Extensions");
+        client.ws.send("x".repeat(2000)); // would be compressed, had the offer been agreed
+        assert.equal((await client.messages.next()).data.toString(), "x".repeat(2000));
+        client.ws.close(1000);
+        assert.equal((await within(client.closed, 5000, "ws close")).code, 1000);
+      } finally {
+        client.ws.terminate();
         await server.close();
       }
     },
