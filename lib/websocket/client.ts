@@ -7,7 +7,7 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { hasToken, readResponseHead } from "../http/head.ts";
+import { hasToken, readResponseHead, TOKEN } from "../http/head.ts";
 import { BufferedReader } from "../http/reader.ts";
 import { WebSocketError } from "./error.ts";
 import { acceptKey } from "./handshake.ts";
@@ -16,7 +16,7 @@ import { sessionSettings, WebSocketSession, type WebSocketSessionOptions } from 
 /** Options of {@linkcode connectWebSocket}. */
 export interface ConnectWebSocketOptions
   extends Omit<WebSocketSessionOptions, "role" | "protocol" | "buffered"> {
-  /** The subprotocols to offer, in order of preference. @default {[]} */
+  /** The subprotocols to offer, in order of preference: distinct tokens. @default {[]} */
   protocols?: readonly string[];
   /** Extra request headers (`Origin`, `Authorization`, cookies). */
   headers?: HeadersInit;
@@ -45,6 +45,9 @@ const encoder = new TextEncoder();
  * @throws {WebSocketError} 1002 when the 101 answer is not a valid handshake (wrong accept
  * value, a subprotocol or extension not offered), 1006 when the connection fails or the
  * handshake times out.
+ * @throws {TypeError} Before connecting, for a URL that is not `ws:` or `wss:` or has a
+ * fragment, subprotocols that are not distinct tokens, or a `Sec-WebSocket-Extensions` in
+ * `headers` (no extension is supported).
  *
  * @example Talking to an echo server
  * ```ts ignore
@@ -70,9 +73,25 @@ export async function connectWebSocket(
   if (target.hash !== "" || String(url).includes("#")) {
     throw new TypeError("Cannot connect: a WebSocket URL has no fragment");
   }
-  // Check the session's options before anything goes on the wire.
+  // Check the options before anything goes on the wire.
   const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
   sessionSettings({ ...sessionOptions, role: "client" });
+  const protocols = options.protocols ?? [];
+  for (const [i, protocol] of protocols.entries()) {
+    if (!TOKEN.test(protocol) || protocols.indexOf(protocol) !== i) {
+      throw new TypeError(
+        `Cannot connect: subprotocol ${
+          JSON.stringify(String(protocol).slice(0, 64))
+        } is not a token or is offered twice (RFC 6455 §4.1)`,
+      );
+    }
+  }
+  if (new Headers(options.headers).has("sec-websocket-extensions")) {
+    throw new TypeError(
+      "Cannot connect: Sec-WebSocket-Extensions is not supported; " +
+        "a server that agreed to an extension would fail the handshake",
+    );
+  }
   const timeout = options.timeout ?? 15_000;
   options.signal?.throwIfAborted();
   // The caller's signal or the timeout, through a controller of our own whose timer and

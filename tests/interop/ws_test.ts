@@ -617,6 +617,29 @@ Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", asy
     },
   );
 
+  await t.step(
+    "refuses subprotocols that are not distinct tokens, and an extension offer, before connecting",
+    async () => {
+      // No server listens: each is refused before any connection is tried.
+      const url = "ws://127.0.0.1:9/";
+      for (const protocols of [["chat", "chat"], ["a b"], [""], ["chät"], ["v1,v2"]]) {
+        await assert.rejects(
+          connectWebSocket(url, { protocols, timeout: 1000 }),
+          (e) => e instanceof TypeError && /is not a token or is offered twice/.test(e.message),
+          JSON.stringify(protocols),
+        );
+      }
+      await assert.rejects(
+        connectWebSocket(url, {
+          headers: { "sec-websocket-extensions": "permessage-deflate" },
+          timeout: 1000,
+        }),
+        (e) =>
+          e instanceof TypeError && /Sec-WebSocket-Extensions is not supported/.test(e.message),
+      );
+    },
+  );
+
   await t.step("a ws server that refuses the upgrade gives an HttpError", async () => {
     const server = await wsServer({ verifyClient: () => false });
     try {
