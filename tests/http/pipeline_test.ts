@@ -801,6 +801,43 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "sends no Content-Length on 204 or 304, to GET or HEAD, even one the handler set",
+    async () => {
+      // RFC 9110 §8.6: no Content-Length on 1xx or 204; on a 304 it could only be the length
+      // of the 200, which the engine does not know, and a HEAD gets the fields of a GET (§9.3.2).
+      const c = open((request) => {
+        const path = new URL(request.url).pathname;
+        const given = path.endsWith("/given");
+        const headers = new Headers({ etag: '"x"' });
+        if (given) headers.set("content-length", "5");
+        return new Response(null, { status: path.startsWith("/204") ? 204 : 304, headers });
+      });
+      try {
+        const paths = ["/204", "/204/given", "/304", "/304/given"];
+        for (const path of paths) {
+          c.send(get(path) + `HEAD ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
+        }
+        c.send(get("/204/last"));
+        for (const path of paths) {
+          for (const method of ["GET", "HEAD"]) {
+            const response = (await c.next(method))!;
+            const where = `${method} ${path}`;
+            assert.equal(response.status, Number(path.slice(1, 4)), where);
+            assert.equal(response.headers.get("content-length"), null, where);
+            assert.equal(response.headers.get("transfer-encoding"), null, where);
+            assert.equal(response.headers.get("etag"), '"x"', where);
+            assert.ok(latin1(response.raw).endsWith("\r\n\r\n"), where);
+          }
+        }
+        // Had any of them carried body bytes, this one would not parse as a response.
+        assert.equal((await c.next())!.status, 204);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   await t.step("adds a Date header unless the handler set one, and a reason phrase", async () => {
     const c = open((request) =>
       new URL(request.url).pathname === "/dated"
