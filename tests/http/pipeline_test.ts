@@ -274,6 +274,8 @@ const REFUSED: [string, string, number][] = [
   ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
   ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
   ["a fragment in the target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+  // The WHATWG URL parser would make it /admin/x (RFC 3986 allows no "\\" in a URI).
+  ["a backslash in the target", "GET /public\\..\\admin\\x HTTP/1.1\r\nHost: a\r\n\r\n", 400],
   ["a NUL in a field value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n", 400],
   [
     "an Expect other than 100-continue (417)",
