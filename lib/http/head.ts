@@ -70,8 +70,14 @@ for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijkl
 // A field value: visible ASCII, obs-text, spaces and tabs (RFC 9110 §5.5); no other controls.
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-// A request-target: visible ASCII with no fragment (RFC 9112 §3.2).
-const TARGET = /^[\x21-\x22\x24-\x7e]+$/;
+// A request-target: visible ASCII with no fragment (RFC 9112 §3.2) and no backslash. RFC 3986
+// allows none of `"<>\^`{|}` in a URI, but only the backslash changes what a target means: the
+// WHATWG URL parser that makes `request.url` reads it as "/" in http(s) URLs, so
+// `/public\..\admin` would reach routing as `/admin` while an RFC 3986 proxy in front sees a
+// path under /public. The others keep their meaning there (percent-encoded or kept as they
+// are), and clients send some of them unencoded (JSON or `|` in a query) to servers that take
+// them: refusing them would break those clients and protect nothing.
+const TARGET = /^[\x21\x22\x24-\x5b\x5d-\x7e]+$/;
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 /**
  * `text` without the optional whitespace (SP, HTAB) at its ends (RFC 9110 §5.6.3): trim()
@@ -253,7 +259,8 @@ function lines(bytes: Uint8Array, start: number, end: number, kind: string): str
  * Parses a request head (RFC 9112 §3, §5): the request line (a token method, a request-target
  * of visible ASCII in origin, absolute, authority or asterisk form, HTTP/1.0 or HTTP/1.1) and
  * the field lines (token names, no whitespace before the colon, no obs-fold, no control
- * characters in values).
+ * characters in values). A target with a `#` (a fragment) or a `\` is refused: URL parsers
+ * read a backslash as `/` in http URLs, and RFC 3986 allows it nowhere in a URI.
  *
  * @param bytes The buffer.
  * @param start Where the head begins.

@@ -423,6 +423,9 @@ class WireInfo implements HandlerInfo {
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
  *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
+ * - A `HEAD` is answered with the head a `GET` would get: its `Content-Length` is the one the
+ *   handler set, else the body's when the body is all there at once. A 204 or 304, to `GET` or
+ *   `HEAD`, carries no `Content-Length`, and one the handler set is dropped (RFC 9110 §8.6).
  * - Idle connections close after `idleTimeout`; a head that takes longer than
  *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout` fails its read
  *   with 408.
@@ -1443,14 +1446,20 @@ class Pipeline {
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     const content = response.body;
     if (noBody) {
-      if (slot.method === "HEAD" && content !== null && declared < 0) {
+      // 1xx, 204 and 304 go out with no Content-Length, to GET and HEAD alike, and the
+      // handler's is dropped: "A server MUST NOT send a Content-Length header field in any
+      // response with a status code of 1xx (Informational) or 204 (No Content)", and on a 304
+      // it may only be the length a 200 would have had (RFC 9110 §8.6), which the engine
+      // cannot check. A HEAD gets the fields a GET would get (§9.3.2).
+      const sized = slot.method === "HEAD" && status !== 204 && status !== 304 && status >= 200;
+      if (sized && content !== null && declared < 0) {
         // The length a GET would get: that of a body that is all there at once.
         return this.#bodyToRead(content.getReader(), close, declared);
       }
       content?.cancel().catch(() => {});
       // A HEAD gets the length the handler declared, or the one a GET would get.
       const length = content === null && declared < 0 ? 0 : declared;
-      this.#pushHead(close, slot.version, slot.method === "HEAD" ? length : -1);
+      this.#pushHead(close, slot.version, sized ? length : -1);
       return !close;
     }
     if (content === null) {

@@ -454,7 +454,7 @@ function checkHead(
   context: string,
 ): void {
   assert.match(head.method, TOKEN, context);
-  assert.match(head.target, /^[\x21\x22\x24-\x7e]+$/, context);
+  assert.match(head.target, /^[\x21\x22\x24-\x5b\x5d-\x7e]+$/, context); // no "#" nor backslash
   assert(head.version === "HTTP/1.0" || head.version === "HTTP/1.1", context);
   assert(head.fields.length <= (limits.maxHeaders ?? 100), `${context}: too many fields`);
   assert(end - start <= (limits.maxHeadSize ?? 16_384), `${context}: head too large`);

@@ -21,7 +21,12 @@ import { referenceParseResponseHead } from "../_util/response_head_reference.ts"
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
-const TARGET = /^[\x21-\x22\x24-\x7e]+$/;
+// A request-target's characters, from RFC 3986 §2: unreserved, "%" (pct-encoded), gen-delims
+// but "#" (no fragment, RFC 9112 §3.2) and sub-delims; then the characters RFC 3986 leaves out
+// that clients send in queries anyway, all but the backslash (read as "/" by URL parsers).
+const RFC3986 = "A-Za-z0-9\\-._~" + "%" + ":/?\\[\\]@" + "!$&'()*+,;=";
+const TOLERATED = '"<>^`{|}';
+const TARGET = new RegExp(`^[${RFC3986}${TOLERATED}]+$`);
 const VERSION = /^HTTP\/(\d)\.(\d)$/;
 const HOST_PATTERN = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]+)`;
 const AUTHORITY = new RegExp(`^${HOST_PATTERN}:\\d+$`);
@@ -137,8 +142,24 @@ function referenceParse(bytes: Uint8Array, start: number, end: number, limits: H
 // Valid pieces, and nearly valid ones (taken now and then).
 const METHODS = ["GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "PROPFIND", "get"];
 const BAD_METHODS = ["CONNECT", "G(T", "", "GET\x80"];
-const TARGETS = ["/", "/a?b=c", "/%41/long/path/to/some/where?with=a&query=string", "/~x"];
-const BAD_TARGETS = ["*", "http://h/x", "h:80", "[::1]:9", "/\x80", "/a#b", "", "/ /"];
+const TARGETS = [
+  "/",
+  "/a?b=c",
+  "/%41/long/path/to/some/where?with=a&query=string",
+  "/~x",
+  '/a?q={"k":"|^`<>"}',
+];
+const BAD_TARGETS = [
+  "*",
+  "http://h/x",
+  "h:80",
+  "[::1]:9",
+  "/\x80",
+  "/a#b",
+  "",
+  "/ /",
+  "/a\\..\\b",
+];
 const VERSIONS = ["HTTP/1.1", "HTTP/1.0"];
 const BAD_VERSIONS = ["HTTP/2.0", "HTTP/1.2", "http/1.1", "HTTP/1.10", "", "HTTP/1.1 "];
 const NAMES = [

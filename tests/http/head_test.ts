@@ -439,6 +439,36 @@ Deno.test("parseRequestHead", async (t) => {
     }
   });
 
+  await t.step("rejects a backslash anywhere in the target with 400", () => {
+    // RFC 3986 allows no "\\" in a URI, and the WHATWG URL parser reads it as "/" in http
+    // URLs: "/public\\..\\admin\\x" would be routed as "/admin/x".
+    const targets = [
+      "/public\\..\\admin\\x",
+      "/a\\b", // in a segment
+      "\\", // alone
+      "/a?b=\\", // in the query
+      "http://h\\x/", // in an absolute-form authority
+      "http://h/\\..\\x", // in an absolute-form path
+    ];
+    for (const target of targets) {
+      throwsStatus(
+        () => parseRequest(`GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`),
+        400,
+        JSON.stringify(target),
+      );
+    }
+    throwsStatus(() => parseRequest("CONNECT h\\x:443 HTTP/1.1\r\n\r\n"), 400, "CONNECT");
+  });
+
+  await t.step("accepts the other characters RFC 3986 leaves out of a URI, as sent", () => {
+    // Clients send these unencoded (a JSON query, "|" lists), and none of them changes the
+    // path that the WHATWG URL parser makes of the target.
+    const targets = ['/a?q={"k":[1,2]}', "/a|b^c", "/a`b", "/a<b>", '/"x"', "/%5C..%5Cx"];
+    for (const target of targets) {
+      assert.equal(parseRequest(`GET ${target} HTTP/1.1\r\n\r\n`).target, target);
+    }
+  });
+
   await t.step("takes any token as a field name, and lowercases it", () => {
     const head = parseRequest(withLine("X-Custom_1.!#$%&'*+-^`|~: v"));
     assert.deepEqual(head.fields, [["host", "a"], ["x-custom_1.!#$%&'*+-^`|~", "v"]]);

@@ -274,6 +274,8 @@ const REFUSED: [string, string, number][] = [
   ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
   ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
   ["a fragment in the target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400],
+  // The WHATWG URL parser would make it /admin/x (RFC 3986 allows no "\\" in a URI).
+  ["a backslash in the target", "GET /public\\..\\admin\\x HTTP/1.1\r\nHost: a\r\n\r\n", 400],
   ["a NUL in a field value", "GET / HTTP/1.1\r\nHost: a\r\nX-A: b\0c\r\n\r\n", 400],
   [
     "an Expect other than 100-continue (417)",
@@ -795,6 +797,43 @@ Deno.test("startConnectionPipeline", async (t) => {
         // Had any of them carried body bytes, this one would not parse as a response.
         const last = (await c.next())!;
         assert.equal(textOf(last.body), "hello");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "sends no Content-Length on 204 or 304, to GET or HEAD, even one the handler set",
+    async () => {
+      // RFC 9110 §8.6: no Content-Length on 1xx or 204; on a 304 it could only be the length
+      // of the 200, which the engine does not know, and a HEAD gets the fields of a GET (§9.3.2).
+      const c = open((request) => {
+        const path = new URL(request.url).pathname;
+        const given = path.endsWith("/given");
+        const headers = new Headers({ etag: '"x"' });
+        if (given) headers.set("content-length", "5");
+        return new Response(null, { status: path.startsWith("/204") ? 204 : 304, headers });
+      });
+      try {
+        const paths = ["/204", "/204/given", "/304", "/304/given"];
+        for (const path of paths) {
+          c.send(get(path) + `HEAD ${path} HTTP/1.1\r\nHost: a\r\n\r\n`);
+        }
+        c.send(get("/204/last"));
+        for (const path of paths) {
+          for (const method of ["GET", "HEAD"]) {
+            const response = (await c.next(method))!;
+            const where = `${method} ${path}`;
+            assert.equal(response.status, Number(path.slice(1, 4)), where);
+            assert.equal(response.headers.get("content-length"), null, where);
+            assert.equal(response.headers.get("transfer-encoding"), null, where);
+            assert.equal(response.headers.get("etag"), '"x"', where);
+            assert.ok(latin1(response.raw).endsWith("\r\n\r\n"), where);
+          }
+        }
+        // Had any of them carried body bytes, this one would not parse as a response.
+        assert.equal((await c.next())!.status, 204);
       } finally {
         await c.close();
       }
