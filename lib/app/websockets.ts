@@ -95,6 +95,10 @@ export interface WebSocketsOptions {
    * normalized (`"https://Example.com:443"` is `"https://example.com"`); `"*"` allows every
    * origin. The default allows only the server's own pages, as browsers do for `fetch`.
    *
+   * Entries are exact origins: wildcards are not supported, so an entry containing `*` (such
+   * as `"https://*.example.com"`, which Ktor's CORS would take for every subdomain) throws a
+   * `TypeError`. List each origin, or give `"*"` itself, not in an array, to allow every one.
+   *
    * @default {[]}
    */
   allowedOrigins?: readonly string[] | "*";
@@ -274,6 +278,15 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
   } else {
     allowedOrigins = Object.freeze(
       list("WebSockets option allowedOrigins", allowed).map((value) => {
+        // A "*" would otherwise pass as a literal host ("https://*.example.com" is a valid
+        // URL) that no browser ever sends: the route would refuse what its author meant to allow.
+        if (value.includes("*")) {
+          throw new TypeError(
+            `Invalid WebSockets option allowedOrigins: ${
+              describe(value)
+            } has a wildcard, which is not supported; list each origin, or give "*" (not in an array) to allow every origin`,
+          );
+        }
         const origin = normalizeOrigin(value);
         if (origin === null) {
           throw new TypeError(

@@ -98,6 +98,23 @@ Deno.test("WebSockets", async (t) => {
     assert.throws(() => install("fast" as never), TypeError);
   });
 
+  await t.step(
+    "rejects wildcards in allowedOrigins with a TypeError saying how to allow all",
+    () => {
+      for (
+        const value of ["https://*.example.com", "*", "https://app.example:*", "*://a.example"]
+      ) {
+        assert.throws(() => install({ allowedOrigins: [value] }), (error) => {
+          assert.ok(error instanceof TypeError, String(error));
+          assert.match(error.message, /allowedOrigins: .* has a wildcard, which is not supported/);
+          assert.match(error.message, /give "\*" \(not in an array\) to allow every origin/);
+          return true;
+        }, value);
+      }
+      assert.equal(install({ allowedOrigins: "*" }).allowedOrigins, "*");
+    },
+  );
+
   await t.step("allows the server's own origin, the listed ones and clients without one", () => {
     const config = install({
       allowedOrigins: ["https://App.Example:443", "chrome-extension://abc"],
