@@ -6,6 +6,8 @@
  * @module
  */
 
+import { HttpError } from "../http/error.ts";
+import { absoluteTargetParts, HOST } from "../http/head.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { ServeInfo } from "./application.ts";
 
@@ -88,6 +90,14 @@ export interface NativeEngineConfig {
  * It is what Deno Deploy runs; its WebSocket sessions have the limits the native session
  * documents (no raw frames, no server masking).
  *
+ * A request whose `Host` is not a valid authority (RFC 9110 §7.2, RFC 3986 §3.2: a host and an
+ * optional port, so no `/`, `?`, `#`, `@` or space) gets 400 before the application sees it,
+ * as on the wire engine: `Deno.serve` accepts any `Host` and pastes it in front of the path
+ * to make `request.url`, so `Host: 127.0.0.1/admin` would turn `GET /x` into a request for
+ * `/admin/x`. The authority of `request.url` is checked the same way, which covers HTTP/2
+ * (`:authority`, no `Host`) and absolute-form targets. Unlike the wire engine, an HTTP/1.1
+ * request without `Host` is served (Deno fills in its own address, which is harmless).
+ *
  * @example
  * ```ts
  * import { Application, embeddedServer, NativeEngine } from "@wirestream/wirestream";
@@ -112,7 +122,7 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
       onListen: (addr) => environment.onListen(addr as Deno.NetAddr),
       ...rest,
       ...(tls ? { cert: tls.cert, key: tls.key } : {}),
-    }, handler);
+    }, (request, info) => refuseAuthority(request) ?? handler(request, info));
     return {
       addr: server.addr as Deno.NetAddr,
       finished: server.finished,
@@ -123,6 +133,30 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
     };
   },
 };
+
+/**
+ * The 400 for a request whose `Host`, or the authority `Deno.serve` put in its URL, is not a
+ * host and an optional port (the wire engine's check, `HOST`); null for a valid one.
+ */
+function refuseAuthority(request: Request): Response | null {
+  const host = request.headers.get("host");
+  if (host !== null && !HOST.test(host)) {
+    return new HttpError(
+      400,
+      `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
+    ).toResponse();
+  }
+  const authority = absoluteTargetParts(request.url)?.[1] ?? "";
+  if (!HOST.test(authority)) {
+    return new HttpError(
+      400,
+      `Cannot serve request: authority ${
+        JSON.stringify(authority.slice(0, 64))
+      } is not a valid authority`,
+    ).toResponse();
+  }
+  return null;
+}
 
 /** Settings of the {@linkcode WireEngine}: `httpServer`'s options besides the address. */
 export type WireEngineConfig = Omit<HttpServerOptions, "hostname" | "port" | "signal" | "onListen">;
