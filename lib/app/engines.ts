@@ -9,7 +9,9 @@
 import { HttpError } from "../http/error.ts";
 import { absoluteTargetParts, HOST } from "../http/head.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
-import type { ServeInfo } from "./application.ts";
+import type { Application, ServeInfo } from "./application.ts";
+import { routeTableOf } from "./routing.ts";
+import { WebSockets } from "./websockets.ts";
 
 /** A fetch handler, as an engine serves it. */
 export type EngineHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
@@ -73,6 +75,16 @@ export interface EngineFactory<TConfig> {
    * @returns The running engine.
    */
   start(handler: EngineHandler, environment: EngineEnvironment, config: TConfig): RunningEngine;
+  /**
+   * Checks that the engine can serve what `application` uses: `embeddedServer` calls it on
+   * each application it builds, so that `start()` rejects before anything listens (and a
+   * reload to such a module fails, leaving the previous application serving). An engine
+   * without it serves any application.
+   *
+   * @param application The application, with its plugins installed and routes bound.
+   * @throws {TypeError} When the application uses what the engine cannot serve.
+   */
+  check?(application: Application): void;
 }
 
 /** Settings of the {@linkcode NativeEngine}: what `Deno.serve` takes besides the address. */
@@ -88,7 +100,9 @@ export interface NativeEngineConfig {
 /**
  * The native engine: `Deno.serve`, whose HTTP and WebSocket framing are Deno's own (in Rust).
  * It is what Deno Deploy runs; its WebSocket sessions have the limits the native session
- * documents (no raw frames, no server masking).
+ * documents (no raw frames, no server masking): `embeddedServer` rejects `start()` with a
+ * `TypeError` for an application with a `webSocketRaw` route or the WebSockets option
+ * `masking: true`, before listening.
  *
  * A request whose `Host` is not a valid authority (RFC 9110 §7.2, RFC 3986 §3.2: a host and an
  * optional port, so no `/`, `?`, `#`, `@` or space) gets 400 before the application sees it,
@@ -114,6 +128,22 @@ export interface NativeEngineConfig {
 export const NativeEngine: EngineFactory<NativeEngineConfig> = {
   name: "native engine (Deno.serve)",
   defaults: () => ({}),
+  check(application) {
+    // Deno's WebSocket does the framing: what needs our codec cannot be served per request.
+    if (application.pluginOrNull(WebSockets)?.masking === true) {
+      throw new TypeError(
+        "Cannot serve on the native engine: the WebSockets option masking: true needs server frames masked, which Deno never does; use WireEngine",
+      );
+    }
+    const raw = routeTableOf(application).rawWebSocketPaths[0];
+    if (raw !== undefined) {
+      throw new TypeError(
+        `Cannot serve on the native engine: webSocketRaw route ${
+          JSON.stringify(raw.slice(0, 64))
+        } needs raw frames, which Deno reads and answers itself; use WireEngine`,
+      );
+    }
+  },
   start(handler, environment, config) {
     const { tls, ...rest } = config;
     const server = Deno.serve({

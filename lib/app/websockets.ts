@@ -56,7 +56,9 @@ export interface WebSocketsOptions {
   maxFrameSize?: number;
   /**
    * Ktor's `masking`: mask the frames the server sends. RFC 6455 §5.1 forbids it, so standard
-   * clients fail such a connection; leave it off unless the client is yours.
+   * clients fail such a connection; leave it off unless the client is yours. Only the wire
+   * engine can mask: `embeddedServer` refuses to start an application with it on
+   * `NativeEngine`, and on `Deno.serve` or `deno serve` its WebSocket routes answer 501.
    *
    * @default {false}
    */

@@ -1,15 +1,19 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // The engines under embeddedServer, over 127.0.0.1 with a raw client: both refuse a Host that
-// is not a valid authority with the same 400 before the application routes it, and the native
-// engine still serves HTTP/2 over TLS, which has :authority and no Host.
+// is not a valid authority with the same 400 before the application routes it, the native
+// engine refuses at start() what it cannot serve (raw frames, masking), and it still serves
+// HTTP/2 over TLS, which has :authority and no Host.
 import {
   type Application,
   embeddedServer,
   type EngineFactory,
   NativeEngine,
+  WebSockets,
   WireEngine,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
+import { within } from "../_util/async.ts";
+import { wsClient } from "../_util/clients.ts";
 import { dial, textOf } from "../_util/http.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -74,6 +78,53 @@ Deno.test("NativeEngine", async (t) => {
         }
       } finally {
         await server.stop();
+      }
+    });
+  }
+
+  const rawRoute = (app: Application) => {
+    app.install(WebSockets);
+    app.routing((r) => r.webSocketRaw("/raw", (session) => void session.close()));
+  };
+  const masking = (app: Application) => {
+    app.install(WebSockets, { masking: true });
+    app.routing((r) => r.webSocket("/ws", (session) => void session.close()));
+  };
+  for (
+    const [what, bad, message] of [
+      ["a webSocketRaw route", rawRoute, /webSocketRaw route "\/raw" needs raw frames/],
+      ["masking: true", masking, /WebSockets option masking: true needs server frames masked/],
+    ] as const
+  ) {
+    await t.step(`start() rejects ${what} before listening, naming the wire engine`, async () => {
+      const probe = Deno.listen(listen); // a free port, for the server to be refused
+      const port = probe.addr.port;
+      probe.close();
+      const server = embeddedServer(NativeEngine, { ...listen, port }, bad);
+      await assert.rejects(server.start(), (error) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, /^Cannot serve on the native engine: /);
+        assert.match(error.message, message);
+        assert.match(error.message, /use WireEngine$/);
+        return true;
+      });
+      await within(server.finished, 1000, "finished");
+      assert.equal(server.application, null);
+      Deno.listen({ ...listen, port }).close(); // nothing listens on it
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/`), TypeError);
+
+      const wire = embeddedServer(WireEngine, listen, bad); // the wire engine takes it
+      const addr = await wire.start();
+      try {
+        const ws = wsClient(`ws://127.0.0.1:${addr.port}${bad === rawRoute ? "/raw" : "/ws"}`);
+        try {
+          // The 101 came: the wire engine serves it (ws fails on a masked frame only after).
+          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+        } finally {
+          ws.ws.terminate();
+        }
+      } finally {
+        await wire.stop();
       }
     });
   }
