@@ -186,6 +186,8 @@ export class Application {
    */
   readonly fetch: (request: Request, info?: ServeInfo) => Response | Promise<Response>;
   readonly #plugins = new Map<string, { plugin: Plugin<never, unknown>; instance: unknown }>();
+  /** The keys of the plugins whose `install` is running. */
+  readonly #installing = new Set<string>();
   readonly #routing: RouteTable;
   readonly #disposal = new AbortController();
 
@@ -280,10 +282,17 @@ export class Application {
    * Installs a plugin (Ktor's `install(feature) { … }`): runs its `install` with `options`
    * and keeps the result under the plugin's key.
    *
+   * The plugin's key is taken while its `install` runs: installing a plugin with that key
+   * again from inside it (a plugin that installs itself) throws a `PluginError`. When `install`
+   * throws, nothing is recorded and the error propagates: the plugin counts as not installed
+   * and may be installed again (what its `install` did to the application before throwing,
+   * such as routes it bound, stays).
+   *
    * @param plugin The plugin.
    * @param options Its options, checked by the plugin.
    * @returns What the plugin's `install` returned (its state, e.g. the options applied).
-   * @throws {PluginError} When a plugin with the same key is installed already.
+   * @throws {PluginError} When a plugin with the same key is installed already, or is being
+   * installed.
    * @throws {TypeError} When `plugin` has no string key or no `install` function, or the
    * plugin rejects the type of an option.
    * @throws {RangeError} When the plugin rejects the value of an option.
@@ -295,13 +304,22 @@ export class Application {
     ) {
       throw new TypeError("Cannot install: a plugin is an object with a string key and install()");
     }
-    if (this.#plugins.has(plugin.key)) {
+    if (this.#plugins.has(plugin.key) || this.#installing.has(plugin.key)) {
+      const running = this.#installing.has(plugin.key) ? " (its install is still running)" : "";
       throw new PluginError(
         plugin.key,
-        `Cannot install plugin ${JSON.stringify(plugin.key)}: it is installed already`,
+        `Cannot install plugin ${JSON.stringify(plugin.key)}: it is installed already${running}`,
       );
     }
-    const instance = plugin.install(this, options);
+    // The key is taken before install runs, so a plugin that installs itself (directly or
+    // through another) gets the error above instead of recursing until the stack overflows.
+    this.#installing.add(plugin.key);
+    let instance: TInstance;
+    try {
+      instance = plugin.install(this, options);
+    } finally {
+      this.#installing.delete(plugin.key); // a failed install records nothing
+    }
     this.#plugins.set(plugin.key, { plugin: plugin as Plugin<never, unknown>, instance });
     return instance;
   }

@@ -287,6 +287,7 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#applications.add(application);
     try {
       await configure(application);
+      this.#engine.check?.(application); // what the engine cannot serve fails here, not per request
     } catch (error) {
       this.#applications.delete(application);
       application.dispose();

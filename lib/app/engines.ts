@@ -6,8 +6,12 @@
  * @module
  */
 
+import { HttpError } from "../http/error.ts";
+import { absoluteTargetParts, HOST } from "../http/head.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
-import type { ServeInfo } from "./application.ts";
+import type { Application, ServeInfo } from "./application.ts";
+import { routeTableOf } from "./routing.ts";
+import { WebSockets } from "./websockets.ts";
 
 /** A fetch handler, as an engine serves it. */
 export type EngineHandler = (request: Request, info: ServeInfo) => Response | Promise<Response>;
@@ -71,6 +75,16 @@ export interface EngineFactory<TConfig> {
    * @returns The running engine.
    */
   start(handler: EngineHandler, environment: EngineEnvironment, config: TConfig): RunningEngine;
+  /**
+   * Checks that the engine can serve what `application` uses: `embeddedServer` calls it on
+   * each application it builds, so that `start()` rejects before anything listens (and a
+   * reload to such a module fails, leaving the previous application serving). An engine
+   * without it serves any application.
+   *
+   * @param application The application, with its plugins installed and routes bound.
+   * @throws {TypeError} When the application uses what the engine cannot serve.
+   */
+  check?(application: Application): void;
 }
 
 /** Settings of the {@linkcode NativeEngine}: what `Deno.serve` takes besides the address. */
@@ -86,7 +100,17 @@ export interface NativeEngineConfig {
 /**
  * The native engine: `Deno.serve`, whose HTTP and WebSocket framing are Deno's own (in Rust).
  * It is what Deno Deploy runs; its WebSocket sessions have the limits the native session
- * documents (no raw frames, no server masking).
+ * documents (no raw frames, no server masking): `embeddedServer` rejects `start()` with a
+ * `TypeError` for an application with a `webSocketRaw` route or the WebSockets option
+ * `masking: true`, before listening.
+ *
+ * A request whose `Host` is not a valid authority (RFC 9110 §7.2, RFC 3986 §3.2: a host and an
+ * optional port, so no `/`, `?`, `#`, `@` or space) gets 400 before the application sees it,
+ * as on the wire engine: `Deno.serve` accepts any `Host` and pastes it in front of the path
+ * to make `request.url`, so `Host: 127.0.0.1/admin` would turn `GET /x` into a request for
+ * `/admin/x`. The authority of `request.url` is checked the same way, which covers HTTP/2
+ * (`:authority`, no `Host`) and absolute-form targets. Unlike the wire engine, an HTTP/1.1
+ * request without `Host` is served (Deno fills in its own address, which is harmless).
  *
  * @example
  * ```ts
@@ -104,6 +128,22 @@ export interface NativeEngineConfig {
 export const NativeEngine: EngineFactory<NativeEngineConfig> = {
   name: "native engine (Deno.serve)",
   defaults: () => ({}),
+  check(application) {
+    // Deno's WebSocket does the framing: what needs our codec cannot be served per request.
+    if (application.pluginOrNull(WebSockets)?.masking === true) {
+      throw new TypeError(
+        "Cannot serve on the native engine: the WebSockets option masking: true needs server frames masked, which Deno never does; use WireEngine",
+      );
+    }
+    const raw = routeTableOf(application).rawWebSocketPaths[0];
+    if (raw !== undefined) {
+      throw new TypeError(
+        `Cannot serve on the native engine: webSocketRaw route ${
+          JSON.stringify(raw.slice(0, 64))
+        } needs raw frames, which Deno reads and answers itself; use WireEngine`,
+      );
+    }
+  },
   start(handler, environment, config) {
     const { tls, ...rest } = config;
     const server = Deno.serve({
@@ -112,7 +152,7 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
       onListen: (addr) => environment.onListen(addr as Deno.NetAddr),
       ...rest,
       ...(tls ? { cert: tls.cert, key: tls.key } : {}),
-    }, handler);
+    }, (request, info) => refuseAuthority(request) ?? handler(request, info));
     return {
       addr: server.addr as Deno.NetAddr,
       finished: server.finished,
@@ -123,6 +163,30 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
     };
   },
 };
+
+/**
+ * The 400 for a request whose `Host`, or the authority `Deno.serve` put in its URL, is not a
+ * host and an optional port (the wire engine's check, `HOST`); null for a valid one.
+ */
+function refuseAuthority(request: Request): Response | null {
+  const host = request.headers.get("host");
+  if (host !== null && !HOST.test(host)) {
+    return new HttpError(
+      400,
+      `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
+    ).toResponse();
+  }
+  const authority = absoluteTargetParts(request.url)?.[1] ?? "";
+  if (!HOST.test(authority)) {
+    return new HttpError(
+      400,
+      `Cannot serve request: authority ${
+        JSON.stringify(authority.slice(0, 64))
+      } is not a valid authority`,
+    ).toResponse();
+  }
+  return null;
+}
 
 /** Settings of the {@linkcode WireEngine}: `httpServer`'s options besides the address. */
 export type WireEngineConfig = Omit<HttpServerOptions, "hostname" | "port" | "signal" | "onListen">;

@@ -300,6 +300,11 @@ export interface Routing {
    * included, and answers nothing by itself. The plugin's `pingInterval` and
    * `maxMessageSize` do not apply.
    *
+   * Raw frames need the wire engine: `embeddedServer` refuses to start an application with such
+   * a route on `NativeEngine`, and when the application is served by `Deno.serve` or
+   * `deno serve` directly, each upgrade to the route gets 501 with a body naming the wire
+   * engine. The same holds for every WebSocket route when the plugin's `masking` is true.
+   *
    * @param path A `URLPattern` pathname pattern, starting with `/`.
    * @param handler Runs the session; the session closes with 1000 when it returns, with 1011
    * when it throws.
@@ -333,6 +338,19 @@ interface Route {
 // Request.method upper-cases these when given in another case (Fetch, "normalize a method").
 const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 
+/** The route table of each application, for {@linkcode routeTableOf}. */
+const tables = new WeakMap<Application, RouteTable>();
+
+/**
+ * The route table of `application`, for an engine to check what it binds. Internal.
+ *
+ * @param application The application.
+ * @returns Its route table.
+ */
+export function routeTableOf(application: Application): RouteTable {
+  return tables.get(application)!;
+}
+
 /** The route table of an {@linkcode Application}: binds routes, and answers requests. */
 export class RouteTable implements Routing {
   readonly #application: Application;
@@ -348,6 +366,12 @@ export class RouteTable implements Routing {
   constructor(application: Application, report: (error: unknown, request: Request) => void) {
     this.#application = application;
     this.#report = report;
+    tables.set(application, this);
+  }
+
+  /** The paths of the routes bound with `webSocketRaw`, in the order bound. */
+  get rawWebSocketPaths(): string[] {
+    return this.#routes.filter((route) => route.webSocket?.raw === true).map((route) => route.path);
   }
 
   route(method: string, path: string, handler: RouteHandler): this {
@@ -590,6 +614,12 @@ export class RouteTable implements Routing {
         ? upgradeWebSocket(request, { ...options, raw: true })
         : upgradeWebSocket(request, options);
     } catch (error) {
+      // Raw frames and masking need the wire engine. embeddedServer refuses to start such an
+      // application on NativeEngine, but one served by Deno.serve or `deno serve` learns its
+      // engine only now: 501 tells the client why, where a 500 would say nothing.
+      if (error instanceof TypeError && (route.raw || route.options.masking === true)) {
+        return new HttpError(501, error.message, { cause: error }).toResponse();
+      }
       return answerError(error);
     }
     this.#sessions++;

@@ -56,7 +56,9 @@ export interface WebSocketsOptions {
   maxFrameSize?: number;
   /**
    * Ktor's `masking`: mask the frames the server sends. RFC 6455 §5.1 forbids it, so standard
-   * clients fail such a connection; leave it off unless the client is yours.
+   * clients fail such a connection; leave it off unless the client is yours. Only the wire
+   * engine can mask: `embeddedServer` refuses to start an application with it on
+   * `NativeEngine`, and on `Deno.serve` or `deno serve` its WebSocket routes answer 501.
    *
    * @default {false}
    */
@@ -94,6 +96,10 @@ export interface WebSocketsOptions {
    * client, which could send any `Origin` anyway, and is allowed. Origins are compared
    * normalized (`"https://Example.com:443"` is `"https://example.com"`); `"*"` allows every
    * origin. The default allows only the server's own pages, as browsers do for `fetch`.
+   *
+   * Entries are exact origins: wildcards are not supported, so an entry containing `*` (such
+   * as `"https://*.example.com"`, which Ktor's CORS would take for every subdomain) throws a
+   * `TypeError`. List each origin, or give `"*"` itself, not in an array, to allow every one.
    *
    * @default {[]}
    */
@@ -274,6 +280,15 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
   } else {
     allowedOrigins = Object.freeze(
       list("WebSockets option allowedOrigins", allowed).map((value) => {
+        // A "*" would otherwise pass as a literal host ("https://*.example.com" is a valid
+        // URL) that no browser ever sends: the route would refuse what its author meant to allow.
+        if (value.includes("*")) {
+          throw new TypeError(
+            `Invalid WebSockets option allowedOrigins: ${
+              describe(value)
+            } has a wildcard, which is not supported; list each origin, or give "*" (not in an array) to allow every origin`,
+          );
+        }
         const origin = normalizeOrigin(value);
         if (origin === null) {
           throw new TypeError(

@@ -64,6 +64,44 @@ Deno.test("Application", async (t) => {
     assert.equal(app.plugin(WebSockets).timeout, 1);
   });
 
+  await t.step("a plugin that installs itself gets a PluginError, not a stack overflow", () => {
+    const app = new Application();
+    let calls = 0;
+    const Recursive: Plugin<undefined, string> = {
+      key: "Recursive",
+      install(application) {
+        calls++;
+        assert.throws(() => application.install(Recursive), (error) => {
+          assert.ok(error instanceof PluginError, String(error));
+          assert.equal(error.key, "Recursive");
+          assert.match(error.message, /"Recursive".*installed already.*still running/);
+          return true;
+        });
+        return "installed";
+      },
+    };
+    assert.equal(app.install(Recursive), "installed");
+    assert.equal(calls, 1);
+    assert.equal(app.plugin(Recursive), "installed");
+    assert.throws(() => app.install(Recursive), /installed already$/);
+  });
+
+  await t.step("a plugin whose install throws after installing itself leaves no key", () => {
+    const app = new Application();
+    let fail = true;
+    const Flaky: Plugin<undefined, string> = {
+      key: "Flaky",
+      install(application) {
+        if (fail) application.install(Flaky); // the PluginError propagates
+        return "ok";
+      },
+    };
+    assert.throws(() => app.install(Flaky), PluginError);
+    assert.equal(app.pluginOrNull(Flaky), null);
+    fail = false;
+    assert.equal(app.install(Flaky), "ok", "it can be installed again");
+  });
+
   await t.step("install rejects what is not a plugin, and bad options with TypeError", () => {
     const app = new Application();
     for (

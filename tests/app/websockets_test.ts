@@ -9,6 +9,7 @@ import {
   PluginError,
   type RawWebSocketSession,
   type RouteContext,
+  type Routing,
   WebSocketError,
   WebSockets,
   type WebSocketsOptions,
@@ -97,6 +98,23 @@ Deno.test("WebSockets", async (t) => {
     }
     assert.throws(() => install("fast" as never), TypeError);
   });
+
+  await t.step(
+    "rejects wildcards in allowedOrigins with a TypeError saying how to allow all",
+    () => {
+      for (
+        const value of ["https://*.example.com", "*", "https://app.example:*", "*://a.example"]
+      ) {
+        assert.throws(() => install({ allowedOrigins: [value] }), (error) => {
+          assert.ok(error instanceof TypeError, String(error));
+          assert.match(error.message, /allowedOrigins: .* has a wildcard, which is not supported/);
+          assert.match(error.message, /give "\*" \(not in an array\) to allow every origin/);
+          return true;
+        }, value);
+      }
+      assert.equal(install({ allowedOrigins: "*" }).allowedOrigins, "*");
+    },
+  );
 
   await t.step("allows the server's own origin, the listed ones and clients without one", () => {
     const config = install({
@@ -466,29 +484,51 @@ Deno.test("WebSockets", async (t) => {
       });
 
       if (engine.name.startsWith("native")) {
-        await t.step(
-          "webSocketRaw: refused with a TypeError naming the wire engine (500)",
-          async () => {
-            const app = new Application();
-            app.install(WebSockets);
-            app.routing((r) => r.webSocketRaw("/raw", () => {}));
-            const errors: unknown[] = [];
-            const server = engine.serve(app.handler, {
-              onError: (error) => (errors.push(error), new Response("no", { status: 500 })),
-            });
-            const ws = wsClient(`${server.wsOrigin}/raw`);
-            try {
-              assert.equal(await within(ws.opened, 5000, "ws to fail"), false);
-              assert.match(String(ws.errors[0]), /Unexpected server response: 500/);
-              assert.equal(errors.length, 1);
-              assert.ok(errors[0] instanceof TypeError);
-              assert.match(String(errors[0]), /wire engine/);
-            } finally {
-              ws.ws.terminate();
-              await server.close();
-            }
-          },
-        );
+        for (
+          const [what, bind, options, message] of [
+            ["webSocketRaw", (r: Routing) => r.webSocketRaw("/ws", () => {}), {}, /raw: true/],
+            [
+              "masking: true",
+              (r: Routing) => r.webSocket("/ws", () => {}),
+              { masking: true },
+              /masking: true/,
+            ],
+          ] as const
+        ) {
+          await t.step(
+            `${what}: each upgrade gets 501 with a body naming the wire engine`,
+            async () => {
+              const app = new Application();
+              app.install(WebSockets, options);
+              app.routing(bind);
+              const errors: unknown[] = [];
+              const server = engine.serve(app.handler, {
+                onError: (error) => (errors.push(error), new Response("no", { status: 500 })),
+              });
+              const ws = wsClient(`${server.wsOrigin}/ws`);
+              try {
+                assert.equal(await within(ws.opened, 5000, "ws to fail"), false);
+                assert.match(String(ws.errors[0]), /Unexpected server response: 501/);
+                const refused = await fetch(`${server.origin}/ws`, {
+                  headers: {
+                    upgrade: "websocket",
+                    connection: "upgrade",
+                    "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+                    "sec-websocket-version": "13",
+                  },
+                });
+                assert.equal(refused.status, 501);
+                const body = await refused.text();
+                assert.match(body, message);
+                assert.match(body, /on the native engine: .*; use the wire engine/);
+                assert.deepEqual(errors, [], "not an engine error (500)");
+              } finally {
+                ws.ws.terminate();
+                await server.close();
+              }
+            },
+          );
+        }
       } else {
         await t.step("webSocketRaw: the handler gets every frame, pings and close", async () => {
           const sessions = new Queue<RawWebSocketSession>();

@@ -1,0 +1,154 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// The engines under embeddedServer, over 127.0.0.1 with a raw client: both refuse a Host that
+// is not a valid authority with the same 400 before the application routes it, the native
+// engine refuses at start() what it cannot serve (raw frames, masking), and it still serves
+// HTTP/2 over TLS, which has :authority and no Host.
+import {
+  type Application,
+  embeddedServer,
+  type EngineFactory,
+  NativeEngine,
+  WebSockets,
+  WireEngine,
+} from "@wirestream/wirestream";
+import assert from "node:assert/strict";
+import { within } from "../_util/async.ts";
+import { wsClient } from "../_util/clients.ts";
+import { dial, textOf } from "../_util/http.ts";
+
+// deno-lint-ignore no-explicit-any
+type AnyEngine = EngineFactory<any>;
+
+const listen = { hostname: "127.0.0.1", port: 0, onListen() {} } as const;
+const tlsDir = new URL("../_util/tls/", import.meta.url);
+
+/** A public page and an admin page that a steered Host must not reach. */
+function module(app: Application): void {
+  app.routing((r) => {
+    r.get("/x", () => new Response("public"));
+    r.get("/admin/x", () => new Response("admin"));
+    r.get("/host", (request) => new Response(request.headers.get("host") ?? "no Host"));
+  });
+}
+
+/** Sends one request head on a fresh connection; the status and body of the answer. */
+async function exchange(port: number, target: string, host: string): Promise<[number, string]> {
+  const client = await dial(port);
+  try {
+    await client.send(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    const response = await client.next();
+    assert.ok(response !== null, `an answer to ${target} with Host ${host}`);
+    return [response.status, textOf(response.body)];
+  } finally {
+    await client.close();
+  }
+}
+
+Deno.test("NativeEngine", async (t) => {
+  for (const engine of [NativeEngine, WireEngine] as AnyEngine[]) {
+    await t.step(`${engine.name}: a Host that is not a valid authority gets 400`, async () => {
+      const server = embeddedServer(engine, listen, module);
+      const { port } = await server.start();
+      try {
+        const refused: [target: string, host: string][] = [
+          ["/x", "127.0.0.1/admin"], // would route GET /x to /admin/x
+          ["/admin/x", "a?"], // would make /admin/x a query of GET /
+          ["/admin/x", "a#"], // ... or a fragment
+          ["/x", "u@a"], // userinfo
+          ["/x", "a b"],
+          ["/x", "a\\b"],
+          ["/x", ""],
+        ];
+        for (const [target, host] of refused) {
+          assert.deepEqual(await exchange(port, target, host), [
+            400,
+            `Cannot serve request: Host ${JSON.stringify(host)} is not a valid authority\n`,
+          ], `GET ${target} with Host ${JSON.stringify(host)}`);
+        }
+        // An absolute-form target's authority is the URL's; userinfo there is refused too.
+        assert.equal((await exchange(port, "http://u@a/x", "a"))[0], 400, "absolute-form");
+        const served: [target: string, host: string, body: string][] = [
+          ["/x", `127.0.0.1:${port}`, "public"],
+          ["/admin/x", "Example.COM", "admin"],
+          ["/x", "[::1]:80", "public"],
+          ["/x", "a:", "public"], // an empty port is valid (RFC 3986 §3.2.3)
+        ];
+        for (const [target, host, body] of served) {
+          assert.deepEqual(await exchange(port, target, host), [200, body], `Host ${host}`);
+        }
+      } finally {
+        await server.stop();
+      }
+    });
+  }
+
+  const rawRoute = (app: Application) => {
+    app.install(WebSockets);
+    app.routing((r) => r.webSocketRaw("/raw", (session) => void session.close()));
+  };
+  const masking = (app: Application) => {
+    app.install(WebSockets, { masking: true });
+    app.routing((r) => r.webSocket("/ws", (session) => void session.close()));
+  };
+  for (
+    const [what, bad, message] of [
+      ["a webSocketRaw route", rawRoute, /webSocketRaw route "\/raw" needs raw frames/],
+      ["masking: true", masking, /WebSockets option masking: true needs server frames masked/],
+    ] as const
+  ) {
+    await t.step(`start() rejects ${what} before listening, naming the wire engine`, async () => {
+      const probe = Deno.listen(listen); // a free port, for the server to be refused
+      const port = probe.addr.port;
+      probe.close();
+      const server = embeddedServer(NativeEngine, { ...listen, port }, bad);
+      await assert.rejects(server.start(), (error) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, /^Cannot serve on the native engine: /);
+        assert.match(error.message, message);
+        assert.match(error.message, /use WireEngine$/);
+        return true;
+      });
+      await within(server.finished, 1000, "finished");
+      assert.equal(server.application, null);
+      Deno.listen({ ...listen, port }).close(); // nothing listens on it
+      await assert.rejects(fetch(`http://127.0.0.1:${port}/`), TypeError);
+
+      const wire = embeddedServer(WireEngine, listen, bad); // the wire engine takes it
+      const addr = await wire.start();
+      try {
+        const ws = wsClient(`ws://127.0.0.1:${addr.port}${bad === rawRoute ? "/raw" : "/ws"}`);
+        try {
+          // The 101 came: the wire engine serves it (ws fails on a masked frame only after).
+          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+        } finally {
+          ws.ws.terminate();
+        }
+      } finally {
+        await wire.stop();
+      }
+    });
+  }
+
+  await t.step("serves HTTP/2 over TLS, which has no Host", async () => {
+    const [cert, key, ca] = await Promise.all(
+      ["cert.pem", "key.pem", "ca.pem"].map((name) => Deno.readTextFile(new URL(name, tlsDir))),
+    );
+    const server = embeddedServer(NativeEngine, {
+      ...listen,
+      configure: (config) => (config.tls = { cert: cert!, key: key! }),
+    }, module);
+    const { port } = await server.start();
+    const client = Deno.createHttpClient({ caCerts: [ca!], http1: false, http2: true });
+    try {
+      for (const host of ["localhost", "127.0.0.1"]) {
+        const response = await fetch(`https://${host}:${port}/admin/x`, { client });
+        assert.equal(await response.text(), "admin", host);
+      }
+      const response = await fetch(`https://localhost:${port}/host`, { client });
+      assert.equal(await response.text(), "no Host", "HTTP/2 it is: the authority is checked");
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+});
