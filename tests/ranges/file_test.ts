@@ -76,7 +76,7 @@ Deno.test("serveFile", async (t) => {
     assert.ok(sameBytes(concat(chunks), DATA.subarray(10, 30_000)));
   });
 
-  await t.step("opens nothing for HEAD, 304, 416, and a body never read", async () => {
+  await t.step("keeps no file open for HEAD, 304, 416, and a body never read", async () => {
     await using file = await tempFile("data.bin", DATA);
     const head = await get(file.path, { range: "bytes=0-9" }, "HEAD");
     assert.equal(head.status, 206);
@@ -142,6 +142,50 @@ Deno.test("serveFile", async (t) => {
       }
     },
   );
+
+  await t.step("answers 403 for a file it may not open to read, not 200", async () => {
+    await using file = await tempFile("secret.bin", DATA);
+    await Deno.chmod(file.path, 0);
+    // Root reads a file of mode 000 anyway; but /proc/sys gives root only the owner's bits, so
+    // its write-only files pass a stat as regular files and refuse to be opened to read.
+    const path = Deno.uid() === 0 ? "/proc/sys/vm/compact_memory" : file.path;
+    assert.ok((await Deno.stat(path)).isFile, path);
+    try {
+      (await Deno.open(path, { read: true })).close();
+      console.log(
+        `skipped: running as root, and ${path} can be read, so no file here refuses a read`,
+      );
+      return;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    }
+    const response = await get(path);
+    assert.equal(response.status, 403);
+    assert.equal(await response.text(), "Cannot serve file: no access\n");
+    const head = await get(path, {}, "HEAD");
+    assert.equal(head.status, 403);
+    assert.equal(head.body, null);
+  });
+
+  await t.step("answers 404 for a FIFO without opening it (which waits for a writer)", async () => {
+    await using file = await tempFile("data.bin", DATA);
+    const fifo = `${file.dir}/fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const response = await Promise.race([
+        get(fifo),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("serveFile waited on the FIFO")), 2000);
+        }),
+      ]);
+      assert.equal(response.status, 404);
+      await response.body?.cancel();
+    } finally {
+      clearTimeout(timer);
+    }
+  });
 
   await t.step("answers 405 for other methods before looking at the file", async () => {
     const response = await get("/no/such/file", {}, "POST");
