@@ -104,7 +104,8 @@ export interface ServeFileOptions
  *   reads it `chunkSize` bytes at a time as the client takes them: a file is never loaded
  *   whole. Each handle is closed when its range was sent, when the body fails, and when the
  *   client goes away (the body is cancelled). A file that changed (size, time or inode)
- *   since it was first opened fails the body rather than mixing two versions.
+ *   since it was first opened fails the body rather than mixing two versions: each range
+ *   checks it when it opens and again before its last chunk.
  *
  * The path is used as it is: a handler that maps URLs to files must keep them inside its
  * folder itself.
@@ -189,8 +190,9 @@ function mediaTypeOf(path: string | URL): string {
 
 /**
  * The bytes of `range` of the file: it is opened on the first read (so a body never read
- * opens nothing), checked against `info`, read from a seek, and closed at the range's end, on
- * an error, or on cancel (which waits for a read under way, then closes).
+ * opens nothing), checked against `info` when opened and again before the range's last chunk,
+ * read from a seek, and closed at the range's end, on an error, or on cancel (which waits for a
+ * read under way, then closes).
  */
 function readRange(
   path: string | URL,
@@ -221,11 +223,18 @@ function readRange(
         return controller.close();
       }
       left -= read;
-      controller.enqueue(buffer.subarray(0, read));
       if (left === 0) {
+        // A file rewritten in place keeps its inode and size, and reads after the first give
+        // the new bytes: check it again before the last chunk goes out, so that a body that
+        // mixes two versions fails instead of ending.
+        const now = await file.stat();
+        if (cancelled) return close();
+        if (changed(now, info)) throw changedError(info, now);
         close();
-        controller.close();
+        controller.enqueue(buffer.subarray(0, read));
+        return controller.close();
       }
+      controller.enqueue(buffer.subarray(0, read));
     } catch (error) {
       close();
       throw error;
@@ -246,18 +255,24 @@ async function openAt(path: string | URL, first: number, info: Deno.FileInfo) {
   const file = await Deno.open(path, { read: true });
   try {
     const now = await file.stat();
-    if (
-      now.size !== info.size || now.mtime?.getTime() !== info.mtime?.getTime() ||
-      now.ino !== info.ino || now.dev !== info.dev
-    ) {
-      throw new Error(
-        `Cannot read file: it changed while being served (${info.size} bytes, then ${now.size})`,
-      );
-    }
+    if (changed(now, info)) throw changedError(info, now);
     await file.seek(first, Deno.SeekMode.Start);
     return file;
   } catch (error) {
     file.close();
     throw error;
   }
+}
+
+/** Whether the file is no longer the one `info` describes: its size, time or inode differ. */
+function changed(now: Deno.FileInfo, info: Deno.FileInfo): boolean {
+  return now.size !== info.size || now.mtime?.getTime() !== info.mtime?.getTime() ||
+    now.ino !== info.ino || now.dev !== info.dev;
+}
+
+/** The error that fails a body whose file changed. */
+function changedError(info: Deno.FileInfo, now: Deno.FileInfo): Error {
+  return new Error(
+    `Cannot read file: it changed while being served (${info.size} bytes, then ${now.size})`,
+  );
 }

@@ -128,6 +128,24 @@ Deno.test("serveFile", async (t) => {
     });
   });
 
+  await t.step("fails the body when the file is rewritten in place during a read", async () => {
+    const old = randomBytes(seeded(7), 200_000);
+    await using file = await tempFile("data.bin", old);
+    const past = new Date("2020-01-01T00:00:00Z"); // so that the rewrite surely moves mtime
+    await Deno.utime(file.path, past, past);
+    const response = await get(file.path, {}, "GET", { chunkSize: 1000 });
+    const reader = response.body!.getReader();
+    const first = await reader.read(); // the range is open and checked now
+    assert.equal(first.value!.length, 1000);
+    await Deno.writeFile(file.path, old.toReversed()); // same inode and size, new bytes
+    const rest = (async () => {
+      while (!(await reader.read()).done);
+    })();
+    await assert.rejects(rest, {
+      message: "Cannot read file: it changed while being served (200000 bytes, then 200000)",
+    });
+  });
+
   await t.step(
     "answers 404 for a missing path, a directory, or a path through a file",
     async () => {
