@@ -42,7 +42,10 @@ export interface ServeRangesOptions {
    * (`"v1"`) or weak (`W/"v1"`). Only a strong one lets `If-Range` resume a download.
    */
   etag?: string | undefined;
-  /** When the representation last changed: `Last-Modified`, to the second. */
+  /**
+   * When the representation last changed: `Last-Modified`, to the second. A time later than
+   * now is sent as now (RFC 9110 §8.8.2.1).
+   */
   lastModified?: Date | undefined;
   /**
    * The most ranges one request may list; a `Range` header with more is ignored (200). See
@@ -139,6 +142,9 @@ export function serveRanges(request: Request, options: ServeRangesOptions): Resp
   if (lastModified !== undefined) {
     modified = lastModified.getTime();
     if (Number.isNaN(modified)) throw new RangeError("Invalid lastModified: an invalid date");
+    // RFC 9110 §8.8.2.1: an origin server "MUST NOT generate a Last-Modified date that is
+    // later than the server's time of message origination"; a later one is replaced by now.
+    modified = Math.min(modified, Date.now());
     modified -= modified % 1000; // Last-Modified has seconds, and so do the conditions on it
   }
   const notAllowed = checkMethod(request);

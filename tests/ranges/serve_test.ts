@@ -236,6 +236,18 @@ Deno.test("serveRanges", async (t) => {
     },
   );
 
+  await t.step("sends a Last-Modified in the future as the time of the answer", async () => {
+    // RFC 9110 §8.8.2.1: no Last-Modified later than the message's origination.
+    const before = Math.floor(Date.now() / 1000) * 1000;
+    const { headers } = await serve({}, "GET", { lastModified: new Date(Date.now() + 86_400_000) });
+    const sent = Date.parse(headers.get("last-modified")!);
+    assert.ok(sent >= before && sent <= Date.now(), headers.get("last-modified")!);
+    // The conditions use the same time: the date sent gives 304.
+    const since = { "if-modified-since": headers.get("last-modified")! };
+    const future = new Date(Date.now() + 86_400_000);
+    assert.equal((await serve(since, "GET", { lastModified: future })).status, 304);
+  });
+
   await t.step("If-None-Match and If-Modified-Since answer 304 with the validators", async () => {
     for (const ifNoneMatch of [ETAG, 'W/"v1"', '"x", "v1"', '"a,b", W/"v1"', "*", ' "v1" ']) {
       const { status, headers, body, opened } = await serve({
