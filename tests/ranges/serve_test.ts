@@ -332,6 +332,12 @@ Deno.test("serveRanges", async (t) => {
     const ranged = await serve({ range: "bytes=0-" }, "GET", empty);
     assert.equal(ranged.status, 416);
     assert.equal(ranged.headers.get("content-range"), "bytes */0");
+    // A non-empty suffix is satisfiable (RFC 9110 §14.1.1), but a 206 cannot send no bytes.
+    const suffix = await serve({ range: "bytes=-5" }, "GET", empty);
+    assert.equal(suffix.status, 200);
+    assert.equal(suffix.headers.get("content-length"), "0");
+    assert.equal(suffix.headers.get("content-range"), null);
+    assert.deepEqual(suffix.opened, []);
   });
 
   await t.step("adds the extra headers, and sets its own over them", async () => {
