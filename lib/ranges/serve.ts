@@ -145,7 +145,9 @@ export function serveRanges(request: Request, options: ServeRangesOptions): Resp
     // RFC 9110 §8.8.2.1: an origin server "MUST NOT generate a Last-Modified date that is
     // later than the server's time of message origination"; a later one is replaced by now.
     modified = Math.min(modified, Date.now());
-    modified -= modified % 1000; // Last-Modified has seconds, and so do the conditions on it
+    // Last-Modified has seconds, and so do the conditions on it. Floored, not truncated: the
+    // remainder of a time before 1970 is negative, and would round it up to a later second.
+    modified = Math.floor(modified / 1000) * 1000;
   }
   const notAllowed = checkMethod(request);
   if (notAllowed !== null) return notAllowed;

@@ -248,6 +248,14 @@ Deno.test("serveRanges", async (t) => {
     assert.equal((await serve(since, "GET", { lastModified: future })).status, 304);
   });
 
+  await t.step("cuts a Last-Modified before 1970 down to its second, as after", async () => {
+    const before1970 = new Date(-1500); // 1969-12-31T23:59:58.500Z
+    const { headers } = await serve({}, "GET", { lastModified: before1970 });
+    assert.equal(headers.get("last-modified"), "Wed, 31 Dec 1969 23:59:58 GMT");
+    const since = { "if-modified-since": "Wed, 31 Dec 1969 23:59:58 GMT" };
+    assert.equal((await serve(since, "GET", { lastModified: before1970 })).status, 304);
+  });
+
   await t.step("If-None-Match and If-Modified-Since answer 304 with the validators", async () => {
     for (const ifNoneMatch of [ETAG, 'W/"v1"', '"x", "v1"', '"a,b", W/"v1"', "*", ' "v1" ']) {
       const { status, headers, body, opened } = await serve({
