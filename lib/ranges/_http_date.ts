@@ -36,8 +36,11 @@ export function parseHttpDate(text: string): number {
 function utc(year: number, monthName: string, day: number, h: number, m: number, s: number) {
   const month = MONTHS.indexOf(monthName);
   if (month < 0 || day < 1 || h > 23 || m > 59 || s > 60) return NaN;
-  const time = Date.UTC(year, month, day, h, m, Math.min(s, 59));
-  if (new Date(time).getUTCDate() !== day) return NaN; // Feb 30 rolls over into March
+  // Date.UTC reads years 0 to 99 as 1900 to 1999; setUTCFullYear takes the year as it is.
+  const date = new Date(0);
+  date.setUTCFullYear(year, month, day);
+  const time = date.setUTCHours(h, m, Math.min(s, 59), 0);
+  if (date.getUTCDate() !== day) return NaN; // Feb 30 rolls over into March
   return s === 60 ? time + 1000 : time; // a leap second is the one after :59
 }
 

@@ -1,7 +1,7 @@
 // Copyright 2026 the wirestream authors. MIT license.
 /**
- * Serving a file with ranges: `serveRanges` over `Deno.stat` and `Deno.open` with a seek per
- * range, and a small table of media types.
+ * Serving a file with ranges: `serveRanges` over a file opened once to check it can be read,
+ * then opened with a seek per range, and a small table of media types.
  *
  * @module
  */
@@ -91,11 +91,12 @@ export interface ServeFileOptions
 
 /**
  * Answers a `GET` or `HEAD` with the file at `path` as {@linkcode serveRanges} does (200,
- * 206, multipart 206, 416, 304, 412, `If-Range`), after a `Deno.stat`:
+ * 206, multipart 206, 416, 304, 412, `If-Range`), after a `Deno.stat` and a `Deno.open` that
+ * is closed before the answer is made:
  *
  * - A missing path (or one through a file) gets 404, and so does anything but a regular
- *   file (a directory among them); one the process may not read gets 403. Other methods get
- *   405 without touching the file system.
+ *   file (a directory or a FIFO among them, which is never opened); one the process may not
+ *   open to read gets 403. Other methods get 405 without touching the file system.
  * - `Last-Modified` is the file's modification time; `ETag` is made of its size and that
  *   time unless `etag` says otherwise; `Content-Type` comes from the extension through
  *   {@linkcode MEDIA_TYPES} unless `contentType` says otherwise.
@@ -103,7 +104,8 @@ export interface ServeFileOptions
  *   reads it `chunkSize` bytes at a time as the client takes them: a file is never loaded
  *   whole. Each handle is closed when its range was sent, when the body fails, and when the
  *   client goes away (the body is cancelled). A file that changed (size, time or inode)
- *   since the stat fails the body rather than mixing two versions.
+ *   since it was first opened fails the body rather than mixing two versions: each range
+ *   checks it when it opens and again before its last chunk.
  *
  * The path is used as it is: a handler that maps URLs to files must keep them inside its
  * folder itself.
@@ -143,7 +145,15 @@ export async function serveFile(
   if (notAllowed !== null) return notAllowed;
   let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    // Stat first: opening a FIFO to read waits for a writer, so only a regular file is opened.
+    if (!(await Deno.stat(path)).isFile) {
+      return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
+    }
+    // Then open it before answering: a stat passes for a file the process may not read, which
+    // would get 200 and a body that fails. The handle only gives the info; each range opens its
+    // own when the body reaches it, so no handle outlives this call.
+    using file = await Deno.open(path, { read: true });
+    info = await file.stat();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
@@ -153,7 +163,7 @@ export async function serveFile(
     }
     throw error;
   }
-  if (!info.isFile) {
+  if (!info.isFile) { // replaced by something else between the stat and the open
     return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
   }
   const mtime = info.mtime?.getTime();
@@ -180,8 +190,9 @@ function mediaTypeOf(path: string | URL): string {
 
 /**
  * The bytes of `range` of the file: it is opened on the first read (so a body never read
- * opens nothing), checked against `info`, read from a seek, and closed at the range's end, on
- * an error, or on cancel (which waits for a read under way, then closes).
+ * opens nothing), checked against `info` when opened and again before the range's last chunk,
+ * read from a seek, and closed at the range's end, on an error, or on cancel (which waits for a
+ * read under way, then closes).
  */
 function readRange(
   path: string | URL,
@@ -212,11 +223,18 @@ function readRange(
         return controller.close();
       }
       left -= read;
-      controller.enqueue(buffer.subarray(0, read));
       if (left === 0) {
+        // A file rewritten in place keeps its inode and size, and reads after the first give
+        // the new bytes: check it again before the last chunk goes out, so that a body that
+        // mixes two versions fails instead of ending.
+        const now = await file.stat();
+        if (cancelled) return close();
+        if (changed(now, info)) throw changedError(info, now);
         close();
-        controller.close();
+        controller.enqueue(buffer.subarray(0, read));
+        return controller.close();
       }
+      controller.enqueue(buffer.subarray(0, read));
     } catch (error) {
       close();
       throw error;
@@ -237,18 +255,24 @@ async function openAt(path: string | URL, first: number, info: Deno.FileInfo) {
   const file = await Deno.open(path, { read: true });
   try {
     const now = await file.stat();
-    if (
-      now.size !== info.size || now.mtime?.getTime() !== info.mtime?.getTime() ||
-      now.ino !== info.ino || now.dev !== info.dev
-    ) {
-      throw new Error(
-        `Cannot read file: it changed while being served (${info.size} bytes, then ${now.size})`,
-      );
-    }
+    if (changed(now, info)) throw changedError(info, now);
     await file.seek(first, Deno.SeekMode.Start);
     return file;
   } catch (error) {
     file.close();
     throw error;
   }
+}
+
+/** Whether the file is no longer the one `info` describes: its size, time or inode differ. */
+function changed(now: Deno.FileInfo, info: Deno.FileInfo): boolean {
+  return now.size !== info.size || now.mtime?.getTime() !== info.mtime?.getTime() ||
+    now.ino !== info.ino || now.dev !== info.dev;
+}
+
+/** The error that fails a body whose file changed. */
+function changedError(info: Deno.FileInfo, now: Deno.FileInfo): Error {
+  return new Error(
+    `Cannot read file: it changed while being served (${info.size} bytes, then ${now.size})`,
+  );
 }

@@ -28,9 +28,13 @@ export interface ByteRange {
  * - `"malformed"`: it breaks the grammar of RFC 9110 §14.1.1 (a range whose last position is
  *   below its first among them), which §14.2 says to ignore;
  * - `"unit"`: it asks for a unit other than `bytes`;
- * - `"tooMany"`: it lists more ranges than `maxRanges`, the denial-of-service guard.
+ * - `"tooMany"`: it lists more ranges than `maxRanges`, the denial-of-service guard;
+ * - `"empty"`: the representation has no bytes and the header has a suffix-range of non-zero
+ *   length, which RFC 9110 §14.1.1 calls satisfiable ("the only satisfiable form of range-spec"
+ *   for zero length) although a 206 cannot send zero bytes (`Content-Range` names a first and
+ *   a last byte): the empty 200 answers it, as Go's `ServeContent` does.
  */
-export type RangeIgnoredReason = "absent" | "malformed" | "unit" | "tooMany";
+export type RangeIgnoredReason = "absent" | "malformed" | "unit" | "tooMany" | "empty";
 
 /**
  * What a `Range` header asks of a representation: {@linkcode parseRange}'s result.
@@ -77,9 +81,11 @@ const BYTE_RANGE_SPEC = /^(\d*)-(\d*)$/;
  *   makes the header malformed, and RFC 9110 says to ignore it: the result is `"ignore"` and
  *   the caller serves 200.
  * - An int-range is satisfiable when its first position is below `size`, its last position
- *   is clamped to `size - 1`; a suffix-range is satisfiable when its length is not zero and
- *   `size` is not zero, and a suffix longer than the representation is all of it. When none
- *   is satisfiable, the result is `"unsatisfiable"` (416).
+ *   is clamped to `size - 1`; a suffix-range is satisfiable when its length is not zero, and
+ *   a suffix longer than the representation is all of it. When none is satisfiable, the
+ *   result is `"unsatisfiable"` (416). When `size` is zero, a suffix-range of non-zero length
+ *   is the one satisfiable form (§14.1.1), but no 206 can hold zero bytes: the result is
+ *   `"ignore"` with the reason `"empty"`, and the caller serves the empty 200.
  * - Satisfiable ranges that overlap or touch are coalesced into one (§14.2 allows it), kept
  *   in the order the header first named them; more than `maxRanges` range-specs make the
  *   header ignored. Together they bound the body a header can ask for.
@@ -114,6 +120,7 @@ const BYTE_RANGE_SPEC = /^(\d*)-(\d*)$/;
  * assert.deepEqual(parseRange("bytes=10000-", 10_000), { type: "unsatisfiable" });
  * assert.deepEqual(parseRange("bytes=5-2", 10_000), { type: "ignore", reason: "malformed" });
  * assert.deepEqual(parseRange("bytes=0-0,2-2,4-4", 10_000, { maxRanges: 2 }), { type: "ignore", reason: "tooMany" });
+ * assert.deepEqual(parseRange("bytes=-5", 0), { type: "ignore", reason: "empty" }); // no bytes to send
  * ```
  */
 export function parseRange(
@@ -133,7 +140,7 @@ export function parseRange(
   if (!TOKEN.test(unit)) return IGNORE_MALFORMED;
   if (unit.toLowerCase() !== "bytes") return IGNORE_UNIT;
   const satisfiable: Indexed[] = [];
-  let specs = 0;
+  let specs = 0, emptySuffix = false;
   // One pass over the list with indexOf: no array of items (a header may hold 64 KiB of commas).
   for (let at = equals + 1; at <= header.length;) {
     let comma = header.indexOf(",", at);
@@ -150,7 +157,7 @@ export function parseRange(
       const suffix = Number(lastDigits); // rounding is harmless: only its order against size counts
       if (suffix > 0 && size > 0) {
         satisfiable.push({ first: Math.max(0, size - suffix), last: size - 1, index: specs });
-      }
+      } else if (suffix > 0) emptySuffix = true; // satisfiable, but as zero bytes
       continue;
     }
     // last-pos below first-pos makes the whole header invalid (§14.1.1), not just this item;
@@ -162,7 +169,7 @@ export function parseRange(
     satisfiable.push({ first, last, index: specs });
   }
   if (specs === 0) return IGNORE_MALFORMED; // "bytes=" or "bytes=,": the set is 1#range-spec
-  if (satisfiable.length === 0) return UNSATISFIABLE;
+  if (satisfiable.length === 0) return emptySuffix ? IGNORE_EMPTY : UNSATISFIABLE;
   return { type: "ranges", ranges: coalesce(satisfiable) };
 }
 
@@ -177,6 +184,7 @@ const IGNORE_ABSENT: RangeResult = Object.freeze({ type: "ignore", reason: "abse
 const IGNORE_MALFORMED: RangeResult = Object.freeze({ type: "ignore", reason: "malformed" });
 const IGNORE_UNIT: RangeResult = Object.freeze({ type: "ignore", reason: "unit" });
 const IGNORE_TOO_MANY: RangeResult = Object.freeze({ type: "ignore", reason: "tooMany" });
+const IGNORE_EMPTY: RangeResult = Object.freeze({ type: "ignore", reason: "empty" });
 const UNSATISFIABLE: RangeResult = Object.freeze({ type: "unsatisfiable" });
 
 /** Merges ranges that overlap or touch, then orders them by the header's first mention. */

@@ -42,7 +42,10 @@ export interface ServeRangesOptions {
    * (`"v1"`) or weak (`W/"v1"`). Only a strong one lets `If-Range` resume a download.
    */
   etag?: string | undefined;
-  /** When the representation last changed: `Last-Modified`, to the second. */
+  /**
+   * When the representation last changed: `Last-Modified`, to the second. A time later than
+   * now is sent as now (RFC 9110 §8.8.2.1).
+   */
   lastModified?: Date | undefined;
   /**
    * The most ranges one request may list; a `Range` header with more is ignored (200). See
@@ -76,8 +79,10 @@ export interface ServeRangesOptions {
  *   stands for is over a second old, which makes it a strong validator (§8.8.2.2).
  * - **Every** 200 and 206 carries `Accept-Ranges: bytes`, `Content-Length` (of the body
  *   sent: a multipart one is measured in advance), and `ETag`, `Last-Modified` and
- *   `Content-Type` when given. `HEAD` gets the status and fields a `GET` would, and no body.
- *   Other methods get 405 with `Allow: GET, HEAD`.
+ *   `Content-Type` when given. Other methods get 405 with `Allow: GET, HEAD`.
+ * - **`HEAD`** gets the status and fields a `GET` without `Range` would, and no body: it
+ *   ignores `Range` and `If-Range`, since §14.2 defines range handling for `GET` only and
+ *   says to ignore `Range` on other methods. The conditions still apply (304, 412).
  *
  * @param request The request.
  * @param options The representation: its size, how to read it, and its validators.
@@ -115,6 +120,11 @@ export interface ServeRangesOptions {
  * assert.equal(get({ range: "bytes=10-", "if-range": '"v0"' }).status, 200); // changed: all of it
  * assert.equal(get({ range: "bytes=20-" }).headers.get("content-range"), "bytes *" + "/20"); // 416
  * assert.equal(get({ "if-none-match": 'W/"v1"' }).status, 304);
+ *
+ * // HEAD ignores Range (RFC 9110 §14.2): the fields of the whole.
+ * const head = serveRanges(new Request("http://x/", { method: "HEAD", headers: { range: "bytes=0-1" } }), options);
+ * assert.equal(head.status, 200);
+ * assert.equal(head.headers.get("content-length"), "20");
  * ```
  */
 export function serveRanges(request: Request, options: ServeRangesOptions): Response {
@@ -132,7 +142,12 @@ export function serveRanges(request: Request, options: ServeRangesOptions): Resp
   if (lastModified !== undefined) {
     modified = lastModified.getTime();
     if (Number.isNaN(modified)) throw new RangeError("Invalid lastModified: an invalid date");
-    modified -= modified % 1000; // Last-Modified has seconds, and so do the conditions on it
+    // RFC 9110 §8.8.2.1: an origin server "MUST NOT generate a Last-Modified date that is
+    // later than the server's time of message origination"; a later one is replaced by now.
+    modified = Math.min(modified, Date.now());
+    // Last-Modified has seconds, and so do the conditions on it. Floored, not truncated: the
+    // remainder of a time before 1970 is negative, and would round it up to a later second.
+    modified = Math.floor(modified / 1000) * 1000;
   }
   const notAllowed = checkMethod(request);
   if (notAllowed !== null) return notAllowed;
@@ -147,7 +162,10 @@ export function serveRanges(request: Request, options: ServeRangesOptions): Resp
   }
   if (condition === 304) return new Response(null, { status: 304, headers });
 
-  const rangeHeader = request.headers.get("range");
+  // RFC 9110 §14.2: "GET is the only method for which range handling is defined", and a
+  // server "MUST ignore a Range header field received with a request method" without it.
+  // If-Range goes with it (§13.1.5 ignores it without a Range), so HEAD gets a 200's fields.
+  const rangeHeader = request.method === "GET" ? request.headers.get("range") : null;
   let result = parseRange(rangeHeader, size, { maxRanges });
   if (result.type !== "ignore" && !ifRangeHolds(request.headers.get("if-range"), etag, modified)) {
     result = { type: "ignore", reason: "absent" }; // the client's copy is stale: send it all

@@ -96,6 +96,12 @@ Deno.test("parseRange fuzz", async (t) => {
               firstNamed[i] = Math.min(firstNamed[i]!, k);
             }
           }
+          // On an empty representation a non-empty suffix is satisfiable as no bytes, which
+          // no 206 can send (RFC 9110 §14.1.1): the header is ignored.
+          if (size === 0 && items.some(([spec]) => "suffix" in spec && spec.suffix > 0)) {
+            assert.deepEqual(result, { type: "ignore", reason: "empty" }, header);
+            return;
+          }
           if (!want.includes(1)) {
             assert.deepEqual(result, { type: "unsatisfiable" }, header);
             return;

@@ -76,11 +76,11 @@ Deno.test("serveFile", async (t) => {
     assert.ok(sameBytes(concat(chunks), DATA.subarray(10, 30_000)));
   });
 
-  await t.step("opens nothing for HEAD, 304, 416, and a body never read", async () => {
+  await t.step("keeps no file open for HEAD, 304, 416, and a body never read", async () => {
     await using file = await tempFile("data.bin", DATA);
     const head = await get(file.path, { range: "bytes=0-9" }, "HEAD");
-    assert.equal(head.status, 206);
-    assert.equal(head.headers.get("content-length"), "10");
+    assert.equal(head.status, 200); // HEAD ignores Range (RFC 9110 §14.2)
+    assert.equal(head.headers.get("content-length"), "100000");
     assert.equal(head.body, null);
     const etag = head.headers.get("etag")!;
     assert.equal((await get(file.path, { "if-none-match": etag })).status, 304);
@@ -128,6 +128,24 @@ Deno.test("serveFile", async (t) => {
     });
   });
 
+  await t.step("fails the body when the file is rewritten in place during a read", async () => {
+    const old = randomBytes(seeded(7), 200_000);
+    await using file = await tempFile("data.bin", old);
+    const past = new Date("2020-01-01T00:00:00Z"); // so that the rewrite surely moves mtime
+    await Deno.utime(file.path, past, past);
+    const response = await get(file.path, {}, "GET", { chunkSize: 1000 });
+    const reader = response.body!.getReader();
+    const first = await reader.read(); // the range is open and checked now
+    assert.equal(first.value!.length, 1000);
+    await Deno.writeFile(file.path, old.toReversed()); // same inode and size, new bytes
+    const rest = (async () => {
+      while (!(await reader.read()).done);
+    })();
+    await assert.rejects(rest, {
+      message: "Cannot read file: it changed while being served (200000 bytes, then 200000)",
+    });
+  });
+
   await t.step(
     "answers 404 for a missing path, a directory, or a path through a file",
     async () => {
@@ -142,6 +160,50 @@ Deno.test("serveFile", async (t) => {
       }
     },
   );
+
+  await t.step("answers 403 for a file it may not open to read, not 200", async () => {
+    await using file = await tempFile("secret.bin", DATA);
+    await Deno.chmod(file.path, 0);
+    // Root reads a file of mode 000 anyway; but /proc/sys gives root only the owner's bits, so
+    // its write-only files pass a stat as regular files and refuse to be opened to read.
+    const path = Deno.uid() === 0 ? "/proc/sys/vm/compact_memory" : file.path;
+    assert.ok((await Deno.stat(path)).isFile, path);
+    try {
+      (await Deno.open(path, { read: true })).close();
+      console.log(
+        `skipped: running as root, and ${path} can be read, so no file here refuses a read`,
+      );
+      return;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    }
+    const response = await get(path);
+    assert.equal(response.status, 403);
+    assert.equal(await response.text(), "Cannot serve file: no access\n");
+    const head = await get(path, {}, "HEAD");
+    assert.equal(head.status, 403);
+    assert.equal(head.body, null);
+  });
+
+  await t.step("answers 404 for a FIFO without opening it (which waits for a writer)", async () => {
+    await using file = await tempFile("data.bin", DATA);
+    const fifo = `${file.dir}/fifo`;
+    const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const response = await Promise.race([
+        get(fifo),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("serveFile waited on the FIFO")), 2000);
+        }),
+      ]);
+      assert.equal(response.status, 404);
+      await response.body?.cancel();
+    } finally {
+      clearTimeout(timer);
+    }
+  });
 
   await t.step("answers 405 for other methods before looking at the file", async () => {
     const response = await get("/no/such/file", {}, "POST");

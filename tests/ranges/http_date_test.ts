@@ -17,6 +17,22 @@ Deno.test("parseHttpDate", async (t) => {
     assert.equal(parseHttpDate("Wed, 31 Dec 2008 23:59:60 GMT"), Date.UTC(2009, 0, 1)); // leap second
   });
 
+  await t.step("reads the years 0000 to 0099 as they are, not as 1900 to 1999", () => {
+    const year = (y: number) => {
+      const date = new Date(0);
+      date.setUTCFullYear(y, 0, 1);
+      return date.getTime();
+    };
+    assert.equal(parseHttpDate("Sat, 01 Jan 0000 00:00:00 GMT"), year(0));
+    assert.equal(parseHttpDate("Fri, 01 Jan 0099 00:00:00 GMT"), year(99));
+    assert.equal(parseHttpDate("Mon Jan  1 00:00:00 0001"), year(1));
+    assert.equal(new Date(parseHttpDate("Sat, 01 Jan 0000 00:00:00 GMT")).getUTCFullYear(), 0);
+    assert.equal(parseHttpDate("Thu, 01 Jan 0100 00:00:00 GMT"), year(100));
+    // Feb 29 of year 4 exists; of year 0100 it does not (and of 1900 neither).
+    assert.ok(!Number.isNaN(parseHttpDate("Sat, 29 Feb 0004 00:00:00 GMT")));
+    assert.ok(Number.isNaN(parseHttpDate("Sat, 29 Feb 0100 00:00:00 GMT")));
+  });
+
   await t.step("puts a two-digit year within 50 years from now", () => {
     const year = new Date().getUTCFullYear();
     const ahead = (year + 10) % 100, behind = (year + 60) % 100;

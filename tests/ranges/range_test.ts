@@ -105,10 +105,28 @@ Deno.test("parseRange", async (t) => {
     assert.deepEqual(parseRange("bytes=-0", 100), UNSATISFIABLE); // an empty suffix
     assert.deepEqual(parseRange("bytes=100-,200-300,-0", 100), UNSATISFIABLE);
     assert.deepEqual(parseRange("bytes=99999999999999999999-", 100), UNSATISFIABLE);
-    // An empty representation has no satisfiable range, suffix or not.
+    // An empty representation has no satisfiable int-range, nor an empty suffix.
     assert.deepEqual(parseRange("bytes=0-", 0), UNSATISFIABLE);
-    assert.deepEqual(parseRange("bytes=-5", 0), UNSATISFIABLE);
     assert.deepEqual(parseRange("bytes=0-0", 0), UNSATISFIABLE);
+    assert.deepEqual(parseRange("bytes=-0", 0), UNSATISFIABLE);
+  });
+
+  await t.step("ignores a non-empty suffix on an empty representation: the empty 200", () => {
+    // RFC 9110 §14.1.1: "When a selected representation has zero length, the only satisfiable
+    // form of range-spec in a GET request is a suffix-range with a non-zero suffix-length."
+    // A 206 cannot send zero bytes, so the header is ignored.
+    const EMPTY: RangeResult = { type: "ignore", reason: "empty" };
+    for (
+      const header of ["bytes=-5", "bytes=-1", "bytes=0-,-5", "bytes=-0,-99999999999999999999"]
+    ) {
+      assert.deepEqual(parseRange(header, 0), EMPTY, header);
+    }
+    // The header is still read whole: a malformed item or too many ranges say so instead.
+    assert.deepEqual(parseRange("bytes=-5,5-2", 0), MALFORMED);
+    assert.deepEqual(parseRange("bytes=-5,-6", 0, { maxRanges: 1 }), {
+      type: "ignore",
+      reason: "tooMany",
+    });
   });
 
   await t.step("keeps the satisfiable ranges of a list and drops the others", () => {
@@ -206,6 +224,10 @@ Deno.test("parseRange", async (t) => {
               : [Number(a), b === "" ? size - 1 : Number(b)];
             if (a === "" && Number(b) === 0) continue;
             for (let i = Math.max(0, first); i <= Math.min(last, size - 1); i++) wanted.add(i);
+          }
+          // On an empty representation a non-empty suffix is satisfiable as no bytes: ignored.
+          if (size === 0 && items.some(([, s]) => /^-0*[1-9]/.test(s))) {
+            return assert.deepEqual(result, { type: "ignore", reason: "empty" }, header);
           }
           if (wanted.size === 0) return assert.deepEqual(result, UNSATISFIABLE, header);
           const got = rangesOf(result, header);

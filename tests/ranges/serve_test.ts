@@ -160,21 +160,33 @@ Deno.test("serveRanges", async (t) => {
     assert.equal((await serve({ range: many }, "GET", { maxRanges: 4 })).status, 200);
   });
 
-  await t.step("HEAD gets the fields a GET would, and no body, without reading", async () => {
-    for (const range of [null, "bytes=2-5", "bytes=0-1,4-5", "bytes=99-"]) {
-      const headers: HeadersInit = range === null ? {} : { range };
-      const get = await serve(headers);
-      const head = await serve(headers, "HEAD");
-      assert.equal(head.status, get.status, String(range));
-      assert.equal(head.body, null, String(range));
-      assert.deepEqual(head.opened, [], String(range));
-      assert.equal(head.headers.get("content-length"), String(get.body!.length), String(range));
-      const vary = get.status === 206 && range!.includes(",")
-        ? ["content-type", "content-length"]
-        : [];
-      assert.deepEqual(fields(head.headers, ...vary), fields(get.headers, ...vary), String(range));
-    }
-  });
+  await t.step(
+    "HEAD ignores Range and If-Range: a whole GET's fields, no body, nothing read",
+    async () => {
+      // RFC 9110 §14.2: GET is the only method for which range handling is defined.
+      const whole = await serve();
+      for (const range of [null, "bytes=2-5", "bytes=0-1,4-5", "bytes=99-"]) {
+        for (const ifRange of [null, ETAG, '"v0"']) {
+          const headers: Record<string, string> = {};
+          if (range !== null) headers.range = range;
+          if (ifRange !== null) headers["if-range"] = ifRange;
+          const context = JSON.stringify(headers);
+          const head = await serve(headers, "HEAD");
+          assert.equal(head.status, 200, context);
+          assert.equal(head.body, null, context);
+          assert.deepEqual(head.opened, [], context);
+          assert.deepEqual(fields(head.headers), fields(whole.headers), context);
+          assert.equal(head.headers.get("content-length"), "20", context);
+        }
+      }
+      // The conditions still apply.
+      assert.equal(
+        (await serve({ range: "bytes=0-1", "if-none-match": ETAG }, "HEAD")).status,
+        304,
+      );
+      assert.equal((await serve({ range: "bytes=0-1", "if-match": '"v0"' }, "HEAD")).status, 412);
+    },
+  );
 
   await t.step(
     "If-Range with the strong ETag serves the ranges; any other tag the whole",
@@ -223,6 +235,26 @@ Deno.test("serveRanges", async (t) => {
       assert.equal((await ifRange(older.toUTCString(), older)).status, 206);
     },
   );
+
+  await t.step("sends a Last-Modified in the future as the time of the answer", async () => {
+    // RFC 9110 §8.8.2.1: no Last-Modified later than the message's origination.
+    const before = Math.floor(Date.now() / 1000) * 1000;
+    const { headers } = await serve({}, "GET", { lastModified: new Date(Date.now() + 86_400_000) });
+    const sent = Date.parse(headers.get("last-modified")!);
+    assert.ok(sent >= before && sent <= Date.now(), headers.get("last-modified")!);
+    // The conditions use the same time: the date sent gives 304.
+    const since = { "if-modified-since": headers.get("last-modified")! };
+    const future = new Date(Date.now() + 86_400_000);
+    assert.equal((await serve(since, "GET", { lastModified: future })).status, 304);
+  });
+
+  await t.step("cuts a Last-Modified before 1970 down to its second, as after", async () => {
+    const before1970 = new Date(-1500); // 1969-12-31T23:59:58.500Z
+    const { headers } = await serve({}, "GET", { lastModified: before1970 });
+    assert.equal(headers.get("last-modified"), "Wed, 31 Dec 1969 23:59:58 GMT");
+    const since = { "if-modified-since": "Wed, 31 Dec 1969 23:59:58 GMT" };
+    assert.equal((await serve(since, "GET", { lastModified: before1970 })).status, 304);
+  });
 
   await t.step("If-None-Match and If-Modified-Since answer 304 with the validators", async () => {
     for (const ifNoneMatch of [ETAG, 'W/"v1"', '"x", "v1"', '"a,b", W/"v1"', "*", ' "v1" ']) {
@@ -308,6 +340,12 @@ Deno.test("serveRanges", async (t) => {
     const ranged = await serve({ range: "bytes=0-" }, "GET", empty);
     assert.equal(ranged.status, 416);
     assert.equal(ranged.headers.get("content-range"), "bytes */0");
+    // A non-empty suffix is satisfiable (RFC 9110 §14.1.1), but a 206 cannot send no bytes.
+    const suffix = await serve({ range: "bytes=-5" }, "GET", empty);
+    assert.equal(suffix.status, 200);
+    assert.equal(suffix.headers.get("content-length"), "0");
+    assert.equal(suffix.headers.get("content-range"), null);
+    assert.deepEqual(suffix.opened, []);
   });
 
   await t.step("adds the extra headers, and sets its own over them", async () => {
