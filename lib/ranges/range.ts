@@ -32,7 +32,8 @@ export interface ByteRange {
  * - `"empty"`: the representation has no bytes and the header has a suffix-range of non-zero
  *   length, which RFC 9110 §14.1.1 calls satisfiable ("the only satisfiable form of range-spec"
  *   for zero length) although a 206 cannot send zero bytes (`Content-Range` names a first and
- *   a last byte): the empty 200 answers it, as Go's `ServeContent` does.
+ *   a last byte): the empty 200 answers it. (Go's `ServeContent` goes further and ignores any
+ *   range on an empty file, `bytes=0-0` included; here those stay unsatisfiable, 416.)
  */
 export type RangeIgnoredReason = "absent" | "malformed" | "unit" | "tooMany" | "empty";
 
