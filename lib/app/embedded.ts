@@ -66,6 +66,8 @@ export interface EmbeddedServer extends AsyncDisposable {
    * @returns The bound address, once listening.
    * @throws {TypeError} When the module specifier does not export a module function.
    * @throws {Error} When called a second time, or after `stop()`.
+   * @throws {DOMException} An `AbortError` when `stop()` or the parent signal comes while the
+   * module is loading: the engine never starts.
    */
   start(): Promise<Deno.NetAddr>;
   /** The address, once started. */
@@ -206,6 +208,13 @@ class Embedded<TConfig> implements EmbeddedServer {
   async #start(): Promise<Deno.NetAddr> {
     try {
       this.#current = await this.#load(this.#module);
+      // stop() (or the signal) came during the load: listening now would serve a stopped server.
+      if (this.#state === "stopped") {
+        throw new DOMException(
+          "Cannot start: the server was stopped while starting",
+          "AbortError",
+        );
+      }
       const config = this.#engine.defaults();
       this.#options.configure?.(config);
       // Watched paths are checked (they must exist) before anything listens.

@@ -122,6 +122,44 @@ Deno.test("embeddedServer", async (t) => {
     },
   );
 
+  for (const how of ["stop()", "the parent signal"]) {
+    await t.step(
+      `${how} while the module loads: start rejects with AbortError and nothing listens`,
+      async () => {
+        const parent = new AbortController();
+        const loading = deferred<void>();
+        const entered = deferred<void>();
+        let listened = false;
+        const server = embeddedServer(WireEngine, {
+          ...listen,
+          signal: parent.signal,
+          onListen: () => void (listened = true),
+        }, async () => {
+          entered.resolve();
+          await loading.promise;
+        });
+        const starting = server.start();
+        await within(entered.promise, 1000, "the module to load");
+        const stopping = how === "stop()" ? server.stop() : (parent.abort(), server.finished);
+        loading.resolve();
+        await assert.rejects(
+          within(starting, 1000, "start()"),
+          (e) =>
+            e instanceof DOMException && e.name === "AbortError" &&
+            /while starting/.test(e.message),
+        );
+        await within(stopping, 1000, "the stop");
+        assert.equal(listened, false, "the engine never started");
+        assert.equal(server.addr, null);
+        assert.equal(
+          server.application?.signal.aborted ?? true,
+          true,
+          "the application is disposed",
+        );
+      },
+    );
+  }
+
   await t.step("a port in use: start rejects, the module's application is disposed", async () => {
     using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     let app: Application | null = null;
