@@ -37,6 +37,9 @@ export interface EmbeddedServerOptions<TConfig> {
    * that changes. A module that fails to load leaves the previous application serving. An
    * application a reload replaced is kept while it has open sessions (`stop()` closes them with
    * 1001), and disposed at a later reload once it has none.
+   * A directory is watched recursively; a file is watched through its directory, so a save
+   * that replaces it (a temporary file renamed over it, as editors do) or a delete and
+   * re-create still reloads, as do later changes.
    * The paths must exist: `start()` fails otherwise, before anything listens.
    *
    * @default {[]}
@@ -140,7 +143,7 @@ class Embedded<TConfig> implements EmbeddedServer {
   readonly #applications = new Set<Application>();
   #current: Application | null = null;
   #running: RunningEngine | null = null;
-  #watcher: Deno.FsWatcher | null = null;
+  readonly #watchers: Deno.FsWatcher[] = [];
   #state: "new" | "starting" | "started" | "stopped" = "new";
   #stopping: Promise<void> | null = null;
   #finish!: () => void;
@@ -232,11 +235,7 @@ class Embedded<TConfig> implements EmbeddedServer {
       );
     } catch (error) {
       // Nothing listens: the server is over.
-      try {
-        this.#watcher?.close();
-      } catch {
-        // Closed already.
-      }
+      this.#unwatch();
       this.#state = "stopped";
       this.#options.signal?.removeEventListener("abort", this.#onAbort);
       for (const application of this.#applications) application.dispose();
@@ -260,11 +259,7 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#state = "stopped";
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     await this.#starting?.catch(() => {}); // a start under way finishes first
-    try {
-      this.#watcher?.close();
-    } catch {
-      // Closed already.
-    }
+    this.#unwatch();
     // Sessions first: an engine's graceful stop could wait for them.
     for (const application of this.#applications) application.dispose();
     try {
@@ -304,28 +299,77 @@ class Embedded<TConfig> implements EmbeddedServer {
     return application;
   }
 
-  /** Reloads the module on changes under the watched paths, debounced. */
+  /**
+   * Reloads the module on changes under the watched paths, debounced. A directory is watched
+   * recursively. A file is watched through its parent directory, keeping only the events for
+   * its name: an inotify watch on the file itself follows its inode, which an editor's save
+   * (a temporary file renamed over it) or a delete and re-create replaces, and the watch
+   * would then go silent for good.
+   */
   #watch(): void {
-    const watcher = Deno.watchFs(this.#watchPaths, { recursive: true });
-    this.#watcher = watcher;
+    const directories: string[] = [];
+    /** The watched files, by their parent directory: the names to keep. */
+    const files = new Map<string, Set<string>>();
+    for (const path of this.#watchPaths) {
+      if (Deno.statSync(path).isDirectory) { // throws NotFound for a missing path
+        directories.push(path);
+        continue;
+      }
+      const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+      const parent = cut < 0 ? "." : path.slice(0, cut + 1);
+      const names = files.get(parent) ?? new Set();
+      names.add(path.slice(cut + 1));
+      files.set(parent, names);
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     let reloading = Promise.resolve();
-    (async () => {
+    const changed = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        // #reload never rejects: one failure must not stop the reloads after it.
+        reloading = reloading.then(() => this.#reload());
+      }, this.#reloadDelay);
+    };
+    const follow = async (watcher: Deno.FsWatcher, names: Set<string> | null) => {
       try {
         for await (const event of watcher) {
           if (event.kind === "access" || event.kind === "other") continue;
-          clearTimeout(timer);
-          timer = setTimeout(() => {
-            // #reload never rejects: one failure must not stop the reloads after it.
-            reloading = reloading.then(() => this.#reload());
-          }, this.#reloadDelay);
+          if (names !== null && !event.paths.some((p) => names.has(basename(p)))) continue;
+          changed();
         }
       } catch {
         // The watcher was closed.
       } finally {
         clearTimeout(timer);
       }
-    })();
+    };
+    try {
+      if (directories.length > 0) {
+        const watcher = Deno.watchFs(directories, { recursive: true });
+        this.#watchers.push(watcher);
+        void follow(watcher, null);
+      }
+      // One watcher per parent: an event then names a file of that directory only.
+      for (const [parent, names] of files) {
+        const watcher = Deno.watchFs(parent, { recursive: false });
+        this.#watchers.push(watcher);
+        void follow(watcher, names);
+      }
+    } catch (error) {
+      this.#unwatch();
+      throw error;
+    }
+  }
+
+  #unwatch(): void {
+    for (const watcher of this.#watchers) {
+      try {
+        watcher.close();
+      } catch {
+        // Closed already.
+      }
+    }
+    this.#watchers.length = 0;
   }
 
   async #reload(): Promise<void> {
@@ -359,6 +403,11 @@ class Embedded<TConfig> implements EmbeddedServer {
       console.error("onReload failed:", error, "reporting:", failure);
     }
   }
+}
+
+/** The last segment of a path. */
+function basename(path: string): string {
+  return path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
 }
 
 /** A module specifier as a URL: a URL as it is, a path relative to the working directory. */

@@ -229,6 +229,45 @@ Deno.test("embeddedServer", async (t) => {
     }
   });
 
+  await t.step(
+    "watchPaths on a file: atomic saves (a temporary file renamed over it) and an in-place write each reload",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+      const file = `${dir}/app.ts`;
+      const source = (tag: string) =>
+        `export default (app) => app.routing((r) => r.get("/", () => new Response("${tag}")));\n`;
+      await Deno.writeTextFile(file, source("v0"));
+      let reloaded = deferred<unknown>();
+      const server = embeddedServer(WireEngine, {
+        ...listen,
+        watchPaths: [file],
+        reloadDelay: 20,
+        onReload: (error) => reloaded.resolve(error),
+      }, file);
+      try {
+        const { port } = await server.start();
+        const check = async (tag: string, how: string) => {
+          assert.equal(await within(reloaded.promise, 5000, `the reload after ${how}`), null);
+          reloaded = deferred<unknown>();
+          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), tag, how);
+        };
+        for (const tag of ["v1", "v2", "v3"]) {
+          await Deno.writeTextFile(`${file}.tmp`, source(tag));
+          await Deno.rename(`${file}.tmp`, file);
+          await check(tag, `the atomic save of ${tag}`);
+        }
+        await Deno.writeTextFile(file, source("v4"));
+        await check("v4", "the in-place write of v4");
+        // A file beside it is not watched.
+        await Deno.writeTextFile(`${dir}/other.ts`, "export {};\n");
+        await assert.rejects(within(reloaded.promise, 300, "no reload"), /Timed out/);
+      } finally {
+        await within(server.stop(), 5000, "stop()");
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
   await t.step("a module that throws fails start", async () => {
     const server = embeddedServer(WireEngine, listen, () => {
       throw new RangeError("bad module");
