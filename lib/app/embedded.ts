@@ -47,6 +47,20 @@ export interface EmbeddedServerOptions<TConfig> {
   watchPaths?: string[];
   /** How long changes must settle before a reload, in milliseconds. @default {100} */
   reloadDelay?: number;
+  /**
+   * How long a stop ({@linkcode EmbeddedServer.stop} or the signal) lets in-flight responses
+   * finish, in milliseconds (Ktor's `stop(gracePeriodMillis, timeoutMillis)` timeout): then
+   * the {@linkcode WireEngine} closes the connections still open, which ends a response that
+   * streams without end (server-sent events). `Infinity` waits for them.
+   *
+   * The {@linkcode NativeEngine} waits for them whatever this is: `Deno.serve` has a graceful
+   * `shutdown()` that waits for every response, and a non-graceful one (aborting its `signal`)
+   * that cannot follow it (Deno 2.9). There, a streaming response must end by itself: end it
+   * when the application's `signal` aborts, which a stop does first.
+   *
+   * @default {10000}
+   */
+  stopTimeout?: number;
   /** Edits the engine's settings (Ktor's `configure` block) before it starts. */
   configure?: (config: TConfig) => void;
   /**
@@ -81,7 +95,8 @@ export interface EmbeddedServer extends AsyncDisposable {
   readonly finished: Promise<void>;
   /**
    * Stops gracefully: stops watching, disposes every application this server made (their
-   * WebSocket sessions close with 1001), stops accepting, and lets in-flight requests finish.
+   * WebSocket sessions close with 1001), stops accepting, and lets in-flight requests finish;
+   * after `stopTimeout`, the wire engine closes the connections still open.
    * Resolves with {@linkcode finished}; again, it waits for the same.
    */
   stop(): Promise<void>;
@@ -101,7 +116,7 @@ export interface EmbeddedServer extends AsyncDisposable {
  * @param module The application module, or its specifier.
  * @returns The server, not started yet.
  * @throws {TypeError} For `watchPaths` with a module given as a function, or bad options.
- * @throws {RangeError} For a negative `reloadDelay`.
+ * @throws {RangeError} For a `reloadDelay` or `stopTimeout` that is not a duration.
  *
  * @example An application on the wire engine, stopped by its parent signal
  * ```ts
@@ -139,6 +154,7 @@ class Embedded<TConfig> implements EmbeddedServer {
   readonly #module: ApplicationModule | URL;
   readonly #watchPaths: string[];
   readonly #reloadDelay: number;
+  readonly #stopTimeout: number;
   /** Every application made, for stop() to dispose. */
   readonly #applications = new Set<Application>();
   #current: Application | null = null;
@@ -158,6 +174,7 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#options = options;
     this.#watchPaths = options.watchPaths ?? [];
     this.#reloadDelay = checkDuration("reloadDelay", options.reloadDelay ?? 100);
+    this.#stopTimeout = checkDuration("stopTimeout", options.stopTimeout ?? 10_000);
     if (!Array.isArray(this.#watchPaths) || this.#watchPaths.some((p) => typeof p !== "string")) {
       throw new TypeError("Invalid watchPaths: it is not an array of paths");
     }
@@ -263,7 +280,7 @@ class Embedded<TConfig> implements EmbeddedServer {
     // Sessions first: an engine's graceful stop could wait for them.
     for (const application of this.#applications) application.dispose();
     try {
-      await this.#running?.shutdown();
+      await this.#running?.shutdown(this.#stopTimeout);
     } finally {
       this.#finish();
     }

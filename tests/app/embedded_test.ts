@@ -11,7 +11,7 @@ import {
   WireEngine,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { deferred, within } from "../_util/async.ts";
+import { deferred, delay, drain, endlessEvents, within } from "../_util/async.ts";
 import { wsClient } from "../_util/clients.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -81,6 +81,81 @@ Deno.test("embeddedServer", async (t) => {
       }
     });
   }
+
+  for (const how of ["stop()", "the parent signal"]) {
+    await t.step(
+      `wire engine: ${how} cuts a response that streams without end after stopTimeout`,
+      async () => {
+        const parent = new AbortController();
+        const events = endlessEvents(100);
+        const server = embeddedServer(WireEngine, {
+          ...listen,
+          signal: parent.signal,
+          stopTimeout: 300,
+        }, (app) => app.routing((r) => r.get("/events", () => new Response(events.body))));
+        const { port } = await server.start();
+        const client = new AbortController(); // ends the read if the server does not
+        const response = await fetch(`http://127.0.0.1:${port}/events`, { signal: client.signal });
+        const reading = drain(response.body!);
+        try {
+          await delay(150); // the client reads a few events
+          const started = Date.now();
+          if (how === "stop()") void server.stop();
+          else parent.abort();
+          await within(server.finished, 300 + 1000, "finished after stopTimeout");
+          const took = Date.now() - started;
+          assert.ok(took >= 250, `not before stopTimeout: ${took} ms`);
+          assert.match(await within(reading, 1000, "the client's read to end"), /done|error/);
+          await within(events.cancelled, 1000, "the body stream to be cancelled");
+        } finally {
+          client.abort();
+          await reading;
+          await within(server.stop(), 2000, "").catch(() => {});
+        }
+      },
+    );
+  }
+
+  await t.step(
+    "native engine: a streaming response that ends on the application's signal lets stop() finish",
+    async () => {
+      // Deno.serve cannot cut it (see stopTimeout): the documented way is to end it on dispose.
+      const server = embeddedServer(
+        NativeEngine,
+        { ...listen, stopTimeout: 300 },
+        (app) =>
+          app.routing((r) =>
+            r.get("/events", () => {
+              const events = endlessEvents(100);
+              const reader = events.body.getReader();
+              const body = new ReadableStream<Uint8Array>({
+                async pull(controller) {
+                  const { done, value } = await reader.read();
+                  if (done) controller.close();
+                  else controller.enqueue(value);
+                },
+                cancel: () => reader.cancel(),
+              });
+              app.signal.addEventListener("abort", () => void reader.cancel(), { once: true });
+              return new Response(body);
+            })
+          ),
+      );
+      const { port } = await server.start();
+      const client = new AbortController();
+      const response = await fetch(`http://127.0.0.1:${port}/events`, { signal: client.signal });
+      const reading = drain(response.body!);
+      try {
+        await delay(150);
+        await within(server.stop(), 1300, "stop()");
+        assert.match(await within(reading, 1000, "the client's read to end"), /done|error/);
+      } finally {
+        client.abort();
+        await reading;
+        await within(server.stop(), 2000, "").catch(() => {});
+      }
+    },
+  );
 
   for (const engine of WS_ENGINES) {
     for (const how of ["stop()", "the parent signal"]) {
@@ -284,6 +359,10 @@ Deno.test("embeddedServer", async (t) => {
     assert.throws(
       () => embeddedServer(WireEngine, { ...listen, reloadDelay: -1 }, () => {}),
       RangeError,
+    );
+    assert.throws(
+      () => embeddedServer(WireEngine, { ...listen, stopTimeout: NaN }, () => {}),
+      /stopTimeout/,
     );
     assert.throws(
       // @ts-expect-error: not a module
