@@ -37,6 +37,9 @@ export interface EmbeddedServerOptions<TConfig> {
    * that changes. A module that fails to load leaves the previous application serving. An
    * application a reload replaced is kept while it has open sessions (`stop()` closes them with
    * 1001), and disposed at a later reload once it has none.
+   * A directory is watched recursively; a file is watched through its directory, so a save
+   * that replaces it (a temporary file renamed over it, as editors do) or a delete and
+   * re-create still reloads, as do later changes.
    * The paths must exist: `start()` fails otherwise, before anything listens.
    *
    * @default {[]}
@@ -44,6 +47,20 @@ export interface EmbeddedServerOptions<TConfig> {
   watchPaths?: string[];
   /** How long changes must settle before a reload, in milliseconds. @default {100} */
   reloadDelay?: number;
+  /**
+   * How long a stop ({@linkcode EmbeddedServer.stop} or the signal) lets in-flight responses
+   * finish, in milliseconds (Ktor's `stop(gracePeriodMillis, timeoutMillis)` timeout): then
+   * the {@linkcode WireEngine} closes the connections still open, which ends a response that
+   * streams without end (server-sent events). `Infinity` waits for them.
+   *
+   * The {@linkcode NativeEngine} waits for them whatever this is: `Deno.serve` has a graceful
+   * `shutdown()` that waits for every response, and a non-graceful one (aborting its `signal`)
+   * that cannot follow it (Deno 2.9). There, a streaming response must end by itself: end it
+   * when the application's `signal` aborts, which a stop does first.
+   *
+   * @default {10000}
+   */
+  stopTimeout?: number;
   /** Edits the engine's settings (Ktor's `configure` block) before it starts. */
   configure?: (config: TConfig) => void;
   /**
@@ -66,6 +83,8 @@ export interface EmbeddedServer extends AsyncDisposable {
    * @returns The bound address, once listening.
    * @throws {TypeError} When the module specifier does not export a module function.
    * @throws {Error} When called a second time, or after `stop()`.
+   * @throws {DOMException} An `AbortError` when `stop()` or the parent signal comes while the
+   * module is loading: the engine never starts.
    */
   start(): Promise<Deno.NetAddr>;
   /** The address, once started. */
@@ -76,7 +95,8 @@ export interface EmbeddedServer extends AsyncDisposable {
   readonly finished: Promise<void>;
   /**
    * Stops gracefully: stops watching, disposes every application this server made (their
-   * WebSocket sessions close with 1001), stops accepting, and lets in-flight requests finish.
+   * WebSocket sessions close with 1001), stops accepting, and lets in-flight requests finish;
+   * after `stopTimeout`, the wire engine closes the connections still open.
    * Resolves with {@linkcode finished}; again, it waits for the same.
    */
   stop(): Promise<void>;
@@ -96,7 +116,7 @@ export interface EmbeddedServer extends AsyncDisposable {
  * @param module The application module, or its specifier.
  * @returns The server, not started yet.
  * @throws {TypeError} For `watchPaths` with a module given as a function, or bad options.
- * @throws {RangeError} For a negative `reloadDelay`.
+ * @throws {RangeError} For a `reloadDelay` or `stopTimeout` that is not a duration.
  *
  * @example An application on the wire engine, stopped by its parent signal
  * ```ts
@@ -134,11 +154,12 @@ class Embedded<TConfig> implements EmbeddedServer {
   readonly #module: ApplicationModule | URL;
   readonly #watchPaths: string[];
   readonly #reloadDelay: number;
+  readonly #stopTimeout: number;
   /** Every application made, for stop() to dispose. */
   readonly #applications = new Set<Application>();
   #current: Application | null = null;
   #running: RunningEngine | null = null;
-  #watcher: Deno.FsWatcher | null = null;
+  readonly #watchers: Deno.FsWatcher[] = [];
   #state: "new" | "starting" | "started" | "stopped" = "new";
   #stopping: Promise<void> | null = null;
   #finish!: () => void;
@@ -153,6 +174,7 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#options = options;
     this.#watchPaths = options.watchPaths ?? [];
     this.#reloadDelay = checkDuration("reloadDelay", options.reloadDelay ?? 100);
+    this.#stopTimeout = checkDuration("stopTimeout", options.stopTimeout ?? 10_000);
     if (!Array.isArray(this.#watchPaths) || this.#watchPaths.some((p) => typeof p !== "string")) {
       throw new TypeError("Invalid watchPaths: it is not an array of paths");
     }
@@ -206,6 +228,13 @@ class Embedded<TConfig> implements EmbeddedServer {
   async #start(): Promise<Deno.NetAddr> {
     try {
       this.#current = await this.#load(this.#module);
+      // stop() (or the signal) came during the load: listening now would serve a stopped server.
+      if (this.#state === "stopped") {
+        throw new DOMException(
+          "Cannot start: the server was stopped while starting",
+          "AbortError",
+        );
+      }
       const config = this.#engine.defaults();
       this.#options.configure?.(config);
       // Watched paths are checked (they must exist) before anything listens.
@@ -223,11 +252,7 @@ class Embedded<TConfig> implements EmbeddedServer {
       );
     } catch (error) {
       // Nothing listens: the server is over.
-      try {
-        this.#watcher?.close();
-      } catch {
-        // Closed already.
-      }
+      this.#unwatch();
       this.#state = "stopped";
       this.#options.signal?.removeEventListener("abort", this.#onAbort);
       for (const application of this.#applications) application.dispose();
@@ -251,15 +276,11 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#state = "stopped";
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     await this.#starting?.catch(() => {}); // a start under way finishes first
-    try {
-      this.#watcher?.close();
-    } catch {
-      // Closed already.
-    }
+    this.#unwatch();
     // Sessions first: an engine's graceful stop could wait for them.
     for (const application of this.#applications) application.dispose();
     try {
-      await this.#running?.shutdown();
+      await this.#running?.shutdown(this.#stopTimeout);
     } finally {
       this.#finish();
     }
@@ -296,28 +317,77 @@ class Embedded<TConfig> implements EmbeddedServer {
     return application;
   }
 
-  /** Reloads the module on changes under the watched paths, debounced. */
+  /**
+   * Reloads the module on changes under the watched paths, debounced. A directory is watched
+   * recursively. A file is watched through its parent directory, keeping only the events for
+   * its name: an inotify watch on the file itself follows its inode, which an editor's save
+   * (a temporary file renamed over it) or a delete and re-create replaces, and the watch
+   * would then go silent for good.
+   */
   #watch(): void {
-    const watcher = Deno.watchFs(this.#watchPaths, { recursive: true });
-    this.#watcher = watcher;
+    const directories: string[] = [];
+    /** The watched files, by their parent directory: the names to keep. */
+    const files = new Map<string, Set<string>>();
+    for (const path of this.#watchPaths) {
+      if (Deno.statSync(path).isDirectory) { // throws NotFound for a missing path
+        directories.push(path);
+        continue;
+      }
+      const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+      const parent = cut < 0 ? "." : path.slice(0, cut + 1);
+      const names = files.get(parent) ?? new Set();
+      names.add(path.slice(cut + 1));
+      files.set(parent, names);
+    }
     let timer: ReturnType<typeof setTimeout> | undefined;
     let reloading = Promise.resolve();
-    (async () => {
+    const changed = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        // #reload never rejects: one failure must not stop the reloads after it.
+        reloading = reloading.then(() => this.#reload());
+      }, this.#reloadDelay);
+    };
+    const follow = async (watcher: Deno.FsWatcher, names: Set<string> | null) => {
       try {
         for await (const event of watcher) {
           if (event.kind === "access" || event.kind === "other") continue;
-          clearTimeout(timer);
-          timer = setTimeout(() => {
-            // #reload never rejects: one failure must not stop the reloads after it.
-            reloading = reloading.then(() => this.#reload());
-          }, this.#reloadDelay);
+          if (names !== null && !event.paths.some((p) => names.has(basename(p)))) continue;
+          changed();
         }
       } catch {
         // The watcher was closed.
       } finally {
         clearTimeout(timer);
       }
-    })();
+    };
+    try {
+      if (directories.length > 0) {
+        const watcher = Deno.watchFs(directories, { recursive: true });
+        this.#watchers.push(watcher);
+        void follow(watcher, null);
+      }
+      // One watcher per parent: an event then names a file of that directory only.
+      for (const [parent, names] of files) {
+        const watcher = Deno.watchFs(parent, { recursive: false });
+        this.#watchers.push(watcher);
+        void follow(watcher, names);
+      }
+    } catch (error) {
+      this.#unwatch();
+      throw error;
+    }
+  }
+
+  #unwatch(): void {
+    for (const watcher of this.#watchers) {
+      try {
+        watcher.close();
+      } catch {
+        // Closed already.
+      }
+    }
+    this.#watchers.length = 0;
   }
 
   async #reload(): Promise<void> {
@@ -351,6 +421,11 @@ class Embedded<TConfig> implements EmbeddedServer {
       console.error("onReload failed:", error, "reporting:", failure);
     }
   }
+}
+
+/** The last segment of a path. */
+function basename(path: string): string {
+  return path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1);
 }
 
 /** A module specifier as a URL: a URL as it is, a path relative to the working directory. */

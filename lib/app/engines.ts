@@ -34,9 +34,14 @@ export interface RunningEngine {
   readonly finished: Promise<void>;
   /**
    * Stops accepting, lets in-flight requests finish and closes idle connections; resolves
-   * with {@linkcode finished}.
+   * with {@linkcode finished}. An engine that can closes the connections still open after
+   * `timeout` milliseconds (the {@linkcode WireEngine} does; the {@linkcode NativeEngine}
+   * cannot, and waits for them).
+   *
+   * @param timeout How long to wait before closing the connections still open, in
+   * milliseconds; `Infinity` waits for them.
    */
-  shutdown(): Promise<void>;
+  shutdown(timeout?: number): Promise<void>;
 }
 
 /**
@@ -220,6 +225,10 @@ export const WireEngine: EngineFactory<WireEngineConfig> = {
       port: environment.port,
       onListen: environment.onListen,
     }, handler);
-    return { addr: server.addr, finished: server.finished, shutdown: () => server.shutdown() };
+    return {
+      addr: server.addr,
+      finished: server.finished,
+      shutdown: (timeout) => server.shutdown(timeout),
+    };
   },
 };

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkLimit } from "../_options.ts";
+import { checkDuration, checkLimit } from "../_options.ts";
 import {
   type ConnectionPipeline,
   type ConnectionPipelineOptions,
@@ -35,6 +35,14 @@ export interface HttpServerOptions
   maxConnections?: number;
   /** Called once listening, with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
+  /**
+   * How long a shutdown (`shutdown()` or the signal) waits for in-flight responses and
+   * WebSocket sessions, in milliseconds; then the connections still open are closed, which
+   * ends a response that streams without end (server-sent events). `Infinity` waits for them.
+   *
+   * @default {10000}
+   */
+  shutdownTimeout?: number;
 }
 
 /** A running server: {@linkcode httpServer}'s result. */
@@ -46,9 +54,16 @@ export interface HttpServer extends AsyncDisposable {
   /**
    * Stops gracefully: stops accepting, lets in-flight requests finish (their connections
    * close after the last response), closes idle connections, and closes WebSocket sessions
-   * with 1001. Resolves with {@linkcode finished}.
+   * with 1001. The connections still open after `timeout` milliseconds are closed. Resolves
+   * with {@linkcode finished}; a second call waits for the same, and a shorter `timeout` cuts
+   * sooner.
+   *
+   * @param timeout How long to wait before closing the connections still open, in
+   * milliseconds; `Infinity` waits for them.
+   * @default {options.shutdownTimeout}
+   * @throws {RangeError} For a `timeout` that is not a duration.
    */
-  shutdown(): Promise<void>;
+  shutdown(timeout?: number): Promise<void>;
 }
 
 /**
@@ -72,6 +87,7 @@ export interface HttpServer extends AsyncDisposable {
  */
 export function httpServer(options: HttpServerOptions, handler: Handler): HttpServer {
   const maxConnections = checkLimit("maxConnections", options.maxConnections ?? 10_000, 1);
+  const shutdownTimeout = checkDuration("shutdownTimeout", options.shutdownTimeout ?? 10_000);
   const {
     signal,
     tls,
@@ -79,6 +95,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     hostname: _h,
     port: _p,
     maxConnections: _m,
+    shutdownTimeout: _s,
     ...pipelineOptions
   } = options;
   // Checked once, before listening: a bad option is the caller's error, not every connection's.
@@ -91,6 +108,8 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const addr = listener.addr as Deno.NetAddr;
   const pipelines = new Set<ConnectionPipeline>();
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
+  /** Every connection still open (served by a pipeline or a session): a timed-out shutdown closes them. */
+  const conns = new Set<Deno.Conn>();
   let stopping = false;
 
   const accepting = (async () => {
@@ -118,19 +137,28 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       }
       // Responses are gathered into one write each; Nagle's delay would only add latency.
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      conns.add(conn);
+      let upgraded = false;
       const pipeline = startCheckedPipeline(conn, handler, {
         ...pipelineOptions,
         scheme: tls ? "https" : "http",
         remoteAddr: conn.remoteAddr as Deno.NetAddr,
         defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
         onSession: (session) => {
+          upgraded = true;
           if (stopping) session.close(1001, "going away");
           sessions.add(session);
-          (session as { closed?: Promise<unknown> }).closed?.then(() => sessions.delete(session));
+          (session as { closed?: Promise<unknown> }).closed?.then(() => {
+            sessions.delete(session);
+            conns.delete(conn);
+          });
         },
       }, limits);
       pipelines.add(pipeline);
-      pipeline.finished.then(() => pipelines.delete(pipeline));
+      pipeline.finished.then(() => {
+        pipelines.delete(pipeline);
+        if (!upgraded) conns.delete(conn); // a session holds the connection on
+      });
       if (stopping) pipeline.shutdown();
     }
   })();
@@ -142,7 +170,31 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     }
   });
 
-  const shutdown = (): Promise<void> => {
+  const timers = new Set<ReturnType<typeof setTimeout>>();
+  /** The shutdown timed out: close every connection, which ends their reads and writes. */
+  const cut = (): void => {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+    }
+    conns.clear();
+  };
+  let done = false;
+  void finished.then(() => {
+    done = true;
+    for (const timer of timers) clearTimeout(timer);
+  });
+
+  const shutdown = (timeout = shutdownTimeout): Promise<void> => {
+    try {
+      checkDuration("timeout", timeout);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (timeout !== Infinity && !done) timers.add(setTimeout(cut, timeout));
     if (!stopping) {
       stopping = true;
       signal?.removeEventListener("abort", onAbort);
@@ -157,8 +209,9 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     return finished;
   };
   const onAbort = () => void shutdown();
+  const dispose = () => shutdown();
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
   options.onListen?.(addr);
-  return { addr, finished, shutdown, [Symbol.asyncDispose]: shutdown };
+  return { addr, finished, shutdown, [Symbol.asyncDispose]: dispose };
 }

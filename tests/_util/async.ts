@@ -33,3 +33,39 @@ export function deferred<T = void>(): Deferred<T> {
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
 }
+
+/**
+ * A body that never ends, as server-sent events: an event every `ms` milliseconds until it is
+ * cancelled (its timer is cleared then). `cancelled` resolves on that cancel.
+ */
+export function endlessEvents(
+  ms = 100,
+): { body: ReadableStream<Uint8Array>; cancelled: Promise<void> } {
+  const cancelled = deferred<void>();
+  const event = new TextEncoder().encode("data: tick\n\n");
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(event);
+      timer = setInterval(() => controller.enqueue(event), ms);
+    },
+    cancel() {
+      clearInterval(timer);
+      cancelled.resolve();
+    },
+  });
+  return { body, cancelled: cancelled.promise };
+}
+
+/** Reads `body` to its end: "done" when it ends, "error" when the read fails. */
+export async function drain(body: ReadableStream<Uint8Array>): Promise<"done" | "error"> {
+  const reader = body.getReader();
+  try {
+    while (!(await reader.read()).done);
+    return "done";
+  } catch {
+    return "error";
+  } finally {
+    reader.releaseLock();
+  }
+}

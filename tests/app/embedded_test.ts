@@ -11,7 +11,7 @@ import {
   WireEngine,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { deferred, within } from "../_util/async.ts";
+import { deferred, delay, drain, endlessEvents, within } from "../_util/async.ts";
 import { wsClient } from "../_util/clients.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -82,6 +82,81 @@ Deno.test("embeddedServer", async (t) => {
     });
   }
 
+  for (const how of ["stop()", "the parent signal"]) {
+    await t.step(
+      `wire engine: ${how} cuts a response that streams without end after stopTimeout`,
+      async () => {
+        const parent = new AbortController();
+        const events = endlessEvents(100);
+        const server = embeddedServer(WireEngine, {
+          ...listen,
+          signal: parent.signal,
+          stopTimeout: 300,
+        }, (app) => app.routing((r) => r.get("/events", () => new Response(events.body))));
+        const { port } = await server.start();
+        const client = new AbortController(); // ends the read if the server does not
+        const response = await fetch(`http://127.0.0.1:${port}/events`, { signal: client.signal });
+        const reading = drain(response.body!);
+        try {
+          await delay(150); // the client reads a few events
+          const started = Date.now();
+          if (how === "stop()") void server.stop();
+          else parent.abort();
+          await within(server.finished, 300 + 1000, "finished after stopTimeout");
+          const took = Date.now() - started;
+          assert.ok(took >= 250, `not before stopTimeout: ${took} ms`);
+          assert.match(await within(reading, 1000, "the client's read to end"), /done|error/);
+          await within(events.cancelled, 1000, "the body stream to be cancelled");
+        } finally {
+          client.abort();
+          await reading;
+          await within(server.stop(), 2000, "").catch(() => {});
+        }
+      },
+    );
+  }
+
+  await t.step(
+    "native engine: a streaming response that ends on the application's signal lets stop() finish",
+    async () => {
+      // Deno.serve cannot cut it (see stopTimeout): the documented way is to end it on dispose.
+      const server = embeddedServer(
+        NativeEngine,
+        { ...listen, stopTimeout: 300 },
+        (app) =>
+          app.routing((r) =>
+            r.get("/events", () => {
+              const events = endlessEvents(100);
+              const reader = events.body.getReader();
+              const body = new ReadableStream<Uint8Array>({
+                async pull(controller) {
+                  const { done, value } = await reader.read();
+                  if (done) controller.close();
+                  else controller.enqueue(value);
+                },
+                cancel: () => reader.cancel(),
+              });
+              app.signal.addEventListener("abort", () => void reader.cancel(), { once: true });
+              return new Response(body);
+            })
+          ),
+      );
+      const { port } = await server.start();
+      const client = new AbortController();
+      const response = await fetch(`http://127.0.0.1:${port}/events`, { signal: client.signal });
+      const reading = drain(response.body!);
+      try {
+        await delay(150);
+        await within(server.stop(), 1300, "stop()");
+        assert.match(await within(reading, 1000, "the client's read to end"), /done|error/);
+      } finally {
+        client.abort();
+        await reading;
+        await within(server.stop(), 2000, "").catch(() => {});
+      }
+    },
+  );
+
   for (const engine of WS_ENGINES) {
     for (const how of ["stop()", "the parent signal"]) {
       await t.step(`${engine.name}: ${how} closes WebSocket sessions with 1001`, async () => {
@@ -121,6 +196,44 @@ Deno.test("embeddedServer", async (t) => {
       await within(server.finished, 1000, "finished");
     },
   );
+
+  for (const how of ["stop()", "the parent signal"]) {
+    await t.step(
+      `${how} while the module loads: start rejects with AbortError and nothing listens`,
+      async () => {
+        const parent = new AbortController();
+        const loading = deferred<void>();
+        const entered = deferred<void>();
+        let listened = false;
+        const server = embeddedServer(WireEngine, {
+          ...listen,
+          signal: parent.signal,
+          onListen: () => void (listened = true),
+        }, async () => {
+          entered.resolve();
+          await loading.promise;
+        });
+        const starting = server.start();
+        await within(entered.promise, 1000, "the module to load");
+        const stopping = how === "stop()" ? server.stop() : (parent.abort(), server.finished);
+        loading.resolve();
+        await assert.rejects(
+          within(starting, 1000, "start()"),
+          (e) =>
+            e instanceof DOMException && e.name === "AbortError" &&
+            /while starting/.test(e.message),
+        );
+        await within(stopping, 1000, "the stop");
+        assert.equal(listened, false, "the engine never started");
+        assert.equal(server.addr, null);
+        assert.equal(
+          server.application?.signal.aborted ?? true,
+          true,
+          "the application is disposed",
+        );
+      },
+    );
+  }
 
   await t.step("a port in use: start rejects, the module's application is disposed", async () => {
     using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -191,6 +304,45 @@ Deno.test("embeddedServer", async (t) => {
     }
   });
 
+  await t.step(
+    "watchPaths on a file: atomic saves (a temporary file renamed over it) and an in-place write each reload",
+    async () => {
+      const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+      const file = `${dir}/app.ts`;
+      const source = (tag: string) =>
+        `export default (app) => app.routing((r) => r.get("/", () => new Response("${tag}")));\n`;
+      await Deno.writeTextFile(file, source("v0"));
+      let reloaded = deferred<unknown>();
+      const server = embeddedServer(WireEngine, {
+        ...listen,
+        watchPaths: [file],
+        reloadDelay: 20,
+        onReload: (error) => reloaded.resolve(error),
+      }, file);
+      try {
+        const { port } = await server.start();
+        const check = async (tag: string, how: string) => {
+          assert.equal(await within(reloaded.promise, 5000, `the reload after ${how}`), null);
+          reloaded = deferred<unknown>();
+          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), tag, how);
+        };
+        for (const tag of ["v1", "v2", "v3"]) {
+          await Deno.writeTextFile(`${file}.tmp`, source(tag));
+          await Deno.rename(`${file}.tmp`, file);
+          await check(tag, `the atomic save of ${tag}`);
+        }
+        await Deno.writeTextFile(file, source("v4"));
+        await check("v4", "the in-place write of v4");
+        // A file beside it is not watched.
+        await Deno.writeTextFile(`${dir}/other.ts`, "export {};\n");
+        await assert.rejects(within(reloaded.promise, 300, "no reload"), /Timed out/);
+      } finally {
+        await within(server.stop(), 5000, "stop()");
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  );
+
   await t.step("a module that throws fails start", async () => {
     const server = embeddedServer(WireEngine, listen, () => {
       throw new RangeError("bad module");
@@ -207,6 +359,10 @@ Deno.test("embeddedServer", async (t) => {
     assert.throws(
       () => embeddedServer(WireEngine, { ...listen, reloadDelay: -1 }, () => {}),
       RangeError,
+    );
+    assert.throws(
+      () => embeddedServer(WireEngine, { ...listen, stopTimeout: NaN }, () => {}),
+      /stopTimeout/,
     );
     assert.throws(
       // @ts-expect-error: not a module

@@ -10,6 +10,7 @@ import {
 import assert from "node:assert/strict";
 import { deferred, delay, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
 import { concat, randomBytes, seeded } from "../_util/random.ts";
+import { drain, endlessEvents } from "../_util/async.ts";
 import { curl, parseCurl } from "../_util/curl.ts";
 
 const MiB = 1 << 20;
@@ -940,6 +941,47 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  for (const how of ["shutdown(timeout)", "the signal with shutdownTimeout"]) {
+    await t.step(
+      `${how}: a response that streams without end is cut after the timeout`,
+      async () => {
+        const controller = new AbortController();
+        const events = endlessEvents(100);
+        const server = httpServer({
+          hostname: "127.0.0.1",
+          port: 0,
+          signal: controller.signal,
+          shutdownTimeout: how === "shutdown(timeout)" ? Infinity : 300,
+        }, () => new Response(events.body, { headers: { "content-type": "text/event-stream" } }));
+        const client = new AbortController(); // ends the read if the server does not
+        const response = await fetch(`http://127.0.0.1:${server.addr.port}/`, {
+          signal: client.signal,
+        });
+        const reading = drain(response.body!);
+        try {
+          await delay(150); // the client reads a few events
+          const started = Date.now();
+          if (how === "shutdown(timeout)") void server.shutdown(300);
+          else controller.abort();
+          await within(server.finished, 300 + 1000, "finished after the timeout");
+          const took = Date.now() - started;
+          assert.ok(took >= 250, `not before the timeout: ${took} ms`);
+          assert.match(await within(reading, 1000, "the client's read to end"), /done|error/);
+          await within(events.cancelled, 1000, "the body stream to be cancelled");
+        } finally {
+          client.abort();
+          await reading;
+          await within(server.shutdown(0), 1000, "").catch(() => {});
+        }
+      },
+    );
+  }
+
+  await t.step("shutdown(timeout) rejects a timeout that is not a duration", async () => {
+    await using server = serve(handler);
+    await assert.rejects(server.server.shutdown(-1), RangeError);
+  });
+
   await t.step("throws RangeError for a bad option before it listens", () => {
     // A port that was free a moment ago: a server that listened before throwing would hold it.
     const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -947,6 +989,7 @@ Deno.test("httpServer", async (t) => {
     probe.close();
     const bad: [Partial<HttpServerOptions>, RegExp][] = [
       [{ maxConnections: 0 }, /maxConnections/],
+      [{ shutdownTimeout: -1 }, /shutdownTimeout/],
       [{ idleTimeout: -1 }, /idleTimeout/],
       [{ headersTimeout: NaN }, /headersTimeout/],
       [{ bodyTimeout: -5 }, /bodyTimeout/],
