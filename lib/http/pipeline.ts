@@ -164,6 +164,9 @@ const READ_AHEAD = 64;
 // Gathered responses are written once they reach this many bytes.
 const OUT_LIMIT = 65_536;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+// Methods that Fetch upper-cases in a Request ("normalize a method"): in another case they are
+// other methods (RFC 9110 §9.1), which a Request cannot carry.
+const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -344,7 +347,8 @@ class RequestBody {
 /** One request on its way through the pipeline. */
 class Slot {
   request: WireRequest | null = null;
-  method: string;
+  /** The method as the client sent it: the response is framed by it (RFC 9112 §6.3). */
+  readonly method: string;
   readonly version: string;
   /** The response once it is ready (a handler that answered at once, an error). */
   ready: Response | null = null;
@@ -423,6 +427,10 @@ class WireInfo implements HandlerInfo {
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
  *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
+ * - Methods are case-sensitive (RFC 9110 §9.1): `CONNECT`, `TRACE` and `TRACK` (in any case)
+ *   get 501, and so does a method that is `DELETE`, `GET`, `HEAD`, `OPTIONS`, `POST` or `PUT`
+ *   in another case (`head`, `Post`), which a `Request` would report upper-cased, so `head`
+ *   would be framed as `HEAD`. Other methods reach the handler as sent (`PURGE`, `propfind`).
  * - A `HEAD` is answered with the head a `GET` would get: its `Content-Length` is the one the
  *   handler set, else the body's when the body is all there at once. A 204 or 304, to `GET` or
  *   `HEAD`, carries no `Content-Length`, and one the handler set is dropped (RFC 9110 §8.6).
@@ -1019,8 +1027,18 @@ class Pipeline {
         `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
       );
     }
-    if (FORBIDDEN_METHODS.has(head.method.toUpperCase())) {
+    const upper = head.method.toUpperCase();
+    if (FORBIDDEN_METHODS.has(upper)) {
       return this.#refuse(501, `Cannot serve request: method ${head.method} is not supported`);
+    }
+    if (upper !== head.method && NORMALIZED_METHODS.has(upper)) {
+      // "The method token is case-sensitive" (RFC 9110 §9.1): `head` is not HEAD, and a
+      // response framed as HEAD's (no body, RFC 9112 §6.3) would desynchronise a proxy that
+      // reads it as the answer to `head`. The Request would say HEAD, so it is not implemented.
+      return this.#refuse(
+        501,
+        `Cannot serve request: method ${head.method} is not implemented (methods are case-sensitive)`,
+      );
     }
     // Body framing (RFC 9112 §6).
     let length = 0;
@@ -1142,7 +1160,6 @@ class Pipeline {
       wireContexts.set(request, context);
     }
     slot.request = request;
-    slot.method = request.method; // normalized ("head" is HEAD): the response is framed by it
     slot.context = context;
     this.#run(request, slot);
     return slot;

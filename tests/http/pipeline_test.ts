@@ -270,6 +270,15 @@ const REFUSED: [string, string, number][] = [
   ["TRACE (501)", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   // Fetch forbids these methods in any case: a Request could not even be made for them.
   ["track (501)", "track / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  // Methods are case-sensitive (RFC 9110 §9.1): these are not HEAD, POST…, but a Request
+  // would upper-case them, and `head` would be answered as HEAD (with no body).
+  ["head (501)", "head / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["Head (501)", "Head / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["get (501)", "get / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["post with a body (501)", "post / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 501],
+  ["put (501)", "put / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 501],
+  ["delete (501)", "delete / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["options (501)", "options / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   ["HTTP/2.0 (505)", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
   ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
   ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
@@ -409,6 +418,51 @@ Deno.test("startConnectionPipeline", async (t) => {
       }
     });
   }
+
+  await t.step(
+    "answers a pipelined lower-case head with a whole 501, so a proxy reading it as a method with a body stays in step",
+    async () => {
+      for (const kind of KINDS) {
+        const c = open(() => new Response("a body that HEAD would drop"), {}, kind);
+        try {
+          c.send("head /1 HTTP/1.1\r\nHost: a\r\n\r\n" + get("/2"));
+          // A proxy that does not know `head` reads the answer as one with a body, as the
+          // client's method is not HEAD (RFC 9112 §6.3).
+          const response = (await c.next("head"))!;
+          assert.equal(response.status, 501, kind);
+          assert.equal(
+            response.body.length,
+            Number(response.headers.get("content-length")),
+            `${kind}: the body its Content-Length announces is there`,
+          );
+          assert.equal(response.headers.get("connection"), "close", kind);
+          await c.expectClosed(); // no response to /2 that the proxy would take for body bytes
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step("passes other methods on in the case they were sent (PURGE, propfind)", async () => {
+    const c = open((request) => new Response(`${request.method} ${new URL(request.url).pathname}`));
+    try {
+      c.send(
+        "PURGE /a HTTP/1.1\r\nHost: a\r\n\r\n" +
+          "propfind /b HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n" +
+          "HEAD /c HTTP/1.1\r\nHost: a\r\n\r\n",
+      );
+      assert.equal(textOf((await c.next())!.body), "PURGE /a");
+      assert.equal(textOf((await c.next())!.body), "propfind /b");
+      const head = (await c.next("HEAD"))!;
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get("content-length"), "7", "HEAD /c: the length a GET gets");
+      c.send(get("/d"));
+      assert.equal(textOf((await c.next())!.body), "GET /d", "in step after the HEAD");
+    } finally {
+      await c.close();
+    }
+  });
 
   await t.step(
     "accepts identical duplicate Content-Length values, as fields and as a list",
