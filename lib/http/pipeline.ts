@@ -771,7 +771,7 @@ class Pipeline {
   // ---- Reading ------------------------------------------------------------------------
 
   async #readLoop(): Promise<void> {
-    let watch = false; // after the last request, keep watching for the client leaving
+    let watch: Slot | null = null; // the last request: keep watching for the client leaving
     try {
       while (!this.#stopping) {
         // In flight: requests read and not yet written out (queued, or gathered unflushed).
@@ -806,7 +806,7 @@ class Pipeline {
         }
         this.#enqueue(slot);
         if (slot.close) {
-          watch = slot.request !== null;
+          if (slot.request !== null) watch = slot;
           break;
         }
         if (slot.body !== null && !slot.body.done) {
@@ -832,9 +832,15 @@ class Pipeline {
       this.#readDone = true;
       this.#wakeWriter?.();
     }
-    if (watch) {
+    if (watch !== null) {
       // The last request was read (Connection: close, HTTP/1.0): nothing more is expected,
       // but the end of the input still tells that the client left before its answer.
+      const body = watch.body;
+      if (body !== null && !body.done && !this.#reader.readsBeside) {
+        // A BYOB read takes the buffer away until it completes: the handler's body reads
+        // would meet a detached buffer. Watch once the body is read, or the response written.
+        await Promise.race([body.settled.promise, watch.completed]);
+      }
       try {
         const more = await this.#unlessCut(this.#reader.fill());
         if (more === false) this.#clientLeft();

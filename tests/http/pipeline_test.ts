@@ -1017,6 +1017,42 @@ Deno.test("startConnectionPipeline", async (t) => {
   });
 
   await t.step(
+    "reads the body of the last request on a connection (Connection: close, chunked, HTTP/1.0)",
+    async () => {
+      const wires = {
+        "Content-Length": "POST /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" +
+          "Content-Length: 5\r\n\r\nhello",
+        chunked: "POST /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" +
+          "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.0": "POST /a HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+      };
+      for (const kind of KINDS) {
+        for (const [what, wire] of Object.entries(wires)) {
+          // The head and the body in one write, and in two: the body still to come when the
+          // pipeline starts watching for the client to leave.
+          for (const parts of [[wire], [wire.slice(0, -5), wire.slice(-5)]]) {
+            const c = open(echoHandler, {}, kind);
+            const where = `${kind}, ${what}, ${parts.length} write(s)`;
+            try {
+              for (const part of parts) {
+                c.send(part);
+                await delay(5);
+              }
+              const response = (await c.next())!;
+              assert.equal(response.status, 200, `${where}: ${textOf(response.body)}`);
+              assert.equal(textOf(response.body), "got hello", where);
+              assert.equal(response.headers.get("connection"), "close", where);
+              await c.expectClosed();
+            } finally {
+              await c.close();
+            }
+          }
+        }
+      }
+    },
+  );
+
+  await t.step(
     "closes after a response with Connection: close, and drops hop-by-hop fields",
     async () => {
       const c = open(() =>
