@@ -1021,7 +1021,10 @@ class Pipeline {
       }
     }
     const http11 = head.version === "HTTP/1.1";
-    const keepAlive = http11 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
+    // RFC 9112 §9.3: "If the "close" connection option is present, the connection will not
+    // persist after the current response; else, …" (close beats keep-alive in HTTP/1.0 too).
+    const keepAlive = !hasToken(connection, "close") &&
+      (http11 || hasToken(connection, "keep-alive"));
     // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, and a valid authority.
     if (hosts > 1) return this.#refuse(400, "Cannot serve request: it has more than one Host");
     if (host === null && http11) {

@@ -1096,6 +1096,32 @@ Deno.test("startConnectionPipeline", async (t) => {
   });
 
   await t.step(
+    "closes an HTTP/1.0 connection that asks for keep-alive and close, in one field or two",
+    async () => {
+      // RFC 9112 §9.3: "If the "close" connection option is present, the connection will not
+      // persist after the current response"; keep-alive is looked at only otherwise.
+      for (
+        const fields of [
+          "Connection: keep-alive, close",
+          "Connection: keep-alive\r\nConnection: close",
+          "Connection: close, keep-alive",
+        ]
+      ) {
+        const c = open(pathHandler);
+        try {
+          c.send(`GET /a HTTP/1.0\r\n${fields}\r\n\r\n` + "GET /b HTTP/1.0\r\n\r\n");
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "/a", fields);
+          assert.equal(response.headers.get("connection"), "close", fields);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
     "answers a handler that throws with 500 and keeps the connection (its small body drained)",
     async () => {
       const c = open((request) => {
