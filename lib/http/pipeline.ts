@@ -427,6 +427,8 @@ class WireInfo implements HandlerInfo {
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
  *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
+ *   `Expect` is a list, over all its fields, whose empty elements are ignored (RFC 9110
+ *   §5.6.1); any expectation other than `100-continue` gets 417 (ignored in HTTP/1.0).
  * - Methods are case-sensitive (RFC 9110 §9.1): `CONNECT`, `TRACE` and `TRACK` (in any case)
  *   get 501, and so does a method that is `DELETE`, `GET`, `HEAD`, `OPTIONS`, `POST` or `PUT`
  *   in another case (`head`, `Post`), which a `Request` would report upper-cased, so `head`
@@ -1012,8 +1014,8 @@ class Pipeline {
         case "content-length": // several fields are one list (RFC 9110 §5.3)
           contentLength = contentLength === null ? value : `${contentLength},${value}`;
           break;
-        case "expect":
-          expect = value;
+        case "expect": // a list, like Connection: every field counts (RFC 9110 §5.3)
+          expect = expect === null ? value : `${expect}, ${value}`;
           break;
         case "upgrade":
           upgrade = true;
@@ -1104,15 +1106,23 @@ class Pipeline {
     }
     let expectContinue = false;
     if (expect !== null && http11) {
-      if (expect.toLowerCase() !== "100-continue") {
-        return this.#refuse(
-          417,
-          `Cannot serve request: expectation ${
-            JSON.stringify(expect.slice(0, 64))
-          } is not supported`,
-        );
+      // Expect = #expectation (RFC 9110 §10.1.1): empty elements are ignored (§5.6.1), and any
+      // expectation but 100-continue gets 417, wherever it stands in the list.
+      let asked = false;
+      for (const element of expect.split(",")) {
+        const expectation = trimOws(element);
+        if (expectation === "") continue;
+        if (expectation.toLowerCase() !== "100-continue") {
+          return this.#refuse(
+            417,
+            `Cannot serve request: expectation ${
+              JSON.stringify(expectation.slice(0, 64))
+            } is not supported`,
+          );
+        }
+        asked = true;
       }
-      expectContinue = length !== 0;
+      expectContinue = asked && length !== 0;
     }
     // The URL: from an absolute-form target, else from Host (RFC 9112 §3.3). The Request
     // parses it; a target it cannot take is a 400.

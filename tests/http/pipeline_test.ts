@@ -291,6 +291,22 @@ const REFUSED: [string, string, number][] = [
     "GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n",
     417,
   ],
+  // Expect is a list: every element of every field counts (RFC 9110 §5.3, §10.1.1).
+  [
+    "an Expect list with an expectation beside 100-continue (417)",
+    "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, foo\r\nContent-Length: 5\r\n\r\nhello",
+    417,
+  ],
+  [
+    "an Expect field, then Expect: 100-continue (417)",
+    "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello",
+    417,
+  ],
+  [
+    "Expect: 100-continue, then another Expect field (417)",
+    "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nExpect: foo\r\n\r\n",
+    417,
+  ],
 ];
 
 Deno.test("startConnectionPipeline", async (t) => {
@@ -1452,6 +1468,29 @@ Deno.test("startConnectionPipeline", async (t) => {
       await c.close();
     }
   });
+
+  await t.step(
+    "ignores empty Expect elements: an empty Expect is none, and 100-continue among empties is 100-continue",
+    async () => {
+      // RFC 9110 §5.6.1: a recipient "MUST parse and ignore a reasonable number of empty list
+      // elements".
+      const c = open(echoHandler);
+      try {
+        c.send(get("/a", "Expect:") + get("/b", "Expect: ,", "Expect:  "));
+        assert.equal(textOf((await c.next())!.body), "/a");
+        assert.equal(textOf((await c.next())!.body), "/b");
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nExpect: , 100-continue,\r\nExpect:\r\n" +
+            "Content-Length: 5\r\n\r\n",
+        );
+        assert.equal((await c.next())?.status, 100);
+        c.send("hello");
+        assert.equal(textOf((await c.next())!.body), "got hello");
+      } finally {
+        await c.close();
+      }
+    },
+  );
 
   await t.step(
     "answers an Expect: 100-continue request whose body is not read without 100, then closes",
