@@ -164,6 +164,9 @@ const READ_AHEAD = 64;
 // Gathered responses are written once they reach this many bytes.
 const OUT_LIMIT = 65_536;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
+// Methods that Fetch upper-cases in a Request ("normalize a method"): in another case they are
+// other methods (RFC 9110 §9.1), which a Request cannot carry.
+const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
@@ -344,7 +347,8 @@ class RequestBody {
 /** One request on its way through the pipeline. */
 class Slot {
   request: WireRequest | null = null;
-  method: string;
+  /** The method as the client sent it: the response is framed by it (RFC 9112 §6.3). */
+  readonly method: string;
   readonly version: string;
   /** The response once it is ready (a handler that answered at once, an error). */
   ready: Response | null = null;
@@ -423,6 +427,12 @@ class WireInfo implements HandlerInfo {
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
  *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
+ *   `Expect` is a list, over all its fields, whose empty elements are ignored (RFC 9110
+ *   §5.6.1); any expectation other than `100-continue` gets 417 (ignored in HTTP/1.0).
+ * - Methods are case-sensitive (RFC 9110 §9.1): `CONNECT`, `TRACE` and `TRACK` (in any case)
+ *   get 501, and so does a method that is `DELETE`, `GET`, `HEAD`, `OPTIONS`, `POST` or `PUT`
+ *   in another case (`head`, `Post`), which a `Request` would report upper-cased, so `head`
+ *   would be framed as `HEAD`. Other methods reach the handler as sent (`PURGE`, `propfind`).
  * - A `HEAD` is answered with the head a `GET` would get: its `Content-Length` is the one the
  *   handler set, else the body's when the body is all there at once. A 204 or 304, to `GET` or
  *   `HEAD`, carries no `Content-Length`, and one the handler set is dropped (RFC 9110 §8.6).
@@ -763,7 +773,7 @@ class Pipeline {
   // ---- Reading ------------------------------------------------------------------------
 
   async #readLoop(): Promise<void> {
-    let watch = false; // after the last request, keep watching for the client leaving
+    let watch: Slot | null = null; // the last request: keep watching for the client leaving
     try {
       while (!this.#stopping) {
         // In flight: requests read and not yet written out (queued, or gathered unflushed).
@@ -798,7 +808,7 @@ class Pipeline {
         }
         this.#enqueue(slot);
         if (slot.close) {
-          watch = slot.request !== null;
+          if (slot.request !== null) watch = slot;
           break;
         }
         if (slot.body !== null && !slot.body.done) {
@@ -824,9 +834,15 @@ class Pipeline {
       this.#readDone = true;
       this.#wakeWriter?.();
     }
-    if (watch) {
+    if (watch !== null) {
       // The last request was read (Connection: close, HTTP/1.0): nothing more is expected,
       // but the end of the input still tells that the client left before its answer.
+      const body = watch.body;
+      if (body !== null && !body.done && !this.#reader.readsBeside) {
+        // A BYOB read takes the buffer away until it completes: the handler's body reads
+        // would meet a detached buffer. Watch once the body is read, or the response written.
+        await Promise.race([body.settled.promise, watch.completed]);
+      }
       try {
         const more = await this.#unlessCut(this.#reader.fill());
         if (more === false) this.#clientLeft();
@@ -998,8 +1014,8 @@ class Pipeline {
         case "content-length": // several fields are one list (RFC 9110 §5.3)
           contentLength = contentLength === null ? value : `${contentLength},${value}`;
           break;
-        case "expect":
-          expect = value;
+        case "expect": // a list, like Connection: every field counts (RFC 9110 §5.3)
+          expect = expect === null ? value : `${expect}, ${value}`;
           break;
         case "upgrade":
           upgrade = true;
@@ -1007,7 +1023,10 @@ class Pipeline {
       }
     }
     const http11 = head.version === "HTTP/1.1";
-    const keepAlive = http11 ? !hasToken(connection, "close") : hasToken(connection, "keep-alive");
+    // RFC 9112 §9.3: "If the "close" connection option is present, the connection will not
+    // persist after the current response; else, …" (close beats keep-alive in HTTP/1.0 too).
+    const keepAlive = !hasToken(connection, "close") &&
+      (http11 || hasToken(connection, "keep-alive"));
     // Host (RFC 9112 §3.2): exactly one in HTTP/1.1, and a valid authority.
     if (hosts > 1) return this.#refuse(400, "Cannot serve request: it has more than one Host");
     if (host === null && http11) {
@@ -1019,8 +1038,18 @@ class Pipeline {
         `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
       );
     }
-    if (FORBIDDEN_METHODS.has(head.method.toUpperCase())) {
+    const upper = head.method.toUpperCase();
+    if (FORBIDDEN_METHODS.has(upper)) {
       return this.#refuse(501, `Cannot serve request: method ${head.method} is not supported`);
+    }
+    if (upper !== head.method && NORMALIZED_METHODS.has(upper)) {
+      // "The method token is case-sensitive" (RFC 9110 §9.1): `head` is not HEAD, and a
+      // response framed as HEAD's (no body, RFC 9112 §6.3) would desynchronise a proxy that
+      // reads it as the answer to `head`. The Request would say HEAD, so it is not implemented.
+      return this.#refuse(
+        501,
+        `Cannot serve request: method ${head.method} is not implemented (methods are case-sensitive)`,
+      );
     }
     // Body framing (RFC 9112 §6).
     let length = 0;
@@ -1077,15 +1106,23 @@ class Pipeline {
     }
     let expectContinue = false;
     if (expect !== null && http11) {
-      if (expect.toLowerCase() !== "100-continue") {
-        return this.#refuse(
-          417,
-          `Cannot serve request: expectation ${
-            JSON.stringify(expect.slice(0, 64))
-          } is not supported`,
-        );
+      // Expect = #expectation (RFC 9110 §10.1.1): empty elements are ignored (§5.6.1), and any
+      // expectation but 100-continue gets 417, wherever it stands in the list.
+      let asked = false;
+      for (const element of expect.split(",")) {
+        const expectation = trimOws(element);
+        if (expectation === "") continue;
+        if (expectation.toLowerCase() !== "100-continue") {
+          return this.#refuse(
+            417,
+            `Cannot serve request: expectation ${
+              JSON.stringify(expectation.slice(0, 64))
+            } is not supported`,
+          );
+        }
+        asked = true;
       }
-      expectContinue = length !== 0;
+      expectContinue = asked && length !== 0;
     }
     // The URL: from an absolute-form target, else from Host (RFC 9112 §3.3). The Request
     // parses it; a target it cannot take is a 400.
@@ -1142,7 +1179,6 @@ class Pipeline {
       wireContexts.set(request, context);
     }
     slot.request = request;
-    slot.method = request.method; // normalized ("head" is HEAD): the response is framed by it
     slot.context = context;
     this.#run(request, slot);
     return slot;

@@ -203,12 +203,18 @@ Deno.test("startConnectionPipeline (review regressions)", async (t) => {
     }
   });
 
-  await t.step("frames a lowercase head request as HEAD: no body", async () => {
-    const c = open(() => new Response("hello"));
+  await t.step("refuses a lowercase head request with 501 and its whole body", async () => {
+    // "The method token is case-sensitive" (RFC 9110 §9.1): `head` is not HEAD, so its
+    // response is not framed as HEAD's, and a Request could only report it as HEAD.
+    let calls = 0;
+    const c = open(() => (calls++, new Response("hello")));
     await c.send("head / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
     await within(c.pipeline.finished, 3000, "finished");
     await c.reading;
-    assert.match(c.text, /\r\n\r\n$/, "nothing after the head");
+    assert.match(c.text, /^HTTP\/1\.1 501 /);
+    const length = Number(/content-length: (\d+)\r\n/i.exec(c.text)?.[1]);
+    assert.equal(c.text.length - c.text.indexOf("\r\n\r\n") - 4, length, "the whole body");
+    assert.equal(calls, 0, "no handler ran");
     c.end();
   });
 });

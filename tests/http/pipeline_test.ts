@@ -270,6 +270,15 @@ const REFUSED: [string, string, number][] = [
   ["TRACE (501)", "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   // Fetch forbids these methods in any case: a Request could not even be made for them.
   ["track (501)", "track / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  // Methods are case-sensitive (RFC 9110 §9.1): these are not HEAD, POST…, but a Request
+  // would upper-case them, and `head` would be answered as HEAD (with no body).
+  ["head (501)", "head / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["Head (501)", "Head / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["get (501)", "get / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["post with a body (501)", "post / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello", 501],
+  ["put (501)", "put / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", 501],
+  ["delete (501)", "delete / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
+  ["options (501)", "options / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   ["HTTP/2.0 (505)", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
   ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
   ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
@@ -280,6 +289,22 @@ const REFUSED: [string, string, number][] = [
   [
     "an Expect other than 100-continue (417)",
     "GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n",
+    417,
+  ],
+  // Expect is a list: every element of every field counts (RFC 9110 §5.3, §10.1.1).
+  [
+    "an Expect list with an expectation beside 100-continue (417)",
+    "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, foo\r\nContent-Length: 5\r\n\r\nhello",
+    417,
+  ],
+  [
+    "an Expect field, then Expect: 100-continue (417)",
+    "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello",
+    417,
+  ],
+  [
+    "Expect: 100-continue, then another Expect field (417)",
+    "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nExpect: foo\r\n\r\n",
     417,
   ],
 ];
@@ -409,6 +434,51 @@ Deno.test("startConnectionPipeline", async (t) => {
       }
     });
   }
+
+  await t.step(
+    "answers a pipelined lower-case head with a whole 501, so a proxy reading it as a method with a body stays in step",
+    async () => {
+      for (const kind of KINDS) {
+        const c = open(() => new Response("a body that HEAD would drop"), {}, kind);
+        try {
+          c.send("head /1 HTTP/1.1\r\nHost: a\r\n\r\n" + get("/2"));
+          // A proxy that does not know `head` reads the answer as one with a body, as the
+          // client's method is not HEAD (RFC 9112 §6.3).
+          const response = (await c.next("head"))!;
+          assert.equal(response.status, 501, kind);
+          assert.equal(
+            response.body.length,
+            Number(response.headers.get("content-length")),
+            `${kind}: the body its Content-Length announces is there`,
+          );
+          assert.equal(response.headers.get("connection"), "close", kind);
+          await c.expectClosed(); // no response to /2 that the proxy would take for body bytes
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step("passes other methods on in the case they were sent (PURGE, propfind)", async () => {
+    const c = open((request) => new Response(`${request.method} ${new URL(request.url).pathname}`));
+    try {
+      c.send(
+        "PURGE /a HTTP/1.1\r\nHost: a\r\n\r\n" +
+          "propfind /b HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n" +
+          "HEAD /c HTTP/1.1\r\nHost: a\r\n\r\n",
+      );
+      assert.equal(textOf((await c.next())!.body), "PURGE /a");
+      assert.equal(textOf((await c.next())!.body), "propfind /b");
+      const head = (await c.next("HEAD"))!;
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get("content-length"), "7", "HEAD /c: the length a GET gets");
+      c.send(get("/d"));
+      assert.equal(textOf((await c.next())!.body), "GET /d", "in step after the HEAD");
+    } finally {
+      await c.close();
+    }
+  });
 
   await t.step(
     "accepts identical duplicate Content-Length values, as fields and as a list",
@@ -963,6 +1033,42 @@ Deno.test("startConnectionPipeline", async (t) => {
   });
 
   await t.step(
+    "reads the body of the last request on a connection (Connection: close, chunked, HTTP/1.0)",
+    async () => {
+      const wires = {
+        "Content-Length": "POST /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" +
+          "Content-Length: 5\r\n\r\nhello",
+        chunked: "POST /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n" +
+          "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "HTTP/1.0": "POST /a HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+      };
+      for (const kind of KINDS) {
+        for (const [what, wire] of Object.entries(wires)) {
+          // The head and the body in one write, and in two: the body still to come when the
+          // pipeline starts watching for the client to leave.
+          for (const parts of [[wire], [wire.slice(0, -5), wire.slice(-5)]]) {
+            const c = open(echoHandler, {}, kind);
+            const where = `${kind}, ${what}, ${parts.length} write(s)`;
+            try {
+              for (const part of parts) {
+                c.send(part);
+                await delay(5);
+              }
+              const response = (await c.next())!;
+              assert.equal(response.status, 200, `${where}: ${textOf(response.body)}`);
+              assert.equal(textOf(response.body), "got hello", where);
+              assert.equal(response.headers.get("connection"), "close", where);
+              await c.expectClosed();
+            } finally {
+              await c.close();
+            }
+          }
+        }
+      }
+    },
+  );
+
+  await t.step(
     "closes after a response with Connection: close, and drops hop-by-hop fields",
     async () => {
       const c = open(() =>
@@ -1004,6 +1110,32 @@ Deno.test("startConnectionPipeline", async (t) => {
       await c.close();
     }
   });
+
+  await t.step(
+    "closes an HTTP/1.0 connection that asks for keep-alive and close, in one field or two",
+    async () => {
+      // RFC 9112 §9.3: "If the "close" connection option is present, the connection will not
+      // persist after the current response"; keep-alive is looked at only otherwise.
+      for (
+        const fields of [
+          "Connection: keep-alive, close",
+          "Connection: keep-alive\r\nConnection: close",
+          "Connection: close, keep-alive",
+        ]
+      ) {
+        const c = open(pathHandler);
+        try {
+          c.send(`GET /a HTTP/1.0\r\n${fields}\r\n\r\n` + "GET /b HTTP/1.0\r\n\r\n");
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "/a", fields);
+          assert.equal(response.headers.get("connection"), "close", fields);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
 
   await t.step(
     "answers a handler that throws with 500 and keeps the connection (its small body drained)",
@@ -1336,6 +1468,29 @@ Deno.test("startConnectionPipeline", async (t) => {
       await c.close();
     }
   });
+
+  await t.step(
+    "ignores empty Expect elements: an empty Expect is none, and 100-continue among empties is 100-continue",
+    async () => {
+      // RFC 9110 §5.6.1: a recipient "MUST parse and ignore a reasonable number of empty list
+      // elements".
+      const c = open(echoHandler);
+      try {
+        c.send(get("/a", "Expect:") + get("/b", "Expect: ,", "Expect:  "));
+        assert.equal(textOf((await c.next())!.body), "/a");
+        assert.equal(textOf((await c.next())!.body), "/b");
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nExpect: , 100-continue,\r\nExpect:\r\n" +
+            "Content-Length: 5\r\n\r\n",
+        );
+        assert.equal((await c.next())?.status, 100);
+        c.send("hello");
+        assert.equal(textOf((await c.next())!.body), "got hello");
+      } finally {
+        await c.close();
+      }
+    },
+  );
 
   await t.step(
     "answers an Expect: 100-continue request whose body is not read without 100, then closes",
