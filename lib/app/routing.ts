@@ -8,7 +8,7 @@
 
 import { HttpError } from "../http/error.ts";
 import type { PeerAddress } from "../http/pipeline.ts";
-import { hasToken, TOKEN } from "../http/head.ts";
+import { hasToken, NORMALIZED_METHODS, TOKEN } from "../http/head.ts";
 import { WebSocketError } from "../websocket/error.ts";
 import { CloseCode } from "../websocket/frame.ts";
 import type { MessageSession, RawWebSocketSession } from "../websocket/session.ts";
@@ -335,9 +335,6 @@ interface Route {
   readonly handler: RouteHandler | null;
 }
 
-// Request.method upper-cases these when given in another case (Fetch, "normalize a method").
-const NORMALIZED = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
-
 /** The route table of each application, for {@linkcode routeTableOf}. */
 const tables = new WeakMap<Application, RouteTable>();
 
@@ -381,7 +378,7 @@ export class RouteTable implements Routing {
       );
     }
     const upper = method.toUpperCase();
-    return this.#bind(NORMALIZED.has(upper) ? upper : method, path, handler, null);
+    return this.#bind(NORMALIZED_METHODS.has(upper) ? upper : method, path, handler, null);
   }
 
   get(path: string, handler: RouteHandler): this {

@@ -62,6 +62,19 @@ export interface ResponseHead {
 
 /** A token (RFC 9110 §5.6.2): a method, a field name, a subprotocol. Internal. */
 export const TOKEN: RegExp = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * The methods Fetch upper-cases in a `Request` ("normalize a method"). In another case they are
+ * other methods (RFC 9110 §9.1: "The method token is case-sensitive"). Internal.
+ */
+export const NORMALIZED_METHODS: ReadonlySet<string> = new Set([
+  "DELETE",
+  "GET",
+  "HEAD",
+  "OPTIONS",
+  "POST",
+  "PUT",
+]);
+
 /** 1 for each character code that is a tchar (RFC 9110 §5.6.2), as TOKEN matches. Internal. */
 export const TCHAR: Uint8Array = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {

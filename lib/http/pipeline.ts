@@ -25,6 +25,7 @@ import {
   hasToken,
   type HeadLimits,
   HOST,
+  NORMALIZED_METHODS,
   readRequestHead,
   type RequestHead,
   takeRequestHead,
@@ -164,9 +165,6 @@ const READ_AHEAD = 64;
 // Gathered responses are written once they reach this many bytes.
 const OUT_LIMIT = 65_536;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
-// Methods that Fetch upper-cases in a Request ("normalize a method"): in another case they are
-// other methods (RFC 9110 §9.1), which a Request cannot carry.
-const NORMALIZED_METHODS = new Set(["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]);
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
