@@ -10,12 +10,29 @@ export interface Parameterized {
   /** The media type (`multipart/form-data`) or disposition type (`form-data`), lowercased. */
   value: string;
   /**
-   * The parameters by lowercased name. A quoted string is unescaped; an ext-value (`name*`)
-   * is decoded to text and stands under the name without its star, in place of a plain one.
-   * Other values are read from their bytes as UTF-8 where they are valid UTF-8 (see
-   * {@linkcode utf8FromBytes}).
+   * The parameters by lowercased name. A quoted string is unescaped (or not: see
+   * {@linkcode ParameterizedOptions.quotedPairs}); an ext-value (`name*`) is decoded to text
+   * and stands under the name without its star, in place of a plain one. Other values are
+   * read from their bytes as UTF-8 where they are valid UTF-8 (see {@linkcode utf8FromBytes}).
    */
   params: Map<string, string>;
+}
+
+/** Options of {@linkcode parseParameterized}. */
+export interface ParameterizedOptions {
+  /**
+   * Whether a backslash in a quoted string quotes the next character (RFC 9110 §5.6.4, RFC
+   * 2045 §5.1), as in a Content-Type. False for the Content-Disposition of a form-data part:
+   * browsers, curl (since 7.81) and Deno's FormData encoder escape nothing there (WHATWG
+   * HTML's multipart/form-data encoding writes `"`, CR and LF as `%22`, `%0D` and `%0A` and
+   * leaves `\` as it is), so a quoted string runs to the next `"` and keeps every backslash,
+   * as the WHATWG multipart/form-data parser reads it (`filename="C:\dir\f.txt"` is
+   * `C:\dir\f.txt`). `%22`, `%0D` and `%0A` are kept as written, as `Request.formData()`
+   * keeps them in Deno 2.9.
+   *
+   * @default {true}
+   */
+  quotedPairs?: boolean;
 }
 
 const SP = 0x20, HTAB = 0x09, DQUOTE = 0x22, BACKSLASH = 0x5c, SEMI = 0x3b;
@@ -41,9 +58,15 @@ export function quote(text: string): string {
  *
  * @param header The field value.
  * @param what The field's name, for messages (or a function that gives it, only on failure).
+ * @param options Whether quoted strings have quoted-pairs.
  * @throws {HttpError} 400 for a malformed value, a parameter given twice, or a bad ext-value.
  */
-export function parseParameterized(header: string, what: string | (() => string)): Parameterized {
+export function parseParameterized(
+  header: string,
+  what: string | (() => string),
+  options: ParameterizedOptions = {},
+): Parameterized {
+  const quotedPairs = options.quotedPairs ?? true;
   const fail = (why: string): never => {
     const field = typeof what === "string" ? what : what();
     throw new HttpError(400, `Cannot parse ${field}: ${why} in ${quote(header)}`);
@@ -71,7 +94,7 @@ export function parseParameterized(header: string, what: string | (() => string)
         if (j >= header.length) fail(`an unterminated quoted string for ${name}`);
         const c = header.charCodeAt(j);
         if (c === DQUOTE) break;
-        if (c === BACKSLASH) {
+        if (c === BACKSLASH && quotedPairs) {
           text += header.slice(run, j);
           if (++j >= header.length) fail(`an unterminated quoted string for ${name}`);
           run = j; // the escaped character is kept as it is

@@ -80,13 +80,16 @@ export interface MultipartHead {
   /**
    * The `name` parameter of its `Content-Disposition` (RFC 7578 §4.2), read as UTF-8 where it
    * is valid UTF-8, or null. Browsers write `"` as `%22` and CR and LF as `%0D` and `%0A` in
-   * names and filenames; those escapes are left as they are.
+   * names and filenames; those escapes are left as they are, as `Request.formData()` leaves
+   * them in Deno 2.9. A backslash is not an escape: a quoted name or filename runs to the next
+   * `"` and keeps every `\` (WHATWG HTML's form-data encoding and parser), so `a\b` stays
+   * `a\b` and `name="a\"b"` is a 400.
    */
   name: string | null;
   /**
    * The `filename*` (RFC 8187) or else `filename` parameter of its `Content-Disposition`, as
-   * sent (a path included, if any), or null. A part with a filename is a file. It comes from
-   * the peer: never use it as a path as it is.
+   * sent (a path included, if any, such as `C:\dir\f.txt`), or null. A part with a filename
+   * is a file. It comes from the peer: never use it as a path as it is.
    */
   filename: string | null;
   /** Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). */
@@ -560,6 +563,7 @@ export class MultipartParser {
       const { params } = parseParameterized(
         disposition,
         () => `the Content-Disposition of part ${this.#parts}`,
+        { quotedPairs: false }, // form-data escapes nothing with "\\" (see ParameterizedOptions)
       );
       name = params.get("name") ?? null;
       filename = params.get("filename") ?? null;

@@ -64,6 +64,11 @@ function find(bytes: Uint8Array, needle: Uint8Array, from: number): number {
  *   `filename` are read as UTF-8 where valid (MultipartHead doc), `filename*` (RFC 8187) wins
  *   over `filename`; parameters follow parseParameterized's doc: an unquoted value runs to the
  *   next `;` or whitespace, empty parameters are skipped, one given twice is a 400;
+ * - a quoted name or filename has no quoted-pairs: as in the WHATWG multipart/form-data
+ *   parser ("parse a multipart/form-data name": collect bytes that are not LF, CR or `"`,
+ *   then expect `"`), it runs to the next `"` and keeps every `\`; `%22`, `%0D` and `%0A`
+ *   are kept as written, as Deno's Request.formData() keeps them (the spec's last step, which
+ *   decodes them, is not taken: MultipartHead.name doc);
  * - two Content-Disposition fields are a 400; several Content-Type fields join with ", ", as
  *   Headers joins them.
  */
@@ -214,15 +219,12 @@ function readParams(value: string): Map<string, string> {
   const ows = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, "");
   const semi = value.indexOf(";");
   if (ows(semi === -1 ? value : value.slice(0, semi)) === "") throw new Refusal([400]);
-  // The parameters: split at the semicolons outside quoted strings.
+  // The parameters: split at the semicolons outside quoted strings (a backslash escapes
+  // nothing: WHATWG HTML's form-data encoding never writes one as an escape).
   const pieces: string[] = [];
   let piece = "", quoted = false;
   for (let i = semi === -1 ? value.length : semi + 1; i < value.length; i++) {
     const c = value[i]!;
-    if (quoted && c === "\\" && i + 1 < value.length) {
-      piece += c + value[++i];
-      continue;
-    }
     if (c === '"') quoted = !quoted;
     if (c === ";" && !quoted) {
       pieces.push(piece);
@@ -241,13 +243,11 @@ function readParams(value: string): Map<string, string> {
     const given = param.slice(eq + 1);
     let text = "";
     if (given.startsWith('"')) {
-      // quoted-string (RFC 9110 §5.6.4): a backslash quotes the next character; nothing may
-      // follow the closing quote.
-      let i = 1;
-      for (; i < given.length && given[i] !== '"'; i++) {
-        text += given[i] === "\\" ? given[++i] : given[i];
-      }
-      if (i !== given.length - 1) throw new Refusal([400]);
+      // The bytes up to the next quote, every one kept (WHATWG "parse a multipart/form-data
+      // name"); nothing may follow the closing quote.
+      const close = given.indexOf('"', 1);
+      if (close !== given.length - 1) throw new Refusal([400]);
+      text = given.slice(1, close);
     } else if (/[ \t"]/.test(given)) throw new Refusal([400]); // junk, or a quote inside
     else text = given;
     if (name.endsWith("*")) {

@@ -65,6 +65,30 @@ Deno.test("readFormData", async (t) => {
   });
 
   await t.step(
+    "keeps backslashes and quotes in names and filenames as Request.formData()",
+    async () => {
+      // FormData's encoder escapes no backslash, and writes " as %22 (WHATWG HTML).
+      const form = new FormData();
+      form.append("a\\b", "field"); // a field named a\b
+      form.append("upload", new File(["x"], "a\\b.txt"));
+      form.append("path", new File(["y"], "C:\\dir\\f.txt"));
+      form.append('q"n', new File(["z"], 'say "hi".txt'));
+      const want = await entries(await post(form).formData());
+      const got = await entries(await readFormData(post(form)));
+      assert.deepEqual(got, want);
+      assert.deepEqual(
+        got.map(([name, value]) => [name, typeof value === "string" ? value : value[0]]),
+        [
+          ["a\\b", "field"],
+          ["upload", "a\\b.txt"],
+          ["path", "C:\\dir\\f.txt"],
+          ["q%22n", "say %22hi%22.txt"], // kept as sent, as Deno's Request.formData() keeps it
+        ],
+      );
+    },
+  );
+
+  await t.step(
     "decodes fields as UTF-8 with U+FFFD for bad bytes, as Request.formData() does",
     async () => {
       const wire = field("a", "ok \xff\xfe end") + "--b--";
