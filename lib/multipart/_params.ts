@@ -12,8 +12,9 @@ export interface Parameterized {
   /**
    * The parameters by lowercased name. A quoted string is unescaped (or not: see
    * {@linkcode ParameterizedOptions.quotedPairs}); an ext-value (`name*`) is decoded to text
-   * and stands under the name without its star, in place of a plain one. Other values are
-   * read from their bytes as UTF-8 where they are valid UTF-8 (see {@linkcode utf8FromBytes}).
+   * and stands under the name without its star, in place of a plain one; one that cannot be
+   * decoded is left out. Other values are read from their bytes as UTF-8 where they are valid
+   * UTF-8 (see {@linkcode utf8FromBytes}).
    */
   params: Map<string, string>;
 }
@@ -54,12 +55,15 @@ export function quote(text: string): string {
 /**
  * Parses `value *( OWS ";" OWS name "=" ( token / quoted-string ) )`. An unquoted value is
  * taken up to the next `;` or whitespace (some senders leave `=` or `/` unquoted in a
- * boundary); empty parameters (`;;`, a trailing `;`) are skipped.
+ * boundary); empty parameters (`;;`, a trailing `;`) are skipped. An ext-value (`name*`, RFC
+ * 8187) that cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad
+ * UTF-8) is ignored, so the plain parameter stands: RFC 6266 §4.3 makes it the fallback, RFC
+ * 7578 §4.2 forbids `filename*` in form-data, and `Request.formData()` reads only `filename`.
  *
  * @param header The field value.
  * @param what The field's name, for messages (or a function that gives it, only on failure).
  * @param options Whether quoted strings have quoted-pairs.
- * @throws {HttpError} 400 for a malformed value, a parameter given twice, or a bad ext-value.
+ * @throws {HttpError} 400 for a malformed value or a parameter given twice.
  */
 export function parseParameterized(
   header: string,
@@ -76,7 +80,7 @@ export function parseParameterized(
   const value = trimOws(header.slice(i, semi === -1 ? header.length : semi));
   if (value === "") fail("no value");
   const plain = new Map<string, string>();
-  let extended: Map<string, string> | null = null; // rare: made when first needed
+  let extended: Map<string, string | null> | null = null; // rare: made when first needed
   i = semi === -1 ? header.length : semi;
   while (i < header.length) {
     i = skipSpace(header, i + 1); // past the ";"
@@ -119,14 +123,16 @@ export function parseParameterized(
       const base = name.slice(0, -1);
       extended ??= new Map();
       if (extended.has(base)) fail(`${name} given twice`);
-      extended.set(base, decodeExtValue(text, name, fail));
+      extended.set(base, decodeExtValue(text)); // null if it cannot be decoded
     } else {
       if (plain.has(name)) fail(`${name} given twice`);
       plain.set(name, utf8FromBytes(text));
     }
   }
   if (extended !== null) {
-    for (const [name, text] of extended) plain.set(name, text); // RFC 6266 §4.3: name* wins
+    for (const [name, text] of extended) {
+      if (text !== null) plain.set(name, text); // RFC 6266 §4.3: name* wins
+    }
   }
   return { value: value.toLowerCase(), params: plain };
 }
@@ -154,10 +160,13 @@ const EXT_VALUE =
   /^([A-Za-z0-9!#$%&+\-^_`{}~]+)'([A-Za-z0-9-]*)'((?:[A-Za-z0-9!#$&+\-.^_`|~]|%[0-9A-Fa-f]{2})*)$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Decodes an RFC 8187 ext-value: UTF-8 or ISO-8859-1, percent-encoded. */
-function decodeExtValue(text: string, name: string, fail: (why: string) => never): string {
+/**
+ * Decodes an RFC 8187 ext-value: UTF-8 or ISO-8859-1, percent-encoded; null when it is
+ * malformed, in another charset, or not valid UTF-8.
+ */
+function decodeExtValue(text: string): string | null {
   const m = EXT_VALUE.exec(text);
-  if (m === null) return fail(`a malformed ext-value for ${name}`);
+  if (m === null) return null;
   const charset = m[1]!.toLowerCase();
   const raw = m[3]!;
   const bytes = new Uint8Array(raw.length);
@@ -170,13 +179,11 @@ function decodeExtValue(text: string, name: string, fail: (why: string) => never
     } else bytes[n++] = c;
   }
   if (charset === "iso-8859-1") return String.fromCharCode(...bytes.subarray(0, n));
-  if (charset !== "utf-8") {
-    return fail(`charset ${quote(m[1]!)} of ${name} is not UTF-8 or ISO-8859-1`);
-  }
+  if (charset !== "utf-8") return null;
   try {
     return utf8.decode(bytes.subarray(0, n));
   } catch {
-    return fail(`${name} is not valid UTF-8`);
+    return null;
   }
 }
 

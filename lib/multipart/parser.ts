@@ -88,8 +88,11 @@ export interface MultipartHead {
   name: string | null;
   /**
    * The `filename*` (RFC 8187) or else `filename` parameter of its `Content-Disposition`, as
-   * sent (a path included, if any, such as `C:\dir\f.txt`), or null. A part with a filename
-   * is a file. It comes from the peer: never use it as a path as it is.
+   * sent (a path included, if any, such as `C:\dir\f.txt`), or null. A `filename*` that
+   * cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad UTF-8) is
+   * ignored: `filename` stands, or null if there is none (RFC 6266 §4.3; RFC 7578 §4.2 forbids
+   * `filename*` in form-data). A part with a filename is a file. It comes from the peer: never
+   * use it as a path as it is.
    */
   filename: string | null;
   /** Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). */

@@ -88,6 +88,19 @@ Deno.test("readFormData", async (t) => {
     },
   );
 
+  await t.step("ignores a filename* it cannot decode, as Request.formData() does", async () => {
+    const disposition = (ext: string) =>
+      `--b\r\nContent-Disposition: form-data; name="f"; filename="plain.txt"; ${ext}\r\n\r\nv\r\n--b--`;
+    for (const ext of ["filename*=koi8-r''x", "filename*=UTF-8''%FF", "filename*=UTF-8''%G1"]) {
+      const want = await entries(await post(disposition(ext)).formData());
+      assert.deepEqual(await entries(await readFormData(post(disposition(ext)))), want, ext);
+      assert.equal(
+        ((await readFormData(post(disposition(ext)))).get("f") as File).name,
+        "plain.txt",
+      );
+    }
+  });
+
   await t.step(
     "decodes fields as UTF-8 with U+FFFD for bad bytes, as Request.formData() does",
     async () => {
