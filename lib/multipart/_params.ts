@@ -3,6 +3,7 @@
 // 6266 §4.1, RFC 7578 §4.2), with quoted strings (RFC 9110 §5.6.4) and ext-values (RFC 8187).
 
 import { HttpError } from "../http/error.ts";
+import { latin1Text } from "../http/_latin1.ts";
 import { TCHAR, trimOws } from "../http/head.ts";
 
 /** A header value split into its leading value (lowercased) and its parameters. */
@@ -178,7 +179,9 @@ function decodeExtValue(text: string): string | null {
       i += 2;
     } else bytes[n++] = c;
   }
-  if (charset === "iso-8859-1") return String.fromCharCode(...bytes.subarray(0, n));
+  // latin1Text, not TextDecoder("iso-8859-1") (windows-1252), nor fromCharCode(...bytes),
+  // which overflows the stack for a long value (a 200 kB one under a raised maxHeaderSize).
+  if (charset === "iso-8859-1") return latin1Text(bytes, 0, n);
   if (charset !== "utf-8") return null;
   try {
     return utf8.decode(bytes.subarray(0, n));

@@ -285,6 +285,14 @@ Deno.test("MultipartParser", async (t) => {
     }
   });
 
+  await t.step("decodes a long ISO-8859-1 filename* without overflowing the stack", () => {
+    const ext = "filename*=iso-8859-1''" + "%41".repeat(200_000);
+    const wire = `--b\r\nContent-Disposition: form-data; name="f"; ${ext}\r\n\r\nv\r\n--b--`;
+    const outcome = parseSync([bytes(wire)], "b", { maxHeaderSize: 1 << 20 });
+    assert.equal(outcome.status, null);
+    assert.equal(outcome.parts[0]?.filename, "A".repeat(200_000));
+  });
+
   await t.step("gives the same result split at every offset, and byte by byte", () => {
     for (const [name, wire, boundary, want] of FIXTURES) {
       for (let at = 0; at <= wire.length; at++) {
