@@ -909,6 +909,27 @@ export function parseMultipart(
   return new MultipartReader(source, parser).events;
 }
 
+/** The reader behind each event stream that {@linkcode parseMultipart} made. */
+const readers = new WeakMap<ReadableStream<MultipartEvent>, MultipartReader>();
+
+/**
+ * Ends the parse behind `events` at once, for a consumer that failed (internal: not in
+ * `mod.ts`). Cancelling the events lets a body that is being read finish, and no one may ever
+ * finish it (a callback that took a reader on it threw); this errors the current part's body
+ * and the events with `reason`, reader or not, and cancels and releases the source. Another
+ * stream (not locked) is cancelled with `reason`.
+ *
+ * @param events The events, as `parseMultipart` gave them.
+ * @param reason Why: the error the body reads fail with, and the source's cancel reason.
+ * @returns When the source is cancelled.
+ */
+export function abortMultipart(
+  events: ReadableStream<MultipartEvent>,
+  reason: unknown,
+): Promise<void> {
+  return readers.get(events)?.abort(reason) ?? events.cancel(reason).catch(() => {});
+}
+
 /** A part as {@linkcode parseMultipart} gives it. */
 class Part implements MultipartPart {
   readonly type = "part" as const;
@@ -964,6 +985,8 @@ class MultipartReader implements MultipartSink {
   /** The consumer cancelled the events: stop at the end of the current part. */
   #cancelled = false;
   #cancelReason: unknown = undefined;
+  /** The source's cancellation, once begun. */
+  #stopped: Promise<void> | null = null;
 
   constructor(source: ReadableStream<Uint8Array>, parser: MultipartParser) {
     this.#reader = source.getReader();
@@ -975,6 +998,24 @@ class MultipartReader implements MultipartSink {
       pull: () => this.#pullEvent(),
       cancel: (reason) => this.#cancelEvents(reason),
     }, { highWaterMark: 0 });
+    readers.set(this.events, this);
+  }
+
+  /** See {@linkcode abortMultipart}. */
+  abort(reason: unknown): Promise<void> {
+    if (!this.#finished) this.#cancelReason = reason; // before #drop may stop
+    const part = this.#part;
+    this.#part = null;
+    if (part !== null && part.open) this.#drop(part, reason); // a held reader included
+    if (!this.#cancelled) {
+      this.#cancelled = true;
+      try {
+        this.#controller.error(reason);
+      } catch {
+        // Closed already.
+      }
+    }
+    return this.#stop();
   }
 
   async #pullEvent(): Promise<void> {
@@ -1014,11 +1055,14 @@ class MultipartReader implements MultipartSink {
   }
 
   /** Cancels the source (a read under way resolves as done) and ends the parse. */
-  async #stop(): Promise<void> {
-    if (this.#finished) return;
+  #stop(): Promise<void> {
+    if (this.#stopped !== null) return this.#stopped;
+    if (this.#finished) return Promise.resolve();
     this.#finished = true;
     this.#pending = null;
-    await this.#reader.cancel(this.#cancelReason).catch(() => {});
+    return this.#stopped = this.#reader.cancel(this.#cancelReason).catch(() => {}).then(() => {
+      this.#reader.releaseLock(); // the source is no longer ours: its owner may close it
+    });
   }
 
   /**
