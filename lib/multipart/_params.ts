@@ -3,6 +3,7 @@
 // 6266 §4.1, RFC 7578 §4.2), with quoted strings (RFC 9110 §5.6.4) and ext-values (RFC 8187).
 
 import { HttpError } from "../http/error.ts";
+import { latin1Text } from "../http/_latin1.ts";
 import { TCHAR, trimOws } from "../http/head.ts";
 
 /** A header value split into its leading value (lowercased) and its parameters. */
@@ -10,12 +11,30 @@ export interface Parameterized {
   /** The media type (`multipart/form-data`) or disposition type (`form-data`), lowercased. */
   value: string;
   /**
-   * The parameters by lowercased name. A quoted string is unescaped; an ext-value (`name*`)
-   * is decoded to text and stands under the name without its star, in place of a plain one.
-   * Other values are read from their bytes as UTF-8 where they are valid UTF-8 (see
-   * {@linkcode utf8FromBytes}).
+   * The parameters by lowercased name. A quoted string is unescaped (or not: see
+   * {@linkcode ParameterizedOptions.quotedPairs}); an ext-value (`name*`) is decoded to text
+   * and stands under the name without its star, in place of a plain one; one that cannot be
+   * decoded is left out. Other values are read from their bytes as UTF-8 where they are valid
+   * UTF-8 (see {@linkcode utf8FromBytes}).
    */
   params: Map<string, string>;
+}
+
+/** Options of {@linkcode parseParameterized}. */
+export interface ParameterizedOptions {
+  /**
+   * Whether a backslash in a quoted string quotes the next character (RFC 9110 §5.6.4, RFC
+   * 2045 §5.1), as in a Content-Type. False for the Content-Disposition of a form-data part:
+   * browsers, curl (since 7.81) and Deno's FormData encoder escape nothing there (WHATWG
+   * HTML's multipart/form-data encoding writes `"`, CR and LF as `%22`, `%0D` and `%0A` and
+   * leaves `\` as it is), so a quoted string runs to the next `"` and keeps every backslash,
+   * as the WHATWG multipart/form-data parser reads it (`filename="C:\dir\f.txt"` is
+   * `C:\dir\f.txt`). `%22`, `%0D` and `%0A` are kept as written, as `Request.formData()`
+   * keeps them in Deno 2.9.
+   *
+   * @default {true}
+   */
+  quotedPairs?: boolean;
 }
 
 const SP = 0x20, HTAB = 0x09, DQUOTE = 0x22, BACKSLASH = 0x5c, SEMI = 0x3b;
@@ -37,13 +56,22 @@ export function quote(text: string): string {
 /**
  * Parses `value *( OWS ";" OWS name "=" ( token / quoted-string ) )`. An unquoted value is
  * taken up to the next `;` or whitespace (some senders leave `=` or `/` unquoted in a
- * boundary); empty parameters (`;;`, a trailing `;`) are skipped.
+ * boundary); empty parameters (`;;`, a trailing `;`) are skipped. An ext-value (`name*`, RFC
+ * 8187) that cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad
+ * UTF-8) is ignored, so the plain parameter stands: RFC 6266 §4.3 makes it the fallback, RFC
+ * 7578 §4.2 forbids `filename*` in form-data, and `Request.formData()` reads only `filename`.
  *
  * @param header The field value.
  * @param what The field's name, for messages (or a function that gives it, only on failure).
- * @throws {HttpError} 400 for a malformed value, a parameter given twice, or a bad ext-value.
+ * @param options Whether quoted strings have quoted-pairs.
+ * @throws {HttpError} 400 for a malformed value or a parameter given twice.
  */
-export function parseParameterized(header: string, what: string | (() => string)): Parameterized {
+export function parseParameterized(
+  header: string,
+  what: string | (() => string),
+  options: ParameterizedOptions = {},
+): Parameterized {
+  const quotedPairs = options.quotedPairs ?? true;
   const fail = (why: string): never => {
     const field = typeof what === "string" ? what : what();
     throw new HttpError(400, `Cannot parse ${field}: ${why} in ${quote(header)}`);
@@ -53,7 +81,7 @@ export function parseParameterized(header: string, what: string | (() => string)
   const value = trimOws(header.slice(i, semi === -1 ? header.length : semi));
   if (value === "") fail("no value");
   const plain = new Map<string, string>();
-  let extended: Map<string, string> | null = null; // rare: made when first needed
+  let extended: Map<string, string | null> | null = null; // rare: made when first needed
   i = semi === -1 ? header.length : semi;
   while (i < header.length) {
     i = skipSpace(header, i + 1); // past the ";"
@@ -71,7 +99,7 @@ export function parseParameterized(header: string, what: string | (() => string)
         if (j >= header.length) fail(`an unterminated quoted string for ${name}`);
         const c = header.charCodeAt(j);
         if (c === DQUOTE) break;
-        if (c === BACKSLASH) {
+        if (c === BACKSLASH && quotedPairs) {
           text += header.slice(run, j);
           if (++j >= header.length) fail(`an unterminated quoted string for ${name}`);
           run = j; // the escaped character is kept as it is
@@ -96,14 +124,16 @@ export function parseParameterized(header: string, what: string | (() => string)
       const base = name.slice(0, -1);
       extended ??= new Map();
       if (extended.has(base)) fail(`${name} given twice`);
-      extended.set(base, decodeExtValue(text, name, fail));
+      extended.set(base, decodeExtValue(text)); // null if it cannot be decoded
     } else {
       if (plain.has(name)) fail(`${name} given twice`);
       plain.set(name, utf8FromBytes(text));
     }
   }
   if (extended !== null) {
-    for (const [name, text] of extended) plain.set(name, text); // RFC 6266 §4.3: name* wins
+    for (const [name, text] of extended) {
+      if (text !== null) plain.set(name, text); // RFC 6266 §4.3: name* wins
+    }
   }
   return { value: value.toLowerCase(), params: plain };
 }
@@ -131,10 +161,13 @@ const EXT_VALUE =
   /^([A-Za-z0-9!#$%&+\-^_`{}~]+)'([A-Za-z0-9-]*)'((?:[A-Za-z0-9!#$&+\-.^_`|~]|%[0-9A-Fa-f]{2})*)$/;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Decodes an RFC 8187 ext-value: UTF-8 or ISO-8859-1, percent-encoded. */
-function decodeExtValue(text: string, name: string, fail: (why: string) => never): string {
+/**
+ * Decodes an RFC 8187 ext-value: UTF-8 or ISO-8859-1, percent-encoded; null when it is
+ * malformed, in another charset, or not valid UTF-8.
+ */
+function decodeExtValue(text: string): string | null {
   const m = EXT_VALUE.exec(text);
-  if (m === null) return fail(`a malformed ext-value for ${name}`);
+  if (m === null) return null;
   const charset = m[1]!.toLowerCase();
   const raw = m[3]!;
   const bytes = new Uint8Array(raw.length);
@@ -146,14 +179,14 @@ function decodeExtValue(text: string, name: string, fail: (why: string) => never
       i += 2;
     } else bytes[n++] = c;
   }
-  if (charset === "iso-8859-1") return String.fromCharCode(...bytes.subarray(0, n));
-  if (charset !== "utf-8") {
-    return fail(`charset ${quote(m[1]!)} of ${name} is not UTF-8 or ISO-8859-1`);
-  }
+  // latin1Text, not TextDecoder("iso-8859-1") (windows-1252), nor fromCharCode(...bytes),
+  // which overflows the stack for a long value (a 200 kB one under a raised maxHeaderSize).
+  if (charset === "iso-8859-1") return latin1Text(bytes, 0, n);
+  if (charset !== "utf-8") return null;
   try {
     return utf8.decode(bytes.subarray(0, n));
   } catch {
-    return fail(`${name} is not valid UTF-8`);
+    return null;
   }
 }
 

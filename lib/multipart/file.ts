@@ -8,8 +8,11 @@
 /** Options of {@linkcode savePart}. */
 export interface SavePartOptions {
   /**
-   * Fail with `Deno.errors.AlreadyExists` rather than replace an existing file (a filename
-   * taken from the peer should never overwrite one).
+   * Fail with `Deno.errors.AlreadyExists` rather than replace an existing file or symlink (a
+   * filename taken from the peer should never overwrite one). It is checked before the copy,
+   * and again by the last step, a hard link, which never overwrites. Where the file system has
+   * no hard links, the last step is a second check and then a rename: a file created between
+   * the two is replaced.
    *
    * @default {false}
    */
@@ -22,18 +25,25 @@ export interface SavePartOptions {
 
 /**
  * Streams a part's body to a file, with backpressure: each chunk is written before the next
- * is read, so memory stays flat and a slow disk slows the peer. If the body fails (a
- * truncated or malformed upload, a limit) or the signal aborts, the partial file is removed
- * and the error thrown: a short file is never left looking whole.
+ * is read, so memory stays flat and a slow disk slows the peer. The body goes to a temporary
+ * file in the same directory (`.<random UUID>.savepart`, created new, with `mode`), renamed
+ * to `path` only once the body is whole. If the body fails (a truncated or malformed upload,
+ * a limit) or the signal aborts, only the temporary file is removed and the error thrown: a
+ * short file is never left looking whole, and a file already at `path` keeps its content.
  *
- * Needs `--allow-write` for `path`.
+ * An existing `path` is replaced, not written through: a symlink there is replaced by the
+ * new file (its target is left as it was), and the new file has `mode` (or the default
+ * permissions), not the old file's.
+ *
+ * Needs `--allow-read` and `--allow-write` for the directory of `path`.
  *
  * @param part The part (anything with a `body`), as {@linkcode parseMultipart} gives it.
- * @param path Where to write; created, or truncated if it exists (see `createNew`).
+ * @param path Where to save it (a `file:` URL or a path); replaced if it exists, unless
+ * `createNew`.
  * @param options `createNew`, `mode` and `signal`.
  * @returns The number of bytes written.
- * @throws {HttpError} As the part's body does (400, 413), after removing the file.
- * @throws {Deno.errors.AlreadyExists} With `createNew`, when the file exists.
+ * @throws {HttpError} As the part's body does (400, 413), after removing the temporary file.
+ * @throws {Deno.errors.AlreadyExists} With `createNew`, when `path` exists.
  *
  * @example Saving uploaded files (see examples/upload.ts)
  * ```ts ignore
@@ -66,16 +76,18 @@ export async function savePart(
   options: SavePartOptions = {},
 ): Promise<number> {
   const { signal } = options;
+  const createNew = options.createNew ?? false;
   signal?.throwIfAborted();
   const reader = part.body.getReader();
   const abort = () => void reader.cancel(signal!.reason).catch(() => {});
-  let file: Deno.FsFile;
+  let target: string, temp: string, file: Deno.FsFile;
   try {
-    file = await Deno.open(path, {
+    target = pathOf(path);
+    temp = tempPathFor(target);
+    if (createNew && await exists(target)) throw alreadyExists(target);
+    file = await Deno.open(temp, {
       write: true,
-      create: true,
-      truncate: true,
-      createNew: options.createNew ?? false,
+      createNew: true, // a random name: never someone else's file
       ...(options.mode === undefined ? {} : { mode: options.mode }),
     });
   } catch (error) {
@@ -84,7 +96,7 @@ export async function savePart(
     throw error;
   }
   signal?.addEventListener("abort", abort, { once: true });
-  let size = 0;
+  let size = 0, open = true;
   try {
     while (true) {
       const { done, value } = await reader.read();
@@ -94,14 +106,66 @@ export async function savePart(
       size += value.length;
     }
     file.close();
+    open = false;
+    if (createNew) await linkNew(temp, target);
+    else await Deno.rename(temp, target); // replaces a file or symlink there, atomically
     return size;
   } catch (error) {
-    file.close();
-    await Deno.remove(path).catch(() => {});
+    if (open) file.close();
+    await Deno.remove(temp).catch(() => {});
     await reader.cancel(error).catch(() => {});
     throw error;
   } finally {
     signal?.removeEventListener("abort", abort);
     reader.releaseLock();
   }
+}
+
+/** The file system path of `path`, a path or a `file:` URL. */
+function pathOf(path: string | URL): string {
+  if (!(path instanceof URL)) return path;
+  if (path.protocol !== "file:") {
+    throw new TypeError(`Cannot save part: ${JSON.stringify(path.href)} is not a file: URL`);
+  }
+  const pathname = decodeURIComponent(path.pathname);
+  if (Deno.build.os !== "windows") return pathname;
+  const local = path.hostname === "" ? pathname.slice(1) : `//${path.hostname}${pathname}`;
+  return local.replaceAll("/", "\\"); // file:///C:/a/b is C:\a\b
+}
+
+/** A fresh name in the directory of `target`: a rename within one file system is atomic. */
+function tempPathFor(target: string): string {
+  const separator = Deno.build.os === "windows" ? /[\\/][^\\/]*$/ : /\/[^/]*$/;
+  const last = target.search(separator);
+  return `${target.slice(0, last + 1)}.${crypto.randomUUID()}.savepart`;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path); // a symlink counts, dangling or not
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+function alreadyExists(path: string): Deno.errors.AlreadyExists {
+  return new Deno.errors.AlreadyExists(
+    `Cannot save part: ${JSON.stringify(path.slice(-64))} exists and createNew is set`,
+  );
+}
+
+/** Moves `temp` to `target` unless something is there: a hard link never overwrites. */
+async function linkNew(temp: string, target: string): Promise<void> {
+  try {
+    await Deno.link(temp, target);
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) throw alreadyExists(target);
+    // No hard links here (FAT, some network file systems): check again, then rename.
+    if (await exists(target)) throw alreadyExists(target);
+    await Deno.rename(temp, target);
+    return;
+  }
+  await Deno.remove(temp).catch(() => {}); // the file is saved: a stray name is no failure
 }

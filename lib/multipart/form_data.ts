@@ -10,6 +10,7 @@ import { HttpError } from "../http/error.ts";
 import { readLimited } from "./_bytes.ts";
 import { quote } from "./_params.ts";
 import {
+  abortMultipart,
   type MultipartEvent,
   type MultipartPart,
   parseMultipart,
@@ -55,8 +56,9 @@ const utf8 = new TextDecoder(); // U+FFFD for bad bytes, as Request.formData() d
  * @param options The limits, and `onFile`.
  * @returns The entries, in the body's order.
  * @throws {HttpError} 400 for a malformed body or a part without a `name` (RFC 7578 §4.2),
- * 413 over a limit, and as {@linkcode parseMultipart} for the request's headers. An error
- * cancels the rest of the body.
+ * 413 over a limit, and as {@linkcode parseMultipart} for the request's headers. An error,
+ * one thrown by `onFile` included (even while it holds a reader on the part's body), errors
+ * that body, cancels the rest of the body and releases the source.
  *
  * @example Reading a form, with the files kept small
  * ```ts
@@ -101,10 +103,29 @@ export async function readFormData(
   const maxBufferedSize = checkLimit("maxBufferedSize", options.maxBufferedSize ?? 16_777_216);
   const events = input instanceof Request ? parseMultipart(input, options) : input;
   const form = new FormData();
+  try {
+    await collect(events, form, options, maxFileSize, maxBufferedSize);
+  } catch (error) {
+    // Not a cancel of the events (which lets a body being read finish, and onFile may hold a
+    // reader on it that nobody will release): abort the parse, so the source goes.
+    await abortMultipart(events, error);
+    throw error;
+  }
+  return form;
+}
+
+/** Reads the events into `form`: the loop of {@linkcode readFormData}. */
+async function collect(
+  events: ReadableStream<MultipartEvent>,
+  form: FormData,
+  options: ReadFormDataOptions,
+  maxFileSize: number,
+  maxBufferedSize: number,
+): Promise<void> {
   let buffered = 0;
   const overBuffered = () =>
     `Cannot read form data: fields and files exceed maxBufferedSize of ${maxBufferedSize} bytes`;
-  for await (const event of events) {
+  for await (const event of events.values({ preventCancel: true })) { // readFormData aborts
     if (event.type !== "part") continue;
     const { name, filename } = event;
     if (name === null) {
@@ -137,5 +158,4 @@ export async function readFormData(
       form.append(name, new File([value as Uint8Array<ArrayBuffer>], filename, { type }));
     }
   }
-  return form;
 }

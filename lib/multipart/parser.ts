@@ -80,13 +80,19 @@ export interface MultipartHead {
   /**
    * The `name` parameter of its `Content-Disposition` (RFC 7578 §4.2), read as UTF-8 where it
    * is valid UTF-8, or null. Browsers write `"` as `%22` and CR and LF as `%0D` and `%0A` in
-   * names and filenames; those escapes are left as they are.
+   * names and filenames; those escapes are left as they are, as `Request.formData()` leaves
+   * them in Deno 2.9. A backslash is not an escape: a quoted name or filename runs to the next
+   * `"` and keeps every `\` (WHATWG HTML's form-data encoding and parser), so `a\b` stays
+   * `a\b` and `name="a\"b"` is a 400.
    */
   name: string | null;
   /**
    * The `filename*` (RFC 8187) or else `filename` parameter of its `Content-Disposition`, as
-   * sent (a path included, if any), or null. A part with a filename is a file. It comes from
-   * the peer: never use it as a path as it is.
+   * sent (a path included, if any, such as `C:\dir\f.txt`), or null. A `filename*` that
+   * cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad UTF-8) is
+   * ignored: `filename` stands, or null if there is none (RFC 6266 §4.3; RFC 7578 §4.2 forbids
+   * `filename*` in form-data). A part with a filename is a file. It comes from the peer: never
+   * use it as a path as it is.
    */
   filename: string | null;
   /** Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). */
@@ -560,6 +566,7 @@ export class MultipartParser {
       const { params } = parseParameterized(
         disposition,
         () => `the Content-Disposition of part ${this.#parts}`,
+        { quotedPairs: false }, // form-data escapes nothing with "\\" (see ParameterizedOptions)
       );
       name = params.get("name") ?? null;
       filename = params.get("filename") ?? null;
@@ -902,6 +909,27 @@ export function parseMultipart(
   return new MultipartReader(source, parser).events;
 }
 
+/** The reader behind each event stream that {@linkcode parseMultipart} made. */
+const readers = new WeakMap<ReadableStream<MultipartEvent>, MultipartReader>();
+
+/**
+ * Ends the parse behind `events` at once, for a consumer that failed (internal: not in
+ * `mod.ts`). Cancelling the events lets a body that is being read finish, and no one may ever
+ * finish it (a callback that took a reader on it threw); this errors the current part's body
+ * and the events with `reason`, reader or not, and cancels and releases the source. Another
+ * stream (not locked) is cancelled with `reason`.
+ *
+ * @param events The events, as `parseMultipart` gave them.
+ * @param reason Why: the error the body reads fail with, and the source's cancel reason.
+ * @returns When the source is cancelled.
+ */
+export function abortMultipart(
+  events: ReadableStream<MultipartEvent>,
+  reason: unknown,
+): Promise<void> {
+  return readers.get(events)?.abort(reason) ?? events.cancel(reason).catch(() => {});
+}
+
 /** A part as {@linkcode parseMultipart} gives it. */
 class Part implements MultipartPart {
   readonly type = "part" as const;
@@ -957,6 +985,8 @@ class MultipartReader implements MultipartSink {
   /** The consumer cancelled the events: stop at the end of the current part. */
   #cancelled = false;
   #cancelReason: unknown = undefined;
+  /** The source's cancellation, once begun. */
+  #stopped: Promise<void> | null = null;
 
   constructor(source: ReadableStream<Uint8Array>, parser: MultipartParser) {
     this.#reader = source.getReader();
@@ -968,6 +998,24 @@ class MultipartReader implements MultipartSink {
       pull: () => this.#pullEvent(),
       cancel: (reason) => this.#cancelEvents(reason),
     }, { highWaterMark: 0 });
+    readers.set(this.events, this);
+  }
+
+  /** See {@linkcode abortMultipart}. */
+  abort(reason: unknown): Promise<void> {
+    if (!this.#finished) this.#cancelReason = reason; // before #drop may stop
+    const part = this.#part;
+    this.#part = null;
+    if (part !== null && part.open) this.#drop(part, reason); // a held reader included
+    if (!this.#cancelled) {
+      this.#cancelled = true;
+      try {
+        this.#controller.error(reason);
+      } catch {
+        // Closed already.
+      }
+    }
+    return this.#stop();
   }
 
   async #pullEvent(): Promise<void> {
@@ -1007,11 +1055,14 @@ class MultipartReader implements MultipartSink {
   }
 
   /** Cancels the source (a read under way resolves as done) and ends the parse. */
-  async #stop(): Promise<void> {
-    if (this.#finished) return;
+  #stop(): Promise<void> {
+    if (this.#stopped !== null) return this.#stopped;
+    if (this.#finished) return Promise.resolve();
     this.#finished = true;
     this.#pending = null;
-    await this.#reader.cancel(this.#cancelReason).catch(() => {});
+    return this.#stopped = this.#reader.cancel(this.#cancelReason).catch(() => {}).then(() => {
+      this.#reader.releaseLock(); // the source is no longer ours: its owner may close it
+    });
   }
 
   /**

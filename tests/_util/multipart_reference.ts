@@ -62,8 +62,14 @@ function find(bytes: Uint8Array, needle: Uint8Array, from: number): number {
  *   blank line's CRLF included (MultipartLimits.maxHeaderSize doc);
  * - a field is a part with a `name` and no `filename` (maxFields doc); the `name` and
  *   `filename` are read as UTF-8 where valid (MultipartHead doc), `filename*` (RFC 8187) wins
- *   over `filename`; parameters follow parseParameterized's doc: an unquoted value runs to the
- *   next `;` or whitespace, empty parameters are skipped, one given twice is a 400;
+ *   over `filename` when it can be decoded and is ignored when it cannot (RFC 6266 §4.3);
+ *   parameters follow parseParameterized's doc: an unquoted value runs to the next `;` or
+ *   whitespace, empty parameters are skipped, one given twice is a 400;
+ * - a quoted name or filename has no quoted-pairs: as in the WHATWG multipart/form-data
+ *   parser ("parse a multipart/form-data name": collect bytes that are not LF, CR or `"`,
+ *   then expect `"`), it runs to the next `"` and keeps every `\`; `%22`, `%0D` and `%0A`
+ *   are kept as written, as Deno's Request.formData() keeps them (the spec's last step, which
+ *   decodes them, is not taken: MultipartHead.name doc);
  * - two Content-Disposition fields are a 400; several Content-Type fields join with ", ", as
  *   Headers joins them.
  */
@@ -214,15 +220,12 @@ function readParams(value: string): Map<string, string> {
   const ows = (text: string) => text.replace(/^[ \t]+|[ \t]+$/g, "");
   const semi = value.indexOf(";");
   if (ows(semi === -1 ? value : value.slice(0, semi)) === "") throw new Refusal([400]);
-  // The parameters: split at the semicolons outside quoted strings.
+  // The parameters: split at the semicolons outside quoted strings (a backslash escapes
+  // nothing: WHATWG HTML's form-data encoding never writes one as an escape).
   const pieces: string[] = [];
   let piece = "", quoted = false;
   for (let i = semi === -1 ? value.length : semi + 1; i < value.length; i++) {
     const c = value[i]!;
-    if (quoted && c === "\\" && i + 1 < value.length) {
-      piece += c + value[++i];
-      continue;
-    }
     if (c === '"') quoted = !quoted;
     if (c === ";" && !quoted) {
       pieces.push(piece);
@@ -231,7 +234,7 @@ function readParams(value: string): Map<string, string> {
   }
   if (quoted) throw new Refusal([400]); // an unterminated quoted string
   pieces.push(piece);
-  const plain = new Map<string, string>(), extended = new Map<string, string>();
+  const plain = new Map<string, string>(), extended = new Map<string, string | null>();
   for (const raw of pieces) {
     const param = ows(raw);
     if (param === "") continue; // an empty parameter
@@ -241,13 +244,11 @@ function readParams(value: string): Map<string, string> {
     const given = param.slice(eq + 1);
     let text = "";
     if (given.startsWith('"')) {
-      // quoted-string (RFC 9110 §5.6.4): a backslash quotes the next character; nothing may
-      // follow the closing quote.
-      let i = 1;
-      for (; i < given.length && given[i] !== '"'; i++) {
-        text += given[i] === "\\" ? given[++i] : given[i];
-      }
-      if (i !== given.length - 1) throw new Refusal([400]);
+      // The bytes up to the next quote, every one kept (WHATWG "parse a multipart/form-data
+      // name"); nothing may follow the closing quote.
+      const close = given.indexOf('"', 1);
+      if (close !== given.length - 1) throw new Refusal([400]);
+      text = given.slice(1, close);
     } else if (/[ \t"]/.test(given)) throw new Refusal([400]); // junk, or a quote inside
     else text = given;
     if (name.endsWith("*")) {
@@ -259,14 +260,20 @@ function readParams(value: string): Map<string, string> {
       plain.set(name, utf8OrLatin1(text));
     }
   }
-  for (const [name, text] of extended) plain.set(name, text); // RFC 6266 §4.3
+  for (const [name, text] of extended) {
+    if (text !== null) plain.set(name, text); // RFC 6266 §4.3: the plain one is the fallback
+  }
   return plain;
 }
 
-/** RFC 8187 §3.2.1: charset "'" [ language ] "'" value-chars, percent-decoded. */
-function extValue(text: string): string {
+/**
+ * RFC 8187 §3.2.1: charset "'" [ language ] "'" value-chars, percent-decoded; null when it
+ * is not one, or not in UTF-8 or ISO-8859-1 (§3.2.1: recipients need support only those), or
+ * not valid UTF-8.
+ */
+function extValue(text: string): string | null {
   const m = /^([^']+)'([A-Za-z0-9-]*)'(.*)$/.exec(text);
-  if (m === null) throw new Refusal([400]);
+  if (m === null) return null;
   const [, charset, , chars] = m;
   const bytes: number[] = [];
   for (let i = 0; i < chars!.length; i++) {
@@ -275,15 +282,17 @@ function extValue(text: string): string {
       bytes.push(parseInt(chars!.slice(i + 1, i + 3), 16));
       i += 2;
     } else if (/[A-Za-z0-9!#$&+\-.^_`|~]/.test(c)) bytes.push(c.charCodeAt(0)); // attr-char
-    else throw new Refusal([400]);
+    else return null;
   }
-  if (!/^[A-Za-z0-9!#$%&+\-^_`{}~]+$/.test(charset!)) throw new Refusal([400]);
-  if (charset!.toLowerCase() === "iso-8859-1") return String.fromCharCode(...bytes);
-  if (charset!.toLowerCase() !== "utf-8") throw new Refusal([400]);
+  if (!/^[A-Za-z0-9!#$%&+\-^_`{}~]+$/.test(charset!)) return null;
+  if (charset!.toLowerCase() === "iso-8859-1") {
+    return bytes.map((b) => String.fromCharCode(b)).join("");
+  }
+  if (charset!.toLowerCase() !== "utf-8") return null;
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes));
   } catch {
-    throw new Refusal([400]);
+    return null;
   }
 }
 

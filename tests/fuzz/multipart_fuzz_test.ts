@@ -340,13 +340,17 @@ function padding(random: () => number): string {
   return text;
 }
 
-/** A `name` or `filename` parameter: quoted mostly, now and then bare, escaped or extended. */
+/**
+ * A `name` or `filename` parameter: quoted mostly, now and then bare, with backslashes (no
+ * escapes in form-data), extended, or extended in a way that cannot be decoded.
+ */
 function parameter(random: () => number, name: string, value: string): string {
   const form = random();
   if (form < 0.8) return `${name}="${value}"`;
   if (form < 0.9) return `${name}=${value}`;
-  if (form < 0.95) return `${name}="\\${value}\\"\\""`; // quoted-pairs
-  return `${name}*=UTF-8''%C3%A9${value}`; // "é" and the value (RFC 8187)
+  if (form < 0.95) return `${name}="C:\\dir\\${value}%22\\"`; // every "\\" kept, %22 as sent
+  if (form < 0.975) return `${name}*=UTF-8''%C3%A9${value}`; // "é" and the value (RFC 8187)
+  return `${name}="${value}"; ${name}*=koi8-r''${value}`; // ignored: the plain one stands
 }
 
 /**

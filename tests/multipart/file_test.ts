@@ -26,6 +26,13 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** The temporary files that savePart left in `dir`. */
+async function leftovers(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir)))
+    .map((entry) => entry.name)
+    .filter((name) => name.endsWith(".savepart"));
+}
+
 Deno.test("savePart", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "wirestream-save-" });
   try {
@@ -56,6 +63,93 @@ Deno.test("savePart", async (t) => {
       assert.equal(await Deno.readTextFile(path), "new");
       assert(cancelled instanceof Deno.errors.AlreadyExists, "the body is cancelled");
       assert.equal(part.body.locked, false);
+    });
+
+    await t.step("a failed or truncated upload leaves an existing file as it was", async () => {
+      const path = `${dir}/kept.bin`;
+      await Deno.writeTextFile(path, "old content");
+      const failure = new Error("connection reset");
+      await assert.rejects(
+        savePart({ body: body([bytes("new"), bytes("er")], failure) }, path),
+        (e) => e === failure,
+      );
+      assert.equal(await Deno.readTextFile(path), "old content");
+      const wire = bytes("--b\r\n\r\n" + "x".repeat(100_000)); // no delimiter: cut off
+      for await (
+        const event of parseMultipart(body(split(wire, seeded(4), 10_000)), { boundary: "b" })
+          .values({ preventCancel: true })
+      ) {
+        if (event.type !== "part") continue;
+        await assert.rejects(
+          savePart(event, path),
+          (e) => e instanceof HttpError && e.status === 400,
+        );
+        break;
+      }
+      assert.equal(await Deno.readTextFile(path), "old content");
+      assert.deepEqual(await leftovers(dir), []);
+    });
+
+    await t.step("success replaces an existing file, from a path or a file: URL", async () => {
+      const path = `${dir}/replaced.bin`;
+      await Deno.writeTextFile(path, "old content that is longer");
+      assert.equal(await savePart({ body: body([bytes("new")]) }, path), 3);
+      assert.equal(await Deno.readTextFile(path), "new");
+      const url = new URL(`file://${dir}/replaced%20by%20url.bin`);
+      assert.equal(await savePart({ body: body([bytes("url")]) }, url), 3);
+      assert.equal(await Deno.readTextFile(`${dir}/replaced by url.bin`), "url");
+      assert.deepEqual(await leftovers(dir), []);
+    });
+
+    await t.step("a symlink at the path is replaced, not written through", async () => {
+      const target = `${dir}/link-target.txt`, link = `${dir}/link.txt`;
+      await Deno.writeTextFile(target, "target content");
+      await Deno.symlink(target, link);
+      // A failure leaves both the link and its target.
+      await assert.rejects(savePart({ body: body([bytes("x")], new Error("reset")) }, link));
+      assert.equal((await Deno.lstat(link)).isSymlink, true);
+      assert.equal(await Deno.readTextFile(target), "target content");
+      // Success puts a file where the link was; the target is left as it was.
+      assert.equal(await savePart({ body: body([bytes("new")]) }, link), 3);
+      assert.equal((await Deno.lstat(link)).isFile, true);
+      assert.equal(await Deno.readTextFile(link), "new");
+      assert.equal(await Deno.readTextFile(target), "target content");
+      assert.deepEqual(await leftovers(dir), []);
+    });
+
+    await t.step("createNew: an existing file or symlink fails and is left intact", async () => {
+      const path = `${dir}/taken.bin`, dangling = `${dir}/dangling.txt`;
+      await Deno.writeTextFile(path, "taken");
+      await Deno.symlink(`${dir}/nowhere`, dangling);
+      for (const existing of [path, dangling]) {
+        await assert.rejects(
+          savePart({ body: body([bytes("x")]) }, existing, { createNew: true }),
+          Deno.errors.AlreadyExists,
+        );
+      }
+      assert.equal(await Deno.readTextFile(path), "taken");
+      assert.equal(await Deno.readLink(dangling), `${dir}/nowhere`);
+      await assert.rejects(Deno.stat(`${dir}/nowhere`), Deno.errors.NotFound);
+      // A path that appears while the body is copied is not overwritten either.
+      const late = `${dir}/late.bin`;
+      const part = {
+        body: new ReadableStream<Uint8Array>({
+          async pull(c) { // first called once the copy has begun: after the check
+            await Deno.writeTextFile(late, "first");
+            c.enqueue(bytes("second"));
+            c.close();
+          },
+        }),
+      };
+      const saving = savePart(part, late, { createNew: true });
+      await assert.rejects(saving, Deno.errors.AlreadyExists);
+      assert.equal(await Deno.readTextFile(late), "first");
+      // With nothing there it saves.
+      assert.equal(
+        await savePart({ body: body([bytes("x")]) }, `${dir}/free.bin`, { createNew: true }),
+        1,
+      );
+      assert.deepEqual(await leftovers(dir), []);
     });
 
     await t.step("a truncated part fails with its 400 and leaves no file", async () => {
@@ -118,6 +212,8 @@ Deno.test("savePart", async (t) => {
       const path = `${dir}/mode.bin`;
       await savePart({ body: body([bytes("x")]) }, path, { mode: 0o600 });
       assert.equal((await Deno.stat(path)).mode! & 0o777, 0o600);
+      await savePart({ body: body([bytes("y")]) }, path, { mode: 0o640 }); // replacing one too
+      assert.equal((await Deno.stat(path)).mode! & 0o777, 0o640);
     });
   } finally {
     await Deno.remove(dir, { recursive: true });

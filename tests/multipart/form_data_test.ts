@@ -65,6 +65,43 @@ Deno.test("readFormData", async (t) => {
   });
 
   await t.step(
+    "keeps backslashes and quotes in names and filenames as Request.formData()",
+    async () => {
+      // FormData's encoder escapes no backslash, and writes " as %22 (WHATWG HTML).
+      const form = new FormData();
+      form.append("a\\b", "field"); // a field named a\b
+      form.append("upload", new File(["x"], "a\\b.txt"));
+      form.append("path", new File(["y"], "C:\\dir\\f.txt"));
+      form.append('q"n', new File(["z"], 'say "hi".txt'));
+      const want = await entries(await post(form).formData());
+      const got = await entries(await readFormData(post(form)));
+      assert.deepEqual(got, want);
+      assert.deepEqual(
+        got.map(([name, value]) => [name, typeof value === "string" ? value : value[0]]),
+        [
+          ["a\\b", "field"],
+          ["upload", "a\\b.txt"],
+          ["path", "C:\\dir\\f.txt"],
+          ["q%22n", "say %22hi%22.txt"], // kept as sent, as Deno's Request.formData() keeps it
+        ],
+      );
+    },
+  );
+
+  await t.step("ignores a filename* it cannot decode, as Request.formData() does", async () => {
+    const disposition = (ext: string) =>
+      `--b\r\nContent-Disposition: form-data; name="f"; filename="plain.txt"; ${ext}\r\n\r\nv\r\n--b--`;
+    for (const ext of ["filename*=koi8-r''x", "filename*=UTF-8''%FF", "filename*=UTF-8''%G1"]) {
+      const want = await entries(await post(disposition(ext)).formData());
+      assert.deepEqual(await entries(await readFormData(post(disposition(ext)))), want, ext);
+      assert.equal(
+        ((await readFormData(post(disposition(ext)))).get("f") as File).name,
+        "plain.txt",
+      );
+    }
+  });
+
+  await t.step(
     "decodes fields as UTF-8 with U+FFFD for bad bytes, as Request.formData() does",
     async () => {
       const wire = field("a", "ok \xff\xfe end") + "--b--";
@@ -206,6 +243,86 @@ Deno.test("readFormData", async (t) => {
       const events = parseMultipart(body, { boundary: "b" });
       await assert.rejects(readFormData(events), isStatus(400, /no name/));
       assert.equal(cancelled, true);
+    },
+  );
+
+  await t.step(
+    "onFile throwing cancels the source, whether or not it holds a reader on the body",
+    async () => {
+      // A file part whose body comes in chunks the source gives only when pulled, and never
+      // ends: only a cancel lets the source go.
+      const source = () => {
+        let chunk = 0;
+        const cancelled = Promise.withResolvers<unknown>();
+        const stream = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            controller.enqueue(
+              chunk++ === 0
+                ? bytes('--b\r\nContent-Disposition: form-data; name="f"; filename="a.png"\r\n\r\n')
+                : randomBytes(seeded(chunk), 1000),
+            );
+          },
+          cancel: (reason) => cancelled.resolve(reason),
+        }, { highWaterMark: 0 });
+        return { stream, cancelled: cancelled.promise };
+      };
+      type Sniff = (
+        body: ReadableStream<Uint8Array>,
+      ) => Promise<ReadableStreamDefaultReader | null>;
+      const sniffs: [string, Sniff][] = [
+        ["with the body unlocked", () => Promise.resolve(null)],
+        ["after getReader()", (body) => Promise.resolve(body.getReader())],
+        ["after reading one chunk", async (body) => {
+          const reader = body.getReader();
+          assert.equal((await reader.read()).value?.length, 1000); // the magic bytes, say
+          return reader;
+        }],
+      ];
+      const outcomes: unknown[][] = [];
+      for (const [when, sniff] of sniffs) {
+        const { stream, cancelled } = source();
+        const refusal = new HttpError(415, "Cannot read form data: not a PNG");
+        let held: ReadableStreamDefaultReader | null = null;
+        const form = readFormData(parseMultipart(stream, { boundary: "b" }), {
+          async onFile(part) {
+            held = await sniff(part.body);
+            throw refusal;
+          },
+        });
+        await assert.rejects(form, (error) => error === refusal, when);
+        // Within a second: what became of the source, and of a reader still held on the body
+        // (it must see the error rather than read on or wait forever).
+        const within = async <T>(promise: Promise<T>): Promise<T | "timeout"> => {
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          const timeout = new Promise<"timeout">((resolve) => {
+            timer = setTimeout(resolve, 1000, "timeout");
+          });
+          try {
+            return await Promise.race([promise, timeout]);
+          } finally {
+            clearTimeout(timer);
+          }
+        };
+        const reason = await within(cancelled);
+        const reader = held as ReadableStreamDefaultReader | null;
+        const body = reader === null
+          ? "no reader"
+          : await within(reader.read().then(() => "read on", (e) => e === refusal ? "errored" : e));
+        outcomes.push([
+          when,
+          reason === "timeout" ? "never cancelled" : reason === refusal ? "cancelled" : reason,
+          stream.locked ? "locked" : "released",
+          body,
+        ]);
+      }
+      assert.deepEqual(
+        outcomes,
+        [
+          ["with the body unlocked", "cancelled", "released", "no reader"],
+          ["after getReader()", "cancelled", "released", "errored"],
+          ["after reading one chunk", "cancelled", "released", "errored"],
+        ],
+      );
     },
   );
 
