@@ -181,8 +181,10 @@ function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings 
 
 /**
  * Maps Ktor's `pingInterval` and `timeout` onto `Deno.upgradeWebSocket`'s `idleTimeout`, in
- * seconds. Deno sends a ping after half of it without a frame received and closes with 1001
- * after the other half without one; any frame resets it, not only the pong. An
+ * seconds. Deno sends a ping after half of it without a data frame or pong received and
+ * closes with 1001 after the other half without one: a text, binary or pong frame resets it,
+ * a ping from the peer does not (Deno answers it, but a peer that pings and never answers
+ * Deno's ping is closed all the same). An
  * `idleTimeout` of `pingInterval + timeout` keeps the core's bound on how long a silent peer
  * is kept. Without pings (`null`, `Infinity`), or with no timeout, Deno's is turned off
  * (0): it cannot ping without closing.
@@ -230,8 +232,9 @@ function queuedSize(message: Message): number {
  *
  * - **`pingInterval` and `timeout`** become `Deno.upgradeWebSocket`'s `idleTimeout` of
  *   `pingInterval + timeout` (see `upgradeWebSocket`): Deno pings after half of it without a
- *   frame received and closes with 1001 (not the core's 1011) after the other half. Any frame
- *   resets it, not only the pong, and Deno cannot ping without that timeout.
+ *   data frame or pong received and closes with 1001 (not the core's 1011) after the other
+ *   half. A text, binary or pong frame resets it; a ping from the peer does not. Deno cannot
+ *   ping without that timeout.
  * - **`timeout`** also bounds the open, a send whose wait sees Deno's buffer never drain, and
  *   the wait for the peer's close frame after ours; each ends the session with 1006. Deno
  *   offers no way to cut a connection, so after a timeout the socket is left to Deno, which

@@ -57,10 +57,11 @@ export interface WebSocketUpgrade<S> {
  * - **The native engine**: any other request (`Deno.serve`, `deno serve`, Deno Deploy) is
  *   upgraded by `Deno.upgradeWebSocket` with `pingInterval + timeout` as its `idleTimeout`
  *   in seconds (0, off, without pings or without a timeout): Deno pings after half of it
- *   without a frame received and closes with 1001 after the other half. The agreed
- *   subprotocol goes into the 101's `Sec-WebSocket-Protocol`. The session is a
- *   `NativeWebSocketSession`; `raw` and `masking: true` need the wire engine and throw a
- *   `TypeError`. Headers you add to `response` are sent with the 101.
+ *   without a data frame or pong received and closes with 1001 after the other half (a ping
+ *   from the peer does not count). The agreed subprotocol goes into the 101's
+ *   `Sec-WebSocket-Protocol`. The session is a `NativeWebSocketSession`; `raw` and
+ *   `masking: true` need the wire engine and throw a `TypeError`. Headers you add to
+ *   `response` are sent with the 101.
  *
  * If the handler returns another response, the session ends with 1006 (on the native
  * engine after `timeout`; Deno then answers that client nothing).

@@ -738,6 +738,32 @@ Deno.test("NativeWebSocketSession", async (t) => {
     },
   );
 
+  await t.step(
+    "pings from the peer do not reset Deno's idleTimeout: a peer that never answers gets 1001",
+    async () => {
+      const server = nativeServer({ pingInterval: 100, timeout: 100 }, () => {});
+      const client = wsClient(server.url, [], { autoPong: false });
+      let pinging: ReturnType<typeof setInterval> | undefined;
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        const started = Date.now();
+        pinging = setInterval(() => client.ws.ping(), 50); // 4 pings per idleTimeout of 200 ms
+        await within(client.pongs.next("a pong"), 2000, "Deno's pong"); // Deno does see them
+        const closed = await within(client.closed, 2000, "ws's close");
+        assert.deepEqual(closed, { code: 1001, reason: "No response from ping frame." });
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed < 1500, `closed after ${elapsed} ms; idleTimeout is 200 ms`);
+        const info = await within(session.closed, 5000, "the session to end");
+        assert.deepEqual([info.code, info.wasClean], [1001, false]);
+      } finally {
+        clearInterval(pinging);
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
   await t.step("without pingInterval Deno sends no pings", async () => {
     const server = nativeServer({ timeout: 50 }, () => {});
     const client = wsClient(server.url);
