@@ -944,6 +944,83 @@ Deno.test("NativeWebSocketSession", async (t) => {
       await server.close();
     }
   });
+
+  await t.step(
+    "a frame Deno refuses: closed and incoming carry Deno's reason, 1002 for a bad close code",
+    async () => {
+      const server = nativeServer({}, () => {});
+      // Each frame masked with the key 0 (so the payload reads as sent), and what Deno says.
+      const MASK = [0, 0, 0, 0];
+      const CLOSE_1002 = [0x88, 0x02, 0x03, 0xea]; // FIN close, 2 bytes, code 1002
+      const cases: [string, number[], string, number[] | null][] = [
+        // FIN close, masked, 2 bytes: code 1005 (may not be sent, §7.4.1)
+        [
+          "a close with code 1005",
+          [0x88, 0x82, ...MASK, 0x03, 0xed],
+          "Invalid close code",
+          CLOSE_1002,
+        ],
+        // FIN close, masked, 2 bytes: code 999 (unassigned)
+        [
+          "a close with code 999",
+          [0x88, 0x82, ...MASK, 0x03, 0xe7],
+          "Invalid close code",
+          CLOSE_1002,
+        ],
+        // FIN close, masked, 1 byte: a code cut short (§5.5.1)
+        ["a 1-byte close payload", [0x88, 0x81, ...MASK, 0x03], "Invalid close frame", null],
+        // FIN text, masked, 1 byte: 0xff is never UTF-8 (§8.1)
+        ["invalid UTF-8 in a text", [0x81, 0x81, ...MASK, 0xff], "Invalid UTF-8", null],
+        // FIN + RSV1 text, masked, 1 byte "a": no extension agreed (§5.2)
+        ["RSV1 set", [0xc1, 0x81, ...MASK, 0x61], "Reserved bits are not zero", null],
+        // FIN continuation, masked, 1 byte "a": nothing to continue (§5.4)
+        [
+          "a continuation with no start",
+          [0x80, 0x81, ...MASK, 0x61],
+          "Invalid continuation frame",
+          null,
+        ],
+        // FIN opcode 3, masked, empty: reserved opcode (§5.2)
+        ["opcode 3", [0x83, 0x80, ...MASK], "Invalid value", null],
+        // ping without FIN, masked, empty: control frames are never fragmented (§5.5)
+        ["a fragmented ping", [0x09, 0x80, ...MASK], "Control frame must not be fragmented", null],
+      ];
+      try {
+        for (const [name, frame, deno, answer] of cases) {
+          const c = await dial(server.port);
+          try {
+            await c.send(upgradeHead());
+            assert.equal((await c.next())?.status, 101, name);
+            const session = await server.sessions.next();
+            await c.send(Uint8Array.from(frame));
+            const info = await within(session.closed, 5000, `the session to end (${name})`);
+            const code = answer === null ? 1006 : 1002;
+            assert.deepEqual(info, { code, reason: "", wasClean: false }, name);
+            const { error } = await drain(session);
+            assert.ok(error instanceof WebSocketError, `${name}: got ${error}`);
+            assert.equal(error.closeCode, code, name);
+            assert.ok(error.message.includes(JSON.stringify(deno)), `${name}: ${error.message}`);
+            assert.ok(error.cause instanceof Error, name);
+            assert.equal(error.cause.message, deno, name);
+            assert.match(
+              error.message,
+              answer === null
+                ? /^Cannot read: the connection ended without a close frame \(Deno: /
+                : /^Session failed: Deno answered the peer's close frame with code 1002 \(Deno: /,
+              name,
+            );
+            // What Deno wrote: its close 1002, or nothing before it dropped the connection.
+            const wire = await within(c.responses.rest(), 5000, `the connection to end (${name})`);
+            assert.deepEqual([...wire], answer ?? [], name);
+          } finally {
+            await c.close();
+          }
+        }
+      } finally {
+        await server.close();
+      }
+    },
+  );
 });
 
 // Deno never completes its upgrade op when the handler returns another response (it logs
