@@ -44,7 +44,7 @@ const MESSAGE_OVERHEAD = 256;
 const MAX_PAUSE = 16;
 /**
  * The message of Deno's `error` event for a peer's close frame with a code it does not accept
- * (1005, 1006, 1015, unassigned ones such as 999, 1004, 1016, 2999 and 5000):
+ * (1005, 1006, 1015, unassigned ones such as 999, 1004, 1016, 2999 and 5000, and also 1014):
  * Deno then sends close 1002 and reports the end with code 0.
  */
 const INVALID_CLOSE_CODE = "Invalid close code";
@@ -263,6 +263,9 @@ function queuedSize(message: Message): number {
  * same code. `closed` then gives the peer's code and reason, `wasClean` true. A connection
  * that drops gives 1006, except that after our close frame Deno may report a drop as a clean
  * 1005. A failure (1008, 1009) sends its code, which `closed` reports with `wasClean` false.
+ * Deno's close-code check lacks 1014 (Bad Gateway): `close(1014)` throws a `RangeError` (Deno
+ * would send it but take the peer's echo for an invalid close), and a peer's close 1014 is
+ * answered by Deno with 1002, as below; the wire engine handles 1014.
  *
  * Invalid frames from the peer: Deno checks them itself, reports why in an `error` event, and
  * then ends the connection, reporting code 0. `closed` and the error `incoming` ends with (a
@@ -270,7 +273,7 @@ function queuedSize(message: Message): number {
  * error) say:
  *
  * - **A close code Deno does not accept** (1005, 1006, 1015, unassigned ones such as 999,
- *   1004, 1016, 2999, 5000; Deno says `"Invalid close code"`): Deno sends close
+ *   1004, 1016, 2999, 5000, and 1014; Deno says `"Invalid close code"`): Deno sends close
  *   1002, so `closed` gives `{ code: 1002, reason: "", wasClean: false }`.
  * - **Any other violation** (a 1-byte close payload, invalid UTF-8 in a text or close reason,
  *   reserved bits set, an unknown opcode, a continuation with nothing to continue, a ping
@@ -483,14 +486,25 @@ export class NativeWebSocketSession implements MessageSession {
    * waits for the peer's (RFC 6455 §7). `incoming` ends after the messages received so far.
    * Does nothing more once the handshake has started.
    *
-   * @param code A close code that may be sent.
+   * Deno's close-code check lacks 1014 (Bad Gateway): it would send 1014 but take the peer's
+   * echo for an invalid close (and answer a peer's 1014 with 1002), so 1014 is refused here.
+   *
+   * @param code A close code that may be sent (RFC 6455 §7.4), except 1014.
    * @param reason A reason of at most 123 UTF-8 bytes.
    * @returns The session's {@linkcode closed} promise.
-   * @throws {RangeError} When the code may not be sent or the reason is too long.
+   * @throws {RangeError} When the code may not be sent or the reason is too long, or for 1014,
+   * which Deno cannot complete a close handshake with (use the wire engine).
    */
   close(code: number = CloseCode.NormalClosure, reason = ""): Promise<CloseInfo> {
     if (this.#state === OPEN) {
       Frame.close(code, reason); // the core's checks: throws RangeError before any change
+      if (code === CloseCode.BadGateway) {
+        // Deno sends it, but its close-code check lacks 1014: it takes the peer's echo for an
+        // invalid close and reports 1005, so the handshake cannot complete (RFC 6455 §7.4.1).
+        throw new RangeError(
+          `Cannot close with code 1014: Deno cannot complete a close handshake with it; use ${WIRE_ENGINE}`,
+        );
+      }
       this.#state = CLOSING;
       this.#inbox.end();
       this.#armCloseTimer();

@@ -946,6 +946,64 @@ Deno.test("NativeWebSocketSession", async (t) => {
   });
 
   await t.step(
+    "close(1014) throws a RangeError naming the wire engine, and the session stays open",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        assert.throws(() => session.close(1014, "bg"), (e) => {
+          assert.ok(e instanceof RangeError, `got ${e}`);
+          assert.match(e.message, /Cannot close with code 1014: Deno cannot complete/);
+          assert.match(e.message, WIRE_ENGINE);
+          return true;
+        });
+        // Nothing changed: no close frame went out, and the session still sends and closes.
+        assert.equal(session.signal.aborted, false);
+        await session.send("still open");
+        const { data, isBinary } = await client.messages.next("the message after close(1014)");
+        assert.deepEqual([data.toString(), isBinary], ["still open", false]);
+        const info = await within(session.close(1011, "gateway"), 5000, "the session to end");
+        assert.deepEqual(info, { code: 1011, reason: "gateway", wasClean: true });
+        assert.deepEqual(await within(client.closed, 5000, "ws's close"), {
+          code: 1011,
+          reason: "gateway",
+        });
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a peer's close 1014 is answered by Deno with 1002: closed gives 1002, not a drop",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        client.ws.close(1014, "bg");
+        assert.equal((await within(client.closed, 5000, "ws's close")).code, 1002);
+        assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+          code: 1002,
+          reason: "",
+          wasClean: false,
+        });
+        const { error } = await drain(session);
+        assert.ok(error instanceof WebSocketError, `got ${error}`);
+        assert.equal(error.closeCode, 1002);
+        assert.match(error.message, /"Invalid close code"/);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
     "a frame Deno refuses: closed and incoming carry Deno's reason, 1002 for a bad close code",
     async () => {
       const server = nativeServer({}, () => {});
