@@ -47,8 +47,11 @@ export interface WebSocketUpgrade<S> {
 
 /**
  * Upgrades the request to a WebSocket, from inside a fetch handler, on either engine. The
- * request is checked as RFC 6455 §4.2.1 says (see {@linkcode validateUpgradeRequest}) on
- * both; return `response` from the handler.
+ * request is checked as RFC 6455 §4.2.1 says (see {@linkcode validateUpgradeRequest}), with
+ * one difference between the engines: the HTTP version. The wire engine refuses an HTTP/1.0
+ * upgrade with 400 (§4.2.1 asks for HTTP/1.1 or later); on the native engine nothing in
+ * Deno's `Request` or `ServeHandlerInfo` tells the version, so an HTTP/1.0 upgrade passes and
+ * Deno answers it `HTTP/1.0 101`. Return `response` from the handler.
  *
  * - **The wire engine** (`httpServer`, `startConnectionPipeline`) writes `101 Switching
  *   Protocols` (with any headers you add to `response`) and turns the connection, with the
