@@ -42,6 +42,12 @@ const DEFAULT_MAX_BUFFERED_AMOUNT = 1_048_576;
 const MESSAGE_OVERHEAD = 256;
 /** The longest pause between two looks at `bufferedAmount`, in milliseconds. */
 const MAX_PAUSE = 16;
+/**
+ * The message of Deno's `error` event for a peer's close frame with a code it does not accept
+ * (1005, 1006, 1015, unassigned ones such as 999, 1004, 1016, 2999 and 5000, and also 1014):
+ * Deno then sends close 1002 and reports the end with code 0.
+ */
+const INVALID_CLOSE_CODE = "Invalid close code";
 /** Where the errors for what only our frame codec can do send the user. */
 const WIRE_ENGINE = "the wire engine (httpServer or startConnectionPipeline)";
 
@@ -181,8 +187,10 @@ function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings 
 
 /**
  * Maps Ktor's `pingInterval` and `timeout` onto `Deno.upgradeWebSocket`'s `idleTimeout`, in
- * seconds. Deno sends a ping after half of it without a frame received and closes with 1001
- * after the other half without one; any frame resets it, not only the pong. An
+ * seconds. Deno sends a ping after half of it without a data frame or pong received and
+ * closes with 1001 after the other half without one: a text, binary or pong frame resets it,
+ * a ping from the peer does not (Deno answers it, but a peer that pings and never answers
+ * Deno's ping is closed all the same). An
  * `idleTimeout` of `pingInterval + timeout` keeps the core's bound on how long a silent peer
  * is kept. Without pings (`null`, `Infinity`), or with no timeout, Deno's is turned off
  * (0): it cannot ping without closing.
@@ -230,8 +238,9 @@ function queuedSize(message: Message): number {
  *
  * - **`pingInterval` and `timeout`** become `Deno.upgradeWebSocket`'s `idleTimeout` of
  *   `pingInterval + timeout` (see `upgradeWebSocket`): Deno pings after half of it without a
- *   frame received and closes with 1001 (not the core's 1011) after the other half. Any frame
- *   resets it, not only the pong, and Deno cannot ping without that timeout.
+ *   data frame or pong received and closes with 1001 (not the core's 1011) after the other
+ *   half. A text, binary or pong frame resets it; a ping from the peer does not. Deno cannot
+ *   ping without that timeout.
  * - **`timeout`** also bounds the open, a send whose wait sees Deno's buffer never drain, and
  *   the wait for the peer's close frame after ours; each ends the session with 1006. Deno
  *   offers no way to cut a connection, so after a timeout the socket is left to Deno, which
@@ -254,6 +263,23 @@ function queuedSize(message: Message): number {
  * same code. `closed` then gives the peer's code and reason, `wasClean` true. A connection
  * that drops gives 1006, except that after our close frame Deno may report a drop as a clean
  * 1005. A failure (1008, 1009) sends its code, which `closed` reports with `wasClean` false.
+ * Deno's close-code check lacks 1014 (Bad Gateway): `close(1014)` throws a `RangeError` (Deno
+ * would send it but take the peer's echo for an invalid close), and a peer's close 1014 is
+ * answered by Deno with 1002, as below; the wire engine handles 1014.
+ *
+ * Invalid frames from the peer: Deno checks them itself, reports why in an `error` event, and
+ * then ends the connection, reporting code 0. `closed` and the error `incoming` ends with (a
+ * {@linkcode WebSocketError} whose message quotes Deno's reason, and whose `cause` is Deno's
+ * error) say:
+ *
+ * - **A close code Deno does not accept** (1005, 1006, 1015, unassigned ones such as 999,
+ *   1004, 1016, 2999, 5000, and 1014; Deno says `"Invalid close code"`): Deno sends close
+ *   1002, so `closed` gives `{ code: 1002, reason: "", wasClean: false }`.
+ * - **Any other violation** (a 1-byte close payload, invalid UTF-8 in a text or close reason,
+ *   reserved bits set, an unknown opcode, a continuation with nothing to continue, a ping
+ *   over 125 bytes or fragmented): Deno drops the connection without a close frame, so
+ *   `closed` gives `{ code: 1006, reason: "", wasClean: false }`, as for a connection that
+ *   ends without a close frame (whose error then quotes Deno's `"Unexpected EOF"`).
  * Deno ends the connection when a data frame arrives after its close frame, so a peer still
  * sending when we close may lose our close frame to the reset and see 1006 instead.
  *
@@ -320,6 +346,8 @@ export class NativeWebSocketSession implements MessageSession {
   #failureReason = "";
   /** A close asked for before the socket opened: sent once it does. */
   #closeOnOpen: [number, string] | null = null;
+  /** What Deno's last `error` event said (why it is about to end the connection), if any. */
+  #socketError: { message: string; cause: unknown } | null = null;
   /** Sends waiting their turn; they go out in order, each after the one before. */
   #waiting = 0;
   /** The bytes of the sends waiting (as `send` counts them). */
@@ -370,6 +398,7 @@ export class NativeWebSocketSession implements MessageSession {
     socket.addEventListener("open", this.#onOpen);
     socket.addEventListener("message", this.#onMessage);
     socket.addEventListener("close", this.#onClose);
+    socket.addEventListener("error", this.#onError);
     if (socket.readyState === WebSocket.OPEN) {
       this.#resolveOpened();
     } else if (this.#settings.timeout !== Infinity) {
@@ -457,14 +486,25 @@ export class NativeWebSocketSession implements MessageSession {
    * waits for the peer's (RFC 6455 §7). `incoming` ends after the messages received so far.
    * Does nothing more once the handshake has started.
    *
-   * @param code A close code that may be sent.
+   * Deno's close-code check lacks 1014 (Bad Gateway): it would send 1014 but take the peer's
+   * echo for an invalid close (and answer a peer's 1014 with 1002), so 1014 is refused here.
+   *
+   * @param code A close code that may be sent (RFC 6455 §7.4), except 1014.
    * @param reason A reason of at most 123 UTF-8 bytes.
    * @returns The session's {@linkcode closed} promise.
-   * @throws {RangeError} When the code may not be sent or the reason is too long.
+   * @throws {RangeError} When the code may not be sent or the reason is too long, or for 1014,
+   * which Deno cannot complete a close handshake with (use the wire engine).
    */
   close(code: number = CloseCode.NormalClosure, reason = ""): Promise<CloseInfo> {
     if (this.#state === OPEN) {
       Frame.close(code, reason); // the core's checks: throws RangeError before any change
+      if (code === CloseCode.BadGateway) {
+        // Deno sends it, but its close-code check lacks 1014: it takes the peer's echo for an
+        // invalid close and reports 1005, so the handshake cannot complete (RFC 6455 §7.4.1).
+        throw new RangeError(
+          `Cannot close with code 1014: Deno cannot complete a close handshake with it; use ${WIRE_ENGINE}`,
+        );
+      }
       this.#state = CLOSING;
       this.#inbox.end();
       this.#armCloseTimer();
@@ -678,7 +718,22 @@ export class NativeWebSocketSession implements MessageSession {
       this.#finish({ code, reason: event.reason, wasClean: true });
       return;
     }
-    if (this.#failure === null) {
+    const socketError = this.#socketError;
+    if (this.#failure === null && socketError !== null && (code === 0 || code === 1006)) {
+      // Deno's `error` event came first: it refused a frame of the peer (or the connection
+      // ended: "Unexpected EOF"), and reports the end with code 0. For a close code it does not
+      // accept it sent 1002 (RFC 6455 §7.4.1); otherwise it sent no close frame.
+      const deno = JSON.stringify(socketError.message.slice(0, 64));
+      const sent = socketError.message === INVALID_CLOSE_CODE;
+      this.#failure = new WebSocketError(
+        sent
+          ? `Session failed: Deno answered the peer's close frame with code 1002 (Deno: ${deno})`
+          : `Cannot read: the connection ended without a close frame (Deno: ${deno})`,
+        sent ? CloseCode.ProtocolError : CloseCode.AbnormalClosure,
+        { cause: socketError.cause },
+      );
+      this.#failureReason = "";
+    } else if (this.#failure === null) {
       // Deno closed with a code itself (1001: no frame within its idleTimeout), or the
       // connection dropped (Deno reports code 0).
       const sent = isValidCloseCode(code);
@@ -699,6 +754,15 @@ export class NativeWebSocketSession implements MessageSession {
     this.#finish();
   };
 
+  #onError = (event: Event): void => {
+    if (this.#state === CLOSED) return;
+    const message = event instanceof ErrorEvent ? event.message : "";
+    this.#socketError = {
+      message,
+      cause: event instanceof ErrorEvent && event.error !== undefined ? event.error : event,
+    };
+  };
+
   /**
    * Ends the session: resolves `closed` with `info` (or with the failure, or 1006) and aborts
    * `signal`. Stops timers and waits; what Deno still holds of the socket is Deno's.
@@ -714,6 +778,7 @@ export class NativeWebSocketSession implements MessageSession {
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#socket.removeEventListener("message", this.#onMessage);
     this.#socket.removeEventListener("close", this.#onClose);
+    this.#socket.removeEventListener("error", this.#onError);
     if (this.#socket.readyState !== WebSocket.CONNECTING) {
       this.#socket.removeEventListener("open", this.#onOpen);
     }

@@ -47,8 +47,11 @@ export interface WebSocketUpgrade<S> {
 
 /**
  * Upgrades the request to a WebSocket, from inside a fetch handler, on either engine. The
- * request is checked as RFC 6455 §4.2.1 says (see {@linkcode validateUpgradeRequest}) on
- * both; return `response` from the handler.
+ * request is checked as RFC 6455 §4.2.1 says (see {@linkcode validateUpgradeRequest}), with
+ * one difference between the engines: the HTTP version. The wire engine refuses an HTTP/1.0
+ * upgrade with 400 (§4.2.1 asks for HTTP/1.1 or later); on the native engine nothing in
+ * Deno's `Request` or `ServeHandlerInfo` tells the version, so an HTTP/1.0 upgrade passes and
+ * Deno answers it `HTTP/1.0 101`. Return `response` from the handler.
  *
  * - **The wire engine** (`httpServer`, `startConnectionPipeline`) writes `101 Switching
  *   Protocols` (with any headers you add to `response`) and turns the connection, with the
@@ -57,10 +60,11 @@ export interface WebSocketUpgrade<S> {
  * - **The native engine**: any other request (`Deno.serve`, `deno serve`, Deno Deploy) is
  *   upgraded by `Deno.upgradeWebSocket` with `pingInterval + timeout` as its `idleTimeout`
  *   in seconds (0, off, without pings or without a timeout): Deno pings after half of it
- *   without a frame received and closes with 1001 after the other half. The agreed
- *   subprotocol goes into the 101's `Sec-WebSocket-Protocol`. The session is a
- *   `NativeWebSocketSession`; `raw` and `masking: true` need the wire engine and throw a
- *   `TypeError`. Headers you add to `response` are sent with the 101.
+ *   without a data frame or pong received and closes with 1001 after the other half (a ping
+ *   from the peer does not count). The agreed subprotocol goes into the 101's
+ *   `Sec-WebSocket-Protocol`. The session is a `NativeWebSocketSession`; `raw` and
+ *   `masking: true` need the wire engine and throw a `TypeError`. Headers you add to
+ *   `response` are sent with the 101.
  *
  * If the handler returns another response, the session ends with 1006 (on the native
  * engine after `timeout`; Deno then answers that client nothing).

@@ -738,6 +738,32 @@ Deno.test("NativeWebSocketSession", async (t) => {
     },
   );
 
+  await t.step(
+    "pings from the peer do not reset Deno's idleTimeout: a peer that never answers gets 1001",
+    async () => {
+      const server = nativeServer({ pingInterval: 100, timeout: 100 }, () => {});
+      const client = wsClient(server.url, [], { autoPong: false });
+      let pinging: ReturnType<typeof setInterval> | undefined;
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        const started = Date.now();
+        pinging = setInterval(() => client.ws.ping(), 50); // 4 pings per idleTimeout of 200 ms
+        await within(client.pongs.next("a pong"), 2000, "Deno's pong"); // Deno does see them
+        const closed = await within(client.closed, 2000, "ws's close");
+        assert.deepEqual(closed, { code: 1001, reason: "No response from ping frame." });
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed < 1500, `closed after ${elapsed} ms; idleTimeout is 200 ms`);
+        const info = await within(session.closed, 5000, "the session to end");
+        assert.deepEqual([info.code, info.wasClean], [1001, false]);
+      } finally {
+        clearInterval(pinging);
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
   await t.step("without pingInterval Deno sends no pings", async () => {
     const server = nativeServer({ timeout: 50 }, () => {});
     const client = wsClient(server.url);
@@ -918,6 +944,141 @@ Deno.test("NativeWebSocketSession", async (t) => {
       await server.close();
     }
   });
+
+  await t.step(
+    "close(1014) throws a RangeError naming the wire engine, and the session stays open",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        assert.throws(() => session.close(1014, "bg"), (e) => {
+          assert.ok(e instanceof RangeError, `got ${e}`);
+          assert.match(e.message, /Cannot close with code 1014: Deno cannot complete/);
+          assert.match(e.message, WIRE_ENGINE);
+          return true;
+        });
+        // Nothing changed: no close frame went out, and the session still sends and closes.
+        assert.equal(session.signal.aborted, false);
+        await session.send("still open");
+        const { data, isBinary } = await client.messages.next("the message after close(1014)");
+        assert.deepEqual([data.toString(), isBinary], ["still open", false]);
+        const info = await within(session.close(1011, "gateway"), 5000, "the session to end");
+        assert.deepEqual(info, { code: 1011, reason: "gateway", wasClean: true });
+        assert.deepEqual(await within(client.closed, 5000, "ws's close"), {
+          code: 1011,
+          reason: "gateway",
+        });
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a peer's close 1014 is answered by Deno with 1002: closed gives 1002, not a drop",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = wsClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        const session = await server.sessions.next();
+        client.ws.close(1014, "bg");
+        assert.equal((await within(client.closed, 5000, "ws's close")).code, 1002);
+        assert.deepEqual(await within(session.closed, 5000, "the session to end"), {
+          code: 1002,
+          reason: "",
+          wasClean: false,
+        });
+        const { error } = await drain(session);
+        assert.ok(error instanceof WebSocketError, `got ${error}`);
+        assert.equal(error.closeCode, 1002);
+        assert.match(error.message, /"Invalid close code"/);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a frame Deno refuses: closed and incoming carry Deno's reason, 1002 for a bad close code",
+    async () => {
+      const server = nativeServer({}, () => {});
+      // Each frame masked with the key 0 (so the payload reads as sent), and what Deno says.
+      const MASK = [0, 0, 0, 0];
+      const CLOSE_1002 = [0x88, 0x02, 0x03, 0xea]; // FIN close, 2 bytes, code 1002
+      const cases: [string, number[], string, number[] | null][] = [
+        // FIN close, masked, 2 bytes: code 1005 (may not be sent, §7.4.1)
+        [
+          "a close with code 1005",
+          [0x88, 0x82, ...MASK, 0x03, 0xed],
+          "Invalid close code",
+          CLOSE_1002,
+        ],
+        // FIN close, masked, 2 bytes: code 999 (unassigned)
+        [
+          "a close with code 999",
+          [0x88, 0x82, ...MASK, 0x03, 0xe7],
+          "Invalid close code",
+          CLOSE_1002,
+        ],
+        // FIN close, masked, 1 byte: a code cut short (§5.5.1)
+        ["a 1-byte close payload", [0x88, 0x81, ...MASK, 0x03], "Invalid close frame", null],
+        // FIN text, masked, 1 byte: 0xff is never UTF-8 (§8.1)
+        ["invalid UTF-8 in a text", [0x81, 0x81, ...MASK, 0xff], "Invalid UTF-8", null],
+        // FIN + RSV1 text, masked, 1 byte "a": no extension agreed (§5.2)
+        ["RSV1 set", [0xc1, 0x81, ...MASK, 0x61], "Reserved bits are not zero", null],
+        // FIN continuation, masked, 1 byte "a": nothing to continue (§5.4)
+        [
+          "a continuation with no start",
+          [0x80, 0x81, ...MASK, 0x61],
+          "Invalid continuation frame",
+          null,
+        ],
+        // FIN opcode 3, masked, empty: reserved opcode (§5.2)
+        ["opcode 3", [0x83, 0x80, ...MASK], "Invalid value", null],
+        // ping without FIN, masked, empty: control frames are never fragmented (§5.5)
+        ["a fragmented ping", [0x09, 0x80, ...MASK], "Control frame must not be fragmented", null],
+      ];
+      try {
+        for (const [name, frame, deno, answer] of cases) {
+          const c = await dial(server.port);
+          try {
+            await c.send(upgradeHead());
+            assert.equal((await c.next())?.status, 101, name);
+            const session = await server.sessions.next();
+            await c.send(Uint8Array.from(frame));
+            const info = await within(session.closed, 5000, `the session to end (${name})`);
+            const code = answer === null ? 1006 : 1002;
+            assert.deepEqual(info, { code, reason: "", wasClean: false }, name);
+            const { error } = await drain(session);
+            assert.ok(error instanceof WebSocketError, `${name}: got ${error}`);
+            assert.equal(error.closeCode, code, name);
+            assert.ok(error.message.includes(JSON.stringify(deno)), `${name}: ${error.message}`);
+            assert.ok(error.cause instanceof Error, name);
+            assert.equal(error.cause.message, deno, name);
+            assert.match(
+              error.message,
+              answer === null
+                ? /^Cannot read: the connection ended without a close frame \(Deno: /
+                : /^Session failed: Deno answered the peer's close frame with code 1002 \(Deno: /,
+              name,
+            );
+            // What Deno wrote: its close 1002, or nothing before it dropped the connection.
+            const wire = await within(c.responses.rest(), 5000, `the connection to end (${name})`);
+            assert.deepEqual([...wire], answer ?? [], name);
+          } finally {
+            await c.close();
+          }
+        }
+      } finally {
+        await server.close();
+      }
+    },
+  );
 });
 
 // Deno never completes its upgrade op when the handler returns another response (it logs

@@ -617,4 +617,43 @@ Deno.test("upgradeWebSocket", async (t) => {
       }
     },
   );
+
+  // Documents a difference, not a wish: nothing in Deno's Request or ServeHandlerInfo tells
+  // the HTTP version, so the native engine cannot apply §4.2.1's "HTTP/1.1 or higher".
+  await t.step(
+    "an HTTP/1.0 upgrade gets 400 on the wire engine, and 101 on the native engine",
+    async () => {
+      const head = upgradeRequest({}, "GET /ws HTTP/1.0");
+      const wire = wsServer({}, () => {});
+      const c = await dial(wire.port);
+      try {
+        await c.send(head);
+        const response = (await c.next())!;
+        assert.equal(response.status, 400);
+        assert.match(textOf(response.body), /^Cannot upgrade: /);
+        assert.deepEqual(wire.refusals.map((e) => e.status), [400]);
+      } finally {
+        await c.close();
+        await wire.close();
+      }
+      const native = nativeServer({}, (session) => session.close(1000, "bye"));
+      const d = await dial(native.port);
+      try {
+        await d.send(head);
+        const response = (await d.next())!;
+        assert.deepEqual([response.version, response.status], ["HTTP/1.0", 101]);
+        assert.equal(response.headers.get("sec-websocket-accept"), ACCEPT);
+        assert.deepEqual(native.refusals, []);
+        const session = await native.sessions.next();
+        // The session runs: its close frame reaches the HTTP/1.0 client.
+        const frame = await within(d.responses.bytes(7), 5000, "the close frame");
+        assert.deepEqual([...frame!], [0x88, 5, 0x03, 0xe8, ...utf8("bye")]);
+        await d.send(Uint8Array.of(0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8)); // masked close 1000
+        assert.equal((await within(session.closed, 5000, "the session to end")).code, 1000);
+      } finally {
+        await d.close();
+        await native.close();
+      }
+    },
+  );
 });
