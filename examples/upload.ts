@@ -5,7 +5,7 @@
 // its field name, filename, type, size and where it was saved. A failed upload (truncated,
 // malformed, over a limit) gets its 400 or 413 and leaves no file behind.
 //
-//   deno run --allow-net --allow-write examples/upload.ts [--port 8000] [--engine wire|deno] [--dir ./uploads]
+//   deno run --allow-net --allow-read --allow-write examples/upload.ts [--port 8000] [--engine wire|deno] [--dir ./uploads]
 //
 // It prints `listening on http://127.0.0.1:<port>/` when ready; --port 0 picks a free port.
 //

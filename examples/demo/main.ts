@@ -8,6 +8,8 @@
 //     [--engine native|wire] [--port 8000] [--hostname 127.0.0.1] [--data .demo] [--max-upload 67108864]
 //     [--upload-quota 1073741824]
 //
+// (With --data DIR, grant --allow-write=DIR instead of .demo.)
+//
 // Uploads go to <data>/uploads: each file at most --max-upload bytes (64 MiB), all of them at
 // most --upload-quota bytes (1 GiB); past the quota an upload is refused with 507.
 //
