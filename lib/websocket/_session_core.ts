@@ -667,7 +667,7 @@ export class SessionCore {
    *
    * `counted`: whether it counts toward maxSendQueue, as what the application sends does. The
    * session's own frames (a pong, the pinger's ping, a close) do not: they are few by design
-   * (one pong and one ping at a time, one close), and counted, one on its way made a send
+   * (at most 8 pongs and one ping at a time, one close), and counted, one on its way made a send
    * that was awaited refused under a small limit (at 0, a pong being written sufficed).
    */
   send(frame: Frame, counted = false): Promise<void> {
