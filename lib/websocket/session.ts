@@ -42,7 +42,8 @@ export interface RawWebSocketSessionOptions {
   /**
    * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for
    * the peer's close frame (and, for a client, for the server to end the connection) after
-   * ours. A write over it ends the session with 1006. `Infinity` waits forever.
+   * ours. A write over it ends the session with 1006. After a failure the wait is shorter:
+   * the connection ends once the input was quiet for 250 ms. `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -216,7 +217,10 @@ const MAX_PONGS_WAITING = 8;
  *   transport; a client waits up to `timeout` for the server to. `incoming` ends normally.
  * - **Failures**: a protocol violation sends the close code it calls for (1002, 1007, 1009),
  *   a ping timeout 1011; a transport that ends without a close frame gives 1006. `incoming`
- *   errors with the {@linkcode WebSocketError} after the messages received before it.
+ *   errors with the {@linkcode WebSocketError} after the messages received before it. After
+ *   sending that close code, the session processes no more data (RFC 6455 §7.1.7) and ends
+ *   the transport once the input was quiet for 250 ms, or at once when the peer answers
+ *   the close: a silent peer does not hold the connection for `timeout`.
  *
  * @example An echo over an in-memory duplex, driven by a raw client
  * ```ts

@@ -228,4 +228,26 @@ Deno.test("WebSocketSession over a socket (review regressions)", async (t) => {
       await server.close();
     }
   });
+
+  // RFC 6455 §7.1.7: after Failing the WebSocket Connection an endpoint "MUST NOT continue to
+  // attempt to process data (including a responding Close frame)". After 1007 the server
+  // once kept the connection until the peer answered or `timeout` (here 15 s) passed.
+  await t.step("ends TCP within a second of a 1007 to a silent peer, timeout 15 s", async () => {
+    const server = ourServer({ timeout: 15_000 }, echo);
+    const client = await rawSocket(Number(new URL(server.url).port));
+    try {
+      const session = await server.accepted.next();
+      const started = Date.now();
+      await client.send(clientBytes(Frame.text(Uint8Array.of(0xff)))); // invalid UTF-8
+      assert.deepEqual(describe(await client.next()), [Opcode.Close, 1007]);
+      assert.equal(await client.next(1000), null, "the server ends the connection");
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 1000, `ended after ${elapsed} ms`);
+      const info = await session.closed;
+      assert.deepEqual([info.code, info.wasClean], [1007, false]);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
 });

@@ -14,7 +14,7 @@ import {
 import assert from "node:assert/strict";
 import { duplexPair, RawPeer } from "../_util/duplex.ts";
 import { concat, hex } from "../_util/random.ts";
-import { delay } from "../_util/async.ts";
+import { delay, within } from "../_util/async.ts";
 
 const text = new TextDecoder();
 const utf8 = new TextEncoder();
@@ -578,8 +578,8 @@ Deno.test("WebSocketSession", async (t) => {
   await t.step(
     "after a failure, ends when the peer answers the close, not after timeout",
     async () => {
-      // DESIGN: the peer receives the close code, then the session waits for its close (the drop
-      // is a last resort after `timeout`), so a prompt answer ends the session promptly.
+      // The peer receives the close code, then the session reads on for its close (the drop
+      // comes once the input was quiet for 250 ms), so a prompt answer ends it at once.
       const { session, peer } = open({ timeout: 1000 });
       const started = Date.now();
       await peer.send(Frame.text(Uint8Array.of(0xff))); // invalid UTF-8: frames stay parseable
@@ -589,9 +589,55 @@ Deno.test("WebSocketSession", async (t) => {
       const elapsed = Date.now() - started;
       await assert.rejects(session.incoming.getReader().read(), { closeCode: 1007 });
       assert.equal((await session.closed).code, 1007);
-      assert.ok(elapsed < 500, `the transport ended ${elapsed} ms after the peer's close`);
+      assert.ok(elapsed < 200, `the transport ended ${elapsed} ms after the peer's close`);
     },
   );
+
+  // RFC 6455 §7.1.7: an endpoint that must Fail the WebSocket Connection "MUST NOT continue
+  // to attempt to process data (including a responding Close frame)". A message-level
+  // failure (here 1007) once held the connection until the peer answered or `timeout`
+  // passed (15 s by default); a decoder failure ended it after 250 ms of quiet input.
+  for (const role of ["server", "client"] as const) {
+    await t.step(
+      `(${role}) after a failure, ends the transport once a silent peer stays quiet 250 ms`,
+      async () => {
+        const { session, peer } = open({ role, timeout: 15_000 });
+        try {
+          const started = Date.now();
+          // An invalid UTF-8 text, then nothing.
+          await peer.send(Frame.text(Uint8Array.of(0xff)));
+          assert.equal((await nextClose(peer)).code, 1007);
+          assert.equal(await within(peer.next(), 1000, "the session to end the transport"), null);
+          const elapsed = Date.now() - started;
+          assert.ok(elapsed >= 200, `ended ${elapsed} ms after the failure, before the quiet time`);
+          assert.deepEqual(await session.closed, {
+            code: 1007,
+            reason: "Cannot read message: text is not valid UTF-8",
+            wasClean: false,
+          });
+        } finally {
+          await peer.end();
+          await session.closed;
+        }
+      },
+    );
+  }
+
+  await t.step("after a failure, input keeps the transport open until it is quiet", async () => {
+    const { session, peer } = open({ timeout: 15_000 });
+    await peer.send(Frame.text(Uint8Array.of(0xff)));
+    assert.equal((await nextClose(peer)).code, 1007);
+    const started = Date.now();
+    for (let i = 0; i < 4; i++) {
+      await delay(100);
+      await peer.send(Frame.text("ignored")); // read and discarded: no echo, no second close
+    }
+    assert.equal(await within(peer.next(), 1000, "the session to end the transport"), null);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 600, `ended ${elapsed} ms after the failure, while the peer still sent`);
+    assert.equal((await session.closed).code, 1007);
+    await peer.end();
+  });
 
   await t.step("keeps a message received before a failure until it is read", async () => {
     const { session, peer } = open({ timeout: 100 });
