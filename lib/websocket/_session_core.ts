@@ -96,7 +96,7 @@ export interface FrameHandler {
 
 const OPEN: number = 0, CLOSING: number = 1, CLOSED: number = 2;
 const noop = () => {};
-// After a framing error, the session ends once the input was quiet this long (milliseconds).
+// After a failure, the session ends once the input was quiet this long (milliseconds).
 const QUIET_TIME = 250;
 
 /** Applies and checks the options both session types share. */
@@ -275,6 +275,8 @@ export class SessionCore {
   #failureReason = "";
   /** Whether the frame decoder failed, so that no more frames can be read. */
   #unreadable = false;
+  /** Whether the session failed and ends once the input is quiet (see {@linkcode fail}). */
+  #lingering = false;
   #peerClose: { code: number; reason: string } | null = null;
   #buffered: Uint8Array | undefined;
   #pumping: Promise<void> | null = null;
@@ -418,9 +420,9 @@ export class SessionCore {
           this.#transportEnded();
           return;
         }
-        if (this.#unreadable) {
-          this.#armQuietTimer(); // after a framing error the input is discarded
-          continue;
+        if (this.#lingering) {
+          this.#armQuietTimer(); // failed: the input only delays the end (see fail)
+          if (this.#unreadable) continue; // no frames to find in it
         }
         this.#retained = false;
         this.#chunkBuffer = chunk.buffer;
@@ -541,7 +543,7 @@ export class SessionCore {
     return this.#sendClose(frame);
   }
 
-  /** Ends a session that lost framing once the input was quiet for a while. */
+  /** Ends a failed session once the input was quiet for a while. */
   #armQuietTimer(): void {
     clearTimeout(this.#quietTimer);
     this.#quietTimer = setTimeout(
@@ -559,7 +561,20 @@ export class SessionCore {
     }, this.#options.timeout);
   }
 
-  /** Fails the session: send the error's close code, then wait for the peer's close. */
+  /**
+   * Fails the session: sends the error's close code, then ends the transport once the input
+   * was quiet for QUIET_TIME (or `timeout`, if shorter), or as soon as the peer's close
+   * arrives. RFC 6455 §7.1.7: an endpoint that must Fail the WebSocket Connection "MUST NOT
+   * continue to attempt to process data (including a responding Close frame)" and must Close
+   * the WebSocket Connection. So every failure ends alike, whether the frame decoder failed
+   * (RSV, opcode, masking, size) or a message did (1007 UTF-8, 1002 fragment order or close
+   * payload, 1009 maxMessageSize): a peer that stays silent no longer holds the connection
+   * for `timeout` (15 s by default). Input is discarded, data frames unread, until then;
+   * the quiet time is kept because closing with unread bytes makes the kernel send a reset,
+   * which can destroy our close frame before the peer reads it (a client still sending a
+   * huge frame, say). While the input can still be split into frames, a peer that answers
+   * our close at once still ends the session through its close frame.
+   */
   fail(error: unknown, reason?: string): void {
     if (this.#state === CLOSED) return;
     const failure = asFailure(error);
@@ -571,18 +586,12 @@ export class SessionCore {
     if (this.#state !== OPEN) return;
     this.#closing();
     this.send(Frame.close(sentCode(failure), this.#failureReason));
-    if (this.#unreadable) {
-      // The input can no longer be split into frames, so the peer's close cannot be seen.
-      // Discard input until it ends or falls quiet, then end the connection: closing with
-      // unread bytes would make the kernel send a reset, which can destroy our close frame
-      // before the peer reads it (a client still sending a huge frame, say).
+    if (this.#peerClose !== null && !this.#unreadable) {
+      this.#afterHandshake(); // a raw session's peer closed first: this was the reply
+    } else {
+      this.#lingering = true;
       this.#armCloseTimer();
       this.#armQuietTimer();
-      this.pump();
-    } else if (this.#peerClose !== null) {
-      this.#afterHandshake();
-    } else {
-      this.#armCloseTimer();
       this.pump();
     }
   }
@@ -667,7 +676,7 @@ export class SessionCore {
    *
    * `counted`: whether it counts toward maxSendQueue, as what the application sends does. The
    * session's own frames (a pong, the pinger's ping, a close) do not: they are few by design
-   * (one pong and one ping at a time, one close), and counted, one on its way made a send
+   * (at most 8 pongs and one ping at a time, one close), and counted, one on its way made a send
    * that was awaited refused under a small limit (at 0, a pong being written sufficed).
    */
   send(frame: Frame, counted = false): Promise<void> {

@@ -124,16 +124,31 @@ async function handshake(
   const port = Number(target.port || (secure ? 443 : 80));
   const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
   let conn: Deno.Conn;
+  let tcp: Deno.TcpConn | undefined;
   try {
-    const connecting = secure
-      ? Deno.connectTls({
-        hostname,
-        port,
-        ...(options.caCerts ? { caCerts: options.caCerts } : {}),
-      })
-      : Deno.connect({ hostname, port, signal: abort });
-    conn = await raceAbort(connecting, abort);
+    tcp = await raceAbort(Deno.connect({ hostname, port, signal: abort }), abort);
+    // Without it, a small write that follows another before its ACK waits for Nagle's
+    // algorithm: a pong then an echo, the echo 40 ms later (a delayed ACK). The server side
+    // sets it too. A TLS connection is made over this socket (Deno.startTls), so that it
+    // has it as well: Deno.TlsConn has no setNoDelay.
+    tcp.setNoDelay(true);
+    conn = secure
+      ? await raceAbort(
+        Deno.startTls(tcp, {
+          hostname,
+          ...(options.caCerts ? { caCerts: options.caCerts } : {}),
+        }),
+        abort,
+      )
+      : tcp;
   } catch (cause) {
+    if (secure) {
+      try {
+        tcp?.close(); // the TCP socket, when its TLS did not start
+      } catch {
+        // Taken by the TLS connection, and closed with it.
+      }
+    }
     if (abort.aborted) {
       throw new WebSocketError(
         "Cannot connect: the connection did not open in time or was aborted",
@@ -229,10 +244,10 @@ async function handshake(
  * Settles with `promise`, or rejects when `signal` aborts first; a connection that opens after
  * the abort is closed.
  */
-function raceAbort(
-  promise: Promise<Deno.Conn>,
+function raceAbort<C extends Deno.Conn>(
+  promise: Promise<C>,
   signal: AbortSignal | undefined,
-): Promise<Deno.Conn> {
+): Promise<C> {
   if (signal === undefined) return promise;
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason);

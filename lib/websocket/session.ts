@@ -42,7 +42,8 @@ export interface RawWebSocketSessionOptions {
   /**
    * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for
    * the peer's close frame (and, for a client, for the server to end the connection) after
-   * ours. A write over it ends the session with 1006. `Infinity` waits forever.
+   * ours. A write over it ends the session with 1006. After a failure the wait is shorter:
+   * the connection ends once the input was quiet for 250 ms. `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -75,8 +76,8 @@ export interface RawWebSocketSessionOptions {
    * message. Writes to `outgoing` that are not awaited wait in the stream, counted the same
    * way: one made while more than this waits there fails the session alike, and the writes
    * still waiting reject with its error. The frames the session sends by itself (a message
-   * session's pongs and pinger pings, a close frame) do not count: at most one of each is on
-   * its way. `Infinity` lifts it.
+   * session's pongs and pinger pings, a close frame) do not count: at most 8 pongs and one
+   * of the others are on their way. `Infinity` lifts it.
    *
    * @default {8388608}
    */
@@ -199,6 +200,8 @@ export function sessionSettings(
 }
 // Binary messages below this size are copied out of the read buffer (bytes).
 const COPY_BELOW = 16_384;
+// At most this many pongs wait to be written; past it only the newest ping is answered.
+const MAX_PONGS_WAITING = 8;
 
 /**
  * A WebSocket session over a byte duplex (Ktor's `DefaultWebSocketSession`): messages in
@@ -214,7 +217,10 @@ const COPY_BELOW = 16_384;
  *   transport; a client waits up to `timeout` for the server to. `incoming` ends normally.
  * - **Failures**: a protocol violation sends the close code it calls for (1002, 1007, 1009),
  *   a ping timeout 1011; a transport that ends without a close frame gives 1006. `incoming`
- *   errors with the {@linkcode WebSocketError} after the messages received before it.
+ *   errors with the {@linkcode WebSocketError} after the messages received before it. After
+ *   sending that close code, the session processes no more data (RFC 6455 §7.1.7) and ends
+ *   the transport once the input was quiet for 250 ms, or at once when the peer answers
+ *   the close: a silent peer does not hold the connection for `timeout`.
  *
  * @example An echo over an in-memory duplex, driven by a raw client
  * ```ts
@@ -250,10 +256,12 @@ export class WebSocketSession implements MessageSession {
   readonly #inbox: Inbox<Message>;
   readonly #messages: MessageDecoder;
   readonly #encodeOptions: { maxFrameSize: number };
-  #pongPayload: Uint8Array | null = null;
+  /** Pongs handed to the transport and not yet written (see {@linkcode #control}). */
+  #pongsWaiting = 0;
+  /** The newest ping's payload, owed a pong once fewer than MAX_PONGS_WAITING wait. */
+  #pongOwed: Uint8Array | null = null;
   /** Whether the message the decoder hands on next is a small binary one, to be copied. */
   #copyMessage = false;
-  #ponging = false;
   #pinger: PingLoop | null = null;
   #last: Promise<void> = Promise.resolve();
   readonly #frames = { enqueue: (frame: Frame) => (this.#last = this.#core.send(frame, true)) };
@@ -375,14 +383,28 @@ export class WebSocketSession implements MessageSession {
     return this.#core.close(code, reason);
   }
 
+  /**
+   * Pongs: each ping is answered at once, so its pong goes out in order with what the session
+   * writes next (an echo, the close reply), as RFC 6455 §5.5.2 asks ("as soon as is
+   * practical"). Pongs do not count toward maxSendQueue, so a ping flood from a peer that
+   * does not read is bounded instead by MAX_PONGS_WAITING: while that many wait to be
+   * written, only the newest ping is kept, and answered as soon as one of them is written
+   * (§5.5.3 allows answering only the most recent ping). When the peer's close arrives, a
+   * pong still owed is written before the close reply (§5.5.2: a ping is answered unless a
+   * close was received before it).
+   */
   #control(frame: Frame): void {
     if (frame.opcode === Opcode.Close) {
+      if (this.#pongOwed !== null && this.#core.open) this.#sendOwedPong();
       this.#core.peerClose(frame);
     } else if (frame.opcode === Opcode.Ping) {
-      // Answer only the latest ping while a pong is being written (RFC 6455 §5.5.3 allows it),
-      // so a ping flood cannot queue pongs without bound.
-      this.#pongPayload = frame.payload.slice();
-      if (!this.#ponging) this.#sendPongs();
+      if (!this.#core.open) return; // our close was sent: nothing more is answered
+      if (this.#pongsWaiting < MAX_PONGS_WAITING) {
+        this.#pongOwed = null; // answered by this newer pong (§5.5.3)
+        this.#sendPong(frame.payload); // encoded now: the payload's view may be reused after
+      } else {
+        this.#pongOwed = frame.payload.slice();
+      }
     } else {
       // Compared at once, while the payload's view is valid: a flood of unsolicited pongs
       // costs a comparison each, and nothing is queued.
@@ -390,15 +412,21 @@ export class WebSocketSession implements MessageSession {
     }
   }
 
-  async #sendPongs(): Promise<void> {
-    this.#ponging = true;
-    while (this.#pongPayload !== null && this.#core.open) {
-      const payload = this.#pongPayload;
-      this.#pongPayload = null;
-      await this.#core.send(Frame.pong(payload));
-    }
-    this.#ponging = false;
+  #sendPong(payload: Uint8Array): void {
+    this.#pongsWaiting++;
+    this.#core.send(Frame.pong(payload)).then(this.#pongWritten);
   }
+
+  #sendOwedPong(): void {
+    const payload = this.#pongOwed!;
+    this.#pongOwed = null;
+    this.#sendPong(payload);
+  }
+
+  readonly #pongWritten = (): void => {
+    this.#pongsWaiting--;
+    if (this.#pongOwed !== null && this.#core.open) this.#sendOwedPong();
+  };
 
   #startPinger(period: number, timeout: number): void {
     this.#pinger = new PingLoop({ period, timeout, signal: this.#core.signal }, {

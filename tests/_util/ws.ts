@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import {
   acceptWebSocket,
   type AcceptWebSocketOptions,
+  Frame,
+  FrameDecoder,
   HttpError,
   type Message,
   type MessageSession,
@@ -13,7 +15,7 @@ import {
   type UpgradeWebSocketOptions,
   type WebSocketSession,
 } from "@wirestream/wirestream";
-import { delay, within } from "./async.ts";
+import { deferred, delay, within } from "./async.ts";
 import { asciiOf, randomBytes, sameBytes, seeded } from "./random.ts";
 
 /** An unbounded queue of events, read in order. */
@@ -225,4 +227,75 @@ export async function floodUntilRefused(
     if (failed !== null) return { at, error: failed };
   }
   return { at: -1, error: null };
+}
+
+/**
+ * A client speaking raw bytes over a real TCP socket to `port` on 127.0.0.1, after a
+ * handshake made by hand: `send` writes bytes as given (several frames in one write reach the
+ * server in one read), `next` gives the next frame the server sent (its payload copied) or
+ * null once the server ended the connection.
+ */
+export async function rawSocket(port: number) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  conn.setNoDelay(true);
+  const request = "GET / HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\n" +
+    "connection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+    "sec-websocket-version: 13\r\n\r\n";
+  await conn.write(new TextEncoder().encode(request));
+  const frames = new Queue<Frame | null>();
+  const decoder = new FrameDecoder({ role: "client", maxFrameSize: Infinity });
+  const sink = {
+    enqueue: (f: Frame) => frames.push(new Frame(f.opcode, f.payload.slice(), f.fin)),
+  };
+  const head = deferred();
+  const reading = (async () => {
+    let text = "";
+    const buffer = new Uint8Array(65_536);
+    try {
+      for (let n; (n = await conn.read(buffer)) !== null;) {
+        let chunk = buffer.subarray(0, n);
+        if (!text.endsWith("\r\n\r\n")) {
+          const at = latin1Index(chunk, text);
+          text += String.fromCharCode(...chunk.subarray(0, at));
+          chunk = chunk.subarray(at);
+          if (!text.endsWith("\r\n\r\n")) continue;
+          assert.match(text, /^HTTP\/1\.1 101 /);
+          head.resolve();
+        }
+        decoder.push(chunk, sink);
+      }
+    } catch {
+      // Reset, or closed by us.
+    }
+    frames.push(null);
+  })();
+  await within(head.promise, 5000, "the 101 answer");
+  return {
+    conn,
+    /** Writes `bytes` in one write. */
+    send: async (bytes: Uint8Array) => {
+      for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+    },
+    /** The next frame, or null at the end of the connection, within `ms`. */
+    next: (ms = 5000) => frames.next("the server's next frame", ms),
+    /** Closes the socket and waits for the reader. */
+    close: async () => {
+      try {
+        conn.close();
+      } catch {
+        // Closed already.
+      }
+      await reading;
+    },
+  };
+}
+
+/** How many bytes of `chunk` complete an HTTP head of which `text` was read (all if not). */
+function latin1Index(chunk: Uint8Array, text: string): number {
+  let tail = text.slice(-3);
+  for (let i = 0; i < chunk.length; i++) {
+    tail = (tail + String.fromCharCode(chunk[i]!)).slice(-4);
+    if (tail === "\r\n\r\n") return i + 1;
+  }
+  return chunk.length;
 }

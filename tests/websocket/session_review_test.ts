@@ -13,6 +13,7 @@ import {
 } from "@wirestream/wirestream";
 import { byteDuplexPair, duplexPair, RawPeer } from "../_util/duplex.ts";
 import { concat } from "../_util/random.ts";
+import { echo, ourServer, rawSocket } from "../_util/ws.ts";
 
 /** Encodes frames as a client sends them, in one buffer. */
 function clientBytes(...frames: Frame[]): Uint8Array {
@@ -172,5 +173,81 @@ Deno.test("RawWebSocketSession (review regressions)", async (t) => {
     assert.ok(Date.now() - started < 1000, "ended within about timeout");
     assert.equal(info.code, 4000);
     await peer.end();
+  });
+});
+
+/** A frame as its opcode and its text, or its code for a close frame; null for the end. */
+function describe(frame: Frame | null): [number, string | number] | null {
+  if (frame === null) return null;
+  return frame.opcode === Opcode.Close
+    ? [frame.opcode, readClosePayload(frame.payload).code]
+    : [frame.opcode, new TextDecoder().decode(frame.payload)];
+}
+
+Deno.test("WebSocketSession over a socket (review regressions)", async (t) => {
+  const A = new TextEncoder().encode("A"), B = new TextEncoder().encode("B");
+
+  // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+  // response, unless it already received a Close frame. It SHOULD respond with Pong frame as
+  // soon as is practical." Here pong B once came after the echo (8a 01 41, 81 01 74,
+  // 8a 01 42), and with a close instead of the text, was never sent.
+  await t.step("answers two pings of one TCP write before the echo that follows", async () => {
+    const server = ourServer({}, echo);
+    const client = await rawSocket(Number(new URL(server.url).port));
+    try {
+      await client.send(clientBytes(Frame.ping(A), Frame.ping(B), Frame.text("t")));
+      const frames = [await client.next(), await client.next(), await client.next()];
+      assert.deepEqual(frames.map(describe), [
+        [Opcode.Pong, "A"],
+        [Opcode.Pong, "B"],
+        [Opcode.Text, "t"],
+      ]);
+      await client.send(clientBytes(Frame.close(1000)));
+      assert.deepEqual(describe(await client.next()), [Opcode.Close, 1000]);
+      assert.equal(await client.next(), null);
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  await t.step("answers two pings of one TCP write before the close reply", async () => {
+    const server = ourServer({}, echo);
+    const client = await rawSocket(Number(new URL(server.url).port));
+    try {
+      await client.send(clientBytes(Frame.ping(A), Frame.ping(B), Frame.close(1000)));
+      const frames = [await client.next(), await client.next(), await client.next()];
+      assert.deepEqual(frames.map(describe), [
+        [Opcode.Pong, "A"],
+        [Opcode.Pong, "B"],
+        [Opcode.Close, 1000],
+      ]);
+      assert.equal(await client.next(), null, "then the server ends the connection");
+    } finally {
+      await client.close();
+      await server.close();
+    }
+  });
+
+  // RFC 6455 §7.1.7: after Failing the WebSocket Connection an endpoint "MUST NOT continue to
+  // attempt to process data (including a responding Close frame)". After 1007 the server
+  // once kept the connection until the peer answered or `timeout` (here 15 s) passed.
+  await t.step("ends TCP within a second of a 1007 to a silent peer, timeout 15 s", async () => {
+    const server = ourServer({ timeout: 15_000 }, echo);
+    const client = await rawSocket(Number(new URL(server.url).port));
+    try {
+      const session = await server.accepted.next();
+      const started = Date.now();
+      await client.send(clientBytes(Frame.text(Uint8Array.of(0xff)))); // invalid UTF-8
+      assert.deepEqual(describe(await client.next()), [Opcode.Close, 1007]);
+      assert.equal(await client.next(1000), null, "the server ends the connection");
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed < 1000, `ended after ${elapsed} ms`);
+      const info = await session.closed;
+      assert.deepEqual([info.code, info.wasClean], [1007, false]);
+    } finally {
+      await client.close();
+      await server.close();
+    }
   });
 });

@@ -14,7 +14,7 @@ import {
 import assert from "node:assert/strict";
 import { duplexPair, RawPeer } from "../_util/duplex.ts";
 import { concat, hex } from "../_util/random.ts";
-import { delay } from "../_util/async.ts";
+import { delay, within } from "../_util/async.ts";
 
 const text = new TextDecoder();
 const utf8 = new TextEncoder();
@@ -62,6 +62,13 @@ function encode(role: Role, ...frames: Frame[]): Uint8Array {
   const encoder = new FrameEncoder({ role });
   for (const frame of frames) encoder.encode(frame, { enqueue: (c) => chunks.push(c.slice()) });
   return concat(chunks);
+}
+
+/** A frame as its opcode and its text, or its code for a close frame. */
+function describe(frame: Frame): [number, string | number] {
+  return frame.opcode === Opcode.Close
+    ? [frame.opcode, readClosePayload(frame.payload).code]
+    : [frame.opcode, text.decode(frame.payload)];
 }
 
 /** Whether `promise` settles within a few turns of the event loop. */
@@ -235,8 +242,74 @@ Deno.test("WebSocketSession", async (t) => {
     await session.closed;
   });
 
+  // RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong frame in
+  // response, unless it already received a Close frame. It SHOULD respond with Pong frame as
+  // soon as is practical." Two pings in one read once got pong A, the echo, then pong B; and
+  // with a close after them, pong A and the close reply: ping B was never answered.
+  for (const role of ["server", "client"] as const) {
+    const peerRole = role === "server" ? "client" : "server";
+    const frames = (peer: RawPeer, count: number) =>
+      Promise.all(Array.from({ length: count }, () => next(peer))).then((frames) =>
+        frames.map(describe)
+      );
+
+    await t.step(
+      `(${role}) answers two pings of one read before the echo that follows`,
+      async () => {
+        const { session, peer } = open({ role });
+        const echoing = (async () => {
+          for await (const message of session.incoming) await session.send(message);
+        })();
+        // Ping "A", ping "B", text "t": one write, so one read on the session's side.
+        await peer.bytes(
+          encode(
+            peerRole,
+            Frame.ping(utf8.encode("A")),
+            Frame.ping(utf8.encode("B")),
+            Frame.text("t"),
+          ),
+        );
+        assert.deepEqual(await frames(peer, 3), [
+          [Opcode.Pong, "A"],
+          [Opcode.Pong, "B"],
+          [Opcode.Text, "t"],
+        ]);
+        await peer.send(Frame.close(1000));
+        assert.equal((await nextClose(peer)).code, 1000);
+        await echoing;
+        if (role === "client") await peer.end();
+        await assertEnded(peer);
+        assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+      },
+    );
+
+    await t.step(`(${role}) answers two pings of one read before the close reply`, async () => {
+      const { session, peer } = open({ role });
+      // Ping "A", ping "B", close 1000: one write.
+      await peer.bytes(
+        encode(
+          peerRole,
+          Frame.ping(utf8.encode("A")),
+          Frame.ping(utf8.encode("B")),
+          Frame.close(1000),
+        ),
+      );
+      assert.deepEqual(await frames(peer, 3), [
+        [Opcode.Pong, "A"],
+        [Opcode.Pong, "B"],
+        [Opcode.Close, 1000],
+      ]);
+      if (role === "client") await peer.end();
+      await assertEnded(peer);
+      assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    });
+  }
+
+  // §5.5.3 lets an endpoint answer only the most recent ping: past 8 pongs waiting to be
+  // written (a peer that does not read), only the newest ping is kept, so a flood holds at
+  // most 8 pongs, and the last ping is answered once one of them is written.
   await t.step(
-    "answers only the latest of a ping flood once the blocked pong is written",
+    "holds at most 8 pongs for a ping flood it cannot write, then answers the last ping",
     async () => {
       const up = new TransformStream<Uint8Array, Uint8Array>();
       const sink = new GatedSink(true);
@@ -246,22 +319,48 @@ Deno.test("WebSocketSession", async (t) => {
       );
       const writer = up.writable.getWriter();
       const pings: Frame[] = [];
-      for (let i = 0; i < 1000; i++) pings.push(Frame.ping(utf8.encode(`ping ${i}`)));
+      for (let i = 0; i < 10_000; i++) pings.push(Frame.ping(utf8.encode(`ping ${i}`)));
       await writer.write(encode("client", ...pings));
-      await delay(10);
-      const before = sink.writes;
-      assert.ok(before <= 2, `${before} writes while the first pong is blocked`);
+      // Read once the text after the pings comes out: every ping was handled by then.
+      await writer.write(encode("client", Frame.text("after")));
+      const reader = session.incoming.getReader();
+      assert.equal((await reader.read()).value, "after");
+      reader.releaseLock();
+      assert.equal(sink.writes, 1, "the first pong's write is blocked: the others wait");
       sink.open();
       await delay(10);
+      // Every pong encoded: the 8 answered at once, then the last ping's.
       const pongs = decodeServerBytes(sink.chunks);
       assert.deepEqual(pongs.map((f) => [f.opcode, text.decode(f.payload)]), [
-        [Opcode.Pong, "ping 0"],
-        [Opcode.Pong, "ping 999"],
+        ...Array.from({ length: 8 }, (_, i) => [Opcode.Pong, `ping ${i}`]),
+        [Opcode.Pong, "ping 9999"],
       ]);
       await writer.write(encode("client", Frame.close(1000)));
       assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
     },
   );
+
+  await t.step("writes a pong still owed before the reply to the peer's close", async () => {
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    const sink = new GatedSink(true);
+    const session = new WebSocketSession(
+      { readable: up.readable, writable: sink.writable },
+      { timeout: 1000 },
+    );
+    const writer = up.writable.getWriter();
+    const pings: Frame[] = [];
+    for (let i = 0; i < 20; i++) pings.push(Frame.ping(utf8.encode(`ping ${i}`)));
+    await writer.write(encode("client", ...pings, Frame.close(1000)));
+    await delay(10);
+    sink.open();
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    const frames = decodeServerBytes(sink.chunks);
+    assert.deepEqual(frames.map(describe), [
+      ...Array.from({ length: 8 }, (_, i) => [Opcode.Pong, `ping ${i}`]),
+      [Opcode.Pong, "ping 19"],
+      [Opcode.Close, 1000],
+    ]);
+  });
 
   await t.step("sends pings every pingInterval and stays open while the peer answers", async () => {
     const { session, peer } = open({ pingInterval: 15, timeout: 100 });
@@ -479,8 +578,8 @@ Deno.test("WebSocketSession", async (t) => {
   await t.step(
     "after a failure, ends when the peer answers the close, not after timeout",
     async () => {
-      // DESIGN: the peer receives the close code, then the session waits for its close (the drop
-      // is a last resort after `timeout`), so a prompt answer ends the session promptly.
+      // The peer receives the close code, then the session reads on for its close (the drop
+      // comes once the input was quiet for 250 ms), so a prompt answer ends it at once.
       const { session, peer } = open({ timeout: 1000 });
       const started = Date.now();
       await peer.send(Frame.text(Uint8Array.of(0xff))); // invalid UTF-8: frames stay parseable
@@ -490,9 +589,55 @@ Deno.test("WebSocketSession", async (t) => {
       const elapsed = Date.now() - started;
       await assert.rejects(session.incoming.getReader().read(), { closeCode: 1007 });
       assert.equal((await session.closed).code, 1007);
-      assert.ok(elapsed < 500, `the transport ended ${elapsed} ms after the peer's close`);
+      assert.ok(elapsed < 200, `the transport ended ${elapsed} ms after the peer's close`);
     },
   );
+
+  // RFC 6455 §7.1.7: an endpoint that must Fail the WebSocket Connection "MUST NOT continue
+  // to attempt to process data (including a responding Close frame)". A message-level
+  // failure (here 1007) once held the connection until the peer answered or `timeout`
+  // passed (15 s by default); a decoder failure ended it after 250 ms of quiet input.
+  for (const role of ["server", "client"] as const) {
+    await t.step(
+      `(${role}) after a failure, ends the transport once a silent peer stays quiet 250 ms`,
+      async () => {
+        const { session, peer } = open({ role, timeout: 15_000 });
+        try {
+          const started = Date.now();
+          // An invalid UTF-8 text, then nothing.
+          await peer.send(Frame.text(Uint8Array.of(0xff)));
+          assert.equal((await nextClose(peer)).code, 1007);
+          assert.equal(await within(peer.next(), 1000, "the session to end the transport"), null);
+          const elapsed = Date.now() - started;
+          assert.ok(elapsed >= 200, `ended ${elapsed} ms after the failure, before the quiet time`);
+          assert.deepEqual(await session.closed, {
+            code: 1007,
+            reason: "Cannot read message: text is not valid UTF-8",
+            wasClean: false,
+          });
+        } finally {
+          await peer.end();
+          await session.closed;
+        }
+      },
+    );
+  }
+
+  await t.step("after a failure, input keeps the transport open until it is quiet", async () => {
+    const { session, peer } = open({ timeout: 15_000 });
+    await peer.send(Frame.text(Uint8Array.of(0xff)));
+    assert.equal((await nextClose(peer)).code, 1007);
+    const started = Date.now();
+    for (let i = 0; i < 4; i++) {
+      await delay(100);
+      await peer.send(Frame.text("ignored")); // read and discarded: no echo, no second close
+    }
+    assert.equal(await within(peer.next(), 1000, "the session to end the transport"), null);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 600, `ended ${elapsed} ms after the failure, while the peer still sent`);
+    assert.equal((await session.closed).code, 1007);
+    await peer.end();
+  });
 
   await t.step("keeps a message received before a failure until it is read", async () => {
     const { session, peer } = open({ timeout: 100 });
