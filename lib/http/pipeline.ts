@@ -720,11 +720,20 @@ class Pipeline {
       // Lingering close (RFC 9112 §9.6): closing with unread input makes the kernel reset the
       // connection, which can destroy the last response before the client reads it. Send FIN
       // first, then read and drop what still comes, for a bounded time.
+      // Both within LINGER_TIME: on a TLS connection whose handshake never finished,
+      // closeWrite() waits for that handshake, which a silent client never completes.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), LINGER_TIME);
+      });
       try {
-        await transport.closeWrite();
-        await this.#linger();
+        const closing = Promise.resolve(transport.closeWrite()).then(() => true);
+        closing.catch(() => {});
+        if (await Promise.race([closing, late])) await this.#linger(late);
       } catch {
         // The connection failed meanwhile; it is closed below.
+      } finally {
+        clearTimeout(timer);
       }
     } else if (this.#broken) {
       // A write failed or hangs: closing would wait behind it. Abort, and do not wait.
@@ -740,31 +749,23 @@ class Pipeline {
     }
   }
 
-  /** Reads and drops input until it ends, for at most LINGER_TIME. */
-  async #linger(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((
-      resolve,
-    ) => (timer = setTimeout(() => resolve(false), LINGER_TIME)));
+  /** Reads and drops input until it ends, or until `late` resolves (see #end). */
+  async #linger(late: Promise<false>): Promise<void> {
     let retried = false;
-    try {
-      while (true) {
-        this.#reader.consume(this.#reader.length); // a full buffer would end the loop
-        const filling = this.#reader.fill();
-        filling.catch(() => {});
-        try {
-          if (!(await Promise.race([filling, late]))) return;
-        } catch (error) {
-          // Closing our side interrupts a read under way (a request body's read-ahead): read on.
-          if (error instanceof Deno.errors.Interrupted && !retried) {
-            retried = true;
-            continue;
-          }
-          throw error;
+    while (true) {
+      this.#reader.consume(this.#reader.length); // a full buffer would end the loop
+      const filling = this.#reader.fill();
+      filling.catch(() => {});
+      try {
+        if (!(await Promise.race([filling, late]))) return;
+      } catch (error) {
+        // Closing our side interrupts a read under way (a request body's read-ahead): read on.
+        if (error instanceof Deno.errors.Interrupted && !retried) {
+          retried = true;
+          continue;
         }
+        throw error;
       }
-    } finally {
-      clearTimeout(timer);
     }
   }
 

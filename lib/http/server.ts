@@ -33,6 +33,14 @@ export interface HttpServerOptions
    * @default {10000}
    */
   maxConnections?: number;
+  /**
+   * With `tls`, how long a client may take to complete its TLS handshake, in milliseconds;
+   * then its connection is closed. A client that connects and sends nothing would otherwise
+   * hold its connection, and its place under `maxConnections`, forever. `Infinity` waits.
+   *
+   * @default {10000}
+   */
+  handshakeTimeout?: number;
   /** Called once listening, with the bound address. */
   onListen?: (addr: Deno.NetAddr) => void;
   /**
@@ -88,9 +96,11 @@ export interface HttpServer extends AsyncDisposable {
 export function httpServer(options: HttpServerOptions, handler: Handler): HttpServer {
   const maxConnections = checkLimit("maxConnections", options.maxConnections ?? 10_000, 1);
   const shutdownTimeout = checkDuration("shutdownTimeout", options.shutdownTimeout ?? 10_000);
+  const handshakeTimeout = checkDuration("handshakeTimeout", options.handshakeTimeout ?? 10_000);
   const {
     signal,
     tls,
+    handshakeTimeout: _t,
     onListen: _onListen,
     hostname: _h,
     port: _p,
@@ -108,9 +118,62 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const addr = listener.addr as Deno.NetAddr;
   const pipelines = new Set<ConnectionPipeline>();
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
+  /** TLS connections whose handshake is under way; they count toward maxConnections. */
+  const handshakes = new Set<Promise<void>>();
   /** Every connection still open (served by a pipeline or a session): a timed-out shutdown closes them. */
   const conns = new Set<Deno.Conn>();
   let stopping = false;
+
+  /** Serves a connection with a pipeline, until it closes or a session takes it over. */
+  const serve = (conn: Deno.Conn): void => {
+    let upgraded = false;
+    const pipeline = startCheckedPipeline(conn, handler, {
+      ...pipelineOptions,
+      scheme: tls ? "https" : "http",
+      remoteAddr: conn.remoteAddr as Deno.NetAddr,
+      defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
+      onSession: (session) => {
+        upgraded = true;
+        if (stopping) session.close(1001, "going away");
+        sessions.add(session);
+        (session as { closed?: Promise<unknown> }).closed?.then(() => {
+          sessions.delete(session);
+          conns.delete(conn);
+        });
+      },
+    }, limits);
+    pipelines.add(pipeline);
+    pipeline.finished.then(() => {
+      pipelines.delete(pipeline);
+      if (!upgraded) conns.delete(conn); // a session holds the connection on
+    });
+    if (stopping) pipeline.shutdown();
+  };
+
+  /**
+   * Completes the TLS handshake within handshakeTimeout, then serves the connection; closes it
+   * when the handshake fails or takes too long. Until the handshake ends nothing else waits
+   * for it: closeWrite() and reads of a TlsConn wait for the handshake with no time limit.
+   */
+  const handshake = async (conn: Deno.TlsConn): Promise<void> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ok = await Promise.race([
+      conn.handshake().then(() => true, () => false),
+      new Promise<false>((resolve) => {
+        if (handshakeTimeout !== Infinity) {
+          timer = setTimeout(() => resolve(false), handshakeTimeout);
+        }
+      }),
+    ]);
+    clearTimeout(timer);
+    if (ok && conns.has(conn)) return serve(conn); // not cut by a shutdown meanwhile
+    conns.delete(conn);
+    try {
+      conn.close();
+    } catch {
+      // Closed already (by a shutdown's cut).
+    }
+  };
 
   const accepting = (async () => {
     let backoff = 0;
@@ -126,7 +189,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
       }
-      if (pipelines.size + sessions.size >= maxConnections) {
+      if (pipelines.size + sessions.size + handshakes.size >= maxConnections) {
         // Each connection holds a read buffer and its requests: refuse past the limit.
         try {
           conn.close();
@@ -138,33 +201,19 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       // Responses are gathered into one write each; Nagle's delay would only add latency.
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       conns.add(conn);
-      let upgraded = false;
-      const pipeline = startCheckedPipeline(conn, handler, {
-        ...pipelineOptions,
-        scheme: tls ? "https" : "http",
-        remoteAddr: conn.remoteAddr as Deno.NetAddr,
-        defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
-        onSession: (session) => {
-          upgraded = true;
-          if (stopping) session.close(1001, "going away");
-          sessions.add(session);
-          (session as { closed?: Promise<unknown> }).closed?.then(() => {
-            sessions.delete(session);
-            conns.delete(conn);
-          });
-        },
-      }, limits);
-      pipelines.add(pipeline);
-      pipeline.finished.then(() => {
-        pipelines.delete(pipeline);
-        if (!upgraded) conns.delete(conn); // a session holds the connection on
-      });
-      if (stopping) pipeline.shutdown();
+      if (!tls) {
+        serve(conn);
+        continue;
+      }
+      const shaking = handshake(conn as Deno.TlsConn);
+      handshakes.add(shaking);
+      shaking.finally(() => handshakes.delete(shaking));
     }
   })();
 
   const finished = accepting.then(async () => {
-    while (pipelines.size > 0 || sessions.size > 0) {
+    while (pipelines.size > 0 || sessions.size > 0 || handshakes.size > 0) {
+      await Promise.all(handshakes);
       await Promise.all([...pipelines].map((p) => p.finished));
       await Promise.all([...sessions].map((s) => (s as { closed?: Promise<unknown> }).closed));
     }

@@ -990,6 +990,7 @@ Deno.test("httpServer", async (t) => {
     const bad: [Partial<HttpServerOptions>, RegExp][] = [
       [{ maxConnections: 0 }, /maxConnections/],
       [{ shutdownTimeout: -1 }, /shutdownTimeout/],
+      [{ handshakeTimeout: -1 }, /handshakeTimeout/],
       [{ idleTimeout: -1 }, /idleTimeout/],
       [{ headersTimeout: NaN }, /headersTimeout/],
       [{ bodyTimeout: -5 }, /bodyTimeout/],
