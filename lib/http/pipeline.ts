@@ -151,6 +151,14 @@ export interface ConnectionPipeline {
    * `Connection: close`), then the connection closes. An idle connection closes at once.
    */
   shutdown(): void;
+  /**
+   * Ends the connection at once: the signals of the requests not yet answered abort with
+   * `reason`, their responses are not written (a handler that never settles is not waited
+   * for), and the connection closes. A server calls it when a graceful shutdown timed out.
+   *
+   * @param reason Why, as the requests' `signal.reason`. @default {DOMException AbortError}
+   */
+  abort(reason?: unknown): void;
 }
 
 const encoder = new TextEncoder();
@@ -487,7 +495,11 @@ export function startCheckedPipeline(
   limits: PipelineLimits,
 ): ConnectionPipeline {
   const pipeline = new Pipeline(transport, handler, options, limits);
-  return { finished: pipeline.finished, shutdown: () => pipeline.shutdown() };
+  return {
+    finished: pipeline.finished,
+    shutdown: () => pipeline.shutdown(),
+    abort: (reason) => pipeline.abort(reason),
+  };
 }
 
 /** A pipeline's timeouts and limits, defaults applied and checked. Internal. */
@@ -621,6 +633,32 @@ class Pipeline {
   }
 
   #onAbort = (): void => this.shutdown();
+
+  /** Set by abort(): the write loop ends, with this as its error. */
+  #abortReason: unknown = null;
+  /** The write loop ended: the read loop's watch for the client leaving ends too. */
+  #writeEnded = false;
+
+  abort(reason?: unknown): void {
+    if (this.#upgraded || this.#closed || this.#abortReason !== null) return;
+    reason ??= new DOMException("The connection was aborted", "AbortError");
+    this.#abortReason = reason;
+    this.#stopping = true;
+    this.#broken = true; // no graceful close: nothing more is written
+    this.#failWrite(reason);
+    this.#abortAll(reason);
+    for (const slot of this.#queue) slot.continueAsked?.resolve(); // a wait for it ends
+    try {
+      this.#transport.close?.();
+    } catch {
+      // Closed already.
+    }
+    this.#writer?.abort(reason).catch(() => {});
+    this.#cutRead("shutdown");
+    this.#wakeWriter?.();
+    this.#wakeReader?.();
+    this.#stopWatch?.();
+  }
 
   shutdown(): void {
     if (this.#stopping) return;
@@ -822,9 +860,10 @@ class Pipeline {
           if (slot.body.error !== null) break;
         }
         if (slot.context !== null) {
-          // Nothing may be read past a request that may turn into a WebSocket.
-          const response = await slot.answer;
-          if (upgradeTickets.has(response)) break;
+          // Nothing may be read past a request that may turn into a WebSocket. (Its slot
+          // completes without an answer when the pipeline is aborted.)
+          const response = await Promise.race([slot.answer, slot.completed]);
+          if (response === undefined || upgradeTickets.has(response)) break;
         }
       }
     } catch (error) {
@@ -833,6 +872,7 @@ class Pipeline {
       this.#readDone = true;
       this.#wakeWriter?.();
     }
+    if (watch === null && this.#stopping && !this.#closed) await this.#watchStopping();
     if (watch !== null) {
       // The last request was read (Connection: close, HTTP/1.0): nothing more is expected,
       // but the end of the input still tells that the client left before its answer.
@@ -847,6 +887,35 @@ class Pipeline {
         if (more === false) this.#clientLeft();
       } catch {
         this.#clientLeft();
+      }
+    }
+  }
+
+  /**
+   * A shutdown stopped the read loop with requests still to answer: reads on (dropping what
+   * comes; no more requests are read) until the write loop ends, so that a client that leaves
+   * meanwhile, or a connection that fails (a timed-out shutdown closes it), aborts their
+   * signals: a handler that waits on `request.signal` must not wait forever.
+   */
+  async #watchStopping(): Promise<void> {
+    const reader = this.#reader;
+    if (this.#queue.some((slot) => slot.context !== null)) return; // may hand the bytes on
+    while (!this.#writeEnded && this.#queue.length > 0) {
+      if (reader.length > 0 && reader.readsBeside) reader.consume(reader.length);
+      let more: unknown;
+      try {
+        // Not #unlessCut: the shutdown that cut the idle wait does not end this one; the end
+        // of the write loop does (see #writeLoop's #cutRead).
+        this.#waitFor = reader.fill();
+        more = await new Promise(this.#startWait);
+      } catch {
+        if (!this.#writeEnded) this.#clientLeft(); // the connection failed or was closed
+        return;
+      }
+      if (more === CUT) return;
+      if (more === false) {
+        if (reader.done && !this.#writeEnded) this.#clientLeft();
+        return;
       }
     }
   }
@@ -1352,6 +1421,7 @@ class Pipeline {
   async #writeLoop(): Promise<void> {
     try {
       while (true) {
+        if (this.#abortReason !== null) throw this.#abortReason;
         const slot = this.#queue[0];
         if (slot === undefined) {
           if (this.#readDone) break;
@@ -1371,13 +1441,20 @@ class Pipeline {
               slot.response!.then(() => false),
               slot.continueAsked.promise.then(() => true),
             ]);
-            if (asked && !slot.settled && !slot.continueSent) {
+            if (asked && !slot.settled && !slot.continueSent && this.#abortReason === null) {
               slot.continueSent = true;
               await this.#write(CONTINUE);
             }
           }
         }
-        let response = slot.ready ?? await slot.response!;
+        while (!slot.settled) {
+          // Woken when the response is ready (see #watch), or by abort(): a handler that
+          // never settles is not waited for then.
+          if (this.#abortReason !== null) throw this.#abortReason;
+          await new Promise<void>(this.#writerSleeps);
+          this.#wakeWriter = null;
+        }
+        let response = slot.ready!;
         const ticket = upgradeTickets.get(response);
         if (ticket !== undefined && ticket.request === slot.request) {
           await this.#upgrade(slot, response, ticket);
@@ -1441,6 +1518,7 @@ class Pipeline {
       // Requests read after the last response written will not be answered: end them, fail
       // any upgrade among them, and stop the reader wherever it waits.
       this.#stopping = true;
+      this.#writeEnded = true;
       if (!this.#upgraded) {
         this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
         for (const slot of this.#queue) {

@@ -220,8 +220,14 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   });
 
   const timers = new Set<ReturnType<typeof setTimeout>>();
-  /** The shutdown timed out: close every connection, which ends their reads and writes. */
+  /**
+   * The shutdown timed out: abort every pipeline (the signals of its requests not yet answered
+   * abort, and it waits for none of their handlers) and close every connection, which ends
+   * their reads and writes and the WebSocket sessions.
+   */
   const cut = (): void => {
+    const reason = new DOMException("The server shut down before the response", "AbortError");
+    for (const pipeline of pipelines) pipeline.abort(reason);
     for (const conn of conns) {
       try {
         conn.close();

@@ -977,6 +977,89 @@ Deno.test("httpServer", async (t) => {
     );
   }
 
+  /** A long poll: waits for request.signal, and rejects with its reason. */
+  function longPoll(seen: { resolve(reason: unknown): void }): Handler {
+    return (request) =>
+      new Promise<Response>((_, reject) => {
+        request.signal.addEventListener("abort", () => {
+          seen.resolve(request.signal.reason);
+          reject(request.signal.reason);
+        });
+      });
+  }
+
+  await t.step(
+    "shutdown(timeout): a handler waiting on request.signal sees it abort at the timeout, and the shutdown resolves",
+    async () => {
+      const seen = deferred<unknown>();
+      const started = deferred();
+      const poll = longPoll(seen);
+      const server = serve((request, info) => {
+        started.resolve();
+        return poll(request, info);
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/poll"));
+        await within(started.promise, 2000, "the handler to start");
+        const begun = Date.now();
+        await within(server.server.shutdown(200), 200 + 1000, "shutdown(200) to resolve");
+        assert.ok(Date.now() - begun >= 150, "not before the timeout");
+        const reason = await within(seen.promise, 100, "the handler's signal to abort");
+        assert.equal((reason as DOMException).name, "AbortError");
+        await within(c.responses.rest(), 1000, "the connection to close");
+      } finally {
+        await c.close();
+        await server.stopQuietly();
+      }
+    },
+  );
+
+  await t.step("shutdown(timeout): a handler that never settles does not hold it", async () => {
+    const started = deferred();
+    const server = serve(() => {
+      started.resolve();
+      return new Promise<Response>(() => {});
+    });
+    const c = await dial(server.addr.port);
+    try {
+      await c.send(get("/never"));
+      await within(started.promise, 2000, "the handler to start");
+      await within(server.server.shutdown(200), 200 + 1000, "shutdown(200) to resolve");
+      await c.expectClosed(1000);
+    } finally {
+      await c.close();
+      await server.stopQuietly();
+    }
+  });
+
+  await t.step(
+    "shutdown(): a client that leaves aborts its request's signal, and the shutdown resolves",
+    async () => {
+      const seen = deferred<unknown>();
+      const started = deferred();
+      const poll = longPoll(seen);
+      const server = serve((request, info) => {
+        started.resolve();
+        return poll(request, info);
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/poll"));
+        await within(started.promise, 2000, "the handler to start");
+        const stopping = server.server.shutdown(Infinity);
+        await delay(50); // the read loop stops reading requests
+        await c.close();
+        const reason = await within(seen.promise, 1000, "the handler's signal to abort");
+        assert.equal((reason as DOMException).name, "AbortError");
+        await within(stopping, 1000, "shutdown(Infinity) to resolve");
+      } finally {
+        await c.close();
+        await server.stopQuietly();
+      }
+    },
+  );
+
   await t.step("shutdown(timeout) rejects a timeout that is not a duration", async () => {
     await using server = serve(handler);
     await assert.rejects(server.server.shutdown(-1), RangeError);
