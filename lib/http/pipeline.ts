@@ -126,7 +126,8 @@ export interface ConnectionPipelineOptions extends HeadLimits {
   defaultHost?: string;
   /**
    * Turns a handler's error into a response. By default the error is reported with
-   * `console.error` and the client gets an empty 500.
+   * `console.error` and the client gets an empty 500, as it does when `onError` throws or
+   * returns something other than a Response.
    */
   onError?: (error: unknown, request: Request) => Response | Promise<Response>;
   /**
@@ -1288,7 +1289,12 @@ class Pipeline {
     if (error instanceof HttpError) return error.toResponse();
     let failure = error;
     try {
-      if (this.#options.onError) return await this.#options.onError(error, request);
+      if (this.#options.onError) {
+        const response = await this.#options.onError(error, request);
+        // Like a handler's: anything else is a 500, not a response the write loop trips on.
+        if (response instanceof Response) return response;
+        failure = new TypeError("onError did not return a Response", { cause: error });
+      }
     } catch (again) {
       failure = again;
     }

@@ -526,6 +526,42 @@ Deno.test("httpServer", async (t) => {
   );
 
   await t.step(
+    "raw socket: an onError that returns no Response gives 500 and a console.error, and the next request its answer",
+    async () => {
+      // The write loop tripped on the non-Response: the connection was dropped with nothing
+      // written and nothing logged, and the request pipelined behind it went unanswered.
+      const logged: unknown[][] = [];
+      const error = console.error;
+      console.error = (...args: unknown[]) => void logged.push(args);
+      try {
+        await using server = serve(
+          (request) => {
+            if (new URL(request.url).pathname === "/throw") throw new Error("boom");
+            return new Response("fine");
+          },
+          { onError: () => undefined as unknown as Response },
+        );
+        const c = await dial(server.addr.port);
+        try {
+          await c.send(get("/throw") + get("/ok"));
+          assert.equal((await c.next())?.status, 500);
+          const next = (await c.next())!;
+          assert.deepEqual([next.status, textOf(next.body)], [200, "fine"]);
+          assert.equal(logged.length, 1);
+          const failure = logged[0]![1];
+          assert.ok(failure instanceof TypeError, String(failure));
+          assert.match(failure.message, /onError did not return a Response/);
+          assert.equal((failure.cause as Error).message, "boom");
+        } finally {
+          await c.close();
+        }
+      } finally {
+        console.error = error;
+      }
+    },
+  );
+
+  await t.step(
     "raw socket: a response whose body was read or locked gets 500, and the next request its answer",
     async () => {
       // Its body cannot be sent: the write loop's getReader() threw, which cut the connection
