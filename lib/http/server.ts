@@ -116,6 +116,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ hostname, port });
   const addr = listener.addr as Deno.NetAddr;
+  const defaultHost = `${authorityHost(hostname)}:${addr.port}`;
   const pipelines = new Set<ConnectionPipeline>();
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
   /** TLS connections whose handshake is under way; they count toward maxConnections. */
@@ -131,7 +132,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       ...pipelineOptions,
       scheme: tls ? "https" : "http",
       remoteAddr: conn.remoteAddr as Deno.NetAddr,
-      defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
+      defaultHost,
       onSession: (session) => {
         upgraded = true;
         if (stopping) session.close(1001, "going away");
@@ -269,4 +270,10 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   if (signal?.aborted) onAbort();
   options.onListen?.(addr);
   return { addr, finished, shutdown, [Symbol.asyncDispose]: dispose };
+}
+
+/** A listening hostname as the host of a URL authority (RFC 3986 §3.2.2). */
+function authorityHost(hostname: string): string {
+  if (hostname === "0.0.0.0" || hostname === "::" || hostname === "[::]") return "localhost";
+  return hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname;
 }

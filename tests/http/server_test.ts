@@ -8,7 +8,17 @@ import {
   type HttpServerOptions,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { deferred, delay, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
+import {
+  deferred,
+  delay,
+  dial,
+  latin1,
+  ResponseReader,
+  sameBytes,
+  textOf,
+  utf8,
+  within,
+} from "../_util/http.ts";
 import { concat, randomBytes, seeded } from "../_util/random.ts";
 import { drain, endlessEvents } from "../_util/async.ts";
 import { curl, parseCurl } from "../_util/curl.ts";
@@ -1093,6 +1103,44 @@ Deno.test("httpServer", async (t) => {
         await c.close();
         await server.stopQuietly();
       }
+    },
+  );
+
+  /** The URL an HTTP/1.0 request without Host gets, over a raw socket to `hostname`. */
+  async function urlWithoutHost(options: HttpServerOptions, hostname: string): Promise<string> {
+    await using server = httpServer(options, (request) => new Response(request.url));
+    const conn = await Deno.connect({ hostname, port: server.addr.port });
+    try {
+      await conn.write(utf8("GET /x HTTP/1.0\r\n\r\n"));
+      const response = await within(new ResponseReader(conn.readable).next(), 3000, "a response");
+      assert.equal(response?.status, 200, `${JSON.stringify(options)}: not refused`);
+      return textOf(response.body);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the reader.
+      }
+    }
+  }
+
+  await t.step(
+    "HTTP/1.0 without Host on an IPv6 hostname: [::1]:port, and localhost for ::",
+    async (t) => {
+      try {
+        Deno.listen({ hostname: "::1", port: 0 }).close();
+      } catch (error) {
+        console.log(`skipped: IPv6 loopback is not available here (${error})`);
+        return;
+      }
+      await t.step("::1 is bracketed", async () => {
+        const url = await urlWithoutHost({ hostname: "::1", port: 0 }, "::1");
+        assert.match(url, /^http:\/\/\[::1\]:\d+\/x$/);
+      });
+      await t.step(":: is localhost, as 0.0.0.0 is", async () => {
+        const url = await urlWithoutHost({ hostname: "::", port: 0 }, "::1");
+        assert.match(url, /^http:\/\/localhost:\d+\/x$/);
+      });
     },
   );
 
