@@ -19,6 +19,12 @@ export interface HttpServerOptions
   extends Omit<ConnectionPipelineOptions, "signal" | "remoteAddr" | "scheme" | "onSession"> {
   /** The interface to listen on. @default {"0.0.0.0"} */
   hostname?: string;
+  /**
+   * The server's host for HTTP/1.0 requests without `Host`, as `host:port`.
+   *
+   * @default {the hostname and port listened on, with `localhost` for `0.0.0.0` and `::`, and an IPv6 address in brackets (`[::1]:8000`)}
+   */
+  defaultHost?: string;
   /** The port; 0 picks a free one (read it from `addr`). @default {8000} */
   port?: number;
   /** Aborting it shuts the server down gracefully, as {@linkcode HttpServer.shutdown}. */
@@ -116,7 +122,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ hostname, port });
   const addr = listener.addr as Deno.NetAddr;
-  const defaultHost = `${authorityHost(hostname)}:${addr.port}`;
+  const defaultHost = options.defaultHost ?? `${authorityHost(hostname)}:${addr.port}`;
   const pipelines = new Set<ConnectionPipeline>();
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
   /** TLS connections whose handshake is under way; they count toward maxConnections. */

@@ -1144,6 +1144,14 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step("HTTP/1.0 without Host: the defaultHost option wins over the address", async () => {
+    const url = await urlWithoutHost(
+      { hostname: "127.0.0.1", port: 0, defaultHost: "example.test:8443" },
+      "127.0.0.1",
+    );
+    assert.equal(url, "http://example.test:8443/x");
+  });
+
   await t.step("shutdown(timeout) rejects a timeout that is not a duration", async () => {
     await using server = serve(handler);
     await assert.rejects(server.server.shutdown(-1), RangeError);
