@@ -47,7 +47,10 @@ export interface HttpServerOptions
    * @default {10000}
    */
   handshakeTimeout?: number;
-  /** Called once listening, with the bound address. */
+  /**
+   * Called once listening, with the bound address, before the first connection is accepted.
+   * If it throws, the listener is closed and `httpServer` throws its error.
+   */
   onListen?: (addr: Deno.NetAddr) => void;
   /**
    * How long a shutdown (`shutdown()` or the signal) waits for in-flight responses and
@@ -90,6 +93,7 @@ export interface HttpServer extends AsyncDisposable {
  * @returns The server: its address, `finished` and `shutdown()`.
  * @throws {RangeError} For `maxConnections` or a pipeline timeout or limit out of its range,
  * before anything listens.
+ * @throws {Error} What `onListen` threw, once the listener is closed again.
  *
  * @example Hello world
  * ```ts ignore
@@ -122,6 +126,13 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ hostname, port });
   const addr = listener.addr as Deno.NetAddr;
+  try {
+    options.onListen?.(addr);
+  } catch (error) {
+    // Nothing is accepted yet: closing the listener frees the port, and leaves nothing behind.
+    listener.close();
+    throw error;
+  }
   const defaultHost = options.defaultHost ?? `${authorityHost(hostname)}:${addr.port}`;
   const pipelines = new Set<ConnectionPipeline>();
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
@@ -274,7 +285,6 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const dispose = () => shutdown();
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
-  options.onListen?.(addr);
   return { addr, finished, shutdown, [Symbol.asyncDispose]: dispose };
 }
 

@@ -1194,6 +1194,27 @@ Deno.test("httpServer", async (t) => {
     }
   });
 
+  await t.step("an onListen that throws: httpServer throws it, and the port is free again", () => {
+    // The listener stayed open, with an accept pending: the port stayed bound, and the
+    // sanitizer reported both.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = probe.addr;
+    probe.close();
+    const failure = new Error("onListen failed");
+    assert.throws(
+      () =>
+        httpServer({
+          hostname: "127.0.0.1",
+          port,
+          onListen: () => {
+            throw failure;
+          },
+        }, () => new Response()),
+      (error) => error === failure,
+    );
+    Deno.listen({ hostname: "127.0.0.1", port }).close(); // throws AddrInUse if still bound
+  });
+
   await t.step(
     "onListen gets the bound address; HttpError.toResponse answers a handler's refusal",
     async () => {
