@@ -126,7 +126,8 @@ export interface ConnectionPipelineOptions extends HeadLimits {
   defaultHost?: string;
   /**
    * Turns a handler's error into a response. By default the error is reported with
-   * `console.error` and the client gets an empty 500.
+   * `console.error` and the client gets an empty 500, as it does when `onError` throws or
+   * returns something other than a Response.
    */
   onError?: (error: unknown, request: Request) => Response | Promise<Response>;
   /**
@@ -151,6 +152,14 @@ export interface ConnectionPipeline {
    * `Connection: close`), then the connection closes. An idle connection closes at once.
    */
   shutdown(): void;
+  /**
+   * Ends the connection at once: the signals of the requests not yet answered abort with
+   * `reason`, their responses are not written (a handler that never settles is not waited
+   * for), and the connection closes. A server calls it when a graceful shutdown timed out.
+   *
+   * @param reason Why, as the requests' `signal.reason`. @default {DOMException AbortError}
+   */
+  abort(reason?: unknown): void;
 }
 
 const encoder = new TextEncoder();
@@ -487,7 +496,11 @@ export function startCheckedPipeline(
   limits: PipelineLimits,
 ): ConnectionPipeline {
   const pipeline = new Pipeline(transport, handler, options, limits);
-  return { finished: pipeline.finished, shutdown: () => pipeline.shutdown() };
+  return {
+    finished: pipeline.finished,
+    shutdown: () => pipeline.shutdown(),
+    abort: (reason) => pipeline.abort(reason),
+  };
 }
 
 /** A pipeline's timeouts and limits, defaults applied and checked. Internal. */
@@ -622,6 +635,32 @@ class Pipeline {
 
   #onAbort = (): void => this.shutdown();
 
+  /** Set by abort(): the write loop ends, with this as its error. */
+  #abortReason: unknown = null;
+  /** The write loop ended: the read loop's watch for the client leaving ends too. */
+  #writeEnded = false;
+
+  abort(reason?: unknown): void {
+    if (this.#upgraded || this.#closed || this.#abortReason !== null) return;
+    reason ??= new DOMException("The connection was aborted", "AbortError");
+    this.#abortReason = reason;
+    this.#stopping = true;
+    this.#broken = true; // no graceful close: nothing more is written
+    this.#failWrite(reason);
+    this.#abortAll(reason);
+    for (const slot of this.#queue) slot.continueAsked?.resolve(); // a wait for it ends
+    try {
+      this.#transport.close?.();
+    } catch {
+      // Closed already.
+    }
+    this.#writer?.abort(reason).catch(() => {});
+    this.#cutRead("shutdown");
+    this.#wakeWriter?.();
+    this.#wakeReader?.();
+    this.#stopWatch?.();
+  }
+
   shutdown(): void {
     if (this.#stopping) return;
     this.#stopping = true;
@@ -720,11 +759,20 @@ class Pipeline {
       // Lingering close (RFC 9112 §9.6): closing with unread input makes the kernel reset the
       // connection, which can destroy the last response before the client reads it. Send FIN
       // first, then read and drop what still comes, for a bounded time.
+      // Both within LINGER_TIME: on a TLS connection whose handshake never finished,
+      // closeWrite() waits for that handshake, which a silent client never completes.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), LINGER_TIME);
+      });
       try {
-        await transport.closeWrite();
-        await this.#linger();
+        const closing = Promise.resolve(transport.closeWrite()).then(() => true);
+        closing.catch(() => {});
+        if (await Promise.race([closing, late])) await this.#linger(late);
       } catch {
         // The connection failed meanwhile; it is closed below.
+      } finally {
+        clearTimeout(timer);
       }
     } else if (this.#broken) {
       // A write failed or hangs: closing would wait behind it. Abort, and do not wait.
@@ -740,31 +788,23 @@ class Pipeline {
     }
   }
 
-  /** Reads and drops input until it ends, for at most LINGER_TIME. */
-  async #linger(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<false>((
-      resolve,
-    ) => (timer = setTimeout(() => resolve(false), LINGER_TIME)));
+  /** Reads and drops input until it ends, or until `late` resolves (see #end). */
+  async #linger(late: Promise<false>): Promise<void> {
     let retried = false;
-    try {
-      while (true) {
-        this.#reader.consume(this.#reader.length); // a full buffer would end the loop
-        const filling = this.#reader.fill();
-        filling.catch(() => {});
-        try {
-          if (!(await Promise.race([filling, late]))) return;
-        } catch (error) {
-          // Closing our side interrupts a read under way (a request body's read-ahead): read on.
-          if (error instanceof Deno.errors.Interrupted && !retried) {
-            retried = true;
-            continue;
-          }
-          throw error;
+    while (true) {
+      this.#reader.consume(this.#reader.length); // a full buffer would end the loop
+      const filling = this.#reader.fill();
+      filling.catch(() => {});
+      try {
+        if (!(await Promise.race([filling, late]))) return;
+      } catch (error) {
+        // Closing our side interrupts a read under way (a request body's read-ahead): read on.
+        if (error instanceof Deno.errors.Interrupted && !retried) {
+          retried = true;
+          continue;
         }
+        throw error;
       }
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -821,9 +861,10 @@ class Pipeline {
           if (slot.body.error !== null) break;
         }
         if (slot.context !== null) {
-          // Nothing may be read past a request that may turn into a WebSocket.
-          const response = await slot.answer;
-          if (upgradeTickets.has(response)) break;
+          // Nothing may be read past a request that may turn into a WebSocket. (Its slot
+          // completes without an answer when the pipeline is aborted.)
+          const response = await Promise.race([slot.answer, slot.completed]);
+          if (response === undefined || upgradeTickets.has(response)) break;
         }
       }
     } catch (error) {
@@ -832,6 +873,7 @@ class Pipeline {
       this.#readDone = true;
       this.#wakeWriter?.();
     }
+    if (watch === null && this.#stopping && !this.#closed) await this.#watchStopping();
     if (watch !== null) {
       // The last request was read (Connection: close, HTTP/1.0): nothing more is expected,
       // but the end of the input still tells that the client left before its answer.
@@ -846,6 +888,35 @@ class Pipeline {
         if (more === false) this.#clientLeft();
       } catch {
         this.#clientLeft();
+      }
+    }
+  }
+
+  /**
+   * A shutdown stopped the read loop with requests still to answer: reads on (dropping what
+   * comes; no more requests are read) until the write loop ends, so that a client that leaves
+   * meanwhile, or a connection that fails (a timed-out shutdown closes it), aborts their
+   * signals: a handler that waits on `request.signal` must not wait forever.
+   */
+  async #watchStopping(): Promise<void> {
+    const reader = this.#reader;
+    if (this.#queue.some((slot) => slot.context !== null)) return; // may hand the bytes on
+    while (!this.#writeEnded && this.#queue.length > 0) {
+      if (reader.length > 0 && reader.readsBeside) reader.consume(reader.length);
+      let more: unknown;
+      try {
+        // Not #unlessCut: the shutdown that cut the idle wait does not end this one; the end
+        // of the write loop does (see #writeLoop's #cutRead).
+        this.#waitFor = reader.fill();
+        more = await new Promise(this.#startWait);
+      } catch {
+        if (!this.#writeEnded) this.#clientLeft(); // the connection failed or was closed
+        return;
+      }
+      if (more === CUT) return;
+      if (more === false) {
+        if (reader.done && !this.#writeEnded) this.#clientLeft();
+        return;
       }
     }
   }
@@ -1218,7 +1289,12 @@ class Pipeline {
     if (error instanceof HttpError) return error.toResponse();
     let failure = error;
     try {
-      if (this.#options.onError) return await this.#options.onError(error, request);
+      if (this.#options.onError) {
+        const response = await this.#options.onError(error, request);
+        // Like a handler's: anything else is a 500, not a response the write loop trips on.
+        if (response instanceof Response) return response;
+        failure = new TypeError("onError did not return a Response", { cause: error });
+      }
     } catch (again) {
       failure = again;
     }
@@ -1351,6 +1427,7 @@ class Pipeline {
   async #writeLoop(): Promise<void> {
     try {
       while (true) {
+        if (this.#abortReason !== null) throw this.#abortReason;
         const slot = this.#queue[0];
         if (slot === undefined) {
           if (this.#readDone) break;
@@ -1370,13 +1447,20 @@ class Pipeline {
               slot.response!.then(() => false),
               slot.continueAsked.promise.then(() => true),
             ]);
-            if (asked && !slot.settled && !slot.continueSent) {
+            if (asked && !slot.settled && !slot.continueSent && this.#abortReason === null) {
               slot.continueSent = true;
               await this.#write(CONTINUE);
             }
           }
         }
-        let response = slot.ready ?? await slot.response!;
+        while (!slot.settled) {
+          // Woken when the response is ready (see #watch), or by abort(): a handler that
+          // never settles is not waited for then.
+          if (this.#abortReason !== null) throw this.#abortReason;
+          await new Promise<void>(this.#writerSleeps);
+          this.#wakeWriter = null;
+        }
+        let response = slot.ready!;
         const ticket = upgradeTickets.get(response);
         if (ticket !== undefined && ticket.request === slot.request) {
           await this.#upgrade(slot, response, ticket);
@@ -1440,6 +1524,7 @@ class Pipeline {
       // Requests read after the last response written will not be answered: end them, fail
       // any upgrade among them, and stop the reader wherever it waits.
       this.#stopping = true;
+      this.#writeEnded = true;
       if (!this.#upgraded) {
         this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
         for (const slot of this.#queue) {

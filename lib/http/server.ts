@@ -19,6 +19,12 @@ export interface HttpServerOptions
   extends Omit<ConnectionPipelineOptions, "signal" | "remoteAddr" | "scheme" | "onSession"> {
   /** The interface to listen on. @default {"0.0.0.0"} */
   hostname?: string;
+  /**
+   * The server's host for HTTP/1.0 requests without `Host`, as `host:port`.
+   *
+   * @default {the hostname and port listened on, with `localhost` for `0.0.0.0` and `::`, and an IPv6 address in brackets (`[::1]:8000`)}
+   */
+  defaultHost?: string;
   /** The port; 0 picks a free one (read it from `addr`). @default {8000} */
   port?: number;
   /** Aborting it shuts the server down gracefully, as {@linkcode HttpServer.shutdown}. */
@@ -33,7 +39,18 @@ export interface HttpServerOptions
    * @default {10000}
    */
   maxConnections?: number;
-  /** Called once listening, with the bound address. */
+  /**
+   * With `tls`, how long a client may take to complete its TLS handshake, in milliseconds;
+   * then its connection is closed. A client that connects and sends nothing would otherwise
+   * hold its connection, and its place under `maxConnections`, forever. `Infinity` waits.
+   *
+   * @default {10000}
+   */
+  handshakeTimeout?: number;
+  /**
+   * Called once listening, with the bound address, before the first connection is accepted.
+   * If it throws, the listener is closed and `httpServer` throws its error.
+   */
   onListen?: (addr: Deno.NetAddr) => void;
   /**
    * How long a shutdown (`shutdown()` or the signal) waits for in-flight responses and
@@ -76,6 +93,7 @@ export interface HttpServer extends AsyncDisposable {
  * @returns The server: its address, `finished` and `shutdown()`.
  * @throws {RangeError} For `maxConnections` or a pipeline timeout or limit out of its range,
  * before anything listens.
+ * @throws {Error} What `onListen` threw, once the listener is closed again.
  *
  * @example Hello world
  * ```ts ignore
@@ -88,9 +106,11 @@ export interface HttpServer extends AsyncDisposable {
 export function httpServer(options: HttpServerOptions, handler: Handler): HttpServer {
   const maxConnections = checkLimit("maxConnections", options.maxConnections ?? 10_000, 1);
   const shutdownTimeout = checkDuration("shutdownTimeout", options.shutdownTimeout ?? 10_000);
+  const handshakeTimeout = checkDuration("handshakeTimeout", options.handshakeTimeout ?? 10_000);
   const {
     signal,
     tls,
+    handshakeTimeout: _t,
     onListen: _onListen,
     hostname: _h,
     port: _p,
@@ -106,11 +126,72 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
     : Deno.listen({ hostname, port });
   const addr = listener.addr as Deno.NetAddr;
+  try {
+    options.onListen?.(addr);
+  } catch (error) {
+    // Nothing is accepted yet: closing the listener frees the port, and leaves nothing behind.
+    listener.close();
+    throw error;
+  }
+  const defaultHost = options.defaultHost ?? `${authorityHost(hostname)}:${addr.port}`;
   const pipelines = new Set<ConnectionPipeline>();
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
+  /** TLS connections whose handshake is under way; they count toward maxConnections. */
+  const handshakes = new Set<Promise<void>>();
   /** Every connection still open (served by a pipeline or a session): a timed-out shutdown closes them. */
   const conns = new Set<Deno.Conn>();
   let stopping = false;
+
+  /** Serves a connection with a pipeline, until it closes or a session takes it over. */
+  const serve = (conn: Deno.Conn): void => {
+    let upgraded = false;
+    const pipeline = startCheckedPipeline(conn, handler, {
+      ...pipelineOptions,
+      scheme: tls ? "https" : "http",
+      remoteAddr: conn.remoteAddr as Deno.NetAddr,
+      defaultHost,
+      onSession: (session) => {
+        upgraded = true;
+        if (stopping) session.close(1001, "going away");
+        sessions.add(session);
+        (session as { closed?: Promise<unknown> }).closed?.then(() => {
+          sessions.delete(session);
+          conns.delete(conn);
+        });
+      },
+    }, limits);
+    pipelines.add(pipeline);
+    pipeline.finished.then(() => {
+      pipelines.delete(pipeline);
+      if (!upgraded) conns.delete(conn); // a session holds the connection on
+    });
+    if (stopping) pipeline.shutdown();
+  };
+
+  /**
+   * Completes the TLS handshake within handshakeTimeout, then serves the connection; closes it
+   * when the handshake fails or takes too long. Until the handshake ends nothing else waits
+   * for it: closeWrite() and reads of a TlsConn wait for the handshake with no time limit.
+   */
+  const handshake = async (conn: Deno.TlsConn): Promise<void> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ok = await Promise.race([
+      conn.handshake().then(() => true, () => false),
+      new Promise<false>((resolve) => {
+        if (handshakeTimeout !== Infinity) {
+          timer = setTimeout(() => resolve(false), handshakeTimeout);
+        }
+      }),
+    ]);
+    clearTimeout(timer);
+    if (ok && conns.has(conn)) return serve(conn); // not cut by a shutdown meanwhile
+    conns.delete(conn);
+    try {
+      conn.close();
+    } catch {
+      // Closed already (by a shutdown's cut).
+    }
+  };
 
   const accepting = (async () => {
     let backoff = 0;
@@ -126,7 +207,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
       }
-      if (pipelines.size + sessions.size >= maxConnections) {
+      if (pipelines.size + sessions.size + handshakes.size >= maxConnections) {
         // Each connection holds a read buffer and its requests: refuse past the limit.
         try {
           conn.close();
@@ -138,41 +219,33 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       // Responses are gathered into one write each; Nagle's delay would only add latency.
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       conns.add(conn);
-      let upgraded = false;
-      const pipeline = startCheckedPipeline(conn, handler, {
-        ...pipelineOptions,
-        scheme: tls ? "https" : "http",
-        remoteAddr: conn.remoteAddr as Deno.NetAddr,
-        defaultHost: `${hostname === "0.0.0.0" ? "localhost" : hostname}:${addr.port}`,
-        onSession: (session) => {
-          upgraded = true;
-          if (stopping) session.close(1001, "going away");
-          sessions.add(session);
-          (session as { closed?: Promise<unknown> }).closed?.then(() => {
-            sessions.delete(session);
-            conns.delete(conn);
-          });
-        },
-      }, limits);
-      pipelines.add(pipeline);
-      pipeline.finished.then(() => {
-        pipelines.delete(pipeline);
-        if (!upgraded) conns.delete(conn); // a session holds the connection on
-      });
-      if (stopping) pipeline.shutdown();
+      if (!tls) {
+        serve(conn);
+        continue;
+      }
+      const shaking = handshake(conn as Deno.TlsConn);
+      handshakes.add(shaking);
+      shaking.finally(() => handshakes.delete(shaking));
     }
   })();
 
   const finished = accepting.then(async () => {
-    while (pipelines.size > 0 || sessions.size > 0) {
+    while (pipelines.size > 0 || sessions.size > 0 || handshakes.size > 0) {
+      await Promise.all(handshakes);
       await Promise.all([...pipelines].map((p) => p.finished));
       await Promise.all([...sessions].map((s) => (s as { closed?: Promise<unknown> }).closed));
     }
   });
 
   const timers = new Set<ReturnType<typeof setTimeout>>();
-  /** The shutdown timed out: close every connection, which ends their reads and writes. */
+  /**
+   * The shutdown timed out: abort every pipeline (the signals of its requests not yet answered
+   * abort, and it waits for none of their handlers) and close every connection, which ends
+   * their reads and writes and the WebSocket sessions.
+   */
   const cut = (): void => {
+    const reason = new DOMException("The server shut down before the response", "AbortError");
+    for (const pipeline of pipelines) pipeline.abort(reason);
     for (const conn of conns) {
       try {
         conn.close();
@@ -212,6 +285,11 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const dispose = () => shutdown();
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
-  options.onListen?.(addr);
   return { addr, finished, shutdown, [Symbol.asyncDispose]: dispose };
+}
+
+/** A listening hostname as the host of a URL authority (RFC 3986 §3.2.2). */
+function authorityHost(hostname: string): string {
+  if (hostname === "0.0.0.0" || hostname === "::" || hostname === "[::]") return "localhost";
+  return hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname;
 }

@@ -8,7 +8,17 @@ import {
   type HttpServerOptions,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { deferred, delay, dial, latin1, sameBytes, textOf, utf8, within } from "../_util/http.ts";
+import {
+  deferred,
+  delay,
+  dial,
+  latin1,
+  ResponseReader,
+  sameBytes,
+  textOf,
+  utf8,
+  within,
+} from "../_util/http.ts";
 import { concat, randomBytes, seeded } from "../_util/random.ts";
 import { drain, endlessEvents } from "../_util/async.ts";
 import { curl, parseCurl } from "../_util/curl.ts";
@@ -526,6 +536,42 @@ Deno.test("httpServer", async (t) => {
   );
 
   await t.step(
+    "raw socket: an onError that returns no Response gives 500 and a console.error, and the next request its answer",
+    async () => {
+      // The write loop tripped on the non-Response: the connection was dropped with nothing
+      // written and nothing logged, and the request pipelined behind it went unanswered.
+      const logged: unknown[][] = [];
+      const error = console.error;
+      console.error = (...args: unknown[]) => void logged.push(args);
+      try {
+        await using server = serve(
+          (request) => {
+            if (new URL(request.url).pathname === "/throw") throw new Error("boom");
+            return new Response("fine");
+          },
+          { onError: () => undefined as unknown as Response },
+        );
+        const c = await dial(server.addr.port);
+        try {
+          await c.send(get("/throw") + get("/ok"));
+          assert.equal((await c.next())?.status, 500);
+          const next = (await c.next())!;
+          assert.deepEqual([next.status, textOf(next.body)], [200, "fine"]);
+          assert.equal(logged.length, 1);
+          const failure = logged[0]![1];
+          assert.ok(failure instanceof TypeError, String(failure));
+          assert.match(failure.message, /onError did not return a Response/);
+          assert.equal((failure.cause as Error).message, "boom");
+        } finally {
+          await c.close();
+        }
+      } finally {
+        console.error = error;
+      }
+    },
+  );
+
+  await t.step(
     "raw socket: a response whose body was read or locked gets 500, and the next request its answer",
     async () => {
       // Its body cannot be sent: the write loop's getReader() threw, which cut the connection
@@ -977,6 +1023,135 @@ Deno.test("httpServer", async (t) => {
     );
   }
 
+  /** A long poll: waits for request.signal, and rejects with its reason. */
+  function longPoll(seen: { resolve(reason: unknown): void }): Handler {
+    return (request) =>
+      new Promise<Response>((_, reject) => {
+        request.signal.addEventListener("abort", () => {
+          seen.resolve(request.signal.reason);
+          reject(request.signal.reason);
+        });
+      });
+  }
+
+  await t.step(
+    "shutdown(timeout): a handler waiting on request.signal sees it abort at the timeout, and the shutdown resolves",
+    async () => {
+      const seen = deferred<unknown>();
+      const started = deferred();
+      const poll = longPoll(seen);
+      const server = serve((request, info) => {
+        started.resolve();
+        return poll(request, info);
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/poll"));
+        await within(started.promise, 2000, "the handler to start");
+        const begun = Date.now();
+        await within(server.server.shutdown(200), 200 + 1000, "shutdown(200) to resolve");
+        assert.ok(Date.now() - begun >= 150, "not before the timeout");
+        const reason = await within(seen.promise, 100, "the handler's signal to abort");
+        assert.equal((reason as DOMException).name, "AbortError");
+        await within(c.responses.rest(), 1000, "the connection to close");
+      } finally {
+        await c.close();
+        await server.stopQuietly();
+      }
+    },
+  );
+
+  await t.step("shutdown(timeout): a handler that never settles does not hold it", async () => {
+    const started = deferred();
+    const server = serve(() => {
+      started.resolve();
+      return new Promise<Response>(() => {});
+    });
+    const c = await dial(server.addr.port);
+    try {
+      await c.send(get("/never"));
+      await within(started.promise, 2000, "the handler to start");
+      await within(server.server.shutdown(200), 200 + 1000, "shutdown(200) to resolve");
+      await c.expectClosed(1000);
+    } finally {
+      await c.close();
+      await server.stopQuietly();
+    }
+  });
+
+  await t.step(
+    "shutdown(): a client that leaves aborts its request's signal, and the shutdown resolves",
+    async () => {
+      const seen = deferred<unknown>();
+      const started = deferred();
+      const poll = longPoll(seen);
+      const server = serve((request, info) => {
+        started.resolve();
+        return poll(request, info);
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/poll"));
+        await within(started.promise, 2000, "the handler to start");
+        const stopping = server.server.shutdown(Infinity);
+        await delay(50); // the read loop stops reading requests
+        await c.close();
+        const reason = await within(seen.promise, 1000, "the handler's signal to abort");
+        assert.equal((reason as DOMException).name, "AbortError");
+        await within(stopping, 1000, "shutdown(Infinity) to resolve");
+      } finally {
+        await c.close();
+        await server.stopQuietly();
+      }
+    },
+  );
+
+  /** The URL an HTTP/1.0 request without Host gets, over a raw socket to `hostname`. */
+  async function urlWithoutHost(options: HttpServerOptions, hostname: string): Promise<string> {
+    await using server = httpServer(options, (request) => new Response(request.url));
+    const conn = await Deno.connect({ hostname, port: server.addr.port });
+    try {
+      await conn.write(utf8("GET /x HTTP/1.0\r\n\r\n"));
+      const response = await within(new ResponseReader(conn.readable).next(), 3000, "a response");
+      assert.equal(response?.status, 200, `${JSON.stringify(options)}: not refused`);
+      return textOf(response.body);
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // Closed by the reader.
+      }
+    }
+  }
+
+  await t.step(
+    "HTTP/1.0 without Host on an IPv6 hostname: [::1]:port, and localhost for ::",
+    async (t) => {
+      try {
+        Deno.listen({ hostname: "::1", port: 0 }).close();
+      } catch (error) {
+        console.log(`skipped: IPv6 loopback is not available here (${error})`);
+        return;
+      }
+      await t.step("::1 is bracketed", async () => {
+        const url = await urlWithoutHost({ hostname: "::1", port: 0 }, "::1");
+        assert.match(url, /^http:\/\/\[::1\]:\d+\/x$/);
+      });
+      await t.step(":: is localhost, as 0.0.0.0 is", async () => {
+        const url = await urlWithoutHost({ hostname: "::", port: 0 }, "::1");
+        assert.match(url, /^http:\/\/localhost:\d+\/x$/);
+      });
+    },
+  );
+
+  await t.step("HTTP/1.0 without Host: the defaultHost option wins over the address", async () => {
+    const url = await urlWithoutHost(
+      { hostname: "127.0.0.1", port: 0, defaultHost: "example.test:8443" },
+      "127.0.0.1",
+    );
+    assert.equal(url, "http://example.test:8443/x");
+  });
+
   await t.step("shutdown(timeout) rejects a timeout that is not a duration", async () => {
     await using server = serve(handler);
     await assert.rejects(server.server.shutdown(-1), RangeError);
@@ -990,6 +1165,7 @@ Deno.test("httpServer", async (t) => {
     const bad: [Partial<HttpServerOptions>, RegExp][] = [
       [{ maxConnections: 0 }, /maxConnections/],
       [{ shutdownTimeout: -1 }, /shutdownTimeout/],
+      [{ handshakeTimeout: -1 }, /handshakeTimeout/],
       [{ idleTimeout: -1 }, /idleTimeout/],
       [{ headersTimeout: NaN }, /headersTimeout/],
       [{ bodyTimeout: -5 }, /bodyTimeout/],
@@ -1016,6 +1192,27 @@ Deno.test("httpServer", async (t) => {
       assert.equal(listened, false, JSON.stringify(options));
       Deno.listen({ hostname: "127.0.0.1", port }).close(); // the port is still free
     }
+  });
+
+  await t.step("an onListen that throws: httpServer throws it, and the port is free again", () => {
+    // The listener stayed open, with an accept pending: the port stayed bound, and the
+    // sanitizer reported both.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = probe.addr;
+    probe.close();
+    const failure = new Error("onListen failed");
+    assert.throws(
+      () =>
+        httpServer({
+          hostname: "127.0.0.1",
+          port,
+          onListen: () => {
+            throw failure;
+          },
+        }, () => new Response()),
+      (error) => error === failure,
+    );
+    Deno.listen({ hostname: "127.0.0.1", port }).close(); // throws AddrInUse if still bound
   });
 
   await t.step(

@@ -4,7 +4,13 @@
 // only (made with openssl; the CA's key was thrown away).
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { connectWebSocket, httpServer, upgradeWebSocket } from "@wirestream/wirestream";
+import {
+  connectWebSocket,
+  httpServer,
+  startConnectionPipeline,
+  upgradeWebSocket,
+} from "@wirestream/wirestream";
+import { delay, latin1, ResponseReader, utf8, within } from "../_util/http.ts";
 
 const dir = new URL("../_util/tls/", import.meta.url);
 const ca = await Deno.readTextFile(new URL("ca.pem", dir));
@@ -80,4 +86,99 @@ Deno.test("httpServer over TLS", async (t) => {
       await server.shutdown();
     }
   });
+
+  // A client that connects and sends nothing, and one that stops 6 bytes into its ClientHello
+  // (record type 22, TLS 1.0 record version, length 165, handshake type 1).
+  const stalls: [string, Uint8Array][] = [
+    ["a silent client", new Uint8Array(0)],
+    ["a client that sends 6 bytes of a ClientHello", Uint8Array.of(0x16, 3, 1, 0, 0xa5, 1)],
+  ];
+  for (const [who, sent] of stalls) {
+    await t.step(
+      `${who} is let go after handshakeTimeout, and its maxConnections place goes to a real client`,
+      async () => {
+        const server = httpServer(
+          {
+            hostname: "127.0.0.1",
+            port: 0,
+            tls: { cert, key },
+            maxConnections: 1,
+            handshakeTimeout: 300,
+          },
+          () => new Response("served"),
+        );
+        const port = server.addr.port;
+        const stalled = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          if (sent.length > 0) await stalled.write(sent);
+          // Deno keeps the socket of a TlsConn closed mid-handshake open for the handshake to
+          // finish (denoland/deno#14547), so the stalled client never sees the close; the
+          // server lets the connection go all the same, and its place with it.
+          await delay(300 + 200);
+          const client = await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts: [ca] });
+          try {
+            await client.write(
+              utf8("GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+            );
+            const response = await within(
+              new ResponseReader(client.readable).next(),
+              3000,
+              "the TLS client's response",
+            );
+            assert.equal(response?.status, 200);
+            assert.equal(latin1(response.body), "served");
+          } finally {
+            try {
+              client.close();
+            } catch {
+              // Closed by the reader.
+            }
+          }
+        } finally {
+          stalled.close();
+          await within(server.shutdown(), 3000, "server.shutdown() to resolve");
+        }
+      },
+    );
+  }
+
+  await t.step(
+    "shutdown(Infinity) resolves once a silent client's handshakeTimeout passed",
+    async () => {
+      const server = httpServer(
+        { hostname: "127.0.0.1", port: 0, tls: { cert, key }, handshakeTimeout: 300 },
+        () => new Response("served"),
+      );
+      const stalled = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      try {
+        await delay(20); // accepted
+        await within(server.shutdown(Infinity), 300 + 1000, "server.shutdown(Infinity)");
+      } finally {
+        stalled.close();
+        await within(server.shutdown(0), 1000, "").catch(() => {});
+      }
+    },
+  );
+});
+
+Deno.test("startConnectionPipeline over TLS", async (t) => {
+  await t.step(
+    "a client that never completes its handshake: the pipeline ends within idleTimeout and the linger time",
+    async () => {
+      // closeWrite() on a TlsConn waits for the handshake: it must not wait forever.
+      const listener = Deno.listenTls({ hostname: "127.0.0.1", port: 0, cert, key });
+      const stalled = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+      try {
+        const conn = await listener.accept();
+        const pipeline = startConnectionPipeline(conn, () => new Response("x"), {
+          idleTimeout: 100,
+        });
+        // idleTimeout, then at most LINGER_TIME (2 s) for closeWrite() and the lingering close.
+        await within(pipeline.finished, 100 + 2000 + 1000, "the pipeline to end");
+      } finally {
+        stalled.close();
+        listener.close();
+      }
+    },
+  );
 });
