@@ -62,6 +62,7 @@ export async function demo(options: DemoOptions): Promise<{
   await writeTone(mediaPath);
   // The bytes in the upload directory, counted as they are written, so that uploads running
   // at once cannot pass the quota together.
+  await removeLeftovers(uploadsDir);
   let storedBytes = await directorySize(uploadsDir);
   const room = new ChatRoom();
   let sessions = 0;
@@ -225,6 +226,18 @@ export async function demo(options: DemoOptions): Promise<{
 
 function html(text: string): Response {
   return new Response(text, { headers: { "content-type": "text/html; charset=utf-8" } });
+}
+
+/**
+ * Removes the temporary files (`.<UUID>.savepart`) of saves that never finished, as when the
+ * demo was killed during an upload: they would count against the quota forever.
+ */
+async function removeLeftovers(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && /^\..+\.savepart$/.test(entry.name)) {
+      await Deno.remove(`${dir}/${entry.name}`);
+    }
+  }
 }
 
 /** The bytes of the files in `dir` (not its subdirectories, which the demo never makes). */
