@@ -62,6 +62,7 @@ export async function demo(options: DemoOptions): Promise<{
   await writeTone(mediaPath);
   // The bytes in the upload directory, counted as they are written, so that uploads running
   // at once cannot pass the quota together.
+  await removeLeftovers(uploadsDir);
   let storedBytes = await directorySize(uploadsDir);
   const room = new ChatRoom();
   let sessions = 0;
@@ -131,7 +132,7 @@ export async function demo(options: DemoOptions): Promise<{
           }
         }),
       );
-      r.post("/upload", (request) => upload(request));
+      r.post("/upload", (request) => upload(request, app.signal));
       r.get("/media/tone.wav", async (request) => {
         const response = await serveFile(request, mediaPath, { contentType: "audio/wav" });
         if (response.status === 206) media.ranges++;
@@ -141,15 +142,31 @@ export async function demo(options: DemoOptions): Promise<{
     });
   };
 
-  /** Streams each file of a multipart upload to disk; answers what was saved, as JSON. */
-  async function upload(request: Request): Promise<Response> {
+  /**
+   * Streams each file of a multipart upload to disk; answers what was saved, as JSON. `signal`
+   * (the application's, which a stop aborts) ends an upload in flight, even a stalled one.
+   */
+  async function upload(request: Request, signal: AbortSignal): Promise<Response> {
     const saved: { name: string; size: number; stored: string }[] = [];
     try {
-      const events = parseMultipart(request, {
-        maxPartSize: options.maxUpload,
-        maxTotalSize: options.maxUpload + 1024 * 1024,
-        maxParts: 16,
-      });
+      signal.throwIfAborted();
+      if (request.body === null) throw new HttpError(400, "The upload has no body");
+      // The body through a pipe that the signal breaks: the parser's pending read ends with
+      // the signal's reason, whether it waits for a part or inside one.
+      const body = request.body.pipeThrough(new TransformStream(), { signal });
+      const events = parseMultipart(
+        new Request(request.url, {
+          method: "POST",
+          headers: request.headers,
+          body,
+          duplex: "half",
+        } as RequestInit),
+        {
+          maxPartSize: options.maxUpload,
+          maxTotalSize: options.maxUpload + 1024 * 1024,
+          maxParts: 16,
+        },
+      );
       for await (const event of events) {
         if (event.type !== "part") continue;
         if (event.filename === null) {
@@ -171,7 +188,7 @@ export async function demo(options: DemoOptions): Promise<{
         let size: number;
         try {
           const body = event.body.pipeThrough(quota);
-          size = await savePart({ body }, `${uploadsDir}/${stored}`, { createNew: true });
+          size = await savePart({ body }, `${uploadsDir}/${stored}`, { createNew: true, signal });
         } catch (error) {
           storedBytes -= counted; // savePart removed the partial file
           throw error;
@@ -181,6 +198,13 @@ export async function demo(options: DemoOptions): Promise<{
         saved.push({ name: event.filename, size, stored });
       }
     } catch (error) {
+      if (signal.aborted) {
+        // A stop ended it: what was saved stays, the rest is gone (savePart removed it).
+        return Response.json({ error: "The server is stopping", saved }, {
+          status: 503,
+          headers: { connection: "close" }, // the rest of the body is never read
+        });
+      }
       if (!(error instanceof HttpError)) throw error;
       // 507, not 413, past the quota: the request is within the limits, the server cannot
       // store it now (RFC 4918 §11.5), and a smaller file may still fit.
@@ -202,6 +226,18 @@ export async function demo(options: DemoOptions): Promise<{
 
 function html(text: string): Response {
   return new Response(text, { headers: { "content-type": "text/html; charset=utf-8" } });
+}
+
+/**
+ * Removes the temporary files (`.<UUID>.savepart`) of saves that never finished, as when the
+ * demo was killed during an upload: they would count against the quota forever.
+ */
+async function removeLeftovers(dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && /^\..+\.savepart$/.test(entry.name)) {
+      await Deno.remove(`${dir}/${entry.name}`);
+    }
+  }
 }
 
 /** The bytes of the files in `dir` (not its subdirectories, which the demo never makes). */

@@ -1,6 +1,6 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // The demo's chat: a room that broadcasts every message to every session, with presence (who
-// is here) and a bound on what a slow client may hold up.
+// is here), a rate limit per sender, and a bound on what a slow client may hold up.
 
 import { CloseCode, type MessageSession } from "@wirestream/wirestream";
 
@@ -17,6 +17,19 @@ export const MAX_TEXT = 2000;
 export const MAX_MEMBERS = 500;
 /** Bytes one session may have waiting to be written before it is closed (1008) as too slow. */
 export const MAX_BACKLOG = 1024 * 1024;
+/**
+ * Chat messages a member may send per second, on average (a token bucket refilled at this
+ * rate). Without it one sender fills every reader's backlog: with 500 members a message is
+ * written 500 times, and the readers, not the sender, would be closed as too slow.
+ */
+export const MESSAGE_RATE = 5;
+/** Chat messages a member may send at once before {@linkcode MESSAGE_RATE} applies. */
+export const MESSAGE_BURST = 20;
+/**
+ * Messages past the rate that a member may send in a row (each dropped with an `error`)
+ * before it is closed with 1008: a person typing never gets there, a loop soon does.
+ */
+export const MAX_DROPPED = 20;
 const NAME = /^[\p{L}\p{N}_.-]{1,32}$/u;
 
 interface Member {
@@ -24,6 +37,11 @@ interface Member {
   session: MessageSession;
   /** Bytes sent and not yet written. */
   backlog: number;
+  /** Messages it may send now (the token bucket), and when it was last refilled. */
+  tokens: number;
+  refilled: number;
+  /** Messages dropped in a row for passing the rate. */
+  dropped: number;
 }
 
 /** A chat room: sessions join it, and what one says goes to all. */
@@ -51,7 +69,14 @@ export class ChatRoom {
       await session.close(1013, "the room is full").catch(() => {});
       return;
     }
-    const member: Member = { name: this.#uniqueName(wanted), session, backlog: 0 };
+    const member: Member = {
+      name: this.#uniqueName(wanted),
+      session,
+      backlog: 0,
+      tokens: MESSAGE_BURST,
+      refilled: performance.now(),
+      dropped: 0,
+    };
     this.#members.add(member);
     this.#send(member, { type: "welcome", name: member.name });
     this.#broadcastPresence();
@@ -74,6 +99,18 @@ export class ChatRoom {
           });
           continue;
         }
+        if (!this.#take(member)) {
+          if (++member.dropped >= MAX_DROPPED) {
+            await session.close(CloseCode.PolicyViolation, "sending too fast").catch(() => {});
+            break;
+          }
+          this.#send(member, {
+            type: "error",
+            message: `slow down: at most ${MESSAGE_RATE} messages a second; this one was dropped`,
+          });
+          continue;
+        }
+        member.dropped = 0;
         this.#messages++;
         this.#broadcast({ type: "message", from: member.name, text, at: Date.now() });
       }
@@ -81,6 +118,19 @@ export class ChatRoom {
       this.#members.delete(member);
       this.#broadcastPresence();
     }
+  }
+
+  /** Takes a token from the member's bucket, refilled for the time since the last one. */
+  #take(member: Member): boolean {
+    const now = performance.now();
+    member.tokens = Math.min(
+      MESSAGE_BURST,
+      member.tokens + (now - member.refilled) * MESSAGE_RATE / 1000,
+    );
+    member.refilled = now;
+    if (member.tokens < 1) return false;
+    member.tokens--;
+    return true;
   }
 
   #uniqueName(wanted: string | null): string {
@@ -97,21 +147,46 @@ export class ChatRoom {
 
   #broadcast(event: ChatEvent): void {
     const text = JSON.stringify(event);
-    for (const member of this.#members) this.#sendText(member, text);
+    const size = utf8Length(text); // once per broadcast, not per member
+    for (const member of this.#members) this.#sendText(member, text, size);
   }
 
   #send(member: Member, event: ChatEvent): void {
-    this.#sendText(member, JSON.stringify(event));
+    const text = JSON.stringify(event);
+    this.#sendText(member, text, utf8Length(text));
   }
 
-  /** Sends without waiting; a member whose backlog grows past MAX_BACKLOG is closed. */
-  #sendText(member: Member, text: string): void {
-    if (member.backlog + text.length > MAX_BACKLOG) {
+  /**
+   * Sends `text` (`size` bytes as UTF-8, as it goes on the wire) without waiting; a member
+   * whose backlog would grow past MAX_BACKLOG is closed.
+   */
+  #sendText(member: Member, text: string, size: number): void {
+    if (member.backlog + size > MAX_BACKLOG) {
       member.session.close(CloseCode.PolicyViolation, "too slow to read the room").catch(() => {});
       return;
     }
-    member.backlog += text.length; // UTF-16 units: near enough to bytes for a bound
-    const written = () => (member.backlog -= text.length);
+    member.backlog += size;
+    const written = () => (member.backlog -= size);
     member.session.send(text).then(written, written); // an ended session leaves the room
   }
+}
+
+/** The length of `text` in UTF-8, without encoding it (a lone surrogate counts as U+FFFD). */
+export function utf8Length(text: string): number {
+  let size = text.length; // one byte per UTF-16 unit, plus what the wider ones add
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    if (unit < 0x800) size += 1;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        size += 2; // a pair: 4 bytes for 2 units
+        i++;
+        continue;
+      }
+      size += 2; // lone high surrogate: U+FFFD, 3 bytes
+    } else size += 2; // 3 bytes (lone low surrogates included)
+  }
+  return size;
 }

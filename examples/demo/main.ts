@@ -41,9 +41,27 @@ const server = args.engine === "wire"
   }, module)
   : embeddedServer(NativeEngine, options, module);
 await server.start();
+// A stop disposes the application first, which aborts the uploads in flight (see app.ts): the
+// native engine waits for every response, so a stalled upload would otherwise hold it. A
+// second signal exits at once, and so does a stop still running after STOP_LIMIT.
+const STOP_LIMIT = 10_000;
+let stopping = false;
 const stop = () => {
-  console.log("stopping: sessions get 1001, requests in flight finish");
-  server.stop().then(() => Deno.exit(0));
+  if (stopping) {
+    console.log("stopping at once");
+    Deno.exit(130);
+  }
+  stopping = true;
+  console.log("stopping: sessions get 1001, requests in flight finish (again to exit at once)");
+  const limit = setTimeout(() => {
+    console.error(`the stop did not finish within ${STOP_LIMIT} ms: exiting anyway`);
+    Deno.exit(1);
+  }, STOP_LIMIT);
+  server.stop().then(() => Deno.exit(0), (error) => {
+    clearTimeout(limit);
+    console.error("the stop failed:", error);
+    Deno.exit(1);
+  });
 };
 Deno.addSignalListener("SIGINT", stop);
 Deno.addSignalListener("SIGTERM", stop);

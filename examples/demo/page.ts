@@ -2,6 +2,9 @@
 // The demo's page and its script: four panels (chat, upload, media, live figures) on one page.
 // Element ids are what tests/browser/demo_test.ts drives.
 
+/** The chat messages a page keeps shown; older ones are removed as new ones come. */
+export const MAX_KEPT = 200;
+
 /** The page. */
 export const PAGE = `<!doctype html>
 <html lang="en">
@@ -68,6 +71,7 @@ export const SCRIPT = `const $ = (selector) => document.querySelector(selector);
 const wsUrl = (path) => new URL(path, location.href.replace(/^http/, "ws"));
 
 // Chat: a session to /ws/chat; the server says welcome, presence and messages, as JSON.
+const MAX_KEPT = ${MAX_KEPT};
 let me = null;
 function connectChat() {
   const wanted = new URLSearchParams(location.search).get("name") ?? "";
@@ -87,8 +91,11 @@ function connectChat() {
       from.className = "from";
       from.textContent = data.from;
       item.append(from, document.createTextNode(data.text));
-      $("#messages").append(item);
-      $("#messages").scrollTop = $("#messages").scrollHeight;
+      const list = $("#messages");
+      list.append(item);
+      // Only the last MAX_KEPT stay: a tab left open in a busy room must not grow without end.
+      while (list.children.length > MAX_KEPT) list.firstElementChild.remove();
+      list.scrollTop = list.scrollHeight;
     } else if (data.type === "error") {
       $("#chat-error").textContent = data.message;
     }

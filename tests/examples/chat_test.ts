@@ -3,7 +3,14 @@
 // The sessions are scripted stand-ins (the browser test drives real ones).
 import type { CloseInfo, Message, MessageSession } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { ChatRoom, MAX_BACKLOG, MAX_MEMBERS } from "../../examples/demo/chat.ts";
+import {
+  ChatRoom,
+  MAX_BACKLOG,
+  MAX_DROPPED,
+  MAX_MEMBERS,
+  MESSAGE_BURST,
+  utf8Length,
+} from "../../examples/demo/chat.ts";
 import { within } from "../_util/async.ts";
 
 /** A session whose incoming we push to; `reads` false makes every send hang, as a stuck peer. */
@@ -60,17 +67,48 @@ Deno.test("the demo's ChatRoom", async (t) => {
 
   await t.step("a member that never reads is closed with 1008 past the backlog", async () => {
     const room = new ChatRoom();
-    const talker = scripted(), stuck = scripted(false);
-    const running = [room.join(talker.session, "talker"), room.join(stuck.session, "stuck")];
-    const text = "x".repeat(1000);
-    const needed = Math.ceil(MAX_BACKLOG / text.length) + 2; // each broadcast is a bit longer
-    for (let i = 0; i < needed; i++) talker.say(text);
+    // Each talker stays within its burst, so only the backlog limit is at work: "é" is two
+    // bytes in UTF-8, so the backlog is reached with half the characters a UTF-16 count needs.
+    const text = "é".repeat(1000);
+    const talkers = Array.from(
+      { length: Math.ceil(MAX_BACKLOG / (2 * text.length * MESSAGE_BURST)) + 1 },
+      () => scripted(),
+    );
+    const stuck = scripted(false);
+    const running = [
+      ...talkers.map((talker, i) => room.join(talker.session, `talker${i}`)),
+      room.join(stuck.session, "stuck"),
+    ];
+    for (const talker of talkers) for (let i = 0; i < MESSAGE_BURST; i++) talker.say(text);
     await within(stuck.session.closed, 5000, "the stuck member to be closed");
     assert.deepEqual(stuck.closes, [{ code: 1008, reason: "too slow to read the room" }]);
-    const held = stuck.sent.reduce((n, s) => n + s.length, 0);
+    const held = stuck.sent.reduce((n, s) => n + utf8Length(s), 0);
     assert.ok(held <= MAX_BACKLOG, `${held} bytes held for the stuck member`);
-    assert.deepEqual(talker.closes, [], "the others stay");
-    await talker.session.close();
+    assert.ok(held > MAX_BACKLOG - 3 * text.length, `${held} bytes: the limit counts bytes`);
+    for (const talker of talkers) assert.deepEqual(talker.closes, [], "the others stay");
+    for (const talker of talkers) await talker.session.close();
     await Promise.all(running);
   });
+
+  await t.step(`a sender past its burst gets errors, then 1008 after ${MAX_DROPPED}`, async () => {
+    const room = new ChatRoom();
+    const sender = scripted(), reader = scripted();
+    const running = [room.join(sender.session, "sender"), room.join(reader.session, "reader")];
+    for (let i = 0; i < MESSAGE_BURST + MAX_DROPPED + 10; i++) sender.say(`m${i}`);
+    await within(sender.session.closed, 5000, "the sender to be closed");
+    assert.deepEqual(sender.closes, [{ code: 1008, reason: "sending too fast" }]);
+    const errors = sender.sent.filter((s) => JSON.parse(s).type === "error");
+    assert.equal(errors.length, MAX_DROPPED - 1);
+    const got = reader.sent.filter((s) => JSON.parse(s).type === "message");
+    assert.equal(got.length, MESSAGE_BURST, "only the burst reaches the room");
+    assert.deepEqual(reader.closes, []);
+    await reader.session.close();
+    await Promise.all(running);
+  });
+});
+
+Deno.test("utf8Length", () => {
+  for (const text of ["", "abc", "é", "€uro", "😀", "a\ud800b", "\udc00", "\ud800", "x😀é€"]) {
+    assert.equal(utf8Length(text), new TextEncoder().encode(text).length, JSON.stringify(text));
+  }
 });

@@ -93,3 +93,22 @@ Deno.test("the demo's upload quota", async (t) => {
     });
   }
 });
+
+Deno.test("the demo removes leftover .savepart files at the start", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
+  await Deno.mkdir(`${dataDir}/uploads`);
+  // What a save killed mid-way leaves: a hidden temporary file, as big as the whole quota.
+  const leftover = `${dataDir}/uploads/.${crypto.randomUUID()}.savepart`;
+  await Deno.writeFile(leftover, new Uint8Array(MiB));
+  await Deno.writeFile(`${dataDir}/uploads/kept.savepart`, new Uint8Array(0)); // not hidden
+  const demo = await startDemo("native", dataDir, { maxUpload: MiB, uploadQuota: MiB });
+  try {
+    await assert.rejects(Deno.stat(leftover), Deno.errors.NotFound);
+    await Deno.stat(`${dataDir}/uploads/kept.savepart`);
+    const { status, body } = await upload(demo.origin, "full.bin", new Uint8Array(MiB));
+    assert.equal(status, 200, JSON.stringify(body));
+  } finally {
+    await demo.stop();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

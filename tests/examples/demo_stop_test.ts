@@ -1,0 +1,67 @@
+// Copyright 2026 the wirestream authors. MIT license.
+// Stopping the demo while an upload is stalled, on each engine: examples/demo/main.ts as a
+// child process, a raw TCP client that sends the head and 3 bytes of a 100,000-byte multipart
+// body and then nothing, and SIGTERM as a user's Ctrl-C would be.
+import assert from "node:assert/strict";
+import { delay, within } from "../_util/async.ts";
+import { waitForOrigin } from "../_util/serve.ts";
+
+Deno.test("the demo stops with an upload stalled", async (t) => {
+  for (const engine of ["native", "wire"]) {
+    await t.step(`on the ${engine} engine, bounded, the upload answered 503`, async () => {
+      const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net=127.0.0.1",
+          "--allow-read",
+          `--allow-write=${dataDir}`,
+          "examples/demo/main.ts",
+          ...["--engine", engine, "--port", "0", "--data", dataDir],
+        ],
+        cwd: new URL("../../", import.meta.url).pathname,
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stderr = new Response(child.stderr).text();
+      let conn: Deno.TcpConn | undefined;
+      try {
+        const { origin, drained } = await waitForOrigin(child.stdout);
+        const port = Number(new URL(origin).port);
+        conn = await Deno.connect({ hostname: "127.0.0.1", port });
+        const head = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+          "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b";
+        await conn.write(new TextEncoder().encode(head));
+        await delay(300); // the request has reached the handler, which waits for more
+        child.kill("SIGTERM");
+        // The stop aborts the upload: the demo answers 503 at once, on both engines.
+        const answer = new Uint8Array(1024);
+        const n = await within(conn.read(answer), 5000, "the answer to the stalled upload");
+        assert.match(new TextDecoder().decode(answer.subarray(0, n ?? 0)), /^HTTP\/1\.1 503 /);
+        // Deno.serve's graceful shutdown still waits for the client to close that connection
+        // (its body was never read): there the demo's own bound of 10 s ends it.
+        const bound = engine === "native" ? 13_000 : 5000;
+        const status = await within(child.status, bound, "the demo to stop");
+        await drained;
+        const printed = await stderr;
+        assert.doesNotMatch(printed, /BadResource|Uncaught|Handler failed/);
+        if (engine === "wire") assert.equal(status.code, 0, printed);
+        else if (status.code !== 0) {
+          assert.equal(status.code, 1);
+          assert.match(printed, /the stop did not finish within 10000 ms: exiting anyway/);
+        }
+      } finally {
+        conn?.close();
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // Exited already.
+        }
+        await child.status;
+        await stderr.catch(() => {});
+        await Deno.remove(dataDir, { recursive: true });
+      }
+    });
+  }
+});
