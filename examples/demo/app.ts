@@ -17,6 +17,18 @@ import { writeTone } from "./media.ts";
 import { PAGE, SCRIPT } from "./page.ts";
 
 /** Options of {@linkcode demo}. */
+/** The most files one upload may hold. */
+export const MAX_FILES = 16;
+
+/**
+ * The largest upload body: `MAX_FILES` files of `maxUpload` bytes and 1 MiB for the form's
+ * heads. The wire engine's `maxBodySize` is set to it, so that the demo's own JSON 413 answers
+ * anything under it.
+ */
+export function uploadLimit(maxUpload: number): number {
+  return Math.min(MAX_FILES * maxUpload + 1024 * 1024, Number.MAX_SAFE_INTEGER);
+}
+
 export interface DemoOptions {
   /** Where uploads and the media file go; created if missing. */
   dataDir: string;
@@ -163,8 +175,8 @@ export async function demo(options: DemoOptions): Promise<{
         } as RequestInit),
         {
           maxPartSize: options.maxUpload,
-          maxTotalSize: options.maxUpload + 1024 * 1024,
-          maxParts: 16,
+          maxTotalSize: uploadLimit(options.maxUpload),
+          maxParts: MAX_FILES,
         },
       );
       for await (const event of events) {
@@ -209,7 +221,7 @@ export async function demo(options: DemoOptions): Promise<{
       // 507, not 413, past the quota: the request is within the limits, the server cannot
       // store it now (RFC 4918 §11.5), and a smaller file may still fit.
       const message = error.status === 413
-        ? `Upload refused: files are limited to ${options.maxUpload} bytes`
+        ? tooLarge(error.message, options.maxUpload)
         : error.status === 507
         ? `Upload refused: the upload quota of ${options.uploadQuota} bytes is full`
         : error.message;
@@ -222,6 +234,15 @@ export async function demo(options: DemoOptions): Promise<{
   }
 
   return { module, stats };
+}
+
+/** What a 413 says, by the limit the parser names in `why`. */
+function tooLarge(why: string, maxUpload: number): string {
+  if (why.includes("maxParts")) return `Upload refused: at most ${MAX_FILES} files at once`;
+  if (why.includes("maxTotalSize")) {
+    return `Upload refused: an upload is limited to ${uploadLimit(maxUpload)} bytes in all`;
+  }
+  return `Upload refused: each file is limited to ${maxUpload} bytes`;
 }
 
 function html(text: string): Response {

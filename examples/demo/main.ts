@@ -17,7 +17,7 @@
 // wirestream's own HTTP/1.1 and WebSocket codec. It prints `listening on http://HOST:PORT/`.
 
 import { embeddedServer, NativeEngine, WireEngine } from "@wirestream/wirestream";
-import { demo } from "./app.ts";
+import { demo, uploadLimit } from "./app.ts";
 
 const args = parseArgs(Deno.args);
 const { module } = await demo({
@@ -37,7 +37,7 @@ const options = {
 const server = args.engine === "wire"
   ? embeddedServer(WireEngine, {
     ...options,
-    configure: (config) => (config.maxBodySize = args.maxUpload + 1024 * 1024),
+    configure: (config) => (config.maxBodySize = uploadLimit(args.maxUpload)),
   }, module)
   : embeddedServer(NativeEngine, options, module);
 await server.start();

@@ -139,7 +139,9 @@ $("#upload-form").onsubmit = (event) => {
     } else {
       $("#progress").value = 0;
       status.className = "error";
-      status.textContent = body.error ?? ("Upload failed: HTTP " + request.status);
+      status.textContent = body.error ?? (request.status === 413
+        ? "Upload refused: the upload is too large"
+        : "Upload failed: HTTP " + request.status);
       status.dataset.state = "refused";
     }
   };

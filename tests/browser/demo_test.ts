@@ -94,7 +94,7 @@ Deno.test({
               });
               assert.match(
                 (await alice.textContent("#upload-status"))!,
-                new RegExp(`files are limited to ${MAX_UPLOAD} bytes`),
+                new RegExp(`each file is limited to ${MAX_UPLOAD} bytes`),
               );
               const uploads = [...Deno.readDirSync(`${dataDir}/uploads`)];
               assert.equal(uploads.length, 1, "nothing of the refused file stays on disk");

@@ -112,3 +112,38 @@ Deno.test("the demo removes leftover .savepart files at the start", async () => 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("the demo's upload limits answer with its own message on each engine", async (t) => {
+  for (const engine of ["native", "wire"]) {
+    await t.step(`on the ${engine} engine`, async () => {
+      const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
+      const demo = await startDemo(engine, dataDir, { maxUpload: MiB, uploadQuota: 64 * MiB });
+      try {
+        // Three files that each fit: refused before as if one were too big (their total was
+        // held to one file's limit).
+        const form = new FormData();
+        for (const name of ["a.bin", "b.bin", "c.bin"]) {
+          form.append("file", new Blob([new Uint8Array(MiB - 1000)]), name);
+        }
+        const three = await fetch(`${demo.origin}/upload`, { method: "POST", body: form });
+        const saved = await three.json();
+        assert.equal(three.status, 200, JSON.stringify(saved));
+        assert.equal(saved.saved.length, 3);
+        // A file 2 MiB over the limit: the demo's JSON 413 (on the wire engine it was the
+        // engine's own plain-text 413, past its maxBodySize).
+        const big = await upload(demo.origin, "big.bin", new Uint8Array(3 * MiB));
+        assert.equal(big.status, 413);
+        assert.equal(big.body.error, `Upload refused: each file is limited to ${MiB} bytes`);
+        // Too many files at once.
+        const many = new FormData();
+        for (let i = 0; i < 17; i++) many.append("file", new Blob(["x"]), `${i}.txt`);
+        const refused = await fetch(`${demo.origin}/upload`, { method: "POST", body: many });
+        assert.equal(refused.status, 413);
+        assert.equal((await refused.json()).error, "Upload refused: at most 16 files at once");
+      } finally {
+        await demo.stop();
+        await Deno.remove(dataDir, { recursive: true });
+      }
+    });
+  }
+});
