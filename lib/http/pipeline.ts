@@ -430,6 +430,8 @@ class WireInfo implements HandlerInfo {
  *   limits; a bad head is answered with its status (400, 414, 431, 505…) and the connection
  *   closes. Bodies are framed by Content-Length or chunked coding; both at once, or several
  *   differing lengths, are refused (no smuggling).
+ * - `request.url` comes from `Host` and the target, or from an absolute-form target alone,
+ *   whose authority then also replaces the `Host` the handler sees (RFC 9112 §3.2.2).
  * - Up to `maxPipelined` handlers run at once for a pipelining client; responses are written
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
@@ -1225,6 +1227,10 @@ class Pipeline {
       }
       const headers = request.headers;
       for (let k = 0; k < fields.length; k++) headers.append(fields[k]![0], fields[k]![1]);
+      // RFC 9112 §3.2.2: with an absolute-form target the server "MUST ignore the received
+      // Host header field (if any) and instead use the host information of the
+      // request-target": the handler sees that host in Host too, as in the URL.
+      if (url === target) headers.set("host", absoluteTargetParts(target)![1]);
     } catch (cause) {
       return this.#errorSlot(
         new HttpError(

@@ -997,17 +997,27 @@ Deno.test("startConnectionPipeline", async (t) => {
   await t.step(
     "builds the URL from Host, an IPv6 literal and an empty port included, or from an absolute-form target",
     async () => {
-      const c = open((request) => new Response(request.url));
+      const c = open((request) => new Response(`${request.url} ${request.headers.get("host")}`));
       try {
         const heads = [
           "GET /a?b HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", // origin form, IPv6 Host
           "GET /c HTTP/1.1\r\nHost: h:\r\n\r\n", // an empty port (RFC 3986 §3.2.3)
           "OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n", // asterisk form
           "GET http://[::1]:9/d HTTP/1.1\r\nHost: x\r\n\r\n", // absolute form wins over Host
+          "GET HTTP://B.example/e HTTP/1.1\r\nHost: a.example\r\n\r\n",
         ];
         c.send(heads.join(""));
         for (
-          const want of ["http://[::1]:8080/a?b", "http://h/c", "http://h/*", "http://[::1]:9/d"]
+          const want of [
+            "http://[::1]:8080/a?b [::1]:8080",
+            "http://h/c h:",
+            "http://h/* h",
+            // RFC 9112 §3.2.2: the server "MUST ignore the received Host header field (if any)
+            // and instead use the host information of the request-target": the handler's Host
+            // is the target's too, so a Host check agrees with the URL.
+            "http://[::1]:9/d [::1]:9",
+            "http://b.example/e B.example",
+          ]
         ) {
           const response = (await c.next())!;
           assert.equal(response.status, 200, want);
