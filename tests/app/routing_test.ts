@@ -75,6 +75,9 @@ Deno.test("Routing", async (t) => {
     const at = (path: string) => app.fetch(new Request(`http://localhost${path}`));
     assert.equal(await (await at("/café")).text(), "café");
     assert.equal(await (await at("/caf%C3%A9")).text(), "café");
+    // RFC 3986 §6.2.2.1: percent-encoded hex digits are case-insensitive.
+    assert.equal(await (await at("/caf%c3%a9")).text(), "café");
+    assert.equal(await (await at("/caf%C3%a9")).text(), "café");
     assert.equal(await (await at("/n/12")).text(), "number 12");
     for (const path of ["/n/ab", "/CAFÉ"]) {
       const response = await at(path);
