@@ -245,7 +245,10 @@ class Embedded<TConfig> implements EmbeddedServer {
           hostname: this.#options.hostname ?? "0.0.0.0",
           port: this.#options.port ?? 8000,
           onListen: this.#options.onListen ?? ((addr) => {
-            console.log(`Listening on http://${addr.hostname}:${addr.port}/`);
+            // https when the engine serves TLS; an IPv6 address in brackets (RFC 3986 §3.2.2).
+            const scheme = (config as { tls?: unknown }).tls ? "https" : "http";
+            const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+            console.log(`Listening on ${scheme}://${host}:${addr.port}/`);
           }),
         },
         config,

@@ -129,6 +129,36 @@ Deno.test("NativeEngine", async (t) => {
     });
   }
 
+  await t.step(
+    "says https (and brackets an IPv6 address) when it prints where it listens",
+    async () => {
+      const [cert, key] = await Promise.all(
+        ["cert.pem", "key.pem"].map((name) => Deno.readTextFile(new URL(name, tlsDir))),
+      );
+      const printed: string[] = [];
+      const log = console.log;
+      console.log = (...args: unknown[]) => void printed.push(args.join(" "));
+      try {
+        for (const engine of [NativeEngine, WireEngine] as AnyEngine[]) {
+          const tls = embeddedServer(engine, {
+            hostname: "127.0.0.1",
+            port: 0,
+            configure: (config) => (config.tls = { cert: cert!, key: key! }),
+          }, module);
+          const { port } = await tls.start();
+          await tls.stop();
+          assert.equal(printed.pop(), `Listening on https://127.0.0.1:${port}/`);
+        }
+        const v6 = embeddedServer(WireEngine, { hostname: "::1", port: 0 }, module);
+        const { port } = await v6.start();
+        await v6.stop();
+        assert.equal(printed.pop(), `Listening on http://[::1]:${port}/`);
+      } finally {
+        console.log = log;
+      }
+    },
+  );
+
   await t.step("serves HTTP/2 over TLS, which has no Host", async () => {
     const [cert, key, ca] = await Promise.all(
       ["cert.pem", "key.pem", "ca.pem"].map((name) => Deno.readTextFile(new URL(name, tlsDir))),
