@@ -96,8 +96,36 @@ export async function denoServe(
 }
 
 /**
- * Starts the demo (examples/demo/main.ts) on `engine` on 127.0.0.1 with a free port, its data
- * in `dataDir` and its upload limits; resolves once it listens.
+ * Spawns the demo (examples/demo/main.ts) on `engine` on 127.0.0.1 with a free port and its
+ * data in `dataDir`, with the permissions of the start task (writing only to `dataDir`) and
+ * `args` appended; stdout is piped (see {@linkcode waitForOrigin}), stderr as `stderr` says.
+ */
+export function spawnDemo(
+  engine: string,
+  dataDir: string,
+  args: string[] = [],
+  stderr: "inherit" | "piped" = "inherit",
+): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      `--allow-write=${dataDir}`,
+      "examples/demo/main.ts",
+      ...["--engine", engine, "--port", "0", "--data", dataDir],
+      ...args,
+    ],
+    cwd: new URL("../../", import.meta.url).pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr,
+  }).spawn();
+}
+
+/**
+ * Starts the demo as {@linkcode spawnDemo} does, with its upload limits; resolves once it
+ * listens.
  *
  * @returns The origin, and `stop()`, which stops it as a user would (SIGTERM: a graceful
  * stop) and fails if that takes over 10 s or it does not exit cleanly.
@@ -107,22 +135,10 @@ export async function startDemo(
   dataDir: string,
   limits: { maxUpload: number; uploadQuota: number },
 ): Promise<{ origin: string; stop(): Promise<void> }> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      `--allow-write=${dataDir}`,
-      "examples/demo/main.ts",
-      ...["--engine", engine, "--port", "0", "--data", dataDir],
-      ...["--max-upload", String(limits.maxUpload)],
-      ...["--upload-quota", String(limits.uploadQuota)],
-    ],
-    cwd: new URL("../../", import.meta.url).pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  const child = spawnDemo(engine, dataDir, [
+    ...["--max-upload", String(limits.maxUpload)],
+    ...["--upload-quota", String(limits.uploadQuota)],
+  ]);
   const { origin, drained } = await waitForOrigin(child.stdout);
   return {
     origin,

@@ -4,26 +4,13 @@
 // body and then nothing, and SIGTERM as a user's Ctrl-C would be.
 import assert from "node:assert/strict";
 import { delay, within } from "../_util/async.ts";
-import { waitForOrigin } from "../_util/serve.ts";
+import { spawnDemo, waitForOrigin } from "../_util/serve.ts";
 
 Deno.test("the demo stops with an upload stalled", async (t) => {
   for (const engine of ["native", "wire"]) {
     await t.step(`on the ${engine} engine, bounded, the upload answered 503`, async () => {
       const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
-      const child = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-net=127.0.0.1",
-          "--allow-read",
-          `--allow-write=${dataDir}`,
-          "examples/demo/main.ts",
-          ...["--engine", engine, "--port", "0", "--data", dataDir],
-        ],
-        cwd: new URL("../../", import.meta.url).pathname,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+      const child = spawnDemo(engine, dataDir, [], "piped");
       const stderr = new Response(child.stderr).text();
       let conn: Deno.TcpConn | undefined;
       try {

@@ -3,28 +3,10 @@
 // WebSocket.
 import assert from "node:assert/strict";
 import { within } from "../_util/async.ts";
+import { waitForOrigin } from "../_util/serve.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 const MiB = 1 << 20;
-
-/** Reads lines of `stdout` until one announces the address; returns the port. */
-async function waitForListening(stdout: ReadableStream<Uint8Array>): Promise<number> {
-  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) {
-        throw new Error(`The example exited before listening; it printed ${JSON.stringify(text)}`);
-      }
-      text += value;
-      const match = /^listening on http:\/\/127\.0\.0\.1:(\d+)\/$/m.exec(text);
-      if (match) return Number(match[1]);
-    }
-  } finally {
-    await reader.cancel();
-  }
-}
 
 interface Closed {
   code: number;
@@ -82,8 +64,11 @@ async function runEcho(t: Deno.TestContext, engine: string): Promise<void> {
     stderr: "piped",
   }).spawn();
   const stderr = new Response(child.stderr).text();
+  let stdoutDrained: Promise<void> | undefined;
   try {
-    const port = await within(waitForListening(child.stdout), 30_000, "the example to listen");
+    const { origin, drained } = await waitForOrigin(child.stdout);
+    stdoutDrained = drained;
+    const port = Number(new URL(origin).port);
     const url = `ws://127.0.0.1:${port}/`;
 
     await t.step("echoes text as text and binary as binary", async () => {
@@ -153,6 +138,7 @@ async function runEcho(t: Deno.TestContext, engine: string): Promise<void> {
   } finally {
     child.kill("SIGTERM");
     await child.status;
+    await (stdoutDrained ?? child.stdout.cancel().catch(() => {}));
     const errors = await stderr;
     assert.equal(errors.replace(/^(Download|Check) .*\n/gm, ""), "", `stderr: ${errors}`);
   }

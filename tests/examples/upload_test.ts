@@ -4,7 +4,7 @@
 // handler in process with every permission, which hid that the header's flags had become too
 // few when savePart began to check for an existing path.
 import assert from "node:assert/strict";
-import { within } from "../_util/async.ts";
+import { waitForOrigin } from "../_util/serve.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -16,23 +16,6 @@ async function headerFlags(): Promise<string[]> {
   const flags = match[1]!.split(/\s+/);
   assert.ok(flags.every((flag) => flag.startsWith("--allow-")), flags.join(" "));
   return flags;
-}
-
-/** Reads stdout until the example says where it listens; returns the port. */
-async function listeningPort(stdout: ReadableStream<Uint8Array>): Promise<number> {
-  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  try {
-    while (true) {
-      const { done, value } = await reader.read();
-      if (done) throw new Error(`The example exited; it printed ${JSON.stringify(text)}`);
-      text += value;
-      const match = /^listening on http:\/\/127\.0\.0\.1:(\d+)\/$/m.exec(text);
-      if (match) return Number(match[1]);
-    }
-  } finally {
-    await reader.cancel();
-  }
 }
 
 Deno.test("examples/upload.ts with its header's permissions", async (t) => {
@@ -57,13 +40,15 @@ Deno.test("examples/upload.ts with its header's permissions", async (t) => {
         stderr: "piped",
       }).spawn();
       const stderr = new Response(child.stderr).text();
+      let stdoutDrained: Promise<void> | undefined;
       try {
-        const port = await within(listeningPort(child.stdout), 20_000, "the example to listen");
+        const { origin, drained } = await waitForOrigin(child.stdout);
+        stdoutDrained = drained;
         const form = new FormData();
         form.append("title", "hello");
         const content = "x".repeat(100_000);
         form.append("file", new File([content], "notes.txt", { type: "text/plain" }));
-        const response = await fetch(`http://127.0.0.1:${port}/`, { method: "POST", body: form });
+        const response = await fetch(`${origin}/`, { method: "POST", body: form });
         const body = await response.text();
         assert.equal(response.status, 200, body);
         const result = JSON.parse(body);
@@ -80,6 +65,7 @@ Deno.test("examples/upload.ts with its header's permissions", async (t) => {
       } finally {
         child.kill("SIGTERM");
         await child.status;
+        await (stdoutDrained ?? child.stdout.cancel().catch(() => {}));
         const errors = await stderr;
         assert.doesNotMatch(errors, /NotCapable|Requires .* access/, errors);
         await Deno.remove(dir, { recursive: true });
