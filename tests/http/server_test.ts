@@ -1034,20 +1034,25 @@ Deno.test("httpServer", async (t) => {
       });
   }
 
+  /** A server running `handler`, and a raw client whose GET `path` the handler has started. */
+  async function handling(handler: Handler, path: string) {
+    const started = deferred();
+    const server = serve((request, info) => {
+      started.resolve();
+      return handler(request, info);
+    });
+    const c = await dial(server.addr.port);
+    await c.send(get(path));
+    await within(started.promise, 2000, "the handler to start");
+    return { server, c };
+  }
+
   await t.step(
     "shutdown(timeout): a handler waiting on request.signal sees it abort at the timeout, and the shutdown resolves",
     async () => {
       const seen = deferred<unknown>();
-      const started = deferred();
-      const poll = longPoll(seen);
-      const server = serve((request, info) => {
-        started.resolve();
-        return poll(request, info);
-      });
-      const c = await dial(server.addr.port);
+      const { server, c } = await handling(longPoll(seen), "/poll");
       try {
-        await c.send(get("/poll"));
-        await within(started.promise, 2000, "the handler to start");
         const begun = Date.now();
         await within(server.server.shutdown(200), 200 + 1000, "shutdown(200) to resolve");
         assert.ok(Date.now() - begun >= 150, "not before the timeout");
@@ -1062,15 +1067,8 @@ Deno.test("httpServer", async (t) => {
   );
 
   await t.step("shutdown(timeout): a handler that never settles does not hold it", async () => {
-    const started = deferred();
-    const server = serve(() => {
-      started.resolve();
-      return new Promise<Response>(() => {});
-    });
-    const c = await dial(server.addr.port);
+    const { server, c } = await handling(() => new Promise<Response>(() => {}), "/never");
     try {
-      await c.send(get("/never"));
-      await within(started.promise, 2000, "the handler to start");
       await within(server.server.shutdown(200), 200 + 1000, "shutdown(200) to resolve");
       await c.expectClosed(1000);
     } finally {
@@ -1083,16 +1081,8 @@ Deno.test("httpServer", async (t) => {
     "shutdown(): a client that leaves aborts its request's signal, and the shutdown resolves",
     async () => {
       const seen = deferred<unknown>();
-      const started = deferred();
-      const poll = longPoll(seen);
-      const server = serve((request, info) => {
-        started.resolve();
-        return poll(request, info);
-      });
-      const c = await dial(server.addr.port);
+      const { server, c } = await handling(longPoll(seen), "/poll");
       try {
-        await c.send(get("/poll"));
-        await within(started.promise, 2000, "the handler to start");
         const stopping = server.server.shutdown(Infinity);
         await delay(50); // the read loop stops reading requests
         await c.close();
