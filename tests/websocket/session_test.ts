@@ -305,22 +305,29 @@ Deno.test("WebSocketSession", async (t) => {
     });
   }
 
+  /** A server session whose writes block until `sink.open()`, and its peer's writer. */
+  function blockedSession() {
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    const sink = new GatedSink(true);
+    const session = new WebSocketSession(
+      { readable: up.readable, writable: sink.writable },
+      { timeout: 1000 },
+    );
+    return { session, sink, writer: up.writable.getWriter() };
+  }
+
+  /** Pings "ping 0" to "ping n-1". */
+  const numberedPings = (n: number) =>
+    Array.from({ length: n }, (_, i) => Frame.ping(utf8.encode(`ping ${i}`)));
+
   // §5.5.3 lets an endpoint answer only the most recent ping: past 8 pongs waiting to be
   // written (a peer that does not read), only the newest ping is kept, so a flood holds at
   // most 8 pongs, and the last ping is answered once one of them is written.
   await t.step(
     "holds at most 8 pongs for a ping flood it cannot write, then answers the last ping",
     async () => {
-      const up = new TransformStream<Uint8Array, Uint8Array>();
-      const sink = new GatedSink(true);
-      const session = new WebSocketSession(
-        { readable: up.readable, writable: sink.writable },
-        { timeout: 1000 },
-      );
-      const writer = up.writable.getWriter();
-      const pings: Frame[] = [];
-      for (let i = 0; i < 10_000; i++) pings.push(Frame.ping(utf8.encode(`ping ${i}`)));
-      await writer.write(encode("client", ...pings));
+      const { session, sink, writer } = blockedSession();
+      await writer.write(encode("client", ...numberedPings(10_000)));
       // Read once the text after the pings comes out: every ping was handled by then.
       await writer.write(encode("client", Frame.text("after")));
       const reader = session.incoming.getReader();
@@ -341,16 +348,8 @@ Deno.test("WebSocketSession", async (t) => {
   );
 
   await t.step("writes a pong still owed before the reply to the peer's close", async () => {
-    const up = new TransformStream<Uint8Array, Uint8Array>();
-    const sink = new GatedSink(true);
-    const session = new WebSocketSession(
-      { readable: up.readable, writable: sink.writable },
-      { timeout: 1000 },
-    );
-    const writer = up.writable.getWriter();
-    const pings: Frame[] = [];
-    for (let i = 0; i < 20; i++) pings.push(Frame.ping(utf8.encode(`ping ${i}`)));
-    await writer.write(encode("client", ...pings, Frame.close(1000)));
+    const { session, sink, writer } = blockedSession();
+    await writer.write(encode("client", ...numberedPings(20), Frame.close(1000)));
     await delay(10);
     sink.open();
     assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
