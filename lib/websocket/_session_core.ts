@@ -420,9 +420,11 @@ export class SessionCore {
           this.#transportEnded();
           return;
         }
-        if (this.#lingering) {
-          this.#armQuietTimer(); // failed: the input only delays the end (see fail)
-          if (this.#unreadable) continue; // no frames to find in it
+        if (this.#unreadable || this.#lingering) {
+          // Failed (see fail), or the decoder failed while closing: the input only delays the
+          // end. A failed decoder has no frames to find in it.
+          this.#armQuietTimer();
+          if (this.#unreadable) continue;
         }
         this.#retained = false;
         this.#chunkBuffer = chunk.buffer;

@@ -638,6 +638,26 @@ Deno.test("WebSocketSession", async (t) => {
     await peer.end();
   });
 
+  await t.step(
+    "a frame the decoder refuses while closing: later input is dropped, ended when quiet",
+    async () => {
+      const { session, peer } = open({ timeout: 15_000 });
+      void session.close(1000); // closing: waits for the peer's close
+      assert.equal((await nextClose(peer)).code, 1000);
+      await peer.bytes(Uint8Array.of(0x83, 0x80, 0, 0, 0, 0)); // opcode 3: refused
+      const started = Date.now();
+      for (let i = 0; i < 3; i++) {
+        await delay(100);
+        await peer.send(Frame.text("dropped")); // not handed to the failed decoder
+      }
+      assert.equal(await within(peer.next(), 1000, "the session to end the transport"), null);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 400, `ended ${elapsed} ms after the refusal, while the peer sent`);
+      assert.equal((await session.closed).wasClean, false);
+      await peer.end();
+    },
+  );
+
   await t.step("keeps a message received before a failure until it is read", async () => {
     const { session, peer } = open({ timeout: 100 });
     await peer.bytes(encode("client", Frame.text("kept"), Frame.text(Uint8Array.of(0xff)))); // one chunk
