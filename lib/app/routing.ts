@@ -10,6 +10,7 @@ import { HttpError } from "../http/error.ts";
 import type { PeerAddress } from "../http/pipeline.ts";
 import { hasToken, NORMALIZED_METHODS, TOKEN } from "../http/head.ts";
 import { WebSocketError } from "../websocket/error.ts";
+import { WireEngineRequiredError } from "../websocket/native.ts";
 import { CloseCode } from "../websocket/frame.ts";
 import type { MessageSession, RawWebSocketSession } from "../websocket/session.ts";
 import { upgradeWebSocket, type UpgradeWebSocketOptions } from "../websocket/upgrade.ts";
@@ -615,7 +616,7 @@ export class RouteTable implements Routing {
       // Raw frames and masking need the wire engine. embeddedServer refuses to start such an
       // application on NativeEngine, but one served by Deno.serve or `deno serve` learns its
       // engine only now: 501 tells the client why, where a 500 would say nothing.
-      if (error instanceof TypeError && (route.raw || route.options.masking === true)) {
+      if (error instanceof WireEngineRequiredError) {
         return new HttpError(501, error.message, { cause: error }).toResponse();
       }
       return answerError(error);

@@ -51,6 +51,19 @@ const INVALID_CLOSE_CODE = "Invalid close code";
 /** Where the errors for what only our frame codec can do send the user. */
 const WIRE_ENGINE = "the wire engine (httpServer or startConnectionPipeline)";
 
+/**
+ * What the native engine throws for what only the wire engine can do (raw frames, masking,
+ * no `Deno.upgradeWebSocket`): a `TypeError`, of a class of its own so that the application
+ * can answer it with 501. Internal.
+ */
+export class WireEngineRequiredError extends TypeError {
+  /** @param what What the native engine cannot do, and why. */
+  constructor(what: string) {
+    super(`${what}; use ${WIRE_ENGINE}`);
+    this.name = "TypeError";
+  }
+}
+
 const OPEN = 0, CLOSING = 1, CLOSED = 2;
 /** The most bytes a frame header takes, counted with each send into Deno's buffer. */
 const FRAME_HEAD = 14;
@@ -164,8 +177,8 @@ export function nativeLimits(
 
 function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings {
   if (options.masking === true) {
-    throw new TypeError(
-      `Cannot use masking: true on the native engine: Deno never masks what a server sends; use ${WIRE_ENGINE}`,
+    throw new WireEngineRequiredError(
+      "Cannot use masking: true on the native engine: Deno never masks what a server sends",
     );
   }
   const core = coreOptions({
@@ -804,17 +817,15 @@ export function upgradeNative(
   options: UpgradeWebSocketOptions,
 ): WebSocketUpgrade<NativeWebSocketSession> {
   if (options.raw === true) {
-    throw new TypeError(
-      `Cannot upgrade with raw: true on the native engine: Deno reads and answers the frames itself; use ${WIRE_ENGINE}`,
+    throw new WireEngineRequiredError(
+      "Cannot upgrade with raw: true on the native engine: Deno reads and answers the frames itself",
     );
   }
   const { raw: _r, protocols: _p, checkOrigin: _c, pingInterval, ...sessionOptions } = options;
   const settings = nativeSettings(sessionOptions);
   const idleTimeout = idleTimeoutOf(pingInterval ?? null, settings.timeout);
   if (typeof globalThis.Deno?.upgradeWebSocket !== "function") {
-    throw new TypeError(
-      `Cannot upgrade: Deno.upgradeWebSocket is not available; use ${WIRE_ENGINE}`,
-    );
+    throw new WireEngineRequiredError("Cannot upgrade: Deno.upgradeWebSocket is not available");
   }
   if (upgraded.has(request)) {
     throw new TypeError("Cannot upgrade: the request was upgraded already");
