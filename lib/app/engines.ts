@@ -7,7 +7,7 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { absoluteTargetParts, HOST } from "../http/head.ts";
+import { absoluteTargetParts, authorityProblem } from "../http/head.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { Application, ServeInfo } from "./application.ts";
 import { routeTableOf } from "./routing.ts";
@@ -171,26 +171,20 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
 
 /**
  * The 400 for a request whose `Host`, or the authority `Deno.serve` put in its URL, is not a
- * host and an optional port (the wire engine's check, `HOST`); null for a valid one.
+ * host and an optional port (the wire engine's check, `authorityProblem`); null for a valid
+ * one. A URL that starts with the valid Host needs no second look: the common case.
  */
 function refuseAuthority(request: Request): Response | null {
   const host = request.headers.get("host");
-  if (host !== null && !HOST.test(host)) {
-    return new HttpError(
-      400,
-      `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
-    ).toResponse();
+  const url = request.url;
+  if (host !== null) {
+    const problem = authorityProblem("Host", host);
+    if (problem !== null) return new HttpError(400, problem).toResponse();
+    const at = url.indexOf("://") + 3;
+    if (url.startsWith(host, at) && url.charCodeAt(at + host.length) === 0x2f) return null;
   }
-  const authority = absoluteTargetParts(request.url)?.[1] ?? "";
-  if (!HOST.test(authority)) {
-    return new HttpError(
-      400,
-      `Cannot serve request: authority ${
-        JSON.stringify(authority.slice(0, 64))
-      } is not a valid authority`,
-    ).toResponse();
-  }
-  return null;
+  const problem = authorityProblem("authority", absoluteTargetParts(url)?.[1] ?? "");
+  return problem === null ? null : new HttpError(400, problem).toResponse();
 }
 
 /** Settings of the {@linkcode WireEngine}: `httpServer`'s options besides the address. */

@@ -116,6 +116,17 @@ const HOST_PATTERN = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=
  * (RFC 9110 §7.2, RFC 3986 §3.2). Internal.
  */
 export const HOST: RegExp = new RegExp(`^${HOST_PATTERN}(?::\\d*)?$`);
+
+/**
+ * Why `value`, a `Host` (or a URL's authority, `what`), cannot be served: the 400's message,
+ * or null for a valid authority ({@linkcode HOST}). Internal.
+ */
+export function authorityProblem(what: "Host" | "authority", value: string): string | null {
+  if (HOST.test(value)) return null;
+  return `Cannot serve request: ${what} ${
+    JSON.stringify(value.slice(0, 64))
+  } is not a valid authority`;
+}
 // An authority-form target (CONNECT): a host and a port, which is not optional (RFC 9112 §3.2.3).
 const AUTHORITY = new RegExp(`^${HOST_PATTERN}:\\d+$`);
 // An absolute-form target (RFC 9112 §3.2.2): its scheme and its authority.

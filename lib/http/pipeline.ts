@@ -22,6 +22,7 @@ import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
 import {
   absoluteTargetParts,
+  authorityProblem,
   hasToken,
   type HeadLimits,
   HOST,
@@ -1103,12 +1104,8 @@ class Pipeline {
     if (host === null && http11) {
       return this.#refuse(400, "Cannot serve request: HTTP/1.1 requires Host");
     }
-    if (host !== null && !HOST.test(host)) {
-      return this.#refuse(
-        400,
-        `Cannot serve request: Host ${JSON.stringify(host.slice(0, 64))} is not a valid authority`,
-      );
-    }
+    const hostProblem = host === null ? null : authorityProblem("Host", host);
+    if (hostProblem !== null) return this.#refuse(400, hostProblem);
     const upper = head.method.toUpperCase();
     if (FORBIDDEN_METHODS.has(upper)) {
       return this.#refuse(501, `Cannot serve request: method ${head.method} is not supported`);
