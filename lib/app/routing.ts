@@ -683,7 +683,10 @@ function answerError(error: unknown): Response {
  * matches a route bound as `/café`.
  */
 function percentUpper(href: string): string {
-  return href.includes("%")
+  // Browsers send upper-case escapes: only a URL with a lower-case hex digit gets a new string.
+  return href.includes("%") && LOWER_ESCAPE.test(href)
     ? href.replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase())
     : href;
 }
+
+const LOWER_ESCAPE = /%(?:[a-f][0-9a-fA-F]|[0-9A-F][a-f])/;
