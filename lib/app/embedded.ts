@@ -7,6 +7,7 @@
  */
 
 import { checkDuration } from "../_options.ts";
+import { urlHost } from "../http/head.ts";
 import { Application } from "./application.ts";
 import type { EngineFactory, RunningEngine } from "./engines.ts";
 
@@ -247,8 +248,7 @@ class Embedded<TConfig> implements EmbeddedServer {
           onListen: this.#options.onListen ?? ((addr) => {
             // https when the engine serves TLS; an IPv6 address in brackets (RFC 3986 §3.2.2).
             const scheme = (config as { tls?: unknown }).tls ? "https" : "http";
-            const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
-            console.log(`Listening on ${scheme}://${host}:${addr.port}/`);
+            console.log(`Listening on ${scheme}://${urlHost(addr.hostname)}:${addr.port}/`);
           }),
         },
         config,

@@ -118,6 +118,14 @@ const HOST_PATTERN = String.raw`(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=
 export const HOST: RegExp = new RegExp(`^${HOST_PATTERN}(?::\\d*)?$`);
 
 /**
+ * `hostname` as a URL or Host writes it: an IPv6 address in brackets (RFC 3986 §3.2.2).
+ * Internal.
+ */
+export function urlHost(hostname: string): string {
+  return hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname;
+}
+
+/**
  * Why `value`, a `Host` (or a URL's authority, `what`), cannot be served: the 400's message,
  * or null for a valid authority ({@linkcode HOST}). Internal.
  */

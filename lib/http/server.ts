@@ -6,6 +6,7 @@
  */
 
 import { checkDuration, checkLimit } from "../_options.ts";
+import { urlHost } from "./head.ts";
 import {
   type ConnectionPipeline,
   type ConnectionPipelineOptions,
@@ -291,5 +292,5 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
 /** A listening hostname as the host of a URL authority (RFC 3986 §3.2.2). */
 function authorityHost(hostname: string): string {
   if (hostname === "0.0.0.0" || hostname === "::" || hostname === "[::]") return "localhost";
-  return hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname;
+  return urlHost(hostname);
 }
