@@ -308,12 +308,12 @@ class Deadline {
 }
 
 /**
- * Whether an absolute-form target may be served here: the connection's scheme (a request on a
- * plain connection cannot claim https) and an authority that is a valid host.
+ * The authority of an absolute-form target that may be served here (the connection's scheme:
+ * a request on a plain connection cannot claim https; a valid host), else null.
  */
-function absoluteTarget(target: string, scheme: string): boolean {
+function absoluteAuthority(target: string, scheme: string): string | null {
   const parts = absoluteTargetParts(target);
-  return parts !== null && parts[0] === scheme && HOST.test(parts[1]);
+  return parts !== null && parts[0] === scheme && HOST.test(parts[1]) ? parts[1] : null;
 }
 
 /** The body of one request, read from the connection's buffer. */
@@ -1197,11 +1197,14 @@ class Pipeline {
     const authority = host ?? this.#options.defaultHost ?? "localhost";
     const target = head.target;
     const form = targetForm(target);
+    const absolute = form === "origin" || form === "asterisk"
+      ? null
+      : absoluteAuthority(target, this.#scheme);
     const url = form === "origin"
       ? `${this.#scheme}://${authority}${target}`
       : form === "asterisk"
       ? `${this.#scheme}://${authority}/*`
-      : absoluteTarget(target, this.#scheme)
+      : absolute !== null
       ? target
       : null;
     const body = length !== 0 ? new RequestBody(length, chunked) : null;
@@ -1227,7 +1230,7 @@ class Pipeline {
       // RFC 9112 §3.2.2: with an absolute-form target the server "MUST ignore the received
       // Host header field (if any) and instead use the host information of the
       // request-target": the handler sees that host in Host too, as in the URL.
-      if (url === target) headers.set("host", absoluteTargetParts(target)![1]);
+      if (absolute !== null) headers.set("host", absolute);
     } catch (cause) {
       return this.#errorSlot(
         new HttpError(
