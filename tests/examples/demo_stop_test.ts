@@ -6,6 +6,9 @@ import assert from "node:assert/strict";
 import { delay, within } from "../_util/async.ts";
 import { spawnDemo, waitForOrigin } from "../_util/serve.ts";
 
+const STALLED_UPLOAD = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+  "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b";
+
 Deno.test("the demo stops with an upload stalled", async (t) => {
   for (const engine of ["native", "wire"]) {
     await t.step(`on the ${engine} engine, bounded, the upload answered 503`, async () => {
@@ -17,9 +20,7 @@ Deno.test("the demo stops with an upload stalled", async (t) => {
         const { origin, drained } = await waitForOrigin(child.stdout);
         const port = Number(new URL(origin).port);
         conn = await Deno.connect({ hostname: "127.0.0.1", port });
-        const head = "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
-          "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b";
-        await conn.write(new TextEncoder().encode(head));
+        await conn.write(new TextEncoder().encode(STALLED_UPLOAD));
         await delay(300); // the request has reached the handler, which waits for more
         child.kill("SIGTERM");
         // The stop aborts the upload: the demo answers 503 at once, on both engines.
@@ -50,5 +51,42 @@ Deno.test("the demo stops with an upload stalled", async (t) => {
         await Deno.remove(dataDir, { recursive: true });
       }
     });
+  }
+});
+
+Deno.test("a second signal stops the demo at once, with status 130", async () => {
+  // On the native engine a stop waits for the stalled upload's connection (see above), so the
+  // first SIGTERM leaves the demo stopping for up to 10 s: the second must end it at once.
+  const dataDir = await Deno.makeTempDir({ prefix: "wirestream_demo_" });
+  const child = spawnDemo("native", dataDir, [], "piped");
+  const stderr = new Response(child.stderr).text();
+  let conn: Deno.TcpConn | undefined;
+  try {
+    const { origin, drained } = await waitForOrigin(child.stdout);
+    conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(new URL(origin).port) });
+    await conn.write(new TextEncoder().encode(STALLED_UPLOAD));
+    await delay(300);
+    child.kill("SIGTERM");
+    await delay(500); // the first stop has begun and is still waiting
+    let exited = false;
+    child.status.then(() => (exited = true), () => {});
+    assert.equal(exited, false, "the first signal alone must not have ended the demo yet");
+    const started = performance.now();
+    child.kill("SIGTERM");
+    const status = await within(child.status, 3000, "the demo to exit at the second signal");
+    assert.equal(status.code, 130);
+    assert.ok(performance.now() - started < 3000);
+    await drained;
+    assert.doesNotMatch(await stderr, /Uncaught|BadResource/);
+  } finally {
+    conn?.close();
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Exited already.
+    }
+    await child.status;
+    await stderr.catch(() => {});
+    await Deno.remove(dataDir, { recursive: true });
   }
 });
