@@ -3,7 +3,8 @@
 // driven by npm:playwright-core, against examples/demo/main.ts on each engine. Two tabs chat,
 // a file upload lands on disk intact, an upload over the limit gets a clear refusal, one past
 // the upload quota a 507 and a clear refusal, the media element seeks (with a range request),
-// and the live panel counts. A screenshot of each run goes to .out/demo-<engine>.png.
+// the live panel counts, and a tab keeps only the last 200 chat messages. A screenshot of each
+// run goes to .out/demo-<engine>.png.
 //
 //   deno task test:browser          (CHROMIUM=/path/to/chromium to use another binary)
 import assert from "node:assert/strict";
@@ -174,6 +175,35 @@ Deno.test({
                 path: new URL(`.out/demo-${engine}.png`, ROOT).pathname,
                 fullPage: true,
               });
+            });
+
+            await t.step("a tab keeps only the last 200 messages", async () => {
+              // 11 members each send their burst of 20 (the rate limit's allowance at once):
+              // with the 2 above, 222 messages reach alice's tab, which must keep the last 200.
+              const wsOrigin = demo.origin.replace(/^http/, "ws");
+              for (let s = 0; s < 11; s++) {
+                const socket = new WebSocket(`${wsOrigin}/ws/chat?name=s${s}`);
+                const welcomed = Promise.withResolvers<void>();
+                socket.onmessage = (event) => {
+                  if (JSON.parse(event.data).type === "welcome") welcomed.resolve();
+                };
+                socket.onerror = () => welcomed.reject(new Error(`s${s} failed`));
+                await welcomed.promise;
+                for (let i = 0; i < 20; i++) socket.send(JSON.stringify({ text: `m${s}.${i}` }));
+                const closed = new Promise((resolve) => (socket.onclose = resolve));
+                // Sent before the close: the server reads them first.
+                socket.close();
+                await closed;
+              }
+              await alice.waitForSelector("#messages li:has-text('m10.19')", { timeout: 10_000 });
+              const seen = await alice.$$eval(
+                "#messages li",
+                (items) => items.map((li) => li.textContent),
+              );
+              assert.equal(seen.length, 200);
+              // 222 sent: the first 22 (the two above and s0's 20) are gone.
+              assert.equal(seen[0], "s1m1.0");
+              assert.equal(seen[199], "s10m10.19");
             });
           } finally {
             await context.close();
