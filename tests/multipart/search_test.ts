@@ -255,4 +255,38 @@ Deno.test("BoundarySearch", async (t) => {
       );
     }
   });
+
+  await t.step("reads each byte a few times at most, whatever boundary a sender picks", () => {
+    // A sender chooses the boundary and the content: a run of the needle's last byte makes every
+    // position a candidate, and runs of its first bytes make candidates that match far. The
+    // reads of the haystack are counted through a proxy.
+    const browser = "----WebKitFormBoundary7MA4YWxkTrZu0gW";
+    const nearMiss = `\r\n--${browser.slice(0, -1)}X`;
+    const cases: [string, string, (i: number) => string][] = [
+      ["70 dashes, dashes", "-".repeat(70), () => "-"],
+      ["70 a's, a's", "a".repeat(70), () => "a"],
+      ["70 dashes, runs of CR then dashes", "-".repeat(70), (i) => (i % 146 < 73 ? "\r" : "-")],
+      ["70 dashes, CRLFs then dashes", "-".repeat(70), (i) => i % 145 < 74 ? "\r\n"[i % 2]! : "-"],
+      [
+        "a browser's, near misses",
+        browser,
+        (i) => nearMiss[i % nearMiss.length]!,
+      ],
+    ];
+    const length = 65_536;
+    for (const [name, boundary, fill] of cases) {
+      const needle = new TextEncoder().encode(`\r\n--${boundary}`);
+      const hay = new Uint8Array(length);
+      for (let i = 0; i < length; i++) hay[i] = fill(i).charCodeAt(0);
+      let reads = 0;
+      const counted = new Proxy(hay, {
+        get(target, key) {
+          if (typeof key === "string" && /^\d+$/.test(key)) reads++;
+          return Reflect.get(target, key, target);
+        },
+      });
+      assert.equal(new BoundarySearch(needle).indexOf(counted, 0, length), -1, name);
+      assert.ok(reads <= 8 * length, `${name}: ${reads} reads of ${length} bytes`);
+    }
+  });
 });
