@@ -12,10 +12,10 @@ export interface Parameterized {
   value: string;
   /**
    * The parameters by lowercased name. A quoted string is unescaped (or not: see
-   * {@linkcode ParameterizedOptions.quotedPairs}); an ext-value (`name*`) is decoded to text
-   * and stands under the name without its star, in place of a plain one; one that cannot be
-   * decoded is left out. Other values are read from their bytes as UTF-8 where they are valid
-   * UTF-8 (see {@linkcode utf8FromBytes}).
+   * {@linkcode ParameterizedOptions.quotedPairs}); the ext-value of `filename*` is decoded to
+   * text and stands under `filename`, in place of a plain one; one that cannot be decoded is
+   * left out. Other values are read from their bytes as UTF-8 where they are valid UTF-8 (see
+   * {@linkcode utf8FromBytes}).
    */
   params: Map<string, string>;
 }
@@ -56,10 +56,16 @@ export function quote(text: string): string {
 /**
  * Parses `value *( OWS ";" OWS name "=" ( token / quoted-string ) )`. An unquoted value is
  * taken up to the next `;` or whitespace (some senders leave `=` or `/` unquoted in a
- * boundary); empty parameters (`;;`, a trailing `;`) are skipped. An ext-value (`name*`, RFC
- * 8187) that cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad
- * UTF-8) is ignored, so the plain parameter stands: RFC 6266 §4.3 makes it the fallback, RFC
- * 7578 §4.2 forbids `filename*` in form-data, and `Request.formData()` reads only `filename`.
+ * boundary); empty parameters (`;;`, a trailing `;`) are skipped.
+ *
+ * Only `filename*` is read as an ext-value (RFC 8187), as browsers' and busboy's parsers read
+ * it; one that cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad
+ * UTF-8) is ignored, so `filename` stands: RFC 6266 §4.3 makes it the fallback, RFC 7578
+ * §4.2 forbids `filename*` in form-data, and `Request.formData()` reads only `filename`. Any
+ * other starred name is a parameter of its own, which no caller reads: media types have no
+ * ext-values (RFC 9110 §5.6.6) and RFC 7578 defines no `name*`, so a `boundary*` or `name*`
+ * that overrode `boundary` or `name` would make us read another form than the parsers in
+ * front of us (a proxy's, a firewall's) read.
  *
  * @param header The field value.
  * @param what The field's name, for messages (or a function that gives it, only on failure).
@@ -81,7 +87,7 @@ export function parseParameterized(
   const value = trimOws(header.slice(i, semi === -1 ? header.length : semi));
   if (value === "") fail("no value");
   const plain = new Map<string, string>();
-  let extended: Map<string, string | null> | null = null; // rare: made when first needed
+  let extended: string | null | undefined; // filename*: not given, undecodable, or decoded
   i = semi === -1 ? header.length : semi;
   while (i < header.length) {
     i = skipSpace(header, i + 1); // past the ";"
@@ -120,21 +126,15 @@ export function parseParameterized(
     }
     i = skipSpace(header, i);
     if (i < header.length && header.charCodeAt(i) !== SEMI) fail(`junk after ${name}`);
-    if (name.endsWith("*")) {
-      const base = name.slice(0, -1);
-      extended ??= new Map();
-      if (extended.has(base)) fail(`${name} given twice`);
-      extended.set(base, decodeExtValue(text)); // null if it cannot be decoded
+    if (name === "filename*") {
+      if (extended !== undefined) fail(`${name} given twice`);
+      extended = decodeExtValue(text); // null if it cannot be decoded
     } else {
       if (plain.has(name)) fail(`${name} given twice`);
       plain.set(name, utf8FromBytes(text));
     }
   }
-  if (extended !== null) {
-    for (const [name, text] of extended) {
-      if (text !== null) plain.set(name, text); // RFC 6266 §4.3: name* wins
-    }
-  }
+  if (typeof extended === "string") plain.set("filename", extended); // RFC 6266 §4.3: it wins
   return { value: value.toLowerCase(), params: plain };
 }
 
@@ -207,6 +207,7 @@ export function utf8FromBytes(text: string): string {
   try {
     return utf8.decode(Uint8Array.from(text, (c) => c.charCodeAt(0)));
   } catch {
-    return text;
+    // Not the slice itself, which would keep the whole head alive (see ownCopy).
+    return ownCopy(text);
   }
 }

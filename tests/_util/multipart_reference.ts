@@ -63,6 +63,7 @@ function find(bytes: Uint8Array, needle: Uint8Array, from: number): number {
  * - a field is a part with a `name` and no `filename` (maxFields doc); the `name` and
  *   `filename` are read as UTF-8 where valid (MultipartHead doc), `filename*` (RFC 8187) wins
  *   over `filename` when it can be decoded and is ignored when it cannot (RFC 6266 §4.3);
+ *   no other starred name is an ext-value (`name*` is a parameter of its own, not `name`);
  *   parameters follow parseParameterized's doc: an unquoted value runs to the next `;` or
  *   whitespace, empty parameters are skipped, one given twice is a 400;
  * - a quoted name or filename has no quoted-pairs: as in the WHATWG multipart/form-data
@@ -251,10 +252,9 @@ function readParams(value: string): Map<string, string> {
       text = given.slice(1, close);
     } else if (/[ \t"]/.test(given)) throw new Refusal([400]); // junk, or a quote inside
     else text = given;
-    if (name.endsWith("*")) {
-      const base = name.slice(0, -1);
-      if (extended.has(base)) throw new Refusal([400]);
-      extended.set(base, extValue(text));
+    if (name === "filename*") { // the only ext-value read: no name* in RFC 7578
+      if (extended.has("filename")) throw new Refusal([400]);
+      extended.set("filename", extValue(text));
     } else {
       if (plain.has(name)) throw new Refusal([400]);
       plain.set(name, utf8OrLatin1(text));

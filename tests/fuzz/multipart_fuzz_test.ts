@@ -349,7 +349,8 @@ function parameter(random: () => number, name: string, value: string): string {
   if (form < 0.8) return `${name}="${value}"`;
   if (form < 0.9) return `${name}=${value}`;
   if (form < 0.95) return `${name}="C:\\dir\\${value}%22\\"`; // every "\\" kept, %22 as sent
-  if (form < 0.975) return `${name}*=UTF-8''%C3%A9${value}`; // "é" and the value (RFC 8187)
+  // "é" and the value (RFC 8187): read for filename*, a parameter of its own for name*
+  if (form < 0.975) return `${name}*=UTF-8''%C3%A9${value}`;
   return `${name}="${value}"; ${name}*=koi8-r''${value}`; // ignored: the plain one stands
 }
 
