@@ -44,6 +44,7 @@ export interface SavePartOptions {
  * @returns The number of bytes written.
  * @throws {HttpError} As the part's body does (400, 413), after removing the temporary file.
  * @throws {Deno.errors.AlreadyExists} With `createNew`, when `path` exists.
+ * @throws {TypeError} For a URL that is not a `file:` URL, or one that names a host.
  *
  * @example Saving uploaded files (see examples/upload.ts)
  * ```ts ignore
@@ -128,7 +129,13 @@ function pathOf(path: string | URL): string {
     throw new TypeError(`Cannot save part: ${JSON.stringify(path.href)} is not a file: URL`);
   }
   const pathname = decodeURIComponent(path.pathname);
-  if (Deno.build.os !== "windows") return pathname;
+  if (Deno.build.os !== "windows") {
+    // As Deno.open refuses it: file://host/a/b is not the local /a/b.
+    if (path.hostname !== "") {
+      throw new TypeError(`Cannot save part: ${JSON.stringify(path.href)} names a host`);
+    }
+    return pathname;
+  }
   const local = path.hostname === "" ? pathname.slice(1) : `//${path.hostname}${pathname}`;
   return local.replaceAll("/", "\\"); // file:///C:/a/b is C:\a\b
 }

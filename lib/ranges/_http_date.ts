@@ -16,21 +16,42 @@ const ASCTIME_DATE =
 /**
  * The time of an HTTP-date in milliseconds since the epoch, or NaN when `text` is not one
  * (a day that its month lacks, an hour past 23 or a second past 60 included).
+ *
+ * @param now The present, for the century of an rfc850-date's two-digit year.
  */
-export function parseHttpDate(text: string): number {
+export function parseHttpDate(text: string, now: number = Date.now()): number {
   let m = IMF_FIXDATE.exec(text);
   if (m !== null) return utc(+m[3]!, m[2]!, +m[1]!, +m[4]!, +m[5]!, +m[6]!);
   m = RFC850_DATE.exec(text);
   if (m !== null) {
-    // A two-digit year more than 50 years ahead is the latest past year with those digits.
-    const now = new Date().getUTCFullYear();
-    let year = now - (now % 100) + +m[3]!;
-    if (year > now + 50) year -= 100;
+    // RFC 9110 §5.6.7: a date that appears more than 50 years in the future is in the most
+    // recent past year with those digits. The whole date counts, not the year alone: on
+    // 2026-11-27, 31-Dec-76 is 1976 (2076-12-31 is 50 years and a month away).
+    const limit = new Date(now);
+    limit.setUTCFullYear(limit.getUTCFullYear() + 50);
+    const ahead = (year: number) =>
+      order(year, MONTHS.indexOf(m![2]!), +m![1]!, +m![4]!, +m![5]!, +m![6]!) >
+        order(
+          limit.getUTCFullYear(),
+          limit.getUTCMonth(),
+          limit.getUTCDate(),
+          limit.getUTCHours(),
+          limit.getUTCMinutes(),
+          limit.getUTCSeconds(),
+        );
+    const century = limit.getUTCFullYear() - (limit.getUTCFullYear() % 100);
+    let year = century + +m[3]!;
+    while (ahead(year)) year -= 100;
     return utc(year, m[2]!, +m[1]!, +m[4]!, +m[5]!, +m[6]!);
   }
   m = ASCTIME_DATE.exec(text);
   if (m !== null) return utc(+m[6]!, m[1]!, +m[2]!.trim(), +m[3]!, +m[4]!, +m[5]!);
   return NaN;
+}
+
+/** A number that orders dates as their fields do (whether the day exists or not). */
+function order(year: number, month: number, day: number, h: number, m: number, s: number) {
+  return ((((year * 12 + month) * 31 + day) * 24 + h) * 60 + m) * 61 + s;
 }
 
 function utc(year: number, monthName: string, day: number, h: number, m: number, s: number) {

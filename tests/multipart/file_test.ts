@@ -101,6 +101,16 @@ Deno.test("savePart", async (t) => {
       assert.deepEqual(await leftovers(dir), []);
     });
 
+    await t.step("a URL with a host or of another scheme is a TypeError", async () => {
+      // file://host/… is not the local path (Deno.open refuses it too): never write there.
+      const local = new URL(`file://${dir}/hosted.bin`);
+      for (const url of [new URL(`file://evil.example${local.pathname}`), new URL("https://x/y")]) {
+        await assert.rejects(savePart({ body: body([bytes("x")]) }, url), TypeError, url.href);
+      }
+      await assert.rejects(Deno.lstat(`${dir}/hosted.bin`), Deno.errors.NotFound);
+      assert.deepEqual(await leftovers(dir), []);
+    });
+
     await t.step("a symlink at the path is replaced, not written through", async () => {
       const target = `${dir}/link-target.txt`, link = `${dir}/link.txt`;
       await Deno.writeTextFile(target, "target content");

@@ -35,15 +35,29 @@ Deno.test("parseHttpDate", async (t) => {
 
   await t.step("puts a two-digit year within 50 years from now", () => {
     const year = new Date().getUTCFullYear();
-    const ahead = (year + 10) % 100, behind = (year + 60) % 100;
     const at = (yy: number) =>
       new Date(parseHttpDate(`Sunday, 06-Nov-${String(yy).padStart(2, "0")} 08:49:37 GMT`))
         .getUTCFullYear();
-    assert.equal(at(ahead), year + 10);
-    assert.equal(at(behind), year + 60 - 100);
-    // RFC 9110 §5.6.7: "more than 50 years in the future" is past; 50 years exactly is not.
-    assert.equal(at((year + 50) % 100), year + 50);
-    assert.equal(at((year + 51) % 100), year + 51 - 100);
+    assert.equal(at((year + 10) % 100), year + 10);
+    assert.equal(at((year + 60) % 100), year + 60 - 100);
+  });
+
+  await t.step("reads a date more than 50 years ahead, to the second, as a past one", () => {
+    // RFC 9110 §5.6.7: "a timestamp value ... more than 50 years in the future" is in the most
+    // recent past year with those digits. The whole date counts, not its year alone.
+    const now = Date.UTC(2026, 10, 27, 12, 0, 0);
+    const parsed = (text: string, at = now) => new Date(parseHttpDate(text, at)).toISOString();
+    assert.equal(parsed("Thursday, 31-Dec-76 23:59:59 GMT"), "1976-12-31T23:59:59.000Z");
+    assert.equal(parsed("Friday, 27-Nov-76 12:00:00 GMT"), "2076-11-27T12:00:00.000Z"); // 50
+    assert.equal(parsed("Friday, 27-Nov-76 12:00:01 GMT"), "1976-11-27T12:00:01.000Z");
+    assert.equal(parsed("Sunday, 06-Nov-94 08:49:37 GMT"), "1994-11-06T08:49:37.000Z");
+    assert.equal(parsed("Thursday, 06-Nov-36 08:49:37 GMT"), "2036-11-06T08:49:37.000Z");
+    // Near the end of a century the window reaches into the next one, both ways.
+    const late = Date.UTC(2080, 0, 1);
+    assert.equal(parsed("Monday, 01-Jan-20 00:00:00 GMT", late), "2120-01-01T00:00:00.000Z");
+    assert.equal(parsed("Monday, 01-Jan-40 00:00:00 GMT", late), "2040-01-01T00:00:00.000Z");
+    const early = Date.UTC(2010, 0, 1);
+    assert.equal(parsed("Monday, 01-Jan-99 00:00:00 GMT", early), "1999-01-01T00:00:00.000Z");
   });
 
   await t.step("refuses what is not an HTTP-date", () => {
