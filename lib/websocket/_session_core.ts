@@ -585,7 +585,18 @@ export class SessionCore {
       this.#failureReason = reason ?? closeReason(failure.message);
     }
     this.#handler!.fail(failure);
-    if (this.#state !== OPEN) return;
+    if (this.#state !== OPEN) {
+      // CLOSING: our close is out, and the peer then sent what fails the connection (a frame
+      // the decoder refuses, a close payload that is not one). Its close can no longer be
+      // trusted or awaited: end as a failure while OPEN does, once the input is quiet, not
+      // after `timeout` (15 s by default; ws ends at once).
+      if (!this.#lingering) {
+        this.#lingering = true;
+        this.#armQuietTimer();
+        this.pump();
+      }
+      return;
+    }
     this.#closing();
     this.send(Frame.close(sentCode(failure), this.#failureReason));
     if (this.#peerClose !== null && !this.#unreadable) {

@@ -658,6 +658,41 @@ Deno.test("WebSocketSession", async (t) => {
     },
   );
 
+  // After our close, a reply that fails the connection (refused by the decoder, or a close
+  // payload that is not one) was noted, and then the transport stayed open until `timeout`:
+  // 15 s by default, where the same failure before our close ended it in 250 ms.
+  // A frame of fewer than 126 bytes as a client sends it: masked, with a key of zeros.
+  const maskedCopy = (frame: Uint8Array) =>
+    Uint8Array.of(frame[0]!, frame[1]! | 0x80, 0, 0, 0, 0, ...frame.subarray(2));
+  for (const role of ["server", "client"] as const) {
+    const replies: [string, Uint8Array][] = [
+      ["a frame with RSV1", Uint8Array.of(0xc1, 0x00)],
+      ["a close of 1 byte", Uint8Array.of(0x88, 0x01, 0x03)],
+      ["a close with code 1005", Uint8Array.of(0x88, 0x02, 0x03, 0xed)],
+      ["a close whose reason is not UTF-8", Uint8Array.of(0x88, 0x03, 0x03, 0xe8, 0xff)],
+    ];
+    for (const [what, unmasked] of replies) {
+      await t.step(`(${role}) after our close, ${what} ends the session when quiet`, async () => {
+        const { session, peer } = open({ role, timeout: 15_000 });
+        try {
+          void session.close(1000);
+          assert.equal((await nextClose(peer)).code, 1000);
+          const started = Date.now();
+          await peer.bytes(role === "server" ? maskedCopy(unmasked) : unmasked);
+          assert.equal(await within(peer.next(), 2000, "the session to end the transport"), null);
+          const elapsed = Date.now() - started;
+          assert.ok(elapsed >= 200, `ended ${elapsed} ms after the reply, before the quiet time`);
+          const info = await session.closed;
+          assert.equal(info.wasClean, false);
+          assert.ok(info.code === 1002 || info.code === 1007, `code ${info.code}`);
+        } finally {
+          await peer.end();
+          await session.closed;
+        }
+      });
+    }
+  }
+
   await t.step("keeps a message received before a failure until it is read", async () => {
     const { session, peer } = open({ timeout: 100 });
     await peer.bytes(encode("client", Frame.text("kept"), Frame.text(Uint8Array.of(0xff)))); // one chunk
