@@ -105,6 +105,8 @@ export class ChunkedDecoder {
   #size = 0;
   #digits = 0;
   #extension = 0;
+  /** Leading zeros of the size being read, past its first digit. */
+  #zeros = 0;
   #need = 0;
   #total = 0;
   /** The trailer section's bytes so far (CRLFs included) in [0, #trailerSize). */
@@ -206,7 +208,18 @@ export class ChunkedDecoder {
         case SIZE: {
           const digit = hexValue(byte);
           if (digit !== -1) {
-            if (++this.#digits > 16) {
+            // RFC 9112 §7.1: chunk-size is 1*HEXDIG, so leading zeros are valid (llhttp and
+            // hyper read 00000000000000001 as 1). They are held to maxExtensionSize, as the
+            // rest of a size line is: a size line is never free. #digits counts the others:
+            // more than 16 cannot be a size (the overflow check below catches 14).
+            if (this.#size === 0 && digit === 0 && this.#digits > 0) {
+              if (++this.#zeros > this.#maxExtensionSize) {
+                throw new HttpError(
+                  400,
+                  `Cannot decode chunked body: a chunk size line exceeds ${this.#maxExtensionSize} bytes`,
+                );
+              }
+            } else if (++this.#digits > 16) {
               throw new HttpError(
                 400,
                 "Cannot decode chunked body: a chunk size has more than 16 hex digits",
@@ -281,7 +294,11 @@ export class ChunkedDecoder {
           }
           i++;
           const size = this.#size;
-          this.#size = this.#digits = this.#extension = 0;
+          this.#size =
+            this.#digits =
+            this.#extension =
+            this.#zeros =
+              0;
           if (size === 0) {
             state = TRAILER;
             break;

@@ -299,8 +299,8 @@ function lines(bytes: Uint8Array, start: number, end: number, kind: string): str
  * @param end Where it ends, just past its empty line (see {@linkcode findHeadEnd}).
  * @param limits The field count limit (the sizes are checked by `findHeadEnd`).
  * @returns The head.
- * @throws {HttpError} 400 for a malformed head, 505 for a version other than 1.0 and 1.1, 431
- * for too many fields.
+ * @throws {HttpError} 400 for a malformed head, 505 for a major version other than 1 (a
+ * higher minor one, `HTTP/1.2`, is read as `HTTP/1.1`: RFC 9110 §2.5), 431 for too many fields.
  *
  * @example Parsing a request head
  * ```ts
@@ -370,10 +370,15 @@ export function parseRequestHead(
         } is not an HTTP version`,
       );
     }
-    throw new HttpError(
-      505,
-      `Cannot serve ${versionText}: only HTTP/1.0 and HTTP/1.1 are supported`,
-    );
+    // RFC 9110 §2.5: a higher minor version of a major version we implement is read as the
+    // highest minor version we conform to.
+    if (v[1] !== "1") {
+      throw new HttpError(
+        505,
+        `Cannot serve ${versionText}: only HTTP/1.0 and HTTP/1.1 are supported`,
+      );
+    }
+    version = "HTTP/1.1";
   }
   if (!TARGET.test(target)) {
     throw new HttpError(

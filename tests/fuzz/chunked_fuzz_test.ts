@@ -242,9 +242,10 @@ interface ReferenceOutcome {
   consumed: number;
 }
 
-// A size line: at most 16 hex digits, then the CRLF, or BWS, ";" and an extension of field
-// value bytes (the decoder's reading of RFC 9112 §7.1.1: BWS only before ";").
-const SIZE_LINE = /([0-9A-Fa-f]{1,16})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?\r\n/y;
+// A size line: leading zeros, then at most 16 hex digits, then the CRLF, or BWS, ";" and an
+// extension of field value bytes (the decoder's reading of RFC 9112 §7.1.1: BWS only before
+// ";").
+const SIZE_LINE = /0*([0-9A-Fa-f]{1,16})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?\r\n/y;
 const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*$/;
 
 /**

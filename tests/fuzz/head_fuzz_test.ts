@@ -75,7 +75,7 @@ function referenceParse(bytes: Uint8Array, start: number, end: number, limits: H
       } is not an HTTP version`,
     );
   }
-  if (v[1] !== "1" || (v[2] !== "0" && v[2] !== "1")) {
+  if (v[1] !== "1") { // HTTP/1.2 and up are read as HTTP/1.1 (RFC 9110 §2.5)
     throw fail(505, `Cannot serve ${versionText}: only HTTP/1.0 and HTTP/1.1 are supported`);
   }
   if (!TARGET.test(target)) {
@@ -132,7 +132,7 @@ function referenceParse(bytes: Uint8Array, start: number, end: number, limits: H
   return {
     method,
     target,
-    version: v[2] === "1" ? "HTTP/1.1" : "HTTP/1.0",
+    version: v[2] === "0" ? "HTTP/1.0" : "HTTP/1.1",
     fields,
   };
 }

@@ -298,16 +298,23 @@ Deno.test("ChunkedDecoder", async (t) => {
     }
   });
 
-  await t.step("accepts leading zeros, up to 16 hex digits in all", () => {
+  await t.step("accepts leading zeros, as many as maxExtensionSize allows", () => {
+    // RFC 9112 §7.1: chunk-size = 1*HEXDIG. llhttp and hyper read these as 1 and 5 too.
     assert.equal(push(oneChunk("0005", 5)).data, "xxxxx");
     assert.equal(push(oneChunk("000000000000000a", 10)).data, "x".repeat(10), "16 digits");
+    assert.equal(push(oneChunk("00000000000000005", 5)).data, "xxxxx", "17 digits, value 5");
+    assert.equal(push(oneChunk(`${"0".repeat(100)}1`, 1)).data, "x", "101 digits, value 1");
     assert.equal(push("0000000000000000\r\n\r\n").done, true, "a last chunk of 16 zeros");
+    assert.equal(push("000000000000000000\r\n\r\n").done, true, "a last chunk of 18 zeros");
+    // Zeros after the first are not free: they count toward maxExtensionSize.
+    assert.equal(push(oneChunk(`${"0".repeat(9)}5`, 5), { maxExtensionSize: 8 }).data, "xxxxx");
+    throwsStatus(() => push(oneChunk(`${"0".repeat(10)}5`, 5), { maxExtensionSize: 8 }), 400);
+    throwsStatus(() => push("0".repeat(4098)), 400, "4097 extra zeros, no line end yet");
   });
 
-  await t.step("rejects a size of more than 16 hex digits with 400", () => {
-    throwsStatus(() => push(oneChunk("00000000000000005", 5)), 400, "17 digits, value 5");
+  await t.step("rejects a size of more than 16 significant hex digits with 400", () => {
     throwsStatus(() => push("fffffffffffffffff\r\n"), 400, "17 digits");
-    throwsStatus(() => push("00000000000000000\r\n\r\n"), 400, "17 zeros");
+    throwsStatus(() => push("00001000000000000000\r\n"), 400, "17 significant digits");
     // The 17th digit is refused as it arrives, before the line ends.
     throwsStatus(() => push("10000000000000000"), 400, "no line end yet");
   });

@@ -371,8 +371,14 @@ Deno.test("parseRequestHead", async (t) => {
     assert.equal(parseRequest("GET / HTTP/1.1\r\n\r\n").version, "HTTP/1.1");
   });
 
-  await t.step("rejects other well-formed versions with 505", () => {
-    for (const version of ["HTTP/2.0", "HTTP/1.2", "HTTP/1.9", "HTTP/0.9", "HTTP/3.0"]) {
+  await t.step("reads a higher minor version as HTTP/1.1 (RFC 9110 §2.5)", () => {
+    for (const version of ["HTTP/1.2", "HTTP/1.9"]) {
+      assert.equal(parseRequest(`GET / ${version}\r\nHost: x\r\n\r\n`).version, "HTTP/1.1");
+    }
+  });
+
+  await t.step("rejects other well-formed major versions with 505", () => {
+    for (const version of ["HTTP/2.0", "HTTP/0.9", "HTTP/3.0", "HTTP/2.1"]) {
       throwsStatus(() => parseRequest(`GET / ${version}\r\n\r\n`), 505, version);
     }
   });

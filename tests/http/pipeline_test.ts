@@ -280,7 +280,7 @@ const REFUSED: [string, string, number][] = [
   ["delete (501)", "delete / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   ["options (501)", "options / HTTP/1.1\r\nHost: a\r\n\r\n", 501],
   ["HTTP/2.0 (505)", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505],
-  ["HTTP/1.2 (505)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505],
+  ["HTTP/0.9 (505)", "GET / HTTP/0.9\r\nHost: a\r\n\r\n", 505],
   ["a lower-case version", "GET / http/1.1\r\nHost: a\r\n\r\n", 400],
   ["a fragment in the target", "GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", 400],
   // The WHATWG URL parser would make it /admin/x (RFC 3986 allows no "\\" in a URI).
@@ -322,6 +322,21 @@ Deno.test("startConnectionPipeline", async (t) => {
       assert.equal(textOf((await c.next())!.body), "/two");
       c.end();
       await c.expectClosed();
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step("serves HTTP/1.2 as HTTP/1.1 (RFC 9110 §2.5), keeping the connection", async () => {
+    const c = open(pathHandler);
+    try {
+      c.send("GET /minor HTTP/1.2\r\nHost: a\r\n\r\n");
+      const response = await c.next();
+      assert.equal(response?.status, 200);
+      assert.equal(response.version, "HTTP/1.1");
+      assert.equal(textOf(response.body), "/minor");
+      c.send(get("/after"));
+      assert.equal(textOf((await c.next())!.body), "/after");
     } finally {
       await c.close();
     }
