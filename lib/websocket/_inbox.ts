@@ -33,6 +33,11 @@ export interface InboxOptions<T> {
    * take the queue over it is refused with 1008, unless the queue is empty.
    */
   bound?: { maxQueuedBytes: number; size: (item: T) => number };
+  /**
+   * For an engine with read backpressure: the bytes of unread items (as `size` counts them)
+   * below which it reads on. Without it, the engine stops once one item is queued.
+   */
+  readAhead?: { bytes: number; size: (item: T) => number };
 }
 
 /**
@@ -48,8 +53,11 @@ export class Inbox<T> {
   #controller!: ReadableStreamDefaultController<T>;
   readonly #pull: () => void;
   readonly #bound: { maxQueuedBytes: number; size: (item: T) => number } | undefined;
+  readonly #readAhead: number;
+  /** What an item counts, when the queue is bounded or reads ahead in bytes. */
+  readonly #size: ((item: T) => number) | undefined;
   readonly #items: T[] = [];
-  /** The size of each queued item, when the queue is bounded in bytes. */
+  /** The size of each queued item, when the queue is counted in bytes. */
   readonly #sizes: number[] = [];
   #bytes = 0;
   /** A read of the stream waits, and nothing is queued. */
@@ -67,6 +75,8 @@ export class Inbox<T> {
   constructor(options: InboxOptions<T>) {
     this.#pull = options.pull ?? noop;
     this.#bound = options.bound;
+    this.#readAhead = options.readAhead?.bytes ?? 0;
+    this.#size = options.bound?.size ?? options.readAhead?.size;
     const cancel = options.cancel;
     this.stream = new IncomingStream(this, {
       start: (controller) => {
@@ -92,13 +102,12 @@ export class Inbox<T> {
   }
 
   /**
-   * Whether the engine should read more input: nothing is queued (a consumer may wait) and
-   * more may come. So at most what one read of the input holds waits here unread (the frame
-   * decoder hands on every message of a chunk, and each is queued), as with the stream of
-   * high-water mark 1 the wire engine had before.
+   * Whether the engine should read more input: more may come, and nothing is queued (a
+   * consumer may wait) or, with `readAhead`, less than its bytes are. The wire engine's
+   * decoder stops as soon as this turns false, so the queue holds at most one item more.
    */
   get wantsMore(): boolean {
-    return !this.#done && this.#items.length === 0;
+    return !this.#done && (this.#items.length === 0 || this.#bytes < this.#readAhead);
   }
 
   /**
@@ -118,9 +127,11 @@ export class Inbox<T> {
       return;
     }
     const bound = this.#bound;
-    if (bound !== undefined) {
-      const size = bound.size(item);
-      if (this.#items.length > 0 && this.#bytes + size > bound.maxQueuedBytes) {
+    if (this.#size !== undefined) {
+      const size = this.#size(item);
+      if (
+        bound !== undefined && this.#items.length > 0 && this.#bytes + size > bound.maxQueuedBytes
+      ) {
         throw new WebSocketError(
           `Cannot queue message: unread messages of ${
             this.#bytes + size
@@ -156,9 +167,11 @@ export class Inbox<T> {
   }
 
   #take(): T {
-    if (this.#bound !== undefined) this.#bytes -= this.#sizes.shift()!;
+    if (this.#size !== undefined) this.#bytes -= this.#sizes.shift()!;
     const item = this.#items.shift()!;
-    if (this.#items.length === 0 && !this.#done) this.#pull();
+    // Ask for more when the queue empties, or falls below readAhead again: the engine stopped
+    // reading once it was above, and reads on while the consumer works.
+    if (!this.#done && (this.#items.length === 0 || this.#bytes < this.#readAhead)) this.#pull();
     return item;
   }
 

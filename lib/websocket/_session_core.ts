@@ -303,7 +303,7 @@ export class SessionCore {
   #chunkBuffer: ArrayBufferLike | null = null;
   #retained = false;
   readonly #frameSink = {
-    enqueue: (frame: Frame) => {
+    enqueue: (frame: Frame): boolean => {
       // A message-level error fails the session here, so that the decoder reads on: the
       // peer's answer to our close frame must still be found.
       try {
@@ -313,6 +313,11 @@ export class SessionCore {
       } catch (error) {
         this.fail(error);
       }
+      // Once the session wants no more (its unread messages reached their bound), the
+      // decoder stops after this frame and the rest of the chunk waits: one read of small
+      // frames no longer becomes thousands of queued messages (10,922 empty ones, 2.3 MB of
+      // heap, from 64 KiB). While closing, it reads on for the peer's close.
+      return this.#state !== OPEN || this.#wantRead();
     },
   };
 
@@ -405,6 +410,9 @@ export class SessionCore {
       while (this.#state === CLOSING || (this.#state === OPEN && this.#wantRead())) {
         let chunk: Uint8Array | null;
         if (this.#buffered !== undefined) {
+          // Bytes from the upgrade, or the rest of a chunk whose decoding stopped (see
+          // #frameSink): in the latter case #retained still says whether frames from its first
+          // part hold views of its buffer.
           chunk = this.#buffered;
           this.#buffered = undefined;
         } else {
@@ -415,6 +423,7 @@ export class SessionCore {
             return;
           }
           if (this.#state === CLOSED) return;
+          this.#retained = false;
         }
         if (chunk === null) {
           this.#transportEnded();
@@ -426,13 +435,18 @@ export class SessionCore {
           this.#armQuietTimer();
           if (this.#unreadable) continue;
         }
-        this.#retained = false;
         this.#chunkBuffer = chunk.buffer;
+        let read: number;
         try {
-          this.#decoder.push(chunk, this.#frameSink);
+          read = this.#decoder.push(chunk, this.#frameSink);
         } catch (error) {
           this.#unreadable = true;
           this.fail(this.#messageTooBig(error));
+          continue;
+        }
+        if (read < chunk.length) {
+          // The session stopped wanting messages: the rest waits, undecoded, in the buffer.
+          this.#buffered = chunk.subarray(read);
           continue;
         }
         if (!this.#retained) this.#reader!.recycle();

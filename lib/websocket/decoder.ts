@@ -50,8 +50,11 @@ export interface FrameDecoderOptions {
 
 /** Where {@linkcode FrameDecoder.push} delivers frames; a stream controller is one. */
 export interface FrameSink {
-  /** Receives one decoded frame. */
-  enqueue(frame: Frame): void;
+  /**
+   * Receives one decoded frame. Returning `false` stops the decoder after it: `push` then
+   * returns how far it read, and the rest of the chunk is left as it was, for a later `push`.
+   */
+  enqueue(frame: Frame): unknown;
 }
 
 /** The default of `maxFrameSize`: 1 MiB. */
@@ -154,14 +157,17 @@ export class FrameDecoder {
   }
 
   /**
-   * Decodes the frames that `chunk` completes and hands each to `sink.enqueue`, in order.
+   * Decodes the frames that `chunk` completes and hands each to `sink.enqueue`, in order,
+   * until the chunk ends or `sink.enqueue` returns `false`.
    *
    * @param chunk The next bytes of the connection; may be modified (unmasked in place).
    * @param sink Receives the frames.
+   * @returns How many bytes of `chunk` were read: all of them, unless the sink stopped the
+   * decoder, which then expects the rest (`chunk.subarray(read)`) next.
    * @throws {WebSocketError} On a protocol violation (1002) or a frame over `maxFrameSize`
    * (1009); a decoder that threw stays failed.
    */
-  push(chunk: Uint8Array, sink: FrameSink): void {
+  push(chunk: Uint8Array, sink: FrameSink): number {
     const n = chunk.length;
     let i = 0;
     let state = this.#state;
@@ -177,9 +183,10 @@ export class FrameDecoder {
           else this.#payload.set(piece, at);
           i += take;
           if ((this.#need -= take) > 0) break;
-          this.#emit(this.#payload, sink);
+          const go = this.#emit(this.#payload, sink);
           this.#payload = EMPTY;
           state = HEAD;
+          if (!go) break;
           continue;
         }
         if (state === HEAD && this.#headFill === 0 && n - i >= 14) {
@@ -211,8 +218,8 @@ export class FrameDecoder {
             : new Uint8Array(chunk.buffer, chunk.byteOffset + i, length);
           if (this.#masked && length > 0) maskWith(payload, this.#key, 0);
           i += length;
-          this.#emit(payload, sink);
           state = HEAD;
+          if (!this.#emit(payload, sink)) break;
         } else {
           this.#payload = allocate(length);
           this.#need = length;
@@ -224,6 +231,7 @@ export class FrameDecoder {
       throw error;
     }
     this.#state = state;
+    return i;
   }
 
   /**
@@ -322,9 +330,10 @@ export class FrameDecoder {
     return i;
   }
 
-  #emit(payload: Uint8Array, sink: FrameSink): void {
+  /** Hands a frame on; false when the sink asks the decoder to stop after it. */
+  #emit(payload: Uint8Array, sink: FrameSink): boolean {
     const b0 = this.#b0;
-    sink.enqueue(
+    return sink.enqueue(
       new Frame(
         (b0 & 0x0f) as Opcode,
         payload,
@@ -333,7 +342,7 @@ export class FrameDecoder {
         (b0 & 0x20) !== 0,
         (b0 & 0x10) !== 0,
       ),
-    );
+    ) !== false;
   }
 }
 

@@ -234,6 +234,34 @@ Deno.test("FrameDecoder", async (t) => {
     assert.deepEqual(decode([BINARY_64K.slice()], CLIENT), [binary(BYTES_64K)]);
   });
 
+  await t.step("stops after a frame whose sink returns false, and reads on from there", () => {
+    // The five RFC examples back to back, cut at every offset into two chunks; the sink stops
+    // the decoder after every frame, and the caller pushes the rest of the chunk again.
+    const all = concat([HELLO, FRAGMENTED, PING, BINARY_256]);
+    const want = decode([all.slice()], CLIENT);
+    for (let at = 0; at <= all.length; at++) {
+      const decoder = new FrameDecoder(CLIENT);
+      const got: Plain[] = [];
+      const sink = { enqueue: (frame: Frame) => (got.push(plain(frame)), false) };
+      for (const chunk of [all.slice(0, at), all.slice(at)]) {
+        let rest = chunk;
+        for (let pushes = 0; rest.length > 0; pushes++) {
+          assert.ok(pushes <= want.length, `at ${at}: no progress`);
+          const read = decoder.push(rest, sink);
+          assert.ok(read > 0 && read <= rest.length, `at ${at}: read ${read} of ${rest.length}`);
+          rest = rest.subarray(read);
+        }
+      }
+      decoder.end();
+      assert.deepEqual(got, want, `cut at ${at}`);
+    }
+    // A sink that returns anything else (undefined, a number) lets it read the whole chunk.
+    const decoder = new FrameDecoder(CLIENT);
+    const frames: Frame[] = [];
+    assert.equal(decoder.push(all.slice(), { enqueue: (f) => frames.push(f) }), all.length);
+    assert.equal(frames.length, want.length);
+  });
+
   await t.step("decodes the masked forms of the 256-byte and 64 KiB examples", () => {
     for (const bytes of [BYTES_256, BYTES_64K]) {
       const [frame] = decode([wire(0x82, bytes, KEY)], SERVER);

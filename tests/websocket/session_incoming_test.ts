@@ -15,6 +15,7 @@ import {
 import { duplexPair, RawPeer } from "../_util/duplex.ts";
 import { deferred, delay, within } from "../_util/async.ts";
 import { concat } from "../_util/random.ts";
+import { retainedBytes } from "../_util/gc.ts";
 
 /**
  * A server session and a raw client peer on an in-memory duplex. The session's transport
@@ -35,6 +36,14 @@ function open(): { session: WebSocketSession; peer: RawPeer; reads: () => number
   }, { highWaterMark: 0 });
   const session = new WebSocketSession({ readable, writable: ours.writable }, { timeout: 1000 });
   return { session, peer: new RawPeer(theirs, "client"), reads: () => reads };
+}
+
+/** Whether `promise` settles within `ms` milliseconds. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  promise.then(() => (settled = true), () => (settled = true));
+  await delay(ms);
+  return settled;
 }
 
 /** Writes bytes as the peer, without waiting for the session to read them. */
@@ -226,14 +235,17 @@ Deno.test("WebSocketSession: incoming", async (t) => {
   });
 
   await t.step(
-    "backpressure: the transport is read only while no message waits unread",
+    "backpressure: the transport is read only while less than 64 KiB of messages wait unread",
     async () => {
       const { session, peer, reads } = open();
-      // Nobody reads: one read of the transport, whose message waits; the rest stay unread.
-      for (let i = 0; i < 20; i++) write(peer, encode("client", Frame.text(`${i}`)));
+      // Nobody reads: messages of 16,000 characters count 16,256 bytes each, so the fifth
+      // takes the queue past 64 KiB and the reading stops; the other 15 stay unread.
+      const big = (i: number) => `${i}`.padEnd(16_000, ".");
+      for (let i = 0; i < 20; i++) write(peer, encode("client", Frame.text(big(i))));
       await delay(30);
-      assert.equal(reads(), 1, `${reads()} reads of the transport while nobody reads`);
-      // A loop that stops after five messages: the transport is read no further than that.
+      assert.equal(reads(), 5, `${reads()} reads of the transport while nobody reads`);
+      // A loop that stops after five messages: the transport is read no further than 64 KiB
+      // of messages past them.
       const gate = deferred();
       const got: Message[] = [];
       const loop = (async () => {
@@ -245,10 +257,12 @@ Deno.test("WebSocketSession: incoming", async (t) => {
       })();
       await delay(30);
       assert.equal(got.length, 5);
-      assert.ok(reads() <= 6, `${reads()} reads of the transport for 5 messages`);
-      // Many messages in one read are all queued, and still stop the reading.
+      assert.ok(reads() <= 11, `${reads()} reads of the transport for 5 messages`);
       gate.resolve();
       await within(loop, 1000, "the 20 messages");
+      // Many small messages in one read: decoding stops once they fill the queue (about 250
+      // of 1,000 here), so the ping behind them is not answered, and no further read is made,
+      // until the consumer reads on.
       const held = deferred();
       const before = reads();
       const second = (async () => {
@@ -257,20 +271,63 @@ Deno.test("WebSocketSession: incoming", async (t) => {
           await held.promise;
         }
       })();
-      write(peer, encode("client", ...Array.from({ length: 30 }, (_, i) => Frame.text(`b${i}`))));
+      const small = Array.from({ length: 1000 }, (_, i) => Frame.text(`b${i}`));
+      write(peer, encode("client", ...small, Frame.ping(Uint8Array.of(7))));
       for (let i = 0; i < 10; i++) write(peer, encode("client", Frame.text(`c${i}`)));
-      await delay(30);
-      assert.ok(reads() <= before + 2, `${reads() - before} reads while 29 messages wait`);
+      const pong = peer.next();
+      assert.equal(await settlesWithin(pong, 50), false, "the ping was decoded while 999 wait");
+      assert.ok(reads() <= before + 1, `${reads() - before} reads while 999 messages wait`);
       held.resolve();
+      assert.equal((await within(pong, 1000, "the pong"))?.opcode, Opcode.Pong);
       await peerCloses(session, peer);
       await second;
-      assert.deepEqual(got, [
-        ...Array.from({ length: 20 }, (_, i) => `${i}`),
-        ...Array.from({ length: 30 }, (_, i) => `b${i}`),
+      assert.deepEqual(got.map((m) => (m as string).slice(0, 4)), [
+        ...Array.from({ length: 20 }, (_, i) => big(i).slice(0, 4)),
+        ...Array.from({ length: 1000 }, (_, i) => `b${i}`.slice(0, 4)),
         ...Array.from({ length: 10 }, (_, i) => `c${i}`),
       ]);
     },
   );
+
+  await t.step("one read of empty messages queues no more than 64 KiB's worth", async () => {
+    // 6 bytes per empty masked frame: 64 KiB of them were 10,922 queued messages, 2.3 MB of
+    // heap for one read of a connection nobody reads (a review measured 37 times the bytes).
+    const empty = encode("client", Frame.binary(new Uint8Array(0)));
+    const flood = concat(Array.from({ length: 10_922 }, () => empty));
+    const opened = Array.from({ length: 20 }, () => open());
+    const before = retainedBytes();
+    for (const { peer } of opened) write(peer, flood.slice());
+    await delay(50);
+    const perSession = (retainedBytes() - before) / opened.length;
+    assert.ok(perSession < 300_000, `${Math.round(perSession)} bytes held per session`);
+    for (const { session, peer } of opened) {
+      const reader = session.incoming.getReader();
+      let count = 0;
+      const counted = (async () => {
+        while (!(await reader.read()).done) count++;
+      })();
+      write(peer, encode("client", Frame.close(1000)));
+      await within(counted, 2000, "the queued messages and the close");
+      assert.equal(count, 10_922, "every message, after the consumer reads on");
+      await peer.end();
+    }
+  });
+
+  await t.step("a handler that never reads still sees a modest peer's close", async () => {
+    // Read ahead of the consumer, a few messages and the close frame behind them are read,
+    // so the session ends though incoming is never read: it once stopped at the first message.
+    const { session, peer } = open();
+    write(peer, encode("client", Frame.text("one"), Frame.text("two")));
+    await delay(10); // read apart: a close in the same read was always seen
+    write(peer, encode("client", Frame.close(1000)));
+    assert.equal(await nextCloseCode(peer), 1000);
+    assert.deepEqual(await within(session.closed, 1000, "the session to end"), {
+      code: 1000,
+      reason: "",
+      wasClean: true,
+    });
+    assert.deepEqual(await Array.fromAsync(session.incoming), ["one", "two"]);
+  });
 
   await t.step("getReader(), pipeTo() and tee() read through the stream", async () => {
     {
