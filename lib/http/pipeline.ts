@@ -263,10 +263,13 @@ class WireRequest extends Request {
 /**
  * A timer that is cheap to move later, for timeouts set again on every request: it is armed
  * once, and when it fires before the current deadline it re-arms for what is left. Two
- * timers per request (idle, head) cost about a tenth of a request's time otherwise.
+ * timers per request (idle, head) cost about a tenth of a request's time otherwise. Moving it
+ * earlier than its timer (a body's rate deadline, shorter than the last one) re-arms it.
  */
 class Deadline {
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires. */
+  #timerAt = Infinity;
   #at = Infinity;
   readonly #fire: () => void;
 
@@ -274,14 +277,23 @@ class Deadline {
     this.#fire = fire;
   }
 
-  /** Fires `ms` from now (never for Infinity), replacing the deadline set before. */
-  set(ms: number): void {
+  /**
+   * Fires `ms` from `now` (never for Infinity), replacing the deadline set before.
+   *
+   * @param now The time, when the caller has just read the clock.
+   */
+  set(ms: number, now: number = Date.now()): void {
     if (ms === Infinity) {
       this.#at = Infinity;
       return;
     }
-    this.#at = Date.now() + ms;
-    this.#timer ??= setTimeout(this.#check, ms);
+    const at = this.#at = now + ms;
+    if (this.#timer !== undefined) {
+      if (at >= this.#timerAt) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#check, ms);
   }
 
   clear(): void {
@@ -299,6 +311,7 @@ class Deadline {
     if (this.#at === Infinity) return;
     const left = this.#at - Date.now();
     if (left > 0) {
+      this.#timerAt = this.#at;
       this.#timer = setTimeout(this.#check, left);
       return;
     }
