@@ -80,11 +80,40 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    * milliseconds: a client that stops sending mid-body would otherwise hold the handler and
    * the connection forever. The body read then fails with a 408 {@linkcode HttpError} (throw
    * it on, or let it propagate, and the client gets 408), and the connection closes after the
-   * response. `Infinity` waits forever.
+   * response. `Infinity` waits forever. It bounds each gap, not the body: see
+   * {@linkcode ConnectionPipelineOptions.minBodyRate} for a body that keeps coming too slowly.
    *
    * @default {30000}
    */
   bodyTimeout?: number;
+  /**
+   * The slowest a request body may come, in bytes per second, once `bodyRateGrace` has
+   * passed (Kestrel's `MinRequestBodyDataRate`: 240 bytes/s after 5 s; Node bounds the whole
+   * request with `requestTimeout`, 300 s, instead). `bodyTimeout` restarts with every byte,
+   * so without it a client that sends a byte every few seconds would hold its connection, and
+   * its place under `maxConnections`, for as long as its body lasts.
+   *
+   * The rate is the body's bytes received so far (its data: for a chunked body, the decoded
+   * bytes, so chunk sizes, extensions and trailers do not count) over the time the engine
+   * spent waiting for them while the handler (or the drain of an unread body) was reading it.
+   * Time when the handler is not reading — before its first read, or while it is busy between
+   * reads and the body waits in the read buffer — does not count against the client, so a slow
+   * handler is never mistaken for a slow client. Once that waiting time exceeds
+   * `bodyRateGrace` and the rate falls below this, the body read fails with a 408
+   * {@linkcode HttpError}, as for `bodyTimeout`, and the connection closes after the response.
+   * `0` lets a body come as slowly as `bodyTimeout` allows.
+   *
+   * @default {240}
+   */
+  minBodyRate?: number;
+  /**
+   * How long a request body may wait for its bytes, in milliseconds, before `minBodyRate` is
+   * enforced: a slow start (a handshake, a client that opens a file) is not a slow client.
+   * Counted like the rate, in time spent waiting for the body. `Infinity` never enforces it.
+   *
+   * @default {5000}
+   */
+  bodyRateGrace?: number;
   /**
    * How many requests of one connection may be handled at once when the client pipelines;
    * responses are still written in request order.
@@ -263,10 +292,13 @@ class WireRequest extends Request {
 /**
  * A timer that is cheap to move later, for timeouts set again on every request: it is armed
  * once, and when it fires before the current deadline it re-arms for what is left. Two
- * timers per request (idle, head) cost about a tenth of a request's time otherwise.
+ * timers per request (idle, head) cost about a tenth of a request's time otherwise. Moving it
+ * earlier than its timer (a body's rate deadline, shorter than the last one) re-arms it.
  */
 class Deadline {
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed timer fires. */
+  #timerAt = Infinity;
   #at = Infinity;
   readonly #fire: () => void;
 
@@ -274,14 +306,23 @@ class Deadline {
     this.#fire = fire;
   }
 
-  /** Fires `ms` from now (never for Infinity), replacing the deadline set before. */
-  set(ms: number): void {
+  /**
+   * Fires `ms` from `now` (never for Infinity), replacing the deadline set before.
+   *
+   * @param now The time, when the caller has just read the clock.
+   */
+  set(ms: number, now: number = Date.now()): void {
     if (ms === Infinity) {
       this.#at = Infinity;
       return;
     }
-    this.#at = Date.now() + ms;
-    this.#timer ??= setTimeout(this.#check, ms);
+    const at = this.#at = now + ms;
+    if (this.#timer !== undefined) {
+      if (at >= this.#timerAt) return;
+      clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#check, ms);
   }
 
   clear(): void {
@@ -299,6 +340,7 @@ class Deadline {
     if (this.#at === Infinity) return;
     const left = this.#at - Date.now();
     if (left > 0) {
+      this.#timerAt = this.#at;
       this.#timer = setTimeout(this.#check, left);
       return;
     }
@@ -330,6 +372,13 @@ class RequestBody {
     this.remaining = length;
     this.chunked = chunked;
   }
+
+  /** The bytes of the body handed out (a chunked body's data), for minBodyRate. */
+  received = 0;
+  /** The milliseconds spent waiting for the body's bytes, for minBodyRate. */
+  waited = 0;
+  /** The wait for more of the body under way: a second read shares it, and its time. */
+  waiting: Promise<boolean> | null = null;
 
   /** Wakes the read-ahead that waits for the handler to make room (see #watchBody). */
   wake: (() => void) | null = null;
@@ -447,8 +496,8 @@ class WireInfo implements HandlerInfo {
  *   handler set, else the body's when the body is all there at once. A 204 or 304, to `GET` or
  *   `HEAD`, carries no `Content-Length`, and one the handler set is dropped (RFC 9110 §8.6).
  * - Idle connections close after `idleTimeout`; a head that takes longer than
- *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout` fails its read
- *   with 408.
+ *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout`, or that comes
+ *   slower than `minBodyRate` once `bodyRateGrace` has passed, fails its read with 408.
  * - `request.signal` aborts when the client goes away, also while the handler holds the
  *   request body unread (once the read buffer is full of it, the end of the connection is
  *   seen when the handler reads on). `request.clone()` follows it too. The signal is made on
@@ -514,6 +563,10 @@ export interface PipelineLimits {
   headersTimeout: number;
   /** See {@linkcode ConnectionPipelineOptions.bodyTimeout}. */
   bodyTimeout: number;
+  /** See {@linkcode ConnectionPipelineOptions.minBodyRate}. */
+  minBodyRate: number;
+  /** See {@linkcode ConnectionPipelineOptions.bodyRateGrace}. */
+  bodyRateGrace: number;
   /** See {@linkcode ConnectionPipelineOptions.writeTimeout}. */
   writeTimeout: number;
   /** See {@linkcode ConnectionPipelineOptions.maxPipelined}. */
@@ -541,6 +594,12 @@ export function pipelineLimits(options: ConnectionPipelineOptions): PipelineLimi
   if (!Number.isInteger(maxPipelined) || maxPipelined < 1) {
     throw new RangeError(`Invalid maxPipelined: ${maxPipelined} is not a positive integer`);
   }
+  const minBodyRate = options.minBodyRate ?? 240;
+  if (typeof minBodyRate !== "number" || !(minBodyRate >= 0) || minBodyRate === Infinity) {
+    throw new RangeError(
+      `Invalid minBodyRate: ${minBodyRate} bytes/s is not a finite number from 0`,
+    );
+  }
   const readBufferSize = options.readBufferSize ?? 65_536;
   if (!Number.isInteger(readBufferSize) || readBufferSize < 1) {
     throw new RangeError(`Invalid readBufferSize: ${readBufferSize} is not a positive integer`);
@@ -549,6 +608,8 @@ export function pipelineLimits(options: ConnectionPipelineOptions): PipelineLimi
     idleTimeout: checkDuration("idleTimeout", options.idleTimeout ?? 5000),
     headersTimeout: checkDuration("headersTimeout", options.headersTimeout ?? 10_000),
     bodyTimeout: checkDuration("bodyTimeout", options.bodyTimeout ?? 30_000),
+    minBodyRate,
+    bodyRateGrace: checkDuration("bodyRateGrace", options.bodyRateGrace ?? 5000),
     writeTimeout: checkDuration("writeTimeout", options.writeTimeout ?? 30_000),
     maxPipelined,
     maxBodySize: checkLimit("maxBodySize", options.maxBodySize ?? 134_217_728),
@@ -589,10 +650,17 @@ class Pipeline {
   readonly #headers = new Deadline(() => this.#cutRead("headers"));
   readonly #writeDeadline = new Deadline(() => this.#writeTimedOut());
   readonly #writeTimeout: number;
-  readonly #bodyDeadline = new Deadline(() => this.#bodyStalled());
+  readonly #bodyDeadline = new Deadline(() => this.#bodyStalled(false));
+  /**
+   * When the body waited for falls below minBodyRate; apart from #bodyDeadline, which every
+   * wait moves bodyTimeout later, so that each stays a timer that is rarely re-armed.
+   */
+  readonly #rateDeadline = new Deadline(() => this.#bodyStalled(true));
   readonly #bodyTimeout: number;
+  readonly #minBodyRate: number;
+  readonly #bodyRateGrace: number;
   /** Fail the body reads waiting for bytes when the body deadline passes. */
-  readonly #stalls = new Set<(error: HttpError) => void>();
+  readonly #stalls = new Set<(slow: boolean) => void>();
   /** Requests answered into #out and not yet written: they count toward maxPipelined. */
   #unflushed = 0;
   /** The reader of the response body being streamed, cancelled if the client leaves. */
@@ -622,6 +690,8 @@ class Pipeline {
     this.#scheme = options.scheme ?? "http";
     this.#writeTimeout = limits.writeTimeout;
     this.#bodyTimeout = limits.bodyTimeout;
+    this.#minBodyRate = limits.minBodyRate;
+    this.#bodyRateGrace = limits.bodyRateGrace;
     // A transport that reads and writes directly (a Deno.Conn) is used so: no stream in
     // between, which doubles the requests per second a keep-alive connection serves.
     const direct = typeof transport.read === "function" && typeof transport.write === "function";
@@ -753,6 +823,7 @@ class Pipeline {
     this.#headers.dispose();
     this.#writeDeadline.dispose();
     this.#bodyDeadline.dispose();
+    this.#rateDeadline.dispose();
     this.#stopWatch?.();
     if (this.#upgraded) return;
     this.#closed = true;
@@ -1348,6 +1419,7 @@ class Pipeline {
             ? reader.take(data)
             : reader.copy(data);
           reader.consume(consumed - data);
+          body.received += data;
           if (body.chunked.done) body.finish();
           else body.progress();
           if (chunk !== null || body.done) return chunk;
@@ -1355,40 +1427,78 @@ class Pipeline {
           const n = Math.min(reader.length, body.remaining);
           // A view pins the whole read buffer: hand one out only for most of a buffer.
           const chunk = n >= reader.buffer.length / 2 ? reader.take(n) : reader.copy(n);
+          body.received += n;
           if ((body.remaining -= n) === 0) body.finish();
           else body.progress();
           return chunk;
         }
       }
-      if (!(await this.#fillBody())) {
+      if (!(await this.#fillBody(body))) {
         throw new HttpError(400, "Cannot read request body: the connection ended inside it");
       }
     }
   }
 
-  /** Reads more of a body, failing with 408 when nothing comes for bodyTimeout. */
-  #fillBody(): Promise<boolean> {
+  /**
+   * Reads more of a body, failing with 408 when nothing comes for bodyTimeout, or when the
+   * body falls below minBodyRate. Only this wait counts toward the rate (the handler, or a
+   * drain, is reading and the buffer holds none of the body): its time comes from two clock
+   * readings, and the deadlines (a timer each per connection, moved) do the rest: the rate
+   * can only fall while a wait goes on, so its deadline alone enforces it.
+   */
+  #fillBody(body: RequestBody): Promise<boolean> {
+    const timeout = this.#bodyTimeout, rate = this.#minBodyRate;
+    if (timeout === Infinity && rate === 0) return this.#reader.fill();
+    if (body.waiting !== null) return body.waiting; // a drain behind the handler's read
+    const from = Date.now();
+    // The rate holds while the time waited is at most the grace, or at most the time the
+    // bytes received would take at minBodyRate.
+    const left = rate === 0
+      ? Infinity
+      : Math.max(this.#bodyRateGrace, body.received * 1000 / rate) - body.waited;
+    // Only when a late timer let the last wait overrun its deadline.
+    if (left < 0) return Promise.reject(this.#slowBody(body, body.waited));
     const filling = this.#reader.fill();
-    if (this.#bodyTimeout === Infinity) return filling;
-    return new Promise<boolean>((resolve, reject) => {
-      const stall = (error: HttpError) => reject(error);
+    return body.waiting = new Promise<boolean>((resolve, reject) => {
+      const stall = (slow: boolean) =>
+        reject(
+          slow
+            ? this.#slowBody(body, body.waited + Date.now() - from)
+            : new HttpError(408, `Cannot read request body: no bytes came for ${timeout} ms`),
+        );
       this.#stalls.add(stall);
-      this.#bodyDeadline.set(this.#bodyTimeout);
+      this.#bodyDeadline.set(timeout, from);
+      if (left < timeout) this.#rateDeadline.set(left, from); // else bodyTimeout comes first
       filling.then(resolve, reject).finally(() => {
+        body.waited += Date.now() - from;
+        body.waiting = null;
         this.#stalls.delete(stall);
-        if (this.#stalls.size === 0) this.#bodyDeadline.clear();
+        if (this.#stalls.size === 0) {
+          this.#bodyDeadline.clear();
+          this.#rateDeadline.clear();
+        }
       });
     });
   }
 
-  /** No body bytes came for bodyTimeout: the reads waiting for them fail with 408. */
-  #bodyStalled(): void {
-    const error = new HttpError(
+  /** The 408 of a body that came slower than minBodyRate. */
+  #slowBody(body: RequestBody, waited: number): HttpError {
+    return new HttpError(
       408,
-      `Cannot read request body: no bytes came for ${this.#bodyTimeout} ms`,
+      `Cannot read request body: ${body.received} bytes came in ${
+        Math.round(waited)
+      } ms, below minBodyRate of ${this.#minBodyRate} bytes/s`,
     );
-    for (const stall of this.#stalls) stall(error);
+  }
+
+  /**
+   * A body deadline passed (`slow`: the rate's): the reads waiting for bytes fail with 408.
+   */
+  #bodyStalled(slow: boolean): void {
+    for (const stall of this.#stalls) stall(slow);
     this.#stalls.clear();
+    this.#bodyDeadline.clear();
+    this.#rateDeadline.clear();
   }
 
   /** Reads and drops what is left of a body; false when it is too big to drain. */

@@ -133,6 +133,85 @@ async function capturingErrors(fn: () => Promise<void>): Promise<unknown[][]> {
   return logged;
 }
 
+// A small minBodyRate to test it in well under a second: 100 bytes/s once 300 ms of waiting
+// passed; every gap in the tests stays far below bodyTimeout.
+const RATE: ConnectionPipelineOptions = { minBodyRate: 100, bodyRateGrace: 300, bodyTimeout: 1000 };
+
+/** Reads the body whole and answers with it; a failed read is kept in `failures`, and thrown. */
+function echoInto(failures: unknown[]): Handler {
+  return async (request) => {
+    try {
+      return new Response(await request.text());
+    } catch (error) {
+      failures.push(error);
+      throw error;
+    }
+  };
+}
+
+/** What a client that sent its body slowly got back: see {@linkcode postSlowly}. */
+interface SlowPost {
+  status: number | undefined;
+  text: string;
+  /** Milliseconds from the head to the response. */
+  took: number;
+  /** What the handler's body read failed with. */
+  failure: unknown;
+}
+
+/**
+ * Sends `head` (and whatever body bytes follow it in the same write), then `pieces`, one every
+ * `gap` ms, to a pipeline with `options`, until the response comes; answers with what came. A
+ * 408 must close the connection. The handler echoes the body unless another one is given.
+ */
+async function postSlowly(
+  options: ConnectionPipelineOptions,
+  head: string,
+  pieces: string[],
+  gap: number,
+  { handler, kind = "chunks" }: { handler?: Handler; kind?: typeof KINDS[number] } = {},
+): Promise<SlowPost> {
+  const failures: unknown[] = [];
+  const c = open(handler ?? echoInto(failures), options, kind);
+  let sending = true;
+  const trickle = (async () => {
+    for (const piece of pieces) {
+      await delay(gap);
+      if (!sending) return;
+      c.send(piece);
+    }
+  })();
+  try {
+    const began = Date.now();
+    c.send(head);
+    const response = await c.next("POST");
+    const took = Date.now() - began;
+    sending = false;
+    if (response?.status === 408) {
+      assert.equal(response.headers.get("connection"), "close");
+      await c.expectClosed();
+    }
+    return {
+      status: response?.status,
+      text: response === null ? "" : textOf(response.body),
+      took,
+      failure: failures[0],
+    };
+  } finally {
+    sending = false;
+    await trickle;
+    await c.close();
+  }
+}
+
+/** Asserts a 408 for a body below minBodyRate, within `[least, most)` ms of its head. */
+function assertTooSlow(post: SlowPost, least: number, most: number, what: string): void {
+  assert.equal(post.status, 408, `${what}: ${post.status} ${post.text}`);
+  assert.ok(post.failure instanceof HttpError, `${what}: ${post.failure}`);
+  assert.match(post.failure.message, /below minBodyRate of \d+ bytes\/s/, what);
+  assert.ok(post.took >= least && post.took < most, `${what}: 408 after ${post.took} ms`);
+}
+
 // A chunked body with a chunk extension, an upper-case hex size and a trailer, then the
 // request pipelined after it.
 const CHUNKED_BODY = "5;name=value\r\n" + // size 5, an extension
@@ -1648,6 +1727,11 @@ Deno.test("startConnectionPipeline", async (t) => {
     assert.throws(make({ headersTimeout: NaN }), RangeError);
     assert.throws(make({ maxBodySize: -1 }), RangeError);
     assert.throws(make({ bodyTimeout: -5 }), RangeError);
+    for (const minBodyRate of [-1, NaN, Infinity]) {
+      assert.throws(make({ minBodyRate }), /Invalid minBodyRate/, String(minBodyRate));
+    }
+    assert.throws(make({ bodyRateGrace: -1 }), /Invalid bodyRateGrace/);
+    assert.throws(make({ bodyRateGrace: NaN }), /Invalid bodyRateGrace/);
     assert.throws(make({ writeTimeout: NaN }), RangeError);
     assert.throws(make({ maxDrainSize: 1.5 }), RangeError);
     assert.throws(make({ readBufferSize: 0 }), /Invalid readBufferSize: 0/);
@@ -1846,6 +1930,141 @@ Deno.test("startConnectionPipeline", async (t) => {
         const response = (await c.next("POST"))!;
         assert.equal(response.status, 200);
         assert.equal(textOf(response.body), "abcdefgh");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "fails a body that trickles in below minBodyRate with 408 once bodyRateGrace passed, though no gap reaches bodyTimeout",
+    async () => {
+      // A byte every 50 ms: a fifth of the rate, and a twentieth of bodyTimeout per gap. The
+      // body would be whole after 2 s; the grace is 300 ms of waiting.
+      await Promise.all(KINDS.map(async (kind) => {
+        const post = await postSlowly(
+          RATE,
+          "POST /trickle HTTP/1.1\r\nHost: a\r\nContent-Length: 41\r\n\r\nx",
+          Array(40).fill("x"),
+          50,
+          { kind },
+        );
+        assertTooSlow(post, 250, 900, kind);
+      }));
+    },
+  );
+
+  await t.step(
+    "serves a body that keeps up with minBodyRate in full, long after bodyRateGrace",
+    async () => {
+      // 20 bytes every 50 ms (400 bytes/s) for a second, against a rate of 200 bytes/s; the same
+      // second at 100 bytes/s is refused.
+      const options = { ...RATE, minBodyRate: 200 };
+      const head = "POST /steady HTTP/1.1\r\nHost: a\r\nContent-Length: 400\r\n\r\n";
+      const [fast, slow] = await Promise.all([
+        postSlowly(options, head, Array(20).fill("x".repeat(20)), 50),
+        postSlowly(options, head, Array(80).fill("x".repeat(5)), 50),
+      ]);
+      assert.equal(fast.status, 200);
+      assert.equal(fast.text, "x".repeat(400));
+      assert.ok(fast.took >= 900, `served after ${fast.took} ms`);
+      assertTooSlow(slow, 250, 900, "at half the rate");
+    },
+  );
+
+  await t.step(
+    "does not count a handler's pauses against the client, before its first read or between reads",
+    async () => {
+      // The client sends 4 KiB at once into a 1 KiB read buffer; the handler waits 400 ms before
+      // it reads, and 400 ms after its first chunk, each over the 300 ms grace. At 20 000
+      // bytes/s the body would be late after 200 ms if those pauses counted. A client that
+      // pauses as long itself, after 1 KiB, gets 408.
+      const options = { ...RATE, minBodyRate: 20_000, readBufferSize: 1024 };
+      const head = "POST /pauses HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n";
+      const slowHandler: Handler = async (request) => {
+        await delay(400);
+        const reader = request.body!.getReader();
+        let size = (await reader.read()).value!.length;
+        await delay(400);
+        for (let read = await reader.read(); !read.done; read = await reader.read()) {
+          size += read.value.length;
+        }
+        return new Response(String(size));
+      };
+      const [slowHandling, ...slowClients] = await Promise.all([
+        ...KINDS.map((kind) =>
+          postSlowly(options, head + "x".repeat(4096), [], 0, { handler: slowHandler, kind })
+        ),
+        postSlowly(options, head + "x".repeat(1024), ["x".repeat(3072)], 600),
+      ]);
+      for (const [i, post] of [slowHandling, ...slowClients.slice(0, -1)].entries()) {
+        assert.equal(post!.status, 200, KINDS[i]);
+        assert.equal(post!.text, "4096", KINDS[i]);
+      }
+      assertTooSlow(slowClients.at(-1)!, 250, 550, "a client that pauses");
+    },
+  );
+
+  await t.step(
+    "counts a chunked body's data, not its framing: chunk extensions do not make a slow body fast",
+    async () => {
+      // A 1-byte chunk with a 100-byte extension every 50 ms: over 2 kB/s on the wire, 20 bytes/s
+      // of data, against 100 bytes/s. Then a chunked body whose data keeps up (400 bytes/s).
+      const head = "POST /chunks HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+      const padded = Array(30).fill(`1;pad=${"e".repeat(96)}\r\nx\r\n`);
+      padded.push("0\r\n\r\n");
+      const steady = Array(20).fill(`14\r\n${"y".repeat(20)}\r\n`);
+      steady.push("0\r\n\r\n");
+      const [slow, fast] = await Promise.all([
+        postSlowly(RATE, head, padded, 50),
+        postSlowly({ ...RATE, minBodyRate: 200 }, head, steady, 50),
+      ]);
+      assertTooSlow(slow, 250, 900, "padded chunks");
+      assert.equal(fast.status, 200);
+      assert.equal(fast.text, "y".repeat(400));
+    },
+  );
+
+  await t.step(
+    "minBodyRate 0, or a bodyRateGrace of Infinity, lets a body come as slowly as bodyTimeout allows",
+    async () => {
+      const head = "POST /trickle HTTP/1.1\r\nHost: a\r\nContent-Length: 21\r\n\r\nx";
+      const bytes = Array(20).fill("x"); // a byte every 50 ms: 20 bytes/s for a second
+      const [off, never, on] = await Promise.all([
+        postSlowly({ ...RATE, minBodyRate: 0 }, head, bytes, 50),
+        postSlowly({ ...RATE, bodyRateGrace: Infinity }, head, bytes, 50),
+        postSlowly(RATE, head, bytes, 50),
+      ]);
+      for (const post of [off, never]) {
+        assert.equal(post.status, 200);
+        assert.equal(post.text, "x".repeat(21));
+      }
+      assertTooSlow(on, 250, 900, "with the rate");
+    },
+  );
+
+  await t.step(
+    "gives each body on a kept-alive connection its own grace, not the deadline of the one before",
+    async () => {
+      const failures: unknown[] = [];
+      const c = open(echoInto(failures), RATE);
+      try {
+        // 80 bytes, then a wait: 80 bytes earn 800 ms of waiting at 100 bytes/s.
+        c.send("POST /first HTTP/1.1\r\nHost: a\r\nContent-Length: 160\r\n\r\n" + "a".repeat(80));
+        await delay(30);
+        c.send("a".repeat(80));
+        assert.equal((await c.next("POST"))?.status, 200);
+        // One byte, then nothing: the rate's 408 after the 300 ms grace, before bodyTimeout.
+        const began = Date.now();
+        c.send("POST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 41\r\n\r\nx");
+        const response = await c.next("POST");
+        const took = Date.now() - began;
+        assertTooSlow(
+          { status: response?.status, text: "", took, failure: failures[0] },
+          250,
+          650,
+          "the second body",
+        );
       } finally {
         await c.close();
       }

@@ -734,6 +734,74 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "clients whose bodies come slower than minBodyRate get 408 and free their places under maxConnections",
+    async () => {
+      // The review's repro in small: two clients hold both places with bodies that gain a byte
+      // every 100 ms (10 bytes/s; each gap a twentieth of bodyTimeout). Until the rate drops
+      // them, a third client is refused at accept; after, the server serves again.
+      await using server = serve(handler, {
+        maxConnections: 2,
+        minBodyRate: 100,
+        bodyRateGrace: 300,
+        bodyTimeout: 2000,
+      });
+      const port = server.addr.port;
+      const slow = [await dial(port), await dial(port)];
+      let sending = true;
+      const trickles: Promise<void>[] = [];
+      try {
+        const started = Date.now();
+        for (const c of slow) {
+          await c.send("POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nA");
+          trickles.push((async () => {
+            for (let i = 0; i < 30 && sending; i++) {
+              await delay(100);
+              if (sending) await c.send("B").catch(() => {});
+            }
+          })());
+        }
+        await delay(100);
+        const refused = await dial(port);
+        try {
+          await refused.send(get("/refused")).catch(() => {});
+          const answer = await within(refused.responses.next(), 2000, "the refusal");
+          assert.equal(answer, null, "a third connection is closed unanswered");
+        } finally {
+          await refused.close();
+        }
+        for (const c of slow) {
+          const response = await within(c.responses.next("POST"), 2000, "the 408");
+          assert.equal(response?.status, 408);
+          assert.equal(response.headers.get("connection"), "close");
+        }
+        const took = Date.now() - started;
+        assert.ok(took < 1000, `408 after ${took} ms`);
+        sending = false; // the clients give up, as clients do after a 408
+        await Promise.all(trickles);
+        for (const c of slow) await c.close();
+        // Their connections end as the server reads their EOF; then a client is served.
+        let served: string | null = null;
+        for (let tries = 0; served === null && tries < 20; tries++) {
+          const c = await dial(port);
+          try {
+            await c.send(get("/after")).catch(() => {});
+            const response = await within(c.responses.next(), 2000, "the response");
+            if (response !== null) served = textOf(response.body);
+          } finally {
+            await c.close();
+          }
+          if (served === null) await delay(50);
+        }
+        assert.equal(served, "/after");
+      } finally {
+        sending = false;
+        await Promise.all(trickles);
+        for (const c of slow) await c.close();
+      }
+    },
+  );
+
   await t.step("aborts request.signal when the client closes its socket", async () => {
     const started = deferred();
     const aborted = deferred();
@@ -1159,6 +1227,9 @@ Deno.test("httpServer", async (t) => {
       [{ idleTimeout: -1 }, /idleTimeout/],
       [{ headersTimeout: NaN }, /headersTimeout/],
       [{ bodyTimeout: -5 }, /bodyTimeout/],
+      [{ minBodyRate: -1 }, /minBodyRate/],
+      [{ minBodyRate: NaN }, /minBodyRate/],
+      [{ bodyRateGrace: -1 }, /bodyRateGrace/],
       [{ writeTimeout: 2 ** 31 }, /writeTimeout/],
       [{ maxPipelined: 0 }, /maxPipelined/],
       [{ maxBodySize: -1 }, /maxBodySize/],
