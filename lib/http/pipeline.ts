@@ -172,6 +172,8 @@ const SMALL_BODY = 16_384;
 // at most this many reads are taken ahead to find a body's end.
 const SETTLE_TICKS = 8;
 const READ_AHEAD = 64;
+// The states of a read-ahead's read (see AheadRead).
+const UNSETTLED = 0, READ = 1, FAILED = 2;
 // Gathered responses are written once they reach this many bytes.
 const OUT_LIMIT = 65_536;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
@@ -350,6 +352,27 @@ class RequestBody {
     this.wake = null;
     wake?.();
   }
+}
+
+/**
+ * The outcome of one read of a response body's read-ahead (see Pipeline.#readAhead), left here
+ * by callbacks bound once. The pipeline reuses one for read after read while each read settles
+ * within its window. A read that does not keeps its outcome to itself: it goes on with the
+ * response it belongs to (streamed, or cancelled), and the next read gets a new outcome, so a
+ * late callback can only ever fill in its own read's — never the next response's.
+ */
+class AheadRead {
+  state = UNSETTLED;
+  result: ReadableStreamReadResult<Uint8Array> | null = null;
+  error: unknown = null;
+  readonly onRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
+    this.state = READ;
+    this.result = result;
+  };
+  readonly onFailed = (error: unknown): void => {
+    this.state = FAILED;
+    this.error = error;
+  };
 }
 
 /** One request on its way through the pipeline. */
@@ -1507,7 +1530,7 @@ class Pipeline {
           // The body's read-ahead, waited for here (see #readAhead).
           for (let reads = 1;; reads++) {
             this.#readAhead();
-            for (let i = 0; i < SETTLE_TICKS && this.#ahead === UNSETTLED; i++) await null;
+            for (let i = 0; i < SETTLE_TICKS && this.#ahead.state === UNSETTLED; i++) await null;
             if (!this.#tookAhead(reads)) break;
           }
           writing = this.#writeBody(slot);
@@ -1614,9 +1637,12 @@ class Pipeline {
   // most READ_AHEAD chunks, stopping at a read that does not settle within SETTLE_TICKS
   // microtask turns: a body whose bytes are all there, a string, bytes, a Blob, ends at once).
   // The loop waits in its own frame: an async call per response would cost a suspended frame
-  // of its own (about 0.4 kB). Each read's callbacks are bound once and leave the outcome
-  // here; one read at a time, and one left unsettled by its window is awaited or cancelled
-  // before the next response's window opens, so its callback has run by then.
+  // of its own (about 0.4 kB). Each read's callbacks are bound once and leave the outcome in
+  // #ahead. One read at a time; one left unsettled by its window stays with its response
+  // (#aheadPending: streamed from, or cancelled) with its outcome object, and #ahead is a new
+  // one from then on. (Cancelling a reader settles its pending read only a microtask later:
+  // a shared outcome was once filled in by a HEAD's cancelled read during the next
+  // response's window, which then sent that HEAD's body, or nothing, as its own.)
   #aheadReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #aheadClose = false;
   #aheadDeclared = -1;
@@ -1626,38 +1652,36 @@ class Pipeline {
   #aheadEnded = false;
   /** The read under way, or the one that did not settle in its window. */
   #aheadPending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
-  #ahead = UNSETTLED;
-  #aheadResult: ReadableStreamReadResult<Uint8Array> | null = null;
-  #aheadError: unknown = null;
-  readonly #onAheadRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
-    this.#ahead = READ;
-    this.#aheadResult = result;
-  };
-  readonly #onAheadFailed = (error: unknown): void => {
-    this.#ahead = FAILED;
-    this.#aheadError = error;
-  };
+  /** The outcome of the read under way (see AheadRead). */
+  #ahead = new AheadRead();
 
   /** Starts the read-ahead's next read. */
   #readAhead(): void {
-    this.#ahead = UNSETTLED;
+    const ahead = this.#ahead;
+    ahead.state = UNSETTLED;
     let read: Promise<ReadableStreamReadResult<Uint8Array>>;
     try {
       read = this.#aheadReader!.read();
     } catch (error) {
-      return this.#onAheadFailed(error);
+      return ahead.onFailed(error);
     }
     this.#aheadPending = read;
-    read.then(this.#onAheadRead, this.#onAheadFailed);
+    read.then(ahead.onRead, ahead.onFailed);
   }
 
   /** Takes the read's outcome; whether to read on (a chunk came, and not too many yet). */
   #tookAhead(reads: number): boolean {
-    if (this.#ahead === UNSETTLED) return false; // to be streamed, from #aheadPending on
+    const ahead = this.#ahead;
+    if (ahead.state === UNSETTLED) {
+      // To be streamed from #aheadPending on, or cancelled: its callbacks fill in the outcome
+      // they were given, and the reads of the responses after this one get a new one.
+      this.#ahead = new AheadRead();
+      return false;
+    }
     this.#aheadPending = null;
-    if (this.#ahead === FAILED) return false;
-    const result = this.#aheadResult!;
-    this.#aheadResult = null;
+    if (ahead.state === FAILED) return false;
+    const result = ahead.result!;
+    ahead.result = null;
     if (result.done) {
       this.#aheadEnded = true;
       return false;
@@ -1679,9 +1703,9 @@ class Pipeline {
     const ended = this.#aheadEnded, pending = this.#aheadPending;
     this.#aheadReader = this.#aheadFirst = this.#aheadPending = null;
     this.#aheadParts = null;
-    if (this.#ahead === FAILED) {
-      const error = this.#aheadError;
-      this.#aheadError = null;
+    if (this.#ahead.state === FAILED) {
+      const error = this.#ahead.error;
+      this.#ahead.error = null;
       if (slot.method === "HEAD") {
         // A body that fails says nothing of its length, and a HEAD sends none of it anyway.
         reader.cancel().catch(() => {});
@@ -1732,7 +1756,7 @@ class Pipeline {
     const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
     if (mode === "close") close = true;
     this.#pushHead(close, slot.version, mode === "length" ? declared : -1, mode === "chunked");
-    await this.#flush(); // the head goes out now: a stream's first chunk may take its time
+    // Cancelled by #abortAll from here on (the client left), and below if a write fails.
     this.#bodyReader = reader;
     let written = 0;
     const send = async (chunk: Uint8Array) => {
@@ -1748,22 +1772,21 @@ class Pipeline {
       if (this.#outSize >= SMALL_BODY) await this.#flush();
     };
     try {
+      await this.#flush(); // the head goes out now: a stream's first chunk may take its time
       for (const part of parts) await send(part);
       while (true) {
         const result = pending ?? reader.read();
         pending = null;
         const { done, value } = await result;
-        this.#aheadResult = null; // the read-ahead's callback saw the pending read too
-        this.#aheadError = null;
         if (done) break;
         await send(value);
         if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
       }
     } catch (error) {
-      // The body failed (or ran over its length): the client must not take a cut body for
-      // a whole one, so the connection ends without a proper end of body.
+      // The body failed (or ran over its length), or a write did: the client must not take a
+      // cut body for a whole one, so the connection ends without a proper end of body, and
+      // the body's source is cancelled (its read under way, if any, settles with that).
       this.#bodyReader = null;
-      this.#aheadResult = this.#aheadError = null;
       reader.cancel(error).catch(() => {});
       await this.#flush().catch(() => {});
       throw error;
@@ -2074,8 +2097,6 @@ const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
 const DONE: Promise<void> = Promise.resolve();
 const NOTHING = new Uint8Array(0);
-// The states of a read-ahead's read (see #readAhead).
-const UNSETTLED = 0, READ = 1, FAILED = 2;
 /** What #writeResponse gives for a body to read ahead first. */
 const READ_BODY: unique symbol = Symbol("read body");
 

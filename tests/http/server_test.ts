@@ -635,6 +635,107 @@ Deno.test("httpServer", async (t) => {
     }
   });
 
+  await t.step(
+    "raw socket: a HEAD's slow body stays its own: the GET pipelined after it gets its own body",
+    async () => {
+      // Review (response writing, HIGH): a HEAD's body read that outlived the read-ahead's
+      // window was cancelled, and settled (done, a chunk, an error) during the next response's
+      // window, which took it for its own: the GET went out empty, with the HEAD's bytes, or
+      // as a 500. Every settling time around the window (SETTLE_TICKS turns) is tried.
+      const [file, remove] = await tempFile(randomBytes(seeded(11), 100_000));
+      await using server = serve(async (request) => {
+        const url = new URL(request.url);
+        const turns = Number(url.searchParams.get("turns"));
+        switch (url.pathname) {
+          case "/slow": // a chunk after `turns` microtask turns
+            return new Response(
+              new ReadableStream({
+                async pull(controller) {
+                  for (let i = 0; i < turns; i++) await null;
+                  controller.enqueue(utf8("the HEAD's body"));
+                  controller.close();
+                },
+              }),
+            );
+          case "/fails": // an error after `turns` microtask turns
+            return new Response(
+              new ReadableStream({
+                async pull(controller) {
+                  for (let i = 0; i < turns; i++) await null;
+                  controller.error(new Error("the HEAD's body failed"));
+                },
+              }),
+            );
+          case "/never":
+            return new Response(new ReadableStream({ pull: () => new Promise(() => {}) }));
+          case "/file":
+            return new Response((await Deno.open(file)).readable);
+        }
+        return new Response("ok-body");
+      });
+      const heads: string[] = [];
+      for (let turns = 0; turns <= 20; turns++) heads.push(`/slow?turns=${turns}`);
+      for (let turns = 0; turns <= 20; turns++) heads.push(`/fails?turns=${turns}`);
+      heads.push("/never", "/file", "/file", "/file", "/file");
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(
+          heads.map((path) => `HEAD ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n` + get("/ok"))
+            .join(""),
+        );
+        for (const path of heads) {
+          const head = (await c.next("HEAD"))!;
+          assert.equal(head.status, 200, path);
+          const next = (await c.next())!;
+          assert.equal(next.status, 200, `the GET after HEAD ${path}`);
+          assert.equal(next.headers.get("content-length"), "7", `the GET after HEAD ${path}`);
+          assert.equal(textOf(next.body), "ok-body", `the GET after HEAD ${path}`);
+        }
+      } finally {
+        await c.close();
+        await remove();
+      }
+    },
+  );
+
+  await t.step(
+    "raw socket: after a HEAD whose body never comes, the stream pipelined after it is cancelled when the client leaves",
+    async () => {
+      // Review (response writing, HIGH): the GET after it took the HEAD's cancelled read for
+      // the end of its own body, and its endless source was never read again nor cancelled.
+      const cancelled = deferred();
+      const streaming = deferred();
+      await using server = serve((request) => {
+        if (request.method === "HEAD") {
+          return new Response(new ReadableStream({ pull: () => new Promise(() => {}) }));
+        }
+        streaming.resolve();
+        const events = new ReadableStream<Uint8Array>({
+          async pull(controller) { // an event every 20 ms, the first one too
+            await delay(20);
+            controller.enqueue(utf8("data: tick\n\n"));
+          },
+          cancel: () => cancelled.resolve(),
+        });
+        return new Response(events, { headers: { "content-type": "text/event-stream" } });
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(`HEAD /never HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n` + get("/events"));
+        assert.equal((await c.next("HEAD"))!.status, 200);
+        await within(streaming.promise, 2000, "the GET's handler");
+        const first = latin1(
+          (await within(c.responses.bytes(200), 2000, "the GET's head and first events"))!,
+        );
+        assert.match(first, /^HTTP\/1\.1 200 OK\r\n/);
+        assert.match(first, /transfer-encoding: chunked\r\n/, "streamed, not taken for empty");
+      } finally {
+        await c.close();
+      }
+      await within(cancelled.promise, 2000, "the GET's body to be cancelled");
+    },
+  );
+
   await t.step("raw socket: sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     await using server = serve(async (request) => {
