@@ -1559,6 +1559,10 @@ class Pipeline {
         for (const slot of this.#queue) {
           slot.complete();
           slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
+          // Its response will not be written: its body's source (a file, a timer) is let go,
+          // now or once the handler answers.
+          if (slot.settled) discardBody(slot.ready!);
+          else slot.response?.then(discardBody);
         }
         this.#queue.length = 0;
         this.#cutRead("shutdown");
@@ -2099,6 +2103,11 @@ const DONE: Promise<void> = Promise.resolve();
 const NOTHING = new Uint8Array(0);
 /** What #writeResponse gives for a body to read ahead first. */
 const READ_BODY: unique symbol = Symbol("read body");
+
+/** Cancels the body of a response that will not be written (one locked already is left). */
+function discardBody(response: Response): void {
+  response.body?.cancel().catch(() => {});
+}
 
 /**
  * A direct read that first hands out the bytes `first` resolves with (as many as each read's

@@ -736,6 +736,40 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "raw socket: the bodies of responses that will never be written are cancelled",
+    async () => {
+      // Found reviewing the paths that give a response body up: a response pipelined behind
+      // one that closes the connection was dropped with its body's source (a file, a timer)
+      // never cancelled, whether its handler had answered already or answered later.
+      const cancelled = { "/early": deferred(), "/late": deferred() };
+      const late = deferred();
+      await using server = serve(async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/bye") return new Response("bye", { headers: { connection: "close" } });
+        if (path === "/late") await late.promise; // answers after the connection closed
+        return new Response(
+          new ReadableStream({
+            start: (controller) => controller.enqueue(utf8("data: tick\n\n")),
+            cancel: () => cancelled[path as "/early" | "/late"].resolve(),
+          }),
+        );
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(get("/bye") + get("/early") + get("/late"));
+        assert.equal(textOf((await c.next())!.body), "bye");
+        await c.expectClosed();
+        await within(cancelled["/early"].promise, 2000, "the answered body to be cancelled");
+        late.resolve();
+        await within(cancelled["/late"].promise, 2000, "the late body to be cancelled");
+      } finally {
+        late.resolve();
+        await c.close();
+      }
+    },
+  );
+
   await t.step("raw socket: sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     await using server = serve(async (request) => {
