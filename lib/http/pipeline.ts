@@ -1691,6 +1691,12 @@ class Pipeline {
       return false;
     }
     const chunk = result.value;
+    if (!(chunk instanceof Uint8Array)) {
+      // Failed like a body whose read fails: a 500, since nothing of it was written yet.
+      ahead.state = FAILED;
+      ahead.error = notBytes(chunk);
+      return false;
+    }
     if (this.#aheadFirst === null) this.#aheadFirst = chunk;
     else (this.#aheadParts ??= [this.#aheadFirst]).push(chunk);
     this.#aheadSize += chunk.length;
@@ -1783,6 +1789,7 @@ class Pipeline {
         pending = null;
         const { done, value } = await result;
         if (done) break;
+        if (!(value instanceof Uint8Array)) throw notBytes(value);
         await send(value);
         if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
       }
@@ -2103,6 +2110,23 @@ const DONE: Promise<void> = Promise.resolve();
 const NOTHING = new Uint8Array(0);
 /** What #writeResponse gives for a body to read ahead first. */
 const READ_BODY: unique symbol = Symbol("read body");
+
+/**
+ * The error of a response body chunk that is not a Uint8Array, the only chunk a body stream
+ * may give (the Fetch standard fails the body with a TypeError then, and so does Deno.serve).
+ * A string, an array or a Uint16Array would otherwise go out as that many zero bytes.
+ */
+function notBytes(chunk: unknown): TypeError {
+  let kind: string = chunk === null ? "null" : typeof chunk;
+  try {
+    if (kind === "object") kind = (chunk as object).constructor?.name || kind;
+  } catch {
+    // A getter that throws: "object" will do.
+  }
+  return new TypeError(
+    `Cannot send the response body: a chunk of type ${kind} is not a Uint8Array`,
+  );
+}
 
 /** Cancels the body of a response that will not be written (one locked already is left). */
 function discardBody(response: Response): void {

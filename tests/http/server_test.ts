@@ -770,6 +770,105 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "raw socket: a body chunk that is not a Uint8Array fails the body: 500 before any byte, a cut after",
+    async () => {
+      // Review (response writing, MEDIUM): a string, an array or a Uint16Array went out as
+      // that many NUL bytes under a success status; an ArrayBuffer, a DataView, a number or
+      // null closed the connection with nothing said. Deno.serve fails the body ("expected
+      // typed ArrayBufferView"); here it is a body error like any other: a 500 while nothing
+      // is written (reported with console.error), a cut connection after, the source cancelled.
+      const chunks: Record<string, () => unknown> = {
+        string: () => "hello",
+        Array: () => [104, 105],
+        Uint16Array: () => new Uint16Array([0x4142, 0x4344]),
+        ArrayBuffer: () => utf8("hello").buffer,
+        DataView: () => new DataView(utf8("hello").buffer),
+        number: () => 42,
+        null: () => null,
+        undefined: () => undefined,
+      };
+      const cancels: unknown[] = [];
+      const logged: unknown[][] = [];
+      const error = console.error;
+      console.error = (...args: unknown[]) => void logged.push(args);
+      try {
+        await using server = serve((request) => {
+          const [, when, kind] = new URL(request.url).pathname.split("/");
+          if (when === "ok") return new Response("ok-body");
+          const chunk = chunks[kind!]!();
+          let pulls = 0;
+          return new Response(
+            new ReadableStream<unknown>({
+              async pull(controller) {
+                if (when === "later" && pulls++ === 0) {
+                  return controller.enqueue(utf8("partial")); // then the head goes out
+                }
+                if (when === "later") await delay(10);
+                controller.enqueue(chunk); // and not closed: only a cancel ends the source
+              },
+              cancel: (reason) => void cancels.push(reason),
+            }) as ReadableStream<Uint8Array>,
+            { headers: { "cache-control": "max-age=3600" } },
+          );
+        });
+        const c = await dial(server.addr.port);
+        try {
+          await c.send(
+            Object.keys(chunks).map((kind) => get(`/now/${kind}`)).join("") +
+              "HEAD /now/string HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + get("/ok"),
+          );
+          for (const kind of Object.keys(chunks)) {
+            const response = (await c.next())!;
+            assert.equal(response.status, 500, kind);
+            assert.equal(response.headers.get("content-length"), "0", kind);
+            assert.equal(response.body.length, 0, kind);
+          }
+          const head = (await c.next("HEAD"))!;
+          assert.equal(head.status, 200, "a HEAD sends no body: it is sent without a length");
+          assert.equal(head.headers.get("content-length"), null);
+          assert.equal(textOf((await c.next())!.body), "ok-body", "the connection goes on");
+        } finally {
+          await c.close();
+        }
+        assert.equal(logged.length, Object.keys(chunks).length, "each GET's failure reported");
+        for (const [i, kind] of Object.keys(chunks).entries()) {
+          const failure = logged[i]![1];
+          assert.ok(failure instanceof TypeError, `${kind}: ${failure}`);
+          assert.match(failure.message, new RegExp(`a chunk of type ${kind} is not a Uint8Array`));
+        }
+        for (const kind of Object.keys(chunks)) {
+          const late = await dial(server.addr.port);
+          try {
+            await late.send(get(`/later/${kind}`));
+            const response = (await late.next())!;
+            assert.equal(response.status, 200, kind);
+            assert.equal(response.framing, "chunked", kind);
+            assert.equal(response.complete, false, `${kind}: cut, not ended as if whole`);
+            assert.equal(textOf(response.body), "partial", kind);
+            assert.ok(late.responses.ended, kind);
+          } finally {
+            await late.close();
+          }
+        }
+        // A client we did not write sees the cut as an error, not as the end of the body.
+        const response = await fetch(`http://127.0.0.1:${server.addr.port}/later/string`);
+        await assert.rejects(response.text());
+        const expected = 2 * Object.keys(chunks).length + 2; // the HEAD's and fetch's too
+        await within(
+          (async () => {
+            while (cancels.length < expected) await delay(5);
+          })(),
+          2000,
+          "every failed body to be cancelled",
+        );
+        assert.ok(cancels.every((reason) => reason === undefined || reason instanceof TypeError));
+      } finally {
+        console.error = error;
+      }
+    },
+  );
+
   await t.step("raw socket: sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     await using server = serve(async (request) => {
