@@ -469,6 +469,11 @@ class WireInfo implements HandlerInfo {
  * - A `HEAD` is answered with the head a `GET` would get: its `Content-Length` is the one the
  *   handler set, else the body's when the body is all there at once. A 204 or 304, to `GET` or
  *   `HEAD`, carries no `Content-Length`, and one the handler set is dropped (RFC 9110 §8.6).
+ * - A response that cannot be written as it is — `Response.error()`, a status outside 200–599
+ *   (which a `Response` subclass can report), a body already read or locked — is a handler
+ *   error: `onError`'s answer, or an empty 500. So is a body that fails, or gives a chunk that
+ *   is not a `Uint8Array`, before any byte of its response was written; after, the connection
+ *   is cut, so that the client cannot take a partial body for a whole one.
  * - Idle connections close after `idleTimeout`; a head that takes longer than
  *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout` fails its read
  *   with 408.
@@ -1495,29 +1500,36 @@ class Pipeline {
           await this.#upgrade(slot, response, ticket);
           return;
         }
-        if (response.status === 101 || nativeUpgrades.has(response)) {
-          // Deno.upgradeWebSocket's response (upgradeWebSocket was given a request this engine
-          // did not make, such as a copy): only Deno.serve can complete it.
-          const error = new TypeError(
-            "Cannot answer with 101: the upgrade was made by Deno.upgradeWebSocket, which only Deno.serve completes; pass upgradeWebSocket the request the wire engine gave the handler, not a copy",
-          );
-          nativeUpgrades.get(response)?.(error);
+        // The status is read once: a subclass's getter need not give the same one twice.
+        let status = response.status;
+        let failure = unsendable(response, status);
+        if (failure !== null) {
+          // A handler error (500, or onError's response), not a reason to drop the connection
+          // and the requests pipelined behind this one.
+          nativeUpgrades.get(response)?.(failure);
           response.body?.cancel().catch(() => {});
           response = await this.#failed(
             slot.request ?? new Request("http://localhost/"),
             slot,
-            error,
+            failure,
           );
-        }
-        if (response.body !== null && (response.bodyUsed || response.body.locked)) {
-          // A body the handler read, or holds a reader of, cannot be sent: a handler error
-          // (500, or onError's response), not a reason to drop the connection and the
-          // requests pipelined behind this one.
-          response = await this.#failed(
-            slot.request ?? new Request("http://localhost/"),
-            slot,
-            new TypeError("Cannot send the response: its body was already read or is locked"),
-          );
+          status = response.status;
+          failure = unsendable(response, status);
+          if (failure !== null) {
+            // onError's answer cannot be sent either.
+            nativeUpgrades.get(response)?.(failure);
+            response.body?.cancel().catch(() => {});
+            if (!slot.aborted) {
+              console.error(
+                "Handler failed:",
+                new TypeError("onError did not return a Response that can be sent", {
+                  cause: failure,
+                }),
+              );
+            }
+            response = new Response(null, { status: 500 });
+            status = 500;
+          }
         }
         slot.context?.ticket?.fail(
           new Error("The handler answered the upgrade request with another response"),
@@ -1525,6 +1537,7 @@ class Pipeline {
         let writing: boolean | Promise<boolean> | typeof READ_BODY = this.#writeResponse(
           slot,
           response,
+          status,
         );
         if (writing === READ_BODY) {
           // The body's read-ahead, waited for here (see #readAhead).
@@ -1577,10 +1590,9 @@ class Pipeline {
    * READ_BODY when the body has to be read first: the write loop reads it ahead (see
    * #readAhead), then calls #writeBody.
    */
-  #writeResponse(slot: Slot, response: Response): boolean | typeof READ_BODY {
-    const status = response.status;
-    const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
-    this.#collectHead(response);
+  #writeResponse(slot: Slot, response: Response, status: number): boolean | typeof READ_BODY {
+    const noBody = slot.method === "HEAD" || status === 204 || status === 304;
+    this.#collectHead(response, status);
     const connection = this.#headConnection, userLength = this.#headLength;
     let close = slot.close || (this.#stopping && this.#queue.length === 1) ||
       hasToken(connection, "close");
@@ -1598,12 +1610,13 @@ class Pipeline {
     const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     const content = response.body;
     if (noBody) {
-      // 1xx, 204 and 304 go out with no Content-Length, to GET and HEAD alike, and the
-      // handler's is dropped: "A server MUST NOT send a Content-Length header field in any
-      // response with a status code of 1xx (Informational) or 204 (No Content)", and on a 304
-      // it may only be the length a 200 would have had (RFC 9110 §8.6), which the engine
-      // cannot check. A HEAD gets the fields a GET would get (§9.3.2).
-      const sized = slot.method === "HEAD" && status !== 204 && status !== 304 && status >= 200;
+      // 204 and 304 go out with no Content-Length, to GET and HEAD alike, and the handler's
+      // is dropped (a 1xx never gets here: see unsendable): "A server MUST NOT send a
+      // Content-Length header field in any response with a status code of 1xx (Informational)
+      // or 204 (No Content)", and on a 304 it may only be the length a 200 would have had
+      // (RFC 9110 §8.6), which the engine cannot check. A HEAD gets the fields a GET would get
+      // (§9.3.2).
+      const sized = slot.method === "HEAD" && status !== 204 && status !== 304;
       if (sized && content !== null && declared < 0) {
         // The length a GET would get: that of a body that is all there at once.
         return this.#bodyToRead(content.getReader(), close, declared);
@@ -1825,8 +1838,8 @@ class Pipeline {
    * Collects a response's status line and fields for #pushHead. `forEach` reads the header
    * list once; Deno 2.9's iterator sorts and copies the whole list again for every entry.
    */
-  #collectHead(response: Response): void {
-    this.#headLine = statusLine(response.status, response.statusText);
+  #collectHead(response: Response, status: number): void {
+    this.#headLine = statusLine(status, response.statusText);
     this.#fields = 0;
     this.#headDate = false;
     this.#headConnection = this.#headLength = null;
@@ -2110,6 +2123,45 @@ const DONE: Promise<void> = Promise.resolve();
 const NOTHING = new Uint8Array(0);
 /** What #writeResponse gives for a body to read ahead first. */
 const READ_BODY: unique symbol = Symbol("read body");
+
+/**
+ * Why a handler's response cannot be written as it is, or null; `status` is its status, read
+ * once. Only a final status (200–599) is written, as by Deno.serve: `Response.error()` (a
+ * network error, status 0) is no HTTP response, and a status that a subclass's getter made up
+ * could be anything — a 1xx goes out as an interim response, and on a kept-alive connection
+ * the client takes the next response for this request's final one (RFC 9110 §15.2); a
+ * string could carry CR LF into the head. 101 is written only by this engine's own upgrades
+ * (see Pipeline.#upgrade). A body the handler read, or holds a reader of, cannot be sent.
+ */
+function unsendable(response: Response, status: number): TypeError | null {
+  if (status === 101 || nativeUpgrades.has(response)) {
+    // Deno.upgradeWebSocket's response (upgradeWebSocket was given a request this engine did
+    // not make, such as a copy): only Deno.serve can complete it.
+    return new TypeError(
+      "Cannot answer with 101: the upgrade was made by Deno.upgradeWebSocket, which only Deno.serve completes; pass upgradeWebSocket the request the wire engine gave the handler, not a copy",
+    );
+  }
+  if (response.type === "error") {
+    return new TypeError(
+      "Cannot send the response: Response.error() is a network error, not an HTTP response",
+    );
+  }
+  if (!(Number.isInteger(status) && status >= 200 && status <= 599)) {
+    const shown = typeof status === "number"
+      ? String(status)
+      : typeof status === "string"
+      ? JSON.stringify((status as string).slice(0, 64))
+      : typeof status;
+    return new TypeError(
+      `Cannot send the response: its status ${shown} is not a final status (200-599)`,
+    );
+  }
+  const body = response.body;
+  if (body !== null && (response.bodyUsed || body.locked)) {
+    return new TypeError("Cannot send the response: its body was already read or is locked");
+  }
+  return null;
+}
 
 /**
  * The error of a response body chunk that is not a Uint8Array, the only chunk a body stream

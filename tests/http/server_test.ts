@@ -64,6 +64,30 @@ function slowBody(...parts: string[]): ReadableStream<Uint8Array> {
   });
 }
 
+/**
+ * A Response whose `status` and `statusText` getters give what a handler chose, as a subclass
+ * can: the constructor's checks (200–599, a reason-phrase) do not apply to them. A function
+ * status is called on each read.
+ */
+class StatusOverride extends Response {
+  readonly #status: unknown;
+  readonly #text: unknown;
+
+  constructor(body: BodyInit | null, status: unknown, statusText: unknown = "") {
+    super(body);
+    this.#status = status;
+    this.#text = statusText;
+  }
+
+  override get status(): number {
+    return (typeof this.#status === "function" ? this.#status() : this.#status) as number;
+  }
+
+  override get statusText(): string {
+    return this.#text as string;
+  }
+}
+
 /** Answers with the path, or streams it for `/stream/…`, or echoes a POST body. */
 const handler: Handler = async (request) => {
   const path = new URL(request.url).pathname;
@@ -866,6 +890,117 @@ Deno.test("httpServer", async (t) => {
       } finally {
         console.error = error;
       }
+    },
+  );
+
+  await t.step(
+    "raw socket: Response.error() and a status outside 200-599 are handler errors: 500, or onError's answer",
+    async () => {
+      // Review (response writing, MEDIUM and LOW/MEDIUM): Response.error() went out as
+      // `HTTP/1.1 0 Unknown` with no framing on a kept connection; a subclass's 103, 100 or
+      // 199 went out as an interim response, so the client took the next response for this
+      // request's final one; 99 and 600 went out as they were, and a string status put its
+      // CR LF into the head. Deno.serve answers 500 to all of them.
+      const answers: Record<string, () => Response> = {
+        "/error": () => Response.error(),
+        "/103": () => new StatusOverride("hello", 103),
+        "/100": () => new StatusOverride("hello", 100),
+        "/199": () => new StatusOverride("hello", 199),
+        "/99": () => new StatusOverride("hello", 99),
+        "/600": () => new StatusOverride("hello", 600),
+        "/0": () => new StatusOverride("hello", 0),
+        "/200.5": () => new StatusOverride("hello", 200.5),
+        "/string": () => new StatusOverride("hello", "200 OK\r\nX-Injected: 1"),
+        "/number-string": () => new StatusOverride("hello", "250"),
+      };
+      const handler: Handler = (request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/flip") {
+          let reads = 0; // 200 when first read, 103 after: the status is read once
+          return new StatusOverride("flipped", () => reads++ === 0 ? 200 : 103);
+        }
+        return answers[path]?.() ?? new Response("ok-body");
+      };
+      const logged: unknown[][] = [];
+      const error = console.error;
+      console.error = (...args: unknown[]) => void logged.push(args);
+      try {
+        await using server = serve(handler);
+        const c = await dial(server.addr.port);
+        try {
+          await c.send(
+            Object.keys(answers).map((path) => get(path) + get("/ok")).join("") + get("/flip"),
+          );
+          for (const path of Object.keys(answers)) {
+            const response = (await c.next())!;
+            assert.equal(response.status, 500, path);
+            assert.equal(response.headers.get("content-length"), "0", path);
+            assert.equal(response.headers.get("x-injected"), null, path);
+            const next = (await c.next())!;
+            assert.deepEqual([next.status, textOf(next.body)], [200, "ok-body"], `after ${path}`);
+          }
+          const flipped = (await c.next())!;
+          assert.deepEqual([flipped.status, textOf(flipped.body)], [200, "flipped"]);
+        } finally {
+          await c.close();
+        }
+        assert.equal(logged.length, Object.keys(answers).length, "each one reported");
+        for (const [, failure] of logged) {
+          assert.ok(failure instanceof TypeError, String(failure));
+          assert.match(failure.message, /^Cannot send the response: /);
+        }
+        assert.match(String(logged[0]![1]), /Response\.error\(\) is a network error/);
+        assert.match(String(logged[1]![1]), /its status 103 is not a final status/);
+
+        // curl, which reads a 103 as interim and waits for the final answer, gets the 500
+        // and then its next answer on the same connection.
+        const base = `http://127.0.0.1:${server.addr.port}`;
+        const { code, stdout } = await curl(
+          "-i",
+          "--raw",
+          "--max-time",
+          "3",
+          `${base}/103`,
+          `${base}/ok`,
+        );
+        assert.equal(code, 0);
+        const [first, second] = await parseCurl(stdout);
+        assert.equal(first?.status, 500);
+        assert.deepEqual([second?.status, textOf(second!.body)], [200, "ok-body"]);
+      } finally {
+        console.error = error;
+      }
+
+      // With onError, it decides the answer; an answer that cannot be sent either is a 500.
+      const seen: unknown[] = [];
+      await using server = serve(handler, {
+        onError: (failure, request) => {
+          seen.push(failure);
+          return new URL(request.url).pathname === "/error"
+            ? Response.error()
+            : new Response("handled", { status: 503 });
+        },
+      });
+      const reported: unknown[][] = [];
+      console.error = (...args: unknown[]) => void reported.push(args);
+      try {
+        const c = await dial(server.addr.port);
+        try {
+          await c.send(get("/103") + get("/error") + get("/ok"));
+          const handled = (await c.next())!;
+          assert.deepEqual([handled.status, textOf(handled.body)], [503, "handled"]);
+          assert.equal((await c.next())?.status, 500);
+          assert.equal(textOf((await c.next())!.body), "ok-body");
+        } finally {
+          await c.close();
+        }
+      } finally {
+        console.error = error;
+      }
+      assert.equal(seen.length, 2);
+      assert.ok(seen.every((failure) => failure instanceof TypeError));
+      assert.equal(reported.length, 1, "onError's unsendable answer is reported");
+      assert.match(String(reported[0]![1]), /onError did not return a Response that can be sent/);
     },
   );
 
