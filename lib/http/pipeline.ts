@@ -203,10 +203,22 @@ function dateLine(): string {
 }
 
 const STATUS_LINES: string[] = [];
+// reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ), obs-text = %x80-FF (RFC 9112 §4).
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]+$/;
 
-/** A status line; with the registered phrase (or the handler's same one), made once per code. */
+/**
+ * A status line (`status` is 200–599: see unsendable); with the registered phrase (or the
+ * handler's same one), made once per code. A handler's phrase that is not a reason-phrase (CR
+ * or LF, another control, a character above U+00FF, not a string), which only a Response
+ * subclass's getter can give (the constructor refuses it), is replaced by the registered one
+ * (the one Deno.serve always sends): it would add lines to the head, and a client ignores the
+ * phrase anyway (RFC 9112 §4: it "SHOULD ignore the reason-phrase content").
+ */
 function statusLine(status: number, text: string): string {
-  if (text !== "" && text !== STATUS_TEXT[status]) return `HTTP/1.1 ${status} ${text}\r\n`;
+  if (
+    text !== "" && text !== STATUS_TEXT[status] && typeof text === "string" &&
+    REASON_PHRASE.test(text)
+  ) return `HTTP/1.1 ${status} ${text}\r\n`;
   return STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${STATUS_TEXT[status] || "Unknown"}\r\n`;
 }
 

@@ -1004,6 +1004,45 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "raw socket: a statusText that is not a reason-phrase is replaced by the registered one",
+    async () => {
+      // Review (response writing, LOW/MEDIUM): a subclass's statusText went into the status
+      // line as it was: "OK\r\nX-Injected: 1" added a field, and so did "\u010d\u010a", which
+      // the Latin-1 writer cut to CR LF. Only HTAB, SP, VCHAR and obs-text may be sent (RFC
+      // 9112 §4); anything else gives way to the registered phrase, which Deno.serve sends.
+      const texts: [string, unknown, string][] = [
+        ["/crlf", "OK\r\nX-Injected: 1", "OK"],
+        ["/wide", "OK\u010d\u010aX-Injected: 1", "OK"],
+        ["/lf", "Fine\nX-Injected: 1", "OK"],
+        ["/nul", "Fine\0", "OK"],
+        ["/del", "Fine\x7f", "OK"],
+        ["/number", 42, "OK"],
+        ["/kept", "Fine\tThanks", "Fine\tThanks"], // HTAB and SP are allowed
+        ["/obs-text", "Caf\xe9", "Caf\xe9"], // obs-text: a byte from 0x80
+      ];
+      await using server = serve((request) => {
+        const path = new URL(request.url).pathname;
+        const text = texts.find(([p]) => p === path)?.[1];
+        return text === undefined ? new Response("ok-body") : new StatusOverride("hi", 200, text);
+      });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(texts.map(([path]) => get(path)).join("") + get("/ok"));
+        for (const [path, , reason] of texts) {
+          const response = (await c.next())!;
+          assert.equal(response.status, 200, path);
+          assert.equal(response.reason, reason, path);
+          assert.equal(response.headers.get("x-injected"), null, path);
+          assert.equal(textOf(response.body), "hi", path);
+        }
+        assert.equal(textOf((await c.next())!.body), "ok-body");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   await t.step("raw socket: sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     await using server = serve(async (request) => {
