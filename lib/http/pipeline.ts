@@ -1331,8 +1331,22 @@ class Pipeline {
   /** A handler's error as a response: its own status for an HttpError, else onError or 500. */
   async #failed(request: Request, slot: Slot, error: unknown): Promise<Response> {
     // An HttpError (the body's framing failed, or the handler chose a status) answers with
-    // its own status.
-    if (error instanceof HttpError) return error.toResponse();
+    // its own status — one a Response can carry: toResponse() throws a RangeError for a
+    // status outside 200–599, which would reject this promise, that nothing awaits with a
+    // handler (see #watch), and end the process on an unhandled rejection.
+    if (error instanceof HttpError) {
+      try {
+        const response = error.toResponse();
+        if (response instanceof Response) return response;
+      } catch {
+        // Answered below, as any other handler error.
+      }
+      const status = String(error.status);
+      error = new TypeError(
+        `Cannot answer with the handler's HttpError: status ${status} is outside 200-599`,
+        { cause: error },
+      );
+    }
     let failure = error;
     try {
       if (this.#options.onError) {

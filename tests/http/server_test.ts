@@ -1043,6 +1043,46 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "raw socket: an HttpError whose status no Response can carry is a 500, not the end of the process",
+    async () => {
+      // Found with the status checks: toResponse() throws a RangeError for a status outside
+      // 200-599, which rejected the handler's answer, a promise nothing handled: Deno ended
+      // the whole server process on that unhandled rejection.
+      const logged: unknown[][] = [];
+      const error = console.error;
+      console.error = (...args: unknown[]) => void logged.push(args);
+      try {
+        await using server = serve(async (request) => {
+          const path = new URL(request.url).pathname;
+          if (path === "/ok") return new Response("ok-body");
+          if (path === "/async") await delay(1);
+          throw new HttpError(path === "/101" ? 101 : path === "/600" ? 600 : 100, "no status");
+        });
+        const c = await dial(server.addr.port);
+        try {
+          const paths = ["/sync", "/async", "/101", "/600"];
+          await c.send(paths.map((path) => get(path) + get("/ok")).join(""));
+          for (const path of paths) {
+            const response = (await c.next())!;
+            assert.equal(response.status, 500, path);
+            assert.equal(textOf((await c.next())!.body), "ok-body", `after ${path}`);
+          }
+        } finally {
+          await c.close();
+        }
+      } finally {
+        console.error = error;
+      }
+      assert.equal(logged.length, 4);
+      for (const [, failure] of logged) {
+        assert.ok(failure instanceof TypeError, String(failure));
+        assert.match(failure.message, /HttpError: status \d+ is outside 200-599/);
+        assert.ok(failure.cause instanceof HttpError);
+      }
+    },
+  );
+
   await t.step("raw socket: sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     await using server = serve(async (request) => {
