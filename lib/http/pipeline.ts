@@ -1633,7 +1633,11 @@ class Pipeline {
       close ||= slot.expectContinue ||
         (!reading && body.chunked === null && body.remaining > this.#maxDrainSize);
     }
-    const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
+    // Content-Length = 1*DIGIT (RFC 9110 §8.6), of a value a double holds exactly (else it
+    // would be written back as 1e+23, or one off). Any other value ("abc", "5, 7") is not
+    // taken: the body's own length frames the response.
+    let declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
+    if (declared > Number.MAX_SAFE_INTEGER) declared = -1;
     const content = response.body;
     if (noBody) {
       // 204 and 304 go out with no Content-Length, to GET and HEAD alike, and the handler's
