@@ -1901,11 +1901,18 @@ class Pipeline {
 
   /**
    * Queues an empty 500 in place of a response whose head was collected but nothing of it
-   * written (its body failed, or does not match its length): its fields, with the status
-   * replaced.
+   * written (its body failed, or does not match its length). None of the handler's fields go
+   * with it, as none go with the 500 for a handler that throws: they describe the content that
+   * failed. A Cache-Control max-age would let a cache store the empty 500 (RFC 9111 §3), an
+   * ETag or Last-Modified would validate it later, and a Set-Cookie or Content-Encoding would
+   * apply to it.
    */
   #push500(close: boolean, version: string): void {
     this.#headLine = "HTTP/1.1 500 Internal Server Error\r\n";
+    const names = this.#names, values = this.#values;
+    for (let i = 0; i < this.#fields; i++) names[i] = values[i] = "";
+    this.#fields = 0;
+    this.#headDate = false; // so that our own Date goes out
     this.#pushHead(close, version, 0);
   }
 

@@ -1135,6 +1135,68 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "raw socket: the 500 in place of a failed body carries none of the handler's fields",
+    async () => {
+      // Review (response writing, suspected): the 500 kept the handler's Cache-Control, ETag,
+      // Set-Cookie, Content-Encoding…, so a cache could keep the empty 500 for an hour. It
+      // now has the fields of the 500 for a handler that throws: Date and Content-Length.
+      const fields = {
+        "cache-control": "public, max-age=3600",
+        "etag": '"v1"',
+        "last-modified": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "set-cookie": "session=abc",
+        "content-encoding": "gzip",
+        "content-type": "text/html",
+        "date": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "x-custom": "1",
+      };
+      const failing = () =>
+        new ReadableStream({ start: (controller) => controller.error(new Error("no body")) });
+      const logged: unknown[][] = [];
+      const error = console.error;
+      console.error = (...args: unknown[]) => void logged.push(args);
+      try {
+        await using server = serve((request) => {
+          const path = new URL(request.url).pathname;
+          if (path === "/throws") throw new Error("the handler failed");
+          if (path === "/ok") return new Response("ok-body");
+          if (path === "/fails") return new Response(failing(), { headers: fields });
+          // A body that is not as long as its Content-Length: a 500 that closes.
+          return new Response("hello", { headers: { ...fields, "content-length": "10" } });
+        });
+        const c = await dial(server.addr.port);
+        try {
+          await c.send(get("/throws") + get("/fails") + get("/ok") + get("/short"));
+          const thrown = (await c.next())!;
+          assert.equal(thrown.status, 500);
+          const names = thrown.fields.map(([name]) => name).sort();
+          for (const path of ["/fails", "/ok", "/short"]) {
+            const response = (await c.next())!;
+            if (path === "/ok") {
+              assert.equal(textOf(response.body), "ok-body", "the connection goes on");
+              continue;
+            }
+            assert.equal(response.status, 500, path);
+            assert.deepEqual(
+              response.fields.map(([name]) => name).filter((name) => name !== "connection")
+                .sort(),
+              names,
+              path,
+            );
+            assert.notEqual(response.headers.get("date"), fields.date, `${path}: our own Date`);
+            assert.equal(response.headers.get("content-length"), "0", path);
+          }
+        } finally {
+          await c.close();
+        }
+      } finally {
+        console.error = error;
+      }
+      assert.equal(logged.length, 3, "each failure reported");
+    },
+  );
+
   await t.step("raw socket: sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     await using server = serve(async (request) => {
