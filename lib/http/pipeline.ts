@@ -201,6 +201,8 @@ const SMALL_BODY = 16_384;
 // at most this many reads are taken ahead to find a body's end.
 const SETTLE_TICKS = 8;
 const READ_AHEAD = 64;
+// The states of a read-ahead's read (see AheadRead).
+const UNSETTLED = 0, READ = 1, FAILED = 2;
 // Gathered responses are written once they reach this many bytes.
 const OUT_LIMIT = 65_536;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
@@ -230,10 +232,22 @@ function dateLine(): string {
 }
 
 const STATUS_LINES: string[] = [];
+// reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ), obs-text = %x80-FF (RFC 9112 §4).
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]+$/;
 
-/** A status line; with the registered phrase (or the handler's same one), made once per code. */
+/**
+ * A status line (`status` is 200–599: see unsendable); with the registered phrase (or the
+ * handler's same one), made once per code. A handler's phrase that is not a reason-phrase (CR
+ * or LF, another control, a character above U+00FF, not a string), which only a Response
+ * subclass's getter can give (the constructor refuses it), is replaced by the registered one
+ * (the one Deno.serve always sends): it would add lines to the head, and a client ignores the
+ * phrase anyway (RFC 9112 §4: it "SHOULD ignore the reason-phrase content").
+ */
 function statusLine(status: number, text: string): string {
-  if (text !== "" && text !== STATUS_TEXT[status]) return `HTTP/1.1 ${status} ${text}\r\n`;
+  if (
+    text !== "" && text !== STATUS_TEXT[status] && typeof text === "string" &&
+    REASON_PHRASE.test(text)
+  ) return `HTTP/1.1 ${status} ${text}\r\n`;
   return STATUS_LINES[status] ??= `HTTP/1.1 ${status} ${STATUS_TEXT[status] || "Unknown"}\r\n`;
 }
 
@@ -401,6 +415,27 @@ class RequestBody {
   }
 }
 
+/**
+ * The outcome of one read of a response body's read-ahead (see Pipeline.#readAhead), left here
+ * by callbacks bound once. The pipeline reuses one for read after read while each read settles
+ * within its window. A read that does not keeps its outcome to itself: it goes on with the
+ * response it belongs to (streamed, or cancelled), and the next read gets a new outcome, so a
+ * late callback can only ever fill in its own read's — never the next response's.
+ */
+class AheadRead {
+  state = UNSETTLED;
+  result: ReadableStreamReadResult<Uint8Array> | null = null;
+  error: unknown = null;
+  readonly onRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
+    this.state = READ;
+    this.result = result;
+  };
+  readonly onFailed = (error: unknown): void => {
+    this.state = FAILED;
+    this.error = error;
+  };
+}
+
 /** One request on its way through the pipeline. */
 class Slot {
   request: WireRequest | null = null;
@@ -495,6 +530,11 @@ class WireInfo implements HandlerInfo {
  * - A `HEAD` is answered with the head a `GET` would get: its `Content-Length` is the one the
  *   handler set, else the body's when the body is all there at once. A 204 or 304, to `GET` or
  *   `HEAD`, carries no `Content-Length`, and one the handler set is dropped (RFC 9110 §8.6).
+ * - A response that cannot be written as it is — `Response.error()`, a status outside 200–599
+ *   (which a `Response` subclass can report), a body already read or locked — is a handler
+ *   error: `onError`'s answer, or an empty 500. So is a body that fails, or gives a chunk that
+ *   is not a `Uint8Array`, before any byte of its response was written; after, the connection
+ *   is cut, so that the client cannot take a partial body for a whole one.
  * - Idle connections close after `idleTimeout`; a head that takes longer than
  *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout`, or that comes
  *   slower than `minBodyRate` once `bodyRateGrace` has passed, fails its read with 408.
@@ -1362,8 +1402,22 @@ class Pipeline {
   /** A handler's error as a response: its own status for an HttpError, else onError or 500. */
   async #failed(request: Request, slot: Slot, error: unknown): Promise<Response> {
     // An HttpError (the body's framing failed, or the handler chose a status) answers with
-    // its own status.
-    if (error instanceof HttpError) return error.toResponse();
+    // its own status — one a Response can carry: toResponse() throws a RangeError for a
+    // status outside 200–599, which would reject this promise, that nothing awaits with a
+    // handler (see #watch), and end the process on an unhandled rejection.
+    if (error instanceof HttpError) {
+      try {
+        const response = error.toResponse();
+        if (response instanceof Response) return response;
+      } catch {
+        // Answered below, as any other handler error.
+      }
+      const status = String(error.status);
+      error = new TypeError(
+        `Cannot answer with the handler's HttpError: status ${status} is outside 200-599`,
+        { cause: error },
+      );
+    }
     let failure = error;
     try {
       if (this.#options.onError) {
@@ -1582,29 +1636,36 @@ class Pipeline {
           await this.#upgrade(slot, response, ticket);
           return;
         }
-        if (response.status === 101 || nativeUpgrades.has(response)) {
-          // Deno.upgradeWebSocket's response (upgradeWebSocket was given a request this engine
-          // did not make, such as a copy): only Deno.serve can complete it.
-          const error = new TypeError(
-            "Cannot answer with 101: the upgrade was made by Deno.upgradeWebSocket, which only Deno.serve completes; pass upgradeWebSocket the request the wire engine gave the handler, not a copy",
-          );
-          nativeUpgrades.get(response)?.(error);
+        // The status is read once: a subclass's getter need not give the same one twice.
+        let status = response.status;
+        let failure = unsendable(response, status);
+        if (failure !== null) {
+          // A handler error (500, or onError's response), not a reason to drop the connection
+          // and the requests pipelined behind this one.
+          nativeUpgrades.get(response)?.(failure);
           response.body?.cancel().catch(() => {});
           response = await this.#failed(
             slot.request ?? new Request("http://localhost/"),
             slot,
-            error,
+            failure,
           );
-        }
-        if (response.body !== null && (response.bodyUsed || response.body.locked)) {
-          // A body the handler read, or holds a reader of, cannot be sent: a handler error
-          // (500, or onError's response), not a reason to drop the connection and the
-          // requests pipelined behind this one.
-          response = await this.#failed(
-            slot.request ?? new Request("http://localhost/"),
-            slot,
-            new TypeError("Cannot send the response: its body was already read or is locked"),
-          );
+          status = response.status;
+          failure = unsendable(response, status);
+          if (failure !== null) {
+            // onError's answer cannot be sent either.
+            nativeUpgrades.get(response)?.(failure);
+            response.body?.cancel().catch(() => {});
+            if (!slot.aborted) {
+              console.error(
+                "Handler failed:",
+                new TypeError("onError did not return a Response that can be sent", {
+                  cause: failure,
+                }),
+              );
+            }
+            response = new Response(null, { status: 500 });
+            status = 500;
+          }
         }
         slot.context?.ticket?.fail(
           new Error("The handler answered the upgrade request with another response"),
@@ -1612,12 +1673,13 @@ class Pipeline {
         let writing: boolean | Promise<boolean> | typeof READ_BODY = this.#writeResponse(
           slot,
           response,
+          status,
         );
         if (writing === READ_BODY) {
           // The body's read-ahead, waited for here (see #readAhead).
           for (let reads = 1;; reads++) {
             this.#readAhead();
-            for (let i = 0; i < SETTLE_TICKS && this.#ahead === UNSETTLED; i++) await null;
+            for (let i = 0; i < SETTLE_TICKS && this.#ahead.state === UNSETTLED; i++) await null;
             if (!this.#tookAhead(reads)) break;
           }
           writing = this.#writeBody(slot);
@@ -1646,6 +1708,10 @@ class Pipeline {
         for (const slot of this.#queue) {
           slot.complete();
           slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
+          // Its response will not be written: its body's source (a file, a timer) is let go,
+          // now or once the handler answers.
+          if (slot.settled) discardBody(slot.ready!);
+          else slot.response?.then(discardBody);
         }
         this.#queue.length = 0;
         this.#cutRead("shutdown");
@@ -1660,10 +1726,9 @@ class Pipeline {
    * READ_BODY when the body has to be read first: the write loop reads it ahead (see
    * #readAhead), then calls #writeBody.
    */
-  #writeResponse(slot: Slot, response: Response): boolean | typeof READ_BODY {
-    const status = response.status;
-    const noBody = slot.method === "HEAD" || status === 204 || status === 304 || status < 200;
-    this.#collectHead(response);
+  #writeResponse(slot: Slot, response: Response, status: number): boolean | typeof READ_BODY {
+    const noBody = slot.method === "HEAD" || status === 204 || status === 304;
+    this.#collectHead(response, status);
     const connection = this.#headConnection, userLength = this.#headLength;
     let close = slot.close || (this.#stopping && this.#queue.length === 1) ||
       hasToken(connection, "close");
@@ -1678,15 +1743,20 @@ class Pipeline {
       close ||= slot.expectContinue ||
         (!reading && body.chunked === null && body.remaining > this.#maxDrainSize);
     }
-    const declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
+    // Content-Length = 1*DIGIT (RFC 9110 §8.6), of a value a double holds exactly (else it
+    // would be written back as 1e+23, or one off). Any other value ("abc", "5, 7") is not
+    // taken: the body's own length frames the response.
+    let declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
+    if (declared > Number.MAX_SAFE_INTEGER) declared = -1;
     const content = response.body;
     if (noBody) {
-      // 1xx, 204 and 304 go out with no Content-Length, to GET and HEAD alike, and the
-      // handler's is dropped: "A server MUST NOT send a Content-Length header field in any
-      // response with a status code of 1xx (Informational) or 204 (No Content)", and on a 304
-      // it may only be the length a 200 would have had (RFC 9110 §8.6), which the engine
-      // cannot check. A HEAD gets the fields a GET would get (§9.3.2).
-      const sized = slot.method === "HEAD" && status !== 204 && status !== 304 && status >= 200;
+      // 204 and 304 go out with no Content-Length, to GET and HEAD alike, and the handler's
+      // is dropped (a 1xx never gets here: see unsendable): "A server MUST NOT send a
+      // Content-Length header field in any response with a status code of 1xx (Informational)
+      // or 204 (No Content)", and on a 304 it may only be the length a 200 would have had
+      // (RFC 9110 §8.6), which the engine cannot check. A HEAD gets the fields a GET would get
+      // (§9.3.2).
+      const sized = slot.method === "HEAD" && status !== 204 && status !== 304;
       if (sized && content !== null && declared < 0) {
         // The length a GET would get: that of a body that is all there at once.
         return this.#bodyToRead(content.getReader(), close, declared);
@@ -1724,9 +1794,12 @@ class Pipeline {
   // most READ_AHEAD chunks, stopping at a read that does not settle within SETTLE_TICKS
   // microtask turns: a body whose bytes are all there, a string, bytes, a Blob, ends at once).
   // The loop waits in its own frame: an async call per response would cost a suspended frame
-  // of its own (about 0.4 kB). Each read's callbacks are bound once and leave the outcome
-  // here; one read at a time, and one left unsettled by its window is awaited or cancelled
-  // before the next response's window opens, so its callback has run by then.
+  // of its own (about 0.4 kB). Each read's callbacks are bound once and leave the outcome in
+  // #ahead. One read at a time; one left unsettled by its window stays with its response
+  // (#aheadPending: streamed from, or cancelled) with its outcome object, and #ahead is a new
+  // one from then on. (Cancelling a reader settles its pending read only a microtask later:
+  // a shared outcome was once filled in by a HEAD's cancelled read during the next
+  // response's window, which then sent that HEAD's body, or nothing, as its own.)
   #aheadReader: ReadableStreamDefaultReader<Uint8Array> | null = null;
   #aheadClose = false;
   #aheadDeclared = -1;
@@ -1736,43 +1809,47 @@ class Pipeline {
   #aheadEnded = false;
   /** The read under way, or the one that did not settle in its window. */
   #aheadPending: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
-  #ahead = UNSETTLED;
-  #aheadResult: ReadableStreamReadResult<Uint8Array> | null = null;
-  #aheadError: unknown = null;
-  readonly #onAheadRead = (result: ReadableStreamReadResult<Uint8Array>): void => {
-    this.#ahead = READ;
-    this.#aheadResult = result;
-  };
-  readonly #onAheadFailed = (error: unknown): void => {
-    this.#ahead = FAILED;
-    this.#aheadError = error;
-  };
+  /** The outcome of the read under way (see AheadRead). */
+  #ahead = new AheadRead();
 
   /** Starts the read-ahead's next read. */
   #readAhead(): void {
-    this.#ahead = UNSETTLED;
+    const ahead = this.#ahead;
+    ahead.state = UNSETTLED;
     let read: Promise<ReadableStreamReadResult<Uint8Array>>;
     try {
       read = this.#aheadReader!.read();
     } catch (error) {
-      return this.#onAheadFailed(error);
+      return ahead.onFailed(error);
     }
     this.#aheadPending = read;
-    read.then(this.#onAheadRead, this.#onAheadFailed);
+    read.then(ahead.onRead, ahead.onFailed);
   }
 
   /** Takes the read's outcome; whether to read on (a chunk came, and not too many yet). */
   #tookAhead(reads: number): boolean {
-    if (this.#ahead === UNSETTLED) return false; // to be streamed, from #aheadPending on
+    const ahead = this.#ahead;
+    if (ahead.state === UNSETTLED) {
+      // To be streamed from #aheadPending on, or cancelled: its callbacks fill in the outcome
+      // they were given, and the reads of the responses after this one get a new one.
+      this.#ahead = new AheadRead();
+      return false;
+    }
     this.#aheadPending = null;
-    if (this.#ahead === FAILED) return false;
-    const result = this.#aheadResult!;
-    this.#aheadResult = null;
+    if (ahead.state === FAILED) return false;
+    const result = ahead.result!;
+    ahead.result = null;
     if (result.done) {
       this.#aheadEnded = true;
       return false;
     }
     const chunk = result.value;
+    if (!(chunk instanceof Uint8Array)) {
+      // Failed like a body whose read fails: a 500, since nothing of it was written yet.
+      ahead.state = FAILED;
+      ahead.error = notBytes(chunk);
+      return false;
+    }
     if (this.#aheadFirst === null) this.#aheadFirst = chunk;
     else (this.#aheadParts ??= [this.#aheadFirst]).push(chunk);
     this.#aheadSize += chunk.length;
@@ -1789,9 +1866,9 @@ class Pipeline {
     const ended = this.#aheadEnded, pending = this.#aheadPending;
     this.#aheadReader = this.#aheadFirst = this.#aheadPending = null;
     this.#aheadParts = null;
-    if (this.#ahead === FAILED) {
-      const error = this.#aheadError;
-      this.#aheadError = null;
+    if (this.#ahead.state === FAILED) {
+      const error = this.#ahead.error;
+      this.#ahead.error = null;
       if (slot.method === "HEAD") {
         // A body that fails says nothing of its length, and a HEAD sends none of it anyway.
         reader.cancel().catch(() => {});
@@ -1842,7 +1919,7 @@ class Pipeline {
     const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
     if (mode === "close") close = true;
     this.#pushHead(close, slot.version, mode === "length" ? declared : -1, mode === "chunked");
-    await this.#flush(); // the head goes out now: a stream's first chunk may take its time
+    // Cancelled by #abortAll from here on (the client left), and below if a write fails.
     this.#bodyReader = reader;
     let written = 0;
     const send = async (chunk: Uint8Array) => {
@@ -1858,22 +1935,22 @@ class Pipeline {
       if (this.#outSize >= SMALL_BODY) await this.#flush();
     };
     try {
+      await this.#flush(); // the head goes out now: a stream's first chunk may take its time
       for (const part of parts) await send(part);
       while (true) {
         const result = pending ?? reader.read();
         pending = null;
         const { done, value } = await result;
-        this.#aheadResult = null; // the read-ahead's callback saw the pending read too
-        this.#aheadError = null;
         if (done) break;
+        if (!(value instanceof Uint8Array)) throw notBytes(value);
         await send(value);
         if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
       }
     } catch (error) {
-      // The body failed (or ran over its length): the client must not take a cut body for
-      // a whole one, so the connection ends without a proper end of body.
+      // The body failed (or ran over its length), or a write did: the client must not take a
+      // cut body for a whole one, so the connection ends without a proper end of body, and
+      // the body's source is cancelled (its read under way, if any, settles with that).
       this.#bodyReader = null;
-      this.#aheadResult = this.#aheadError = null;
       reader.cancel(error).catch(() => {});
       await this.#flush().catch(() => {});
       throw error;
@@ -1901,8 +1978,8 @@ class Pipeline {
    * Collects a response's status line and fields for #pushHead. `forEach` reads the header
    * list once; Deno 2.9's iterator sorts and copies the whole list again for every entry.
    */
-  #collectHead(response: Response): void {
-    this.#headLine = statusLine(response.status, response.statusText);
+  #collectHead(response: Response, status: number): void {
+    this.#headLine = statusLine(status, response.statusText);
     this.#fields = 0;
     this.#headDate = false;
     this.#headConnection = this.#headLength = null;
@@ -1934,11 +2011,18 @@ class Pipeline {
 
   /**
    * Queues an empty 500 in place of a response whose head was collected but nothing of it
-   * written (its body failed, or does not match its length): its fields, with the status
-   * replaced.
+   * written (its body failed, or does not match its length). None of the handler's fields go
+   * with it, as none go with the 500 for a handler that throws: they describe the content that
+   * failed. A Cache-Control max-age would let a cache store the empty 500 (RFC 9111 §3), an
+   * ETag or Last-Modified would validate it later, and a Set-Cookie or Content-Encoding would
+   * apply to it.
    */
   #push500(close: boolean, version: string): void {
     this.#headLine = "HTTP/1.1 500 Internal Server Error\r\n";
+    const names = this.#names, values = this.#values;
+    for (let i = 0; i < this.#fields; i++) names[i] = values[i] = "";
+    this.#fields = 0;
+    this.#headDate = false; // so that our own Date goes out
     this.#pushHead(close, version, 0);
   }
 
@@ -2184,10 +2268,69 @@ const LAST_CHUNK = encoder.encode("0\r\n\r\n");
 const CRLF = Uint8Array.of(13, 10);
 const DONE: Promise<void> = Promise.resolve();
 const NOTHING = new Uint8Array(0);
-// The states of a read-ahead's read (see #readAhead).
-const UNSETTLED = 0, READ = 1, FAILED = 2;
 /** What #writeResponse gives for a body to read ahead first. */
 const READ_BODY: unique symbol = Symbol("read body");
+
+/**
+ * Why a handler's response cannot be written as it is, or null; `status` is its status, read
+ * once. Only a final status (200–599) is written, as by Deno.serve: `Response.error()` (a
+ * network error, status 0) is no HTTP response, and a status that a subclass's getter made up
+ * could be anything — a 1xx goes out as an interim response, and on a kept-alive connection
+ * the client takes the next response for this request's final one (RFC 9110 §15.2); a
+ * string could carry CR LF into the head. 101 is written only by this engine's own upgrades
+ * (see Pipeline.#upgrade). A body the handler read, or holds a reader of, cannot be sent.
+ */
+function unsendable(response: Response, status: number): TypeError | null {
+  if (status === 101 || nativeUpgrades.has(response)) {
+    // Deno.upgradeWebSocket's response (upgradeWebSocket was given a request this engine did
+    // not make, such as a copy): only Deno.serve can complete it.
+    return new TypeError(
+      "Cannot answer with 101: the upgrade was made by Deno.upgradeWebSocket, which only Deno.serve completes; pass upgradeWebSocket the request the wire engine gave the handler, not a copy",
+    );
+  }
+  if (response.type === "error") {
+    return new TypeError(
+      "Cannot send the response: Response.error() is a network error, not an HTTP response",
+    );
+  }
+  if (!(Number.isInteger(status) && status >= 200 && status <= 599)) {
+    const shown = typeof status === "number"
+      ? String(status)
+      : typeof status === "string"
+      ? JSON.stringify((status as string).slice(0, 64))
+      : typeof status;
+    return new TypeError(
+      `Cannot send the response: its status ${shown} is not a final status (200-599)`,
+    );
+  }
+  const body = response.body;
+  if (body !== null && (response.bodyUsed || body.locked)) {
+    return new TypeError("Cannot send the response: its body was already read or is locked");
+  }
+  return null;
+}
+
+/**
+ * The error of a response body chunk that is not a Uint8Array, the only chunk a body stream
+ * may give (the Fetch standard fails the body with a TypeError then, and so does Deno.serve).
+ * A string, an array or a Uint16Array would otherwise go out as that many zero bytes.
+ */
+function notBytes(chunk: unknown): TypeError {
+  let kind: string = chunk === null ? "null" : typeof chunk;
+  try {
+    if (kind === "object") kind = (chunk as object).constructor?.name || kind;
+  } catch {
+    // A getter that throws: "object" will do.
+  }
+  return new TypeError(
+    `Cannot send the response body: a chunk of type ${kind} is not a Uint8Array`,
+  );
+}
+
+/** Cancels the body of a response that will not be written (one locked already is left). */
+function discardBody(response: Response): void {
+  response.body?.cancel().catch(() => {});
+}
 
 /**
  * A direct read that first hands out the bytes `first` resolves with (as many as each read's

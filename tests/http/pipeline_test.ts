@@ -2253,4 +2253,36 @@ Deno.test("startConnectionPipeline", async (t) => {
     await within(pipeline.finished, 3000, "the pipeline to end");
     assert.equal(closed, true);
   });
+
+  await t.step(
+    "a streamed body whose head cannot be written is cancelled, its read under way with it",
+    async () => {
+      // Review (response writing): a failed write of the head left the body's reader (and a
+      // file or timer behind it) to hang on; nothing cancelled it.
+      const request = utf8(get("/a"));
+      let sent = false;
+      const cancelled = deferred<unknown>();
+      const transport: Transport = {
+        readable: new ReadableStream(),
+        writable: new WritableStream(),
+        read: (p) => {
+          if (sent) return new Promise(() => {});
+          sent = true;
+          p.set(request);
+          return Promise.resolve(request.length);
+        },
+        write: () => Promise.reject(new Deno.errors.BrokenPipe("the client left")),
+      };
+      const pipeline = startConnectionPipeline(transport, () =>
+        new Response(
+          new ReadableStream({
+            pull: () => new Promise(() => {}), // streamed: nothing comes within the window
+            cancel: (reason) => cancelled.resolve(reason),
+          }),
+        ));
+      await within(pipeline.finished, 3000, "the pipeline to end");
+      const reason = await within(cancelled.promise, 1000, "the body to be cancelled");
+      assert.ok(reason instanceof Deno.errors.BrokenPipe, String(reason));
+    },
+  );
 });
