@@ -34,16 +34,21 @@ export interface HttpServerOptions
   tls?: { cert: string; key: string };
   /**
    * The most connections served at once, WebSocket sessions included; a connection accepted
-   * past it is closed at once. Each holds a read buffer (`readBufferSize`) and up to
-   * `maxPipelined` requests.
+   * past it is closed at once. With `tls`, none is accepted past it: new clients wait in the
+   * kernel's listen backlog until a place frees (Deno cannot close a TLS connection whose
+   * handshake it has begun, which it does at accept). Each holds a read buffer
+   * (`readBufferSize`) and up to `maxPipelined` requests.
    *
    * @default {10000}
    */
   maxConnections?: number;
   /**
    * With `tls`, how long a client may take to complete its TLS handshake, in milliseconds;
-   * then its connection is closed. A client that connects and sends nothing would otherwise
-   * hold its connection, and its place under `maxConnections`, forever. `Infinity` waits.
+   * then its connection is given up: it is never served, and it is closed once the client
+   * closes it or its handshake ends. Deno 2.9 cannot close a TLS connection whose handshake
+   * is under way (`close()` leaves its socket open until the peer closes it), so until then
+   * it keeps its place under `maxConnections`: that limit bounds the sockets that silent
+   * clients can hold. `Infinity` waits.
    *
    * @default {10000}
    */
@@ -139,6 +144,13 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const sessions = new Set<{ close(code?: number, reason?: string): unknown }>();
   /** TLS connections whose handshake is under way; they count toward maxConnections. */
   const handshakes = new Set<Promise<void>>();
+  /**
+   * TLS connections given up at handshakeTimeout, until their handshake ends (when the peer
+   * closes, or completes it late). Their sockets stay open until then whatever we do, so they
+   * count toward maxConnections: when they were dropped from the count at the timeout, a
+   * review's silent clients ran a server with maxConnections 20 out of file descriptors.
+   */
+  const abandoned = new Set<Deno.TlsConn>();
   /** Every connection still open (served by a pipeline or a session): a timed-out shutdown closes them. */
   const conns = new Set<Deno.Conn>();
   let stopping = false;
@@ -157,6 +169,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
         sessions.add(session);
         (session as { closed?: Promise<unknown> }).closed?.then(() => {
           sessions.delete(session);
+          freed();
           conns.delete(conn);
         });
       },
@@ -164,6 +177,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     pipelines.add(pipeline);
     pipeline.finished.then(() => {
       pipelines.delete(pipeline);
+      freed();
       if (!upgraded) conns.delete(conn); // a session holds the connection on
     });
     if (stopping) pipeline.shutdown();
@@ -176,27 +190,50 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
    */
   const handshake = async (conn: Deno.TlsConn): Promise<void> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const ok = await Promise.race([
-      conn.handshake().then(() => true, () => false),
-      new Promise<false>((resolve) => {
+    const shaken = conn.handshake().then(() => true, () => false);
+    const outcome = await Promise.race([
+      shaken,
+      new Promise<"late">((resolve) => {
         if (handshakeTimeout !== Infinity) {
-          timer = setTimeout(() => resolve(false), handshakeTimeout);
+          timer = setTimeout(() => resolve("late"), handshakeTimeout);
         }
       }),
     ]);
     clearTimeout(timer);
-    if (ok && conns.has(conn)) return serve(conn); // not cut by a shutdown meanwhile
+    if (outcome === true && conns.has(conn)) return serve(conn); // not cut by a shutdown
     conns.delete(conn);
-    try {
-      conn.close();
-    } catch {
-      // Closed already (by a shutdown's cut).
+    if (outcome === "late" && !stopping) {
+      // Closing it now would stop the handshake but not free the socket: wait for its end.
+      abandoned.add(conn);
+      void shaken.then(() => {
+        abandoned.delete(conn);
+        freed();
+        closeQuietly(conn);
+      });
+      return;
     }
+    closeQuietly(conn);
+  };
+
+  const open = () => pipelines.size + sessions.size + handshakes.size + abandoned.size;
+  /** Wakes the accept loop when it waits for a place (see below). */
+  let onFreed: (() => void) | null = null;
+  const freed = () => {
+    onFreed?.();
+    onFreed = null;
   };
 
   const accepting = (async () => {
     let backoff = 0;
     while (!stopping) {
+      // A TLS connection accepted past maxConnections could not be refused: Deno starts its
+      // handshake at accept, and close() leaves the socket open until the peer closes it. So
+      // with tls nothing is accepted while every place is taken: new clients wait in the
+      // kernel's listen backlog, holding no descriptor of ours, until a place frees.
+      while (tls && open() >= maxConnections && !stopping) {
+        await new Promise<void>((resolve) => onFreed = resolve);
+      }
+      if (stopping) break;
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
@@ -208,7 +245,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
       }
-      if (pipelines.size + sessions.size + handshakes.size >= maxConnections) {
+      if (open() >= maxConnections) {
         // Each connection holds a read buffer and its requests: refuse past the limit.
         try {
           conn.close();
@@ -226,7 +263,10 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       }
       const shaking = handshake(conn as Deno.TlsConn);
       handshakes.add(shaking);
-      shaking.finally(() => handshakes.delete(shaking));
+      shaking.finally(() => {
+        handshakes.delete(shaking);
+        freed();
+      });
     }
   })();
 
@@ -271,6 +311,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     if (timeout !== Infinity && !done) timers.add(setTimeout(cut, timeout));
     if (!stopping) {
       stopping = true;
+      freed(); // the accept loop may wait for a place
       signal?.removeEventListener("abort", onAbort);
       try {
         listener.close();
@@ -279,6 +320,9 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       }
       for (const pipeline of pipelines) pipeline.shutdown();
       for (const session of sessions) session.close(1001, "going away");
+      // Their handshakes end (their sockets stay open until their peers close them, as
+      // before): a pending one would hold the process open after the server finished.
+      for (const conn of abandoned) closeQuietly(conn);
     }
     return finished;
   };
@@ -287,6 +331,15 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
   return { addr, finished, shutdown, [Symbol.asyncDispose]: dispose };
+}
+
+/** Closes a connection that may be closed already. */
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed already (by a shutdown's cut, or the handshake's end).
+  }
 }
 
 /** A listening hostname as the host of a URL authority (RFC 3986 §3.2.2). */
