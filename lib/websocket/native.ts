@@ -563,6 +563,10 @@ export class NativeWebSocketSession implements MessageSession {
         // The same bytes; Deno's op for an ArrayBuffer is a fast call, the one for a view is
         // not (about 0.15 µs less per send).
         this.#socket.send(message.buffer);
+      } else if (typeof message !== "string" && !(message.buffer instanceof ArrayBuffer)) {
+        // Deno refuses views of a SharedArrayBuffer (a TypeError that read as a failed
+        // connection); the wire engine sends them: send a copy.
+        this.#socket.send(message.slice());
       } else {
         this.#socket.send(message);
       }
