@@ -294,7 +294,10 @@ function queuedSize(message: Message): number {
  *   `closed` gives `{ code: 1006, reason: "", wasClean: false }`, as for a connection that
  *   ends without a close frame (whose error then quotes Deno's `"Unexpected EOF"`).
  * Deno ends the connection when a data frame arrives after its close frame, so a peer still
- * sending when we close may lose our close frame to the reset and see 1006 instead.
+ * sending when we close may lose our close frame to the reset and see 1006 instead; and our
+ * `closed` then gives 1006 (`wasClean` false) even when the peer's close frame follows its
+ * data, as RFC 6455 §5.5.1 allows it to. The wire engine reads past such data and reports the
+ * peer's close.
  *
  * @example A session whose socket never opens ends with 1006 after `timeout`
  * ```ts
