@@ -10,6 +10,7 @@ import { checkDuration } from "../_options.ts";
 import { urlHost } from "../http/head.ts";
 import { Application } from "./application.ts";
 import type { EngineFactory, RunningEngine } from "./engines.ts";
+import { routeTableOf } from "./routing.ts";
 
 /**
  * An application module (Ktor's `Application.() -> Unit`): installs plugins and binds routes
@@ -281,9 +282,24 @@ class Embedded<TConfig> implements EmbeddedServer {
     await this.#starting?.catch(() => {}); // a start under way finishes first
     this.#unwatch();
     // Sessions first: an engine's graceful stop could wait for them.
+    const started = Date.now();
     for (const application of this.#applications) application.dispose();
+    if (this.#running?.closesSessions) {
+      // Deno.serve's shutdown closes every WebSocket itself, at once, with its own 1001
+      // ("Server shutting down") before our close frames go out, and the sessions then report
+      // a clean 1005 whatever the peer answered: let their close handshakes finish first.
+      const ended = Promise.all(
+        [...this.#applications].map((application) => routeTableOf(application).sessionsEnded()),
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((resolve) => {
+        if (this.#stopTimeout !== Infinity) timer = setTimeout(resolve, this.#stopTimeout);
+      });
+      await Promise.race([ended, late]);
+      clearTimeout(timer);
+    }
     try {
-      await this.#running?.shutdown(this.#stopTimeout);
+      await this.#running?.shutdown(Math.max(0, this.#stopTimeout - (Date.now() - started)));
     } finally {
       this.#finish();
     }

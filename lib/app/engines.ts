@@ -42,6 +42,13 @@ export interface RunningEngine {
    * milliseconds; `Infinity` waits for them.
    */
   shutdown(timeout?: number): Promise<void>;
+  /**
+   * True when {@linkcode shutdown} closes the WebSocket connections itself, at once, as
+   * `Deno.serve`'s does (with its own close 1001, before a session's close frame goes out):
+   * `embeddedServer` then lets the sessions finish their close handshakes first, within its
+   * `stopTimeout`, while the engine still accepts.
+   */
+  readonly closesSessions?: boolean;
 }
 
 /**
@@ -165,6 +172,7 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
         await server.shutdown();
         await server.finished;
       },
+      closesSessions: true,
     };
   },
 };

@@ -354,11 +354,17 @@ export class RouteTable implements Routing {
   readonly #application: Application;
   readonly #report: (error: unknown, request: Request) => void;
   readonly #routes: Route[] = [];
-  #sessions = 0;
+  /** The `closed` of each WebSocket session its routes started that has not ended yet. */
+  readonly #open = new Set<Promise<unknown>>();
 
   /** The WebSocket sessions its routes started that have not ended yet. */
   get sessions(): number {
-    return this.#sessions;
+    return this.#open.size;
+  }
+
+  /** Resolves once every session open now has ended. */
+  sessionsEnded(): Promise<void> {
+    return Promise.all(this.#open).then(() => {});
   }
 
   constructor(application: Application, report: (error: unknown, request: Request) => void) {
@@ -621,8 +627,9 @@ export class RouteTable implements Routing {
       }
       return answerError(error);
     }
-    this.#sessions++;
-    upgrade.session.closed.then(() => this.#sessions--);
+    const closed = upgrade.session.closed;
+    this.#open.add(closed);
+    closed.then(() => this.#open.delete(closed));
     this.#run(route.handler, upgrade.session, context);
     return upgrade.response;
   }
