@@ -157,6 +157,8 @@ class Embedded<TConfig> implements EmbeddedServer {
   readonly #watchPaths: string[];
   readonly #reloadDelay: number;
   readonly #stopTimeout: number;
+  /** The reloads under way, one after another (see #watch). */
+  #reloading: Promise<void> = Promise.resolve();
   /** Every application made, for stop() to dispose. */
   readonly #applications = new Set<Application>();
   #current: Application | null = null;
@@ -281,6 +283,16 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     await this.#starting?.catch(() => {}); // a start under way finishes first
     this.#unwatch();
+    // A reload under way finishes first too (within stopTimeout), so that the application it
+    // makes is disposed before `finished` says every one was.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#reloading,
+      new Promise<void>((resolve) => {
+        if (this.#stopTimeout !== Infinity) timer = setTimeout(resolve, this.#stopTimeout);
+      }),
+    ]);
+    clearTimeout(timer);
     // Sessions first: an engine's graceful stop could wait for them.
     const started = Date.now();
     for (const application of this.#applications) application.dispose();
@@ -291,7 +303,6 @@ class Embedded<TConfig> implements EmbeddedServer {
       const ended = Promise.all(
         [...this.#applications].map((application) => routeTableOf(application).sessionsEnded()),
       );
-      let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<void>((resolve) => {
         if (this.#stopTimeout !== Infinity) timer = setTimeout(resolve, this.#stopTimeout);
       });
@@ -359,12 +370,11 @@ class Embedded<TConfig> implements EmbeddedServer {
       files.set(parent, names);
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
-    let reloading = Promise.resolve();
     const changed = (): void => {
       clearTimeout(timer);
       timer = setTimeout(() => {
         // #reload never rejects: one failure must not stop the reloads after it.
-        reloading = reloading.then(() => this.#reload());
+        this.#reloading = this.#reloading.then(() => this.#reload());
       }, this.#reloadDelay);
     };
     const follow = async (watcher: Deno.FsWatcher, names: Set<string> | null) => {

@@ -272,6 +272,37 @@ Deno.test("embeddedServer", async (t) => {
     },
   );
 
+  await t.step("stop() during a reload waits for it, and disposes what it made", async () => {
+    // A stop that came while a module was loading resolved at once, and the application the
+    // reload made was disposed later, after `finished` had said every one was.
+    const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+    const file = `${dir}/app.ts`;
+    await Deno.writeTextFile(file, "export default () => {};\n");
+    const server = embeddedServer(
+      WireEngine,
+      { ...listen, watchPaths: [dir], reloadDelay: 20 },
+      file,
+    );
+    const made = globalThis as { wirestreamSlowReload?: { signal: AbortSignal } };
+    try {
+      await server.start();
+      await Deno.writeTextFile(
+        file,
+        "export default async (app) => {\n" +
+          "  await new Promise((resolve) => setTimeout(resolve, 400));\n" +
+          "  globalThis.wirestreamSlowReload = app;\n};\n",
+      );
+      await delay(150); // the reload is under way, its module configuring
+      await within(server.stop(), 5000, "stop()");
+      assert.equal(made.wirestreamSlowReload?.signal.aborted, true, "the reload's application");
+      await within(server.finished, 1000, "finished");
+    } finally {
+      delete made.wirestreamSlowReload;
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("an onReload that throws is reported, and later reloads still happen", async () => {
     const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
     const file = `${dir}/app.ts`;
