@@ -7,7 +7,7 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { absoluteTargetParts, authorityProblem } from "../http/head.ts";
+import { absoluteTargetParts, authorityProblem, NORMALIZED_METHODS } from "../http/head.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { Application, ServeInfo } from "./application.ts";
 import { routeTableOf } from "./routing.ts";
@@ -158,13 +158,17 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
   },
   start(handler, environment, config) {
     const { tls, ...rest } = config;
-    const server = Deno.serve({
-      hostname: environment.hostname,
-      port: environment.port,
-      onListen: (addr) => environment.onListen(addr as Deno.NetAddr),
-      ...rest,
-      ...(tls ? { cert: tls.cert, key: tls.key } : {}),
-    }, (request, info) => refuseAuthority(request) ?? handler(request, info));
+    const server = Deno.serve(
+      {
+        hostname: environment.hostname,
+        port: environment.port,
+        onListen: (addr) => environment.onListen(addr as Deno.NetAddr),
+        ...rest,
+        ...(tls ? { cert: tls.cert, key: tls.key } : {}),
+      },
+      (request, info) =>
+        refuseAuthority(request) ?? refuseMethodCase(request) ?? handler(request, info),
+    );
     return {
       addr: server.addr as Deno.NetAddr,
       finished: server.finished,
@@ -176,6 +180,20 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
     };
   },
 };
+
+/**
+ * The 501 the wire engine gives a method that differs only in case from one that Fetch
+ * upper-cases (`get`, `Head`): methods are case-sensitive (RFC 9110 §9.1), so it is not
+ * `GET`, and no route has it. Without this the two engines answered 501 and 405.
+ */
+function refuseMethodCase(request: Request): Response | null {
+  const method = request.method, upper = method.toUpperCase();
+  if (upper === method || !NORMALIZED_METHODS.has(upper)) return null;
+  return new HttpError(
+    501,
+    `Cannot serve request: method ${method} is not implemented (methods are case-sensitive)`,
+  ).toResponse();
+}
 
 /**
  * The 400 for a request whose `Host`, or the authority `Deno.serve` put in its URL, is not a

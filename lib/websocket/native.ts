@@ -103,7 +103,9 @@ export interface NativeWebSocketSessionOptions {
    * ones are queued and takes the total over this limit fails the session with 1008 (policy
    * violation: the peer sends faster than the application reads); `incoming` errors after the
    * messages queued before it. A message is never refused for being alone in the queue, so
-   * at most the larger of this and `maxMessageSize` is held. `Infinity` lifts it.
+   * at most the larger of this and `maxMessageSize` is held. `Infinity` lifts it. A peer that
+   * is still sending usually sees the connection reset rather than the 1008: Deno ends the
+   * connection when a data frame arrives after its close frame.
    *
    * @default {8388608}
    */
