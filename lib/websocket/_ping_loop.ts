@@ -99,30 +99,35 @@ export class PingLoop {
         "",
       );
       const payload = encoder.encode(`[ping ${++this.#count} ${nonce}]`);
+      // Wait for the matching pong, the timeout or the end, whichever comes first; the wait is
+      // set up before the ping goes out, as its pong may come back within the send (a ponger
+      // piped straight back: Deno's pipeTo writes a chunk inside the enqueue that made it). A
+      // timer and a listener, both removed: Deno keeps a signal made with AbortSignal.any for
+      // as long as its sources live, so a deadline signal per ping held about 360 bytes per
+      // ping for the session's whole life (71 MB after 200,000 pings).
       this.#expected = payload;
-      if (!this.#sink.ping(Frame.ping(payload))) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let settle!: (ok: boolean) => void;
+      const answer = new Promise<boolean>((resolve) => settle = resolve);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        lifetime.removeEventListener("abort", late);
+        this.#answered = null;
         this.#expected = null;
-        continue;
-      }
-      // Wait for the matching pong, the timeout or the end, whichever comes first. A timer
-      // and a listener, both removed: Deno keeps a signal made with AbortSignal.any for as long
-      // as its sources live, so a deadline signal per ping held about 360 bytes per ping for
-      // the session's whole life (71 MB after 200,000 pings).
-      const ponged = await new Promise<boolean>((resolve) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const done = (ok: boolean) => {
-          clearTimeout(timer);
-          lifetime.removeEventListener("abort", late);
-          this.#answered = null;
-          this.#expected = null;
-          resolve(ok);
-        };
-        const late = () => done(false);
-        this.#answered = () => done(true);
-        if (lifetime.aborted) return late();
+        settle(ok);
+      };
+      const late = () => done(false);
+      this.#answered = () => done(true);
+      if (lifetime.aborted) late();
+      else {
         lifetime.addEventListener("abort", late);
         if (this.#timeout !== Infinity) timer = setTimeout(late, this.#timeout);
-      });
+      }
+      if (!lifetime.aborted && !this.#sink.ping(Frame.ping(payload))) {
+        late(); // not sent: nothing to wait for
+        continue;
+      }
+      const ponged = await answer;
       if (lifetime.aborted) break;
       if (!ponged) {
         this.#sink.timeout();

@@ -110,6 +110,29 @@ Deno.test("pinger", { sanitizeOps: true, sanitizeResources: true }, async (t) =>
     await ended(reader);
   });
 
+  await t.step("takes a pong that comes back within the ping's own send", async () => {
+    // A ponger piped straight back: Deno's pipeTo writes each ping to the ponger inside the
+    // enqueue that made it, so the pong reached the pinger before it waited for one, was
+    // dropped, and the pinger closed with 1011 though every ping was answered.
+    const controller = new AbortController();
+    const ping = pinger({ period: 10, timeout: 50, signal: controller.signal });
+    const pong = ponger();
+    const seen: number[] = [];
+    const tap = new TransformStream<Frame, Frame>({
+      transform(frame, out) {
+        seen.push(frame.opcode);
+        out.enqueue(frame);
+      },
+    });
+    const back = pong.readable.pipeTo(ping.writable).catch(() => {});
+    const out = ping.readable.pipeThrough(tap).pipeTo(pong.writable).catch(() => {});
+    await delay(200);
+    controller.abort();
+    await Promise.all([back, out]);
+    assert.ok(seen.length >= 5, `${seen.length} pings in 200 ms, one per 10 ms answered`);
+    assert.ok(seen.every((opcode) => opcode === Opcode.Ping), `a close among ${seen}`);
+  });
+
   await t.step("does not take a stale pong as the answer to a later ping", async () => {
     const { reader, writer } = open({ period: 5, timeout: 30 });
     const first = await next(reader);
