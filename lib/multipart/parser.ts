@@ -1030,8 +1030,15 @@ class MultipartReader implements MultipartSink {
     await this.#pump(null, this.#produced);
   }
 
+  /**
+   * Reads on for a part's body. It never rejects: a rejected pull errors the body at once,
+   * and a stream errored so drops the chunks still queued in it, so a part that had ended
+   * whole lost its last bytes to an error later in the same source chunk (the events'
+   * error: the next part's). An error while the part is open reaches it through #fail; the
+   * parser refuses a chunk over a limit before it delivers any of it, so none is queued then.
+   */
   #pullBody(part: CurrentPart): Promise<void> {
-    return this.#pump(part, part.delivered);
+    return this.#pump(part, part.delivered).catch(() => {});
   }
 
   /** Stops delivering to `part`: its remaining bytes are read and dropped. */

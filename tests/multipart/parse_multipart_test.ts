@@ -321,6 +321,34 @@ Deno.test("parseMultipart", async (t) => {
     assert(received <= 50, `received ${received}`);
   });
 
+  await t.step("a slow reader of a body gets every byte delivered before an error", async (t) => {
+    // An error errored the body at once, and a stream errored so drops what is queued in it:
+    // a reader that took a moment between reads (writing to a file) lost bytes that a reader
+    // reading back to back got, and the body errored though its part had ended whole.
+    const read = async (events: ReadableStream<MultipartEvent>) => {
+      const reader = events.getReader();
+      const body = (await nextPart(reader)).body.getReader();
+      let text = "", error: unknown = null;
+      try {
+        for (let r = await body.read(); !r.done; r = await body.read()) {
+          text += latin1(r.value);
+          await delay(1);
+        }
+      } catch (e) {
+        error = e;
+      }
+      const events_ = await reader.read().then(() => null, (e: unknown) => e);
+      return { text, error, events: events_ };
+    };
+    await t.step("a part that ended whole, before a bad delimiter in the same chunk", async () => {
+      const chunks = ["--b\r\n\r\nabc\r", "def\r\n--bX"].map(bytes); // "X": a 400
+      const got = await read(parseMultipart(ReadableStream.from(chunks), { boundary: "b" }));
+      assert.equal(got.text, "abc\rdef");
+      assert.equal(got.error, null, "the part ended whole: its body closes");
+      assert.ok(got.events instanceof HttpError && got.events.status === 400);
+    });
+  });
+
   await t.step("a source error reaches the body and the events as it is", async () => {
     const failure = new Error("connection reset");
     let sent = false;
