@@ -532,14 +532,44 @@ export function decodeChunked(
 
 /** Options of {@linkcode ChunkedEncoderStream}. */
 export interface ChunkedEncoderOptions {
-  /** Trailer fields sent after the last chunk, or a function that gives them at the end. */
+  /**
+   * Trailer fields sent after the last chunk, or a function that gives them at the end.
+   * Names and values are checked as `Headers` checks them, and the fields that frame or
+   * route a message (`Content-Length`, `Transfer-Encoding`, `Trailer`, `Host`, and the
+   * connection's own: `Connection`, `Keep-Alive`, `TE`, `Upgrade`) are refused: RFC 9110
+   * §6.5.1 forbids generating a trailer field whose definition does not allow it, and these
+   * must be known before the content. Given as fields, they are checked by the constructor,
+   * before anything is sent; given as a function, at the end, when the body went out already
+   * (the stream then errors, and the body on the wire ends without its last chunk).
+   */
   trailers?: HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
 }
 
-/** Serializes trailer fields (names and values checked by `Headers`). */
+/** Fields that may never be trailers: they frame or route the message (RFC 9110 §6.5.1). */
+const FRAMING_FIELDS = new Set([
+  "content-length",
+  "transfer-encoding",
+  "trailer",
+  "host",
+  "connection",
+  "keep-alive",
+  "te",
+  "upgrade",
+]);
+
+/**
+ * Serializes trailer fields (names and values checked by `Headers`).
+ *
+ * @throws {TypeError} For a field `Headers` refuses, or one that frames or routes a message.
+ */
 function trailerText(init: HeadersInit): string {
   let text = "";
-  for (const [name, value] of new Headers(init)) text += `${name}: ${value}\r\n`;
+  for (const [name, value] of new Headers(init)) {
+    if (FRAMING_FIELDS.has(name)) {
+      throw new TypeError(`Cannot send trailer field ${name}: it frames or routes the message`);
+    }
+    text += `${name}: ${value}\r\n`;
+  }
   return text;
 }
 
@@ -565,10 +595,16 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
    * Creates the stream.
    *
    * @param options Trailer fields.
+   * @throws {TypeError} For trailer fields given as fields that `Headers` refuses, or that
+   * frame or route a message.
    */
   constructor(options: ChunkedEncoderOptions = {}) {
     let first = true;
     const slab = new Slab();
+    // Fields known now are checked now, before a byte is sent.
+    const fixed = options.trailers === undefined || typeof options.trailers === "function"
+      ? null
+      : trailerText(options.trailers);
     super({
       transform(chunk, controller) {
         if (chunk.length === 0) return;
@@ -578,11 +614,9 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
       },
       async flush(controller) {
         const trailers = typeof options.trailers === "function"
-          ? await options.trailers()
-          : options.trailers;
-        const end = `${first ? "" : "\r\n"}0\r\n${
-          trailers === undefined ? "" : trailerText(trailers)
-        }\r\n`;
+          ? trailerText(await options.trailers())
+          : fixed ?? "";
+        const end = `${first ? "" : "\r\n"}0\r\n${trailers}\r\n`;
         controller.enqueue(latin1Bytes(end));
       },
     });

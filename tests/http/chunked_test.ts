@@ -903,10 +903,29 @@ Deno.test("ChunkedEncoderStream", async (t) => {
   });
 
   await t.step(
-    "refuses trailer names and values that Headers refuses, with TypeError",
+    "refuses trailer names and values that Headers refuses, and framing fields, with TypeError",
     async () => {
-      await assert.rejects(encode([], { trailers: [["bad name", "v"]] }), TypeError);
-      await assert.rejects(encode([], { trailers: [["x", "a\r\nInjected: 1"]] }), TypeError);
+      const refused: [string, string][] = [
+        ["bad name", "v"],
+        ["x", "a\r\nInjected: 1"],
+        // RFC 9110 §6.5.1: fields that frame or route the message cannot be trailers.
+        ["Content-Length", "5"],
+        ["transfer-encoding", "chunked"],
+        ["Trailer", "x"],
+        ["Host", "a"],
+        ["connection", "close"],
+      ];
+      for (const field of refused) {
+        // Given as fields: refused by the constructor, before a byte is sent (they were
+        // checked at the end, once the body had gone out).
+        assert.throws(() => new ChunkedEncoderStream({ trailers: [field] }), TypeError, field[0]);
+        // Given by a function: known only at the end.
+        await assert.rejects(
+          encode([bytes("hello")], { trailers: () => [field] }),
+          TypeError,
+          field[0],
+        );
+      }
     },
   );
 
