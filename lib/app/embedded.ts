@@ -282,35 +282,35 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#state = "stopped";
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     await this.#starting?.catch(() => {}); // a start under way finishes first
+    // One stopTimeout for all the waits below, counted from here.
+    const deadline = Date.now() + this.#stopTimeout; // Infinity stays Infinity
+    const left = () => Math.max(0, deadline - Date.now());
     this.#unwatch();
-    // A reload under way finishes first too (within stopTimeout), so that the application it
-    // makes is disposed before `finished` says every one was.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#reloading,
-      new Promise<void>((resolve) => {
-        if (this.#stopTimeout !== Infinity) timer = setTimeout(resolve, this.#stopTimeout);
-      }),
-    ]);
-    clearTimeout(timer);
-    // Sessions first: an engine's graceful stop could wait for them.
-    const started = Date.now();
+    // Sessions first (1001): an engine's graceful stop could wait for them.
     for (const application of this.#applications) application.dispose();
-    if (this.#running?.closesSessions) {
-      // Deno.serve's shutdown closes every WebSocket itself, at once, with its own 1001
-      // ("Server shutting down") before our close frames go out, and the sessions then report
-      // a clean 1005 whatever the peer answered: let their close handshakes finish first.
-      const ended = Promise.all(
-        [...this.#applications].map((application) => routeTableOf(application).sessionsEnded()),
-      );
-      const late = new Promise<void>((resolve) => {
-        if (this.#stopTimeout !== Infinity) timer = setTimeout(resolve, this.#stopTimeout);
-      });
-      await Promise.race([ended, late]);
-      clearTimeout(timer);
-    }
+    // A reload under way finishes too, so that the application it makes (which it disposes,
+    // seeing the stop) is disposed before `finished` says every one was.
+    const reloaded = this.#reloading;
     try {
-      await this.#running?.shutdown(Math.max(0, this.#stopTimeout - (Date.now() - started)));
+      if (this.#running?.closesSessions) {
+        // Deno.serve's shutdown closes every WebSocket itself, at once, with its own 1001
+        // ("Server shutting down") before our close frames go out, and the sessions then
+        // report a clean 1005 whatever the peer answered: let their close handshakes finish
+        // first, those of an application the reload makes included.
+        await settledWithin(
+          reloaded.then(() =>
+            Promise.all(
+              [...this.#applications].map((application) =>
+                routeTableOf(application).sessionsEnded()
+              ),
+            )
+          ),
+          left(),
+        );
+        await this.#running.shutdown(left());
+      } else {
+        await Promise.all([this.#running?.shutdown(left()), settledWithin(reloaded, left())]);
+      }
     } finally {
       this.#finish();
     }
@@ -449,6 +449,21 @@ class Embedded<TConfig> implements EmbeddedServer {
       // A reporter that throws must not become an unhandled rejection, which ends Deno.
       console.error("onReload failed:", error, "reporting:", failure);
     }
+  }
+}
+
+/** Resolves when `promise` settles, or after `ms` milliseconds (never, for Infinity). */
+async function settledWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      promise.catch(() => {}),
+      new Promise<void>((resolve) => {
+        if (ms !== Infinity) timer = setTimeout(resolve, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

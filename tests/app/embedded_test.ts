@@ -303,6 +303,61 @@ Deno.test("embeddedServer", async (t) => {
     }
   });
 
+  await t.step("stop() during a reload longer than stopTimeout keeps to stopTimeout", async () => {
+    // The reload's wait took a stopTimeout of its own before the engine's shutdown took
+    // another: 2 s for a stopTimeout of 1 s, with nothing disposed meanwhile.
+    const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+    const file = `${dir}/app.ts`;
+    const hooks = globalThis as {
+      wirestreamGate?: Promise<void>;
+      wirestreamGatedReload?: { signal: AbortSignal };
+    };
+    const gate = deferred<void>();
+    hooks.wirestreamGate = gate.promise;
+    // An endless response in flight: the engine's shutdown waits the whole stopTimeout too.
+    await Deno.writeTextFile(
+      file,
+      "export default (app) => app.routing((r) => r.get('/stream', () => {\n" +
+        "  let timer;\n  const tick = new TextEncoder().encode('tick\\n');\n" +
+        "  return new Response(new ReadableStream({\n" +
+        "    start(c) { c.enqueue(tick); timer = setInterval(() => c.enqueue(tick), 50); },\n" +
+        "    cancel() { clearInterval(timer); },\n  }));\n}));\n",
+    );
+    const server = embeddedServer(
+      WireEngine,
+      { ...listen, watchPaths: [dir], reloadDelay: 20, stopTimeout: 300 },
+      file,
+    );
+    let stream: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    try {
+      const { port } = await server.start();
+      const first = server.application!;
+      stream = (await fetch(`http://127.0.0.1:${port}/stream`)).body!.getReader();
+      await stream.read();
+      await Deno.writeTextFile(
+        file,
+        "export default async (app) => {\n  await globalThis.wirestreamGate;\n" +
+          "  globalThis.wirestreamGatedReload = app;\n};\n",
+      );
+      await delay(150); // the reload waits at the gate
+      const started = performance.now();
+      await within(server.stop(), 2000, "stop()");
+      const took = performance.now() - started;
+      assert.ok(took < 300 + 250, `stop() took ${Math.round(took)} ms for a stopTimeout of 300`);
+      assert.equal(first.signal.aborted, true, "the application serving was disposed at once");
+      gate.resolve(); // the reload finishes late, sees the stop, and disposes what it made
+      await delay(50);
+      assert.equal(hooks.wirestreamGatedReload?.signal.aborted, true);
+    } finally {
+      await stream?.cancel().catch(() => {});
+      gate.resolve();
+      delete hooks.wirestreamGate;
+      delete hooks.wirestreamGatedReload;
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
   await t.step("an onReload that throws is reported, and later reloads still happen", async () => {
     const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
     const file = `${dir}/app.ts`;
