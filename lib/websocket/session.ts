@@ -96,7 +96,8 @@ export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
    * Ktor's `pingInterval`, in milliseconds: send a ping this long after the start and after
    * each pong, and close with 1011 (`"ping timeout"`) when its pong does not come within
    * `timeout`. `null` or `Infinity` disables pings. Pongs are read with the messages, so a
-   * consumer that stops reading `incoming` for longer than `timeout` ends the session too.
+   * consumer that stops reading `incoming` once 64 KiB of messages wait unread ends the session
+   * too if it stays so for longer than `timeout`.
    *
    * @default {null}
    */
