@@ -1922,10 +1922,13 @@ class Pipeline {
     // Cancelled by #abortAll from here on (the client left), and below if a write fails.
     this.#bodyReader = reader;
     let written = 0;
+    /** The handler's body failed (not a write): reported, as Deno.serve reports it. */
+    let bodyFailed = false;
     const send = async (chunk: Uint8Array) => {
       if (chunk.length === 0) return;
       written += chunk.length;
       if (mode === "length" && written > declared) {
+        bodyFailed = true;
         throw new TypeError("The body is longer than its Content-Length");
       }
       // Each chunk goes out closed by its CRLF: a client of a stream sees it whole at once.
@@ -1940,9 +1943,19 @@ class Pipeline {
       while (true) {
         const result = pending ?? reader.read();
         pending = null;
-        const { done, value } = await result;
+        let read: ReadableStreamReadResult<Uint8Array>;
+        try {
+          read = await result;
+        } catch (error) {
+          bodyFailed = true;
+          throw error;
+        }
+        const { done, value } = read;
         if (done) break;
-        if (!(value instanceof Uint8Array)) throw notBytes(value);
+        if (!(value instanceof Uint8Array)) {
+          bodyFailed = true;
+          throw notBytes(value);
+        }
         await send(value);
         if (this.#outSize > 0) await this.#flush(); // a streaming body goes out as it comes
       }
@@ -1952,12 +1965,19 @@ class Pipeline {
       // the body's source is cancelled (its read under way, if any, settles with that).
       this.#bodyReader = null;
       reader.cancel(error).catch(() => {});
+      if (bodyFailed && !slot.aborted) {
+        console.error("Handler failed: the response body failed after its head was sent:", error);
+      }
       await this.#flush().catch(() => {});
       throw error;
     }
     this.#bodyReader = null;
     if (mode === "length" && written !== declared) {
-      throw new TypeError("The body is shorter than its Content-Length");
+      const error = new TypeError("The body is shorter than its Content-Length");
+      if (!slot.aborted) {
+        console.error("Handler failed: the response body failed after its head was sent:", error);
+      }
+      throw error;
     }
     if (mode === "chunked") this.#push(LAST_CHUNK);
     return !close;

@@ -63,8 +63,16 @@ Deno.test("startConnectionPipeline (review regressions)", async (t) => {
       },
       { maxPipelined: 1 },
     );
-    c.send(GET + GET + GET);
-    await within(c.pipeline.finished, 3000, "finished");
+    const logged: unknown[] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void logged.push(args[1]);
+    try {
+      c.send(GET + GET + GET);
+      await within(c.pipeline.finished, 3000, "finished");
+    } finally {
+      console.error = original;
+    }
+    assert.deepEqual(logged.map((e) => (e as Error).message), ["body failed"]); // reported
     c.end();
   });
 
