@@ -325,7 +325,7 @@ Deno.test("embeddedServer", async (t) => {
     );
     const server = embeddedServer(
       WireEngine,
-      { ...listen, watchPaths: [dir], reloadDelay: 20, stopTimeout: 300 },
+      { ...listen, watchPaths: [dir], reloadDelay: 20, stopTimeout: 500 },
       file,
     );
     let stream: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -343,7 +343,8 @@ Deno.test("embeddedServer", async (t) => {
       const started = performance.now();
       await within(server.stop(), 2000, "stop()");
       const took = performance.now() - started;
-      assert.ok(took < 300 + 250, `stop() took ${Math.round(took)} ms for a stopTimeout of 300`);
+      // Twice the stopTimeout before; a margin for a loaded machine short of that.
+      assert.ok(took < 500 + 350, `stop() took ${Math.round(took)} ms for a stopTimeout of 500`);
       assert.equal(first.signal.aborted, true, "the application serving was disposed at once");
       gate.resolve(); // the reload finishes late, sees the stop, and disposes what it made
       await delay(50);
