@@ -611,7 +611,8 @@ export class RouteTable implements Routing {
     const options: UpgradeWebSocketOptions = {
       ...route.options,
       signal,
-      checkOrigin: (origin) => route.config.isAllowedOrigin(origin, host),
+      checkOrigin: (origin) =>
+        route.config.isAllowedOrigin(origin, host, request.url.startsWith("https:")),
     };
     let upgrade: { response: Response; session: MessageSession | RawWebSocketSession };
     try {

@@ -95,7 +95,11 @@ export interface WebSocketsOptions {
    * the same host as its `Host` gets 403. A request without `Origin` comes from a non-browser
    * client, which could send any `Origin` anyway, and is allowed. Origins are compared
    * normalized (`"https://Example.com:443"` is `"https://example.com"`); `"*"` allows every
-   * origin. The default allows only the server's own pages, as browsers do for `fetch`.
+   * origin. The default allows only the server's own pages, as browsers do for `fetch`: the
+   * same host, and, for a request that came over TLS, an `https:` page (a page served without
+   * TLS, which anyone on its path could have changed, is another origin). A request that came
+   * without TLS may be one a TLS-terminating proxy forwarded, so its own pages may be `http:`
+   * or `https:`.
    *
    * Entries are exact origins: wildcards are not supported, so an entry containing `*` (such
    * as `"https://*.example.com"`, which Ktor's CORS would take for every subdomain) throws a
@@ -144,9 +148,10 @@ export interface WebSocketsConfig {
    *
    * @param origin The request's `Origin`, or null when it has none.
    * @param host The request's `Host`, or null when it has none.
+   * @param secure Whether the request came over TLS (its URL is `https:`).
    * @returns Whether the request may be upgraded.
    */
-  isAllowedOrigin(origin: string | null, host: string | null): boolean;
+  isAllowedOrigin(origin: string | null, host: string | null, secure?: boolean): boolean;
 }
 
 const OPTION_NAMES = new Set([
@@ -299,11 +304,12 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
       }),
     );
   }
-  const isAllowedOrigin = (origin: string | null, host: string | null): boolean => {
+  const isAllowedOrigin = (origin: string | null, host: string | null, secure = false) => {
     if (origin === null || allowedOrigins === "*") return true;
     const normalized = normalizeOrigin(origin); // null for "null": a sandboxed or file: page
     if (normalized === null) return false;
-    return sameHost(normalized, host) || allowedOrigins.includes(normalized);
+    if (allowedOrigins.includes(normalized)) return true;
+    return sameHost(normalized, host) && !(secure && normalized.startsWith("http:"));
   };
   return Object.freeze({
     pingInterval,
@@ -336,6 +342,8 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
  * assert.equal(config.isAllowedOrigin("https://api.example.com", "api.example.com"), true);
  * assert.equal(config.isAllowedOrigin("https://evil.example", "api.example.com"), false);
  * assert.equal(config.isAllowedOrigin(null, "api.example.com"), true); // not a browser
+ * // Over TLS, a page served without it is another origin.
+ * assert.equal(config.isAllowedOrigin("http://api.example.com", "api.example.com", true), false);
  *
  * assert.throws(() => new Application().install(WebSockets, { timeout: -1 }), RangeError);
  * assert.throws(() => new Application().install(WebSockets, { masking: "yes" as never }), TypeError);

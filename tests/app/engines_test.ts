@@ -2,7 +2,8 @@
 // The engines under embeddedServer, over 127.0.0.1 with a raw client: both refuse a Host that
 // is not a valid authority with the same 400 before the application routes it, the native
 // engine refuses at start() what it cannot serve (raw frames, masking), and it still serves
-// HTTP/2 over TLS, which has :authority and no Host.
+// HTTP/2 over TLS, which has :authority and no Host. Over TLS, both refuse WebSocket upgrades
+// from the same host's pages served without TLS.
 import {
   type Application,
   embeddedServer,
@@ -179,6 +180,43 @@ Deno.test("NativeEngine", async (t) => {
       }
     },
   );
+
+  for (const engine of [NativeEngine, WireEngine] as AnyEngine[]) {
+    await t.step(
+      `${engine.name}: over TLS, a page of the same host without TLS gets 403`,
+      async () => {
+        const [cert, key, ca] = await Promise.all(
+          ["cert.pem", "key.pem", "ca.pem"].map((name) => Deno.readTextFile(new URL(name, tlsDir))),
+        );
+        const server = embeddedServer(engine, {
+          ...listen,
+          configure: (
+            config: { tls?: { cert: string; key: string } },
+          ) => (config.tls = { cert: cert!, key: key! }),
+        }, (app: Application) => {
+          app.install(WebSockets);
+          app.routing((r) => r.webSocket("/ws", async (session) => void (await session.closed)));
+        });
+        const { port } = await server.start();
+        try {
+          const cases: [string, boolean][] = [
+            [`https://localhost:${port}`, true], // its own page
+            [`http://localhost:${port}`, false], // the same host, served without TLS
+          ];
+          for (const [origin, allowed] of cases) {
+            const client = wsClient(`wss://localhost:${port}/ws`, [], { origin, ca: ca! });
+            try {
+              assert.equal(await within(client.opened, 5000, origin), allowed, origin);
+            } finally {
+              client.ws.terminate();
+            }
+          }
+        } finally {
+          await server.stop();
+        }
+      },
+    );
+  }
 
   await t.step("serves HTTP/2 over TLS, which has no Host", async () => {
     const [cert, key, ca] = await Promise.all(

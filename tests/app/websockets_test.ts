@@ -145,6 +145,19 @@ Deno.test("WebSockets", async (t) => {
     assert.equal(install({ allowedOrigins: "*" }).isAllowedOrigin("null", "api.example"), true);
   });
 
+  await t.step("over TLS, refuses the same host's pages served without it, unless listed", () => {
+    // A page served without TLS (which anyone on its path could have changed) is another
+    // origin than the server's TLS one, as browsers see it; it was let through on its host.
+    const config = install();
+    assert.equal(config.isAllowedOrigin("http://api.example", "api.example", true), false);
+    assert.equal(config.isAllowedOrigin("https://api.example", "api.example", true), true);
+    // Without TLS the request may have come through a TLS-terminating proxy: both pass.
+    assert.equal(config.isAllowedOrigin("http://api.example", "api.example", false), true);
+    assert.equal(config.isAllowedOrigin("https://api.example", "api.example", false), true);
+    const listed = install({ allowedOrigins: ["http://api.example"] });
+    assert.equal(listed.isAllowedOrigin("http://api.example", "api.example", true), true);
+  });
+
   await t.step("a WebSocket route bound before install(WebSockets) throws a PluginError", () => {
     const app = new Application();
     for (
