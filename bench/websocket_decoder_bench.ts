@@ -158,8 +158,35 @@ for (const x of FIXTURES) {
       await decodeStream(x);
     },
   });
+  Deno.bench({
+    group,
+    name: "floor (stream): the same chunks through an identity TransformStream",
+    async fn() {
+      await identityPipe(x);
+    },
+  });
   Deno.bench({ group, name: "restore input (in every row)", fn: () => x.work.set(x.pristine) });
   Deno.bench({ group, name: "floor: restore, fresh buffer + copy per frame", fn: () => floor(x) });
+}
+
+/**
+ * What the stream form pays before any decoding: the same source, `pipeThrough` an identity
+ * `TransformStream`, and the reads, with the input restored as in every row. Deno's streams
+ * cost this per pipe whatever the transform does.
+ */
+async function identityPipe(x: Fixture): Promise<void> {
+  x.work.set(x.pristine);
+  const chunks = x.chunks;
+  const source = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+      controller.close();
+    },
+  });
+  const reader = source.pipeThrough(new TransformStream<Uint8Array, Uint8Array>()).getReader();
+  let n = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) n++;
+  if (n !== chunks.length) throw new Error(`Piped ${n} chunks, want ${chunks.length}`);
 }
 
 /**
