@@ -13,6 +13,14 @@ const DONE: IteratorReturnResult<undefined> = { value: undefined, done: true };
 
 const noop = () => {};
 
+/**
+ * What each queued message counts on top of its bytes, for a bound or a read-ahead: what the
+ * queue holds for it besides them (an empty binary message, its ArrayBuffer, view and queue
+ * slots, retains 218 bytes measured), so that a flood of empty messages is bounded by the
+ * same bytes.
+ */
+export const ITEM_OVERHEAD = 256;
+
 /** What settles a `next()` of an iterator that waits for an item. */
 type NextRequest<T> = (result: IteratorResult<T> | Promise<IteratorResult<T>>) => void;
 

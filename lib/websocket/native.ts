@@ -22,7 +22,7 @@ import {
   WRITE_OVERHEAD,
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
-import { Inbox } from "./_inbox.ts";
+import { Inbox, ITEM_OVERHEAD } from "./_inbox.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, isValidCloseCode } from "./frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE, type Message } from "./message.ts";
@@ -34,12 +34,6 @@ import type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
 const DEFAULT_MAX_QUEUED_BYTES = 8_388_608;
 /** The default of `maxBufferedAmount`: 1 MiB. */
 const DEFAULT_MAX_BUFFERED_AMOUNT = 1_048_576;
-/**
- * What each queued message counts on top of its bytes: what the queue holds for it besides
- * them (an empty binary message, its ArrayBuffer, view and queue slots, retains 218 bytes
- * measured), so that a flood of empty messages is bounded by the same bytes.
- */
-const MESSAGE_OVERHEAD = 256;
 /** The longest pause between two looks at `bufferedAmount`, in milliseconds. */
 const MAX_PAUSE = 16;
 /**
@@ -239,7 +233,7 @@ function utf8Length(text: string): number {
 
 /** What an unread message counts against `maxQueuedBytes`. */
 function queuedSize(message: Message): number {
-  return MESSAGE_OVERHEAD + (typeof message === "string" ? utf8Length(message) : message.length);
+  return ITEM_OVERHEAD + (typeof message === "string" ? utf8Length(message) : message.length);
 }
 
 /**
