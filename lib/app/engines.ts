@@ -7,7 +7,7 @@
  */
 
 import { HttpError } from "../http/error.ts";
-import { absoluteTargetParts, authorityProblem, NORMALIZED_METHODS } from "../http/head.ts";
+import { absoluteTargetParts, authorityProblem, methodCaseProblem } from "../http/head.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { Application, ServeInfo } from "./application.ts";
 import { routeTableOf } from "./routing.ts";
@@ -183,16 +183,11 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
 
 /**
  * The 501 the wire engine gives a method that differs only in case from one that Fetch
- * upper-cases (`get`, `Head`): methods are case-sensitive (RFC 9110 §9.1), so it is not
- * `GET`, and no route has it. Without this the two engines answered 501 and 405.
+ * upper-cases (see `methodCaseProblem`): without it the two engines answered 501 and 405.
  */
 function refuseMethodCase(request: Request): Response | null {
-  const method = request.method, upper = method.toUpperCase();
-  if (upper === method || !NORMALIZED_METHODS.has(upper)) return null;
-  return new HttpError(
-    501,
-    `Cannot serve request: method ${method} is not implemented (methods are case-sensitive)`,
-  ).toResponse();
+  const problem = methodCaseProblem(request.method);
+  return problem === null ? null : new HttpError(501, problem).toResponse();
 }
 
 /**

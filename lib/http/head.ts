@@ -75,6 +75,20 @@ export const NORMALIZED_METHODS: ReadonlySet<string> = new Set([
   "PUT",
 ]);
 
+/**
+ * Why `method` is not served when it differs only in case from one that Fetch upper-cases
+ * (`get`, `Head`), else null. Methods are case-sensitive (RFC 9110 §9.1): `head` is not HEAD,
+ * yet a `Request` would say HEAD, and a response framed as HEAD's (no body) would desynchronise
+ * a proxy that reads it as the answer to `head`. Both engines answer it with 501. Internal.
+ *
+ * @param method The method as sent.
+ * @param upper The method in upper case, when the caller has it.
+ */
+export function methodCaseProblem(method: string, upper = method.toUpperCase()): string | null {
+  if (upper === method || !NORMALIZED_METHODS.has(upper)) return null;
+  return `Cannot serve request: method ${method} is not implemented (methods are case-sensitive)`;
+}
+
 /** 1 for each character code that is a tchar (RFC 9110 §5.6.2), as TOKEN matches. Internal. */
 export const TCHAR: Uint8Array = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {

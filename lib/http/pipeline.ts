@@ -26,7 +26,7 @@ import {
   hasToken,
   type HeadLimits,
   HOST,
-  NORMALIZED_METHODS,
+  methodCaseProblem,
   readRequestHead,
   type RequestHead,
   takeRequestHead,
@@ -1221,15 +1221,8 @@ class Pipeline {
     if (FORBIDDEN_METHODS.has(upper)) {
       return this.#refuse(501, `Cannot serve request: method ${head.method} is not supported`);
     }
-    if (upper !== head.method && NORMALIZED_METHODS.has(upper)) {
-      // "The method token is case-sensitive" (RFC 9110 §9.1): `head` is not HEAD, and a
-      // response framed as HEAD's (no body, RFC 9112 §6.3) would desynchronise a proxy that
-      // reads it as the answer to `head`. The Request would say HEAD, so it is not implemented.
-      return this.#refuse(
-        501,
-        `Cannot serve request: method ${head.method} is not implemented (methods are case-sensitive)`,
-      );
-    }
+    const caseProblem = methodCaseProblem(head.method, upper);
+    if (caseProblem !== null) return this.#refuse(501, caseProblem);
     // Body framing (RFC 9112 §6).
     let length = 0;
     let chunked: ChunkedDecoder | null = null;
