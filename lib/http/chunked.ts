@@ -11,7 +11,7 @@ import { codecStreams } from "../_codec_stream.ts";
 import { Slab } from "../_slab.ts";
 import { latin1Bytes, latin1Text, writeLatin1 } from "./_latin1.ts";
 import { HttpError } from "./error.ts";
-import { parseFieldLines } from "./head.ts";
+import { HOP_BY_HOP, parseFieldLines } from "./head.ts";
 
 /** Options of {@linkcode ChunkedDecoder} and its stream forms. */
 export interface ChunkedDecoderOptions {
@@ -536,7 +536,8 @@ export interface ChunkedEncoderOptions {
    * Trailer fields sent after the last chunk, or a function that gives them at the end.
    * Names and values are checked as `Headers` checks them, and the fields that frame or
    * route a message (`Content-Length`, `Transfer-Encoding`, `Trailer`, `Host`, and the
-   * connection's own: `Connection`, `Keep-Alive`, `TE`, `Upgrade`) are refused: RFC 9110
+   * connection's own: `Connection`, `Keep-Alive`, `Proxy-Connection`, `TE`, `Upgrade`) are
+   * refused: RFC 9110
    * §6.5.1 forbids generating a trailer field whose definition does not allow it, and these
    * must be known before the content. Given as fields, they are checked by the constructor,
    * before anything is sent; given as a function, at the end, when the body went out already
@@ -544,18 +545,6 @@ export interface ChunkedEncoderOptions {
    */
   trailers?: HeadersInit | (() => HeadersInit | Promise<HeadersInit>);
 }
-
-/** Fields that may never be trailers: they frame or route the message (RFC 9110 §6.5.1). */
-const FRAMING_FIELDS = new Set([
-  "content-length",
-  "transfer-encoding",
-  "trailer",
-  "host",
-  "connection",
-  "keep-alive",
-  "te",
-  "upgrade",
-]);
 
 /**
  * Serializes trailer fields (names and values checked by `Headers`).
@@ -565,7 +554,7 @@ const FRAMING_FIELDS = new Set([
 function trailerText(init: HeadersInit): string {
   let text = "";
   for (const [name, value] of new Headers(init)) {
-    if (FRAMING_FIELDS.has(name)) {
+    if (HOP_BY_HOP.has(name) || name === "host") {
       throw new TypeError(`Cannot send trailer field ${name}: it frames or routes the message`);
     }
     text += `${name}: ${value}\r\n`;

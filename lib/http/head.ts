@@ -89,6 +89,21 @@ export function methodCaseProblem(method: string, upper = method.toUpperCase()):
   return `Cannot serve request: method ${method} is not implemented (methods are case-sensitive)`;
 }
 
+/**
+ * The fields of the connection and of the message's framing: the engine writes them itself (a
+ * handler's are dropped), and none may be a trailer (RFC 9110 §6.5.1). Internal.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "content-length",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "upgrade",
+]);
+
 /** 1 for each character code that is a tchar (RFC 9110 §5.6.2), as TOKEN matches. Internal. */
 export const TCHAR: Uint8Array = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") {

@@ -25,6 +25,7 @@ import {
   authorityProblem,
   hasToken,
   type HeadLimits,
+  HOP_BY_HOP,
   HOST,
   methodCaseProblem,
   readRequestHead,
@@ -206,16 +207,6 @@ const UNSETTLED = 0, READ = 1, FAILED = 2;
 // Gathered responses are written once they reach this many bytes.
 const OUT_LIMIT = 65_536;
 const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "content-length",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "upgrade",
-]);
 const DIGITS = /^\d+$/;
 
 let dateText = "";
