@@ -247,11 +247,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       }
       if (open() >= maxConnections) {
         // Each connection holds a read buffer and its requests: refuse past the limit.
-        try {
-          conn.close();
-        } catch {
-          // Closed by the client already.
-        }
+        closeQuietly(conn);
         continue;
       }
       // Responses are gathered into one write each; Nagle's delay would only add latency.
@@ -287,13 +283,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const cut = (): void => {
     const reason = new DOMException("The server shut down before the response", "AbortError");
     for (const pipeline of pipelines) pipeline.abort(reason);
-    for (const conn of conns) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already.
-      }
-    }
+    for (const conn of conns) closeQuietly(conn);
     conns.clear();
   };
   let done = false;
@@ -313,11 +303,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       stopping = true;
       freed(); // the accept loop may wait for a place
       signal?.removeEventListener("abort", onAbort);
-      try {
-        listener.close();
-      } catch {
-        // Closed already.
-      }
+      closeQuietly(listener);
       for (const pipeline of pipelines) pipeline.shutdown();
       for (const session of sessions) session.close(1001, "going away");
       // Their handshakes end (their sockets stay open until their peers close them, as
@@ -333,12 +319,12 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   return { addr, finished, shutdown, [Symbol.asyncDispose]: dispose };
 }
 
-/** Closes a connection that may be closed already. */
-function closeQuietly(conn: Deno.Conn): void {
+/** Closes a connection or listener that may be closed already (by its peer, or by us). */
+function closeQuietly(resource: { close(): void }): void {
   try {
-    conn.close();
+    resource.close();
   } catch {
-    // Closed already (by a shutdown's cut, or the handshake's end).
+    // Closed already.
   }
 }
 
