@@ -1908,6 +1908,11 @@ class Pipeline {
     let written = 0;
     /** The handler's body failed (not a write): reported, as Deno.serve reports it. */
     let bodyFailed = false;
+    const report = (error: unknown) => {
+      if (!slot.aborted) {
+        console.error("Handler failed: the response body failed after its head was sent:", error);
+      }
+    };
     const send = async (chunk: Uint8Array) => {
       if (chunk.length === 0) return;
       written += chunk.length;
@@ -1949,18 +1954,14 @@ class Pipeline {
       // the body's source is cancelled (its read under way, if any, settles with that).
       this.#bodyReader = null;
       reader.cancel(error).catch(() => {});
-      if (bodyFailed && !slot.aborted) {
-        console.error("Handler failed: the response body failed after its head was sent:", error);
-      }
+      if (bodyFailed) report(error);
       await this.#flush().catch(() => {});
       throw error;
     }
     this.#bodyReader = null;
     if (mode === "length" && written !== declared) {
       const error = new TypeError("The body is shorter than its Content-Length");
-      if (!slot.aborted) {
-        console.error("Handler failed: the response body failed after its head was sent:", error);
-      }
+      report(error);
       throw error;
     }
     if (mode === "chunked") this.#push(LAST_CHUNK);
