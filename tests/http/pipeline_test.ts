@@ -117,6 +117,30 @@ function get(path: string, ...fields: string[]): string {
   }\r\n`;
 }
 
+/**
+ * A direct transport that hands out `request` on its first read, then never reads again, and
+ * writes with `write`: a client that sent its requests and then behaves as `write` says.
+ */
+function sentOnce(
+  request: Uint8Array,
+  write: NonNullable<Transport["write"]>,
+  close?: () => void,
+): Transport {
+  let sent = false;
+  return {
+    readable: new ReadableStream(),
+    writable: new WritableStream(),
+    read: (p) => {
+      if (sent) return new Promise(() => {});
+      sent = true;
+      p.set(request);
+      return Promise.resolve(request.length);
+    },
+    write,
+    ...(close === undefined ? {} : { close }),
+  };
+}
+
 /** A handler that answers with the request's path. */
 const pathHandler: Handler = (request) => new Response(new URL(request.url).pathname);
 
@@ -2210,20 +2234,11 @@ Deno.test("startConnectionPipeline", async (t) => {
     async () => {
       let closed = false;
       const aborted = deferred<unknown>();
-      const request = utf8(get("/a") + get("/b"));
-      let sent = false;
-      const transport: Transport = {
-        readable: new ReadableStream(),
-        writable: new WritableStream(),
-        read: (p) => {
-          if (sent) return new Promise(() => {});
-          sent = true;
-          p.set(request);
-          return Promise.resolve(request.length);
-        },
-        write: () => new Promise(() => {}), // the client stopped reading
-        close: () => void (closed = true),
-      };
+      const transport = sentOnce(
+        utf8(get("/a") + get("/b")),
+        () => new Promise(() => {}), // the client stopped reading
+        () => void (closed = true),
+      );
       const pipeline = startConnectionPipeline(transport, (req) => {
         if (new URL(req.url).pathname === "/b") {
           req.signal.addEventListener("abort", () => aborted.resolve(req.signal.reason));
@@ -2240,22 +2255,9 @@ Deno.test("startConnectionPipeline", async (t) => {
 
   await t.step("a direct transport whose write throws: the pipeline ends", async () => {
     let closed = false;
-    const request = utf8(get("/a"));
-    let sent = false;
-    const transport: Transport = {
-      readable: new ReadableStream(),
-      writable: new WritableStream(),
-      read: (p) => {
-        if (sent) return new Promise(() => {});
-        sent = true;
-        p.set(request);
-        return Promise.resolve(request.length);
-      },
-      write: () => {
-        throw new Deno.errors.BadResource("closed");
-      },
-      close: () => void (closed = true),
-    };
+    const transport = sentOnce(utf8(get("/a")), () => {
+      throw new Deno.errors.BadResource("closed");
+    }, () => void (closed = true));
     const pipeline = startConnectionPipeline(transport, () => new Response("x"));
     await within(pipeline.finished, 3000, "the pipeline to end");
     assert.equal(closed, true);
@@ -2266,20 +2268,11 @@ Deno.test("startConnectionPipeline", async (t) => {
     async () => {
       // Review (response writing): a failed write of the head left the body's reader (and a
       // file or timer behind it) to hang on; nothing cancelled it.
-      const request = utf8(get("/a"));
-      let sent = false;
       const cancelled = deferred<unknown>();
-      const transport: Transport = {
-        readable: new ReadableStream(),
-        writable: new WritableStream(),
-        read: (p) => {
-          if (sent) return new Promise(() => {});
-          sent = true;
-          p.set(request);
-          return Promise.resolve(request.length);
-        },
-        write: () => Promise.reject(new Deno.errors.BrokenPipe("the client left")),
-      };
+      const transport = sentOnce(
+        utf8(get("/a")),
+        () => Promise.reject(new Deno.errors.BrokenPipe("the client left")),
+      );
       const pipeline = startConnectionPipeline(transport, () =>
         new Response(
           new ReadableStream({
