@@ -92,15 +92,20 @@ function decodeCore(x: Fixture): void {
   check(x, frames, bytes);
 }
 
-async function decodeStream(x: Fixture): Promise<void> {
+/** Restores the input, and gives its chunks as a stream, all enqueued at once. */
+function restoredSource(x: Fixture): ReadableStream<Uint8Array> {
   x.work.set(x.pristine);
   const chunks = x.chunks;
-  const source = new ReadableStream<Uint8Array>({
+  return new ReadableStream<Uint8Array>({
     start(controller) {
       for (const chunk of chunks) controller.enqueue(chunk);
       controller.close();
     },
   });
+}
+
+async function decodeStream(x: Fixture): Promise<void> {
+  const source = restoredSource(x);
   const reader = source.pipeThrough(new FrameDecoderStream({ role: "server", maxFrameSize: MAX }))
     .getReader();
   let frames = 0, bytes = 0;
@@ -175,18 +180,11 @@ for (const x of FIXTURES) {
  * cost this per pipe whatever the transform does.
  */
 async function identityPipe(x: Fixture): Promise<void> {
-  x.work.set(x.pristine);
-  const chunks = x.chunks;
-  const source = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const chunk of chunks) controller.enqueue(chunk);
-      controller.close();
-    },
-  });
-  const reader = source.pipeThrough(new TransformStream<Uint8Array, Uint8Array>()).getReader();
+  const reader = restoredSource(x).pipeThrough(new TransformStream<Uint8Array, Uint8Array>())
+    .getReader();
   let n = 0;
   for (let r = await reader.read(); !r.done; r = await reader.read()) n++;
-  if (n !== chunks.length) throw new Error(`Piped ${n} chunks, want ${chunks.length}`);
+  if (n !== x.chunks.length) throw new Error(`Piped ${n} chunks, want ${x.chunks.length}`);
 }
 
 /**
