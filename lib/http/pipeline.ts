@@ -83,6 +83,8 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    * it on, or let it propagate, and the client gets 408), and the connection closes after the
    * response. `Infinity` waits forever. It bounds each gap, not the body: see
    * {@linkcode ConnectionPipelineOptions.minBodyRate} for a body that keeps coming too slowly.
+   * For a request with `Expect: 100-continue` the clock starts when our 100 Continue goes out
+   * (behind the responses to earlier pipelined requests): the client waits for it to send.
    *
    * @default {30000}
    */
@@ -99,7 +101,8 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    * spent waiting for them while the handler (or the drain of an unread body) was reading it.
    * Time when the handler is not reading — before its first read, or while it is busy between
    * reads and the body waits in the read buffer — does not count against the client, so a slow
-   * handler is never mistaken for a slow client. Once that waiting time exceeds
+   * handler is never mistaken for a slow client; nor does the time before our 100 Continue
+   * goes out to a client that waits for it (see `bodyTimeout`). Once that waiting time exceeds
    * `bodyRateGrace` and the rate falls below this, the body read fails with a 408
    * {@linkcode HttpError}, as for `bodyTimeout`, and the connection closes after the response.
    * `0` lets a body come as slowly as `bodyTimeout` allows.
@@ -384,6 +387,16 @@ class RequestBody {
   waited = 0;
   /** The wait for more of the body under way: a second read shares it, and its time. */
   waiting: Promise<boolean> | null = null;
+  /** When that wait began, or when it began to count (see `held`). */
+  waitFrom = 0;
+  /** Fails that wait with 408 (`slow`: for minBodyRate); in Pipeline.#stalls while it counts. */
+  stall: (slow: boolean) => void = () => {};
+  /**
+   * The client waits for our 100 Continue, which has not gone out yet (it waits its turn
+   * behind earlier responses): waiting for the body's bytes meanwhile is not the client's time,
+   * so it counts toward neither bodyTimeout nor minBodyRate.
+   */
+  held = false;
 
   /** Wakes the read-ahead that waits for the handler to make room (see #watchBody). */
   wake: (() => void) | null = null;
@@ -1423,6 +1436,7 @@ class Pipeline {
       pull: async (controller) => {
         if (slot.expectContinue) {
           slot.expectContinue = false;
+          body.held = true; // until the 100 goes out (#released)
           slot.continueAsked ??= deferred();
           slot.continueAsked.resolve();
         }
@@ -1480,43 +1494,60 @@ class Pipeline {
   /**
    * Reads more of a body, failing with 408 when nothing comes for bodyTimeout, or when the
    * body falls below minBodyRate. Only this wait counts toward the rate (the handler, or a
-   * drain, is reading and the buffer holds none of the body): its time comes from two clock
-   * readings, and the deadlines (a timer each per connection, moved) do the rest: the rate
-   * can only fall while a wait goes on, so its deadline alone enforces it.
+   * drain, is reading and the buffer holds none of the body), and only once any 100 Continue
+   * the client waits for went out: its time comes from two clock readings, and the deadlines
+   * (a timer each per connection, moved) do the rest: the rate can only fall while a wait
+   * goes on, so its deadline alone enforces it.
    */
   #fillBody(body: RequestBody): Promise<boolean> {
-    const timeout = this.#bodyTimeout, rate = this.#minBodyRate;
-    if (timeout === Infinity && rate === 0) return this.#reader.fill();
+    if (this.#bodyTimeout === Infinity && this.#minBodyRate === 0) return this.#reader.fill();
     if (body.waiting !== null) return body.waiting; // a drain behind the handler's read
-    const from = Date.now();
-    // The rate holds while the time waited is at most the grace, or at most the time the
-    // bytes received would take at minBodyRate.
-    const left = rate === 0
-      ? Infinity
-      : Math.max(this.#bodyRateGrace, body.received * 1000 / rate) - body.waited;
-    // Only when a late timer let the last wait overrun its deadline.
-    if (left < 0) return Promise.reject(this.#slowBody(body, body.waited));
     const filling = this.#reader.fill();
     return body.waiting = new Promise<boolean>((resolve, reject) => {
-      const stall = (slow: boolean) =>
+      body.waitFrom = Date.now();
+      body.stall = (slow) =>
         reject(
-          slow
-            ? this.#slowBody(body, body.waited + Date.now() - from)
-            : new HttpError(408, `Cannot read request body: no bytes came for ${timeout} ms`),
+          slow ? this.#slowBody(body, body.waited + Date.now() - body.waitFrom) : new HttpError(
+            408,
+            `Cannot read request body: no bytes came for ${this.#bodyTimeout} ms`,
+          ),
         );
-      this.#stalls.add(stall);
-      this.#bodyDeadline.set(timeout, from);
-      if (left < timeout) this.#rateDeadline.set(left, from); // else bodyTimeout comes first
+      if (!body.held) this.#armBody(body);
       filling.then(resolve, reject).finally(() => {
-        body.waited += Date.now() - from;
+        if (!body.held) body.waited += Date.now() - body.waitFrom;
         body.waiting = null;
-        this.#stalls.delete(stall);
+        this.#stalls.delete(body.stall);
         if (this.#stalls.size === 0) {
           this.#bodyDeadline.clear();
           this.#rateDeadline.clear();
         }
       });
     });
+  }
+
+  /** Starts counting the body's wait under way (from `waitFrom`) against the client. */
+  #armBody(body: RequestBody): void {
+    const timeout = this.#bodyTimeout, rate = this.#minBodyRate, from = body.waitFrom;
+    // The rate holds while the time waited is at most the grace, or at most the time the
+    // bytes received would take at minBodyRate.
+    const left = rate === 0
+      ? Infinity
+      : Math.max(this.#bodyRateGrace, body.received * 1000 / rate) - body.waited;
+    // Only when a late timer let the last wait overrun its deadline.
+    if (left < 0) return body.stall(true);
+    this.#stalls.add(body.stall);
+    this.#bodyDeadline.set(timeout, from);
+    if (left < timeout) this.#rateDeadline.set(left, from); // else bodyTimeout comes first
+  }
+
+  /** 100 Continue went out: from now on, waiting for the body counts against the client. */
+  #released(slot: Slot): void {
+    const body = slot.body;
+    if (body === null || !body.held) return;
+    body.held = false;
+    if (body.waiting === null) return;
+    body.waitFrom = Date.now();
+    this.#armBody(body);
   }
 
   /** The 408 of a body that came slower than minBodyRate. */
@@ -1604,6 +1635,7 @@ class Pipeline {
             if (asked && !slot.settled && !slot.continueSent && this.#abortReason === null) {
               slot.continueSent = true;
               await this.#write(CONTINUE);
+              this.#released(slot);
             }
           }
         }
@@ -2036,6 +2068,7 @@ class Pipeline {
     if (slot.continueAsked !== null && !slot.expectContinue && !slot.continueSent) {
       slot.continueSent = true;
       this.#push(CONTINUE);
+      this.#released(slot);
     }
   }
 

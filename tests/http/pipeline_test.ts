@@ -2102,6 +2102,63 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "does not count the wait for a 100 Continue held behind earlier responses against the client",
+    async () => {
+      // A pipelined POST with Expect: 100-continue behind a GET whose handler takes 1.3 s:
+      // its handler reads at once, but the 100 can only go out after the GET's response, and
+      // the client sends nothing before it. Neither that wait nor bodyTimeout's 1 s may count.
+      const slowThenEcho = (failures: unknown[]): Handler => async (request, info) => {
+        if (request.method !== "GET") return await echoInto(failures)(request, info);
+        await delay(1300);
+        return new Response("slow");
+      };
+      const held = async (kind: typeof KINDS[number]) => {
+        const failures: unknown[] = [];
+        const c = open(slowThenEcho(failures), RATE, kind);
+        try {
+          c.send(
+            get("/slow") +
+              "POST /held HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+          );
+          assert.equal(textOf((await c.next())!.body), "slow", kind);
+          assert.equal((await c.next())?.status, 100, kind);
+          c.send("hello");
+          const response = (await c.next("POST"))!;
+          assert.equal(response.status, 200, `${kind}: ${failures[0]}`);
+          assert.equal(textOf(response.body), "hello", kind);
+        } finally {
+          await c.close();
+        }
+      };
+      // The clock starts with the 100: a client that then sends nothing gets the rate's 408.
+      const silent = async () => {
+        const failures: unknown[] = [];
+        const c = open(slowThenEcho(failures), RATE);
+        try {
+          c.send(
+            get("/slow") +
+              "POST /silent HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+          );
+          await c.next();
+          assert.equal((await c.next())?.status, 100);
+          const began = Date.now();
+          const response = await c.next("POST");
+          const took = Date.now() - began;
+          assertTooSlow(
+            { status: response?.status, text: "", took, failure: failures[0] },
+            250,
+            900,
+            "silent",
+          );
+        } finally {
+          await c.close();
+        }
+      };
+      await Promise.all([...KINDS.map(held), silent()]);
+    },
+  );
+
   await t.step("request.clone() has the body and a signal that follows the request's", async () => {
     const aborted = deferred<unknown>();
     const texts = deferred<string[]>();
