@@ -6,8 +6,10 @@
  * @module
  */
 
+import { checkLimit } from "../_options.ts";
+import { latin1Bytes } from "../http/_latin1.ts";
 import { HttpError } from "../http/error.ts";
-import { hasToken, readResponseHead, TOKEN } from "../http/head.ts";
+import { hasToken, readResponseHead, type ResponseHead, TOKEN, trimOws } from "../http/head.ts";
 import { BufferedReader } from "../http/reader.ts";
 import { WebSocketError } from "./error.ts";
 import { acceptKey } from "./handshake.ts";
@@ -16,9 +18,20 @@ import { sessionSettings, WebSocketSession, type WebSocketSessionOptions } from 
 /** Options of {@linkcode connectWebSocket}. */
 export interface ConnectWebSocketOptions
   extends Omit<WebSocketSessionOptions, "role" | "protocol" | "buffered"> {
-  /** The subprotocols to offer, in order of preference: distinct tokens. @default {[]} */
-  protocols?: readonly string[];
-  /** Extra request headers (`Origin`, `Authorization`, cookies). */
+  /**
+   * The subprotocols to offer, in order of preference: distinct tokens (one may be given as
+   * a string).
+   *
+   * @default {[]}
+   */
+  protocols?: string | readonly string[];
+  /**
+   * Extra request headers (`Origin`, `Authorization`, cookies; a `Host` of your own). The
+   * handshake's own fields (`Upgrade`, `Connection`, `Sec-WebSocket-Key`,
+   * `Sec-WebSocket-Version`) are set by the client; `Sec-WebSocket-Protocol` (use
+   * `protocols`), `Sec-WebSocket-Extensions` and the body's framing fields
+   * (`Content-Length`, `Transfer-Encoding`) are refused with a `TypeError`.
+   */
   headers?: HeadersInit;
   /** Extra CA certificates (PEM) trusted for `wss:`. */
   caCerts?: string[];
@@ -30,24 +43,46 @@ export interface ConnectWebSocketOptions
   maxHeadSize?: number;
 }
 
-const encoder = new TextEncoder();
+/** Fields of `headers` that the opening handshake cannot carry. */
+const REFUSED_FIELDS: Record<string, string> = {
+  "sec-websocket-protocol": "offer subprotocols with the protocols option",
+  "sec-websocket-extensions": "no extension is supported, and a server that agreed to one " +
+    "would fail the handshake",
+  "content-length": "the opening handshake is a GET without content (RFC 9110 §9.3.1)",
+  "transfer-encoding": "the opening handshake is a GET without content (RFC 9110 §9.3.1)",
+};
+
+/** The most interim (1xx) responses read before the 101; each is bounded by maxHeadSize. */
+const MAX_INTERIM = 16;
 
 /**
  * Opens a WebSocket to `url` (`ws:` or `wss:`; `http:` and `https:` are taken as such): a TCP
  * or TLS connection, the opening handshake of RFC 6455 §4.1 with a random key, and a
  * {@linkcode WebSocketSession} with role client (every frame it sends is masked). The
- * handshake must finish within `timeout`.
+ * handshake must finish within `timeout`. Credentials in the URL (`ws://user:pass@host/`)
+ * are sent as `Authorization: Basic`, unless `headers` has an `Authorization`. Interim
+ * responses (`100`, `103`) before the 101 are skipped (RFC 9110 §15.2).
+ *
+ * A `wss:` connection given up during its TLS handshake (a timeout, an abort) is closed, but
+ * Deno 2.9 keeps such a socket open until the server closes it: a server that accepts and
+ * never answers holds one socket per attempt on the client's side until it closes them.
  *
  * @param url Where to connect; a fragment is refused (RFC 6455 §3).
  * @param options Subprotocols, headers, TLS certificates and the session's options.
  * @returns The session; its `protocol` is the subprotocol the server agreed to.
- * @throws {HttpError} With the server's status when it answers other than 101.
- * @throws {WebSocketError} 1002 when the 101 answer is not a valid handshake (wrong accept
- * value, a subprotocol or extension not offered), 1006 when the connection fails or the
- * handshake times out.
+ * @throws {HttpError} With the server's status and header fields (`Location`,
+ * `WWW-Authenticate`, `Sec-WebSocket-Version`…) when it answers with a final status other
+ * than 101.
+ * @throws {WebSocketError} 1002 when the answer is not a valid handshake (not an HTTP/1.x
+ * response head within `maxHeadSize`, a wrong accept value, an `Upgrade` other than
+ * `websocket`, a subprotocol or extension not offered), 1015 when the TLS handshake fails
+ * (an untrusted certificate), 1006 when the connection fails or ends before the answer, the
+ * handshake times out, or `signal` aborts (before or while connecting; the cause is its
+ * reason).
  * @throws {TypeError} Before connecting, for a URL that is not `ws:` or `wss:` or has a
- * fragment, subprotocols that are not distinct tokens, or a `Sec-WebSocket-Extensions` in
- * `headers` (no extension is supported).
+ * fragment, subprotocols that are not distinct tokens, or `headers` that are not valid or
+ * hold a field the handshake cannot carry (see `headers`).
+ * @throws {RangeError} Before connecting, for an option out of range.
  *
  * @example Talking to an echo server
  * ```ts ignore
@@ -76,9 +111,12 @@ export async function connectWebSocket(
   // Check the options before anything goes on the wire.
   const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
   sessionSettings({ ...sessionOptions, role: "client" });
-  const protocols = options.protocols ?? [];
-  for (const [i, protocol] of protocols.entries()) {
-    if (!TOKEN.test(protocol) || protocols.indexOf(protocol) !== i) {
+  const maxHeadSize = checkLimit("maxHeadSize", options.maxHeadSize ?? 16_384, 1);
+  const offered = typeof options.protocols === "string"
+    ? [options.protocols]
+    : options.protocols ?? [];
+  for (const [i, protocol] of offered.entries()) {
+    if (typeof protocol !== "string" || !TOKEN.test(protocol) || offered.indexOf(protocol) !== i) {
       throw new TypeError(
         `Cannot connect: subprotocol ${
           JSON.stringify(String(protocol).slice(0, 64))
@@ -86,14 +124,33 @@ export async function connectWebSocket(
       );
     }
   }
-  if (new Headers(options.headers).has("sec-websocket-extensions")) {
-    throw new TypeError(
-      "Cannot connect: Sec-WebSocket-Extensions is not supported; " +
-        "a server that agreed to an extension would fail the handshake",
-    );
+  const headers = new Headers(options.headers);
+  for (const name of Object.keys(REFUSED_FIELDS)) {
+    if (headers.has(name)) {
+      throw new TypeError(`Cannot connect: headers has ${name}: ${REFUSED_FIELDS[name]}`);
+    }
   }
+  if (!headers.has("host")) headers.set("host", target.host);
+  if ((target.username !== "" || target.password !== "") && !headers.has("authorization")) {
+    // As browsers and ws do: the URL's credentials, percent-decoded, as Basic (RFC 7617).
+    let userPass: string;
+    try {
+      userPass = `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}`;
+    } catch (cause) {
+      throw new TypeError("Cannot connect: the URL's credentials are not valid percent-encoding", {
+        cause,
+      });
+    }
+    const credentials = new TextEncoder().encode(userPass);
+    headers.set("authorization", `Basic ${btoa(String.fromCharCode(...credentials))}`);
+  }
+  if (offered.length > 0) headers.set("sec-websocket-protocol", offered.join(", "));
+  headers.set("upgrade", "websocket");
+  headers.set("connection", "Upgrade");
+  headers.set("sec-websocket-version", "13");
+  const request = { target, secure, headers, offered, maxHeadSize };
   const timeout = options.timeout ?? 15_000;
-  options.signal?.throwIfAborted();
+  if (options.signal?.aborted) throw aborted("connection", options.signal.reason);
   // The caller's signal or the timeout, through a controller of our own whose timer and
   // listener go once connected: Deno keeps a signal made with AbortSignal.any for as long as
   // its sources live, so a long-lived `signal` (an application's) held one per connection.
@@ -106,21 +163,40 @@ export async function connectWebSocket(
     controller.abort(new DOMException("Signal timed out.", "TimeoutError"));
   }, timeout);
   try {
-    return await handshake(target, secure, options, sessionOptions, abort);
+    return await handshake(request, options.caCerts, sessionOptions, abort);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onSignal);
   }
 }
 
+/** What connectWebSocket checked and built before connecting. */
+interface OpeningRequest {
+  target: URL;
+  secure: boolean;
+  /** The request's fields but the key. */
+  headers: Headers;
+  offered: readonly string[];
+  maxHeadSize: number;
+}
+
+/** The 1006 of a connection given up on: the timeout passed, or `signal` aborted. */
+function aborted(what: string, reason: unknown): WebSocketError {
+  return new WebSocketError(
+    `Cannot connect: the ${what} did not open in time or was aborted`,
+    1006,
+    { cause: reason },
+  );
+}
+
 /** Connects and makes the opening handshake; `abort` ends the wait (see connectWebSocket). */
 async function handshake(
-  target: URL,
-  secure: boolean,
-  options: ConnectWebSocketOptions,
+  request: OpeningRequest,
+  caCerts: string[] | undefined,
   sessionOptions: WebSocketSessionOptions,
   abort: AbortSignal,
 ): Promise<WebSocketSession> {
+  const { target, secure, headers, offered, maxHeadSize } = request;
   const port = Number(target.port || (secure ? 443 : 80));
   const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
   let conn: Deno.Conn;
@@ -133,13 +209,7 @@ async function handshake(
     // has it as well: Deno.TlsConn has no setNoDelay.
     tcp.setNoDelay(true);
     conn = secure
-      ? await raceAbort(
-        Deno.startTls(tcp, {
-          hostname,
-          ...(options.caCerts ? { caCerts: options.caCerts } : {}),
-        }),
-        abort,
-      )
+      ? await raceAbort(Deno.startTls(tcp, { hostname, ...(caCerts ? { caCerts } : {}) }), abort)
       : tcp;
   } catch (cause) {
     if (secure) {
@@ -149,37 +219,40 @@ async function handshake(
         // Taken by the TLS connection, and closed with it.
       }
     }
-    if (abort.aborted) {
-      throw new WebSocketError(
-        "Cannot connect: the connection did not open in time or was aborted",
-        1006,
-        {
-          cause: abort.reason,
-        },
-      );
-    }
+    if (abort.aborted) throw aborted("connection", abort.reason);
     throw new WebSocketError(`Cannot connect: ${target.host} is unreachable`, 1006, { cause });
   }
   const onAbort = () => conn.close();
   abort.addEventListener("abort", onAbort, { once: true });
   try {
+    if (secure) {
+      // Deno makes the TLS handshake on the first read or write: make it here, so that its
+      // failure is told from the server's (RFC 6455 §7.4.1: 1015, e.g. a certificate that
+      // cannot be verified).
+      try {
+        await (conn as Deno.TlsConn).handshake();
+      } catch (cause) {
+        if (abort.aborted) throw cause;
+        throw new WebSocketError(
+          `Cannot connect: the TLS handshake with ${target.host} failed`,
+          1015,
+          { cause },
+        );
+      }
+    }
     const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
-    const headers = new Headers(options.headers);
-    headers.set("host", target.host);
-    headers.set("upgrade", "websocket");
-    headers.set("connection", "Upgrade");
+    const expected = acceptKey(key); // worked out while the server answers
+    expected.catch(() => {}); // awaited below, unless the answer fails first
     headers.set("sec-websocket-key", key);
-    headers.set("sec-websocket-version", "13");
-    const offered = options.protocols ?? [];
-    if (offered.length > 0) headers.set("sec-websocket-protocol", offered.join(", "));
     let head = `GET ${target.pathname}${target.search} HTTP/1.1\r\n`;
     headers.forEach((value, name) => (head += `${name}: ${value}\r\n`));
-    const request = encoder.encode(head + "\r\n");
-    for (let at = 0; at < request.length;) at += await conn.write(request.subarray(at));
+    // Field values are byte strings (RFC 9110 §5.5): one byte per character, not UTF-8.
+    const bytes = latin1Bytes(head + "\r\n");
+    for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
     // Read with conn.read, as the session will: its readable stream is never touched, so no
     // byte can wait in a stream's queue between the two.
-    const reader = new BufferedReader(conn, { size: options.maxHeadSize ?? 16_384 });
-    const response = await readResponseHead(reader, { maxHeadSize: options.maxHeadSize ?? 16_384 });
+    const reader = new BufferedReader(conn, { size: maxHeadSize });
+    const response = await readAnswer(reader, maxHeadSize);
     const rest = reader.rest();
     reader.releaseLock();
     if (response.status !== 101) {
@@ -188,20 +261,26 @@ async function handshake(
         `Cannot connect: the server answered ${response.status} ${
           JSON.stringify(response.reason.slice(0, 64))
         }`,
+        { headers: response.fields },
       );
     }
     const h = new Headers(response.fields);
-    if (!hasToken(h.get("upgrade"), "websocket") || !hasToken(h.get("connection"), "upgrade")) {
+    // RFC 6455 §4.1: Upgrade is "websocket" (not a list that holds it), Connection holds
+    // "Upgrade".
+    if (
+      trimOws(h.get("upgrade") ?? "").toLowerCase() !== "websocket" ||
+      !hasToken(h.get("connection"), "upgrade")
+    ) {
       throw new WebSocketError(
         "Cannot connect: the 101 answer lacks Upgrade: websocket or Connection: upgrade",
         1002,
       );
     }
-    if (h.get("sec-websocket-accept") !== await acceptKey(key)) {
+    if (h.get("sec-websocket-accept") !== await expected) {
       throw new WebSocketError("Cannot connect: Sec-WebSocket-Accept does not match the key", 1002);
     }
-    const protocol = h.get("sec-websocket-protocol") ?? "";
-    if (protocol !== "" && !offered.includes(protocol)) {
+    const protocol = h.get("sec-websocket-protocol");
+    if (protocol !== null && !offered.includes(protocol)) {
       throw new WebSocketError(
         `Cannot connect: the server chose subprotocol ${
           JSON.stringify(protocol.slice(0, 64))
@@ -212,11 +291,13 @@ async function handshake(
     if (h.has("sec-websocket-extensions")) {
       throw new WebSocketError("Cannot connect: the server chose an extension, none offered", 1002);
     }
+    // Given up on while the answer was checked: onAbort closed the connection.
+    if (abort.aborted) throw abort.reason;
     abort.removeEventListener("abort", onAbort);
     return new WebSocketSession(conn, {
       ...sessionOptions,
       role: "client",
-      protocol,
+      protocol: protocol ?? "",
       buffered: rest,
     });
   } catch (error) {
@@ -226,17 +307,52 @@ async function handshake(
     } catch {
       // Closed by the abort.
     }
+    if (abort.aborted) throw aborted("handshake", abort.reason);
     if (error instanceof HttpError || error instanceof WebSocketError) throw error;
-    if (abort.aborted) {
+    throw new WebSocketError("Cannot connect: the handshake failed", 1006, { cause: error });
+  }
+}
+
+/**
+ * Reads the server's answer to the opening handshake: the first response head that is not
+ * an interim one (1xx but 101; RFC 9110 §15.2).
+ */
+async function readAnswer(reader: BufferedReader, maxHeadSize: number): Promise<ResponseHead> {
+  for (let interim = 0;; interim++) {
+    let head: ResponseHead;
+    try {
+      // The field count is bounded by maxHeadSize alone (a server's default, 100, is not
+      // the client's business: ws takes more).
+      head = await readResponseHead(reader, { maxHeadSize, maxHeaders: maxHeadSize });
+    } catch (error) {
+      if (!(error instanceof HttpError)) throw error; // a failed read: 1006
+      // Its status is ours to answer with, had we been the server: not the server's.
+      if (reader.done) {
+        throw new WebSocketError(
+          "Cannot connect: the connection ended before the server's answer",
+          1006,
+          { cause: error },
+        );
+      }
       throw new WebSocketError(
-        "Cannot connect: the handshake did not finish in time or was aborted",
-        1006,
-        {
-          cause: abort.reason,
-        },
+        `Cannot connect: the server's answer is not an HTTP/1.1 response head of at most ${maxHeadSize} bytes (${error.message})`,
+        1002,
+        { cause: error },
       );
     }
-    throw new WebSocketError("Cannot connect: the handshake failed", 1006, { cause: error });
+    if (!head.version.startsWith("HTTP/1.")) {
+      throw new WebSocketError(
+        `Cannot connect: the server answered with ${head.version}, not HTTP/1.1`,
+        1002,
+      );
+    }
+    if (head.status < 100 || head.status > 199 || head.status === 101) return head;
+    if (interim === MAX_INTERIM) {
+      throw new WebSocketError(
+        `Cannot connect: the server sent more than ${MAX_INTERIM} interim responses`,
+        1002,
+      );
+    }
   }
 }
 

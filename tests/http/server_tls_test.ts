@@ -87,6 +87,24 @@ Deno.test("httpServer over TLS", async (t) => {
     }
   });
 
+  await t.step(
+    "our client reports a certificate it cannot verify as 1015 (RFC 6455 §7.4.1)",
+    async () => {
+      const server = serve();
+      try {
+        // No caCerts: the test CA is not trusted.
+        const error = await connectWebSocket(`wss://localhost:${server.addr.port}/`).then(
+          () => assert.fail("opened"),
+          (e) => e,
+        );
+        assert.equal(error.closeCode, 1015, String(error));
+        assert.match(error.message, /TLS handshake/);
+      } finally {
+        await server.shutdown();
+      }
+    },
+  );
+
   // A client that connects and sends nothing, and one that stops 6 bytes into its ClientHello
   // (record type 22, TLS 1.0 record version, length 165, handshake type 1).
   const stalls: [string, Uint8Array][] = [

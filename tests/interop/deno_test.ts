@@ -277,29 +277,40 @@ Deno.test("interop: our client (connectWebSocket) and Deno.serve + Deno.upgradeW
   });
 });
 
-/** A TCP server that answers the first request with `answer(key)`, then waits. */
-function rawServer(answer: ((key: string) => Promise<string>) | null) {
+/**
+ * A TCP server that answers the first request with `answer(key)`, then waits, or closes the
+ * connection when `close` is set. `request` is the request head as sent, one character per
+ * byte.
+ */
+function rawServer(
+  answer: ((key: string) => Promise<string>) | null,
+  { close = false }: { close?: boolean } = {},
+) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const conns: Deno.Conn[] = [];
+  let received = "";
   const serving = (async () => {
     const conn = await listener.accept();
     conns.push(conn);
     const reader = conn.readable.getReader();
-    let text = "";
-    while (!text.includes("\r\n\r\n")) {
+    while (!received.includes("\r\n\r\n")) {
       const { done, value } = await reader.read();
       if (done) return;
-      text += new TextDecoder().decode(value);
+      received += String.fromCharCode(...value);
     }
     reader.releaseLock();
     if (answer === null) return; // say nothing
-    const key = /\r\nsec-websocket-key: ([^\r]+)/i.exec(text)![1]!;
+    const key = /\r\nsec-websocket-key: ([^\r]+)/i.exec(received)![1]!;
     const writer = conn.writable.getWriter();
     await writer.write(new TextEncoder().encode(await answer(key)));
-    writer.releaseLock();
+    if (close) await writer.close();
+    else writer.releaseLock();
   })().catch(() => {});
   return {
     url: `ws://127.0.0.1:${listener.addr.port}/`,
+    port: listener.addr.port,
+    /** The request head, once the server has read it. */
+    request: () => serving.then(() => received),
     async close() {
       listener.close();
       await serving;
@@ -314,8 +325,11 @@ function rawServer(answer: ((key: string) => Promise<string>) | null) {
   };
 }
 
+/** SHA-1 as the servers here work it out, whatever a test does to `crypto.subtle.digest`. */
+const sha1 = crypto.subtle.digest.bind(crypto.subtle);
+
 async function accept(key: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
+  const digest = await sha1(
     "SHA-1",
     new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
   );
@@ -355,6 +369,39 @@ Deno.test("connectWebSocket refuses a bad handshake", async (t) => {
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n" +
         `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
     ],
+    [
+      // RFC 6455 §4.1: "a value that is not an ASCII case-insensitive match for the value
+      // 'websocket'": a list that holds it is not one (ws and Deno's WebSocket refuse it).
+      "Upgrade: websocket, h2c",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket, h2c\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
+    ],
+    [
+      "an empty Sec-WebSocket-Protocol, none offered",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\nSec-WebSocket-Protocol: \r\n\r\n`,
+    ],
+    [
+      "an HTTP/2.0 status line",
+      async (key) =>
+        "HTTP/2.0 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
+    ],
+    [
+      "a malformed head (obs-fold), not the 400 a server would answer",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection:\r\n Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
+    ],
+    [
+      "a head over maxHeadSize (16 KiB), not the 431 a server would answer",
+      async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        `X-Padding: ${"p".repeat(17_000)}\r\n` +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`,
+    ],
   ];
   for (const [what, answer] of cases) {
     await t.step(`with 1002 for ${what}`, async () => {
@@ -384,6 +431,23 @@ Deno.test("connectWebSocket refuses a bad handshake", async (t) => {
     }
   });
 
+  await t.step("with 1006 when the connection ends inside the answer's head", async () => {
+    // Not an HttpError: its status would be the 400 a server answers, which the server never
+    // sent (a caller that takes 4xx for "do not retry" would give up on a hang-up).
+    for (const answer of ["", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: web"]) {
+      const server = rawServer(() => Promise.resolve(answer), { close: true });
+      try {
+        await assert.rejects(
+          connectWebSocket(server.url, { timeout: 5000 }),
+          (e) => e instanceof WebSocketError && e.closeCode === 1006,
+          JSON.stringify(answer),
+        );
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
   await t.step("with 1006 when nothing listens", async () => {
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const url = `ws://127.0.0.1:${listener.addr.port}/`;
@@ -408,4 +472,167 @@ Deno.test("connectWebSocket refuses a bad handshake", async (t) => {
       await assert.rejects(connectWebSocket("ws://127.0.0.1:1/", options), RangeError);
     }
   });
+
+  await t.step(
+    "with a TypeError for headers the handshake cannot carry, before connecting",
+    async () => {
+      for (
+        const headers of [
+          { "sec-websocket-protocol": "chat" },
+          { "sec-websocket-extensions": "permessage-deflate" },
+          { "content-length": "0" },
+          { "transfer-encoding": "chunked" },
+        ]
+      ) {
+        await assert.rejects(connectWebSocket("ws://127.0.0.1:1/", { headers }), TypeError);
+      }
+      await assert.rejects(connectWebSocket("ws://a:%zz@127.0.0.1:1/"), TypeError);
+      await assert.rejects(connectWebSocket("ws://127.0.0.1:1/", { maxHeadSize: 0 }), RangeError);
+      await assert.rejects(connectWebSocket("ws://127.0.0.1:1/", { maxHeadSize: 1.5 }), RangeError);
+    },
+  );
+
+  await t.step(
+    "with 1006, the reason as its cause, for a signal aborted before or during",
+    async () => {
+      const reason = new Error("given up");
+      await assert.rejects(
+        connectWebSocket("ws://127.0.0.1:1/", { signal: AbortSignal.abort(reason) }),
+        (e) => e instanceof WebSocketError && e.closeCode === 1006 && e.cause === reason,
+      );
+      const server = rawServer(null);
+      try {
+        const controller = new AbortController();
+        setTimeout(() => controller.abort(reason), 50);
+        await assert.rejects(
+          connectWebSocket(server.url, { signal: controller.signal }),
+          (e) => e instanceof WebSocketError && e.closeCode === 1006 && e.cause === reason,
+        );
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "with 1006, not a session, when the timeout passes while the 101 is checked",
+    async () => {
+      // The client's accept value takes 300 ms to work out here (the server's does not); the
+      // timeout passes meanwhile, which closes the connection: no session on a closed
+      // connection may come out of it.
+      const server = rawServer(async (key) =>
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+        `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`
+      );
+      const digest = crypto.subtle.digest;
+      crypto.subtle.digest = async function (
+        this: SubtleCrypto,
+        ...args: Parameters<typeof digest>
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return await digest.apply(this, args);
+      } as typeof digest;
+      try {
+        await assert.rejects(
+          connectWebSocket(server.url, { timeout: 150 }),
+          (e) => e instanceof WebSocketError && e.closeCode === 1006,
+        );
+      } finally {
+        crypto.subtle.digest = digest;
+        await server.close();
+      }
+    },
+  );
+});
+
+Deno.test("connectWebSocket's opening handshake", async (t) => {
+  const open = async (key: string) =>
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+    `Sec-WebSocket-Accept: ${await accept(key)}\r\n\r\n`;
+
+  await t.step("skips interim responses before the 101 (RFC 9110 §15.2)", async () => {
+    for (
+      const interim of [
+        "HTTP/1.1 100 Continue\r\n\r\n",
+        "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+      ]
+    ) {
+      const server = rawServer(async (key) => interim + interim + await open(key));
+      try {
+        const session = await connectWebSocket(server.url, { timeout: 5000 });
+        assert.equal(session.protocol, "");
+        session.close();
+      } finally {
+        await server.close();
+      }
+    }
+  });
+
+  await t.step(
+    "gives a non-101 answer's fields with its HttpError (Location, WWW-Authenticate)",
+    async () => {
+      const server = rawServer(() =>
+        Promise.resolve(
+          "HTTP/1.1 302 Found\r\nLocation: ws://127.0.0.1:1/elsewhere\r\n" +
+            'WWW-Authenticate: Basic realm="x"\r\nContent-Length: 0\r\n\r\n',
+        )
+      );
+      try {
+        const error = await connectWebSocket(server.url, { timeout: 5000 }).then(
+          () => assert.fail("opened"),
+          (e) => e,
+        );
+        assert.ok(error instanceof HttpError);
+        assert.equal(error.status, 302);
+        assert.equal(error.headers.get("location"), "ws://127.0.0.1:1/elsewhere");
+        assert.equal(error.headers.get("www-authenticate"), 'Basic realm="x"');
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
+    "sends the URL's credentials as Basic, field values as Latin-1 bytes, a Host and protocols of the caller's",
+    async () => {
+      for (
+        const [url, options, expected] of [
+          [
+            "ws://us%C3%A9r:p%40ss@127.0.0.1:PORT/x?y",
+            { headers: { "x-latin": "caf\u00e9" }, protocols: "chat" },
+            [
+              "GET /x?y HTTP/1.1\r\n",
+              `\r\nauthorization: Basic ${btoa("us\xc3\xa9r:p@ss")}\r\n`,
+              "\r\nx-latin: caf\xe9\r\n",
+              "\r\nhost: 127.0.0.1:PORT\r\n",
+              "\r\nsec-websocket-protocol: chat\r\n",
+            ],
+          ],
+          [
+            "ws://user:pass@127.0.0.1:PORT/",
+            { headers: { authorization: "Bearer t", host: "example.com" } },
+            ["\r\nauthorization: Bearer t\r\n", "\r\nhost: example.com\r\n"],
+          ],
+        ] as const
+      ) {
+        const server = rawServer(null);
+        try {
+          const connecting = connectWebSocket(url.replace("PORT", String(server.port)), {
+            ...options,
+            timeout: 2000,
+          }).then(() => "opened", (error) => error);
+          const head = await Promise.race([
+            server.request(),
+            connecting.then((outcome) => assert.fail(`nothing sent: ${outcome}`)),
+          ]);
+          for (const line of expected) {
+            const want = line.replace("PORT", String(server.port));
+            assert.ok(head.includes(want), `${JSON.stringify(want)} in ${JSON.stringify(head)}`);
+          }
+        } finally {
+          await server.close();
+        }
+      }
+    },
+  );
 });

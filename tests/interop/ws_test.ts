@@ -635,7 +635,8 @@ Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", asy
           timeout: 1000,
         }),
         (e) =>
-          e instanceof TypeError && /Sec-WebSocket-Extensions is not supported/.test(e.message),
+          e instanceof TypeError &&
+          /sec-websocket-extensions: no extension is supported/.test(e.message),
       );
     },
   );
