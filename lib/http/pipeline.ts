@@ -202,9 +202,13 @@ const CONTINUE = encoder.encode("HTTP/1.1 100 Continue\r\n\r\n");
 // Content-Length and head and body go out in one write.
 const SMALL_BODY = 16_384;
 // A body read that has not settled after this many microtask turns is streamed (chunked);
-// at most this many reads are taken ahead to find a body's end.
+// at most READ_AHEAD reads are taken ahead to find a body's end, and none past the second
+// once READ_AHEAD_BYTES are held: a body whose chunks are all ready (a generator of large
+// chunks) would otherwise be held 64 chunks deep before the head goes out. The second read
+// still tells a body of one large chunk (`new Response(bytes)`) that it ended: its length.
 const SETTLE_TICKS = 8;
 const READ_AHEAD = 64;
+const READ_AHEAD_BYTES = 65_536;
 // The states of a read-ahead's read (see AheadRead).
 const UNSETTLED = 0, READ = 1, FAILED = 2;
 // Gathered responses are written once they reach this many bytes.
@@ -1807,7 +1811,7 @@ class Pipeline {
   }
 
   // The read-ahead of a response body: the write loop reads what the body has ready (at
-  // most READ_AHEAD chunks, stopping at a read that does not settle within SETTLE_TICKS
+  // most READ_AHEAD chunks or about READ_AHEAD_BYTES, stopping at a read that does not settle within SETTLE_TICKS
   // microtask turns: a body whose bytes are all there, a string, bytes, a Blob, ends at once).
   // The loop waits in its own frame: an async call per response would cost a suspended frame
   // of its own (about 0.4 kB). Each read's callbacks are bound once and leave the outcome in
@@ -1869,7 +1873,7 @@ class Pipeline {
     if (this.#aheadFirst === null) this.#aheadFirst = chunk;
     else (this.#aheadParts ??= [this.#aheadFirst]).push(chunk);
     this.#aheadSize += chunk.length;
-    return reads < READ_AHEAD;
+    return reads < READ_AHEAD && (reads === 1 || this.#aheadSize < READ_AHEAD_BYTES);
   }
 
   /**

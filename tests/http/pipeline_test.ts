@@ -2159,6 +2159,53 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "reads at most two chunks ahead of a body whose chunks are all ready, once 64 KiB are held",
+    async () => {
+      // A body that makes a 1 MiB chunk on every pull (64 of them): the head, and then each
+      // chunk, go out as they are read, not after the whole body was gathered (66 MiB held
+      // and made before the first byte, and for a HEAD thrown away). A body of one 1 MiB
+      // chunk still gets its length.
+      for (const method of ["GET", "HEAD"]) {
+        let pulls = 0, pullsAtFirstWrite = -1, written = 0;
+        const body = new ReadableStream<Uint8Array>({
+          pull(controller) {
+            if (++pulls > 64) controller.close();
+            else controller.enqueue(new Uint8Array(1 << 20));
+          },
+        });
+        const up = new TransformStream<Uint8Array, Uint8Array>();
+        const pipeline = startConnectionPipeline({
+          readable: up.readable,
+          writable: new WritableStream({
+            write(chunk) {
+              if (pullsAtFirstWrite < 0) pullsAtFirstWrite = pulls;
+              written += chunk.length;
+            },
+          }),
+        }, () => new Response(body));
+        const writer = up.writable.getWriter();
+        await writer.write(utf8(`${method} /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`));
+        await within(pipeline.finished, 5000, "the pipeline to finish"); // it cancels `up`
+        assert.ok(
+          pullsAtFirstWrite >= 1 && pullsAtFirstWrite <= 4,
+          `${method}: ${pullsAtFirstWrite}`,
+        );
+        if (method === "GET") assert.ok(written > 64 << 20, `${written} bytes`);
+        else assert.ok(pulls <= 4, `HEAD: ${pulls} chunks made`);
+      }
+      const c = open(() => new Response(new Uint8Array(1 << 20)));
+      try {
+        c.send(get("/one"));
+        const response = (await c.next())!;
+        assert.equal(response.headers.get("content-length"), String(1 << 20));
+        assert.equal(response.body.length, 1 << 20);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   await t.step("request.clone() has the body and a signal that follows the request's", async () => {
     const aborted = deferred<unknown>();
     const texts = deferred<string[]>();
