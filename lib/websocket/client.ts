@@ -13,7 +13,12 @@ import { hasToken, readResponseHead, type ResponseHead, TOKEN, trimOws } from ".
 import { BufferedReader } from "../http/reader.ts";
 import { WebSocketError } from "./error.ts";
 import { acceptKey } from "./handshake.ts";
-import { sessionSettings, WebSocketSession, type WebSocketSessionOptions } from "./session.ts";
+import {
+  RawWebSocketSession,
+  sessionSettings,
+  WebSocketSession,
+  type WebSocketSessionOptions,
+} from "./session.ts";
 
 /** Options of {@linkcode connectWebSocket}. */
 export interface ConnectWebSocketOptions
@@ -41,6 +46,14 @@ export interface ConnectWebSocketOptions
    * @default {16384}
    */
   maxHeadSize?: number;
+  /**
+   * Expose every frame: the session is a {@linkcode RawWebSocketSession} (Ktor's
+   * `webSocketRaw`, on the client side), which answers no ping and reassembles nothing; the
+   * message options (`pingInterval`, `maxMessageSize`) do not apply.
+   *
+   * @default {false}
+   */
+  raw?: boolean;
 }
 
 /** Fields of `headers` that the opening handshake cannot carry. */
@@ -96,10 +109,53 @@ const MAX_INTERIM = 16;
  * }
  * ```
  */
+export function connectWebSocket(
+  url: string | URL,
+  options?: ConnectWebSocketOptions & { raw?: false },
+): Promise<WebSocketSession>;
+/**
+ * Opens a WebSocket to `url` with a raw session: every frame the server sends, and frames to
+ * send (each masked with a fresh key), as Ktor's `webSocketRaw` gives a server. The same
+ * connection and handshake as the overload without `raw`, which describes them.
+ *
+ * @param url Where to connect.
+ * @param options As for a message session, with `raw: true`.
+ * @returns The raw session; its `protocol` is the subprotocol the server agreed to.
+ * @throws {HttpError} As the overload without `raw`.
+ * @throws {WebSocketError} As the overload without `raw`.
+ * @throws {TypeError} As the overload without `raw`.
+ * @throws {RangeError} As the overload without `raw`.
+ *
+ * @example A ping of our own, and the server's pong
+ * ```ts
+ * import { connectWebSocket, Frame, httpServer, upgradeWebSocket } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const server = httpServer({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+ *   const { response, session } = upgradeWebSocket(request);
+ *   session.closed.then(() => {}); // the server's session answers pings by itself
+ *   return response;
+ * });
+ * const session = await connectWebSocket(`ws://127.0.0.1:${server.addr.port}/`, { raw: true });
+ * const frames = session.incoming.getReader();
+ * const writer = session.outgoing.getWriter();
+ * await writer.write(Frame.ping(new TextEncoder().encode("are you there?")));
+ * const pong = (await frames.read()).value!;
+ * assert.equal(pong.opcode, 0xa);
+ * assert.equal(new TextDecoder().decode(pong.payload), "are you there?");
+ * await writer.write(Frame.close(1000, "bye")); // ends `incoming`; `closed` gives the answer
+ * assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+ * await server.shutdown();
+ * ```
+ */
+export function connectWebSocket(
+  url: string | URL,
+  options: ConnectWebSocketOptions & { raw: true },
+): Promise<RawWebSocketSession>;
 export async function connectWebSocket(
   url: string | URL,
   options: ConnectWebSocketOptions = {},
-): Promise<WebSocketSession> {
+): Promise<WebSocketSession | RawWebSocketSession> {
   const target = new URL(url);
   const secure = target.protocol === "wss:" || target.protocol === "https:";
   if (!secure && target.protocol !== "ws:" && target.protocol !== "http:") {
@@ -109,7 +165,14 @@ export async function connectWebSocket(
     throw new TypeError("Cannot connect: a WebSocket URL has no fragment");
   }
   // Check the options before anything goes on the wire.
-  const { protocols: _p, headers: _h, caCerts: _c, maxHeadSize: _m, ...sessionOptions } = options;
+  const {
+    protocols: _p,
+    headers: _h,
+    caCerts: _c,
+    maxHeadSize: _m,
+    raw = false,
+    ...sessionOptions
+  } = options;
   sessionSettings({ ...sessionOptions, role: "client" });
   const maxHeadSize = checkLimit("maxHeadSize", options.maxHeadSize ?? 16_384, 1);
   const offered = typeof options.protocols === "string"
@@ -148,7 +211,7 @@ export async function connectWebSocket(
   headers.set("upgrade", "websocket");
   headers.set("connection", "Upgrade");
   headers.set("sec-websocket-version", "13");
-  const request = { target, secure, headers, offered, maxHeadSize };
+  const request = { target, secure, headers, offered, maxHeadSize, raw };
   const timeout = options.timeout ?? 15_000;
   if (options.signal?.aborted) throw aborted("connection", options.signal.reason);
   // The caller's signal or the timeout, through a controller of our own whose timer and
@@ -178,6 +241,7 @@ interface OpeningRequest {
   headers: Headers;
   offered: readonly string[];
   maxHeadSize: number;
+  raw: boolean;
 }
 
 /** The 1006 of a connection given up on: the timeout passed, or `signal` aborted. */
@@ -195,8 +259,8 @@ async function handshake(
   caCerts: string[] | undefined,
   sessionOptions: WebSocketSessionOptions,
   abort: AbortSignal,
-): Promise<WebSocketSession> {
-  const { target, secure, headers, offered, maxHeadSize } = request;
+): Promise<WebSocketSession | RawWebSocketSession> {
+  const { target, secure, headers, offered, maxHeadSize, raw } = request;
   const port = Number(target.port || (secure ? 443 : 80));
   const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
   let conn: Deno.Conn;
@@ -294,12 +358,13 @@ async function handshake(
     // Given up on while the answer was checked: onAbort closed the connection.
     if (abort.aborted) throw abort.reason;
     abort.removeEventListener("abort", onAbort);
-    return new WebSocketSession(conn, {
+    const init: WebSocketSessionOptions = {
       ...sessionOptions,
       role: "client",
       protocol: protocol ?? "",
       buffered: rest,
-    });
+    };
+    return raw ? new RawWebSocketSession(conn, init) : new WebSocketSession(conn, init);
   } catch (error) {
     abort.removeEventListener("abort", onAbort);
     try {

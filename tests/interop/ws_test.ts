@@ -6,7 +6,9 @@ import {
   type AcceptWebSocketOptions,
   type CloseInfo,
   connectWebSocket,
+  Frame,
   HttpError,
+  Opcode,
   WebSocketError,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
@@ -25,6 +27,7 @@ import {
   wsPeer,
 } from "../_util/ws.ts";
 
+const utf8 = (text: string) => new TextEncoder().encode(text);
 const MiB = 1 << 20;
 const LIMITS = { maxFrameSize: 32 * MiB, maxMessageSize: 32 * MiB } as const;
 const SIZES = [0, 125, 126, 65_535, 65_536, MiB, 16 * MiB];
@@ -402,6 +405,52 @@ Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", asy
       await session.closed;
     }
   });
+
+  await t.step(
+    "raw: true gives every frame: ws's ping and fragments, our own fragments and the close",
+    async () => {
+      const server = await wsServer();
+      const session = await connectWebSocket(server.url, { raw: true, timeout: 5000 });
+      try {
+        const peer = await server.connections.next("the ws connection");
+        const frames = session.incoming.getReader();
+        const writer = session.outgoing.getWriter();
+        // ws's ping reaches us as a frame, and nothing answers it but us.
+        peer.ws.ping(Buffer.from("ping?"));
+        const ping = (await frames.read()).value!;
+        assert.deepEqual([ping.opcode, new TextDecoder().decode(ping.payload)], [0x9, "ping?"]);
+        await writer.write(Frame.pong(ping.payload));
+        assert.equal((await peer.pongs.next("ws's pong")).toString(), "ping?");
+        // A text in three frames of ours, which ws reassembles; ws's fragments reach us as such.
+        await writer.write(new Frame(Opcode.Text, utf8("hel"), false));
+        await writer.write(new Frame(Opcode.Continuation, utf8("lo "), false));
+        await writer.write(new Frame(Opcode.Continuation, utf8("€"), true));
+        assert.equal((await peer.messages.next("the text")).data.toString(), "hello €");
+        peer.ws.send("ab", { fin: false });
+        peer.ws.send("cd", { fin: true });
+        const parts = [(await frames.read()).value!, (await frames.read()).value!];
+        assert.deepEqual(
+          parts.map((f) => [f.opcode, f.fin, new TextDecoder().decode(f.payload)]),
+          [[Opcode.Text, false, "ab"], [Opcode.Continuation, true, "cd"]],
+        );
+        // ws closes: its close frame is the last one, and we answer it ourselves.
+        peer.ws.close(4001, "raw");
+        const close = (await frames.read()).value!;
+        assert.equal(close.opcode, Opcode.Close);
+        assert.equal((await frames.read()).done, true);
+        await writer.write(Frame.close(4001));
+        assert.deepEqual(await within(session.closed, 5000, "our session's end"), {
+          code: 4001,
+          reason: "raw",
+          wasClean: true,
+        });
+        assert.equal((await within(peer.closed, 5000, "ws close")).code, 4001);
+      } finally {
+        await server.close();
+        await session.closed;
+      }
+    },
+  );
 
   await t.step("fragmented messages from ws are reassembled", async () => {
     const server = await wsServer();
