@@ -77,9 +77,10 @@ export interface NativeWebSocketSessionOptions {
    * The largest frame payload received, in bytes. Deno assembles each message before we see
    * it, so this engine cannot see frames: it applies the limit to whole messages (1009 above
    * it), which refuses a message over it even when the peer split it into smaller frames.
-   * Messages sent are not split (Deno sends each as one frame). At least 1; `Infinity` lifts it.
+   * Messages sent are not split (Deno sends each as one frame). At least 1; `Infinity` lifts
+   * it. By default as large as `maxMessageSize`, as on the wire engine.
    *
-   * @default {1048576}
+   * @default {maxMessageSize}
    */
   maxFrameSize?: number;
   /**
@@ -177,19 +178,20 @@ function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings 
       "Cannot use masking: true on the native engine: Deno never masks what a server sends",
     );
   }
+  const maxMessageSize = checkLimit(
+    "maxMessageSize",
+    options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+  );
   const core = coreOptions({
     ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-    ...(options.maxFrameSize === undefined ? {} : { maxFrameSize: options.maxFrameSize }),
+    maxFrameSize: options.maxFrameSize ?? maxMessageSize, // as a message session's
     ...(options.maxSendQueue === undefined ? {} : { maxSendQueue: options.maxSendQueue }),
   });
   return {
     timeout: core.timeout,
     maxFrameSize: core.maxFrameSize,
     maxSendQueue: core.maxSendQueue,
-    maxMessageSize: checkLimit(
-      "maxMessageSize",
-      options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
-    ),
+    maxMessageSize,
     ...nativeLimits(options),
   };
 }

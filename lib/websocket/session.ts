@@ -93,6 +93,16 @@ export interface RawWebSocketSessionOptions {
 /** Options of {@linkcode WebSocketSession}. */
 export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
   /**
+   * The largest frame payload received, in bytes (1009 above it, checked from the header, so
+   * no more than this is allocated for a frame before its bytes come); the messages sent are
+   * split into frames of at most this size. At least 1; `Infinity` lifts it. By default a
+   * frame may be as large as a message: browsers, Deno's `WebSocket` and `ws` send each
+   * message as one frame.
+   *
+   * @default {maxMessageSize}
+   */
+  maxFrameSize?: number;
+  /**
    * Ktor's `pingInterval`, in milliseconds: send a ping this long after the start and after
    * each pong, and close with 1011 (`"ping timeout"`) when its pong does not come within
    * `timeout`. `null` or `Infinity` disables pings. Pongs are read with the messages, so a
@@ -191,8 +201,12 @@ const noop = () => {};
 export function sessionSettings(
   options: WebSocketSessionOptions,
 ): { core: CoreOptions; pingInterval: number | null } {
-  const core = coreOptions(options);
-  checkLimit("maxMessageSize", options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE);
+  const maxMessageSize = checkLimit(
+    "maxMessageSize",
+    options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+  );
+  // A frame may be a whole message (browsers send each as one): by default it may be as large.
+  const core = coreOptions({ ...options, maxFrameSize: options.maxFrameSize ?? maxMessageSize });
   const pingInterval = options.pingInterval ?? null;
   if (pingInterval !== null && pingInterval !== Infinity) {
     checkDuration("pingInterval", pingInterval, 1);

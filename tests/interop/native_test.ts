@@ -189,6 +189,26 @@ Deno.test("interop: Deno's WebSocket and the native engine's session", async (t)
     }
   });
 
+  await t.step(
+    "by default a message of maxMessageSize (4 MiB) in one frame, as Deno sends it, is taken",
+    async () => {
+      // maxFrameSize follows maxMessageSize unless set: a 1 MiB default refused a 2 MiB message
+      // from every browser with 1009.
+      const server = nativeServer({}, echo);
+      const client = denoClient(server.url);
+      try {
+        assert.equal(await within(client.opened, 5000, "Deno's WebSocket to open"), true);
+        client.ws.send(new Uint8Array(4 * MiB));
+        const echoed = await within(client.messages.next(), 5000, "the echo");
+        assert.equal((echoed as ArrayBuffer).byteLength, 4 * MiB);
+        client.ws.send(new Uint8Array(4 * MiB + 1));
+        assert.equal((await within(client.closed, 5000, "Deno's close")).code, 1009);
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
   await t.step("a message over maxMessageSize reaches Deno as close 1009", async () => {
     const server = nativeServer({ maxMessageSize: 10 }, echo);
     const client = denoClient(server.url);

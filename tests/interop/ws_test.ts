@@ -181,12 +181,32 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
   });
 
   await t.step(
+    "by default a message of maxMessageSize (4 MiB) in one frame, as ws sends it, is taken",
+    async () => {
+      // maxFrameSize follows maxMessageSize unless set: a 1 MiB default refused a 2 MiB message
+      // from ws and every browser with 1009.
+      const server = ourServer({}, echo);
+      const client = await wsClient(server.url);
+      try {
+        client.ws.send(Buffer.alloc(4 * MiB, 7));
+        const echoed = await within(client.messages.next(), 5000, "the echo");
+        assert.equal(echoed.data.length, 4 * MiB);
+        client.ws.send(Buffer.alloc(4 * MiB + 1));
+        assert.equal((await within(client.closed, 5000, "ws close")).code, 1009);
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
     "a frame over maxMessageSize gets 1009 at its header, though maxFrameSize is larger",
     async () => {
       // ws writes the header of a 1 MiB frame and 1000 bytes of it; the rest never comes. The
       // session took the frame up to maxFrameSize (1 MiB) and waited for the rest before the
       // message's check: buffered, never answered.
-      const server = ourServer({ maxMessageSize: 1024, timeout: 200 }, echo);
+      const server = ourServer({ maxMessageSize: 1024, maxFrameSize: 1 << 20, timeout: 200 }, echo);
       const client = await wsClient(server.url);
       try {
         const header = Buffer.from([0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4]);
@@ -214,7 +234,8 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
       // here), a 2000-byte message then failed the closing session with 1009, and the close
       // handshake could no longer be read: {1009, wasClean: false} after the quiet time.
       const closing = Promise.withResolvers<void>();
-      const server = ourServer({ maxMessageSize: 1024, timeout: 2000 }, async (session) => {
+      const options = { maxMessageSize: 1024, maxFrameSize: 1 << 20, timeout: 2000 };
+      const server = ourServer(options, async (session) => {
         for await (const message of session.incoming) {
           if (message === "close now") {
             void session.close(1000, "bye");
