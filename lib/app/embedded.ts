@@ -113,6 +113,11 @@ export interface EmbeddedServer extends AsyncDisposable {
  * working directory, or a URL) whose default export (or export named `module`) is one; only
  * the latter can be reloaded when `watchPaths` change.
  *
+ * The engine may be chosen at run time (`useWire ? WireEngine : NativeEngine`): `configure`
+ * then gets the union of the two engines' settings, so it can set what both have (`tls`,
+ * `onError`) and TypeScript refuses what only one has.
+ *
+ * @typeParam TEngine The engine's type; `configure` gets its settings.
  * @param engine The engine.
  * @param options Where to listen, the parent signal, watched paths and engine settings.
  * @param module The application module, or its specifier.
@@ -140,13 +145,37 @@ export interface EmbeddedServer extends AsyncDisposable {
  * parent.abort();
  * await server.finished;
  * ```
+ *
+ * @example The engine chosen at run time, with settings both engines have
+ * ```ts
+ * import { embeddedServer, NativeEngine, WireEngine } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const useWire = Math.random() < 0.5; // known only at run time (a flag, an environment variable)
+ * const server = embeddedServer(useWire ? WireEngine : NativeEngine, {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onListen() {},
+ *   configure: (config) => {
+ *     config.onError = (_error, request) =>
+ *       new Response(`failed: ${new URL(request.url).pathname}`, { status: 500 });
+ *   },
+ * }, (app) => app.routing((r) => r.get("/fail", () => Promise.reject(new Error("bug")))));
+ * const { port } = await server.start();
+ * const response = await fetch(`http://127.0.0.1:${port}/fail`);
+ * assert.equal(await response.text(), "failed: /fail");
+ * await server.stop();
+ * ```
  */
-export function embeddedServer<TConfig>(
-  engine: EngineFactory<TConfig>,
-  options: EmbeddedServerOptions<TConfig>,
+export function embeddedServer<TEngine extends EngineFactory<unknown>>(
+  engine: TEngine,
+  options: EmbeddedServerOptions<TEngine extends EngineFactory<infer TConfig> ? TConfig : never>,
   module: ApplicationModule | string | URL,
 ): EmbeddedServer {
-  return new Embedded(engine, options, module);
+  // The engine as a factory of its own settings, which TypeScript cannot see through the
+  // conditional type: the settings go from its defaults() through configure to its start().
+  type TConfig = TEngine extends EngineFactory<infer C> ? C : never;
+  return new Embedded(engine as EngineFactory<TConfig>, options, module);
 }
 
 class Embedded<TConfig> implements EmbeddedServer {

@@ -7,7 +7,6 @@
 import {
   type Application,
   embeddedServer,
-  type EngineFactory,
   NativeEngine,
   WebSockets,
   WireEngine,
@@ -17,8 +16,8 @@ import { within } from "../_util/async.ts";
 import { wsClient } from "../_util/clients.ts";
 import { dial, textOf } from "../_util/http.ts";
 
-// deno-lint-ignore no-explicit-any
-type AnyEngine = EngineFactory<any>;
+/** Either engine, chosen at run time. */
+type AnyEngine = typeof NativeEngine | typeof WireEngine;
 
 const listen = { hostname: "127.0.0.1", port: 0, onListen() {} } as const;
 const tlsDir = new URL("../_util/tls/", import.meta.url);
