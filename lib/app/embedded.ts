@@ -8,7 +8,7 @@
 
 import { checkDuration } from "../_options.ts";
 import { urlHost } from "../http/head.ts";
-import { Application } from "./application.ts";
+import { Application, type ApplicationOptions } from "./application.ts";
 import type { EngineFactory, RunningEngine } from "./engines.ts";
 import { routeTableOf } from "./routing.ts";
 
@@ -18,8 +18,38 @@ import { routeTableOf } from "./routing.ts";
  */
 export type ApplicationModule = (application: Application) => unknown;
 
-/** Options of {@linkcode embeddedServer}. */
-export interface EmbeddedServerOptions<TConfig> {
+/**
+ * Options of {@linkcode embeddedServer}: where to listen, the lifecycle, the engine's
+ * settings, and the {@linkcode ApplicationOptions} (`onWebSocketError`) of each application
+ * it builds, the first and those of each reload.
+ *
+ * @typeParam TConfig The engine's settings, which `configure` edits.
+ *
+ * @example WebSocket handlers' errors sent to a log of your own
+ * ```ts
+ * import { embeddedServer, type EmbeddedServerOptions, WebSockets, WireEngine, type WireEngineConfig } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const failures: string[] = [];
+ * const options: EmbeddedServerOptions<WireEngineConfig> = {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onListen() {},
+ *   onWebSocketError: (error, request) => failures.push(`${new URL(request.url).pathname}: ${error}`),
+ * };
+ * const server = embeddedServer(WireEngine, options, (app) => {
+ *   app.install(WebSockets);
+ *   app.routing((r) => r.webSocket("/ws", () => { throw new Error("bug"); }));
+ * });
+ * const { port } = await server.start();
+ * const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+ * const closed = await new Promise<CloseEvent>((resolve) => (socket.onclose = resolve));
+ * assert.equal(closed.code, 1011);
+ * assert.deepEqual(failures, ["/ws: Error: bug"]);
+ * await server.stop();
+ * ```
+ */
+export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
   /** The interface to listen on. @default {"0.0.0.0"} */
   hostname?: string;
   /** The port; 0 picks a free one (`start()` resolves with the address). @default {8000} */
@@ -119,10 +149,12 @@ export interface EmbeddedServer extends AsyncDisposable {
  *
  * @typeParam TEngine The engine's type; `configure` gets its settings.
  * @param engine The engine.
- * @param options Where to listen, the parent signal, watched paths and engine settings.
+ * @param options Where to listen, the parent signal, watched paths, engine settings and the
+ * applications' options.
  * @param module The application module, or its specifier.
  * @returns The server, not started yet.
- * @throws {TypeError} For `watchPaths` with a module given as a function, or bad options.
+ * @throws {TypeError} For `watchPaths` with a module given as a function, or bad options (an
+ * `onWebSocketError` that is not a function among them).
  * @throws {RangeError} For a `reloadDelay` or `stopTimeout` that is not a duration.
  *
  * @example An application on the wire engine, stopped by its parent signal
@@ -208,6 +240,9 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#watchPaths = options.watchPaths ?? [];
     this.#reloadDelay = checkDuration("reloadDelay", options.reloadDelay ?? 100);
     this.#stopTimeout = checkDuration("stopTimeout", options.stopTimeout ?? 10_000);
+    if (options.onWebSocketError !== undefined && typeof options.onWebSocketError !== "function") {
+      throw new TypeError("Invalid onWebSocketError: it is not a function");
+    }
     if (!Array.isArray(this.#watchPaths) || this.#watchPaths.some((p) => typeof p !== "string")) {
       throw new TypeError("Invalid watchPaths: it is not an array of paths");
     }
@@ -363,7 +398,7 @@ class Embedded<TConfig> implements EmbeddedServer {
         );
       }
     }
-    const application = new Application();
+    const application = new Application(this.#options); // its ApplicationOptions
     this.#applications.add(application);
     try {
       await configure(application);

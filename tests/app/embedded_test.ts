@@ -12,6 +12,7 @@ import {
 import assert from "node:assert/strict";
 import { deferred, delay, drain, endlessEvents, within } from "../_util/async.ts";
 import { wsClient } from "../_util/clients.ts";
+import { Queue } from "../_util/ws.ts";
 
 /**
  * Either engine, chosen at run time: the union is what these tests pass to embeddedServer, so
@@ -169,6 +170,37 @@ Deno.test("embeddedServer", async (t) => {
   );
 
   for (const engine of WS_ENGINES) {
+    await t.step(
+      `${engine.name}: onWebSocketError reaches the applications it builds`,
+      async () => {
+        const reports = new Queue<[unknown, string]>();
+        const server = embeddedServer(engine, {
+          ...listen,
+          onWebSocketError: (error, request) =>
+            reports.push([error, new URL(request.url).pathname]),
+        }, (app) => {
+          app.install(WebSockets);
+          app.routing((r) => r.webSocket("/fail", () => Promise.reject(new Error("handler bug"))));
+        });
+        const { port } = await server.start();
+        const client = wsClient(`ws://127.0.0.1:${port}/fail`);
+        const printed: unknown[] = [];
+        const print = console.error;
+        console.error = (...args) => void printed.push(args); // the default reporter's way out
+        try {
+          assert.equal((await within(client.closed, 5000, "the close")).code, 1011);
+          const [error, path] = await reports.next("the report");
+          assert.equal(String(error), "Error: handler bug");
+          assert.equal(path, "/fail");
+          assert.deepEqual(printed, []);
+        } finally {
+          console.error = print;
+          client.ws.terminate();
+          await server.stop();
+        }
+      },
+    );
+
     for (const how of ["stop()", "the parent signal"]) {
       await t.step(`${engine.name}: ${how} closes WebSocket sessions with 1001`, async () => {
         const parent = new AbortController();
@@ -471,6 +503,11 @@ Deno.test("embeddedServer", async (t) => {
       // @ts-expect-error: not a module
       () => embeddedServer(WireEngine, listen, 42),
       TypeError,
+    );
+    assert.throws(
+      // @ts-expect-error: not a function
+      () => embeddedServer(WireEngine, { ...listen, onWebSocketError: "console" }, () => {}),
+      /Invalid onWebSocketError: it is not a function/,
     );
   });
 
