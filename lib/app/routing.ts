@@ -49,7 +49,10 @@ export interface RouteContext {
   readonly url: URL;
   /**
    * The path's parameters (`:id` in `/users/:id`, `0` for an unnamed `*`), percent-decoded;
-   * an optional parameter that is absent has no entry.
+   * an optional parameter that is absent has no entry. Decoded, a one-segment parameter may
+   * hold anything the client encoded: `/`, `..`, `\` or NUL (`/files/..%2F..%2Fetc%2Fpasswd`
+   * gives `name` = `"../../etc/passwd"`), so never join one to a folder by hand: serve files
+   * with `serveFile`'s `root`, which confines the path to the folder.
    */
   readonly params: Readonly<Record<string, string>>;
   /** What the engine told about the connection, when it told anything. */
@@ -251,7 +254,9 @@ export interface WebSocketRouteOptions<TData = unknown> {
  * **Paths** are `URLPattern` pathname patterns (`/users/:id`, `/files/*`, `/v{1}?/items`),
  * matched against the request's path, which must match whole (so `/users` and `/users/` are
  * different paths). Parameters reach handlers percent-decoded in `context.params`; a parameter
- * that is not valid percent-encoding gets 400.
+ * that is not valid percent-encoding gets 400. Decoded, a one-segment parameter may hold `/`
+ * and `..` (`%2F`, `%2e%2e`): `/files/:name` matches `/files/..%2F..%2Fetc%2Fpasswd`. Never
+ * join a parameter to a folder to make a file path; pass the folder as `serveFile`'s `root`.
  *
  * **Which route answers**: the first route bound whose method and path match. A `HEAD`
  * request is answered by a `HEAD` route, else by the first matching `GET` route (the engine
