@@ -114,7 +114,8 @@ export interface EmbeddedServer extends AsyncDisposable {
    *
    * @returns The bound address, once listening.
    * @throws {TypeError} When the module specifier does not export a module function.
-   * @throws {Error} When called a second time, or after `stop()`.
+   * @throws {Error} When called a second time, or after `stop()`; or when the parent `signal`
+   * was aborted already, with its reason as the error's `cause`.
    * @throws {DOMException} An `AbortError` when `stop()` or the parent signal comes while the
    * module is loading: the engine never starts.
    */
@@ -284,7 +285,9 @@ class Embedded<TConfig> implements EmbeddedServer {
     }
     if (this.#options.signal?.aborted) {
       void this.stop();
-      return Promise.reject(new Error("Cannot start: the signal was aborted"));
+      return Promise.reject(
+        new Error("Cannot start: the signal was aborted", { cause: this.#options.signal.reason }),
+      );
     }
     this.#state = "starting";
     this.#starting = this.#start();

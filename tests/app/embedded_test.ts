@@ -233,14 +233,20 @@ Deno.test("embeddedServer", async (t) => {
   }
 
   await t.step(
-    "a signal aborted before start: start rejects and the server is finished",
+    "a signal aborted before start: start rejects with the reason as cause, the server is finished",
     async () => {
+      const reason = new Error("user navigated away");
       const server = embeddedServer(
         WireEngine,
-        { ...listen, signal: AbortSignal.abort() },
+        { ...listen, signal: AbortSignal.abort(reason) },
         () => {},
       );
-      await assert.rejects(server.start(), /aborted/);
+      await assert.rejects(server.start(), (error) => {
+        assert.ok(error instanceof Error);
+        assert.equal(error.message, "Cannot start: the signal was aborted");
+        assert.equal(error.cause, reason);
+        return true;
+      });
       await within(server.finished, 1000, "finished");
     },
   );
