@@ -196,6 +196,7 @@ export {
   type RouteHandler,
   type Routing,
   type WebSocketHandler,
+  type WebSocketRouteContext,
   type WebSocketRouteOptions,
 } from "./lib/app/routing.ts";
 export { WebSockets, type WebSocketsConfig, type WebSocketsOptions } from "./lib/app/websockets.ts";

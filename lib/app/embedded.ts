@@ -8,7 +8,7 @@
 
 import { checkDuration } from "../_options.ts";
 import { urlHost } from "../http/head.ts";
-import { Application } from "./application.ts";
+import { Application, type ApplicationOptions } from "./application.ts";
 import type { EngineFactory, RunningEngine } from "./engines.ts";
 import { routeTableOf } from "./routing.ts";
 
@@ -18,8 +18,38 @@ import { routeTableOf } from "./routing.ts";
  */
 export type ApplicationModule = (application: Application) => unknown;
 
-/** Options of {@linkcode embeddedServer}. */
-export interface EmbeddedServerOptions<TConfig> {
+/**
+ * Options of {@linkcode embeddedServer}: where to listen, the lifecycle, the engine's
+ * settings, and the {@linkcode ApplicationOptions} (`onWebSocketError`) of each application
+ * it builds, the first and those of each reload.
+ *
+ * @typeParam TConfig The engine's settings, which `configure` edits.
+ *
+ * @example WebSocket handlers' errors sent to a log of your own
+ * ```ts
+ * import { embeddedServer, type EmbeddedServerOptions, WebSockets, WireEngine, type WireEngineConfig } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const failures: string[] = [];
+ * const options: EmbeddedServerOptions<WireEngineConfig> = {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onListen() {},
+ *   onWebSocketError: (error, request) => failures.push(`${new URL(request.url).pathname}: ${error}`),
+ * };
+ * const server = embeddedServer(WireEngine, options, (app) => {
+ *   app.install(WebSockets);
+ *   app.routing((r) => r.webSocket("/ws", () => { throw new Error("bug"); }));
+ * });
+ * const { port } = await server.start();
+ * const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+ * const closed = await new Promise<CloseEvent>((resolve) => (socket.onclose = resolve));
+ * assert.equal(closed.code, 1011);
+ * assert.deepEqual(failures, ["/ws: Error: bug"]);
+ * await server.stop();
+ * ```
+ */
+export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
   /** The interface to listen on. @default {"0.0.0.0"} */
   hostname?: string;
   /** The port; 0 picks a free one (`start()` resolves with the address). @default {8000} */
@@ -84,7 +114,8 @@ export interface EmbeddedServer extends AsyncDisposable {
    *
    * @returns The bound address, once listening.
    * @throws {TypeError} When the module specifier does not export a module function.
-   * @throws {Error} When called a second time, or after `stop()`.
+   * @throws {Error} When called a second time, or after `stop()`; or when the parent `signal`
+   * was aborted already, with its reason as the error's `cause`.
    * @throws {DOMException} An `AbortError` when `stop()` or the parent signal comes while the
    * module is loading: the engine never starts.
    */
@@ -113,11 +144,18 @@ export interface EmbeddedServer extends AsyncDisposable {
  * working directory, or a URL) whose default export (or export named `module`) is one; only
  * the latter can be reloaded when `watchPaths` change.
  *
+ * The engine may be chosen at run time (`useWire ? WireEngine : NativeEngine`): `configure`
+ * then gets the union of the two engines' settings, so it can set what both have (`tls`,
+ * `onError`) and TypeScript refuses what only one has.
+ *
+ * @typeParam TEngine The engine's type; `configure` gets its settings.
  * @param engine The engine.
- * @param options Where to listen, the parent signal, watched paths and engine settings.
+ * @param options Where to listen, the parent signal, watched paths, engine settings and the
+ * applications' options.
  * @param module The application module, or its specifier.
  * @returns The server, not started yet.
- * @throws {TypeError} For `watchPaths` with a module given as a function, or bad options.
+ * @throws {TypeError} For `watchPaths` with a module given as a function, or bad options (an
+ * `onWebSocketError` that is not a function among them).
  * @throws {RangeError} For a `reloadDelay` or `stopTimeout` that is not a duration.
  *
  * @example An application on the wire engine, stopped by its parent signal
@@ -140,13 +178,37 @@ export interface EmbeddedServer extends AsyncDisposable {
  * parent.abort();
  * await server.finished;
  * ```
+ *
+ * @example The engine chosen at run time, with settings both engines have
+ * ```ts
+ * import { embeddedServer, NativeEngine, WireEngine } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const useWire = Math.random() < 0.5; // known only at run time (a flag, an environment variable)
+ * const server = embeddedServer(useWire ? WireEngine : NativeEngine, {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   onListen() {},
+ *   configure: (config) => {
+ *     config.onError = (_error, request) =>
+ *       new Response(`failed: ${new URL(request.url).pathname}`, { status: 500 });
+ *   },
+ * }, (app) => app.routing((r) => r.get("/fail", () => Promise.reject(new Error("bug")))));
+ * const { port } = await server.start();
+ * const response = await fetch(`http://127.0.0.1:${port}/fail`);
+ * assert.equal(await response.text(), "failed: /fail");
+ * await server.stop();
+ * ```
  */
-export function embeddedServer<TConfig>(
-  engine: EngineFactory<TConfig>,
-  options: EmbeddedServerOptions<TConfig>,
+export function embeddedServer<TEngine extends EngineFactory<unknown>>(
+  engine: TEngine,
+  options: EmbeddedServerOptions<TEngine extends EngineFactory<infer TConfig> ? TConfig : never>,
   module: ApplicationModule | string | URL,
 ): EmbeddedServer {
-  return new Embedded(engine, options, module);
+  // The engine as a factory of its own settings, which TypeScript cannot see through the
+  // conditional type: the settings go from its defaults() through configure to its start().
+  type TConfig = TEngine extends EngineFactory<infer C> ? C : never;
+  return new Embedded(engine as EngineFactory<TConfig>, options, module);
 }
 
 class Embedded<TConfig> implements EmbeddedServer {
@@ -179,6 +241,9 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#watchPaths = options.watchPaths ?? [];
     this.#reloadDelay = checkDuration("reloadDelay", options.reloadDelay ?? 100);
     this.#stopTimeout = checkDuration("stopTimeout", options.stopTimeout ?? 10_000);
+    if (options.onWebSocketError !== undefined && typeof options.onWebSocketError !== "function") {
+      throw new TypeError("Invalid onWebSocketError: it is not a function");
+    }
     if (!Array.isArray(this.#watchPaths) || this.#watchPaths.some((p) => typeof p !== "string")) {
       throw new TypeError("Invalid watchPaths: it is not an array of paths");
     }
@@ -220,7 +285,9 @@ class Embedded<TConfig> implements EmbeddedServer {
     }
     if (this.#options.signal?.aborted) {
       void this.stop();
-      return Promise.reject(new Error("Cannot start: the signal was aborted"));
+      return Promise.reject(
+        new Error("Cannot start: the signal was aborted", { cause: this.#options.signal.reason }),
+      );
     }
     this.#state = "starting";
     this.#starting = this.#start();
@@ -334,7 +401,7 @@ class Embedded<TConfig> implements EmbeddedServer {
         );
       }
     }
-    const application = new Application();
+    const application = new Application(this.#options); // its ApplicationOptions
     this.#applications.add(application);
     try {
       await configure(application);

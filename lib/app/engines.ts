@@ -105,8 +105,11 @@ export interface NativeEngineConfig {
   tls?: { cert: string; key: string };
   /** Let several processes listen on the port (Linux; `Deno.serve`'s `reusePort`). */
   reusePort?: boolean;
-  /** Turns a handler's error into a response (`Deno.serve`'s `onError`); default 500. */
-  onError?: (error: unknown) => Response | Promise<Response>;
+  /**
+   * Turns a handler's error into a response, as the wire engine's `onError` does (so one
+   * function serves both engines); by default `Deno.serve` prints the error and answers 500.
+   */
+  onError?: (error: unknown, request: Request) => Response | Promise<Response>;
 }
 
 /**
@@ -157,7 +160,15 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
     }
   },
   start(handler, environment, config) {
-    const { tls, ...rest } = config;
+    const { tls, onError, ...rest } = config;
+    // Deno.serve's own onError is not told the request: catch here, where it is known.
+    const serve: EngineHandler = onError === undefined ? handler : async (request, info) => {
+      try {
+        return await handler(request, info);
+      } catch (error) {
+        return await onError(error, request);
+      }
+    };
     const server = Deno.serve(
       {
         hostname: environment.hostname,
@@ -167,7 +178,7 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
         ...(tls ? { cert: tls.cert, key: tls.key } : {}),
       },
       (request, info) =>
-        refuseAuthority(request) ?? refuseMethodCase(request) ?? handler(request, info),
+        refuseAuthority(request) ?? refuseMethodCase(request) ?? serve(request, info),
     );
     return {
       addr: server.addr as Deno.NetAddr,

@@ -13,6 +13,7 @@ import { WebSocketError } from "../websocket/error.ts";
 import { WireEngineRequiredError } from "../websocket/native.ts";
 import { CloseCode } from "../websocket/frame.ts";
 import type { MessageSession, RawWebSocketSession } from "../websocket/session.ts";
+import { checkUpgradeRequest } from "../websocket/handshake.ts";
 import { upgradeWebSocket, type UpgradeWebSocketOptions } from "../websocket/upgrade.ts";
 import { type Application, PluginError, type ServeInfo } from "./application.ts";
 import { checkProtocols, WebSockets, type WebSocketsConfig } from "./websockets.ts";
@@ -48,7 +49,10 @@ export interface RouteContext {
   readonly url: URL;
   /**
    * The path's parameters (`:id` in `/users/:id`, `0` for an unnamed `*`), percent-decoded;
-   * an optional parameter that is absent has no entry.
+   * an optional parameter that is absent has no entry. Decoded, a one-segment parameter may
+   * hold anything the client encoded: `/`, `..`, `\` or NUL (`/files/..%2F..%2Fetc%2Fpasswd`
+   * gives `name` = `"../../etc/passwd"`), so never join one to a folder by hand: serve files
+   * with `serveFile`'s `root`, which confines the path to the folder.
    */
   readonly params: Readonly<Record<string, string>>;
   /** What the engine told about the connection, when it told anything. */
@@ -88,13 +92,44 @@ export type RouteHandler = (
 ) => Response | Promise<Response>;
 
 /**
+ * What a WebSocket route's handler learns besides the session: the {@linkcode RouteContext} of
+ * the upgrade request, and what the route's `beforeUpgrade` hook accepted it with.
+ *
+ * @typeParam TData What the route's `beforeUpgrade` hook returns when it lets the upgrade go on.
+ *
+ * @example The user a hook found, in the handler
+ * ```ts
+ * import { Application, type MessageSession, type WebSocketRouteContext, WebSockets } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const greet = async (session: MessageSession, { data }: WebSocketRouteContext<{ name: string }>) => {
+ *   await session.send(`hello ${data.name}`);
+ * };
+ * const app = new Application();
+ * app.install(WebSockets);
+ * app.routing((r) => r.webSocket("/hello", greet, { beforeUpgrade: () => ({ name: "Ada" }) }));
+ * assert.equal(app.sessions, 0);
+ * ```
+ */
+export interface WebSocketRouteContext<TData = unknown> extends RouteContext {
+  /**
+   * What the route's `beforeUpgrade` hook returned (or its promise resolved with) to let the
+   * upgrade go on, as Bun's `ws.data`: undefined when the route has no hook.
+   */
+  readonly data: TData;
+}
+
+/**
  * A WebSocket route's handler (Ktor's `webSocket { … }` block): it runs once the request was
  * accepted, and the session is closed with 1000 when it returns (or its promise resolves), so
- * await the loops that use the session. When it throws, the session is closed with 1011.
+ * await the loops that use the session. When it throws, the session is closed with 1011; it
+ * cannot refuse the upgrade any more (the client has its 101): refuse in the route's
+ * `beforeUpgrade` hook (see {@linkcode WebSocketRouteOptions}).
  *
  * @typeParam S The session type: a {@linkcode MessageSession} (the wire engine's
  * `WebSocketSession` or the native engine's `NativeWebSocketSession`) or a
  * {@linkcode RawWebSocketSession}.
+ * @typeParam TData What the route's `beforeUpgrade` hook accepts the upgrade with.
  *
  * @example A handler written apart from its route; a plain GET gets the handshake's 400
  * ```ts
@@ -114,10 +149,16 @@ export type RouteHandler = (
  * assert.match(await plain.text(), /^Cannot upgrade: Upgrade does not hold websocket/);
  * ```
  */
-export type WebSocketHandler<S> = (session: S, context: RouteContext) => void | Promise<void>;
+export type WebSocketHandler<S, TData = unknown> = (
+  session: S,
+  context: WebSocketRouteContext<TData>,
+) => void | Promise<void>;
 
 /**
  * Options of {@linkcode Routing.webSocket} and {@linkcode Routing.webSocketRaw}.
+ *
+ * @typeParam TData What `beforeUpgrade` accepts an upgrade with, for the handler's
+ * `context.data`.
  *
  * @example A route with its own subprotocols
  * ```ts
@@ -131,7 +172,7 @@ export type WebSocketHandler<S> = (session: S, context: RouteContext) => void | 
  * assert.throws(() => app.routing((r) => r.webSocket("/bad", async () => {}, { protocols: ["a b"] })), TypeError);
  * ```
  */
-export interface WebSocketRouteOptions {
+export interface WebSocketRouteOptions<TData = unknown> {
   /**
    * The subprotocols this route supports, replacing the {@linkcode WebSockets} plugin's
    * `protocols`; the client's first offer among them is agreed.
@@ -139,6 +180,72 @@ export interface WebSocketRouteOptions {
    * @default {the plugin's protocols}
    */
   protocols?: readonly string[];
+  /**
+   * Decides whether to upgrade, before the 101 (Ktor's `authenticate { webSocket(…) }`, ws's
+   * `verifyClient`): called with the upgrade request and its route context (`params`, `url`,
+   * `remoteAddr`…) once the handshake was checked (a request that is no valid upgrade, or
+   * whose `Origin` the {@linkcode WebSockets} plugin refuses, gets its 400, 403 or 426 without
+   * a call), and may be async.
+   *
+   * - It **refuses** by returning a `Response` (a 401 with `WWW-Authenticate`, a 403, a
+   *   redirect…) or throwing an `HttpError` (its response): the client gets that answer, and
+   *   no session is made, so the handler does not run.
+   * - It **accepts** by returning anything else (or nothing): the upgrade goes on, and what it
+   *   returned is the handler's `context.data` (the user it found, say). Any other error it
+   *   throws goes to the engine, which answers 500, as for an HTTP handler.
+   *
+   * An HTTP route on the same path cannot do this: a `GET` asking for an upgrade goes to the
+   * WebSocket route first. If the application is disposed while the hook runs, the answer is
+   * the 503 of a stopping application. On the native engine, keep async hooks short: Deno
+   * 2.9 does not see a client that leaves before the response, and an upgrade answered after
+   * it left never opens (its session ends with 1006 after the plugin's `timeout`) and keeps
+   * `Deno.serve`'s graceful shutdown from finishing; the wire engine sees the client go. For TypeScript to carry the result's type to the handler, give it
+   * (`r.webSocket<User>(…)`, checked against what the hook returns) or annotate each parameter
+   * of the hook: the handler comes first, so its `data` cannot wait for the hook's inference.
+   *
+   * @example Refusing an upgrade without a token with 401
+   * ```ts
+   * import { Application, HttpError, WebSockets } from "@wirestream/wirestream";
+   * import assert from "node:assert/strict";
+   *
+   * const users = new Map([["t0ken", { name: "Ada" }]]);
+   * const findUser = async (token: string | null) => users.get(token ?? ""); // a lookup
+   * const app = new Application();
+   * app.install(WebSockets);
+   * app.routing((r) =>
+   *   r.webSocket("/chat/:room", async (session, { data, params }) => {
+   *     await session.send(`${data.name} joined ${params.room}`);
+   *   }, {
+   *     beforeUpgrade: async (request: Request) => {
+   *       const user = await findUser(new URL(request.url).searchParams.get("token"));
+   *       if (user === undefined) {
+   *         throw new HttpError(401, "Cannot join: no valid token", {
+   *           headers: { "www-authenticate": "Bearer" },
+   *         });
+   *       }
+   *       return user; // the handler's context.data
+   *     },
+   *   })
+   * );
+   * const refused = await app.fetch(new Request("http://localhost/chat/lobby?token=nope", {
+   *   headers: {
+   *     host: "localhost",
+   *     upgrade: "websocket",
+   *     connection: "Upgrade",
+   *     "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+   *     "sec-websocket-version": "13",
+   *   },
+   * }));
+   * assert.equal(refused.status, 401);
+   * assert.equal(refused.headers.get("www-authenticate"), "Bearer");
+   * assert.equal(app.sessions, 0); // no session was made
+   * await refused.body?.cancel();
+   * ```
+   */
+  beforeUpgrade?: (
+    request: Request,
+    context: RouteContext,
+  ) => Response | TData | Promise<Response | TData>;
 }
 
 /**
@@ -147,7 +254,9 @@ export interface WebSocketRouteOptions {
  * **Paths** are `URLPattern` pathname patterns (`/users/:id`, `/files/*`, `/v{1}?/items`),
  * matched against the request's path, which must match whole (so `/users` and `/users/` are
  * different paths). Parameters reach handlers percent-decoded in `context.params`; a parameter
- * that is not valid percent-encoding gets 400.
+ * that is not valid percent-encoding gets 400. Decoded, a one-segment parameter may hold `/`
+ * and `..` (`%2F`, `%2e%2e`): `/files/:name` matches `/files/..%2F..%2Fetc%2Fpasswd`. Never
+ * join a parameter to a folder to make a file path; pass the folder as `serveFile`'s `root`.
  *
  * **Which route answers**: the first route bound whose method and path match. A `HEAD`
  * request is answered by a `HEAD` route, else by the first matching `GET` route (the engine
@@ -267,14 +376,19 @@ export interface Routing {
    * default: its 500) or responses (a Hono middleware setting headers after `next()`: the
    * client gets 200, the session ends with 1006) defeats the upgrade.
    *
+   * To refuse an upgrade (a client without credentials: 401, 403), give `options` a
+   * `beforeUpgrade` hook: it runs before the 101, where the handler runs after it.
+   *
+   * @typeParam TData What the `beforeUpgrade` hook accepts the upgrade with: the handler's
+   * `context.data`.
    * @param path A `URLPattern` pathname pattern, starting with `/`.
    * @param handler Runs the session; the session closes with 1000 when it returns, with 1011
    * when it throws.
-   * @param options The route's subprotocols.
+   * @param options The route's subprotocols, and the hook that may refuse the upgrade.
    * @returns This routing.
    * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
-   * @throws {TypeError} As {@linkcode Routing.route} does, or for a subprotocol that is not a
-   * token.
+   * @throws {TypeError} As {@linkcode Routing.route} does, for a subprotocol that is not a
+   * token, or for a `beforeUpgrade` that is not a function.
    *
    * @example A chat route with a subprotocol
    * ```ts ignore
@@ -290,10 +404,10 @@ export interface Routing {
    * });
    * ```
    */
-  webSocket(
+  webSocket<TData = undefined>(
     path: string,
-    handler: WebSocketHandler<MessageSession>,
-    options?: WebSocketRouteOptions,
+    handler: WebSocketHandler<MessageSession, TData>,
+    options?: WebSocketRouteOptions<TData>,
   ): this;
   /**
    * Binds a raw WebSocket route (Ktor's `webSocketRaw`): as {@linkcode Routing.webSocket}, but
@@ -306,18 +420,20 @@ export interface Routing {
    * `deno serve` directly, each upgrade to the route gets 501 with a body naming the wire
    * engine. The same holds for every WebSocket route when the plugin's `masking` is true.
    *
+   * @typeParam TData What the `beforeUpgrade` hook accepts the upgrade with: the handler's
+   * `context.data`.
    * @param path A `URLPattern` pathname pattern, starting with `/`.
    * @param handler Runs the session; the session closes with 1000 when it returns, with 1011
    * when it throws.
-   * @param options The route's subprotocols.
+   * @param options The route's subprotocols, and the hook that may refuse the upgrade.
    * @returns This routing.
    * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
    * @throws {TypeError} As {@linkcode Routing.webSocket} does.
    */
-  webSocketRaw(
+  webSocketRaw<TData = undefined>(
     path: string,
-    handler: WebSocketHandler<RawWebSocketSession>,
-    options?: WebSocketRouteOptions,
+    handler: WebSocketHandler<RawWebSocketSession, TData>,
+    options?: WebSocketRouteOptions<TData>,
   ): this;
 }
 
@@ -332,6 +448,7 @@ interface Route {
     readonly options: UpgradeWebSocketOptions;
     readonly config: WebSocketsConfig;
     readonly handler: WebSocketHandler<MessageSession | RawWebSocketSession>;
+    readonly beforeUpgrade: WebSocketRouteOptions["beforeUpgrade"];
   } | null;
   readonly handler: RouteHandler | null;
 }
@@ -416,31 +533,35 @@ export class RouteTable implements Routing {
     return this.#bind("OPTIONS", path, handler, null);
   }
 
-  webSocket(
+  webSocket<TData = undefined>(
     path: string,
-    handler: WebSocketHandler<MessageSession>,
-    options: WebSocketRouteOptions = {},
+    handler: WebSocketHandler<MessageSession, TData>,
+    options: WebSocketRouteOptions<TData> = {},
   ): this {
     return this.#bindWebSocket("webSocket", false, path, handler, options);
   }
 
-  webSocketRaw(
+  webSocketRaw<TData = undefined>(
     path: string,
-    handler: WebSocketHandler<RawWebSocketSession>,
-    options: WebSocketRouteOptions = {},
+    handler: WebSocketHandler<RawWebSocketSession, TData>,
+    options: WebSocketRouteOptions<TData> = {},
   ): this {
     return this.#bindWebSocket("webSocketRaw", true, path, handler, options);
   }
 
-  #bindWebSocket(
+  #bindWebSocket<TData>(
     kind: string,
     raw: boolean,
     path: string,
-    handler: WebSocketHandler<never>,
-    options: WebSocketRouteOptions,
+    handler: WebSocketHandler<never, TData>,
+    options: WebSocketRouteOptions<TData>,
   ): this {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Invalid ${kind} options: they are not an object`);
+    }
+    const beforeUpgrade = options.beforeUpgrade;
+    if (beforeUpgrade !== undefined && typeof beforeUpgrade !== "function") {
+      throw new TypeError(`Invalid ${kind} option beforeUpgrade: it is not a function`);
     }
     const config = this.#application.pluginOrNull(WebSockets);
     if (config === null) {
@@ -457,6 +578,7 @@ export class RouteTable implements Routing {
       raw,
       config,
       handler: handler as WebSocketHandler<MessageSession | RawWebSocketSession>,
+      beforeUpgrade,
       options: {
         pingInterval: config.pingInterval,
         timeout: config.timeout,
@@ -602,11 +724,9 @@ export class RouteTable implements Routing {
     route: NonNullable<Route["webSocket"]>,
     request: Request,
     context: RouteContext,
-  ): Response {
+  ): Response | Promise<Response> {
     const signal = this.#application.signal;
-    if (signal.aborted) {
-      return new HttpError(503, "Cannot upgrade: the application is stopping").toResponse();
-    }
+    if (signal.aborted) return stopping();
     const host = request.headers.get("host");
     const options: UpgradeWebSocketOptions = {
       ...route.options,
@@ -614,6 +734,48 @@ export class RouteTable implements Routing {
       checkOrigin: (origin) =>
         route.config.isAllowedOrigin(origin, host, request.url.startsWith("https:")),
     };
+    const hook = route.beforeUpgrade;
+    if (hook === undefined) return this.#accept(route, request, options, context, undefined);
+    let decision: unknown;
+    try {
+      // The handshake first: a request that is no upgrade, or comes from an origin refused,
+      // gets its 400, 403 or 426 as without a hook, which so only sees upgrades it may accept.
+      checkUpgradeRequest(request, options);
+      decision = hook(request, context);
+    } catch (error) {
+      return answerError(error);
+    }
+    if (!(decision instanceof Promise)) {
+      return this.#decided(route, request, options, context, decision);
+    }
+    return decision.then(
+      (decided) => this.#decided(route, request, options, context, decided),
+      answerError,
+    );
+  }
+
+  /** Answers with what a `beforeUpgrade` hook returned, or upgrades with it as the data. */
+  #decided(
+    route: NonNullable<Route["webSocket"]>,
+    request: Request,
+    options: UpgradeWebSocketOptions,
+    context: RouteContext,
+    decision: unknown,
+  ): Response {
+    if (decision instanceof Response) return decision;
+    // An async hook may have outlasted the application.
+    if (options.signal?.aborted) return stopping();
+    return this.#accept(route, request, options, context, decision);
+  }
+
+  /** Upgrades, counts the session, and runs the handler with it. */
+  #accept(
+    route: NonNullable<Route["webSocket"]>,
+    request: Request,
+    options: UpgradeWebSocketOptions,
+    context: RouteContext,
+    data: unknown,
+  ): Response {
     let upgrade: { response: Response; session: MessageSession | RawWebSocketSession };
     try {
       upgrade = route.raw
@@ -631,7 +793,7 @@ export class RouteTable implements Routing {
     const closed = upgrade.session.closed;
     this.#open.add(closed);
     closed.then(() => this.#open.delete(closed));
-    this.#run(route.handler, upgrade.session, context);
+    this.#run(route.handler, upgrade.session, { ...context, data });
     return upgrade.response;
   }
 
@@ -639,7 +801,7 @@ export class RouteTable implements Routing {
   async #run(
     handler: WebSocketHandler<MessageSession | RawWebSocketSession>,
     session: MessageSession | RawWebSocketSession,
-    context: RouteContext,
+    context: WebSocketRouteContext,
   ): Promise<void> {
     try {
       await handler(session, context);
@@ -677,6 +839,11 @@ function decodeParams(groups: Record<string, string | undefined>): Record<string
     }
   }
   return params;
+}
+
+/** The 503 of a WebSocket route whose application was disposed. */
+function stopping(): Response {
+  return new HttpError(503, "Cannot upgrade: the application is stopping").toResponse();
 }
 
 /** An `HttpError` as its response; anything else is thrown on to the engine. */

@@ -87,6 +87,21 @@ export interface ServeFileOptions
    * @default {65536}
    */
   chunkSize?: number;
+  /**
+   * The folder to serve from: `path` is then a string relative to it (a route parameter, the
+   * rest of a URL path), and the file served is always inside it. Without it, `path` is used
+   * as it is, which is safe only for a path the handler chose itself.
+   *
+   * Refused with 404 before any file is looked at: an absolute `path` (`/etc/passwd`, a
+   * drive `C:`), a `..` segment (even one that would stay inside), a backslash (a separator on
+   * Windows, refused on every system so that one rule holds) and NUL. Then the folder and the
+   * file are resolved with `Deno.realPath`, and a file whose real path is outside the folder's
+   * gets 404 too: a symbolic link inside the folder is followed only to a target inside it.
+   * Every refusal, and a target that cannot be resolved, is the 404 of a missing file, so the
+   * answer never tells whether something outside exists. (This guards against what the URL
+   * says, not against someone who can write into the folder while it is served.)
+   */
+  root?: string | URL;
 }
 
 /**
@@ -107,21 +122,41 @@ export interface ServeFileOptions
  *   since it was first opened fails the body rather than mixing two versions: each range
  *   checks it when it opens and again before its last chunk.
  *
- * The path is used as it is: a handler that maps URLs to files must keep them inside its
- * folder itself.
+ * Without `root`, the path is used as it is. A handler that maps URLs to files must give the
+ * folder as `root` and the part of the URL as `path`: route parameters are percent-decoded,
+ * so `/files/:name` matches `/files/..%2F..%2Fetc%2Fpasswd` with `name` =
+ * `"../../etc/passwd"`, and `serveFile(request, dir + "/" + name)` would serve that file.
  *
  * @param request The request.
- * @param path The file.
- * @param options The validators, the media type, the range limit and the read size.
+ * @param path The file; with `root`, a path relative to it.
+ * @param options The folder to serve from, the validators, the media type, the range limit
+ * and the read size.
  * @returns The answer.
- * @throws {Deno.errors.NotCapable} Without read permission for `path`.
+ * @throws {Deno.errors.NotCapable} Without read permission for `path` (or `root`).
  * @throws {RangeError} When `maxRanges` or `chunkSize` is not an integer from 1.
+ * @throws {TypeError} When `root` is given and is not a string or URL, or `path` is not a
+ * string.
  *
  * @example A route that serves a video with seeking
  * ```ts ignore
  * import { serveFile } from "@wirestream/wirestream";
  *
  * Deno.serve((request) => serveFile(request, "./media/clip.mp4"));
+ * ```
+ *
+ * @example Files of a folder by name, never outside it
+ * ```ts
+ * import { Application, serveFile } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const app = new Application().routing((r) => {
+ *   r.get("/files/:name", (request, { params }) => serveFile(request, params.name!, { root: "./public" }));
+ * });
+ * const get = (path: string) => app.fetch(new Request(`http://localhost${path}`));
+ * // params.name is "../../../etc/passwd", then "/etc/passwd": each refused with the 404 of a
+ * // missing file, before any file is looked at.
+ * assert.equal((await get("/files/..%2F..%2F..%2Fetc%2Fpasswd")).status, 404);
+ * assert.equal((await get("/files/%2Fetc%2Fpasswd")).status, 404);
  * ```
  *
  * @example Methods other than GET and HEAD are refused before the file is looked at
@@ -141,14 +176,29 @@ export async function serveFile(
 ): Promise<Response> {
   const chunkSize = checkLimit("chunkSize", options.chunkSize ?? 65_536, 1);
   if (chunkSize === Infinity) throw new RangeError("Invalid chunkSize: Infinity is not a size");
+  const root = options.root;
+  if (root !== undefined) {
+    if (typeof root !== "string" && !(root instanceof URL)) {
+      throw new TypeError("Invalid root: it is not a path or a file URL");
+    }
+    if (typeof path !== "string") {
+      throw new TypeError("Cannot serve file: with root, the path is a string relative to it");
+    }
+  }
   const notAllowed = checkMethod(request);
   if (notAllowed !== null) return notAllowed;
+  const notFound = () =>
+    failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
+  const name = path; // the media type follows the name asked for, not a link's target
   let info: Deno.FileInfo;
   try {
-    // Stat first: opening a FIFO to read waits for a writer, so only a regular file is opened.
-    if (!(await Deno.stat(path)).isFile) {
-      return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
+    if (root !== undefined) {
+      const inside = await confine(root, path as string);
+      if (inside === null) return notFound();
+      path = inside;
     }
+    // Stat first: opening a FIFO to read waits for a writer, so only a regular file is opened.
+    if (!(await Deno.stat(path)).isFile) return notFound();
     // Then open it before answering: a stat passes for a file the process may not read, which
     // would get 200 and a body that fails. The handle only gives the info; each range opens its
     // own when the body reaches it, so no handle outlives this call.
@@ -156,29 +206,61 @@ export async function serveFile(
     info = await file.stat();
   } catch (error) {
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
-      return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
+      return notFound();
     }
     if (error instanceof Deno.errors.PermissionDenied) {
       return failure(request, 403, "Cannot serve file: no access", new Headers(options.headers));
     }
     throw error;
   }
-  if (!info.isFile) { // replaced by something else between the stat and the open
-    return failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
-  }
+  if (!info.isFile) return notFound(); // replaced by something else between the stat and the open
   const mtime = info.mtime?.getTime();
   const etag = options.etag === undefined
     ? mtime === undefined ? undefined : `"${info.size.toString(16)}-${mtime.toString(16)}"`
     : options.etag ?? undefined;
+  const file = path;
   return serveRanges(request, {
     size: info.size,
-    open: (range) => readRange(path, range, info, chunkSize),
-    contentType: options.contentType ?? mediaTypeOf(path),
+    open: (range) => readRange(file, range, info, chunkSize),
+    contentType: options.contentType ?? mediaTypeOf(name),
     etag,
     lastModified: info.mtime ?? undefined,
     ...(options.maxRanges === undefined ? {} : { maxRanges: options.maxRanges }),
     ...(options.headers === undefined ? {} : { headers: options.headers }),
   });
+}
+
+/**
+ * The real path of `path` inside `root`, or null when it is not a relative path that stays
+ * there (an absolute one, a `..` segment, a backslash, NUL), cannot be resolved, or resolves
+ * (through a symbolic link) outside the real path of `root`. Checked on the text first, so a
+ * refused path touches nothing; only `root` itself failing to resolve throws.
+ */
+async function confine(root: string | URL, path: string): Promise<string | null> {
+  if (
+    path.startsWith("/") || /^[A-Za-z]:/.test(path) || path.includes("\\") ||
+    path.includes("\0") || path.split("/").includes("..")
+  ) {
+    return null;
+  }
+  const base = await Deno.realPath(root); // NotFound for a missing root: the caller's 404
+  const separator = Deno.build.os === "windows" ? "\\" : "/";
+  const prefix = base.endsWith(separator) ? base : base + separator;
+  let real: string;
+  try {
+    real = await Deno.realPath(prefix + path);
+  } catch (error) {
+    // A target that cannot be resolved is missing, whatever the reason: a link to a folder
+    // outside that the process may not read must not answer otherwise than a link to nothing.
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.FilesystemLoop
+    ) {
+      return null;
+    }
+    throw error;
+  }
+  return real.startsWith(prefix) ? real : null;
 }
 
 /** The media type of `path`'s extension. */

@@ -41,9 +41,10 @@ export interface FrameDecoderOptions {
    */
   maxFrameSize?: number;
   /**
-   * The reserved bits that an extension allows; any other set bit fails with 1002.
+   * The reserved bits that an extension allows; any other set bit fails with 1002. By default
+   * (an empty object) none is allowed.
    *
-   * @default {{}}
+   * @default {none}
    */
   allowedRsv?: AllowedRsv;
 }

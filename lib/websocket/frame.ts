@@ -8,8 +8,10 @@
 import { WebSocketError } from "./error.ts";
 
 /**
- * The opcodes of RFC 6455 §5.2 that a frame may carry. Reserved opcodes (3–7, 0xB–0xF) are
- * rejected by the decoder and never built.
+ * The opcodes of RFC 6455 §5.2 that a frame may carry. The reserved ones (3–7, 0xB–0xF) are
+ * not in this type, but a `Frame` holding one can still be built (`new Frame(3 as Opcode)`:
+ * the constructor checks nothing); no such frame reaches the wire: the decoder fails the
+ * connection with 1002 on receiving one, and the encoder throws a `RangeError` on sending one.
  *
  * @example Telling control frames from data frames
  * ```ts
@@ -18,6 +20,16 @@ import { WebSocketError } from "./error.ts";
  *
  * assert.equal(Opcode.Ping, 0x9);
  * assert.equal((Opcode.Close & 0x8) !== 0, true); // control opcodes have the top bit set
+ * ```
+ *
+ * @example A reserved opcode is built, and refused when encoded
+ * ```ts
+ * import { Frame, FrameEncoder, Opcode } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * const reserved = new Frame(3 as Opcode);
+ * assert.equal(reserved.opcode, 3);
+ * assert.throws(() => new FrameEncoder().encode(reserved, { enqueue() {} }), RangeError);
  * ```
  */
 export const Opcode = {
@@ -149,8 +161,8 @@ export class Frame {
   readonly rsv3: boolean;
 
   /**
-   * Creates a frame. Shapes the encoder cannot send (a control frame over 125 bytes or
-   * fragmented) are rejected when it is encoded, not here.
+   * Creates a frame. Shapes the encoder cannot send (a reserved opcode, a control frame over
+   * 125 bytes or fragmented) are rejected when it is encoded, not here.
    *
    * @param opcode The opcode.
    * @param payload The unmasked payload.

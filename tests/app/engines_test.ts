@@ -7,7 +7,6 @@
 import {
   type Application,
   embeddedServer,
-  type EngineFactory,
   NativeEngine,
   WebSockets,
   WireEngine,
@@ -17,8 +16,8 @@ import { within } from "../_util/async.ts";
 import { wsClient } from "../_util/clients.ts";
 import { dial, textOf } from "../_util/http.ts";
 
-// deno-lint-ignore no-explicit-any
-type AnyEngine = EngineFactory<any>;
+/** Either engine, chosen at run time. */
+type AnyEngine = typeof NativeEngine | typeof WireEngine;
 
 const listen = { hostname: "127.0.0.1", port: 0, onListen() {} } as const;
 const tlsDir = new URL("../_util/tls/", import.meta.url);
@@ -103,6 +102,61 @@ Deno.test("NativeEngine", async (t) => {
       }
     });
   }
+
+  await t.step("the HTTP size limits the README gives each engine", async () => {
+    const sizes = (app: Application) =>
+      app.routing((r) => {
+        r.get("/x", () => new Response("ok"));
+        r.post("/upload", () => new Response("ok")); // does not read the body
+      });
+    /** The status of a request with `fields` (Host and Connection included) and `pad`. */
+    const status = async (port: number, line: string, fields: number, head = 0) => {
+      const extra = Array.from({ length: fields - 2 }, (_, i) => `X-${i}: y\r\n`).join("");
+      let request = `${line}\r\nHost: a\r\nConnection: close\r\n${extra}`;
+      if (head > 0) {
+        const rest = head - request.length - "X-Pad: \r\n\r\n".length;
+        request += `X-Pad: ${"p".repeat(rest)}\r\n`;
+      }
+      request += "\r\n";
+      if (head > 0) assert.equal(request.length, head);
+      const client = await dial(port);
+      try {
+        await client.send(request);
+        return (await client.next())?.status;
+      } finally {
+        await client.close();
+      }
+    };
+    const lineOf = (length: number) => `GET /x?${"a".repeat(length - 16)} HTTP/1.1`;
+    const upload = (bytes: number) => `POST /upload HTTP/1.1\r\nContent-Length: ${bytes}`;
+    // [what, request line, fields, head size, wire's status, native's status]
+    const cases: [string, string, number, number, number, number][] = [
+      ["an 8 KiB request line", lineOf(8192), 2, 0, 200, 200],
+      ["a request line over 8 KiB", lineOf(8193), 2, 0, 414, 200],
+      ["a 16 KiB head", "GET /x HTTP/1.1", 2, 16_384, 200, 200],
+      ["a head over 16 KiB", "GET /x HTTP/1.1", 2, 16_385, 431, 200],
+      ["a head of 64 KiB", "GET /x HTTP/1.1", 2, 65_536, 431, 200],
+      ["a head over 64 KiB", "GET /x HTTP/1.1", 2, 66_000, 431, 400],
+      ["100 fields", "GET /x HTTP/1.1", 100, 0, 200, 200],
+      ["101 fields", "GET /x HTTP/1.1", 101, 0, 431, 200],
+      ["128 fields", "GET /x HTTP/1.1", 128, 0, 431, 200],
+      ["129 fields", "GET /x HTTP/1.1", 129, 0, 431, 400],
+      ["a body of 128 MiB", upload(128 * 1024 * 1024), 1, 0, 200, 200],
+      ["a body over 128 MiB", upload(128 * 1024 * 1024 + 1), 1, 0, 413, 200],
+    ];
+    for (const engine of [WireEngine, NativeEngine] as AnyEngine[]) {
+      const server = embeddedServer(engine, listen, sizes);
+      const { port } = await server.start();
+      try {
+        for (const [what, line, fields, head, wire, native] of cases) {
+          const want = engine === WireEngine ? wire : native;
+          assert.equal(await status(port, line, fields, head), want, `${engine.name}: ${what}`);
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  });
 
   const rawRoute = (app: Application) => {
     app.install(WebSockets);

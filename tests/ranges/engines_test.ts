@@ -1,8 +1,9 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // serveFile and serveRanges over real sockets on 127.0.0.1, on both engines, with curl (-r,
-// -I, -C -) and Deno's fetch as clients: what arrives is byte for byte the file's.
+// -I, -C -) and Deno's fetch as clients: what arrives is byte for byte the file's. Then
+// serveFile's root behind routes, with curl --path-as-is: no URL leaves the folder.
 import assert from "node:assert/strict";
-import { type ByteRange, serveFile, serveRanges } from "@wirestream/wirestream";
+import { Application, type ByteRange, serveFile, serveRanges } from "@wirestream/wirestream";
 import { boundaryOf, parseByteranges } from "../_util/byteranges.ts";
 import { curl, parseCurl } from "../_util/curl.ts";
 import { engines } from "../_util/engines.ts";
@@ -280,5 +281,100 @@ Deno.test("serveFile and serveRanges on both engines", async (t) => {
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serveFile with root on both engines: URLs cannot leave the folder", async (t) => {
+  // base/secret.txt is outside the root; base/public is the root.
+  const base = await Deno.makeTempDir({ prefix: "wirestream-root-" });
+  const root = `${base}/public`;
+  await Deno.mkdir(`${root}/sub`, { recursive: true });
+  await Deno.writeTextFile(`${base}/secret.txt`, "SECRET");
+  await Deno.writeTextFile(`${root}/hello.txt`, "hello");
+  await Deno.writeTextFile(`${root}/a..b.txt`, "dots in a name");
+  await Deno.writeTextFile(`${root}/sub/a.txt`, "in sub");
+  await Deno.symlink("hello.txt", `${root}/link-in.txt`); // stays inside: followed
+  await Deno.symlink("../secret.txt", `${root}/link-out.txt`); // leaves: 404
+  await Deno.symlink("../nothing.txt", `${root}/link-nowhere.txt`); // leaves, to nothing: 404
+  await Deno.symlink("..", `${root}/up`); // a folder link that leaves: 404 below it
+  const app = new Application().routing((r) => {
+    r.get("/files/:name", (request, { params }) => serveFile(request, params.name!, { root }));
+    r.get("/static/*", (request, { params }) => serveFile(request, params[0]!, { root }));
+  });
+  /** What curl gets for `path`, sent as it is (--path-as-is): the status and body. */
+  const fetchAsIs = async (origin: string, path: string) => {
+    const { code, stdout, stderr } = await curl("-i", "--raw", "--path-as-is", origin + path);
+    assert.equal(code, 0, stderr);
+    const response = await one(stdout);
+    return `${response.status} ${latin1(response.body)}`;
+  };
+  const missing = "404 Cannot serve file: not found\n";
+  try {
+    for (const engine of engines) {
+      await t.step(engine.name, async (t) => {
+        const server = engine.serve(app.handler);
+        const at = (path: string) => fetchAsIs(server.origin, path);
+        try {
+          await t.step("serves the folder's files, and links that stay inside", async () => {
+            assert.equal(await at("/files/hello.txt"), "200 hello");
+            assert.equal(await at("/files/a..b.txt"), "200 dots in a name");
+            assert.equal(await at("/files/link-in.txt"), "200 hello");
+            assert.equal(await at("/static/sub/a.txt"), "200 in sub");
+            assert.equal(await at("/files/sub%2Fa.txt"), "200 in sub"); // a / in one segment
+          });
+
+          await t.step("a parameter that decodes to .. or / is refused: 404", async () => {
+            for (
+              const path of [
+                "/files/..%2Fsecret.txt", // the review's repro, one level up
+                "/files/..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+                "/files/%2e%2e%2Fsecret.txt",
+                "/files/%2E%2E%2fsecret.txt",
+                "/files/sub%2F..%2F..%2Fsecret.txt",
+                "/files/sub%2F..%2Fhello.txt", // would stay inside: refused all the same
+                "/files/%2Fetc%2Fpasswd", // absolute
+                "/files/%2F" + encodeURIComponent(`${base}/secret.txt`.slice(1)),
+                "/files/..%5Csecret.txt", // a backslash: a separator on Windows
+                "/files/..%5c..%5c..%5cetc%5cpasswd",
+                "/files/C%3A%5CWindows%5Cwin.ini", // a drive
+                "/files/hello.txt%00", // NUL
+                "/files/hello.txt%00.png",
+                "/static/..%2Fsecret.txt",
+                "/static/sub/..%2F..%2Fsecret.txt",
+              ]
+            ) {
+              assert.equal(await at(path), missing, path);
+            }
+          });
+
+          await t.step("dot segments of the URL itself never reach a route's folder", async () => {
+            // The URL parser removes them (%2e%2e among them) before routing: the request is
+            // for /secret.txt or /etc/passwd, which no route serves.
+            for (const path of ["/static/../secret.txt", "/static/%2e%2e/%2e%2e/etc/passwd"]) {
+              assert.match(await at(path), /^404 Cannot route: no route matches the path/, path);
+            }
+            assert.equal(await at("/static/sub/../hello.txt"), "200 hello"); // inside
+          });
+
+          await t.step("links that leave the folder get the 404 of a missing file", async () => {
+            assert.equal(await at("/files/link-out.txt"), missing);
+            assert.equal(await at("/files/link-nowhere.txt"), missing);
+            assert.equal(await at("/static/up/secret.txt"), missing);
+            // Out through a link and back in: the real path decides, and it is inside.
+            assert.equal(await at("/static/up/public/hello.txt"), "200 hello");
+          });
+
+          await t.step("an outside file and an outside nothing answer alike", async () => {
+            assert.equal(await at("/files/..%2Fsecret.txt"), await at("/files/..%2Fnothing.txt"));
+            assert.equal(await at("/files/link-out.txt"), await at("/files/link-nowhere.txt"));
+            assert.equal(await at("/files/link-out.txt"), await at("/files/no-such-file.txt"));
+          });
+        } finally {
+          await server.close();
+        }
+      });
+    }
+  } finally {
+    await Deno.remove(base, { recursive: true });
   }
 });

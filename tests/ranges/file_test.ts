@@ -245,6 +245,44 @@ Deno.test("serveFile", async (t) => {
     assert.equal(response.headers.get("content-length"), "0");
     assert.equal(latin1(await response.bytes()), "");
   });
+
+  await t.step(
+    "root: a relative path is served from the folder, a path or a file URL",
+    async () => {
+      await using file = await tempFile("clip.txt", DATA.subarray(0, 10));
+      await Deno.symlink("clip.txt", `${file.dir}/alias`);
+      for (const root of [file.dir, new URL(`file://${file.dir}/`)]) {
+        const response = await get("clip.txt", { range: "bytes=2-4" }, "GET", { root });
+        assert.equal(response.status, 206);
+        assert.ok(sameBytes(await response.bytes(), DATA.subarray(2, 5)), String(root));
+      }
+      // Through a link inside: the media type follows the name asked for.
+      const alias = await get("alias", {}, "GET", { root: file.dir });
+      assert.equal(alias.headers.get("content-type"), "application/octet-stream");
+      assert.ok(sameBytes(await alias.bytes(), DATA.subarray(0, 10)));
+    },
+  );
+
+  await t.step("root: what cannot be resolved is a 404, HEAD included", async () => {
+    await using file = await tempFile("clip.txt", DATA.subarray(0, 10));
+    await Deno.symlink("loop", `${file.dir}/loop`); // a link to itself
+    for (const [path, root] of [["loop", file.dir], ["clip.txt", `${file.dir}/missing`]]) {
+      const response = await get(path!, {}, "GET", { root: root! });
+      assert.equal(response.status, 404, path);
+      assert.equal(await response.text(), "Cannot serve file: not found\n");
+      const head = await get(path!, {}, "HEAD", { root: root! });
+      assert.equal(head.status, 404);
+      assert.equal(head.body, null);
+    }
+  });
+
+  await t.step(
+    "root: a path that is not a string, or a root that is no path, is a TypeError",
+    async () => {
+      await assert.rejects(get(new URL("file:///etc/passwd"), {}, "GET", { root: "." }), TypeError);
+      await assert.rejects(get("a.txt", {}, "GET", { root: 42 as never }), /Invalid root/);
+    },
+  );
 });
 
 Deno.test("MEDIA_TYPES", async (t) => {
