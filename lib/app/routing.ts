@@ -16,7 +16,12 @@ import type { MessageSession, RawWebSocketSession } from "../websocket/session.t
 import { checkUpgradeRequest } from "../websocket/handshake.ts";
 import { upgradeWebSocket, type UpgradeWebSocketOptions } from "../websocket/upgrade.ts";
 import { type Application, PluginError, type ServeInfo } from "./application.ts";
-import { checkProtocols, WebSockets, type WebSocketsConfig } from "./websockets.ts";
+import {
+  checkProtocols,
+  rawMaxFrameSize,
+  WebSockets,
+  type WebSocketsConfig,
+} from "./websockets.ts";
 
 /**
  * What a route's handler learns besides the request (or the session).
@@ -582,7 +587,7 @@ export class RouteTable implements Routing {
       options: {
         pingInterval: config.pingInterval,
         timeout: config.timeout,
-        maxFrameSize: config.maxFrameSize,
+        maxFrameSize: raw ? rawMaxFrameSize(config) : config.maxFrameSize,
         masking: config.masking,
         maxMessageSize: config.maxMessageSize,
         maxSendQueue: config.maxSendQueue,

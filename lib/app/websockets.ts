@@ -7,10 +7,10 @@
  */
 
 import { checkDuration, checkLimit } from "../_options.ts";
-import { TOKEN } from "../http/head.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../websocket/decoder.ts";
+import { TOKEN } from "../http/head.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../websocket/message.ts";
-import { DEFAULT_MAX_SEND_QUEUE } from "../websocket/_session_core.ts";
+import { DEFAULT_MAX_SEND_QUEUE, defaultFrameSize } from "../websocket/_session_core.ts";
 import type { Application, Plugin } from "./application.ts";
 
 /**
@@ -52,7 +52,13 @@ export interface WebSocketsOptions {
    * @default {15000}
    */
   timeout?: number;
-  /** The largest frame payload received (1009 above it); at least 1. @default {1048576} */
+  /**
+   * The largest frame payload received (1009 above it, at its header); messages sent are
+   * split into frames of at most this size. At least 1. By default as large as a message:
+   * browsers send each message as one frame; on raw routes, which have no message limit, 1 MiB.
+   *
+   * @default {maxMessageSize, and at least 125}
+   */
   maxFrameSize?: number;
   /**
    * Ktor's `masking`: mask the frames the server sends. RFC 6455 §5.1 forbids it, so standard
@@ -260,14 +266,15 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
     pingInterval = period === Infinity ? null : period;
   }
   const timeout = checkDuration("timeout", number("timeout", or(options.timeout, 15_000)));
-  const maxFrameSize = checkLimit(
-    "maxFrameSize",
-    number("maxFrameSize", or(options.maxFrameSize, DEFAULT_MAX_FRAME_SIZE)),
-    1,
-  );
   const maxMessageSize = checkLimit(
     "maxMessageSize",
     number("maxMessageSize", or(options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE)),
+  );
+  const frameSize = or(options.maxFrameSize, undefined);
+  const maxFrameSize = checkLimit(
+    "maxFrameSize",
+    number("maxFrameSize", frameSize ?? defaultFrameSize(maxMessageSize)),
+    1,
   );
   const maxSendQueue = checkLimit(
     "maxSendQueue",
@@ -311,7 +318,7 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
     if (allowedOrigins.includes(normalized)) return true;
     return sameHost(normalized, host) && !(secure && normalized.startsWith("http:"));
   };
-  return Object.freeze({
+  const config = Object.freeze({
     pingInterval,
     timeout,
     maxFrameSize,
@@ -322,6 +329,21 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
     allowedOrigins,
     isAllowedOrigin,
   });
+  // maxMessageSize does not apply to raw routes, nor does the frame default drawn from it.
+  rawFrameSizes.set(config, frameSize === undefined ? DEFAULT_MAX_FRAME_SIZE : maxFrameSize);
+  return config;
+}
+
+/** The maxFrameSize of raw routes, per installed config (see rawMaxFrameSize). */
+const rawFrameSizes = new WeakMap<WebSocketsConfig, number>();
+
+/**
+ * The largest frame a raw route takes: the plugin's `maxFrameSize` when it was given, else
+ * 1 MiB (a message route's default follows `maxMessageSize`, which raw routes do not have).
+ * Internal.
+ */
+export function rawMaxFrameSize(config: WebSocketsConfig): number {
+  return rawFrameSizes.get(config) ?? config.maxFrameSize;
 }
 
 /**

@@ -99,6 +99,15 @@ const noop = () => {};
 // After a failure, the session ends once the input was quiet this long (milliseconds).
 const QUIET_TIME = 250;
 
+/**
+ * A message session's maxFrameSize when none is given: a frame may be a whole message
+ * (browsers, Deno's WebSocket and ws send each message as one), and a control frame of 125
+ * bytes is always taken, however small the message limit.
+ */
+export function defaultFrameSize(maxMessageSize: number): number {
+  return Math.max(maxMessageSize, 125);
+}
+
 /** Applies and checks the options both session types share. */
 export function coreOptions(options: {
   role?: Role;

@@ -16,6 +16,7 @@ import {
   type CloseInfo,
   closeReason,
   coreOptions,
+  defaultFrameSize,
   outgoingStream,
   sendQueueError,
   sentCode,
@@ -80,7 +81,7 @@ export interface NativeWebSocketSessionOptions {
    * Messages sent are not split (Deno sends each as one frame). At least 1; `Infinity` lifts
    * it. By default as large as `maxMessageSize`, as on the wire engine.
    *
-   * @default {maxMessageSize}
+   * @default {maxMessageSize, and at least 125}
    */
   maxFrameSize?: number;
   /**
@@ -184,7 +185,7 @@ function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings 
   );
   const core = coreOptions({
     ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-    maxFrameSize: options.maxFrameSize ?? maxMessageSize, // as a message session's
+    maxFrameSize: options.maxFrameSize ?? defaultFrameSize(maxMessageSize),
     ...(options.maxSendQueue === undefined ? {} : { maxSendQueue: options.maxSendQueue }),
   });
   return {

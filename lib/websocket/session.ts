@@ -11,6 +11,7 @@ import {
   type CloseInfo,
   type CoreOptions,
   coreOptions,
+  defaultFrameSize,
   type FrameHandler,
   SessionCore,
   type Transport,
@@ -99,7 +100,7 @@ export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
    * frame may be as large as a message: browsers, Deno's `WebSocket` and `ws` send each
    * message as one frame.
    *
-   * @default {maxMessageSize}
+   * @default {maxMessageSize, and at least 125}
    */
   maxFrameSize?: number;
   /**
@@ -205,8 +206,10 @@ export function sessionSettings(
     "maxMessageSize",
     options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
   );
-  // A frame may be a whole message (browsers send each as one): by default it may be as large.
-  const core = coreOptions({ ...options, maxFrameSize: options.maxFrameSize ?? maxMessageSize });
+  const core = coreOptions({
+    ...options,
+    maxFrameSize: options.maxFrameSize ?? defaultFrameSize(maxMessageSize),
+  });
   const pingInterval = options.pingInterval ?? null;
   if (pingInterval !== null && pingInterval !== Infinity) {
     checkDuration("pingInterval", pingInterval, 1);

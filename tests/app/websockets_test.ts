@@ -37,7 +37,7 @@ Deno.test("WebSockets", async (t) => {
     assert.deepEqual({ ...config, isAllowedOrigin: null }, {
       pingInterval: null,
       timeout: 15_000,
-      maxFrameSize: 1_048_576,
+      maxFrameSize: 4_194_304, // maxMessageSize's
       masking: false,
       maxMessageSize: 4_194_304,
       maxSendQueue: 8_388_608,
@@ -49,6 +49,9 @@ Deno.test("WebSockets", async (t) => {
     assert.equal(install({ pingInterval: Infinity }).pingInterval, null, "Infinity is off");
     assert.equal(install({ pingInterval: null }).pingInterval, null);
     assert.equal(install({ timeout: Infinity, maxMessageSize: 0 }).maxMessageSize, 0);
+    // maxFrameSize follows maxMessageSize unless it is given.
+    assert.equal(install({ maxMessageSize: 65_536 }).maxFrameSize, 65_536);
+    assert.equal(install({ maxMessageSize: 65_536, maxFrameSize: 1024 }).maxFrameSize, 1024);
   });
 
   await t.step("rejects values out of range with RangeError at install time", () => {

@@ -197,6 +197,18 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
         client.ws.terminate();
         await server.close();
       }
+      // However small maxMessageSize is, a control frame of 125 bytes is taken.
+      const small = ourServer({ maxMessageSize: 10 }, echo);
+      const pinger = await wsClient(small.url);
+      try {
+        pinger.ws.ping(Buffer.alloc(125, 1));
+        assert.equal((await pinger.pongs.next("the pong")).length, 125);
+        pinger.ws.close(4000, "r".repeat(123));
+        assert.equal((await within(pinger.closed, 5000, "ws close")).code, 4000);
+      } finally {
+        pinger.ws.terminate();
+        await small.close();
+      }
     },
   );
 
