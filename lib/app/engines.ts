@@ -6,6 +6,7 @@
  * @module
  */
 
+import { checkLimit } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
 import { absoluteTargetParts, authorityProblem, methodCaseProblem } from "../http/head.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
@@ -110,6 +111,53 @@ export interface NativeEngineConfig {
    * function serves both engines); by default `Deno.serve` prints the error and answers 500.
    */
   onError?: (error: unknown, request: Request) => Response | Promise<Response>;
+  /**
+   * The largest request body accepted, in bytes, as the wire engine's `maxBodySize`:
+   * `Deno.serve` itself has no limit. A `Content-Length` over it gets 413 before the
+   * application sees the request (Deno frames the body by it, so it cannot run longer); a
+   * body without one (chunked, or an HTTP/2 stream) is counted as the handler reads it, and
+   * the read that crosses the limit fails with a 413 {@linkcode HttpError} (thrown on, it is
+   * the answer). Such a request reaches the handler as a new `Request` over the counted body,
+   * with the same URL, headers and signal. `Infinity` lifts it.
+   *
+   * @default {134217728}
+   */
+  maxBodySize?: number;
+}
+
+/** The default of `maxBodySize`, on both engines: 128 MiB. */
+const DEFAULT_MAX_BODY_SIZE = 134_217_728;
+
+/**
+ * The request with its body held to `max` bytes (see `NativeEngineConfig.maxBodySize`), or the
+ * 413 for a declared length over it.
+ */
+function limitBody(request: Request, max: number): Request | Response {
+  if (request.body === null || max === Infinity) return request;
+  const declared = request.headers.get("content-length");
+  if (declared !== null) {
+    if (Number(declared) <= max) return request;
+    return new HttpError(
+      413,
+      `Cannot accept request body: Content-Length of ${declared} bytes exceeds maxBodySize of ${max} bytes`,
+    ).toResponse();
+  }
+  let size = 0;
+  const counted = request.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.length;
+        if (size > max) {
+          throw new HttpError(
+            413,
+            `Cannot read request body: it exceeds maxBodySize of ${max} bytes`,
+          );
+        }
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  return new Request(request, { body: counted, duplex: "half" } as RequestInit);
 }
 
 /**
@@ -160,14 +208,19 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
     }
   },
   start(handler, environment, config) {
-    const { tls, onError, ...rest } = config;
+    const { tls, onError, maxBodySize, ...rest } = config;
+    const maxBody = checkLimit("maxBodySize", maxBodySize ?? DEFAULT_MAX_BODY_SIZE);
     // Deno.serve's own onError is not told the request: catch here, where it is known.
-    const serve: EngineHandler = onError === undefined ? handler : async (request, info) => {
+    const caught: EngineHandler = onError === undefined ? handler : async (request, info) => {
       try {
         return await handler(request, info);
       } catch (error) {
         return await onError(error, request);
       }
+    };
+    const serve: EngineHandler = (request, info) => {
+      const limited = limitBody(request, maxBody);
+      return limited instanceof Response ? limited : caught(limited, info);
     };
     const server = Deno.serve(
       {
