@@ -966,7 +966,7 @@ class Pipeline {
           if (this.#cut === null) this.#clientLeft();
           break;
         }
-        this.#enqueue(slot);
+        if (!this.#enqueue(slot)) break;
         if (slot.close) {
           if (slot.request !== null) watch = slot;
           break;
@@ -1118,9 +1118,10 @@ class Pipeline {
     if (reader.length === 0 || reader.buffer[reader.start] === 0x0d) return undefined;
     try {
       const ready = takeRequestHead(reader, this.#options);
-      return ready === undefined ? undefined : this.#prepare(ready);
+      if (ready === undefined) return undefined;
+      return this.#answerable ? this.#prepare(ready) : null; // no handler for a request not answered
     } catch (error) {
-      if (error instanceof HttpError) return this.#errorSlot(error);
+      if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
       this.#abortAll(error);
       return null;
     }
@@ -1134,10 +1135,13 @@ class Pipeline {
     const reader = this.#reader;
     try {
       const ready = takeRequestHead(reader, this.#options);
-      if (ready !== undefined) return this.#prepare(ready); // no wait, no timer
+      if (ready !== undefined) return this.#answerable ? this.#prepare(ready) : null; // no wait, no timer
       this.#headers.set(this.#headersTimeout);
       const head = await this.#unlessCut(readRequestHead(reader, this.#options));
       this.#headers.clear();
+      // abort() (or the end of the write loop) may have come after the head settled: its
+      // handler would run for a request that nothing answers (see #enqueue).
+      if (!this.#answerable) return null;
       if (head === CUT) {
         return this.#cut === "headers"
           ? this.#errorSlot(new HttpError(408, "Cannot read request: the head took too long"))
@@ -1147,7 +1151,7 @@ class Pipeline {
       return this.#prepare(head);
     } catch (error) {
       this.#headers.clear();
-      if (error instanceof HttpError) return this.#errorSlot(error);
+      if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
       this.#abortAll(error); // the connection failed
       return null;
     }
@@ -1596,9 +1600,47 @@ class Pipeline {
     }
   }
 
-  #enqueue(slot: Slot): void {
+  /**
+   * Whether a request read now can still be answered: not once the write loop ended or abort()
+   * came, which can happen in the turns between a read settling and the read loop going on.
+   */
+  get #answerable(): boolean {
+    return !this.#writeEnded && this.#abortReason === null;
+  }
+
+  /**
+   * Queues the slot for the write loop; false (and the slot given up) when nothing will write
+   * it: the write loop ended, or abort() came, while #nextRequest returned it. Queued there, it
+   * would wait forever, and so would the read loop that waits for its body or answer.
+   */
+  #enqueue(slot: Slot): boolean {
+    if (!this.#answerable) {
+      this.#giveUp(
+        slot,
+        this.#abortReason ??
+          new DOMException("The connection closed before the response", "AbortError"),
+      );
+      return false;
+    }
     this.#queue.push(slot);
     if (this.#queue.length === 1) this.#wakeWriter?.();
+    return true;
+  }
+
+  /**
+   * Ends a request whose response will not be written: its signal aborts, its upgrade (if
+   * any) fails, and its body's source (a file, a timer) is let go, now or once the handler
+   * answers.
+   */
+  #giveUp(slot: Slot, reason: unknown): void {
+    if (!slot.aborted) {
+      slot.aborted = true;
+      slot.request?.abort(reason);
+    }
+    slot.complete();
+    slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
+    if (slot.settled) discardBody(slot.ready!);
+    else slot.response?.then(discardBody);
   }
 
   #abortAll(reason?: unknown): void {
@@ -1724,15 +1766,9 @@ class Pipeline {
       this.#stopping = true;
       this.#writeEnded = true;
       if (!this.#upgraded) {
-        this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
-        for (const slot of this.#queue) {
-          slot.complete();
-          slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
-          // Its response will not be written: its body's source (a file, a timer) is let go,
-          // now or once the handler answers.
-          if (slot.settled) discardBody(slot.ready!);
-          else slot.response?.then(discardBody);
-        }
+        const reason = new DOMException("The connection closed before the response", "AbortError");
+        this.#abortAll(reason);
+        for (const slot of this.#queue) this.#giveUp(slot, reason);
         this.#queue.length = 0;
         this.#cutRead("shutdown");
       }

@@ -44,6 +44,47 @@ function open(
 
 const GET = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
 
+/**
+ * A transport that reads and writes directly (as a Deno.Conn does), whose reads the test
+ * completes with `deliver`: a read settles exactly when the test says, so a step can act in
+ * the microtask turns right after one.
+ */
+function directTransport() {
+  let pending: ((n: number | null) => void) | null = null;
+  let buffer: Uint8Array | null = null;
+  const transport = {
+    closed: false,
+    read(p: Uint8Array): Promise<number | null> {
+      if (transport.closed) return Promise.reject(new Deno.errors.BadResource("closed"));
+      buffer = p;
+      return new Promise<number | null>((resolve) => (pending = resolve));
+    },
+    written: 0,
+    write(p: Uint8Array): Promise<number> {
+      if (transport.closed) return Promise.reject(new Deno.errors.BadResource("closed"));
+      transport.written += p.length;
+      return Promise.resolve(p.length);
+    },
+    close(): void {
+      transport.closed = true;
+      const complete = pending;
+      pending = null;
+      complete?.(null);
+    },
+    readable: new ReadableStream<Uint8Array>(),
+    writable: new WritableStream<Uint8Array>(),
+    /** Completes the read under way (waiting for the pipeline to start one) with `bytes`. */
+    async deliver(bytes: Uint8Array): Promise<void> {
+      while (pending === null) await delay(1);
+      buffer!.set(bytes);
+      const complete = pending;
+      pending = null;
+      complete(bytes.length);
+    },
+  };
+  return transport;
+}
+
 Deno.test("startConnectionPipeline (review regressions)", async (t) => {
   await t.step("finishes when the writer stops while the request queue is full", async () => {
     // A body that fails once its head went out: the connection is cut, the writer stops. (One
@@ -186,6 +227,42 @@ Deno.test("startConnectionPipeline (review regressions)", async (t) => {
       assert.match(c.text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nfineHTTP\/1\.1 500 /);
       assert.equal(errors.length, 1);
       c.end();
+    },
+  );
+
+  await t.step(
+    "finishes when abort() comes in the turns after a request head was read",
+    async () => {
+      // Review (schedule fuzzing, repro_abort_race.ts): the read loop went on after the head's
+      // read settled, ran the handler and queued its request behind a write loop that abort()
+      // had ended, then waited for that request's body forever: `finished` never resolved.
+      const request = encoder.encode(
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhello",
+      );
+      for (const split of [false, true]) {
+        for (let turns = 0; turns <= 20; turns++) {
+          const transport = directTransport();
+          let ran = false, aborted = false, completed = false;
+          const pipeline = startConnectionPipeline(transport, (request, info) => {
+            ran = true;
+            request.signal.addEventListener("abort", () => (aborted = true));
+            info.completed.then(() => (completed = true));
+            return new Response("ok");
+          });
+          if (split) {
+            await transport.deliver(request.subarray(0, 10)); // the head in two reads
+            await delay(5);
+            await transport.deliver(request.subarray(10));
+          } else await transport.deliver(request);
+          for (let i = 0; i < turns; i++) await null;
+          pipeline.abort();
+          const what = `finished (split: ${split}, abort() ${turns} turns after the read)`;
+          await within(pipeline.finished, 1000, what);
+          await null;
+          // A handler that ran is done with: its response written, or its signal aborted.
+          if (ran) assert.ok(completed && (aborted || transport.written > 0), what);
+        }
+      }
     },
   );
 
