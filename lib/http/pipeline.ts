@@ -546,9 +546,13 @@ class WireInfo implements HandlerInfo {
  * - Idle connections close after `idleTimeout`; a head that takes longer than
  *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout`, or that comes
  *   slower than `minBodyRate` once `bodyRateGrace` has passed, fails its read with 408.
- * - `request.signal` aborts when the client goes away, also while the handler holds the
- *   request body unread (once the read buffer is full of it, the end of the connection is
- *   seen when the handler reads on). `request.clone()` follows it too. The signal is made on
+ * - `request.signal` aborts when the client goes away: the connection is read on while
+ *   handlers run, also while `maxPipelined` requests are in flight, while a request that
+ *   may become a WebSocket waits for its answer, and while the handler holds the request
+ *   body unread. What is read meanwhile waits in the read buffer for the requests after (or
+ *   the WebSocket session): once the buffer is full, reading stops until they take some, and
+ *   the end of the connection is seen then. (A byte stream read with a BYOB reader is read
+ *   on only while the buffer holds no unread bytes.) `request.clone()` follows it too. The signal is made on
  *   first use, so `fetch(request)` does not follow it: forward a request with
  *   `fetch(request, { signal: request.signal })`.
  *
@@ -934,13 +938,16 @@ class Pipeline {
 
   async #readLoop(): Promise<void> {
     let watch: Slot | null = null; // the last request: keep watching for the client leaving
+    let upgrading = false; // the last request's answer is an upgrade: the session reads on
     try {
       while (!this.#stopping) {
         // In flight: requests read and not yet written out (queued, or gathered unflushed).
         while (this.#queue.length + this.#unflushed >= this.#maxPipelined && !this.#stopping) {
+          this.#pause(); // their handlers run: the client may leave meanwhile
           await new Promise<void>(this.#readerSleeps);
           this.#wakeReader = null;
         }
+        this.#paused = false;
         if (this.#stopping) break;
         let slot = this.#takeRequest();
         if (slot === undefined && this.#reader.length === 0) {
@@ -968,7 +975,7 @@ class Pipeline {
         }
         if (!this.#enqueue(slot)) break;
         if (slot.close) {
-          if (slot.request !== null) watch = slot;
+          watch = slot;
           break;
         }
         if (slot.body !== null && !slot.body.done) {
@@ -983,54 +990,124 @@ class Pipeline {
           if (slot.body.error !== null) break;
         }
         if (slot.context !== null) {
-          // Nothing may be read past a request that may turn into a WebSocket. (Its slot
-          // completes without an answer when the pipeline is aborted.)
+          // Nothing may be parsed past a request that may turn into a WebSocket: what comes
+          // is read (see #pause) and handed to the session with the rest of the buffer. (Its
+          // slot completes without an answer when the pipeline is aborted.)
+          this.#pause();
           const response = await Promise.race([slot.answer, slot.completed]);
-          if (response === undefined || upgradeTickets.has(response)) break;
+          this.#paused = false;
+          if (response === undefined || upgradeTickets.has(response)) {
+            upgrading = response !== undefined;
+            break;
+          }
         }
       }
     } catch (error) {
       if (this.#cut === null && !this.#closed) this.#abortAll(error);
     } finally {
+      this.#paused = false;
       this.#readDone = true;
       this.#wakeWriter?.();
     }
-    if (watch === null && this.#stopping && !this.#closed) await this.#watchStopping();
-    if (watch !== null) {
-      // The last request was read (Connection: close, HTTP/1.0): nothing more is expected,
-      // but the end of the input still tells that the client left before its answer.
-      const body = watch.body;
-      if (body !== null && !body.done && !this.#reader.readsBeside) {
-        // A BYOB read takes the buffer away until it completes: the handler's body reads
-        // would meet a detached buffer. Watch once the body is read, or the response written.
-        await Promise.race([body.settled.promise, watch.completed]);
+    if (upgrading || this.#closed) return;
+    const body = watch === null ? null : watch.body;
+    if (body !== null && !body.done) {
+      // The last request was read (Connection: close, HTTP/1.0) and its handler reads its body
+      // from the buffer. One read beside its reads sees the end of the input if it comes
+      // first; the reads after it are the handler's (see #watchBody). A BYOB read takes the
+      // buffer away until it completes: the handler's reads would meet a detached buffer.
+      if (this.#reader.readsBeside) {
+        try {
+          const more = await this.#fillUntilAnswered();
+          if (more === CUT) return;
+          if (more === false && this.#reader.done) return this.#clientLeft();
+        } catch {
+          return this.#clientLeft();
+        }
       }
-      try {
-        const more = await this.#unlessCut(this.#reader.fill());
-        if (more === false) this.#clientLeft();
-      } catch {
-        this.#clientLeft();
-      }
+      await Promise.race([body.settled.promise, watch!.completed]);
     }
+    await this.#watchEnd();
   }
 
   /**
-   * A shutdown stopped the read loop with requests still to answer: reads on (dropping what
-   * comes; no more requests are read) until the write loop ends, so that a client that leaves
-   * meanwhile, or a connection that fails (a timed-out shutdown closes it), aborts their
-   * signals: a handler that waits on `request.signal` must not wait forever.
+   * Reads more, for a watch after the read loop; CUT once the write loop ended or the
+   * connection was upgraded, now or while it waits. Not #unlessCut: the shutdown that cut the
+   * idle wait does not end this one; the end of the write loop does (see #writeLoop's
+   * #cutRead), and so does an upgrade (see #writeUpgrade).
    */
-  async #watchStopping(): Promise<void> {
+  #fillUntilAnswered(): Promise<unknown> {
+    if (this.#writeEnded || this.#upgraded) return Promise.resolve(CUT);
+    this.#waitFor = this.#reader.fill();
+    return new Promise(this.#startWait);
+  }
+
+  /** The read loop waits with requests in flight: the watch reads on (see #watchInput). */
+  #paused = false;
+  /** A read of #watchInput is under way. */
+  #watching = false;
+
+  /** Pauses the read loop (see #paused) and starts watching its input. */
+  #pause(): void {
+    this.#paused = true;
+    this.#watchInput();
+  }
+
+  /**
+   * Reads on while the read loop waits with requests in flight (for a place under
+   * maxPipelined, or for the answer to a request that may turn into a WebSocket), so that the
+   * end of the input or its failure aborts their signals: a handler that waits on
+   * `request.signal` would otherwise hold the connection, and its place under maxConnections,
+   * forever. The bytes land in the read buffer after the unread ones, where the read loop's
+   * own reads would put them: they belong to the requests after (or to the WebSocket session,
+   * which is handed the buffer), and nothing parses them until the loop goes on. It reads only
+   * into the buffer's free space and stops once the buffer is full, so a client that sends
+   * more than it is answered is held back as before. A BYOB read takes the buffer away until
+   * it completes: with one, the input is watched only while the buffer holds no unread bytes
+   * (the requests in them would wait for that read). One read at a time, never awaited: the
+   * read loop's next read is the same one (see BufferedReader.fill).
+   */
+  #watchInput(): void {
     const reader = this.#reader;
-    if (this.#queue.some((slot) => slot.context !== null)) return; // may hand the bytes on
-    while (!this.#writeEnded && this.#queue.length > 0) {
-      if (reader.length > 0 && reader.readsBeside) reader.consume(reader.length);
+    if (this.#watching || !this.#paused) return;
+    if (reader.done) return this.#clientLeft(); // requests read before the end of the input
+    if (!reader.readsBeside && reader.length > 0) return;
+    this.#watching = true;
+    reader.fill().then(this.#watched, this.#watchFailed);
+  }
+
+  readonly #watched = (more: boolean): void => {
+    this.#watching = false;
+    if (this.#upgraded || this.#closed) return;
+    if (more) this.#watchInput(); // read on while the loop still waits
+    else if (this.#reader.done) this.#clientLeft();
+    // Else the buffer is full: the loop's own reads go on once it takes some of it.
+  };
+
+  readonly #watchFailed = (): void => {
+    this.#watching = false;
+    if (!this.#upgraded && !this.#closed) this.#clientLeft(); // the connection failed
+  };
+
+  /**
+   * The read loop stopped with requests still to answer (a shutdown, a last request, a
+   * refused one): reads on until the write loop ends, so that a client that leaves meanwhile,
+   * or a connection that fails (a timed-out shutdown closes it), aborts their signals: a
+   * handler that waits on `request.signal` must not wait forever. No more requests are read,
+   * so what comes is dropped — unless a request may still hand the bytes to a WebSocket
+   * session, or a handler still reads its body from the buffer: then it is kept, and the watch
+   * ends once the buffer is full.
+   */
+  async #watchEnd(): Promise<void> {
+    const reader = this.#reader;
+    while (!this.#writeEnded && !this.#upgraded && this.#queue.length > 0) {
+      const keep = this.#queue.some((slot) =>
+        slot.context !== null || (slot.body !== null && !slot.body.done)
+      );
+      if (!keep && reader.length > 0 && reader.readsBeside) reader.consume(reader.length);
       let more: unknown;
       try {
-        // Not #unlessCut: the shutdown that cut the idle wait does not end this one; the end
-        // of the write loop does (see #writeLoop's #cutRead).
-        this.#waitFor = reader.fill();
-        more = await new Promise(this.#startWait);
+        more = await this.#fillUntilAnswered();
       } catch {
         if (!this.#writeEnded) this.#clientLeft(); // the connection failed or was closed
         return;
@@ -2310,6 +2387,7 @@ class Pipeline {
     this.#upgraded = true;
     this.#queue.shift();
     slot.complete();
+    this.#endWait(CUT); // a watch for the client leaving (see #watchEnd) ends: its read goes on
     await this.#reading; // it stops at a request that may upgrade
     const reader = this.#reader;
     const buffered = reader.rest();

@@ -8,7 +8,8 @@ import {
   startConnectionPipeline,
   upgradeWebSocket,
 } from "@wirestream/wirestream";
-import { delay, within } from "../_util/async.ts";
+import { deferred, delay, within } from "../_util/async.ts";
+import net from "node:net";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -304,7 +305,80 @@ Deno.test("startConnectionPipeline (review regressions)", async (t) => {
   });
 });
 
+/**
+ * A raw TCP client (node:net, which can reset a connection): `leave("fin")` ends its side,
+ * `leave("reset")` resets the connection.
+ */
+async function tcpClient(port: number) {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.on("error", () => {});
+  socket.on("data", () => {});
+  const closed = new Promise<void>((resolve) => socket.on("close", () => resolve()));
+  await new Promise<void>((resolve) => socket.on("connect", () => resolve()));
+  return {
+    send: (data: string) => void socket.write(data),
+    leave(how: "fin" | "reset"): void {
+      if (how === "fin") socket.end();
+      else socket.resetAndDestroy();
+    },
+    /** Closes the socket (if the server did not) and waits until it is. */
+    async close(): Promise<void> {
+      socket.destroy();
+      await closed;
+    },
+  };
+}
+
+const UPGRADE = "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
 Deno.test("httpServer (review regressions)", async (t) => {
+  await t.step(
+    "aborts request.signal when the client leaves while the read loop waits with requests in flight",
+    async () => {
+      // Review (schedule fuzzing, repro_signal_watch.ts): nothing read the connection while
+      // maxPipelined requests were in flight (with maxPipelined: 1, every request), while a
+      // request with an Upgrade header waited for its answer, or after a malformed request
+      // pipelined behind one: a handler waiting on request.signal held the connection forever.
+      const cases: [string, ConnectionPipelineOptions, string, number][] = [
+        ["maxPipelined: 1", { maxPipelined: 1 }, GET, 1],
+        ["16 requests in flight, maxPipelined 16", {}, GET.repeat(16), 16],
+        ["20 requests sent, maxPipelined 4", { maxPipelined: 4 }, GET.repeat(20), 4],
+        ["an Upgrade header", {}, UPGRADE, 1],
+        ["a malformed request behind", {}, GET + "NOT HTTP\r\n\r\n", 1],
+      ];
+      const missed: string[] = [];
+      for (const [name, options, wire, handlers] of cases) {
+        for (const how of ["fin", "reset"] as const) {
+          const what = `${name}, client ${how}`;
+          let started = 0, aborted = 0;
+          const all = deferred(), gone = deferred();
+          const server = httpServer(
+            { hostname: "127.0.0.1", port: 0, shutdownTimeout: 1000, ...options },
+            async (request) => {
+              if (++started === handlers) all.resolve();
+              await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+              if (++aborted === handlers) gone.resolve();
+              return new Response("too late");
+            },
+          );
+          const client = await tcpClient(server.addr.port);
+          try {
+            client.send(wire);
+            await within(all.promise, 2000, `${what}: the handlers to start`);
+            await delay(20); // the read loop waits now
+            client.leave(how);
+            await within(gone.promise, 1000, "").catch(() => missed.push(what));
+          } finally {
+            await client.close();
+            await within(server.shutdown(), 3000, `${what}: shutdown()`);
+          }
+        }
+      }
+      assert.deepEqual(missed, [], "request.signal did not abort within 1 s");
+    },
+  );
+
   await t.step("closes a connection past maxConnections at once", async () => {
     const server = httpServer(
       { hostname: "127.0.0.1", port: 0, maxConnections: 1 },
