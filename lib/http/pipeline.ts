@@ -490,6 +490,7 @@ class Slot {
   complete(): void {
     this.#done = true;
     this.#completed?.resolve();
+    if (this.context !== null) this.context.ended = true; // a later upgrade fails at once
   }
 
   /** The response, ready or to come. */
@@ -1441,6 +1442,7 @@ class Pipeline {
       context = {
         httpVersion: head.version,
         ticket: null,
+        ended: false,
         onSession: this.#options.onSession,
         hasBody: body !== null,
       };
