@@ -547,6 +547,17 @@ class WireInfo implements HandlerInfo {
  * - Idle connections close after `idleTimeout`; a head that takes longer than
  *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout`, or that comes
  *   slower than `minBodyRate` once `bodyRateGrace` has passed, fails its read with 408.
+ * - A client that closes its side of the connection (a FIN, as a half-close sends: RFC 9112
+ *   §9.6) or resets it while responses are still owed has gone away. Their signals abort, as
+ *   in `Deno.serve`, Node's http server and Go's net/http, and what is not ready is not
+ *   written, as in `Deno.serve` (hyper) and Node's http server by default: no more requests
+ *   are read, and no handler is waited for. The responses already answered go out, in order,
+ *   while their bodies are all there at once; a body that streams is cut — cancelled, and the
+ *   connection ends without its last chunk, or short of its Content-Length (an HTTP/1.0 body
+ *   delimited by the close cannot tell: on a stream transport the writable is aborted) —
+ *   whether it was streaming when the client left or was to stream after; and the responses
+ *   after it are dropped, their bodies cancelled. A client that wants its answers reads them
+ *   before it closes its side.
  * - `request.signal` aborts when the client goes away: the connection is read on while
  *   handlers run, also while `maxPipelined` requests are in flight, while a request that
  *   may become a WebSocket waits for its answer, and while the handler holds the request
@@ -763,6 +774,11 @@ class Pipeline {
 
   /** Set by abort(): the write loop ends, with this as its error. */
   #abortReason: unknown = null;
+  /**
+   * Set when the client went away with responses owed (see #clientLeft): the write loop
+   * writes what is ready and ends, with this as its error.
+   */
+  #gone: unknown = null;
   /** The write loop ended: the read loop's watch for the client leaving ends too. */
   #writeEnded = false;
 
@@ -1182,9 +1198,26 @@ class Pipeline {
   /** Ends the read-ahead's wait, when one is under way (see #progress). */
   #stopWatch: (() => void) | null = null;
 
-  /** The client closed its side or the connection failed: handlers still running abort. */
+  /**
+   * The input ended (the client closed its side, or reset the connection) or failed while
+   * responses were still owed: the client went away, as Deno.serve (hyper), Node's http server
+   * and Go's net/http take it (RFC 9112 §9.6 lets a client half-close, but a server cannot tell
+   * that from a client that left). The signals of the requests abort, no more requests are
+   * read, and the write loop waits for nothing: it writes the responses that are ready, in
+   * order, as long as their bodies are there at once, and stops at the first that is not (a
+   * handler that has not answered, a body that streams: cut, see #stream). With nothing owed,
+   * the input just ended, and the connection closes as usual.
+   */
   #clientLeft(): void {
-    this.#abortAll(new DOMException("The client went away", "AbortError"));
+    const reason = new DOMException("The client went away", "AbortError");
+    if (this.#queue.length === 0 || this.#upgraded || this.#closed) return this.#abortAll(reason);
+    this.#gone ??= reason;
+    this.#stopping = true;
+    this.#abortAll(reason);
+    for (const slot of this.#queue) slot.continueAsked?.resolve(); // a wait for it ends
+    this.#wakeWriter?.();
+    this.#wakeReader?.();
+    this.#stopWatch?.();
   }
 
   /**
@@ -1684,19 +1717,20 @@ class Pipeline {
    * came, which can happen in the turns between a read settling and the read loop going on.
    */
   get #answerable(): boolean {
-    return !this.#writeEnded && this.#abortReason === null;
+    return !this.#writeEnded && this.#abortReason === null && this.#gone === null;
   }
 
   /**
    * Queues the slot for the write loop; false (and the slot given up) when nothing will write
-   * it: the write loop ended, or abort() came, while #nextRequest returned it. Queued there, it
-   * would wait forever, and so would the read loop that waits for its body or answer.
+   * it: the write loop ended, abort() came or the client left, while #nextRequest returned it.
+   * Queued there, it would wait forever, and so would the read loop that waits for its body
+   * or answer.
    */
   #enqueue(slot: Slot): boolean {
     if (!this.#answerable) {
       this.#giveUp(
         slot,
-        this.#abortReason ??
+        this.#abortReason ?? this.#gone ??
           new DOMException("The connection closed before the response", "AbortError"),
       );
       return false;
@@ -1757,7 +1791,10 @@ class Pipeline {
               slot.response!.then(() => false),
               slot.continueAsked.promise.then(() => true),
             ]);
-            if (asked && !slot.settled && !slot.continueSent && this.#abortReason === null) {
+            if (
+              asked && !slot.settled && !slot.continueSent && this.#abortReason === null &&
+              this.#gone === null
+            ) {
               slot.continueSent = true;
               await this.#write(CONTINUE);
               this.#released(slot);
@@ -1765,9 +1802,10 @@ class Pipeline {
           }
         }
         while (!slot.settled) {
-          // Woken when the response is ready (see #watch), or by abort(): a handler that
-          // never settles is not waited for then.
+          // Woken when the response is ready (see #watch), or by abort() or the client
+          // leaving: a handler that never settles is not waited for then.
           if (this.#abortReason !== null) throw this.#abortReason;
+          if (this.#gone !== null) throw this.#gone;
           await new Promise<void>(this.#writerSleeps);
           this.#wakeWriter = null;
         }
@@ -1836,9 +1874,11 @@ class Pipeline {
       }
       await this.#flush();
     } catch (error) {
-      // The connection failed while writing, or a response could not be written whole.
+      // The connection failed while writing, a response could not be written whole, or the
+      // client left (see #clientLeft): the responses finished before go out, if writes can.
       this.#broken = true;
       this.#abortAll(error);
+      if (this.#writeFailure === null) await this.#flush().catch(() => {});
     } finally {
       // Requests read after the last response written will not be answered: end them, fail
       // any upgrade among them, and stop the reader wherever it waits.
@@ -2050,6 +2090,11 @@ class Pipeline {
     parts: Uint8Array[],
     pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
   ): Promise<boolean> {
+    if (this.#gone !== null) {
+      // The client left: a body that is not all there is not waited for (see #clientLeft).
+      reader.cancel(this.#gone).catch(() => {});
+      throw this.#gone;
+    }
     // With its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
     const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
     if (mode === "close") close = true;
@@ -2089,6 +2134,12 @@ class Pipeline {
         } catch (error) {
           bodyFailed = true;
           throw error;
+        }
+        // #abortAll (the client left, the connection failed) cancelled the body: its read
+        // settles as done, which is a cut, not the body's end. The client must not get the
+        // last chunk (or the full length) of a body cut short.
+        if (this.#bodyReader !== reader) {
+          throw this.#gone ?? this.#abortReason ?? new Error("The response body was cancelled");
         }
         const { done, value } = read;
         if (done) break;
@@ -2378,6 +2429,7 @@ class Pipeline {
   async #writeUpgrade(slot: Slot, response: Response, ticket: UpgradeTicket): Promise<void> {
     let head = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
       `sec-websocket-accept: ${await acceptKey(ticket.key)}\r\n`;
+    if (this.#gone !== null) throw this.#gone; // the client left meanwhile
     if (ticket.protocol !== "") head += `sec-websocket-protocol: ${ticket.protocol}\r\n`;
     for (const [name, value] of response.headers) {
       if (HOP_BY_HOP.has(name) || name.startsWith("sec-websocket-")) continue;

@@ -9,6 +9,7 @@ import {
   upgradeWebSocket,
 } from "@wirestream/wirestream";
 import { deferred, delay, within } from "../_util/async.ts";
+import { dial, textOf } from "../_util/http.ts";
 import net from "node:net";
 
 const encoder = new TextEncoder();
@@ -36,6 +37,8 @@ function open(
     pipeline,
     send: (data: string) => writer.write(encoder.encode(data)).catch(() => {}),
     end: () => writer.close().catch(() => {}),
+    /** Fails the input, as a reset connection does. */
+    fail: () => writer.abort(new Error("reset")).catch(() => {}),
     get text() {
       return text;
     },
@@ -168,21 +171,27 @@ Deno.test("startConnectionPipeline (review regressions)", async (t) => {
     await within(c.pipeline.finished, 3000, "finished");
   });
 
-  await t.step("cancels a streamed response body when the client leaves", async () => {
-    let cancelled = false;
-    const c = open(() =>
-      new Response(
-        new ReadableStream({
-          start: (controller) => controller.enqueue(encoder.encode("tick")),
-          cancel: () => void (cancelled = true),
-        }),
-      )
-    );
-    c.send(GET);
-    await delay(50);
-    c.end();
-    await within(c.pipeline.finished, 3000, "finished");
-    assert.equal(cancelled, true);
+  await t.step("cancels a streamed response body when the client leaves, and cuts it", async () => {
+    // Review (repro_halfclose_truncated.ts): the cancelled body's read settled as done, and
+    // the client got the last chunk of a body cut short.
+    for (const leave of ["end", "fail"] as const) {
+      let cancelled = false;
+      const c = open(() =>
+        new Response(
+          new ReadableStream({
+            start: (controller) => controller.enqueue(encoder.encode("tick")),
+            cancel: () => void (cancelled = true),
+          }),
+        )
+      );
+      c.send(GET);
+      await delay(50);
+      c[leave]();
+      await within(c.pipeline.finished, 3000, "finished");
+      await c.reading;
+      assert.equal(cancelled, true, leave);
+      assert.match(c.text, /transfer-encoding: chunked\r\n[\s\S]*\r\n4\r\ntick\r\n$/, leave);
+    }
   });
 
   await t.step("fails the session of an upgrade whose 101 is never written", async () => {
@@ -369,6 +378,9 @@ Deno.test("httpServer (review regressions)", async (t) => {
             await delay(20); // the read loop waits now
             client.leave(how);
             await within(gone.promise, 1000, "").catch(() => missed.push(what));
+            await delay(20);
+            // A client gone: no more of its requests are read (20 were sent to the third).
+            assert.equal(started, handlers, `${what}: handlers started`);
           } finally {
             await client.close();
             await within(server.shutdown(), 3000, `${what}: shutdown()`);
@@ -376,6 +388,78 @@ Deno.test("httpServer (review regressions)", async (t) => {
         }
       }
       assert.deepEqual(missed, [], "request.signal did not abort within 1 s");
+    },
+  );
+
+  await t.step(
+    "a client that half-closes gets no body cut short that looks whole, whatever the timing",
+    async () => {
+      // Review (schedule fuzzing, repro_halfclose_truncated.ts): a client's FIN while a
+      // chunked body streamed cancelled the body, whose cancelled read then ended it with a
+      // proper last chunk; a FIN that came before the body started let it stream whole. Now a
+      // FIN with responses owed is a client gone, as Deno.serve and Node take it: what is
+      // ready goes out, a body that streams is cut, and nothing is written after.
+      const cancels: Promise<void>[] = [];
+      const server = httpServer({ hostname: "127.0.0.1", port: 0 }, async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path === "/ready") return new Response("ready"); // all there at once
+        if (path.startsWith("/late")) await delay(30); // answers after the FIN
+        const cancelled = deferred();
+        cancels.push(cancelled.promise);
+        let n = 0, timer: ReturnType<typeof setInterval> | undefined;
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            timer = setInterval(() => {
+              controller.enqueue(encoder.encode(`line ${n++}\n`)); // 7 bytes a line
+              if (n === 10) {
+                clearInterval(timer);
+                controller.close();
+              }
+            }, 20);
+          },
+          cancel() {
+            clearInterval(timer);
+            cancelled.resolve();
+          },
+        });
+        const headers: Record<string, string> = path.endsWith("length")
+          ? { "content-length": "70" }
+          : {};
+        return new Response(body, { headers });
+      });
+      try {
+        for (const path of ["/chunked", "/length", "/late", "/late-length", "/ready"]) {
+          for (const finAfter of [0, 50]) {
+            for (const connection of ["keep-alive", "close"]) {
+              const what = `${path}, FIN after ${finAfter} ms, ${connection}`;
+              const c = await dial(server.addr.port);
+              try {
+                await c.send(
+                  `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: ${connection}\r\n\r\n`,
+                );
+                await delay(finAfter);
+                await c.conn.closeWrite(); // still reading the answer
+                const response = await within(c.responses.next(), 3000, what);
+                const rest = await within(c.responses.rest(), 3000, what);
+                assert.equal(rest.length, 0, `${what}: nothing after the response`);
+                if (response === null) continue; // nothing was written: fine
+                if (response.complete) {
+                  // Only a response that was all there when the FIN came.
+                  assert.equal(path, "/ready", `${what}: a whole response`);
+                  assert.equal(textOf(response.body), "ready", what);
+                } else {
+                  assert.ok(response.body.length < 70, `${what}: all of the body, cut`);
+                }
+              } finally {
+                await c.close();
+              }
+            }
+          }
+        }
+        await within(Promise.all(cancels), 3000, "every body that was cut to be cancelled");
+      } finally {
+        await within(server.shutdown(), 3000, "shutdown()");
+      }
     },
   );
 
