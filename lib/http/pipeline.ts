@@ -190,6 +190,7 @@ export interface ConnectionPipeline {
    * Ends the connection at once: the signals of the requests not yet answered abort with
    * `reason`, their responses are not written (a handler that never settles is not waited
    * for), and the connection closes. A server calls it when a graceful shutdown timed out.
+   * Once the connection was handed to a WebSocket session it does nothing: close the session.
    *
    * @param reason Why, as the requests' `signal.reason`. @default {DOMException AbortError}
    */
@@ -1026,7 +1027,13 @@ class Pipeline {
       this.#readDone = true;
       this.#wakeWriter?.();
     }
-    if (upgrading || this.#closed) return;
+    if (this.#closed) return;
+    if (upgrading) {
+      // The answer is an upgrade, whose 101 may wait behind earlier responses: the client may
+      // still leave before it. The watch reads on until the 101 is written (what it read then
+      // goes to the session: see #writeUpgrade) or the write loop ends.
+      return this.#pause();
+    }
     const body = watch === null ? null : watch.body;
     if (body !== null && !body.done) {
       // The last request was read (Connection: close, HTTP/1.0) and its handler reads its body
@@ -1059,7 +1066,10 @@ class Pipeline {
     return new Promise(this.#startWait);
   }
 
-  /** The read loop waits with requests in flight: the watch reads on (see #watchInput). */
+  /**
+   * The read loop waits with requests in flight, or ended at one whose answer is an upgrade
+   * still to be written: the watch reads on (see #watchInput).
+   */
   #paused = false;
   /** A read of #watchInput is under way. */
   #watching = false;
@@ -1072,7 +1082,8 @@ class Pipeline {
 
   /**
    * Reads on while the read loop waits with requests in flight (for a place under
-   * maxPipelined, or for the answer to a request that may turn into a WebSocket), so that the
+   * maxPipelined, for the answer to a request that may turn into a WebSocket, or for the 101
+   * of one that does, behind the responses before it), so that the
    * end of the input or its failure aborts their signals: a handler that waits on
    * `request.signal` would otherwise hold the connection, and its place under maxConnections,
    * forever. The bytes land in the read buffer after the unread ones, where the read loop's
@@ -1086,7 +1097,7 @@ class Pipeline {
    */
   #watchInput(): void {
     const reader = this.#reader;
-    if (this.#watching || !this.#paused) return;
+    if (this.#watching || !this.#paused || this.#writeEnded) return;
     if (reader.done) return this.#clientLeft(); // requests read before the end of the input
     if (!reader.readsBeside && reader.length > 0) return;
     this.#watching = true;

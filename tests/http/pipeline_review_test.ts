@@ -392,6 +392,44 @@ Deno.test("httpServer (review regressions)", async (t) => {
   );
 
   await t.step(
+    "aborts request.signal when the client leaves before an upgrade answered behind it is written",
+    async () => {
+      // Found re-running the review's h6 harness (seed 1036): the read loop stopped at the
+      // upgrade's answer, and the watch with it once bytes came after, while the 101 waited
+      // behind a handler that waits on its signal.
+      for (const how of ["fin", "reset"] as const) {
+        const waiting = deferred(), gone = deferred();
+        const closed = deferred<{ code: number }>();
+        const server = httpServer({ hostname: "127.0.0.1", port: 0 }, async (request) => {
+          if (request.headers.has("upgrade")) {
+            const { response, session } = upgradeWebSocket(request);
+            session.closed.then(closed.resolve);
+            return response;
+          }
+          waiting.resolve();
+          await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+          gone.resolve();
+          return new Response("too late");
+        });
+        const client = await tcpClient(server.addr.port);
+        try {
+          client.send(GET + UPGRADE);
+          await within(waiting.promise, 2000, `${how}: the first handler to start`);
+          await delay(20);
+          client.send("early frame bytes"); // read by the watch, kept for the session
+          await delay(20);
+          client.leave(how);
+          await within(gone.promise, 2000, `${how}: request.signal to abort`);
+          assert.equal((await within(closed.promise, 2000, `${how}: the session`)).code, 1006);
+        } finally {
+          await client.close();
+          await within(server.shutdown(), 3000, `${how}: shutdown()`);
+        }
+      }
+    },
+  );
+
+  await t.step(
     "a client that half-closes gets no body cut short that looks whole, whatever the timing",
     async () => {
       // Review (schedule fuzzing, repro_halfclose_truncated.ts): a client's FIN while a
