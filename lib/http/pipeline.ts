@@ -561,13 +561,13 @@ class WireInfo implements HandlerInfo {
  *   before it closes its side.
  * - `request.signal` aborts when the client goes away: the connection is read on while
  *   handlers run, also while `maxPipelined` requests are in flight, while a request that
- *   may become a WebSocket waits for its answer, and while the handler holds the request
- *   body unread. What is read meanwhile waits in the read buffer for the requests after (or
- *   the WebSocket session): once the buffer is full, reading stops until they take some, and
- *   the end of the connection is seen then. (A byte stream read with a BYOB reader is read
- *   on only while the buffer holds no unread bytes.) `request.clone()` follows it too. The signal is made on
- *   first use, so `fetch(request)` does not follow it: forward a request with
- *   `fetch(request, { signal: request.signal })`.
+ *   may become a WebSocket waits for its answer (or its 101), and while the handler holds
+ *   the request body unread. What is read meanwhile waits in the read buffer for the
+ *   requests after (or the WebSocket session): once the buffer is full, reading stops until
+ *   they take some, and the end of the connection is seen then. (A byte stream read with a
+ *   BYOB reader is read on only while the buffer holds no unread bytes.) `request.clone()`
+ *   follows it too. The signal is made on first use, so `fetch(request)` does not follow it:
+ *   forward a request with `fetch(request, { signal: request.signal })`.
  *
  * @param transport The connection.
  * @param handler The fetch handler.
@@ -1083,17 +1083,17 @@ class Pipeline {
   /**
    * Reads on while the read loop waits with requests in flight (for a place under
    * maxPipelined, for the answer to a request that may turn into a WebSocket, or for the 101
-   * of one that does, behind the responses before it), so that the
-   * end of the input or its failure aborts their signals: a handler that waits on
-   * `request.signal` would otherwise hold the connection, and its place under maxConnections,
-   * forever. The bytes land in the read buffer after the unread ones, where the read loop's
-   * own reads would put them: they belong to the requests after (or to the WebSocket session,
-   * which is handed the buffer), and nothing parses them until the loop goes on. It reads only
-   * into the buffer's free space and stops once the buffer is full, so a client that sends
-   * more than it is answered is held back as before. A BYOB read takes the buffer away until
-   * it completes: with one, the input is watched only while the buffer holds no unread bytes
-   * (the requests in them would wait for that read). One read at a time, never awaited: the
-   * read loop's next read is the same one (see BufferedReader.fill).
+   * of one that does, behind the responses before it), so that the end of the input or its
+   * failure aborts their signals: a handler that waits on `request.signal` would otherwise
+   * hold the connection, and its place under maxConnections, forever. The bytes land in the
+   * read buffer after the unread ones, where the read loop's own reads would put them: they
+   * belong to the requests after (or to the WebSocket session, which is handed the buffer),
+   * and nothing parses them until the loop goes on. It reads only into the buffer's free
+   * space and stops once the buffer is full, so a client that sends more than it is answered
+   * is held back as before. A BYOB read takes the buffer away until it completes: with one,
+   * the input is watched only while the buffer holds no unread bytes (the requests in them
+   * would wait for that read). One read at a time, never awaited: the read loop's next read
+   * is the same one (see BufferedReader.fill).
    */
   #watchInput(): void {
     const reader = this.#reader;
@@ -1241,7 +1241,8 @@ class Pipeline {
     try {
       const ready = takeRequestHead(reader, this.#options);
       if (ready === undefined) return undefined;
-      return this.#answerable ? this.#prepare(ready) : null; // no handler for a request not answered
+      // No handler runs for a request that nothing will answer (see #enqueue).
+      return this.#answerable ? this.#prepare(ready) : null;
     } catch (error) {
       if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
       this.#abortAll(error);
@@ -1257,7 +1258,8 @@ class Pipeline {
     const reader = this.#reader;
     try {
       const ready = takeRequestHead(reader, this.#options);
-      if (ready !== undefined) return this.#answerable ? this.#prepare(ready) : null; // no wait, no timer
+      // No wait, no timer; and no handler for a request that nothing will answer.
+      if (ready !== undefined) return this.#answerable ? this.#prepare(ready) : null;
       this.#headers.set(this.#headersTimeout);
       const head = await this.#unlessCut(readRequestHead(reader, this.#options));
       this.#headers.clear();
