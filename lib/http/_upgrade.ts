@@ -29,6 +29,12 @@ export interface WireContext {
   hasBody: boolean;
   /** The upgrade asked for on this request, if any. */
   ticket: UpgradeTicket | null;
+  /**
+   * The pipeline is done with the request: its response was written, or never will be (the
+   * pipeline was aborted, the client left, the connection closed). An upgrade asked for now
+   * gets no connection, and its session ends at once.
+   */
+  ended: boolean;
   /** Called with each session created on this connection (for graceful shutdown). */
   onSession: ((session: { close(code?: number, reason?: string): unknown }) => void) | undefined;
 }

@@ -190,6 +190,7 @@ export interface ConnectionPipeline {
    * Ends the connection at once: the signals of the requests not yet answered abort with
    * `reason`, their responses are not written (a handler that never settles is not waited
    * for), and the connection closes. A server calls it when a graceful shutdown timed out.
+   * Once the connection was handed to a WebSocket session it does nothing: close the session.
    *
    * @param reason Why, as the requests' `signal.reason`. @default {DOMException AbortError}
    */
@@ -490,6 +491,7 @@ class Slot {
   complete(): void {
     this.#done = true;
     this.#completed?.resolve();
+    if (this.context !== null) this.context.ended = true; // a later upgrade fails at once
   }
 
   /** The response, ready or to come. */
@@ -546,11 +548,26 @@ class WireInfo implements HandlerInfo {
  * - Idle connections close after `idleTimeout`; a head that takes longer than
  *   `headersTimeout` gets 408; a body that stops coming for `bodyTimeout`, or that comes
  *   slower than `minBodyRate` once `bodyRateGrace` has passed, fails its read with 408.
- * - `request.signal` aborts when the client goes away, also while the handler holds the
- *   request body unread (once the read buffer is full of it, the end of the connection is
- *   seen when the handler reads on). `request.clone()` follows it too. The signal is made on
- *   first use, so `fetch(request)` does not follow it: forward a request with
- *   `fetch(request, { signal: request.signal })`.
+ * - A client that closes its side of the connection (a FIN, as a half-close sends: RFC 9112
+ *   §9.6) or resets it while responses are still owed has gone away. Their signals abort, as
+ *   in `Deno.serve`, Node's http server and Go's net/http, and what is not ready is not
+ *   written, as in `Deno.serve` (hyper) and Node's http server by default: no more requests
+ *   are read, and no handler is waited for. The responses already answered go out, in order,
+ *   while their bodies are all there at once; a body that streams is cut — cancelled, and the
+ *   connection ends without its last chunk, or short of its Content-Length (an HTTP/1.0 body
+ *   delimited by the close cannot tell: on a stream transport the writable is aborted) —
+ *   whether it was streaming when the client left or was to stream after; and the responses
+ *   after it are dropped, their bodies cancelled. A client that wants its answers reads them
+ *   before it closes its side.
+ * - `request.signal` aborts when the client goes away: the connection is read on while
+ *   handlers run, also while `maxPipelined` requests are in flight, while a request that
+ *   may become a WebSocket waits for its answer (or its 101), and while the handler holds
+ *   the request body unread. What is read meanwhile waits in the read buffer for the
+ *   requests after (or the WebSocket session): once the buffer is full, reading stops until
+ *   they take some, and the end of the connection is seen then. (A byte stream read with a
+ *   BYOB reader is read on only while the buffer holds no unread bytes.) `request.clone()`
+ *   follows it too. The signal is made on first use, so `fetch(request)` does not follow it:
+ *   forward a request with `fetch(request, { signal: request.signal })`.
  *
  * @param transport The connection.
  * @param handler The fetch handler.
@@ -758,6 +775,11 @@ class Pipeline {
 
   /** Set by abort(): the write loop ends, with this as its error. */
   #abortReason: unknown = null;
+  /**
+   * Set when the client went away with responses owed (see #clientLeft): the write loop
+   * writes what is ready and ends, with this as its error.
+   */
+  #gone: unknown = null;
   /** The write loop ended: the read loop's watch for the client leaving ends too. */
   #writeEnded = false;
 
@@ -934,13 +956,16 @@ class Pipeline {
 
   async #readLoop(): Promise<void> {
     let watch: Slot | null = null; // the last request: keep watching for the client leaving
+    let upgrading = false; // the last request's answer is an upgrade: the session reads on
     try {
       while (!this.#stopping) {
         // In flight: requests read and not yet written out (queued, or gathered unflushed).
         while (this.#queue.length + this.#unflushed >= this.#maxPipelined && !this.#stopping) {
+          this.#pause(); // their handlers run: the client may leave meanwhile
           await new Promise<void>(this.#readerSleeps);
           this.#wakeReader = null;
         }
+        this.#paused = false;
         if (this.#stopping) break;
         let slot = this.#takeRequest();
         if (slot === undefined && this.#reader.length === 0) {
@@ -966,9 +991,9 @@ class Pipeline {
           if (this.#cut === null) this.#clientLeft();
           break;
         }
-        this.#enqueue(slot);
+        if (!this.#enqueue(slot)) break;
         if (slot.close) {
-          if (slot.request !== null) watch = slot;
+          watch = slot;
           break;
         }
         if (slot.body !== null && !slot.body.done) {
@@ -983,54 +1008,134 @@ class Pipeline {
           if (slot.body.error !== null) break;
         }
         if (slot.context !== null) {
-          // Nothing may be read past a request that may turn into a WebSocket. (Its slot
-          // completes without an answer when the pipeline is aborted.)
+          // Nothing may be parsed past a request that may turn into a WebSocket: what comes
+          // is read (see #pause) and handed to the session with the rest of the buffer. (Its
+          // slot completes without an answer when the pipeline is aborted.)
+          this.#pause();
           const response = await Promise.race([slot.answer, slot.completed]);
-          if (response === undefined || upgradeTickets.has(response)) break;
+          this.#paused = false;
+          if (response === undefined || upgradeTickets.has(response)) {
+            upgrading = response !== undefined;
+            break;
+          }
         }
       }
     } catch (error) {
       if (this.#cut === null && !this.#closed) this.#abortAll(error);
     } finally {
+      this.#paused = false;
       this.#readDone = true;
       this.#wakeWriter?.();
     }
-    if (watch === null && this.#stopping && !this.#closed) await this.#watchStopping();
-    if (watch !== null) {
-      // The last request was read (Connection: close, HTTP/1.0): nothing more is expected,
-      // but the end of the input still tells that the client left before its answer.
-      const body = watch.body;
-      if (body !== null && !body.done && !this.#reader.readsBeside) {
-        // A BYOB read takes the buffer away until it completes: the handler's body reads
-        // would meet a detached buffer. Watch once the body is read, or the response written.
-        await Promise.race([body.settled.promise, watch.completed]);
-      }
-      try {
-        const more = await this.#unlessCut(this.#reader.fill());
-        if (more === false) this.#clientLeft();
-      } catch {
-        this.#clientLeft();
-      }
+    if (this.#closed) return;
+    if (upgrading) {
+      // The answer is an upgrade, whose 101 may wait behind earlier responses: the client may
+      // still leave before it. The watch reads on until the 101 is written (what it read then
+      // goes to the session: see #writeUpgrade) or the write loop ends.
+      return this.#pause();
     }
+    const body = watch === null ? null : watch.body;
+    if (body !== null && !body.done) {
+      // The last request was read (Connection: close, HTTP/1.0) and its handler reads its body
+      // from the buffer. One read beside its reads sees the end of the input if it comes
+      // first; the reads after it are the handler's (see #watchBody). A BYOB read takes the
+      // buffer away until it completes: the handler's reads would meet a detached buffer.
+      if (this.#reader.readsBeside) {
+        try {
+          const more = await this.#fillUntilAnswered();
+          if (more === CUT) return;
+          if (more === false && this.#reader.done) return this.#clientLeft();
+        } catch {
+          return this.#clientLeft();
+        }
+      }
+      await Promise.race([body.settled.promise, watch!.completed]);
+    }
+    await this.#watchEnd();
   }
 
   /**
-   * A shutdown stopped the read loop with requests still to answer: reads on (dropping what
-   * comes; no more requests are read) until the write loop ends, so that a client that leaves
-   * meanwhile, or a connection that fails (a timed-out shutdown closes it), aborts their
-   * signals: a handler that waits on `request.signal` must not wait forever.
+   * Reads more, for a watch after the read loop; CUT once the write loop ended or the
+   * connection was upgraded, now or while it waits. Not #unlessCut: the shutdown that cut the
+   * idle wait does not end this one; the end of the write loop does (see #writeLoop's
+   * #cutRead), and so does an upgrade (see #writeUpgrade).
    */
-  async #watchStopping(): Promise<void> {
+  #fillUntilAnswered(): Promise<unknown> {
+    if (this.#writeEnded || this.#upgraded) return Promise.resolve(CUT);
+    this.#waitFor = this.#reader.fill();
+    return new Promise(this.#startWait);
+  }
+
+  /**
+   * The read loop waits with requests in flight, or ended at one whose answer is an upgrade
+   * still to be written: the watch reads on (see #watchInput).
+   */
+  #paused = false;
+  /** A read of #watchInput is under way. */
+  #watching = false;
+
+  /** Pauses the read loop (see #paused) and starts watching its input. */
+  #pause(): void {
+    this.#paused = true;
+    this.#watchInput();
+  }
+
+  /**
+   * Reads on while the read loop waits with requests in flight (for a place under
+   * maxPipelined, for the answer to a request that may turn into a WebSocket, or for the 101
+   * of one that does, behind the responses before it), so that the end of the input or its
+   * failure aborts their signals: a handler that waits on `request.signal` would otherwise
+   * hold the connection, and its place under maxConnections, forever. The bytes land in the
+   * read buffer after the unread ones, where the read loop's own reads would put them: they
+   * belong to the requests after (or to the WebSocket session, which is handed the buffer),
+   * and nothing parses them until the loop goes on. It reads only into the buffer's free
+   * space and stops once the buffer is full, so a client that sends more than it is answered
+   * is held back as before. A BYOB read takes the buffer away until it completes: with one,
+   * the input is watched only while the buffer holds no unread bytes (the requests in them
+   * would wait for that read). One read at a time, never awaited: the read loop's next read
+   * is the same one (see BufferedReader.fill).
+   */
+  #watchInput(): void {
     const reader = this.#reader;
-    if (this.#queue.some((slot) => slot.context !== null)) return; // may hand the bytes on
-    while (!this.#writeEnded && this.#queue.length > 0) {
-      if (reader.length > 0 && reader.readsBeside) reader.consume(reader.length);
+    if (this.#watching || !this.#paused || this.#writeEnded) return;
+    if (reader.done) return this.#clientLeft(); // requests read before the end of the input
+    if (!reader.readsBeside && reader.length > 0) return;
+    this.#watching = true;
+    reader.fill().then(this.#watched, this.#watchFailed);
+  }
+
+  readonly #watched = (more: boolean): void => {
+    this.#watching = false;
+    if (this.#upgraded || this.#closed) return;
+    if (more) this.#watchInput(); // read on while the loop still waits
+    else if (this.#reader.done) this.#clientLeft();
+    // Else the buffer is full: the loop's own reads go on once it takes some of it.
+  };
+
+  readonly #watchFailed = (): void => {
+    this.#watching = false;
+    if (!this.#upgraded && !this.#closed) this.#clientLeft(); // the connection failed
+  };
+
+  /**
+   * The read loop stopped with requests still to answer (a shutdown, a last request, a
+   * refused one): reads on until the write loop ends, so that a client that leaves meanwhile,
+   * or a connection that fails (a timed-out shutdown closes it), aborts their signals: a
+   * handler that waits on `request.signal` must not wait forever. No more requests are read,
+   * so what comes is dropped — unless a request may still hand the bytes to a WebSocket
+   * session, or a handler still reads its body from the buffer: then it is kept, and the watch
+   * ends once the buffer is full.
+   */
+  async #watchEnd(): Promise<void> {
+    const reader = this.#reader;
+    while (!this.#writeEnded && !this.#upgraded && this.#queue.length > 0) {
+      const keep = this.#queue.some((slot) =>
+        slot.context !== null || (slot.body !== null && !slot.body.done)
+      );
+      if (!keep && reader.length > 0 && reader.readsBeside) reader.consume(reader.length);
       let more: unknown;
       try {
-        // Not #unlessCut: the shutdown that cut the idle wait does not end this one; the end
-        // of the write loop does (see #writeLoop's #cutRead).
-        this.#waitFor = reader.fill();
-        more = await new Promise(this.#startWait);
+        more = await this.#fillUntilAnswered();
       } catch {
         if (!this.#writeEnded) this.#clientLeft(); // the connection failed or was closed
         return;
@@ -1104,9 +1209,26 @@ class Pipeline {
   /** Ends the read-ahead's wait, when one is under way (see #progress). */
   #stopWatch: (() => void) | null = null;
 
-  /** The client closed its side or the connection failed: handlers still running abort. */
+  /**
+   * The input ended (the client closed its side, or reset the connection) or failed while
+   * responses were still owed: the client went away, as Deno.serve (hyper), Node's http server
+   * and Go's net/http take it (RFC 9112 §9.6 lets a client half-close, but a server cannot tell
+   * that from a client that left). The signals of the requests abort, no more requests are
+   * read, and the write loop waits for nothing: it writes the responses that are ready, in
+   * order, as long as their bodies are there at once, and stops at the first that is not (a
+   * handler that has not answered, a body that streams: cut, see #stream). With nothing owed,
+   * the input just ended, and the connection closes as usual.
+   */
   #clientLeft(): void {
-    this.#abortAll(new DOMException("The client went away", "AbortError"));
+    const reason = new DOMException("The client went away", "AbortError");
+    if (this.#queue.length === 0 || this.#upgraded || this.#closed) return this.#abortAll(reason);
+    this.#gone ??= reason;
+    this.#stopping = true;
+    this.#abortAll(reason);
+    for (const slot of this.#queue) slot.continueAsked?.resolve(); // a wait for it ends
+    this.#wakeWriter?.();
+    this.#wakeReader?.();
+    this.#stopWatch?.();
   }
 
   /**
@@ -1118,9 +1240,11 @@ class Pipeline {
     if (reader.length === 0 || reader.buffer[reader.start] === 0x0d) return undefined;
     try {
       const ready = takeRequestHead(reader, this.#options);
-      return ready === undefined ? undefined : this.#prepare(ready);
+      if (ready === undefined) return undefined;
+      // No handler runs for a request that nothing will answer (see #enqueue).
+      return this.#answerable ? this.#prepare(ready) : null;
     } catch (error) {
-      if (error instanceof HttpError) return this.#errorSlot(error);
+      if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
       this.#abortAll(error);
       return null;
     }
@@ -1134,10 +1258,14 @@ class Pipeline {
     const reader = this.#reader;
     try {
       const ready = takeRequestHead(reader, this.#options);
-      if (ready !== undefined) return this.#prepare(ready); // no wait, no timer
+      // No wait, no timer; and no handler for a request that nothing will answer.
+      if (ready !== undefined) return this.#answerable ? this.#prepare(ready) : null;
       this.#headers.set(this.#headersTimeout);
       const head = await this.#unlessCut(readRequestHead(reader, this.#options));
       this.#headers.clear();
+      // abort() (or the end of the write loop) may have come after the head settled: its
+      // handler would run for a request that nothing answers (see #enqueue).
+      if (!this.#answerable) return null;
       if (head === CUT) {
         return this.#cut === "headers"
           ? this.#errorSlot(new HttpError(408, "Cannot read request: the head took too long"))
@@ -1147,7 +1275,7 @@ class Pipeline {
       return this.#prepare(head);
     } catch (error) {
       this.#headers.clear();
-      if (error instanceof HttpError) return this.#errorSlot(error);
+      if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
       this.#abortAll(error); // the connection failed
       return null;
     }
@@ -1360,6 +1488,7 @@ class Pipeline {
       context = {
         httpVersion: head.version,
         ticket: null,
+        ended: false,
         onSession: this.#options.onSession,
         hasBody: body !== null,
       };
@@ -1596,9 +1725,48 @@ class Pipeline {
     }
   }
 
-  #enqueue(slot: Slot): void {
+  /**
+   * Whether a request read now can still be answered: not once the write loop ended or abort()
+   * came, which can happen in the turns between a read settling and the read loop going on.
+   */
+  get #answerable(): boolean {
+    return !this.#writeEnded && this.#abortReason === null && this.#gone === null;
+  }
+
+  /**
+   * Queues the slot for the write loop; false (and the slot given up) when nothing will write
+   * it: the write loop ended, abort() came or the client left, while #nextRequest returned it.
+   * Queued there, it would wait forever, and so would the read loop that waits for its body
+   * or answer.
+   */
+  #enqueue(slot: Slot): boolean {
+    if (!this.#answerable) {
+      this.#giveUp(
+        slot,
+        this.#abortReason ?? this.#gone ??
+          new DOMException("The connection closed before the response", "AbortError"),
+      );
+      return false;
+    }
     this.#queue.push(slot);
     if (this.#queue.length === 1) this.#wakeWriter?.();
+    return true;
+  }
+
+  /**
+   * Ends a request whose response will not be written: its signal aborts, its upgrade (if
+   * any) fails, and its body's source (a file, a timer) is let go, now or once the handler
+   * answers.
+   */
+  #giveUp(slot: Slot, reason: unknown): void {
+    if (!slot.aborted) {
+      slot.aborted = true;
+      slot.request?.abort(reason);
+    }
+    slot.complete();
+    slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
+    if (slot.settled) discardBody(slot.ready!);
+    else slot.response?.then(discardBody);
   }
 
   #abortAll(reason?: unknown): void {
@@ -1636,7 +1804,10 @@ class Pipeline {
               slot.response!.then(() => false),
               slot.continueAsked.promise.then(() => true),
             ]);
-            if (asked && !slot.settled && !slot.continueSent && this.#abortReason === null) {
+            if (
+              asked && !slot.settled && !slot.continueSent && this.#abortReason === null &&
+              this.#gone === null
+            ) {
               slot.continueSent = true;
               await this.#write(CONTINUE);
               this.#released(slot);
@@ -1644,9 +1815,10 @@ class Pipeline {
           }
         }
         while (!slot.settled) {
-          // Woken when the response is ready (see #watch), or by abort(): a handler that
-          // never settles is not waited for then.
+          // Woken when the response is ready (see #watch), or by abort() or the client
+          // leaving: a handler that never settles is not waited for then.
           if (this.#abortReason !== null) throw this.#abortReason;
+          if (this.#gone !== null) throw this.#gone;
           await new Promise<void>(this.#writerSleeps);
           this.#wakeWriter = null;
         }
@@ -1715,24 +1887,20 @@ class Pipeline {
       }
       await this.#flush();
     } catch (error) {
-      // The connection failed while writing, or a response could not be written whole.
+      // The connection failed while writing, a response could not be written whole, or the
+      // client left (see #clientLeft): the responses finished before go out, if writes can.
       this.#broken = true;
       this.#abortAll(error);
+      if (this.#writeFailure === null) await this.#flush().catch(() => {});
     } finally {
       // Requests read after the last response written will not be answered: end them, fail
       // any upgrade among them, and stop the reader wherever it waits.
       this.#stopping = true;
       this.#writeEnded = true;
       if (!this.#upgraded) {
-        this.#abortAll(new DOMException("The connection closed before the response", "AbortError"));
-        for (const slot of this.#queue) {
-          slot.complete();
-          slot.context?.ticket?.fail(new Error("The connection closed before the upgrade"));
-          // Its response will not be written: its body's source (a file, a timer) is let go,
-          // now or once the handler answers.
-          if (slot.settled) discardBody(slot.ready!);
-          else slot.response?.then(discardBody);
-        }
+        const reason = new DOMException("The connection closed before the response", "AbortError");
+        this.#abortAll(reason);
+        for (const slot of this.#queue) this.#giveUp(slot, reason);
         this.#queue.length = 0;
         this.#cutRead("shutdown");
       }
@@ -1935,6 +2103,11 @@ class Pipeline {
     parts: Uint8Array[],
     pending: Promise<ReadableStreamReadResult<Uint8Array>> | null,
   ): Promise<boolean> {
+    if (this.#gone !== null) {
+      // The client left: a body that is not all there is not waited for (see #clientLeft).
+      reader.cancel(this.#gone).catch(() => {});
+      throw this.#gone;
+    }
     // With its declared length, chunked in HTTP/1.1, or up to the close in HTTP/1.0.
     const mode = declared >= 0 ? "length" : slot.version === "HTTP/1.1" ? "chunked" : "close";
     if (mode === "close") close = true;
@@ -1974,6 +2147,12 @@ class Pipeline {
         } catch (error) {
           bodyFailed = true;
           throw error;
+        }
+        // #abortAll (the client left, the connection failed) cancelled the body: its read
+        // settles as done, which is a cut, not the body's end. The client must not get the
+        // last chunk (or the full length) of a body cut short.
+        if (this.#bodyReader !== reader) {
+          throw this.#gone ?? this.#abortReason ?? new Error("The response body was cancelled");
         }
         const { done, value } = read;
         if (done) break;
@@ -2263,6 +2442,7 @@ class Pipeline {
   async #writeUpgrade(slot: Slot, response: Response, ticket: UpgradeTicket): Promise<void> {
     let head = "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n" +
       `sec-websocket-accept: ${await acceptKey(ticket.key)}\r\n`;
+    if (this.#gone !== null) throw this.#gone; // the client left meanwhile
     if (ticket.protocol !== "") head += `sec-websocket-protocol: ${ticket.protocol}\r\n`;
     for (const [name, value] of response.headers) {
       if (HOP_BY_HOP.has(name) || name.startsWith("sec-websocket-")) continue;
@@ -2274,6 +2454,7 @@ class Pipeline {
     this.#upgraded = true;
     this.#queue.shift();
     slot.complete();
+    this.#endWait(CUT); // a watch for the client leaving (see #watchEnd) ends: its read goes on
     await this.#reading; // it stops at a request that may upgrade
     const reader = this.#reader;
     const buffered = reader.rest();

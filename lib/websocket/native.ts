@@ -275,6 +275,15 @@ function queuedSize(message: Message): number {
  * same code. `closed` then gives the peer's code and reason, `wasClean` true. A connection
  * that drops gives 1006, except that after our close frame Deno may report a drop as a clean
  * 1005. A failure (1008, 1009) sends its code, which `closed` reports with `wasClean` false.
+ *
+ * A socket that `Deno.serve` closes itself is reported by Deno (2.9) exactly as a peer's close
+ * frame without a code (what a browser's or ws's `close()` sends): the same close event
+ * (1005, clean), no `error` event before it, and `readyState` open until then. So when the
+ * server shuts down (`shutdown()`, which sends the peer its own 1001) or its `signal` aborts
+ * (which drops the connection: the peer sees 1006), `closed` gives `{ code: 1005, reason: "",
+ * wasClean: true }` whatever the peer saw, and the session cannot tell. Close the sessions
+ * first (`close(1001)`, then wait for `closed`) and shut the server down after, as
+ * `embeddedServer`'s `stop()` does: both sides then see 1001.
  * Deno's close-code check lacks 1014 (Bad Gateway): `close(1014)` throws a `RangeError` (Deno
  * would send it but take the peer's echo for an invalid close), and a peer's close 1014 is
  * answered by Deno with 1002, as below; the wire engine handles 1014.

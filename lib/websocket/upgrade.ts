@@ -67,7 +67,13 @@ export interface WebSocketUpgrade<S> {
  *   `response` are sent with the 101.
  *
  * If the handler returns another response, the session ends with 1006 (on the native
- * engine after `timeout`; Deno then answers that client nothing).
+ * engine after `timeout`; Deno then answers that client nothing). On the wire engine, so
+ * does a session asked for too late: once the engine is done with the request — its
+ * connection aborted or shut down past its timeout, its client gone, or the request answered
+ * already — `upgradeWebSocket` still returns, and the session ends at once with 1006
+ * (`closed` resolves with `wasClean: false`), holding no connection and delaying no server
+ * shutdown. A handler that awaits something before it upgrades can check `request.signal`
+ * first: it aborts when the connection goes.
  *
  * @param request The request, as the handler received it.
  * @param options Session options, the supported subprotocols, the Origin check, and `raw`.
@@ -176,6 +182,14 @@ export function upgradeWebSocket(
   const ticket = { request, key: checked.key, protocol: checked.protocol, settle, fail };
   context.ticket = ticket;
   upgradeTickets.set(response, ticket);
+  if (context.ended) {
+    // The pipeline is done with the request (aborted, shut down past its timeout, the client
+    // gone, or answered already): no connection will come. The session ends at once, as one
+    // whose 101 is never written, rather than wait for a transport (or its close timeout),
+    // and it holds no connection: a server's shutdown does not wait for it.
+    fail(new Error("Cannot upgrade: the connection closed before the upgrade"));
+    return { response, session };
+  }
   context.onSession?.(session);
   return { response, session };
 }

@@ -1495,6 +1495,48 @@ Deno.test("startConnectionPipeline", async (t) => {
   );
 
   await t.step(
+    "with maxPipelined requests in flight, reads on: keeps the next requests in order, and aborts request.signal at the end of the input",
+    async () => {
+      // Review (repro_maxpipelined_signal.ts): the read loop read nothing while it waited for
+      // a place, so the end of the input went unseen (with maxPipelined: 1, for every request).
+      for (const kind of KINDS) {
+        const aborted = deferred<unknown>();
+        const c = open(
+          async (request) => {
+            const path = new URL(request.url).pathname;
+            if (path !== "/wait") {
+              await delay(10);
+              return new Response(path);
+            }
+            request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+            await aborted.promise;
+            return new Response("too late");
+          },
+          { maxPipelined: 1 },
+          kind,
+        );
+        try {
+          c.send(get("/0") + get("/1"));
+          await delay(5);
+          c.send(get("/2")); // comes while /0 runs: read beside it, kept for after /1
+          for (const path of ["/0", "/1", "/2"]) {
+            assert.equal(textOf((await c.next())!.body), path, `${kind}: ${path}`);
+          }
+          c.send(get("/wait"));
+          await delay(20);
+          c.end();
+          const reason = await within(aborted.promise, 2000, `${kind}: request.signal to abort`);
+          assert.ok(reason instanceof DOMException);
+          await within(c.responses.rest(), 2000, `${kind}: the output to end`);
+          await within(c.pipeline.finished, 2000, `${kind}: the pipeline to finish`);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
     "drains a small body the handler did not read, so the next request works",
     async () => {
       const c = open(pathHandler);
@@ -1882,7 +1924,9 @@ Deno.test("startConnectionPipeline", async (t) => {
       const readable = new ReadableStream<Uint8Array>({
         pull(controller) {
           const chunk = input.shift();
-          if (chunk === undefined) return controller.close();
+          // Then the client waits, its side open: a client that closes it with responses
+          // still owed has gone away, and they are not written.
+          if (chunk === undefined) return;
           pulled += chunk.length;
           controller.enqueue(chunk);
         },
@@ -1913,6 +1957,7 @@ Deno.test("startConnectionPipeline", async (t) => {
       } finally {
         release.resolve();
         await responses.cancel();
+        pipeline.abort(); // the client still has its side open
         await within(pipeline.finished, 5000, "the pipeline to finish");
       }
     },

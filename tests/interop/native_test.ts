@@ -2,7 +2,7 @@
 // Real peers against the native engine's session (upgradeWebSocket on Deno.serve, 127.0.0.1):
 // npm:ws and Deno's own WebSocket, each echoing text and binary of 0 B to 4 MiB, agreeing on a
 // subprotocol, closing with codes both ways, dropping abruptly and sending too much.
-import { type MessageSession, WebSocketError } from "@wirestream/wirestream";
+import { type MessageSession, upgradeWebSocket, WebSocketError } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import { denoClient, wsClient } from "../_util/clients.ts";
 import { within } from "../_util/async.ts";
@@ -129,6 +129,67 @@ Deno.test("interop: npm:ws and the native engine's session", async (t) => {
       await assert.rejects(session.send("late"), { closeCode: 1006 });
     } finally {
       await server.close();
+    }
+  });
+});
+
+// Documents a limit of Deno 2.9, not a wish (repro_native_shutdown.ts, repro_native_lost.ts):
+// a socket that Deno.serve closes itself looks to the session like a peer's close without a
+// code. The class docs say so, and say how to get a close both sides see.
+Deno.test("interop: npm:ws and a Deno.serve that closes the session's socket", async (t) => {
+  for (const how of ["shutdown", "abort"] as const) {
+    await t.step(
+      `Deno.serve's ${how} is reported as a close without a code (1005, clean)`,
+      async () => {
+        const stop = new AbortController();
+        const sessions: MessageSession[] = [];
+        const server = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen() {}, signal: stop.signal },
+          (request) => {
+            const { response, session } = upgradeWebSocket(request);
+            sessions.push(session);
+            return response;
+          },
+        );
+        const client = wsClient(`ws://127.0.0.1:${server.addr.port}/`);
+        let stopping: Promise<void> | undefined;
+        try {
+          assert.equal(await within(client.opened, 5000, "ws to open"), true);
+          if (how === "shutdown") stopping = server.shutdown();
+          else stop.abort();
+          const peer = await within(client.closed, 5000, "ws close");
+          assert.equal(peer.code, how === "shutdown" ? 1001 : 1006);
+          assert.deepEqual(await within(sessions[0]!.closed, 5000, "the session to end"), {
+            code: 1005,
+            reason: "",
+            wasClean: true,
+          });
+        } finally {
+          client.ws.terminate();
+          if (!stop.signal.aborted) stopping ??= server.shutdown();
+          await within(server.finished, 5000, "Deno.serve to finish");
+          await stopping;
+        }
+      },
+    );
+  }
+
+  await t.step("sessions closed before the shutdown end with 1001 on both sides", async () => {
+    const sessions: MessageSession[] = [];
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+      const { response, session } = upgradeWebSocket(request);
+      sessions.push(session);
+      return response;
+    });
+    const client = wsClient(`ws://127.0.0.1:${server.addr.port}/`);
+    try {
+      assert.equal(await within(client.opened, 5000, "ws to open"), true);
+      const info = await within(sessions[0]!.close(1001, "going away"), 5000, "the close");
+      assert.deepEqual(info, { code: 1001, reason: "going away", wasClean: true });
+      assert.equal((await within(client.closed, 5000, "ws close")).code, 1001);
+    } finally {
+      client.ws.terminate();
+      await within(server.shutdown(), 5000, "Deno.serve to shut down");
     }
   });
 });

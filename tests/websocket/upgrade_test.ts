@@ -11,6 +11,7 @@ import {
   type MessageSession,
   Opcode,
   RawWebSocketSession,
+  startConnectionPipeline,
   upgradeWebSocket,
   type UpgradeWebSocketOptions,
   WebSocketError,
@@ -563,6 +564,65 @@ Deno.test("upgradeWebSocket", async (t) => {
       await within(server.shutdown(), 5000, "shutdown");
     }
   });
+
+  await t.step(
+    "a session asked for after the engine gave its request up ends at once with 1006, and holds no shutdown",
+    async () => {
+      // Review (schedule fuzzing, repro_late_upgrade_shutdown.ts, repro_late_upgrade.ts): a
+      // handler that upgraded a few turns after shutdown(0) cut its connection got a session
+      // with no connection: shutdown(0) waited for its close timeout (15 s), and after
+      // pipeline.abort() its `closed` never resolved.
+      const late: string[] = [];
+      for (let turns = 0; turns <= 12; turns += 2) {
+        const closed = deferred<{ code: number; wasClean: boolean }>();
+        const started = deferred();
+        const server = httpServer({ hostname: "127.0.0.1", port: 0 }, async (request) => {
+          started.resolve();
+          await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+          for (let i = 0; i < turns; i++) await null; // a lookup that settles right after
+          const { response, session } = upgradeWebSocket(request); // timeout: 15 s
+          session.closed.then(closed.resolve);
+          return response;
+        });
+        const c = await dial(server.addr.port);
+        try {
+          await c.send(upgradeRequest());
+          await within(started.promise, 5000, "the handler to start");
+          const begun = performance.now();
+          await within(server.shutdown(0), 5000, `shutdown(0), upgrade ${turns} turns late`);
+          if (performance.now() - begun > 1000) late.push(`shutdown(0), ${turns} turns`);
+          const info = await within(closed.promise, 1000, `the session, ${turns} turns late`);
+          assert.deepEqual([info.code, info.wasClean], [1006, false]);
+        } finally {
+          await c.close();
+        }
+      }
+      assert.deepEqual(late, [], "shutdown(0) took over 1 s");
+
+      // On a pipeline that abort() ended, with a handler that upgrades 50 ms later.
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const down = new TransformStream<Uint8Array, Uint8Array>();
+      const closed = deferred<{ code: number }>();
+      const pipeline = startConnectionPipeline(
+        { readable: up.readable, writable: down.writable },
+        async (request) => {
+          await delay(50);
+          const { response, session } = upgradeWebSocket(request, { timeout: 200 });
+          session.closed.then(closed.resolve);
+          return response;
+        },
+      );
+      const output = down.readable.pipeTo(new WritableStream()).catch(() => {});
+      const writer = up.writable.getWriter();
+      await writer.write(utf8(upgradeRequest()));
+      await delay(10);
+      pipeline.abort();
+      await within(pipeline.finished, 1000, "the pipeline to finish");
+      assert.equal((await within(closed.promise, 1000, "the late session to end")).code, 1006);
+      await writer.close().catch(() => {});
+      await output;
+    },
+  );
 
   await t.step(
     "throws TypeError for a second upgrade of the same request, on either engine",
