@@ -240,6 +240,14 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
         backoff = 0;
       } catch (error) {
         if (stopping || error instanceof Deno.errors.BadResource) break; // the listener closed
+        // A connection the client reset before it was accepted (Deno 2.9: NotConnected): its
+        // own failure, not the listener's. Waiting on it let a burst of such connections (a
+        // health check's) hold new clients off for seconds each.
+        if (
+          error instanceof Deno.errors.NotConnected ||
+          error instanceof Deno.errors.ConnectionReset ||
+          error instanceof Deno.errors.ConnectionAborted
+        ) continue;
         // Out of file descriptors or memory: wait and try again; the server stays up.
         backoff = Math.min(backoff === 0 ? 5 : backoff * 2, 1000);
         await new Promise((resolve) => setTimeout(resolve, backoff));

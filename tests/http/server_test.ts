@@ -142,6 +142,32 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "connections reset before they were accepted do not slow the accept loop down",
+    async () => {
+      // Node connects 20 times and resets each at once (as some TCP health checks do) while
+      // this process is blocked (a synchronous spawn): each waits in the backlog, and Deno's
+      // accept() fails for it with NotConnected. Taken for a lack of descriptors, each such
+      // failure doubled a pause up to 1 s: the next client waited about 13 s here.
+      await using server = serve(() => new Response("up"));
+      const script = `const net = require("node:net"); let left = 20;
+        for (let i = 0; i < 20; i++) {
+          const s = net.connect(${server.addr.port}, "127.0.0.1", () => s.resetAndDestroy());
+          s.on("close", () => --left || process.exit(0)); s.on("error", () => {});
+        }`;
+      const node = new Deno.Command("node", { args: ["-e", script] }).outputSync();
+      assert.equal(node.code, 0, new TextDecoder().decode(node.stderr));
+      const began = Date.now();
+      const response = await within(
+        fetch(`http://127.0.0.1:${server.addr.port}/`),
+        5000,
+        "the next client's answer",
+      );
+      assert.equal(await response.text(), "up");
+      assert.ok(Date.now() - began < 1000, `answered after ${Date.now() - began} ms`);
+    },
+  );
+
   await t.step("curl: a streamed body of unknown length is chunked in HTTP/1.1", async () => {
     await using server = serve(handler);
     const { code, stdout } = await curl(
