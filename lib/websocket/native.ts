@@ -695,11 +695,6 @@ export class NativeWebSocketSession implements MessageSession {
 
   #onOpen = (): void => {
     clearTimeout(this.#openTimer);
-    if (this.#state === CLOSED) {
-      // It opened after we gave up on it: nobody will use it.
-      this.#socket.close(CloseCode.InternalError, "open timeout");
-      return;
-    }
     this.#resolveOpened();
     if (this.#closeOnOpen !== null) this.#socket.close(...this.#closeOnOpen);
   };
@@ -807,8 +802,12 @@ export class NativeWebSocketSession implements MessageSession {
     this.#socket.removeEventListener("message", this.#onMessage);
     this.#socket.removeEventListener("close", this.#onClose);
     this.#socket.removeEventListener("error", this.#onError);
-    if (this.#socket.readyState !== WebSocket.CONNECTING) {
-      this.#socket.removeEventListener("open", this.#onOpen);
+    this.#socket.removeEventListener("open", this.#onOpen);
+    if (this.#socket.readyState === WebSocket.CONNECTING) {
+      // It may still open, after we gave up on it: nobody will use it then. A listener that
+      // does not hold the session: Deno keeps a socket whose client left before the 101, and
+      // with #onOpen that kept the whole ended session.
+      this.#socket.addEventListener("open", closeLateOpen, { once: true });
     }
     const result = this.#failure !== null
       ? { code: this.#failure.closeCode, reason: this.#failureReason, wasClean: false }
@@ -857,6 +856,11 @@ export function upgradeNative(
   const session = new NativeWebSocketSession(socket, { ...sessionOptions, protocol });
   nativeUpgrades.set(response, (reason) => abandon.get(session)?.(reason));
   return { response, session };
+}
+
+/** Closes a socket that opened after its session ended (see #finish). */
+function closeLateOpen(event: Event): void {
+  (event.target as WebSocket).close(CloseCode.InternalError, "open timeout");
 }
 
 /** Ends a session whose socket will never open (see `nativeUpgrades`). */
