@@ -66,7 +66,11 @@ export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
    * requests in flight and open WebSocket sessions stay with the application that accepted
    * them. The runtime caches modules by URL, so only the module itself is evaluated again, not
    * the modules it imports: keep the code you edit in it, or import the rest with a query
-   * that changes. A module that fails to load leaves the previous application serving. An
+   * that changes. Each reload imports the module under a new URL, and the runtime never
+   * drops a module it loaded: every version stays in memory with what it holds at top level
+   * (about 7 kB of code each, plus any data the module builds when it loads), so restart the
+   * process now and then during a long session of edits, and keep large data out of the
+   * module's top level. A module that fails to load leaves the previous application serving. An
    * application a reload replaced is kept while it has open sessions (`stop()` closes them with
    * 1001), and disposed at a later reload once it has none.
    * A directory is watched recursively; a file is watched through its directory, so a save

@@ -67,7 +67,11 @@ export interface WebSocketUpgrade<S> {
  *   `response` are sent with the 101.
  *
  * If the handler returns another response, the session ends with 1006 (on the native
- * engine after `timeout`; Deno then answers that client nothing). On the wire engine, so
+ * engine after `timeout`; Deno then answers that client nothing, and **Deno 2.9's `Deno.serve`
+ * stops serving every request after it**: "Upgrade response was not returned from callback").
+ * So on the native engine call `upgradeWebSocket` only once the handler will return its
+ * response: make every check that may refuse first (a `webSocket` route's `beforeUpgrade`
+ * runs before the upgrade for this reason). On the wire engine, so
  * does a session asked for too late: once the engine is done with the request — its
  * connection aborted or shut down past its timeout, its client gone, or the request answered
  * already — `upgradeWebSocket` still returns, and the session ends at once with 1006
