@@ -313,6 +313,7 @@ class Deadline {
   /** When the armed timer fires. */
   #timerAt = Infinity;
   #at = Infinity;
+  #disposed = false;
   readonly #fire: () => void;
 
   constructor(fire: () => void) {
@@ -325,6 +326,7 @@ class Deadline {
    * @param now The time, when the caller has just read the clock.
    */
   set(ms: number, now: number = Date.now()): void {
+    if (this.#disposed) return; // the connection ended: its reads end with it, unaided
     if (ms === Infinity) {
       this.#at = Infinity;
       return;
@@ -342,7 +344,9 @@ class Deadline {
     this.#at = Infinity;
   }
 
+  /** For good: a read that still sets it (a handler's, of its body) would leave a timer. */
   dispose(): void {
+    this.#disposed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#at = Infinity;
