@@ -137,6 +137,46 @@ Deno.test("upgradeWebSocket", async (t) => {
     },
   );
 
+  await t.step(
+    "startConnectionPipeline over a Deno.Conn's own streams (a byte stream, read BYOB): npm:ws echoes",
+    async () => {
+      // The read loop pauses at a request that may upgrade; a watch of the input there took the
+      // BYOB buffer away, and the 101's hand-over met a detached buffer: 1006 at once, unless
+      // the client's first frame happened to come first (the diff review's
+      // byob_upgrade_conn.ts). ws sends nothing until the server's greeting arrives.
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const sessions = new Queue<MessageSession>();
+      const serving = (async () => {
+        const conn = await listener.accept();
+        return startConnectionPipeline({ readable: conn.readable, writable: conn.writable }, (
+          request,
+        ) => {
+          const { response, session } = upgradeWebSocket(request);
+          sessions.push(session);
+          (async () => {
+            await session.send("hello first");
+            for await (const message of session.incoming) await session.send(message);
+          })().catch(() => {});
+          return response;
+        });
+      })();
+      const client = wsClient(`ws://127.0.0.1:${listener.addr.port}/`);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        assert.equal((await client.messages.next("the greeting")).data.toString(), "hello first");
+        client.ws.send("echo me");
+        assert.equal((await client.messages.next("the echo")).data.toString(), "echo me");
+        client.ws.close(1000);
+        assert.equal((await within(client.closed, 5000, "ws close")).code, 1000);
+        assert.equal((await (await sessions.next()).closed).code, 1000);
+      } finally {
+        client.ws.terminate();
+        listener.close();
+        await (await serving).finished;
+      }
+    },
+  );
+
   await t.step("Deno's WebSocket: echoes, and the session sees its close code", async () => {
     const server = wsServer({}, echo);
     const client = denoClient(server.url);
