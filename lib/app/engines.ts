@@ -118,7 +118,8 @@ export interface NativeEngineConfig {
    * body without one (chunked, or an HTTP/2 stream) is counted as the handler reads it, and
    * the read that crosses the limit fails with a 413 {@linkcode HttpError} (thrown on, it is
    * the answer). Such a request reaches the handler as a new `Request` over the counted body,
-   * with the same URL, headers and signal. `Infinity` lifts it.
+   * with the same URL, headers and signal (reading that signal makes Deno 2.9 print, once,
+   * its notice on `request.signal`'s legacy behaviour). `Infinity` lifts it.
    *
    * @default {134217728}
    */
@@ -134,7 +135,8 @@ const DEFAULT_MAX_BODY_SIZE = 134_217_728;
  */
 function limitBody(request: Request, max: number): Request | Response {
   if (request.body === null || max === Infinity) return request;
-  const declared = request.headers.get("content-length");
+  // Deno joins repeated fields ("10, 10"); hyper took them only if they agree (RFC 9112 §6.3).
+  const declared = request.headers.get("content-length")?.split(",")[0]?.trim() ?? null;
   if (declared !== null) {
     if (Number(declared) <= max) return request;
     return new HttpError(

@@ -750,10 +750,13 @@ export class RouteTable implements Routing {
     } catch (error) {
       return answerError(error);
     }
-    if (!(decision instanceof Promise)) {
+    const then = (decision as { then?: unknown } | null)?.then;
+    if (typeof then !== "function") {
       return this.#decided(route, request, options, context, decision);
     }
-    return decision.then(
+    // Any thenable, not only a Promise of this realm: one taken for data would let its
+    // refusal through.
+    return Promise.resolve(decision).then(
       (decided) => this.#decided(route, request, options, context, decided),
       answerError,
     );

@@ -98,7 +98,9 @@ export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
    * no more than this is allocated for a frame before its bytes come); the messages sent are
    * split into frames of at most this size. At least 1; `Infinity` lifts it. By default a
    * frame may be as large as a message: browsers, Deno's `WebSocket` and `ws` send each
-   * message as one frame.
+   * message as one frame. So with `maxMessageSize: Infinity` and no `maxFrameSize`, a frame's
+   * header alone has its whole declared payload allocated (or fails with 1009 when it cannot
+   * be): set `maxFrameSize` then.
    *
    * @default {maxMessageSize, and at least 125}
    */

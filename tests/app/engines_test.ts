@@ -137,6 +137,19 @@ Deno.test("NativeEngine", async (t) => {
         assert.equal(called, 0, "refused before the application");
         const exact = await fetch(url, { method: "POST", body: "a".repeat(1000) });
         assert.equal((await exact.text()).length, 1000);
+        // Content-Length twice, agreeing (RFC 9112 §6.3 allows it; Deno joins them "10, 10").
+        const twice = await dial(port);
+        try {
+          await twice.send(
+            "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nContent-Length: 10\r\n" +
+              "Connection: close\r\n\r\n0123456789",
+          );
+          const answer = await twice.next();
+          assert.equal(answer?.status, 200);
+          assert.equal(textOf(answer!.body), "0123456789");
+        } finally {
+          await twice.close();
+        }
         for (const [size, status] of [[1000, 200], [1001, 413]]) {
           const response = await fetch(url, { method: "POST", body: chunked(size!) });
           assert.equal(response.status, status, `chunked ${size}`);

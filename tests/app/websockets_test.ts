@@ -278,7 +278,14 @@ Deno.test("WebSockets", async (t) => {
                     return { user: "ada", room: params.room! };
                   },
                 },
-              )
+              ).webSocket("/thenable", () => void handled++, {
+                // An awaitable that is no Promise (a query builder's), from a plain function:
+                // its refusal must hold, not be taken for the handler's data.
+                beforeUpgrade: () => {
+                  const refusal = new Response(null, { status: 401 });
+                  return { then: (resolve: (r: Response) => void) => resolve(refusal) } as never;
+                },
+              })
             )
           );
           try {
@@ -302,6 +309,9 @@ Deno.test("WebSockets", async (t) => {
             const forbidden = await upgradeByFetch(`${server.origin}/rooms/lobby?token=banned`);
             assert.equal(forbidden.status, 403);
             assert.equal(await forbidden.text(), "Cannot join: banned\n");
+            const thenable = await upgradeByFetch(`${server.origin}/thenable`);
+            assert.equal(thenable.status, 401);
+            await thenable.body?.cancel();
             assert.equal(handled, 0);
             assert.equal(server.app.sessions, 0);
 
