@@ -10,6 +10,7 @@ import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role, setMaxFrameSize } from
 import { FrameEncoder } from "./encoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, readClosePayload } from "./frame.ts";
+import { DEFAULT_MAX_MESSAGE_SIZE } from "./message.ts";
 
 /** A byte duplex: a connection, a pair of pipes, a test double. */
 export interface Transport {
@@ -106,6 +107,20 @@ const QUIET_TIME = 250;
  */
 export function defaultFrameSize(maxMessageSize: number): number {
   return Math.max(maxMessageSize, 125);
+}
+
+/**
+ * A message session's `maxMessageSize`, checked, and its `maxFrameSize`: the one given (checked
+ * by coreOptions), or {@linkcode defaultFrameSize}. For both engines' sessions.
+ */
+export function messageLimits(
+  options: { maxMessageSize?: number; maxFrameSize?: number },
+): { maxMessageSize: number; maxFrameSize: number } {
+  const maxMessageSize = checkLimit(
+    "maxMessageSize",
+    options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
+  );
+  return { maxMessageSize, maxFrameSize: options.maxFrameSize ?? defaultFrameSize(maxMessageSize) };
 }
 
 /** Applies and checks the options both session types share. */

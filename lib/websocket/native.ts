@@ -16,7 +16,7 @@ import {
   type CloseInfo,
   closeReason,
   coreOptions,
-  defaultFrameSize,
+  messageLimits,
   outgoingStream,
   sendQueueError,
   sentCode,
@@ -26,7 +26,7 @@ import type { Role } from "./decoder.ts";
 import { Inbox, ITEM_OVERHEAD } from "./_inbox.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, isValidCloseCode } from "./frame.ts";
-import { DEFAULT_MAX_MESSAGE_SIZE, type Message } from "./message.ts";
+import type { Message } from "./message.ts";
 import type { MessageSession } from "./session.ts";
 import { checkUpgradeRequest } from "./handshake.ts";
 import type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
@@ -179,13 +179,10 @@ function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings 
       "Cannot use masking: true on the native engine: Deno never masks what a server sends",
     );
   }
-  const maxMessageSize = checkLimit(
-    "maxMessageSize",
-    options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
-  );
+  const { maxMessageSize, maxFrameSize } = messageLimits(options);
   const core = coreOptions({
     ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
-    maxFrameSize: options.maxFrameSize ?? defaultFrameSize(maxMessageSize),
+    maxFrameSize,
     ...(options.maxSendQueue === undefined ? {} : { maxSendQueue: options.maxSendQueue }),
   });
   return {

@@ -6,13 +6,13 @@
  * @module
  */
 
-import { checkDuration, checkLimit } from "../_options.ts";
+import { checkDuration } from "../_options.ts";
 import {
   type CloseInfo,
   type CoreOptions,
   coreOptions,
-  defaultFrameSize,
   type FrameHandler,
+  messageLimits,
   SessionCore,
   type Transport,
   type TransportReady,
@@ -204,14 +204,7 @@ const noop = () => {};
 export function sessionSettings(
   options: WebSocketSessionOptions,
 ): { core: CoreOptions; pingInterval: number | null } {
-  const maxMessageSize = checkLimit(
-    "maxMessageSize",
-    options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
-  );
-  const core = coreOptions({
-    ...options,
-    maxFrameSize: options.maxFrameSize ?? defaultFrameSize(maxMessageSize),
-  });
+  const core = coreOptions({ ...options, maxFrameSize: messageLimits(options).maxFrameSize });
   const pingInterval = options.pingInterval ?? null;
   if (pingInterval !== null && pingInterval !== Infinity) {
     checkDuration("pingInterval", pingInterval, 1);
