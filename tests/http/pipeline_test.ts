@@ -236,6 +236,25 @@ function assertTooSlow(post: SlowPost, least: number, most: number, what: string
   assert.ok(post.took >= least && post.took < most, `${what}: 408 after ${post.took} ms`);
 }
 
+/** Asserts that the next response on `c` is the rate's 408, within `[least, most)` of `began`. */
+async function nextTooSlow(
+  c: ReturnType<typeof open>,
+  failures: unknown[],
+  began: number,
+  least: number,
+  most: number,
+  what: string,
+): Promise<void> {
+  const response = await c.next("POST");
+  const took = Date.now() - began;
+  assertTooSlow(
+    { status: response?.status, text: "", took, failure: failures[0] },
+    least,
+    most,
+    what,
+  );
+}
+
 // A chunked body with a chunk extension, an upper-case hex size and a trailer, then the
 // request pipelined after it.
 const CHUNKED_BODY = "5;name=value\r\n" + // size 5, an extension
@@ -2133,14 +2152,7 @@ Deno.test("startConnectionPipeline", async (t) => {
         // One byte, then nothing: the rate's 408 after the 300 ms grace, before bodyTimeout.
         const began = Date.now();
         c.send("POST /second HTTP/1.1\r\nHost: a\r\nContent-Length: 41\r\n\r\nx");
-        const response = await c.next("POST");
-        const took = Date.now() - began;
-        assertTooSlow(
-          { status: response?.status, text: "", took, failure: failures[0] },
-          250,
-          650,
-          "the second body",
-        );
+        await nextTooSlow(c, failures, began, 250, 650, "the second body");
       } finally {
         await c.close();
       }
@@ -2187,15 +2199,7 @@ Deno.test("startConnectionPipeline", async (t) => {
           );
           await c.next();
           assert.equal((await c.next())?.status, 100);
-          const began = Date.now();
-          const response = await c.next("POST");
-          const took = Date.now() - began;
-          assertTooSlow(
-            { status: response?.status, text: "", took, failure: failures[0] },
-            250,
-            900,
-            "silent",
-          );
+          await nextTooSlow(c, failures, Date.now(), 250, 900, "silent");
         } finally {
           await c.close();
         }
