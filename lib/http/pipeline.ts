@@ -796,8 +796,7 @@ class Pipeline {
     this.#stopping = true;
     this.#broken = true; // no graceful close: nothing more is written
     this.#failWrite(reason);
-    this.#abortAll(reason);
-    for (const slot of this.#queue) slot.continueAsked?.resolve(); // a wait for it ends
+    this.#abortAll(reason, true);
     try {
       this.#transport.close?.();
     } catch {
@@ -1236,8 +1235,7 @@ class Pipeline {
     if (this.#queue.length === 0 || this.#upgraded || this.#closed) return this.#abortAll(reason);
     this.#gone ??= reason;
     this.#stopping = true;
-    this.#abortAll(reason);
-    for (const slot of this.#queue) slot.continueAsked?.resolve(); // a wait for it ends
+    this.#abortAll(reason, true);
     this.#wakeWriter?.();
     this.#wakeReader?.();
     this.#stopWatch?.();
@@ -1781,10 +1779,16 @@ class Pipeline {
     else slot.response?.then(discardBody);
   }
 
-  #abortAll(reason?: unknown): void {
+  /**
+   * Aborts the requests' signals and stops streaming a response body; with `releaseContinue`
+   * (the pipeline gives up: abort(), the client gone), the write loop's waits for a handler to
+   * ask for 100 Continue end too.
+   */
+  #abortAll(reason?: unknown, releaseContinue = false): void {
     this.#bodyReader?.cancel(reason).catch(() => {});
     this.#bodyReader = null;
     for (const slot of this.#queue) {
+      if (releaseContinue) slot.continueAsked?.resolve();
       if (slot.aborted) continue;
       slot.aborted = true;
       slot.request?.abort(reason);
