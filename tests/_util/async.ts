@@ -69,3 +69,20 @@ export async function drain(body: ReadableStream<Uint8Array>): Promise<"done" | 
     reader.releaseLock();
   }
 }
+
+/**
+ * Runs `fn` with console.error captured (`fn` sees the calls so far); returns what was logged.
+ */
+export async function capturingErrors(
+  fn: (logged: unknown[][]) => Promise<void>,
+): Promise<unknown[][]> {
+  const logged: unknown[][] = [];
+  const original = console.error;
+  console.error = (...args: unknown[]) => void logged.push(args);
+  try {
+    await fn(logged);
+  } finally {
+    console.error = original;
+  }
+  return logged;
+}

@@ -22,6 +22,7 @@ import {
 } from "../_util/http.ts";
 import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
 import { directTransport } from "../_util/duplex.ts";
+import { capturingErrors } from "../_util/async.ts";
 
 /**
  * `readable` as a byte stream, so that the pipeline reads it with a BYOB reader into its own
@@ -143,19 +144,6 @@ function sentOnce(
 
 /** A handler that answers with the request's path. */
 const pathHandler: Handler = (request) => new Response(new URL(request.url).pathname);
-
-/** Runs `fn` with console.error captured; returns what was logged. */
-async function capturingErrors(fn: () => Promise<void>): Promise<unknown[][]> {
-  const logged: unknown[][] = [];
-  const original = console.error;
-  console.error = (...args: unknown[]) => void logged.push(args);
-  try {
-    await fn();
-  } finally {
-    console.error = original;
-  }
-  return logged;
-}
 
 // A small minBodyRate to test it in well under a second: 100 bytes/s once 300 ms of waiting
 // passed; every gap in the tests stays far below bodyTimeout.

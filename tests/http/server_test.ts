@@ -20,7 +20,7 @@ import {
   within,
 } from "../_util/http.ts";
 import { concat, randomBytes, seeded } from "../_util/random.ts";
-import { drain, endlessEvents } from "../_util/async.ts";
+import { capturingErrors, drain, endlessEvents } from "../_util/async.ts";
 import { curl, parseCurl } from "../_util/curl.ts";
 
 const MiB = 1 << 20;
@@ -590,10 +590,7 @@ Deno.test("httpServer", async (t) => {
     async () => {
       // The write loop tripped on the non-Response: the connection was dropped with nothing
       // written and nothing logged, and the request pipelined behind it went unanswered.
-      const logged: unknown[][] = [];
-      const error = console.error;
-      console.error = (...args: unknown[]) => void logged.push(args);
-      try {
+      await capturingErrors(async (logged) => {
         await using server = serve(
           (request) => {
             if (new URL(request.url).pathname === "/throw") throw new Error("boom");
@@ -615,9 +612,7 @@ Deno.test("httpServer", async (t) => {
         } finally {
           await c.close();
         }
-      } finally {
-        console.error = error;
-      }
+      });
     },
   );
 
@@ -839,10 +834,7 @@ Deno.test("httpServer", async (t) => {
         undefined: () => undefined,
       };
       const cancels: unknown[] = [];
-      const logged: unknown[][] = [];
-      const error = console.error;
-      console.error = (...args: unknown[]) => void logged.push(args);
-      try {
+      await capturingErrors(async (logged) => {
         await using server = serve((request) => {
           const [, when, kind] = new URL(request.url).pathname.split("/");
           if (when === "ok") return new Response("ok-body");
@@ -913,9 +905,7 @@ Deno.test("httpServer", async (t) => {
           "every failed body to be cancelled",
         );
         assert.ok(cancels.every((reason) => reason === undefined || reason instanceof TypeError));
-      } finally {
-        console.error = error;
-      }
+      });
     },
   );
 
@@ -947,10 +937,7 @@ Deno.test("httpServer", async (t) => {
         }
         return answers[path]?.() ?? new Response("ok-body");
       };
-      const logged: unknown[][] = [];
-      const error = console.error;
-      console.error = (...args: unknown[]) => void logged.push(args);
-      try {
+      await capturingErrors(async (logged) => {
         await using server = serve(handler);
         const c = await dial(server.addr.port);
         try {
@@ -993,9 +980,7 @@ Deno.test("httpServer", async (t) => {
         const [first, second] = await parseCurl(stdout);
         assert.equal(first?.status, 500);
         assert.deepEqual([second?.status, textOf(second!.body)], [200, "ok-body"]);
-      } finally {
-        console.error = error;
-      }
+      });
 
       // With onError, it decides the answer; an answer that cannot be sent either is a 500.
       const seen: unknown[] = [];
@@ -1007,9 +992,7 @@ Deno.test("httpServer", async (t) => {
             : new Response("handled", { status: 503 });
         },
       });
-      const reported: unknown[][] = [];
-      console.error = (...args: unknown[]) => void reported.push(args);
-      try {
+      const reported = await capturingErrors(async () => {
         const c = await dial(server.addr.port);
         try {
           await c.send(get("/103") + get("/error") + get("/ok"));
@@ -1020,9 +1003,7 @@ Deno.test("httpServer", async (t) => {
         } finally {
           await c.close();
         }
-      } finally {
-        console.error = error;
-      }
+      });
       assert.equal(seen.length, 2);
       assert.ok(seen.every((failure) => failure instanceof TypeError));
       assert.equal(reported.length, 1, "onError's unsendable answer is reported");
@@ -1075,10 +1056,7 @@ Deno.test("httpServer", async (t) => {
       // Found with the status checks: toResponse() throws a RangeError for a status outside
       // 200-599, which rejected the handler's answer, a promise nothing handled: Deno ended
       // the whole server process on that unhandled rejection.
-      const logged: unknown[][] = [];
-      const error = console.error;
-      console.error = (...args: unknown[]) => void logged.push(args);
-      try {
+      const logged = await capturingErrors(async () => {
         await using server = serve(async (request) => {
           const path = new URL(request.url).pathname;
           if (path === "/ok") return new Response("ok-body");
@@ -1097,9 +1075,7 @@ Deno.test("httpServer", async (t) => {
         } finally {
           await c.close();
         }
-      } finally {
-        console.error = error;
-      }
+      });
       assert.equal(logged.length, 4);
       for (const [, failure] of logged) {
         assert.ok(failure instanceof TypeError, String(failure));
@@ -1179,10 +1155,7 @@ Deno.test("httpServer", async (t) => {
       };
       const failing = () =>
         new ReadableStream({ start: (controller) => controller.error(new Error("no body")) });
-      const logged: unknown[][] = [];
-      const error = console.error;
-      console.error = (...args: unknown[]) => void logged.push(args);
-      try {
+      const logged = await capturingErrors(async () => {
         await using server = serve((request) => {
           const path = new URL(request.url).pathname;
           if (path === "/throws") throw new Error("the handler failed");
@@ -1216,9 +1189,7 @@ Deno.test("httpServer", async (t) => {
         } finally {
           await c.close();
         }
-      } finally {
-        console.error = error;
-      }
+      });
       assert.equal(logged.length, 3, "each failure reported");
     },
   );
