@@ -89,7 +89,10 @@ export const WRITE_OVERHEAD = 1024;
 export interface FrameHandler {
   /** Handles a frame; returns true when it keeps a view of the frame's payload. */
   frame(frame: Frame): boolean;
-  /** The peer's close arrived or our close was sent: no more data will be handed on. */
+  /**
+   * The peer's close arrived or our close was sent: no more data needs handing on (a raw
+   * session still hands on frames until the peer's close or the session's end).
+   */
   end(): void;
   /** The session failed: hand `error` on after what was already handed on. */
   fail(error: WebSocketError): void;
@@ -661,7 +664,9 @@ export class SessionCore {
       CloseCode.AbnormalClosure,
       cause === undefined ? undefined : { cause },
     );
-    if (this.#failure === null) this.#handler?.fail(error);
+    // Once closing, what was handed on has ended already (a raw session's incoming ends with
+    // the session: a peer that hangs up after our close is `closed`'s 1006, not an error).
+    if (this.#failure === null && this.#state === OPEN) this.#handler?.fail(error);
     this.#finish(this.#result(false), false);
   }
 

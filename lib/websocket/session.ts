@@ -19,7 +19,7 @@ import {
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
 import { WebSocketError } from "./error.ts";
-import { CloseCode, Frame, Opcode } from "./frame.ts";
+import { CloseCode, Frame, Opcode, readClosePayload } from "./frame.ts";
 import {
   DEFAULT_MAX_MESSAGE_SIZE,
   encodeMessage,
@@ -481,6 +481,11 @@ export class WebSocketSession implements MessageSession {
  * `incoming`). Frame rules (masking, reserved bits, control frame sizes, `maxFrameSize`) are
  * still enforced on receipt; message rules (fragment order, UTF-8) are yours.
  *
+ * After a close frame of ours, `incoming` still yields what the peer sent before it read
+ * ours, then the peer's close (as Ktor's raw session does). Those late frames are dropped
+ * once 64 KiB of frames wait unread, so that an unread `incoming` never holds the peer's
+ * close back; `incoming` ends without an error if the session ends first (`closed` says how).
+ *
  * Once both close frames are exchanged, a server ends the transport and a client waits up to
  * `timeout` for the server to.
  *
@@ -542,18 +547,24 @@ export class RawWebSocketSession {
       frame: (frame) => {
         if (this.#core.peerClosed) return false;
         if (frame.opcode === Opcode.Close) {
-          this.#core.peerClose(frame, false);
+          readClosePayload(frame.payload); // a bad payload fails the session, not handed on
           inbox.push(frame);
           inbox.end();
+          this.#core.peerClose(frame, false); // after our close, this ends the session
           return true;
         }
-        if (!this.#core.open) return false;
+        // After our close the peer may still send what it sent before it read ours (RFC 6455
+        // §5.5.1): handed on while incoming is read, dropped past its read-ahead, so that a
+        // user who stopped reading cannot hold the peer's close back.
+        if (!this.#core.open && !inbox.wantsMore) return false;
         inbox.push(frame);
         return true;
       },
-      end: () => inbox.end(),
+      // Our close went out: incoming ends with the peer's close, or when the session ends.
+      end: noop,
       fail: (error) => inbox.fail(error),
     }, () => inbox.wantsMore);
+    this.#core.signal.addEventListener("abort", () => inbox.end(), { once: true });
     this.outgoing = this.#core.outgoing<Frame>(this);
   }
 

@@ -1065,10 +1065,62 @@ Deno.test("RawWebSocketSession", async (t) => {
     await session.send(Frame.close(4002, "done"));
     assert.deepEqual(await nextClose(peer), { code: 4002, reason: "done" });
     await assert.rejects(session.send(Frame.text("late")), WebSocketError);
-    await peer.send(Frame.close(4002));
+    // What the peer sent before it read our close, then its close, as Ktor's raw session.
+    await peer.send(Frame.text("sent before"), Frame.ping(utf8.encode("p")), Frame.close(4002));
     await assertEnded(peer);
+    assert.deepEqual(shape((await reader.read()).value!), [Opcode.Text, "sent before", true]);
+    assert.deepEqual(shape((await reader.read()).value!), [Opcode.Ping, "p", true]);
+    assert.deepEqual(shape((await reader.read()).value!), [Opcode.Close, "\x0f\xa2", true]);
     assert.deepEqual(await reader.read(), { done: true, value: undefined });
     assert.deepEqual(await session.closed, { code: 4002, reason: "", wasClean: true });
+  });
+
+  await t.step(
+    "after our close, unread late frames are dropped, never the peer's close",
+    async () => {
+      const { session, peer } = openRaw("server", 5000);
+      const reader = session.incoming.getReader();
+      session.close(1000);
+      assert.equal((await nextClose(peer)).code, 1000);
+      const late = Array.from({ length: 40 }, (_, i) => Frame.binary(new Uint8Array(4096).fill(i)));
+      const started = Date.now();
+      await peer.send(...late, Frame.close(1000));
+      await assertEnded(peer);
+      assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+      assert.ok(Date.now() - started < 1000, "the unread frames held the peer's close back");
+      const frames: Frame[] = [];
+      for (let r = await reader.read(); !r.done; r = await reader.read()) frames.push(r.value);
+      const kept = frames.slice(0, -1);
+      assert.ok(kept.length >= 1 && kept.length < 40, `${kept.length} late frames kept`);
+      kept.forEach((frame, i) =>
+        assert.equal(frame.payload[0], i, "kept in order, from the first")
+      );
+      assert.equal(frames.at(-1)!.opcode, Opcode.Close);
+    },
+  );
+
+  await t.step("after our close, a peer that hangs up ends incoming without an error", async () => {
+    const { session, peer } = openRaw();
+    const reader = session.incoming.getReader();
+    session.close(1000);
+    assert.equal((await nextClose(peer)).code, 1000);
+    await peer.send(Frame.text("last"));
+    await peer.end();
+    assert.deepEqual(shape((await reader.read()).value!), [Opcode.Text, "last", true]);
+    assert.deepEqual(await reader.read(), { done: true, value: undefined });
+    assert.equal((await session.closed).code, 1006);
+  });
+
+  await t.step("after our close, a silent peer's timeout ends incoming", async () => {
+    const { session, peer } = openRaw("server", 50);
+    const reader = session.incoming.getReader();
+    session.close(1000);
+    assert.equal((await nextClose(peer)).code, 1000);
+    assert.deepEqual(await within(reader.read(), 1000, "the end of incoming"), {
+      done: true,
+      value: undefined,
+    });
+    assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
   });
 
   await t.step("still enforces frame rules: an unmasked frame gets 1002", async () => {
