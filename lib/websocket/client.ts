@@ -143,7 +143,9 @@ export function connectWebSocket(
  * const pong = (await frames.read()).value!;
  * assert.equal(pong.opcode, 0xa);
  * assert.equal(new TextDecoder().decode(pong.payload), "are you there?");
- * await writer.write(Frame.close(1000, "bye")); // ends `incoming`; `closed` gives the answer
+ * await writer.write(Frame.close(1000, "bye"));
+ * assert.equal((await frames.read()).value!.opcode, 0x8); // the server's answering close
+ * assert.equal((await frames.read()).done, true);
  * assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
  * await server.shutdown();
  * ```
