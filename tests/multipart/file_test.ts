@@ -104,10 +104,16 @@ Deno.test("savePart", async (t) => {
     await t.step("a URL with a host or of another scheme is a TypeError", async () => {
       // file://host/… is not the local path (Deno.open refuses it too): never write there.
       const local = new URL(`file://${dir}/hosted.bin`);
-      for (const url of [new URL(`file://evil.example${local.pathname}`), new URL("https://x/y")]) {
+      const urls = [
+        new URL(`file://evil.example${local.pathname}`),
+        new URL("https://x/y"),
+        new URL(`x-custom:${dir}/schemed.bin`), // no host: only the scheme is wrong
+      ];
+      for (const url of urls) {
         await assert.rejects(savePart({ body: body([bytes("x")]) }, url), TypeError, url.href);
       }
       await assert.rejects(Deno.lstat(`${dir}/hosted.bin`), Deno.errors.NotFound);
+      await assert.rejects(Deno.lstat(`${dir}/schemed.bin`), Deno.errors.NotFound);
       assert.deepEqual(await leftovers(dir), []);
     });
 

@@ -279,7 +279,7 @@ Deno.test("readFormData", async (t) => {
   );
 
   await t.step(
-    "onFile throwing cancels the source, whether or not it holds a reader on the body",
+    "onFile throwing cancels the source and errors the events, reader on the body or not",
     async () => {
       // A file part whose body comes in chunks the source gives only when pulled, and never
       // ends: only a cancel lets the source go.
@@ -315,7 +315,8 @@ Deno.test("readFormData", async (t) => {
         const { stream, cancelled } = source();
         const refusal = new HttpError(415, "Cannot read form data: not a PNG");
         let held: ReadableStreamDefaultReader | null = null;
-        const form = readFormData(parseMultipart(stream, { boundary: "b" }), {
+        const events = parseMultipart(stream, { boundary: "b" });
+        const form = readFormData(events, {
           async onFile(part) {
             held = await sniff(part.body);
             throw refusal;
@@ -340,19 +341,24 @@ Deno.test("readFormData", async (t) => {
         const body = reader === null
           ? "no reader"
           : await within(reader.read().then(() => "read on", (e) => e === refusal ? "errored" : e));
+        // The events stream, handed back, is errored with the same reason (abortMultipart).
+        const rest = await within(
+          events.getReader().read().then(() => "read on", (e) => e === refusal ? "errored" : e),
+        );
         outcomes.push([
           when,
           reason === "timeout" ? "never cancelled" : reason === refusal ? "cancelled" : reason,
           stream.locked ? "locked" : "released",
           body,
+          rest,
         ]);
       }
       assert.deepEqual(
         outcomes,
         [
-          ["with the body unlocked", "cancelled", "released", "no reader"],
-          ["after getReader()", "cancelled", "released", "errored"],
-          ["after reading one chunk", "cancelled", "released", "errored"],
+          ["with the body unlocked", "cancelled", "released", "no reader", "errored"],
+          ["after getReader()", "cancelled", "released", "errored", "errored"],
+          ["after reading one chunk", "cancelled", "released", "errored", "errored"],
         ],
       );
     },

@@ -424,6 +424,8 @@ Deno.test("MultipartParser", async (t) => {
       ["--b\r\nA: x\x00y\r\n\r\n\r\n--b--", /control character/],
       ["--b\r\nA: x\x7fy\r\n\r\n\r\n--b--", /control character/], // DEL
       ["--b\r\nA: x\x1fy\r\n\r\n\r\n--b--", /control character/],
+      // As the very last byte of the head's last line, where the line's CRLF is cut off.
+      ["--b\r\nA: a\r\nX: a\x01\r\n\r\nhi\r\n--b--", /control character/],
       [
         '--b\r\nContent-Disposition: form-data; name="a"\r\nContent-Disposition: form-data\r\n\r\n',
         /two Content-Disposition/,

@@ -158,6 +158,8 @@ Deno.test("serveRanges", async (t) => {
     const many = "bytes=" + Array.from({ length: 5 }, (_, i) => `${i * 2}-${i * 2}`).join(",");
     assert.equal((await serve({ range: many }, "GET", { maxRanges: 5 })).status, 206);
     assert.equal((await serve({ range: many }, "GET", { maxRanges: 4 })).status, 200);
+    assert.equal((await serve({ range: "bytes=0-0" }, "GET", { maxRanges: 1 })).status, 206);
+    assert.equal((await serve({ range: "bytes=0-0,2-2" }, "GET", { maxRanges: 1 })).status, 200);
   });
 
   await t.step(
@@ -375,6 +377,13 @@ Deno.test("serveRanges", async (t) => {
     assert.throws(() => serveRanges(request, { ...options, size: -1 }), RangeError);
     assert.throws(() => serveRanges(request, { ...options, size: 1.5 }), RangeError);
     assert.throws(() => serveRanges(request, { ...options, maxRanges: 0 }), RangeError);
+    // Checked first: not hidden behind a 405, 304 or 412 that needs no size.
+    const post = new Request("http://localhost/", { method: "POST" });
+    assert.throws(() => serveRanges(post, { ...options, size: -1 }), RangeError);
+    const cached = new Request("http://localhost/", { headers: { "if-none-match": "*" } });
+    assert.throws(() => serveRanges(cached, { ...options, size: 1.5 }), RangeError);
+    const failed = new Request("http://localhost/", { headers: { "if-match": '"other"' } });
+    assert.throws(() => serveRanges(failed, { ...options, size: -1 }), RangeError);
     assert.throws(
       () => serveRanges(request, { ...options, lastModified: new Date(NaN) }),
       RangeError,
