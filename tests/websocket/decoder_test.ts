@@ -247,8 +247,11 @@ Deno.test("FrameDecoder", async (t) => {
         let rest = chunk;
         for (let pushes = 0; rest.length > 0; pushes++) {
           assert.ok(pushes <= want.length, `at ${at}: no progress`);
+          const before = got.length;
           const read = decoder.push(rest, sink);
           assert.ok(read > 0 && read <= rest.length, `at ${at}: read ${read} of ${rest.length}`);
+          // It stopped after the frame, also one whose start came in the chunk before.
+          assert.ok(got.length - before <= 1, `at ${at}: ${got.length - before} frames in a push`);
           rest = rest.subarray(read);
         }
       }

@@ -223,6 +223,55 @@ Deno.test("FrameEncoder", async (t) => {
     for (let i = 1; i < keys.length; i++) assert.notEqual(keys[i], keys[i - 1], `frame ${i}`);
   });
 
+  await t.step("takes each key as 4 fresh pool bytes, and refills once per 1024 frames", () => {
+    // RFC 6455 §5.3: a key must not be derivable from earlier frames. With the system's
+    // randomness replaced by a known pattern, each key is the next 4 bytes of the pool, in
+    // order, and the pool is refilled only when all 4096 bytes were used.
+    const real = crypto.getRandomValues;
+    let calls = 0;
+    const pattern = (call: number, at: number) => (at * 7 + call) & 0xff;
+    crypto.getRandomValues = (<T extends ArrayBufferView | null>(array: T): T => {
+      calls++;
+      const bytes = array as unknown as Uint8Array;
+      for (let i = 0; i < bytes.length; i++) bytes[i] = pattern(calls, i);
+      return array;
+    }) as typeof crypto.getRandomValues;
+    try {
+      const encoder = new FrameEncoder({ role: "client" });
+      const keys: number[][] = [];
+      const sink = { enqueue: (c: Uint8Array) => void keys.push([...keyOf(c)]) };
+      // Up to the refill (the pool's state depends on the steps before): its frame takes the
+      // new pool's first key.
+      while (calls === 0) {
+        encoder.encode(Frame.text("x"), sink);
+        assert.ok(keys.length <= 1024, "no refill within 1024 frames");
+      }
+      const first = keys.length - 1;
+      for (let i = 0; i < 1024; i++) encoder.encode(Frame.text("x"), sink);
+      assert.equal(calls, 2, "one refill per 1024 frames");
+      for (let j = 0; j < 1024; j++) {
+        assert.deepEqual(keys[first + j], [0, 1, 2, 3].map((b) => pattern(1, 4 * j + b)), `${j}`);
+      }
+      assert.deepEqual(keys[first + 1024], [0, 1, 2, 3].map((b) => pattern(2, b)));
+    } finally {
+      crypto.getRandomValues = real;
+    }
+  });
+
+  await t.step("pooled = false: each chunk has a buffer of its own, safe to transfer", () => {
+    const encoder = new FrameEncoder();
+    assert.equal(encoder.pooled, true);
+    encoder.pooled = false;
+    assert.equal(encoder.pooled, false);
+    const chunks: Uint8Array[] = [];
+    for (const text of ["a", "b"]) {
+      encoder.encode(Frame.text(text), { enqueue: (c) => void chunks.push(c) });
+    }
+    assert.deepEqual(chunks.map((c) => c.buffer.byteLength), [3, 3]);
+    structuredClone(chunks[0]!.buffer, { transfer: [chunks[0]!.buffer as ArrayBuffer] });
+    assert.deepEqual([...chunks[1]!], [0x81, 0x01, 0x62], "the second chunk survives");
+  });
+
   await t.step("rejects reserved opcodes with RangeError and emits nothing", () => {
     for (const opcode of [0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf, -1, 16, 1.5, NaN]) {
       const chunks: Uint8Array[] = [];

@@ -379,6 +379,12 @@ Deno.test("MessageDecoder", async (t) => {
         throwsCode(() => decoder.end(), 1002);
         return decoder;
       }],
+      ["after a 1007", () => {
+        const decoder = new MessageDecoder();
+        decoder.push(Frame.text(euro.subarray(0, 2), false), NONE);
+        throwsCode(() => decoder.push(Frame.continuation(Uint8Array.of(0xff)), NONE), 1007);
+        return decoder;
+      }],
       ["after a 1009", () => {
         const decoder = new MessageDecoder({ maxMessageSize: 4 });
         decoder.push(Frame.text(euro.subarray(0, 2), false), NONE);
@@ -396,6 +402,23 @@ Deno.test("MessageDecoder", async (t) => {
       assert.deepEqual(out, ["ab"], name);
       // The last byte of "€" alone is invalid: it must not complete the failed message's bytes.
       throwsCode(() => failed().push(Frame.text(euro.subarray(2), false), NONE), 1007, name);
+    }
+  });
+
+  await t.step("a sequence split after any byte, then a literal U+FFFD, is valid", () => {
+    // The replacing decoder's U+FFFD is told from a literal one: the split sequence's bytes
+    // must be carried over for each kind of lead byte (2, 3 and 4 bytes, their edges).
+    const chars = ["\u0080", "\u07ff", "\u0800", "\uffff", "\u{10000}", "\u{1f600}", "\u{10ffff}"];
+    for (const char of chars) {
+      const bytes = utf8.encode(char);
+      for (let at = 1; at < bytes.length; at++) {
+        const out: (Message | Frame)[] = [];
+        const sink = { enqueue: (item: Message | Frame) => void out.push(item) };
+        const decoder = new MessageDecoder();
+        decoder.push(Frame.text(bytes.slice(0, at), false), sink);
+        decoder.push(Frame.continuation(concat([bytes.slice(at), utf8.encode("\ufffd")])), sink);
+        assert.deepEqual(out, [char + "\ufffd"], `${JSON.stringify(char)} split at ${at}`);
+      }
     }
   });
 

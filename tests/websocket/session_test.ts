@@ -446,6 +446,20 @@ Deno.test("WebSocketSession", async (t) => {
     },
   );
 
+  await t.step(
+    "after our close, a frame over maxMessageSize but within maxFrameSize is discarded",
+    async () => {
+      // The peer may still send what it sent before it read our close (RFC 6455 §5.5.1): such a
+      // frame must not fail the closing session with 1009 and hide the peer's close.
+      const { session, peer } = open({ maxMessageSize: 1024, maxFrameSize: 65_536 });
+      session.close(1000);
+      assert.equal((await nextClose(peer)).code, 1000);
+      await peer.send(Frame.binary(new Uint8Array(2000)), Frame.close(1000, "ok"));
+      await assertEnded(peer);
+      assert.deepEqual(await session.closed, { code: 1000, reason: "ok", wasClean: true });
+    },
+  );
+
   await t.step("close() without a reply within timeout ends with 1006", async () => {
     const { session, peer } = open({ timeout: 50 });
     const started = Date.now();
