@@ -194,6 +194,10 @@ Deno.test("findHeadEnd", async (t) => {
       assert.equal(findHeadEnd(all, start, from, end), end, `from ${from}`);
     }
     assert.equal(findHeadEnd(all, start, 0, end), end, "from before start");
+    // The CRLF before `start` and the head's own first CRLF do not make an empty line: a
+    // response head with no fields ends after its status line's CRLF and the next one.
+    const response = bytes("a\r\n\r\nHTTP/1.1 200 OK\r\n\r\n");
+    assert.equal(findHeadEnd(response, 3, 3, response.length, {}, "response"), response.length);
   });
 
   await t.step("rejects a bare LF anywhere with 400, request or response", () => {
@@ -269,6 +273,17 @@ Deno.test("findHeadEnd", async (t) => {
     }
   });
 
+  await t.step("counts maxHeadSize from the head's start, not the buffer's", () => {
+    // A pipelined head sits behind the bytes of the request before it.
+    for (const prefix of [1, 6, 300]) {
+      const all = concat([new Uint8Array(prefix), wire]);
+      const max = { maxHeadSize: wire.length };
+      assert.equal(findHeadEnd(all, prefix, prefix, all.length, max), all.length, `${prefix}`);
+      const less = { maxHeadSize: wire.length - 1 };
+      throwsStatus(() => findHeadEnd(all, prefix, prefix, all.length, less), 431);
+    }
+  });
+
   await t.step("defaults maxHeadSize to 16384 bytes", () => {
     const ok = bytes(headOfSize(16_384));
     assert.equal(findHeadEnd(ok, 0, 0, ok.length), ok.length);
@@ -329,6 +344,10 @@ Deno.test("parseRequestHead", async (t) => {
   await t.step("rejects the asterisk form but with OPTIONS, with 400", () => {
     for (const method of ["GET", "POST", "CONNECT", "options"]) {
       throwsStatus(() => parseRequest(`${method} * HTTP/1.1\r\n\r\n`), 400, method);
+    }
+    // Only "*" itself is the asterisk form: "*x" is no form at all.
+    for (const target of ["*x", "**", "*/a"]) {
+      throwsStatus(() => parseRequest(`OPTIONS ${target} HTTP/1.1\r\n\r\n`), 400, target);
     }
   });
 
@@ -470,6 +489,8 @@ Deno.test("parseRequestHead", async (t) => {
     // Clients send these unencoded (a JSON query, "|" lists), and none of them changes the
     // path that the WHATWG URL parser makes of the target.
     const targets = ['/a?q={"k":[1,2]}', "/a|b^c", "/a`b", "/a<b>", '/"x"', "/%5C..%5Cx"];
+    // And the sub-delims, ":" and "@" that RFC 3986 allows in a path and a query.
+    targets.push("/a!b$c&d'e(f)g*h+i,j;k=l:m@n", "/p?a!b$c&d'e(f)g*h+i,j;k=l:m@n/?");
     for (const target of targets) {
       assert.equal(parseRequest(`GET ${target} HTTP/1.1\r\n\r\n`).target, target);
     }
@@ -716,6 +737,8 @@ Deno.test("parseResponseHead", async (t) => {
       "\r\n";
     assert.equal(parseResponse(head(3), { maxHeaders: 3 }).fields.length, 3);
     throwsStatus(() => parseResponse(head(4), { maxHeaders: 3 }), 431);
+    assert.equal(parseResponse(head(100)).fields.length, 100, "the default is 100");
+    throwsStatus(() => parseResponse(head(101)), 431);
   });
 });
 
@@ -797,6 +820,20 @@ Deno.test("readRequestHead", async (t) => {
       for (const streamOf of [plainStream, byteStream]) {
         const reader = new BufferedReader(streamOf([bytes(text)]));
         await assert.rejects(readRequestHead(reader), isStatus(400, JSON.stringify(text)));
+      }
+    }
+  });
+
+  await t.step("returns null for empty lines then a clean end (RFC 9112 §2.2)", async () => {
+    // Some clients send a CRLF after a request; at the end of a connection it asks nothing.
+    const cases = [["\r\n"], ["\r\n\r\n"], ["\r", "\n"], [REQUEST + "\r\n"], [REQUEST, "\r\n"]];
+    for (const chunks of cases) {
+      for (const streamOf of [plainStream, byteStream]) {
+        const reader = new BufferedReader(streamOf(chunks.map(bytes)));
+        if (chunks.join("").startsWith(REQUEST)) {
+          assert.deepEqual(await readRequestHead(reader), REQUEST_HEAD, JSON.stringify(chunks));
+        }
+        assert.equal(await readRequestHead(reader), null, JSON.stringify(chunks));
       }
     }
   });
