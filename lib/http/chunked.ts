@@ -140,7 +140,10 @@ export class ChunkedDecoder {
     return this.#trailers;
   }
 
-  /** The data bytes decoded so far. */
+  /**
+   * The data bytes of the chunks so far: a chunk counts once its size line is read, before
+   * its data arrives (so `maxSize` refuses it early).
+   */
   get size(): number {
     return this.#total;
   }

@@ -310,6 +310,9 @@ Deno.test("ChunkedDecoder", async (t) => {
     assert.equal(push(oneChunk(`${"0".repeat(9)}5`, 5), { maxExtensionSize: 8 }).data, "xxxxx");
     throwsStatus(() => push(oneChunk(`${"0".repeat(10)}5`, 5), { maxExtensionSize: 8 }), 400);
     throwsStatus(() => push("0".repeat(4098)), 400, "4097 extra zeros, no line end yet");
+    // Only leading zeros count: those of the value itself are digits like any other.
+    assert.equal(push(oneChunk("10", 16), { maxExtensionSize: 0 }).data, "x".repeat(16));
+    assert.equal(push(oneChunk("1000", 4096), { maxExtensionSize: 0 }).data.length, 4096);
   });
 
   await t.step("rejects a size of more than 16 significant hex digits with 400", () => {
@@ -317,6 +320,14 @@ Deno.test("ChunkedDecoder", async (t) => {
     throwsStatus(() => push("00001000000000000000\r\n"), 400, "17 significant digits");
     // The 17th digit is refused as it arrives, before the line ends.
     throwsStatus(() => push("10000000000000000"), 400, "no line end yet");
+  });
+
+  await t.step("accepts a chunk size of exactly 2^53 - 1 (its data may follow)", () => {
+    const decoder = new ChunkedDecoder();
+    const read = decoder.push(bytes("1fffffffffffff\r\nxyz"), { enqueue() {} });
+    assert.equal(read, 19);
+    assert.equal(decoder.size, Number.MAX_SAFE_INTEGER, "counted once its size line is read");
+    assert.equal(decoder.done, false);
   });
 
   await t.step(
@@ -420,9 +431,18 @@ Deno.test("ChunkedDecoder", async (t) => {
     }
   });
 
+  await t.step("counts whitespace after the size toward maxExtensionSize", () => {
+    const options = { maxExtensionSize: 2 };
+    assert.equal(push("1  ;\r\nx\r\n0\r\n\r\n", options).data, "x");
+    assert.equal(push("1\t ;\r\nx\r\n0\r\n\r\n", options).data, "x");
+    throwsStatus(() => push("1   ;\r\nx\r\n0\r\n\r\n", options), 400, "3 blanks, empty extension");
+    throwsStatus(() => push("1 \t ;a\r\nx\r\n0\r\n\r\n", options), 400, "3 blanks, then one");
+  });
+
   await t.step("defaults maxExtensionSize to 4096 bytes, checked before the line ends", () => {
     assert.equal(push(`1;${"e".repeat(4096)}\r\nx\r\n0\r\n\r\n`).data, "x");
     throwsStatus(() => push(`1;${"e".repeat(4097)}`), 400);
+    throwsStatus(() => push(`1;${"e".repeat(4097)}\r\nx\r\n0\r\n\r\n`), 400, "a whole body");
   });
 
   await t.step("rejects control characters in an extension with 400", () => {
