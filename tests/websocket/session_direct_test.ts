@@ -55,6 +55,53 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     await peer.end();
   });
 
+  await t.step("keeps the bytes of a large unread message when the next read comes", async () => {
+    // A binary message of 16 KiB or more is a view of the read buffer: that buffer must not
+    // be read into again while the message waits unread.
+    const [ours, theirs] = duplexPair();
+    const session = new WebSocketSession(directTransport(ours.readable, ours.writable), {
+      timeout: 1000,
+    });
+    const peer = new RawPeer(theirs, "client");
+    await peer.send(Frame.binary(new Uint8Array(20_000).fill(1)));
+    await delay(20); // read, and held unread
+    await peer.send(Frame.binary(new Uint8Array(20_000).fill(2)));
+    await delay(20);
+    const reader = session.incoming.getReader();
+    const first = (await reader.read()).value as Uint8Array;
+    const second = (await reader.read()).value as Uint8Array;
+    assert.ok(first.length === 20_000 && first.every((b) => b === 1), "the first message");
+    assert.ok(second.length === 20_000 && second.every((b) => b === 2), "the second message");
+    reader.releaseLock();
+    session.close();
+    assert.equal((await peer.next())?.opcode, Opcode.Close);
+    await peer.send(Frame.close(1000));
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    await peer.end();
+  });
+
+  await t.step("a transport with read() but no write() is used through its streams", async () => {
+    // The direct path needs both methods (see Transport): with one only, the streams serve.
+    const [ours, theirs] = duplexPair();
+    const transport = {
+      readable: ours.readable,
+      writable: ours.writable,
+      read: (): Promise<number | null> => Promise.reject(new Error("read() used without write()")),
+    };
+    const session = new WebSocketSession(transport, { timeout: 1000 });
+    const peer = new RawPeer(theirs, "client");
+    await peer.send(Frame.text("hi"));
+    const reader = session.incoming.getReader();
+    assert.equal((await reader.read()).value, "hi");
+    await session.send("back");
+    assert.equal(new TextDecoder().decode((await peer.next())!.payload), "back");
+    reader.releaseLock();
+    await peer.send(Frame.close(1000));
+    assert.equal((await peer.next())?.opcode, Opcode.Close);
+    assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+    await peer.end();
+  });
+
   await t.step(
     "answers a ping that came while a pong was stuck with that ping's bytes",
     async () => {

@@ -290,6 +290,25 @@ Deno.test("WebSocketSession: incoming", async (t) => {
     },
   );
 
+  await t.step("reads on while less than 64 KiB wait, counting 256 per message", async () => {
+    // A ping behind the unread message, in the same read, is answered only if the decoder
+    // went on past the message.
+    for (const [size, answered] of [[65_536 - 257, true], [65_536 - 256, false]] as const) {
+      const { session, peer } = open();
+      write(
+        peer,
+        encode("client", Frame.binary(new Uint8Array(size)), Frame.ping(Uint8Array.of(7))),
+      );
+      const pong = peer.next();
+      assert.equal(await settlesWithin(pong, 50), answered, `${size} bytes unread`);
+      const reader = session.incoming.getReader();
+      assert.equal(((await reader.read()).value as Uint8Array).length, size);
+      assert.equal((await pong)?.opcode, Opcode.Pong, "answered once the message is read");
+      reader.releaseLock();
+      await peerCloses(session, peer);
+    }
+  });
+
   await t.step("one read of empty messages queues no more than 64 KiB's worth", async () => {
     // 6 bytes per empty masked frame: 64 KiB of them were 10,922 queued messages, 2.3 MB of
     // heap for one read of a connection nobody reads (a review measured 37 times the bytes).

@@ -8,11 +8,13 @@ import {
   pinger,
   RawWebSocketSession,
   readClosePayload,
+  type TransportReady,
   WebSocketError,
   WebSocketSession,
 } from "@wirestream/wirestream";
 import { byteDuplexPair, duplexPair, RawPeer } from "../_util/duplex.ts";
 import { concat } from "../_util/random.ts";
+import { within } from "../_util/async.ts";
 import { echo, ourServer, rawSocket } from "../_util/ws.ts";
 
 /** Encodes frames as a client sends them, in one buffer. */
@@ -23,7 +25,51 @@ function clientBytes(...frames: Frame[]): Uint8Array {
   return concat(chunks);
 }
 
+/**
+ * A transport whose peer never reads nor writes: every write stalls until close(), which
+ * fails it, as closing a `Deno.Conn` fails a write under way. Counts its close() calls.
+ */
+function stalledTransport(): TransportReady & { closes: number } {
+  const stalled: ((error: Error) => void)[] = [];
+  return {
+    readable: new ReadableStream<Uint8Array>({ pull: () => new Promise(() => {}) }),
+    writable: new WritableStream<Uint8Array>({
+      write: () => new Promise<void>((_, reject) => void stalled.push(reject)),
+    }),
+    closes: 0,
+    close() {
+      this.closes++;
+      for (const reject of stalled.splice(0)) reject(new Error("connection closed"));
+    },
+  };
+}
+
 Deno.test("WebSocketSession (review regressions)", async (t) => {
+  await t.step("a send made before the transport came times out like any write", async () => {
+    const ready = Promise.withResolvers<TransportReady>();
+    const session = new WebSocketSession(ready.promise, { timeout: 100 });
+    const sent = session.send("hello"); // queued until the transport comes
+    const transport = stalledTransport();
+    ready.resolve(transport);
+    await assert.rejects(sent, WebSocketError);
+    const info = await within(session.closed, 2000, "the write timeout to end the session");
+    assert.deepEqual(info, { code: 1006, reason: "write timeout", wasClean: false });
+    assert.equal(transport.closes, 1);
+  });
+
+  await t.step("a write timeout ends the transport at once, without a flush", async () => {
+    const transport = stalledTransport();
+    const session = new WebSocketSession(transport, { timeout: 200 });
+    session.send("x").catch(() => {});
+    const aborted = new Promise<number>((resolve) => {
+      const closes = () => resolve(transport.closes);
+      session.signal.addEventListener("abort", () => queueMicrotask(closes), { once: true });
+    });
+    // A clean end would wait up to `timeout` more for the close frame to flush first.
+    assert.equal(await aborted, 1, "close() was called as the session ended");
+    assert.equal((await session.closed).code, 1006);
+  });
+
   await t.step(
     "takes a matching pong that shares a read with another pong (BYOB reuse)",
     async () => {

@@ -460,6 +460,30 @@ Deno.test("WebSocketSession", async (t) => {
     },
   );
 
+  await t.step("answers every ping in turn, also past the eight pongs it may hold", async () => {
+    const { session, peer } = open();
+    for (let i = 1; i <= 12; i++) {
+      await peer.send(Frame.ping(Uint8Array.of(i)));
+      const frame = await next(peer);
+      assert.equal(frame.opcode, Opcode.Pong, `ping ${i}`);
+      assert.deepEqual([...frame.payload], [i]);
+    }
+    session.close();
+    await answerClose(peer, 1000);
+    await session.closed;
+  });
+
+  await t.step("the pinger sends nothing once our close frame is out", async () => {
+    const { session, peer } = open({ timeout: 300, pingInterval: 50 });
+    session.close(1000); // the peer never answers: the session ends after `timeout`
+    const frames: number[] = [];
+    for (let frame = await peer.next(); frame !== null; frame = await peer.next()) {
+      frames.push(frame.opcode);
+    }
+    assert.deepEqual(frames, [Opcode.Close], "the close frame is the last frame sent");
+    assert.equal((await session.closed).code, 1006);
+  });
+
   await t.step("close() without a reply within timeout ends with 1006", async () => {
     const { session, peer } = open({ timeout: 50 });
     const started = Date.now();
