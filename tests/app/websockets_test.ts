@@ -100,7 +100,13 @@ Deno.test("WebSockets", async (t) => {
         `${name}: ${String(value)}`,
       );
     }
-    assert.throws(() => install("fast" as never), TypeError);
+    for (const options of ["fast", 5, true, null, ["pingInterval"]]) {
+      assert.throws(() => install(options as never), (error) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, /^Invalid WebSockets options: .* is not an object/);
+        return true;
+      }, String(options));
+    }
   });
 
   await t.step(
@@ -149,6 +155,14 @@ Deno.test("WebSockets", async (t) => {
     assert.equal(install({ allowedOrigins: "*" }).isAllowedOrigin("null", "api.example"), true);
   });
 
+  await t.step("accepts allowedOrigins whose scheme has digits, +, - and . (RFC 3986)", () => {
+    const origins = ["s3://bucket", "h2ttp://a.example", "web+app-2.x://a.example"];
+    const config = install({ allowedOrigins: origins });
+    assert.deepEqual(config.allowedOrigins, origins);
+    assert.equal(config.isAllowedOrigin("s3://bucket", "api.example"), true);
+    assert.throws(() => install({ allowedOrigins: ["3s://bucket"] }), TypeError, "a digit first");
+  });
+
   await t.step("over TLS, refuses the same host's pages served without it, unless listed", () => {
     // A page served without TLS (which anyone on its path could have changed) is another
     // origin than the server's TLS one, as browsers see it; it was let through on its host.
@@ -161,6 +175,30 @@ Deno.test("WebSockets", async (t) => {
     const listed = install({ allowedOrigins: ["http://api.example"] });
     assert.equal(listed.isAllowedOrigin("http://api.example", "api.example", true), true);
   });
+
+  await t.step(
+    "after dispose(), a webSocket route without beforeUpgrade answers 503 and runs no handler",
+    async () => {
+      const app = new Application();
+      app.install(WebSockets);
+      let handled = 0;
+      app.routing((r) => r.webSocket("/ws", () => void handled++));
+      app.dispose();
+      const response = await app.fetch(
+        new Request("http://localhost/ws", {
+          headers: {
+            upgrade: "websocket",
+            connection: "Upgrade",
+            "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "sec-websocket-version": "13",
+          },
+        }),
+      );
+      assert.equal(response.status, 503);
+      assert.equal(await response.text(), "Cannot upgrade: the application is stopping\n");
+      assert.deepEqual([handled, app.sessions], [0, 0]);
+    },
+  );
 
   await t.step("a WebSocket route bound before install(WebSockets) throws a PluginError", () => {
     const app = new Application();
@@ -393,6 +431,25 @@ Deno.test("WebSockets", async (t) => {
           await server.close();
         }
       });
+
+      await t.step(
+        "an application disposed before the request answers 503, without beforeUpgrade",
+        async () => {
+          let handled = 0;
+          const server = serve((app) =>
+            app.routing((r) => r.webSocket("/ws", () => void handled++))
+          );
+          try {
+            server.app.dispose();
+            const response = await upgradeByFetch(`${server.origin}/ws`);
+            assert.equal(response.status, 503);
+            assert.equal(await response.text(), "Cannot upgrade: the application is stopping\n");
+            assert.deepEqual([handled, server.app.sessions], [0, 0]);
+          } finally {
+            await server.close();
+          }
+        },
+      );
 
       await t.step(
         "ws and Deno's WebSocket talk to a webSocket route with parameters",

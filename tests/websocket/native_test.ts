@@ -47,6 +47,34 @@ function strayRequest(): Request {
 }
 
 /**
+ * A stand-in for Deno's WebSocket, open from the start: a test hands the session messages,
+ * sets `bufferedAmount`, and reads what was sent and what `close` was called with.
+ */
+class FakeSocket extends EventTarget {
+  readyState: number = WebSocket.OPEN;
+  binaryType = "blob";
+  bufferedAmount = 0;
+  protocol = "";
+  sent: unknown[] = [];
+  closedWith: [number | undefined, string | undefined] | null = null;
+  send(data: unknown): void {
+    this.sent.push(data);
+  }
+  close(code?: number, reason?: string): void {
+    this.closedWith = [code, reason];
+    this.readyState = WebSocket.CLOSING;
+  }
+  /** A message from the peer, as Deno reports it with binaryType "arraybuffer". */
+  receive(data: string | ArrayBuffer): void {
+    this.dispatchEvent(new MessageEvent("message", { data }));
+  }
+  /** This, typed as what NativeWebSocketSession takes. */
+  get socket(): WebSocket {
+    return this as unknown as WebSocket;
+  }
+}
+
+/**
  * Reads what `incoming` still gives: the messages, then how it ended; with a reader, or with
  * `for await` (whose iterator reads the session's queue directly).
  */
@@ -265,6 +293,16 @@ Deno.test("NativeWebSocketSession", async (t) => {
     }
   });
 
+  await t.step("pingInterval of 1 ms is accepted: the minimum is 1, not 2", async () => {
+    const { session } = upgradeWebSocket(strayRequest(), { pingInterval: 1, timeout: 10 });
+    assert.ok(session instanceof NativeWebSocketSession);
+    assert.equal((await session.closed).code, 1006); // the socket never opens
+    assert.throws(
+      () => upgradeWebSocket(strayRequest(), { pingInterval: 0.5 }),
+      (e) => e instanceof RangeError && e.message.includes("Invalid pingInterval"),
+    );
+  });
+
   await t.step(
     "close() checks the code and reason like the core, and sends nothing then",
     async () => {
@@ -476,6 +514,88 @@ Deno.test("NativeWebSocketSession", async (t) => {
       await server.close();
     }
   });
+
+  await t.step(
+    "maxQueuedBytes: a second unread message over the limit gets 1008; at the limit it is queued",
+    async () => {
+      // 600 bytes + 256 of bookkeeping each: two unread count 1712 bytes.
+      for (const [limit, refused] of [[1712, false], [1711, true], [1000, true]] as const) {
+        const fake = new FakeSocket();
+        const session = new NativeWebSocketSession(fake.socket, {
+          maxQueuedBytes: limit,
+          timeout: 50,
+        });
+        fake.receive(new Uint8Array(600).fill(1).buffer); // queued, unread
+        fake.receive(new Uint8Array(600).fill(2).buffer);
+        const reason =
+          `Cannot queue message: unread messages of 1712 bytes exceed maxQueuedBytes of ${limit} bytes`;
+        assert.deepEqual(fake.closedWith, refused ? [1008, reason] : null, `limit ${limit}`);
+        if (!refused) session.close();
+        assert.deepEqual(await session.closed, {
+          code: refused ? 1008 : 1006, // the fake never answers a close
+          reason: refused ? reason : "",
+          wasClean: false,
+        }, `limit ${limit}`);
+        const { messages, error } = await drain(session);
+        assert.deepEqual(
+          messages.map((m) => (m as Uint8Array)[0]),
+          refused ? [1] : [1, 2],
+          `limit ${limit}: what was queued is read first`,
+        );
+        if (refused) assert.ok(error instanceof WebSocketError && error.closeCode === 1008);
+      }
+    },
+  );
+
+  await t.step(
+    "maxQueuedBytes defaults to 8388608: unread messages of 8388608 bytes pass, 8388609 get 1008",
+    async () => {
+      for (const total of [8_388_608, 8_388_609]) {
+        const fake = new FakeSocket();
+        const session = new NativeWebSocketSession(fake.socket, {
+          maxMessageSize: 16_777_216,
+          timeout: 50,
+        });
+        fake.receive(new Uint8Array(1).buffer); // 257 counted
+        fake.receive(new Uint8Array(total - 257 - 256).buffer); // the rest, with its 256
+        assert.deepEqual(
+          fake.closedWith?.[0] ?? null,
+          total > 8_388_608 ? 1008 : null,
+          `${total} bytes unread`,
+        );
+        session.close();
+        await session.closed;
+      }
+    },
+  );
+
+  await t.step(
+    'a send whose Deno buffer does not drain within timeout closes the socket with 1011 "write timeout"',
+    async () => {
+      const fake = new FakeSocket();
+      fake.bufferedAmount = 10_000; // never drains
+      const session = new NativeWebSocketSession(fake.socket, {
+        maxBufferedAmount: 1000,
+        timeout: 50,
+      });
+      await assert.rejects(session.send("x"), (e) => {
+        assert.ok(e instanceof WebSocketError, String(e));
+        assert.equal(e.closeCode, 1006);
+        assert.match(
+          e.message,
+          /^Cannot send a message: Deno's send buffer of 10000 bytes did not drain within the timeout of 50 ms/,
+        );
+        return true;
+      });
+      assert.deepEqual(fake.closedWith, [1011, "write timeout"]);
+      assert.deepEqual(fake.sent, []);
+      assert.deepEqual(await session.closed, {
+        code: 1006,
+        reason: "write timeout",
+        wasClean: false,
+      });
+    },
+  );
 
   await t.step(
     "send() waits while Deno's buffer is above maxBufferedAmount, and goes on once the peer reads",

@@ -60,6 +60,26 @@ function stalledSocket(): WebSocket {
   } as unknown as WebSocket;
 }
 
+/**
+ * An open socket whose send buffer a test fills and empties: `bufferedAmount` is what the
+ * test sets, and what is handed to it is kept in `sent`. Pass it on as `WebSocket`.
+ */
+function drainableSocket() {
+  const sent: unknown[] = [];
+  return {
+    readyState: WebSocket.OPEN,
+    bufferedAmount: 0,
+    binaryType: "blob",
+    sent,
+    addEventListener() {},
+    removeEventListener() {},
+    send(data: unknown) {
+      sent.push(data);
+    },
+    close() {},
+  };
+}
+
 Deno.test("maxSendQueue", async (t) => {
   for (const [name, make] of transports) {
     await t.step(`fails the session at the first send over it, on ${name}`, async () => {
@@ -144,6 +164,36 @@ Deno.test("maxSendQueue", async (t) => {
       wasClean: false,
     });
   });
+
+  await t.step(
+    "sends that waited for Deno's buffer to drain stop counting once sent: awaited, they never fill it",
+    async () => {
+      // Each send waits counted 2000 bytes + its frame head + 1024: two such counts left
+      // behind would take 4096 past the limit, so the third send would be refused with 1011.
+      const socket = drainableSocket();
+      const session = new NativeWebSocketSession(socket as unknown as WebSocket, {
+        maxSendQueue: 4096,
+        maxBufferedAmount: 1000,
+        timeout: 200,
+      });
+      for (let i = 0; i < 10; i++) {
+        socket.bufferedAmount = 5000; // Deno's buffer is full: the send waits...
+        const drain = setTimeout(() => (socket.bufferedAmount = 0), 5); // ...until it drains
+        try {
+          await session.send(new Uint8Array(2000).fill(i));
+        } catch (error) {
+          clearTimeout(drain);
+          throw error;
+        }
+      }
+      assert.deepEqual(socket.sent.map((data) => new Uint8Array(data as ArrayBuffer)[0]), [
+        ...Array(10).keys(),
+      ]);
+      assert.equal(session.signal.aborted, false);
+      session.close();
+      assert.equal((await session.closed).code, 1006); // this socket never answers a close
+    },
+  );
 
   await t.step("bounds writes to outgoing that are not awaited, on both sessions", async () => {
     // They waited in the stream's own queue, which nothing bounded: a million such writes of
