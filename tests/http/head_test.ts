@@ -567,6 +567,11 @@ Deno.test("parseRequestHead", async (t) => {
       const value = `a${String.fromCharCode(byte)}b`;
       assert.deepEqual(parseRequest(withLine(`X: ${value}`)).fields[1], ["x", value], `${byte}`);
     }
+    // A value longer than the 8 KiB pieces it is decoded in: every byte once, in order.
+    const long = Array.from({ length: 9000 }, (_, i) => String.fromCharCode(0x80 + i % 100))
+      .join("");
+    const parsed = parseRequest(withLine(`X: ${long}`), { maxHeadSize: 16_384 });
+    assert.equal(parsed.fields[1]![1], long);
   });
 
   await t.step(

@@ -594,6 +594,56 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "after a request body fails its framing, nothing behind it is a request",
+    async () => {
+      // The bad chunk's bytes and what follows them are not a request head: a proxy that framed
+      // the body otherwise must not get a second request through.
+      const seen: string[] = [];
+      const c = open(async (request) => {
+        seen.push(`${request.method} ${new URL(request.url).pathname}`);
+        if (request.method === "POST") await request.text().catch(() => {});
+        return new Response("ok");
+      });
+      try {
+        c.send(
+          "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX" +
+            get("/evil"),
+        );
+        const response = (await c.next())!;
+        assert.equal(textOf(response.body), "ok"); // the handler saw its body fail, and answered
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+        assert.deepEqual(seen, ["POST /upload"]);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "sends each chunk of a body of more ready chunks than it reads ahead once",
+    async () => {
+      const body = Array.from({ length: 100 }, (_, i) => String(i % 10)).join("");
+      const c = open(() =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              for (const digit of body) controller.enqueue(utf8(digit));
+              controller.close();
+            },
+          }),
+        )
+      );
+      try {
+        c.send(get("/"));
+        assert.equal(textOf((await c.next())!.body), body);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   await t.step("reads transfer codings case-insensitively: Chunked is chunked", async () => {
     const c = open(async (request) => new Response(`body ${await request.text()}`));
     try {

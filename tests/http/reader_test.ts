@@ -404,6 +404,22 @@ Deno.test("BufferedReader", async (t) => {
     await assert.rejects(rejecting.fill(), /reset/, "a failed fill is not kept");
   });
 
+  await t.step(
+    "rest() is exactly the unread bytes; pendingRest() of a failed read is empty",
+    async () => {
+      // What an upgrade hands to the WebSocket session: not one byte more.
+      const reader = new BufferedReader({
+        read: (buffer: Uint8Array) => (buffer.set([1, 2, 3]), Promise.resolve(3)),
+      });
+      await reader.fill();
+      reader.consume(1);
+      assert.deepEqual([...reader.rest()], [2, 3]);
+      const failing = new BufferedReader({ read: () => Promise.reject(new Error("reset")) });
+      failing.fill().catch(() => {});
+      assert.deepEqual([...(await failing.pendingRest())!], []);
+    },
+  );
+
   await t.step("a plain chunk larger than the free space comes over several fills", async () => {
     const reader = new BufferedReader(plainStream([bytes("0123456789"), bytes("AB")]), { size: 4 });
     const seen: string[] = [];
