@@ -622,6 +622,39 @@ Deno.test("startConnectionPipeline", async (t) => {
   );
 
   await t.step(
+    "maxBodySize defaults to 128 MiB: one byte more is a 413 before any handler",
+    async () => {
+      for (const [length, status] of [[134_217_728, 200], [134_217_729, 413]] as const) {
+        let calls = 0;
+        const c = open(() => (calls++, new Response("handled")));
+        try {
+          c.send(`POST / HTTP/1.1\r\nHost: a\r\nContent-Length: ${length}\r\n\r\n`);
+          assert.equal((await c.next())!.status, status, `${length}`);
+          assert.equal(calls, status === 200 ? 1 : 0);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step("serves a transport with read() but no write() through its streams", async () => {
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    const down = new TransformStream<Uint8Array, Uint8Array>();
+    const pipeline = startConnectionPipeline({
+      readable: up.readable,
+      writable: down.writable,
+      read: () => Promise.reject(new Error("read() used without write()")),
+    }, () => new Response("ok"));
+    const writer = up.writable.getWriter();
+    writer.write(utf8(get("/", "Connection: close"))).catch(() => {});
+    writer.close().catch(() => {});
+    const text = await within(new Response(down.readable).text(), 5000, "the response");
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/);
+    await within(pipeline.finished, 5000, "the pipeline to finish");
+  });
+
+  await t.step(
     "sends each chunk of a body of more ready chunks than it reads ahead once",
     async () => {
       const body = Array.from({ length: 100 }, (_, i) => String(i % 10)).join("");
