@@ -1926,6 +1926,20 @@ Deno.test("startConnectionPipeline", async (t) => {
     } finally {
       await c.close();
     }
+    // First read only after the response went out: it has resolved already.
+    let late: Promise<void> | null = null;
+    const c2 = open((_request, info) => {
+      setTimeout(() => late = info.completed, 50);
+      return new Response("x");
+    });
+    try {
+      c2.send(get("/"));
+      assert.equal((await c2.next())?.status, 200);
+      await delay(100);
+      await within(late!, 1000, "completed, read late");
+    } finally {
+      await c2.close();
+    }
   });
 
   await t.step("throws RangeError for bad options", () => {
@@ -2152,6 +2166,13 @@ Deno.test("startConnectionPipeline", async (t) => {
       }
     },
   );
+
+  await t.step("fails a body of which no byte comes at bodyRateGrace, not later", async () => {
+    // 0 bytes in the grace period is a rate of 0: below any minBodyRate, even 1 byte/s.
+    const options = { minBodyRate: 1, bodyRateGrace: 200, bodyTimeout: 3000 };
+    const head = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n";
+    assertTooSlow(await postSlowly(options, head, [], 0), 190, 700, "no body byte");
+  });
 
   await t.step(
     "fails a body that trickles in below minBodyRate with 408 once bodyRateGrace passed, though no gap reaches bodyTimeout",
