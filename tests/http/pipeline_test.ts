@@ -1757,6 +1757,23 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  await t.step("sends no 100 Continue once the client left, nor the late answer", async () => {
+    // The client half-closes with the answer owed (the client gone, see #clientLeft); the
+    // handler that waited for that then returns, and nothing at all is written.
+    const c = open(async (request) => {
+      await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+      return new Response("late");
+    });
+    try {
+      c.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+      await delay(50);
+      c.end();
+      await c.expectClosed();
+    } finally {
+      await c.close();
+    }
+  });
+
   await t.step("sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     const c = open(async (request) => {
