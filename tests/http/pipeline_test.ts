@@ -1448,6 +1448,33 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  await t.step("replaces an onError response that cannot be sent with an empty 500", async () => {
+    // Response.error() makes the handler's answer unsendable; onError's, whose body was read
+    // already, is too: an empty 500 goes out, and the connection serves the next request.
+    const c = open(
+      (request) => new URL(request.url).pathname === "/2" ? new Response("two") : Response.error(),
+      {
+        onError: async () => {
+          const used = new Response("used", { headers: { "x-from": "onError" } });
+          await used.text();
+          return used;
+        },
+      },
+    );
+    try {
+      await capturingErrors(async () => {
+        c.send(get("/1") + get("/2"));
+        const failed = (await c.next())!;
+        assert.equal(failed.status, 500);
+        assert.equal(failed.headers.get("x-from"), null);
+        assert.equal(textOf(failed.body), "");
+        assert.equal(textOf((await c.next())!.body), "two");
+      });
+    } finally {
+      await c.close();
+    }
+  });
+
   await t.step(
     "cuts the connection when a response body errors midway (an incomplete chunked body)",
     async () => {
