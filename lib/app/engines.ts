@@ -9,6 +9,7 @@
 import { checkLimit } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
 import { absoluteTargetParts, authorityProblem, methodCaseProblem } from "../http/head.ts";
+import { DEFAULT_MAX_BODY_SIZE } from "../http/pipeline.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { Application, ServeInfo } from "./application.ts";
 import { routeTableOf } from "./routing.ts";
@@ -125,9 +126,6 @@ export interface NativeEngineConfig {
    */
   maxBodySize?: number;
 }
-
-/** The default of `maxBodySize`, on both engines: 128 MiB. */
-const DEFAULT_MAX_BODY_SIZE = 134_217_728;
 
 /**
  * The request with its body held to `max` bytes (see `NativeEngineConfig.maxBodySize`), or the

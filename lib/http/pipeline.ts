@@ -37,6 +37,9 @@ import {
 import { BufferedReader, type DirectSource } from "./reader.ts";
 import { STATUS_TEXT } from "./status.ts";
 
+/** The default `maxBodySize`, 128 MiB: the wire engine's, and the native engine's too. */
+export const DEFAULT_MAX_BODY_SIZE = 134_217_728;
+
 /** An address, as `Deno.NetAddr` has it. */
 export interface PeerAddress {
   /** `"tcp"` for a TCP connection. */
@@ -683,7 +686,7 @@ export function pipelineLimits(options: ConnectionPipelineOptions): PipelineLimi
     bodyRateGrace: checkDuration("bodyRateGrace", options.bodyRateGrace ?? 5000),
     writeTimeout: checkDuration("writeTimeout", options.writeTimeout ?? 30_000),
     maxPipelined,
-    maxBodySize: checkLimit("maxBodySize", options.maxBodySize ?? 134_217_728),
+    maxBodySize: checkLimit("maxBodySize", options.maxBodySize ?? DEFAULT_MAX_BODY_SIZE),
     maxDrainSize: checkLimit("maxDrainSize", options.maxDrainSize ?? 262_144),
     readBufferSize,
   };
