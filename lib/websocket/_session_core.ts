@@ -848,6 +848,12 @@ class StreamOut implements Out {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #written: (counted: number) => void;
   readonly #failed: (cause: unknown) => void;
+  /**
+   * The settle functions of the writes not yet settled. An abort settles them as failed:
+   * the write in flight stays pending inside the stream until its sink's write returns, which
+   * a sink whose peer stopped reading, with no `close()` to interrupt it, never does.
+   */
+  readonly #unsettled = new Set<() => void>();
 
   constructor(
     writable: WritableStream<Uint8Array>,
@@ -861,7 +867,21 @@ class StreamOut implements Out {
   }
 
   write(chunk: Uint8Array, counted: number): Promise<void> {
-    return this.#writer.write(chunk).then(() => this.#written(counted), this.#failed);
+    return new Promise((settle) => {
+      this.#unsettled.add(settle);
+      this.#writer.write(chunk).then(
+        () => {
+          if (!this.#unsettled.delete(settle)) return; // abandoned by abort()
+          this.#written(counted);
+          settle();
+        },
+        (cause) => {
+          if (!this.#unsettled.delete(settle)) return;
+          this.#failed(cause);
+          settle();
+        },
+      );
+    });
   }
 
   close(): Promise<void> {
@@ -871,6 +891,11 @@ class StreamOut implements Out {
   abort(): void {
     // Not awaited: aborting waits for the write in flight, which may never finish.
     this.#writer.abort().catch(noop);
+    if (this.#unsettled.size === 0) return;
+    const abandoned = [...this.#unsettled];
+    this.#unsettled.clear();
+    this.#failed(new Error("The transport was aborted with a write in flight"));
+    for (const settle of abandoned) settle();
   }
 }
 

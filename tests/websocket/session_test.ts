@@ -850,19 +850,20 @@ Deno.test("WebSocketSession", async (t) => {
   await t.step(
     "a write that never completes on a transport without close() still resolves closed",
     async () => {
-      // Transport.close is optional (an in-memory duplex has none), but without it `closed`
-      // waits for writer.abort(), which waits for the stuck write: forever, if the peer never
-      // reads again. The session did end (signal aborted, incoming errored with 1006).
+      // Transport.close is optional (an in-memory duplex has none), but without it
+      // writer.abort() waits for the stuck write: forever, if the peer never reads again.
+      // Neither `closed` nor the stuck send may wait for it (the send did stay pending until
+      // the writes of a stream transport were settled by the abort itself).
       const sink = new GatedSink(true);
       const up = new TransformStream<Uint8Array, Uint8Array>();
       const session = new WebSocketSession(
         { readable: up.readable, writable: sink.writable },
         { timeout: 50 },
       );
-      session.send("stuck").catch(() => {});
+      const sent = session.send("stuck").then(() => "resolved", (error) => error);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const ended = await Promise.race([
-        session.closed,
+        Promise.all([session.closed, sent]),
         new Promise<string>((resolve) => (timer = setTimeout(() => resolve("pending"), 500))),
       ]);
       clearTimeout(timer);
@@ -870,7 +871,13 @@ Deno.test("WebSocketSession", async (t) => {
       sink.open(); // let the write finish so nothing stays pending
       const info = await session.closed;
       assert.deepEqual([info.code, info.wasClean], [1006, false]);
-      assert.notEqual(ended, "pending", "closed still pending 450 ms after the write timeout");
+      assert.notEqual(ended, "pending", "closed or send still pending 450 ms after the timeout");
+      // The send whose write never returned rejects: its bytes may not have gone.
+      const outcome = await sent;
+      assert.ok(
+        outcome instanceof WebSocketError && outcome.closeCode === 1006,
+        `the stuck send ${String(outcome)}`,
+      );
     },
   );
 
