@@ -213,8 +213,8 @@ export class ChunkedDecoder {
           if (digit !== -1) {
             // RFC 9112 §7.1: chunk-size is 1*HEXDIG, so leading zeros are valid (llhttp and
             // hyper read 00000000000000001 as 1). They are held to maxExtensionSize, as the
-            // rest of a size line is: a size line is never free. #digits counts the others:
-            // more than 16 cannot be a size (the overflow check below catches 14).
+            // rest of a size line is: a size line is never free. #digits counts the others,
+            // which the overflow check below bounds (15 significant digits exceed 2^53 - 1).
             if (this.#size === 0 && digit === 0 && this.#digits > 0) {
               if (++this.#zeros > this.#maxExtensionSize) {
                 throw new HttpError(
@@ -222,11 +222,8 @@ export class ChunkedDecoder {
                   `Cannot decode chunked body: a chunk size line exceeds ${this.#maxExtensionSize} bytes`,
                 );
               }
-            } else if (++this.#digits > 16) {
-              throw new HttpError(
-                400,
-                "Cannot decode chunked body: a chunk size has more than 16 hex digits",
-              );
+            } else {
+              this.#digits++;
             }
             this.#size = this.#size * 16 + digit;
             if (this.#size > Number.MAX_SAFE_INTEGER) {

@@ -244,7 +244,8 @@ interface ReferenceOutcome {
 
 // A size line: leading zeros, then at most 16 hex digits, then the CRLF, or BWS, ";" and an
 // extension of field value bytes (the decoder's reading of RFC 9112 §7.1.1: BWS only before
-// ";").
+// ";"). A size past 2^53 - 1 is refused below, after parsing; the decoder refuses it as its
+// digits arrive.
 const SIZE_LINE = /0*([0-9A-Fa-f]{1,16})(?:[ \t]*;[\t\x20-\x7e\x80-\xff]*)?\r\n/y;
 const FIELD_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*$/;
 

@@ -315,11 +315,14 @@ Deno.test("ChunkedDecoder", async (t) => {
     assert.equal(push(oneChunk("1000", 4096), { maxExtensionSize: 0 }).data.length, 4096);
   });
 
-  await t.step("rejects a size of more than 16 significant hex digits with 400", () => {
+  await t.step("rejects a size of 15 or more significant hex digits with 400", () => {
     throwsStatus(() => push("fffffffffffffffff\r\n"), 400, "17 digits");
     throwsStatus(() => push("00001000000000000000\r\n"), 400, "17 significant digits");
-    // The 17th digit is refused as it arrives, before the line ends.
-    throwsStatus(() => push("10000000000000000"), 400, "no line end yet");
+    // 16^14 = 2^56 already exceeds 2^53 - 1: the 15th digit is refused as it arrives, before
+    // the line ends, whatever leading zeros came first.
+    throwsStatus(() => push("100000000000000"), 400, "15 digits, no line end yet");
+    throwsStatus(() => push("000100000000000000"), 400, "15 significant digits");
+    assert.equal(push(oneChunk("00010", 16)).data, "x".repeat(16));
   });
 
   await t.step("accepts a chunk size of exactly 2^53 - 1 (its data may follow)", () => {
