@@ -568,6 +568,63 @@ Deno.test("connectWebSocket's opening handshake", async (t) => {
     }
   });
 
+  await t.step("takes 16 interim responses and refuses the 17th with 1002", async () => {
+    const interim = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n";
+    const accepted = rawServer(async (key) => interim.repeat(16) + await open(key));
+    try {
+      const session = await connectWebSocket(accepted.url, { timeout: 5000 });
+      session.close();
+    } finally {
+      await accepted.close();
+    }
+    const refused = rawServer(async (key) => interim.repeat(17) + await open(key));
+    try {
+      await assert.rejects(connectWebSocket(refused.url, { timeout: 5000 }), (error) => {
+        assert.ok(error instanceof WebSocketError, String(error));
+        assert.equal(error.closeCode, 1002);
+        assert.match(error.message, /more than 16 interim responses/);
+        return true;
+      });
+    } finally {
+      await refused.close();
+    }
+  });
+
+  await t.step(
+    "refuses a head one byte over maxHeadSize with 1002 (which takes 1 and up)",
+    async () => {
+      let size = 0;
+      const answer = async (key: string) => {
+        const head = await open(key);
+        size = head.length;
+        return head;
+      };
+      const measured = rawServer(answer);
+      try {
+        (await connectWebSocket(measured.url, { timeout: 5000 })).close();
+      } finally {
+        await measured.close();
+      }
+      // The key, and so the head's length, is the same for every handshake: base64 of 16 bytes.
+      for (const [maxHeadSize, opens] of [[size, true], [size - 1, false], [1, false]] as const) {
+        const server = rawServer(answer);
+        try {
+          const connecting = connectWebSocket(server.url, { timeout: 5000, maxHeadSize });
+          if (opens) (await connecting).close();
+          else {
+            await assert.rejects(
+              connecting,
+              (e) => e instanceof WebSocketError && e.closeCode === 1002,
+              `maxHeadSize ${maxHeadSize} against a ${size}-byte head`,
+            );
+          }
+        } finally {
+          await server.close();
+        }
+      }
+    },
+  );
+
   await t.step(
     "gives a non-101 answer's fields with its HttpError (Location, WWW-Authenticate)",
     async () => {
