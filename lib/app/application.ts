@@ -298,11 +298,12 @@ export class Application {
    * @throws {RangeError} When the plugin rejects the value of an option.
    */
   install<TOptions, TInstance>(plugin: Plugin<TOptions, TInstance>, options?: TOptions): TInstance {
+    // A class whose key and install are static is a plugin too: its type is one.
     if (
-      typeof plugin !== "object" || plugin === null || typeof plugin.key !== "string" ||
-      typeof plugin.install !== "function"
+      (typeof plugin !== "object" && typeof plugin !== "function") || plugin === null ||
+      typeof plugin.key !== "string" || typeof plugin.install !== "function"
     ) {
-      throw new TypeError("Cannot install: a plugin is an object with a string key and install()");
+      throw new TypeError("Cannot install: a plugin has a string key and an install() method");
     }
     if (this.#plugins.has(plugin.key) || this.#installing.has(plugin.key)) {
       const running = this.#installing.has(plugin.key) ? " (its install is still running)" : "";

@@ -109,7 +109,40 @@ Deno.test("Application", async (t) => {
     ) {
       assert.throws(() => app.install(bad as never), TypeError, JSON.stringify(bad));
     }
+    assert.throws(() => app.install((() => {}) as never), TypeError, "a function with no key");
+    assert.throws(() => app.install("X" as never), TypeError);
     assert.throws(() => new Application({ onWebSocketError: "log" as never }), TypeError);
+  });
+
+  await t.step("a class whose key and install are static is a plugin", () => {
+    class Greeter {
+      static readonly key = "Greeter";
+      static install(app: Application, options: { name: string } | undefined): Greeter {
+        return new Greeter(app, options?.name ?? "world");
+      }
+      constructor(readonly app: Application, readonly name: string) {}
+    }
+    const app = new Application();
+    const greeter = app.install(Greeter, { name: "you" });
+    assert.ok(greeter instanceof Greeter);
+    assert.deepEqual([greeter.app, greeter.name], [app, "you"]);
+    assert.equal(app.plugin(Greeter), greeter);
+    assert.throws(() => app.install(Greeter), PluginError);
+  });
+
+  await t.step("a PluginError names itself and its key", () => {
+    const app = new Application();
+    app.install(recorder("Named"));
+    let caught: unknown;
+    try {
+      app.install(recorder("Named"));
+    } catch (error) {
+      caught = error;
+    }
+    assert.ok(caught instanceof PluginError);
+    assert.equal(caught.name, "PluginError");
+    assert.equal(caught.key, "Named");
+    assert.match(String(caught), /^PluginError: Cannot install plugin "Named"/);
   });
 
   await t.step("fetch and handler are one function, bound to the app", async () => {
