@@ -298,6 +298,7 @@ Deno.test("embeddedServer", async (t) => {
     await assert.rejects(server.start(), Deno.errors.AddrInUse);
     assert.equal((app as Application | null)?.signal.aborted, true);
     await within(server.finished, 1000, "finished");
+    await assert.rejects(server.start(), /Cannot start: the server was stopped already/);
   });
 
   await t.step(
@@ -403,6 +404,48 @@ Deno.test("embeddedServer", async (t) => {
       gate.resolve();
       delete hooks.wirestreamGate;
       delete hooks.wirestreamGatedReload;
+      await server.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+
+  await t.step("without onReload, a failed reload is printed and a good one is not", async () => {
+    const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+    const file = `${dir}/app.ts`;
+    const source = (tag: string) =>
+      `export default (app) => app.routing((r) => r.get("/", () => new Response("${tag}")));\n`;
+    await Deno.writeTextFile(file, source("v1"));
+    const printed: unknown[][] = [];
+    const original = console.error;
+    console.error = (...args: unknown[]) => void printed.push(args);
+    const server = embeddedServer(
+      WireEngine,
+      { ...listen, watchPaths: [file], reloadDelay: 20 },
+      file,
+    );
+    /** Waits (polling) until `done` holds, for at most 10 s. */
+    const until = async (done: () => boolean, what: string) => {
+      for (const start = Date.now(); !done();) {
+        if (Date.now() - start > 10_000) assert.fail(`timed out waiting for ${what}`);
+        await delay(10);
+      }
+    };
+    try {
+      const { port } = await server.start();
+      const first = server.application;
+      await Deno.writeTextFile(file, source("v2"));
+      await until(() => server.application !== first, "the good reload");
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
+      assert.deepEqual(printed, [], "a good reload printed something");
+      await Deno.writeTextFile(file, "export default (app) => {\n");
+      await until(() => printed.length > 0, "the failed reload's report");
+      assert.equal(printed.length, 1);
+      assert.equal(printed[0]![0], "Reload failed; the previous application serves on:");
+      const reported = printed[0]![1] as object;
+      assert.ok(reported instanceof Error, String(reported));
+      assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
+    } finally {
+      console.error = original;
       await server.stop();
       await Deno.remove(dir, { recursive: true });
     }
