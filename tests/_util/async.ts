@@ -86,3 +86,38 @@ export async function capturingErrors(
   }
   return logged;
 }
+
+/**
+ * An AbortSignal whose "abort" listeners are tracked: `listeners` holds those added with
+ * `addEventListener` and not removed with `removeEventListener` yet.
+ */
+export function watchedSignal(): {
+  controller: AbortController;
+  signal: AbortSignal;
+  listeners: Set<unknown>;
+} {
+  const controller = new AbortController();
+  const signal = controller.signal;
+  const listeners = new Set<unknown>();
+  const add = signal.addEventListener.bind(signal);
+  const remove = signal.removeEventListener.bind(signal);
+  Object.assign(signal, {
+    addEventListener(
+      type: string,
+      listener: EventListenerOrEventListenerObject,
+      options?: boolean | AddEventListenerOptions,
+    ): void {
+      if (type === "abort") listeners.add(listener);
+      add(type, listener, options);
+    },
+    removeEventListener(
+      type: string,
+      listener: EventListenerOrEventListenerObject,
+      options?: boolean | EventListenerOptions,
+    ): void {
+      if (type === "abort") listeners.delete(listener);
+      remove(type, listener, options);
+    },
+  });
+  return { controller, signal, listeners };
+}

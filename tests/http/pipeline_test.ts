@@ -7,6 +7,7 @@ import {
   HttpError,
   startConnectionPipeline,
   type Transport,
+  upgradeWebSocket,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import {
@@ -22,7 +23,7 @@ import {
 } from "../_util/http.ts";
 import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
 import { directTransport } from "../_util/duplex.ts";
-import { capturingErrors } from "../_util/async.ts";
+import { capturingErrors, watchedSignal } from "../_util/async.ts";
 
 /**
  * `readable` as a byte stream, so that the pipeline reads it with a BYOB reader into its own
@@ -1436,6 +1437,45 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "does not report a handler that fails with its request's AbortError after the client left",
+    async () => {
+      // Its failure is the client's leaving (as `fetch(url, { signal: request.signal })`
+      // rejects then), not a fault to report; the same error thrown while the client is there
+      // is reported as any other.
+      const started = deferred(), failed = deferred();
+      const logged = await capturingErrors(async () => {
+        const c = open(async (request) => {
+          if (new URL(request.url).pathname === "/own") {
+            throw new DOMException("the handler's own", "AbortError");
+          }
+          started.resolve();
+          try {
+            await new Promise((resolve) => request.signal.addEventListener("abort", resolve));
+            throw request.signal.reason;
+          } finally {
+            failed.resolve();
+          }
+        });
+        try {
+          c.send(get("/own"));
+          assert.equal((await c.next())!.status, 500);
+          c.send(get("/gone"));
+          await within(started.promise, 2000, "the second handler to start");
+          c.end();
+          await within(failed.promise, 2000, "the second handler to fail");
+          await within(c.pipeline.finished, 2000, "the pipeline to finish");
+          await delay(0); // the handler's rejection is taken in microtasks, before this timer
+        } finally {
+          await c.close();
+        }
+      });
+      assert.equal(logged.length, 1, String(logged));
+      assert.equal(logged[0]![0], "Handler failed:");
+      assert.equal((logged[0]![1] as DOMException).message, "the handler's own");
+    },
+  );
+
   await t.step("uses onError's response for a handler's error", async () => {
     const c = open(() => {
       throw new RangeError("nope");
@@ -1573,6 +1613,43 @@ Deno.test("startConnectionPipeline", async (t) => {
         } finally {
           await c.close();
         }
+      }
+    },
+  );
+
+  await t.step(
+    "reports a streamed body that ends short of its Content-Length with console.error",
+    async () => {
+      // The cut tells the client; the operator learns of the handler's wrong length so.
+      const c = open(() =>
+        new Response(
+          ReadableStream.from((async function* () {
+            for (const chunk of ["hel", "lo"]) {
+              await delay(5); // streamed after its head, not known whole before it
+              yield utf8(chunk);
+            }
+          })()),
+          { headers: { "content-length": "10" } },
+        )
+      );
+      try {
+        const logged = await capturingErrors(async () => {
+          c.send(get("/"));
+          const response = (await c.next())!;
+          assert.equal(response.headers.get("content-length"), "10");
+          assert.equal(response.complete, false, "cut short of its length");
+          assert.equal(textOf(response.body), "hello");
+          await within(c.pipeline.finished, 2000, "the pipeline to finish");
+        });
+        assert.equal(logged.length, 1, String(logged));
+        assert.equal(
+          logged[0]![0],
+          "Handler failed: the response body failed after its head was sent:",
+        );
+        assert.ok(logged[0]![1] instanceof TypeError, String(logged[0]![1]));
+        assert.equal(logged[0]![1].message, "The body is shorter than its Content-Length");
+      } finally {
+        await c.close();
       }
     },
   );
@@ -1957,6 +2034,22 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  await t.step("removes its listener from the signal once the connection ends", async () => {
+    // A server's signal outlives its connections: a listener left on it per connection would
+    // keep every pipeline reachable until the server stops.
+    const { signal, listeners } = watchedSignal();
+    const c = open(pathHandler, { signal });
+    try {
+      assert.equal(listeners.size, 1, "a listener while the connection is open");
+      c.send(get("/last", "Connection: close"));
+      assert.equal(textOf((await c.next())!.body), "/last");
+      await c.expectClosed();
+      assert.equal(listeners.size, 0, "a listener left on the signal");
+    } finally {
+      await c.close();
+    }
+  });
+
   await t.step("passes remoteAddr and completed to the handler", async () => {
     const remoteAddr = { transport: "tcp", hostname: "192.0.2.1", port: 4242 };
     const done = deferred<boolean>();
@@ -2108,6 +2201,99 @@ Deno.test("startConnectionPipeline", async (t) => {
         } finally {
           await c.close();
         }
+      }
+    },
+  );
+
+  await t.step(
+    "aborts request.signal once a handler takes some of a body that filled the read buffer, when the client went away meanwhile",
+    async () => {
+      // The body (1500 bytes) is larger than the read buffer (1024): the read-ahead stops
+      // once the buffer is full, and the client's end waits behind the bytes it could not
+      // read. A full buffer is not a client gone; once the handler takes some of the body,
+      // the read-ahead reads on and sees the end. (A BYOB byte stream is read ahead of the
+      // handler only while the buffer is empty: not here.)
+      for (const kind of ["chunks", "direct"] as const) {
+        const take = deferred();
+        const aborted = deferred<unknown>();
+        let taken = 0, gone = false;
+        const c = open(
+          async (request) => {
+            request.signal.addEventListener("abort", () => {
+              gone = true;
+              aborted.resolve(request.signal.reason);
+            });
+            await take.promise;
+            const reader = request.body!.getReader();
+            taken = (await reader.read()).value?.length ?? 0; // one read, from the buffer
+            await aborted.promise;
+            reader.releaseLock();
+            return new Response("too late");
+          },
+          { readBufferSize: 1024 },
+          kind,
+        );
+        try {
+          c.send(
+            `POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 1500\r\n\r\n${"b".repeat(1500)}`,
+          );
+          await delay(150); // the read-ahead's pause (50 ms), then the buffer fills
+          assert.equal(gone, false, `${kind}: a full buffer taken for a client gone`);
+          c.end(); // behind the bytes that did not fit
+          await delay(20);
+          take.resolve();
+          const reason = await within(aborted.promise, 2000, `${kind}: request.signal to abort`);
+          assert.ok(taken > 0, `${kind}: the handler took ${taken} bytes`);
+          assert.ok(reason instanceof DOMException, kind);
+          assert.equal(reason.name, "AbortError", kind);
+          await within(c.pipeline.finished, 2000, `${kind}: the pipeline to finish`);
+        } finally {
+          take.resolve();
+          await c.closeQuietly(); // a handler still waiting on its signal would hold close()
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "upgrades a request with Connection: upgrade, close whose first frames filled the read buffer",
+    async () => {
+      // The read loop stops at a request with Connection: close, and reads on while its
+      // answer is pending (to see a client that leaves), keeping the bytes for a WebSocket
+      // session. A full buffer ends that read: it is not a client gone, and the 101 goes out
+      // with the buffered frames handed to the session.
+      const answer = deferred();
+      const first = deferred<unknown>();
+      let closed: Promise<unknown> = Promise.resolve();
+      const c = open(async (request) => {
+        await answer.promise;
+        const { response, session } = upgradeWebSocket(request);
+        closed = session.closed;
+        const reader = session.incoming.getReader();
+        reader.read().then(({ value }) => first.resolve(value), first.resolve);
+        return response;
+      }, { readBufferSize: 1024 });
+      try {
+        const payload = "f".repeat(2000);
+        c.send(concat([
+          utf8(
+            "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n" +
+              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+          ),
+          // A text frame of 2000 bytes (16-bit length), masked with a zero key: over 1024 bytes.
+          Uint8Array.of(0x81, 0x80 | 126, 2000 >> 8, 2000 & 0xff, 0, 0, 0, 0),
+          utf8(payload),
+        ]));
+        await delay(100); // the buffer fills while the handler waits
+        answer.resolve();
+        const response = await c.next();
+        assert.equal(response?.status, 101, "the upgrade was answered");
+        assert.equal(response.headers.get("connection"), "Upgrade");
+        assert.equal(await within(first.promise, 2000, "the session's first message"), payload);
+      } finally {
+        answer.resolve();
+        await c.close(); // the session meets the end of its input
+        await within(closed, 2000, "the session to end");
       }
     },
   );

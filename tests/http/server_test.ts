@@ -4,6 +4,7 @@
 import {
   type Handler,
   HttpError,
+  type HttpServer,
   httpServer,
   type HttpServerOptions,
 } from "@wirestream/wirestream";
@@ -20,7 +21,7 @@ import {
   within,
 } from "../_util/http.ts";
 import { concat, randomBytes, seeded } from "../_util/random.ts";
-import { capturingErrors, drain, endlessEvents } from "../_util/async.ts";
+import { capturingErrors, drain, endlessEvents, watchedSignal } from "../_util/async.ts";
 import { curl, parseCurl } from "../_util/curl.ts";
 
 const MiB = 1 << 20;
@@ -165,6 +166,68 @@ Deno.test("httpServer", async (t) => {
       );
       assert.equal(await response.text(), "up");
       assert.ok(Date.now() - began < 1000, `answered after ${Date.now() - began} ms`);
+    },
+  );
+
+  await t.step(
+    "an accept() that fails for lack of resources is retried after 5 ms, doubling up to 1 s, and after 5 ms again once one succeeds",
+    async () => {
+      // A fake listener (Deno.listen stubbed) whose accept() gives each outcome in turn, then
+      // waits for close(). A failure (out of file descriptors, say) is the listener's own: the
+      // server stays up and tries again after a pause. The pauses are read from the
+      // setTimeout that follows each failure, and cut to nothing.
+      const EMFILE = () => new Error("Too many open files (os error 24)");
+      const client: Deno.Conn = {
+        remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+        read: () => Promise.resolve(null), // a client that leaves at once
+        write: (p: Uint8Array) => Promise.resolve(p.length),
+        close: () => {},
+      } as unknown as Deno.Conn;
+      const outcomes: (Error | Deno.Conn)[] = [
+        ...Array.from({ length: 10 }, EMFILE),
+        client,
+        EMFILE(),
+        EMFILE(),
+      ];
+      const pauses: number[] = [];
+      let failed = false; // the next setTimeout is the server's pause after a failure
+      const waiting = deferred(); // every outcome was taken
+      let closing: (() => void) | null = null;
+      const listener = {
+        addr: { transport: "tcp", hostname: "127.0.0.1", port: 8000 },
+        accept(): Promise<Deno.Conn> {
+          const outcome = outcomes.shift();
+          if (outcome === undefined) {
+            waiting.resolve();
+            return new Promise((_, reject) =>
+              closing = () => reject(new Deno.errors.BadResource("closed"))
+            );
+          }
+          if (!(outcome instanceof Error)) return Promise.resolve(outcome);
+          failed = true;
+          return Promise.reject(outcome);
+        },
+        close: () => closing?.(),
+      };
+      const listen = Deno.listen, setTimer = globalThis.setTimeout;
+      Deno.listen = (() => listener) as unknown as typeof Deno.listen;
+      globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+        if (!failed) return setTimer(fn, ms);
+        failed = false;
+        pauses.push(ms ?? 0);
+        return setTimer(fn, 0);
+      }) as typeof setTimeout;
+      const taken = within(waiting.promise, 3000, "every outcome to be taken"); // its timer first
+      let server: HttpServer | null = null;
+      try {
+        server = httpServer({ port: 8000 }, () => new Response("never asked"));
+        await taken;
+      } finally {
+        Deno.listen = listen;
+        globalThis.setTimeout = setTimer;
+        if (server !== null) await within(server.shutdown(), 3000, "server.shutdown()");
+      }
+      assert.deepEqual(pauses, [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000, 5, 10]);
     },
   );
 
@@ -1585,6 +1648,26 @@ Deno.test("httpServer", async (t) => {
       }
     },
   );
+
+  await t.step("removes its listener from the signal once shutdown() stopped it", async () => {
+    // The signal may outlive the server (an application's): a listener left on it would keep
+    // the stopped server, and what it holds, reachable.
+    const { signal, listeners } = watchedSignal();
+    const server = serve(() => new Response("up"), { signal });
+    const c = await dial(server.addr.port);
+    try {
+      assert.equal(listeners.size, 1, "the server's listener");
+      await c.send(get("/"));
+      assert.equal(textOf((await c.next())!.body), "up");
+      assert.equal(listeners.size, 1, "none per connection: the server shuts them down");
+      await c.close(); // else its lingering close would hold the shutdown
+      await within(server.server.shutdown(), 3000, "server.shutdown() to resolve");
+      assert.equal(listeners.size, 0, "a listener left on the signal");
+    } finally {
+      await c.close();
+      await server.stopQuietly();
+    }
+  });
 
   await t.step(
     "shutdown() lets the in-flight response of a keep-alive connection complete, with Connection: close",

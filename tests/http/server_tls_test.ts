@@ -149,6 +149,40 @@ Deno.test("httpServer over TLS", async (t) => {
     );
   }
 
+  // A client that speaks plain HTTP to the TLS port (the server answers with an alert) and
+  // stays, and one that closes 6 bytes into its ClientHello: either handshake fails at once.
+  const failures: [string, Uint8Array, "read" | "close"][] = [
+    ["a client that sends plain HTTP", utf8("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"), "read"],
+    ["a client that closes mid-ClientHello", Uint8Array.of(0x16, 3, 1, 0, 0xa5, 1), "close"],
+  ];
+  for (const [who, sent, then] of failures) {
+    await t.step(`${who} fails its handshake and frees the only place for the next`, async () => {
+      // With tls, nothing is accepted while every place is taken: the failed handshake must
+      // give its place back and wake the accept loop, or the next client waits for good.
+      const server = httpServer(
+        { hostname: "127.0.0.1", port: 0, tls: { cert, key }, maxConnections: 1 },
+        () => new Response("served"),
+      );
+      const port = server.addr.port;
+      const failing = await Deno.connect({ hostname: "127.0.0.1", port });
+      let open = true;
+      try {
+        await failing.write(sent);
+        if (then === "read") {
+          const reading = failing.read(new Uint8Array(1024)).catch(() => null);
+          await within(reading, 2000, "the server's alert"); // its socket stays open
+        } else {
+          failing.close();
+          open = false;
+        }
+        assert.equal(await tlsGet(port, 2000), "served");
+      } finally {
+        if (open) failing.close();
+        await within(server.shutdown(), 3000, "server.shutdown() to resolve");
+      }
+    });
+  }
+
   await t.step(
     "shutdown(Infinity) resolves once a silent client's handshakeTimeout passed",
     async () => {
