@@ -2484,8 +2484,14 @@ class Pipeline {
     this.#writer?.releaseLock();
     const transport = this.#transport;
     ticket.settle({
-      readable: transport.readable,
-      writable: transport.writable,
+      // Got only when used: a session over a direct transport never touches them (and a
+      // Deno.Conn builds each stream object on first use).
+      get readable() {
+        return transport.readable;
+      },
+      get writable() {
+        return transport.writable;
+      },
       ...(transport.close ? { close: () => transport.close!() } : {}),
       ...(transport.read && transport.write
         ? {

@@ -2255,48 +2255,54 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
-  await t.step(
-    "upgrades a request with Connection: upgrade, close whose first frames filled the read buffer",
-    async () => {
-      // The read loop stops at a request with Connection: close, and reads on while its
-      // answer is pending (to see a client that leaves), keeping the bytes for a WebSocket
-      // session. A full buffer ends that read: it is not a client gone, and the 101 goes out
-      // with the buffered frames handed to the session.
-      const answer = deferred();
-      const first = deferred<unknown>();
-      let closed: Promise<unknown> = Promise.resolve();
-      const c = open(async (request) => {
-        await answer.promise;
-        const { response, session } = upgradeWebSocket(request);
-        closed = session.closed;
-        const reader = session.incoming.getReader();
-        reader.read().then(({ value }) => first.resolve(value), first.resolve);
-        return response;
-      }, { readBufferSize: 1024 });
-      try {
-        const payload = "f".repeat(2000);
-        c.send(concat([
-          utf8(
-            "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n" +
-              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-          ),
-          // A text frame of 2000 bytes (16-bit length), masked with a zero key: over 1024 bytes.
-          Uint8Array.of(0x81, 0x80 | 126, 2000 >> 8, 2000 & 0xff, 0, 0, 0, 0),
-          utf8(payload),
-        ]));
-        await delay(100); // the buffer fills while the handler waits
-        answer.resolve();
-        const response = await c.next();
-        assert.equal(response?.status, 101, "the upgrade was answered");
-        assert.equal(response.headers.get("connection"), "Upgrade");
-        assert.equal(await within(first.promise, 2000, "the session's first message"), payload);
-      } finally {
-        answer.resolve();
-        await c.close(); // the session meets the end of its input
-        await within(closed, 2000, "the session to end");
-      }
-    },
-  );
+  for (const kind of KINDS) {
+    await t.step(
+      `${kind}: upgrades a request with Connection: upgrade, close whose first frames filled the read buffer`,
+      async () => {
+        // The read loop stops at a request with Connection: close, and reads on while its
+        // answer is pending (to see a client that leaves), keeping the bytes for a WebSocket
+        // session. A full buffer ends that read: it is not a client gone, and the 101 goes out
+        // with the buffered frames handed to the session.
+        const answer = deferred();
+        const first = deferred<unknown>();
+        let closed: Promise<unknown> = Promise.resolve();
+        const c = open(
+          async (request) => {
+            await answer.promise;
+            const { response, session } = upgradeWebSocket(request);
+            closed = session.closed;
+            const reader = session.incoming.getReader();
+            reader.read().then(({ value }) => first.resolve(value), first.resolve);
+            return response;
+          },
+          { readBufferSize: 1024 },
+          kind,
+        );
+        try {
+          const payload = "f".repeat(2000);
+          c.send(concat([
+            utf8(
+              "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade, close\r\n" +
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            ),
+            // A text frame of 2000 bytes (16-bit length), masked with a zero key: over 1024 bytes.
+            Uint8Array.of(0x81, 0x80 | 126, 2000 >> 8, 2000 & 0xff, 0, 0, 0, 0),
+            utf8(payload),
+          ]));
+          await delay(100); // the buffer fills while the handler waits
+          answer.resolve();
+          const response = await c.next();
+          assert.equal(response?.status, 101, "the upgrade was answered");
+          assert.equal(response.headers.get("connection"), "Upgrade");
+          assert.equal(await within(first.promise, 2000, "the session's first message"), payload);
+        } finally {
+          answer.resolve();
+          await c.close(); // the session meets the end of its input
+          await within(closed, 2000, "the session to end");
+        }
+      },
+    );
+  }
 
   await t.step(
     "reads ahead no more than its buffer while a handler holds a large body unread",
