@@ -117,8 +117,10 @@ export class PluginError extends Error {
 export interface ApplicationOptions {
   /**
    * Called with the error a WebSocket handler threw, after its session was closed with 1011.
-   * A `WebSocketError` is not reported: it is the session's own failure (or its having
-   * closed) seen again through `incoming` or `send`, and the peer was told its code. HTTP
+   * A `WebSocketError` thrown once the handler's session is no longer open is not reported:
+   * it is that session's own failure (or its having closed) seen again through `incoming` or
+   * `send`, and the peer was told its code. One thrown while the session is open (another
+   * session's send that failed, in a broadcast) is reported as any error is. HTTP
    * handlers' errors are not reported here: an `HttpError` becomes its response, and any
    * other error goes to the engine, which answers 500.
    *

@@ -10,6 +10,7 @@ import { HttpError } from "../http/error.ts";
 import type { PeerAddress } from "../http/pipeline.ts";
 import { hasToken, NORMALIZED_METHODS, TOKEN } from "../http/head.ts";
 import { WebSocketError } from "../websocket/error.ts";
+import { isOpen } from "../websocket/_open.ts";
 import { WireEngineRequiredError } from "../websocket/native.ts";
 import { CloseCode } from "../websocket/frame.ts";
 import type { MessageSession, RawWebSocketSession } from "../websocket/session.ts";
@@ -127,8 +128,9 @@ export interface WebSocketRouteContext<TData = unknown> extends RouteContext {
 /**
  * A WebSocket route's handler (Ktor's `webSocket { … }` block): it runs once the request was
  * accepted, and the session is closed with 1000 when it returns (or its promise resolves), so
- * await the loops that use the session. When it throws, the session is closed with 1011; it
- * cannot refuse the upgrade any more (the client has its 101): refuse in the route's
+ * await the loops that use the session. When it throws, the session is closed with 1011 (to
+ * close with a code of your own, call `session.close(code, reason)` and return); it cannot
+ * refuse the upgrade any more (the client has its 101): refuse in the route's
  * `beforeUpgrade` hook (see {@linkcode WebSocketRouteOptions}).
  *
  * @typeParam S The session type: a {@linkcode MessageSession} (the wire engine's
@@ -814,10 +816,13 @@ export class RouteTable implements Routing {
     try {
       await handler(session, context);
     } catch (error) {
+      // A WebSocketError thrown once the session stopped being open is its own failure (or
+      // its having closed), seen again through incoming or send: the peer was told its code,
+      // and there is no bug to report. One thrown while it is still open came from elsewhere
+      // (another session's send, in a broadcast): the handler failed, as with any error.
+      const own = error instanceof WebSocketError && isOpen(session) !== true;
       session.close(CloseCode.InternalError, "internal error"); // nothing when closing already
-      // A WebSocketError is the session's own failure (or its having closed), seen again
-      // through incoming or send: the peer was told its code, and there is no bug to report.
-      if (error instanceof WebSocketError) return;
+      if (own) return;
       try {
         this.#report(error, context.request);
       } catch (again) {

@@ -23,6 +23,7 @@ import {
   WRITE_OVERHEAD,
 } from "./_session_core.ts";
 import type { Role } from "./decoder.ts";
+import { registerOpen } from "./_open.ts";
 import { Inbox, ITEM_OVERHEAD } from "./_inbox.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, isValidCloseCode } from "./frame.ts";
@@ -397,6 +398,7 @@ export class NativeWebSocketSession implements MessageSession {
     if (socket.readyState !== WebSocket.CONNECTING && socket.readyState !== WebSocket.OPEN) {
       throw new TypeError("Cannot start session: the socket is closing or closed");
     }
+    registerOpen(this, () => this.#state === OPEN);
     const { maxFrameSize, maxMessageSize } = this.#settings;
     this.#limit = Math.min(maxFrameSize, maxMessageSize);
     this.#limitName = maxFrameSize < maxMessageSize ? "maxFrameSize" : "maxMessageSize";

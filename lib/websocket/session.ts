@@ -27,6 +27,7 @@ import {
   MessageDecoder,
 } from "./message.ts";
 import { PingLoop } from "./_ping_loop.ts";
+import { registerOpen } from "./_open.ts";
 import { Inbox, ITEM_OVERHEAD } from "./_inbox.ts";
 
 export type { CloseInfo, Transport, TransportReady };
@@ -315,6 +316,7 @@ export class WebSocketSession implements MessageSession {
       ...core,
       maxMessageSize: options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE,
     });
+    registerOpen(this, () => this.#core.open);
     this.#inbox = new Inbox<Message>({
       pull: () => void this.#core.pump(),
       cancel: () => void this.close(),
@@ -537,6 +539,7 @@ export class RawWebSocketSession {
   ) {
     this.protocol = options.protocol ?? "";
     this.#core = new SessionCore(transport, coreOptions(options));
+    registerOpen(this, () => this.#core.open);
     const inbox = new Inbox<Frame>({
       pull: () => void this.#core.pump(),
       cancel: () => void this.close(),

@@ -548,6 +548,54 @@ Deno.test("WebSockets", async (t) => {
         },
       );
 
+      await t.step(
+        "another session's WebSocketError, thrown while the session is open, is reported",
+        async () => {
+          // A broadcast's send to a client that left fails with that session's 1006: the
+          // handler that let it through failed, though its own session is fine.
+          const reports = new Queue<unknown>();
+          const first = new Queue<MessageSession>();
+          const server = serve(
+            (app) =>
+              app.routing((r) =>
+                r.webSocket("/first", async (session) => {
+                  first.push(session);
+                  await session.closed;
+                }).webSocket("/second", async (session) => {
+                  const gone = await first.next("the first session");
+                  await gone.closed;
+                  await session.send("sending to the first");
+                  await gone.send("are you there?");
+                })
+              ),
+            {},
+            reports,
+          );
+          const leaving = wsClient(`${server.wsOrigin}/first`);
+          try {
+            assert.equal(await within(leaving.opened, 5000, "the first to open"), true);
+            leaving.ws.close(1000);
+            await within(leaving.closed, 5000, "the first to close");
+            const ws = wsClient(`${server.wsOrigin}/second`);
+            try {
+              assert.equal((await ws.messages.next()).data.toString(), "sending to the first");
+              assert.deepEqual(await within(ws.closed, 5000, "ws close"), {
+                code: 1011,
+                reason: "internal error",
+              });
+              const report = await reports.next("the report");
+              assert.ok(report instanceof WebSocketError, String(report));
+              assert.match(report.message, /Cannot send/);
+            } finally {
+              ws.ws.terminate();
+            }
+          } finally {
+            leaving.ws.terminate();
+            await server.close();
+          }
+        },
+      );
+
       await t.step("a session failure the handler sees again is not reported", async () => {
         const reports = new Queue<unknown>();
         const ended = new Queue<unknown>();
