@@ -74,6 +74,9 @@ export interface CoreOptions {
   signal: AbortSignal | undefined;
 }
 
+/** How many times per `timeout` the write watchdog checks for progress. */
+const WATCHDOG_CHECKS = 4;
+
 /** The default of `maxSendQueue`: 8 MiB. */
 export const DEFAULT_MAX_SEND_QUEUE = 8_388_608;
 
@@ -320,6 +323,8 @@ export class SessionCore {
    */
   #queued = 0;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** The watchdog's checks in a row that found writes pending and none finished. */
+  #stalledChecks = 0;
   #lastWrite: Promise<void> = Promise.resolve();
   /** Where the encoder's chunks go: those of a frame the application sent count. */
   readonly #sink = { enqueue: (chunk: Uint8Array) => this.#writeChunk(chunk, 0) };
@@ -810,12 +815,23 @@ export class SessionCore {
     this.#lastWrite = this.#out.write(chunk, counted);
   }
 
+  /**
+   * Watches the writes while any is pending: checks every quarter of `timeout` whether one
+   * finished since the last check, and ends the session once none did for four checks in a
+   * row. So a write stuck for `timeout` is caught within 1.25 × `timeout` of the last write
+   * that finished, without reading the clock per write. (One check per `timeout` let a stall
+   * that began just after a check run for nearly twice that.)
+   */
   #armWatchdog(): void {
     const mark = this.#writesDone;
     this.#watchdog = setTimeout(() => {
       this.#watchdog = undefined;
-      if (this.#state === CLOSED || this.#writesDone === this.#writesStarted) return;
-      if (this.#writesDone === mark) {
+      if (this.#state === CLOSED || this.#writesDone === this.#writesStarted) {
+        this.#stalledChecks = 0;
+        return;
+      }
+      if (this.#writesDone !== mark) this.#stalledChecks = 0;
+      else if (++this.#stalledChecks >= WATCHDOG_CHECKS) {
         if (this.#failure === null) {
           this.#failure = new WebSocketError(
             `Cannot send: a write took longer than the timeout of ${this.#options.timeout} ms`,
@@ -825,8 +841,10 @@ export class SessionCore {
           this.#handler?.fail(this.#failure);
         }
         this.#finish(this.#result(false), true);
-      } else this.#armWatchdog();
-    }, this.#options.timeout);
+        return;
+      }
+      this.#armWatchdog();
+    }, this.#options.timeout / WATCHDOG_CHECKS);
   }
 }
 

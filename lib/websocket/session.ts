@@ -44,8 +44,11 @@ export interface RawWebSocketSessionOptions {
   /**
    * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for
    * the peer's close frame (and, for a client, for the server to end the connection) after
-   * ours. A write over it ends the session with 1006. After a failure the wait is shorter:
-   * the connection ends once the input was quiet for 250 ms. `Infinity` waits forever.
+   * ours. A write over it ends the session with 1006 (writes stuck for `timeout` are seen
+   * within 1.25 × `timeout` of the last one that finished). After a failure the wait is
+   * shorter: the connection ends once the input was quiet for 250 ms, unless writes still
+   * wait for a peer that does not read (a session failed for `maxSendQueue`, say): the close
+   * frame behind them is flushed for up to `timeout`. `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -247,7 +250,8 @@ const MAX_PONGS_WAITING = 8;
  *   errors with the {@linkcode WebSocketError} after the messages received before it. After
  *   sending that close code, the session processes no more data (RFC 6455 §7.1.7) and ends
  *   the transport once the input was quiet for 250 ms, or at once when the peer answers
- *   the close: a silent peer does not hold the connection for `timeout`.
+ *   the close: a silent peer does not hold the connection for `timeout` (one that reads
+ *   nothing either holds it while the writes queued before our close flush, up to `timeout`).
  *
  * @example An echo over an in-memory duplex, driven by a raw client
  * ```ts

@@ -848,6 +848,33 @@ Deno.test("WebSocketSession", async (t) => {
   );
 
   await t.step(
+    "a write stuck after others finished ends the session within 1.25 × timeout of the last",
+    async () => {
+      // The first write finishes at once, which the watchdog sees only at its next check;
+      // the second never does. Checked once per timeout, the stall ran for nearly 2 × timeout
+      // (about 790 ms here) before the session ended.
+      let writes = 0;
+      const writable = new WritableStream<Uint8Array>({
+        write: () => writes++ === 0 ? Promise.resolve() : new Promise<void>(() => {}),
+      });
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const session = new WebSocketSession(
+        { readable: up.readable, writable, close() {} },
+        { timeout: 400 },
+      );
+      session.incoming.getReader().read().catch(() => {});
+      await session.send("written");
+      const stuckAt = performance.now();
+      const stuck = session.send("stuck");
+      const info = await within(session.closed, 3000, "the write timeout");
+      const elapsed = performance.now() - stuckAt;
+      assert.deepEqual([info.code, info.wasClean], [1006, false]);
+      assert.ok(elapsed >= 380 && elapsed < 700, `ended ${Math.round(elapsed)} ms after the stall`);
+      await assert.rejects(stuck, { closeCode: 1006 });
+    },
+  );
+
+  await t.step(
     "a write that never completes on a transport without close() still resolves closed",
     async () => {
       // Transport.close is optional (an in-memory duplex has none), but without it
