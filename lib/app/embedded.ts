@@ -92,7 +92,10 @@ export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
    * The {@linkcode NativeEngine} waits for them whatever this is: `Deno.serve` has a graceful
    * `shutdown()` that waits for every response, and a non-graceful one (aborting its `signal`)
    * that cannot follow it (Deno 2.9). There, a streaming response must end by itself: end it
-   * when the application's `signal` aborts, which a stop does first.
+   * when the application's `signal` aborts, which a stop does first. But a request body still
+   * arriving is cut there: Deno's shutdown fails the handler's next read of it with
+   * `BadResource` (measured on Deno 2.9 with plain `Deno.serve` too), so an upload in
+   * progress usually ends in a 500. The wire engine lets it finish within `stopTimeout`.
    *
    * @default {10000}
    */
@@ -133,7 +136,8 @@ export interface EmbeddedServer extends AsyncDisposable {
   /**
    * Stops gracefully: stops watching, disposes every application this server made (their
    * WebSocket sessions close with 1001), stops accepting, and lets in-flight requests finish;
-   * after `stopTimeout`, the wire engine closes the connections still open.
+   * after `stopTimeout`, the wire engine closes the connections still open. (On the native
+   * engine, a request body still arriving is cut: see `stopTimeout`.)
    * Resolves with {@linkcode finished}; again, it waits for the same.
    */
   stop(): Promise<void>;
