@@ -38,7 +38,9 @@ export interface ReadFormDataOptions extends ParseMultipartOptions {
    * Takes each file part (a part with a `filename`) instead of keeping it in memory: stream
    * its body somewhere (see `savePart`) and return the entry's value, such as the path it was
    * saved to; or return null or undefined to leave the file out. A body it does not read is
-   * skipped.
+   * skipped. What it stored stays when a later part fails the read (a limit, a malformed
+   * body): `readFormData` then throws without the entries, so keep track of what it saved
+   * and remove that in your `catch` (`examples/upload.ts` does).
    */
   onFile?: (
     part: MultipartPart,
