@@ -75,12 +75,12 @@ const BYTE_RANGE_SPEC = /^(\d*)-(\d*)$/;
 /**
  * Parses a `Range` header against a representation of `size` bytes (RFC 9110 §14.1.1–14.2).
  *
- * - The unit is `bytes` (case-insensitive), followed by `=` with no whitespace around it; the
+ * - The unit is `bytes` (case-insensitive), followed by `=` with no whitespace before it; the
  *   range set lists int-ranges (`0-499`, `500-`) and suffix-ranges (`-500`, the last 500
- *   bytes), separated by commas with optional whitespace (SP, HTAB) around them; empty list
- *   items are skipped (§5.6.1). Any other syntax, whitespace inside a range-spec included,
- *   makes the header malformed, and RFC 9110 says to ignore it: the result is `"ignore"` and
- *   the caller serves 200.
+ *   bytes), separated by commas with optional whitespace (SP, HTAB) around them, also before
+ *   the first (`bytes= 0-5` is taken: a leniency); empty list items are skipped (§5.6.1).
+ *   Any other syntax, whitespace inside a range-spec included, makes the header malformed,
+ *   and RFC 9110 says to ignore it: the result is `"ignore"` and the caller serves 200.
  * - An int-range is satisfiable when its first position is below `size`, its last position
  *   is clamped to `size - 1`; a suffix-range is satisfiable when its length is not zero, and
  *   a suffix longer than the representation is all of it. When none is satisfiable, the
