@@ -795,7 +795,16 @@ export class SessionCore {
   readonly #written = (counted: number): void => {
     this.#writesDone++;
     this.#queued -= counted;
+    if (counted !== 0) this.#queuedWrites--;
   };
+
+  /** Counted writes not yet written: `#queued` holds WRITE_OVERHEAD for each. */
+  #queuedWrites = 0;
+
+  /** The bytes of the counted writes not yet written (frame headers included). */
+  get bufferedAmount(): number {
+    return this.#queued - this.#queuedWrites * WRITE_OVERHEAD;
+  }
 
   readonly #writeFailed = (cause: unknown): void => {
     this.#writeError ??= cause ?? new Error("Write failed");
@@ -806,6 +815,7 @@ export class SessionCore {
   #writeChunk(chunk: Uint8Array, counted: number): void {
     this.#writesStarted++;
     this.#queued += counted;
+    if (counted !== 0) this.#queuedWrites++;
     if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
       this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, counted, settle }));

@@ -374,6 +374,8 @@ export class NativeWebSocketSession implements MessageSession {
   #waiting = 0;
   /** The bytes of the sends waiting (as `send` counts them). */
   #waitingBytes = 0;
+  /** The payload bytes of the sends waiting (see {@linkcode bufferedAmount}). */
+  #waitingPayload = 0;
   #tail: Promise<void> = Promise.resolve();
   /**
    * How many more bytes may go to Deno before `bufferedAmount` must be read again: the limit,
@@ -451,6 +453,14 @@ export class NativeWebSocketSession implements MessageSession {
   }
 
   /**
+   * The bytes of the messages sent and not yet written: those waiting for room in Deno's
+   * send buffer, and Deno's `bufferedAmount` (see {@linkcode MessageSession.bufferedAmount}).
+   */
+  get bufferedAmount(): number {
+    return this.#waitingPayload + this.#socket.bufferedAmount;
+  }
+
+  /**
    * Sends a message, once the socket is open and Deno's send buffer holds at most
    * `maxBufferedAmount` bytes; sends go out in the order they were made.
    *
@@ -487,8 +497,10 @@ export class NativeWebSocketSession implements MessageSession {
     }
     // Each send waiting holds its message and a suspended call: counted with WRITE_OVERHEAD.
     const queued = size + WRITE_OVERHEAD;
+    const payload = typeof message === "string" ? utf8Length(message) : message.length;
     this.#waiting++;
     this.#waitingBytes += queued;
+    this.#waitingPayload += payload;
     const turn = this.#tail;
     let done!: () => void;
     this.#tail = new Promise((resolve) => (done = resolve));
@@ -500,6 +512,7 @@ export class NativeWebSocketSession implements MessageSession {
     } finally {
       this.#waiting--;
       this.#waitingBytes -= queued;
+      this.#waitingPayload -= payload;
       done();
     }
   }

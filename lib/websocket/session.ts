@@ -179,6 +179,15 @@ export interface MessageSession {
   /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
   readonly signal: AbortSignal;
   /**
+   * The bytes of the messages sent (through `send` or `outgoing`) and not yet written to the
+   * connection, as the browser's `WebSocket.bufferedAmount` and `ws`'s: their payloads as
+   * UTF-8 or bytes, with their frame headers on the wire engine (2 to 14 bytes a frame). It
+   * grows while the peer reads slower than the handler sends: a broadcast can skip a client
+   * whose amount is high rather than let its queue reach `maxSendQueue`, which fails the
+   * session with 1011. After the session ended, what was never written.
+   */
+  readonly bufferedAmount: number;
+  /**
    * Sends a message: a string as text, bytes as binary.
    *
    * @param message The message; bytes must not change until the promise resolves.
@@ -379,6 +388,14 @@ export class WebSocketSession implements MessageSession {
   /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
   get signal(): AbortSignal {
     return this.#core.signal;
+  }
+
+  /**
+   * The bytes of the messages sent and not yet written to the transport, frame headers
+   * included (see {@linkcode MessageSession.bufferedAmount}).
+   */
+  get bufferedAmount(): number {
+    return this.#core.bufferedAmount;
   }
 
   /**
@@ -588,6 +605,14 @@ export class RawWebSocketSession {
   /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
   get signal(): AbortSignal {
     return this.#core.signal;
+  }
+
+  /**
+   * The bytes of the frames sent (by `send` or `outgoing`) and not yet written to the
+   * transport, headers included; the session's own pongs and close do not count.
+   */
+  get bufferedAmount(): number {
+    return this.#core.bufferedAmount;
   }
 
   /**

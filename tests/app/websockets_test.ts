@@ -763,6 +763,48 @@ Deno.test("WebSockets", async (t) => {
         },
       );
 
+      await t.step("bufferedAmount lets a sender skip a client that does not read", async () => {
+        const LIMIT = 1_048_576, SIZE = 65_536;
+        const offered = Promise.withResolvers<{ sent: number; skipped: number; peak: number }>();
+        const drained = Promise.withResolvers<number>();
+        const server = serve((app) =>
+          app.routing((r) =>
+            r.webSocket("/feed", async (session) => {
+              let sent = 0, skipped = 0, peak = 0;
+              for (let i = 0; i < 600; i++) { // 37.5 MiB offered, past the kernel's buffers
+                peak = Math.max(peak, session.bufferedAmount);
+                if (session.bufferedAmount > LIMIT) skipped++;
+                else {
+                  session.send(new Uint8Array(SIZE)).catch(() => {});
+                  sent++;
+                }
+                await delay(1);
+              }
+              offered.resolve({ sent, skipped, peak });
+              for (let i = 0; i < 2000 && session.bufferedAmount > 0; i++) await delay(5);
+              drained.resolve(session.bufferedAmount);
+            })
+          )
+        );
+        const ws = wsClient(`${server.wsOrigin}/feed`);
+        try {
+          assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+          ws.ws.pause();
+          const { sent, skipped, peak } = await within(offered.promise, 20_000, "the offers");
+          assert.ok(skipped > 0, `nothing skipped: ${sent} sent`);
+          assert.ok(peak > LIMIT && peak <= LIMIT + SIZE + 14, `peak ${peak}`);
+          ws.ws.resume();
+          for (let i = 0; i < sent; i++) {
+            assert.equal((await ws.messages.next(`message ${i}`)).data.length, SIZE);
+          }
+          assert.equal(await within(drained.promise, 15_000, "the queue to drain"), 0);
+          assert.equal((await within(ws.closed, 5000, "the close")).code, 1000);
+        } finally {
+          ws.ws.terminate();
+          await server.close();
+        }
+      });
+
       await t.step("maxSendQueue reaches the sessions of the routes", async () => {
         const outcome = Promise.withResolvers<{ at: number; error: unknown }>();
         const server = serve(

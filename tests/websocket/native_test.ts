@@ -570,6 +570,29 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    "bufferedAmount is Deno's send buffer plus the payloads of the sends waiting for room",
+    async () => {
+      const fake = new FakeSocket();
+      const session = new NativeWebSocketSession(fake.socket, { maxBufferedAmount: 1000 });
+      await session.send(new Uint8Array(990)); // room: it goes to Deno at once, using it up
+      fake.bufferedAmount = 990; // what Deno holds of it
+      assert.equal(session.bufferedAmount, 990);
+      fake.bufferedAmount = 5000; // over maxBufferedAmount: the next sends wait
+      const waiting = [session.send("é".repeat(100)), session.send(new Uint8Array(300))];
+      await delay(5);
+      assert.equal(fake.sent.length, 1, "the later sends wait for room");
+      assert.equal(session.bufferedAmount, 5000 + 200 + 300);
+      fake.bufferedAmount = 0; // Deno's buffer drained
+      await within(Promise.all(waiting), 2000, "the waiting sends");
+      assert.equal(fake.sent.length, 3);
+      assert.equal(session.bufferedAmount, 0);
+      session.close();
+      fake.dispatchEvent(new CloseEvent("close", { code: 1000, wasClean: true }));
+      assert.equal((await session.closed).code, 1000);
+    },
+  );
+
+  await t.step(
     'a send whose Deno buffer does not drain within timeout closes the socket with 1011 "write timeout"',
     async () => {
       const fake = new FakeSocket();

@@ -824,6 +824,32 @@ Deno.test("WebSocketSession", async (t) => {
   });
 
   await t.step(
+    "bufferedAmount counts the frames sent and not yet written, not the session's own",
+    async () => {
+      const sink = new GatedSink(true);
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const session = new WebSocketSession({ readable: up.readable, writable: sink.writable });
+      assert.equal(session.bufferedAmount, 0);
+      const sends = [
+        session.send("x".repeat(100)), // 2-byte header
+        session.send(new Uint8Array(1000)), // 4-byte header
+        session.send("é".repeat(50)), // 100 UTF-8 bytes
+      ];
+      assert.equal(session.bufferedAmount, 102 + 1004 + 102);
+      const peer = up.writable.getWriter();
+      await peer.write(encode("client", Frame.ping(new Uint8Array(10))));
+      await delay(20); // the pong is queued behind the sends: it does not count
+      assert.equal(session.bufferedAmount, 102 + 1004 + 102);
+      sink.open();
+      await Promise.all(sends);
+      assert.equal(session.bufferedAmount, 0);
+      await peer.write(encode("client", Frame.close(1000)));
+      assert.equal((await session.closed).code, 1000);
+      assert.equal(session.bufferedAmount, 0);
+    },
+  );
+
+  await t.step(
     "a write that never completes ends the session with 1006 after timeout",
     async () => {
       const sink = new GatedSink(true);
@@ -1103,6 +1129,24 @@ Deno.test("RawWebSocketSession", async (t) => {
     assert.equal((await nothing)?.opcode, Opcode.Close);
     await assertEnded(peer);
     assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true });
+  });
+
+  await t.step("bufferedAmount counts the frames sent and not yet written", async () => {
+    const sink = new GatedSink(true);
+    const up = new TransformStream<Uint8Array, Uint8Array>();
+    const session = new RawWebSocketSession(
+      { readable: up.readable, writable: sink.writable },
+      { timeout: 100 }, // no peer answers the close
+    );
+    const sends = [
+      session.send(Frame.text("abc", false)),
+      session.send(Frame.ping(new Uint8Array(5))),
+    ];
+    assert.equal(session.bufferedAmount, 5 + 7);
+    sink.open();
+    await Promise.all(sends);
+    assert.equal(session.bufferedAmount, 0);
+    await session.close();
   });
 
   await t.step("sends frames as given, and leaves message rules to the user", async () => {
