@@ -38,7 +38,8 @@ export interface RunningEngine {
    * Stops accepting, lets in-flight requests finish and closes idle connections; resolves
    * with {@linkcode finished}. An engine that can closes the connections still open after
    * `timeout` milliseconds (the {@linkcode WireEngine} does; the {@linkcode NativeEngine}
-   * cannot, and waits for them).
+   * cannot, and waits for them, but cuts a request body still arriving: Deno's shutdown
+   * fails the handler's next read of it).
    *
    * @param timeout How long to wait before closing the connections still open, in
    * milliseconds; `Infinity` waits for them.

@@ -208,6 +208,11 @@ export function closeGoingAway(
   session.close(CloseCode.GoingAway, "going away").catch(noop);
 }
 
+/** What the writes waiting in an `outgoing` stream's own queue count toward `maxSendQueue`. */
+export interface OutgoingQueue {
+  queued: number;
+}
+
 /**
  * The `outgoing` stream of a session: a write sends, closing closes the session with 1000,
  * aborting fails it with 1011 (while it is open: a close under way is left as it is).
@@ -226,13 +231,13 @@ export function outgoingStream<T>(
   fail: (error: WebSocketError, reason?: string) => void,
   checkOpen: (action: string) => void,
   limit: number,
+  waiting: OutgoingQueue,
 ): WritableStream<T> {
-  /** What the writes waiting in the stream's queue count, in all and each, in order. */
-  let queued = 0;
+  /** What each write waiting in the stream's queue counts, in order. */
   const costs: number[] = [];
   return new WritableStream<T>({
     write: (item) => {
-      queued -= costs.shift()!; // out of the queue: the session counts it now
+      waiting.queued -= costs.shift()!; // out of the queue: the session counts it now
       return session.send(item);
     },
     close: () => session.close().then(noop),
@@ -255,16 +260,16 @@ export function outgoingStream<T>(
     // Called by each write(), as the item joins the queue; a throw errors the stream with it,
     // and the writes still waiting in the queue reject with it too.
     size: (item) => {
-      if (queued > limit) {
+      if (waiting.queued > limit) {
         // A closing session is not failed: its close (clean, maybe) is already under way.
         checkOpen("write to outgoing");
-        const error = sendQueueError("write to outgoing", queued, limit);
+        const error = sendQueueError("write to outgoing", waiting.queued, limit);
         fail(error, "send queue full");
         throw error;
       }
       const cost = messageSize(item) + WRITE_OVERHEAD;
       costs.push(cost);
-      queued += cost;
+      waiting.queued += cost;
       return 1;
     },
   });
@@ -439,7 +444,10 @@ export class SessionCore {
     await undefined; // #pumping is set before the loop runs, so calls from inside it join it
     if (this.#reader === null) await this.#ready;
     try {
-      while (this.#state === CLOSING || (this.#state === OPEN && this.#wantRead())) {
+      while (
+        this.#state === CLOSING ||
+        (this.#state === OPEN && (this.#peerClose !== null || this.#wantRead()))
+      ) {
         let chunk: Uint8Array | null;
         if (this.#buffered !== undefined) {
           // Bytes from the upgrade, or the rest of a chunk whose decoding stopped (see
@@ -510,7 +518,9 @@ export class SessionCore {
     this.#peerClose = payload;
     if (!reply && this.#state === OPEN) {
       // A raw session's user answers; if it does not within `timeout`, the transport ends.
+      // Reading goes on, for the end of the transport (what follows a close is dropped).
       this.#armCloseTimer();
+      this.pump();
       return;
     }
     if (this.#state === OPEN) {
@@ -534,11 +544,18 @@ export class SessionCore {
     }
   }
 
+  /**
+   * How the session ended. `clean`: the transport ended as the handshake expects. The code is
+   * the peer's once its close came (RFC 6455 §7.1.5), clean only if ours went out too: a raw
+   * session's user may leave the peer's close unanswered.
+   */
   #result(clean: boolean): CloseInfo {
     if (this.#failure !== null) {
       return { code: this.#failure.closeCode, reason: this.#failureReason, wasClean: false };
     }
-    if (clean && this.#peerClose !== null) return { ...this.#peerClose, wasClean: true };
+    if (this.#peerClose !== null) {
+      return { ...this.#peerClose, wasClean: clean && this.#state !== OPEN };
+    }
     return { code: CloseCode.AbnormalClosure, reason: "", wasClean: false };
   }
 
@@ -604,8 +621,8 @@ export class SessionCore {
     if (this.#closeTimer !== undefined || this.#options.timeout === Infinity) return;
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
-      // The peer did not finish the handshake in time: end the transport ourselves.
-      this.#finish(this.#peerClose !== null ? this.#result(true) : this.#result(false), false);
+      // The handshake did not finish in time: end the transport ourselves.
+      this.#finish(this.#result(true), false);
     }, this.#options.timeout);
   }
 
@@ -658,8 +675,10 @@ export class SessionCore {
   /** The transport ended (or failed) on the read side. */
   #transportEnded(cause?: unknown): void {
     if (this.#state === CLOSED) return;
-    if (this.#peerClose !== null && this.#state === CLOSING) {
-      this.#finish(this.#result(true), false); // the client's expected end
+    if (this.#peerClose !== null) {
+      // The client's expected end; or a raw session's peer that closed and hung up before
+      // its user answered: the peer's code, not clean, and nothing to report.
+      this.#finish(this.#result(true), false);
       return;
     }
     const error = new WebSocketError(
@@ -755,8 +774,12 @@ export class SessionCore {
       (error, reason) => this.fail(error, reason),
       (action) => this.checkOpen(action),
       this.#options.maxSendQueue,
+      this.#outgoingQueue,
     );
   }
+
+  /** What waits in the `outgoing` stream's own queue (see {@linkcode outgoingStream}). */
+  readonly #outgoingQueue: OutgoingQueue = { queued: 0 };
 
   /** Throws unless data may still be sent (no close frame sent yet). */
   checkOpen(action: string): void {
@@ -795,15 +818,14 @@ export class SessionCore {
   readonly #written = (counted: number): void => {
     this.#writesDone++;
     this.#queued -= counted;
-    if (counted !== 0) this.#queuedWrites--;
   };
 
-  /** Counted writes not yet written: `#queued` holds WRITE_OVERHEAD for each. */
-  #queuedWrites = 0;
-
-  /** The bytes of the counted writes not yet written (frame headers included). */
+  /**
+   * What the messages sent and not yet written count toward `maxSendQueue`: the counted
+   * writes under way or waiting, and the writes waiting in `outgoing`'s queue.
+   */
   get bufferedAmount(): number {
-    return this.#queued - this.#queuedWrites * WRITE_OVERHEAD;
+    return this.#queued + this.#outgoingQueue.queued;
   }
 
   readonly #writeFailed = (cause: unknown): void => {
@@ -815,7 +837,6 @@ export class SessionCore {
   #writeChunk(chunk: Uint8Array, counted: number): void {
     this.#writesStarted++;
     this.#queued += counted;
-    if (counted !== 0) this.#queuedWrites++;
     if (this.#out === null) {
       // The transport is on its way: keep the chunk, in order, until it comes.
       this.#lastWrite = new Promise((settle) => this.#early.push({ chunk, counted, settle }));
@@ -828,9 +849,10 @@ export class SessionCore {
   /**
    * Watches the writes while any is pending: checks every quarter of `timeout` whether one
    * finished since the last check, and ends the session once none did for four checks in a
-   * row. So a write stuck for `timeout` is caught within 1.25 × `timeout` of the last write
-   * that finished, without reading the clock per write. (One check per `timeout` let a stall
-   * that began just after a check run for nearly twice that.)
+   * row. So writes that make no progress are caught between 1 and 1.25 × `timeout` after the
+   * last one finished or they began, without reading the clock per write. (One check per
+   * `timeout` let a stall that began just after a check run for nearly twice that.) Under
+   * 100 ms, one check per `timeout`: four chained short timers would be clamped to 4 ms each.
    */
   #armWatchdog(): void {
     const mark = this.#writesDone;
@@ -841,7 +863,7 @@ export class SessionCore {
         return;
       }
       if (this.#writesDone !== mark) this.#stalledChecks = 0;
-      else if (++this.#stalledChecks >= WATCHDOG_CHECKS) {
+      else if (++this.#stalledChecks >= this.#watchdogChecks) {
         if (this.#failure === null) {
           this.#failure = new WebSocketError(
             `Cannot send: a write took longer than the timeout of ${this.#options.timeout} ms`,
@@ -854,7 +876,11 @@ export class SessionCore {
         return;
       }
       this.#armWatchdog();
-    }, this.#options.timeout / WATCHDOG_CHECKS);
+    }, this.#options.timeout / this.#watchdogChecks);
+  }
+
+  get #watchdogChecks(): number {
+    return this.#options.timeout < 100 ? 1 : WATCHDOG_CHECKS;
   }
 }
 
@@ -871,17 +897,41 @@ interface Out {
   abort(): void;
 }
 
+/**
+ * Writes that an abort may have to settle itself: the write in flight of a transport that
+ * cannot interrupt it (a writable stream's sink, or a direct transport with no `close()`)
+ * stays pending until the transport returns, which one whose peer stopped reading never
+ * does; the send awaiting it must not wait forever once the session ended.
+ */
+class Abandonable {
+  readonly #settles = new Set<() => void>();
+
+  /** Resolves when `written` does, or when {@linkcode abandon} comes first. */
+  track(written: Promise<void>): Promise<void> {
+    return new Promise((settle) => {
+      this.#settles.add(settle);
+      written.then(() => {
+        if (this.#settles.delete(settle)) settle();
+      });
+    });
+  }
+
+  /** Settles the writes still pending, after telling `failed` (once) that they were cut. */
+  abandon(failed: (cause: unknown) => void): void {
+    if (this.#settles.size === 0) return;
+    const settles = [...this.#settles];
+    this.#settles.clear();
+    failed(new Error("The transport was aborted with a write in flight"));
+    for (const settle of settles) settle();
+  }
+}
+
 /** An {@linkcode Out} over a transport's writable stream. */
 class StreamOut implements Out {
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #written: (counted: number) => void;
   readonly #failed: (cause: unknown) => void;
-  /**
-   * The settle functions of the writes not yet settled. An abort settles them as failed:
-   * the write in flight stays pending inside the stream until its sink's write returns, which
-   * a sink whose peer stopped reading, with no `close()` to interrupt it, never does.
-   */
-  readonly #unsettled = new Set<() => void>();
+  readonly #pending = new Abandonable();
 
   constructor(
     writable: WritableStream<Uint8Array>,
@@ -895,21 +945,9 @@ class StreamOut implements Out {
   }
 
   write(chunk: Uint8Array, counted: number): Promise<void> {
-    return new Promise((settle) => {
-      this.#unsettled.add(settle);
-      this.#writer.write(chunk).then(
-        () => {
-          if (!this.#unsettled.delete(settle)) return; // abandoned by abort()
-          this.#written(counted);
-          settle();
-        },
-        (cause) => {
-          if (!this.#unsettled.delete(settle)) return;
-          this.#failed(cause);
-          settle();
-        },
-      );
-    });
+    return this.#pending.track(
+      this.#writer.write(chunk).then(() => this.#written(counted), this.#failed),
+    );
   }
 
   close(): Promise<void> {
@@ -919,11 +957,7 @@ class StreamOut implements Out {
   abort(): void {
     // Not awaited: aborting waits for the write in flight, which may never finish.
     this.#writer.abort().catch(noop);
-    if (this.#unsettled.size === 0) return;
-    const abandoned = [...this.#unsettled];
-    this.#unsettled.clear();
-    this.#failed(new Error("The transport was aborted with a write in flight"));
-    for (const settle of abandoned) settle();
+    this.#pending.abandon(this.#failed);
   }
 }
 
@@ -946,6 +980,11 @@ class DirectOut implements Out {
   #at = 0;
   /** What the write under way counts toward maxSendQueue. */
   #counted = 0;
+  /**
+   * For a transport with no `close()` to interrupt a write in flight: its writes, which an
+   * abort settles itself (a `Deno.Conn` has one, and pays nothing for this).
+   */
+  readonly #uninterruptible: Abandonable | null;
 
   constructor(
     transport: Transport,
@@ -955,11 +994,13 @@ class DirectOut implements Out {
     this.#transport = transport;
     this.#written = written;
     this.#failedCallback = failed;
+    this.#uninterruptible = typeof transport.close === "function" ? null : new Abandonable();
   }
 
   write(chunk: Uint8Array, counted: number): Promise<void> {
-    if (this.#pending++ === 0) return this.#tail = this.#start(chunk, counted);
-    return this.#tail = this.#tail.then(() => this.#start(chunk, counted));
+    if (this.#pending++ === 0) this.#tail = this.#start(chunk, counted);
+    else this.#tail = this.#tail.then(() => this.#start(chunk, counted));
+    return this.#uninterruptible === null ? this.#tail : this.#uninterruptible.track(this.#tail);
   }
 
   #start(chunk: Uint8Array, counted: number): Promise<void> {
@@ -1008,5 +1049,6 @@ class DirectOut implements Out {
     } catch {
       // Closed already.
     }
+    this.#uninterruptible?.abandon(this.#failedCallback);
   }
 }

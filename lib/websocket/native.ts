@@ -17,6 +17,7 @@ import {
   closeReason,
   coreOptions,
   messageLimits,
+  type OutgoingQueue,
   outgoingStream,
   sendQueueError,
   sentCode,
@@ -374,8 +375,8 @@ export class NativeWebSocketSession implements MessageSession {
   #waiting = 0;
   /** The bytes of the sends waiting (as `send` counts them). */
   #waitingBytes = 0;
-  /** The payload bytes of the sends waiting (see {@linkcode bufferedAmount}). */
-  #waitingPayload = 0;
+  /** What waits in the `outgoing` stream's own queue. */
+  readonly #outgoingQueue: OutgoingQueue = { queued: 0 };
   #tail: Promise<void> = Promise.resolve();
   /**
    * How many more bytes may go to Deno before `bufferedAmount` must be read again: the limit,
@@ -400,7 +401,9 @@ export class NativeWebSocketSession implements MessageSession {
     if (socket.readyState !== WebSocket.CONNECTING && socket.readyState !== WebSocket.OPEN) {
       throw new TypeError("Cannot start session: the socket is closing or closed");
     }
-    registerOpen(this, () => this.#state === OPEN);
+    // Deno marks its socket closing or closed before it tells of the close (its close event
+    // waits for the close op): a send fails from then on, and that is the session's own end.
+    registerOpen(this, () => this.#state === OPEN && this.#socket.readyState <= WebSocket.OPEN);
     const { maxFrameSize, maxMessageSize } = this.#settings;
     this.#limit = Math.min(maxFrameSize, maxMessageSize);
     this.#limitName = maxFrameSize < maxMessageSize ? "maxFrameSize" : "maxMessageSize";
@@ -418,6 +421,7 @@ export class NativeWebSocketSession implements MessageSession {
       (error, reason) => this.#fail(error, reason),
       (action) => this.#checkOpen(action),
       this.#settings.maxSendQueue,
+      this.#outgoingQueue,
     );
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", this.#onOpen);
@@ -453,11 +457,12 @@ export class NativeWebSocketSession implements MessageSession {
   }
 
   /**
-   * The bytes of the messages sent and not yet written: those waiting for room in Deno's
-   * send buffer, and Deno's `bufferedAmount` (see {@linkcode MessageSession.bufferedAmount}).
+   * What the messages sent and not yet written count: those waiting for room in Deno's send
+   * buffer and in `outgoing`, as `maxSendQueue` counts them, and Deno's `bufferedAmount` (see
+   * {@linkcode MessageSession.bufferedAmount}).
    */
   get bufferedAmount(): number {
-    return this.#waitingPayload + this.#socket.bufferedAmount;
+    return this.#waitingBytes + this.#outgoingQueue.queued + this.#socket.bufferedAmount;
   }
 
   /**
@@ -497,10 +502,8 @@ export class NativeWebSocketSession implements MessageSession {
     }
     // Each send waiting holds its message and a suspended call: counted with WRITE_OVERHEAD.
     const queued = size + WRITE_OVERHEAD;
-    const payload = typeof message === "string" ? utf8Length(message) : message.length;
     this.#waiting++;
     this.#waitingBytes += queued;
-    this.#waitingPayload += payload;
     const turn = this.#tail;
     let done!: () => void;
     this.#tail = new Promise((resolve) => (done = resolve));
@@ -512,7 +515,6 @@ export class NativeWebSocketSession implements MessageSession {
     } finally {
       this.#waiting--;
       this.#waitingBytes -= queued;
-      this.#waitingPayload -= payload;
       done();
     }
   }

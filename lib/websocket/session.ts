@@ -44,11 +44,12 @@ export interface RawWebSocketSessionOptions {
   /**
    * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for
    * the peer's close frame (and, for a client, for the server to end the connection) after
-   * ours. A write over it ends the session with 1006 (writes stuck for `timeout` are seen
-   * within 1.25 × `timeout` of the last one that finished). After a failure the wait is
-   * shorter: the connection ends once the input was quiet for 250 ms, unless writes still
-   * wait for a peer that does not read (a session failed for `maxSendQueue`, say): the close
-   * frame behind them is flushed for up to `timeout`. `Infinity` waits forever.
+   * ours. A write over it ends the session with 1006 (writes that make no progress are caught
+   * between 1 and 1.25 × `timeout` after they began or the last one finished). After a
+   * failure the wait is shorter: the connection ends once the input was quiet for 250 ms,
+   * unless writes still wait for a peer that does not read (a session failed for
+   * `maxSendQueue`, say): the close frame behind them is flushed for up to `timeout`.
+   * `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -179,12 +180,19 @@ export interface MessageSession {
   /** Aborts when the session ends, with a {@linkcode WebSocketError} carrying the code. */
   readonly signal: AbortSignal;
   /**
-   * The bytes of the messages sent (through `send` or `outgoing`) and not yet written to the
-   * connection, as the browser's `WebSocket.bufferedAmount` and `ws`'s: their payloads as
-   * UTF-8 or bytes, with their frame headers on the wire engine (2 to 14 bytes a frame). It
-   * grows while the peer reads slower than the handler sends: a broadcast can skip a client
-   * whose amount is high rather than let its queue reach `maxSendQueue`, which fails the
-   * session with 1011. After the session ended, what was never written.
+   * What the messages sent (through `send` or `outgoing`) and not yet written to the
+   * connection count, as `maxSendQueue` counts them: their bytes (frame headers included on
+   * the wire engine; a text still waiting in `outgoing`, or for room on the native engine,
+   * at 3 bytes per UTF-16 unit) plus 1024 for each write (one per frame, or two for a large
+   * one: what the session holds besides the bytes), and on the native engine the bytes in
+   * Deno's own send buffer.
+   *
+   * Like the browser's `WebSocket.bufferedAmount` and `ws`'s, it grows while the peer reads
+   * slower than the handler sends; unlike them it counts each message's keep, so that a
+   * sender that skips a peer while its amount is above a share of `maxSendQueue` (a
+   * broadcast, say) never sees that session fail with 1011 ("send queue full"). The
+   * session's own frames (pongs, its close) do not count. After the session ended, what was
+   * never written.
    */
   readonly bufferedAmount: number;
   /**
@@ -391,8 +399,8 @@ export class WebSocketSession implements MessageSession {
   }
 
   /**
-   * The bytes of the messages sent and not yet written to the transport, frame headers
-   * included (see {@linkcode MessageSession.bufferedAmount}).
+   * What the messages sent and not yet written count toward `maxSendQueue` (see
+   * {@linkcode MessageSession.bufferedAmount}).
    */
   get bufferedAmount(): number {
     return this.#core.bufferedAmount;
@@ -510,7 +518,9 @@ export class WebSocketSession implements MessageSession {
  * close back; `incoming` ends without an error if the session ends first (`closed` says how).
  *
  * Once both close frames are exchanged, a server ends the transport and a client waits up to
- * `timeout` for the server to.
+ * `timeout` for the server to. A peer's close left unanswered for `timeout` ends the transport
+ * with no close frame of ours, as does the peer hanging up first: `closed` then gives the
+ * peer's code and reason with `wasClean: false`.
  *
  * @example Echoing frames, ping and close included
  * ```ts
@@ -608,8 +618,9 @@ export class RawWebSocketSession {
   }
 
   /**
-   * The bytes of the frames sent (by `send` or `outgoing`) and not yet written to the
-   * transport, headers included; the session's own pongs and close do not count.
+   * What the frames sent (by `send` or `outgoing`) and not yet written count toward
+   * `maxSendQueue`: their bytes, headers included, plus 1024 each. A close frame does not
+   * count (see {@linkcode MessageSession.bufferedAmount}).
    */
   get bufferedAmount(): number {
     return this.#core.bufferedAmount;

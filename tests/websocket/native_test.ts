@@ -16,6 +16,7 @@ import { denoClient, wsClient } from "../_util/clients.ts";
 import { deferred, delay, dial, textOf, within } from "../_util/http.ts";
 import { nativeServer, nextMessage, Queue } from "../_util/ws.ts";
 import { retainedBytes } from "../_util/gc.ts";
+import { isOpen } from "../../lib/websocket/_open.ts";
 
 const WIRE_ENGINE = /the wire engine \(httpServer or startConnectionPipeline\)/;
 
@@ -570,7 +571,23 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
-    "bufferedAmount is Deno's send buffer plus the payloads of the sends waiting for room",
+    "is not open (for the router) once Deno marks its socket closing, before the close event",
+    async () => {
+      // Deno sets readyState, then awaits its close op, then dispatches "close": a send in
+      // between fails, and the handler that rethrows that error is seeing its own session end.
+      const fake = new FakeSocket();
+      const session = new NativeWebSocketSession(fake.socket, { timeout: 50 });
+      assert.equal(isOpen(session), true);
+      fake.readyState = WebSocket.CLOSED;
+      await assert.rejects(session.send("late"), (e) => e instanceof WebSocketError);
+      assert.equal(isOpen(session), false);
+      fake.dispatchEvent(new CloseEvent("close", { code: 1000, wasClean: true }));
+      assert.equal((await session.closed).code, 1000);
+    },
+  );
+
+  await t.step(
+    "bufferedAmount is Deno's send buffer plus the sends waiting for room, as maxSendQueue counts them",
     async () => {
       const fake = new FakeSocket();
       const session = new NativeWebSocketSession(fake.socket, { maxBufferedAmount: 1000 });
@@ -581,7 +598,8 @@ Deno.test("NativeWebSocketSession", async (t) => {
       const waiting = [session.send("é".repeat(100)), session.send(new Uint8Array(300))];
       await delay(5);
       assert.equal(fake.sent.length, 1, "the later sends wait for room");
-      assert.equal(session.bufferedAmount, 5000 + 200 + 300);
+      // A text waiting counts 3 bytes per UTF-16 unit, each send a 14-byte frame head and 1024.
+      assert.equal(session.bufferedAmount, 5000 + (300 + 14 + 1024) + (300 + 14 + 1024));
       fake.bufferedAmount = 0; // Deno's buffer drained
       await within(Promise.all(waiting), 2000, "the waiting sends");
       assert.equal(fake.sent.length, 3);

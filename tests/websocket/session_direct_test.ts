@@ -174,4 +174,40 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     assert.deepEqual(await session.closed, { code: 1006, reason: "", wasClean: false });
     await theirs.writable.close().catch(() => {}); // closing ours cancelled its stream
   });
+
+  await t.step(
+    "with no close() to interrupt a stuck write, the sends still reject once the session ends",
+    async () => {
+      // Transport.close is optional; without it nothing makes the write in flight return.
+      const transport = {
+        get readable(): ReadableStream<Uint8Array> {
+          throw new Error("the stream of a direct transport was read");
+        },
+        get writable(): WritableStream<Uint8Array> {
+          throw new Error("the stream of a direct transport was written");
+        },
+        read: () => new Promise<number | null>(() => {}),
+        write: () => new Promise<number>(() => {}),
+      };
+      const session = new WebSocketSession(transport, { timeout: 100 });
+      const outcomes = ["stuck", "queued behind"].map((message) =>
+        session.send(message).then(() => "resolved", (error) => error)
+      );
+      const info = await session.closed;
+      assert.deepEqual(info, { code: 1006, reason: "write timeout", wasClean: false });
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const settled = await Promise.race([
+        Promise.all(outcomes),
+        new Promise<string>((resolve) => (timer = setTimeout(() => resolve("pending"), 500))),
+      ]);
+      clearTimeout(timer);
+      assert.notEqual(settled, "pending", "the sends still pending 500 ms after the end");
+      for (const outcome of settled as unknown[]) {
+        assert.ok(
+          outcome instanceof WebSocketError && outcome.closeCode === 1006,
+          String(outcome),
+        );
+      }
+    },
+  );
 });

@@ -824,7 +824,7 @@ Deno.test("WebSocketSession", async (t) => {
   });
 
   await t.step(
-    "bufferedAmount counts the frames sent and not yet written, not the session's own",
+    "bufferedAmount counts the messages waiting as maxSendQueue does, not the session's own",
     async () => {
       const sink = new GatedSink(true);
       const up = new TransformStream<Uint8Array, Uint8Array>();
@@ -835,17 +835,53 @@ Deno.test("WebSocketSession", async (t) => {
         session.send(new Uint8Array(1000)), // 4-byte header
         session.send("é".repeat(50)), // 100 UTF-8 bytes
       ];
-      assert.equal(session.bufferedAmount, 102 + 1004 + 102);
+      // Each write counts 1024 more (WRITE_OVERHEAD), as maxSendQueue counts it.
+      const sent = 102 + 1004 + 102 + 3 * 1024;
+      assert.equal(session.bufferedAmount, sent);
+      // Writes to outgoing that are not awaited wait in its own queue (the first one is
+      // handed on to the session at once), counted at 3 bytes per UTF-16 unit of a text.
+      const writer = session.outgoing.getWriter();
+      const writes = [writer.write("y".repeat(1000)), writer.write("z".repeat(10))];
+      await delay(0);
+      assert.equal(session.bufferedAmount, sent + 1004 + 1024 + 30 + 1024);
       const peer = up.writable.getWriter();
       await peer.write(encode("client", Frame.ping(new Uint8Array(10))));
       await delay(20); // the pong is queued behind the sends: it does not count
-      assert.equal(session.bufferedAmount, 102 + 1004 + 102);
+      assert.equal(session.bufferedAmount, sent + 1004 + 1024 + 30 + 1024);
       sink.open();
-      await Promise.all(sends);
+      await Promise.all([...sends, ...writes]);
+      writer.releaseLock();
       assert.equal(session.bufferedAmount, 0);
       await peer.write(encode("client", Frame.close(1000)));
       assert.equal((await session.closed).code, 1000);
       assert.equal(session.bufferedAmount, 0);
+    },
+  );
+
+  await t.step(
+    "a sender that skips while bufferedAmount is over 1 MiB never fills maxSendQueue",
+    async () => {
+      // The README's broadcast advice, with small messages: each write keeps 1024 bytes
+      // besides its own, which bufferedAmount counts as maxSendQueue (8 MiB) does.
+      const sink = new GatedSink(true);
+      const up = new TransformStream<Uint8Array, Uint8Array>();
+      const session = new WebSocketSession({ readable: up.readable, writable: sink.writable });
+      let sent = 0, skipped = 0;
+      for (let i = 0; i < 20_000; i++) {
+        if (session.bufferedAmount > 1_048_576) skipped++;
+        else {
+          session.send("x".repeat(100)).catch(() => {});
+          sent++;
+        }
+      }
+      assert.equal(session.signal.aborted, false, `failed after ${sent} sends`);
+      assert.ok(skipped > 0 && sent > 900, `${sent} sent, ${skipped} skipped`);
+      sink.open();
+      await session.send("last");
+      assert.equal(session.bufferedAmount, 0);
+      const peer = up.writable.getWriter();
+      await peer.write(encode("client", Frame.close(1000)));
+      assert.equal((await session.closed).code, 1000);
     },
   );
 
@@ -1131,7 +1167,7 @@ Deno.test("RawWebSocketSession", async (t) => {
     assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true });
   });
 
-  await t.step("bufferedAmount counts the frames sent and not yet written", async () => {
+  await t.step("bufferedAmount counts the frames waiting as maxSendQueue does", async () => {
     const sink = new GatedSink(true);
     const up = new TransformStream<Uint8Array, Uint8Array>();
     const session = new RawWebSocketSession(
@@ -1142,12 +1178,43 @@ Deno.test("RawWebSocketSession", async (t) => {
       session.send(Frame.text("abc", false)),
       session.send(Frame.ping(new Uint8Array(5))),
     ];
-    assert.equal(session.bufferedAmount, 5 + 7);
+    assert.equal(session.bufferedAmount, 5 + 7 + 2 * 1024);
     sink.open();
     await Promise.all(sends);
     assert.equal(session.bufferedAmount, 0);
     await session.close();
   });
+
+  await t.step(
+    "a peer's close left unanswered: its code, not clean, and no close frame of ours",
+    async () => {
+      // CloseInfo.wasClean says whether both close frames were exchanged.
+      const { session, peer } = openRaw("server", 300);
+      await peer.send(Frame.close(1000, "bye"));
+      const close = (await session.incoming.getReader().read()).value!;
+      assert.equal(close.opcode, Opcode.Close); // handed on; the user does not answer
+      assert.deepEqual(await within(session.closed, 3000, "the close timeout"), {
+        code: 1000,
+        reason: "bye",
+        wasClean: false,
+      });
+      assert.equal(await peer.next(), null, "a close frame went out that the user never sent");
+    },
+  );
+
+  await t.step(
+    "a peer that closes and hangs up before the user answers ends the session at once",
+    async () => {
+      const { session, peer } = openRaw("client", 5000);
+      const started = performance.now();
+      await peer.send(Frame.close(4001, "server bye"));
+      await peer.end(); // the server ends the transport without waiting for our answer
+      const info = await within(session.closed, 3000, "the end of the transport to be seen");
+      assert.deepEqual(info, { code: 4001, reason: "server bye", wasClean: false });
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed < 1000, `seen after ${Math.round(elapsed)} ms, not at the end`);
+    },
+  );
 
   await t.step("sends frames as given, and leaves message rules to the user", async () => {
     const { session, peer } = openRaw();
