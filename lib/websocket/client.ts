@@ -38,7 +38,14 @@ export interface ConnectWebSocketOptions
    * (`Content-Length`, `Transfer-Encoding`) are refused with a `TypeError`.
    */
   headers?: HeadersInit;
-  /** Extra CA certificates (PEM) trusted for `wss:`. */
+  /**
+   * Extra CA certificates (PEM) trusted for `wss:`. Each must be a CA that signed the
+   * server's certificate: Deno's TLS (rustls) refuses a server that presents the CA itself
+   * (`CaUsedAsEndEntity`, a 1015), which is what `openssl req -x509` makes by default (its
+   * `basicConstraints` say `CA:TRUE`). For a self-signed server certificate, make it with
+   * `-addext basicConstraints=critical,CA:FALSE` (and a `subjectAltName`), or sign it with a
+   * CA of your own and pass that CA here.
+   */
   caCerts?: string[];
   /**
    * The largest response head accepted, in bytes.

@@ -166,7 +166,7 @@ export class Frame {
    *
    * @param opcode The opcode.
    * @param payload The unmasked payload.
-   * @param fin Whether this is the final fragment.
+   * @param fin Whether this is the final fragment; `true` when left out.
    * @param rsv1 The RSV1 bit.
    * @param rsv2 The RSV2 bit.
    * @param rsv3 The RSV3 bit.
@@ -196,7 +196,7 @@ export class Frame {
    * Builds a text frame.
    *
    * @param data The text, encoded as UTF-8, or bytes that already are UTF-8.
-   * @param fin Whether this is the final fragment.
+   * @param fin Whether this is the final fragment; `true` when left out.
    * @returns The frame.
    */
   static text(data: string | Uint8Array, fin = true): Frame {
@@ -207,7 +207,7 @@ export class Frame {
    * Builds a binary frame.
    *
    * @param data The payload.
-   * @param fin Whether this is the final fragment.
+   * @param fin Whether this is the final fragment; `true` when left out.
    * @returns The frame.
    */
   static binary(data: Uint8Array, fin = true): Frame {
@@ -218,7 +218,7 @@ export class Frame {
    * Builds a continuation frame.
    *
    * @param data The payload: more bytes of the open message.
-   * @param fin Whether this is the final fragment.
+   * @param fin Whether this is the final fragment; `true` when left out.
    * @returns The frame.
    */
   static continuation(data: Uint8Array, fin = true): Frame {
@@ -229,7 +229,7 @@ export class Frame {
    * Builds a close frame (§5.5.1). Without a code the payload is empty.
    *
    * @param code A close code that may be sent (see {@linkcode isValidCloseCode}).
-   * @param reason A UTF-8 reason of at most 123 bytes.
+   * @param reason A UTF-8 reason of at most 123 bytes; none when left out.
    * @returns The frame.
    * @throws {RangeError} When the code may not be sent, or when a reason comes without a code
    * or exceeds 123 bytes.

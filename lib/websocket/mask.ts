@@ -29,7 +29,8 @@ const scratch = kernel ? new Uint8Array(kernel.memory.buffer, 0, BLOCK) : null;
  *
  * @param data The bytes to mask or unmask, changed in place.
  * @param key The 4-byte masking key, in wire order.
- * @param phase The offset of `data[0]` within the payload (only `phase % 4` matters).
+ * @param phase The offset of `data[0]` within the payload (only `phase % 4` matters); 0
+ * when left out.
  * @throws {RangeError} When `key` is not 4 bytes long.
  *
  * @example Masking and unmasking
