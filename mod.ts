@@ -154,6 +154,7 @@ export {
   type RangeResult,
 } from "./lib/ranges/range.ts";
 export {
+  byterangesContentType,
   calculateMultipleRangesBodyLength,
   type OpenRange,
   type RangeSource,

@@ -9,6 +9,7 @@
 
 import { isValidBoundary } from "../multipart/parser.ts";
 import { latin1Bytes } from "../http/_latin1.ts";
+import { TOKEN } from "../http/head.ts";
 import { type ByteRange, contentRange } from "./range.ts";
 
 /** The bytes of one range: a stream of them, or all of them at once. */
@@ -32,7 +33,8 @@ export interface WriteMultipleRangesOptions {
   fullLength?: number | undefined;
   /**
    * The boundary between parts, which the answer's `Content-Type` names
-   * (`multipart/byteranges; boundary=…`): 1 to 70 characters of RFC 2046 §5.1.1 (letters,
+   * (`multipart/byteranges; boundary=…`, quoted when it is not a token: see
+   * {@linkcode byterangesContentType}): 1 to 70 characters of RFC 2046 §5.1.1 (letters,
    * digits and `'()+_,-./:=? `), not ending in a space, and found nowhere in the ranges' bytes
    * (a random one is: `crypto.randomUUID()` fits).
    */
@@ -136,6 +138,42 @@ export function calculateMultipleRangesBodyLength(
 }
 
 /**
+ * The `Content-Type` of a `multipart/byteranges` answer with `boundary`: the boundary as it
+ * is when it is a token, quoted when it holds one of the other characters a boundary may
+ * hold (space and `(),/:=?`), which an unquoted parameter value cannot carry (RFC 9110
+ * §5.6.6). Give the same boundary to {@linkcode writeMultipleRanges}.
+ *
+ * @param boundary The boundary: 1 to 70 characters of RFC 2046 §5.1.1, not ending in a space.
+ * @returns The field value.
+ * @throws {TypeError} When the boundary is not valid.
+ *
+ * @example A boundary that must be quoted
+ * ```ts
+ * import { byterangesContentType } from "@wirestream/wirestream";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(byterangesContentType("SEPARATOR"), "multipart/byteranges; boundary=SEPARATOR");
+ * assert.equal(byterangesContentType("a b?c"), 'multipart/byteranges; boundary="a b?c"');
+ * ```
+ */
+export function byterangesContentType(boundary: string): string {
+  checkBoundary(boundary);
+  // RFC 2046's boundary characters hold no '"' or '\': quoting needs no escapes.
+  return `multipart/byteranges; boundary=${TOKEN.test(boundary) ? boundary : `"${boundary}"`}`;
+}
+
+/** Throws a TypeError unless `boundary` is 1 to 70 RFC 2046 characters, not ending in a space. */
+function checkBoundary(boundary: unknown): asserts boundary is string {
+  if (typeof boundary !== "string" || !isValidBoundary(boundary)) {
+    throw new TypeError(
+      `Invalid boundary: ${
+        JSON.stringify(boundary)?.slice(0, 80)
+      } is not 1 to 70 RFC 2046 characters`,
+    );
+  }
+}
+
+/**
  * A `multipart/byteranges` body laid out: its ranges and options checked, and each part's head
  * built, once for both its length and its bytes (as `serveRanges` needs them). Internal.
  */
@@ -159,13 +197,7 @@ export function layOutByteranges(
   options: WriteMultipleRangesOptions,
 ): ByterangesLayout {
   const { boundary, contentType, fullLength } = options;
-  if (typeof boundary !== "string" || !isValidBoundary(boundary)) {
-    throw new TypeError(
-      `Invalid boundary: ${
-        JSON.stringify(boundary)?.slice(0, 80)
-      } is not 1 to 70 RFC 2046 characters`,
-    );
-  }
+  checkBoundary(boundary);
   checkContentType(contentType);
   if (fullLength !== undefined && !(Number.isSafeInteger(fullLength) && fullLength >= 0)) {
     throw new RangeError(`Invalid fullLength: ${fullLength} is not a safe integer from 0`);

@@ -3,8 +3,10 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import {
   type ByteRange,
+  byterangesContentType,
   calculateMultipleRangesBodyLength,
   type OpenRange,
+  parseMultipart,
   writeMultipleRanges,
   type WriteMultipleRangesOptions,
 } from "@wirestream/wirestream";
@@ -340,5 +342,43 @@ Deno.test("writeMultipleRanges", async (t) => {
       ),
       { seed: FC_SEED, numRuns: fuzzRuns(200) },
     );
+  });
+});
+
+Deno.test("byterangesContentType", async (t) => {
+  await t.step(
+    "quotes a boundary that is no token; parseMultipart reads the body back",
+    async () => {
+      const data = utf8("0123456789abcdefghij");
+      const ranges = [{ first: 0, last: 3 }, { first: 10, last: 12 }];
+      const cases: [string, string][] = [
+        ["SEPARATOR", "multipart/byteranges; boundary=SEPARATOR"],
+        ["a'b+c_d-e.f", "multipart/byteranges; boundary=a'b+c_d-e.f"],
+        ["a b?c", 'multipart/byteranges; boundary="a b?c"'],
+        ["(x),y/z:w=v", 'multipart/byteranges; boundary="(x),y/z:w=v"'],
+      ];
+      for (const [boundary, expected] of cases) {
+        const contentType = byterangesContentType(boundary);
+        assert.equal(contentType, expected);
+        const body = writeMultipleRanges(
+          (range) => data.subarray(range.first, range.last + 1),
+          ranges,
+          { boundary, fullLength: data.length, contentType: "text/plain" },
+        );
+        const parts: [string | null, string][] = [];
+        for await (const event of parseMultipart(body, contentType)) {
+          if (event.type !== "part") continue;
+          parts.push([event.headers.get("content-range"), await new Response(event.body).text()]);
+        }
+        assert.deepEqual(parts, [["bytes 0-3/20", "0123"], ["bytes 10-12/20", "abc"]], boundary);
+      }
+    },
+  );
+
+  await t.step("refuses what is no boundary with a TypeError", () => {
+    for (const bad of ["", "a ", "x".repeat(71), 'a"b', "a\\b", "é", 7 as unknown as string]) {
+      assert.throws(() => byterangesContentType(bad), TypeError, JSON.stringify(bad));
+    }
+    assert.equal(byterangesContentType("x".repeat(70)).length, 31 + 70);
   });
 });
