@@ -144,7 +144,10 @@ export interface ConnectionPipelineOptions extends HeadLimits {
   maxBodySize?: number;
   /**
    * How many bytes of a body the handler did not read are read and dropped to keep the
-   * connection; above it the connection closes after the response.
+   * connection; above it the connection closes after the response, which says
+   * `Connection: close` (RFC 9112 §9.6). A chunked body, whose size is not known in advance,
+   * is kept only when its end (within this, and within `maxBodySize`) had already come when
+   * the response is written: the response does not wait for the rest of it.
    *
    * @default {262144}
    */
@@ -415,6 +418,14 @@ class RequestBody {
   /** Wakes the read-ahead that waits for the handler to make room (see #watchBody). */
   wake: (() => void) | null = null;
 
+  /**
+   * A read of the body began (the handler's, or a drain's): its decoder has moved on from its
+   * first byte, which is no longer at the read buffer's start (see Pipeline.#drainable).
+   */
+  started = false;
+  /** The handler cancelled the body: nothing reads it but the drain. */
+  cancelled = false;
+
   finish(): void {
     this.done = true;
     this.settled.resolve();
@@ -539,9 +550,10 @@ class WireInfo implements HandlerInfo {
  * - Up to `maxPipelined` handlers run at once for a pipelining client; responses are written
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
- *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
- *   `Expect` is a list, over all its fields, whose empty elements are ignored (RFC 9110
- *   §5.6.1); any expectation other than `100-continue` gets 417 (ignored in HTTP/1.0).
+ *   connection closes, and the response says which (`Connection: close`). `Expect:
+ *   100-continue` is answered when the handler starts reading. `Expect` is a list, over all
+ *   its fields, whose empty elements are ignored (RFC 9110 §5.6.1); any expectation other
+ *   than `100-continue` gets 417 (ignored in HTTP/1.0).
  * - Methods are case-sensitive (RFC 9110 §9.1): `CONNECT`, `TRACE` and `TRACK` (in any case)
  *   get 501, and so does a method that is `DELETE`, `GET`, `HEAD`, `OPTIONS`, `POST` or `PUT`
  *   in another case (`head`, `Post`), which a `Request` would report upper-cased, so `head`
@@ -1009,11 +1021,10 @@ class Pipeline {
           // the response was written and the rest can be drained.
           if (slot.context === null && this.#reader.readsBeside) this.#watchBody(slot.body);
           await Promise.race([slot.body.settled.promise, slot.completed]);
-          if (!slot.body.done && !(await this.#drain(slot))) {
-            slot.close = true;
-            break;
-          }
-          if (slot.body.error !== null) break;
+          if (!slot.body.done && !(await this.#drain(slot))) slot.close = true;
+          // The body failed or could not be drained, or its response said close (see
+          // #writeResponse) even if it was read to its end since: nothing more is read.
+          if (slot.close) break;
         }
         if (slot.context !== null) {
           // Nothing may be parsed past a request that may turn into a WebSocket: what comes
@@ -1599,6 +1610,7 @@ class Pipeline {
       },
       cancel: () => {
         // Not read to the end: the pipeline drains it or closes the connection.
+        body.cancelled = true;
         body.settled.resolve();
       },
     }, { highWaterMark: 0 });
@@ -1607,6 +1619,7 @@ class Pipeline {
   /** Reads the next piece of a body from the buffer; null when nothing came yet. */
   async #readBody(body: RequestBody): Promise<Uint8Array | null> {
     const reader = this.#reader;
+    body.started = true;
     while (true) {
       if (reader.length > 0) {
         if (body.chunked !== null) {
@@ -1716,10 +1729,40 @@ class Pipeline {
     this.#rateDeadline.clear();
   }
 
+  /**
+   * Whether all that is left of a chunked body that nothing reads is in the read buffer
+   * already, up to its end, within maxDrainSize (and maxBodySize): the drain after the
+   * response (see #readLoop) then keeps the connection without waiting for the client. Go's
+   * net/http reads up to 256 KiB of such a body before it writes the head, waiting for the
+   * client; this looks only at what came. It decodes those bytes with a decoder of its own
+   * and leaves them where they are: a handler may still read the body (a response body
+   * stream may take it up on its first read), and the drain starts only once the response
+   * was written. A body of which some was read already cannot be decoded again from the
+   * buffer's start: false. So is a body over maxBodySize, which the drain does not discard:
+   * its decoder fails (413), as a Content-Length over it is refused before any handler runs.
+   */
+  #drainable(body: RequestBody): boolean {
+    if (body.started) return false;
+    const reader = this.#reader;
+    // No BYOB read is under way, which would have taken the buffer away: no read goes past a
+    // body before it is read or drained, and only a source read beside the buffer is read
+    // ahead (see #watchBody).
+    const decoder = new ChunkedDecoder({
+      maxSize: Math.min(this.#maxBodySize, this.#maxDrainSize),
+    });
+    try {
+      decoder.push(reader.buffer.subarray(reader.start, reader.end), DROP);
+    } catch {
+      return false; // malformed, or over a limit: the drain would fail there too
+    }
+    return decoder.done;
+  }
+
   /** Reads and drops what is left of a body; false when it is too big to drain. */
   async #drain(slot: Slot): Promise<boolean> {
     const body = slot.body!;
-    if (body.error !== null || this.#cut !== null) return false;
+    // Not after a response that said close (see #writeResponse): the client expects the close.
+    if (slot.close || body.error !== null || this.#cut !== null) return false;
     if (slot.expectContinue) return false; // 100 Continue never went out: the body may not come
     if (body.chunked === null && body.remaining > this.#maxDrainSize) return false;
     let drained = 0;
@@ -1728,7 +1771,12 @@ class Pipeline {
       while (!body.done) {
         const chunk = await this.#unlessCut(this.#readBody(body));
         if (chunk === CUT) return false;
-        if (chunk !== null && (drained += chunk.length) > this.#maxDrainSize) return false;
+        // Over maxDrainSize only while more is to come: a body that ended within what was
+        // read is drained. (Only a body the handler cancelled is drained before its response
+        // is written, which may find it done: a failure now would close a connection that the
+        // response said it would keep.)
+        drained += chunk === null ? 0 : chunk.length;
+        if (drained > this.#maxDrainSize && !body.done) return false;
       }
       return true;
     } catch {
@@ -1942,13 +1990,19 @@ class Pipeline {
     const body = slot.body;
     if (body !== null && !body.done) {
       // A body left unread is drained after the response, or the connection closes then (see
-      // #readLoop). Say so in advance when it is sure: a 100-continue never asked for, or a
-      // Content-Length body over maxDrainSize that the handler is not reading (an echo is).
+      // #readLoop), and a server that closes must say so in its response (RFC 9112 §9.6): so
+      // the choice is made now, for a body the handler is not reading (an echo is; a body it
+      // cancelled is not). The connection closes for a 100-continue never asked for, a
+      // Content-Length body over maxDrainSize, and a chunked body whose end is not in the read
+      // buffer already (see #drainable): its size is unknown, and the response is not held
+      // back for a client that may be slow to send the rest, or send too much.
       const request = slot.request;
-      const reading = request !== null &&
+      const reading = !body.cancelled && request !== null &&
         (request.bodyUsed || request.body?.locked === true || response.body === request.body);
       close ||= slot.expectContinue ||
-        (!reading && body.chunked === null && body.remaining > this.#maxDrainSize);
+        (!reading &&
+          (body.chunked === null ? body.remaining > this.#maxDrainSize : !this.#drainable(body)));
+      if (close) slot.close = true; // nothing is drained after it (see #drain)
     }
     // Content-Length = 1*DIGIT (RFC 9110 §8.6), of a value a double holds exactly (else it
     // would be written back as 1e+23, or one off). Any other value ("abc", "5, 7") is not
@@ -2506,6 +2560,8 @@ class Pipeline {
   }
 }
 
+/** A data sink that drops what it is given (see Pipeline.#drainable). */
+const DROP = { enqueue(): void {} };
 /** What #unlessCut gives when a cut came first. */
 const CUT: unique symbol = Symbol("cut");
 // How long a body's read-ahead waits for a handler to take the bytes already read (ms).
