@@ -576,10 +576,10 @@ class WireInfo implements HandlerInfo {
  *   are read, and no handler is waited for. The responses already answered go out, in order,
  *   while their bodies are all there at once; a body that streams is cut — cancelled, and the
  *   connection ends without its last chunk, or short of its Content-Length (an HTTP/1.0 body
- *   delimited by the close cannot tell: on a stream transport the writable is aborted) —
- *   whether it was streaming when the client left or was to stream after; and the responses
- *   after it are dropped, their bodies cancelled. A client that wants its answers reads them
- *   before it closes its side.
+ *   delimited by the close cannot tell: on a stream transport the writable is aborted, with
+ *   the signals' reason) — whether it was streaming when the client left or was to stream
+ *   after; and the responses after it are dropped, their bodies cancelled. A client that
+ *   wants its answers reads them before it closes its side.
  * - `request.signal` aborts when the client goes away: the connection is read on while
  *   handlers run, also while `maxPipelined` requests are in flight, while a request that
  *   may become a WebSocket waits for its answer (or its 101), and while the handler holds
@@ -810,6 +810,7 @@ class Pipeline {
     this.#abortReason = reason;
     this.#stopping = true;
     this.#broken = true; // no graceful close: nothing more is written
+    this.#brokenBy = reason;
     this.#failWrite(reason);
     this.#abortAll(reason, true);
     try {
@@ -841,7 +842,7 @@ class Pipeline {
     } catch {
       // Closed already.
     }
-    this.#writer?.abort().catch(() => {});
+    this.#writer?.abort(reason).catch(() => {});
   }
 
   /**
@@ -939,8 +940,10 @@ class Pipeline {
         clearTimeout(timer);
       }
     } else if (this.#broken) {
-      // A write failed or hangs: closing would wait behind it. Abort, and do not wait.
-      this.#writer?.abort().catch(() => {});
+      // A write failed or hangs, or the output was cut (the client went away with a body
+      // streaming): closing would wait behind it, or pass the cut for an end. Abort with why,
+      // for whoever reads the other end of a stream transport, and do not wait.
+      this.#writer?.abort(this.#brokenBy).catch(() => {});
     } else {
       await this.#writer?.close().catch(() => {});
     }
@@ -1957,6 +1960,7 @@ class Pipeline {
       // The connection failed while writing, a response could not be written whole, or the
       // client left (see #clientLeft): the responses finished before go out, if writes can.
       this.#broken = true;
+      this.#brokenBy ??= error;
       this.#abortAll(error);
       if (this.#writeFailure === null) await this.#flush().catch(() => {});
     } finally {
@@ -2448,6 +2452,8 @@ class Pipeline {
 
   /** Whether writing failed: the connection is aborted, not closed gracefully. */
   #broken = false;
+  /** Why (see #broken): a stream transport's writable is aborted with it. */
+  #brokenBy: unknown = undefined;
   /** Why a write failed or timed out: no write starts after one did. */
   #writeFailure: unknown = null;
   /** The write under way: its bytes, how many went, and its promise's functions. */

@@ -23,7 +23,7 @@ import {
 } from "../_util/http.ts";
 import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
 import { directTransport } from "../_util/duplex.ts";
-import { capturingErrors, watchedSignal } from "../_util/async.ts";
+import { capturingErrors, endlessEvents, watchedSignal } from "../_util/async.ts";
 
 /**
  * `readable` as a byte stream, so that the pipeline reads it with a BYOB reader into its own
@@ -1745,6 +1745,47 @@ Deno.test("startConnectionPipeline", async (t) => {
         await within(c.pipeline.finished, 2000, "the pipeline to finish");
       } finally {
         await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "aborts the output of a stream transport with why: the client went away, or stopped reading",
+    async () => {
+      // A reader of the output saw a rejection with `undefined`. (A direct transport has no
+      // writable: it is closed.)
+      for (const kind of ["chunks", "bytes"] as const) {
+        // The client leaves while a body streams: the output is cut, with the signals' reason.
+        const events = endlessEvents(10);
+        const c = open(() => new Response(events.body), {}, kind);
+        try {
+          c.send(get("/events"));
+          await delay(50);
+          c.end();
+          await within(c.responses.rest(), 2000, `${kind}: the output to end`);
+          const error = c.responses.error;
+          assert.ok(error instanceof DOMException, `${kind}: ${error}`);
+          assert.equal(error.name, "AbortError", kind);
+          assert.equal(error.message, "The client went away", kind);
+          await within(events.cancelled, 2000, `${kind}: the body to be cancelled`);
+          await within(c.pipeline.finished, 2000, `${kind}: the pipeline to finish`);
+        } finally {
+          await c.close();
+        }
+        // The client reads nothing for writeTimeout.
+        const big = new Uint8Array(1 << 20);
+        const d = open(() => new Response(big), { writeTimeout: 100 }, kind);
+        try {
+          d.send(get("/big"));
+          await within(d.pipeline.finished, 2000, `${kind}: the pipeline to finish`);
+          await within(d.responses.rest(), 2000, `${kind}: the output to end`);
+          const error = d.responses.error;
+          assert.ok(error instanceof DOMException, `${kind}: ${error}`);
+          assert.equal(error.name, "TimeoutError", kind);
+          assert.equal(error.message, "The client stopped reading", kind);
+        } finally {
+          await d.close();
+        }
       }
     },
   );
