@@ -580,15 +580,17 @@ class WireInfo implements HandlerInfo {
  *   the signals' reason) — whether it was streaming when the client left or was to stream
  *   after; and the responses after it are dropped, their bodies cancelled. A client that
  *   wants its answers reads them before it closes its side.
- * - `request.signal` aborts when the client goes away: the connection is read on while
- *   handlers run, also while `maxPipelined` requests are in flight, while a request that
- *   may become a WebSocket waits for its answer (or its 101), and while the handler holds
- *   the request body unread. What is read meanwhile waits in the read buffer for the
- *   requests after (or the WebSocket session): once the buffer is full, reading stops until
- *   they take some, and the end of the connection is seen then. (A byte stream read with a
- *   BYOB reader is read on only while the buffer holds no unread bytes.) `request.clone()`
- *   follows it too. The signal is made on first use, so `fetch(request)` does not follow it:
- *   forward a request with `fetch(request, { signal: request.signal })`.
+ * - `request.signal` aborts when the client goes away, with a `DOMException` named
+ *   `AbortError` ("The client went away") however it left: when a read failed (a reset, a TLS
+ *   connection closed without close_notify) rather than ended, that error is its `cause`. The
+ *   connection is read on while handlers run, also while `maxPipelined` requests are in
+ *   flight, while a request that may become a WebSocket waits for its answer (or its 101),
+ *   and while the handler holds the request body unread. What is read meanwhile waits in the
+ *   read buffer for the requests after (or the WebSocket session): once the buffer is full,
+ *   reading stops until they take some, and the end of the connection is seen then. (A byte
+ *   stream read with a BYOB reader is read on only while the buffer holds no unread bytes.)
+ *   `request.clone()` follows it too. The signal is made on first use, so `fetch(request)`
+ *   does not follow it: forward a request with `fetch(request, { signal: request.signal })`.
  *
  * @param transport The connection.
  * @param handler The fetch handler.
@@ -1001,7 +1003,7 @@ class Pipeline {
           try {
             more = await this.#unlessCut(this.#reader.fill());
           } catch (error) {
-            this.#abortAll(error); // the connection failed
+            this.#clientLeft(error); // the connection failed
           } finally {
             this.#disarmIdle();
             this.#waitingIdle = false;
@@ -1067,8 +1069,8 @@ class Pipeline {
           const more = await this.#fillUntilAnswered();
           if (more === CUT) return;
           if (more === false && this.#reader.done) return this.#clientLeft();
-        } catch {
-          return this.#clientLeft();
+        } catch (error) {
+          return this.#clientLeft(error);
         }
       }
       await Promise.race([body.settled.promise, watch!.completed]);
@@ -1140,9 +1142,9 @@ class Pipeline {
     // Else the buffer is full: the loop's own reads go on once it takes some of it.
   };
 
-  readonly #watchFailed = (): void => {
+  readonly #watchFailed = (error: unknown): void => {
     this.#watching = false;
-    if (!this.#upgraded && !this.#closed) this.#clientLeft(); // the connection failed
+    if (!this.#upgraded && !this.#closed) this.#clientLeft(error); // the connection failed
   };
 
   /**
@@ -1164,8 +1166,8 @@ class Pipeline {
       let more: unknown;
       try {
         more = await this.#fillUntilAnswered();
-      } catch {
-        if (!this.#writeEnded) this.#clientLeft(); // the connection failed or was closed
+      } catch (error) {
+        if (!this.#writeEnded) this.#clientLeft(error); // the connection failed or was closed
         return;
       }
       if (more === CUT) return;
@@ -1207,8 +1209,8 @@ class Pipeline {
         if (reader.done) return this.#clientLeft();
         await this.#progress(body, Infinity); // full: the handler must take some first
       }
-    } catch {
-      if (!this.#readDone) this.#clientLeft(); // the connection failed
+    } catch (error) {
+      if (!this.#readDone) this.#clientLeft(error); // the connection failed
     }
   }
 
@@ -1246,9 +1248,22 @@ class Pipeline {
    * order, as long as their bodies are there at once, and stops at the first that is not (a
    * handler that has not answered, a body that streams: cut, see #stream). With nothing owed,
    * the input just ended, and the connection closes as usual.
+   *
+   * A read that failed is the client leaving as much as an end is: the reason is the same
+   * AbortError, with the read error as its `cause`. The two are often one event seen through
+   * different transports: a client that closes its socket (curl killed, a tab closed) ends the
+   * input of a TCP connection, but fails the read of a TLS one when no close_notify came
+   * first (Deno's UnexpectedEof); a client that resets fails it on both. A handler that checks
+   * `reason.name` gets one answer on every transport, and the cause tells a failure apart.
+   *
+   * @param cause The read error, when the input failed rather than ended.
    */
-  #clientLeft(): void {
+  #clientLeft(cause?: unknown): void {
     const reason = new DOMException("The client went away", "AbortError");
+    // DOMException takes { name, cause } in Deno, but not in its TypeScript declarations.
+    if (cause !== undefined) {
+      Object.defineProperty(reason, "cause", { value: cause, writable: true, configurable: true });
+    }
     if (this.#queue.length === 0 || this.#upgraded || this.#closed) return this.#abortAll(reason);
     this.#gone ??= reason;
     this.#stopping = true;
@@ -1303,7 +1318,7 @@ class Pipeline {
     } catch (error) {
       this.#headers.clear();
       if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
-      this.#abortAll(error); // the connection failed
+      this.#clientLeft(error); // the connection failed
       return null;
     }
   }

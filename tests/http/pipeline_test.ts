@@ -83,6 +83,10 @@ function open(
     end(): void {
       writer.close().catch(() => {});
     },
+    /** Fails the client's output with `error`: the pipeline's reads reject with it. */
+    fail(error: unknown): void {
+      writer.abort(error).catch(() => {});
+    },
     /** The next response, within 5 s. */
     next(method = "GET"): Promise<WireResponse | null> {
       return within(responses.next(method), 5000, "the next response");
@@ -1785,6 +1789,69 @@ Deno.test("startConnectionPipeline", async (t) => {
           assert.equal(error.message, "The client stopped reading", kind);
         } finally {
           await d.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "aborts request.signal with 'The client went away' when a read fails, the failure as its cause",
+    async () => {
+      // A TLS client that closes its socket without close_notify fails the read (Deno's
+      // UnexpectedEof) where a TCP client ends it: the reason is the same AbortError, wherever
+      // the pipeline waited for input (idle, beside a body held unread, for a place under
+      // maxPipelined, after a last request), and the failure is its cause.
+      const cases: [
+        string,
+        string,
+        ConnectionPipelineOptions,
+        readonly (typeof KINDS[number])[],
+      ][] = [
+        ["idle", get("/wait"), {}, KINDS],
+        [
+          "a body held unread",
+          "POST /wait HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234",
+          {},
+          ["chunks", "direct"], // a BYOB source is read ahead only while the buffer is empty
+        ],
+        ["maxPipelined in flight", get("/wait"), { maxPipelined: 1 }, KINDS],
+        ["a last request", get("/wait", "Connection: close"), {}, KINDS],
+      ];
+      for (const [where, wire, options, kinds] of cases) {
+        for (const kind of kinds) {
+          const what = `${where}, ${kind}`;
+          const started = deferred();
+          const aborted = deferred<unknown>();
+          const c = open(
+            async (request) => {
+              started.resolve();
+              request.signal.addEventListener(
+                "abort",
+                () => aborted.resolve(request.signal.reason),
+              );
+              await aborted.promise;
+              return new Response("too late");
+            },
+            options,
+            kind,
+          );
+          try {
+            c.send(wire);
+            await within(started.promise, 2000, `${what}: the handler to start`);
+            await delay(10);
+            const failure = new Deno.errors.UnexpectedEof(
+              "peer closed connection without sending TLS close_notify",
+            );
+            c.fail(failure);
+            const reason = await within(aborted.promise, 2000, `${what}: request.signal to abort`);
+            assert.ok(reason instanceof DOMException, `${what}: ${reason}`);
+            assert.equal(reason.name, "AbortError", what);
+            assert.equal(reason.message, "The client went away", what);
+            assert.equal((reason as { cause?: unknown }).cause, failure, what);
+            await within(c.pipeline.finished, 2000, `${what}: the pipeline to finish`);
+          } finally {
+            await c.closeQuietly();
+          }
         }
       }
     },

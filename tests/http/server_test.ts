@@ -1534,6 +1534,49 @@ Deno.test("httpServer", async (t) => {
   );
 
   await t.step(
+    "a client that resets the connection: request.signal aborts with 'The client went away', the reset as its cause",
+    async () => {
+      // The same AbortError as a client that closes (see the TLS test of a client that closes
+      // without close_notify): the read error is only its cause.
+      const started = deferred();
+      const aborted = deferred<unknown>();
+      await using server = serve(async (request) => {
+        started.resolve();
+        request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+        await aborted.promise;
+        return new Response("too late");
+      });
+      // Node sends a request, then resets the connection (SO_LINGER 0) once told to.
+      const script = `const net = require("node:net");
+        const s = net.connect(${server.addr.port}, "127.0.0.1", () => {
+          s.write("GET /wait HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n");
+          process.stdin.once("data", () => { s.resetAndDestroy(); process.exit(0); });
+        });
+        s.on("error", () => {});`;
+      const node = new Deno.Command("node", {
+        args: ["-e", script],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const stdin = node.stdin.getWriter();
+      try {
+        await within(started.promise, 5000, "the handler to start");
+        await stdin.write(utf8("reset\n"));
+        const reason = await within(aborted.promise, 3000, "request.signal to abort");
+        assert.ok(reason instanceof DOMException, String(reason));
+        assert.equal(reason.name, "AbortError");
+        assert.equal(reason.message, "The client went away");
+        const cause = (reason as { cause?: unknown }).cause;
+        assert.ok(cause instanceof Deno.errors.ConnectionReset, String(cause));
+      } finally {
+        await stdin.close().catch(() => {});
+        await node.status;
+      }
+    },
+  );
+
+  await t.step(
     "sixteen pipelined 1 MiB POST echoes in one go come back intact, with no error and no reset",
     async () => {
       const server = serve((request) => new Response(request.body));
