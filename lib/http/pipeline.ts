@@ -144,7 +144,10 @@ export interface ConnectionPipelineOptions extends HeadLimits {
   maxBodySize?: number;
   /**
    * How many bytes of a body the handler did not read are read and dropped to keep the
-   * connection; above it the connection closes after the response.
+   * connection; above it the connection closes after the response, which says
+   * `Connection: close` (RFC 9112 §9.6). A chunked body, whose size is not known in advance,
+   * is kept only when its end (within this, and within `maxBodySize`) had already come when
+   * the response is written: the response does not wait for the rest of it.
    *
    * @default {262144}
    */
@@ -415,6 +418,14 @@ class RequestBody {
   /** Wakes the read-ahead that waits for the handler to make room (see #watchBody). */
   wake: (() => void) | null = null;
 
+  /**
+   * A read of the body began (the handler's, or a drain's): its decoder has moved on from its
+   * first byte, which is no longer at the read buffer's start (see Pipeline.#drainable).
+   */
+  started = false;
+  /** The handler cancelled the body: nothing reads it but the drain. */
+  cancelled = false;
+
   finish(): void {
     this.done = true;
     this.settled.resolve();
@@ -539,9 +550,10 @@ class WireInfo implements HandlerInfo {
  * - Up to `maxPipelined` handlers run at once for a pipelining client; responses are written
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
- *   connection closes. `Expect: 100-continue` is answered when the handler starts reading.
- *   `Expect` is a list, over all its fields, whose empty elements are ignored (RFC 9110
- *   §5.6.1); any expectation other than `100-continue` gets 417 (ignored in HTTP/1.0).
+ *   connection closes, and the response says which (`Connection: close`). `Expect:
+ *   100-continue` is answered when the handler starts reading. `Expect` is a list, over all
+ *   its fields, whose empty elements are ignored (RFC 9110 §5.6.1); any expectation other
+ *   than `100-continue` gets 417 (ignored in HTTP/1.0).
  * - Methods are case-sensitive (RFC 9110 §9.1): `CONNECT`, `TRACE` and `TRACK` (in any case)
  *   get 501, and so does a method that is `DELETE`, `GET`, `HEAD`, `OPTIONS`, `POST` or `PUT`
  *   in another case (`head`, `Post`), which a `Request` would report upper-cased, so `head`
@@ -564,19 +576,21 @@ class WireInfo implements HandlerInfo {
  *   are read, and no handler is waited for. The responses already answered go out, in order,
  *   while their bodies are all there at once; a body that streams is cut — cancelled, and the
  *   connection ends without its last chunk, or short of its Content-Length (an HTTP/1.0 body
- *   delimited by the close cannot tell: on a stream transport the writable is aborted) —
- *   whether it was streaming when the client left or was to stream after; and the responses
- *   after it are dropped, their bodies cancelled. A client that wants its answers reads them
- *   before it closes its side.
- * - `request.signal` aborts when the client goes away: the connection is read on while
- *   handlers run, also while `maxPipelined` requests are in flight, while a request that
- *   may become a WebSocket waits for its answer (or its 101), and while the handler holds
- *   the request body unread. What is read meanwhile waits in the read buffer for the
- *   requests after (or the WebSocket session): once the buffer is full, reading stops until
- *   they take some, and the end of the connection is seen then. (A byte stream read with a
- *   BYOB reader is read on only while the buffer holds no unread bytes.) `request.clone()`
- *   follows it too. The signal is made on first use, so `fetch(request)` does not follow it:
- *   forward a request with `fetch(request, { signal: request.signal })`.
+ *   delimited by the close cannot tell: on a stream transport the writable is aborted, with
+ *   the signals' reason) — whether it was streaming when the client left or was to stream
+ *   after; and the responses after it are dropped, their bodies cancelled. A client that
+ *   wants its answers reads them before it closes its side.
+ * - `request.signal` aborts when the client goes away, with a `DOMException` named
+ *   `AbortError` ("The client went away") however it left: when a read failed (a reset, a TLS
+ *   connection closed without close_notify) rather than ended, that error is its `cause`. The
+ *   connection is read on while handlers run, also while `maxPipelined` requests are in
+ *   flight, while a request that may become a WebSocket waits for its answer (or its 101),
+ *   and while the handler holds the request body unread. What is read meanwhile waits in the
+ *   read buffer for the requests after (or the WebSocket session): once the buffer is full,
+ *   reading stops until they take some, and the end of the connection is seen then. (A byte
+ *   stream read with a BYOB reader is read on only while the buffer holds no unread bytes.)
+ *   `request.clone()` follows it too. The signal is made on first use, so `fetch(request)`
+ *   does not follow it: forward a request with `fetch(request, { signal: request.signal })`.
  *
  * @param transport The connection.
  * @param handler The fetch handler.
@@ -798,6 +812,7 @@ class Pipeline {
     this.#abortReason = reason;
     this.#stopping = true;
     this.#broken = true; // no graceful close: nothing more is written
+    this.#brokenBy = reason;
     this.#failWrite(reason);
     this.#abortAll(reason, true);
     try {
@@ -829,7 +844,7 @@ class Pipeline {
     } catch {
       // Closed already.
     }
-    this.#writer?.abort().catch(() => {});
+    this.#writer?.abort(reason).catch(() => {});
   }
 
   /**
@@ -927,8 +942,10 @@ class Pipeline {
         clearTimeout(timer);
       }
     } else if (this.#broken) {
-      // A write failed or hangs: closing would wait behind it. Abort, and do not wait.
-      this.#writer?.abort().catch(() => {});
+      // A write failed or hangs, or the output was cut (the client went away with a body
+      // streaming): closing would wait behind it, or pass the cut for an end. Abort with why,
+      // for whoever reads the other end of a stream transport, and do not wait.
+      this.#writer?.abort(this.#brokenBy).catch(() => {});
     } else {
       await this.#writer?.close().catch(() => {});
     }
@@ -986,7 +1003,7 @@ class Pipeline {
           try {
             more = await this.#unlessCut(this.#reader.fill());
           } catch (error) {
-            this.#abortAll(error); // the connection failed
+            this.#clientLeft(error); // the connection failed
           } finally {
             this.#disarmIdle();
             this.#waitingIdle = false;
@@ -1009,11 +1026,10 @@ class Pipeline {
           // the response was written and the rest can be drained.
           if (slot.context === null && this.#reader.readsBeside) this.#watchBody(slot.body);
           await Promise.race([slot.body.settled.promise, slot.completed]);
-          if (!slot.body.done && !(await this.#drain(slot))) {
-            slot.close = true;
-            break;
-          }
-          if (slot.body.error !== null) break;
+          if (!slot.body.done && !(await this.#drain(slot))) slot.close = true;
+          // The body failed or could not be drained, or its response said close (see
+          // #writeResponse) even if it was read to its end since: nothing more is read.
+          if (slot.close) break;
         }
         if (slot.context !== null) {
           // Nothing may be parsed past a request that may turn into a WebSocket: what comes
@@ -1053,8 +1069,8 @@ class Pipeline {
           const more = await this.#fillUntilAnswered();
           if (more === CUT) return;
           if (more === false && this.#reader.done) return this.#clientLeft();
-        } catch {
-          return this.#clientLeft();
+        } catch (error) {
+          return this.#clientLeft(error);
         }
       }
       await Promise.race([body.settled.promise, watch!.completed]);
@@ -1126,9 +1142,9 @@ class Pipeline {
     // Else the buffer is full: the loop's own reads go on once it takes some of it.
   };
 
-  readonly #watchFailed = (): void => {
+  readonly #watchFailed = (error: unknown): void => {
     this.#watching = false;
-    if (!this.#upgraded && !this.#closed) this.#clientLeft(); // the connection failed
+    if (!this.#upgraded && !this.#closed) this.#clientLeft(error); // the connection failed
   };
 
   /**
@@ -1150,8 +1166,8 @@ class Pipeline {
       let more: unknown;
       try {
         more = await this.#fillUntilAnswered();
-      } catch {
-        if (!this.#writeEnded) this.#clientLeft(); // the connection failed or was closed
+      } catch (error) {
+        if (!this.#writeEnded) this.#clientLeft(error); // the connection failed or was closed
         return;
       }
       if (more === CUT) return;
@@ -1193,8 +1209,8 @@ class Pipeline {
         if (reader.done) return this.#clientLeft();
         await this.#progress(body, Infinity); // full: the handler must take some first
       }
-    } catch {
-      if (!this.#readDone) this.#clientLeft(); // the connection failed
+    } catch (error) {
+      if (!this.#readDone) this.#clientLeft(error); // the connection failed
     }
   }
 
@@ -1232,9 +1248,22 @@ class Pipeline {
    * order, as long as their bodies are there at once, and stops at the first that is not (a
    * handler that has not answered, a body that streams: cut, see #stream). With nothing owed,
    * the input just ended, and the connection closes as usual.
+   *
+   * A read that failed is the client leaving as much as an end is: the reason is the same
+   * AbortError, with the read error as its `cause`. The two are often one event seen through
+   * different transports: a client that closes its socket (curl killed, a tab closed) ends the
+   * input of a TCP connection, but fails the read of a TLS one when no close_notify came
+   * first (Deno's UnexpectedEof); a client that resets fails it on both. A handler that checks
+   * `reason.name` gets one answer on every transport, and the cause tells a failure apart.
+   *
+   * @param cause The read error, when the input failed rather than ended.
    */
-  #clientLeft(): void {
+  #clientLeft(cause?: unknown): void {
     const reason = new DOMException("The client went away", "AbortError");
+    // DOMException takes { name, cause } in Deno, but not in its TypeScript declarations.
+    if (cause !== undefined) {
+      Object.defineProperty(reason, "cause", { value: cause, writable: true, configurable: true });
+    }
     if (this.#queue.length === 0 || this.#upgraded || this.#closed) return this.#abortAll(reason);
     this.#gone ??= reason;
     this.#stopping = true;
@@ -1289,7 +1318,7 @@ class Pipeline {
     } catch (error) {
       this.#headers.clear();
       if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
-      this.#abortAll(error); // the connection failed
+      this.#clientLeft(error); // the connection failed
       return null;
     }
   }
@@ -1599,6 +1628,7 @@ class Pipeline {
       },
       cancel: () => {
         // Not read to the end: the pipeline drains it or closes the connection.
+        body.cancelled = true;
         body.settled.resolve();
       },
     }, { highWaterMark: 0 });
@@ -1607,6 +1637,7 @@ class Pipeline {
   /** Reads the next piece of a body from the buffer; null when nothing came yet. */
   async #readBody(body: RequestBody): Promise<Uint8Array | null> {
     const reader = this.#reader;
+    body.started = true;
     while (true) {
       if (reader.length > 0) {
         if (body.chunked !== null) {
@@ -1716,10 +1747,40 @@ class Pipeline {
     this.#rateDeadline.clear();
   }
 
+  /**
+   * Whether all that is left of a chunked body that nothing reads is in the read buffer
+   * already, up to its end, within maxDrainSize (and maxBodySize): the drain after the
+   * response (see #readLoop) then keeps the connection without waiting for the client. Go's
+   * net/http reads up to 256 KiB of such a body before it writes the head, waiting for the
+   * client; this looks only at what came. It decodes those bytes with a decoder of its own
+   * and leaves them where they are: a handler may still read the body (a response body
+   * stream may take it up on its first read), and the drain starts only once the response
+   * was written. A body of which some was read already cannot be decoded again from the
+   * buffer's start: false. So is a body over maxBodySize, which the drain does not discard:
+   * its decoder fails (413), as a Content-Length over it is refused before any handler runs.
+   */
+  #drainable(body: RequestBody): boolean {
+    if (body.started) return false;
+    const reader = this.#reader;
+    // No BYOB read is under way, which would have taken the buffer away: no read goes past a
+    // body before it is read or drained, and only a source read beside the buffer is read
+    // ahead (see #watchBody).
+    const decoder = new ChunkedDecoder({
+      maxSize: Math.min(this.#maxBodySize, this.#maxDrainSize),
+    });
+    try {
+      decoder.push(reader.buffer.subarray(reader.start, reader.end), DROP);
+    } catch {
+      return false; // malformed, or over a limit: the drain would fail there too
+    }
+    return decoder.done;
+  }
+
   /** Reads and drops what is left of a body; false when it is too big to drain. */
   async #drain(slot: Slot): Promise<boolean> {
     const body = slot.body!;
-    if (body.error !== null || this.#cut !== null) return false;
+    // Not after a response that said close (see #writeResponse): the client expects the close.
+    if (slot.close || body.error !== null || this.#cut !== null) return false;
     if (slot.expectContinue) return false; // 100 Continue never went out: the body may not come
     if (body.chunked === null && body.remaining > this.#maxDrainSize) return false;
     let drained = 0;
@@ -1728,7 +1789,12 @@ class Pipeline {
       while (!body.done) {
         const chunk = await this.#unlessCut(this.#readBody(body));
         if (chunk === CUT) return false;
-        if (chunk !== null && (drained += chunk.length) > this.#maxDrainSize) return false;
+        // Over maxDrainSize only while more is to come: a body that ended within what was
+        // read is drained. (Only a body the handler cancelled is drained before its response
+        // is written, which may find it done: a failure now would close a connection that the
+        // response said it would keep.)
+        drained += chunk === null ? 0 : chunk.length;
+        if (drained > this.#maxDrainSize && !body.done) return false;
       }
       return true;
     } catch {
@@ -1909,6 +1975,7 @@ class Pipeline {
       // The connection failed while writing, a response could not be written whole, or the
       // client left (see #clientLeft): the responses finished before go out, if writes can.
       this.#broken = true;
+      this.#brokenBy ??= error;
       this.#abortAll(error);
       if (this.#writeFailure === null) await this.#flush().catch(() => {});
     } finally {
@@ -1942,13 +2009,19 @@ class Pipeline {
     const body = slot.body;
     if (body !== null && !body.done) {
       // A body left unread is drained after the response, or the connection closes then (see
-      // #readLoop). Say so in advance when it is sure: a 100-continue never asked for, or a
-      // Content-Length body over maxDrainSize that the handler is not reading (an echo is).
+      // #readLoop), and a server that closes must say so in its response (RFC 9112 §9.6): so
+      // the choice is made now, for a body the handler is not reading (an echo is; a body it
+      // cancelled is not). The connection closes for a 100-continue never asked for, a
+      // Content-Length body over maxDrainSize, and a chunked body whose end is not in the read
+      // buffer already (see #drainable): its size is unknown, and the response is not held
+      // back for a client that may be slow to send the rest, or send too much.
       const request = slot.request;
-      const reading = request !== null &&
+      const reading = !body.cancelled && request !== null &&
         (request.bodyUsed || request.body?.locked === true || response.body === request.body);
       close ||= slot.expectContinue ||
-        (!reading && body.chunked === null && body.remaining > this.#maxDrainSize);
+        (!reading &&
+          (body.chunked === null ? body.remaining > this.#maxDrainSize : !this.#drainable(body)));
+      if (close) slot.close = true; // nothing is drained after it (see #drain)
     }
     // Content-Length = 1*DIGIT (RFC 9110 §8.6), of a value a double holds exactly (else it
     // would be written back as 1e+23, or one off). Any other value ("abc", "5, 7") is not
@@ -2394,6 +2467,8 @@ class Pipeline {
 
   /** Whether writing failed: the connection is aborted, not closed gracefully. */
   #broken = false;
+  /** Why (see #broken): a stream transport's writable is aborted with it. */
+  #brokenBy: unknown = undefined;
   /** Why a write failed or timed out: no write starts after one did. */
   #writeFailure: unknown = null;
   /** The write under way: its bytes, how many went, and its promise's functions. */
@@ -2506,6 +2581,8 @@ class Pipeline {
   }
 }
 
+/** A data sink that drops what it is given (see Pipeline.#drainable). */
+const DROP = { enqueue(): void {} };
 /** What #unlessCut gives when a cut came first. */
 const CUT: unique symbol = Symbol("cut");
 // How long a body's read-ahead waits for a handler to take the bytes already read (ms).

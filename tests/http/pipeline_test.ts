@@ -23,7 +23,7 @@ import {
 } from "../_util/http.ts";
 import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
 import { directTransport } from "../_util/duplex.ts";
-import { capturingErrors, watchedSignal } from "../_util/async.ts";
+import { capturingErrors, endlessEvents, watchedSignal } from "../_util/async.ts";
 
 /**
  * `readable` as a byte stream, so that the pipeline reads it with a BYOB reader into its own
@@ -82,6 +82,10 @@ function open(
     /** Ends the client's output. */
     end(): void {
       writer.close().catch(() => {});
+    },
+    /** Fails the client's output with `error`: the pipeline's reads reject with it. */
+    fail(error: unknown): void {
+      writer.abort(error).catch(() => {});
     },
     /** The next response, within 5 s. */
     next(method = "GET"): Promise<WireResponse | null> {
@@ -258,6 +262,14 @@ const CHUNKED_WIRE = utf8(
     CHUNKED_BODY +
     get("/next", "Connection: close"),
 );
+
+/** The head of a POST with a chunked body (for a handler that does not read it). */
+const UNREAD_CHUNKED = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+
+/** A chunked body of `size` bytes in one chunk. */
+function oneChunk(size: number): string {
+  return `${size.toString(16)}\r\n${"x".repeat(size)}\r\n0\r\n\r\n`;
+}
 
 /** Echoes a POST body as its text; answers a GET with its path. */
 const echoHandler: Handler = async (request) =>
@@ -1742,6 +1754,110 @@ Deno.test("startConnectionPipeline", async (t) => {
   );
 
   await t.step(
+    "aborts the output of a stream transport with why: the client went away, or stopped reading",
+    async () => {
+      // A reader of the output saw a rejection with `undefined`. (A direct transport has no
+      // writable: it is closed.)
+      for (const kind of ["chunks", "bytes"] as const) {
+        // The client leaves while a body streams: the output is cut, with the signals' reason.
+        const events = endlessEvents(10);
+        const c = open(() => new Response(events.body), {}, kind);
+        try {
+          c.send(get("/events"));
+          await delay(50);
+          c.end();
+          await within(c.responses.rest(), 2000, `${kind}: the output to end`);
+          const error = c.responses.error;
+          assert.ok(error instanceof DOMException, `${kind}: ${error}`);
+          assert.equal(error.name, "AbortError", kind);
+          assert.equal(error.message, "The client went away", kind);
+          await within(events.cancelled, 2000, `${kind}: the body to be cancelled`);
+          await within(c.pipeline.finished, 2000, `${kind}: the pipeline to finish`);
+        } finally {
+          await c.close();
+        }
+        // The client reads nothing for writeTimeout.
+        const big = new Uint8Array(1 << 20);
+        const d = open(() => new Response(big), { writeTimeout: 100 }, kind);
+        try {
+          d.send(get("/big"));
+          await within(d.pipeline.finished, 2000, `${kind}: the pipeline to finish`);
+          await within(d.responses.rest(), 2000, `${kind}: the output to end`);
+          const error = d.responses.error;
+          assert.ok(error instanceof DOMException, `${kind}: ${error}`);
+          assert.equal(error.name, "TimeoutError", kind);
+          assert.equal(error.message, "The client stopped reading", kind);
+        } finally {
+          await d.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "aborts request.signal with 'The client went away' when a read fails, the failure as its cause",
+    async () => {
+      // A TLS client that closes its socket without close_notify fails the read (Deno's
+      // UnexpectedEof) where a TCP client ends it: the reason is the same AbortError, wherever
+      // the pipeline waited for input (idle, beside a body held unread, for a place under
+      // maxPipelined, after a last request), and the failure is its cause.
+      const cases: [
+        string,
+        string,
+        ConnectionPipelineOptions,
+        readonly (typeof KINDS[number])[],
+      ][] = [
+        ["idle", get("/wait"), {}, KINDS],
+        [
+          "a body held unread",
+          "POST /wait HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234",
+          {},
+          ["chunks", "direct"], // a BYOB source is read ahead only while the buffer is empty
+        ],
+        ["maxPipelined in flight", get("/wait"), { maxPipelined: 1 }, KINDS],
+        ["a last request", get("/wait", "Connection: close"), {}, KINDS],
+      ];
+      for (const [where, wire, options, kinds] of cases) {
+        for (const kind of kinds) {
+          const what = `${where}, ${kind}`;
+          const started = deferred();
+          const aborted = deferred<unknown>();
+          const c = open(
+            async (request) => {
+              started.resolve();
+              request.signal.addEventListener(
+                "abort",
+                () => aborted.resolve(request.signal.reason),
+              );
+              await aborted.promise;
+              return new Response("too late");
+            },
+            options,
+            kind,
+          );
+          try {
+            c.send(wire);
+            await within(started.promise, 2000, `${what}: the handler to start`);
+            await delay(10);
+            const failure = new Deno.errors.UnexpectedEof(
+              "peer closed connection without sending TLS close_notify",
+            );
+            c.fail(failure);
+            const reason = await within(aborted.promise, 2000, `${what}: request.signal to abort`);
+            assert.ok(reason instanceof DOMException, `${what}: ${reason}`);
+            assert.equal(reason.name, "AbortError", what);
+            assert.equal(reason.message, "The client went away", what);
+            assert.equal((reason as { cause?: unknown }).cause, failure, what);
+            await within(c.pipeline.finished, 2000, `${what}: the pipeline to finish`);
+          } finally {
+            await c.closeQuietly();
+          }
+        }
+      }
+    },
+  );
+
+  await t.step(
     "with maxPipelined requests in flight, reads on: keeps the next requests in order, and aborts request.signal at the end of the input",
     async () => {
       // Review (repro_maxpipelined_signal.ts): the read loop read nothing while it waited for
@@ -1825,8 +1941,9 @@ Deno.test("startConnectionPipeline", async (t) => {
             assert.equal(response.headers.get("connection"), null, label);
             assert.equal(textOf((await c.next())!.body), "/next", label);
           } else {
-            // Known from Content-Length before the response; found by draining for chunked.
-            if (framing === "length") assert.equal(response.headers.get("connection"), "close");
+            // Said in the response (RFC 9112 §9.6): known from Content-Length, or found in the
+            // read buffer for chunked.
+            assert.equal(response.headers.get("connection"), "close", label);
             await c.expectClosed();
           }
         } finally {
@@ -1849,19 +1966,156 @@ Deno.test("startConnectionPipeline", async (t) => {
         c.send(get("/never"));
         const response = (await c.next())!;
         assert.equal(textOf(response.body), "/big", framing);
-        if (framing === "length") {
-          assert.equal(
-            response.headers.get("connection"),
-            "close",
-            "known in advance from Content-Length",
-          );
-        }
+        assert.equal(response.headers.get("connection"), "close", framing);
         await c.expectClosed();
       } finally {
         await c.close();
       }
     }
   });
+
+  // The reviewer's cases (curl and a raw socket): a handler that answers without reading a
+  // chunked body, and GET /next pipelined after it. The response was a keep-alive one, then
+  // the connection closed with GET /next unanswered; a server that closes must say `close`
+  // in its response (RFC 9112 §9.6).
+  await t.step(
+    "says Connection: close for an unread chunked body over maxBodySize, and answers nothing after it",
+    async () => {
+      // The drain does not discard a body over maxBodySize: its decoder refuses it (413), as a
+      // Content-Length over it is refused before any handler runs.
+      for (const kind of KINDS) {
+        const c = open(() => new Response("hello, world!"), { maxBodySize: 10 }, kind);
+        try {
+          c.send(UNREAD_CHUNKED + oneChunk(20) + get("/next"));
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "hello, world!", kind);
+          assert.equal(response.headers.get("connection"), "close", kind);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "says Connection: close for an unread chunked body of 300 kB (over maxDrainSize), and answers nothing after it",
+    async () => {
+      for (const kind of KINDS) {
+        const c = open(() => new Response("hello, world!"), {}, kind);
+        try {
+          c.send(UNREAD_CHUNKED + oneChunk(300_000) + get("/next"));
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "hello, world!", kind);
+          assert.equal(response.headers.get("connection"), "close", kind);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "keeps the connection for an unread chunked body whose end came with it, and answers GET /next",
+    async () => {
+      for (const kind of KINDS) {
+        const c = open(pathHandler, {}, kind);
+        try {
+          c.send(UNREAD_CHUNKED + oneChunk(20) + get("/next"));
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "/upload", kind);
+          assert.equal(response.headers.get("connection"), null, kind);
+          assert.equal(textOf((await c.next())!.body), "/next", kind);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "says Connection: close for an unread chunked body whose end had not come when the response went out",
+    async () => {
+      // Its size is unknown: the response is not held back for the rest, which may be slow
+      // to come, or large.
+      for (const kind of KINDS) {
+        const c = open(pathHandler, {}, kind);
+        try {
+          c.send(UNREAD_CHUNKED + "5\r\nhello\r\n");
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "/upload", kind);
+          assert.equal(response.headers.get("connection"), "close", kind);
+          c.send("0\r\n\r\n" + get("/next"));
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "leaves an unread chunked body whole for a response body that reads it once it is read itself",
+    async () => {
+      // A generator's stream runs nothing until its first read, which comes after the
+      // response's head was decided: deciding must not consume the body.
+      const lazyEcho: Handler = (request) =>
+        request.method === "POST"
+          ? new Response(ReadableStream.from((async function* () {
+            for await (const chunk of request.body!) yield chunk;
+          })()))
+          : new Response(new URL(request.url).pathname);
+      for (const kind of KINDS) {
+        const c = open(lazyEcho, {}, kind);
+        try {
+          c.send(UNREAD_CHUNKED + CHUNKED_BODY + get("/next"));
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "helloabcdefghijklmnopqrstuvwxyz", kind);
+          assert.equal(response.headers.get("connection"), null, kind);
+          assert.equal(textOf((await c.next())!.body), "/next", kind);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "says Connection: close for a body the handler cancelled that it cannot drain; drains one it can",
+    async () => {
+      // A cancelled body is used (bodyUsed), but nothing reads it: only the drain, which starts
+      // at the cancel, before or after the response is written.
+      const cancelling: Handler = async (request) => {
+        if (request.body === null) return new Response(new URL(request.url).pathname);
+        await request.body.cancel();
+        return new Response("cancelled");
+      };
+      const half = "y".repeat(2000); // of a body of 4000 bytes: the rest does not come
+      const cases: [string, string, string | null][] = [
+        [
+          "length over maxDrainSize",
+          `POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 4000\r\n\r\n${half}`,
+          "close",
+        ],
+        ["chunked, its end not come", `${UNREAD_CHUNKED}fa0\r\n${half}`, "close"],
+        ["chunked, all come", UNREAD_CHUNKED + oneChunk(500), null],
+      ];
+      for (const [what, wire, connection] of cases) {
+        const c = open(cancelling, { maxDrainSize: 1000 });
+        try {
+          c.send(wire + get("/next"));
+          const response = (await c.next())!;
+          assert.equal(textOf(response.body), "cancelled", what);
+          assert.equal(response.headers.get("connection"), connection, what);
+          if (connection === "close") await c.expectClosed();
+          else assert.equal(textOf((await c.next())!.body), "/next", what);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
 
   await t.step("sends no 100 Continue once the client left, nor the late answer", async () => {
     // The client half-closes with the answer owed (the client gone, see #clientLeft); the

@@ -1470,6 +1470,112 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  // The reviewer's cases: a handler that answers without reading a chunked body, with GET
+  // /next pipelined after it. The response said keep-alive, then the connection closed and
+  // GET /next went unanswered: a server that closes must say `close` (RFC 9112 §9.6).
+  const UNREAD_CHUNKED = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+  const unreadHandler: Handler = (request) =>
+    new Response(request.method === "POST" ? "hello, world!" : new URL(request.url).pathname);
+
+  await t.step(
+    "raw socket: an unread chunked body over maxBodySize gets Connection: close, and GET /next after it no answer",
+    async () => {
+      await using server = serve(unreadHandler, { maxBodySize: 10 });
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(UNREAD_CHUNKED + `14\r\n${"x".repeat(20)}\r\n0\r\n\r\n` + get("/next"));
+        const response = (await c.next())!;
+        assert.equal(textOf(response.body), "hello, world!");
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "raw socket: an unread chunked body of 300 kB (over maxDrainSize) gets Connection: close, and GET /next after it no answer",
+    async () => {
+      await using server = serve(unreadHandler);
+      const c = await dial(server.addr.port);
+      try {
+        const size = 300_000;
+        const writing = c.send(
+          UNREAD_CHUNKED + `${size.toString(16)}\r\n${"x".repeat(size)}\r\n0\r\n\r\n` +
+            get("/next"),
+        ).then(() => null, (error) => error);
+        const response = (await c.next())!;
+        assert.equal(textOf(response.body), "hello, world!");
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed(); // with no reset: the rest is read and dropped (lingering close)
+        assert.equal(await writing, null, "the upload went through");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "raw socket: an unread chunked body that came whole with its head is drained, and GET /next answered on the same connection",
+    async () => {
+      await using server = serve(unreadHandler);
+      const c = await dial(server.addr.port);
+      try {
+        await c.send(UNREAD_CHUNKED + `14\r\n${"x".repeat(20)}\r\n0\r\n\r\n` + get("/next"));
+        const response = (await c.next())!;
+        assert.equal(textOf(response.body), "hello, world!");
+        assert.equal(response.headers.get("connection"), null);
+        assert.equal(textOf((await c.next())!.body), "/next");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a client that resets the connection: request.signal aborts with 'The client went away', the reset as its cause",
+    async () => {
+      // The same AbortError as a client that closes (see the TLS test of a client that closes
+      // without close_notify): the read error is only its cause.
+      const started = deferred();
+      const aborted = deferred<unknown>();
+      await using server = serve(async (request) => {
+        started.resolve();
+        request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+        await aborted.promise;
+        return new Response("too late");
+      });
+      // Node sends a request, then resets the connection (SO_LINGER 0) once told to.
+      const script = `const net = require("node:net");
+        const s = net.connect(${server.addr.port}, "127.0.0.1", () => {
+          s.write("GET /wait HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n");
+          process.stdin.once("data", () => { s.resetAndDestroy(); process.exit(0); });
+        });
+        s.on("error", () => {});`;
+      const node = new Deno.Command("node", {
+        args: ["-e", script],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const stdin = node.stdin.getWriter();
+      try {
+        await within(started.promise, 5000, "the handler to start");
+        await stdin.write(utf8("reset\n"));
+        const reason = await within(aborted.promise, 3000, "request.signal to abort");
+        assert.ok(reason instanceof DOMException, String(reason));
+        assert.equal(reason.name, "AbortError");
+        assert.equal(reason.message, "The client went away");
+        const cause = (reason as { cause?: unknown }).cause;
+        assert.ok(cause instanceof Deno.errors.ConnectionReset, String(cause));
+      } finally {
+        await stdin.close().catch(() => {});
+        await node.status;
+      }
+    },
+  );
+
   await t.step(
     "sixteen pipelined 1 MiB POST echoes in one go come back intact, with no error and no reset",
     async () => {

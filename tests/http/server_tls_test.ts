@@ -10,7 +10,7 @@ import {
   startConnectionPipeline,
   upgradeWebSocket,
 } from "@wirestream/wirestream";
-import { delay, latin1, ResponseReader, utf8, within } from "../_util/http.ts";
+import { deferred, delay, latin1, ResponseReader, utf8, within } from "../_util/http.ts";
 
 const dir = new URL("../_util/tls/", import.meta.url);
 const ca = await Deno.readTextFile(new URL("ca.pem", dir));
@@ -182,6 +182,61 @@ Deno.test("httpServer over TLS", async (t) => {
       }
     });
   }
+
+  await t.step(
+    "a client whose connection ends without close_notify: request.signal aborts with 'The client went away', UnexpectedEof as its cause",
+    async () => {
+      // Deno fails the read of such a TLS connection with UnexpectedEof where a TCP client that
+      // closes only ends the input: the reason is the same AbortError over both (its name is
+      // what handlers check), and the read error its cause.
+      const started = deferred();
+      const aborted = deferred<unknown>();
+      const server = httpServer(
+        { hostname: "127.0.0.1", port: 0, tls: { cert, key } },
+        async (request) => {
+          started.resolve();
+          request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+          await aborted.promise;
+          return new Response("too late");
+        },
+      );
+      // A relay between the client and the server, whose socket to the server then closes
+      // with no close_notify, as a client killed mid-request.
+      const relay = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const connecting = Deno.connectTls({
+        hostname: "localhost",
+        port: relay.addr.port,
+        caCerts: [ca],
+      });
+      const down = await relay.accept();
+      const up = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+      const relaying = [down.readable.pipeTo(up.writable), up.readable.pipeTo(down.writable)]
+        .map((piping) => piping.catch(() => {}));
+      const client = await connecting;
+      try {
+        await client.write(utf8("GET /wait HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        await within(started.promise, 2000, "the handler to start");
+        up.close();
+        const reason = await within(aborted.promise, 2000, "request.signal to abort");
+        assert.ok(reason instanceof DOMException, String(reason));
+        assert.equal(reason.name, "AbortError");
+        assert.equal(reason.message, "The client went away");
+        const cause = (reason as { cause?: unknown }).cause;
+        assert.ok(cause instanceof Deno.errors.UnexpectedEof, String(cause));
+      } finally {
+        for (const conn of [client, down, up]) {
+          try {
+            conn.close();
+          } catch {
+            // Closed already.
+          }
+        }
+        relay.close();
+        await Promise.all(relaying);
+        await within(server.shutdown(), 3000, "server.shutdown() to resolve");
+      }
+    },
+  );
 
   await t.step(
     "shutdown(Infinity) resolves once a silent client's handshakeTimeout passed",
