@@ -541,6 +541,13 @@ class WireInfo implements HandlerInfo {
  * connection, a pipe) with a web-standard fetch handler, until the client or the pipeline
  * closes it or a WebSocket upgrade takes it over.
  *
+ * The pipeline owns the transport from the call on: it locks its streams (or reads and
+ * writes it directly), and when it is done with HTTP it ends both sides itself (it closes or
+ * aborts the writable, cancels the readable and calls `close()`), unless an upgrade handed
+ * the connection to a WebSocket session, which then owns it (see `onSession`). Do not read,
+ * write or close the transport yourself meanwhile; once `finished` resolved it is closed or
+ * the session's.
+ *
  * - Requests are parsed strictly (RFC 9112; see `parseRequestHead` and `findHeadEnd`) with
  *   limits; a bad head is answered with its status (400, 414, 431, 505…) and the connection
  *   closes. Bodies are framed by Content-Length or chunked coding; both at once, or several

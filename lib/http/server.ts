@@ -75,6 +75,13 @@ export interface HttpServer extends AsyncDisposable {
   /** Resolves when the server stopped and every connection ended. */
   readonly finished: Promise<void>;
   /**
+   * Aborts when a shutdown begins (`shutdown()`, or the options' `signal`), with an
+   * `AbortError` (Ktor's `ApplicationStopping`): a response that streams without end
+   * (server-sent events, a long poll) can end on it, with a last word, rather than be cut
+   * after `shutdownTimeout`.
+   */
+  readonly stopping: AbortSignal;
+  /**
    * Stops gracefully: stops accepting, lets in-flight requests finish (their connections
    * close after the last response), closes idle connections, and closes WebSocket sessions
    * with 1001. The connections still open after `timeout` milliseconds are closed. Resolves
@@ -300,6 +307,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     for (const timer of timers) clearTimeout(timer);
   });
 
+  const stoppingController = new AbortController();
   const shutdown = (timeout = shutdownTimeout): Promise<void> => {
     try {
       checkDuration("timeout", timeout);
@@ -309,6 +317,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     if (timeout !== Infinity && !done) timers.add(setTimeout(cut, timeout));
     if (!stopping) {
       stopping = true;
+      stoppingController.abort(new DOMException("The server is shutting down", "AbortError"));
       freed(); // the accept loop may wait for a place
       signal?.removeEventListener("abort", onAbort);
       closeQuietly(listener);
@@ -324,7 +333,13 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const dispose = () => shutdown();
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted) onAbort();
-  return { addr, finished, shutdown, [Symbol.asyncDispose]: dispose };
+  return {
+    addr,
+    finished,
+    stopping: stoppingController.signal,
+    shutdown,
+    [Symbol.asyncDispose]: dispose,
+  };
 }
 
 /** Closes a connection or listener that may be closed already (by its peer, or by us). */

@@ -1755,6 +1755,48 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "stopping aborts when a shutdown begins: an endless stream ends with a last event",
+    async () => {
+      const encoder = new TextEncoder();
+      let server: HttpServer | null = null;
+      const served = serve((_request) => {
+        const stopping = server!.stopping;
+        let timer: ReturnType<typeof setInterval> | undefined;
+        return new Response(
+          new ReadableStream<Uint8Array>({
+            start(controller) {
+              controller.enqueue(encoder.encode("data: hello\n\n"));
+              timer = setInterval(() => controller.enqueue(encoder.encode(": tick\n\n")), 20);
+              stopping.addEventListener("abort", () => {
+                clearInterval(timer);
+                controller.enqueue(encoder.encode("event: bye\ndata: shutting down\n\n"));
+                controller.close();
+              }, { once: true });
+            },
+            cancel: () => clearInterval(timer),
+          }),
+          { headers: { "content-type": "text/event-stream" } },
+        );
+      }, { shutdownTimeout: 10_000 });
+      server = served.server;
+      assert.equal(server.stopping.aborted, false);
+      const response = await fetch(`http://127.0.0.1:${served.addr.port}/events`);
+      const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+      assert.equal((await reader.read()).value, "data: hello\n\n");
+      const started = performance.now();
+      const stopped = server.shutdown();
+      assert.equal(server.stopping.aborted, true);
+      assert.equal((server.stopping.reason as DOMException).name, "AbortError");
+      let text = "";
+      for (let r; !(r = await within(reader.read(), 5000, "the stream")).done;) text += r.value;
+      assert.ok(text.endsWith("event: bye\ndata: shutting down\n\n"), JSON.stringify(text));
+      await within(stopped, 5000, "the shutdown");
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed < 2000, `ended ${Math.round(elapsed)} ms in, not at shutdownTimeout`);
+    },
+  );
+
   await t.step("removes its listener from the signal once shutdown() stopped it", async () => {
     // The signal may outlive the server (an application's): a listener left on it would keep
     // the stopped server, and what it holds, reachable.
