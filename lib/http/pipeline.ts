@@ -588,15 +588,15 @@ class WireInfo implements HandlerInfo {
  *   after; and the responses after it are dropped, their bodies cancelled. A client that
  *   wants its answers reads them before it closes its side.
  * - `request.signal` aborts when the client goes away, with a `DOMException` named
- *   `AbortError` ("The client went away") however it left: when a read failed (a reset, a TLS
- *   connection closed without close_notify) rather than ended, that error is its `cause`. The
- *   connection is read on while handlers run, also while `maxPipelined` requests are in
- *   flight, while a request that may become a WebSocket waits for its answer (or its 101),
- *   and while the handler holds the request body unread. What is read meanwhile waits in the
- *   read buffer for the requests after (or the WebSocket session): once the buffer is full,
- *   reading stops until they take some, and the end of the connection is seen then. (A byte
- *   stream read with a BYOB reader is read on only while the buffer holds no unread bytes.)
- *   `request.clone()` follows it too. The signal is made on first use, so `fetch(request)`
+ *   `AbortError` ("The client went away") however it left: when a read or a write failed (a
+ *   reset, a TLS connection closed without close_notify) rather than the input ended, that
+ *   error is its `cause`. The connection is read on while handlers run, also while
+ *   `maxPipelined` requests are in flight, while a request that may become a WebSocket waits
+ *   for its answer (or its 101), and while the handler holds the request body unread. What is
+ *   read meanwhile waits in the read buffer for the requests after (or the WebSocket
+ *   session): once the buffer is full, reading stops until they take some, and the end of
+ *   the connection is seen then. (A byte stream read with a BYOB reader is read on only while
+ *   the buffer holds no unread bytes.) `request.clone()` follows it too. The signal is made on first use, so `fetch(request)`
  *   does not follow it: forward a request with `fetch(request, { signal: request.signal })`.
  *
  * @param transport The connection.
@@ -1266,11 +1266,7 @@ class Pipeline {
    * @param cause The read error, when the input failed rather than ended.
    */
   #clientLeft(cause?: unknown): void {
-    const reason = new DOMException("The client went away", "AbortError");
-    // DOMException takes { name, cause } in Deno, but not in its TypeScript declarations.
-    if (cause !== undefined) {
-      Object.defineProperty(reason, "cause", { value: cause, writable: true, configurable: true });
-    }
+    const reason = clientGone(cause);
     if (this.#queue.length === 0 || this.#upgraded || this.#closed) return this.#abortAll(reason);
     this.#gone ??= reason;
     this.#stopping = true;
@@ -2497,10 +2493,16 @@ class Pipeline {
         ? this.#transport.write!(bytes) // a direct write may take part of the bytes
         : this.#writer.write(bytes); // a transport that transfers chunks: see lib/_slab.ts
     } catch (error) {
-      return this.#failWrite(error); // a transport that throws instead of rejecting
+      return this.#writeRejected(error); // a transport that throws instead of rejecting
     }
-    sent.then(this.#sent, this.#failWrite);
+    sent.then(this.#sent, this.#writeRejected);
   }
+
+  /**
+   * The transport refused a write: the client is gone (a reset, a broken pipe), which the
+   * requests' signals tell as a failed read does (see #clientLeft).
+   */
+  readonly #writeRejected = (error: unknown): void => this.#failWrite(clientGone(error));
 
   readonly #sent = (n: unknown): void => {
     if (this.#writeDone === null) return; // it timed out meanwhile
@@ -2586,6 +2588,19 @@ class Pipeline {
       buffered,
     });
   }
+}
+
+/**
+ * Why the requests' signals abort when the client went away: an AbortError, with the read or
+ * write error that told it as its `cause` (see Pipeline.#clientLeft).
+ */
+function clientGone(cause?: unknown): DOMException {
+  const reason = new DOMException("The client went away", "AbortError");
+  // DOMException takes { name, cause } in Deno, but not in its TypeScript declarations.
+  if (cause !== undefined) {
+    Object.defineProperty(reason, "cause", { value: cause, writable: true, configurable: true });
+  }
+  return reason;
 }
 
 /** A data sink that drops what it is given (see Pipeline.#drainable). */
