@@ -1618,6 +1618,14 @@ class Pipeline {
           slot.continueAsked ??= deferred();
           slot.continueAsked.resolve();
         }
+        if (body.done) {
+          // Read to its end by the drain after the response (a handler that reads its body
+          // once it answered): the bytes are gone, and a short body must not pass for whole.
+          controller.error(
+            new TypeError("Cannot read request body: it was dropped after the response"),
+          );
+          return;
+        }
         try {
           const chunk = await this.#readBody(body);
           if (chunk !== null) controller.enqueue(chunk);

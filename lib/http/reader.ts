@@ -139,19 +139,28 @@ export class BufferedReader {
    * true when bytes were added. A call while a fill is under way returns that fill.
    */
   fill(): Promise<boolean> {
+    // A read failed: every fill after it fails the same. (A failed BYOB read leaves the
+    // buffer detached, which a fill would otherwise take for a full buffer, for good.)
+    if (this.#failure !== null) return Promise.reject(this.#failure.error);
     // One read at a time: a caller that gave up waiting on a read (a timeout) and comes back
     // gets the same read, not a second one into the same buffer.
     if (this.#filling === null) {
       if (this.#direct !== null) return this.#fillDirect();
       this.#filling = this.#fill();
-      this.#filling.then(this.#filled, this.#filled);
+      this.#filling.then(this.#filled, this.#fillFailed);
     }
     return this.#filling;
   }
 
   #filling: Promise<boolean> | null = null;
+  /** The error of a read that failed (boxed: a source may fail with anything). */
+  #failure: { error: unknown } | null = null;
   readonly #filled = (): void => {
     this.#filling = null;
+  };
+  readonly #fillFailed = (error: unknown): void => {
+    this.#filling = null;
+    this.#failure ??= { error };
   };
 
   /**
@@ -177,6 +186,7 @@ export class BufferedReader {
     try {
       read = this.#direct!.read(this.#free);
     } catch (error) {
+      this.#failure ??= { error };
       return Promise.reject(error);
     }
     return this.#filling = read.then(this.#readDirect, this.#readFailed);
@@ -197,6 +207,7 @@ export class BufferedReader {
 
   readonly #readFailed = (error: unknown): never => {
     this.#filling = null;
+    this.#failure ??= { error };
     throw error;
   };
 

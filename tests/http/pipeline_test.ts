@@ -1795,6 +1795,72 @@ Deno.test("startConnectionPipeline", async (t) => {
   );
 
   await t.step(
+    "a body read after its response, once drained, fails instead of waiting for the next request",
+    async () => {
+      for (const kind of KINDS) {
+        const late = deferred<unknown>();
+        const c = open(
+          (request) => {
+            setTimeout(() => request.text().then(late.resolve, late.resolve), 50);
+            return new Response("answered first");
+          },
+          {},
+          kind,
+        );
+        try {
+          c.send("POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello");
+          assert.equal(textOf((await c.next())!.body), "answered first");
+          const outcome = await within(late.promise, 2000, `${kind}: the late read to settle`);
+          assert.ok(outcome instanceof TypeError, `${kind}: ${String(outcome)}`);
+          assert.match(outcome.message, /dropped after the response/);
+          c.send(get("/next"));
+          assert.equal((await c.next())?.status, 200, `${kind}: the connection was kept`);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "aborts request.signal when a read fails while the handler reads its body, on every kind",
+    async () => {
+      for (const kind of KINDS) {
+        const aborted = deferred<unknown>();
+        const bodyFailed = deferred<unknown>();
+        const c = open(
+          async (request) => {
+            request.signal.addEventListener("abort", () => aborted.resolve(request.signal.reason));
+            const reader = request.body!.getReader();
+            try {
+              while (!(await reader.read()).done);
+            } catch (error) {
+              bodyFailed.resolve(error);
+            }
+            await aborted.promise;
+            return new Response("too late");
+          },
+          {},
+          kind,
+        );
+        try {
+          c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789");
+          await delay(20);
+          const failure = new Deno.errors.ConnectionReset("reset by peer");
+          c.fail(failure);
+          await within(bodyFailed.promise, 2000, `${kind}: the body read to fail`);
+          const reason = await within(aborted.promise, 2000, `${kind}: request.signal to abort`);
+          assert.ok(reason instanceof DOMException && reason.name === "AbortError", kind);
+          assert.equal((reason as { cause?: unknown }).cause, failure, kind);
+          await within(c.pipeline.finished, 2000, `${kind}: the pipeline to finish`);
+        } finally {
+          await c.closeQuietly();
+        }
+      }
+    },
+  );
+
+  await t.step(
     "aborts request.signal with 'The client went away' when a read fails, the failure as its cause",
     async () => {
       // A TLS client that closes its socket without close_notify fails the read (Deno's

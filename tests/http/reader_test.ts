@@ -420,6 +420,28 @@ Deno.test("BufferedReader", async (t) => {
     },
   );
 
+  await t.step(
+    "once a read failed, every fill fails with its error, for every source",
+    async () => {
+      const failure = new Error("reset");
+      let reads = 0;
+      const sources: [string, ConstructorParameters<typeof BufferedReader>[0]][] = [
+        ["plain", new ReadableStream<Uint8Array>({ pull: (c) => c.error(failure) })],
+        ["byte", new ReadableStream({ type: "bytes", pull: (c) => c.error(failure) })],
+        // A direct source that would give bytes after failing: the failure stands.
+        ["direct", { read: () => reads++ === 0 ? Promise.reject(failure) : Promise.resolve(3) }],
+      ];
+      for (const [kind, source] of sources) {
+        const reader = new BufferedReader(source, { size: 16 });
+        for (let i = 0; i < 3; i++) {
+          await assert.rejects(reader.fill(), (e) => e === failure, `${kind}, fill ${i}`);
+        }
+        assert.equal(reader.length, 0, kind);
+      }
+      assert.equal(reads, 1, "the direct source was not read again");
+    },
+  );
+
   await t.step("a plain chunk larger than the free space comes over several fills", async () => {
     const reader = new BufferedReader(plainStream([bytes("0123456789"), bytes("AB")]), { size: 4 });
     const seen: string[] = [];
