@@ -78,7 +78,9 @@ export interface HttpServer extends AsyncDisposable {
    * Aborts when a shutdown begins (`shutdown()`, or the options' `signal`), with an
    * `AbortError` (Ktor's `ApplicationStopping`): a response that streams without end
    * (server-sent events, a long poll) can end on it, with a last word, rather than be cut
-   * after `shutdownTimeout`.
+   * after `shutdownTimeout`. It lives as long as the server: a listener added per request
+   * must be removed when its response ends (or pass `{ signal }` to `addEventListener`), or
+   * every request stays reachable. Listeners run inside the call that began the shutdown.
    */
   readonly stopping: AbortSignal;
   /**

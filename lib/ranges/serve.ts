@@ -12,6 +12,7 @@ import { formatHttpDate, parseHttpDate } from "./_http_date.ts";
 import { isEntityTag, parseEntityTags, strongMatch, weakMatch } from "./_entity_tag.ts";
 import {
   byterangesBody,
+  byterangesContentType,
   byterangesLength,
   checkContentType,
   layOutByteranges,
@@ -199,7 +200,7 @@ export function serveRanges(request: Request, options: ServeRangesOptions): Resp
   const boundary = randomBoundary();
   // The part heads are built once, for the length and the body alike.
   const layout = layOutByteranges(ranges, { fullLength: size, boundary, contentType });
-  headers.set("content-type", `multipart/byteranges; boundary=${boundary}`);
+  headers.set("content-type", byterangesContentType(boundary));
   headers.set("content-length", String(byterangesLength(layout)));
   const body = head ? null : byterangesBody(open, layout);
   return new Response(body, { status: 206, headers });

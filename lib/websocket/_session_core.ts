@@ -353,7 +353,9 @@ export class SessionCore {
       // Once the session wants no more (its unread messages reached their bound), the
       // decoder stops after this frame and the rest of the chunk waits: one read of small
       // frames no longer becomes thousands of queued messages (10,922 empty ones, 2.3 MB of
-      // heap, from 64 KiB). While closing, it reads on for the peer's close.
+      // heap, from 64 KiB). While closing, it reads on for the peer's close; after that
+      // close, nothing more is decoded (see #runPump).
+      if (this.#peerClose !== null) return false;
       return this.#state !== OPEN || this.#wantRead();
     },
   };
@@ -468,6 +470,14 @@ export class SessionCore {
         if (chunk === null) {
           this.#transportEnded();
           return;
+        }
+        if (this.#peerClose !== null) {
+          // The peer's close came: it sends nothing after it (RFC 6455 §5.5.1), so what comes
+          // is not decoded, only dropped while the end of the input is awaited. (Decoded, a
+          // stray frame the decoder refuses failed a raw session whose user had still to
+          // answer the close, with a code of ours.)
+          if (!this.#retained) this.#reader!.recycle();
+          continue;
         }
         if (this.#unreadable || this.#lingering) {
           // Failed (see fail), or the decoder failed while closing: the input only delays the

@@ -45,11 +45,11 @@ export interface RawWebSocketSessionOptions {
    * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for
    * the peer's close frame (and, for a client, for the server to end the connection) after
    * ours. A write over it ends the session with 1006 (writes that make no progress are caught
-   * between 1 and 1.25 × `timeout` after they began or the last one finished). After a
-   * failure the wait is shorter: the connection ends once the input was quiet for 250 ms,
-   * unless writes still wait for a peer that does not read (a session failed for
-   * `maxSendQueue`, say): the close frame behind them is flushed for up to `timeout`.
-   * `Infinity` waits forever.
+   * between 1 and 1.25 × `timeout` after they began or the last one finished; under 100 ms,
+   * within 2 × `timeout`). After a failure the wait is shorter: the connection ends once the
+   * input was quiet for 250 ms, unless writes still wait for a peer that does not read (a
+   * session failed for `maxSendQueue`, say): the close frame behind them is flushed for up to
+   * `timeout`. `Infinity` waits forever.
    *
    * @default {15000}
    */

@@ -1762,6 +1762,7 @@ Deno.test("httpServer", async (t) => {
       let server: HttpServer | null = null;
       const served = serve((_request) => {
         const stopping = server!.stopping;
+        const ended = new AbortController(); // removes the listener when the stream ends
         let timer: ReturnType<typeof setInterval> | undefined;
         return new Response(
           new ReadableStream<Uint8Array>({
@@ -1772,9 +1773,12 @@ Deno.test("httpServer", async (t) => {
                 clearInterval(timer);
                 controller.enqueue(encoder.encode("event: bye\ndata: shutting down\n\n"));
                 controller.close();
-              }, { once: true });
+              }, { once: true, signal: ended.signal });
             },
-            cancel: () => clearInterval(timer),
+            cancel: () => {
+              clearInterval(timer);
+              ended.abort();
+            },
           }),
           { headers: { "content-type": "text/event-stream" } },
         );

@@ -1186,6 +1186,38 @@ Deno.test("RawWebSocketSession", async (t) => {
   });
 
   await t.step(
+    "what the peer sends after its close is dropped, not decoded: the user's answer stands",
+    async () => {
+      const strays: [string, Uint8Array][] = [
+        ["an unmasked frame", Uint8Array.of(0x82, 0x01, 0x00)],
+        ["a frame over maxFrameSize", encode("client", Frame.binary(new Uint8Array(4096)))],
+        ["bytes that are no frame", Uint8Array.of(0xff, 0xff, 0xff)],
+      ];
+      for (const [stray, together] of strays.flatMap((s) => [[s, false], [s, true]] as const)) {
+        const what = `${stray[0]}${together ? ", in the close's chunk" : ""}`;
+        const [ours, theirs] = duplexPair();
+        const session = new RawWebSocketSession(ours, { timeout: 2000, maxFrameSize: 1024 });
+        const peer = new RawPeer(theirs, "client");
+        const close = encode("client", Frame.close(4000, "bye"));
+        await peer.bytes(together ? concat([close, stray[1]]) : close);
+        const frames = session.incoming.getReader();
+        assert.equal((await frames.read()).value?.opcode, Opcode.Close, what);
+        if (!together) await peer.bytes(stray[1]);
+        await delay(10);
+        await session.send(Frame.close(4000)); // the user's answer
+        const answer = await peer.next();
+        assert.deepEqual(
+          [answer?.opcode, answer && readClosePayload(answer.payload).code],
+          [Opcode.Close, 4000],
+          what,
+        );
+        assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true }, what);
+        await peer.end();
+      }
+    },
+  );
+
+  await t.step(
     "a peer's close left unanswered: its code, not clean, and no close frame of ours",
     async () => {
       // CloseInfo.wasClean says whether both close frames were exchanged.
