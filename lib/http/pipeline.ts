@@ -146,8 +146,9 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    * How many bytes of a body the handler did not read are read and dropped to keep the
    * connection; above it the connection closes after the response, which says
    * `Connection: close` (RFC 9112 §9.6). A chunked body, whose size is not known in advance,
-   * is kept only when its end (within this, and within `maxBodySize`) had already come when
-   * the response is written: the response does not wait for the rest of it.
+   * is kept only when its end (within this, and within `maxBodySize`) had already come into
+   * the read buffer (`readBufferSize`) when the response is written: the response does not
+   * wait for the rest of it.
    *
    * @default {262144}
    */
