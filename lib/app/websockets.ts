@@ -53,8 +53,9 @@ export interface WebSocketsOptions {
    */
   timeout?: number;
   /**
-   * The largest frame payload received (1009 above it, at its header); messages sent are
-   * split into frames of at most this size. At least 1. By default as large as a message:
+   * The largest data frame payload received (1009 above it, at its header; control frames
+   * are held to RFC 6455's 125 bytes); messages sent are split into frames of at most this
+   * size. At least 1. By default as large as a message:
    * browsers send each message as one frame; on raw routes, which have no message limit, 1 MiB.
    *
    * @default {maxMessageSize, and at least 125}

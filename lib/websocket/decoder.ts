@@ -34,8 +34,9 @@ export interface FrameDecoderOptions {
    */
   role?: Role;
   /**
-   * The largest payload accepted in one frame, in bytes; checked from the header before any
-   * payload is buffered (close code 1009). `Infinity` lifts the limit up to 2^53 − 1.
+   * The largest payload accepted in one data frame, in bytes; checked from the header before
+   * any payload is buffered (close code 1009). `Infinity` lifts the limit up to 2^53 − 1.
+   * Control frames are held to RFC 6455's 125 bytes whatever this is.
    *
    * @default {1048576}
    */
@@ -314,7 +315,9 @@ export class FrameDecoder {
       length = high > 0x1f_ffff ? Number.MAX_SAFE_INTEGER + 1 : high * 0x1_0000_0000 + low;
       i += 8;
     }
-    if (length > this.#maxFrameSize || length > Number.MAX_SAFE_INTEGER) {
+    // A control frame is held to 125 bytes above (RFC 6455 §5.5), whatever maxFrameSize is: a
+    // limit under 125 must not turn a peer's close reason or ping into a 1009.
+    if ((length > this.#maxFrameSize && (b0 & 0x08) === 0) || length > Number.MAX_SAFE_INTEGER) {
       throw new MessageTooBigError(
         `Cannot decode frame: payload of ${length} bytes exceeds maxFrameSize of ${this.#maxFrameSize} bytes`,
         this.#maxFrameSize,

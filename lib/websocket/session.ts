@@ -55,8 +55,8 @@ export interface RawWebSocketSessionOptions {
    */
   timeout?: number;
   /**
-   * The largest frame payload received, in bytes (1009 above it, checked from the header); a
-   * message session also splits the messages it sends into frames of at most this size. At
+   * The largest data frame payload received, in bytes (1009 above it, checked from the header;
+   * control frames are held to RFC 6455's 125 bytes); a message session also splits the messages it sends into frames of at most this size. At
    * least 1; `Infinity` lifts it.
    *
    * @default {1048576}
@@ -99,8 +99,8 @@ export interface RawWebSocketSessionOptions {
 /** Options of {@linkcode WebSocketSession}. */
 export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
   /**
-   * The largest frame payload received, in bytes (1009 above it, checked from the header, so
-   * no more than this is allocated for a frame before its bytes come); the messages sent are
+   * The largest data frame payload received, in bytes (1009 above it, checked from the header,
+   * so no more than this is allocated for a frame before its bytes come); the messages sent are
    * split into frames of at most this size. At least 1; `Infinity` lifts it. By default a
    * frame may be as large as a message: browsers, Deno's `WebSocket` and `ws` send each
    * message as one frame. So with `maxMessageSize: Infinity` and no `maxFrameSize`, a frame's

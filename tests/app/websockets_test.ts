@@ -16,6 +16,7 @@ import {
   type WebSocketsOptions,
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { delay, within } from "../_util/async.ts";
 import { denoClient, wsClient } from "../_util/clients.ts";
 import { type Served, wsEngines } from "../_util/engines.ts";
@@ -759,6 +760,40 @@ Deno.test("WebSockets", async (t) => {
           } finally {
             ws.ws.terminate();
             await open.close();
+          }
+        },
+      );
+
+      await t.step(
+        "a maxFrameSize under 125 leaves control frames alone: pings and close reasons pass",
+        async () => {
+          const closed = Promise.withResolvers<unknown>();
+          const server = serve(
+            (app) =>
+              app.routing((r) =>
+                r.webSocket("/small", async (session) => {
+                  for await (const _ of session.incoming);
+                  closed.resolve(await session.closed);
+                })
+              ),
+            { maxFrameSize: 10, maxMessageSize: 1000 },
+          );
+          const ws = wsClient(`${server.wsOrigin}/small`);
+          try {
+            assert.equal(await within(ws.opened, 5000, "ws to open"), true);
+            ws.ws.ping(Buffer.alloc(50, 1));
+            assert.equal((await ws.pongs.next("the pong")).length, 50);
+            const reason = "a reason that is thirty bytes!";
+            ws.ws.close(1000, reason);
+            assert.equal((await within(ws.closed, 5000, "ws close")).code, 1000);
+            assert.deepEqual(await within(closed.promise, 5000, "the session's end"), {
+              code: 1000,
+              reason,
+              wasClean: true,
+            });
+          } finally {
+            ws.ws.terminate();
+            await server.close();
           }
         },
       );

@@ -505,9 +505,16 @@ Deno.test("FrameDecoder", async (t) => {
     }
   });
 
-  await t.step("applies maxFrameSize to control frames too", () => {
-    assertRejects(hex("89 06"), { role: "client", maxFrameSize: 5 }, 1009); // ping of 6 bytes
-    assert.equal(decode([hex("89 05 0102030405")], { role: "client", maxFrameSize: 5 }).length, 1);
+  await t.step("holds control frames to 125 bytes, not to a smaller maxFrameSize", () => {
+    // As ws does (its maxPayload counts data frames only) and as the native engine does: a
+    // limit under 125 must not turn a peer's close reason or ping into a 1009.
+    const options = { role: "client" as const, maxFrameSize: 5 };
+    const ping = hex(`89 7d ${"ab".repeat(125)}`);
+    assert.equal(decodeFrames([ping], options)[0]!.payload.length, 125);
+    const close = hex(`88 20 03e8 ${"61".repeat(30)}`); // 1000 and a 30-byte reason
+    assert.equal(decodeFrames([close], options)[0]!.payload.length, 32);
+    assertRejects(hex("82 06"), options, 1009); // a data frame of 6 bytes
+    assertRejects(hex("89 7e 007e"), options, 1002); // a control frame of 126: RFC 6455 §5.5
   });
 
   await t.step("rejects a 64-bit length above 2^53 − 1 even when maxFrameSize is Infinity", () => {
