@@ -8,7 +8,7 @@
 export interface ReferenceFrameOptions {
   /** "server" receives masked frames, "client" unmasked ones (§5.1). */
   role: "server" | "client";
-  /** The largest payload accepted, in bytes; a larger announced length is a 1009. */
+  /** The largest data frame payload accepted, in bytes; a larger announced length is a 1009. */
   maxFrameSize: number;
   /** The RSV bits a negotiated extension gives a meaning (§5.2); the others must be 0. */
   allowedRsv: { rsv1: boolean; rsv2: boolean; rsv3: boolean };
@@ -87,9 +87,11 @@ export function referenceDecodeFrames(
     // names no receiver action for it and the decoder's doc does not list it among its
     // checks, so a longer form than needed is read as the length it gives.
     if (lengthBytes === 8 && length >= 2n ** 63n) return fail(1002);
-    // maxFrameSize doc: "`Infinity` lifts the limit up to 2^53 − 1".
+    // maxFrameSize doc: "The largest payload accepted in one data frame", "`Infinity` lifts
+    // the limit up to 2^53 − 1", and "Control frames are held to RFC 6455's 125 bytes
+    // whatever this is" (checked above).
     const limit = Math.min(options.maxFrameSize, Number.MAX_SAFE_INTEGER);
-    if (length > BigInt(limit)) return fail(1009);
+    if (!control && length > BigInt(limit)) return fail(1009);
 
     // §5.3: the payload is masked with a 32-bit key; octet i is XORed with key octet i MOD 4.
     const key = input.subarray(at + 2 + lengthBytes, at + headerSize);
