@@ -199,6 +199,7 @@ export {
   type WebSocketHandler,
   type WebSocketRouteContext,
   type WebSocketRouteOptions,
+  type WebSocketRouteOptionsWithData,
 } from "./lib/app/routing.ts";
 export { WebSockets, type WebSocketsConfig, type WebSocketsOptions } from "./lib/app/websockets.ts";
 export {

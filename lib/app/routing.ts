@@ -179,7 +179,7 @@ export type WebSocketHandler<S, TData = unknown> = (
  * assert.throws(() => app.routing((r) => r.webSocket("/bad", async () => {}, { protocols: ["a b"] })), TypeError);
  * ```
  */
-export interface WebSocketRouteOptions<TData = unknown> {
+export interface WebSocketRouteOptions<TData = undefined> {
   /**
    * The subprotocols this route supports, replacing the {@linkcode WebSockets} plugin's
    * `protocols`; the client's first offer among them is agreed.
@@ -380,8 +380,13 @@ export interface Routing {
    * `handler` gets a {@linkcode MessageSession} (messages, with pongs, the pinger and the
    * close handshake handled). The request must be the one the engine created, and the response
    * must reach the engine as returned: a router that copies requests (Hono's `mount` by
-   * default: its 500) or responses (a Hono middleware setting headers after `next()`: the
-   * client gets 200, the session ends with 1006) defeats the upgrade.
+   * default) or responses (a Hono middleware setting headers after `next()`) defeats the
+   * upgrade. On the wire engine a copied request gets a 500, and a copied response reaches the
+   * client as a 200 while the session ends with 1006. On the native engine (`Deno.serve`,
+   * `deno serve`, Deno Deploy) a copied request is worse: Deno answers 101 but never opens the
+   * socket, so the client waits on a connection that says nothing, and the session ends with
+   * 1006 after the plugin's `timeout` (a copied response there works). Pass the request itself
+   * (`c.req.raw` in Hono).
    *
    * To refuse an upgrade (a client without credentials: 401, 403), give `options` a
    * `beforeUpgrade` hook: it runs before the 101, where the handler runs after it.
@@ -411,10 +416,29 @@ export interface Routing {
    * });
    * ```
    */
-  webSocket<TData = undefined>(
+  webSocket(
+    path: string,
+    handler: WebSocketHandler<MessageSession, undefined>,
+    options?: WebSocketRouteOptions<undefined>,
+  ): this;
+  /**
+   * Binds a WebSocket route whose `beforeUpgrade` hook accepts the upgrade with `TData`, the
+   * handler's `context.data` (see the overload above): the hook is required, so that a `data`
+   * typed `TData` cannot be `undefined` at run time.
+   *
+   * @typeParam TData What the `beforeUpgrade` hook accepts the upgrade with.
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Runs the session; the session closes with 1000 when it returns, with 1011
+   * when it throws.
+   * @param options The route's subprotocols, and the hook, which gives `context.data`.
+   * @returns This routing.
+   * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
+   * @throws {TypeError} As the overload above does.
+   */
+  webSocket<TData>(
     path: string,
     handler: WebSocketHandler<MessageSession, TData>,
-    options?: WebSocketRouteOptions<TData>,
+    options: WebSocketRouteOptionsWithData<TData>,
   ): this;
   /**
    * Binds a raw WebSocket route (Ktor's `webSocketRaw`): as {@linkcode Routing.webSocket}, but
@@ -437,12 +461,35 @@ export interface Routing {
    * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
    * @throws {TypeError} As {@linkcode Routing.webSocket} does.
    */
-  webSocketRaw<TData = undefined>(
+  webSocketRaw(
+    path: string,
+    handler: WebSocketHandler<RawWebSocketSession, undefined>,
+    options?: WebSocketRouteOptions<undefined>,
+  ): this;
+  /**
+   * Binds a raw WebSocket route whose `beforeUpgrade` hook accepts the upgrade with `TData`,
+   * the handler's `context.data` (see the overload above; the hook is required).
+   *
+   * @typeParam TData What the `beforeUpgrade` hook accepts the upgrade with.
+   * @param path A `URLPattern` pathname pattern, starting with `/`.
+   * @param handler Runs the session; the session closes with 1000 when it returns, with 1011
+   * when it throws.
+   * @param options The route's subprotocols, and the hook, which gives `context.data`.
+   * @returns This routing.
+   * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
+   * @throws {TypeError} As {@linkcode Routing.webSocket} does.
+   */
+  webSocketRaw<TData>(
     path: string,
     handler: WebSocketHandler<RawWebSocketSession, TData>,
-    options?: WebSocketRouteOptions<TData>,
+    options: WebSocketRouteOptionsWithData<TData>,
   ): this;
 }
+
+/** {@linkcode WebSocketRouteOptions} whose `beforeUpgrade` hook is given: it makes `TData`. */
+export type WebSocketRouteOptionsWithData<TData> =
+  & WebSocketRouteOptions<TData>
+  & Required<Pick<WebSocketRouteOptions<TData>, "beforeUpgrade">>;
 
 /** A route bound. */
 interface Route {
@@ -455,7 +502,7 @@ interface Route {
     readonly options: UpgradeWebSocketOptions;
     readonly config: WebSocketsConfig;
     readonly handler: WebSocketHandler<MessageSession | RawWebSocketSession>;
-    readonly beforeUpgrade: WebSocketRouteOptions["beforeUpgrade"];
+    readonly beforeUpgrade: WebSocketRouteOptions<unknown>["beforeUpgrade"];
   } | null;
   readonly handler: RouteHandler | null;
 }

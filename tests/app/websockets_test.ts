@@ -259,6 +259,13 @@ Deno.test("WebSockets", async (t) => {
         const nothing: undefined = data; // no hook: no data
         return nothing;
       });
+      // @ts-expect-error: data typed, but no hook to make it: it would be undefined at run time
+      r.webSocket<{ name: string }>("/unmade", (_session, { data }) => void data.name);
+      // @ts-expect-error: the same for a raw route
+      r.webSocketRaw<{ name: string }>("/unmade-raw", (_session, { data }) => void data.name);
+      r.webSocket("/refusing", () => {}, {
+        beforeUpgrade: () => new Response(null, { status: 401 }),
+      });
     });
   });
 
