@@ -1,8 +1,15 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // Checks of the options every module shares: sizes and durations.
 
+/** A TypeError for an option that is no number (a string "10" from a config file, say). */
+function notANumber(name: string, value: unknown): TypeError {
+  const shown = typeof value === "string" ? JSON.stringify(value.slice(0, 64)) : String(value);
+  return new TypeError(`Invalid ${name}: ${shown} is not a number`);
+}
+
 /** Checks a size limit option: an integer from `min`, or `Infinity`. */
 export function checkLimit(name: string, value: number, min = 0): number {
+  if (typeof value !== "number") throw notANumber(name, value);
   if (!(value >= min) || (value !== Infinity && !Number.isInteger(value))) {
     throw new RangeError(`Invalid ${name}: ${value} is not an integer from ${min}, or Infinity`);
   }
@@ -18,7 +25,8 @@ const MAX_DELAY = 2 ** 31 - 1;
  */
 export function checkDuration(name: string, value: number, min = 0): number {
   if (value === Infinity) return value;
-  if (typeof value !== "number" || !(value >= min) || value > MAX_DELAY) {
+  if (typeof value !== "number") throw notANumber(name, value);
+  if (!(value >= min) || value > MAX_DELAY) {
     throw new RangeError(
       `Invalid ${name}: ${value} ms is not Infinity or a number from ${min} to ${MAX_DELAY}`,
     );

@@ -613,6 +613,17 @@ export class RouteTable implements Routing {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Invalid ${kind} options: they are not an object`);
     }
+    for (const key of Object.keys(options)) {
+      // A misspelt option would otherwise be ignored: a route without the hook meant to
+      // refuse upgrades, or without its subprotocols.
+      if (key !== "protocols" && key !== "beforeUpgrade") {
+        throw new TypeError(
+          `Invalid ${kind} option ${
+            JSON.stringify(key.slice(0, 64))
+          }: there is no such option (protocols, beforeUpgrade)`,
+        );
+      }
+    }
     const beforeUpgrade = options.beforeUpgrade;
     if (beforeUpgrade !== undefined && typeof beforeUpgrade !== "function") {
       throw new TypeError(`Invalid ${kind} option beforeUpgrade: it is not a function`);

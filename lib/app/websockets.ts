@@ -192,8 +192,12 @@ function number(name: string, value: unknown): number {
 }
 
 function list(what: string, value: unknown): readonly string[] {
-  if (!Array.isArray(value) || !value.every((item) => typeof item === "string")) {
+  if (!Array.isArray(value)) {
     throw new TypeError(`Invalid ${what}: ${describe(value)} is not an array of strings`);
+  }
+  const at = value.findIndex((item) => typeof item !== "string");
+  if (at >= 0) {
+    throw new TypeError(`Invalid ${what}: item ${at}, ${describe(value[at])}, is not a string`);
   }
   return value;
 }

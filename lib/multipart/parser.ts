@@ -893,6 +893,8 @@ export function parseMultipart(
     source = input.body;
   } else if (typeof second === "string") {
     const options = third ?? {};
+    const declared = options.contentLength ?? null;
+    if (declared !== null) checkLimit("contentLength", declared);
     parser = new MultipartParser(multipartBoundary(second), {
       ...options,
       totalLength: options.contentLength ?? null,

@@ -101,6 +101,10 @@ Deno.test("WebSockets", async (t) => {
         `${name}: ${String(value)}`,
       );
     }
+    assert.throws(
+      () => install({ protocols: ["chat", 1] } as never),
+      (e) => e instanceof TypeError && /protocols: item 1, 1, is not a string/.test(e.message),
+    );
     for (const options of ["fast", 5, true, null, ["pingInterval"]]) {
       assert.throws(() => install(options as never), (error) => {
         assert.ok(error instanceof TypeError, String(error));
@@ -235,6 +239,11 @@ Deno.test("WebSockets", async (t) => {
     assert.throws(
       () => app.routing((r) => r.webSocket("/e", () => {}, { beforeUpgrade: "token" as never })),
       /Invalid webSocket option beforeUpgrade: it is not a function/,
+    );
+    // A misspelt option is refused, not ignored (a route left without its hook).
+    assert.throws(
+      () => app.routing((r) => r.webSocket("/f", () => {}, { beforeUpgrde: () => {} } as never)),
+      /Invalid webSocket option "beforeUpgrde": there is no such option/,
     );
   });
 

@@ -128,6 +128,13 @@ Deno.test("parseMultipart", async (t) => {
       isStatus(400),
     );
     assert.throws(() => parseMultipart(ReadableStream.from([wire]), "text/html"), isStatus(415));
+    assert.throws(
+      () =>
+        parseMultipart(ReadableStream.from([wire]), "multipart/form-data; boundary=b", {
+          contentLength: -3,
+        }),
+      (e) => e instanceof RangeError && e.message.startsWith("Invalid contentLength: -3"),
+    );
   });
 
   await t.step("from a body and a boundary; a bad boundary is a RangeError", async () => {

@@ -643,6 +643,11 @@ Deno.test("MultipartParser", async (t) => {
       assert.throws(() => new MultipartParser("b", { [name]: 1.5 }), RangeError, name);
     }
     assert.throws(() => new MultipartParser("b", { totalLength: -1 }), RangeError);
+    // Not a number at all (a string from a config file): a TypeError that shows the string.
+    assert.throws(
+      () => new MultipartParser("b", { maxHeaderSize: "10" as never }),
+      (e) => e instanceof TypeError && e.message === 'Invalid maxHeaderSize: "10" is not a number',
+    );
   });
 
   await t.step("is unusable after an error, and after its end", () => {
