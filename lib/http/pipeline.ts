@@ -426,6 +426,8 @@ class RequestBody {
   started = false;
   /** The handler cancelled the body: nothing reads it but the drain. */
   cancelled = false;
+  /** The drain after the response dropped some of the body's bytes (see #bodyStream). */
+  dropped = false;
 
   finish(): void {
     this.done = true;
@@ -558,7 +560,8 @@ class WireInfo implements HandlerInfo {
  * - Up to `maxPipelined` handlers run at once for a pipelining client; responses are written
  *   strictly in request order, and small ones that are ready together go out in one write.
  * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
- *   connection closes, and the response says which (`Connection: close`). `Expect:
+ *   connection closes, and the response says which (`Connection: close`). A body read once
+ *   the drain dropped some of it fails with a `TypeError` (it is not whole). `Expect:
  *   100-continue` is answered when the handler starts reading. `Expect` is a list, over all
  *   its fields, whose empty elements are ignored (RFC 9110 §5.6.1); any expectation other
  *   than `100-continue` gets 417 (ignored in HTTP/1.0).
@@ -597,8 +600,9 @@ class WireInfo implements HandlerInfo {
  *   read meanwhile waits in the read buffer for the requests after (or the WebSocket
  *   session): once the buffer is full, reading stops until they take some, and the end of
  *   the connection is seen then. (A byte stream read with a BYOB reader is read on only while
- *   the buffer holds no unread bytes.) `request.clone()` follows it too. The signal is made on first use, so `fetch(request)`
- *   does not follow it: forward a request with `fetch(request, { signal: request.signal })`.
+ *   the buffer holds no unread bytes.) `request.clone()` follows it too. The signal is made
+ *   on first use, so `fetch(request)` does not follow it: forward a request with
+ *   `fetch(request, { signal: request.signal })`.
  *
  * @param transport The connection.
  * @param handler The fetch handler.
@@ -1621,10 +1625,13 @@ class Pipeline {
         }
         if (body.done) {
           // Read to its end by the drain after the response (a handler that reads its body
-          // once it answered): the bytes are gone, and a short body must not pass for whole.
-          controller.error(
-            new TypeError("Cannot read request body: it was dropped after the response"),
-          );
+          // once it answered). If the drain dropped bytes of it, a short body must not pass
+          // for whole; if it took only the end (a chunked body's last chunk), it ends here.
+          if (body.dropped) {
+            controller.error(
+              new TypeError("Cannot read request body: it was dropped after the response"),
+            );
+          } else controller.close();
           return;
         }
         try {
@@ -1806,6 +1813,7 @@ class Pipeline {
         // is written, which may find it done: a failure now would close a connection that the
         // response said it would keep.)
         drained += chunk === null ? 0 : chunk.length;
+        if (chunk !== null && chunk.length > 0) body.dropped = true;
         if (drained > this.#maxDrainSize && !body.done) return false;
       }
       return true;

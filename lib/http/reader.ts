@@ -137,6 +137,8 @@ export class BufferedReader {
    *
    * @returns false at the end of the stream (or when the buffer is full of unread bytes),
    * true when bytes were added. A call while a fill is under way returns that fill.
+   * @throws What the read threw; once a read failed, every later fill rejects with that error
+   * (but for `Deno.errors.Interrupted`, after which the source may be read on).
    */
   fill(): Promise<boolean> {
     // A read failed: every fill after it fails the same. (A failed BYOB read leaves the
@@ -160,8 +162,16 @@ export class BufferedReader {
   };
   readonly #fillFailed = (error: unknown): void => {
     this.#filling = null;
-    this.#failure ??= { error };
+    this.#failed(error);
   };
+
+  /**
+   * Keeps a read's failure for the fills after it, but for an interrupted read: closing our
+   * sending half interrupts a read under way, and the connection reads on (a lingering close).
+   */
+  #failed(error: unknown): void {
+    if (!(error instanceof Deno.errors.Interrupted)) this.#failure ??= { error };
+  }
 
   /**
    * A direct source's fill: no async frame, callbacks bound once, and the view of the free
@@ -186,7 +196,7 @@ export class BufferedReader {
     try {
       read = this.#direct!.read(this.#free);
     } catch (error) {
-      this.#failure ??= { error };
+      this.#failed(error);
       return Promise.reject(error);
     }
     return this.#filling = read.then(this.#readDirect, this.#readFailed);
@@ -207,7 +217,7 @@ export class BufferedReader {
 
   readonly #readFailed = (error: unknown): never => {
     this.#filling = null;
-    this.#failure ??= { error };
+    this.#failed(error);
     throw error;
   };
 

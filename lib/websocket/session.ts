@@ -510,7 +510,8 @@ export class WebSocketSession implements MessageSession {
  * received, pings, pongs and close included, and `outgoing` takes frames. Nothing is answered
  * automatically: answer pings and the peer's close yourself (a received close ends
  * `incoming`). Frame rules (masking, reserved bits, control frame sizes, `maxFrameSize`) are
- * still enforced on receipt; message rules (fragment order, UTF-8) are yours.
+ * still enforced on receipt, up to the peer's close (what follows it is dropped undecoded);
+ * message rules (fragment order, UTF-8) are yours.
  *
  * After a close frame of ours, `incoming` still yields what the peer sent before it read
  * ours, then the peer's close (as Ktor's raw session does). Those late frames are dropped

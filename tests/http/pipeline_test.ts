@@ -1795,6 +1795,90 @@ Deno.test("startConnectionPipeline", async (t) => {
   );
 
   await t.step(
+    "a chunked body read to its last data byte, whose end the drain took, ends for its reader",
+    async () => {
+      const next = deferred<unknown>();
+      const c = open((request) => {
+        const reader = request.body!.getReader();
+        reader.read().then(async ({ value }) => {
+          assert.equal(latin1(value!), "hello");
+          await delay(50); // the response goes out; then the last chunk comes and is drained
+          next.resolve(await reader.read().catch((error) => error));
+        });
+        return delay(10).then(() => new Response("read hello"));
+      });
+      try {
+        c.send("POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n");
+        assert.equal(textOf((await c.next())!.body), "read hello");
+        c.send("0\r\n\r\n");
+        assert.deepEqual(await within(next.promise, 2000, "the second read"), {
+          done: true,
+          value: undefined,
+        });
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
+    "a lingering close reads on after closeWrite() interrupted the read under way",
+    async () => {
+      // A transport whose closeWrite() interrupts a pending read (Deno.errors.Interrupted),
+      // as a half-close may: the linger retries that read once, and must not meet the
+      // interrupted read's error again as a failed connection (the reader keeps failures).
+      let pending: { resolve(n: number | null): void; reject(e: unknown): void } | null = null;
+      let input = utf8(
+        "POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n0123456789",
+      );
+      let halfClosed = false, readsAfter = 0, closedAt = -1;
+      const started = performance.now();
+      const transport = {
+        get readable(): ReadableStream<Uint8Array> {
+          throw new Error("direct");
+        },
+        get writable(): WritableStream<Uint8Array> {
+          throw new Error("direct");
+        },
+        read(buffer: Uint8Array): Promise<number | null> {
+          if (halfClosed) readsAfter++;
+          if (input.length > 0) {
+            const n = Math.min(buffer.length, input.length);
+            buffer.set(input.subarray(0, n));
+            input = input.subarray(n);
+            return Promise.resolve(n);
+          }
+          return new Promise((resolve, reject) => (pending = { resolve, reject }));
+        },
+        write: (bytes: Uint8Array) => Promise.resolve(bytes.length),
+        closeWrite(): void {
+          halfClosed = true;
+          assert.ok(pending !== null, "no read under way to interrupt");
+          pending?.reject(new Deno.errors.Interrupted("operation canceled"));
+          pending = null;
+          // The client still sends some of its body, then ends.
+          setTimeout(() => {
+            input = utf8("more of the body");
+            const waiting = pending;
+            pending = null;
+            waiting?.resolve(0);
+            setTimeout(() => pending?.resolve(null), 20);
+          }, 20);
+        },
+        close(): void {
+          closedAt = performance.now() - started;
+        },
+      };
+      const pipeline = startConnectionPipeline(transport, async () => {
+        await delay(120); // the body's read-ahead starts meanwhile, and waits for input
+        return new Response("no thanks", { status: 413 });
+      });
+      await within(pipeline.finished, 5000, "the pipeline to finish");
+      assert.ok(readsAfter >= 1, `${readsAfter} reads after closeWrite(), closed at ${closedAt}`);
+    },
+  );
+
+  await t.step(
     "a body read after its response, once drained, fails instead of waiting for the next request",
     async () => {
       for (const kind of KINDS) {
