@@ -93,7 +93,8 @@ export interface MultipartHead {
    * cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad UTF-8) is
    * ignored: `filename` stands, or null if there is none (RFC 6266 §4.3; RFC 7578 §4.2 forbids
    * `filename*` in form-data). A part with a filename is a file. It comes from the peer: never
-   * use it as a path as it is.
+   * use it as a path as it is. A parameter given twice (two `filename`s) makes the body a 400,
+   * where busboy takes the first: which one the sender meant cannot be told.
    */
   filename: string | null;
   /** Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). */
