@@ -83,8 +83,7 @@ export interface MultipartHead {
    * names and filenames; those escapes are left as they are, as `Request.formData()` leaves
    * them in Deno 2.9. A backslash is not an escape: a quoted name or filename runs to the next
    * `"` and keeps every `\` (WHATWG HTML's form-data encoding and parser), so `a\b` stays
-   * `a\b`. Only a `Content-Disposition` that does not parse so (`name="a\"b"`, from `curl
-   * --form-escape`) is read again with backslash escapes (RFC 9110 §5.6.4): `a"b`.
+   * `a\b` and `name="a\"b"` is a 400.
    */
   name: string | null;
   /**
@@ -565,21 +564,11 @@ export class MultipartParser {
     }
     let name: string | null = null, filename: string | null = null;
     if (disposition !== null) {
-      const what = () => `the Content-Disposition of part ${this.#parts}`;
-      let params: Map<string, string>;
-      try {
-        // Form-data escapes nothing with "\\" (see ParameterizedOptions): `C:\dir\f.txt`.
-        ({ params } = parseParameterized(disposition, what, { quotedPairs: false }));
-      } catch (error) {
-        // Read so, a quoted string that a sender did escape (`curl --form-escape`:
-        // `filename="a \"b\".txt"`) ends at its first `\"`, and what follows is junk: such a
-        // field is read again with quoted-pairs (RFC 9110 §5.6.4), as busboy reads them all.
-        try {
-          ({ params } = parseParameterized(disposition, what, { quotedPairs: true }));
-        } catch {
-          throw error;
-        }
-      }
+      const { params } = parseParameterized(
+        disposition,
+        () => `the Content-Disposition of part ${this.#parts}`,
+        { quotedPairs: false }, // form-data escapes nothing with "\\" (see ParameterizedOptions)
+      );
       name = params.get("name") ?? null;
       filename = params.get("filename") ?? null;
     }

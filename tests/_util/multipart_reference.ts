@@ -66,12 +66,11 @@ function find(bytes: Uint8Array, needle: Uint8Array, from: number): number {
  *   no other starred name is an ext-value (`name*` is a parameter of its own, not `name`);
  *   parameters follow parseParameterized's doc: an unquoted value runs to the next `;` or
  *   whitespace, empty parameters are skipped, one given twice is a 400;
- * - a quoted name or filename has no quoted-pairs (unless the disposition only parses with
- *   them: then it is read again with them, RFC 9110 §5.6.4): as in the WHATWG
- *   multipart/form-data parser ("parse a multipart/form-data name": collect bytes that are
- *   not LF, CR or `"`, then expect `"`), it runs to the next `"` and keeps every `\`; `%22`,
- *   `%0D` and `%0A` are kept as written, as Deno's Request.formData() keeps them (the spec's
- *   last step, which decodes them, is not taken: MultipartHead.name doc);
+ * - a quoted name or filename has no quoted-pairs: as in the WHATWG multipart/form-data
+ *   parser ("parse a multipart/form-data name": collect bytes that are not LF, CR or `"`,
+ *   then expect `"`), it runs to the next `"` and keeps every `\`; `%22`, `%0D` and `%0A`
+ *   are kept as written, as Deno's Request.formData() keeps them (the spec's last step, which
+ *   decodes them, is not taken: MultipartHead.name doc);
  * - two Content-Disposition fields are a 400; several Content-Type fields join with ", ", as
  *   Headers joins them.
  */
@@ -216,21 +215,6 @@ function readHead(lines: string[]): ParsedPart {
  * `*( OWS ";" OWS [ token "=" ( value / quoted-string ) ] )`, names in lower case.
  */
 function readParams(value: string): Map<string, string> {
-  try {
-    return readParamsWith(value, false);
-  } catch (error) {
-    // MultipartHead.name doc: a disposition that does not parse so is read again with
-    // backslash escapes (RFC 9110 §5.6.4), and refused as first read if it fails again.
-    if (!(error instanceof Refusal)) throw error;
-    try {
-      return readParamsWith(value, true);
-    } catch {
-      throw error;
-    }
-  }
-}
-
-function readParamsWith(value: string, quotedPairs: boolean): Map<string, string> {
   // The type is a token (RFC 6266 §4.1), so its end is the first semicolon. It must be there;
   // it is not checked further: the parser reads any part, one with no Content-Disposition at
   // all included (MultipartHead.name doc: "or null").
@@ -243,10 +227,6 @@ function readParamsWith(value: string, quotedPairs: boolean): Map<string, string
   let piece = "", quoted = false;
   for (let i = semi === -1 ? value.length : semi + 1; i < value.length; i++) {
     const c = value[i]!;
-    if (quotedPairs && quoted && c === "\\" && i + 1 < value.length) {
-      piece += c + value[++i]!; // an escaped character, a quote or a semicolon included
-      continue;
-    }
     if (c === '"') quoted = !quoted;
     if (c === ";" && !quoted) {
       pieces.push(piece);
@@ -264,18 +244,7 @@ function readParamsWith(value: string, quotedPairs: boolean): Map<string, string
     if (!isToken(name)) throw new Refusal([400]);
     const given = param.slice(eq + 1);
     let text = "";
-    if (given.startsWith('"') && quotedPairs) {
-      // A quoted-string whose quoted-pairs stand for the character after the backslash.
-      let close = -1;
-      for (let i = 1; i < given.length; i++) {
-        if (given[i] === "\\" && i + 1 < given.length) text += given[++i]!;
-        else if (given[i] === '"') {
-          close = i;
-          break;
-        } else text += given[i]!;
-      }
-      if (close !== given.length - 1) throw new Refusal([400]);
-    } else if (given.startsWith('"')) {
+    if (given.startsWith('"')) {
       // The bytes up to the next quote, every one kept (WHATWG "parse a multipart/form-data
       // name"); nothing may follow the closing quote.
       const close = given.indexOf('"', 1);
