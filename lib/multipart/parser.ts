@@ -83,7 +83,11 @@ export interface MultipartHead {
    * names and filenames; those escapes are left as they are, as `Request.formData()` leaves
    * them in Deno 2.9. A backslash is not an escape: a quoted name or filename runs to the next
    * `"` and keeps every `\` (WHATWG HTML's form-data encoding and parser), so `a\b` stays
-   * `a\b` and `name="a\"b"` is a 400.
+   * `a\b` and `name="a\"b"` is a 400 (`curl --form-escape` writes such escapes). The body is
+   * refused rather than read again with escapes: a second reading changed what other parsers
+   * see (`name="doc\"; filename=\"evil.html"` is a file to Deno's `formData()`, and a field
+   * when read with escapes), and a part that is a file to one parser and a field to another
+   * is how filters are slipped past.
    */
   name: string | null;
   /**
