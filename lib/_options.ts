@@ -1,17 +1,29 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // Checks of the options every module shares: sizes and durations.
 
-/** A TypeError for an option that is no number (a string "10" from a config file, say). */
-function notANumber(name: string, value: unknown): TypeError {
-  const shown = typeof value === "string" ? JSON.stringify(value.slice(0, 64)) : String(value);
-  return new TypeError(`Invalid ${name}: ${shown} is not a number`);
+/**
+ * An option's value as an error message shows it: a string quoted (a "10" from a config file
+ * is then not mistaken for the number), a bigint with its `n`, anything else by its type
+ * when it cannot be turned into a string.
+ */
+export function shown(value: unknown): string {
+  if (typeof value === "string") return JSON.stringify(value.slice(0, 64));
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "number" || typeof value === "boolean" || value == null) {
+    return String(value);
+  }
+  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
 }
 
 /** Checks a size limit option: an integer from `min`, or `Infinity`. */
 export function checkLimit(name: string, value: number, min = 0): number {
-  if (typeof value !== "number") throw notANumber(name, value);
-  if (!(value >= min) || (value !== Infinity && !Number.isInteger(value))) {
-    throw new RangeError(`Invalid ${name}: ${value} is not an integer from ${min}, or Infinity`);
+  if (
+    typeof value !== "number" || !(value >= min) ||
+    (value !== Infinity && !Number.isInteger(value))
+  ) {
+    throw new RangeError(
+      `Invalid ${name}: ${shown(value)} is not an integer from ${min}, or Infinity`,
+    );
   }
   return value;
 }
@@ -25,10 +37,9 @@ const MAX_DELAY = 2 ** 31 - 1;
  */
 export function checkDuration(name: string, value: number, min = 0): number {
   if (value === Infinity) return value;
-  if (typeof value !== "number") throw notANumber(name, value);
-  if (!(value >= min) || value > MAX_DELAY) {
+  if (typeof value !== "number" || !(value >= min) || value > MAX_DELAY) {
     throw new RangeError(
-      `Invalid ${name}: ${value} ms is not Infinity or a number from ${min} to ${MAX_DELAY}`,
+      `Invalid ${name}: ${shown(value)} ms is not Infinity or a number from ${min} to ${MAX_DELAY}`,
     );
   }
   return value;

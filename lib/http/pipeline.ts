@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkDuration, checkLimit } from "../_options.ts";
+import { checkDuration, checkLimit, shown } from "../_options.ts";
 import { Slab } from "../_slab.ts";
 import type { Transport } from "../websocket/_session_core.ts";
 import { acceptKey } from "../websocket/handshake.ts";
@@ -692,17 +692,19 @@ export function pipelineLimits(options: ConnectionPipelineOptions): PipelineLimi
   checkLimit("maxHeaders", options.maxHeaders ?? 100);
   const maxPipelined = options.maxPipelined ?? 16;
   if (!Number.isInteger(maxPipelined) || maxPipelined < 1) {
-    throw new RangeError(`Invalid maxPipelined: ${maxPipelined} is not a positive integer`);
+    throw new RangeError(`Invalid maxPipelined: ${shown(maxPipelined)} is not a positive integer`);
   }
   const minBodyRate = options.minBodyRate ?? 240;
   if (typeof minBodyRate !== "number" || !(minBodyRate >= 0) || minBodyRate === Infinity) {
     throw new RangeError(
-      `Invalid minBodyRate: ${minBodyRate} bytes/s is not a finite number from 0`,
+      `Invalid minBodyRate: ${shown(minBodyRate)} bytes/s is not a finite number from 0`,
     );
   }
   const readBufferSize = options.readBufferSize ?? 65_536;
   if (!Number.isInteger(readBufferSize) || readBufferSize < 1) {
-    throw new RangeError(`Invalid readBufferSize: ${readBufferSize} is not a positive integer`);
+    throw new RangeError(
+      `Invalid readBufferSize: ${shown(readBufferSize)} is not a positive integer`,
+    );
   }
   return {
     idleTimeout: checkDuration("idleTimeout", options.idleTimeout ?? 5000),

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { shown } from "../_options.ts";
+
 /**
  * A source that reads straight into a caller's buffer, as `Deno.Conn.read` does: it resolves
  * with the number of bytes read, or null at the end.
@@ -102,7 +104,7 @@ export class BufferedReader {
   ) {
     const size = options.size ?? 65_536;
     if (!Number.isInteger(size) || size < 1) {
-      throw new RangeError(`Invalid size: ${size} is not a positive integer`);
+      throw new RangeError(`Invalid size: ${shown(size)} is not a positive integer`);
     }
     this.#size = size;
     this.buffer = new Uint8Array(size);

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkLimit } from "../_options.ts";
+import { checkLimit, shown } from "../_options.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "./decoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { Frame, Opcode, readClosePayload } from "./frame.ts";
@@ -379,7 +379,7 @@ export function encodeMessage(
   const maxFrameSize = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   if (!(maxFrameSize >= 1) || (maxFrameSize !== Infinity && !Number.isInteger(maxFrameSize))) {
     throw new RangeError(
-      `Invalid maxFrameSize: ${maxFrameSize} is not a positive integer or Infinity`,
+      `Invalid maxFrameSize: ${shown(maxFrameSize)} is not a positive integer or Infinity`,
     );
   }
   let opcode: Opcode;

@@ -643,11 +643,16 @@ Deno.test("MultipartParser", async (t) => {
       assert.throws(() => new MultipartParser("b", { [name]: 1.5 }), RangeError, name);
     }
     assert.throws(() => new MultipartParser("b", { totalLength: -1 }), RangeError);
-    // Not a number at all (a string from a config file): a TypeError that shows the string.
+    // Not a number at all (a string from a config file): the message shows it as one.
     assert.throws(
       () => new MultipartParser("b", { maxHeaderSize: "10" as never }),
-      (e) => e instanceof TypeError && e.message === 'Invalid maxHeaderSize: "10" is not a number',
+      (e) =>
+        e instanceof RangeError &&
+        e.message === 'Invalid maxHeaderSize: "10" is not an integer from 0, or Infinity',
     );
+    for (const odd of [10n, Object.create(null), { valueOf: () => 10 }]) {
+      assert.throws(() => new MultipartParser("b", { maxParts: odd as never }), RangeError);
+    }
   });
 
   await t.step("is unusable after an error, and after its end", () => {
