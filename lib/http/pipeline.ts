@@ -971,8 +971,12 @@ class Pipeline {
     }
   }
 
+  /** The lingering close began: what is read from now on is dropped (see #bodyStream). */
+  #lingering = false;
+
   /** Reads and drops input until it ends, or until `late` resolves (see #end). */
   async #linger(late: Promise<false>): Promise<void> {
+    this.#lingering = true;
     let retried = false;
     while (true) {
       this.#reader.consume(this.#reader.length); // a full buffer would end the loop
@@ -1625,15 +1629,18 @@ class Pipeline {
           slot.continueAsked ??= deferred();
           slot.continueAsked.resolve();
         }
+        // A handler that reads its body once it answered: the drain after the response, or
+        // the connection's lingering close, may have taken some of it. A short body must not
+        // pass for whole; if the drain took only the end (a chunked body's last chunk), the
+        // body ends here.
+        if (body.dropped || (this.#lingering && !body.done)) {
+          controller.error(
+            new TypeError("Cannot read request body: it was dropped after the response"),
+          );
+          return;
+        }
         if (body.done) {
-          // Read to its end by the drain after the response (a handler that reads its body
-          // once it answered). If the drain dropped bytes of it, a short body must not pass
-          // for whole; if it took only the end (a chunked body's last chunk), it ends here.
-          if (body.dropped) {
-            controller.error(
-              new TypeError("Cannot read request body: it was dropped after the response"),
-            );
-          } else controller.close();
+          controller.close();
           return;
         }
         try {
