@@ -416,10 +416,10 @@ export interface Routing {
    * });
    * ```
    */
-  webSocket(
+  webSocket<TData extends undefined = undefined>(
     path: string,
-    handler: WebSocketHandler<MessageSession, undefined>,
-    options?: WebSocketRouteOptions<undefined>,
+    handler: WebSocketHandler<MessageSession, TData>,
+    options?: WebSocketRouteOptions<TData>,
   ): this;
   /**
    * Binds a WebSocket route whose `beforeUpgrade` hook accepts the upgrade with `TData`, the
@@ -461,10 +461,10 @@ export interface Routing {
    * @throws {PluginError} When the {@linkcode WebSockets} plugin is not installed yet.
    * @throws {TypeError} As {@linkcode Routing.webSocket} does.
    */
-  webSocketRaw(
+  webSocketRaw<TData extends undefined = undefined>(
     path: string,
-    handler: WebSocketHandler<RawWebSocketSession, undefined>,
-    options?: WebSocketRouteOptions<undefined>,
+    handler: WebSocketHandler<RawWebSocketSession, TData>,
+    options?: WebSocketRouteOptions<TData>,
   ): this;
   /**
    * Binds a raw WebSocket route whose `beforeUpgrade` hook accepts the upgrade with `TData`,
