@@ -275,6 +275,8 @@ Deno.test("WebSockets", async (t) => {
       r.webSocket("/refusing", () => {}, {
         beforeUpgrade: () => new Response(null, { status: 401 }),
       });
+      r.webSocket<undefined>("/undefined", () => {}); // no data, said explicitly
+      r.webSocketRaw<undefined>("/undefined-raw", () => {});
     });
   });
 
