@@ -12,7 +12,8 @@ export function shown(value: unknown): string {
   if (typeof value === "number" || typeof value === "boolean" || value == null) {
     return String(value);
   }
-  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
 }
 
 /** Checks a size limit option: an integer from `min`, or `Infinity`. */

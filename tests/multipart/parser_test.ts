@@ -650,8 +650,18 @@ Deno.test("MultipartParser", async (t) => {
         e instanceof RangeError &&
         e.message === 'Invalid maxHeaderSize: "10" is not an integer from 0, or Infinity',
     );
-    for (const odd of [10n, Object.create(null), { valueOf: () => 10 }]) {
-      assert.throws(() => new MultipartParser("b", { maxParts: odd as never }), RangeError);
+    const odd: [unknown, string][] = [
+      [10n, "10n"],
+      [Object.create(null), "an object"],
+      [{ valueOf: () => 10 }, "an object"],
+      [() => 10, "a function"],
+    ];
+    for (const [value, text] of odd) {
+      assert.throws(
+        () => new MultipartParser("b", { maxParts: value as never }),
+        (e) => e instanceof RangeError && e.message.startsWith(`Invalid maxParts: ${text} is`),
+        text,
+      );
     }
   });
 
