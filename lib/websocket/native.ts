@@ -690,7 +690,7 @@ export class NativeWebSocketSession implements MessageSession {
 
   #openTimedOut = (): void => {
     this.#neverOpened(
-      `Cannot open: the socket did not open within the timeout of ${this.#settings.timeout} ms (was the upgrade's response returned?)`,
+      `Cannot open: the socket did not open within the timeout of ${this.#settings.timeout} ms (was the upgrade's response returned as it is, for the request itself? Deno never opens the socket of a copied request, such as one a router made with new Request(request))`,
     );
   };
 

@@ -1315,5 +1315,31 @@ Deno.test({
         await within(server.shutdown(), 5000, "Deno.serve to shut down");
       }
     });
+
+    await t.step(
+      "a copied request: the socket never opens, and the error says why",
+      async () => {
+        // What a router that copies requests (Hono's mount) does: Deno answers 101 and leaves
+        // the connection silent.
+        const sessions = new Queue<MessageSession>();
+        const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+          const { response, session } = upgradeWebSocket(new Request(request), { timeout: 100 });
+          sessions.push(session);
+          return response;
+        });
+        const client = await dial(server.addr.port);
+        try {
+          await client.send(upgradeHead());
+          const session = await sessions.next();
+          assert.equal((await within(session.closed, 5000, "the session to end")).code, 1006);
+          const { error } = await drain(session);
+          assert.ok(error instanceof WebSocketError && error.closeCode === 1006);
+          assert.match(error.message, /never opens the socket of a copied request/);
+        } finally {
+          await client.close();
+          await within(server.shutdown(), 5000, "Deno.serve to shut down");
+        }
+      },
+    );
   },
 });
