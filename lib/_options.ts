@@ -45,3 +45,9 @@ export function checkDuration(name: string, value: number, min = 0): number {
   }
   return value;
 }
+
+/** The first own key of `options` that is not among `names` (a misspelt option), or null. */
+export function unknownKey(options: object, names: ReadonlySet<string>): string | null {
+  for (const key of Object.keys(options)) if (!names.has(key)) return key;
+  return null;
+}

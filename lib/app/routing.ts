@@ -6,6 +6,7 @@
  * @module
  */
 
+import { unknownKey } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
 import type { PeerAddress } from "../http/pipeline.ts";
 import { hasToken, NORMALIZED_METHODS, TOKEN } from "../http/head.ts";
@@ -491,6 +492,9 @@ export type WebSocketRouteOptionsWithData<TData> =
   & WebSocketRouteOptions<TData>
   & Required<Pick<WebSocketRouteOptions<TData>, "beforeUpgrade">>;
 
+/** The options of a WebSocket route (see {@linkcode WebSocketRouteOptions}). */
+const ROUTE_OPTION_NAMES: ReadonlySet<string> = new Set(["protocols", "beforeUpgrade"]);
+
 /** A route bound. */
 interface Route {
   readonly method: string;
@@ -613,16 +617,15 @@ export class RouteTable implements Routing {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Invalid ${kind} options: they are not an object`);
     }
-    for (const key of Object.keys(options)) {
-      // A misspelt option would otherwise be ignored: a route without the hook meant to
-      // refuse upgrades, or without its subprotocols.
-      if (key !== "protocols" && key !== "beforeUpgrade") {
-        throw new TypeError(
-          `Invalid ${kind} option ${
-            JSON.stringify(key.slice(0, 64))
-          }: there is no such option (protocols, beforeUpgrade)`,
-        );
-      }
+    // A misspelt option would otherwise be ignored: a route without the hook meant to refuse
+    // upgrades, or without its subprotocols.
+    const unknown = unknownKey(options, ROUTE_OPTION_NAMES);
+    if (unknown !== null) {
+      throw new TypeError(
+        `Invalid ${kind} option ${
+          JSON.stringify(unknown.slice(0, 64))
+        }: there is no such option (protocols, beforeUpgrade)`,
+      );
     }
     const beforeUpgrade = options.beforeUpgrade;
     if (beforeUpgrade !== undefined && typeof beforeUpgrade !== "function") {

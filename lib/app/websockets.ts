@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkDuration, checkLimit } from "../_options.ts";
+import { checkDuration, checkLimit, shown, unknownKey } from "../_options.ts";
 import { DEFAULT_MAX_FRAME_SIZE } from "../websocket/decoder.ts";
 import { TOKEN } from "../http/head.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "../websocket/message.ts";
@@ -175,29 +175,20 @@ const OPTION_NAMES = new Set([
 // scheme "://" authority, and at most a "/" after it: no path, query or fragment.
 const ORIGIN = /^[a-z][a-z0-9+.-]*:\/\/[^/?#@]+\/?$/i;
 
-/** How a value is named in an error message: its type, or the value for a few types. */
-function describe(value: unknown): string {
-  if (value === null || typeof value === "number" || typeof value === "boolean") {
-    return String(value);
-  }
-  if (typeof value === "string") return JSON.stringify(value.slice(0, 64));
-  return Array.isArray(value) ? "an array" : `a ${typeof value}`;
-}
-
 function number(name: string, value: unknown): number {
   if (typeof value !== "number") {
-    throw new TypeError(`Invalid WebSockets option ${name}: ${describe(value)} is not a number`);
+    throw new TypeError(`Invalid WebSockets option ${name}: ${shown(value)} is not a number`);
   }
   return value;
 }
 
 function list(what: string, value: unknown): readonly string[] {
   if (!Array.isArray(value)) {
-    throw new TypeError(`Invalid ${what}: ${describe(value)} is not an array of strings`);
+    throw new TypeError(`Invalid ${what}: ${shown(value)} is not an array of strings`);
   }
   const at = value.findIndex((item) => typeof item !== "string");
   if (at >= 0) {
-    throw new TypeError(`Invalid ${what}: item ${at}, ${describe(value[at])}, is not a string`);
+    throw new TypeError(`Invalid ${what}: item ${at}, ${shown(value[at])}, is not a string`);
   }
   return value;
 }
@@ -214,7 +205,7 @@ export function checkProtocols(what: string, value: unknown): readonly string[] 
   const protocols = Object.freeze([...list(what, value)]);
   for (const protocol of protocols) {
     if (!TOKEN.test(protocol)) {
-      throw new TypeError(`Invalid ${what}: ${describe(protocol)} is not a token`);
+      throw new TypeError(`Invalid ${what}: ${shown(protocol)} is not a token`);
     }
   }
   return protocols;
@@ -254,16 +245,15 @@ function or<T>(value: T | undefined, fallback: T): T {
 function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
   if (options === undefined) options = {};
   if (typeof options !== "object" || options === null || Array.isArray(options)) {
-    throw new TypeError(`Invalid WebSockets options: ${describe(options)} is not an object`);
+    throw new TypeError(`Invalid WebSockets options: ${shown(options)} is not an object`);
   }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) {
-      throw new TypeError(
-        `Invalid WebSockets option ${JSON.stringify(name)}: it is not one of ${
-          [...OPTION_NAMES].join(", ")
-        }`,
-      );
-    }
+  const unknown = unknownKey(options, OPTION_NAMES);
+  if (unknown !== null) {
+    throw new TypeError(
+      `Invalid WebSockets option ${JSON.stringify(unknown)}: it is not one of ${
+        [...OPTION_NAMES].join(", ")
+      }`,
+    );
   }
   let pingInterval: number | null = null;
   if (options.pingInterval !== undefined && options.pingInterval !== null) {
@@ -287,7 +277,7 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
   );
   const masking = or(options.masking, false);
   if (typeof masking !== "boolean") {
-    throw new TypeError(`Invalid WebSockets option masking: ${describe(masking)} is not a boolean`);
+    throw new TypeError(`Invalid WebSockets option masking: ${shown(masking)} is not a boolean`);
   }
   const protocols = checkProtocols("WebSockets option protocols", or(options.protocols, []));
   const allowed = or(options.allowedOrigins, []);
@@ -302,14 +292,14 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
         if (value.includes("*")) {
           throw new TypeError(
             `Invalid WebSockets option allowedOrigins: ${
-              describe(value)
+              shown(value)
             } has a wildcard, which is not supported; list each origin, or give "*" (not in an array) to allow every origin`,
           );
         }
         const origin = normalizeOrigin(value);
         if (origin === null) {
           throw new TypeError(
-            `Invalid WebSockets option allowedOrigins: ${describe(value)} is not an origin`,
+            `Invalid WebSockets option allowedOrigins: ${shown(value)} is not an origin`,
           );
         }
         return origin;
