@@ -320,6 +320,10 @@ export class ResponseReader {
   }
 }
 
+/** The head of a POST with a chunked body, for a handler that does not read it. */
+export const UNREAD_CHUNKED =
+  "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+
 /** The bytes of a chunked body made of `chunks`, with no extensions or trailers. */
 export function chunked(...chunks: string[]): string {
   return chunks.map((c) => `${utf8(c).length.toString(16)}\r\n${c}\r\n`).join("") + "0\r\n\r\n";

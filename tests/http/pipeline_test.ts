@@ -11,12 +11,14 @@ import {
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import {
+  chunked,
   deferred,
   delay,
   latin1,
   ResponseReader,
   sameBytes,
   textOf,
+  UNREAD_CHUNKED,
   utf8,
   type WireResponse,
   within,
@@ -262,14 +264,6 @@ const CHUNKED_WIRE = utf8(
     CHUNKED_BODY +
     get("/next", "Connection: close"),
 );
-
-/** The head of a POST with a chunked body (for a handler that does not read it). */
-const UNREAD_CHUNKED = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
-
-/** A chunked body of `size` bytes in one chunk. */
-function oneChunk(size: number): string {
-  return `${size.toString(16)}\r\n${"x".repeat(size)}\r\n0\r\n\r\n`;
-}
 
 /** Echoes a POST body as its text; answers a GET with its path. */
 const echoHandler: Handler = async (request) =>
@@ -2128,43 +2122,31 @@ Deno.test("startConnectionPipeline", async (t) => {
   // chunked body, and GET /next pipelined after it. The response was a keep-alive one, then
   // the connection closed with GET /next unanswered; a server that closes must say `close`
   // in its response (RFC 9112 §9.6).
-  await t.step(
-    "says Connection: close for an unread chunked body over maxBodySize, and answers nothing after it",
-    async () => {
-      // The drain does not discard a body over maxBodySize: its decoder refuses it (413), as a
-      // Content-Length over it is refused before any handler runs.
-      for (const kind of KINDS) {
-        const c = open(() => new Response("hello, world!"), { maxBodySize: 10 }, kind);
-        try {
-          c.send(UNREAD_CHUNKED + oneChunk(20) + get("/next"));
-          const response = (await c.next())!;
-          assert.equal(textOf(response.body), "hello, world!", kind);
-          assert.equal(response.headers.get("connection"), "close", kind);
-          await c.expectClosed();
-        } finally {
-          await c.close();
+  // The drain does not discard a body over maxBodySize: its decoder refuses it (413), as a
+  // Content-Length over it is refused before any handler runs.
+  const unreadCases: [string, ConnectionPipelineOptions, number][] = [
+    ["over maxBodySize", { maxBodySize: 10 }, 20],
+    ["of 300 kB (over maxDrainSize)", {}, 300_000],
+  ];
+  for (const [what, options, size] of unreadCases) {
+    await t.step(
+      `says Connection: close for an unread chunked body ${what}, and answers nothing after it`,
+      async () => {
+        for (const kind of KINDS) {
+          const c = open(() => new Response("hello, world!"), options, kind);
+          try {
+            c.send(UNREAD_CHUNKED + chunked("x".repeat(size)) + get("/next"));
+            const response = (await c.next())!;
+            assert.equal(textOf(response.body), "hello, world!", kind);
+            assert.equal(response.headers.get("connection"), "close", kind);
+            await c.expectClosed();
+          } finally {
+            await c.close();
+          }
         }
-      }
-    },
-  );
-
-  await t.step(
-    "says Connection: close for an unread chunked body of 300 kB (over maxDrainSize), and answers nothing after it",
-    async () => {
-      for (const kind of KINDS) {
-        const c = open(() => new Response("hello, world!"), {}, kind);
-        try {
-          c.send(UNREAD_CHUNKED + oneChunk(300_000) + get("/next"));
-          const response = (await c.next())!;
-          assert.equal(textOf(response.body), "hello, world!", kind);
-          assert.equal(response.headers.get("connection"), "close", kind);
-          await c.expectClosed();
-        } finally {
-          await c.close();
-        }
-      }
-    },
-  );
+      },
+    );
+  }
 
   await t.step(
     "keeps the connection for an unread chunked body whose end came with it, and answers GET /next",
@@ -2172,7 +2154,7 @@ Deno.test("startConnectionPipeline", async (t) => {
       for (const kind of KINDS) {
         const c = open(pathHandler, {}, kind);
         try {
-          c.send(UNREAD_CHUNKED + oneChunk(20) + get("/next"));
+          c.send(UNREAD_CHUNKED + chunked("x".repeat(20)) + get("/next"));
           const response = (await c.next())!;
           assert.equal(textOf(response.body), "/upload", kind);
           assert.equal(response.headers.get("connection"), null, kind);
@@ -2249,7 +2231,7 @@ Deno.test("startConnectionPipeline", async (t) => {
           "close",
         ],
         ["chunked, its end not come", `${UNREAD_CHUNKED}fa0\r\n${half}`, "close"],
-        ["chunked, all come", UNREAD_CHUNKED + oneChunk(500), null],
+        ["chunked, all come", UNREAD_CHUNKED + chunked("x".repeat(500)), null],
       ];
       for (const [what, wire, connection] of cases) {
         const c = open(cancelling, { maxDrainSize: 1000 });

@@ -10,6 +10,7 @@ import {
 } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
 import {
+  chunked,
   deferred,
   delay,
   dial,
@@ -17,6 +18,7 @@ import {
   ResponseReader,
   sameBytes,
   textOf,
+  UNREAD_CHUNKED,
   utf8,
   within,
 } from "../_util/http.ts";
@@ -1473,7 +1475,6 @@ Deno.test("httpServer", async (t) => {
   // The reviewer's cases: a handler that answers without reading a chunked body, with GET
   // /next pipelined after it. The response said keep-alive, then the connection closed and
   // GET /next went unanswered: a server that closes must say `close` (RFC 9112 §9.6).
-  const UNREAD_CHUNKED = "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
   const unreadHandler: Handler = (request) =>
     new Response(request.method === "POST" ? "hello, world!" : new URL(request.url).pathname);
 
@@ -1483,7 +1484,7 @@ Deno.test("httpServer", async (t) => {
       await using server = serve(unreadHandler, { maxBodySize: 10 });
       const c = await dial(server.addr.port);
       try {
-        await c.send(UNREAD_CHUNKED + `14\r\n${"x".repeat(20)}\r\n0\r\n\r\n` + get("/next"));
+        await c.send(UNREAD_CHUNKED + chunked("x".repeat(20)) + get("/next"));
         const response = (await c.next())!;
         assert.equal(textOf(response.body), "hello, world!");
         assert.equal(response.headers.get("connection"), "close");
@@ -1500,11 +1501,8 @@ Deno.test("httpServer", async (t) => {
       await using server = serve(unreadHandler);
       const c = await dial(server.addr.port);
       try {
-        const size = 300_000;
-        const writing = c.send(
-          UNREAD_CHUNKED + `${size.toString(16)}\r\n${"x".repeat(size)}\r\n0\r\n\r\n` +
-            get("/next"),
-        ).then(() => null, (error) => error);
+        const writing = c.send(UNREAD_CHUNKED + chunked("x".repeat(300_000)) + get("/next"))
+          .then(() => null, (error) => error);
         const response = (await c.next())!;
         assert.equal(textOf(response.body), "hello, world!");
         assert.equal(response.headers.get("connection"), "close");
@@ -1522,7 +1520,7 @@ Deno.test("httpServer", async (t) => {
       await using server = serve(unreadHandler);
       const c = await dial(server.addr.port);
       try {
-        await c.send(UNREAD_CHUNKED + `14\r\n${"x".repeat(20)}\r\n0\r\n\r\n` + get("/next"));
+        await c.send(UNREAD_CHUNKED + chunked("x".repeat(20)) + get("/next"));
         const response = (await c.next())!;
         assert.equal(textOf(response.body), "hello, world!");
         assert.equal(response.headers.get("connection"), null);
