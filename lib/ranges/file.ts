@@ -1,7 +1,7 @@
 // Copyright 2026 the wirestream authors. MIT license.
 /**
- * Serving a file with ranges: `serveRanges` over a file opened once to check it can be read,
- * then opened with a seek per range, and a small table of media types.
+ * Serving a file with ranges: `serveRanges` over one handle of the file, opened before the
+ * answer and kept until its body ends, with a seek per range; and a small table of media types.
  *
  * @module
  */
@@ -106,8 +106,7 @@ export interface ServeFileOptions
 
 /**
  * Answers a `GET` or `HEAD` with the file at `path` as {@linkcode serveRanges} does (200,
- * 206, multipart 206, 416, 304, 412, `If-Range`), after a `Deno.stat` and a `Deno.open` that
- * is closed before the answer is made:
+ * 206, multipart 206, 416, 304, 412, `If-Range`), after a `Deno.stat` and a `Deno.open`:
  *
  * - A missing path (or one through a file) gets 404, and so does anything but a regular
  *   file (a directory or a FIFO among them, which is never opened); one the process may not
@@ -115,12 +114,17 @@ export interface ServeFileOptions
  * - `Last-Modified` is the file's modification time; `ETag` is made of its size and that
  *   time unless `etag` says otherwise; `Content-Type` comes from the extension through
  *   {@linkcode MEDIA_TYPES} unless `contentType` says otherwise.
- * - The body opens the file when it is first read, once per range, seeks to the range and
- *   reads it `chunkSize` bytes at a time as the client takes them: a file is never loaded
- *   whole. Each handle is closed when its range was sent, when the body fails, and when the
- *   client goes away (the body is cancelled). A file that changed (size, time or inode)
- *   since it was first opened fails the body rather than mixing two versions: each range
- *   checks it when it opens and again before its last chunk.
+ * - The body reads the handle opened for the answer, seeking to each range and reading it
+ *   `chunkSize` bytes at a time as the client takes them: a file is never loaded whole. So a
+ *   file replaced while it is served (a new file renamed over it, as deploys do, or the file
+ *   removed) is sent whole as it was, as nginx does, matching the answer's `ETag` and
+ *   length. A file rewritten in place (its size or time changed) fails the body rather than
+ *   mixing two versions: each range checks it when it starts and again before its last
+ *   chunk.
+ * - The handle is closed at once for an answer without the file's bytes (HEAD, 304, 412,
+ *   416, an empty file), and otherwise when the body ends, fails, or is cancelled (the client
+ *   went away). Every engine reads or cancels the body of the response a handler returns; a
+ *   body dropped without either keeps its handle until it is garbage-collected.
  *
  * Without `root`, the path is used as it is. A handler that maps URLs to files must give the
  * folder as `root` and the part of the URL as `path`: route parameters are percent-decoded,
@@ -191,6 +195,7 @@ export async function serveFile(
     failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
   const name = path; // the media type follows the name asked for, not a link's target
   let info: Deno.FileInfo;
+  let file: Deno.FsFile | undefined;
   try {
     if (root !== undefined) {
       const inside = await confine(root, path as string);
@@ -200,11 +205,11 @@ export async function serveFile(
     // Stat first: opening a FIFO to read waits for a writer, so only a regular file is opened.
     if (!(await Deno.stat(path)).isFile) return notFound();
     // Then open it before answering: a stat passes for a file the process may not read, which
-    // would get 200 and a body that fails. The handle only gives the info; each range opens its
-    // own when the body reaches it, so no handle outlives this call.
-    using file = await Deno.open(path, { read: true });
+    // would get 200 and a body that fails. The body reads this handle (see closeWhenDone).
+    file = await Deno.open(path, { read: true });
     info = await file.stat();
   } catch (error) {
+    file?.close();
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return notFound();
     }
@@ -213,21 +218,94 @@ export async function serveFile(
     }
     throw error;
   }
-  if (!info.isFile) return notFound(); // replaced by something else between the stat and the open
-  const mtime = info.mtime?.getTime();
-  const etag = options.etag === undefined
-    ? mtime === undefined ? undefined : `"${info.size.toString(16)}-${mtime.toString(16)}"`
-    : options.etag ?? undefined;
-  const file = path;
-  return serveRanges(request, {
-    size: info.size,
-    open: (range) => readRange(file, range, info, chunkSize),
-    contentType: options.contentType ?? mediaTypeOf(name),
-    etag,
-    lastModified: info.mtime ?? undefined,
-    ...(options.maxRanges === undefined ? {} : { maxRanges: options.maxRanges }),
-    ...(options.headers === undefined ? {} : { headers: options.headers }),
-  });
+  const handle = file;
+  let response: Response;
+  try {
+    if (!info.isFile) { // replaced by something else between the stat and the open
+      handle.close();
+      return notFound();
+    }
+    const mtime = info.mtime?.getTime();
+    const etag = options.etag === undefined
+      ? mtime === undefined ? undefined : `"${info.size.toString(16)}-${mtime.toString(16)}"`
+      : options.etag ?? undefined;
+    response = serveRanges(request, {
+      size: info.size,
+      open: (range) => readRange(handle, range, info, chunkSize),
+      contentType: options.contentType ?? mediaTypeOf(name),
+      etag,
+      lastModified: info.mtime ?? undefined,
+      ...(options.maxRanges === undefined ? {} : { maxRanges: options.maxRanges }),
+      ...(options.headers === undefined ? {} : { headers: options.headers }),
+    });
+  } catch (error) {
+    handle.close();
+    throw error;
+  }
+  // Only a 200 or 206 body reads the file: a 416's body is its message.
+  const body = response.body;
+  if (body === null || (response.status !== 200 && response.status !== 206)) {
+    handle.close();
+    return response;
+  }
+  return new Response(closeWhenDone(body, handle), response);
+}
+
+/**
+ * Closes the handles of bodies garbage-collected unread and never cancelled (a handler that
+ * dropped the response): a Deno.FsFile is not closed by the collector.
+ */
+const unread = new FinalizationRegistry<Deno.FsFile>((file) => {
+  try {
+    file.close();
+  } catch {
+    // closed already
+  }
+});
+
+/**
+ * `body`, which reads `file`, as a stream that closes `file` once `body` ended, failed or was
+ * cancelled (after the cancel, so after any read under way), or was dropped unread.
+ */
+function closeWhenDone(
+  body: ReadableStream<Uint8Array>,
+  file: Deno.FsFile,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let open = true;
+  const close = () => {
+    if (!open) return;
+    open = false;
+    unread.unregister(token);
+    file.close();
+  };
+  const token = {};
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        close();
+        throw error;
+      }
+      if (result.done) {
+        close();
+        controller.close();
+      } else {
+        controller.enqueue(result.value);
+      }
+    },
+    async cancel(reason) {
+      try {
+        await reader.cancel(reason);
+      } finally {
+        close();
+      }
+    },
+  }, { highWaterMark: 0 });
+  unread.register(stream, file, token);
+  return stream;
 }
 
 /**
@@ -271,79 +349,55 @@ function mediaTypeOf(path: string | URL): string {
 }
 
 /**
- * The bytes of `range` of the file: it is opened on the first read (so a body never read
- * opens nothing), checked against `info` when opened and again before the range's last chunk,
- * read from a seek, and closed at the range's end, on an error, or on cancel (which waits for a
- * read under way, then closes).
+ * The bytes of `range` of `file`, read from a seek: checked against `info` when the range
+ * starts and again before its last chunk. The file stays open (see closeWhenDone); cancel
+ * waits for a read under way.
  */
 function readRange(
-  path: string | URL,
+  file: Deno.FsFile,
   range: ByteRange,
   info: Deno.FileInfo,
   chunkSize: number,
 ): RangeSource {
-  let file: Deno.FsFile | null = null;
   let left = range.last - range.first + 1;
+  let started = false;
   let cancelled = false;
   let pending: Promise<void> | null = null;
-  const close = () => {
-    const open = file;
-    file = null;
-    open?.close();
+  const check = async () => {
+    const now = await file.stat();
+    if (changed(now, info)) throw changedError(info, now);
   };
   const step = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
-    try {
-      if (file === null) {
-        file = await openAt(path, range.first, info);
-        if (cancelled) return close();
-      }
-      const buffer = new Uint8Array(Math.min(chunkSize, left));
-      const read = await file.read(buffer); // a fresh buffer: the reader keeps each chunk
-      if (cancelled) return close();
-      if (read === null) { // shorter than at the stat: the body's count check reports it
-        close();
-        return controller.close();
-      }
-      left -= read;
-      if (left === 0) {
-        // A file rewritten in place keeps its inode and size, and reads after the first give
-        // the new bytes: check it again before the last chunk goes out, so that a body that
-        // mixes two versions fails instead of ending.
-        const now = await file.stat();
-        if (cancelled) return close();
-        if (changed(now, info)) throw changedError(info, now);
-        close();
-        controller.enqueue(buffer.subarray(0, read));
-        return controller.close();
-      }
-      controller.enqueue(buffer.subarray(0, read));
-    } catch (error) {
-      close();
-      throw error;
+    if (!started) {
+      // Rewritten in place since the answer was made: its size or time moved.
+      await check();
+      await file.seek(range.first, Deno.SeekMode.Start);
+      started = true;
+      if (cancelled) return;
     }
+    const buffer = new Uint8Array(Math.min(chunkSize, left));
+    const read = await file.read(buffer); // a fresh buffer: the reader keeps each chunk
+    if (cancelled) return;
+    if (read === null) return controller.close(); // shorter: the body's count check reports it
+    left -= read;
+    if (left === 0) {
+      // A file rewritten in place keeps its size, and reads after the first give the new
+      // bytes: check it again before the last chunk goes out, so that a body that mixes two
+      // versions fails instead of ending.
+      await check();
+      if (cancelled) return;
+      controller.enqueue(buffer.subarray(0, read));
+      return controller.close();
+    }
+    controller.enqueue(buffer.subarray(0, read));
   };
   return new ReadableStream<Uint8Array>({
     pull: (controller) => (pending = step(controller)),
     async cancel() {
       cancelled = true;
       await pending?.catch(() => {});
-      close();
     },
   }, { highWaterMark: 0 });
-}
-
-/** Opens the file at `first`, when it is still the one `info` describes. */
-async function openAt(path: string | URL, first: number, info: Deno.FileInfo) {
-  const file = await Deno.open(path, { read: true });
-  try {
-    const now = await file.stat();
-    if (changed(now, info)) throw changedError(info, now);
-    await file.seek(first, Deno.SeekMode.Start);
-    return file;
-  } catch (error) {
-    file.close();
-    throw error;
-  }
 }
 
 /** Whether the file is no longer the one `info` describes: its size, time or inode differ. */
