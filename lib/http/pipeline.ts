@@ -148,7 +148,10 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    * `Connection: close` (RFC 9112 §9.6). A chunked body, whose size is not known in advance,
    * is kept only when its end (within this, and within `maxBodySize`) had already come into
    * the read buffer (`readBufferSize`) when the response is written: the response does not
-   * wait for the rest of it.
+   * wait for the rest of it. A body the handler was still reading when its response went out
+   * (it holds a reader, or pipes the body into its response) is not held to this: that
+   * response keeps the connection, so what the handler leaves of it is drained whole, within
+   * `maxBodySize`, `bodyTimeout` and `minBodyRate`.
    *
    * @default {262144}
    */
@@ -489,6 +492,11 @@ class Slot {
   continueSent = false;
   /** Close the connection after this response. */
   close: boolean;
+  /**
+   * The response went out without `Connection: close` while the handler was reading the
+   * body: what it leaves unread is drained whole (see Pipeline.#drain).
+   */
+  keptReading = false;
   context: WireContext | null = null;
   /** Made on first use: most handlers never look at `info.completed`. */
   #completed: Deferred | null = null;
@@ -559,8 +567,9 @@ class WireInfo implements HandlerInfo {
  *   whose authority then also replaces the `Host` the handler sees (RFC 9112 §3.2.2).
  * - Up to `maxPipelined` handlers run at once for a pipelining client; responses are written
  *   strictly in request order, and small ones that are ready together go out in one write.
- * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`) or the
- *   connection closes, and the response says which (`Connection: close`). A body read once
+ * - Bodies stream both ways; unread request bodies are drained (up to `maxDrainSize`; whole
+ *   when the handler was reading the body as it answered) or the connection closes, and the
+ *   response says which (`Connection: close`). A body read once
  *   the drain dropped some of it fails with a `TypeError` (it is not whole). `Expect:
  *   100-continue` is answered when the handler starts reading. `Expect` is a list, over all
  *   its fields, whose empty elements are ignored (RFC 9110 §5.6.1); any expectation other
@@ -1804,26 +1813,34 @@ class Pipeline {
     return decoder.done;
   }
 
-  /** Reads and drops what is left of a body; false when it is too big to drain. */
+  /**
+   * Reads and drops what is left of a body; false when it is too big to drain. A body that
+   * the handler was reading when its response went out without `Connection: close` (see
+   * #writeResponse), and then left, is drained whole, within maxBodySize: that response told
+   * the client the connection stays (RFC 9110 §10.1.1), as Node's http server does.
+   */
   async #drain(slot: Slot): Promise<boolean> {
     const body = slot.body!;
     // Not after a response that said close (see #writeResponse): the client expects the close.
     if (slot.close || body.error !== null || this.#cut !== null) return false;
     if (slot.expectContinue) return false; // 100 Continue never went out: the body may not come
-    if (body.chunked === null && body.remaining > this.#maxDrainSize) return false;
+    const limit = slot.keptReading ? Infinity : this.#maxDrainSize;
+    if (body.chunked === null && body.remaining > limit) return false;
     let drained = 0;
-    this.#headers.set(this.#headersTimeout);
+    // A small drain gets headersTimeout in all; a whole one the body's own bounds, as if the
+    // handler read on (bodyTimeout, minBodyRate).
+    if (!slot.keptReading) this.#headers.set(this.#headersTimeout);
     try {
       while (!body.done) {
         const chunk = await this.#unlessCut(this.#readBody(body));
         if (chunk === CUT) return false;
-        // Over maxDrainSize only while more is to come: a body that ended within what was
+        // Over the limit only while more is to come: a body that ended within what was
         // read is drained. (Only a body the handler cancelled is drained before its response
         // is written, which may find it done: a failure now would close a connection that the
         // response said it would keep.)
         drained += chunk === null ? 0 : chunk.length;
         if (chunk !== null && chunk.length > 0) body.dropped = true;
-        if (drained > this.#maxDrainSize && !body.done) return false;
+        if (drained > limit && !body.done) return false;
       }
       return true;
     } catch {
@@ -2051,6 +2068,7 @@ class Pipeline {
         (!reading &&
           (body.chunked === null ? body.remaining > this.#maxDrainSize : !this.#drainable(body)));
       if (close) slot.close = true; // nothing is drained after it (see #drain)
+      else if (reading) slot.keptReading = true;
     }
     // Content-Length = 1*DIGIT (RFC 9110 §8.6), of a value a double holds exactly (else it
     // would be written back as 1e+23, or one off). Any other value ("abc", "5, 7") is not

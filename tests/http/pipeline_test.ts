@@ -2118,6 +2118,46 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  // A review's case: a handler that checks the start of an upload, then answers without
+  // reading on or cancelling. It was reading when its response went out, so the response
+  // kept the connection (no Connection: close); then the rest, over maxDrainSize, was not
+  // drained, and the connection closed unannounced with GET /next unanswered (RFC 9110
+  // §10.1.1: a server that answers before the end of the content says which it does).
+  await t.step(
+    "drains whole a body the handler was reading when it answered, as its response said",
+    async () => {
+      const partial: Handler = async (request) => {
+        const path = new URL(request.url).pathname;
+        if (path !== "/upload") return new Response(path);
+        const { value } = await request.body!.getReader().read(); // the start, then no more
+        return new Response(`refused after ${value!.length} bytes`, { status: 400 });
+      };
+      for (const framing of ["length", "chunked"]) {
+        for (const kind of KINDS) {
+          const c = open(partial, { maxDrainSize: 1000 }, kind);
+          const label = `${framing}, ${kind}`;
+          try {
+            const start = "s".repeat(100), rest = "r".repeat(10_000);
+            c.send(
+              framing === "length"
+                ? `POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10100\r\n\r\n${start}`
+                : `POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n64\r\n${start}\r\n`,
+            );
+            const response = (await c.next())!;
+            assert.equal(response.status, 400, label);
+            assert.equal(textOf(response.body), "refused after 100 bytes", label);
+            assert.equal(response.headers.get("connection"), null, label);
+            c.send(framing === "length" ? rest : `2710\r\n${rest}\r\n0\r\n\r\n`);
+            c.send(get("/next"));
+            assert.equal(textOf((await c.next())!.body), "/next", label);
+          } finally {
+            await c.close();
+          }
+        }
+      }
+    },
+  );
+
   // The reviewer's cases (curl and a raw socket): a handler that answers without reading a
   // chunked body, and GET /next pipelined after it. The response was a keep-alive one, then
   // the connection closed with GET /next unanswered; a server that closes must say `close`
