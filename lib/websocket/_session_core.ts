@@ -535,9 +535,13 @@ export class SessionCore {
     }
     if (this.#state === OPEN) {
       this.#closing();
-      // Echo the code (RFC 6455 §5.5.1); a close without a code is answered without one.
+      // Echo the code (RFC 6455 §5.5.1), and the reason, as ws and Deno's own server do: a
+      // browser that closed reports the reason of the answer. A close without a code is
+      // answered without one.
       this.send(
-        payload.code === CloseCode.NoStatusReceived ? Frame.close() : Frame.close(payload.code),
+        payload.code === CloseCode.NoStatusReceived
+          ? Frame.close()
+          : Frame.close(payload.code, payload.reason),
       );
       this.#handler!.end();
     }

@@ -260,8 +260,12 @@ const MAX_PONGS_WAITING = 8;
  *   through the ping timeout): read or cancel `incoming`. A write resolves when the transport
  *   accepted the bytes.
  * - **Closing**: {@linkcode close} sends a close frame and waits up to `timeout` for the
- *   peer's; a close from the peer is answered with the same code. A server then ends the
- *   transport; a client waits up to `timeout` for the server to. `incoming` ends normally.
+ *   peer's; a close from the peer is answered at once with the same code and reason. A server
+ *   then ends the transport; a client waits up to `timeout` for the server to. `incoming`
+ *   ends normally, after the messages that came before the close: they can be read but no
+ *   longer answered (a send rejects: the session is closed), also when they came in the same
+ *   read as the close. (ws answers the close after its `message` listeners ran for the data
+ *   before it, so a listener that replies at once gets its reply out first.)
  * - **Failures**: a protocol violation sends the close code it calls for (1002, 1007, 1009),
  *   a ping timeout 1011; a transport that ends without a close frame gives 1006. `incoming`
  *   errors with the {@linkcode WebSocketError} after the messages received before it. After

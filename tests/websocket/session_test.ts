@@ -406,7 +406,7 @@ Deno.test("WebSocketSession", async (t) => {
   });
 
   await t.step(
-    "answers the peer's close with its code and ends the transport (server)",
+    "answers the peer's close with its code and reason and ends the transport (server)",
     async () => {
       const { session, peer } = open();
       const reader = session.incoming.getReader();
@@ -414,7 +414,8 @@ Deno.test("WebSocketSession", async (t) => {
       assert.equal((await reader.read()).value, "last");
       assert.deepEqual(await reader.read(), { done: true, value: undefined });
       await sending;
-      assert.deepEqual(await nextClose(peer), { code: 4000, reason: "" });
+      // The reason is echoed too, as ws and Deno's own server do (a browser reports it).
+      assert.deepEqual(await nextClose(peer), { code: 4000, reason: "bye" });
       await assertEnded(peer);
       assert.deepEqual(await session.closed, { code: 4000, reason: "bye", wasClean: true });
     },
@@ -1120,7 +1121,7 @@ Deno.test("WebSocketSession", async (t) => {
       assert.deepEqual(await replies.read(), { done: true, value: undefined });
       await echo;
       assert.deepEqual(await server.closed, { code: 4005, reason: "bye", wasClean: true });
-      assert.deepEqual(await closed, { code: 4005, reason: "", wasClean: true });
+      assert.deepEqual(await closed, { code: 4005, reason: "bye", wasClean: true });
     },
   );
 });
