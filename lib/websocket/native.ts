@@ -306,6 +306,17 @@ function queuedSize(message: Message): number {
  * data, as RFC 6455 §5.5.1 allows it to. The wire engine reads past such data and reports the
  * peer's close.
  *
+ * Violations Deno 2.9 lets through (measured against a raw client; a bare
+ * `Deno.upgradeWebSocket` server behaves the same, and the wire engine fails each with the
+ * code RFC 6455 calls for): unmasked frames from the client are taken (§5.1 says fail);
+ * control frames whose length is written in 16 bits are taken; a close whose reason makes
+ * its payload longer than 125 bytes is taken and echoed, so Deno's own answer breaks §5.5; a
+ * new data frame inside an unfinished fragmented message is ignored while both leave `fin`
+ * unset, and drops the connection when the second one sets it (§5.4 says fail with 1002);
+ * and a fragmented text whose last fragment ends inside a UTF-8 sequence reaches `incoming`
+ * without those last bytes, and without an error (§8.1 says fail with 1007): the session is
+ * handed the text, not its bytes, so it cannot tell.
+ *
  * @example A session whose socket never opens ends with 1006 after `timeout`
  * ```ts
  * import { NativeWebSocketSession } from "@wirestream/wirestream";
