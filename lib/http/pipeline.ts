@@ -561,8 +561,9 @@ class WireInfo implements HandlerInfo {
  *
  * - Requests are parsed strictly (RFC 9112; see `parseRequestHead` and `findHeadEnd`) with
  *   limits; a bad head is answered with its status (400, 414, 431, 505…) and the connection
- *   closes. Bodies are framed by Content-Length or chunked coding; both at once, or several
- *   differing lengths, are refused (no smuggling).
+ *   closes. Bodies are framed by Content-Length or chunked coding; both at once, several
+ *   differing lengths, or a Transfer-Encoding with an empty element (`chunked,`, which Node,
+ *   `Deno.serve` and Go refuse too) are refused (no smuggling).
  * - `request.url` comes from `Host` and the target, or from an absolute-form target alone,
  *   whose authority then also replaces the `Host` the handler sees (RFC 9112 §3.2.2).
  * - Up to `maxPipelined` handlers run at once for a pipelining client; responses are written
@@ -1437,8 +1438,14 @@ class Pipeline {
       if (!http11) {
         return this.#refuse(400, "Cannot serve request: Transfer-Encoding in an HTTP/1.0 request");
       }
-      const codings = transferEncoding.split(",").map((c) => trimOws(c).toLowerCase())
-        .filter((c) => c !== "");
+      const codings = transferEncoding.split(",").map((c) => trimOws(c).toLowerCase());
+      if (codings.includes("")) {
+        // RFC 9110 §5.6.1 asks a recipient to ignore empty list elements, but a proxy in
+        // front that does not (Node's llhttp, hyper under Deno.serve and Go's net/http all
+        // refuse them) may frame `chunked,` otherwise, and a body framed two ways is a
+        // smuggled request. No client sends one.
+        return this.#refuse(400, "Cannot serve request: Transfer-Encoding has an empty element");
+      }
       if (codings.at(-1) !== "chunked") {
         return this.#refuse(400, "Cannot serve request: chunked is not the last transfer coding");
       }

@@ -356,6 +356,23 @@ const REFUSED: [string, string, number][] = [
     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n",
     400,
   ],
+  // Empty list elements, which RFC 9110 §5.6.1 would have ignored: refused, as Node, Deno.serve
+  // and Go do, so that a proxy in front cannot frame the body otherwise (a review's case).
+  [
+    "Transfer-Encoding: chunked, (an empty element)",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "Transfer-Encoding: , chunked (an empty element)",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: , chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
+  [
+    "two Transfer-Encoding fields, one empty",
+    "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    400,
+  ],
   [
     "Transfer-Encoding: chunked, chunked",
     "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n",
