@@ -2282,8 +2282,10 @@ class Pipeline {
       if (this.#outSize >= SMALL_BODY) await this.#flush();
     };
     try {
-      await this.#flush(); // the head goes out now: a stream's first chunk may take its time
       for (const part of parts) await send(part);
+      // The head, and what the read-ahead took, go out now, before the wait for more: a
+      // stream's next chunk may take its time (an event stream after its greeting).
+      await this.#flush();
       while (true) {
         const result = pending ?? reader.read();
         pending = null;

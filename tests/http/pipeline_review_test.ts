@@ -159,6 +159,34 @@ Deno.test("startConnectionPipeline (review regressions)", async (t) => {
     await within(c.pipeline.finished, 3000, "finished");
   });
 
+  await t.step("writes the chunks a stream had ready at once before waiting for more", async () => {
+    // Review (held.ts, latency.ts): an SSE greeting, or chunks ready when the handler answered,
+    // were taken by the read-ahead and then held until the stream's next chunk: forever for
+    // a stream that then waits.
+    for (const ready of [["connected"], ["one", "two"]]) {
+      let push!: (chunk: string) => void;
+      const c = open(() =>
+        new Response(
+          new ReadableStream<string>({
+            start(controller) {
+              for (const chunk of ready) controller.enqueue(chunk);
+              push = (s) => controller.enqueue(s);
+            },
+          }).pipeThrough(new TextEncoderStream()),
+        )
+      );
+      c.send(GET);
+      await delay(100);
+      const sent = ready.map((chunk) => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join("");
+      assert.ok(c.text.endsWith(`\r\n\r\n${sent}`), JSON.stringify(c.text));
+      push("later");
+      await delay(20);
+      assert.match(c.text, /5\r\nlater\r\n$/);
+      c.end();
+      await within(c.pipeline.finished, 3000, "finished");
+    }
+  });
+
   await t.step("sends 100 Continue to an echo that returned before reading", async () => {
     const c = open((request) => new Response(request.body));
     c.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
