@@ -91,7 +91,8 @@ export function methodCaseProblem(method: string, upper = method.toUpperCase()):
 
 /**
  * The fields of the connection and of the message's framing: the engine writes them itself (a
- * handler's are dropped), and none may be a trailer (RFC 9110 §6.5.1). Internal.
+ * handler's are dropped, but for its Upgrade, which goes out with its connection option), and
+ * none may be a trailer (RFC 9110 §6.5.1). Internal.
  */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",

@@ -579,9 +579,20 @@ class WireInfo implements HandlerInfo {
  *   get 501, and so does a method that is `DELETE`, `GET`, `HEAD`, `OPTIONS`, `POST` or `PUT`
  *   in another case (`head`, `Post`), which a `Request` would report upper-cased, so `head`
  *   would be framed as `HEAD`. Other methods reach the handler as sent (`PURGE`, `propfind`).
+ * - The engine writes the framing and the connection's fields itself: the handler's
+ *   `Connection`, `Keep-Alive`, `Transfer-Encoding`, `TE`, `Trailer` and `Proxy-Connection`,
+ *   and the fields its `Connection` names, are not sent (RFC 9110 §7.6.1); its
+ *   `Connection: close` closes the connection after the response. Its `Upgrade` goes out
+ *   with the `upgrade` connection option (RFC 9110 §7.8; a 426 must carry one). Custom reason
+ *   phrases go out as given; a `Date` is added unless the handler set one.
+ * - A `Content-Length` the handler set frames the body; when the body is all there at once
+ *   and has another length, the response is a handler error (an empty 500, and the
+ *   connection closes: `Deno.serve` sends the body's own length, Node's http server the wrong
+ *   one), and a body that streams past it or ends short of it is cut.
  * - A `HEAD` is answered with the head a `GET` would get: its `Content-Length` is the one the
- *   handler set, else the body's when the body is all there at once. A 204 or 304, to `GET` or
- *   `HEAD`, carries no `Content-Length`, and one the handler set is dropped (RFC 9110 §8.6).
+ *   handler set (unchecked: the body is not read), else the body's when the body is all there
+ *   at once. A 204 or 304, to `GET` or `HEAD`, carries no `Content-Length`, and one the
+ *   handler set is dropped (RFC 9110 §8.6); a 205 has `Content-Length: 0` and no body.
  * - A response that cannot be written as it is — `Response.error()`, a status outside 200–599
  *   (which a `Response` subclass can report), a body already read or locked — is a handler
  *   error: `onError`'s answer, or an empty 500. So is a body that fails, or gives a chunk that
@@ -2083,6 +2094,13 @@ class Pipeline {
     let declared = userLength !== null && DIGITS.test(userLength) ? Number(userLength) : -1;
     if (declared > Number.MAX_SAFE_INTEGER) declared = -1;
     const content = response.body;
+    if (status === 205) {
+      // A 205 has no content (RFC 9110 §15.3.6; a Response refuses a body with it, but a
+      // subclass may report 205 over one): its body is dropped, its length is 0, for a HEAD too.
+      content?.cancel().catch(() => {});
+      this.#pushHead(close, slot.version, 0);
+      return !close;
+    }
     if (noBody) {
       // 204 and 304 go out with no Content-Length, to GET and HEAD alike, and the handler's
       // is dropped (a 1xx never gets here: see unsendable): "A server MUST NOT send a
@@ -2341,6 +2359,8 @@ class Pipeline {
   #headDate = false;
   #headConnection: string | null = null;
   #headLength: string | null = null;
+  /** The handler's Upgrade field, written with an `upgrade` connection option (see #pushHead). */
+  #headUpgrade: string | null = null;
 
   /**
    * Collects a response's status line and fields for #pushHead. `forEach` reads the header
@@ -2350,7 +2370,7 @@ class Pipeline {
     this.#headLine = statusLine(status, response.statusText);
     this.#fields = 0;
     this.#headDate = false;
-    this.#headConnection = this.#headLength = null;
+    this.#headConnection = this.#headLength = this.#headUpgrade = null;
     response.headers.forEach(this.#collectField);
     const connection = this.#headConnection;
     if (connection !== null) {
@@ -2358,7 +2378,10 @@ class Pipeline {
       const names = this.#names, values = this.#values;
       let kept = 0;
       for (let i = 0; i < this.#fields; i++) {
-        if (hasToken(connection, names[i]!)) continue;
+        if (hasToken(connection, names[i]!)) {
+          if (names[i] === "date") this.#headDate = false; // ours goes out instead
+          continue;
+        }
         names[kept] = names[i]!;
         values[kept++] = values[i]!;
       }
@@ -2370,6 +2393,7 @@ class Pipeline {
     if (HOP_BY_HOP.has(name)) {
       if (name === "connection") this.#headConnection = value;
       else if (name === "content-length") this.#headLength = value;
+      else if (name === "upgrade") this.#headUpgrade = value;
       return;
     }
     if (name === "date") this.#headDate = true;
@@ -2391,6 +2415,7 @@ class Pipeline {
     for (let i = 0; i < this.#fields; i++) names[i] = values[i] = "";
     this.#fields = 0;
     this.#headDate = false; // so that our own Date goes out
+    this.#headUpgrade = null;
     this.#pushHead(close, version, 0);
   }
 
@@ -2419,7 +2444,16 @@ class Pipeline {
     const line = this.#headLine, names = this.#names, values = this.#values, fields = this.#fields;
     const date = this.#headDate ? "" : dateLine();
     const digits = length >= 0 ? String(length) : "";
-    const connection = close ? CLOSE_LINE : version === "HTTP/1.0" ? KEEP_ALIVE_LINE : "";
+    let connection = close ? CLOSE_LINE : version === "HTTP/1.0" ? KEEP_ALIVE_LINE : "";
+    const upgrade = this.#headUpgrade;
+    if (upgrade !== null) {
+      // The handler's Upgrade (a 426 must send one, any response may: RFC 9110 §7.8, §15.5.22),
+      // with the `upgrade` connection option its sender must add.
+      this.#headUpgrade = null;
+      connection = `${
+        connection === "" ? "connection: " : connection.slice(0, -2) + ", "
+      }upgrade\r\nupgrade: ${upgrade}\r\n`;
+    }
     let size = line.length + date.length + connection.length + 2;
     for (let i = 0; i < fields; i++) size += names[i]!.length + values[i]!.length + 4;
     if (length >= 0) size += CONTENT_LENGTH.length + digits.length + 2;

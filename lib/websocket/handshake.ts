@@ -255,7 +255,8 @@ export interface UpgradeInfo {
  * @param request The request (a `Request`, or its method, headers and version).
  * @param options The supported subprotocols and the Origin check.
  * @returns The key, the accept value, the agreed subprotocol and the origin.
- * @throws {HttpError} 426 with `Sec-WebSocket-Version: 13` for another version, 403 for an
+ * @throws {HttpError} 426 with `Sec-WebSocket-Version: 13` (and `Upgrade: websocket`) for
+ * another version, 403 for an
  * origin refused, 400 for anything else.
  *
  * @example Validating a request
@@ -340,8 +341,10 @@ export function checkUpgradeRequest(
     throw new HttpError(400, "Cannot upgrade: Sec-WebSocket-Key is not the base64 of 16 bytes");
   }
   if (headers.get("sec-websocket-version")?.trim() !== "13") {
+    // A 426 names the protocol to upgrade to (RFC 9110 §15.5.22), with the connection option
+    // that goes with it (§7.8).
     throw new HttpError(426, "Cannot upgrade: Sec-WebSocket-Version is not 13", {
-      headers: { "sec-websocket-version": "13" },
+      headers: { "sec-websocket-version": "13", upgrade: "websocket", connection: "upgrade" },
     });
   }
   const origin = headers.get("origin");

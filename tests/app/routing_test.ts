@@ -277,6 +277,7 @@ Deno.test("Routing", async (t) => {
             });
             assert.equal(version.status, 426);
             assert.equal(version.headers.get("sec-websocket-version"), "13");
+            assert.equal(version.headers.get("upgrade"), "websocket"); // RFC 9110 §15.5.22
             await version.body?.cancel();
             const extensions = await at("/chat", {
               headers: {

@@ -1388,6 +1388,90 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  // A review's cases (basic.ts upg426, edge.ts dateconn and sub), against Deno.serve.
+  await t.step(
+    "sends the handler's Upgrade with the upgrade connection option: a 426 must carry one",
+    async () => {
+      const c = open(() =>
+        new Response("need tls", {
+          status: 426,
+          headers: { upgrade: "TLS/1.2, HTTP/1.1", connection: "Upgrade" },
+        })
+      );
+      try {
+        c.send(get("/a") + get("/b", "Connection: close"));
+        for (const connection of ["upgrade", "close, upgrade"]) {
+          const response = (await c.next())!;
+          assert.equal(response.status, 426);
+          // RFC 9110 §15.5.22: "The server MUST send an Upgrade header field in a 426
+          // response"; §7.8: its sender "MUST also send an upgrade connection option".
+          assert.deepEqual(response.fields.filter(([n]) => n === "upgrade"), [[
+            "upgrade",
+            "TLS/1.2, HTTP/1.1",
+          ]]);
+          assert.deepEqual(response.fields.filter(([n]) => n === "connection"), [[
+            "connection",
+            connection,
+          ]]);
+          assert.equal(textOf(response.body), "need tls");
+        }
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step("adds its own Date when the handler's is one its Connection names", async () => {
+    const c = open(() =>
+      new Response("x", {
+        headers: { date: "Sun, 06 Nov 1994 08:49:37 GMT", connection: "date" },
+      })
+    );
+    try {
+      c.send(get("/"));
+      const response = (await c.next())!;
+      const dates = response.fields.filter(([n]) => n === "date");
+      assert.equal(dates.length, 1); // RFC 9110 §6.6.1: an origin server with a clock sends one
+      assert.ok(Math.abs(Date.parse(dates[0]![1]) - Date.now()) < 5000, dates[0]![1]);
+    } finally {
+      await c.close();
+    }
+  });
+
+  await t.step(
+    "sends no content in a 205 that a Response subclass reports over a body",
+    async () => {
+      let cancelled = false;
+      class ResetContent extends Response {
+        override get status(): number {
+          return 205;
+        }
+      }
+      const c = open(() =>
+        new ResetContent(
+          new ReadableStream({
+            start: (controller) => controller.enqueue(utf8("oops-body")),
+            cancel: () => void (cancelled = true),
+          }),
+        )
+      );
+      try {
+        c.send(get("/") + get("/", "Connection: close"));
+        for (let i = 0; i < 2; i++) {
+          const response = (await c.next())!;
+          assert.equal(response.status, 205);
+          assert.equal(response.headers.get("content-length"), "0"); // RFC 9110 §15.3.6
+          assert.equal(response.body.length, 0);
+        }
+        await c.expectClosed();
+        assert.ok(cancelled);
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   await t.step("keeps an HTTP/1.0 connection alive when asked, with Content-Length", async () => {
     const c = open(pathHandler);
     try {

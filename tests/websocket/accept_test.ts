@@ -106,7 +106,8 @@ async function expectAnswer(
   assert.equal(error!.status, status);
   assert.match(response, new RegExp(`^HTTP/1\\.1 ${status} `), response);
   const [responseHead, body] = response.split("\r\n\r\n");
-  assert.match(responseHead!, /\r\nconnection: close(\r\n|$)/i);
+  // A 426 also carries the upgrade option that goes with its Upgrade (RFC 9110 §7.8).
+  assert.match(responseHead!, /\r\nconnection: close(, upgrade)?(\r\n|$)/i);
   const length = /\r\ncontent-length: (\d+)/i.exec(responseHead!);
   assert.ok(length !== null, "no content-length");
   assert.equal(Number(length[1]), utf8.encode(body!).length);
@@ -249,6 +250,7 @@ Deno.test("acceptWebSocket", async (t) => {
     );
     assert.match(response, /^HTTP\/1\.1 426 Upgrade Required\r\n/);
     assert.match(response, /\r\nsec-websocket-version: 13\r\n/i);
+    assert.match(response, /\r\nupgrade: websocket\r\n/i); // RFC 9110 §15.5.22
     assert.equal(closes, 1, "transport.close() was not called");
   });
 

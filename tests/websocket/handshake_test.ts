@@ -346,6 +346,9 @@ Deno.test("validateUpgradeRequest", async (t) => {
       const response = error.toResponse();
       assert.equal(response.status, 426);
       assert.equal(response.headers.get("sec-websocket-version"), "13");
+      // RFC 9110 §15.5.22: a 426 names the protocol, with its connection option (§7.8).
+      assert.equal(response.headers.get("upgrade"), "websocket");
+      assert.equal(response.headers.get("connection"), "upgrade");
       await response.body?.cancel();
     }
   });

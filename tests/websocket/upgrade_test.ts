@@ -314,8 +314,14 @@ Deno.test("upgradeWebSocket", async (t) => {
           assert.match(textOf(response.body), /^Cannot upgrade: /, name);
           if (status === 426) {
             assert.equal(response.headers.get("sec-websocket-version"), "13", name);
+            // RFC 9110 §15.5.22, with the connection option that goes with it (§7.8).
+            assert.equal(response.headers.get("upgrade"), "websocket", name);
           }
-          assert.equal(response.headers.get("connection"), null, `${name}: the connection is kept`);
+          assert.equal(
+            response.headers.get("connection"),
+            status === 426 ? "upgrade" : null,
+            `${name}: the connection is kept`,
+          );
         }
         await c.send("GET /plain HTTP/1.1\r\nHost: a\r\n\r\n");
         assert.equal(textOf((await c.next())!.body), "plain");
