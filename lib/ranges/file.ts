@@ -1,7 +1,7 @@
 // Copyright 2026 the wirestream authors. MIT license.
 /**
- * Serving a file with ranges: `serveRanges` over one handle of the file, opened before the
- * answer and kept until its body ends, with a seek per range; and a small table of media types.
+ * Serving a file with ranges: `serveRanges` over one handle of the file, opened on the body's
+ * first read and kept until it ends, with a seek per range; and a small table of media types.
  *
  * @module
  */
@@ -106,7 +106,8 @@ export interface ServeFileOptions
 
 /**
  * Answers a `GET` or `HEAD` with the file at `path` as {@linkcode serveRanges} does (200,
- * 206, multipart 206, 416, 304, 412, `If-Range`), after a `Deno.stat` and a `Deno.open`:
+ * 206, multipart 206, 416, 304, 412, `If-Range`), after a `Deno.stat` and a `Deno.open` that
+ * is closed before the answer is made:
  *
  * - A missing path (or one through a file) gets 404, and so does anything but a regular
  *   file (a directory or a FIFO among them, which is never opened); one the process may not
@@ -114,17 +115,18 @@ export interface ServeFileOptions
  * - `Last-Modified` is the file's modification time; `ETag` is made of its size and that
  *   time unless `etag` says otherwise; `Content-Type` comes from the extension through
  *   {@linkcode MEDIA_TYPES} unless `contentType` says otherwise.
- * - The body reads the handle opened for the answer, seeking to each range and reading it
- *   `chunkSize` bytes at a time as the client takes them: a file is never loaded whole. So a
- *   file replaced while it is served (a new file renamed over it, as deploys do, or the file
- *   removed) is sent whole as it was, as nginx does, matching the answer's `ETag` and
- *   length. A file rewritten in place (its size or time changed) fails the body rather than
- *   mixing two versions: each range checks it when it starts and again before its last
- *   chunk.
- * - The handle is closed at once for an answer without the file's bytes (HEAD, 304, 412,
- *   416, an empty file), and otherwise when the body ends, fails, or is cancelled (the client
- *   went away). Every engine reads or cancels the body of the response a handler returns; a
- *   body dropped without either keeps its handle until it is garbage-collected.
+ * - The body opens the file on its first read (so an answer never read holds no handle) and
+ *   checks that it is still the file the answer describes (its inode, size and time): a file
+ *   replaced or changed after the answer was made fails the body rather than send other
+ *   bytes under the answer's `ETag` and length. Every range then reads that one handle,
+ *   seeking to it and reading `chunkSize` bytes at a time as the client takes them (a file
+ *   is never loaded whole), so a file renamed over or removed while the body is read (as
+ *   deploys do) is sent whole as it was, as nginx does. A file rewritten in place fails the
+ *   body rather than mixing two versions: each range checks it when it starts and again
+ *   before its last chunk.
+ * - The handle is closed when the body ends, fails, or is cancelled (the client went away);
+ *   every engine reads or cancels the body of the response a handler returns. A body read in
+ *   part and then dropped without a cancel keeps its handle until it is garbage-collected.
  *
  * Without `root`, the path is used as it is. A handler that maps URLs to files must give the
  * folder as `root` and the part of the URL as `path`: route parameters are percent-decoded,
@@ -195,7 +197,6 @@ export async function serveFile(
     failure(request, 404, "Cannot serve file: not found", new Headers(options.headers));
   const name = path; // the media type follows the name asked for, not a link's target
   let info: Deno.FileInfo;
-  let file: Deno.FsFile | undefined;
   try {
     if (root !== undefined) {
       const inside = await confine(root, path as string);
@@ -205,11 +206,11 @@ export async function serveFile(
     // Stat first: opening a FIFO to read waits for a writer, so only a regular file is opened.
     if (!(await Deno.stat(path)).isFile) return notFound();
     // Then open it before answering: a stat passes for a file the process may not read, which
-    // would get 200 and a body that fails. The body reads this handle (see closeWhenDone).
-    file = await Deno.open(path, { read: true });
+    // would get 200 and a body that fails. This handle only gives the info: the body opens
+    // its own on its first read (see FileSource), so an answer never read holds nothing.
+    using file = await Deno.open(path, { read: true });
     info = await file.stat();
   } catch (error) {
-    file?.close();
     if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
       return notFound();
     }
@@ -218,68 +219,90 @@ export async function serveFile(
     }
     throw error;
   }
-  const handle = file;
-  let response: Response;
-  try {
-    if (!info.isFile) { // replaced by something else between the stat and the open
-      handle.close();
-      return notFound();
-    }
-    const mtime = info.mtime?.getTime();
-    const etag = options.etag === undefined
-      ? mtime === undefined ? undefined : `"${info.size.toString(16)}-${mtime.toString(16)}"`
-      : options.etag ?? undefined;
-    response = serveRanges(request, {
-      size: info.size,
-      open: (range) => readRange(handle, range, info, chunkSize),
-      contentType: options.contentType ?? mediaTypeOf(name),
-      etag,
-      lastModified: info.mtime ?? undefined,
-      ...(options.maxRanges === undefined ? {} : { maxRanges: options.maxRanges }),
-      ...(options.headers === undefined ? {} : { headers: options.headers }),
-    });
-  } catch (error) {
-    handle.close();
-    throw error;
-  }
+  if (!info.isFile) return notFound(); // replaced by something else between the stat and the open
+  const mtime = info.mtime?.getTime();
+  const etag = options.etag === undefined
+    ? mtime === undefined ? undefined : `"${info.size.toString(16)}-${mtime.toString(16)}"`
+    : options.etag ?? undefined;
+  const source = new FileSource(path, info);
+  const response = serveRanges(request, {
+    size: info.size,
+    open: (range) => readRange(source, range, chunkSize),
+    contentType: options.contentType ?? mediaTypeOf(name),
+    etag,
+    lastModified: info.mtime ?? undefined,
+    ...(options.maxRanges === undefined ? {} : { maxRanges: options.maxRanges }),
+    ...(options.headers === undefined ? {} : { headers: options.headers }),
+  });
   // Only a 200 or 206 body reads the file: a 416's body is its message.
   const body = response.body;
-  if (body === null || (response.status !== 200 && response.status !== 206)) {
-    handle.close();
-    return response;
-  }
-  return new Response(closeWhenDone(body, handle), response);
+  if (body === null || (response.status !== 200 && response.status !== 206)) return response;
+  return new Response(closeWhenDone(body, source), response);
 }
 
 /**
- * Closes the handles of bodies garbage-collected unread and never cancelled (a handler that
- * dropped the response): a Deno.FsFile is not closed by the collector.
+ * The file of one answer's body: opened on the body's first read, checked to be the file the
+ * answer describes (its inode, size and time), and then read by every range, so that a file
+ * renamed over or removed midway does not cut the body. Closed once, by closeWhenDone.
  */
-const unread = new FinalizationRegistry<Deno.FsFile>((file) => {
-  try {
-    file.close();
-  } catch {
-    // closed already
+class FileSource {
+  readonly path: string | URL;
+  readonly info: Deno.FileInfo;
+  #file: Deno.FsFile | null = null;
+  #closed = false;
+
+  constructor(path: string | URL, info: Deno.FileInfo) {
+    this.path = path;
+    this.info = info;
   }
-});
+
+  /** The open file; the first call opens it. Ranges call it one after another. */
+  async file(): Promise<Deno.FsFile> {
+    if (this.#file !== null) return this.#file;
+    const file = await Deno.open(this.path, { read: true });
+    try {
+      if (this.#closed) throw new Error("Cannot read file: the body was closed");
+      const now = await file.stat();
+      if (changed(now, this.info)) throw changedError(this.info, now);
+      if (this.#closed) throw new Error("Cannot read file: the body was closed");
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+    return this.#file = file;
+  }
+
+  /** Closes the file if it was opened; later calls do nothing. */
+  close(): void {
+    this.#closed = true;
+    const file = this.#file;
+    this.#file = null;
+    file?.close();
+  }
+}
 
 /**
- * `body`, which reads `file`, as a stream that closes `file` once `body` ended, failed or was
- * cancelled (after the cancel, so after any read under way), or was dropped unread.
+ * Closes the files of bodies garbage-collected without being read to their end or cancelled (a
+ * handler or middleware that read some of a response, then dropped it): a Deno.FsFile is not
+ * closed by the collector.
+ */
+const dropped = new FinalizationRegistry<FileSource>((source) => source.close());
+
+/**
+ * `body`, which reads `source`, as a stream that closes `source` once `body` ended or failed,
+ * once a cancel of `body` finished (so after any read under way), or when it was dropped.
  */
 function closeWhenDone(
   body: ReadableStream<Uint8Array>,
-  file: Deno.FsFile,
+  source: FileSource,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  let open = true;
-  const close = () => {
-    if (!open) return;
-    open = false;
-    unread.unregister(token);
-    file.close();
-  };
   const token = {};
+  let cancelling = false;
+  const close = () => {
+    dropped.unregister(token);
+    source.close();
+  };
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
       let result: ReadableStreamReadResult<Uint8Array>;
@@ -290,13 +313,16 @@ function closeWhenDone(
         throw error;
       }
       if (result.done) {
-        close();
+        // A cancel settles the read under way as done at once, before the range's own read
+        // of the file settled: the cancel closes the file when it finished.
+        if (!cancelling) close();
         controller.close();
       } else {
         controller.enqueue(result.value);
       }
     },
     async cancel(reason) {
+      cancelling = true;
       try {
         await reader.cancel(reason);
       } finally {
@@ -304,7 +330,7 @@ function closeWhenDone(
       }
     },
   }, { highWaterMark: 0 });
-  unread.register(stream, file, token);
+  dropped.register(stream, source, token);
   return stream;
 }
 
@@ -349,30 +375,28 @@ function mediaTypeOf(path: string | URL): string {
 }
 
 /**
- * The bytes of `range` of `file`, read from a seek: checked against `info` when the range
- * starts and again before its last chunk. The file stays open (see closeWhenDone); cancel
- * waits for a read under way.
+ * The bytes of `range` of `source`'s file, read from a seek: the file is checked against the
+ * answer's when the range starts and again before its last chunk. The file stays open for the
+ * next range (see closeWhenDone); cancel waits for a read under way.
  */
-function readRange(
-  file: Deno.FsFile,
-  range: ByteRange,
-  info: Deno.FileInfo,
-  chunkSize: number,
-): RangeSource {
+function readRange(source: FileSource, range: ByteRange, chunkSize: number): RangeSource {
+  const info = source.info;
+  let file: Deno.FsFile | null = null;
   let left = range.last - range.first + 1;
-  let started = false;
   let cancelled = false;
   let pending: Promise<void> | null = null;
-  const check = async () => {
+  const check = async (file: Deno.FsFile) => {
     const now = await file.stat();
     if (changed(now, info)) throw changedError(info, now);
   };
   const step = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
-    if (!started) {
-      // Rewritten in place since the answer was made: its size or time moved.
-      await check();
-      await file.seek(range.first, Deno.SeekMode.Start);
-      started = true;
+    if (file === null) {
+      const opened = await source.file();
+      // Rewritten in place since the answer was made, or since the range before: its size or
+      // time moved.
+      await check(opened);
+      await opened.seek(range.first, Deno.SeekMode.Start);
+      file = opened;
       if (cancelled) return;
     }
     const buffer = new Uint8Array(Math.min(chunkSize, left));
@@ -384,7 +408,7 @@ function readRange(
       // A file rewritten in place keeps its size, and reads after the first give the new
       // bytes: check it again before the last chunk goes out, so that a body that mixes two
       // versions fails instead of ending.
-      await check();
+      await check(file);
       if (cancelled) return;
       controller.enqueue(buffer.subarray(0, read));
       return controller.close();
