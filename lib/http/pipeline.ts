@@ -151,7 +151,11 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    * wait for the rest of it. A body the handler was still reading when its response went out
    * (it holds a reader, or pipes the body into its response) is not held to this: that
    * response keeps the connection, so what the handler leaves of it is drained whole, within
-   * `maxBodySize`, `bodyTimeout` and `minBodyRate`.
+   * `maxBodySize`, `bodyTimeout` and `minBodyRate`: the bounds of a handler that reads it.
+   * The drain starts once the response was written, so a handler that reads on after that
+   * (answers 202, then stores the upload) competes with it: its read fails with a
+   * `TypeError` once the drain took some. Read the body before the response is written, or
+   * make the body part of the response (an echo, a transform of it).
    *
    * @default {262144}
    */
@@ -1672,6 +1676,14 @@ class Pipeline {
         }
         try {
           const chunk = await this.#readBody(body);
+          if (body.dropped) {
+            // The drain took bytes while this read waited (see #drain): what it got, or the
+            // end it saw, would pass a body with a hole in it for whole.
+            controller.error(
+              new TypeError("Cannot read request body: it was dropped after the response"),
+            );
+            return;
+          }
           if (chunk !== null) controller.enqueue(chunk);
           if (body.done) controller.close();
         } catch (error) {

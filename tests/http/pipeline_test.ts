@@ -2259,6 +2259,60 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  // A review's case (h_s10.ts): a handler that answers 202 and reads its body on. The drain
+  // after the response took pieces while the handler's read waited, and the handler's stream
+  // then ended normally, 1000 bytes short, or with a piece missing from its middle.
+  await t.step(
+    "fails a body read on after the answer once the drain took some, never ends it short",
+    async () => {
+      for (const framing of ["length", "chunked"]) {
+        const outcome = deferred<string>();
+        const background: Handler = (request) => {
+          if (new URL(request.url).pathname !== "/upload") return new Response("next");
+          const reader = request.body!.getReader();
+          (async () => {
+            let size = 0;
+            try {
+              for (let r = await reader.read(); !r.done; r = await reader.read()) {
+                size += r.value.length;
+                await delay(20);
+              }
+              outcome.resolve(`ended after ${size} bytes`);
+            } catch (error) {
+              outcome.resolve(`${(error as Error).name}: ${(error as Error).message}`);
+            }
+          })();
+          return new Response("accepted", { status: 202 });
+        };
+        const c = open(background, { maxDrainSize: 1000 });
+        try {
+          const piece = (p: string) =>
+            framing === "length" ? p.repeat(1000) : `3e8\r\n${p.repeat(1000)}\r\n`;
+          c.send(
+            framing === "length"
+              ? "POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 3000\r\n\r\n"
+              : "POST /upload HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+          );
+          c.send(piece("A"));
+          assert.equal((await c.next())!.status, 202);
+          await delay(50);
+          c.send(piece("B"));
+          await delay(50);
+          c.send(piece("C") + (framing === "length" ? "" : "0\r\n\r\n") + get("/next"));
+          assert.equal(textOf((await c.next())!.body), "next", framing);
+          const result = await within(outcome.promise, 5000, "the background read");
+          assert.ok(
+            result === "ended after 3000 bytes" ||
+              result === "TypeError: Cannot read request body: it was dropped after the response",
+            `${framing}: ${result}`,
+          );
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
   // The reviewer's cases (curl and a raw socket): a handler that answers without reading a
   // chunked body, and GET /next pipelined after it. The response was a keep-alive one, then
   // the connection closed with GET /next unanswered; a server that closes must say `close`
