@@ -153,7 +153,7 @@ export function connectWebSocket(
  * await writer.write(Frame.close(1000, "bye"));
  * assert.equal((await frames.read()).value!.opcode, 0x8); // the server's answering close
  * assert.equal((await frames.read()).done, true);
- * assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+ * assert.deepEqual(await session.closed, { code: 1000, reason: "bye", wasClean: true }); // echoed
  * await server.shutdown();
  * ```
  */
