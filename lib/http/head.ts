@@ -620,7 +620,9 @@ export function parseResponseHead(
  * @param limits The head limits.
  * @returns The head, or null when the stream ended before any byte of one.
  * @throws {HttpError} As {@linkcode findHeadEnd} and {@linkcode parseRequestHead}, and 400
- * when the stream ends inside the head.
+ * when the stream ends inside the head, or as soon as what came cannot begin one (a request
+ * line that does not begin with a method, a field line that does not begin with a name: a
+ * TLS handshake on a plain port), rather than when a timeout or limit is reached.
  */
 export async function readRequestHead(
   reader: BufferedReader,
@@ -639,7 +641,9 @@ export async function readRequestHead(
  * @param reader The buffered reader.
  * @param limits The head limits.
  * @returns The head.
- * @throws {HttpError} As {@linkcode parseResponseHead}, and 400 when the stream ends first.
+ * @throws {HttpError} As {@linkcode parseResponseHead}, and 400 when the stream ends first,
+ * or as soon as what came cannot begin a head (it does not begin with `HTTP/`, or a field line
+ * does not begin with a name).
  */
 export async function readResponseHead(
   reader: BufferedReader,
@@ -685,6 +689,47 @@ function skipEmptyLines(reader: BufferedReader): boolean {
   return skipped;
 }
 
+const HTTP_SLASH = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
+
+/**
+ * Why the bytes of a head not yet whole cannot begin one, or null: a peer that speaks another
+ * protocol (TLS, SSH) or sends binary data before a head's end is refused at once, not when
+ * the head's timeout or size limit is reached. Looks only at the start (a response's
+ * `HTTP/`, a request's method) and at the line under way (its field name), so each fill
+ * costs one partial line.
+ */
+function notAHead(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  kind: "request" | "response",
+): string | null {
+  if (kind === "response") {
+    for (let i = 0, n = Math.min(end - start, HTTP_SLASH.length); i < n; i++) {
+      if (bytes[start + i] !== HTTP_SLASH[i]) return "it does not begin with HTTP/";
+    }
+  }
+  let line = end;
+  while (line > start && bytes[line - 1] !== LF) line--;
+  if (line === start) {
+    if (kind === "response") return null;
+    // The method, a token up to its space (or the CR of an empty line before the request).
+    for (let i = start; i < end; i++) {
+      const c = bytes[i]!;
+      if (c === 0x20 || c === CR) break;
+      if (TCHAR[c] === 0) return "its request line does not begin with a method";
+    }
+    return null;
+  }
+  // A field name up to its colon (or the CR of the empty line that ends the head).
+  for (let i = line; i < end; i++) {
+    const c = bytes[i]!;
+    if (c === 0x3a || c === CR) break;
+    if (TCHAR[c] === 0) return "a field line does not begin with a field name";
+  }
+  return null;
+}
+
 /** Fills `reader` until a whole head is buffered; returns its end, or -1 at a clean end. */
 async function readHead(
   reader: BufferedReader,
@@ -703,6 +748,8 @@ async function readHead(
       kind,
     );
     if (end !== -1) return end;
+    const problem = notAHead(reader.buffer, reader.start, reader.end, kind);
+    if (problem !== null) throw new HttpError(400, `Cannot read ${kind} head: ${problem}`);
     scanned = Math.max(0, reader.length - 3); // the end may straddle the next fill
     if (!(await reader.fill())) {
       if (reader.length === 0 && reader.done) return -1;

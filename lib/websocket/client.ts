@@ -94,8 +94,10 @@ const MAX_INTERIM = 16;
  * `WWW-Authenticate`, `Sec-WebSocket-Version`…) when it answers with a final status other
  * than 101.
  * @throws {WebSocketError} 1002 when the answer is not a valid handshake (not an HTTP/1.x
- * response head within `maxHeadSize`, a wrong accept value, an `Upgrade` other than
- * `websocket`, a subprotocol or extension not offered), 1015 when the TLS handshake fails
+ * response head within `maxHeadSize`, told as soon as the bytes that came cannot begin one:
+ * another protocol's greeting does not wait for `timeout`; a wrong accept value, an `Upgrade`
+ * other than `websocket`, a subprotocol or extension not offered, more than 16 interim
+ * responses before it), 1015 when the TLS handshake fails
  * (an untrusted certificate), 1006 when the connection fails or ends before the answer, the
  * handshake times out, or `signal` aborts (before or while connecting; the cause is its
  * reason).

@@ -535,6 +535,35 @@ Deno.test("httpServer", async (t) => {
     });
   }
 
+  await t.step(
+    "raw socket: bytes that cannot begin a request get 400 as they come, not at headersTimeout",
+    async () => {
+      // A TLS ClientHello's first bytes (another protocol on the plain port), and a field line
+      // that is binary: each waited for a head's end until headersTimeout (408).
+      await using server = serve(handler, { headersTimeout: 10_000 });
+      for (
+        const bytes of [
+          Uint8Array.of(0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03),
+          utf8("GET / HTTP/1.1\r\nHost: a\r\n\x01\x02\x03"),
+        ]
+      ) {
+        const c = await dial(server.addr.port);
+        try {
+          const started = Date.now();
+          await c.send(bytes);
+          const response = (await c.next())!;
+          assert.equal(response.status, 400);
+          assert.match(textOf(response.body), /^Cannot read request head: /);
+          const took = Date.now() - started;
+          assert.ok(took < 2000, `${took} ms`);
+          await c.expectClosed();
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
   await t.step("raw socket: limits give 414, 431 and 413 (before the body is sent)", async () => {
     await using server = serve(handler, {
       maxRequestLineSize: 200,

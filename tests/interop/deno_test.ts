@@ -418,6 +418,33 @@ Deno.test("connectWebSocket refuses a bad handshake", async (t) => {
     });
   }
 
+  // A review (misc.ts, handshake.ts): answers that never end a head held the handshake for
+  // the whole timeout (15 s), then failed with 1006; ws and Deno's WebSocket fail at once.
+  const unending: [string, string][] = [
+    ["another protocol's banner (SSH)", "SSH-2.0-OpenSSH_9.6\r\n"],
+    ["a TLS alert", "\x15\x03\x03\x00\x02\x02\x46"],
+    [
+      "frames where the head should end",
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\x81\x05hello",
+    ],
+  ];
+  for (const [what, answer] of unending) {
+    await t.step(`with 1002 at once for ${what}, the connection left open`, async () => {
+      const server = rawServer(() => Promise.resolve(answer));
+      try {
+        const started = Date.now();
+        await assert.rejects(
+          connectWebSocket(server.url, { timeout: 10_000 }),
+          (e) => e instanceof WebSocketError && e.closeCode === 1002,
+        );
+        const took = Date.now() - started;
+        assert.ok(took < 2000, `${took} ms`);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
   await t.step("with 1006 when the server does not answer within timeout", async () => {
     const server = rawServer(null);
     try {
