@@ -7,6 +7,7 @@
  */
 
 import type { HandlerInfo } from "../http/pipeline.ts";
+import { refuseAuthority } from "./_authority.ts";
 import { RouteTable, type Routing } from "./routing.ts";
 
 /**
@@ -184,7 +185,10 @@ export class Application {
    *
    * @param request The request.
    * @param info What the engine tells about the connection, if anything.
-   * @returns The response of the route, or 404, 405 or the `OPTIONS` answer.
+   * @returns The response of the route, or 404, 405 or the `OPTIONS` answer; 400 for a
+   * request whose `Host` (or URL authority) is not a host and an optional port, as on the
+   * engines: `Deno.serve` builds `request.url` from `Host`, so a `Host` of `a/admin` would
+   * otherwise route `GET /x` as `/admin/x`.
    */
   readonly fetch: (request: Request, info?: ServeInfo) => Response | Promise<Response>;
   readonly #plugins = new Map<string, { plugin: Plugin<never, unknown>; instance: unknown }>();
@@ -207,7 +211,10 @@ export class Application {
     }
     const routing = new RouteTable(this, report);
     this.#routing = routing;
-    this.fetch = (request, info) => routing.handle(request, info);
+    // A Host that is no authority is refused here too: under `deno serve`, on Deno Deploy or
+    // with Deno.serve(app.fetch), no engine of ours checked it, and Deno builds the URL the
+    // routes match from it (a Host of `a/admin` would route `GET /x` as `/admin/x`).
+    this.fetch = (request, info) => refuseAuthority(request) ?? routing.handle(request, info);
   }
 
   /**

@@ -8,7 +8,8 @@
 
 import { checkLimit } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
-import { absoluteTargetParts, authorityProblem, methodCaseProblem } from "../http/head.ts";
+import { methodCaseProblem } from "../http/head.ts";
+import { refuseAuthority } from "./_authority.ts";
 import { DEFAULT_MAX_BODY_SIZE } from "../http/pipeline.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { Application, ServeInfo } from "./application.ts";
@@ -253,24 +254,6 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
 function refuseMethodCase(request: Request): Response | null {
   const problem = methodCaseProblem(request.method);
   return problem === null ? null : new HttpError(501, problem).toResponse();
-}
-
-/**
- * The 400 for a request whose `Host`, or the authority `Deno.serve` put in its URL, is not a
- * host and an optional port (the wire engine's check, `authorityProblem`); null for a valid
- * one. A URL that starts with the valid Host needs no second look: the common case.
- */
-function refuseAuthority(request: Request): Response | null {
-  const host = request.headers.get("host");
-  const url = request.url;
-  if (host !== null) {
-    const problem = authorityProblem("Host", host);
-    if (problem !== null) return new HttpError(400, problem).toResponse();
-    const at = url.indexOf("://") + 3;
-    if (url.startsWith(host, at) && url.charCodeAt(at + host.length) === 0x2f) return null;
-  }
-  const problem = authorityProblem("authority", absoluteTargetParts(url)?.[1] ?? "");
-  return problem === null ? null : new HttpError(400, problem).toResponse();
 }
 
 /** Settings of the {@linkcode WireEngine}: `httpServer`'s options besides the address. */

@@ -53,6 +53,30 @@ Deno.test("examples/deploy.ts under deno serve", async (t) => {
       }
     });
 
+    await t.step("a Host that is not an authority is refused, not routed (400)", async () => {
+      // A review: Deno.serve builds request.url from Host, so `GET /x` with this Host was
+      // routed as /health (behind a proxy that forwards Host, a path-based rule is bypassed).
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      try {
+        await conn.write(
+          new TextEncoder().encode(
+            "GET /x HTTP/1.1\r\nHost: 127.0.0.1/health?\r\nConnection: close\r\n\r\n",
+          ),
+        );
+        const answer = new TextDecoder().decode(
+          await within(new Response(conn.readable).bytes(), 5000, "the answer"),
+        );
+        assert.match(answer, /^HTTP\/1\.1 400 /);
+        assert.match(answer, /is not a valid authority/);
+      } finally {
+        try {
+          conn.close();
+        } catch {
+          // closed with its readable
+        }
+      }
+    });
+
     await t.step("a cross-site page is refused with 403", async () => {
       const ws = wsClient(`ws://127.0.0.1:${port}/ws`, [], { origin: "https://evil.example" });
       try {

@@ -1,0 +1,29 @@
+// Copyright 2026 the wirestream authors. MIT license.
+/**
+ * The check of a request's authority that the native engine and `Application.fetch` make:
+ * `Deno.serve` (under `deno serve` and Deno Deploy too) builds `request.url` from `Host`, so a
+ * `Host` of `a/admin` would route `GET /x` as `/admin/x`. Internal.
+ *
+ * @module
+ */
+
+import { HttpError } from "../http/error.ts";
+import { absoluteTargetParts, authorityProblem } from "../http/head.ts";
+
+/**
+ * The 400 for a request whose `Host`, or the authority `Deno.serve` put in its URL, is not a
+ * host and an optional port (the wire engine's check, `authorityProblem`); null for a valid
+ * one. A URL that starts with the valid Host needs no second look: the common case.
+ */
+export function refuseAuthority(request: Request): Response | null {
+  const host = request.headers.get("host");
+  const url = request.url;
+  if (host !== null) {
+    const problem = authorityProblem("Host", host);
+    if (problem !== null) return new HttpError(400, problem).toResponse();
+    const at = url.indexOf("://") + 3;
+    if (url.startsWith(host, at) && url.charCodeAt(at + host.length) === 0x2f) return null;
+  }
+  const problem = authorityProblem("authority", absoluteTargetParts(url)?.[1] ?? "");
+  return problem === null ? null : new HttpError(400, problem).toResponse();
+}
