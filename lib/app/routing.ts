@@ -261,7 +261,8 @@ export interface WebSocketRouteOptions<TData = undefined> {
  *
  * **Paths** are `URLPattern` pathname patterns (`/users/:id`, `/files/*`, `/v{1}?/items`),
  * matched against the request's path, which must match whole (so `/users` and `/users/` are
- * different paths). Parameters reach handlers percent-decoded in `context.params`; a parameter
+ * different paths; the hex digits of percent-escapes match in either case, in the path bound
+ * as in the request's). Parameters reach handlers percent-decoded in `context.params`; a parameter
  * that is not valid percent-encoding gets 400. Decoded, a one-segment parameter may hold `/`
  * and `..` (`%2F`, `%2e%2e`): `/files/:name` matches `/files/..%2F..%2Fetc%2Fpasswd`. Never
  * join a parameter to a folder to make a file path; pass the folder as `serveFile`'s `root`.
@@ -674,7 +675,9 @@ export class RouteTable implements Routing {
     }
     let pattern: URLPattern;
     try {
-      pattern = new URLPattern({ pathname: path });
+      // Its escapes in upper case, as the URLs it is matched against (see percentUpper): a
+      // route bound as `/caf%c3%a9` would match nothing.
+      pattern = new URLPattern({ pathname: path.replace(/%[0-9a-f]{2}/gi, upper) });
     } catch (error) {
       throw new TypeError(`Cannot bind route ${where}: the path is not a URLPattern pathname`, {
         cause: error,
@@ -934,8 +937,12 @@ function answerError(error: unknown): Response {
 function percentUpper(href: string): string {
   // Browsers send upper-case escapes: only a URL with a lower-case hex digit gets a new string.
   return href.includes("%") && LOWER_ESCAPE.test(href)
-    ? href.replace(/%[0-9a-f]{2}/gi, (escape) => escape.toUpperCase())
+    ? href.replace(/%[0-9a-f]{2}/gi, upper)
     : href;
 }
 
 const LOWER_ESCAPE = /%(?:[a-f][0-9a-fA-F]|[0-9A-F][a-f])/;
+
+function upper(text: string): string {
+  return text.toUpperCase();
+}

@@ -86,6 +86,22 @@ Deno.test("Routing", async (t) => {
     }
   });
 
+  await t.step("matches a path bound with lower-case escapes, as requests have them", async () => {
+    // A review: the request's escapes were upper-cased and the pattern's kept, so a route
+    // bound as /a%2fb or /caf%c3%a9 matched nothing, not even the same bytes.
+    const app = new Application().routing((r) => {
+      r.get("/a%2fb", () => new Response("a/b"));
+      r.get("/caf%c3%a9", () => new Response("café"));
+      r.get("/files/:name(%c3%a9.*)", (_request, { params }) => new Response(params.name));
+    });
+    const at = (path: string) => app.fetch(new Request(`http://localhost${path}`));
+    for (const path of ["/a%2fb", "/a%2Fb"]) assert.equal(await (await at(path)).text(), "a/b");
+    for (const path of ["/caf%c3%a9", "/caf%C3%A9", "/café"]) {
+      assert.equal(await (await at(path)).text(), "café", path);
+    }
+    assert.equal(await (await at("/files/%c3%a9t%c3%a9")).text(), "été");
+  });
+
   await t.step("upper-cases the methods Request upper-cases, and only those", async () => {
     const app = new Application().routing((r) => {
       r.route("get", "/a", () => new Response("GET"));
