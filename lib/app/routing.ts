@@ -268,14 +268,16 @@ export interface WebSocketRouteOptions<TData = undefined> {
  * join a parameter to a folder to make a file path; pass the folder as `serveFile`'s `root`.
  *
  * **Which route answers**: the first route bound whose method and path match. A `HEAD`
- * request is answered by a `HEAD` route, else by the first matching `GET` route (the engine
- * drops the body: both `Deno.serve` and `httpServer` do). A `GET` asking for a WebSocket
- * upgrade prefers a WebSocket route, any other `GET` an HTTP route, so one path may serve a
- * page and its WebSocket; a `GET` reaching a WebSocket route without a valid upgrade gets the
+ * request is answered by a `HEAD` route, else by the first matching `GET` HTTP route (the
+ * engine drops the body: both `Deno.serve` and `httpServer` do), else by a `GET` WebSocket
+ * route, with the 400 of a `GET` without an upgrade. A `GET` asking for a WebSocket upgrade
+ * prefers a WebSocket route, any other `GET` an HTTP route, so one path may serve a page and
+ * its WebSocket; a `GET` reaching a WebSocket route without a valid upgrade gets the
  * handshake's 400 or 426.
  *
- * **No route**: a path that no route matches gets 404. A path that routes match under other
- * methods gets 405 with `Allow` listing them (`HEAD` after a `GET` HTTP route, then
+ * **No route**: a path that no route matches gets 404, and so does a path that only `OPTIONS`
+ * routes match (a CORS catch-all), for other methods. A path that routes match under other
+ * methods gets 405 with `Allow` listing them (`HEAD` after a `GET` route, then
  * `OPTIONS`), and an `OPTIONS` request to it, when no `OPTIONS` route is bound, gets
  * 204 with that `Allow` (RFC 9110 §9.3.7). The automatic answer carries no CORS fields, so a
  * browser's preflight fails on it as it would on a 404: bind `options` routes to serve CORS.
@@ -704,26 +706,29 @@ export class RouteTable implements Routing {
     const method = request.method;
     const upgrade = method === "GET" && hasToken(request.headers.get("upgrade"), "websocket");
     // The first route of the best rank wins: rank 1 is the request's own method (for a GET,
-    // of the kind it asks for); rank 2 is a GET route answering HEAD, or a GET route of the
-    // other kind.
+    // of the kind it asks for); rank 2 is a GET HTTP route answering HEAD, or a GET route of
+    // the other kind; rank 3 a GET WebSocket route answering HEAD (with the 400 a GET without
+    // an upgrade gets: HEAD is GET without the content, RFC 9110 §9.3.2).
     let fallback: Route | null = null;
     let fallbackMatch: URLPatternResult | null = null;
+    let fallbackRank = 4;
     const href = percentUpper(request.url);
     for (const route of this.#routes) {
-      let best: boolean;
+      let rank: number;
       if (route.method === method) {
-        best = method !== "GET" || (route.webSocket !== null) === upgrade;
-      } else if (method === "HEAD" && route.method === "GET" && route.webSocket === null) {
-        best = false;
+        rank = method !== "GET" || (route.webSocket !== null) === upgrade ? 1 : 2;
+      } else if (method === "HEAD" && route.method === "GET") {
+        rank = route.webSocket === null ? 2 : 3;
       } else continue;
-      if (!best && fallback !== null) continue;
+      if (rank >= fallbackRank) continue;
       // The URL string, not { pathname }: the same groups (the pattern's other parts match
       // anything), and over ten times faster in Deno 2.9 (the init form is checked per call).
       const match = route.pattern.exec(href);
       if (match === null) continue;
-      if (best) return this.#answer(route, match, request, url, info);
+      if (rank === 1) return this.#answer(route, match, request, url, info);
       fallback = route;
       fallbackMatch = match;
+      fallbackRank = rank;
     }
     if (fallback !== null) return this.#answer(fallback, fallbackMatch!, request, url, info);
     return this.#unrouted(method, href);
@@ -732,16 +737,16 @@ export class RouteTable implements Routing {
   /** The answer when no route takes the method: 404, 405 or 204 for OPTIONS. */
   #unrouted(method: string, href: string): Response {
     const allow: string[] = [];
-    let plainGet = false;
     for (const route of this.#routes) {
       if (!route.pattern.test(href)) continue;
       if (!allow.includes(route.method)) allow.push(route.method);
-      plainGet ||= route.method === "GET" && route.webSocket === null;
     }
-    if (allow.length === 0) {
+    // A path that only OPTIONS routes match (a CORS catch-all, `/*`) is no resource of ours
+    // for another method: 404, not a 405 that would name OPTIONS alone.
+    if (allow.length === 0 || (method !== "OPTIONS" && allow.every((m) => m === "OPTIONS"))) {
       return new HttpError(404, "Cannot route: no route matches the path").toResponse();
     }
-    if (plainGet && !allow.includes("HEAD")) allow.push("HEAD");
+    if (allow.includes("GET") && !allow.includes("HEAD")) allow.push("HEAD");
     if (!allow.includes("OPTIONS")) allow.push("OPTIONS");
     const headers = { allow: allow.join(", ") };
     if (method === "OPTIONS") return new Response(null, { status: 204, headers });

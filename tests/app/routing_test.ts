@@ -102,6 +102,24 @@ Deno.test("Routing", async (t) => {
     assert.equal(await (await at("/files/%c3%a9t%c3%a9")).text(), "été");
   });
 
+  await t.step("answers 404, not 405, on a path that only OPTIONS routes match", async () => {
+    // A review: a CORS catch-all (options "/*") turned every 404 into "405 Allow: OPTIONS".
+    const app = new Application().routing((r) => {
+      r.options("/*", () => new Response(null, { status: 204, headers: { "x-cors": "yes" } }));
+      r.get("/api/items", () => new Response("items"));
+    });
+    const at = (path: string, method = "GET") =>
+      app.fetch(new Request(`http://localhost${path}`, { method }));
+    const typo = await at("/typo");
+    assert.equal(typo.status, 404);
+    assert.match(await typo.text(), /no route matches the path/);
+    assert.equal((await at("/typo", "OPTIONS")).headers.get("x-cors"), "yes");
+    const removed = await at("/api/items", "DELETE");
+    assert.equal(removed.status, 405);
+    assert.equal(removed.headers.get("allow"), "OPTIONS, GET, HEAD");
+    await removed.body?.cancel();
+  });
+
   await t.step("upper-cases the methods Request upper-cases, and only those", async () => {
     const app = new Application().routing((r) => {
       r.route("get", "/a", () => new Response("GET"));
@@ -204,7 +222,9 @@ Deno.test("Routing", async (t) => {
             ["/page", "POST", "GET, HEAD, OPTIONS"],
             ["/cache/k", "GET", "PURGE, OPTIONS"],
             ["/cors", "GET", "OPTIONS, POST"],
-            ["/chat", "POST", "GET, OPTIONS"], // a WebSocket route: no HEAD
+            // A WebSocket route answers HEAD as it answers a GET without an upgrade (a review:
+            // HEAD got 405 where GET got 400; RFC 9110 §9.3.2).
+            ["/chat", "POST", "GET, HEAD, OPTIONS"],
           ];
           for (const [path, method, allow] of cases) {
             const response = await at(path, { method });
@@ -224,8 +244,8 @@ Deno.test("Routing", async (t) => {
           await explicit.body?.cancel();
           assert.equal(await (await at("/explicit")).text(), "get");
           const ws = await at("/chat", { method: "HEAD" });
-          assert.equal(ws.status, 405, "a WebSocket route does not answer HEAD");
-          await ws.body?.cancel();
+          assert.equal(ws.status, 400, "a WebSocket route answers HEAD as a GET without upgrade");
+          assert.equal(await ws.text(), "");
         });
 
         await t.step(
