@@ -692,42 +692,65 @@ function skipEmptyLines(reader: BufferedReader): boolean {
 const HTTP_SLASH = [0x48, 0x54, 0x54, 0x50, 0x2f]; // "HTTP/"
 
 /**
- * Why the bytes of a head not yet whole cannot begin one, or null: a peer that speaks another
- * protocol (TLS, SSH) or sends binary data before a head's end is refused at once, not when
- * the head's timeout or size limit is reached. Looks only at the start (a response's
- * `HTTP/`, a request's method) and at the line under way (its field name), so each fill
- * costs one partial line.
+ * Checks the bytes of a head not yet whole as they come, each once: a peer that speaks
+ * another protocol (TLS, SSH) or sends binary data before a head's end is refused at once,
+ * not when the head's timeout or size limit is reached. Looks at the start (a response's
+ * `HTTP/`, a request's method) and at the start of each line (its field name); the rest is
+ * left to the parser once the head is whole.
  */
-function notAHead(
-  bytes: Uint8Array,
-  start: number,
-  end: number,
-  kind: "request" | "response",
-): string | null {
-  if (kind === "response") {
-    for (let i = 0, n = Math.min(end - start, HTTP_SLASH.length); i < n; i++) {
-      if (bytes[start + i] !== HTTP_SLASH[i]) return "it does not begin with HTTP/";
-    }
+class HeadStart {
+  readonly #kind: "request" | "response";
+  /** How many bytes from the head's start were checked. */
+  #checked = 0;
+  /** Whether the current line began after the first. */
+  #field = false;
+  /** Whether the current line's method or field name is still under way. */
+  #name = true;
+  /** Whether that method or name has a character yet. */
+  #named = false;
+
+  constructor(kind: "request" | "response") {
+    this.#kind = kind;
   }
-  let line = end;
-  while (line > start && bytes[line - 1] !== LF) line--;
-  if (line === start) {
-    if (kind === "response") return null;
-    // The method, a token up to its space (or the CR of an empty line before the request).
-    for (let i = start; i < end; i++) {
+
+  /** The head's start moved past empty lines: what comes is checked from scratch. */
+  reset(): void {
+    this.#checked = 0;
+    this.#field = false;
+    this.#name = true;
+    this.#named = false;
+  }
+
+  /** Why `bytes[start, end)` cannot begin a head, or null; looks only at bytes not seen. */
+  problem(bytes: Uint8Array, start: number, end: number): string | null {
+    const response = this.#kind === "response";
+    for (let i = start + this.#checked; i < end; i++) {
       const c = bytes[i]!;
-      if (c === 0x20 || c === CR) break;
-      if (TCHAR[c] === 0) return "its request line does not begin with a method";
+      const at = i - start;
+      if (response && at < HTTP_SLASH.length && c !== HTTP_SLASH[at]) {
+        return "it does not begin with HTTP/";
+      }
+      if (c === LF) {
+        this.#field = true;
+        this.#name = true;
+        this.#named = false;
+      } else if (this.#name) {
+        if (!this.#field) {
+          // A response's status line: only its start is checked. A request's method is a
+          // token up to its space (or the CR of an empty line before the request).
+          if (response || c === CR) this.#name = false;
+          else if (c === 0x20 && this.#named) this.#name = false;
+          else if (TCHAR[c] === 0) return "its request line does not begin with a method";
+          else this.#named = true;
+        } else if (c === CR || (c === 0x3a && this.#named)) {
+          this.#name = false; // a field name up to its colon, or the head's empty line
+        } else if (TCHAR[c] === 0) return "a field line does not begin with a field name";
+        else this.#named = true;
+      }
     }
+    this.#checked = end - start;
     return null;
   }
-  // A field name up to its colon (or the CR of the empty line that ends the head).
-  for (let i = line; i < end; i++) {
-    const c = bytes[i]!;
-    if (c === 0x3a || c === CR) break;
-    if (TCHAR[c] === 0) return "a field line does not begin with a field name";
-  }
-  return null;
 }
 
 /** Fills `reader` until a whole head is buffered; returns its end, or -1 at a clean end. */
@@ -737,8 +760,12 @@ async function readHead(
   limits: HeadLimits,
 ): Promise<number> {
   let scanned = 0;
+  const begun = new HeadStart(kind);
   while (true) {
-    if (kind === "request" && skipEmptyLines(reader)) scanned = 0;
+    if (kind === "request" && skipEmptyLines(reader)) {
+      scanned = 0;
+      begun.reset();
+    }
     const end = findHeadEnd(
       reader.buffer,
       reader.start,
@@ -748,7 +775,7 @@ async function readHead(
       kind,
     );
     if (end !== -1) return end;
-    const problem = notAHead(reader.buffer, reader.start, reader.end, kind);
+    const problem = begun.problem(reader.buffer, reader.start, reader.end);
     if (problem !== null) throw new HttpError(400, `Cannot read ${kind} head: ${problem}`);
     scanned = Math.max(0, reader.length - 3); // the end may straddle the next fill
     if (!(await reader.fill())) {
