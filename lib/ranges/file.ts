@@ -259,6 +259,10 @@ class FileSource {
   /** The open file; the first call opens it. Ranges call it one after another. */
   async file(): Promise<Deno.FsFile> {
     if (this.#file !== null) return this.#file;
+    // Stat first, as serveFile does: a FIFO put in its place would hold the open (and a
+    // cancel, which waits for it) until a writer came.
+    const before = await Deno.stat(this.path);
+    if (!before.isFile || changed(before, this.info)) throw changedError(this.info, before);
     const file = await Deno.open(this.path, { read: true });
     try {
       if (this.#closed) throw new Error("Cannot read file: the body was closed");

@@ -7,6 +7,7 @@ import mime from "mime-types";
 import { MEDIA_TYPES, serveFile, type ServeFileOptions } from "@wirestream/wirestream";
 import { boundaryOf, parseByteranges } from "../_util/byteranges.ts";
 import { latin1 } from "../_util/http.ts";
+import { within } from "../_util/async.ts";
 import { retainedBytes } from "../_util/gc.ts";
 import { concat, randomBytes, sameBytes, seeded } from "../_util/random.ts";
 
@@ -330,6 +331,20 @@ Deno.test("serveFile", async (t) => {
     } finally {
       clearTimeout(timer);
     }
+  });
+
+  await t.step("fails the body, without opening it, when a FIFO replaced the file", async () => {
+    // A review: the body's first read opened the path again, and a FIFO renamed over the
+    // file held that open, and a cancel waiting for it, until a writer came.
+    await using file = await tempFile("data.bin", DATA);
+    const response = await get(file.path);
+    const made = await new Deno.Command("mkfifo", { args: [`${file.path}.fifo`] }).output();
+    assert.ok(made.success, new TextDecoder().decode(made.stderr));
+    await Deno.rename(`${file.path}.fifo`, file.path);
+    await assert.rejects(
+      within(response.bytes(), 2000, "the body"),
+      /Cannot read file: it changed while being served/,
+    );
   });
 
   await t.step("answers 405 for other methods before looking at the file", async () => {
