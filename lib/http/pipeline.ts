@@ -1706,6 +1706,9 @@ class Pipeline {
     const reader = this.#reader;
     body.started = true;
     while (true) {
+      // The other read of a shared wait (the handler's, or the drain's: see #fillBody) may
+      // have taken the body's end: nothing more is the body's to wait for.
+      if (body.done) return null;
       if (reader.length > 0) {
         if (body.chunked !== null) {
           const { consumed, data } = body.chunked.compact(reader.buffer, reader.start, reader.end);

@@ -2313,6 +2313,37 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "keeps the connection when the handler's read takes the end the drain also waited for",
+    async () => {
+      // A review (code reading): both reads shared one wait; the handler's took the body's
+      // end, and the drain waited on for more of a finished body until bodyTimeout (408),
+      // closing a connection its response had kept.
+      const body = deferred<string>();
+      const c = open((request) => {
+        if (new URL(request.url).pathname !== "/upload") return new Response("next");
+        const reader = request.body!.getReader();
+        reader.read().then(
+          ({ value }) => body.resolve(new TextDecoder().decode(value)),
+          (error) => body.resolve(String(error)),
+        );
+        return new Response("accepted", { status: 202 });
+      }, { bodyTimeout: 300 });
+      try {
+        c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n");
+        assert.equal((await c.next())!.status, 202);
+        await delay(50); // the drain waits beside the handler's read now
+        c.send("0123456789");
+        assert.equal(await within(body.promise, 2000, "the handler's read"), "0123456789");
+        await delay(600); // past bodyTimeout
+        c.send(get("/next"));
+        assert.equal(textOf((await c.next())!.body), "next");
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
   // The reviewer's cases (curl and a raw socket): a handler that answers without reading a
   // chunked body, and GET /next pipelined after it. The response was a keep-alive one, then
   // the connection closed with GET /next unanswered; a server that closes must say `close`
