@@ -880,7 +880,7 @@ Deno.test("readRequestHead", async (t) => {
         ["a space before the method", " GET / HTTP/1.1\r\n"],
         ["a binary field line", "GET / HTTP/1.1\r\nHost: a\r\n\x01\x02"],
         ["a field line that begins with a space", "GET / HTTP/1.1\r\n Host: a"],
-      ["a field line with no name", "GET / HTTP/1.1\r\n: a"],
+        ["a field line with no name", "GET / HTTP/1.1\r\n: a"],
       ];
       for (const [what, head] of cases) {
         const all = typeof head === "string" ? bytes(head) : head;
