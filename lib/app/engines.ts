@@ -177,6 +177,14 @@ function limitBody(request: Request, max: number): Request | Response {
  * (`:authority`, no `Host`) and absolute-form targets. Unlike the wire engine, an HTTP/1.1
  * request without `Host` is served (Deno fills in its own address, which is harmless).
  *
+ * Memory is Deno's to bound, and two of its paths are not bounded (measured with Deno 2.9 on
+ * bare `Deno.serve` too): a WebSocket message of fragments is assembled whatever its size
+ * before any limit of ours sees it, and one connection that pipelines requests while a
+ * streamed response body is written (a `serveFile`, say) has its requests read and held
+ * without limit (1.2 GB of RSS in 15 s here). Behind a proxy that bounds them, or for an
+ * application that trusts its peers, that is fine; on the open internet, the wire engine
+ * bounds both.
+ *
  * @example
  * ```ts
  * import { Application, embeddedServer, NativeEngine } from "@wirestream/wirestream";
