@@ -262,7 +262,8 @@ export interface WebSocketRouteOptions<TData = undefined> {
  * **Paths** are `URLPattern` pathname patterns (`/users/:id`, `/files/*`, `/v{1}?/items`),
  * matched against the request's path, which must match whole (so `/users` and `/users/` are
  * different paths; the hex digits of percent-escapes match in either case, in the path bound
- * as in the request's). Parameters reach handlers percent-decoded in `context.params`; a parameter
+ * as in the request's: requests' are upper-cased before matching, so a regexp group that
+ * matches escapes writes them in upper case). Parameters reach handlers percent-decoded in `context.params`; a parameter
  * that is not valid percent-encoding gets 400. Decoded, a one-segment parameter may hold `/`
  * and `..` (`%2F`, `%2e%2e`): `/files/:name` matches `/files/..%2F..%2Fetc%2Fpasswd`. Never
  * join a parameter to a folder to make a file path; pass the folder as `serveFile`'s `root`.
@@ -677,16 +678,14 @@ export class RouteTable implements Routing {
     }
     let pattern: URLPattern;
     try {
-      // Its escapes in upper case, as the URLs it is matched against (see percentUpper): a
-      // route bound as `/caf%c3%a9` would match nothing.
-      pattern = new URLPattern({ pathname: path.replace(/%[0-9a-f]{2}/gi, upper) });
+      pattern = new URLPattern({ pathname: literalEscapesUpper(path) });
     } catch (error) {
       throw new TypeError(`Cannot bind route ${where}: the path is not a URLPattern pathname`, {
         cause: error,
       });
     }
     const bound = this.#routes.some((route) =>
-      route.method === method && route.path === path &&
+      route.method === method && route.pattern.pathname === pattern.pathname &&
       (route.webSocket === null) === (webSocket === null)
     );
     if (bound) throw new TypeError(`Cannot bind route ${where}: it is bound already`);
@@ -950,4 +949,26 @@ const LOWER_ESCAPE = /%(?:[a-f][0-9a-fA-F]|[0-9A-F][a-f])/;
 
 function upper(text: string): string {
   return text.toUpperCase();
+}
+
+/**
+ * A route's path with the percent-escapes of its literal text in upper case, as the URLs it is
+ * matched against (see percentUpper): bound as `/caf%c3%a9`, it would match nothing. Text in
+ * a regexp group is the user's regexp, left as written (`[%a-f]` is a class, not an escape).
+ */
+function literalEscapesUpper(path: string): string {
+  if (!path.includes("%")) return path;
+  let out = "", depth = 0, from = 0;
+  for (let i = 0; i < path.length; i++) {
+    const c = path[i];
+    if (c === "\\") i++; // an escaped character, in a group or out of one
+    else if (c === "(" || c === ")") {
+      const text = path.slice(from, i + 1);
+      out += depth === 0 ? text.replace(/%[0-9a-f]{2}/gi, upper) : text;
+      from = i + 1;
+      depth += c === "(" ? 1 : depth > 0 ? -1 : 0;
+    }
+  }
+  const rest = path.slice(from);
+  return out + (depth === 0 ? rest.replace(/%[0-9a-f]{2}/gi, upper) : rest);
 }

@@ -92,7 +92,10 @@ Deno.test("Routing", async (t) => {
     const app = new Application().routing((r) => {
       r.get("/a%2fb", () => new Response("a/b"));
       r.get("/caf%c3%a9", () => new Response("café"));
-      r.get("/files/:name(%c3%a9.*)", (_request, { params }) => new Response(params.name));
+      // In a regexp group, escapes are the regexp's to match: the request's are upper case.
+      r.get("/files/:name(%C3%A9.*)", (_request, { params }) => new Response(params.name));
+      // And a class is a class (a review: [%abcdef0-9] had become [%ABcdef0-9]).
+      r.get("/hex/:h([%abcdef0-9]+)", (_request, { params }) => new Response(params.h));
     });
     const at = (path: string) => app.fetch(new Request(`http://localhost${path}`));
     for (const path of ["/a%2fb", "/a%2Fb"]) assert.equal(await (await at(path)).text(), "a/b");
@@ -100,6 +103,12 @@ Deno.test("Routing", async (t) => {
       assert.equal(await (await at(path)).text(), "café", path);
     }
     assert.equal(await (await at("/files/%c3%a9t%c3%a9")).text(), "été");
+    assert.equal(await (await at("/hex/ab12")).text(), "ab12");
+    const upper = await at("/hex/AB");
+    assert.equal(upper.status, 404);
+    await upper.body?.cancel();
+    // The same path in either case is bound once.
+    assert.throws(() => app.routing((r) => r.get("/a%2Fb", () => new Response())), /bound already/);
   });
 
   await t.step("answers 404, not 405, on a path that only OPTIONS routes match", async () => {
