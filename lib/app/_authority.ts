@@ -9,6 +9,23 @@
 
 import { HttpError } from "../http/error.ts";
 import { absoluteTargetParts, authorityProblem } from "../http/head.ts";
+import { madeByPipeline } from "../http/pipeline.ts";
+
+/** Requests whose authority the native engine checked (see markChecked). */
+const checked = new WeakSet<Request>();
+
+/** Records that an engine checked `request`'s authority, so that the application does not. */
+export function markChecked(request: Request): void {
+  checked.add(request);
+}
+
+/**
+ * refuseAuthority for a request no engine of ours checked: one the wire engine made (its
+ * pipeline checks Host and the target), or the native engine marked, passes at once.
+ */
+export function refuseUnchecked(request: Request): Response | null {
+  return madeByPipeline(request) || checked.has(request) ? null : refuseAuthority(request);
+}
 
 /**
  * The 400 for a request whose `Host`, or the authority `Deno.serve` put in its URL, is not a

@@ -7,7 +7,7 @@
  */
 
 import type { HandlerInfo } from "../http/pipeline.ts";
-import { refuseAuthority } from "./_authority.ts";
+import { refuseUnchecked } from "./_authority.ts";
 import { RouteTable, type Routing } from "./routing.ts";
 
 /**
@@ -214,7 +214,7 @@ export class Application {
     // A Host that is no authority is refused here too: under `deno serve`, on Deno Deploy or
     // with Deno.serve(app.fetch), no engine of ours checked it, and Deno builds the URL the
     // routes match from it (a Host of `a/admin` would route `GET /x` as `/admin/x`).
-    this.fetch = (request, info) => refuseAuthority(request) ?? routing.handle(request, info);
+    this.fetch = (request, info) => refuseUnchecked(request) ?? routing.handle(request, info);
   }
 
   /**

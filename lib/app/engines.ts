@@ -9,7 +9,7 @@
 import { checkLimit } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
 import { methodCaseProblem } from "../http/head.ts";
-import { refuseAuthority } from "./_authority.ts";
+import { markChecked, refuseAuthority } from "./_authority.ts";
 import { DEFAULT_MAX_BODY_SIZE } from "../http/pipeline.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { Application, ServeInfo } from "./application.ts";
@@ -230,6 +230,7 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
     };
     const serve: EngineHandler = (request, info) => {
       const limited = limitBody(request, maxBody);
+      if (!(limited instanceof Response)) markChecked(limited); // see refuseAuthority below
       return limited instanceof Response ? limited : caught(limited, info);
     };
     const server = Deno.serve(
