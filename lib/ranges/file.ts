@@ -260,7 +260,9 @@ class FileSource {
   async file(): Promise<Deno.FsFile> {
     if (this.#file !== null) return this.#file;
     // Stat first, as serveFile does: a FIFO put in its place would hold the open (and a
-    // cancel, which waits for it) until a writer came.
+    // cancel, which waits for it) until a writer came. (One swapped in between the stat and
+    // the open still would, as in serveFile: Deno cannot open without blocking. Only someone
+    // who may write into the served folder can do that.)
     const before = await Deno.stat(this.path);
     if (!before.isFile || changed(before, this.info)) throw changedError(this.info, before);
     const file = await Deno.open(this.path, { read: true });
