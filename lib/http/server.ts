@@ -37,7 +37,10 @@ export interface HttpServerOptions
    * past it is closed at once. With `tls`, none is accepted past it: new clients wait in the
    * kernel's listen backlog until a place frees (Deno cannot close a TLS connection whose
    * handshake it has begun, which it does at accept). Each holds a read buffer
-   * (`readBufferSize`) and up to `maxPipelined` requests.
+   * (`readBufferSize`) and up to `maxPipelined` requests. With `tls`, a connection closed while
+   * a write waits (a client that stopped reading, at `writeTimeout`) keeps its place until the
+   * client reads or leaves: Deno 2.9 frees its socket only then, so this limit bounds the
+   * descriptors such clients hold.
    *
    * @default {10000}
    */
@@ -160,6 +163,13 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
    * review's silent clients ran a server with maxConnections 20 out of file descriptors.
    */
   const abandoned = new Set<Deno.TlsConn>();
+  /**
+   * TLS connections closed while a write was under way (a client that stopped reading, cut at
+   * writeTimeout): Deno frees such a socket only when that write ends, when the client reads
+   * or leaves, so they keep their place under maxConnections until then (see deferClose). A
+   * review's 120 stalled clients held 76 descriptors past maxConnections 10 when they did not.
+   */
+  const lingering = new Set<Deno.TlsConn>();
   /** Every connection still open (served by a pipeline or a session): a timed-out shutdown closes them. */
   const conns = new Set<Deno.Conn>();
   let stopping = false;
@@ -209,7 +219,14 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       }),
     ]);
     clearTimeout(timer);
-    if (outcome === true && conns.has(conn)) return serve(conn); // not cut by a shutdown
+    if (outcome === true && conns.has(conn)) {
+      // Not cut by a shutdown.
+      deferClose(conn, () => lingering.add(conn), () => {
+        lingering.delete(conn);
+        freed();
+      });
+      return serve(conn);
+    }
     conns.delete(conn);
     if (outcome === "late" && !stopping) {
       // Closing it now would stop the handshake but not free the socket: wait for its end.
@@ -224,7 +241,8 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     closeQuietly(conn);
   };
 
-  const open = () => pipelines.size + sessions.size + handshakes.size + abandoned.size;
+  const open = () =>
+    pipelines.size + sessions.size + handshakes.size + abandoned.size + lingering.size;
   /** Wakes the accept loop when it waits for a place (see below). */
   let onFreed: (() => void) | null = null;
   const freed = () => {
@@ -300,8 +318,9 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const cut = (): void => {
     const reason = new DOMException("The server shut down before the response", "AbortError");
     for (const pipeline of pipelines) pipeline.abort(reason);
-    for (const conn of conns) closeQuietly(conn);
+    for (const conn of conns) closeNow(conn);
     conns.clear();
+    for (const conn of lingering) closeNow(conn);
   };
   let done = false;
   void finished.then(() => {
@@ -328,6 +347,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       // Their handshakes end (their sockets stay open until their peers close them, as
       // before): a pending one would hold the process open after the server finished.
       for (const conn of abandoned) closeQuietly(conn);
+      for (const conn of lingering) closeNow(conn);
     }
     return finished;
   };
@@ -345,6 +365,69 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
 }
 
 /** Closes a connection or listener that may be closed already (by its peer, or by us). */
+/** The TlsConn's own close, for connections whose close() deferClose replaced. */
+const realClose = new WeakMap<Deno.TlsConn, () => void>();
+
+/** Closes a connection now, even one whose close() waits for a write (see deferClose). */
+function closeNow(conn: Deno.Conn): void {
+  closeQuietly({ close: realClose.get(conn as Deno.TlsConn) ?? (() => conn.close()) });
+}
+
+/**
+ * Makes `conn.close()` while a write is under way end the connection for its users at once,
+ * as a close does (reads and writes under way reject with Interrupted, later ones with
+ * BadResource), but close the TlsConn only once that write ended: Deno 2.9 would keep the
+ * socket open until then anyway (until the peer reads or leaves), and a close it made at once
+ * would tell the server nothing of when the socket goes. `lingers` is called when a close is
+ * deferred, `freed` when the deferred close happened.
+ */
+function deferClose(conn: Deno.TlsConn, lingers: () => void, freed: () => void): void {
+  const read = conn.read.bind(conn), write = conn.write.bind(conn), close = conn.close.bind(conn);
+  const closeWrite = conn.closeWrite.bind(conn);
+  realClose.set(conn, close);
+  /** The rejections of the reads and writes under way, which a close settles at once. */
+  const pending = new Set<(error: unknown) => void>();
+  let writing = 0, closed = false, deferred = false;
+  const settled = () => {
+    if (--writing === 0 && deferred) {
+      deferred = false;
+      closeQuietly({ close });
+      freed();
+    }
+  };
+  /** `op`'s promise, unless a close comes first. */
+  const guarded = <T>(op: Promise<T>, writes: boolean): Promise<T> => {
+    if (writes) writing++;
+    return new Promise<T>((resolve, reject) => {
+      pending.add(reject);
+      op.then((value) => {
+        pending.delete(reject);
+        if (writes) settled();
+        resolve(value);
+      }, (error) => {
+        pending.delete(reject);
+        if (writes) settled();
+        reject(error);
+      });
+    });
+  };
+  const gone = () => Promise.reject(new Deno.errors.BadResource("Bad resource ID"));
+  conn.read = (buffer) => closed ? gone() : guarded(read(buffer), false);
+  conn.write = (bytes) => closed ? gone() : guarded(write(bytes), true);
+  // TLS's close_notify is a write too: one a client that stopped reading holds as well.
+  conn.closeWrite = () => closed ? gone() : guarded(closeWrite(), true);
+  conn.close = () => {
+    if (closed) throw new Deno.errors.BadResource("Bad resource ID");
+    closed = true;
+    if (writing === 0) return close();
+    deferred = true;
+    lingers();
+    const interrupted = new Deno.errors.Interrupted("operation canceled");
+    for (const reject of pending) reject(interrupted);
+    pending.clear();
+  };
+}
+
 function closeQuietly(resource: { close(): void }): void {
   try {
     resource.close();

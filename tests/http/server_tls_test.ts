@@ -149,6 +149,49 @@ Deno.test("httpServer over TLS", async (t) => {
     );
   }
 
+  await t.step(
+    "a client that stops reading holds its place past writeTimeout until it leaves",
+    async () => {
+      // A review: the connection was closed at writeTimeout and its place freed, but Deno frees
+      // a TlsConn's socket only when its write under way ends (the client reads or leaves):
+      // 120 such clients held 76 descriptors past maxConnections 10, and the server stopped
+      // accepting. The close now waits for that write, and the place with it.
+      const chunk = new Uint8Array(1 << 16);
+      const server = httpServer(
+        {
+          hostname: "127.0.0.1",
+          port: 0,
+          tls: { cert, key },
+          maxConnections: 1,
+          writeTimeout: 300,
+        },
+        (request) =>
+          new URL(request.url).pathname === "/big"
+            ? new Response(
+              new ReadableStream({ pull: (controller) => controller.enqueue(chunk) }), // endless
+            )
+            : new Response("served"),
+      );
+      const port = server.addr.port;
+      const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+      const stalled = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [ca] });
+      let open = true;
+      try {
+        await stalled.write(utf8("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        assert.ok((await stalled.read(new Uint8Array(1024)))! > 0); // then it reads no more
+        await delay(300 + 700); // its buffers fill, then the write times out
+        assert.equal(await tlsGet(port), null, "a client served past maxConnections");
+        stalled.close();
+        open = false;
+        await delay(200); // its socket goes with its write, and its place with it
+        assert.equal(await tlsGet(port), "served");
+      } finally {
+        if (open) stalled.close();
+        await within(server.shutdown(), 3000, "server.shutdown() to resolve");
+      }
+    },
+  );
+
   // A client that speaks plain HTTP to the TLS port (the server answers with an alert) and
   // stays, and one that closes 6 bytes into its ClientHello: either handshake fails at once.
   const failures: [string, Uint8Array, "read" | "close"][] = [
