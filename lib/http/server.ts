@@ -30,7 +30,12 @@ export interface HttpServerOptions
   port?: number;
   /** Aborting it shuts the server down gracefully, as {@linkcode HttpServer.shutdown}. */
   signal?: AbortSignal;
-  /** Serve HTTPS: the certificate chain and private key, PEM. */
+  /**
+   * Serve HTTPS: the certificate chain and private key, PEM. ALPN (RFC 7301) offers
+   * `http/1.1` and `http/1.0`: a client that offers both HTTP/2 and HTTP/1.1 gets HTTP/1.1,
+   * one that offers only `h2` fails its handshake (`no_application_protocol`), and one that
+   * offers none is served.
+   */
   tls?: { cert: string; key: string };
   /**
    * The most connections served at once, WebSocket sessions included; a connection accepted
@@ -141,7 +146,16 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const hostname = options.hostname ?? "0.0.0.0";
   const port = options.port ?? 8000;
   const listener = options.tls
-    ? Deno.listenTls({ hostname, port, cert: options.tls.cert, key: options.tls.key })
+    ? Deno.listenTls({
+      hostname,
+      port,
+      cert: options.tls.cert,
+      key: options.tls.key,
+      // Only what this engine speaks: a client that offers h2 alone is refused in the
+      // handshake (no_application_protocol) rather than after it, and one that offers both
+      // is told it gets HTTP/1.1 (RFC 7301).
+      alpnProtocols: ["http/1.1", "http/1.0"],
+    })
     : Deno.listen({ hostname, port });
   const addr = listener.addr as Deno.NetAddr;
   try {

@@ -43,6 +43,38 @@ Deno.test("httpServer over TLS", async (t) => {
     }
   });
 
+  await t.step(
+    "negotiates http/1.1 by ALPN, and refuses a client that offers only h2",
+    async () => {
+      // A review: no ALPN was offered, so an h2-only client finished its handshake and then
+      // failed on the HTTP/1.1 answer to its preface (Deno.serve refuses it in the handshake).
+      const server = serve();
+      try {
+        const connect = (alpnProtocols: string[]) =>
+          Deno.connectTls({
+            hostname: "localhost",
+            port: server.addr.port,
+            caCerts: [ca],
+            alpnProtocols,
+          });
+        const both = await connect(["h2", "http/1.1"]);
+        try {
+          assert.equal((await both.handshake()).alpnProtocol, "http/1.1");
+        } finally {
+          both.close();
+        }
+        const h2 = await connect(["h2"]);
+        try {
+          await assert.rejects(h2.handshake(), /NoApplicationProtocol|no application protocol/i);
+        } finally {
+          h2.close();
+        }
+      } finally {
+        await server.shutdown();
+      }
+    },
+  );
+
   await t.step("answers curl over https, with --http1.1", async () => {
     const server = serve();
     try {
