@@ -235,10 +235,16 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
     clearTimeout(timer);
     if (outcome === true && conns.has(conn)) {
       // Not cut by a shutdown.
-      deferClose(conn, () => lingering.add(conn), () => {
-        lingering.delete(conn);
-        freed();
-      });
+      // A close deferred once the server is stopping is made at once: nothing would make it
+      // later (the shutdown closed the lingering ones), and its write would hold the process.
+      deferClose(
+        conn,
+        () => stopping ? queueMicrotask(() => closeNow(conn)) : lingering.add(conn),
+        () => {
+          lingering.delete(conn);
+          freed();
+        },
+      );
       return serve(conn);
     }
     conns.delete(conn);

@@ -224,6 +224,52 @@ Deno.test("httpServer over TLS", async (t) => {
     },
   );
 
+  await t.step(
+    "a shutdown under way closes a stalled client's connection at writeTimeout: the process exits",
+    async () => {
+      // A review of the deferred close: one deferred once the shutdown had begun was never
+      // made, and its write held the server's process open until the client left.
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", "--allow-net=127.0.0.1", "fixtures/tls_stall_server.ts"],
+        cwd: new URL(".", import.meta.url),
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let stalled: Deno.TlsConn | undefined;
+      try {
+        const port = Number(/port (\d+)/.exec((await lines.read()).value ?? "")?.[1]);
+        const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+        stalled = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [ca] });
+        await stalled.write(utf8("GET /big HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        assert.ok((await stalled.read(new Uint8Array(1024)))! > 0); // then it reads no more
+        const stdin = child.stdin.getWriter();
+        await stdin.write(utf8("shutdown\n"));
+        await stdin.close();
+        let said = "";
+        while (!said.includes("shutdown resolved")) {
+          const { done, value } = await within(lines.read(), 5000, "the shutdown");
+          if (done) break;
+          said += value;
+        }
+        assert.match(said, /shutdown resolved/);
+        // The client is still there and still not reading: the process must end regardless.
+        const status = await within(child.status, 3000, "the server's process to exit");
+        assert.ok(status.success);
+      } finally {
+        stalled?.close();
+        await lines.cancel().catch(() => {});
+        try {
+          child.kill();
+        } catch {
+          // exited
+        }
+        await child.status;
+      }
+    },
+  );
+
   // A client that speaks plain HTTP to the TLS port (the server answers with an alert) and
   // stays, and one that closes 6 bytes into its ClientHello: either handshake fails at once.
   const failures: [string, Uint8Array, "read" | "close"][] = [
