@@ -262,9 +262,9 @@ export interface WebSocketRouteOptions<TData = undefined> {
  * **Paths** are `URLPattern` pathname patterns (`/users/:id`, `/files/*`, `/v{1}?/items`),
  * matched against the request's path, which must match whole (so `/users` and `/users/` are
  * different paths; the hex digits of percent-escapes match in either case, in the path bound
- * as in the request's: requests' are upper-cased before matching, so a regexp group that
- * matches escapes writes them in upper case). Parameters reach handlers percent-decoded in `context.params`; a parameter
- * that is not valid percent-encoding gets 400. Decoded, a one-segment parameter may hold `/`
+ * as in the request's, and in regexp groups but for their character classes). Parameters
+ * reach handlers percent-decoded in `context.params`; a parameter that is not valid
+ * percent-encoding gets 400. Decoded, a one-segment parameter may hold `/`
  * and `..` (`%2F`, `%2e%2e`): `/files/:name` matches `/files/..%2F..%2Fetc%2Fpasswd`. Never
  * join a parameter to a folder to make a file path; pass the folder as `serveFile`'s `root`.
  *
@@ -952,23 +952,32 @@ function upper(text: string): string {
 }
 
 /**
- * A route's path with the percent-escapes of its literal text in upper case, as the URLs it is
- * matched against (see percentUpper): bound as `/caf%c3%a9`, it would match nothing. Text in
- * a regexp group is the user's regexp, left as written (`[%a-f]` is a class, not an escape).
+ * A route's path with its percent-escapes in upper case, as the URLs it is matched against
+ * (see percentUpper): bound as `/caf%c3%a9`, it would match nothing. In a regexp group too,
+ * but not in a character class there: `[%a-f]` is a class of characters, not an escape.
  */
 function literalEscapesUpper(path: string): string {
   if (!path.includes("%")) return path;
-  let out = "", depth = 0, from = 0;
+  let out = "", depth = 0, inClass = false;
   for (let i = 0; i < path.length; i++) {
-    const c = path[i];
-    if (c === "\\") i++; // an escaped character, in a group or out of one
-    else if (c === "(" || c === ")") {
-      const text = path.slice(from, i + 1);
-      out += depth === 0 ? text.replace(/%[0-9a-f]{2}/gi, upper) : text;
-      from = i + 1;
-      depth += c === "(" ? 1 : depth > 0 ? -1 : 0;
+    const c = path[i]!;
+    if (c === "\\") {
+      out += c + (path[i + 1] ?? "");
+      i++;
+      continue;
     }
+    if (inClass) inClass = c !== "]";
+    else if (depth > 0 && c === "[") inClass = true;
+    else if (c === "(") depth++;
+    else if (c === ")" && depth > 0) depth--;
+    if (!inClass && c === "%" && HEX_PAIR.test(path.slice(i + 1, i + 3))) {
+      out += path.slice(i, i + 3).toUpperCase();
+      i += 2;
+      continue;
+    }
+    out += c;
   }
-  const rest = path.slice(from);
-  return out + (depth === 0 ? rest.replace(/%[0-9a-f]{2}/gi, upper) : rest);
+  return out;
 }
+
+const HEX_PAIR = /^[0-9a-fA-F]{2}$/;
