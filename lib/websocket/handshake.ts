@@ -323,12 +323,15 @@ export function checkUpgradeRequest(
       `Cannot upgrade: ${JSON.stringify(version.slice(0, 64))} is not HTTP/1.1 or later`,
     );
   }
-  if (request.method !== "GET") {
-    throw new HttpError(
+  const notGet = () =>
+    new HttpError(
       400,
       `Cannot upgrade: method ${JSON.stringify(request.method.slice(0, 64))} is not GET`,
     );
-  }
+  // A HEAD is refused after the checks a GET goes through, so that it gets what the same GET
+  // would get (426 for another version, 403 for an origin refused): RFC 9110 §9.3.2.
+  const head = request.method === "HEAD";
+  if (request.method !== "GET" && !head) throw notGet();
   if (!headers.has("host")) throw new HttpError(400, "Cannot upgrade: the request has no Host");
   if (!hasToken(headers.get("upgrade"), "websocket")) {
     throw new HttpError(400, "Cannot upgrade: Upgrade does not hold websocket");
@@ -354,6 +357,7 @@ export function checkUpgradeRequest(
       `Cannot upgrade: origin ${JSON.stringify((origin ?? "null").slice(0, 64))} is not allowed`,
     );
   }
+  if (head) throw notGet();
   const offeredProtocols = parseProtocols(headers.get("sec-websocket-protocol"));
   const offeredExtensions = parseExtensions(headers.get("sec-websocket-extensions"));
   return {

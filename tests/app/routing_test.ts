@@ -259,6 +259,30 @@ Deno.test("Routing", async (t) => {
           const ws = await at("/chat", { method: "HEAD" });
           assert.equal(ws.status, 400, "a WebSocket route answers HEAD as a GET without upgrade");
           assert.equal(await ws.text(), "");
+          // And as the same GET with another version: 426 (a review found 400 there).
+          const version = await at("/chat", {
+            method: "HEAD",
+            headers: {
+              upgrade: "websocket",
+              connection: "upgrade",
+              "sec-websocket-key": KEY,
+              "sec-websocket-version": "8",
+            },
+          });
+          assert.equal(version.status, 426);
+          assert.equal(version.headers.get("sec-websocket-version"), "13");
+          await version.body?.cancel();
+          const whole = await at("/chat", {
+            method: "HEAD",
+            headers: {
+              upgrade: "websocket",
+              connection: "upgrade",
+              "sec-websocket-key": KEY,
+              "sec-websocket-version": "13",
+            },
+          });
+          assert.equal(whole.status, 400, "a HEAD never upgrades");
+          await whole.body?.cancel();
         });
 
         await t.step(
