@@ -261,8 +261,9 @@ export interface WebSocketRouteOptions<TData = undefined> {
  *
  * **Paths** are `URLPattern` pathname patterns (`/users/:id`, `/files/*`, `/v{1}?/items`),
  * matched against the request's path, which must match whole (so `/users` and `/users/` are
- * different paths; the hex digits of percent-escapes match in either case, in the path bound
- * as in the request's, and in regexp groups but for their character classes). Parameters
+ * different paths; the hex digits of percent-escapes written out whole, `%XX`, match in either
+ * case, in the path bound as in the request's, and in regexp groups but for their character
+ * classes). Parameters
  * reach handlers percent-decoded in `context.params`; a parameter that is not valid
  * percent-encoding gets 400. Decoded, a one-segment parameter may hold `/`
  * and `..` (`%2F`, `%2e%2e`): `/files/:name` matches `/files/..%2F..%2Fetc%2Fpasswd`. Never
@@ -962,8 +963,10 @@ function literalEscapesUpper(path: string): string {
   for (let i = 0; i < path.length; i++) {
     const c = path[i]!;
     if (c === "\\") {
-      out += c + (path[i + 1] ?? "");
-      i++;
+      // An escaped character is literal; an escaped `%` begins an escape all the same.
+      const pair = path[i + 1] === "%" && !inClass && HEX_PAIR.test(path.slice(i + 2, i + 4));
+      out += pair ? "\\%" + path.slice(i + 2, i + 4).toUpperCase() : c + (path[i + 1] ?? "");
+      i += pair ? 3 : 1;
       continue;
     }
     if (inClass) inClass = c !== "]";

@@ -384,7 +384,6 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   };
 }
 
-/** Closes a connection or listener that may be closed already (by its peer, or by us). */
 /** The TlsConn's own close, for connections whose close() deferClose replaced. */
 const realClose = new WeakMap<Deno.TlsConn, () => void>();
 
@@ -448,6 +447,7 @@ function deferClose(conn: Deno.TlsConn, lingers: () => void, freed: () => void):
   };
 }
 
+/** Closes a connection or listener that may be closed already (by its peer, or by us). */
 function closeQuietly(resource: { close(): void }): void {
   try {
     resource.close();

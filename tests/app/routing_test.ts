@@ -97,6 +97,8 @@ Deno.test("Routing", async (t) => {
       r.get("/files/:name(%c3%a9.*)", (_request, { params }) => new Response(params.name));
       r.get("/x/:p(caf%c3%a9)", (_request, { params }) => new Response(params.p));
       r.get("/hex/:h([%abcdef0-9]+)", (_request, { params }) => new Response(params.h));
+      // An escaped `%` is a literal `%`, and so still begins an escape.
+      r.get("/b/\\%c3%a9", () => new Response("b é"));
     });
     const at = (path: string) => app.fetch(new Request(`http://localhost${path}`));
     for (const path of ["/a%2fb", "/a%2Fb"]) assert.equal(await (await at(path)).text(), "a/b");
@@ -108,6 +110,9 @@ Deno.test("Routing", async (t) => {
       assert.equal(await (await at(path)).text(), "café", path);
     }
     assert.equal(await (await at("/hex/ab12")).text(), "ab12");
+    for (const path of ["/b/%c3%a9", "/b/%C3%A9", "/b/é"]) {
+      assert.equal(await (await at(path)).text(), "b é", path);
+    }
     const upper = await at("/hex/AB");
     assert.equal(upper.status, 404);
     await upper.body?.cancel();
