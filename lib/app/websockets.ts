@@ -40,7 +40,8 @@ export interface WebSocketsOptions {
   /**
    * Ktor's `pingPeriod`: send a ping this long after the start and after each pong, and close
    * with 1011 (`"ping timeout"`) when its pong does not come within `timeout`. `null` or
-   * `Infinity` disables pings. Routes bound with `webSocketRaw` never ping.
+   * `Infinity` disables pings (Ktor's `0` is a `RangeError` here: no interval is zero).
+   * Routes bound with `webSocketRaw` never ping.
    *
    * @default {null}
    */
@@ -57,14 +58,18 @@ export interface WebSocketsOptions {
    * are held to RFC 6455's 125 bytes); messages sent are split into frames of at most this
    * size. At least 1. By default as large as a message:
    * browsers send each message as one frame; on raw routes, which have no message limit, 1 MiB.
+   * Porting from Ktor: Ktor's check adds up a fragmented message's frames, so its
+   * `maxFrameSize` bounds messages too, and its writer never splits a message; here
+   * `maxMessageSize` bounds messages (4 MiB by default): set it as well.
    *
    * @default {maxMessageSize, and at least 125}
    */
   maxFrameSize?: number;
   /**
    * Ktor's `masking`: mask the frames the server sends. RFC 6455 §5.1 forbids it, so standard
-   * clients fail such a connection; leave it off unless the client is yours. Only the wire
-   * engine can mask: `embeddedServer` refuses to start an application with it on
+   * clients fail such a connection, this library's `connectWebSocket` among them (1002; Ktor's
+   * client takes masked frames): leave it off unless the client is one that reads them. Only
+   * the wire engine can mask: `embeddedServer` refuses to start an application with it on
    * `NativeEngine`, and on `Deno.serve` or `deno serve` its WebSocket routes answer 501.
    *
    * @default {false}

@@ -164,12 +164,20 @@ export interface WebSocketSessionOptions extends RawWebSocketSessionOptions {
  */
 export interface MessageSession {
   /**
-   * The messages received: `string` for text, `Uint8Array` for binary. It ends after the
-   * close handshake, or errors with a {@linkcode WebSocketError} when the session failed,
-   * after the messages received before. Cancelling it closes the session.
+   * The messages received: `string` for text, `Uint8Array` for binary. It ends when the
+   * peer's close came (after the messages before it) or, at once, when we close: what the
+   * peer sends after our close frame is dropped, where Ktor's session still delivers it (a
+   * raw session delivers it too). It errors with a {@linkcode WebSocketError} when the
+   * session failed, after the messages received before. Cancelling it closes the session
+   * with 1000, and so does leaving a `for await` over it (`break`, `return`, a throw), which
+   * cancels it: to read one message and go on sending, use a reader and `releaseLock()`.
    */
   readonly incoming: ReadableStream<Message>;
-  /** Where messages to send go; closing it closes the session with 1000. */
+  /**
+   * Where messages to send go; closing it closes the session with 1000, aborting it with
+   * 1011. When the session ends otherwise, it errors with the error a send gets then, so a
+   * pipe into it (`source.pipeTo(session.outgoing)`) ends and cancels its source.
+   */
   readonly outgoing: WritableStream<Message>;
   /** The subprotocol agreed in the handshake, or `""`. */
   readonly protocol: string;
