@@ -15,6 +15,7 @@ import {
   type MultipartPart,
   parseMultipart,
   type ParseMultipartOptions,
+  skipPartBody,
 } from "./parser.ts";
 
 /** Options of {@linkcode readFormData}: the parser's limits, and what may be kept in memory. */
@@ -38,7 +39,8 @@ export interface ReadFormDataOptions extends ParseMultipartOptions {
    * Takes each file part (a part with a `filename`) instead of keeping it in memory: stream
    * its body somewhere (see `savePart`) and return the entry's value, such as the path it was
    * saved to; or return null or undefined to leave the file out. A body it does not read is
-   * skipped. What it stored stays when a later part fails the read (a limit, a malformed
+   * skipped, and so is what is left of a file it leaves out, even under a reader it kept (its
+   * reads fail then). A body it still reads when it returns a value is waited for. What it stored stays when a later part fails the read (a limit, a malformed
    * body): `readFormData` then throws without the entries, so keep track of what it saved
    * and remove that in your `catch` (`examples/upload.ts` does).
    */
@@ -145,10 +147,18 @@ async function collect(
       form.append(name, utf8.decode(value));
     } else if (options.onFile !== undefined) {
       const value = await options.onFile(event);
-      if (typeof value === "string") {
+      if (value === null || value === undefined) {
+        // Left out: what is left of its body is skipped, even under a reader onFile kept (it
+        // read the first bytes to check them, say), which would hold the next part forever.
+        skipPartBody(
+          events,
+          event,
+          new TypeError("Cannot read part body: onFile left the file out, and it was skipped"),
+        );
+      } else if (typeof value === "string") {
         if ((buffered += value.length) > maxBufferedSize) throw new HttpError(413, overBuffered());
         form.append(name, value);
-      } else if (value !== null && value !== undefined) {
+      } else {
         form.append(name, value, value instanceof File ? value.name : filename);
       }
     } else {
@@ -164,7 +174,7 @@ async function collect(
             : overBuffered(),
       );
       buffered += value.length;
-      const type = event.contentType ?? "application/octet-stream";
+      const type = event.contentType || "application/octet-stream"; // none, or empty
       form.append(name, new File([value as Uint8Array<ArrayBuffer>], filename, { type }));
     }
   }

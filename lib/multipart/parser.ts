@@ -83,7 +83,10 @@ export interface MultipartHead {
    * names and filenames; those escapes are left as they are, as `Request.formData()` leaves
    * them in Deno 2.9. A backslash is not an escape: a quoted name or filename runs to the next
    * `"` and keeps every `\` (WHATWG HTML's form-data encoding and parser), so `a\b` stays
-   * `a\b` and `name="a\"b"` is a 400 (`curl --form-escape` writes such escapes). The body is
+   * `a\b` and `name="a\"b"` is a 400 (`curl --form-escape` and Go's `mime/multipart`, with
+   * the many clients that copy its writer, write such escapes: from them, a name or filename
+   * with a `"` is a 400 and one with a `\` arrives with it doubled, as in Deno's `formData()`;
+   * busboy reads the escapes). The body is
    * refused rather than read again with escapes: a second reading changed what other parsers
    * see (`name="doc\"; filename=\"evil.html"` is a file to Deno's `formData()`, and a field
    * when read with escapes), and a part that is a file to one parser and a field to another
@@ -937,6 +940,24 @@ export function abortMultipart(
   return readers.get(events)?.abort(reason) ?? events.cancel(reason).catch(() => {});
 }
 
+/**
+ * Skips what is left of `part`'s body, a reader on it or not, for a consumer that is done with
+ * the part (internal: not in `mod.ts`): that body errors with `reason`, and the next event
+ * comes once its bytes were read and dropped. Without it, a body a reader holds and no one
+ * reads keeps the next event from coming. A part that ended already is left alone.
+ *
+ * @param events The events, as `parseMultipart` gave them.
+ * @param part The part, one of the events.
+ * @param reason The error the body's reads fail with.
+ */
+export function skipPartBody(
+  events: ReadableStream<MultipartEvent>,
+  part: MultipartPart,
+  reason: unknown,
+): void {
+  readers.get(events)?.skip(part.body, reason);
+}
+
 /** A part as {@linkcode parseMultipart} gives it. */
 class Part implements MultipartPart {
   readonly type = "part" as const;
@@ -1023,6 +1044,12 @@ class MultipartReader implements MultipartSink {
       }
     }
     return this.#stop();
+  }
+
+  /** Drops `body` if it is the current part's, even though a reader holds it (see skipPartBody). */
+  skip(body: ReadableStream<Uint8Array>, reason: unknown): void {
+    const part = this.#part;
+    if (part !== null && part.open && part.stream === body) this.#drop(part, reason);
   }
 
   async #pullEvent(): Promise<void> {

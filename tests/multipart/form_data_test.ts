@@ -4,6 +4,7 @@ import { HttpError, parseMultipart, readFormData } from "@wirestream/wirestream"
 import { bytes } from "../_util/multipart.ts";
 import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
 import { retainedBytes } from "../_util/gc.ts";
+import { within } from "../_util/async.ts";
 
 /** A request with a multipart body of `text` (boundary "b"), or with a FormData body. */
 function post(body: string | FormData): Request {
@@ -114,6 +115,9 @@ Deno.test("readFormData", async (t) => {
   await t.step("a file without a Content-Type is application/octet-stream", async () => {
     const form = await readFormData(post(file("f", "x.bin", "abc") + "--b--"));
     assert.equal((form.get("f") as File).type, "application/octet-stream");
+    // An empty Content-Type is none too (a review: File.type was "").
+    const empty = await readFormData(post(file("f", "x.bin", "abc", "") + "--b--"));
+    assert.equal((empty.get("f") as File).type, "application/octet-stream");
   });
 
   await t.step("reads from an event stream too", async () => {
@@ -399,6 +403,31 @@ Deno.test("readFormData", async (t) => {
     const value = got.get("f") as File;
     assert.equal(value.name, "renamed");
     assert(sameBytes(new Uint8Array(await value.arrayBuffer()), content));
+  });
+
+  await t.step("onFile: a file it leaves out is skipped, even under a reader it kept", async () => {
+    // A review: an onFile that read the first chunk to check the file's type, then returned
+    // null without releasing its reader, left readFormData pending forever.
+    const head = file("f", "x.exe", "MZ").slice(0, -2); // the part's head and first bytes
+    const body = ReadableStream.from(
+      [head, " and the rest", "\r\n" + field("after", "yes") + "--b--"].map(bytes),
+    );
+    const kept: ReadableStreamDefaultReader<Uint8Array>[] = [];
+    const form = await within(
+      readFormData(parseMultipart(body, { boundary: "b" }), {
+        onFile: async (part) => {
+          const reader = part.body.getReader();
+          kept.push(reader);
+          await reader.read(); // the magic bytes: not a file we take
+          return null;
+        },
+      }),
+      3000,
+      "readFormData",
+    );
+    assert.equal(form.get("after"), "yes");
+    assert.equal(form.has("f"), false);
+    await assert.rejects(kept[0]!.read(), /onFile left the file out/);
   });
 
   await t.step("refuses invalid limits with a RangeError", async () => {
