@@ -42,10 +42,7 @@ export interface Transport {
   closeWrite?(): Promise<void> | void;
 }
 
-/**
- * How a session ended, like the browser's `CloseEvent` (not Ktor's `closeReason`, which is
- * the close we sent when we closed first, and `1000 "OK"` for a peer's close with no code).
- */
+/** How a session ended, like the browser's `CloseEvent`. */
 export interface CloseInfo {
   /**
    * The code of the peer's close frame (1005 when it carried none); or, when the session
@@ -235,38 +232,16 @@ export function outgoingStream<T>(
   checkOpen: (action: string) => void,
   limit: number,
   waiting: OutgoingQueue,
-  ended: AbortSignal,
 ): WritableStream<T> {
   /** What each write waiting in the stream's queue counts, in order. */
   const costs: number[] = [];
-  /** The stream's own close (or abort) is under way: it ends the session, and stands. */
-  let ending = false;
   return new WritableStream<T>({
-    start: (controller) => {
-      // When the session ends the stream errors, with the error a send would get: a pipe into
-      // it (`source.pipeTo(session.outgoing)`) then ends and cancels its source, rather than
-      // wait for the source's next chunk, which may never come.
-      const end = () => {
-        if (ending) return;
-        try {
-          checkOpen("write to outgoing");
-        } catch (error) {
-          controller.error(error);
-        }
-      };
-      if (ended.aborted) end();
-      else ended.addEventListener("abort", end, { once: true });
-    },
     write: (item) => {
       waiting.queued -= costs.shift()!; // out of the queue: the session counts it now
       return session.send(item);
     },
-    close: () => {
-      ending = true;
-      return session.close().then(noop);
-    },
+    close: () => session.close().then(noop),
     abort: (reason) => {
-      ending = true;
       try {
         checkOpen("abort outgoing");
       } catch {
@@ -814,7 +789,6 @@ export class SessionCore {
       (action) => this.checkOpen(action),
       this.#options.maxSendQueue,
       this.#outgoingQueue,
-      this.signal,
     );
   }
 

@@ -309,9 +309,7 @@ function queuedSize(message: Message): number {
  * sending when we close may lose our close frame to the reset and see 1006 instead; and our
  * `closed` then gives 1006 (`wasClean` false) even when the peer's close frame follows its
  * data, as RFC 6455 §5.5.1 allows it to. The wire engine reads past such data and reports the
- * peer's close. (Measured with a bare `Deno.upgradeWebSocket` too: our `close(4000)` crossed by
- * a message from a peer that then answers 4000 cleanly gives `closed` 1006 here, 4000 on the
- * wire engine.)
+ * peer's close.
  *
  * Violations Deno 2.9 lets through (measured against a raw client; a bare
  * `Deno.upgradeWebSocket` server behaves the same, and the wire engine fails each with the
@@ -440,7 +438,6 @@ export class NativeWebSocketSession implements MessageSession {
       (action) => this.#checkOpen(action),
       this.#settings.maxSendQueue,
       this.#outgoingQueue,
-      this.#abort.signal,
     );
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", this.#onOpen);
