@@ -175,8 +175,11 @@ export interface MessageSession {
   readonly incoming: ReadableStream<Message>;
   /**
    * Where messages to send go; closing it closes the session with 1000, aborting it with
-   * 1011. When the session ends otherwise, it errors with the error a send gets then, so a
-   * pipe into it (`source.pipeTo(session.outgoing)`) ends and cancels its source.
+   * 1011. Once the session ended, a write rejects with the error a send gets, and a close
+   * resolves. A pipe into it (`source.pipeTo(session.outgoing)`) learns that the session
+   * ended only when it writes its source's next chunk: for a source that may stay quiet, pass
+   * the session's signal, `source.pipeTo(session.outgoing, { signal: session.signal })`, so
+   * that the pipe ends, and cancels its source, when the session does.
    */
   readonly outgoing: WritableStream<Message>;
   /** The subprotocol agreed in the handshake, or `""`. */

@@ -421,6 +421,31 @@ Deno.test("WebSocketSession", async (t) => {
     },
   );
 
+  await t.step(
+    "a pipe into outgoing given the session's signal ends with the session",
+    async () => {
+      // The documented recipe for a source that may stay quiet (a review: without the signal,
+      // the pipe waits for the source's next chunk). And once the session ended, a close
+      // through outgoing resolves (erroring outgoing at the end made unawaited closes crash).
+      const { session, peer } = open();
+      let cancelled: unknown = "not cancelled";
+      const source = new ReadableStream<string>({
+        start: (controller) => controller.enqueue("first"),
+        cancel: (reason) => void (cancelled = reason),
+      });
+      const piping = source.pipeTo(session.outgoing, { signal: session.signal });
+      assert.equal(new TextDecoder().decode((await next(peer)).payload), "first");
+      await peer.send(Frame.close(1000));
+      await assert.rejects(within(piping, 2000, "the pipe to end"), WebSocketError);
+      assert.ok(cancelled instanceof WebSocketError, String(cancelled));
+      assert.deepEqual(await session.closed, { code: 1000, reason: "", wasClean: true });
+      const ended = open();
+      await ended.peer.send(Frame.close(1000));
+      await ended.session.closed;
+      await within(ended.session.outgoing.close(), 2000, "outgoing's close after the end");
+    },
+  );
+
   await t.step("answers a close without a code with an empty close frame", async () => {
     const { session, peer } = open();
     await peer.send(Frame.close());
