@@ -15,7 +15,6 @@ import {
   type MultipartPart,
   parseMultipart,
   type ParseMultipartOptions,
-  skipPartBody,
 } from "./parser.ts";
 
 /** Options of {@linkcode readFormData}: the parser's limits, and what may be kept in memory. */
@@ -39,9 +38,12 @@ export interface ReadFormDataOptions extends ParseMultipartOptions {
    * Takes each file part (a part with a `filename`) instead of keeping it in memory: stream
    * its body somewhere (see `savePart`) and return the entry's value, such as the path it was
    * saved to; or return null or undefined to leave the file out. A body it does not read is
-   * skipped, and so is what is left of a file it leaves out, even under a reader it kept (its
-   * reads fail then). A body it still reads when it returns a value is waited for. What it stored stays when a later part fails the read (a limit, a malformed
-   * body): `readFormData` then throws without the entries, so keep track of what it saved
+   * skipped. A body it took a reader on is waited for when it returns, until it was read to
+   * its end or cancelled, whatever it returned (it may be saving the
+   * file in the background): one that read a file's first bytes to check them and leaves the
+   * file out cancels its reader (`reader.cancel()`), or the form waits forever. What it
+   * stored stays when a later part fails the read (a limit, a malformed body):
+   * `readFormData` then throws without the entries, so keep track of what it saved
    * and remove that in your `catch` (`examples/upload.ts` does).
    */
   onFile?: (
@@ -147,18 +149,10 @@ async function collect(
       form.append(name, utf8.decode(value));
     } else if (options.onFile !== undefined) {
       const value = await options.onFile(event);
-      if (value === null || value === undefined) {
-        // Left out: what is left of its body is skipped, even under a reader onFile kept (it
-        // read the first bytes to check them, say), which would hold the next part forever.
-        skipPartBody(
-          events,
-          event,
-          new TypeError("Cannot read part body: onFile left the file out, and it was skipped"),
-        );
-      } else if (typeof value === "string") {
+      if (typeof value === "string") {
         if ((buffered += value.length) > maxBufferedSize) throw new HttpError(413, overBuffered());
         form.append(name, value);
-      } else {
+      } else if (value !== null && value !== undefined) {
         form.append(name, value, value instanceof File ? value.name : filename);
       }
     } else {

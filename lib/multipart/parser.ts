@@ -940,24 +940,6 @@ export function abortMultipart(
   return readers.get(events)?.abort(reason) ?? events.cancel(reason).catch(() => {});
 }
 
-/**
- * Skips what is left of `part`'s body, a reader on it or not, for a consumer that is done with
- * the part (internal: not in `mod.ts`): that body errors with `reason`, and the next event
- * comes once its bytes were read and dropped. Without it, a body a reader holds and no one
- * reads keeps the next event from coming. A part that ended already is left alone.
- *
- * @param events The events, as `parseMultipart` gave them.
- * @param part The part, one of the events.
- * @param reason The error the body's reads fail with.
- */
-export function skipPartBody(
-  events: ReadableStream<MultipartEvent>,
-  part: MultipartPart,
-  reason: unknown,
-): void {
-  readers.get(events)?.skip(part.body, reason);
-}
-
 /** A part as {@linkcode parseMultipart} gives it. */
 class Part implements MultipartPart {
   readonly type = "part" as const;
@@ -1044,12 +1026,6 @@ class MultipartReader implements MultipartSink {
       }
     }
     return this.#stop();
-  }
-
-  /** Drops `body` if it is the current part's, even though a reader holds it (see skipPartBody). */
-  skip(body: ReadableStream<Uint8Array>, reason: unknown): void {
-    const part = this.#part;
-    if (part !== null && part.open && part.stream === body) this.#drop(part, reason);
   }
 
   async #pullEvent(): Promise<void> {
