@@ -8,6 +8,17 @@ import { engines } from "../_util/engines.ts";
 // RFC 6455 §1.3's sample key.
 const KEY = "dGhlIHNhbXBsZSBub25jZQ==";
 
+/** The fields of a WebSocket upgrade with `version`, and any others. */
+function upgradeHeaders(version: string, more: Record<string, string> = {}): HeadersInit {
+  return {
+    upgrade: "websocket",
+    connection: "upgrade",
+    "sec-websocket-key": KEY,
+    "sec-websocket-version": version,
+    ...more,
+  };
+}
+
 /** The application under test: a bit of everything a router must tell apart. */
 function testApp(): Application {
   const app = new Application();
@@ -267,24 +278,14 @@ Deno.test("Routing", async (t) => {
           // And as the same GET with another version: 426 (a review found 400 there).
           const version = await at("/chat", {
             method: "HEAD",
-            headers: {
-              upgrade: "websocket",
-              connection: "upgrade",
-              "sec-websocket-key": KEY,
-              "sec-websocket-version": "8",
-            },
+            headers: upgradeHeaders("8"),
           });
           assert.equal(version.status, 426);
           assert.equal(version.headers.get("sec-websocket-version"), "13");
           await version.body?.cancel();
           const whole = await at("/chat", {
             method: "HEAD",
-            headers: {
-              upgrade: "websocket",
-              connection: "upgrade",
-              "sec-websocket-key": KEY,
-              "sec-websocket-version": "13",
-            },
+            headers: upgradeHeaders("13"),
           });
           assert.equal(whole.status, 400, "a HEAD never upgrades");
           await whole.body?.cancel();
@@ -346,25 +347,16 @@ Deno.test("Routing", async (t) => {
             // The page and the WebSocket on one path: a GET without an upgrade gets the page.
             assert.equal(await (await at("/both")).text(), "the page");
             const version = await at("/chat", {
-              headers: {
-                upgrade: "websocket",
-                connection: "upgrade",
-                "sec-websocket-key": KEY,
-                "sec-websocket-version": "8",
-              },
+              headers: upgradeHeaders("8"),
             });
             assert.equal(version.status, 426);
             assert.equal(version.headers.get("sec-websocket-version"), "13");
             assert.equal(version.headers.get("upgrade"), "websocket"); // RFC 9110 §15.5.22
             await version.body?.cancel();
             const extensions = await at("/chat", {
-              headers: {
-                upgrade: "websocket",
-                connection: "upgrade",
-                "sec-websocket-key": KEY,
-                "sec-websocket-version": "13",
+              headers: upgradeHeaders("13", {
                 "sec-websocket-extensions": 'permessage-deflate; x="not a token"',
-              },
+              }),
             });
             assert.equal(extensions.status, 400, "RFC 6455 §9.1: malformed offers fail");
             assert.match(await extensions.text(), /Sec-WebSocket-Extensions/);
