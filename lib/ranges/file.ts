@@ -256,9 +256,15 @@ class FileSource {
     this.info = info;
   }
 
-  /** The open file; the first call opens it. Ranges call it one after another. */
+  /**
+   * The open file, checked now against the answer's (a file rewritten in place since moved
+   * its size or time); the first call opens it. Ranges call it one after another.
+   */
   async file(): Promise<Deno.FsFile> {
-    if (this.#file !== null) return this.#file;
+    if (this.#file !== null) {
+      await checkSame(this.#file, this.info);
+      return this.#file;
+    }
     // Stat first, as serveFile does: a FIFO put in its place would hold the open (and a
     // cancel, which waits for it) until a writer came. (One swapped in between the stat and
     // the open still would, as in serveFile: Deno cannot open without blocking. Only someone
@@ -268,8 +274,7 @@ class FileSource {
     const file = await Deno.open(this.path, { read: true });
     try {
       if (this.#closed) throw new Error("Cannot read file: the body was closed");
-      const now = await file.stat();
-      if (changed(now, this.info)) throw changedError(this.info, now);
+      await checkSame(file, this.info);
       if (this.#closed) throw new Error("Cannot read file: the body was closed");
     } catch (error) {
       file.close();
@@ -382,25 +387,17 @@ function mediaTypeOf(path: string | URL): string {
 
 /**
  * The bytes of `range` of `source`'s file, read from a seek: the file is checked against the
- * answer's when the range starts and again before its last chunk. The file stays open for the
- * next range (see closeWhenDone); cancel waits for a read under way.
+ * answer's when the range starts (by `source.file()`) and again before its last chunk. The
+ * file stays open for the next range (see closeWhenDone); cancel waits for a read under way.
  */
 function readRange(source: FileSource, range: ByteRange, chunkSize: number): RangeSource {
-  const info = source.info;
   let file: Deno.FsFile | null = null;
   let left = range.last - range.first + 1;
   let cancelled = false;
   let pending: Promise<void> | null = null;
-  const check = async (file: Deno.FsFile) => {
-    const now = await file.stat();
-    if (changed(now, info)) throw changedError(info, now);
-  };
   const step = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
     if (file === null) {
-      const opened = await source.file();
-      // Rewritten in place since the answer was made, or since the range before: its size or
-      // time moved.
-      await check(opened);
+      const opened = await source.file(); // checked: not rewritten since the answer
       await opened.seek(range.first, Deno.SeekMode.Start);
       file = opened;
       if (cancelled) return;
@@ -414,7 +411,7 @@ function readRange(source: FileSource, range: ByteRange, chunkSize: number): Ran
       // A file rewritten in place keeps its size, and reads after the first give the new
       // bytes: check it again before the last chunk goes out, so that a body that mixes two
       // versions fails instead of ending.
-      await check(file);
+      await checkSame(file, source.info);
       if (cancelled) return;
       controller.enqueue(buffer.subarray(0, read));
       return controller.close();
@@ -428,6 +425,12 @@ function readRange(source: FileSource, range: ByteRange, chunkSize: number): Ran
       await pending?.catch(() => {});
     },
   }, { highWaterMark: 0 });
+}
+
+/** Fails when `file` is no longer the file `info` describes (see changed). */
+async function checkSame(file: Deno.FsFile, info: Deno.FileInfo): Promise<void> {
+  const now = await file.stat();
+  if (changed(now, info)) throw changedError(info, now);
 }
 
 /** Whether the file is no longer the one `info` describes: its size, time or inode differ. */
