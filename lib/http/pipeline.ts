@@ -2098,11 +2098,13 @@ class Pipeline {
       // cancelled is not). The connection closes for a 100-continue never asked for, a
       // Content-Length body over maxDrainSize, and a chunked body whose end is not in the read
       // buffer already (see #drainable): its size is unknown, and the response is not held
-      // back for a client that may be slow to send the rest, or send too much.
+      // back for a client that may be slow to send the rest, or send too much. A body being
+      // read whose 100-continue was not asked for yet may ask during the read-ahead of the
+      // response's body (an echo reads it only then): #writeBody decides after that.
       const request = slot.request;
       const reading = !body.cancelled && request !== null &&
         (request.bodyUsed || request.body?.locked === true || response.body === request.body);
-      close ||= slot.expectContinue ||
+      close ||= (slot.expectContinue && (!reading || noBody || response.body === null)) ||
         (!reading &&
           (body.chunked === null ? body.remaining > this.#maxDrainSize : !this.#drainable(body)));
       if (close) slot.close = true; // nothing is drained after it (see #drain)
@@ -2233,11 +2235,16 @@ class Pipeline {
    * streamed (see #stream); a 500 when it failed first. For a HEAD, only the length counts.
    */
   #writeBody(slot: Slot): boolean | Promise<boolean> {
-    const reader = this.#aheadReader!, close = this.#aheadClose, declared = this.#aheadDeclared;
+    const reader = this.#aheadReader!, declared = this.#aheadDeclared;
+    let close = this.#aheadClose;
     const first = this.#aheadFirst, parts = this.#aheadParts, size = this.#aheadSize;
     const ended = this.#aheadEnded, pending = this.#aheadPending;
     this.#aheadReader = this.#aheadFirst = this.#aheadPending = null;
     this.#aheadParts = null;
+    this.#sendContinue(slot); // the read-ahead may have asked for the request body
+    // A body still waiting for its 100 will get none (see #writeLoop): the client may never
+    // send it, so the connection cannot wait for it to be drained (RFC 9110 §10.1.1).
+    if (slot.expectContinue && !close) close = slot.close = true;
     if (this.#ahead.state === FAILED) {
       const error = this.#ahead.error;
       this.#ahead.error = null;
@@ -2265,7 +2272,6 @@ class Pipeline {
       this.#push500(true, slot.version);
       return false;
     }
-    this.#sendContinue(slot); // the read-ahead may have asked for the request body
     if (ended) {
       if (size <= SMALL_BODY) this.#pushHead(close, slot.version, size, false, parts ?? first);
       else {

@@ -2523,6 +2523,54 @@ Deno.test("startConnectionPipeline", async (t) => {
   });
 
   await t.step(
+    "keeps the connection for an Expect: 100-continue body that the response echoes",
+    async () => {
+      // The echo's body is first read by the response's read-ahead, after the handler
+      // returned: the 100 goes out then, before the final head, and the connection stays.
+      for (const framing of ["Content-Length: 5\r\n", "Transfer-Encoding: chunked\r\n"]) {
+        const c = open((request) => new Response(request.body));
+        try {
+          c.send(`POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n${framing}\r\n`);
+          const interim = (await c.next())!;
+          assert.equal(interim.status, 100, framing);
+          c.send(framing.startsWith("Content") ? "hello" : chunked("hello"));
+          const echo = (await c.next())!;
+          assert.equal(textOf(echo.body), "hello", framing);
+          assert.equal(echo.headers.get("connection"), null, framing);
+          c.send(get("/next"));
+          assert.equal((await c.next())?.status, 200, `the connection is still usable: ${framing}`);
+        } finally {
+          await c.close();
+        }
+      }
+    },
+  );
+
+  await t.step(
+    "closes after a 100-continue body whose reader the handler holds unread as it answers",
+    async () => {
+      // The handler holds the body's reader (so it counts as reading) but has not read when
+      // its response goes out: no 100 will go out after the final head, so the client may
+      // never send the body, and the response says the connection closes.
+      const c = open((request) => {
+        request.body!.getReader();
+        return new Response("not yet");
+      });
+      try {
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n",
+        );
+        const response = (await c.next())!;
+        assert.equal(response.status, 200);
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
     "ignores empty Expect elements: an empty Expect is none, and 100-continue among empties is 100-continue",
     async () => {
       // RFC 9110 §5.6.1: a recipient "MUST parse and ignore a reasonable number of empty list

@@ -404,6 +404,38 @@ Deno.test("httpServer", async (t) => {
     },
   );
 
+  await t.step(
+    "curl: an echo of an Expect: 100-continue upload keeps the connection for the next request",
+    async () => {
+      const data = randomBytes(seeded(4), 2000);
+      const [path, remove] = await tempFile(data);
+      try {
+        await using server = serve((request) => new Response(request.body));
+        const url = `http://127.0.0.1:${server.addr.port}/`;
+        const { code, stdout, stderr } = await curl(
+          "-v",
+          "--expect100-timeout",
+          "8",
+          "-H",
+          "Expect: 100-continue",
+          "--data-binary",
+          `@${path}`,
+          url,
+          "--next",
+          url,
+        );
+        assert.equal(code, 0, stderr);
+        assert.match(stderr, /< HTTP\/1\.1 100 Continue/);
+        assert.match(stderr, /Re-using existing connection/, "curl's second request reused it");
+        assert.doesNotMatch(stderr, /connection: close/i);
+        // The upload echoed, then the GET's empty echo.
+        assert.ok(sameBytes(stdout, data), "the echo is the upload");
+      } finally {
+        await remove();
+      }
+    },
+  );
+
   await t.step("fetch: a ReadableStream request body (duplex: half) is echoed", async () => {
     await using server = serve((request) => new Response(request.body));
     using client = Deno.createHttpClient({});
