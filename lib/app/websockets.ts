@@ -47,8 +47,8 @@ export interface WebSocketsOptions {
    */
   pingInterval?: number | null;
   /**
-   * How long a write may take, and how long to wait for the peer's close frame after ours
-   * (and for the pong of a ping). `Infinity` waits forever.
+   * How long a write may take, and how long to wait for the peer's close frame once ours was
+   * written (and for the pong of a ping). `Infinity` waits forever.
    *
    * @default {15000}
    */

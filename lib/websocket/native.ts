@@ -70,8 +70,9 @@ export interface NativeWebSocketSessionOptions {
   /**
    * Ktor's `timeout`, in milliseconds: how long the socket may take to open (the handler
    * must return the upgrade's response), how long a send may wait while Deno's send buffer
-   * does not drain at all, and how long to wait for the peer's close frame after ours. Past
-   * it the session ends with 1006. `Infinity` waits forever.
+   * does not drain at all, and how long to wait for the peer's close frame once ours went to
+   * Deno (behind the sends made before it). Past it the session ends with 1006. `Infinity`
+   * waits forever.
    *
    * @default {15000}
    */
@@ -274,8 +275,8 @@ function queuedSize(message: Message): number {
  * from a queue bounded by `maxQueuedBytes` (1008 past it). A send waits while
  * `socket.bufferedAmount` is above `maxBufferedAmount`.
  *
- * Closing: {@linkcode close} sends its close frame after the messages sent before it and
- * waits up to `timeout` for the peer's; a close from the peer is answered by Deno with the
+ * Closing: {@linkcode close} sends its close frame after the messages sent before it and,
+ * once it went to Deno, waits up to `timeout` for the peer's; a close from the peer is answered by Deno with the
  * same code. `closed` then gives the peer's code and reason, `wasClean` true. A connection
  * that drops gives 1006, except that after our close frame Deno may report a drop as a clean
  * 1005. A failure (1008, 1009) sends its code, which `closed` reports with `wasClean` false.
@@ -391,6 +392,10 @@ export class NativeWebSocketSession implements MessageSession {
   #waiting = 0;
   /** The bytes of the sends waiting (as `send` counts them). */
   #waitingBytes = 0;
+  /** Deno's `bufferedAmount` when we closed its socket (-1 before): it reads 0 from then. */
+  #closingAmount = -1;
+  /** `bufferedAmount` once the session ended: what was never written. */
+  #endedAmount = 0;
   /** What waits in the `outgoing` stream's own queue. */
   readonly #outgoingQueue: OutgoingQueue = { queued: 0 };
   #tail: Promise<void> = Promise.resolve();
@@ -475,10 +480,17 @@ export class NativeWebSocketSession implements MessageSession {
   /**
    * What the messages sent and not yet written count: those waiting for room in Deno's send
    * buffer and in `outgoing`, as `maxSendQueue` counts them, and Deno's `bufferedAmount` (see
-   * {@linkcode MessageSession.bufferedAmount}).
+   * {@linkcode MessageSession.bufferedAmount}). Deno's socket reads 0 once it is closed, so
+   * from our close frame on its part is what it held then: at most what is left. After a
+   * clean close that part is 0 (Deno wrote it all before the close frames); after any other
+   * end it stays, with the sends that never went to Deno.
    */
   get bufferedAmount(): number {
-    return this.#waitingBytes + this.#outgoingQueue.queued + this.#socket.bufferedAmount;
+    if (this.#state === CLOSED) return this.#endedAmount;
+    // Once closed, Deno's socket reads 0 however much it still holds: what it held then,
+    // at most (it may have written some since).
+    const deno = this.#closingAmount >= 0 ? this.#closingAmount : this.#socket.bufferedAmount;
+    return this.#waitingBytes + this.#outgoingQueue.queued + deno;
   }
 
   /**
@@ -561,9 +573,18 @@ export class NativeWebSocketSession implements MessageSession {
       }
       this.#state = CLOSING;
       this.#inbox.end();
-      this.#armCloseTimer();
-      if (this.#waiting === 0) this.#closeSocket(code, reason);
-      else this.#tail.then(() => this.#closeSocket(code, reason));
+      if (this.#waiting === 0) this.#sendClose(code, reason);
+      else {
+        // Behind the sends made before it, each of which fails the session when Deno's buffer
+        // does not drain for `timeout` (#stalled, which sends its own code). The wait for the
+        // peer's close begins once our close frame is handed to Deno.
+        this.#tail.then(() => {
+          if (this.#state !== CLOSING) return; // ended meanwhile: #stalled sent its own code
+          const failure = this.#failure; // one that came while closing (outgoing aborted)
+          if (failure === null) this.#sendClose(code, reason);
+          else this.#sendClose(sentCode(failure), this.#failureReason);
+        });
+      }
     }
     return this.#closed;
   }
@@ -662,12 +683,20 @@ export class NativeWebSocketSession implements MessageSession {
     }
   }
 
+  /** Our close frame goes to Deno: the wait for the peer's begins. */
+  #sendClose(code: number, reason: string): void {
+    this.#closeSocket(code, reason);
+    this.#armCloseTimer();
+  }
+
   /** Closes the socket, or has it closed once it opens. */
   #closeSocket(code: number, reason: string): void {
     const socket = this.#socket;
     if (socket.readyState === WebSocket.CONNECTING) {
       this.#closeOnOpen = [code, reason];
     } else if (socket.readyState === WebSocket.OPEN) {
+      // Deno reads 0 from then on, with what it still holds unwritten (see bufferedAmount).
+      this.#closingAmount = socket.bufferedAmount;
       socket.close(code, reason);
     }
   }
@@ -689,8 +718,7 @@ export class NativeWebSocketSession implements MessageSession {
     this.#inbox.fail(failure);
     if (this.#state !== OPEN) return;
     this.#state = CLOSING;
-    this.#closeSocket(sentCode(failure), this.#failureReason);
-    this.#armCloseTimer();
+    this.#sendClose(sentCode(failure), this.#failureReason);
   }
 
   /** A send saw Deno's buffer stuck for `timeout`: the peer does not read. End the session. */
@@ -700,7 +728,9 @@ export class NativeWebSocketSession implements MessageSession {
       this.#failureReason = "write timeout"; // reported locally; the close frame waits behind
     }
     this.#inbox.fail(error);
-    if (this.#state === OPEN) this.#closeSocket(CloseCode.InternalError, "write timeout");
+    // Also when our close waits behind the sends (CLOSING): the peer must not read a normal
+    // close after the messages that never went out.
+    if (this.#state !== CLOSED) this.#closeSocket(CloseCode.InternalError, "write timeout");
     this.#finish();
   }
 
@@ -842,6 +872,14 @@ export class NativeWebSocketSession implements MessageSession {
     const result = this.#failure !== null
       ? { code: this.#failure.closeCode, reason: this.#failureReason, wasClean: false }
       : info ?? { code: CloseCode.AbnormalClosure, reason: "", wasClean: false };
+    // The sends still waiting, and `outgoing`'s queue, will never go out; after a clean close
+    // Deno wrote all it held before the close frames, else what it held may not have gone.
+    this.#endedAmount = this.#waitingBytes + this.#outgoingQueue.queued +
+      (result.wasClean
+        ? 0
+        : this.#closingAmount >= 0
+        ? this.#closingAmount
+        : this.#socket.bufferedAmount);
     this.#inbox.fail(
       new WebSocketError("Cannot read: the session ended", CloseCode.AbnormalClosure),
     );

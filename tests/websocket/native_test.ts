@@ -639,6 +639,136 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    'a close behind sends that stall goes out as 1011 "write timeout", not the caller\'s code',
+    async () => {
+      // The peer must not read a normal close after the messages that never went out (ws and
+      // bare Deno deliver them all; the wire engine cuts the connection: 1006).
+      const fake = new FakeSocket();
+      fake.bufferedAmount = 10_000; // never drains
+      const session = new NativeWebSocketSession(fake.socket, {
+        maxBufferedAmount: 1000,
+        timeout: 50,
+      });
+      const sends = [session.send("a"), session.send("b")].map((send) =>
+        send.then(() => "sent", () => "rejected")
+      );
+      const closed = session.close(1000, "all sent");
+      assert.equal(fake.closedWith, null, "the close waits behind the sends");
+      assert.deepEqual(await within(Promise.all(sends), 2000, "the sends"), [
+        "rejected",
+        "rejected",
+      ]);
+      await delay(5); // the close's turn, behind the sends
+      assert.deepEqual(fake.closedWith, [1011, "write timeout"]);
+      assert.deepEqual(await closed, { code: 1006, reason: "write timeout", wasClean: false });
+    },
+  );
+
+  await t.step(
+    "bufferedAmount still counts what Deno held once its socket closed, and after a failed end what never went out",
+    async () => {
+      // Deno's socket reads 0 as soon as close() is called, whatever it still holds.
+      const fake = new (class extends FakeSocket {
+        override close(code?: number, reason?: string): void {
+          super.close(code, reason);
+          this.bufferedAmount = 0;
+        }
+      })();
+      const session = new NativeWebSocketSession(fake.socket, {
+        maxBufferedAmount: 1000,
+        timeout: 50,
+      });
+      await session.send(new Uint8Array(2000)); // room: it goes to Deno at once
+      fake.bufferedAmount = 3000; // what Deno holds: the next send waits for room
+      const waiting = session.send(new Uint8Array(100)).catch(() => "rejected");
+      await delay(5);
+      assert.equal(session.bufferedAmount, 3000 + 100 + 14 + 1024);
+      const closed = session.close();
+      assert.equal(await within(waiting, 2000, "the stalled send"), "rejected");
+      assert.equal((await closed).code, 1006);
+      // The stalled send never went out, nor (the peer did not read) what Deno held.
+      assert.equal(session.bufferedAmount, 3000 + 100 + 14 + 1024);
+
+      const clean = new (class extends FakeSocket {
+        override close(code?: number, reason?: string): void {
+          super.close(code, reason);
+          this.bufferedAmount = 0;
+        }
+      })();
+      const other = new NativeWebSocketSession(clean.socket, { timeout: 1000 });
+      await other.send(new Uint8Array(500));
+      clean.bufferedAmount = 500;
+      const ending = other.close();
+      assert.equal(other.bufferedAmount, 500, "closing: what Deno held when it was closed");
+      clean.dispatchEvent(new CloseEvent("close", { code: 1000, wasClean: true }));
+      assert.equal((await ending).wasClean, true);
+      assert.equal(other.bufferedAmount, 0, "after a clean close everything was written");
+    },
+  );
+
+  await t.step(
+    "the wait for the peer's close starts when our close frame goes to Deno, behind the sends",
+    async () => {
+      const fake = new FakeSocket();
+      fake.bufferedAmount = 10_000; // full: the sends wait
+      const session = new NativeWebSocketSession(fake.socket, {
+        maxBufferedAmount: 1000,
+        timeout: 200,
+      });
+      const send = session.send("a");
+      const closed = session.close(1000, "done");
+      let ended = false;
+      closed.then(() => (ended = true));
+      // The buffer drains slowly but steadily, so no send stalls, for longer than timeout.
+      for (let i = 9; i >= 0; i--) {
+        await delay(40);
+        fake.bufferedAmount = i * 1000;
+      }
+      await within(send, 2000, "the send");
+      await delay(5);
+      assert.deepEqual(fake.closedWith, [1000, "done"]);
+      assert.equal(ended, false, "the timeout counts from our close frame, not from close()");
+      fake.dispatchEvent(new CloseEvent("close", { code: 1000, reason: "done", wasClean: true }));
+      assert.deepEqual(await closed, { code: 1000, reason: "done", wasClean: true });
+    },
+  );
+
+  await t.step(
+    "npm:ws: a peer that stops reading past timeout gets 1011 after the messages that went out, not our 1000",
+    async () => {
+      const COUNT = 110, SIZE = 65_536;
+      const done = deferred<{ rejected: number; info: unknown }>();
+      const server = nativeServer({ timeout: 1000 }, async (session) => {
+        let rejected = 0;
+        const sends = Array.from(
+          { length: COUNT },
+          () => session.send(new Uint8Array(SIZE)).catch(() => rejected++),
+        );
+        const info = await session.close(1000, "all sent");
+        await Promise.all(sends);
+        done.resolve({ rejected, info });
+      });
+      const client = wsClient(server.url);
+      let received = 0; // the messages come before the close event
+      client.ws.on("message", (data: Uint8Array) => data.length === SIZE && received++);
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        client.ws.pause(); // the kernel's buffers fill, then Deno's: a send stalls
+        const { rejected, info } = await within(done.promise, 10_000, "the session to end");
+        assert.ok(rejected > 0, "some sends never went out");
+        assert.deepEqual(info, { code: 1006, reason: "write timeout", wasClean: false });
+        client.ws.resume();
+        const { code, reason } = await within(client.closed, 10_000, "the client's close");
+        assert.equal(received, COUNT - rejected, "what went out arrived");
+        assert.deepEqual({ code, reason }, { code: 1011, reason: "write timeout" });
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
     "send() waits while Deno's buffer is above maxBufferedAmount, and goes on once the peer reads",
     async () => {
       const MESSAGE = 60_000;
