@@ -603,7 +603,12 @@ export class SessionCore {
     if (this.#peerClose !== null) {
       this.#afterHandshake();
     } else {
-      this.#armCloseTimer();
+      // The wait for the peer's close begins once ours is written: the writes queued before
+      // it are bounded by the write watchdog (`timeout` without progress), so a peer that
+      // reads them slowly but steadily gets them all, then our close.
+      written.then(() => {
+        if (this.#state !== CLOSED) this.#armCloseTimer();
+      }, () => {});
       this.pump();
     }
     return written;

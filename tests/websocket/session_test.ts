@@ -521,6 +521,28 @@ Deno.test("WebSocketSession", async (t) => {
   });
 
   await t.step(
+    "close()'s timeout counts from our close frame's write: a peer that reads slowly but steadily gets all, then the handshake",
+    async () => {
+      // The frames queued before our close take longer than `timeout` to be read; each write
+      // progresses, so no write times out, and the wait for the peer's close starts after ours.
+      const { session, peer } = open({ timeout: 150 });
+      const sends = Array.from({ length: 12 }, (_, i) => session.send(`message ${i}`));
+      const closed = session.close(1000, "done");
+      const started = Date.now();
+      for (let i = 0; i < 12; i++) {
+        await delay(40);
+        assert.equal(text.decode((await next(peer)).payload), `message ${i}`);
+      }
+      assert.deepEqual(await nextClose(peer), { code: 1000, reason: "done" });
+      assert.ok(Date.now() - started > 300, "the reads took longer than timeout");
+      await peer.send(Frame.close(1000, "done"));
+      assert.deepEqual(await closed, { code: 1000, reason: "done", wasClean: true });
+      await Promise.all(sends);
+      await assertEnded(peer);
+    },
+  );
+
+  await t.step(
     "a client waits for the server to end the transport after the handshake",
     async () => {
       const { session, peer } = open({ role: "client" });
