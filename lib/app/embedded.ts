@@ -63,16 +63,16 @@ export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
    * Files or directories (relative to the working directory) whose changes reload the module.
    * Needs the module as a specifier: each change (debounced by `reloadDelay`) imports it
    * afresh into a new {@linkcode Application}, which answers the requests that come after;
-   * requests in flight and open WebSocket sessions stay with the application that accepted
-   * them. The runtime caches modules by URL, so only the module itself is evaluated again, not
-   * the modules it imports: keep the code you edit in it, or import the rest with a query
-   * that changes. Each reload imports the module under a new URL, and the runtime never
+   * requests in flight (until their responses are done: an event stream too) and open
+   * WebSocket sessions stay with the application that accepted them. The runtime caches
+   * modules by URL, so only the module itself is evaluated again, not the modules it imports:
+   * keep the code you edit in it, or import the rest with a query that changes. Each reload imports the module under a new URL, and the runtime never
    * drops a module it loaded: every version stays in memory with what it holds at top level
    * (about 7 kB of code each, plus any data the module builds when it loads), so restart the
    * process now and then during a long session of edits, and keep large data out of the
    * module's top level. A module that fails to load leaves the previous application serving. An
    * application a reload replaced is kept while it has open sessions (`stop()` closes them with
-   * 1001), and disposed at a later reload once it has none.
+   * 1001) or responses not yet done, and disposed at a later reload once it has none.
    * A directory is watched recursively; a file is watched through its directory, so a save
    * that replaces it (a temporary file renamed over it, as editors do) or a delete and
    * re-create still reloads, as do later changes.
@@ -131,13 +131,20 @@ export interface EmbeddedServer extends AsyncDisposable {
   readonly addr: Deno.NetAddr | null;
   /** The application that answers new requests (it changes on reload), once started. */
   readonly application: Application | null;
-  /** Resolves once the server stopped: the engine finished and every application was disposed. */
+  /**
+   * Resolves once the server stopped: the engine finished and every application was disposed.
+   * A reload still importing its module then is waited for up to `stopTimeout`; the
+   * application it makes after that is disposed as soon as it exists, and never serves.
+   */
   readonly finished: Promise<void>;
   /**
    * Stops gracefully: stops watching, disposes every application this server made (their
    * WebSocket sessions close with 1001), stops accepting, and lets in-flight requests finish;
    * after `stopTimeout`, the wire engine closes the connections still open. (On the native
-   * engine, a request body still arriving is cut: see `stopTimeout`.)
+   * engine, a request body still arriving is cut: see `stopTimeout`. It also stops accepting
+   * only once the WebSocket sessions finished their close handshakes, within `stopTimeout`:
+   * `Deno.serve`'s shutdown would cut them with its own 1001 first, so until then new
+   * requests are still answered, by the disposed application.)
    * Resolves with {@linkcode finished}; again, it waits for the same.
    */
   stop(): Promise<void>;
@@ -231,6 +238,11 @@ class Embedded<TConfig> implements EmbeddedServer {
   #reloading: Promise<void> = Promise.resolve();
   /** Every application made, for stop() to dispose. */
   readonly #applications = new Set<Application>();
+  /**
+   * The requests each application answers whose response is not done yet (watchPaths only):
+   * a reload keeps a replaced application while it has any, as it does for sessions.
+   */
+  readonly #inFlight = new Map<Application, number>();
   #current: Application | null = null;
   #running: RunningEngine | null = null;
   readonly #watchers: Deno.FsWatcher[] = [];
@@ -318,8 +330,13 @@ class Embedded<TConfig> implements EmbeddedServer {
       this.#options.configure?.(config);
       // Watched paths are checked (they must exist) before anything listens.
       if (this.#watchPaths.length > 0) this.#watch();
+      const reloads = this.#watchPaths.length > 0;
       this.#running = this.#engine.start(
-        (request, info) => this.#current!.fetch(request, info),
+        (request, info) => {
+          const application = this.#current!;
+          if (reloads) this.#track(application, info.completed);
+          return application.fetch(request, info);
+        },
         {
           hostname: this.#options.hostname ?? "0.0.0.0",
           port: this.#options.port ?? 8000,
@@ -494,6 +511,18 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#watchers.length = 0;
   }
 
+  /** Counts a request of `application` until its response is done (see #inFlight). */
+  #track(application: Application, completed: Promise<void> | undefined): void {
+    if (completed === undefined) return;
+    this.#inFlight.set(application, (this.#inFlight.get(application) ?? 0) + 1);
+    const done = () => {
+      const left = this.#inFlight.get(application)! - 1;
+      if (left === 0) this.#inFlight.delete(application);
+      else this.#inFlight.set(application, left);
+    };
+    completed.then(done, done);
+  }
+
   async #reload(): Promise<void> {
     if (this.#stopping !== null) return;
     this.#reloads++;
@@ -505,9 +534,10 @@ class Embedded<TConfig> implements EmbeddedServer {
         return;
       }
       this.#current = application;
-      // The applications replaced before, once their sessions ended, are done with.
+      // The applications replaced before, once their sessions and responses ended, are done
+      // with (a response still streaming, an event stream say, may end on the signal).
       for (const old of this.#applications) {
-        if (old !== application && old.sessions === 0) {
+        if (old !== application && old.sessions === 0 && !this.#inFlight.has(old)) {
           old.dispose();
           this.#applications.delete(old);
         }

@@ -604,6 +604,77 @@ Deno.test("embeddedServer", async (t) => {
 
   for (const engine of ENGINES) {
     await t.step(
+      `${engine.name}: a reload keeps the application of a response still streaming, and disposes it after`,
+      async () => {
+        // An event stream that ends on app.signal, as the stopTimeout docs advise: a reload
+        // must not end it (the application is kept while its response streams), a stop does.
+        const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+        const file = `${dir}/app.ts`;
+        const source = (tag: string) =>
+          `export default (app) => app.routing((r) => {\n` +
+          `  r.get("/", () => new Response(${JSON.stringify(tag)}));\n` +
+          `  r.get("/events", () => {\n` +
+          `    const encoder = new TextEncoder();\n` +
+          `    let timer, onAbort;\n` +
+          `    const stop = () => {\n` +
+          `      clearInterval(timer);\n` +
+          `      app.signal.removeEventListener("abort", onAbort);\n` +
+          `    };\n` +
+          `    return new Response(new ReadableStream({\n` +
+          `      start(c) {\n` +
+          `        timer = setInterval(() => c.enqueue(encoder.encode("data: ${tag}\\n\\n")), 20);\n` +
+          `        onAbort = () => {\n` +
+          `          stop();\n` +
+          `          c.enqueue(encoder.encode("data: bye\\n\\n"));\n` +
+          `          c.close();\n` +
+          `        };\n` +
+          `        app.signal.addEventListener("abort", onAbort);\n` +
+          `      },\n` +
+          `      cancel: stop,\n` +
+          `    }), { headers: { "content-type": "text/event-stream" } });\n` +
+          `  });\n` +
+          `});\n`;
+        await Deno.writeTextFile(file, source("v1"));
+        let reloaded = deferred<unknown>();
+        const server = embeddedServer(engine, {
+          ...listen,
+          watchPaths: [dir],
+          reloadDelay: 20,
+          onReload: (error) => reloaded.resolve(error),
+        }, file);
+        const { port } = await server.start();
+        try {
+          const first = server.application!;
+          const events = await fetch(`http://127.0.0.1:${port}/events`);
+          const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+          await Deno.writeTextFile(file, source("v2"));
+          assert.equal(await within(reloaded.promise, 10_000, "the reload"), null);
+          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
+          assert.equal(first.signal.aborted, false, "kept while its response streams");
+          let text = "";
+          while (!text.endsWith("data: v1\n\n") || text.length < 100) {
+            const { done, value } = await within(reader.read(), 5000, "an event");
+            assert.equal(done, false, `the stream went on after the reload: ${text}`);
+            text += value;
+          }
+          assert.doesNotMatch(text, /bye/);
+          await reader.cancel();
+          // Done with: the next reload disposes it (the engine sees the response done first).
+          await delay(100);
+          reloaded = deferred<unknown>();
+          await Deno.writeTextFile(file, source("v3"));
+          assert.equal(await within(reloaded.promise, 10_000, "the second reload"), null);
+          assert.equal(first.signal.aborted, true, "disposed once its response was done");
+        } finally {
+          await within(server.stop(), 5000, "stop()");
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+  }
+
+  for (const engine of ENGINES) {
+    await t.step(
       `${engine.name}: watchPaths reloads the module on a real file change; open sessions carry on`,
       async () => {
         const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
