@@ -605,9 +605,15 @@ export class SessionCore {
     } else {
       // The wait for the peer's close begins once ours is written: the writes queued before
       // it are bounded by the write watchdog (`timeout` without progress), so a peer that
-      // reads them slowly but steadily gets them all, then our close.
+      // reads them slowly but steadily gets them all, then our close. Before the connection
+      // came (an upgrade's 101 behind other responses), nothing watches the writes: the wait
+      // starts now, and again once ours is written.
+      if (this.#out === null) this.#armCloseTimer();
       written.then(() => {
-        if (this.#state !== CLOSED) this.#armCloseTimer();
+        if (this.#state === CLOSED) return;
+        clearTimeout(this.#closeTimer);
+        this.#closeTimer = undefined;
+        this.#armCloseTimer();
       }, () => {});
       this.pump();
     }

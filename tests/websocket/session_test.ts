@@ -543,6 +543,17 @@ Deno.test("WebSocketSession", async (t) => {
   );
 
   await t.step(
+    "close() before the transport came still ends within timeout (nothing watches writes then)",
+    async () => {
+      const session = new WebSocketSession(new Promise(() => {}), { timeout: 50 });
+      const started = Date.now();
+      const info = await within(session.close(1000), 2000, "close() to end the session");
+      assert.deepEqual(info, { code: 1006, reason: "", wasClean: false });
+      assert.ok(Date.now() - started >= 40, `ended after ${Date.now() - started} ms`);
+    },
+  );
+
+  await t.step(
     "a client waits for the server to end the transport after the handshake",
     async () => {
       const { session, peer } = open({ role: "client" });
