@@ -2104,7 +2104,8 @@ class Pipeline {
       const request = slot.request;
       const reading = !body.cancelled && request !== null &&
         (request.bodyUsed || request.body?.locked === true || response.body === request.body);
-      close ||= (slot.expectContinue && (!reading || noBody || response.body === null)) ||
+      close ||= (slot.expectContinue &&
+        (!reading || noBody || status === 205 || response.body === null)) ||
         (!reading &&
           (body.chunked === null ? body.remaining > this.#maxDrainSize : !this.#drainable(body)));
       if (close) slot.close = true; // nothing is drained after it (see #drain)

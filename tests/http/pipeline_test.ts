@@ -2547,6 +2547,30 @@ Deno.test("startConnectionPipeline", async (t) => {
   );
 
   await t.step(
+    "closes after a 205 over an echoed 100-continue body: the 205 sends none, so no 100 goes out",
+    async () => {
+      class ResetContent extends Response {
+        override get status(): number {
+          return 205;
+        }
+      }
+      const c = open((request) => new ResetContent(request.body));
+      try {
+        c.send(
+          "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n" +
+            get("/next"),
+        );
+        const response = (await c.next())!;
+        assert.equal(response.status, 205);
+        assert.equal(response.headers.get("connection"), "close");
+        await c.expectClosed();
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  await t.step(
     "closes after a 100-continue body whose reader the handler holds unread as it answers",
     async () => {
       // The handler holds the body's reader (so it counts as reading) but has not read when
