@@ -63,8 +63,11 @@ export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
    * Files or directories (relative to the working directory) whose changes reload the module.
    * Needs the module as a specifier: each change (debounced by `reloadDelay`) imports it
    * afresh into a new {@linkcode Application}, which answers the requests that come after;
-   * requests in flight (until their responses are done: an event stream too) and open
-   * WebSocket sessions stay with the application that accepted them. The runtime caches
+   * requests in flight and open WebSocket sessions stay with the application that accepted
+   * them. A response still being sent (an event stream, say) keeps its application until it
+   * is done; a handler still running when the reload comes runs on, but its application's
+   * `signal` aborts then (Ktor stops the application a reload replaces), so one that waits
+   * for that signal (a long poll) answers. The runtime caches
    * modules by URL, so only the module itself is evaluated again, not the modules it imports:
    * keep the code you edit in it, or import the rest with a query that changes. Each reload imports the module under a new URL, and the runtime never
    * drops a module it loaded: every version stays in memory with what it holds at top level
@@ -72,7 +75,7 @@ export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
    * process now and then during a long session of edits, and keep large data out of the
    * module's top level. A module that fails to load leaves the previous application serving. An
    * application a reload replaced is kept while it has open sessions (`stop()` closes them with
-   * 1001) or responses not yet done, and disposed at a later reload once it has none.
+   * 1001) or responses being sent, and disposed at a later reload once it has none.
    * A directory is watched recursively; a file is watched through its directory, so a save
    * that replaces it (a temporary file renamed over it, as editors do) or a delete and
    * re-create still reloads, as do later changes.
@@ -334,8 +337,17 @@ class Embedded<TConfig> implements EmbeddedServer {
       this.#running = this.#engine.start(
         (request, info) => {
           const application = this.#current!;
-          if (reloads) this.#track(application, info.completed);
-          return application.fetch(request, info);
+          const answer = application.fetch(request, info);
+          const completed = info.completed;
+          if (!reloads || completed === undefined) return answer;
+          if (answer instanceof Response) {
+            this.#track(application, completed);
+            return answer;
+          }
+          return answer.then((response) => {
+            this.#track(application, completed);
+            return response;
+          });
         },
         {
           hostname: this.#options.hostname ?? "0.0.0.0",
@@ -511,9 +523,14 @@ class Embedded<TConfig> implements EmbeddedServer {
     this.#watchers.length = 0;
   }
 
-  /** Counts a request of `application` until its response is done (see #inFlight). */
-  #track(application: Application, completed: Promise<void> | undefined): void {
-    if (completed === undefined) return;
+  /**
+   * Counts a response of `application` until it is done (see #inFlight). From the handler's
+   * return only: a handler that runs until its application's signal aborts (a long poll)
+   * would otherwise keep it for as long as it waits, and on `Deno.serve` even once its client
+   * left (`completed` waits for the handler, and reading `request.signal` there makes Deno
+   * print a notice on its legacy behaviour).
+   */
+  #track(application: Application, completed: Promise<void>): void {
     this.#inFlight.set(application, (this.#inFlight.get(application) ?? 0) + 1);
     const done = () => {
       const left = this.#inFlight.get(application)! - 1;

@@ -675,6 +675,50 @@ Deno.test("embeddedServer", async (t) => {
 
   for (const engine of ENGINES) {
     await t.step(
+      `${engine.name}: a reload disposes the application of a long poll, which then answers`,
+      async () => {
+        // Deno.serve settles info.completed only once the handler returned, and this one
+        // returns only when its application is disposed: a handler still running does not
+        // keep its application (its client may have left: Deno.serve cannot tell without a
+        // notice on request.signal's legacy behaviour).
+        const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+        const file = `${dir}/app.ts`;
+        const source = (tag: string) =>
+          `export default (app) => app.routing((r) => {\n` +
+          `  r.get("/", () => new Response(${JSON.stringify(tag)}));\n` +
+          `  r.get("/poll", async () => {\n` +
+          `    await new Promise((done) => app.signal.addEventListener("abort", done));\n` +
+          `    return new Response("bye");\n` +
+          `  });\n` +
+          `});\n`;
+        await Deno.writeTextFile(file, source("v1"));
+        let reloaded = deferred<unknown>();
+        const server = embeddedServer(engine, {
+          ...listen,
+          watchPaths: [dir],
+          reloadDelay: 20,
+          onReload: (error) => reloaded.resolve(error),
+        }, file);
+        const { port } = await server.start();
+        try {
+          const first = server.application!;
+          const poll = fetch(`http://127.0.0.1:${port}/poll`);
+          await delay(200); // the handler waits
+          await Deno.writeTextFile(file, source("v2"));
+          assert.equal(await within(reloaded.promise, 10_000, "the reload"), null);
+          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
+          assert.equal(first.signal.aborted, true, "disposed at the reload");
+          assert.equal(await (await within(poll, 5000, "the poll's answer")).text(), "bye");
+        } finally {
+          await within(server.stop(), 5000, "stop()");
+          await Deno.remove(dir, { recursive: true });
+        }
+      },
+    );
+  }
+
+  for (const engine of ENGINES) {
+    await t.step(
       `${engine.name}: watchPaths reloads the module on a real file change; open sessions carry on`,
       async () => {
         const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
