@@ -392,8 +392,11 @@ export class NativeWebSocketSession implements MessageSession {
   #waiting = 0;
   /** The bytes of the sends waiting (as `send` counts them). */
   #waitingBytes = 0;
-  /** Deno's `bufferedAmount` when we closed its socket (-1 before): it reads 0 from then. */
-  #closingAmount = -1;
+  /**
+   * The last `bufferedAmount` Deno reported while its socket was open: it reads 0 once the
+   * socket is closed (by us or by the peer), whatever it still holds.
+   */
+  #denoAmount = 0;
   /** `bufferedAmount` once the session ended: what was never written. */
   #endedAmount = 0;
   /** What waits in the `outgoing` stream's own queue. */
@@ -480,17 +483,18 @@ export class NativeWebSocketSession implements MessageSession {
   /**
    * What the messages sent and not yet written count: those waiting for room in Deno's send
    * buffer and in `outgoing`, as `maxSendQueue` counts them, and Deno's `bufferedAmount` (see
-   * {@linkcode MessageSession.bufferedAmount}). Deno's socket reads 0 once it is closed, so
-   * from our close frame on its part is what it held then: at most what is left. After a
-   * clean close that part is 0 (Deno wrote it all before the close frames); after any other
-   * end it stays, with the sends that never went to Deno.
+   * {@linkcode MessageSession.bufferedAmount}). Deno's socket reads 0 once it is closed (by
+   * us or by the peer), so from then on its part is the last amount it reported while open:
+   * an upper bound, since it may have written some since. After a clean close that part is 0
+   * (Deno wrote it all before the close frames); after any other end it stays, with the sends
+   * that never went to Deno.
    */
   get bufferedAmount(): number {
     if (this.#state === CLOSED) return this.#endedAmount;
-    // Once closed, Deno's socket reads 0 however much it still holds: what it held then,
-    // at most (it may have written some since).
-    const deno = this.#closingAmount >= 0 ? this.#closingAmount : this.#socket.bufferedAmount;
-    return this.#waitingBytes + this.#outgoingQueue.queued + deno;
+    // Once closed, Deno's socket reads 0 however much it still holds: the last amount read.
+    const socket = this.#socket;
+    if (socket.readyState === WebSocket.OPEN) this.#denoAmount = socket.bufferedAmount;
+    return this.#waitingBytes + this.#outgoingQueue.queued + this.#denoAmount;
   }
 
   /**
@@ -606,7 +610,8 @@ export class NativeWebSocketSession implements MessageSession {
   #hasRoom(size: number): boolean {
     let room = this.#room;
     if (room < 0) {
-      room = this.#settings.maxBufferedAmount - this.#socket.bufferedAmount;
+      this.#denoAmount = this.#socket.bufferedAmount;
+      room = this.#settings.maxBufferedAmount - this.#denoAmount;
       if (room < 0) {
         this.#room = room;
         return false;
@@ -660,7 +665,7 @@ export class NativeWebSocketSession implements MessageSession {
         continue;
       }
       if (socket.readyState !== WebSocket.OPEN) throw this.#closedError(action);
-      const amount = socket.bufferedAmount;
+      const amount = this.#denoAmount = socket.bufferedAmount;
       if (amount <= maxBufferedAmount) return amount;
       if (amount < lowest) {
         lowest = amount;
@@ -696,7 +701,7 @@ export class NativeWebSocketSession implements MessageSession {
       this.#closeOnOpen = [code, reason];
     } else if (socket.readyState === WebSocket.OPEN) {
       // Deno reads 0 from then on, with what it still holds unwritten (see bufferedAmount).
-      this.#closingAmount = socket.bufferedAmount;
+      this.#denoAmount = socket.bufferedAmount;
       socket.close(code, reason);
     }
   }
@@ -875,11 +880,7 @@ export class NativeWebSocketSession implements MessageSession {
     // The sends still waiting, and `outgoing`'s queue, will never go out; after a clean close
     // Deno wrote all it held before the close frames, else what it held may not have gone.
     this.#endedAmount = this.#waitingBytes + this.#outgoingQueue.queued +
-      (result.wasClean
-        ? 0
-        : this.#closingAmount >= 0
-        ? this.#closingAmount
-        : this.#socket.bufferedAmount);
+      (result.wasClean ? 0 : this.#denoAmount);
     this.#inbox.fail(
       new WebSocketError("Cannot read: the session ended", CloseCode.AbnormalClosure),
     );

@@ -703,6 +703,18 @@ Deno.test("NativeWebSocketSession", async (t) => {
       clean.dispatchEvent(new CloseEvent("close", { code: 1000, wasClean: true }));
       assert.equal((await ending).wasClean, true);
       assert.equal(other.bufferedAmount, 0, "after a clean close everything was written");
+
+      // The peer drops the connection: Deno reads 0 then, so the last amount it reported stays.
+      const dropped = new FakeSocket();
+      const third = new NativeWebSocketSession(dropped.socket, { timeout: 1000 });
+      await third.send(new Uint8Array(700));
+      dropped.bufferedAmount = 700;
+      assert.equal(third.bufferedAmount, 700);
+      dropped.bufferedAmount = 0;
+      dropped.readyState = WebSocket.CLOSED;
+      dropped.dispatchEvent(new CloseEvent("close", { code: 1006, wasClean: false }));
+      assert.equal((await third.closed).code, 1006);
+      assert.equal(third.bufferedAmount, 700, "the last amount Deno reported");
     },
   );
 
