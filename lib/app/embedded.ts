@@ -67,10 +67,10 @@ export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
    * them. A response still being sent (an event stream, say) keeps its application until it
    * is done; a handler still running when the reload comes runs on, but its application's
    * `signal` aborts then (Ktor stops the application a reload replaces), so one that waits
-   * for that signal (a long poll) answers. The runtime caches
-   * modules by URL, so only the module itself is evaluated again, not the modules it imports:
-   * keep the code you edit in it, or import the rest with a query that changes. Each reload imports the module under a new URL, and the runtime never
-   * drops a module it loaded: every version stays in memory with what it holds at top level
+   * for that signal (a long poll) answers. The runtime caches modules by URL, so only the
+   * module itself is evaluated again, not the modules it imports: keep the code you edit in
+   * it, or import the rest with a query that changes. Each reload imports the module under a
+   * new URL, and the runtime never drops a module it loaded: every version stays in memory with what it holds at top level
    * (about 7 kB of code each, plus any data the module builds when it loads), so restart the
    * process now and then during a long session of edits, and keep large data out of the
    * module's top level. A module that fails to load leaves the previous application serving. An

@@ -220,7 +220,7 @@ export function byterangesLength(layout: ByterangesLayout): number {
   const { ranges, heads } = layout;
   let length = layout.close.length;
   for (let i = 0; i < ranges.length; i++) {
-    length += heads[i]!.length + rangeLength(ranges[i]!) + CRLF.length;
+    length += heads[i]!.length + rangeLength(ranges[i]!) + 2; // and the CRLF after it
   }
   if (!Number.isSafeInteger(length)) {
     throw new RangeError(`Invalid ranges: their body of ${length} bytes is not a safe integer`);
@@ -247,7 +247,6 @@ export function rangeBody(open: OpenRange, range: ByteRange): ReadableStream<Uin
 
 // A field value: HTAB, SP, visible ASCII and obs-text (RFC 9110 §5.5).
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
-const CRLF = Uint8Array.of(13, 10);
 
 /** Checks that a media type can stand in a header field. */
 export function checkContentType(contentType: string | undefined): void {
@@ -352,7 +351,10 @@ function rangesStream(
         step = HEAD;
         index++;
         if (heads === null) return false;
-        controller.enqueue(CRLF);
+        // A new one each time: a chunk handed out belongs to the reader, which may transfer
+        // its buffer (a byte stream's enqueue does), and a shared one would then be gone
+        // from every later body.
+        controller.enqueue(Uint8Array.of(13, 10));
         return true;
     }
   };

@@ -80,6 +80,32 @@ Deno.test("writeMultipleRanges", async (t) => {
     },
   );
 
+  await t.step(
+    "hands out chunks of its own: a reader that transfers them leaves later bodies whole",
+    async () => {
+      // A byte stream's enqueue transfers each chunk's buffer (as postMessage with a transfer
+      // list does): a chunk shared between bodies would be gone from every later one.
+      // (The sources' chunks are passed on as they are: these are copies, the reader's too.)
+      const copies: OpenRange = (r) => DATA.slice(r.first, r.last + 1);
+      const ranges = [{ first: 0, last: 2 }, { first: 23, last: 25 }];
+      const options = { fullLength: 26, boundary: "b", contentType: "text/plain" };
+      const expected = latin1(await bytesOf(writeMultipleRanges(copies, ranges, options)));
+      const reader = writeMultipleRanges(copies, ranges, options).getReader();
+      const seen: number[] = [];
+      while (true) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        seen.push(...value);
+        // The reader's to give away:
+        structuredClone(value, { transfer: [value.buffer as ArrayBuffer] });
+      }
+      assert.equal(latin1(Uint8Array.from(seen)), expected);
+      const again = latin1(await bytesOf(writeMultipleRanges(copies, ranges, options)));
+      assert.equal(again, expected);
+      assert.equal(calculateMultipleRangesBodyLength(ranges, options), expected.length);
+    },
+  );
+
   await t.step("writes overlapping and unordered ranges as given", async () => {
     const ranges = [{ first: 5, last: 7 }, { first: 0, last: 6 }];
     const body = await bytesOf(writeMultipleRanges(fromData, ranges, { boundary: "x" }));
