@@ -275,11 +275,11 @@ function queuedSize(message: Message): number {
  * from a queue bounded by `maxQueuedBytes` (1008 past it). A send waits while
  * `socket.bufferedAmount` is above `maxBufferedAmount`.
  *
- * Closing: {@linkcode close} sends its close frame after the messages sent before it and,
- * once it went to Deno, waits up to `timeout` for the peer's; a close from the peer is
- * answered by Deno with the same code. `closed` then gives the peer's code and reason,
- * `wasClean` true. A connection that drops gives 1006, except that after our close frame Deno
- * may report a drop as a clean 1005. A failure (1008, 1009) sends its code, which `closed` reports with `wasClean` false.
+ * Closing: {@linkcode close} sends its close frame after the messages sent before it and, once it
+ * went to Deno, waits up to `timeout` for the peer's; a close from the peer is answered by Deno
+ * with the same code. `closed` then gives the peer's code and reason, `wasClean` true. A connection
+ * that drops gives 1006, except that after our close frame Deno may report a drop as a clean 1005.
+ * A failure (1008, 1009) sends its code, which `closed` reports with `wasClean` false.
  *
  * A socket that `Deno.serve` closes itself is reported by Deno (2.9) exactly as a peer's close
  * frame without a code (what a browser's or ws's `close()` sends): the same close event

@@ -42,14 +42,14 @@ export interface RawWebSocketSessionOptions {
    */
   role?: Role;
   /**
-   * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for
-   * the peer's close frame (and, for a client, for the server to end the connection) after
-   * ours was written (behind the messages sent before it). A write over it ends the session with 1006 (writes that make no progress are caught
-   * between 1 and 1.25 × `timeout` after they began or the last one finished; under 100 ms,
-   * within 2 × `timeout`). After a failure the wait is shorter: the connection ends once the
-   * input was quiet for 250 ms, unless writes still wait for a peer that does not read (a
-   * session failed for `maxSendQueue`, say): the close frame behind them is flushed for up to
-   * `timeout`. `Infinity` waits forever.
+   * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for the
+   * peer's close frame (and, for a client, for the server to end the connection) after ours was
+   * written (behind the messages sent before it). A write over it ends the session with 1006
+   * (writes that make no progress are caught between 1 and 1.25 × `timeout` after they began or the
+   * last one finished; under 100 ms, within 2 × `timeout`). After a failure the wait is shorter:
+   * the connection ends once the input was quiet for 250 ms, unless writes still wait for a peer
+   * that does not read (a session failed for `maxSendQueue`, say): the close frame behind them is
+   * flushed for up to `timeout`. `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -270,13 +270,13 @@ const MAX_PONGS_WAITING = 8;
  *   less; one that sent more sees them once `incoming` is read (or when `pingInterval` is set,
  *   through the ping timeout): read or cancel `incoming`. A write resolves when the transport
  *   accepted the bytes.
- * - **Closing**: {@linkcode close} sends a close frame after the messages sent before it and,
- *   once it is written, waits up to `timeout` for the peer's; a close from the peer is answered at once with the same code and reason. A server
- *   then ends the transport; a client waits up to `timeout` for the server to. `incoming`
- *   ends normally, after the messages that came before the close: they can be read but no
- *   longer answered (a send rejects: the session is closed), also when they came in the same
- *   read as the close. (ws answers the close after its `message` listeners ran for the data
- *   before it, so a listener that replies at once gets its reply out first.)
+ * - **Closing**: {@linkcode close} sends a close frame after the messages sent before it and, once
+ *   it is written, waits up to `timeout` for the peer's; a close from the peer is answered at once
+ *   with the same code and reason. A server then ends the transport; a client waits up to `timeout`
+ *   for the server to. `incoming` ends normally, after the messages that came before the close:
+ *   they can be read but no longer answered (a send rejects: the session is closed), also when they
+ *   came in the same read as the close. (ws answers the close after its `message` listeners ran for
+ *   the data before it, so a listener that replies at once gets its reply out first.)
  * - **Failures**: a protocol violation sends the close code it calls for (1002, 1007, 1009),
  *   a ping timeout 1011; a transport that ends without a close frame gives 1006. `incoming`
  *   errors with the {@linkcode WebSocketError} after the messages received before it. After
