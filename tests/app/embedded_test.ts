@@ -692,7 +692,7 @@ Deno.test("embeddedServer", async (t) => {
           `  });\n` +
           `});\n`;
         await Deno.writeTextFile(file, source("v1"));
-        let reloaded = deferred<unknown>();
+        const reloaded = deferred<unknown>();
         const server = embeddedServer(engine, {
           ...listen,
           watchPaths: [dir],
