@@ -36,9 +36,15 @@ export interface CodecCore<I, O> {
 
 /**
  * Runs a decoder core as streams. An error, from the core or from the input side's abort,
- * reaches a reader after the chunks queued before it.
+ * reaches a reader after the chunks queued before it. An input chunk that is not a
+ * `Uint8Array` fails both sides with a `TypeError` naming `what` (a core would read it as
+ * nothing, or as garbage: an `ArrayBuffer` has no `length`, a string's characters are not
+ * bytes).
  */
-export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
+export function codecStreams<O>(
+  core: CodecCore<Uint8Array, O>,
+  what: string,
+): CodecStreams<Uint8Array, O> {
   let output!: ReadableStreamDefaultController<O>;
   let input!: WritableStreamDefaultController;
   let pending: { error: unknown } | null = null; // an error waiting for the queue to empty
@@ -55,8 +61,13 @@ export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
       output.enqueue(chunk);
     },
   };
-  const decode = (chunk: I) => {
+  const decode = (chunk: Uint8Array) => {
     try {
+      if (!(chunk instanceof Uint8Array)) {
+        throw new TypeError(
+          `Cannot decode ${what}: a chunk of ${kindOf(chunk)} is not a Uint8Array`,
+        );
+      }
       core.push(chunk, sink);
     } catch (error) {
       fail(error);
@@ -95,7 +106,7 @@ export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
     },
   }, { highWaterMark: 0 });
 
-  const writable = new WritableStream<I>({
+  const writable = new WritableStream<Uint8Array>({
     start(controller) {
       input = controller;
     },
@@ -122,4 +133,15 @@ export function codecStreams<I, O>(core: CodecCore<I, O>): CodecStreams<I, O> {
     },
   });
   return { readable, writable };
+}
+
+/** What a value is, for an error message: its type, or its class. */
+export function kindOf(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return `type ${typeof value}`;
+  try {
+    return `class ${(value as object).constructor?.name || "Object"}`;
+  } catch {
+    return "type object"; // a getter that throws
+  }
 }

@@ -7,7 +7,7 @@
  */
 
 import { checkLimit } from "../_options.ts";
-import { codecStreams } from "../_codec_stream.ts";
+import { codecStreams, kindOf } from "../_codec_stream.ts";
 import { Slab } from "../_slab.ts";
 import { latin1Bytes, latin1Text, writeLatin1 } from "./_latin1.ts";
 import { HttpError } from "./error.ts";
@@ -443,9 +443,9 @@ export class ChunkedDecoder {
  * as a stream, for `pipeThrough`. `trailers` resolves with the trailer fields at the end.
  * Bad coding, bytes after the coding's end, or an input that ends before it error both sides
  * with an {@linkcode HttpError}: 400, 413 over `maxSize`, 431 for a trailer section over its
- * limits. The readable side errors only after
- * the data decoded before the error has been read (a `TransformStream` would discard what is
- * still queued). Otherwise it behaves as a `TransformStream` (writes wait for reads;
+ * limits; a chunk that is not a `Uint8Array` errors them with a `TypeError`. The readable side
+ * errors only after the data decoded before the error has been read (a `TransformStream`
+ * would discard what is still queued). Otherwise it behaves as a `TransformStream` (writes wait for reads;
  * cancelling the readable side errors the writable one), though it is not one.
  *
  * @example Decoding a chunked body
@@ -481,7 +481,7 @@ export class ChunkedDecoderStream {
     const { promise, resolve, reject } = Promise.withResolvers<Headers>();
     promise.catch(() => {});
     this.trailers = promise;
-    ({ readable: this.readable, writable: this.writable } = codecStreams<Uint8Array, Uint8Array>({
+    ({ readable: this.readable, writable: this.writable } = codecStreams<Uint8Array>({
       push(chunk, sink) {
         const used = decoder.done ? 0 : decoder.push(chunk, sink);
         if (used < chunk.length) {
@@ -493,7 +493,7 @@ export class ChunkedDecoderStream {
         resolve(decoder.trailers);
       },
       failed: reject,
-    }));
+    }, "a chunked body"));
   }
 }
 
@@ -567,7 +567,8 @@ function trailerText(init: HeadersInit): string {
  * becomes one chunk (empty ones are skipped, since a zero size ends the body), and the end
  * writes the last chunk and the trailers. Each input chunk yields two outputs: its size line
  * (with the previous chunk's closing CRLF; a view into a small slab, not to be transferred)
- * and the data itself, not copied.
+ * and the data itself, not copied. A chunk that is not a `Uint8Array` errors the stream with
+ * a `TypeError` (its `length` need not be its size in bytes).
  *
  * @example Encoding a body
  * ```ts
@@ -596,6 +597,13 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
       : trailerText(options.trailers);
     super({
       transform(chunk, controller) {
+        if (!(chunk instanceof Uint8Array)) {
+          // Its length is not its size in bytes (a Uint16Array), or it has none: the size
+          // line would lie about what follows.
+          throw new TypeError(
+            `Cannot encode a chunked body: a chunk of ${kindOf(chunk)} is not a Uint8Array`,
+          );
+        }
         if (chunk.length === 0) return;
         controller.enqueue(sizeLine(slab, chunk.length, first));
         controller.enqueue(chunk);

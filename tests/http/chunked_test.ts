@@ -712,6 +712,30 @@ async function decodeStream(chunks: readonly Uint8Array[], options: ChunkedDecod
 }
 
 Deno.test("ChunkedDecoderStream", async (t) => {
+  await t.step(
+    "errors both sides with a TypeError for a chunk that is not a Uint8Array",
+    async () => {
+      // An ArrayBuffer has no length (it would be read as nothing, then a 400 for a body that
+      // ended early); a string's characters are not bytes.
+      const coded = bytes("5\r\nhello\r\n0\r\n\r\n");
+      for (const chunk of [coded.buffer, new DataView(coded.buffer), "5\r\nhello\r\n", 5]) {
+        const stream = new ChunkedDecoderStream();
+        const writer = stream.writable.getWriter();
+        const reading = Array.fromAsync(stream.readable);
+        await assert.rejects(writer.write(chunk as unknown as Uint8Array), (e) => {
+          assert.ok(e instanceof TypeError, String(e));
+          assert.match(
+            e.message,
+            /^Cannot decode a chunked body: a chunk of .* is not a Uint8Array$/,
+          );
+          return true;
+        });
+        await assert.rejects(reading, TypeError);
+        await assert.rejects(stream.trailers, TypeError);
+      }
+    },
+  );
+
   await t.step("decodes the data and resolves the trailers at the end", async () => {
     for (const [name, wire, data, trailers] of FIXTURES) {
       assert.deepEqual(await decodeStream([wire]), { data, trailers }, name);
@@ -840,6 +864,22 @@ async function encode(
 }
 
 Deno.test("ChunkedEncoderStream", async (t) => {
+  await t.step("errors with a TypeError for a chunk that is not a Uint8Array", async () => {
+    // A Uint16Array's length is not its size in bytes: its size line would lie.
+    for (const chunk of [Uint16Array.of(1, 2), "hello", [1, 2], new ArrayBuffer(2), 7]) {
+      const coded = ReadableStream.from([chunk as unknown as Uint8Array])
+        .pipeThrough(new ChunkedEncoderStream());
+      await assert.rejects(Array.fromAsync(coded), (e) => {
+        assert.ok(e instanceof TypeError, String(e));
+        assert.match(
+          e.message,
+          /^Cannot encode a chunked body: a chunk of .* is not a Uint8Array$/,
+        );
+        return true;
+      });
+    }
+  });
+
   await t.step("writes each chunk with its size in lower-case hex, byte for byte", async () => {
     const big = randomBytes(seeded(1), 4096);
     const out = concat(await encode([bytes("hello"), bytes("0123456789"), big]));

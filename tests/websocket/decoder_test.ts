@@ -701,6 +701,26 @@ function decodeStream(
 }
 
 Deno.test("FrameDecoderStream", async (t) => {
+  await t.step(
+    "errors both sides with a TypeError for a chunk that is not a Uint8Array",
+    async () => {
+      // The bytes of a text frame "hi" in other forms: an ArrayBuffer would be read as nothing,
+      // an array or a string as garbage.
+      const frame = Uint8Array.of(0x81, 0x02, 0x68, 0x69);
+      for (const chunk of [frame.buffer, new DataView(frame.buffer), [...frame], "\x81\x02hi"]) {
+        const stream = new FrameDecoderStream({ role: "client" });
+        const writer = stream.writable.getWriter();
+        const reading = Array.fromAsync(stream.readable);
+        await assert.rejects(writer.write(chunk as unknown as Uint8Array), (e) => {
+          assert.ok(e instanceof TypeError, String(e));
+          assert.match(e.message, /^Cannot decode frames: a chunk of .* is not a Uint8Array$/);
+          return true;
+        });
+        await assert.rejects(reading, TypeError);
+      }
+    },
+  );
+
   await t.step("decodes a byte stream into frames, as FrameDecoder does", async () => {
     const { bytes, want } = mixedWire(KEY);
     assert.deepEqual((await decodeStream([bytes.slice()])).map(plain), want);
