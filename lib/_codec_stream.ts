@@ -36,15 +36,12 @@ export interface CodecCore<I, O> {
 
 /**
  * Runs a decoder core as streams. An error, from the core or from the input side's abort,
- * reaches a reader after the chunks queued before it. An input chunk that is not a
- * `Uint8Array` fails both sides with a `TypeError` naming `what` (a core would read it as
- * nothing, or as garbage: an `ArrayBuffer` has no `length`, a string's characters are not
- * bytes).
+ * reaches a reader after the chunks queued before it. With `bytes` (what the input is, for
+ * messages) an input chunk that is not a `Uint8Array` fails both sides with a `TypeError` (a
+ * byte decoder would read it as nothing, or as garbage: an `ArrayBuffer` has no `length`, a
+ * string's characters are not bytes).
  */
-export function codecStreams<O>(
-  core: CodecCore<Uint8Array, O>,
-  what: string,
-): CodecStreams<Uint8Array, O> {
+export function codecStreams<I, O>(core: CodecCore<I, O>, bytes?: string): CodecStreams<I, O> {
   let output!: ReadableStreamDefaultController<O>;
   let input!: WritableStreamDefaultController;
   let pending: { error: unknown } | null = null; // an error waiting for the queue to empty
@@ -61,11 +58,11 @@ export function codecStreams<O>(
       output.enqueue(chunk);
     },
   };
-  const decode = (chunk: Uint8Array) => {
+  const decode = (chunk: I) => {
     try {
-      if (!(chunk instanceof Uint8Array)) {
+      if (bytes !== undefined && !(chunk instanceof Uint8Array)) {
         throw new TypeError(
-          `Cannot decode ${what}: a chunk of ${kindOf(chunk)} is not a Uint8Array`,
+          `Cannot decode ${bytes}: a chunk of ${kindOf(chunk)} is not a Uint8Array`,
         );
       }
       core.push(chunk, sink);
@@ -106,7 +103,7 @@ export function codecStreams<O>(
     },
   }, { highWaterMark: 0 });
 
-  const writable = new WritableStream<Uint8Array>({
+  const writable = new WritableStream<I>({
     start(controller) {
       input = controller;
     },

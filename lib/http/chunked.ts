@@ -481,7 +481,7 @@ export class ChunkedDecoderStream {
     const { promise, resolve, reject } = Promise.withResolvers<Headers>();
     promise.catch(() => {});
     this.trailers = promise;
-    ({ readable: this.readable, writable: this.writable } = codecStreams<Uint8Array>({
+    ({ readable: this.readable, writable: this.writable } = codecStreams<Uint8Array, Uint8Array>({
       push(chunk, sink) {
         const used = decoder.done ? 0 : decoder.push(chunk, sink);
         if (used < chunk.length) {

@@ -384,7 +384,7 @@ export class FrameDecoderStream {
    */
   constructor(options: FrameDecoderOptions = {}) {
     const decoder = new FrameDecoder(options);
-    ({ readable: this.readable, writable: this.writable } = codecStreams<Frame>({
+    ({ readable: this.readable, writable: this.writable } = codecStreams<Uint8Array, Frame>({
       push: (chunk, sink) => decoder.push(chunk, sink),
       end: () => decoder.end(),
     }, "frames"));
