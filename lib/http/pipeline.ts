@@ -1402,7 +1402,7 @@ class Pipeline {
     let host: string | null = null, hosts = 0;
     let connection: string | null = null, transferEncoding: string | null = null;
     let expect: string | null = null;
-    let upgrade = false, contentLength: string | null = null;
+    let upgrade = false, contentLength: string | null = null, cookies = 0;
     for (let k = 0; k < fields.length; k++) {
       const field = fields[k]!, name = field[0], value = field[1];
       switch (name) {
@@ -1424,6 +1424,9 @@ class Pipeline {
           break;
         case "upgrade":
           upgrade = true;
+          break;
+        case "cookie":
+          cookies++;
           break;
       }
     }
@@ -1548,17 +1551,33 @@ class Pipeline {
       if (url === null) throw new TypeError("Not an http(s) URL");
       if (method === "GET" && body === null) {
         request = new WireRequest(url); // no init to convert: the common case is the fast one
-      } else if (body !== null && method !== "GET" && method !== "HEAD") {
-        request = new WireRequest(
-          url,
-          { method, body: this.#bodyStream(slot, body), duplex: "half" } as RequestInit,
-        );
-      } else {
+      } else if (method === "GET" || method === "HEAD") {
         // A GET or HEAD cannot carry a body in a Request: it is read and dropped.
         request = new WireRequest(url, { method });
+      } else {
+        // Any other method has a body, empty when none came, as Deno.serve gives it (a
+        // handler may read request.body!); a BufferSource adds no Content-Type.
+        request = new WireRequest(url, {
+          method,
+          body: body !== null ? this.#bodyStream(slot, body) : new Uint8Array(0),
+          duplex: "half",
+        } as RequestInit);
       }
       const headers = request.headers;
-      for (let k = 0; k < fields.length; k++) headers.append(fields[k]![0], fields[k]![1]);
+      if (cookies < 2) {
+        for (let k = 0; k < fields.length; k++) headers.append(fields[k]![0], fields[k]![1]);
+      } else {
+        // Several Cookie fields are one cookie-string, joined with "; " (RFC 6265 §5.4 sends
+        // one; HTTP/2's split ones are joined so, RFC 9113 §8.2.3), as Deno.serve joins them;
+        // Headers would join them with ", ", and a cookie parser would read "1, b=2" for a.
+        let cookie = "";
+        for (let k = 0; k < fields.length; k++) {
+          const field = fields[k]!;
+          if (field[0] !== "cookie") headers.append(field[0], field[1]);
+          else cookie = cookie === "" ? field[1] : `${cookie}; ${field[1]}`;
+        }
+        headers.set("cookie", cookie);
+      }
       // RFC 9112 §3.2.2: with an absolute-form target the server "MUST ignore the received
       // Host header field (if any) and instead use the host information of the
       // request-target": the handler sees that host in Host too, as in the URL.

@@ -67,6 +67,44 @@ Deno.test("NativeEngine", async (t) => {
       }
     });
 
+    await t.step(
+      `${engine.name}: a bodiless POST, DELETE… has an empty body, and several Cookie fields are one`,
+      async () => {
+        // What Deno.serve gives a handler: request.body is null only for GET and HEAD, and
+        // Cookie fields are joined with "; " (Headers would join them with ", ").
+        const server = embeddedServer(engine, listen, (app) =>
+          app.routing((r) => {
+            for (const method of ["POST", "DELETE", "PURGE"]) {
+              r.route(method, "/seen", async (request) =>
+                new Response(
+                  `${request.body === null ? "null" : await request.text()}|` +
+                    `${request.headers.get("cookie")}|${request.headers.get("content-type")}`,
+                ));
+            }
+          }));
+        const { port } = await server.start();
+        try {
+          for (const method of ["POST", "DELETE", "PURGE"]) {
+            for (const length of ["", "Content-Length: 0\r\n"]) {
+              const client = await dial(port);
+              try {
+                await client.send(
+                  `${method} /seen HTTP/1.1\r\nHost: a\r\n${length}Cookie: a=1\r\n` +
+                    "Cookie: b=2\r\nConnection: close\r\n\r\n",
+                );
+                const response = (await client.next())!;
+                assert.equal(textOf(response.body), "|a=1; b=2|null", `${method} ${length}`);
+              } finally {
+                await client.close();
+              }
+            }
+          }
+        } finally {
+          await server.stop();
+        }
+      },
+    );
+
     await t.step(`${engine.name}: a Host that is not a valid authority gets 400`, async () => {
       const server = embeddedServer(engine, listen, module);
       const { port } = await server.start();
