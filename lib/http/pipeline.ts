@@ -54,7 +54,10 @@ export interface PeerAddress {
 export interface HandlerInfo {
   /** The client's address, when the transport knows it. */
   remoteAddr: PeerAddress | null;
-  /** Resolves once the response was written (or could not be). */
+  /**
+   * Resolves once the response was written (or could not be: the client left) and the
+   * handler returned, as `Deno.serve`'s does. It never rejects.
+   */
   completed: Promise<void>;
 }
 
@@ -544,15 +547,21 @@ class Slot {
 class WireInfo implements HandlerInfo {
   readonly remoteAddr: PeerAddress | null;
   readonly #slot: Slot;
+  #completed: Promise<void> | null = null;
 
   constructor(remoteAddr: PeerAddress | null, slot: Slot) {
     this.remoteAddr = remoteAddr;
     this.#slot = slot;
   }
 
-  /** Resolves once the response was written (or could not be). */
+  /**
+   * Resolves once the response was written (or could not be: the client left) and the
+   * handler returned, as `Deno.serve`'s does: cleanup chained on it never runs under a
+   * handler that still uses what it frees.
+   */
   get completed(): Promise<void> {
-    return this.#slot.completed;
+    const slot = this.#slot;
+    return this.#completed ??= slot.completed.then(() => slot.answer).then(() => {}, () => {});
   }
 }
 
