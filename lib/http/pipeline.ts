@@ -633,7 +633,13 @@ class WireInfo implements HandlerInfo {
  * - `request.signal` aborts when the client goes away, with a `DOMException` named
  *   `AbortError` ("The client went away") however it left: when a read or a write failed (a
  *   reset, a TLS connection closed without close_notify) rather than the input ended, that
- *   error is its `cause`. The connection is read on while handlers run, also while
+ *   error is its `cause`. When the connection ends for another reason (a response body that
+ *   failed once its head was written) the signals of the requests still open abort with an
+ *   `AbortError` too ("The connection failed"), the error as its `cause`. It does not abort
+ *   once a response was written: `Deno.serve` (2.9) by default does, for every request (its
+ *   "legacy" behaviour, which it announces with a notice when `request.signal` is read, and
+ *   which `--unstable-no-legacy-abort` turns off); to learn that a response went out, on
+ *   either engine, use `info.completed`. The connection is read on while handlers run, also while
  *   `maxPipelined` requests are in flight, while a request that may become a WebSocket waits
  *   for its answer (or its 101), and while the handler holds the request body unread. What is
  *   read meanwhile waits in the read buffer for the requests after (or the WebSocket
@@ -1102,7 +1108,7 @@ class Pipeline {
         }
       }
     } catch (error) {
-      if (this.#cut === null && !this.#closed) this.#abortAll(error);
+      if (this.#cut === null && !this.#closed) this.#abortAll(asAbort(error));
     } finally {
       this.#paused = false;
       this.#readDone = true;
@@ -1340,7 +1346,7 @@ class Pipeline {
       return this.#answerable ? this.#prepare(ready) : null;
     } catch (error) {
       if (error instanceof HttpError) return this.#answerable ? this.#errorSlot(error) : null;
-      this.#abortAll(error);
+      this.#abortAll(asAbort(error));
       return null;
     }
   }
@@ -2088,7 +2094,7 @@ class Pipeline {
       // client left (see #clientLeft): the responses finished before go out, if writes can.
       this.#broken = true;
       this.#brokenBy ??= error;
-      this.#abortAll(error);
+      this.#abortAll(asAbort(error));
       if (this.#writeFailure === null) await this.#flush().catch(() => {});
     } finally {
       // Requests read after the last response written will not be answered: end them, fail
@@ -2737,7 +2743,22 @@ class Pipeline {
  * write error that told it as its `cause` (see Pipeline.#clientLeft).
  */
 function clientGone(cause?: unknown): DOMException {
-  const reason = new DOMException("The client went away", "AbortError");
+  return abortError("The client went away", cause);
+}
+
+/**
+ * An error as the reason of the requests' signals: an `AbortError` as it is, anything else
+ * (a response body that failed, a read that failed) as the `cause` of one, so that a handler
+ * always sees an `AbortError`, as on `Deno.serve`.
+ */
+function asAbort(error: unknown): DOMException {
+  if (error instanceof DOMException && error.name === "AbortError") return error;
+  return abortError("The connection failed", error);
+}
+
+/** A `DOMException` named `AbortError` with `message`, and `cause` when there is one. */
+function abortError(message: string, cause?: unknown): DOMException {
+  const reason = new DOMException(message, "AbortError");
   // DOMException takes { name, cause } in Deno, but not in its TypeScript declarations.
   if (cause !== undefined) {
     Object.defineProperty(reason, "cause", { value: cause, writable: true, configurable: true });

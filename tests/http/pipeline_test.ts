@@ -2475,6 +2475,41 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step(
+    "a response body that fails mid-way aborts the request's signal with an AbortError whose cause it is",
+    async () => {
+      // As Deno.serve's signal: an AbortError, whatever ended the connection.
+      const failure = new Error("the body broke");
+      const reasons = deferred<unknown>();
+      const logged = await capturingErrors(async () => {
+        const c = open((request) => {
+          request.signal.addEventListener("abort", () => reasons.resolve(request.signal.reason));
+          let pulls = 0;
+          return new Response(
+            new ReadableStream({
+              async pull(controller) {
+                await delay(20); // each after the read-ahead's window: the head goes out first
+                if (pulls++ === 0) controller.enqueue(utf8("part"));
+                else controller.error(failure);
+              },
+            }),
+          );
+        });
+        try {
+          c.send(get("/"));
+          const reading = c.next().catch(() => null); // the client reads what comes
+          const reason = await within(reasons.promise, 5000, "the signal to abort");
+          await reading;
+          assert.ok(reason instanceof DOMException && reason.name === "AbortError", String(reason));
+          assert.equal((reason as { cause?: unknown }).cause, failure);
+        } finally {
+          await c.close();
+        }
+      });
+      assert.ok(logged.length > 0, "the failure is reported");
+    },
+  );
+
   await t.step("sends no 100 Continue once the client left, nor the late answer", async () => {
     // The client half-closes with the answer owed (the client gone, see #clientLeft); the
     // handler that waited for that then returns, and nothing at all is written.
