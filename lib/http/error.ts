@@ -51,14 +51,25 @@ export class HttpError extends Error {
   }
 
   /**
-   * Builds the answer: the status, the headers, and the message as a plain-text body.
+   * Builds the answer: the status, the headers, and the message as a plain-text body (none
+   * for 204, 205 and 304, which carry no content: a client's error for a server's 304, say).
    *
    * @returns The response.
    * @throws {RangeError} For a status outside 200–599, which a `Response` cannot carry.
    */
   toResponse(): Response {
+    const status = this.status;
+    if (!(status >= 200 && status <= 599)) {
+      // Checked here: for 101 the Response would first refuse the body, with a TypeError.
+      throw new RangeError(
+        `Cannot answer with status ${status}: a Response carries 200-599 only`,
+      );
+    }
     const headers = new Headers(this.headers);
+    if (status === 204 || status === 205 || status === 304) {
+      return new Response(null, { status, headers });
+    }
     headers.set("content-type", "text/plain; charset=utf-8");
-    return new Response(this.message + "\n", { status: this.status, headers });
+    return new Response(this.message + "\n", { status, headers });
   }
 }

@@ -95,4 +95,25 @@ Deno.test("HttpError.toResponse", async (t) => {
       await response.body?.cancel();
     }
   });
+
+  await t.step(
+    "answers 204, 205 and 304 (a client's error for a server's answer) without a body",
+    async () => {
+      // A Response refuses a body with a null-body status: this threw a TypeError.
+      for (const status of [204, 205, 304]) {
+        const response = new HttpError(status, "the server said so", {
+          headers: { etag: '"v1"' },
+        }).toResponse();
+        assert.equal(response.status, status);
+        assert.equal(response.body, null);
+        assert.equal(response.headers.get("etag"), '"v1"');
+      }
+    },
+  );
+
+  await t.step("throws a RangeError for a status outside 200-599, 101 included", () => {
+    for (const status of [100, 101, 103, 199, 600, 999]) {
+      assert.throws(() => new HttpError(status, "x").toResponse(), RangeError, String(status));
+    }
+  });
 });
