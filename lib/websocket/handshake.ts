@@ -317,7 +317,8 @@ export function checkUpgradeRequest(
 ): Omit<UpgradeInfo, "accept"> {
   const headers = request.headers;
   const version = request.httpVersion;
-  if (version !== undefined && !/^HTTP\/(1\.[1-9]|[2-9]\.\d)$/.test(version)) {
+  // "HTTP/1.1" and later: HTTP/2 and HTTP/3 are named with or without a minor version.
+  if (version !== undefined && !/^HTTP\/(1\.[1-9]|[2-9](\.\d)?)$/.test(version)) {
     throw new HttpError(
       400,
       `Cannot upgrade: ${JSON.stringify(version.slice(0, 64))} is not HTTP/1.1 or later`,

@@ -271,13 +271,18 @@ Deno.test("validateUpgradeRequest", async (t) => {
     }
   });
 
-  await t.step("accepts HTTP/1.1 when the transport tells the version", async () => {
-    const info = await validateUpgradeRequest({ ...request(), httpVersion: "HTTP/1.1" });
-    assert.equal(info.accept, ACCEPT);
+  await t.step("accepts HTTP/1.1 and later when the transport tells the version", async () => {
+    // HTTP/2 and HTTP/3 are named without a minor version (RFC 9113, RFC 9114).
+    for (const httpVersion of ["HTTP/1.1", "HTTP/2", "HTTP/2.0", "HTTP/3"]) {
+      const info = await validateUpgradeRequest({ ...request(), httpVersion });
+      assert.equal(info.accept, ACCEPT, httpVersion);
+    }
   });
 
-  await t.step("rejects HTTP/1.0 with 400", async () => {
-    await rejectsWith(validateUpgradeRequest({ ...request(), httpVersion: "HTTP/1.0" }), 400);
+  await t.step("rejects HTTP/1.0, and what is no HTTP version, with 400", async () => {
+    for (const httpVersion of ["HTTP/1.0", "HTTP/0.9", "HTTP/1", "HTTP/", "HTTP/2.", "HTTP/22"]) {
+      await rejectsWith(validateUpgradeRequest({ ...request(), httpVersion }), 400, httpVersion);
+    }
   });
 
   await t.step("rejects a method other than GET with 400", async () => {
