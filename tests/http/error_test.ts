@@ -98,7 +98,7 @@ Deno.test("HttpError.toResponse", async (t) => {
 
   await t.step(
     "answers 204, 205 and 304 (a client's error for a server's answer) without a body",
-    async () => {
+    () => {
       // A Response refuses a body with a null-body status: this threw a TypeError.
       for (const status of [204, 205, 304]) {
         const response = new HttpError(status, "the server said so", {
