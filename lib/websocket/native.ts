@@ -393,8 +393,9 @@ export class NativeWebSocketSession implements MessageSession {
   /** The bytes of the sends waiting (as `send` counts them). */
   #waitingBytes = 0;
   /**
-   * The last `bufferedAmount` Deno reported while its socket was open: it reads 0 once the
-   * socket is closed (by us or by the peer), whatever it still holds.
+   * What Deno's send buffer holds, at most: the last `bufferedAmount` it reported while its
+   * socket was open, plus what was sent since. It reads 0 once the socket is closed (by us or
+   * by the peer), whatever it still holds.
    */
   #denoAmount = 0;
   /** `bufferedAmount` once the session ended: what was never written. */
@@ -484,14 +485,15 @@ export class NativeWebSocketSession implements MessageSession {
    * What the messages sent and not yet written count: those waiting for room in Deno's send
    * buffer and in `outgoing`, as `maxSendQueue` counts them, and Deno's `bufferedAmount` (see
    * {@linkcode MessageSession.bufferedAmount}). Deno's socket reads 0 once it is closed (by
-   * us or by the peer), so from then on its part is the last amount it reported while open:
-   * an upper bound, since it may have written some since. After a clean close that part is 0
+   * us or by the peer), so from then on its part is the last amount it reported while open,
+   * plus what was sent after that reading: an upper bound, since it may have written some
+   * since. After a clean close that part is 0
    * (Deno wrote it all before the close frames); after any other end it stays, with the sends
    * that never went to Deno.
    */
   get bufferedAmount(): number {
     if (this.#state === CLOSED) return this.#endedAmount;
-    // Once closed, Deno's socket reads 0 however much it still holds: the last amount read.
+    // Once closed, Deno's socket reads 0 however much it still holds: see #denoAmount.
     const socket = this.#socket;
     if (socket.readyState === WebSocket.OPEN) this.#denoAmount = socket.bufferedAmount;
     return this.#waitingBytes + this.#outgoingQueue.queued + this.#denoAmount;
@@ -520,7 +522,7 @@ export class NativeWebSocketSession implements MessageSession {
     if (
       this.#waiting === 0 && this.#socket.readyState === WebSocket.OPEN && this.#hasRoom(size)
     ) {
-      this.#write(message, "send a message");
+      this.#write(message, size, "send a message");
       return;
     }
     if (this.#waitingBytes > this.#settings.maxSendQueue) {
@@ -542,7 +544,7 @@ export class NativeWebSocketSession implements MessageSession {
     try {
       await turn;
       const amount = await this.#drained("send a message");
-      this.#write(message, "send a message");
+      this.#write(message, size, "send a message");
       this.#room = this.#settings.maxBufferedAmount - amount - size;
     } finally {
       this.#waiting--;
@@ -621,7 +623,8 @@ export class NativeWebSocketSession implements MessageSession {
     return true;
   }
 
-  #write(message: Message, action: string): void {
+  #write(message: Message, size: number, action: string): void {
+    this.#denoAmount += size; // what Deno holds now, at most, until it is read again
     try {
       if (
         typeof message !== "string" && message.byteOffset === 0 &&

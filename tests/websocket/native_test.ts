@@ -715,6 +715,15 @@ Deno.test("NativeWebSocketSession", async (t) => {
       dropped.dispatchEvent(new CloseEvent("close", { code: 1006, wasClean: false }));
       assert.equal((await third.closed).code, 1006);
       assert.equal(third.bufferedAmount, 700, "the last amount Deno reported");
+
+      // Never read while open: what was sent to Deno since its last reading counts.
+      const unread = new FakeSocket();
+      const fourth = new NativeWebSocketSession(unread.socket, { timeout: 1000 });
+      for (let i = 0; i < 3; i++) await fourth.send(new Uint8Array(100));
+      unread.readyState = WebSocket.CLOSED;
+      unread.dispatchEvent(new CloseEvent("close", { code: 1006, wasClean: false }));
+      await fourth.closed;
+      assert.equal(fourth.bufferedAmount, 3 * (100 + 14), "each send, with its frame head");
     },
   );
 
