@@ -317,6 +317,8 @@ export class SessionCore {
   #pumping: Promise<void> | null = null;
   #wantRead: () => boolean = () => false;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The close timer runs for a close() made before the transport came (see #sendClose). */
+  #closeTimerEarly = false;
   #quietTimer: ReturnType<typeof setTimeout> | undefined;
   // Write timeout: writes finish in order, so if none finished for `timeout` while some
   // were pending, the oldest has been pending that long. One timer per period, not per write.
@@ -406,6 +408,13 @@ export class SessionCore {
     }
     if (early.length > 0 && this.#watchdog === undefined && this.#options.timeout !== Infinity) {
       this.#armWatchdog();
+    }
+    if (this.#closeTimerEarly) {
+      // The watchdog watches the writes from now on, our close frame's among them: the wait
+      // for the peer's close starts again once that is written (see #sendClose).
+      this.#closeTimerEarly = false;
+      clearTimeout(this.#closeTimer);
+      this.#closeTimer = undefined;
     }
     if (this.#state === CLOSED) this.#endTransport(false); // ended while it was on its way
   }
@@ -608,7 +617,10 @@ export class SessionCore {
       // reads them slowly but steadily gets them all, then our close. Before the connection
       // came (an upgrade's 101 behind other responses), nothing watches the writes: the wait
       // starts now, and again once ours is written.
-      if (this.#out === null) this.#armCloseTimer();
+      if (this.#out === null) {
+        this.#armCloseTimer();
+        this.#closeTimerEarly = true; // until the transport comes (see #attach)
+      }
       written.then(() => {
         if (this.#state === CLOSED) return;
         clearTimeout(this.#closeTimer);

@@ -554,6 +554,29 @@ Deno.test("WebSocketSession", async (t) => {
   );
 
   await t.step(
+    "close() before a transport that then comes late: the wait restarts from our close frame's write",
+    async () => {
+      // The transport comes after most of timeout; the frames queued before our close then
+      // take longer than what is left of it, each write making progress.
+      const [ours, theirs] = duplexPair();
+      const late = delay(120).then(() => ours);
+      const session = new WebSocketSession(late, { timeout: 150 });
+      const sends = Array.from({ length: 8 }, (_, i) => session.send(`message ${i}`));
+      const closed = session.close(1000, "done");
+      const peer = new RawPeer(theirs, "client");
+      for (let i = 0; i < 8; i++) {
+        await delay(25);
+        assert.equal(text.decode((await next(peer)).payload), `message ${i}`);
+      }
+      assert.deepEqual(await nextClose(peer), { code: 1000, reason: "done" });
+      await peer.send(Frame.close(1000, "done"));
+      assert.deepEqual(await closed, { code: 1000, reason: "done", wasClean: true });
+      await Promise.all(sends);
+      await assertEnded(peer);
+    },
+  );
+
+  await t.step(
     "a client waits for the server to end the transport after the handshake",
     async () => {
       const { session, peer } = open({ role: "client" });
