@@ -634,8 +634,9 @@ class WireInfo implements HandlerInfo {
  *   `AbortError` ("The client went away") however it left: when a read or a write failed (a
  *   reset, a TLS connection closed without close_notify) rather than the input ended, that
  *   error is its `cause`. When the connection ends for another reason (a response body that
- *   failed once its head was written) the signals of the requests still open abort with an
- *   `AbortError` too ("The connection failed"), the error as its `cause`. It does not abort
+ *   failed once its head was written, a client that stopped reading for `writeTimeout`) the
+ *   signals of the requests still open abort with an `AbortError` too, the error as its
+ *   `cause`. It does not abort
  *   once a response was written: `Deno.serve` (2.9) by default does, for every request (its
  *   "legacy" behaviour, which it announces with a notice when `request.signal` is read, and
  *   which `--unstable-no-legacy-abort` turns off); to learn that a response went out, on
@@ -897,7 +898,7 @@ class Pipeline {
   #writeTimedOut(): void {
     const reason = new DOMException("The client stopped reading", "TimeoutError");
     this.#failWrite(reason);
-    this.#abortAll(reason);
+    this.#abortAll(abortError("The client stopped reading", reason)); // an AbortError, as all
     try {
       this.#transport.close?.();
     } catch {

@@ -3508,7 +3508,10 @@ Deno.test("startConnectionPipeline", async (t) => {
       await within(pipeline.finished, 3000, "the write timeout to end the pipeline");
       assert.equal(closed, true);
       const reason = await within(aborted.promise, 1000, "the second request's signal");
-      assert.equal((reason as DOMException).name, "TimeoutError");
+      // An AbortError, as every reason of a request's signal; the timeout is its cause.
+      assert.equal((reason as DOMException).name, "AbortError");
+      assert.equal((reason as DOMException).message, "The client stopped reading");
+      assert.equal((reason as { cause?: DOMException }).cause?.name, "TimeoutError");
     },
   );
 
