@@ -60,22 +60,22 @@ export interface EmbeddedServerOptions<TConfig> extends ApplicationOptions {
    */
   signal?: AbortSignal;
   /**
-   * Files or directories (relative to the working directory) whose changes reload the module.
-   * Needs the module as a specifier: each change (debounced by `reloadDelay`) imports it afresh
-   * into a new {@linkcode Application}, which answers the requests that come after; requests in
-   * flight and open WebSocket sessions stay with the application that accepted them. A response
-   * still being sent (an event stream, say) keeps its application until it is done; a handler still
-   * running when the reload comes runs on, but its application's `signal` aborts then (Ktor stops
-   * the application a reload replaces), so one that waits for that signal (a long poll) answers.
-   * The runtime caches modules by URL, so only the module itself is evaluated again, not the
-   * modules it imports: keep the code you edit in it, or import the rest with a query that changes.
-   * Each reload imports the module under a new URL, and the runtime never drops a module it loaded:
-   * every version stays in memory with what it holds at top level (about 7 kB of code each, plus
-   * any data the module builds when it loads), so restart the process now and then during a long
-   * session of edits, and keep large data out of the module's top level. A module that fails to
-   * load leaves the previous application serving. An application a reload replaced is kept while it
-   * has open sessions (`stop()` closes them with 1001) or responses being sent, and disposed at a
-   * later reload once it has none.
+   * Files or directories (relative to the working directory) whose changes reload the module. Needs
+   * the module as a specifier: each change (debounced by `reloadDelay`) imports it afresh into a
+   * new {@linkcode Application}, which answers the requests that come after; requests in flight and
+   * open WebSocket sessions stay with the application that accepted them. A replaced application is
+   * disposed (Ktor stops the application a reload replaces: its `signal` aborts) at the reload when
+   * it has no open sessions and no response still being sent (an event stream, say), else at a
+   * later reload once it has none (`stop()` disposes every application, and closes the sessions
+   * with 1001). A handler still running at the reload runs on; one that waits for its application's
+   * signal (a long poll) answers once that application is disposed. The runtime caches modules by
+   * URL, so only the module itself is evaluated again, not the modules it imports: keep the code
+   * you edit in it, or import the rest with a query that changes. Each reload imports the module
+   * under a new URL, and the runtime never drops a module it loaded: every version stays in memory
+   * with what it holds at top level (about 7 kB of code each, plus any data the module builds when
+   * it loads), so restart the process now and then during a long session of edits, and keep large
+   * data out of the module's top level. A module that fails to load leaves the previous application
+   * serving.
    * A directory is watched recursively; a file is watched through its directory, so a save
    * that replaces it (a temporary file renamed over it, as editors do) or a delete and
    * re-create still reloads, as do later changes.

@@ -1584,8 +1584,9 @@ class Pipeline {
         for (let k = 0; k < fields.length; k++) headers.append(fields[k]![0], fields[k]![1]);
       } else {
         // Several Cookie fields are one cookie-string, joined with "; " (RFC 6265 §5.4 sends
-        // one; HTTP/2's split ones are joined so, RFC 9113 §8.2.3), as Deno.serve joins them;
-        // Headers would join them with ", ", and a cookie parser would read "1, b=2" for a.
+        // one; HTTP/2's split ones are joined so, RFC 9113 §8.2.3), as Deno.serve joins them
+        // (but for empty fields, which Deno keeps as "; b=2" and this drops); Headers would
+        // join them with ", ", and a cookie parser would read "1, b=2" for a.
         let cookie = "";
         for (let k = 0; k < fields.length; k++) {
           const field = fields[k]!;
