@@ -42,6 +42,38 @@ function moduleTagged(tag: string) {
 
 const listen = { hostname: "127.0.0.1", port: 0, onListen() {} } as const;
 
+/**
+ * A module file in a new temporary directory, served by `engine` with `watchPaths` on it:
+ * `reload(source)` rewrites the file and gives the reload's outcome (`onReload`'s argument).
+ * Disposing it stops the server and removes the directory.
+ */
+async function reloading(engine: AnyEngine, source: string) {
+  const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
+  const file = `${dir}/app.ts`;
+  await Deno.writeTextFile(file, source);
+  let reloaded = deferred<unknown>();
+  const server = embeddedServer(engine, {
+    ...listen,
+    watchPaths: [dir],
+    reloadDelay: 20,
+    onReload: (error) => reloaded.resolve(error),
+  }, file);
+  const { port } = await server.start();
+  return {
+    server,
+    origin: `http://127.0.0.1:${port}`,
+    async reload(next: string): Promise<unknown> {
+      reloaded = deferred<unknown>();
+      await Deno.writeTextFile(file, next);
+      return await within(reloaded.promise, 10_000, "the reload");
+    },
+    async [Symbol.asyncDispose](): Promise<void> {
+      await within(server.stop(), 5000, "stop()");
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
 Deno.test("embeddedServer", async (t) => {
   for (const engine of ENGINES) {
     await t.step(`${engine.name}: serves the module's routes and stops gracefully`, async () => {
@@ -608,8 +640,6 @@ Deno.test("embeddedServer", async (t) => {
       async () => {
         // An event stream that ends on app.signal, as the stopTimeout docs advise: a reload
         // must not end it (the application is kept while its response streams), a stop does.
-        const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
-        const file = `${dir}/app.ts`;
         const source = (tag: string) =>
           `export default (app) => app.routing((r) => {\n` +
           `  r.get("/", () => new Response(${JSON.stringify(tag)}));\n` +
@@ -634,41 +664,25 @@ Deno.test("embeddedServer", async (t) => {
           `    }), { headers: { "content-type": "text/event-stream" } });\n` +
           `  });\n` +
           `});\n`;
-        await Deno.writeTextFile(file, source("v1"));
-        let reloaded = deferred<unknown>();
-        const server = embeddedServer(engine, {
-          ...listen,
-          watchPaths: [dir],
-          reloadDelay: 20,
-          onReload: (error) => reloaded.resolve(error),
-        }, file);
-        const { port } = await server.start();
-        try {
-          const first = server.application!;
-          const events = await fetch(`http://127.0.0.1:${port}/events`);
-          const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
-          await Deno.writeTextFile(file, source("v2"));
-          assert.equal(await within(reloaded.promise, 10_000, "the reload"), null);
-          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
-          assert.equal(first.signal.aborted, false, "kept while its response streams");
-          let text = "";
-          while (!text.endsWith("data: v1\n\n") || text.length < 100) {
-            const { done, value } = await within(reader.read(), 5000, "an event");
-            assert.equal(done, false, `the stream went on after the reload: ${text}`);
-            text += value;
-          }
-          assert.doesNotMatch(text, /bye/);
-          await reader.cancel();
-          // Done with: the next reload disposes it (the engine sees the response done first).
-          await delay(100);
-          reloaded = deferred<unknown>();
-          await Deno.writeTextFile(file, source("v3"));
-          assert.equal(await within(reloaded.promise, 10_000, "the second reload"), null);
-          assert.equal(first.signal.aborted, true, "disposed once its response was done");
-        } finally {
-          await within(server.stop(), 5000, "stop()");
-          await Deno.remove(dir, { recursive: true });
+        await using served = await reloading(engine, source("v1"));
+        const first = served.server.application!;
+        const events = await fetch(`${served.origin}/events`);
+        const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+        assert.equal(await served.reload(source("v2")), null);
+        assert.equal(await (await fetch(`${served.origin}/`)).text(), "v2");
+        assert.equal(first.signal.aborted, false, "kept while its response streams");
+        let text = "";
+        while (!text.endsWith("data: v1\n\n") || text.length < 100) {
+          const { done, value } = await within(reader.read(), 5000, "an event");
+          assert.equal(done, false, `the stream went on after the reload: ${text}`);
+          text += value;
         }
+        assert.doesNotMatch(text, /bye/);
+        await reader.cancel();
+        // Done with: the next reload disposes it (the engine sees the response done first).
+        await delay(100);
+        assert.equal(await served.reload(source("v3")), null);
+        assert.equal(first.signal.aborted, true, "disposed once its response was done");
       },
     );
   }
@@ -681,8 +695,6 @@ Deno.test("embeddedServer", async (t) => {
         // returns only when its application is disposed: a handler still running does not
         // keep its application (its client may have left: Deno.serve cannot tell without a
         // notice on request.signal's legacy behaviour).
-        const dir = await Deno.makeTempDir({ prefix: "wirestream_reload_" });
-        const file = `${dir}/app.ts`;
         const source = (tag: string) =>
           `export default (app) => app.routing((r) => {\n` +
           `  r.get("/", () => new Response(${JSON.stringify(tag)}));\n` +
@@ -691,28 +703,14 @@ Deno.test("embeddedServer", async (t) => {
           `    return new Response("bye");\n` +
           `  });\n` +
           `});\n`;
-        await Deno.writeTextFile(file, source("v1"));
-        const reloaded = deferred<unknown>();
-        const server = embeddedServer(engine, {
-          ...listen,
-          watchPaths: [dir],
-          reloadDelay: 20,
-          onReload: (error) => reloaded.resolve(error),
-        }, file);
-        const { port } = await server.start();
-        try {
-          const first = server.application!;
-          const poll = fetch(`http://127.0.0.1:${port}/poll`);
-          await delay(200); // the handler waits
-          await Deno.writeTextFile(file, source("v2"));
-          assert.equal(await within(reloaded.promise, 10_000, "the reload"), null);
-          assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "v2");
-          assert.equal(first.signal.aborted, true, "disposed at the reload");
-          assert.equal(await (await within(poll, 5000, "the poll's answer")).text(), "bye");
-        } finally {
-          await within(server.stop(), 5000, "stop()");
-          await Deno.remove(dir, { recursive: true });
-        }
+        await using served = await reloading(engine, source("v1"));
+        const first = served.server.application!;
+        const poll = fetch(`${served.origin}/poll`);
+        await delay(200); // the handler waits
+        assert.equal(await served.reload(source("v2")), null);
+        assert.equal(await (await fetch(`${served.origin}/`)).text(), "v2");
+        assert.equal(first.signal.aborted, true, "disposed at the reload");
+        assert.equal(await (await within(poll, 5000, "the poll's answer")).text(), "bye");
       },
     );
   }
