@@ -35,6 +35,8 @@ import type { UpgradeWebSocketOptions, WebSocketUpgrade } from "./upgrade.ts";
 
 /** The default of `maxQueuedBytes`: 8 MiB. */
 const DEFAULT_MAX_QUEUED_BYTES = 8_388_608;
+/** Sent bytes after which the native session reads Deno's `bufferedAmount` again. */
+const UNREAD_LIMIT = 1 << 20;
 /** The default of `maxBufferedAmount`: 1 MiB. */
 const DEFAULT_MAX_BUFFERED_AMOUNT = 1_048_576;
 /** The longest pause between two looks at `bufferedAmount`, in milliseconds. */
@@ -398,6 +400,12 @@ export class NativeWebSocketSession implements MessageSession {
    * by the peer), whatever it still holds.
    */
   #denoAmount = 0;
+  /**
+   * What was sent since `#denoAmount` was read: past UNREAD_LIMIT it is read again after a
+   * send, so that the estimate stays within that of Deno's count (with `maxBufferedAmount`
+   * Infinity nothing else would read it).
+   */
+  #unread = 0;
   /** `bufferedAmount` once the session ended: what was never written. */
   #endedAmount = 0;
   /** What waits in the `outgoing` stream's own queue. */
@@ -495,7 +503,7 @@ export class NativeWebSocketSession implements MessageSession {
     if (this.#state === CLOSED) return this.#endedAmount;
     // Once closed, Deno's socket reads 0 however much it still holds: see #denoAmount.
     const socket = this.#socket;
-    if (socket.readyState === WebSocket.OPEN) this.#denoAmount = socket.bufferedAmount;
+    if (socket.readyState === WebSocket.OPEN) this.#readDeno();
     return this.#waitingBytes + this.#outgoingQueue.queued + this.#denoAmount;
   }
 
@@ -612,8 +620,7 @@ export class NativeWebSocketSession implements MessageSession {
   #hasRoom(size: number): boolean {
     let room = this.#room;
     if (room < 0) {
-      this.#denoAmount = this.#socket.bufferedAmount;
-      room = this.#settings.maxBufferedAmount - this.#denoAmount;
+      room = this.#settings.maxBufferedAmount - this.#readDeno();
       if (room < 0) {
         this.#room = room;
         return false;
@@ -623,8 +630,13 @@ export class NativeWebSocketSession implements MessageSession {
     return true;
   }
 
+  /** Reads Deno's `bufferedAmount` (a call into Deno) into #denoAmount, and gives it. */
+  #readDeno(): number {
+    this.#unread = 0;
+    return this.#denoAmount = this.#socket.bufferedAmount;
+  }
+
   #write(message: Message, size: number, action: string): void {
-    this.#denoAmount += size; // what Deno holds now, at most, until it is read again
     try {
       if (
         typeof message !== "string" && message.byteOffset === 0 &&
@@ -640,6 +652,9 @@ export class NativeWebSocketSession implements MessageSession {
       } else {
         this.#socket.send(message);
       }
+      // What Deno holds now, at most, until it is read again (see #denoAmount).
+      this.#denoAmount += size;
+      if ((this.#unread += size) >= UNREAD_LIMIT) this.#readDeno();
     } catch (cause) {
       // Deno's socket closed under us (its close event is on its way).
       throw new WebSocketError(
@@ -668,7 +683,7 @@ export class NativeWebSocketSession implements MessageSession {
         continue;
       }
       if (socket.readyState !== WebSocket.OPEN) throw this.#closedError(action);
-      const amount = this.#denoAmount = socket.bufferedAmount;
+      const amount = this.#readDeno();
       if (amount <= maxBufferedAmount) return amount;
       if (amount < lowest) {
         lowest = amount;
@@ -704,7 +719,7 @@ export class NativeWebSocketSession implements MessageSession {
       this.#closeOnOpen = [code, reason];
     } else if (socket.readyState === WebSocket.OPEN) {
       // Deno reads 0 from then on, with what it still holds unwritten (see bufferedAmount).
-      this.#denoAmount = socket.bufferedAmount;
+      this.#readDeno();
       socket.close(code, reason);
     }
   }

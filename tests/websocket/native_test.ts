@@ -724,6 +724,19 @@ Deno.test("NativeWebSocketSession", async (t) => {
       unread.dispatchEvent(new CloseEvent("close", { code: 1006, wasClean: false }));
       await fourth.closed;
       assert.equal(fourth.bufferedAmount, 3 * (100 + 14), "each send, with its frame head");
+
+      // With no limit to make it look, Deno's count is still read again every MiB sent: the
+      // estimate stays within that of what Deno holds (0 here).
+      const unbounded = new FakeSocket();
+      const fifth = new NativeWebSocketSession(unbounded.socket, {
+        timeout: 1000,
+        maxBufferedAmount: Infinity,
+      });
+      for (let i = 0; i < 40; i++) await fifth.send(new Uint8Array(100_000));
+      unbounded.readyState = WebSocket.CLOSED;
+      unbounded.dispatchEvent(new CloseEvent("close", { code: 1006, wasClean: false }));
+      await fifth.closed;
+      assert.ok(fifth.bufferedAmount <= 1 << 20, `${fifth.bufferedAmount} of 4 MB sent counted`);
     },
   );
 
