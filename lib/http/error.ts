@@ -59,7 +59,7 @@ export class HttpError extends Error {
    */
   toResponse(): Response {
     const status = this.status;
-    if (!(status >= 200 && status <= 599)) {
+    if (!Number.isInteger(status) || !(status >= 200 && status <= 599)) {
       // Checked here: for 101 the Response would first refuse the body, with a TypeError.
       throw new RangeError(
         `Cannot answer with status ${status}: a Response carries 200-599 only`,

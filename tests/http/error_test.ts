@@ -111,9 +111,12 @@ Deno.test("HttpError.toResponse", async (t) => {
     },
   );
 
-  await t.step("throws a RangeError for a status outside 200-599, 101 included", () => {
-    for (const status of [100, 101, 103, 199, 600, 999]) {
-      assert.throws(() => new HttpError(status, "x").toResponse(), RangeError, String(status));
-    }
-  });
+  await t.step(
+    "throws a RangeError for a status outside 200-599 (101 included) or not an integer",
+    () => {
+      for (const status of [100, 101, 103, 199, 600, 999, 204.5, 304.9, NaN]) {
+        assert.throws(() => new HttpError(status, "x").toResponse(), RangeError, String(status));
+      }
+    },
+  );
 });
