@@ -1591,7 +1591,7 @@ class Pipeline {
         for (let k = 0; k < fields.length; k++) {
           const field = fields[k]!;
           if (field[0] !== "cookie") headers.append(field[0], field[1]);
-          else cookie = cookie === "" ? field[1] : `${cookie}; ${field[1]}`;
+          else if (field[1] !== "") cookie = cookie === "" ? field[1] : `${cookie}; ${field[1]}`;
         }
         headers.set("cookie", cookie);
       }

@@ -2527,6 +2527,25 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  await t.step('joins several Cookie fields with "; ", leaving out empty ones', async () => {
+    const c = open((request) => new Response(String(request.headers.get("cookie"))));
+    try {
+      const cases: [string[], string][] = [
+        [["a=1", "b=2"], "a=1; b=2"],
+        [["a=1", "", "b=2"], "a=1; b=2"],
+        [["", "b=2"], "b=2"],
+        [["a=1", ""], "a=1"],
+        [["a=1; b=2", "c=3"], "a=1; b=2; c=3"],
+      ];
+      for (const [fields, joined] of cases) {
+        c.send(get("/", ...fields.map((value) => `Cookie: ${value}`)));
+        assert.equal(textOf((await c.next())!.body), joined, JSON.stringify(fields));
+      }
+    } finally {
+      await c.close();
+    }
+  });
+
   await t.step("sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     const c = open(async (request) => {
