@@ -10,6 +10,7 @@ import {
   parseMultipart,
   savePart,
   serveFile,
+  type WebSocketRouteContext,
   WebSockets,
 } from "@wirestream/wirestream";
 import { ChatRoom } from "./chat.ts";
@@ -22,7 +23,7 @@ export const MAX_FILES = 16;
 
 /**
  * The largest upload body: `MAX_FILES` files of `maxUpload` bytes and 1 MiB for the form's
- * heads. The wire engine's `maxBodySize` is set to it, so that the demo's own JSON 413 answers
+ * heads. Each engine's `maxBodySize` is set to it, so that the demo's own JSON 413 answers
  * anything under it.
  */
 export function uploadLimit(maxUpload: number): number {
@@ -101,18 +102,19 @@ export async function demo(options: DemoOptions): Promise<{
 
   /** Counts a WebSocket session while `run` has it. */
   const counted =
-    (run: (session: MessageSession, url: URL) => Promise<void>) =>
-    async (session: MessageSession, { url }: { url: URL }) => {
+    (run: (session: MessageSession, context: WebSocketRouteContext) => Promise<void>) =>
+    async (session: MessageSession, context: WebSocketRouteContext) => {
       sessions++;
       try {
-        await run(session, url);
+        await run(session, context);
       } finally {
         sessions--;
       }
     };
 
   const module = (app: Application) => {
-    // Pings every 20 s: a client that stops answering is closed with 1011 after 10 s more.
+    // Pings every 20 s: a client that stops answering is closed after 10 s more, with 1011 on
+    // the wire engine (Deno's own 1001 on the native one, where this is an idleTimeout of 30 s).
     app.install(WebSockets, { pingInterval: 20_000, timeout: 10_000, maxMessageSize: 64 * 1024 });
     app.routing((r) => {
       r.get("/", () => html(PAGE));
@@ -124,11 +126,19 @@ export async function demo(options: DemoOptions): Promise<{
       r.get("/stats", () => Response.json(stats()));
       r.webSocket(
         "/ws/chat",
-        counted((session, url) => room.join(session, url.searchParams.get("name"))),
+        counted((session, { url, remoteAddr }) =>
+          room.join(session, url.searchParams.get("name"), remoteAddr?.hostname ?? "")
+        ),
       );
       r.webSocket(
         "/ws/live",
         counted(async (session) => {
+          // What the page sends is read and dropped: a session that never reads its incoming
+          // messages would not see the page's close behind them (on the wire engine, whose
+          // sessions stop reading once 64 KiB wait unread).
+          (async () => {
+            for await (const _ of session.incoming);
+          })().catch(() => {});
           // A snapshot a second until the page goes away.
           while (!session.signal.aborted) {
             await session.send(JSON.stringify(stats()));
@@ -217,6 +227,10 @@ export async function demo(options: DemoOptions): Promise<{
           headers: { connection: "close" }, // the rest of the body is never read
         });
       }
+      if (cutOff(error)) {
+        // The client went away mid-upload (Deno.serve's read fails so): nobody reads this.
+        return Response.json({ error: "The upload was cut off", saved }, { status: 400 });
+      }
       if (!(error instanceof HttpError)) throw error;
       // 507, not 413, past the quota: the request is within the limits, the server cannot
       // store it now (RFC 4918 §11.5), and a smaller file may still fit.
@@ -234,6 +248,11 @@ export async function demo(options: DemoOptions): Promise<{
   }
 
   return { module, stats };
+}
+
+/** Whether `error` is a read of a request body whose client went away (on `Deno.serve`). */
+export function cutOff(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset;
 }
 
 /** What a 413 says, by the limit the parser names in `why`. */

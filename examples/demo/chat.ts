@@ -1,6 +1,7 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // The demo's chat: a room that broadcasts every message to every session, with presence (who
-// is here), a rate limit per sender, and a bound on what a slow client may hold up.
+// is here), a rate limit per sender, a cap per client address, and a bound on what a slow
+// client may hold up.
 
 import { CloseCode, type MessageSession } from "@wirestream/wirestream";
 
@@ -15,6 +16,11 @@ export type ChatEvent =
 export const MAX_TEXT = 2000;
 /** The most members at once; a session past it is closed with 1013 (try again later). */
 export const MAX_MEMBERS = 500;
+/**
+ * The most members from one client address (1013 past it): one client opening sessions in a
+ * loop would otherwise fill the room for everyone else.
+ */
+export const MAX_PER_ADDRESS = 16;
 /** Bytes one session may have waiting to be written before it is closed (1008) as too slow. */
 export const MAX_BACKLOG = 1024 * 1024;
 /**
@@ -31,10 +37,21 @@ export const MESSAGE_BURST = 20;
  */
 export const MAX_DROPPED = 20;
 const NAME = /^[\p{L}\p{N}_.-]{1,32}$/u;
+const IDLE = 0, SENDING = 1, STALE = 2;
 
 interface Member {
   name: string;
   session: MessageSession;
+  /** The client's address (its host), for MAX_PER_ADDRESS. */
+  address: string;
+  /**
+   * The presence list sent to it: IDLE when none is on its way, SENDING while one is, STALE
+   * when the room changed meanwhile (the list goes again once that one was written). So a
+   * burst of joins and leaves costs a member one list or two, not one per change: with
+   * hundreds of members the lists alone would pass MAX_BACKLOG, and a member who reads as
+   * fast as it can would be closed as too slow.
+   */
+  presence: typeof IDLE | typeof SENDING | typeof STALE;
   /** Bytes sent and not yet written. */
   backlog: number;
   /** Messages it may send now (the token bucket), and when it was last refilled. */
@@ -47,6 +64,10 @@ interface Member {
 /** A chat room: sessions join it, and what one says goes to all. */
 export class ChatRoom {
   readonly #members = new Set<Member>();
+  /** Members per client address. */
+  readonly #addresses = new Map<string, number>();
+  /** The presence event of the members now, made once per change (see Member.presence). */
+  #presence: { text: string; size: number } | null = null;
   #messages = 0;
   #guests = 0;
 
@@ -61,17 +82,25 @@ export class ChatRoom {
   }
 
   /**
-   * Runs one session in the room until it ends: the first message may be `{ "name": … }`;
-   * every other one is `{ "text": … }`.
+   * Runs one session in the room until it ends: every message is `{ "text": … }`. `wanted` is
+   * the name asked for, `address` the client's (the host of its address).
    */
-  async join(session: MessageSession, wanted: string | null): Promise<void> {
+  async join(session: MessageSession, wanted: string | null, address = ""): Promise<void> {
     if (this.#members.size >= MAX_MEMBERS) {
       await session.close(1013, "the room is full").catch(() => {});
       return;
     }
+    const from = this.#addresses.get(address) ?? 0;
+    if (from >= MAX_PER_ADDRESS) {
+      await session.close(1013, "too many sessions from this address").catch(() => {});
+      return;
+    }
+    this.#addresses.set(address, from + 1);
     const member: Member = {
       name: this.#uniqueName(wanted),
       session,
+      address,
+      presence: IDLE,
       backlog: 0,
       tokens: MESSAGE_BURST,
       refilled: performance.now(),
@@ -82,6 +111,19 @@ export class ChatRoom {
     this.#broadcastPresence();
     try {
       for await (const message of session.incoming) {
+        // Every message takes from the rate, a malformed one too: each is answered.
+        if (!this.#take(member)) {
+          if (++member.dropped >= MAX_DROPPED) {
+            await session.close(CloseCode.PolicyViolation, "sending too fast").catch(() => {});
+            break;
+          }
+          this.#send(member, {
+            type: "error",
+            message: `slow down: at most ${MESSAGE_RATE} messages a second; this one was dropped`,
+          });
+          continue;
+        }
+        member.dropped = 0;
         if (typeof message !== "string") {
           this.#send(member, { type: "error", message: "messages are JSON text" });
           continue;
@@ -99,23 +141,14 @@ export class ChatRoom {
           });
           continue;
         }
-        if (!this.#take(member)) {
-          if (++member.dropped >= MAX_DROPPED) {
-            await session.close(CloseCode.PolicyViolation, "sending too fast").catch(() => {});
-            break;
-          }
-          this.#send(member, {
-            type: "error",
-            message: `slow down: at most ${MESSAGE_RATE} messages a second; this one was dropped`,
-          });
-          continue;
-        }
-        member.dropped = 0;
         this.#messages++;
         this.#broadcast({ type: "message", from: member.name, text, at: Date.now() });
       }
     } finally {
       this.#members.delete(member);
+      const left = this.#addresses.get(address)! - 1;
+      if (left === 0) this.#addresses.delete(address);
+      else this.#addresses.set(address, left);
       this.#broadcastPresence();
     }
   }
@@ -142,7 +175,27 @@ export class ChatRoom {
   }
 
   #broadcastPresence(): void {
-    this.#broadcast({ type: "presence", users: this.users });
+    this.#presence = null; // made again for the next list sent
+    for (const member of this.#members) this.#sendPresence(member);
+  }
+
+  /** Sends the members now to `member`, unless a list is on its way (see Member.presence). */
+  #sendPresence(member: Member): void {
+    if (member.presence !== IDLE) {
+      member.presence = STALE;
+      return;
+    }
+    if (this.#presence === null) {
+      const text = JSON.stringify({ type: "presence", users: this.users } satisfies ChatEvent);
+      this.#presence = { text, size: utf8Length(text) };
+    }
+    member.presence = SENDING;
+    const sent = this.#sendText(member, this.#presence.text, this.#presence.size);
+    sent.then(() => {
+      const stale = member.presence === STALE;
+      member.presence = IDLE;
+      if (stale && this.#members.has(member)) this.#sendPresence(member);
+    });
   }
 
   #broadcast(event: ChatEvent): void {
@@ -158,16 +211,17 @@ export class ChatRoom {
 
   /**
    * Sends `text` (`size` bytes as UTF-8, as it goes on the wire) without waiting; a member
-   * whose backlog would grow past MAX_BACKLOG is closed.
+   * whose backlog would grow past MAX_BACKLOG is closed. Resolves once it was written, or
+   * will not be (it never rejects).
    */
-  #sendText(member: Member, text: string, size: number): void {
+  #sendText(member: Member, text: string, size: number): Promise<void> {
     if (member.backlog + size > MAX_BACKLOG) {
       member.session.close(CloseCode.PolicyViolation, "too slow to read the room").catch(() => {});
-      return;
+      return Promise.resolve();
     }
     member.backlog += size;
-    const written = () => (member.backlog -= size);
-    member.session.send(text).then(written, written); // an ended session leaves the room
+    const written = () => void (member.backlog -= size);
+    return member.session.send(text).then(written, written); // an ended session leaves the room
   }
 }
 

@@ -1,5 +1,6 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// The demo's chat room under hostile members: a full room, and a member that never reads.
+// The demo's chat room under hostile members: a full room, one client filling it, a member
+// that never reads, a burst of joins and leaves, a sender past its rate.
 // The sessions are scripted stand-ins (the browser test drives real ones).
 import type { CloseInfo, Message, MessageSession } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
@@ -8,13 +9,17 @@ import {
   MAX_BACKLOG,
   MAX_DROPPED,
   MAX_MEMBERS,
+  MAX_PER_ADDRESS,
   MESSAGE_BURST,
   utf8Length,
 } from "../../examples/demo/chat.ts";
 import { within } from "../_util/async.ts";
 
-/** A session whose incoming we push to; `reads` false makes every send hang, as a stuck peer. */
-function scripted(reads = true) {
+/**
+ * A session whose incoming we push to; `reads` false makes every send hang, as a stuck peer,
+ * and "slowly" resolves each send a timer's turn later, as a peer reading over a network.
+ */
+function scripted(reads: boolean | "slowly" = true) {
   let push!: ReadableStreamDefaultController<Message>;
   let resolveClosed!: (info: CloseInfo) => void;
   const closed = new Promise<CloseInfo>((resolve) => (resolveClosed = resolve));
@@ -30,6 +35,7 @@ function scripted(reads = true) {
     signal: controller.signal,
     send(message: Message): Promise<void> {
       sent.push(String(message));
+      if (reads === "slowly") return new Promise((resolve) => setTimeout(resolve, 0));
       return reads ? Promise.resolve() : new Promise(() => {});
     },
     close(code = 1000, reason = ""): Promise<CloseInfo> {
@@ -49,15 +55,20 @@ function scripted(reads = true) {
   return { session, sent, closes, say: (text: string) => push.enqueue(JSON.stringify({ text })) };
 }
 
+/** A client address of its own for member `i`. */
+function address(i: number): string {
+  return `10.0.${i >> 8}.${i & 255}`;
+}
+
 Deno.test("the demo's ChatRoom", async (t) => {
   await t.step(`a member past ${MAX_MEMBERS} is refused with 1013`, async () => {
     const room = new ChatRoom();
     const members = Array.from({ length: MAX_MEMBERS }, () => scripted());
-    const running = members.map((m, i) => room.join(m.session, `u${i}`));
+    const running = members.map((m, i) => room.join(m.session, `u${i}`, address(i)));
     await new Promise((resolve) => setTimeout(resolve, 0));
     assert.equal(room.users.length, MAX_MEMBERS);
     const extra = scripted();
-    await within(room.join(extra.session, "late"), 1000, "the refusal");
+    await within(room.join(extra.session, "late", address(MAX_MEMBERS)), 1000, "the refusal");
     assert.deepEqual(extra.closes, [{ code: 1013, reason: "the room is full" }]);
     assert.equal(room.users.length, MAX_MEMBERS);
     for (const m of members) await m.session.close();
@@ -76,8 +87,8 @@ Deno.test("the demo's ChatRoom", async (t) => {
     );
     const stuck = scripted(false);
     const running = [
-      ...talkers.map((talker, i) => room.join(talker.session, `talker${i}`)),
-      room.join(stuck.session, "stuck"),
+      ...talkers.map((talker, i) => room.join(talker.session, `talker${i}`, address(i))),
+      room.join(stuck.session, "stuck", address(talkers.length)),
     ];
     for (const talker of talkers) for (let i = 0; i < MESSAGE_BURST; i++) talker.say(text);
     await within(stuck.session.closed, 5000, "the stuck member to be closed");
@@ -90,10 +101,73 @@ Deno.test("the demo's ChatRoom", async (t) => {
     await Promise.all(running);
   });
 
+  await t.step(
+    `a client address past ${MAX_PER_ADDRESS} members is refused with 1013`,
+    async () => {
+      const room = new ChatRoom();
+      const members = Array.from({ length: MAX_PER_ADDRESS }, () => scripted());
+      const running = members.map((m, i) => room.join(m.session, `u${i}`, "192.0.2.1"));
+      const extra = scripted();
+      await within(room.join(extra.session, "one more", "192.0.2.1"), 1000, "the refusal");
+      assert.deepEqual(extra.closes, [{
+        code: 1013,
+        reason: "too many sessions from this address",
+      }]);
+      const other = scripted(); // another address still gets in
+      const joined = room.join(other.session, "other", "192.0.2.2");
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      assert.equal(room.users.length, MAX_PER_ADDRESS + 1);
+      await members[0]!.session.close(); // a place from that address frees up
+      await running[0];
+      const again = scripted();
+      const rejoined = room.join(again.session, "again", "192.0.2.1");
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      assert.deepEqual(again.closes, []);
+      for (const m of [...members.slice(1), other, again]) await m.session.close();
+      await Promise.all([...running, joined, rejoined]);
+      assert.equal(room.users.length, 0);
+    },
+  );
+
+  await t.step("a burst of joins and leaves does not close a member that reads", async () => {
+    // Each change sent the whole list to every member: 400 leaves sent an observer reading
+    // over a network 400 lists of up to 400 names, past MAX_BACKLOG, and it was closed as
+    // too slow. The lists are coalesced: one on its way, and the latest once it was written.
+    const room = new ChatRoom();
+    const observer = scripted("slowly");
+    const watching = room.join(observer.session, "observer", address(1000));
+    const name = "n".repeat(29); // and up to 3 digits: names of up to 32 characters
+    const crowd = Array.from({ length: 400 }, () => scripted());
+    const running = crowd.map((m, i) => room.join(m.session, `${name}${i}`, address(i)));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    for (const m of crowd) await m.session.close();
+    await Promise.all(running);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(observer.closes, [], "the observer stays");
+    const lists = observer.sent.map((s) => JSON.parse(s)).filter((e) => e.type === "presence");
+    assert.ok(lists.length < 20, `${lists.length} presence lists for 800 changes`);
+    assert.deepEqual(lists.at(-1).users, ["observer"], "the last list is the room now");
+    await observer.session.close();
+    await watching;
+  });
+
+  await t.step("malformed messages take from the rate too: a loop of them is closed", async () => {
+    const room = new ChatRoom();
+    const sender = scripted();
+    const running = room.join(sender.session, "sender", address(0));
+    for (let i = 0; i < MESSAGE_BURST + MAX_DROPPED + 10; i++) sender.say(""); // not 1 to 2000
+    await within(sender.session.closed, 5000, "the sender to be closed");
+    assert.deepEqual(sender.closes, [{ code: 1008, reason: "sending too fast" }]);
+    await running;
+  });
+
   await t.step(`a sender past its burst gets errors, then 1008 after ${MAX_DROPPED}`, async () => {
     const room = new ChatRoom();
     const sender = scripted(), reader = scripted();
-    const running = [room.join(sender.session, "sender"), room.join(reader.session, "reader")];
+    const running = [
+      room.join(sender.session, "sender", address(0)),
+      room.join(reader.session, "reader", address(1)),
+    ];
     for (let i = 0; i < MESSAGE_BURST + MAX_DROPPED + 10; i++) sender.say(`m${i}`);
     await within(sender.session.closed, 5000, "the sender to be closed");
     assert.deepEqual(sender.closes, [{ code: 1008, reason: "sending too fast" }]);
