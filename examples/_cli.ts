@@ -1,13 +1,9 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // The command line the handler examples share: `--port N` (8000 by default) and
-// `--engine wire|deno`, serving on 127.0.0.1 and printing `listening on http://127.0.0.1:N/`.
+// `--engine wire|native` (`deno` names the native engine too), serving on 127.0.0.1 and
+// printing `listening on http://127.0.0.1:N/`. A bad value prints the problem and exits 2.
 
-import {
-  type EngineHandler,
-  NativeEngine,
-  WireEngine,
-  type WireEngineConfig,
-} from "@wirestream/wirestream";
+import { type EngineHandler, NativeEngine, WireEngine } from "@wirestream/wirestream";
 
 /** The value after `name` in `args`, or `fallback` when `name` is absent. */
 export function option(args: string[], name: string, fallback: string): string {
@@ -16,28 +12,33 @@ export function option(args: string[], name: string, fallback: string): string {
 }
 
 /**
- * Serves `handler` as the command line says: `--engine wire` (the default, with `wire`'s
- * settings) or `--engine deno`, on 127.0.0.1 at `--port`.
- *
- * @throws {RangeError} For a bad `--port` or `--engine`.
+ * Serves `handler` as the command line says: `--engine wire` (the default) or `--engine
+ * native` (or `deno`), on 127.0.0.1 at `--port`, with `maxBodySize` on either engine (both
+ * take 128 MiB by default). A bad `--port` or `--engine` prints why and exits with 2.
  */
 export function serveFromArgs(
   args: string[],
   handler: EngineHandler,
-  wire: WireEngineConfig = {},
+  { maxBodySize }: { maxBodySize?: number } = {},
 ): void {
   const value = option(args, "--port", "8000");
   const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new RangeError(`Invalid --port: ${JSON.stringify(value)} is not a port number`);
-  }
   const engine = option(args, "--engine", "wire");
+  const problem = !Number.isInteger(port) || port < 0 || port > 65_535
+    ? `Invalid --port: ${JSON.stringify(value)} is not a port number`
+    : engine !== "wire" && engine !== "native" && engine !== "deno"
+    ? `Invalid --engine: ${JSON.stringify(engine)} is not wire or native`
+    : null;
+  if (problem !== null) {
+    console.error(problem);
+    Deno.exit(2);
+  }
   const environment = {
     hostname: "127.0.0.1",
     port,
     onListen: (addr: Deno.NetAddr) => console.log(`listening on http://127.0.0.1:${addr.port}/`),
   };
-  if (engine === "wire") WireEngine.start(handler, environment, wire);
-  else if (engine === "deno") NativeEngine.start(handler, environment, {});
-  else throw new RangeError(`Invalid --engine: ${JSON.stringify(engine)} is not wire or deno`);
+  const config = maxBodySize === undefined ? {} : { maxBodySize };
+  if (engine === "wire") WireEngine.start(handler, environment, config);
+  else NativeEngine.start(handler, environment, config);
 }

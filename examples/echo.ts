@@ -3,11 +3,11 @@
 // (text stays text, binary stays binary), on any path. Other requests get 400 (426 for a
 // wrong WebSocket version).
 //
-//   deno run --allow-net examples/echo.ts [--port 8000] [--engine wire|deno]
+//   deno run --allow-net examples/echo.ts [--port 8000] [--engine wire|native]
 //
 // It prints `listening on http://127.0.0.1:<port>/` when ready; --port 0 picks a free port.
 // --engine wire (the default) serves HTTP and WebSockets with wirestream's own HTTP/1.1 engine
-// and frame codec. --engine deno serves the same handler with Deno.serve, where
+// and frame codec. --engine native (or deno) serves the same handler with Deno.serve, where
 // upgradeWebSocket gives a session over Deno's own WebSocket (the native engine).
 
 import { HttpError, type MessageSession, upgradeWebSocket } from "@wirestream/wirestream";
@@ -28,7 +28,11 @@ export async function echo(session: MessageSession): Promise<void> {
   }
 }
 
-/** The fetch handler, on either engine: upgrade, then echo. */
+/**
+ * The fetch handler, on either engine: upgrade, then echo. It takes upgrades from pages of any
+ * origin, which an echo may: a server whose sessions act for a signed-in user must refuse other
+ * sites' pages (`checkOrigin` in the options, or the WebSockets plugin's `allowedOrigins`).
+ */
 export function handler(request: Request): Response {
   try {
     const { response, session } = upgradeWebSocket(request, LIMITS);

@@ -5,7 +5,7 @@
 // its field name, filename, type, size and where it was saved. A failed upload (truncated,
 // malformed, over a limit) gets its 400 or 413 and leaves no file behind.
 //
-//   deno run --allow-net --allow-read --allow-write examples/upload.ts [--port 8000] [--engine wire|deno] [--dir ./uploads]
+//   deno run --allow-net --allow-read --allow-write examples/upload.ts [--port 8000] [--engine wire|native] [--dir ./uploads]
 //
 // It prints `listening on http://127.0.0.1:<port>/` when ready; --port 0 picks a free port.
 //
@@ -79,6 +79,13 @@ export function uploadHandler(
       // The upload failed: the files saved before the failure go too.
       await Promise.all(files.map((file) => Deno.remove(file.path).catch(() => {})));
       if (error instanceof HttpError) return error.toResponse();
+      if (
+        error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset
+      ) {
+        // The client went away mid-upload (Deno.serve's read fails so): nobody reads this,
+        // and the log gets no stack for it.
+        return new Response("the upload was cut off\n", { status: 400 });
+      }
       throw error;
     }
   };
@@ -87,7 +94,7 @@ export function uploadHandler(
 if (import.meta.main) {
   const dir = option(Deno.args, "--dir", "./uploads");
   await Deno.mkdir(dir, { recursive: true });
-  // The uploads' own limits (maxTotalSize) bound the body; the engine's default would not let
-  // a large upload reach them.
+  // The uploads' own limits (maxTotalSize) bound the body; either engine's default (128 MiB)
+  // would not let a large upload reach them.
   serveFromArgs(Deno.args, uploadHandler(dir), { maxBodySize: Infinity });
 }

@@ -32,14 +32,18 @@ const options = {
   onListen: (addr: Deno.NetAddr) =>
     console.log(`listening on http://${addr.hostname}:${addr.port}/`),
 };
-// The wire engine limits request bodies itself (128 MiB by default): let uploads reach the
+// Both engines limit request bodies themselves (128 MiB by default): let uploads reach the
 // demo's own limit, which answers with a clearer message.
+const maxBodySize = uploadLimit(args.maxUpload);
 const server = args.engine === "wire"
   ? embeddedServer(WireEngine, {
     ...options,
-    configure: (config) => (config.maxBodySize = uploadLimit(args.maxUpload)),
+    configure: (config) => (config.maxBodySize = maxBodySize),
   }, module)
-  : embeddedServer(NativeEngine, options, module);
+  : embeddedServer(NativeEngine, {
+    ...options,
+    configure: (config) => (config.maxBodySize = maxBodySize),
+  }, module);
 await server.start();
 // A stop disposes the application first, which aborts the uploads in flight (see app.ts): the
 // native engine waits for every response, so a stalled upload would otherwise hold it. A
