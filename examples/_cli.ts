@@ -22,9 +22,9 @@ export function serveFromArgs(
   { maxBodySize }: { maxBodySize?: number } = {},
 ): void {
   const value = option(args, "--port", "8000");
-  const port = Number(value);
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN; // not "", " ", 0x1F90 or 1e3
   const engine = option(args, "--engine", "wire");
-  const problem = !Number.isInteger(port) || port < 0 || port > 65_535
+  const problem = !(port <= 65_535)
     ? `Invalid --port: ${JSON.stringify(value)} is not a port number`
     : engine !== "wire" && engine !== "native" && engine !== "deno"
     ? `Invalid --engine: ${JSON.stringify(engine)} is not wire or native`

@@ -23,8 +23,9 @@ export const MAX_FILES = 16;
 
 /**
  * The largest upload body: `MAX_FILES` files of `maxUpload` bytes and 1 MiB for the form's
- * heads. Each engine's `maxBodySize` is set to it, so that the demo's own JSON 413 answers
- * anything under it.
+ * heads. The upload's parser holds the body to it (from its Content-Length, before reading
+ * a byte, when it has one) with the demo's own JSON 413; the engines' `maxBodySize` is lifted
+ * so that they leave that answer to it.
  */
 export function uploadLimit(maxUpload: number): number {
   return Math.min(MAX_FILES * maxUpload + 1024 * 1024, Number.MAX_SAFE_INTEGER);
@@ -114,7 +115,8 @@ export async function demo(options: DemoOptions): Promise<{
 
   const module = (app: Application) => {
     // Pings every 20 s: a client that stops answering is closed after 10 s more, with 1011 on
-    // the wire engine (Deno's own 1001 on the native one, where this is an idleTimeout of 30 s).
+    // the wire engine (on the native one this is Deno's idleTimeout of 30 s: it pings after 15 s
+    // of silence and closes with its own 1001 after 15 s more).
     app.install(WebSockets, { pingInterval: 20_000, timeout: 10_000, maxMessageSize: 64 * 1024 });
     app.routing((r) => {
       r.get("/", () => html(PAGE));

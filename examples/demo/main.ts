@@ -17,7 +17,7 @@
 // wirestream's own HTTP/1.1 and WebSocket codec. It prints `listening on http://HOST:PORT/`.
 
 import { embeddedServer, NativeEngine, WireEngine } from "@wirestream/wirestream";
-import { demo, uploadLimit } from "./app.ts";
+import { demo } from "./app.ts";
 
 const args = parseArgs(Deno.args);
 const { module } = await demo({
@@ -32,9 +32,10 @@ const options = {
   onListen: (addr: Deno.NetAddr) =>
     console.log(`listening on http://${addr.hostname}:${addr.port}/`),
 };
-// Both engines limit request bodies themselves (128 MiB by default): let uploads reach the
-// demo's own limit, which answers with a clearer message.
-const maxBodySize = uploadLimit(args.maxUpload);
+// Both engines limit request bodies themselves (128 MiB by default). The demo's parser bounds
+// what it reads (uploadLimit in all, checked against a Content-Length before any byte) and
+// answers with its own JSON 413: the engines' limit is lifted so that it always answers.
+const maxBodySize = Infinity;
 const server = args.engine === "wire"
   ? embeddedServer(WireEngine, {
     ...options,
@@ -85,11 +86,13 @@ function parseArgs(argv: string[]) {
     if (value === undefined) usage(`${name} needs a value`);
     switch (name) {
       case "--engine":
-        if (value !== "native" && value !== "wire") usage("--engine is native or wire");
-        options.engine = value;
+        if (value !== "native" && value !== "wire" && value !== "deno") {
+          usage("--engine is native (or deno) or wire");
+        }
+        options.engine = value === "deno" ? "native" : value;
         break;
       case "--port":
-        options.port = Number(value);
+        options.port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
         if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) {
           usage("--port is 0 to 65535");
         }

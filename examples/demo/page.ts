@@ -100,8 +100,16 @@ function connectChat() {
       $("#chat-error").textContent = data.message;
     }
   };
-  socket.onclose = () => {
+  socket.onclose = (event) => {
     document.body.dataset.chat = "closed";
+    if (event.code === 1013 || event.code === 1008) {
+      // Refused (the room is full, too many tabs from here) or closed for its conduct: say
+      // why, and try again only after a while.
+      $("#chat-error").textContent =
+        "closed: " + (event.reason || event.code) + "; retrying in 30 s";
+      setTimeout(connectChat, 30_000);
+      return;
+    }
     setTimeout(connectChat, 1000); // the server restarted, or the network dropped
   };
   $("#chat-form").onsubmit = (event) => {

@@ -54,6 +54,28 @@ for (const engine of ["wire", "deno"]) {
   Deno.test(`examples/echo.ts --engine ${engine}`, (t) => runEcho(t, engine));
 }
 
+Deno.test("examples/echo.ts: a bad flag prints why and exits 2", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [["--port"], /^Invalid --port: "" is not a port number$/m], // no value: not port 0
+    [["--port", "0x1F90"], /^Invalid --port/m],
+    [["--port", "65536"], /^Invalid --port/m],
+    [["--engine", "bun"], /^Invalid --engine: "bun" is not wire or native$/m],
+  ];
+  for (const [args, message] of cases) {
+    await t.step(args.join(" "), async () => {
+      const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-net", "examples/echo.ts", ...args],
+        cwd: ROOT,
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      assert.equal(code, 2);
+      assert.match(new TextDecoder().decode(stderr), message);
+    });
+  }
+});
+
 /** Runs the example on `engine` and talks to it. */
 async function runEcho(t: Deno.TestContext, engine: string): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
