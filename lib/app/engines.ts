@@ -8,7 +8,7 @@
 
 import { checkLimit } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
-import { methodCaseProblem } from "../http/head.ts";
+import { methodCaseProblem, UNSUPPORTED_METHODS } from "../http/head.ts";
 import { markChecked, refuseAuthority } from "./_authority.ts";
 import { DEFAULT_MAX_BODY_SIZE } from "../http/pipeline.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
@@ -175,7 +175,9 @@ function limitBody(request: Request, max: number): Request | Response {
  * to make `request.url`, so `Host: 127.0.0.1/admin` would turn `GET /x` into a request for
  * `/admin/x`. The authority of `request.url` is checked the same way, which covers HTTP/2
  * (`:authority`, no `Host`) and absolute-form targets. Unlike the wire engine, an HTTP/1.1
- * request without `Host` is served (Deno fills in its own address, which is harmless).
+ * request without `Host` is served (Deno fills in its own address, which is harmless). As on
+ * the wire engine, `CONNECT`, `TRACE` and `TRACK` (in any case) get 501, and so does a method
+ * that differs only in case from one Fetch upper-cases (`get`, `Post`).
  *
  * Memory is Deno's to bound, and two of its paths are not bounded (measured with Deno 2.9 on
  * bare `Deno.serve` too): a WebSocket message of fragments is assembled whatever its size
@@ -241,8 +243,7 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
         ...rest,
         ...(tls ? { cert: tls.cert, key: tls.key } : {}),
       },
-      (request, info) =>
-        refuseAuthority(request) ?? refuseMethodCase(request) ?? serve(request, info),
+      (request, info) => refuseAuthority(request) ?? refuseMethod(request) ?? serve(request, info),
     );
     return {
       addr: server.addr as Deno.NetAddr,
@@ -257,11 +258,17 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
 };
 
 /**
- * The 501 the wire engine gives a method that differs only in case from one that Fetch
- * upper-cases (see `methodCaseProblem`): without it the two engines answered 501 and 405.
+ * The 501 the wire engine gives CONNECT, TRACE and TRACK, and a method that differs only in
+ * case from one that Fetch upper-cases (see `methodCaseProblem`): without it the two engines
+ * answered 501 and 405 (an application's routes answer a method they lack with 405).
  */
-function refuseMethodCase(request: Request): Response | null {
-  const problem = methodCaseProblem(request.method);
+function refuseMethod(request: Request): Response | null {
+  const method = request.method, upper = method.toUpperCase();
+  if (UNSUPPORTED_METHODS.has(upper)) {
+    return new HttpError(501, `Cannot serve request: method ${method} is not supported`)
+      .toResponse();
+  }
+  const problem = methodCaseProblem(method, upper);
   return problem === null ? null : new HttpError(501, problem).toResponse();
 }
 

@@ -90,6 +90,12 @@ export function methodCaseProblem(method: string, upper = method.toUpperCase()):
 }
 
 /**
+ * Methods both engines answer 501 (in any case): CONNECT is for proxies, TRACE and TRACK
+ * would echo a request's credentials back to a script (cross-site tracing). Internal.
+ */
+export const UNSUPPORTED_METHODS: ReadonlySet<string> = new Set(["CONNECT", "TRACE", "TRACK"]);
+
+/**
  * The fields of the connection and of the message's framing: the engine writes them itself (a
  * handler's are dropped, but for its Upgrade, which goes out with its connection option), and
  * none may be a trailer (RFC 9110 §6.5.1). Internal.

@@ -33,6 +33,7 @@ import {
   takeRequestHead,
   targetForm,
   trimOws,
+  UNSUPPORTED_METHODS,
 } from "./head.ts";
 import { BufferedReader, type DirectSource } from "./reader.ts";
 import { STATUS_TEXT } from "./status.ts";
@@ -233,7 +234,6 @@ const READ_AHEAD_BYTES = 4_194_304;
 const UNSETTLED = 0, READ = 1, FAILED = 2;
 // Gathered responses are written once they reach this many bytes.
 const OUT_LIMIT = 65_536;
-const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
 const DIGITS = /^\d+$/;
 
 let dateText = "";
@@ -1459,7 +1459,7 @@ class Pipeline {
     const hostProblem = host === null ? null : authorityProblem("Host", host);
     if (hostProblem !== null) return this.#refuse(400, hostProblem);
     const upper = head.method.toUpperCase();
-    if (FORBIDDEN_METHODS.has(upper)) {
+    if (UNSUPPORTED_METHODS.has(upper)) {
       return this.#refuse(501, `Cannot serve request: method ${head.method} is not supported`);
     }
     const caseProblem = methodCaseProblem(head.method, upper);

@@ -80,26 +80,30 @@ Deno.test("the engines give a handler the same info.completed", async (t) => {
 
 Deno.test("NativeEngine", async (t) => {
   for (const engine of [NativeEngine, WireEngine] as AnyEngine[]) {
-    await t.step(`${engine.name}: a method in another case than GET's is a 501`, async () => {
-      // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET. The engines answered
-      // 501 (wire) and 405 with Allow (native).
-      const server = embeddedServer(engine, listen, module);
-      const { port } = await server.start();
-      try {
-        for (const method of ["get", "Get", "head", "post"]) {
-          const client = await dial(port);
-          try {
-            await client.send(`${method} /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
-            assert.equal((await client.next())?.status, 501, method);
-          } finally {
-            await client.close();
+    await t.step(
+      `${engine.name}: TRACE, TRACK, and a method in another case than GET's are 501`,
+      async () => {
+        // Methods are case-sensitive (RFC 9110 §9.1): `get` is not GET. TRACE and TRACK are
+        // refused by both (cross-site tracing). The engines answered 501 (wire) and 405 with
+        // Allow (native, from the application's routes).
+        const server = embeddedServer(engine, listen, module);
+        const { port } = await server.start();
+        try {
+          for (const method of ["get", "Get", "head", "post", "TRACE", "trace", "TRACK"]) {
+            const client = await dial(port);
+            try {
+              await client.send(`${method} /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+              assert.equal((await client.next())?.status, 501, method);
+            } finally {
+              await client.close();
+            }
           }
+          assert.deepEqual(await exchange(port, "/x", "a"), [200, "public"]);
+        } finally {
+          await server.stop();
         }
-        assert.deepEqual(await exchange(port, "/x", "a"), [200, "public"]);
-      } finally {
-        await server.stop();
-      }
-    });
+      },
+    );
 
     await t.step(
       `${engine.name}: a bodiless POST, DELETE… has an empty body, and several Cookie fields are one`,
