@@ -242,8 +242,9 @@ class Embedded<TConfig> implements EmbeddedServer {
   /** Every application made, for stop() to dispose. */
   readonly #applications = new Set<Application>();
   /**
-   * The requests each application answers whose response is not done yet (watchPaths only):
-   * a reload keeps a replaced application while it has any, as it does for sessions.
+   * The responses of each application that its handlers returned and that are not done yet
+   * (watchPaths only): a reload keeps a replaced application while it has any, as it does
+   * for sessions.
    */
   readonly #inFlight = new Map<Application, number>();
   #current: Application | null = null;
@@ -338,8 +339,10 @@ class Embedded<TConfig> implements EmbeddedServer {
         (request, info) => {
           const application = this.#current!;
           const answer = application.fetch(request, info);
+          if (!reloads) return answer;
+          // Read only here: the wire engine makes `completed` on first use.
           const completed = info.completed;
-          if (!reloads || completed === undefined) return answer;
+          if (completed === undefined) return answer;
           if (answer instanceof Response) {
             this.#track(application, completed);
             return answer;
