@@ -25,7 +25,8 @@ export interface SavePartOptions {
 
 /**
  * Streams a part's body to a file, with backpressure: each chunk is written before the next
- * is read, so memory stays flat and a slow disk slows the peer. The body goes to a temporary
+ * is read (chunks under 16 KiB are gathered into one 64 KiB buffer and written together), so
+ * memory stays flat and a slow disk slows the peer. The body goes to a temporary
  * file in the same directory (`.<random UUID>.savepart`, created new, with `mode`), renamed
  * to `path` only once the body is whole. If the body fails (a truncated or malformed upload,
  * a limit) or the signal aborts, only the temporary file is removed and the error thrown: a
@@ -44,7 +45,8 @@ export interface SavePartOptions {
  * @returns The number of bytes written.
  * @throws {HttpError} As the part's body does (400, 413), after removing the temporary file.
  * @throws {Deno.errors.AlreadyExists} With `createNew`, when `path` exists.
- * @throws {TypeError} For a URL that is not a `file:` URL, or one that names a host.
+ * @throws {TypeError} For a URL that is not a `file:` URL, one that names a host, or one whose
+ * percent-encoding is malformed.
  *
  * @example Saving uploaded files (see examples/upload.ts)
  * ```ts ignore
@@ -98,14 +100,35 @@ export async function savePart(
   }
   signal?.addEventListener("abort", abort, { once: true });
   let size = 0, open = true;
+  // Small chunks (a slow client's) are gathered and written together: one write per chunk
+  // took 4-5 times as long as Deno.writeFile for 1 KiB chunks.
+  let staged: Uint8Array | null = null, held = 0;
   try {
+    // It may have aborted while the file was opened, before the listener was there: a body
+    // that sends nothing more would otherwise hold the copy (and the temporary file).
+    signal?.throwIfAborted();
     while (true) {
       const { done, value } = await reader.read();
       signal?.throwIfAborted(); // a cancelled read ends as if done
       if (done) break;
-      for (let at = 0; at < value.length;) at += await file.write(value.subarray(at));
       size += value.length;
+      if (value.length < SMALL_CHUNK) {
+        staged ??= new Uint8Array(STAGE_SIZE);
+        if (held + value.length > STAGE_SIZE) {
+          await writeAll(file, staged.subarray(0, held));
+          held = 0;
+        }
+        staged.set(value, held);
+        held += value.length;
+        continue;
+      }
+      if (held > 0) {
+        await writeAll(file, staged!.subarray(0, held));
+        held = 0;
+      }
+      await writeAll(file, value);
     }
+    if (held > 0) await writeAll(file, staged!.subarray(0, held));
     file.close();
     open = false;
     if (createNew) await linkNew(temp, target);
@@ -122,13 +145,29 @@ export async function savePart(
   }
 }
 
+/** Chunks under this are gathered into a buffer of STAGE_SIZE bytes before they are written. */
+const SMALL_CHUNK = 16_384;
+const STAGE_SIZE = 65_536;
+
+/** Writes all of `bytes` to `file`. */
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+}
+
 /** The file system path of `path`, a path or a `file:` URL. */
 function pathOf(path: string | URL): string {
   if (!(path instanceof URL)) return path;
   if (path.protocol !== "file:") {
     throw new TypeError(`Cannot save part: ${JSON.stringify(path.href)} is not a file: URL`);
   }
-  const pathname = decodeURIComponent(path.pathname);
+  let pathname: string;
+  try {
+    pathname = decodeURIComponent(path.pathname);
+  } catch {
+    throw new TypeError(
+      `Cannot save part: ${JSON.stringify(path.href)} has a malformed percent-encoding`,
+    );
+  }
   if (Deno.build.os !== "windows") {
     // As Deno.open refuses it: file://host/a/b is not the local /a/b.
     if (path.hostname !== "") {

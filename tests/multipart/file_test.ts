@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { HttpError, parseMultipart, savePart } from "@wirestream/wirestream";
 import { bytes } from "../_util/multipart.ts";
 import { concat, randomBytes, sameBytes, seeded, split } from "../_util/random.ts";
+import { within } from "../_util/async.ts";
 
 /** A body stream of `chunks`, then an error if `failure` is given. */
 function body(chunks: readonly Uint8Array[], failure?: unknown): ReadableStream<Uint8Array> {
@@ -223,6 +224,73 @@ Deno.test("savePart", async (t) => {
       );
       assert.equal(await exists(path), false);
     });
+
+    await t.step(
+      "an abort while the file opens ends the copy of a body that sends nothing more",
+      async () => {
+        // The listener came after the open: an abort during it was never heard, and a stalled
+        // body held the copy and its temporary file for good.
+        for (const createNew of [false, true]) {
+          const controller = new AbortController();
+          let cancelled: unknown = null;
+          const stalled = new ReadableStream<Uint8Array>({
+            pull: () => new Promise(() => {}), // nothing ever comes
+            cancel: (reason) => void (cancelled = reason),
+          });
+          const path = `${dir}/stalled-${createNew}.bin`;
+          const saving = savePart({ body: stalled }, path, {
+            signal: controller.signal,
+            createNew,
+          });
+          queueMicrotask(() => controller.abort(new Error("stop early")));
+          const outcome = await within(
+            saving.then(() => "saved", (error: Error) => error.message),
+            2000,
+            "the copy to end",
+          );
+          assert.equal(outcome, "stop early", `createNew ${createNew}`);
+          assert.equal((cancelled as Error)?.message, "stop early");
+          assert.equal(await exists(path), false);
+          assert.deepEqual(await leftovers(dir), []);
+        }
+      },
+    );
+
+    await t.step("a file: URL with a malformed percent-encoding is a TypeError", async () => {
+      let cancelled = false;
+      const part = {
+        body: new ReadableStream<Uint8Array>({ cancel: () => void (cancelled = true) }),
+      };
+      await assert.rejects(
+        savePart(part, new URL(`file://${dir}/a%zz`)),
+        (e) => e instanceof TypeError && /malformed percent-encoding/.test(e.message),
+      );
+      assert.ok(cancelled);
+      assert.deepEqual(await leftovers(dir), []);
+    });
+
+    await t.step(
+      "gathers small chunks, and writes every byte in order, whatever the sizes",
+      async () => {
+        // Chunks of 1 B to 40 KiB: small ones are gathered into 64 KiB, large ones go as they are.
+        const random = seeded(7);
+        const content = randomBytes(random, 3_000_000);
+        const chunks: Uint8Array[] = [];
+        for (let at = 0; at < content.length;) {
+          const size = Math.min(
+            content.length - at,
+            [1, 17, 1000, 16_383, 16_384, 40_000][
+              Math.floor(random() * 6)
+            ]!,
+          );
+          chunks.push(content.slice(at, at + size));
+          at += size;
+        }
+        const path = `${dir}/gathered.bin`;
+        assert.equal(await savePart({ body: body(chunks) }, path), content.length);
+        assert(sameBytes(await Deno.readFile(path), content));
+      },
+    );
 
     await t.step("mode sets the new file's permissions", async () => {
       const path = `${dir}/mode.bin`;
