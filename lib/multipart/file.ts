@@ -111,6 +111,10 @@ export async function savePart(
       const { done, value } = await reader.read();
       signal?.throwIfAborted(); // a cancelled read ends as if done
       if (done) break;
+      if (!(value instanceof Uint8Array)) {
+        // Copied into the staging buffer, a string would be zeros and a Uint16Array cut short.
+        throw new TypeError("Cannot save part: its body gave a chunk that is not a Uint8Array");
+      }
       size += value.length;
       if (value.length < SMALL_CHUNK) {
         staged ??= new Uint8Array(STAGE_SIZE);

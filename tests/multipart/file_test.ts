@@ -292,6 +292,22 @@ Deno.test("savePart", async (t) => {
       },
     );
 
+    await t.step(
+      "a chunk that is not a Uint8Array is a TypeError, and leaves no file",
+      async () => {
+        // Gathered into the staging buffer, "abc" would be saved as three zeros.
+        for (const chunk of ["abc", Uint16Array.of(1, 2), [1, 2, 3]]) {
+          const path = `${dir}/not-bytes.bin`;
+          await assert.rejects(
+            savePart({ body: body([bytes("ok"), chunk as unknown as Uint8Array]) }, path),
+            TypeError,
+          );
+          assert.equal(await exists(path), false);
+          assert.deepEqual(await leftovers(dir), []);
+        }
+      },
+    );
+
     await t.step("mode sets the new file's permissions", async () => {
       const path = `${dir}/mode.bin`;
       await savePart({ body: body([bytes("x")]) }, path, { mode: 0o600 });
