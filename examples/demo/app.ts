@@ -241,7 +241,12 @@ export async function demo(options: DemoOptions): Promise<{
         : error.status === 507
         ? `Upload refused: the upload quota of ${options.uploadQuota} bytes is full`
         : error.message;
-      return Response.json({ error: message, saved }, { status: error.status });
+      // The rest of the body is never read: the connection closes rather than take it all
+      // (the body was piped, so the engine would count it as read, and drain it whole).
+      return Response.json({ error: message, saved }, {
+        status: error.status,
+        headers: { connection: "close" },
+      });
     }
     if (saved.length === 0) {
       return Response.json({ error: "No file in the upload", saved }, { status: 400 });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
 import { startDemo } from "../_util/serve.ts";
+import { dial, textOf } from "../_util/http.ts";
 
 const MiB = 1024 * 1024;
 const MAX_UPLOAD = 2 * MiB;
@@ -140,6 +141,22 @@ Deno.test("the demo's upload limits answer with its own message on each engine",
         const refused = await fetch(`${demo.origin}/upload`, { method: "POST", body: many });
         assert.equal(refused.status, 413);
         assert.equal((await refused.json()).error, "Upload refused: at most 16 files at once");
+        // A body declared far past the whole limit: the demo's JSON 413 at once, and the
+        // connection closes rather than take the rest (the engines' own limit is lifted).
+        const client = await dial(Number(new URL(demo.origin).port));
+        try {
+          await client.send(
+            "POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n" +
+              "Content-Type: multipart/form-data; boundary=b\r\n\r\n--b\r\n",
+          );
+          const response = (await client.next())!;
+          assert.equal(response.status, 413);
+          // (Deno.serve sends the handler's Connection field beside its own: "close, close".)
+          assert.match(response.headers.get("connection") ?? "", /^close(, close)?$/);
+          assert.match(textOf(response.body), /bytes in all/);
+        } finally {
+          await client.close();
+        }
       } finally {
         await demo.stop();
         await Deno.remove(dataDir, { recursive: true });
