@@ -1,14 +1,21 @@
 // Copyright 2026 the wirestream authors. MIT license.
 /**
- * The check of a request's authority that the native engine and `Application.fetch` make:
- * `Deno.serve` (under `deno serve` and Deno Deploy too) builds `request.url` from `Host`, so a
- * `Host` of `a/admin` would route `GET /x` as `/admin/x`. Internal.
+ * The checks of a request's authority and method that the native engine and
+ * `Application.fetch` make: `Deno.serve` (under `deno serve` and Deno Deploy too) builds
+ * `request.url` from `Host`, so a `Host` of `a/admin` would route `GET /x` as `/admin/x`; and
+ * it hands `CONNECT`, `TRACE` and `TRACK` to the handler, which the wire engine refuses with
+ * 501. Internal.
  *
  * @module
  */
 
 import { HttpError } from "../http/error.ts";
-import { absoluteTargetParts, authorityProblem } from "../http/head.ts";
+import {
+  absoluteTargetParts,
+  authorityProblem,
+  methodCaseProblem,
+  UNSUPPORTED_METHODS,
+} from "../http/head.ts";
 import { madeByPipeline } from "../http/pipeline.ts";
 
 /** Requests whose authority the native engine checked (see markChecked). */
@@ -24,7 +31,9 @@ export function markChecked(request: Request): void {
  * pipeline checks Host and the target), or the native engine marked, passes at once.
  */
 export function refuseUnchecked(request: Request): Response | null {
-  return madeByPipeline(request) || checked.has(request) ? null : refuseAuthority(request);
+  // (A hand-built Request cannot have those methods: its constructor refuses them.)
+  if (madeByPipeline(request) || checked.has(request)) return null;
+  return refuseAuthority(request) ?? refuseMethod(request);
 }
 
 /**
@@ -43,4 +52,19 @@ export function refuseAuthority(request: Request): Response | null {
   }
   const problem = authorityProblem("authority", absoluteTargetParts(url)?.[1] ?? "");
   return problem === null ? null : new HttpError(400, problem).toResponse();
+}
+
+/**
+ * The 501 the wire engine gives CONNECT, TRACE and TRACK, and a method that differs only in
+ * case from one that Fetch upper-cases (see `methodCaseProblem`): without it the two engines
+ * answered 501 and 405 (an application's routes answer a method they lack with 405).
+ */
+export function refuseMethod(request: Request): Response | null {
+  const method = request.method, upper = method.toUpperCase();
+  if (UNSUPPORTED_METHODS.has(upper)) {
+    return new HttpError(501, `Cannot serve request: method ${method} is not supported`)
+      .toResponse();
+  }
+  const problem = methodCaseProblem(method, upper);
+  return problem === null ? null : new HttpError(501, problem).toResponse();
 }

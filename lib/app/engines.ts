@@ -8,8 +8,7 @@
 
 import { checkLimit } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
-import { methodCaseProblem, UNSUPPORTED_METHODS } from "../http/head.ts";
-import { markChecked, refuseAuthority } from "./_authority.ts";
+import { markChecked, refuseAuthority, refuseMethod } from "./_authority.ts";
 import { DEFAULT_MAX_BODY_SIZE } from "../http/pipeline.ts";
 import { httpServer, type HttpServerOptions } from "../http/server.ts";
 import type { Application, ServeInfo } from "./application.ts";
@@ -256,21 +255,6 @@ export const NativeEngine: EngineFactory<NativeEngineConfig> = {
     };
   },
 };
-
-/**
- * The 501 the wire engine gives CONNECT, TRACE and TRACK, and a method that differs only in
- * case from one that Fetch upper-cases (see `methodCaseProblem`): without it the two engines
- * answered 501 and 405 (an application's routes answer a method they lack with 405).
- */
-function refuseMethod(request: Request): Response | null {
-  const method = request.method, upper = method.toUpperCase();
-  if (UNSUPPORTED_METHODS.has(upper)) {
-    return new HttpError(501, `Cannot serve request: method ${method} is not supported`)
-      .toResponse();
-  }
-  const problem = methodCaseProblem(method, upper);
-  return problem === null ? null : new HttpError(501, problem).toResponse();
-}
 
 /** Settings of the {@linkcode WireEngine}: `httpServer`'s options besides the address. */
 export type WireEngineConfig = Omit<HttpServerOptions, "hostname" | "port" | "signal" | "onListen">;

@@ -5,6 +5,7 @@ import { Application, type Plugin, PluginError, WebSockets } from "@wirestream/w
 import assert from "node:assert/strict";
 import { denoServe } from "../_util/serve.ts";
 import { engines } from "../_util/engines.ts";
+import { dial } from "../_util/http.ts";
 
 const FIXTURE_FILE = "tests/app/fixtures/serve_app.ts";
 
@@ -195,6 +196,28 @@ Deno.test("Application", async (t) => {
           path: "/who",
           query: "1",
         });
+      } finally {
+        await server.close();
+      }
+    });
+
+    await t.step(`app.handler answers TRACE and TRACK 501 on the ${engine.name}`, async () => {
+      // Bare Deno.serve hands them to the handler, which the routes answered 405; the wire
+      // engine refuses them (cross-site tracing) before any handler.
+      const app = new Application().routing((r) => r.get("/", () => new Response("page")));
+      const server = engine.serve(app.handler);
+      try {
+        for (const method of ["TRACE", "trace", "TRACK"]) {
+          const client = await dial(Number(new URL(server.origin).port));
+          try {
+            await client.send(
+              `${method} / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+            );
+            assert.equal((await client.next())?.status, 501, method);
+          } finally {
+            await client.close();
+          }
+        }
       } finally {
         await server.close();
       }
