@@ -18,17 +18,21 @@ import {
 } from "../http/head.ts";
 import { madeByPipeline } from "../http/pipeline.ts";
 
-/** Requests whose authority the native engine checked (see markChecked). */
+/** Requests whose authority and method the native engine checked (see markChecked). */
 const checked = new WeakSet<Request>();
 
-/** Records that an engine checked `request`'s authority, so that the application does not. */
+/**
+ * Records that an engine checked `request`'s authority and method, so that the application
+ * does not.
+ */
 export function markChecked(request: Request): void {
   checked.add(request);
 }
 
 /**
- * refuseAuthority for a request no engine of ours checked: one the wire engine made (its
- * pipeline checks Host and the target), or the native engine marked, passes at once.
+ * refuseAuthority, then refuseMethod, for a request no engine of ours checked: one the wire
+ * engine made (its pipeline checks Host, the target and the method), or the native engine
+ * marked, passes at once.
  */
 export function refuseUnchecked(request: Request): Response | null {
   // (A hand-built Request cannot have those methods: its constructor refuses them.)
