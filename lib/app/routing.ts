@@ -9,7 +9,7 @@
 import { unknownKey } from "../_options.ts";
 import { HttpError } from "../http/error.ts";
 import type { PeerAddress } from "../http/pipeline.ts";
-import { hasToken, NORMALIZED_METHODS, TOKEN } from "../http/head.ts";
+import { hasToken, NORMALIZED_METHODS, TOKEN, UNSUPPORTED_METHODS } from "../http/head.ts";
 import { WebSocketError } from "../websocket/error.ts";
 import { isOpen } from "../websocket/_open.ts";
 import { WireEngineRequiredError } from "../websocket/native.ts";
@@ -312,8 +312,9 @@ export interface Routing {
    * @param path A `URLPattern` pathname pattern, starting with `/`.
    * @param handler Answers the requests.
    * @returns This routing.
-   * @throws {TypeError} For a method that is not a token, a path that is not a pattern, a
-   * handler that is not a function, or a method and path bound already.
+   * @throws {TypeError} For a method that is not a token, or that no request can reach
+   * (`CONNECT`, `TRACE`, `TRACK`: both engines answer them 501), a path that is not a
+   * pattern, a handler that is not a function, or a method and path bound already.
    */
   route(method: string, path: string, handler: RouteHandler): this;
   /**
@@ -565,6 +566,12 @@ export class RouteTable implements Routing {
       );
     }
     const upper = method.toUpperCase();
+    if (UNSUPPORTED_METHODS.has(upper)) {
+      // Both engines answer them 501 before any route (see UNSUPPORTED_METHODS).
+      throw new TypeError(
+        `Cannot bind route: method ${method} is answered 501 by both engines, before any route`,
+      );
+    }
     return this.#bind(NORMALIZED_METHODS.has(upper) ? upper : method, path, handler, null);
   }
 
