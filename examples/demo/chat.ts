@@ -18,7 +18,8 @@ export const MAX_TEXT = 2000;
 export const MAX_MEMBERS = 500;
 /**
  * The most members from one client address (1013 past it): one client opening sessions in a
- * loop would otherwise fill the room for everyone else.
+ * loop would otherwise fill the room for everyone else. Behind a reverse proxy every client
+ * has the proxy's address: take the client's from the proxy's header there instead.
  */
 export const MAX_PER_ADDRESS = 16;
 /** Bytes one session may have waiting to be written before it is closed (1008) as too slow. */

@@ -188,7 +188,8 @@ export class Application {
    * @returns The response of the route, or 404, 405 or the `OPTIONS` answer; 400 for a
    * request whose `Host` (or URL authority) is not a host and an optional port, as on the
    * engines: `Deno.serve` builds `request.url` from `Host`, so a `Host` of `a/admin` would
-   * otherwise route `GET /x` as `/admin/x`.
+   * otherwise route `GET /x` as `/admin/x`; 501 for `CONNECT`, `TRACE` and `TRACK`, and for a
+   * method that differs only in case from one Fetch upper-cases (`get`), as on the engines.
    */
   readonly fetch: (request: Request, info?: ServeInfo) => Response | Promise<Response>;
   readonly #plugins = new Map<string, { plugin: Plugin<never, unknown>; instance: unknown }>();

@@ -445,8 +445,8 @@ export class ChunkedDecoder {
  * with an {@linkcode HttpError}: 400, 413 over `maxSize`, 431 for a trailer section over its
  * limits; a chunk that is not a `Uint8Array` errors them with a `TypeError`. The readable side
  * errors only after the data decoded before the error has been read (a `TransformStream`
- * would discard what is still queued). Otherwise it behaves as a `TransformStream` (writes wait for reads;
- * cancelling the readable side errors the writable one), though it is not one.
+ * would discard what is still queued). Otherwise it behaves as a `TransformStream` (writes
+ * wait for reads; cancelling the readable side errors the writable one), though it is not one.
  *
  * @example Decoding a chunked body
  * ```ts

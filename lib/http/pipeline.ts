@@ -521,7 +521,10 @@ class Slot {
     this.body = body;
   }
 
-  /** Resolves once the response was written (or could not be). */
+  /**
+   * Resolves once the response was written (or could not be); the handler may still run (see
+   * WireInfo.completed, which waits for it too).
+   */
   get completed(): Promise<void> {
     if (this.#completed === null) {
       this.#completed = deferred();

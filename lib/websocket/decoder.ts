@@ -354,8 +354,9 @@ export class FrameDecoder {
  * A transform stream from bytes to {@linkcode Frame}s: the {@linkcode FrameDecoder} as a
  * stream, for `pipeThrough`. A protocol violation errors both sides with the decoder's
  * {@linkcode WebSocketError}; input that ends inside a frame errors them with 1002; a chunk
- * that is not a `Uint8Array`, with a `TypeError`. The readable side errors only after every frame decoded before the violation has been read
- * (a `TransformStream` would discard those still queued): a close frame followed by garbage
+ * that is not a `Uint8Array`, with a `TypeError`. The readable side errors only after every
+ * frame decoded before the violation has been read (a `TransformStream` would discard those
+ * still queued): a close frame followed by garbage
  * in the same chunk still arrives. Otherwise it behaves as a `TransformStream` (writes wait
  * for reads; cancelling the readable side errors the writable one), though it is not one.
  *

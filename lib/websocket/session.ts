@@ -44,7 +44,9 @@ export interface RawWebSocketSessionOptions {
   /**
    * Ktor's `timeout`, in milliseconds: how long a write may take, and how long to wait for the
    * peer's close frame (and, for a client, for the server to end the connection) after ours was
-   * written (behind the messages sent before it). A write over it ends the session with 1006
+   * written (behind the messages sent before it: a peer that keeps reading them, however
+   * slowly, gets them all, so `close()` may then take longer than this, up to what
+   * `maxSendQueue` holds at the peer's pace). A write over it ends the session with 1006
    * (writes that make no progress are caught between 1 and 1.25 × `timeout` after they began or the
    * last one finished; under 100 ms, within 2 × `timeout`). After a failure the wait is shorter:
    * the connection ends once the input was quiet for 250 ms, unless writes still wait for a peer
