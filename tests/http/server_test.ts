@@ -32,6 +32,14 @@ const MiB = 1 << 20;
  * httpServer on 127.0.0.1, on a free port. Disposing it shuts it down, and fails when that
  * takes over 3 s (rather than hanging the suite).
  */
+/**
+ * curl's arguments for a POST of the file at `path` with `Expect: 100-continue`, waiting up
+ * to 8 s for the 100 (curl's own default is 1 s, after which it sends anyway).
+ */
+function expectingUpload(path: string): string[] {
+  return ["--expect100-timeout", "8", "-H", "Expect: 100-continue", "--data-binary", `@${path}`];
+}
+
 function serve(handler: Handler, options: Omit<HttpServerOptions, "hostname" | "port"> = {}) {
   const server = httpServer({ hostname: "127.0.0.1", port: 0, ...options }, handler);
   return {
@@ -352,12 +360,7 @@ Deno.test("httpServer", async (t) => {
       const { code, stdout, stderr } = await curl(
         "-i",
         "--raw",
-        "--expect100-timeout",
-        "8",
-        "-H",
-        "Expect: 100-continue",
-        "--data-binary",
-        `@${path}`,
+        ...expectingUpload(path),
         `http://127.0.0.1:${server.addr.port}/`,
       );
       const took = Date.now() - started;
@@ -384,12 +387,7 @@ Deno.test("httpServer", async (t) => {
           "-v",
           "-i",
           "--raw",
-          "--expect100-timeout",
-          "8",
-          "-H",
-          "Expect: 100-continue",
-          "--data-binary",
-          `@${path}`,
+          ...expectingUpload(path),
           `http://127.0.0.1:${server.addr.port}/`,
         );
         assert.equal(code, 0, stderr);
@@ -414,12 +412,7 @@ Deno.test("httpServer", async (t) => {
         const url = `http://127.0.0.1:${server.addr.port}/`;
         const { code, stdout, stderr } = await curl(
           "-v",
-          "--expect100-timeout",
-          "8",
-          "-H",
-          "Expect: 100-continue",
-          "--data-binary",
-          `@${path}`,
+          ...expectingUpload(path),
           url,
           "--next",
           url,

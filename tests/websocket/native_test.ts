@@ -75,6 +75,14 @@ class FakeSocket extends EventTarget {
   }
 }
 
+/** A session whose Deno buffer (10,000 bytes) never drains below its maxBufferedAmount (1000). */
+function stalled() {
+  const fake = new FakeSocket();
+  fake.bufferedAmount = 10_000;
+  const session = new NativeWebSocketSession(fake.socket, { maxBufferedAmount: 1000, timeout: 50 });
+  return { fake, session };
+}
+
 /**
  * Reads what `incoming` still gives: the messages, then how it ended; with a reader, or with
  * `for await` (whose iterator reads the session's queue directly).
@@ -613,12 +621,7 @@ Deno.test("NativeWebSocketSession", async (t) => {
   await t.step(
     'a send whose Deno buffer does not drain within timeout closes the socket with 1011 "write timeout"',
     async () => {
-      const fake = new FakeSocket();
-      fake.bufferedAmount = 10_000; // never drains
-      const session = new NativeWebSocketSession(fake.socket, {
-        maxBufferedAmount: 1000,
-        timeout: 50,
-      });
+      const { fake, session } = stalled();
       await assert.rejects(session.send("x"), (e) => {
         assert.ok(e instanceof WebSocketError, String(e));
         assert.equal(e.closeCode, 1006);
@@ -643,12 +646,7 @@ Deno.test("NativeWebSocketSession", async (t) => {
     async () => {
       // The peer must not read a normal close after the messages that never went out (ws and
       // bare Deno deliver them all; the wire engine cuts the connection: 1006).
-      const fake = new FakeSocket();
-      fake.bufferedAmount = 10_000; // never drains
-      const session = new NativeWebSocketSession(fake.socket, {
-        maxBufferedAmount: 1000,
-        timeout: 50,
-      });
+      const { fake, session } = stalled();
       const sends = [session.send("a"), session.send("b")].map((send) =>
         send.then(() => "sent", () => "rejected")
       );
