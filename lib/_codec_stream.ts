@@ -62,7 +62,7 @@ export function codecStreams<I, O>(core: CodecCore<I, O>, bytes?: string): Codec
     try {
       if (bytes !== undefined && !(chunk instanceof Uint8Array)) {
         throw new TypeError(
-          `Cannot decode ${bytes}: a chunk of ${kindOf(chunk)} is not a Uint8Array`,
+          `Cannot decode ${bytes}: a chunk of type ${kindOf(chunk)} is not a Uint8Array`,
         );
       }
       core.push(chunk, sink);
@@ -132,13 +132,13 @@ export function codecStreams<I, O>(core: CodecCore<I, O>, bytes?: string): Codec
   return { readable, writable };
 }
 
-/** What a value is, for an error message: its type, or its class. */
+/** What a value is, for an error message: `null`, its `typeof`, or its class's name. */
 export function kindOf(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value !== "object") return `type ${typeof value}`;
+  const kind = value === null ? "null" : typeof value;
+  if (kind !== "object") return kind;
   try {
-    return `class ${(value as object).constructor?.name || "Object"}`;
+    return (value as object).constructor?.name || kind;
   } catch {
-    return "type object"; // a getter that throws
+    return kind; // a getter that throws: "object" will do
   }
 }

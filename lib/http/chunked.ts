@@ -601,7 +601,7 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
           // Its length is not its size in bytes (a Uint16Array), or it has none: the size
           // line would lie about what follows.
           throw new TypeError(
-            `Cannot encode a chunked body: a chunk of ${kindOf(chunk)} is not a Uint8Array`,
+            `Cannot encode a chunked body: a chunk of type ${kindOf(chunk)} is not a Uint8Array`,
           );
         }
         if (chunk.length === 0) return;

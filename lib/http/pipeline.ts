@@ -18,6 +18,7 @@ import {
   wireContexts,
 } from "./_upgrade.ts";
 import { latin1Bytes, writeLatin1 } from "./_latin1.ts";
+import { kindOf } from "../_codec_stream.ts";
 import { ChunkedDecoder, sizeLine } from "./chunked.ts";
 import { HttpError } from "./error.ts";
 import {
@@ -2831,14 +2832,8 @@ function unsendable(response: Response, status: number): TypeError | null {
  * A string, an array or a Uint16Array would otherwise go out as that many zero bytes.
  */
 function notBytes(chunk: unknown): TypeError {
-  let kind: string = chunk === null ? "null" : typeof chunk;
-  try {
-    if (kind === "object") kind = (chunk as object).constructor?.name || kind;
-  } catch {
-    // A getter that throws: "object" will do.
-  }
   return new TypeError(
-    `Cannot send the response body: a chunk of type ${kind} is not a Uint8Array`,
+    `Cannot send the response body: a chunk of type ${kindOf(chunk)} is not a Uint8Array`,
   );
 }
 
