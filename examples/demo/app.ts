@@ -258,7 +258,7 @@ export async function demo(options: DemoOptions): Promise<{
 }
 
 /** Whether `error` is a read of a request body whose client went away (on `Deno.serve`). */
-export function cutOff(error: unknown): boolean {
+function cutOff(error: unknown): boolean {
   return error instanceof Deno.errors.BadResource || error instanceof Deno.errors.ConnectionReset;
 }
 
