@@ -30,7 +30,7 @@ export function checkLimit(name: string, value: number, min = 0): number {
 }
 
 /** The longest delay setTimeout honours (longer ones fire at once). */
-const MAX_DELAY = 2 ** 31 - 1;
+export const MAX_DELAY = 2 ** 31 - 1;
 
 /**
  * Checks a duration option: `Infinity` (no timer), or milliseconds from `min` up to the

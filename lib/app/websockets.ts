@@ -48,7 +48,8 @@ export interface WebSocketsOptions {
   pingInterval?: number | null;
   /**
    * How long a write may take, and how long to wait for the peer's close frame once ours was
-   * written (and for the pong of a ping). `Infinity` waits forever.
+   * written (and for the pong of a ping); a close handshake ends within 2 × `timeout` of
+   * `close()` however slowly the peer reads. `Infinity` waits forever.
    *
    * @default {15000}
    */

@@ -5,7 +5,7 @@
 
 import type { DirectSource } from "../http/reader.ts";
 import { ChunkReader } from "./_chunk_reader.ts";
-import { checkDuration, checkLimit } from "../_options.ts";
+import { checkDuration, checkLimit, MAX_DELAY } from "../_options.ts";
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role, setMaxFrameSize } from "./decoder.ts";
 import { FrameEncoder } from "./encoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
@@ -79,6 +79,30 @@ const WATCHDOG_CHECKS = 4;
 
 /** The default of `maxSendQueue`: 8 MiB. */
 export const DEFAULT_MAX_SEND_QUEUE = 8_388_608;
+
+/**
+ * How many `timeout`s a close handshake may take in all, from `close()`: the messages sent
+ * before the close frame flush for as long as the peer keeps reading them (each write is held
+ * to `timeout` of no progress alone), so a peer that reads a few bytes at a time would hold a
+ * closing session for what `maxSendQueue` holds at its pace. With the default `timeout`, 30 s:
+ * ws's `closeTimeout`, which it also counts from `close()`.
+ */
+const CLOSE_CAP = 2;
+
+/** How long a close handshake may take in all, from `close()`, in milliseconds. */
+export function closeCap(timeout: number): number {
+  return Math.min(CLOSE_CAP * timeout, MAX_DELAY);
+}
+
+/** Why a session whose close was cut off by {@linkcode closeCap} failed. */
+export function closeCapError(timeout: number): WebSocketError {
+  return new WebSocketError(
+    `Cannot close: the messages sent before the close frame were not written within ${
+      closeCap(timeout)
+    } ms (${CLOSE_CAP} × timeout)`,
+    CloseCode.AbnormalClosure,
+  );
+}
 
 /**
  * What each write waiting for the transport counts toward `maxSendQueue` on top of its bytes:
@@ -319,6 +343,10 @@ export class SessionCore {
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   /** The close timer runs for a close() made before the transport came (see #sendClose). */
   #closeTimerEarly = false;
+  /** Ends a close handshake that takes longer than {@linkcode closeCap} in all. */
+  #capTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether our close frame was written. */
+  #closeWritten = false;
   #quietTimer: ReturnType<typeof setTimeout> | undefined;
   // Write timeout: writes finish in order, so if none finished for `timeout` while some
   // were pending, the oldest has been pending that long. One timer per period, not per write.
@@ -614,19 +642,23 @@ export class SessionCore {
     } else {
       // The wait for the peer's close begins once ours is written: the writes queued before
       // it are bounded by the write watchdog (`timeout` without progress), so a peer that
-      // reads them slowly but steadily gets them all, then our close. Before the connection
-      // came (an upgrade's 101 behind other responses), nothing watches the writes: the wait
-      // starts now, and again once ours is written.
+      // reads them slowly but steadily gets them all, then our close, within closeCap. Before
+      // the connection came (an upgrade's 101 behind other responses), nothing watches the
+      // writes: the wait starts now, and again once ours is written.
       if (this.#out === null) {
         this.#armCloseTimer();
         this.#closeTimerEarly = true; // until the transport comes (see #attach)
       }
       written.then(() => {
         if (this.#state === CLOSED) return;
+        this.#closeWritten = true;
         clearTimeout(this.#closeTimer);
         this.#closeTimer = undefined;
         this.#armCloseTimer();
       }, () => {});
+      // However the peer reads, the handshake ends within CLOSE_CAP × `timeout` of close().
+      const { timeout } = this.#options;
+      if (timeout !== Infinity) this.#capTimer = setTimeout(this.#capped, closeCap(timeout));
       this.pump();
     }
     return written;
@@ -653,6 +685,23 @@ export class SessionCore {
       Math.min(QUIET_TIME, this.#options.timeout),
     );
   }
+
+  /**
+   * The close handshake took CLOSE_CAP × `timeout`: end the transport at once. While our close
+   * frame still waited behind the messages sent before it, those did not all reach the peer:
+   * a failure (1006, "close timeout"), as a write timeout is; after it, the peer did not
+   * answer, as when the close timer ends the session.
+   */
+  #capped = (): void => {
+    this.#capTimer = undefined;
+    if (this.#state === CLOSED) return;
+    if (!this.#closeWritten && this.#failure === null) {
+      this.#failure = closeCapError(this.#options.timeout);
+      this.#failureReason = "close timeout"; // reported locally; the close frame never went
+      this.#handler?.fail(this.#failure);
+    }
+    this.#finish(this.#result(false), true);
+  };
 
   #armCloseTimer(): void {
     if (this.#closeTimer !== undefined || this.#options.timeout === Infinity) return;
@@ -740,6 +789,7 @@ export class SessionCore {
     if (this.#state === CLOSED) return;
     this.#state = CLOSED;
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#capTimer);
     clearTimeout(this.#quietTimer);
     clearTimeout(this.#watchdog);
     this.#options.signal?.removeEventListener("abort", this.#onAbort);

@@ -11,6 +11,8 @@ import { checkDuration, checkLimit } from "../_options.ts";
 import { nativeUpgrades } from "../http/_upgrade.ts";
 import {
   asFailure,
+  closeCap,
+  closeCapError,
   closedError,
   closeGoingAway,
   type CloseInfo,
@@ -73,8 +75,10 @@ export interface NativeWebSocketSessionOptions {
    * Ktor's `timeout`, in milliseconds: how long the socket may take to open (the handler
    * must return the upgrade's response), how long a send may wait while Deno's send buffer
    * does not drain at all, and how long to wait for the peer's close frame once ours went to
-   * Deno (behind the sends made before it). Past it the session ends with 1006. `Infinity`
-   * waits forever.
+   * Deno (behind the sends made before it). Past it the session ends with 1006. Sends made
+   * before `close()` that still wait 2 × `timeout` after it (a peer that reads them too
+   * slowly) are dropped: the peer is sent 1011 `"close timeout"` and `closed` gives 1006
+   * `"close timeout"`. `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -418,6 +422,8 @@ export class NativeWebSocketSession implements MessageSession {
   #room = -1;
   #openTimer: ReturnType<typeof setTimeout> | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Ends a close that waits behind sends for longer than {@linkcode closeCap} in all. */
+  #capTimer: ReturnType<typeof setTimeout> | undefined;
   #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | null = null;
 
@@ -590,14 +596,18 @@ export class NativeWebSocketSession implements MessageSession {
       if (this.#waiting === 0) this.#sendClose(code, reason);
       else {
         // Behind the sends made before it, each of which fails the session when Deno's buffer
-        // does not drain for `timeout` (#stalled, which sends its own code). The wait for the
-        // peer's close begins once our close frame is handed to Deno.
+        // does not drain for `timeout` (#stalled, which sends its own code), and all of which
+        // must go within closeCap (#capped). The wait for the peer's close begins once our
+        // close frame is handed to Deno.
         this.#tail.then(() => {
           if (this.#state !== CLOSING) return; // ended meanwhile: #stalled sent its own code
+          clearTimeout(this.#capTimer);
           const failure = this.#failure; // one that came while closing (outgoing aborted)
           if (failure === null) this.#sendClose(code, reason);
           else this.#sendClose(sentCode(failure), this.#failureReason);
         });
+        const { timeout } = this.#settings;
+        if (timeout !== Infinity) this.#capTimer = setTimeout(this.#capped, closeCap(timeout));
       }
     }
     return this.#closed;
@@ -757,6 +767,20 @@ export class NativeWebSocketSession implements MessageSession {
     this.#finish();
   }
 
+  /**
+   * Sends made before close() still wait after closeCap: the peer reads too slowly. As
+   * #stalled: those sends never go, so the peer is sent 1011, not the close asked for.
+   */
+  #capped = (): void => {
+    if (this.#state !== CLOSING) return;
+    if (this.#failure === null) {
+      this.#failure = closeCapError(this.#settings.timeout);
+      this.#failureReason = "close timeout"; // reported locally; the peer is sent 1011
+    }
+    this.#closeSocket(CloseCode.InternalError, "close timeout");
+    this.#finish();
+  };
+
   #openTimedOut = (): void => {
     this.#neverOpened(
       `Cannot open: the socket did not open within the timeout of ${this.#settings.timeout} ms (was the upgrade's response returned as it is, for the request itself? Deno never opens the socket of a copied request, such as one a router made with new Request(request))`,
@@ -878,6 +902,7 @@ export class NativeWebSocketSession implements MessageSession {
     this.#state = CLOSED;
     clearTimeout(this.#openTimer);
     clearTimeout(this.#closeTimer);
+    clearTimeout(this.#capTimer);
     clearTimeout(this.#pauseTimer);
     this.#wake?.();
     this.#resolveOpened(); // a send waiting for the open sees the end

@@ -663,6 +663,64 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    'sends before close() that drain slowly go out, then the close, within 2 × timeout; past it they are dropped and the peer is sent 1011 "close timeout"',
+    async () => {
+      /** A session whose Deno buffer drains by 100 bytes every 10 ms, from `start`. */
+      const draining = (start: number) => {
+        const fake = new FakeSocket();
+        fake.bufferedAmount = start;
+        const timer = setInterval(() => {
+          fake.bufferedAmount = Math.max(0, fake.bufferedAmount - 100);
+        }, 10);
+        const session = new NativeWebSocketSession(fake.socket, {
+          maxBufferedAmount: 1000,
+          timeout: 200,
+        });
+        return { fake, session, stop: () => clearInterval(timer) };
+      };
+      const outcomes = (sends: Promise<void>[]) =>
+        Promise.all(sends.map((send) => send.then(() => "sent", () => "rejected")));
+
+      // Below the limit after about 250 ms: longer than timeout, within the cap (400 ms).
+      const slow = draining(3500);
+      try {
+        const sends = outcomes([slow.session.send("a"), slow.session.send("b")]);
+        const closed = slow.session.close(1000, "all sent");
+        assert.deepEqual(await within(sends, 2000, "the sends"), ["sent", "sent"]);
+        await delay(5); // the close's turn, behind the sends
+        assert.deepEqual(slow.fake.sent, ["a", "b"]);
+        assert.deepEqual(slow.fake.closedWith, [1000, "all sent"]);
+        slow.fake.dispatchEvent(
+          new CloseEvent("close", { code: 1000, reason: "all sent", wasClean: true }),
+        );
+        assert.deepEqual(await closed, { code: 1000, reason: "all sent", wasClean: true });
+      } finally {
+        slow.stop();
+      }
+
+      // Below the limit after about 1.9 s: past the cap, though the buffer always drains.
+      const slower = draining(20_000);
+      try {
+        const sends = outcomes([slower.session.send("a"), slower.session.send("b")]);
+        const started = Date.now();
+        const closed = slower.session.close(1000, "all sent");
+        assert.deepEqual(await within(closed, 2000, "the session's end"), {
+          code: 1006,
+          reason: "close timeout",
+          wasClean: false,
+        });
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 390 && elapsed < 1500, `ended after ${elapsed} ms`);
+        assert.deepEqual(await within(sends, 2000, "the sends"), ["rejected", "rejected"]);
+        assert.deepEqual(slower.fake.sent, [], "nothing went to Deno");
+        assert.deepEqual(slower.fake.closedWith, [1011, "close timeout"]);
+      } finally {
+        slower.stop();
+      }
+    },
+  );
+
+  await t.step(
     "bufferedAmount still counts what Deno held once its socket closed, and after a failed end what never went out",
     async () => {
       // Deno's socket reads 0 as soon as close() is called, whatever it still holds.

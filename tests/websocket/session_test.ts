@@ -523,18 +523,19 @@ Deno.test("WebSocketSession", async (t) => {
   await t.step(
     "close()'s timeout counts from our close frame's write: a peer that reads slowly but steadily gets all, then the handshake",
     async () => {
-      // The frames queued before our close take longer than `timeout` to be read; each write
-      // progresses, so no write times out, and the wait for the peer's close starts after ours.
-      const { session, peer } = open({ timeout: 150 });
-      const sends = Array.from({ length: 12 }, (_, i) => session.send(`message ${i}`));
+      // The frames queued before our close take longer than `timeout` to be read (but less
+      // than twice it, the cap); each write progresses, so no write times out, and the wait
+      // for the peer's close starts after ours.
+      const { session, peer } = open({ timeout: 400 });
+      const sends = Array.from({ length: 10 }, (_, i) => session.send(`message ${i}`));
       const closed = session.close(1000, "done");
       const started = Date.now();
-      for (let i = 0; i < 12; i++) {
-        await delay(40);
+      for (let i = 0; i < 10; i++) {
+        await delay(50);
         assert.equal(text.decode((await next(peer)).payload), `message ${i}`);
       }
       assert.deepEqual(await nextClose(peer), { code: 1000, reason: "done" });
-      assert.ok(Date.now() - started > 300, "the reads took longer than timeout");
+      assert.ok(Date.now() - started > 400, "the reads took longer than timeout");
       await peer.send(Frame.close(1000, "done"));
       assert.deepEqual(await closed, { code: 1000, reason: "done", wasClean: true });
       await Promise.all(sends);
@@ -559,8 +560,8 @@ Deno.test("WebSocketSession", async (t) => {
       // The transport comes after most of timeout; the frames queued before our close then
       // take longer than what is left of it, each write making progress.
       const [ours, theirs] = duplexPair();
-      const late = delay(120).then(() => ours);
-      const session = new WebSocketSession(late, { timeout: 150 });
+      const late = delay(300).then(() => ours);
+      const session = new WebSocketSession(late, { timeout: 400 });
       const sends = Array.from({ length: 8 }, (_, i) => session.send(`message ${i}`));
       const closed = session.close(1000, "done");
       const peer = new RawPeer(theirs, "client");
@@ -573,6 +574,35 @@ Deno.test("WebSocketSession", async (t) => {
       assert.deepEqual(await closed, { code: 1000, reason: "done", wasClean: true });
       await Promise.all(sends);
       await assertEnded(peer);
+    },
+  );
+
+  await t.step(
+    "close() ends within 2 × timeout however the peer reads: a close frame not yet written by then fails with 1006 'close timeout' and the transport is cut",
+    async () => {
+      // Each write progresses (no write timeout), but the peer reads one frame per 40 ms:
+      // the 20 messages before our close would take 800 ms, past the cap of 200 ms.
+      const { session, peer } = open({ timeout: 100 });
+      const sends = Array.from({ length: 20 }, (_, i) => session.send(`message ${i}`));
+      const settled = Promise.allSettled(sends);
+      const started = Date.now();
+      const closed = session.close(1000, "done");
+      const frames: Frame[] = [];
+      let end: unknown = "the end of the stream";
+      try {
+        for (let frame; (frame = await peer.next()) !== null; await delay(40)) frames.push(frame);
+      } catch (error) {
+        end = error; // the in-memory transport's abort
+      }
+      const elapsed = Date.now() - started;
+      assert.equal(end, undefined, "the transport was aborted, not ended");
+      assert.deepEqual(await closed, { code: 1006, reason: "close timeout", wasClean: false });
+      assert.ok(elapsed >= 190 && elapsed < 2000, `ended after ${elapsed} ms`);
+      assert.ok(frames.length > 0 && frames.length < 20, `the peer read ${frames.length} frames`);
+      assert.ok(frames.every((f) => f.opcode === Opcode.Text), "no close frame went out");
+      assert.ok(session.signal.aborted);
+      const results = await settled;
+      assert.ok(results.some((r) => r.status === "rejected"), "the unwritten sends reject");
     },
   );
 
