@@ -312,6 +312,49 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
   });
 
   await t.step(
+    "a ws client that reads too slowly: close() cuts the connection 2 × timeout after it, ws sees 1006",
+    async () => {
+      // 64 MiB queued before our close; ws reads 64 KiB per 10 ms, so every write progresses
+      // (no write timeout: 1 s) but all of it would take about 10 s.
+      let started = 0;
+      const server = ourServer(
+        { ...LIMITS, timeout: 1000, maxSendQueue: 128 * MiB },
+        async (session) => {
+          const message = new Uint8Array(16 * 1024);
+          for (let i = 0; i < 4096; i++) session.send(message).catch(() => {});
+          started = Date.now();
+          await session.close(1000, "done");
+        },
+      );
+      const client = await wsClient(server.url);
+      let received = 0;
+      client.ws.on("message", () => received++);
+      // ws's socket (a net.Socket), paused and read a little at a time.
+      const socket =
+        (client.ws as unknown as { _socket: { pause(): void; read(n: number): unknown } })
+          ._socket;
+      socket.pause();
+      let slow = true;
+      const trickle = setInterval(() => slow && socket.read(65_536), 10);
+      try {
+        const session = await server.accepted.next();
+        const info = await within(session.closed, 8000, "our session to end");
+        const elapsed = Date.now() - started;
+        slow = false;
+        client.ws.resume();
+        assert.deepEqual(info, { code: 1006, reason: "close timeout", wasClean: false });
+        assert.ok(elapsed >= 1990 && elapsed < 6000, `ended ${elapsed} ms after close()`);
+        assert.equal((await within(client.closed, 8000, "ws close")).code, 1006);
+        assert.ok(received < 4096, `ws received ${received} of the 4096 messages`);
+      } finally {
+        clearInterval(trickle);
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
     "a ws close without a code gives 1005; ours answers with an empty close",
     async () => {
       const server = ourServer(LIMITS, echo);
