@@ -345,6 +345,8 @@ export class SessionCore {
   #closeTimerEarly = false;
   /** Ends a close handshake that takes longer than {@linkcode closeCap} in all. */
   #capTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When that is (Date.now() time), for the last flush too; Infinity without a cap. */
+  #capDeadline = Infinity;
   /** Whether our close frame was written. */
   #closeWritten = false;
   #quietTimer: ReturnType<typeof setTimeout> | undefined;
@@ -658,7 +660,10 @@ export class SessionCore {
       }, () => {});
       // However the peer reads, the handshake ends within CLOSE_CAP × `timeout` of close().
       const { timeout } = this.#options;
-      if (timeout !== Infinity) this.#capTimer = setTimeout(this.#capped, closeCap(timeout));
+      if (timeout !== Infinity) {
+        this.#capDeadline = Date.now() + closeCap(timeout);
+        this.#capTimer = setTimeout(this.#capped, closeCap(timeout));
+      }
       this.pump();
     }
     return written;
@@ -687,15 +692,19 @@ export class SessionCore {
   }
 
   /**
-   * The close handshake took CLOSE_CAP × `timeout`: end the transport at once. While our close
-   * frame still waited behind the messages sent before it, those did not all reach the peer:
-   * a failure (1006, "close timeout"), as a write timeout is; after it, the peer did not
-   * answer, as when the close timer ends the session.
+   * The close handshake took CLOSE_CAP × `timeout`. Once our close frame was written, this is
+   * what the close timer does (a client may have the server's close already: clean). Before,
+   * the messages sent ahead of it did not all reach the peer: a failure (1006, "close
+   * timeout"), as a write timeout is, and the transport is cut.
    */
   #capped = (): void => {
     this.#capTimer = undefined;
     if (this.#state === CLOSED) return;
-    if (!this.#closeWritten && this.#failure === null) {
+    if (this.#closeWritten) {
+      this.#finish(this.#result(true), false);
+      return;
+    }
+    if (this.#failure === null) {
       this.#failure = closeCapError(this.#options.timeout);
       this.#failureReason = "close timeout"; // reported locally; the close frame never went
       this.#handler?.fail(this.#failure);
@@ -796,27 +805,34 @@ export class SessionCore {
     this.#abort.abort(
       new WebSocketError(`WebSocket session closed with code ${info.code}`, info.code),
     );
-    this.#endTransport(hard).then(() => this.#resolveClosed(info));
+    // A flush cut short (our close frame, or our answer to the peer's, not all written) did
+    // not complete the handshake.
+    this.#endTransport(hard).then((cut) =>
+      this.#resolveClosed(cut && info.wasClean ? { ...info, wasClean: false } : info)
+    );
   }
 
-  async #endTransport(hard: boolean): Promise<void> {
+  /**
+   * Ends the transport: flushes what is queued for up to `timeout` (and within the close
+   * cap's deadline), or at once when `hard`. Gives whether the writes were cut short.
+   */
+  async #endTransport(hard: boolean): Promise<boolean> {
     const out = this.#out, reader = this.#reader;
     if (out === null || reader === null) {
       // The transport never came; if it still does, #attach ends it. Early sends failed.
       this.#writeError ??= new Error("The connection never opened");
       for (const { settle } of this.#early) settle();
       this.#early = [];
-      return;
+      return false;
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       if (!hard) {
         const flushed = out.close().then(() => true, () => true);
-        const late = this.#options.timeout === Infinity
-          ? flushed
-          : new Promise<boolean>((resolve) => {
-            timer = setTimeout(() => resolve(false), this.#options.timeout);
-          });
+        const wait = Math.min(this.#options.timeout, this.#capDeadline - Date.now());
+        const late = wait === Infinity ? flushed : new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(false), Math.max(0, wait));
+        });
         hard = !(await Promise.race([flushed, late]));
       }
       if (hard) {
@@ -831,6 +847,7 @@ export class SessionCore {
       clearTimeout(timer);
     }
     reader.cancel(); // not awaited either: a source's cancel may hang the same way
+    return hard;
   }
 
   #closedError(action: string): WebSocketError {

@@ -75,10 +75,10 @@ export interface NativeWebSocketSessionOptions {
    * Ktor's `timeout`, in milliseconds: how long the socket may take to open (the handler
    * must return the upgrade's response), how long a send may wait while Deno's send buffer
    * does not drain at all, and how long to wait for the peer's close frame once ours went to
-   * Deno (behind the sends made before it). Past it the session ends with 1006. Sends made
-   * before `close()` that still wait 2 × `timeout` after it (a peer that reads them too
-   * slowly) are dropped: the peer is sent 1011 `"close timeout"` and `closed` gives 1006
-   * `"close timeout"`. `Infinity` waits forever.
+   * Deno (behind the sends made before it). Past it the session ends with 1006, and in any
+   * case 2 × `timeout` after `close()`: sends made before `close()` that still wait then (a
+   * peer that reads them too slowly) are dropped, the peer is sent 1011 `"close timeout"` and
+   * `closed` gives 1006 `"close timeout"`. `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -422,8 +422,10 @@ export class NativeWebSocketSession implements MessageSession {
   #room = -1;
   #openTimer: ReturnType<typeof setTimeout> | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Ends a close that waits behind sends for longer than {@linkcode closeCap} in all. */
+  /** Ends a close that waited behind sends, {@linkcode closeCap} after close(). */
   #capTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether our close frame went to Deno. */
+  #closeSent = false;
   #pauseTimer: ReturnType<typeof setTimeout> | undefined;
   #wake: (() => void) | null = null;
 
@@ -601,7 +603,6 @@ export class NativeWebSocketSession implements MessageSession {
         // close frame is handed to Deno.
         this.#tail.then(() => {
           if (this.#state !== CLOSING) return; // ended meanwhile: #stalled sent its own code
-          clearTimeout(this.#capTimer);
           const failure = this.#failure; // one that came while closing (outgoing aborted)
           if (failure === null) this.#sendClose(code, reason);
           else this.#sendClose(sentCode(failure), this.#failureReason);
@@ -718,6 +719,7 @@ export class NativeWebSocketSession implements MessageSession {
 
   /** Our close frame goes to Deno: the wait for the peer's begins. */
   #sendClose(code: number, reason: string): void {
+    this.#closeSent = true;
     this.#closeSocket(code, reason);
     this.#armCloseTimer();
   }
@@ -768,11 +770,16 @@ export class NativeWebSocketSession implements MessageSession {
   }
 
   /**
-   * Sends made before close() still wait after closeCap: the peer reads too slowly. As
-   * #stalled: those sends never go, so the peer is sent 1011, not the close asked for.
+   * closeCap after a close() that waited behind sends. If our close went to Deno, the peer did
+   * not answer it in time (as the close timer). If sends still wait, the peer reads too slowly:
+   * as #stalled, those never go, so the peer is sent 1011, not the close asked for.
    */
   #capped = (): void => {
     if (this.#state !== CLOSING) return;
+    if (this.#closeSent) {
+      this.#finish();
+      return;
+    }
     if (this.#failure === null) {
       this.#failure = closeCapError(this.#settings.timeout);
       this.#failureReason = "close timeout"; // reported locally; the peer is sent 1011

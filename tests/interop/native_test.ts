@@ -112,6 +112,53 @@ Deno.test("interop: npm:ws and the native engine's session", async (t) => {
     }
   });
 
+  await t.step(
+    'a ws client that reads too slowly: 2 × timeout after close(), the sends still waiting are dropped and ws gets 1011 "close timeout"',
+    async () => {
+      // 64 MiB sent before our close; ws reads 64 KiB per 10 ms, so Deno's buffer keeps
+      // draining (no send times out at 1 s) but all of it would take about 10 s.
+      let started = 0;
+      const server = nativeServer({ timeout: 1000, maxSendQueue: 128 * MiB }, async (session) => {
+        const message = new Uint8Array(16 * 1024);
+        for (let i = 0; i < 4096; i++) session.send(message).catch(() => {});
+        started = Date.now();
+        await session.close(1000, "done");
+      });
+      const client = wsClient(server.url);
+      let received = 0;
+      client.ws.on("message", () => received++);
+      let slow = true;
+      try {
+        assert.equal(await within(client.opened, 5000, "ws to open"), true);
+        // ws's socket (a net.Socket), paused and read a little at a time.
+        const socket =
+          (client.ws as unknown as { _socket: { pause(): void; read(n: number): unknown } })
+            ._socket;
+        socket.pause();
+        const trickle = setInterval(() => slow && socket.read(65_536), 10);
+        try {
+          const session = await server.sessions.next();
+          const info = await within(session.closed, 8000, "the session to end");
+          const elapsed = Date.now() - started;
+          slow = false;
+          client.ws.resume();
+          assert.deepEqual(info, { code: 1006, reason: "close timeout", wasClean: false });
+          assert.ok(elapsed >= 1990 && elapsed < 6000, `ended ${elapsed} ms after close()`);
+          assert.deepEqual(await within(client.closed, 8000, "ws close"), {
+            code: 1011,
+            reason: "close timeout",
+          });
+          assert.ok(received < 4096, `ws received ${received} of the 4096 messages`);
+        } finally {
+          clearInterval(trickle);
+        }
+      } finally {
+        client.ws.terminate();
+        await server.close();
+      }
+    },
+  );
+
   await t.step("ws drops the connection: 1006, and incoming errors with it", async () => {
     const server = nativeServer({}, () => {});
     const client = wsClient(server.url);

@@ -721,6 +721,31 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    "a close that went to Deno late, and that the peer never answers, still ends 2 × timeout after close()",
+    async () => {
+      // Deno's buffer drains steadily and is below the limit 450 ms after close(), so our
+      // close goes to Deno then; the close timer alone would end the session 300 ms later,
+      // past the cap (600 ms).
+      const fake = new FakeSocket();
+      const started = Date.now();
+      Object.defineProperty(fake, "bufferedAmount", {
+        get: () => Math.max(0, 1000 + Math.ceil((450 - (Date.now() - started)) * 10)),
+      });
+      const session = new NativeWebSocketSession(fake.socket, {
+        maxBufferedAmount: 1000,
+        timeout: 300,
+      });
+      const send = session.send("a");
+      const info = await within(session.close(1000, "done"), 2000, "the session's end");
+      const elapsed = Date.now() - started;
+      await send;
+      assert.deepEqual(fake.closedWith, [1000, "done"], "the close went to Deno");
+      assert.deepEqual(info, { code: 1006, reason: "", wasClean: false });
+      assert.ok(elapsed >= 590 && elapsed < 740, `ended ${elapsed} ms after close()`);
+    },
+  );
+
+  await t.step(
     "bufferedAmount still counts what Deno held once its socket closed, and after a failed end what never went out",
     async () => {
       // Deno's socket reads 0 as soon as close() is called, whatever it still holds.
@@ -803,15 +828,16 @@ Deno.test("NativeWebSocketSession", async (t) => {
       fake.bufferedAmount = 10_000; // full: the sends wait
       const session = new NativeWebSocketSession(fake.socket, {
         maxBufferedAmount: 1000,
-        timeout: 200,
+        timeout: 400,
       });
       const send = session.send("a");
       const closed = session.close(1000, "done");
       let ended = false;
       closed.then(() => (ended = true));
-      // The buffer drains slowly but steadily, so no send stalls, for longer than timeout.
+      // The buffer drains slowly but steadily, so no send stalls, for longer than timeout
+      // (within the cap, 2 × timeout).
       for (let i = 9; i >= 0; i--) {
-        await delay(40);
+        await delay(50);
         fake.bufferedAmount = i * 1000;
       }
       await within(send, 2000, "the send");

@@ -607,6 +607,59 @@ Deno.test("WebSocketSession", async (t) => {
   );
 
   await t.step(
+    "a peer's close that comes while ours waits behind slow writes: the flush still ends within 2 × timeout, not clean",
+    async () => {
+      // The peer reads a frame per 20 ms (30 queued: 600 ms) and sends its close at 360 ms;
+      // the server then flushes what is left, but only up to the cap (400 ms).
+      const { session, peer } = open({ timeout: 200 });
+      const sends = Array.from({ length: 30 }, (_, i) => session.send(`message ${i}`));
+      const settled = Promise.allSettled(sends);
+      const started = Date.now();
+      const closed = session.close(1000, "done");
+      const peerClose = delay(360).then(() => peer.send(Frame.close(1000, "bye")));
+      let frames = 0;
+      try {
+        for (let frame; (frame = await peer.next()) !== null; await delay(20)) {
+          assert.equal(frame.opcode, Opcode.Text, "our close frame never went out");
+          frames++;
+        }
+      } catch {
+        // The in-memory transport's abort.
+      }
+      const info = await within(closed, 2000, "the session's end");
+      const elapsed = Date.now() - started;
+      await peerClose;
+      assert.deepEqual(info, { code: 1000, reason: "bye", wasClean: false });
+      assert.ok(elapsed >= 390 && elapsed < 1000, `ended ${elapsed} ms after close()`);
+      assert.ok(frames < 30, `the peer read ${frames} frames`);
+      await settled;
+    },
+  );
+
+  await t.step(
+    "a client whose close was written late, and answered, is still clean when the cap ends its wait for the server's end",
+    async () => {
+      // Our close is written after about 300 ms (15 frames read one per 20 ms): the cap (400
+      // ms) comes before the close timer (500 ms), with the handshake complete.
+      const { session, peer } = open({ role: "client", timeout: 200 });
+      const sends = Array.from({ length: 15 }, (_, i) => session.send(`message ${i}`));
+      const closed = session.close(1000, "done");
+      for (let i = 0; i < 15; i++) {
+        assert.equal(text.decode((await next(peer)).payload), `message ${i}`);
+        await delay(20);
+      }
+      assert.deepEqual(await nextClose(peer), { code: 1000, reason: "done" });
+      await peer.send(Frame.close(1000, "done")); // the server answers, and keeps the connection
+      assert.deepEqual(await within(closed, 2000, "the session's end"), {
+        code: 1000,
+        reason: "done",
+        wasClean: true,
+      });
+      await Promise.all(sends);
+    },
+  );
+
+  await t.step(
     "a client waits for the server to end the transport after the handshake",
     async () => {
       const { session, peer } = open({ role: "client" });
