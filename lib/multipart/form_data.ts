@@ -58,12 +58,16 @@ const utf8 = new TextDecoder(); // U+FFFD for bad bytes, as Request.formData() d
  * streaming and bounded: fields become strings (UTF-8), files become `File`s of up to
  * `maxFileSize` bytes (type `application/octet-stream` when the part has none), or whatever
  * `onFile` makes of them; in all, at most `maxBufferedSize` bytes are held, besides the
- * parser's own limits.
+ * parser's own limits. Names and file names that are not valid UTF-8 keep one character per
+ * byte (see `MultipartHead.name`), where `Request.formData()` puts U+FFFD in them. Every part
+ * must be `form-data` (RFC 7578 §4.2): a part whose `Content-Disposition` is another type
+ * (`attachment`, `inline`) is a 400, as undici has it (busboy leaves such a part out).
  *
  * @param input A request, or the events of {@linkcode parseMultipart}.
  * @param options The limits, and `onFile`.
  * @returns The entries, in the body's order.
- * @throws {HttpError} 400 for a malformed body or a part without a `name` (RFC 7578 §4.2),
+ * @throws {HttpError} 400 for a malformed body, or a part that is not `form-data` or has no
+ * `name` (RFC 7578 §4.2),
  * 413 over a limit, and as {@linkcode parseMultipart} for the request's headers. An error,
  * one thrown by `onFile` included (even while it holds a reader on the part's body), errors
  * that body, cancels the rest of the body and releases the source.
@@ -136,6 +140,13 @@ async function collect(
   for await (const event of events.values({ preventCancel: true })) { // readFormData aborts
     if (event.type !== "part") continue;
     const { name, filename } = event;
+    const type = event.headers.get("content-disposition")?.split(";", 1)[0]?.trim();
+    if (type !== undefined && type.toLowerCase() !== "form-data") {
+      throw new HttpError(
+        400,
+        `Cannot read form data: a part's Content-Disposition is not form-data (RFC 7578 §4.2)`,
+      );
+    }
     if (name === null) {
       throw new HttpError(400, "Cannot read form data: a part has no name (RFC 7578 §4.2)");
     }

@@ -255,6 +255,20 @@ Deno.test("readFormData", async (t) => {
     );
   });
 
+  await t.step("a part that is not form-data is a 400 (RFC 7578 §4.2)", async () => {
+    for (const type of ["attachment", "inline", "Form-Data-X"]) {
+      await assert.rejects(
+        readFormData(post(`--b\r\nContent-Disposition: ${type}; name="a"\r\n\r\nx\r\n--b--`)),
+        isStatus(400, /not form-data/),
+        type,
+      );
+    }
+    const form = await readFormData(
+      post('--b\r\nContent-Disposition: FORM-DATA ; name="a"\r\n\r\nx\r\n--b--'),
+    );
+    assert.deepEqual([...form], [["a", "x"]]);
+  });
+
   await t.step("a part without a name is a 400 (RFC 7578 §4.2)", async () => {
     await assert.rejects(readFormData(post("--b\r\n\r\nx\r\n--b--")), isStatus(400, /no name/));
   });
