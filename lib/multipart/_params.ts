@@ -98,7 +98,8 @@ export function parseParameterized(
     if (!isToken(name)) fail('a parameter without a token name and "="');
     i = eq + 1;
     let text: string;
-    if (header.charCodeAt(i) === DQUOTE) {
+    const quoted = header.charCodeAt(i) === DQUOTE;
+    if (quoted) {
       text = "";
       let j = i + 1, run = j;
       for (;; j++) {
@@ -128,7 +129,8 @@ export function parseParameterized(
     if (i < header.length && header.charCodeAt(i) !== SEMI) fail(`junk after ${name}`);
     if (name === "filename*") {
       if (extended !== undefined) fail(`${name} given twice`);
-      extended = decodeExtValue(text); // null if it cannot be decoded
+      // null if it cannot be decoded; an ext-value is never a quoted string (RFC 8187 §3.2.1)
+      extended = quoted ? null : decodeExtValue(text);
     } else {
       if (plain.has(name)) fail(`${name} given twice`);
       plain.set(name, utf8FromBytes(text));

@@ -24,8 +24,9 @@ export interface MultipartLimits {
    */
   maxParts?: number;
   /**
-   * The largest header section of one part, in bytes: its field lines with their CRLFs, and
-   * any transport padding after the boundary before it.
+   * The largest header section of one part, in bytes: its field lines with their CRLFs, the
+   * CRLF of the empty line that ends it, and any transport padding after the boundary before
+   * it (so a part with no field lines needs 2).
    *
    * @default {8192}
    */
@@ -96,14 +97,18 @@ export interface MultipartHead {
   /**
    * The `filename*` (RFC 8187) or else `filename` parameter of its `Content-Disposition`, as
    * sent (a path included, if any, such as `C:\dir\f.txt`), or null. A `filename*` that
-   * cannot be decoded (malformed, a charset other than UTF-8 or ISO-8859-1, bad UTF-8) is
-   * ignored: `filename` stands, or null if there is none (RFC 6266 §4.3; RFC 7578 §4.2 forbids
+   * cannot be decoded (malformed, quoted, a charset other than UTF-8 or ISO-8859-1, bad UTF-8)
+   * is ignored: `filename` stands, or null if there is none (RFC 6266 §4.3; RFC 7578 §4.2 forbids
    * `filename*` in form-data). A part with a filename is a file. It comes from the peer: never
    * use it as a path as it is. A parameter given twice (two `filename`s) makes the body a 400,
    * where busboy takes the first: which one the sender meant cannot be told.
    */
   filename: string | null;
-  /** Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). */
+  /**
+   * Its `Content-Type`, or null (RFC 7578 §4.4: then `text/plain`). A part with two is a 400,
+   * as with two `Content-Disposition` fields: Deno's `formData()` takes the last, busboy the
+   * first.
+   */
   contentType: string | null;
 }
 
@@ -220,9 +225,12 @@ function byteName(byte: number): string {
  * 400; `LF--boundary` inside a part's content is content (a delimiter begins with CRLF), so a
  * body written with bare LFs throughout fails for want of a boundary rather than being read
  * one way here and another elsewhere. A boundary must not begin a line of content (RFC 2046
- * §5.1.1): right after a part's header section it ends the part, empty, as busboy and
- * `Request.formData()` read it; followed by anything but `--`, transport padding or CRLF it is
- * a 400.
+ * §5.1.1): right after a part's header section it ends the part, empty (RFC 2046's
+ * `body-part` without its optional body, as Deno's `Request.formData()` reads it; busboy 1.6
+ * reads the next part's head as that part's content); followed by anything but `--`, transport
+ * padding or CRLF it is a 400. A field line folded onto the next (obs-fold) is a 400, and so is
+ * anything after a close delimiter but transport padding and a CRLF (`--b--junk`), even once
+ * every part was delivered.
  *
  * **Ownership**: part data is delivered as views of the input chunks; the preamble and
  * epilogue are copies.
@@ -313,8 +321,8 @@ export class MultipartParser {
     this.#maxFieldSize = checkLimit("maxFieldSize", options.maxFieldSize ?? 1_048_576);
     this.#maxPreambleSize = checkLimit("maxPreambleSize", options.maxPreambleSize ?? 16_384);
     const total = options.totalLength ?? null;
-    if (total !== null) checkLimit("totalLength", total);
-    if (total !== null && total !== Infinity && total > this.#maxTotalSize) {
+    if (total !== null) checkLength("totalLength", total);
+    if (total !== null && total > this.#maxTotalSize) {
       throw new HttpError(
         413,
         `Cannot parse multipart body: its length of ${total} bytes exceeds maxTotalSize of ${this.#maxTotalSize} bytes`,
@@ -566,7 +574,12 @@ export class MultipartParser {
         }
         disposition = value;
       } else if (name === "content-type") {
-        contentType = contentType === null ? value : `${contentType}, ${value}`; // as Headers
+        // Parsers disagree on which one counts (Deno's formData() the last, busboy the
+        // first): a file's type is what filters check, so neither is taken.
+        if (contentType !== null) {
+          throw malformed(`part ${this.#parts} has two Content-Type fields`);
+        }
+        contentType = value;
       }
     }
     let name: string | null = null, filename: string | null = null;
@@ -891,10 +904,19 @@ export function parseMultipart(
     let length = options.contentLength;
     if (length === undefined) {
       const header = input.headers.get("content-length");
-      if (header !== null && !/^\d{1,15}$/.test(header)) {
+      if (header !== null && !/^\d+$/.test(header)) {
         throw malformed(`Content-Length ${quote(header)} is not a length`);
       }
       length = header === null ? null : Number(header);
+      if (length !== null && !Number.isSafeInteger(length)) {
+        // A valid length (RFC 9110 §8.6: 1*DIGIT), beyond any body we could count.
+        throw new HttpError(
+          413,
+          `Cannot accept multipart body: its Content-Length of ${header} bytes is too large`,
+        );
+      }
+    } else if (length !== null) {
+      checkLength("contentLength", length);
     }
     if (input.body === null) throw malformed("the request has no body");
     parser = new MultipartParser(boundary, { ...options, totalLength: length });
@@ -902,7 +924,7 @@ export function parseMultipart(
   } else if (typeof second === "string") {
     const options = third ?? {};
     const declared = options.contentLength ?? null;
-    if (declared !== null) checkLimit("contentLength", declared);
+    if (declared !== null) checkLength("contentLength", declared);
     parser = new MultipartParser(multipartBoundary(second), {
       ...options,
       totalLength: options.contentLength ?? null,
@@ -917,6 +939,16 @@ export function parseMultipart(
     source = input;
   }
   return new MultipartReader(source, parser).events;
+}
+
+/** Checks a declared body length: an integer from 0 (`Infinity` is no length: give `null`). */
+function checkLength(name: string, value: number): void {
+  if (value === Infinity) {
+    throw new RangeError(
+      `Invalid ${name}: Infinity is not a length (give null for a body of unknown length)`,
+    );
+  }
+  checkLimit(name, value);
 }
 
 /** The reader behind each event stream that {@linkcode parseMultipart} made. */

@@ -71,8 +71,7 @@ function find(bytes: Uint8Array, needle: Uint8Array, from: number): number {
  *   then expect `"`), it runs to the next `"` and keeps every `\`; `%22`, `%0D` and `%0A`
  *   are kept as written, as Deno's Request.formData() keeps them (the spec's last step, which
  *   decodes them, is not taken: MultipartHead.name doc);
- * - two Content-Disposition fields are a 400; several Content-Type fields join with ", ", as
- *   Headers joins them.
+ * - two Content-Disposition fields are a 400, and so are two Content-Type fields.
  */
 export function referenceParseMultipart(
   body: Uint8Array,
@@ -198,6 +197,7 @@ function readHead(lines: string[]): ParsedPart {
       if (disposition !== null) throw new Refusal([400]);
       disposition = trimmed;
     }
+    if (name === "content-type" && headers.has("content-type")) throw new Refusal([400]);
     headers.append(name, trimmed);
   }
   const params = disposition === null ? new Map<string, string>() : readParams(disposition);

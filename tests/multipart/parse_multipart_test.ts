@@ -106,6 +106,17 @@ Deno.test("parseMultipart", async (t) => {
       assert.throws(() => parseMultipart(request("1x")), isStatus(400));
       await drain(parseMultipart(request("999"), { contentLength: wire.length }));
       assert.throws(() => parseMultipart(request("999"), { maxTotalSize: 998 }), isStatus(413));
+      // A valid length however many digits (RFC 9110 §8.6), over any limit: 413, not 400.
+      assert.throws(() => parseMultipart(request("1000000000000000")), isStatus(413));
+      assert.throws(
+        () => parseMultipart(request("99999999999999999999"), { maxTotalSize: Infinity }),
+        isStatus(413),
+      );
+      await drain(parseMultipart(request(`0000000000000000${wire.length}`)));
+      assert.throws(
+        () => parseMultipart(request("999"), { contentLength: Infinity }),
+        (e) => e instanceof RangeError && e.message.startsWith("Invalid contentLength: Infinity"),
+      );
     },
   );
 
@@ -134,6 +145,14 @@ Deno.test("parseMultipart", async (t) => {
           contentLength: -3,
         }),
       (e) => e instanceof RangeError && e.message.startsWith("Invalid contentLength: -3"),
+    );
+    // Infinity is no length (it once made every body a 400 at its end): null is.
+    assert.throws(
+      () =>
+        parseMultipart(ReadableStream.from([wire]), "multipart/form-data; boundary=b", {
+          contentLength: Infinity,
+        }),
+      (e) => e instanceof RangeError && e.message.startsWith("Invalid contentLength: Infinity"),
     );
   });
 
