@@ -47,12 +47,15 @@ export interface PingerOptions {
  *
  * Backpressure: a ping that is due while the readable's queue is full is skipped, not queued.
  * The readable also ends, without a close frame, when `signal` aborts, when the writable
- * closes, or when the readable is cancelled.
+ * closes, or when the readable is cancelled. When `signal` aborts (or after the close frame)
+ * the stream is terminated: its writable errors with a `TypeError`, so a `pipeTo` into it
+ * rejects, as for any terminated `TransformStream`.
  *
  * @param options The period, the timeout and a stop signal.
  * @returns The stream: pongs in, pings and the final close frame out.
  * @throws {RangeError} When `period` is below 1 ms or `timeout` negative, or either is over
- * 2^31 − 1 ms and not `Infinity` (`Infinity` means never).
+ * 2^31 − 1 ms and not `Infinity` (`Infinity` means never); or when `closeCode` is not a code
+ * a close frame may carry (RFC 6455 §7.4, as `Frame.close` checks it: not 1005, 1006, 1015).
  *
  * @example A ping answered, then a timeout
  * ```ts

@@ -262,8 +262,9 @@ const MAX_PONGS_WAITING = 8;
 /**
  * A WebSocket session over a byte duplex (Ktor's `DefaultWebSocketSession`): messages in
  * `incoming`, messages out through `outgoing` or {@linkcode send}, with pongs sent
- * automatically, the pinger when `pingInterval` is set, and the close handshake of RFC 6455
- * §7.
+ * automatically (not once our close frame was sent: a ping that comes after it gets none, as
+ * with ws and Deno, though RFC 6455 §5.5.2 asks for one until the peer's close came), the
+ * pinger when `pingInterval` is set, and the close handshake of RFC 6455 §7.
  *
  * - **Backpressure**: the transport is read only while less than 64 KiB of messages wait
  *   unread in `incoming` (each message counting 256 bytes more, what the queue holds for it
