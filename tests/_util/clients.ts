@@ -71,3 +71,21 @@ export function denoClient(url: string, protocols: string[] = []): {
   });
   return { ws, messages, opened, closed };
 }
+
+/**
+ * Makes a ws client read slowly: its socket paused, then `bytes` read from it every `ms`
+ * until `stop()`, which lets it read freely again.
+ */
+export function trickle(ws: WebSocket, bytes = 65_536, ms = 10): { stop(): void } {
+  const socket =
+    (ws as unknown as { _socket: { pause(): void; resume(): void; read(n: number): unknown } })
+      ._socket;
+  socket.pause();
+  const timer = setInterval(() => socket.read(bytes), ms);
+  return {
+    stop() {
+      clearInterval(timer);
+      socket.resume();
+    },
+  };
+}

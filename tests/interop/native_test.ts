@@ -4,7 +4,7 @@
 // subprotocol, closing with codes both ways, dropping abruptly and sending too much.
 import { type MessageSession, upgradeWebSocket, WebSocketError } from "@wirestream/wirestream";
 import assert from "node:assert/strict";
-import { denoClient, wsClient } from "../_util/clients.ts";
+import { denoClient, trickle, wsClient } from "../_util/clients.ts";
 import { within } from "../_util/async.ts";
 import { assertEchoes, echo, nativeServer, webPeer, wsPeer } from "../_util/ws.ts";
 
@@ -127,21 +127,14 @@ Deno.test("interop: npm:ws and the native engine's session", async (t) => {
       const client = wsClient(server.url);
       let received = 0;
       client.ws.on("message", () => received++);
-      let slow = true;
       try {
         assert.equal(await within(client.opened, 5000, "ws to open"), true);
-        // ws's socket (a net.Socket), paused and read a little at a time.
-        const socket =
-          (client.ws as unknown as { _socket: { pause(): void; read(n: number): unknown } })
-            ._socket;
-        socket.pause();
-        const trickle = setInterval(() => slow && socket.read(65_536), 10);
+        const reading = trickle(client.ws);
         try {
           const session = await server.sessions.next();
           const info = await within(session.closed, 8000, "the session to end");
           const elapsed = Date.now() - started;
-          slow = false;
-          client.ws.resume();
+          reading.stop();
           assert.deepEqual(info, { code: 1006, reason: "close timeout", wasClean: false });
           assert.ok(elapsed >= 1990 && elapsed < 6000, `ended ${elapsed} ms after close()`);
           assert.deepEqual(await within(client.closed, 8000, "ws close"), {
@@ -150,7 +143,7 @@ Deno.test("interop: npm:ws and the native engine's session", async (t) => {
           });
           assert.ok(received < 4096, `ws received ${received} of the 4096 messages`);
         } finally {
-          clearInterval(trickle);
+          reading.stop();
         }
       } finally {
         client.ws.terminate();

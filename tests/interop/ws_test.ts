@@ -17,6 +17,7 @@ import type { AddressInfo } from "node:net";
 import WebSocket, { WebSocketServer } from "ws";
 import { randomBytes, sameBytes, seeded } from "../_util/random.ts";
 import { within } from "../_util/async.ts";
+import { trickle } from "../_util/clients.ts";
 import {
   assertEchoes,
   echo,
@@ -329,25 +330,18 @@ Deno.test("interop: a ws client and our server (acceptWebSocket)", async (t) => 
       const client = await wsClient(server.url);
       let received = 0;
       client.ws.on("message", () => received++);
-      // ws's socket (a net.Socket), paused and read a little at a time.
-      const socket =
-        (client.ws as unknown as { _socket: { pause(): void; read(n: number): unknown } })
-          ._socket;
-      socket.pause();
-      let slow = true;
-      const trickle = setInterval(() => slow && socket.read(65_536), 10);
+      const reading = trickle(client.ws);
       try {
         const session = await server.accepted.next();
         const info = await within(session.closed, 8000, "our session to end");
         const elapsed = Date.now() - started;
-        slow = false;
-        client.ws.resume();
+        reading.stop();
         assert.deepEqual(info, { code: 1006, reason: "close timeout", wasClean: false });
         assert.ok(elapsed >= 1990 && elapsed < 6000, `ended ${elapsed} ms after close()`);
         assert.equal((await within(client.closed, 8000, "ws close")).code, 1006);
         assert.ok(received < 4096, `ws received ${received} of the 4096 messages`);
       } finally {
-        clearInterval(trickle);
+        reading.stop();
         client.ws.terminate();
         await server.close();
       }
