@@ -345,7 +345,7 @@ export class SessionCore {
   #closeTimerEarly = false;
   /** Ends a close handshake that takes longer than {@linkcode closeCap} in all. */
   #capTimer: ReturnType<typeof setTimeout> | undefined;
-  /** When that is (Date.now() time), for the last flush too; Infinity without a cap. */
+  /** When that is (performance.now() time), for the last flush too; Infinity without a cap. */
   #capDeadline = Infinity;
   /** Whether our close frame was written. */
   #closeWritten = false;
@@ -661,7 +661,7 @@ export class SessionCore {
       // However the peer reads, the handshake ends within CLOSE_CAP × `timeout` of close().
       const { timeout } = this.#options;
       if (timeout !== Infinity) {
-        this.#capDeadline = Date.now() + closeCap(timeout);
+        this.#capDeadline = performance.now() + closeCap(timeout);
         this.#capTimer = setTimeout(this.#capped, closeCap(timeout));
       }
       this.pump();
@@ -805,8 +805,9 @@ export class SessionCore {
     this.#abort.abort(
       new WebSocketError(`WebSocket session closed with code ${info.code}`, info.code),
     );
-    // A flush cut short (our close frame, or our answer to the peer's, not all written) did
-    // not complete the handshake.
+    // A flush cut short with frames unwritten (our close frame, or our answer to the peer's)
+    // did not complete the handshake; one whose frames all went, and only the transport's own
+    // close was slow, did.
     this.#endTransport(hard).then((cut) =>
       this.#resolveClosed(cut && info.wasClean ? { ...info, wasClean: false } : info)
     );
@@ -814,7 +815,7 @@ export class SessionCore {
 
   /**
    * Ends the transport: flushes what is queued for up to `timeout` (and within the close
-   * cap's deadline), or at once when `hard`. Gives whether the writes were cut short.
+   * cap's deadline), or at once when `hard`. Gives whether frames were left unwritten.
    */
   async #endTransport(hard: boolean): Promise<boolean> {
     const out = this.#out, reader = this.#reader;
@@ -826,15 +827,17 @@ export class SessionCore {
       return false;
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let unwritten = false;
     try {
       if (!hard) {
         const flushed = out.close().then(() => true, () => true);
-        const wait = Math.min(this.#options.timeout, this.#capDeadline - Date.now());
+        const wait = Math.min(this.#options.timeout, this.#capDeadline - performance.now());
         const late = wait === Infinity ? flushed : new Promise<boolean>((resolve) => {
           timer = setTimeout(() => resolve(false), Math.max(0, wait));
         });
         hard = !(await Promise.race([flushed, late]));
       }
+      unwritten = this.#writesDone < this.#writesStarted;
       if (hard) {
         try {
           this.#transport?.close?.();
@@ -847,7 +850,7 @@ export class SessionCore {
       clearTimeout(timer);
     }
     reader.cancel(); // not awaited either: a source's cancel may hang the same way
-    return hard;
+    return unwritten;
   }
 
   #closedError(action: string): WebSocketError {

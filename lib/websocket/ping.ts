@@ -55,7 +55,7 @@ export interface PingerOptions {
  * @returns The stream: pongs in, pings and the final close frame out.
  * @throws {RangeError} When `period` is below 1 ms or `timeout` negative, or either is over
  * 2^31 − 1 ms and not `Infinity` (`Infinity` means never); or when `closeCode` is not a code
- * a close frame may carry (RFC 6455 §7.4, as `Frame.close` checks it: not 1005, 1006, 1015).
+ * a close frame may carry (RFC 6455 §7.4, as `Frame.close` checks it).
  *
  * @example A ping answered, then a timeout
  * ```ts

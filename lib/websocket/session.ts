@@ -47,9 +47,10 @@ export interface RawWebSocketSessionOptions {
    * written (behind the messages sent before it: a peer that keeps reading them gets them all,
    * so `close()` may take longer than this, but not over 2 × `timeout` in all: then the
    * transport is cut, and if our close frame was not yet written `closed` is a failure, 1006
-   * `"close timeout"`; ws also cuts 30 s after `close()`). A write over it ends the session
-   * with 1006 (writes that make no progress are caught between 1 and 1.25 × `timeout` after
-   * they began or the last one finished; under 100 ms, within 2 × `timeout`). After a failure the wait is shorter:
+   * `"close timeout"`, or the peer's code with `wasClean` false if its close came meanwhile;
+   * ws also cuts 30 s after `close()`). A write over it ends the session with 1006 (writes
+   * that make no progress are caught between 1 and 1.25 × `timeout` after they began or the
+   * last one finished; under 100 ms, within 2 × `timeout`). After a failure the wait is shorter:
    * the connection ends once the input was quiet for 250 ms, unless writes still wait for a peer
    * that does not read (a session failed for `maxSendQueue`, say): the close frame behind them is
    * flushed for up to `timeout`. `Infinity` waits forever.
@@ -277,11 +278,13 @@ const MAX_PONGS_WAITING = 8;
  * - **Closing**: {@linkcode close} sends a close frame after the messages sent before it and, once
  *   it is written, waits up to `timeout` for the peer's, within 2 × `timeout` of `close()` in all
  *   (then the transport is cut); a close from the peer is answered at once with the same code and
- *   reason. A server then ends the transport; a client waits up to `timeout`
- *   for the server to. `incoming` ends normally, after the messages that came before the close:
- *   they can be read but no longer answered (a send rejects: the session is closed), also when they
- *   came in the same read as the close. (ws answers the close after its `message` listeners ran for
- *   the data before it, so a listener that replies at once gets its reply out first.)
+ *   reason (when ours was already queued, ours is the answer: it goes behind what was sent
+ *   before it, within the same cap). A server then ends the transport; a client waits up to
+ *   `timeout` for the server to. `incoming` ends normally, after the messages that came before
+ *   the close: they can be read but no longer answered (a send rejects: the session is closed),
+ *   also when they came in the same read as the close. (ws answers the close after its
+ *   `message` listeners ran for the data before it, so a listener that replies at once gets its
+ *   reply out first.)
  * - **Failures**: a protocol violation sends the close code it calls for (1002, 1007, 1009),
  *   a ping timeout 1011; a transport that ends without a close frame gives 1006. `incoming`
  *   errors with the {@linkcode WebSocketError} after the messages received before it. After

@@ -7,6 +7,7 @@ import {
   RawWebSocketSession,
   readClosePayload,
   type Role,
+  type Transport,
   WebSocketError,
   WebSocketSession,
   type WebSocketSessionOptions,
@@ -25,6 +26,19 @@ function open(options: WebSocketSessionOptions = {}): { session: WebSocketSessio
   const session = new WebSocketSession(ours, { timeout: 1000, ...options });
   const peer = new RawPeer(theirs, session.role === "server" ? "client" : "server");
   return { session, peer };
+}
+
+/** `transport` with a writable whose close takes `ms` (after every chunk was passed on). */
+function slowClosing(transport: Transport, ms: number): Transport {
+  const writer = transport.writable.getWriter();
+  return {
+    readable: transport.readable,
+    writable: new WritableStream<Uint8Array>({
+      write: (chunk) => writer.write(chunk),
+      close: () => delay(ms).then(() => writer.close()),
+      abort: (reason) => writer.abort(reason),
+    }),
+  };
 }
 
 /** The next frame the peer receives; fails at the end of the stream. */
@@ -637,11 +651,34 @@ Deno.test("WebSocketSession", async (t) => {
   );
 
   await t.step(
+    "a handshake whose frames all went is clean though the transport's own close outlasts the flush",
+    async () => {
+      // The server's writable passes every chunk on at once, but its close takes 400 ms: the
+      // final flush gives up after timeout (200 ms) with nothing unwritten.
+      const [ours, theirs] = duplexPair();
+      const session = new WebSocketSession(slowClosing(ours, 400), { timeout: 200 });
+      const peer = new RawPeer(theirs, "client");
+      const closed = session.close(1000, "done");
+      assert.deepEqual(await nextClose(peer), { code: 1000, reason: "done" });
+      await peer.send(Frame.close(1000, "done"));
+      assert.deepEqual(await within(closed, 2000, "the session's end"), {
+        code: 1000,
+        reason: "done",
+        wasClean: true,
+      });
+    },
+  );
+
+  await t.step(
     "a client whose close was written late, and answered, is still clean when the cap ends its wait for the server's end",
     async () => {
       // Our close is written after about 300 ms (15 frames read one per 20 ms): the cap (400
       // ms) comes before the close timer (500 ms), with the handshake complete.
-      const { session, peer } = open({ role: "client", timeout: 200 });
+      // The client's transport takes a few ms to close: the cap leaves the flush no time, and
+      // the handshake is still clean (every frame went).
+      const [ours, theirs] = duplexPair();
+      const session = new WebSocketSession(slowClosing(ours, 5), { role: "client", timeout: 200 });
+      const peer = new RawPeer(theirs, "server");
       const sends = Array.from({ length: 15 }, (_, i) => session.send(`message ${i}`));
       const closed = session.close(1000, "done");
       for (let i = 0; i < 15; i++) {
