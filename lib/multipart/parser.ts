@@ -69,7 +69,8 @@ export interface MultipartLimits {
 export interface MultipartParserOptions extends MultipartLimits {
   /**
    * The body's exact length in bytes, when known (Ktor's `totalLength`): a body that runs
-   * past it, or ends short of it, is a 400.
+   * past it, or ends short of it, is a 400. `null` when it is not known (`Infinity` is a
+   * `RangeError`).
    */
   totalLength?: number | null;
 }
@@ -301,7 +302,8 @@ export class MultipartParser {
    *
    * @param boundary The boundary, without quotes or leading dashes.
    * @param options The limits and the total length.
-   * @throws {RangeError} For an invalid boundary (see {@linkcode isValidBoundary}) or limit.
+   * @throws {RangeError} For an invalid boundary (see {@linkcode isValidBoundary}), limit or
+   * `totalLength`.
    */
   constructor(boundary: string, options: MultipartParserOptions = {}) {
     if (!isValidBoundary(boundary)) {
@@ -724,7 +726,8 @@ export type MultipartEvent = MultipartPreamble | MultipartPart | MultipartEpilog
 export interface ParseMultipartOptions extends MultipartLimits {
   /**
    * The body's length in bytes, verified: a body that runs past it or ends short of it is a
-   * 400. From a `Request` it defaults to its `Content-Length`.
+   * 400. From a `Request` it defaults to its `Content-Length`. `null` when it is not known
+   * (`Infinity` is a `RangeError`).
    */
   contentLength?: number | null;
 }
@@ -808,8 +811,8 @@ export function multipartBoundary(contentType: string | null): string {
  * @returns The events.
  * @throws {HttpError} At once: 415 when the request is not `multipart/*`; 400 for a missing or
  * invalid boundary, a malformed `Content-Length` or no body; 413 when the declared length
- * exceeds `maxTotalSize`.
- * @throws {RangeError} For an invalid limit.
+ * exceeds `maxTotalSize` (or 2^53 − 1).
+ * @throws {RangeError} For an invalid limit or `contentLength`.
  *
  * @example Reading the parts of a form upload
  * ```ts
@@ -844,7 +847,7 @@ export function parseMultipart(
  * @returns The events.
  * @throws {HttpError} At once: 415 when the type is not `multipart/*`; 400 for a missing or
  * invalid boundary; 413 when `contentLength` exceeds `maxTotalSize`.
- * @throws {RangeError} For an invalid limit.
+ * @throws {RangeError} For an invalid limit or `contentLength`.
  *
  * @example Parsing a stream with its content type
  * ```ts
@@ -870,7 +873,7 @@ export function parseMultipart(
  * @param body The body's bytes.
  * @param options The boundary, the limits, and the `totalLength` to verify.
  * @returns The events.
- * @throws {RangeError} For an invalid boundary or limit.
+ * @throws {RangeError} For an invalid boundary, limit or `totalLength`.
  * @throws {HttpError} At once: 413 when `totalLength` exceeds `maxTotalSize`.
  *
  * @example A truncated body is an error, never a short part
@@ -941,14 +944,18 @@ export function parseMultipart(
   return new MultipartReader(source, parser).events;
 }
 
-/** Checks a declared body length: an integer from 0 (`Infinity` is no length: give `null`). */
+/**
+ * Checks a declared body length: a safe integer from 0 (`Infinity` is no length: `null` is
+ * the unknown one).
+ */
 function checkLength(name: string, value: number): void {
-  if (value === Infinity) {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
     throw new RangeError(
-      `Invalid ${name}: Infinity is not a length (give null for a body of unknown length)`,
+      `Invalid ${name}: ${
+        typeof value === "number" ? value : typeof value
+      } is not a length, an integer from 0 to 2^53 − 1 (give null for a body of unknown length)`,
     );
   }
-  checkLimit(name, value);
 }
 
 /** The reader behind each event stream that {@linkcode parseMultipart} made. */

@@ -113,10 +113,13 @@ Deno.test("parseMultipart", async (t) => {
         isStatus(413),
       );
       await drain(parseMultipart(request(`0000000000000000${wire.length}`)));
-      assert.throws(
-        () => parseMultipart(request("999"), { contentLength: Infinity }),
-        (e) => e instanceof RangeError && e.message.startsWith("Invalid contentLength: Infinity"),
-      );
+      for (const contentLength of [Infinity, 2 ** 60, 1.5, NaN]) {
+        assert.throws(
+          () => parseMultipart(request("999"), { contentLength, maxTotalSize: Infinity }),
+          (e) => e instanceof RangeError && e.message.startsWith("Invalid contentLength: "),
+          String(contentLength),
+        );
+      }
     },
   );
 
