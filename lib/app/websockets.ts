@@ -49,7 +49,7 @@ export interface WebSocketsOptions {
   /**
    * How long a write may take, and how long to wait for the peer's close frame once ours was
    * written (and for the pong of a ping); a close handshake ends within 2 × `timeout` of
-   * `close()` however slowly the peer reads. `Infinity` waits forever.
+   * `close()` however slowly the peer reads. From 1 ms; `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -266,7 +266,7 @@ function configure(options: WebSocketsOptions | undefined): WebSocketsConfig {
     const period = checkDuration("pingInterval", number("pingInterval", options.pingInterval), 1);
     pingInterval = period === Infinity ? null : period;
   }
-  const timeout = checkDuration("timeout", number("timeout", or(options.timeout, 15_000)));
+  const timeout = checkDuration("timeout", number("timeout", or(options.timeout, 15_000)), 1);
   const maxMessageSize = checkLimit(
     "maxMessageSize",
     number("maxMessageSize", or(options.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE)),

@@ -169,7 +169,8 @@ export function coreOptions(options: {
   }
   return {
     role,
-    timeout: checkDuration("timeout", options.timeout ?? 15_000),
+    // 0 would time out every write that must wait, and a native socket before it opens.
+    timeout: checkDuration("timeout", options.timeout ?? 15_000, 1),
     maxFrameSize: checkLimit("maxFrameSize", options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE, 1),
     masking: options.masking ?? false,
     maxSendQueue: checkLimit("maxSendQueue", options.maxSendQueue ?? DEFAULT_MAX_SEND_QUEUE),

@@ -53,7 +53,7 @@ export interface RawWebSocketSessionOptions {
    * last one finished; under 100 ms, within 2 × `timeout`). After a failure the wait is shorter:
    * the connection ends once the input was quiet for 250 ms, unless writes still wait for a peer
    * that does not read (a session failed for `maxSendQueue`, say): the close frame behind them is
-   * flushed for up to `timeout`. `Infinity` waits forever.
+   * flushed for up to `timeout`. From 1 ms; `Infinity` waits forever.
    *
    * @default {15000}
    */

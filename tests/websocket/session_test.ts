@@ -1269,6 +1269,7 @@ Deno.test("WebSocketSession", async (t) => {
     const [ours] = duplexPair();
     assert.throws(() => new WebSocketSession(ours, { pingInterval: 0 }), RangeError);
     assert.throws(() => new WebSocketSession(ours, { timeout: -1 }), RangeError);
+    assert.throws(() => new WebSocketSession(ours, { timeout: 0 }), RangeError);
     assert.throws(() => new WebSocketSession(ours, { maxFrameSize: -1 }), RangeError);
     assert.throws(() => new WebSocketSession(ours, { maxMessageSize: 1.5 }), RangeError);
     assert.throws(() => new WebSocketSession(ours, { role: "peer" as Role }), RangeError);
