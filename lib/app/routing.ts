@@ -15,8 +15,11 @@ import { isOpen } from "../websocket/_open.ts";
 import { WireEngineRequiredError } from "../websocket/native.ts";
 import { CloseCode } from "../websocket/frame.ts";
 import type { MessageSession, RawWebSocketSession } from "../websocket/session.ts";
-import { checkUpgradeRequest } from "../websocket/handshake.ts";
-import { upgradeWebSocket, type UpgradeWebSocketOptions } from "../websocket/upgrade.ts";
+import {
+  checkUpgrade,
+  upgradeWebSocket,
+  type UpgradeWebSocketOptions,
+} from "../websocket/upgrade.ts";
 import { type Application, PluginError, type ServeInfo } from "./application.ts";
 import {
   checkProtocols,
@@ -822,11 +825,12 @@ export class RouteTable implements Routing {
     let decision: unknown;
     try {
       // The handshake first: a request that is no upgrade, or comes from an origin refused,
-      // gets its 400, 403 or 426 as without a hook, which so only sees upgrades it may accept.
-      checkUpgradeRequest(request, options);
+      // gets its 400, 403 or 426 as without a hook, which so only sees upgrades it may accept;
+      // and the 501 of a raw route or masking on the native engine comes before it too.
+      checkUpgrade(request, route.raw ? { ...options, raw: true } : options);
       decision = hook(request, context);
     } catch (error) {
-      return answerError(error);
+      return this.#refused(error);
     }
     const then = (decision as { then?: unknown } | null)?.then;
     if (typeof then !== "function") {
@@ -854,6 +858,19 @@ export class RouteTable implements Routing {
     return this.#accept(route, request, options, context, decision);
   }
 
+  /**
+   * The answer to an upgrade refused. Raw frames and masking need the wire engine:
+   * embeddedServer refuses to start such an application on NativeEngine, but one served by
+   * Deno.serve or `deno serve` learns its engine only now: 501 tells the client why, where a
+   * 500 would say nothing.
+   */
+  #refused(error: unknown): Response {
+    if (error instanceof WireEngineRequiredError) {
+      return new HttpError(501, error.message, { cause: error }).toResponse();
+    }
+    return answerError(error);
+  }
+
   /** Upgrades, counts the session, and runs the handler with it. */
   #accept(
     route: NonNullable<Route["webSocket"]>,
@@ -868,13 +885,7 @@ export class RouteTable implements Routing {
         ? upgradeWebSocket(request, { ...options, raw: true })
         : upgradeWebSocket(request, options);
     } catch (error) {
-      // Raw frames and masking need the wire engine. embeddedServer refuses to start such an
-      // application on NativeEngine, but one served by Deno.serve or `deno serve` learns its
-      // engine only now: 501 tells the client why, where a 500 would say nothing.
-      if (error instanceof WireEngineRequiredError) {
-        return new HttpError(501, error.message, { cause: error }).toResponse();
-      }
-      return answerError(error);
+      return this.#refused(error);
     }
     const closed = upgrade.session.closed;
     this.#open.add(closed);

@@ -78,7 +78,7 @@ export interface NativeWebSocketSessionOptions {
    * Deno (behind the sends made before it). Past it the session ends with 1006, and in any
    * case 2 × `timeout` after `close()`: sends made before `close()` that still wait then (a
    * peer that reads them too slowly) are dropped, the peer is sent 1011 `"close timeout"` and
-   * `closed` gives 1006 `"close timeout"`. `Infinity` waits forever.
+   * `closed` gives 1006 `"close timeout"`. From 1 ms; `Infinity` waits forever.
    *
    * @default {15000}
    */
@@ -949,11 +949,7 @@ export function upgradeNative(
   request: Request,
   options: UpgradeWebSocketOptions,
 ): WebSocketUpgrade<NativeWebSocketSession> {
-  if (options.raw === true) {
-    throw new WireEngineRequiredError(
-      "Cannot upgrade with raw: true on the native engine: Deno reads and answers the frames itself",
-    );
-  }
+  const { protocol } = checkNativeUpgrade(request, options);
   const { raw: _r, protocols: _p, checkOrigin: _c, pingInterval, ...sessionOptions } = options;
   const settings = nativeSettings(sessionOptions);
   const idleTimeout = idleTimeoutOf(pingInterval ?? null, settings.timeout);
@@ -963,10 +959,6 @@ export function upgradeNative(
   if (upgraded.has(request)) {
     throw new TypeError("Cannot upgrade: the request was upgraded already");
   }
-  const { protocol } = checkUpgradeRequest(
-    { method: request.method, headers: request.headers },
-    options,
-  );
   const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout });
   upgraded.add(request);
   // Not Deno's `protocol` option: Deno splits the offer on ", " only, and throws for an offer
@@ -975,6 +967,32 @@ export function upgradeNative(
   const session = new NativeWebSocketSession(socket, { ...sessionOptions, protocol });
   nativeUpgrades.set(response, (reason) => abandon.get(session)?.(reason));
   return { response, session };
+}
+
+/**
+ * The refusals of {@linkcode upgradeNative} that depend on the request, in its order: the
+ * handshake's (400, 403, 426), then what needs the wire engine (raw frames, masking: a
+ * {@linkcode WireEngineRequiredError}). Nothing is upgraded.
+ */
+export function checkNativeUpgrade(
+  request: Request,
+  options: UpgradeWebSocketOptions,
+): { protocol: string } {
+  const checked = checkUpgradeRequest(
+    { method: request.method, headers: request.headers },
+    options,
+  );
+  if (options.raw === true) {
+    throw new WireEngineRequiredError(
+      "Cannot upgrade with raw: true on the native engine: Deno reads and answers the frames itself",
+    );
+  }
+  if (options.masking === true) {
+    throw new WireEngineRequiredError(
+      "Cannot use masking: true on the native engine: Deno never masks what a server sends",
+    );
+  }
+  return checked;
 }
 
 /** Closes a socket that opened after its session ended (see #finish). */

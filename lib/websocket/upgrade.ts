@@ -5,11 +5,16 @@
  * @module
  */
 
-import { upgradeTickets, wireContexts } from "../http/_upgrade.ts";
+import { upgradeTickets, type WireContext, wireContexts } from "../http/_upgrade.ts";
 import { HttpError } from "../http/error.ts";
 import type { TransportReady } from "./_session_core.ts";
 import { checkUpgradeRequest, type UpgradeValidationOptions } from "./handshake.ts";
-import { nativeLimits, type NativeWebSocketSessionOptions, upgradeNative } from "./native.ts";
+import {
+  checkNativeUpgrade,
+  nativeLimits,
+  type NativeWebSocketSessionOptions,
+  upgradeNative,
+} from "./native.ts";
 import {
   type MessageSession,
   RawWebSocketSession,
@@ -161,11 +166,7 @@ export function upgradeWebSocket(
   if (context.ticket !== null) {
     throw new TypeError("Cannot upgrade: the request was upgraded already");
   }
-  if (context.hasBody) throw new HttpError(400, "Cannot upgrade: an upgrade request has no body");
-  const checked = checkUpgradeRequest(
-    { method: request.method, headers: request.headers, httpVersion: context.httpVersion },
-    options,
-  );
+  const checked = checkWireUpgrade(request, options, context);
   let settle!: (transport: TransportReady) => void;
   let fail!: (reason: unknown) => void;
   const ready = new Promise<TransportReady>((resolve, reject) => {
@@ -196,4 +197,33 @@ export function upgradeWebSocket(
   }
   context.onSession?.(session);
   return { response, session };
+}
+
+/** The wire engine's refusals of an upgrade that depend on the request (400, 403, 426). */
+function checkWireUpgrade(
+  request: Request,
+  options: UpgradeWebSocketOptions,
+  context: WireContext,
+): ReturnType<typeof checkUpgradeRequest> {
+  if (context.hasBody) throw new HttpError(400, "Cannot upgrade: an upgrade request has no body");
+  return checkUpgradeRequest(
+    { method: request.method, headers: request.headers, httpVersion: context.httpVersion },
+    options,
+  );
+}
+
+/**
+ * Every refusal {@linkcode upgradeWebSocket} would make of `request` because of the request
+ * or where it came from, without upgrading it: an `HttpError` (400, 403, 426) as the handshake
+ * checks it on that engine (the wire engine also sees its HTTP version and body), or a
+ * `WireEngineRequiredError` for raw frames or masking on the native engine. For a router that
+ * runs a hook between these checks and the upgrade (internal: not in `mod.ts`).
+ *
+ * @param request The request.
+ * @param options The options the upgrade will be made with.
+ */
+export function checkUpgrade(request: Request, options: UpgradeWebSocketOptions): void {
+  const context = wireContexts.get(request);
+  if (context === undefined) checkNativeUpgrade(request, options);
+  else checkWireUpgrade(request, options, context);
 }

@@ -20,6 +20,7 @@ import { Buffer } from "node:buffer";
 import { delay, within } from "../_util/async.ts";
 import { denoClient, wsClient } from "../_util/clients.ts";
 import { type Served, wsEngines } from "../_util/engines.ts";
+import { dial } from "../_util/http.ts";
 import { floodUntilRefused, Queue } from "../_util/ws.ts";
 
 /** Installs WebSockets with `options` on a fresh application. */
@@ -62,6 +63,7 @@ Deno.test("WebSockets", async (t) => {
       { pingInterval: NaN },
       { pingInterval: 2 ** 31 }, // longer than a timer can wait
       { timeout: -1 },
+      { timeout: 0 }, // every session on the native engine ended before it opened
       { timeout: NaN },
       { maxFrameSize: 0 },
       { maxFrameSize: 1.5 },
@@ -420,6 +422,49 @@ Deno.test("WebSockets", async (t) => {
             assert.equal(calls, 1);
             assert.deepEqual(errors.map(String), ["Error: bug in the hook"]);
             assert.equal(app.sessions, 0);
+          } finally {
+            await server.close();
+          }
+        },
+      );
+
+      await t.step(
+        "beforeUpgrade is not called for an upgrade refused for its HTTP version or its body",
+        async () => {
+          let calls = 0;
+          const app = new Application();
+          app.install(WebSockets);
+          app.routing((r) =>
+            r.webSocket("/ws", (session) => void session.close(), {
+              beforeUpgrade: () => void calls++,
+            })
+          );
+          const server = engine.serve(app.handler);
+          const head = "upgrade: websocket\r\nconnection: Upgrade\r\n" +
+            "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n";
+          const statuses: number[] = [];
+          try {
+            for (
+              const request of [
+                `GET /ws HTTP/1.0\r\nhost: a\r\n${head}\r\n`,
+                `GET /ws HTTP/1.1\r\nhost: a\r\n${head}content-length: 3\r\n\r\nabc`,
+              ]
+            ) {
+              const client = await dial(Number(new URL(server.origin).port));
+              try {
+                await client.send(request);
+                statuses.push((await client.next())?.status ?? 0);
+              } finally {
+                await client.close();
+              }
+            }
+            if (engine.name.startsWith("native")) {
+              // Deno tells no request's HTTP version: it upgrades HTTP/1.0 (README), and only
+              // then is the hook called. The body is refused before the handler.
+              assert.deepEqual([statuses, calls], [[101, 400], 1]);
+            } else {
+              assert.deepEqual([statuses, calls], [[400, 400], 0]);
+            }
           } finally {
             await server.close();
           }
@@ -887,20 +932,28 @@ Deno.test("WebSockets", async (t) => {
       });
 
       if (engine.name.startsWith("native")) {
+        let calls = 0;
+        const beforeUpgrade = () => void calls++;
         for (
           const [what, bind, options, message] of [
-            ["webSocketRaw", (r: Routing) => r.webSocketRaw("/ws", () => {}), {}, /raw: true/],
+            [
+              "webSocketRaw",
+              (r: Routing) => r.webSocketRaw("/ws", () => {}, { beforeUpgrade }),
+              {},
+              /raw: true/,
+            ],
             [
               "masking: true",
-              (r: Routing) => r.webSocket("/ws", () => {}),
+              (r: Routing) => r.webSocket("/ws", () => {}, { beforeUpgrade }),
               { masking: true },
               /masking: true/,
             ],
           ] as const
         ) {
           await t.step(
-            `${what}: each upgrade gets 501 with a body naming the wire engine`,
+            `${what}: each upgrade gets 501 with a body naming the wire engine, after the handshake's 400 and 403, before beforeUpgrade`,
             async () => {
+              calls = 0;
               const app = new Application();
               app.install(WebSockets, options);
               app.routing(bind);
@@ -925,6 +978,18 @@ Deno.test("WebSockets", async (t) => {
                 assert.match(body, message);
                 assert.match(body, /on the native engine: .*; use the wire engine/);
                 assert.deepEqual(errors, [], "not an engine error (500)");
+                // The request's own faults first, as on the wire engine.
+                const foreign = wsClient(`${server.wsOrigin}/ws`, [], {
+                  origin: "https://evil.example",
+                });
+                assert.equal(await within(foreign.opened, 5000, "ws to be refused"), false);
+                assert.match(String(foreign.errors[0]), /Unexpected server response: 403/);
+                const noKey = await fetch(`${server.origin}/ws`, {
+                  headers: { upgrade: "websocket", connection: "upgrade" },
+                });
+                assert.equal(noKey.status, 400);
+                await noKey.body?.cancel();
+                assert.equal(calls, 0, "beforeUpgrade never ran");
               } finally {
                 ws.ws.terminate();
                 await server.close();

@@ -264,6 +264,7 @@ Deno.test("NativeWebSocketSession", async (t) => {
   await t.step("both engines refuse options out of range with a RangeError", async () => {
     const bad: [string, UpgradeWebSocketOptions][] = [
       ["timeout", { timeout: -1 }],
+      ["timeout", { timeout: 0 }],
       ["pingInterval", { pingInterval: 0 }],
       ["maxFrameSize", { maxFrameSize: 0 }],
       ["maxMessageSize", { maxMessageSize: -1 }],
