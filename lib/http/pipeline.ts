@@ -2018,7 +2018,7 @@ class Pipeline {
               this.#gone === null
             ) {
               slot.continueSent = true;
-              await this.#write(CONTINUE);
+              await this.#write(this.#copy(CONTINUE));
               this.#released(slot);
             }
           }
@@ -2363,7 +2363,7 @@ class Pipeline {
       // Each chunk goes out closed by its CRLF: a client of a stream sees it whole at once.
       if (mode === "chunked") this.#push(sizeLine(this.#slab, chunk.length, true));
       this.#push(chunk);
-      if (mode === "chunked") this.#push(CRLF);
+      if (mode === "chunked") this.#push(this.#copy(CRLF));
       if (this.#outSize >= SMALL_BODY) await this.#flush();
     };
     try {
@@ -2412,7 +2412,7 @@ class Pipeline {
       report(error);
       throw error;
     }
-    if (mode === "chunked") this.#push(LAST_CHUNK);
+    if (mode === "chunked") this.#push(this.#copy(LAST_CHUNK));
     return !close;
   }
 
@@ -2490,7 +2490,7 @@ class Pipeline {
   #sendContinue(slot: Slot): void {
     if (slot.continueAsked !== null && !slot.expectContinue && !slot.continueSent) {
       slot.continueSent = true;
-      this.#push(CONTINUE);
+      this.#push(this.#copy(CONTINUE));
       this.#released(slot);
     }
   }
@@ -2560,6 +2560,17 @@ class Pipeline {
   #push(bytes: Uint8Array): void {
     this.#out.push(bytes);
     this.#outSize += bytes.length;
+  }
+
+  /**
+   * A copy of one of the module's constant byte strings, from the slab. The constants are
+   * never handed to the transport themselves: a writable may transfer what it is given (a
+   * byte stream's enqueue), which would detach them for every connection in the process.
+   */
+  #copy(constant: Uint8Array): Uint8Array {
+    const bytes = this.#slab.allocate(constant.length);
+    bytes.set(constant);
+    return bytes;
   }
 
   /**

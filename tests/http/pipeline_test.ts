@@ -2546,6 +2546,58 @@ Deno.test("startConnectionPipeline", async (t) => {
     }
   });
 
+  await t.step(
+    "a writable that transfers what it is given breaks no other connection's 100 Continue or chunked end",
+    async () => {
+      // A byte stream's enqueue transfers its chunk's buffer: such a writable once detached
+      // the module's constant byte strings, and every later connection lost them.
+      const handler = async (request: Request) => {
+        if (request.method === "POST") return new Response(await request.text());
+        // Chunked: the second chunk comes too late for the head to wait for it.
+        return new Response(ReadableStream.from((async function* () {
+          yield utf8("a");
+          await delay(20);
+          yield utf8("b");
+        })()));
+      };
+      const requests = "POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n" +
+        "Content-Length: 2\r\n\r\n";
+      for (const transfer of [true, false]) {
+        const up = new TransformStream<Uint8Array, Uint8Array>();
+        const down = new TransformStream<Uint8Array, Uint8Array>();
+        const forward = down.writable.getWriter();
+        const pipeline = startConnectionPipeline({
+          readable: up.readable,
+          writable: new WritableStream({
+            write(chunk) {
+              const copy = chunk.slice();
+              if (transfer) (chunk.buffer as ArrayBuffer).transfer(); // detaches it, as a byte stream would
+              return forward.write(copy);
+            },
+            close: () => forward.close(),
+          }),
+        }, handler);
+        const responses = new ResponseReader(down.readable);
+        const writer = up.writable.getWriter();
+        try {
+          await writer.write(utf8(requests));
+          const interim = await within(responses.next("POST"), 5000, "100 Continue");
+          assert.equal(latin1(interim!.raw), "HTTP/1.1 100 Continue\r\n\r\n", `${transfer}`);
+          await writer.write(utf8("hi" + get("/stream")));
+          assert.equal(textOf((await within(responses.next("POST"), 5000, "echo"))!.body), "hi");
+          const streamed = (await within(responses.next(), 5000, "the stream"))!;
+          assert.deepEqual([streamed.framing, streamed.complete], ["chunked", true]);
+          assert.ok(latin1(streamed.raw).endsWith("\r\n0\r\n\r\n"), `${transfer}`);
+          assert.equal(textOf(streamed.body), "ab");
+        } finally {
+          await writer.close();
+          await within(pipeline.finished, 5000, "the pipeline to finish");
+          await responses.cancel();
+        }
+      }
+    },
+  );
+
   await t.step("sends 100 Continue only when the handler reads the body", async () => {
     const gate = deferred();
     const c = open(async (request) => {
