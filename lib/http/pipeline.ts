@@ -2725,13 +2725,26 @@ class Pipeline {
     this.#endWait(CUT); // a watch for the client leaving (see #watchEnd) ends: its read goes on
     await this.#reading; // it stops at a request that may upgrade
     const reader = this.#reader;
-    const buffered = reader.rest();
+    let buffered = reader.rest();
     // A body's read-ahead (see #watchBody) may have a read of the connection under way: its
     // bytes are the first frames, and come before any read of the session's own.
-    const pending = reader.pendingRest();
+    let pending = reader.pendingRest();
     reader.releaseLock();
     this.#writer?.releaseLock();
     const transport = this.#transport;
+    const direct = typeof transport.read === "function" && typeof transport.write === "function";
+    if (pending !== null && !direct) {
+      // A stream's read: releasing the lock rejected it if it was still waiting, but one that
+      // already took a chunk from the stream delivers it to us, not to the session's reader.
+      const more = await pending;
+      pending = null;
+      if (more.length > 0) {
+        const joined = new Uint8Array(buffered.length + more.length);
+        joined.set(buffered);
+        joined.set(more, buffered.length);
+        buffered = joined;
+      }
+    }
     ticket.settle({
       // Got only when used: a session over a direct transport never touches them (and a
       // Deno.Conn builds each stream object on first use).
@@ -2742,7 +2755,7 @@ class Pipeline {
         return transport.writable;
       },
       ...(transport.close ? { close: () => transport.close!() } : {}),
-      ...(transport.read && transport.write
+      ...(direct
         ? {
           read: pending === null
             ? (p: Uint8Array) => transport.read!(p)
