@@ -576,7 +576,9 @@ class WireInfo implements HandlerInfo {
  *
  * The pipeline owns the transport from the call on: it locks its streams (or reads and
  * writes it directly), and when it is done with HTTP it ends both sides itself (it closes or
- * aborts the writable, cancels the readable and calls `close()`), unless an upgrade handed
+ * aborts the writable, within `writeTimeout`, cancels the readable and calls `close()`; a
+ * transport read and written directly is ended by its `close()` alone: give it one, or the
+ * connection stays open), unless an upgrade handed
  * the connection to a WebSocket session, which then owns it (see `onSession`). Do not read,
  * write or close the transport yourself meanwhile; once `finished` resolved it is closed or
  * the session's.
@@ -871,6 +873,11 @@ class Pipeline {
   #writeEnded = false;
 
   abort(reason?: unknown): void {
+    if (this.#cutClose !== null) {
+      // The end waits for the writable's close (see #end): stop waiting, and abort it.
+      this.#cutClose(reason ?? new DOMException("The connection was aborted", "AbortError"));
+      return;
+    }
     if (this.#upgraded || this.#closed || this.#abortReason !== null) return;
     reason ??= new DOMException("The connection was aborted", "AbortError");
     this.#abortReason = reason;
@@ -1010,8 +1017,8 @@ class Pipeline {
       // streaming): closing would wait behind it, or pass the cut for an end. Abort with why,
       // for whoever reads the other end of a stream transport, and do not wait.
       this.#writer?.abort(this.#brokenBy).catch(() => {});
-    } else {
-      await this.#writer?.close().catch(() => {});
+    } else if (this.#writer !== null) {
+      await this.#closeWriter(this.#writer);
     }
     this.#reader.cancel();
     try {
@@ -1019,6 +1026,32 @@ class Pipeline {
     } catch {
       // Closed already.
     }
+  }
+
+  /** Set while #end waits for the writable's close: abort() ends the wait with its reason. */
+  #cutClose: ((reason: unknown) => void) | null = null;
+
+  /**
+   * Closes the writable, flushing what it holds, for at most `writeTimeout` (or until
+   * abort()); then aborts it. A writable's close may never settle (a Node socket's, through
+   * `Duplex.toWeb`, waits for the peer to end its side too), and `finished` waits for this.
+   */
+  async #closeWriter(writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
+    const closing = writer.close().then(() => null, () => null);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const cut = new Promise<unknown>((resolve) => {
+      this.#cutClose = resolve;
+      if (this.#writeTimeout !== Infinity) {
+        timer = setTimeout(
+          () => resolve(new DOMException("The connection did not close in time", "TimeoutError")),
+          this.#writeTimeout,
+        );
+      }
+    });
+    const reason = await Promise.race([closing, cut]);
+    clearTimeout(timer);
+    this.#cutClose = null;
+    if (reason !== null) writer.abort(reason).catch(() => {});
   }
 
   /** The lingering close began: what is read from now on is dropped (see #bodyStream). */

@@ -30,7 +30,9 @@ export interface Transport {
   close?(): void;
   /**
    * Reads straight into `buffer` (a `Deno.Conn` has it), resolving with the count or null at
-   * the end. With `write`, the session and the HTTP pipeline use it instead of the streams.
+   * the end. With `write`, the session and the HTTP pipeline use it instead of the streams,
+   * which they then never touch: only `close()` can end such a transport (without one, the
+   * connection stays open once they are done with it).
    */
   read?(buffer: Uint8Array): Promise<number | null>;
   /** Writes `bytes`, maybe in part, resolving with the count (a `Deno.Conn` has it). */

@@ -118,6 +118,15 @@ function open(
   };
 }
 
+/** Whether `promise` settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let settled = false;
+  const done = () => void (settled = true);
+  promise.then(done, done);
+  await delay(ms);
+  return settled;
+}
+
 /** A request head for `path` with `Host`, and any extra field lines. */
 function get(path: string, ...fields: string[]): string {
   return `GET ${path} HTTP/1.1\r\nHost: example.com\r\n${
@@ -2870,6 +2879,49 @@ Deno.test("startConnectionPipeline", async (t) => {
       await c2.close();
     }
   });
+
+  await t.step(
+    "a writable whose close never settles: finished comes after writeTimeout, or at abort()",
+    async () => {
+      // A Node socket's writable (Duplex.toWeb) closes only once the peer ended its side.
+      for (const how of ["writeTimeout", "abort"] as const) {
+        const up = new TransformStream<Uint8Array, Uint8Array>();
+        const down = new TransformStream<Uint8Array, Uint8Array>();
+        const forward = down.writable.getWriter();
+        const pipeline = startConnectionPipeline(
+          {
+            readable: up.readable,
+            writable: new WritableStream({
+              write: (chunk) => forward.write(chunk),
+              close: () => new Promise(() => {}),
+            }),
+          },
+          () => new Response("bye"),
+          { writeTimeout: how === "writeTimeout" ? 150 : Infinity },
+        );
+        const responses = new ResponseReader(down.readable);
+        const writer = up.writable.getWriter();
+        try {
+          const started = Date.now();
+          await writer.write(utf8(get("/", "Connection: close")));
+          assert.equal(textOf((await within(responses.next(), 5000, "the response"))!.body), "bye");
+          if (how === "abort") {
+            assert.equal(await settlesWithin(pipeline.finished, 100), false, "before abort()");
+            pipeline.abort(new Error("enough"));
+          }
+          await within(pipeline.finished, 2000, `finished (${how})`);
+          if (how === "writeTimeout") {
+            assert.ok(Date.now() - started >= 140, `finished after ${Date.now() - started} ms`);
+          }
+          // Its input was released too: the client's writes fail.
+          await assert.rejects(within(writer.closed, 2000, "the input's cancel"));
+        } finally {
+          await writer.close().catch(() => {});
+          await responses.cancel();
+        }
+      }
+    },
+  );
 
   await t.step("throws RangeError for bad options", () => {
     const make = (options: ConnectionPipelineOptions) => () =>
