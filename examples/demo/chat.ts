@@ -1,7 +1,7 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // The demo's chat: a room that broadcasts every message to every session, with presence (who
 // is here), a rate limit per sender, a cap per client address, and a bound on what a slow
-// client may hold up.
+// client may hold up (past it, what it cannot take is dropped for it).
 
 import { CloseCode, type MessageSession } from "@wirestream/wirestream";
 
@@ -22,12 +22,17 @@ export const MAX_MEMBERS = 500;
  * has the proxy's address: take the client's from the proxy's header there instead.
  */
 export const MAX_PER_ADDRESS = 16;
-/** Bytes one session may have waiting to be written before it is closed (1008) as too slow. */
+/**
+ * Bytes one session may have waiting to be written. Past it, what the room sends that member
+ * is dropped (it is told how much once it caught up), rather than closing it: senders within
+ * their rate could otherwise get a reader that reads as fast as it can closed as too slow. A
+ * reader that reads nothing at all is ended by its session's write timeout.
+ */
 export const MAX_BACKLOG = 1024 * 1024;
 /**
  * Chat messages a member may send per second, on average (a token bucket refilled at this
- * rate). Without it one sender fills every reader's backlog: with 500 members a message is
- * written 500 times, and the readers, not the sender, would be closed as too slow.
+ * rate). A message is written once per member, so this bounds what one sender makes the room
+ * write; one client address may hold MAX_PER_ADDRESS members, each with a rate of its own.
  */
 export const MESSAGE_RATE = 5;
 /** Chat messages a member may send at once before {@linkcode MESSAGE_RATE} applies. */
@@ -37,6 +42,13 @@ export const MESSAGE_BURST = 20;
  * before it is closed with 1008: a person typing never gets there, a loop soon does.
  */
 export const MAX_DROPPED = 20;
+/**
+ * The presence list goes to the members at most once per this many milliseconds: the first
+ * change after a quiet spell at once, the changes within it together at its end. Each list
+ * goes to every member, so a client joining and leaving in a loop would otherwise make the
+ * room write a list per member per change.
+ */
+export const PRESENCE_INTERVAL = 500;
 const NAME = /^[\p{L}\p{N}_.-]{1,32}$/u;
 const IDLE = 0, SENDING = 1, STALE = 2;
 
@@ -55,6 +67,8 @@ interface Member {
   presence: typeof IDLE | typeof SENDING | typeof STALE;
   /** Bytes sent and not yet written. */
   backlog: number;
+  /** Messages not sent to it for its backlog, since it was last told. */
+  missed: number;
   /** Messages it may send now (the token bucket), and when it was last refilled. */
   tokens: number;
   refilled: number;
@@ -67,6 +81,10 @@ export class ChatRoom {
   readonly #members = new Set<Member>();
   /** Members per client address. */
   readonly #addresses = new Map<string, number>();
+  /** A presence list is held back until this timer ends (see PRESENCE_INTERVAL). */
+  #presenceTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The room changed while the timer ran. */
+  #presenceDue = false;
   /** The presence event of the members now, made once per change (see Member.presence). */
   #presence: { text: string; size: number } | null = null;
   #messages = 0;
@@ -103,6 +121,7 @@ export class ChatRoom {
       address,
       presence: IDLE,
       backlog: 0,
+      missed: 0,
       tokens: MESSAGE_BURST,
       refilled: performance.now(),
       dropped: 0,
@@ -175,10 +194,31 @@ export class ChatRoom {
     return name;
   }
 
+  /** The room changed: the list goes to every member now, or at the interval's end. */
   #broadcastPresence(): void {
+    if (this.#members.size === 0) {
+      // Nobody to tell: no timer left behind an empty room.
+      clearTimeout(this.#presenceTimer);
+      this.#presenceTimer = undefined;
+      this.#presenceDue = false;
+      return;
+    }
+    if (this.#presenceTimer !== undefined) {
+      this.#presenceDue = true;
+      return;
+    }
     this.#presence = null; // made again for the next list sent
     for (const member of this.#members) this.#sendPresence(member);
+    this.#presenceTimer = setTimeout(this.#presenceTick, PRESENCE_INTERVAL);
   }
+
+  #presenceTick = (): void => {
+    this.#presenceTimer = undefined;
+    if (this.#presenceDue) {
+      this.#presenceDue = false;
+      this.#broadcastPresence();
+    }
+  };
 
   /** Sends the members now to `member`, unless a list is on its way (see Member.presence). */
   #sendPresence(member: Member): void {
@@ -211,18 +251,32 @@ export class ChatRoom {
   }
 
   /**
-   * Sends `text` (`size` bytes as UTF-8, as it goes on the wire) without waiting; a member
-   * whose backlog would grow past MAX_BACKLOG is closed. Resolves once it was written, or
-   * will not be (it never rejects).
+   * Sends `text` (`size` bytes as UTF-8, as it goes on the wire) without waiting; to a member
+   * whose backlog would grow past MAX_BACKLOG it is not sent (and counted, see
+   * {@linkcode #caughtUp}). Resolves once it was written, or will not be (it never rejects).
    */
   #sendText(member: Member, text: string, size: number): Promise<void> {
     if (member.backlog + size > MAX_BACKLOG) {
-      member.session.close(CloseCode.PolicyViolation, "too slow to read the room").catch(() => {});
+      member.missed++;
       return Promise.resolve();
     }
     member.backlog += size;
-    const written = () => void (member.backlog -= size);
+    const written = () => {
+      member.backlog -= size;
+      if (member.missed > 0) this.#caughtUp(member);
+    };
     return member.session.send(text).then(written, written); // an ended session leaves the room
+  }
+
+  /** Tells a member that messages were dropped for it, once its backlog is half empty. */
+  #caughtUp(member: Member): void {
+    if (member.backlog > MAX_BACKLOG / 2 || !this.#members.has(member)) return;
+    const missed = member.missed;
+    member.missed = 0;
+    this.#send(member, {
+      type: "error",
+      message: `${missed} messages were not sent to you: this connection reads too slowly`,
+    });
   }
 }
 
