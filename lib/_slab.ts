@@ -7,8 +7,10 @@
 // Each encoder or connection has its own slab, so views of one slab only ever go to one
 // transport. Every region is handed out once and never written again. A consumer that
 // transfers a view's buffer (a byte stream's enqueue, postMessage with transfer) detaches the
-// slab under the other views still queued for the same transport; the slab sees that on its
-// next allocation and turns `pooled` off, so that from then on each buffer is its own.
+// slab under the other views still queued for the same transport, so the WebSocket session
+// and the HTTP pipeline pool only for a direct transport (its write copies) and give a
+// writable stream buffers of their own. As a last guard, a slab that sees itself detached on
+// its next allocation turns `pooled` off (the views already handed out are lost by then).
 
 const SLAB_SIZE = 8192;
 /** Requests above this size get a buffer of their own. */

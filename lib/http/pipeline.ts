@@ -576,9 +576,11 @@ class WireInfo implements HandlerInfo {
  *
  * The pipeline owns the transport from the call on: it locks its streams (or reads and
  * writes it directly), and when it is done with HTTP it ends both sides itself (it closes or
- * aborts the writable, within `writeTimeout`, cancels the readable and calls `close()`; a
- * transport read and written directly is ended by its `close()` alone: give it one, or the
- * connection stays open), unless an upgrade handed
+ * aborts the writable, cancels the readable and calls `close()`; it waits for the writable's
+ * close at most `writeTimeout`, and a close that never settles cannot be aborted, so only
+ * `close()` or the readable's cancel ends such a transport; a transport read and written
+ * directly is ended by its `close()` alone: give it one, or the connection stays open),
+ * unless an upgrade handed
  * the connection to a WebSocket session, which then owns it (see `onSession`). Do not read,
  * write or close the transport yourself meanwhile; once `finished` resolved it is closed or
  * the session's.
@@ -853,6 +855,10 @@ class Pipeline {
       size: limits.readBufferSize,
     });
     this.#writer = direct ? null : transport.writable.getWriter();
+    // A writable may transfer the chunks it is given (a byte stream's enqueue): chunks that
+    // share a slab's buffer with chunks queued behind them would detach those. Only direct
+    // writes, which copy, get views of the slab.
+    this.#slab.pooled = direct;
     this.#writer?.closed.catch(() => {});
     options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#reading = this.#readLoop();
@@ -1002,6 +1008,7 @@ class Pipeline {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const late = new Promise<false>((resolve) => {
         timer = setTimeout(() => resolve(false), LINGER_TIME);
+        this.#cutClose = () => resolve(false); // abort() ends the linger at once
       });
       try {
         const closing = Promise.resolve(transport.closeWrite()).then(() => true);
@@ -1011,6 +1018,7 @@ class Pipeline {
         // The connection failed meanwhile; it is closed below.
       } finally {
         clearTimeout(timer);
+        this.#cutClose = null;
       }
     } else if (this.#broken) {
       // A write failed or hangs, or the output was cut (the client went away with a body
@@ -1028,13 +1036,18 @@ class Pipeline {
     }
   }
 
-  /** Set while #end waits for the writable's close: abort() ends the wait with its reason. */
+  /**
+   * Set while #end waits for the writable's close, or lingers: abort() ends the wait (with its
+   * reason, which the writable is aborted with).
+   */
   #cutClose: ((reason: unknown) => void) | null = null;
 
   /**
    * Closes the writable, flushing what it holds, for at most `writeTimeout` (or until
-   * abort()); then aborts it. A writable's close may never settle (a Node socket's, through
-   * `Duplex.toWeb`, waits for the peer to end its side too), and `finished` waits for this.
+   * abort()); then aborts it, which reaches a sink still writing but not one whose own close
+   * is under way (the streams spec waits for that). A writable's close may never settle (a
+   * Node socket's, through `Duplex.toWeb`, waits for the peer to end its side too), and
+   * `finished` waits for this.
    */
   async #closeWriter(writer: WritableStreamDefaultWriter<Uint8Array>): Promise<void> {
     const closing = writer.close().then(() => null, () => null);
@@ -2689,7 +2702,7 @@ class Pipeline {
     try {
       sent = this.#writer === null
         ? this.#transport.write!(bytes) // a direct write may take part of the bytes
-        : this.#writer.write(bytes); // a transport that transfers chunks: see lib/_slab.ts
+        : this.#writer.write(bytes); // never a view of the slab (see the constructor)
     } catch (error) {
       return this.#writeRejected(error); // a transport that throws instead of rejecting
     }

@@ -17,9 +17,9 @@ export interface Transport {
   /** The bytes received. */
   readable: ReadableStream<Uint8Array>;
   /**
-   * The bytes to send. Small chunks written here may share one buffer (see
-   * `FrameEncoder`); a writable that transfers the buffers it is given (a byte stream's
-   * `enqueue` does) makes the session stop sharing, once its slab sees itself detached.
+   * The bytes to send. Each chunk written here has a buffer of its own, so a writable may
+   * transfer what it is given (a byte stream's `enqueue` does). (Written directly, through
+   * `write`, small chunks may share one buffer.)
    */
   writable: WritableStream<Uint8Array>;
   /**
@@ -410,6 +410,9 @@ export class SessionCore {
       maxFrameSize: Math.min(options.maxFrameSize, Math.max(this.#messageLimit, 125)),
     });
     this.#encoder = new FrameEncoder({ role: options.role, masking: options.masking });
+    // Small frames share a slab only on a direct transport (see #attach): until it came, what
+    // is sent may be written through a stream.
+    this.#encoder.pooled = false;
     this.#buffered = options.buffered?.length ? options.buffered : undefined;
     if (transport instanceof Promise) {
       this.#ready = transport.then(
@@ -429,6 +432,10 @@ export class SessionCore {
     // A transport that reads and writes directly (a Deno.Conn) is used so, with no stream in
     // between; its writes are chained here, as a stream writer would queue them.
     const direct = typeof transport.read === "function" && typeof transport.write === "function";
+    // A writable may transfer the chunks it is given (a byte stream's enqueue): a chunk that
+    // shares its buffer with chunks still queued behind it would detach them. Only direct
+    // writes, which copy, get views of a shared slab.
+    this.#encoder.pooled = direct;
     this.#reader = new ChunkReader(direct ? transport as DirectSource : transport.readable);
     this.#out = direct
       ? new DirectOut(transport, this.#written, this.#writeFailed)

@@ -949,15 +949,18 @@ export function upgradeNative(
   request: Request,
   options: UpgradeWebSocketOptions,
 ): WebSocketUpgrade<NativeWebSocketSession> {
-  const { protocol } = checkNativeUpgrade(request, options);
-  const { raw: _r, protocols: _p, checkOrigin: _c, pingInterval, ...sessionOptions } = options;
-  const settings = nativeSettings(sessionOptions);
-  const idleTimeout = idleTimeoutOf(pingInterval ?? null, settings.timeout);
-  if (typeof globalThis.Deno?.upgradeWebSocket !== "function") {
-    throw new WireEngineRequiredError("Cannot upgrade: Deno.upgradeWebSocket is not available");
-  }
+  // In this order: what the caller got wrong (a second upgrade, an option's value), what the
+  // request got wrong (400, 403, 426), and what needs the wire engine (raw frames, masking).
   if (upgraded.has(request)) {
     throw new TypeError("Cannot upgrade: the request was upgraded already");
+  }
+  const { raw: _r, protocols: _p, checkOrigin: _c, pingInterval, ...sessionOptions } = options;
+  const { masking: _m, ...checked } = sessionOptions; // refused below, after the request
+  const settings = nativeSettings(checked);
+  const idleTimeout = idleTimeoutOf(pingInterval ?? null, settings.timeout);
+  const { protocol } = checkNativeUpgrade(request, options);
+  if (typeof globalThis.Deno?.upgradeWebSocket !== "function") {
+    throw new WireEngineRequiredError("Cannot upgrade: Deno.upgradeWebSocket is not available");
   }
   const { socket, response } = Deno.upgradeWebSocket(request, { idleTimeout });
   upgraded.add(request);

@@ -1982,6 +1982,53 @@ Deno.test("startConnectionPipeline", async (t) => {
     },
   );
 
+  await t.step("abort() ends a lingering close at once", async () => {
+    // A client that keeps its body coming after a response that closes the connection: the
+    // lingering close reads and drops it for up to 2 s, unless abort() comes first.
+    let waiting: ((n: number | null) => void) | null = null;
+    let input = utf8("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n");
+    const transport = {
+      get readable(): ReadableStream<Uint8Array> {
+        throw new Error("direct");
+      },
+      get writable(): WritableStream<Uint8Array> {
+        throw new Error("direct");
+      },
+      read(buffer: Uint8Array): Promise<number | null> {
+        if (input.length > 0) {
+          const n = Math.min(buffer.length, input.length);
+          buffer.set(input.subarray(0, n));
+          input = input.subarray(n);
+          return Promise.resolve(n);
+        }
+        // A trickle of body bytes, one read per 10 ms, never the end.
+        return new Promise((resolve) => {
+          waiting = resolve;
+          setTimeout(() => {
+            buffer[0] = 0x78;
+            waiting?.(1);
+          }, 10);
+        });
+      },
+      write: (bytes: Uint8Array) => Promise.resolve(bytes.length),
+      closeWrite(): void {},
+      close(): void {
+        waiting?.(null);
+      },
+    };
+    const pipeline = startConnectionPipeline(
+      transport,
+      () => new Response("no thanks", { status: 413 }),
+    );
+    await delay(200); // answered; lingering
+    assert.equal(await settlesWithin(pipeline.finished, 0), false, "still lingering");
+    const aborted = performance.now();
+    pipeline.abort();
+    await within(pipeline.finished, 5000, "the pipeline to finish");
+    const took = performance.now() - aborted;
+    assert.ok(took < 500, `finished ${took} ms after abort()`);
+  });
+
   await t.step(
     "a body read after its response, once drained, fails instead of waiting for the next request",
     async () => {
@@ -2556,15 +2603,18 @@ Deno.test("startConnectionPipeline", async (t) => {
   });
 
   await t.step(
-    "a writable that transfers what it is given breaks no other connection's 100 Continue or chunked end",
+    "a writable that transfers what it is given gets whole responses, and breaks no other connection's",
     async () => {
       // A byte stream's enqueue transfers its chunk's buffer: such a writable once detached
-      // the module's constant byte strings, and every later connection lost them.
+      // the module's constant byte strings, and every later connection lost them; and chunks
+      // of one response that shared a buffer were detached by the first one's transfer.
       const handler = async (request: Request) => {
         if (request.method === "POST") return new Response(await request.text());
-        // Chunked: the second chunk comes too late for the head to wait for it.
+        // Chunked: the second chunk comes too late for the head to wait for it. The first is
+        // large, so head, size line, chunk and CRLF go out as writes of their own, each one
+        // transferred before the next is written.
         return new Response(ReadableStream.from((async function* () {
-          yield utf8("a");
+          yield new Uint8Array(70_000).fill(97);
           await delay(20);
           yield utf8("b");
         })()));
@@ -2589,15 +2639,17 @@ Deno.test("startConnectionPipeline", async (t) => {
         const responses = new ResponseReader(down.readable);
         const writer = up.writable.getWriter();
         try {
-          await writer.write(utf8(requests));
-          const interim = await within(responses.next("POST"), 5000, "100 Continue");
-          assert.equal(latin1(interim!.raw), "HTTP/1.1 100 Continue\r\n\r\n", `${transfer}`);
-          await writer.write(utf8("hi" + get("/stream")));
-          assert.equal(textOf((await within(responses.next("POST"), 5000, "echo"))!.body), "hi");
+          // The stream first: nothing of this connection was transferred before it.
+          await writer.write(utf8(get("/stream")));
           const streamed = (await within(responses.next(), 5000, "the stream"))!;
           assert.deepEqual([streamed.framing, streamed.complete], ["chunked", true]);
           assert.ok(latin1(streamed.raw).endsWith("\r\n0\r\n\r\n"), `${transfer}`);
-          assert.equal(textOf(streamed.body), "ab");
+          assert.equal(textOf(streamed.body), "a".repeat(70_000) + "b");
+          await writer.write(utf8(requests));
+          const interim = await within(responses.next("POST"), 5000, "100 Continue");
+          assert.equal(latin1(interim!.raw), "HTTP/1.1 100 Continue\r\n\r\n", `${transfer}`);
+          await writer.write(utf8("hi"));
+          assert.equal(textOf((await within(responses.next("POST"), 5000, "echo"))!.body), "hi");
         } finally {
           await writer.close();
           await within(pipeline.finished, 5000, "the pipeline to finish");

@@ -271,12 +271,19 @@ Deno.test("NativeWebSocketSession", async (t) => {
       ["maxQueuedBytes", { maxQueuedBytes: -1 }],
       ["maxBufferedAmount", { maxBufferedAmount: 1.5 }],
     ];
+    const noKey = () => {
+      const request = strayRequest();
+      request.headers.delete("sec-websocket-key"); // a 400 of the request's own
+      return request;
+    };
     for (const [name, options] of bad) {
-      assert.throws(
-        () => upgradeWebSocket(strayRequest(), options),
-        (e) => e instanceof RangeError && e.message.includes(`Invalid ${name}`),
-        `native: ${name}`,
-      );
+      for (const request of [strayRequest(), noKey()]) {
+        assert.throws(
+          () => upgradeWebSocket(request, options),
+          (e) => e instanceof RangeError && e.message.includes(`Invalid ${name}`),
+          `native: ${name}, before the request's own fault`,
+        );
+      }
     }
     const { socket } = Deno.upgradeWebSocket(strayRequest());
     assert.throws(() => new NativeWebSocketSession(socket, { maxQueuedBytes: -1 }), RangeError);

@@ -651,6 +651,35 @@ Deno.test("WebSocketSession", async (t) => {
   );
 
   await t.step(
+    "a writable that transfers what it is given gets every frame whole, sent at once or not",
+    async () => {
+      // A byte stream's enqueue transfers the chunk's buffer: frames that shared one buffer
+      // were detached by the first one's transfer (a TypeError, and the session ended 1006).
+      const [ours, theirs] = duplexPair();
+      const writer = ours.writable.getWriter();
+      const transferring = new WritableStream<Uint8Array>({
+        write(chunk) {
+          const copy = chunk.slice();
+          (chunk.buffer as ArrayBuffer).transfer();
+          return writer.write(copy);
+        },
+        close: () => writer.close(),
+      });
+      const session = new WebSocketSession({ readable: ours.readable, writable: transferring });
+      const peer = new RawPeer(theirs, "client");
+      const sends = Promise.all(["one", "two", "three"].map((m) => session.send(m)));
+      for (const m of ["one", "two", "three"]) {
+        assert.equal(text.decode((await next(peer)).payload), m);
+      }
+      await sends;
+      const closed = session.close(1000, "done");
+      assert.deepEqual(await nextClose(peer), { code: 1000, reason: "done" });
+      await peer.send(Frame.close(1000, "done"));
+      assert.deepEqual(await closed, { code: 1000, reason: "done", wasClean: true });
+    },
+  );
+
+  await t.step(
     "a handshake whose frames all went is clean though the transport's own close outlasts the flush",
     async () => {
       // The server's writable passes every chunk on at once, but its close takes 400 ms: the

@@ -722,9 +722,12 @@ Deno.test("upgradeWebSocket", async (t) => {
     async () => {
       for (const serve of [wsServer, nativeServer]) {
         const second = deferred<unknown>();
+        let checks = 0;
         const server = serve({}, (session, request) => {
           try {
-            upgradeWebSocket(request);
+            // Before anything else: the handshake is not checked again (an origin hook not
+            // called, so it cannot answer for it).
+            upgradeWebSocket(request, { checkOrigin: () => (checks++, false) });
             second.resolve("no error");
           } catch (error) {
             second.resolve(error);
@@ -736,6 +739,7 @@ Deno.test("upgradeWebSocket", async (t) => {
           const error = await within(second.promise, 5000, "the second upgrade");
           assert.ok(error instanceof TypeError, `${serve.name}: got ${error}`);
           assert.match(error.message, /upgraded already/);
+          assert.equal(checks, 0, `${serve.name}: the origin hook was called`);
           assert.equal((await within(client.closed, 5000, "ws close")).code, 1000);
         } finally {
           client.ws.terminate();
