@@ -13,24 +13,29 @@ import {
   type WebSocketRouteContext,
   WebSockets,
 } from "@wirestream/wirestream";
-import { ChatRoom } from "./chat.ts";
+import { ChatRoom, MAX_PER_ADDRESS } from "./chat.ts";
 import { writeTone } from "./media.ts";
 import { PAGE, SCRIPT } from "./page.ts";
 
-/** Options of {@linkcode demo}. */
 /** The most files one upload may hold. */
 export const MAX_FILES = 16;
+/**
+ * The most live-panel sessions at once (1013 past it); from one client address, at most
+ * `MAX_PER_ADDRESS`, as in the chat.
+ */
+export const MAX_LIVE = 200;
 
 /**
  * The largest upload body: `MAX_FILES` files of `maxUpload` bytes and 1 MiB for the form's
- * heads. The upload's parser holds the body to it (from its Content-Length, before reading
- * a byte, when it has one) with the demo's own JSON 413; the engines' `maxBodySize` is lifted
- * so that they leave that answer to it.
+ * heads. The engines' `maxBodySize` (main.ts) and the upload's parser hold the body to it: a
+ * body over it without a Content-Length gets the demo's own JSON 413, one declared over it
+ * the engine's 413.
  */
 export function uploadLimit(maxUpload: number): number {
   return Math.min(MAX_FILES * maxUpload + 1024 * 1024, Number.MAX_SAFE_INTEGER);
 }
 
+/** Options of {@linkcode demo}. */
 export interface DemoOptions {
   /** Where uploads and the media file go; created if missing. */
   dataDir: string;
@@ -43,9 +48,32 @@ export interface DemoOptions {
    * while the demo runs count until it restarts).
    */
   uploadQuota: number;
+  /**
+   * The most files the upload directory may hold (507 past it): the quota counts bytes, and
+   * empty or tiny files would otherwise take inodes and disk blocks without limit.
+   *
+   * @default {10000}
+   */
+  maxStoredFiles?: number;
+  /**
+   * How long an upload may send nothing, in milliseconds, before it is refused with 408 and
+   * its file removed: the native engine (`Deno.serve`) has no such timeout of its own, and a
+   * stalled upload holds a socket and an open file.
+   *
+   * @default {30000}
+   */
+  uploadIdle?: number;
   /** The engine's name, shown on the page. */
   engine: string;
 }
+
+/** Headers of the page: no sniffing, no framing, nothing from elsewhere. */
+const PAGE_HEADERS = {
+  "content-type": "text/html; charset=utf-8",
+  "x-content-type-options": "nosniff",
+  "content-security-policy":
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+};
 
 /** What the live panel shows. */
 export interface DemoStats {
@@ -77,7 +105,12 @@ export async function demo(options: DemoOptions): Promise<{
   // The bytes in the upload directory, counted as they are written, so that uploads running
   // at once cannot pass the quota together.
   await removeLeftovers(uploadsDir);
-  let storedBytes = await directorySize(uploadsDir);
+  let { bytes: storedBytes, files: storedFiles } = await directorySize(uploadsDir);
+  const maxStoredFiles = options.maxStoredFiles ?? 10_000;
+  const uploadIdle = options.uploadIdle ?? 30_000;
+  /** Live-panel sessions per client address. */
+  const live = new Map<string, number>();
+  let liveSessions = 0;
   const room = new ChatRoom();
   let sessions = 0;
   let uploads = 0, uploadedBytes = 0;
@@ -123,7 +156,12 @@ export async function demo(options: DemoOptions): Promise<{
       r.get(
         "/app.js",
         () =>
-          new Response(SCRIPT, { headers: { "content-type": "text/javascript; charset=utf-8" } }),
+          new Response(SCRIPT, {
+            headers: {
+              "content-type": "text/javascript; charset=utf-8",
+              "x-content-type-options": "nosniff",
+            },
+          }),
       );
       r.get("/stats", () => Response.json(stats()));
       r.webSocket(
@@ -134,25 +172,23 @@ export async function demo(options: DemoOptions): Promise<{
       );
       r.webSocket(
         "/ws/live",
-        counted(async (session) => {
-          // What the page sends is read and dropped: a session that never reads its incoming
-          // messages would not see the page's close behind them (on the wire engine, whose
-          // sessions stop reading once 64 KiB wait unread).
-          (async () => {
-            for await (const _ of session.incoming);
-          })().catch(() => {});
-          // A snapshot a second until the page goes away.
-          while (!session.signal.aborted) {
-            await session.send(JSON.stringify(stats()));
-            await new Promise<void>((resolve) => {
-              const done = () => {
-                clearTimeout(timer);
-                session.signal.removeEventListener("abort", done);
-                resolve();
-              };
-              const timer = setTimeout(done, 1000);
-              session.signal.addEventListener("abort", done, { once: true });
-            });
+        counted(async (session, { remoteAddr }) => {
+          // Bounded as the chat is: in all, and per client address.
+          const address = remoteAddr?.hostname ?? "";
+          const from = live.get(address) ?? 0;
+          if (liveSessions >= MAX_LIVE || from >= MAX_PER_ADDRESS) {
+            await session.close(1013, "too many live panels").catch(() => {});
+            return;
+          }
+          live.set(address, from + 1);
+          liveSessions++;
+          try {
+            await showLive(session);
+          } finally {
+            liveSessions--;
+            const left = live.get(address)! - 1;
+            if (left === 0) live.delete(address);
+            else live.set(address, left);
           }
         }),
       );
@@ -166,18 +202,67 @@ export async function demo(options: DemoOptions): Promise<{
     });
   };
 
+  /** Sends the live figures to the panel each second until it goes away. */
+  async function showLive(session: MessageSession): Promise<void> {
+    // What the page sends is read and dropped: a session that never reads its incoming
+    // messages would not see the page's close behind them (on the wire engine, whose
+    // sessions stop reading once 64 KiB wait unread).
+    (async () => {
+      for await (const _ of session.incoming);
+    })().catch(() => {});
+    // A snapshot a second until the page goes away.
+    while (!session.signal.aborted) {
+      await session.send(JSON.stringify(stats()));
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          session.signal.removeEventListener("abort", done);
+          resolve();
+        };
+        const timer = setTimeout(done, 1000);
+        session.signal.addEventListener("abort", done, { once: true });
+      });
+    }
+  }
+
   /**
    * Streams each file of a multipart upload to disk; answers what was saved, as JSON. `signal`
    * (the application's, which a stop aborts) ends an upload in flight, even a stalled one.
    */
   async function upload(request: Request, signal: AbortSignal): Promise<Response> {
     const saved: { name: string; size: number; stored: string }[] = [];
+    // An upload that sends nothing for uploadIdle ms is refused (408): see DemoOptions.
+    const idle = new AbortController();
+    let idleTimer: ReturnType<typeof setTimeout> | undefined;
+    const stillSending = () => {
+      clearTimeout(idleTimer);
+      idleTimer = setTimeout(() =>
+        idle.abort(
+          new HttpError(408, `Upload refused: it sent nothing for ${uploadIdle / 1000} s`),
+        ), uploadIdle);
+    };
     try {
       signal.throwIfAborted();
+      if (crossSite(request)) {
+        // A page elsewhere may not write files here through a visitor's browser.
+        return Response.json({ error: "Upload refused: from another site", saved }, {
+          status: 403,
+          headers: { connection: "close" },
+        });
+      }
       if (request.body === null) throw new HttpError(400, "The upload has no body");
-      // The body through a pipe that the signal breaks: the parser's pending read ends with
-      // the signal's reason, whether it waits for a part or inside one.
-      const body = request.body.pipeThrough(new TransformStream(), { signal });
+      // The body through a pipe that the signal (or the idle timer) breaks: the parser's
+      // pending read ends with its reason, whether it waits for a part or inside one.
+      stillSending();
+      const watch = new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          stillSending();
+          controller.enqueue(chunk);
+        },
+      });
+      const body = request.body.pipeThrough(watch, {
+        signal: AbortSignal.any([signal, idle.signal]),
+      });
       const events = parseMultipart(
         new Request(request.url, {
           method: "POST",
@@ -197,6 +282,10 @@ export async function demo(options: DemoOptions): Promise<{
           await event.body.cancel(); // the form has no fields worth keeping
           continue;
         }
+        if (storedFiles >= maxStoredFiles) {
+          throw new HttpError(507, `The upload directory holds ${maxStoredFiles} files`);
+        }
+        storedFiles++; // taken now, so that uploads at once cannot pass it together
         const stored = `${crypto.randomUUID()}${extension(event.filename)}`;
         let counted = 0;
         const quota = new TransformStream<Uint8Array, Uint8Array>({
@@ -215,13 +304,18 @@ export async function demo(options: DemoOptions): Promise<{
           size = await savePart({ body }, `${uploadsDir}/${stored}`, { createNew: true, signal });
         } catch (error) {
           storedBytes -= counted; // savePart removed the partial file
+          storedFiles--;
           throw error;
         }
         uploads++;
         uploadedBytes += size;
         saved.push({ name: event.filename, size, stored });
       }
-    } catch (error) {
+    } catch (caught) {
+      // A stalled upload: its 408, however the read that the idle timer broke reported it.
+      const error = idle.signal.aborted && idle.signal.reason instanceof HttpError
+        ? idle.signal.reason
+        : caught;
       if (signal.aborted) {
         // A stop ended it: what was saved stays, the rest is gone (savePart removed it).
         return Response.json({ error: "The server is stopping", saved }, {
@@ -239,7 +333,9 @@ export async function demo(options: DemoOptions): Promise<{
       const message = error.status === 413
         ? tooLarge(error.message, options.maxUpload)
         : error.status === 507
-        ? `Upload refused: the upload quota of ${options.uploadQuota} bytes is full`
+        ? (error.message.includes("files")
+          ? `Upload refused: the upload directory holds its most files (${maxStoredFiles})`
+          : `Upload refused: the upload quota of ${options.uploadQuota} bytes is full`)
         : error.message;
       // The rest of the body is never read: the connection closes rather than take it all
       // (the body was piped, so the engine would count it as read, and drain it whole).
@@ -247,6 +343,8 @@ export async function demo(options: DemoOptions): Promise<{
         status: error.status,
         headers: { connection: "close" },
       });
+    } finally {
+      clearTimeout(idleTimer);
     }
     if (saved.length === 0) {
       return Response.json({ error: "No file in the upload", saved }, { status: 400 });
@@ -255,6 +353,22 @@ export async function demo(options: DemoOptions): Promise<{
   }
 
   return { module, stats };
+}
+
+/**
+ * Whether a request comes from a page of another site: its `Origin` names another host than
+ * the request's (a browser sends `Origin` with every POST), or `Sec-Fetch-Site` says so.
+ * Clients that send neither (curl) are not browsers carrying a visitor's ambient access.
+ */
+function crossSite(request: Request): boolean {
+  if (request.headers.get("sec-fetch-site") === "cross-site") return true;
+  const origin = request.headers.get("origin");
+  if (origin === null) return false;
+  try {
+    return new URL(origin).host !== new URL(request.url).host;
+  } catch {
+    return true; // "null" (a sandboxed page), or not a URL
+  }
 }
 
 /** Whether `error` is a read of a request body whose client went away (on `Deno.serve`). */
@@ -272,7 +386,7 @@ function tooLarge(why: string, maxUpload: number): string {
 }
 
 function html(text: string): Response {
-  return new Response(text, { headers: { "content-type": "text/html; charset=utf-8" } });
+  return new Response(text, { headers: PAGE_HEADERS });
 }
 
 /**
@@ -287,13 +401,15 @@ async function removeLeftovers(dir: string): Promise<void> {
   }
 }
 
-/** The bytes of the files in `dir` (not its subdirectories, which the demo never makes). */
-async function directorySize(dir: string): Promise<number> {
-  let size = 0;
+/** The files in `dir` and their bytes (not its subdirectories, which the demo never makes). */
+async function directorySize(dir: string): Promise<{ files: number; bytes: number }> {
+  let files = 0, bytes = 0;
   for await (const entry of Deno.readDir(dir)) {
-    if (entry.isFile) size += (await Deno.stat(`${dir}/${entry.name}`)).size;
+    if (!entry.isFile) continue;
+    files++;
+    bytes += (await Deno.stat(`${dir}/${entry.name}`)).size;
   }
-  return size;
+  return { files, bytes };
 }
 
 /** A short, safe extension from an uploaded file's name (the name itself is not trusted). */

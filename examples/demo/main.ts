@@ -6,24 +6,36 @@
 //
 //   deno run --allow-net --allow-read --allow-write=.demo examples/demo/main.ts \
 //     [--engine native|wire] [--port 8000] [--hostname 127.0.0.1] [--data .demo] [--max-upload 67108864]
-//     [--upload-quota 1073741824]
+//     [--upload-quota 1073741824] [--max-files 10000] [--upload-idle 30000]
 //
 // (With --data DIR, grant --allow-write=DIR instead of .demo.)
 //
 // Uploads go to <data>/uploads: each file at most --max-upload bytes (64 MiB), all of them at
-// most --upload-quota bytes (1 GiB); past the quota an upload is refused with 507.
+// most --upload-quota bytes (1 GiB) and --max-files files; past either an upload is refused
+// with 507. An upload that sends nothing for --upload-idle ms is refused with 408. Files stay
+// until removed by hand: one client may fill the quota for everyone.
+//
+// It is a demo for a machine of your own (examples/deploy.ts is the one for Deno Deploy). On
+// the open internet, know that: every client behind one proxy or NAT shares the chat's cap per
+// address, and an IPv6 client has many addresses; any Host is served, so a page that rebinds
+// its DNS name to 127.0.0.1 reaches a demo on your machine as a same-origin page would (it may
+// chat and upload within the limits above); the native engine has no timeouts or connection
+// limit of its own (put a proxy in front of it, or use --engine wire). The task grants read
+// access to the whole file system; --allow-read=. --allow-net=127.0.0.1 is enough.
 //
 // The native engine (Deno.serve) by default; --engine wire serves the same application with
 // wirestream's own HTTP/1.1 and WebSocket codec. It prints `listening on http://HOST:PORT/`.
 
 import { embeddedServer, NativeEngine, WireEngine } from "@wirestream/wirestream";
-import { demo } from "./app.ts";
+import { demo, uploadLimit } from "./app.ts";
 
 const args = parseArgs(Deno.args);
 const { module } = await demo({
   dataDir: args.data,
   maxUpload: args.maxUpload,
   uploadQuota: args.uploadQuota,
+  maxStoredFiles: args.maxFiles,
+  uploadIdle: args.uploadIdle,
   engine: args.engine === "wire" ? WireEngine.name : NativeEngine.name,
 });
 const options = {
@@ -32,10 +44,11 @@ const options = {
   onListen: (addr: Deno.NetAddr) =>
     console.log(`listening on http://${addr.hostname}:${addr.port}/`),
 };
-// Both engines limit request bodies themselves (128 MiB by default). The demo's parser bounds
-// what it reads (uploadLimit in all, checked against a Content-Length before any byte) and
-// answers with its own JSON 413: the engines' limit is lifted so that it always answers.
-const maxBodySize = Infinity;
+// Both engines limit request bodies themselves (128 MiB by default): here to the largest
+// upload. Past it (from a Content-Length) the engine answers 413 before the application sees
+// the request (plain text: the page says "too large" for a 413 it cannot read). Lifted, the
+// native engine read a body sent to any other route whole to keep its connection.
+const maxBodySize = uploadLimit(args.maxUpload);
 const server = args.engine === "wire"
   ? embeddedServer(WireEngine, {
     ...options,
@@ -79,6 +92,8 @@ function parseArgs(argv: string[]) {
     data: ".demo",
     maxUpload: 64 * 1024 * 1024,
     uploadQuota: 1024 * 1024 * 1024,
+    maxFiles: 10_000,
+    uploadIdle: 30_000,
   };
   if (argv[0] === "--") argv = argv.slice(1); // as some task runners pass them
   for (let i = 0; i < argv.length; i += 2) {
@@ -115,6 +130,21 @@ function parseArgs(argv: string[]) {
           usage("--upload-quota is a number of bytes");
         }
         break;
+      case "--max-files":
+        options.maxFiles = Number(value);
+        if (!Number.isSafeInteger(options.maxFiles) || options.maxFiles < 0) {
+          usage("--max-files is a number of files");
+        }
+        break;
+      case "--upload-idle":
+        options.uploadIdle = Number(value);
+        if (
+          !Number.isSafeInteger(options.uploadIdle) || options.uploadIdle < 1 ||
+          options.uploadIdle > 2 ** 31 - 1
+        ) {
+          usage("--upload-idle is a number of milliseconds from 1");
+        }
+        break;
       default:
         usage(`unknown option ${name}`);
     }
@@ -126,7 +156,7 @@ function usage(problem: string): never {
   console.error(
     `${problem}\nusage: deno run --allow-net --allow-read --allow-write=.demo examples/demo/main.ts ` +
       "[--engine native|wire] [--port N] [--hostname H] [--data DIR] [--max-upload BYTES] " +
-      "[--upload-quota BYTES]",
+      "[--upload-quota BYTES] [--max-files N] [--upload-idle MS]",
   );
   Deno.exit(2);
 }

@@ -115,8 +115,9 @@ export interface NativeEngineConfig {
   onError?: (error: unknown, request: Request) => Response | Promise<Response>;
   /**
    * The largest request body accepted, in bytes, as the wire engine's `maxBodySize`:
-   * `Deno.serve` itself has no limit. A `Content-Length` over it gets 413 before the
-   * application sees the request (Deno frames the body by it, so it cannot run longer); a
+   * `Deno.serve` itself has no limit. A `Content-Length` over it gets 413 with `Connection:
+   * close` before the application sees the request (Deno frames the body by it, so it cannot
+   * run longer; Deno still reads it to its end before closing, see {@linkcode NativeEngine}); a
    * body without one (chunked, or an HTTP/2 stream) is counted as the handler reads it, and
    * the read that crosses the limit fails with a 413 {@linkcode HttpError} (thrown on, it is
    * the answer). Such a request reaches the handler as a new `Request` over the counted body,
@@ -138,10 +139,13 @@ function limitBody(request: Request, max: number): Request | Response {
   const declared = request.headers.get("content-length")?.split(",")[0]?.trim() ?? null;
   if (declared !== null) {
     if (Number(declared) <= max) return request;
-    return new HttpError(
+    const refusal = new HttpError(
       413,
       `Cannot accept request body: Content-Length of ${declared} bytes exceeds maxBodySize of ${max} bytes`,
     ).toResponse();
+    // The client should stop sending and go: Deno would keep the connection and read the body.
+    refusal.headers.set("connection", "close");
+    return refusal;
   }
   let size = 0;
   const counted = request.body.pipeThrough(
@@ -184,7 +188,11 @@ function limitBody(request: Request, max: number): Request | Response {
  * streamed response body is written (a `serveFile`, say) has its requests read and held
  * without limit (1.2 GB of RSS in 15 s here). Behind a proxy that bounds them, or for an
  * application that trusts its peers, that is fine; on the open internet, the wire engine
- * bounds both.
+ * bounds both. Nor can a handler end a connection: a request body it refused or left unread
+ * (the 413 of `maxBodySize` included) is read by Deno to its declared end before the
+ * connection closes, whatever the response says (a `Content-Length` of 100 GB kept one open,
+ * reading, with `Connection: close` sent); the wire engine reads at most `maxDrainSize` of
+ * it, then lingers for 2 s at most.
  *
  * @example
  * ```ts

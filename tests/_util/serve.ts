@@ -133,11 +133,13 @@ export function spawnDemo(
 export async function startDemo(
   engine: string,
   dataDir: string,
-  limits: { maxUpload: number; uploadQuota: number },
+  limits: { maxUpload: number; uploadQuota: number; maxFiles?: number; uploadIdle?: number },
 ): Promise<{ origin: string; stop(): Promise<void> }> {
   const child = spawnDemo(engine, dataDir, [
     ...["--max-upload", String(limits.maxUpload)],
     ...["--upload-quota", String(limits.uploadQuota)],
+    ...(limits.maxFiles === undefined ? [] : ["--max-files", String(limits.maxFiles)]),
+    ...(limits.uploadIdle === undefined ? [] : ["--upload-idle", String(limits.uploadIdle)]),
   ]);
   const { origin, drained } = await waitForOrigin(child.stdout);
   return {

@@ -209,6 +209,7 @@ Deno.test("NativeEngine", async (t) => {
       try {
         const declared = await fetch(url, { method: "POST", body: "a".repeat(1001) });
         assert.equal(declared.status, 413);
+        assert.match(declared.headers.get("connection") ?? "", /close/, "the client should go");
         await declared.body?.cancel();
         assert.equal(called, 0, "refused before the application");
         const exact = await fetch(url, { method: "POST", body: "a".repeat(1000) });
