@@ -233,14 +233,6 @@ export async function demo(options: DemoOptions): Promise<{
     const saved: { name: string; size: number; stored: string }[] = [];
     // An upload that sends nothing for uploadIdle ms is refused (408): see DemoOptions.
     const idle = new AbortController();
-    let idleTimer: ReturnType<typeof setTimeout> | undefined;
-    const stillSending = () => {
-      clearTimeout(idleTimer);
-      idleTimer = setTimeout(() =>
-        idle.abort(
-          new HttpError(408, `Upload refused: it sent nothing for ${uploadIdle / 1000} s`),
-        ), uploadIdle);
-    };
     try {
       signal.throwIfAborted();
       if (crossSite(request)) {
@@ -251,16 +243,28 @@ export async function demo(options: DemoOptions): Promise<{
         });
       }
       if (request.body === null) throw new HttpError(400, "The upload has no body");
-      // The body through a pipe that the signal (or the idle timer) breaks: the parser's
-      // pending read ends with its reason, whether it waits for a part or inside one.
-      stillSending();
-      const watch = new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          stillSending();
-          controller.enqueue(chunk);
+      // Each read of the client's bytes may wait at most uploadIdle: only that wait counts,
+      // not the time the parser or the disk take between reads.
+      const source = request.body.getReader();
+      const watched = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const timer = setTimeout(() =>
+            idle.abort(
+              new HttpError(408, `Upload refused: it sent nothing for ${uploadIdle / 1000} s`),
+            ), uploadIdle);
+          try {
+            const { done, value } = await source.read();
+            if (done) controller.close();
+            else controller.enqueue(value);
+          } finally {
+            clearTimeout(timer);
+          }
         },
-      });
-      const body = request.body.pipeThrough(watch, {
+        cancel: (reason) => source.cancel(reason),
+      }, { highWaterMark: 0 });
+      // Through a pipe that the signal (or the idle timer) breaks: the parser's pending read
+      // ends with its reason, whether it waits for a part or inside one.
+      const body = watched.pipeThrough(new TransformStream(), {
         signal: AbortSignal.any([signal, idle.signal]),
       });
       const events = parseMultipart(
@@ -337,14 +341,13 @@ export async function demo(options: DemoOptions): Promise<{
           ? `Upload refused: the upload directory holds its most files (${maxStoredFiles})`
           : `Upload refused: the upload quota of ${options.uploadQuota} bytes is full`)
         : error.message;
-      // The rest of the body is never read: the connection closes rather than take it all
-      // (the body was piped, so the engine would count it as read, and drain it whole).
+      // The rest of the body is not wanted: the wire engine closes the connection rather than
+      // take it all (the body was piped, so it would count it as read, and drain it whole);
+      // Deno reads it to its end first, whatever the response says (see NativeEngine).
       return Response.json({ error: message, saved }, {
         status: error.status,
         headers: { connection: "close" },
       });
-    } finally {
-      clearTimeout(idleTimer);
     }
     if (saved.length === 0) {
       return Response.json({ error: "No file in the upload", saved }, { status: 400 });
@@ -365,10 +368,21 @@ function crossSite(request: Request): boolean {
   const origin = request.headers.get("origin");
   if (origin === null) return false;
   try {
-    return new URL(origin).host !== new URL(request.url).host;
+    const from = new URL(origin), to = new URL(request.url);
+    // By host name, and by port when the Host names one (the page's own port on a machine,
+    // where another local server could post here): behind a proxy that ends TLS, the Host
+    // ("example.com", or "example.com:443") says nothing of the scheme the page was loaded
+    // with. A proxy must pass the Host it was sent (nginx: proxy_set_header Host $host), or
+    // every upload is refused.
+    return from.hostname !== to.hostname || (to.port !== "" && to.port !== portOf(from));
   } catch {
     return true; // "null" (a sandboxed page), or not a URL
   }
+}
+
+/** The port of an http(s) URL, its scheme's default when none is written. */
+function portOf(url: URL): string {
+  return url.port !== "" ? url.port : url.protocol === "https:" ? "443" : "80";
 }
 
 /** Whether `error` is a read of a request body whose client went away (on `Deno.serve`). */

@@ -67,8 +67,10 @@ interface Member {
   presence: typeof IDLE | typeof SENDING | typeof STALE;
   /** Bytes sent and not yet written. */
   backlog: number;
-  /** Messages not sent to it for its backlog, since it was last told. */
+  /** Chat messages not sent to it for its backlog, since it was last told. */
   missed: number;
+  /** A presence list was not sent to it for its backlog: it goes once it caught up. */
+  owesPresence: boolean;
   /** Messages it may send now (the token bucket), and when it was last refilled. */
   tokens: number;
   refilled: number;
@@ -122,6 +124,7 @@ export class ChatRoom {
       presence: IDLE,
       backlog: 0,
       missed: 0,
+      owesPresence: false,
       tokens: MESSAGE_BURST,
       refilled: performance.now(),
       dropped: 0,
@@ -230,8 +233,13 @@ export class ChatRoom {
       const text = JSON.stringify({ type: "presence", users: this.users } satisfies ChatEvent);
       this.#presence = { text, size: utf8Length(text) };
     }
-    member.presence = SENDING;
     const sent = this.#sendText(member, this.#presence.text, this.#presence.size);
+    if (sent === null) {
+      member.owesPresence = true; // sent by #caughtUp
+      return;
+    }
+    member.owesPresence = false;
+    member.presence = SENDING;
     sent.then(() => {
       const stale = member.presence === STALE;
       member.presence = IDLE;
@@ -239,10 +247,13 @@ export class ChatRoom {
     });
   }
 
+  /** Sends a chat message to every member; one that cannot take it now misses it. */
   #broadcast(event: ChatEvent): void {
     const text = JSON.stringify(event);
     const size = utf8Length(text); // once per broadcast, not per member
-    for (const member of this.#members) this.#sendText(member, text, size);
+    for (const member of this.#members) {
+      if (this.#sendText(member, text, size) === null) member.missed++;
+    }
   }
 
   #send(member: Member, event: ChatEvent): void {
@@ -252,25 +263,28 @@ export class ChatRoom {
 
   /**
    * Sends `text` (`size` bytes as UTF-8, as it goes on the wire) without waiting; to a member
-   * whose backlog would grow past MAX_BACKLOG it is not sent (and counted, see
-   * {@linkcode #caughtUp}). Resolves once it was written, or will not be (it never rejects).
+   * whose backlog would grow past MAX_BACKLOG it is not sent: null then (see
+   * {@linkcode #caughtUp}). Otherwise resolves once it was written, or will not be (it never
+   * rejects).
    */
-  #sendText(member: Member, text: string, size: number): Promise<void> {
-    if (member.backlog + size > MAX_BACKLOG) {
-      member.missed++;
-      return Promise.resolve();
-    }
+  #sendText(member: Member, text: string, size: number): Promise<void> | null {
+    if (member.backlog + size > MAX_BACKLOG) return null;
     member.backlog += size;
     const written = () => {
       member.backlog -= size;
-      if (member.missed > 0) this.#caughtUp(member);
+      if (member.missed > 0 || member.owesPresence) this.#caughtUp(member);
     };
     return member.session.send(text).then(written, written); // an ended session leaves the room
   }
 
-  /** Tells a member that messages were dropped for it, once its backlog is half empty. */
+  /**
+   * Once a member's backlog is half empty: the presence list it was not sent, and how many
+   * chat messages it missed.
+   */
   #caughtUp(member: Member): void {
     if (member.backlog > MAX_BACKLOG / 2 || !this.#members.has(member)) return;
+    if (member.owesPresence && member.presence === IDLE) this.#sendPresence(member);
+    if (member.missed === 0) return;
     const missed = member.missed;
     member.missed = 0;
     this.#send(member, {

@@ -134,8 +134,10 @@ export interface NativeEngineConfig {
  * 413 for a declared length over it.
  */
 function limitBody(request: Request, max: number): Request | Response {
-  if (request.body === null || max === Infinity) return request;
+  if (max === Infinity) return request;
   // Deno joins repeated fields ("10, 10"); hyper took them only if they agree (RFC 9112 §6.3).
+  // The length first, before `request.body` is touched: once it was, Deno keeps the
+  // connection after the body came, whatever the response says (our 413 closes it).
   const declared = request.headers.get("content-length")?.split(",")[0]?.trim() ?? null;
   if (declared !== null) {
     if (Number(declared) <= max) return request;
@@ -143,10 +145,11 @@ function limitBody(request: Request, max: number): Request | Response {
       413,
       `Cannot accept request body: Content-Length of ${declared} bytes exceeds maxBodySize of ${max} bytes`,
     ).toResponse();
-    // The client should stop sending and go: Deno would keep the connection and read the body.
+    // Deno reads the body to its declared end, then closes the connection (RFC 9112 §9.6).
     refusal.headers.set("connection", "close");
     return refusal;
   }
+  if (request.body === null) return request;
   let size = 0;
   const counted = request.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({

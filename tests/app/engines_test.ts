@@ -211,6 +211,18 @@ Deno.test("NativeEngine", async (t) => {
         assert.equal(declared.status, 413);
         assert.match(declared.headers.get("connection") ?? "", /close/, "the client should go");
         await declared.body?.cancel();
+        // And it does close: a request pipelined behind the refused body is not answered.
+        const client = await dial(port);
+        try {
+          await client.send(
+            "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1001\r\n\r\n" +
+              "a".repeat(1001) + "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+          );
+          assert.equal((await client.next("POST"))!.status, 413);
+          await client.expectClosed();
+        } finally {
+          await client.close();
+        }
         assert.equal(called, 0, "refused before the application");
         const exact = await fetch(url, { method: "POST", body: "a".repeat(1000) });
         assert.equal((await exact.text()).length, 1000);

@@ -20,7 +20,8 @@ import { within } from "../_util/async.ts";
  * A session whose incoming we push to; `reads` false makes every send hang, as a stuck peer,
  * and "slowly" resolves each send a timer's turn later, as a peer reading over a network.
  */
-function scripted(reads: boolean | "slowly" = true) {
+function scripted(reads: boolean | "slowly" | "gated" = true) {
+  const held: (() => void)[] = [];
   let push!: ReadableStreamDefaultController<Message>;
   let resolveClosed!: (info: CloseInfo) => void;
   const closed = new Promise<CloseInfo>((resolve) => (resolveClosed = resolve));
@@ -37,6 +38,7 @@ function scripted(reads: boolean | "slowly" = true) {
     send(message: Message): Promise<void> {
       sent.push(String(message));
       if (reads === "slowly") return new Promise((resolve) => setTimeout(resolve, 0));
+      if (reads === "gated") return new Promise((resolve) => held.push(() => resolve()));
       return reads ? Promise.resolve() : new Promise(() => {});
     },
     close(code = 1000, reason = ""): Promise<CloseInfo> {
@@ -53,7 +55,14 @@ function scripted(reads: boolean | "slowly" = true) {
       return closed;
     },
   } as unknown as MessageSession;
-  return { session, sent, closes, say: (text: string) => push.enqueue(JSON.stringify({ text })) };
+  return {
+    session,
+    sent,
+    closes,
+    say: (text: string) => push.enqueue(JSON.stringify({ text })),
+    /** For "gated": the sends made so far are written. */
+    release: () => held.splice(0).forEach((written) => written()),
+  };
 }
 
 /** A client address of its own for member `i`. */
@@ -195,13 +204,16 @@ Deno.test("the demo's ChatRoom", async (t) => {
         { length: Math.ceil(MAX_BACKLOG / (2 * text.length * MESSAGE_BURST)) + 1 },
         () => scripted(),
       );
-      const slow = scripted("slowly"); // each send written a timer's turn later
+      const slow = scripted("gated"); // its sends are written when the test says
       const running = [
         ...talkers.map((talker, i) => room.join(talker.session, `talker${i}`, address(i))),
         room.join(slow.session, "slow", address(talkers.length)),
       ];
       for (const talker of talkers) for (let i = 0; i < MESSAGE_BURST; i++) talker.say(text);
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      slow.release(); // it catches up
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      slow.release(); // and reads what came then
       assert.deepEqual(slow.closes, []);
       const events = slow.sent.map((s) => JSON.parse(s));
       const got = events.filter((e) => e.type === "message").length;
@@ -211,6 +223,58 @@ Deno.test("the demo's ChatRoom", async (t) => {
       const missed = Number(/^(\d+) messages were not sent to you/.exec(told[0].message)?.[1]);
       assert.equal(got + missed, talkers.length * MESSAGE_BURST, "what it got and what it missed");
       for (const m of [...talkers, slow]) await m.session.close();
+      await Promise.all(running);
+    },
+  );
+
+  await t.step(
+    "a presence list that did not fit a member's backlog goes once it caught up, and is no missed message",
+    async () => {
+      const room = new ChatRoom();
+      const slow = scripted("gated");
+      const running = [room.join(slow.session, "slow", address(0))];
+      const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+      let released = 0; // bytes written: the backlog is what was sent since
+      const held = () => slow.sent.reduce((n, s) => n + utf8Length(s), 0) - released;
+      // Talkers first, and the presence lists of their joins sent: then fill its backlog to
+      // the byte, with full messages and one of the size that is left.
+      const all = Array.from({ length: 12 }, () => scripted());
+      all.forEach((m, i) => running.push(room.join(m.session, `t${i}`, address(i + 1))));
+      await new Promise((resolve) => setTimeout(resolve, PRESENCE_INTERVAL + 50));
+      // Those lists are written (twice: a list that went stale is sent again once the one on
+      // its way was written), so that none is on its way when the next one is due.
+      for (let i = 0; i < 2; i++) {
+        slow.release();
+        await tick();
+      }
+      released = slow.sent.reduce((n, s) => n + utf8Length(s), 0);
+      let next = 0, said = 0;
+      const say = async (text: string) => {
+        all[next]!.say(text);
+        if (++said % MESSAGE_BURST === 0) next++;
+        await tick();
+      };
+      while (MAX_BACKLOG - held() > 8000) await say("€".repeat(2000));
+      const overhead = () =>
+        utf8Length(JSON.stringify({ type: "message", from: `t${next}`, text: "", at: Date.now() }));
+      while (MAX_BACKLOG - held() - overhead() > 2000) await say("x".repeat(2000));
+      await say("x".repeat(MAX_BACKLOG - held() - overhead()));
+      assert.equal(held(), MAX_BACKLOG, "its backlog is full");
+      const late = scripted(); // a presence change
+      running.push(room.join(late.session, "late", address(100)));
+      await tick();
+      late.say("hi"); // and a message it misses
+      // The list of that change went (or failed to go) within an interval: all while full.
+      await new Promise((resolve) => setTimeout(resolve, 2 * PRESENCE_INTERVAL + 50));
+      slow.release();
+      await tick();
+      slow.release();
+      const events = slow.sent.map((s) => JSON.parse(s));
+      const lists = events.filter((e) => e.type === "presence");
+      assert.ok(lists.at(-1).users.includes("late"), "the list came once it caught up");
+      const told = events.filter((e) => e.type === "error").map((e) => e.message);
+      assert.deepEqual(told, ["1 messages were not sent to you: this connection reads too slowly"]);
+      for (const m of [...all, late, slow]) await m.session.close();
       await Promise.all(running);
     },
   );
