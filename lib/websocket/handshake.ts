@@ -205,6 +205,24 @@ export function selectProtocol(offered: readonly string[], supported: readonly s
   return "";
 }
 
+/**
+ * Checks the options' types (a caller's mistake is a TypeError naming the option, before any
+ * fault of the request's), as `checkUpgradeRequest` and `upgradeWebSocket` do first
+ * (internal: not in `mod.ts`).
+ */
+export function checkValidationOptions(options: UpgradeValidationOptions): void {
+  const { protocols, checkOrigin } = options;
+  if (checkOrigin !== undefined && typeof checkOrigin !== "function") {
+    throw new TypeError("Invalid checkOrigin: it is not a function");
+  }
+  if (
+    protocols !== undefined &&
+    (!Array.isArray(protocols) || !protocols.every((p) => typeof p === "string" && TOKEN.test(p)))
+  ) {
+    throw new TypeError("Invalid protocols: it is not an array of tokens (RFC 9110 §5.6.2)");
+  }
+}
+
 /** What {@linkcode validateUpgradeRequest} checks: a `Request` has all of it but the version. */
 export interface UpgradeRequestLike {
   /** The request method. */
@@ -258,6 +276,8 @@ export interface UpgradeInfo {
  * @throws {HttpError} 426 with `Sec-WebSocket-Version: 13` (and `Upgrade: websocket`) for
  * another version, 403 for an
  * origin refused, 400 for anything else.
+ * @throws {TypeError} When `checkOrigin` is not a function or `protocols` not an array of
+ * tokens, before the request is looked at.
  *
  * @example Validating a request
  * ```ts
@@ -298,6 +318,7 @@ export async function validateUpgradeRequest(
  * @param options The supported subprotocols and the Origin check.
  * @returns The key, the agreed subprotocol and the origin.
  * @throws {HttpError} 426, 403 or 400 as {@linkcode validateUpgradeRequest} does.
+ * @throws {TypeError} For options of the wrong type, as {@linkcode validateUpgradeRequest}.
  *
  * @example Checking a request synchronously
  * ```ts
@@ -315,6 +336,7 @@ export function checkUpgradeRequest(
   request: UpgradeRequestLike,
   options: UpgradeValidationOptions = {},
 ): Omit<UpgradeInfo, "accept"> {
+  checkValidationOptions(options);
   const headers = request.headers;
   const version = request.httpVersion;
   // "HTTP/1.1" and later: HTTP/2 and HTTP/3 are named with or without a minor version.

@@ -8,7 +8,11 @@
 import { upgradeTickets, type WireContext, wireContexts } from "../http/_upgrade.ts";
 import { HttpError } from "../http/error.ts";
 import type { TransportReady } from "./_session_core.ts";
-import { checkUpgradeRequest, type UpgradeValidationOptions } from "./handshake.ts";
+import {
+  checkUpgradeRequest,
+  checkValidationOptions,
+  type UpgradeValidationOptions,
+} from "./handshake.ts";
 import {
   checkNativeUpgrade,
   nativeLimits,
@@ -205,6 +209,7 @@ function checkWireUpgrade(
   options: UpgradeWebSocketOptions,
   context: WireContext,
 ): ReturnType<typeof checkUpgradeRequest> {
+  checkValidationOptions(options); // the caller's faults before the request's
   if (context.hasBody) throw new HttpError(400, "Cannot upgrade: an upgrade request has no body");
   return checkUpgradeRequest(
     { method: request.method, headers: request.headers, httpVersion: context.httpVersion },

@@ -243,6 +243,27 @@ Deno.test("selectProtocol", async (t) => {
 
 Deno.test("validateUpgradeRequest", async (t) => {
   await t.step(
+    "refuses options of the wrong type with a TypeError, before any fault of the request's",
+    async () => {
+      const bad: [string, UpgradeValidationOptions][] = [
+        ["checkOrigin", { checkOrigin: "https://a.example" as never }],
+        ["protocols", { protocols: "chat" as never }],
+        ["protocols", { protocols: ["chat", "not a token"] }],
+        ["protocols", { protocols: [5] as never }],
+      ];
+      for (const [name, options] of bad) {
+        for (const faulty of [request(), request({ "sec-websocket-key": null })]) {
+          await assert.rejects(
+            validateUpgradeRequest(faulty, options),
+            (e) => e instanceof TypeError && e.message.startsWith(`Invalid ${name}`),
+            name,
+          );
+        }
+      }
+    },
+  );
+
+  await t.step(
     "accepts a valid request and gives the key, accept, protocol and origin",
     async () => {
       assert.deepEqual(await validateUpgradeRequest(request()), {
