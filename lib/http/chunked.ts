@@ -566,7 +566,7 @@ function trailerText(init: HeadersInit): string {
  * A `TransformStream` that applies the chunked transfer coding: each non-empty input chunk
  * becomes one chunk (empty ones are skipped, since a zero size ends the body), and the end
  * writes the last chunk and the trailers. Each input chunk yields two outputs: its size line
- * (with the previous chunk's closing CRLF; a view into a small slab, not to be transferred)
+ * (with the previous chunk's closing CRLF, in a buffer of its own: a reader may transfer it)
  * and the data itself, not copied. A chunk that is not a `Uint8Array` errors the stream with
  * a `TypeError` (its `length` need not be its size in bytes).
  *
@@ -590,7 +590,10 @@ export class ChunkedEncoderStream extends TransformStream<Uint8Array, Uint8Array
    */
   constructor(options: ChunkedEncoderOptions = {}) {
     let first = true;
+    // What a stream's reader gets is its own: it may transfer it (a byte stream's enqueue
+    // does), which would detach the other size lines of a shared slab still queued.
     const slab = new Slab();
+    slab.pooled = false;
     // Fields known now are checked now, before a byte is sent.
     const fixed = options.trailers === undefined || typeof options.trailers === "function"
       ? null

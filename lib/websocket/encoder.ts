@@ -188,7 +188,9 @@ export class FrameEncoder {
 
 /**
  * A `TransformStream` from {@linkcode Frame}s to bytes: the {@linkcode FrameEncoder} as a
- * stream. A frame that cannot be sent errors both sides with a `RangeError`.
+ * stream. A frame that cannot be sent errors both sides with a `RangeError`. Each chunk it
+ * gives has a buffer of its own (its reader may transfer it), unlike `FrameEncoder`'s pooled
+ * small chunks.
  *
  * @example Encoding frames into a byte stream
  * ```ts
@@ -208,6 +210,9 @@ export class FrameEncoderStream extends TransformStream<Frame, Uint8Array> {
    */
   constructor(options: FrameEncoderOptions = {}) {
     const encoder = new FrameEncoder(options);
+    // What a stream's reader gets is its own: it may transfer it (a byte stream's enqueue
+    // does), which would detach the other chunks of a shared slab still queued.
+    encoder.pooled = false;
     super({ transform: (frame, controller) => encoder.encode(frame, controller) });
   }
 }

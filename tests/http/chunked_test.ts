@@ -864,6 +864,27 @@ async function encode(
 }
 
 Deno.test("ChunkedEncoderStream", async (t) => {
+  await t.step(
+    "gives chunks of their own: a reader that transfers them loses nothing",
+    async () => {
+      // A sink that enqueues into a byte stream transfers each chunk's buffer while the next
+      // ones wait in its queue: size lines that shared one buffer were detached.
+      const parts = Array.from({ length: 6 }, (_, i) => new TextEncoder().encode(`part${i}`));
+      const coded = ReadableStream.from(parts).pipeThrough(new ChunkedEncoderStream());
+      let bytes!: ReadableByteStreamController;
+      const out = new ReadableStream({ type: "bytes", start: (c) => void (bytes = c) });
+      const sink = new WritableStream<Uint8Array>({
+        async write(chunk) {
+          await new Promise((resolve) => setTimeout(resolve, 1)); // the next ones queue up
+          bytes.enqueue(chunk);
+        },
+        close: () => bytes.close(),
+      }, { highWaterMark: 4 });
+      const [text] = await Promise.all([new Response(out).text(), coded.pipeTo(sink)]);
+      assert.equal(text, parts.map((_, i) => `5\r\npart${i}\r\n`).join("") + "0\r\n\r\n");
+    },
+  );
+
   await t.step("errors with a TypeError for a chunk that is not a Uint8Array", async () => {
     // A Uint16Array's length is not its size in bytes: its size line would lie.
     for (const chunk of [Uint16Array.of(1, 2), "hello", [1, 2], new ArrayBuffer(2), 7]) {

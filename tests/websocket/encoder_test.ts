@@ -331,6 +331,28 @@ Deno.test("FrameEncoder", async (t) => {
 });
 
 Deno.test("FrameEncoderStream", async (t) => {
+  await t.step(
+    "gives chunks of their own: a reader that transfers them loses nothing",
+    async () => {
+      // Small frames once shared a slab: the first one transferred detached the ones queued.
+      const frames = Array.from({ length: 8 }, (_, i) => Frame.text(`m${i}`));
+      const coded = ReadableStream.from(frames).pipeThrough(new FrameEncoderStream());
+      const chunks: Uint8Array[] = [];
+      await coded.pipeTo(
+        new WritableStream({
+          async write(chunk) {
+            await new Promise((resolve) => setTimeout(resolve, 1)); // the next ones queue up
+            const { byteOffset, length } = chunk; // read before the transfer detaches it
+            chunks.push(
+              new Uint8Array((chunk.buffer as ArrayBuffer).transfer(), byteOffset, length),
+            );
+          },
+        }, { highWaterMark: 4 }),
+      );
+      assert.deepEqual(chunks.map((c) => [...c]), frames.map((_, i) => [0x81, 2, 0x6d, 0x30 + i]));
+    },
+  );
+
   await t.step("encodes frames into the chunks FrameEncoder emits", async () => {
     const frames = ReadableStream.from([
       Frame.text("a", false),
