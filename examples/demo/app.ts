@@ -369,15 +369,25 @@ function crossSite(request: Request): boolean {
   if (origin === null) return false;
   try {
     const from = new URL(origin), to = new URL(request.url);
+    const hostPort = portInHost(request.headers.get("host") ?? to.host);
     // By host name, and by port when the Host names one (the page's own port on a machine,
     // where another local server could post here): behind a proxy that ends TLS, the Host
     // ("example.com", or "example.com:443") says nothing of the scheme the page was loaded
     // with. A proxy must pass the Host it was sent (nginx: proxy_set_header Host $host), or
     // every upload is refused.
-    return from.hostname !== to.hostname || (to.port !== "" && to.port !== portOf(from));
+    return from.hostname !== to.hostname || (hostPort !== "" && hostPort !== portOf(from));
   } catch {
     return true; // "null" (a sandboxed page), or not a URL
   }
+}
+
+/**
+ * The port a Host field names, "" when none: as written, a default one too (a URL drops
+ * ":80" from "127.0.0.1:80", which then read as "no port" let any local port's page in).
+ */
+function portInHost(host: string): string {
+  const colon = host.lastIndexOf(":");
+  return colon === -1 || host.lastIndexOf("]") > colon ? "" : host.slice(colon + 1);
 }
 
 /** The port of an http(s) URL, its scheme's default when none is written. */

@@ -76,9 +76,9 @@ function checkFrame(frame: Frame): void {
  * **Ownership**: an unmasked payload over 4096 bytes is emitted as is, after its header, so
  * it must not change until it is written; a smaller one is copied together with its header
  * into one chunk; a masked payload is masked into a new buffer and the frame's payload is
- * left untouched. Chunks up to 1 KiB are views into an 8 KiB slab of this encoder's (a fresh
- * `Uint8Array` costs 10–20 times more in Deno): write them, copy them or drop them, but do
- * not transfer their `buffer` — or set {@linkcode FrameEncoder.pooled} to false first.
+ * left untouched. Chunks up to 2064 bytes are views into an 8 KiB slab of this encoder's (a
+ * fresh `Uint8Array` costs 10–20 times more in Deno): write them, copy them or drop them, but
+ * do not transfer their `buffer` — or set {@linkcode FrameEncoder.pooled} to false first.
  *
  * @example Encoding a server frame and a client frame
  * ```ts

@@ -240,7 +240,8 @@ export interface UpgradeValidationOptions {
   /**
    * Decides whether an `Origin` (null when absent: a non-browser client) may connect; false
    * answers 403, the defence against cross-site WebSocket hijacking. Browsers always send
-   * `Origin`. By default every origin may.
+   * `Origin`. By default every origin may. It must return a boolean at once: anything else (a
+   * promise) is a `TypeError`.
    */
   checkOrigin?: (origin: string | null) => boolean;
 }
@@ -277,7 +278,8 @@ export interface UpgradeInfo {
  * another version, 403 for an
  * origin refused, 400 for anything else.
  * @throws {TypeError} When `checkOrigin` is not a function or `protocols` not an array of
- * tokens, before the request is looked at.
+ * tokens, before the request is looked at; or when `checkOrigin` returns anything but a
+ * boolean (a promise: it must decide at once).
  *
  * @example Validating a request
  * ```ts
@@ -337,6 +339,17 @@ export function checkUpgradeRequest(
   options: UpgradeValidationOptions = {},
 ): Omit<UpgradeInfo, "accept"> {
   checkValidationOptions(options);
+  return checkRequestOnly(request, options);
+}
+
+/**
+ * {@linkcode checkUpgradeRequest} with options already checked by
+ * {@linkcode checkValidationOptions} (internal: not in `mod.ts`).
+ */
+export function checkRequestOnly(
+  request: UpgradeRequestLike,
+  options: UpgradeValidationOptions,
+): Omit<UpgradeInfo, "accept"> {
   const headers = request.headers;
   const version = request.httpVersion;
   // "HTTP/1.1" and later: HTTP/2 and HTTP/3 are named with or without a minor version.
@@ -374,11 +387,20 @@ export function checkUpgradeRequest(
     });
   }
   const origin = headers.get("origin");
-  if (options.checkOrigin !== undefined && !options.checkOrigin(origin)) {
-    throw new HttpError(
-      403,
-      `Cannot upgrade: origin ${JSON.stringify((origin ?? "null").slice(0, 64))} is not allowed`,
-    );
+  if (options.checkOrigin !== undefined) {
+    const allowed: unknown = options.checkOrigin(origin);
+    if (typeof allowed !== "boolean") {
+      // A promise (an async check) is truthy: taken as a yes, it let every origin in.
+      throw new TypeError(
+        "Invalid checkOrigin: it did not return a boolean (it must decide at once, not async)",
+      );
+    }
+    if (!allowed) {
+      throw new HttpError(
+        403,
+        `Cannot upgrade: origin ${JSON.stringify((origin ?? "null").slice(0, 64))} is not allowed`,
+      );
+    }
   }
   if (head) throw notGet();
   const offeredProtocols = parseProtocols(headers.get("sec-websocket-protocol"));

@@ -9,7 +9,8 @@ import { upgradeTickets, type WireContext, wireContexts } from "../http/_upgrade
 import { HttpError } from "../http/error.ts";
 import type { TransportReady } from "./_session_core.ts";
 import {
-  checkUpgradeRequest,
+  checkRequestOnly,
+  type checkUpgradeRequest,
   checkValidationOptions,
   type UpgradeValidationOptions,
 } from "./handshake.ts";
@@ -211,7 +212,7 @@ function checkWireUpgrade(
 ): ReturnType<typeof checkUpgradeRequest> {
   checkValidationOptions(options); // the caller's faults before the request's
   if (context.hasBody) throw new HttpError(400, "Cannot upgrade: an upgrade request has no body");
-  return checkUpgradeRequest(
+  return checkRequestOnly(
     { method: request.method, headers: request.headers, httpVersion: context.httpVersion },
     options,
   );

@@ -63,6 +63,17 @@ Deno.test("the demo's bounds for a public deployment", async (t) => {
           });
           assert.equal(same.status, 200);
           await same.body?.cancel();
+          // A Host that names the default port still has its port compared (a URL drops it).
+          const local = await dial(port);
+          try {
+            await local.send(
+              "POST /upload HTTP/1.1\r\nHost: 127.0.0.1:80\r\nOrigin: http://127.0.0.1:1\r\n" +
+                "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 7\r\n\r\n--b--\r\n",
+            );
+            assert.equal((await local.next("POST"))!.status, 403);
+          } finally {
+            await local.close();
+          }
           // Behind a proxy that ends TLS: the Host names no port, the page's origin is https.
           const client = await dial(port);
           try {

@@ -251,6 +251,13 @@ Deno.test("validateUpgradeRequest", async (t) => {
         ["protocols", { protocols: ["chat", "not a token"] }],
         ["protocols", { protocols: [5] as never }],
       ];
+      // An async check decides nothing in time: its promise was taken for a yes.
+      await assert.rejects(
+        validateUpgradeRequest(request({ origin: "https://evil.example" }), {
+          checkOrigin: (() => Promise.resolve(false)) as never,
+        }),
+        (e) => e instanceof TypeError && e.message.startsWith("Invalid checkOrigin"),
+      );
       for (const [name, options] of bad) {
         for (const faulty of [request(), request({ "sec-websocket-key": null })]) {
           await assert.rejects(
