@@ -58,7 +58,8 @@ export interface DemoOptions {
   /**
    * How long an upload may send nothing, in milliseconds, before it is refused with 408 and
    * its file removed: the native engine (`Deno.serve`) has no such timeout of its own, and a
-   * stalled upload holds a socket and an open file.
+   * stalled upload holds a socket and an open file. (On the native engine only the file is
+   * released: Deno keeps the connection to read the rest of the body, see `NativeEngine`.)
    *
    * @default {30000}
    */
@@ -359,22 +360,23 @@ export async function demo(options: DemoOptions): Promise<{
 }
 
 /**
- * Whether a request comes from a page of another site: its `Origin` names another host than
- * the request's (a browser sends `Origin` with every POST), or `Sec-Fetch-Site` says so.
- * Clients that send neither (curl) are not browsers carrying a visitor's ambient access.
+ * Whether a request comes from a page of another origin. A browser says so itself in
+ * `Sec-Fetch-Site` (all current ones send it): only "same-origin" and "none" (typed or
+ * bookmarked) may upload, so a page on another port of the same host ("same-site") may not.
+ * A client without it but with an `Origin` (an older browser) is judged by host name, and by
+ * port when the Host names one: behind a proxy that ends TLS, the Host ("example.com") says
+ * nothing of the scheme the page came with, so a default port cannot be compared there (a
+ * proxy must pass the Host it was sent: nginx, proxy_set_header Host $host). Clients that send
+ * neither (curl) are not browsers carrying a visitor's ambient access.
  */
 function crossSite(request: Request): boolean {
-  if (request.headers.get("sec-fetch-site") === "cross-site") return true;
+  const site = request.headers.get("sec-fetch-site");
+  if (site !== null) return site !== "same-origin" && site !== "none";
   const origin = request.headers.get("origin");
   if (origin === null) return false;
   try {
     const from = new URL(origin), to = new URL(request.url);
     const hostPort = portInHost(request.headers.get("host") ?? to.host);
-    // By host name, and by port when the Host names one (the page's own port on a machine,
-    // where another local server could post here): behind a proxy that ends TLS, the Host
-    // ("example.com", or "example.com:443") says nothing of the scheme the page was loaded
-    // with. A proxy must pass the Host it was sent (nginx: proxy_set_header Host $host), or
-    // every upload is refused.
     return from.hostname !== to.hostname || (hostPort !== "" && hostPort !== portOf(from));
   } catch {
     return true; // "null" (a sandboxed page), or not a URL

@@ -580,10 +580,9 @@ class WireInfo implements HandlerInfo {
  * close at most `writeTimeout`, and a close that never settles cannot be aborted, so only
  * `close()` or the readable's cancel ends such a transport; a transport read and written
  * directly is ended by its `close()` alone: give it one, or the connection stays open),
- * unless an upgrade handed
- * the connection to a WebSocket session, which then owns it (see `onSession`). Do not read,
- * write or close the transport yourself meanwhile; once `finished` resolved it is closed or
- * the session's.
+ * unless an upgrade handed the connection to a WebSocket session, which then owns it (see
+ * `onSession`). Do not read, write or close the transport yourself meanwhile; once
+ * `finished` resolved it is closed or the session's.
  *
  * - Requests are parsed strictly (RFC 9112; see `parseRequestHead` and `findHeadEnd`) with
  *   limits; a bad head is answered with its status (400, 414, 431, 505…) and the connection

@@ -17,9 +17,10 @@ export interface Transport {
   /** The bytes received. */
   readable: ReadableStream<Uint8Array>;
   /**
-   * The bytes to send. Each chunk written here has a buffer of its own, so a writable may
-   * transfer what it is given (a byte stream's `enqueue` does). (Written directly, through
-   * `write`, small chunks may share one buffer.)
+   * The bytes to send. Each chunk written here has a buffer of its own (or is the caller's
+   * own payload, passed on uncopied), so a writable may transfer what it is given (a byte
+   * stream's `enqueue` does). (Written directly, through `write`, small chunks may share one
+   * buffer.)
    */
   writable: WritableStream<Uint8Array>;
   /**

@@ -190,7 +190,8 @@ export class FrameEncoder {
  * A `TransformStream` from {@linkcode Frame}s to bytes: the {@linkcode FrameEncoder} as a
  * stream. A frame that cannot be sent errors both sides with a `RangeError`. Each chunk it
  * gives has a buffer of its own (its reader may transfer it), unlike `FrameEncoder`'s pooled
- * small chunks.
+ * small chunks, except an unmasked payload over 4096 bytes: that is the frame's own, passed
+ * on uncopied.
  *
  * @example Encoding frames into a byte stream
  * ```ts

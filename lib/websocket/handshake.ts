@@ -235,7 +235,12 @@ export interface UpgradeRequestLike {
 
 /** Options of {@linkcode validateUpgradeRequest}. */
 export interface UpgradeValidationOptions {
-  /** The subprotocols the server supports; the client's first match is agreed. @default {[]} */
+  /**
+   * The subprotocols the server supports; the client's first match is agreed. Anything but an
+   * array of tokens is a `TypeError`.
+   *
+   * @default {[]}
+   */
   protocols?: readonly string[];
   /**
    * Decides whether an `Origin` (null when absent: a non-browser client) may connect; false

@@ -189,9 +189,7 @@ export function nativeLimits(
 
 function nativeSettings(options: NativeWebSocketSessionOptions): NativeSettings {
   if (options.masking === true) {
-    throw new WireEngineRequiredError(
-      "Cannot use masking: true on the native engine: Deno never masks what a server sends",
-    );
+    throw maskingRefused();
   }
   const { maxMessageSize, maxFrameSize } = messageLimits(options);
   const core = coreOptions({
@@ -991,11 +989,16 @@ export function checkNativeUpgrade(
     );
   }
   if (options.masking === true) {
-    throw new WireEngineRequiredError(
-      "Cannot use masking: true on the native engine: Deno never masks what a server sends",
-    );
+    throw maskingRefused();
   }
   return checked;
+}
+
+/** The refusal of `masking: true`, which the native engine cannot do. */
+function maskingRefused(): WireEngineRequiredError {
+  return new WireEngineRequiredError(
+    "Cannot use masking: true on the native engine: Deno never masks what a server sends",
+  );
 }
 
 /** Closes a socket that opened after its session ended (see #finish). */

@@ -10,8 +10,8 @@ import { HttpError } from "../http/error.ts";
 import type { TransportReady } from "./_session_core.ts";
 import {
   checkRequestOnly,
-  type checkUpgradeRequest,
   checkValidationOptions,
+  type UpgradeInfo,
   type UpgradeValidationOptions,
 } from "./handshake.ts";
 import {
@@ -23,6 +23,7 @@ import {
 import {
   type MessageSession,
   RawWebSocketSession,
+  sessionSettings,
   WebSocketSession,
   type WebSocketSessionOptions,
 } from "./session.ts";
@@ -94,8 +95,9 @@ export interface WebSocketUpgrade<S> {
  * @returns The response to return and the session.
  * @throws {HttpError} 400, 403 or 426 for a request that cannot be upgraded (return
  * `error.toResponse()`).
- * @throws {TypeError} For a request already upgraded, or, on the native engine, for `raw`,
- * `masking: true`, or a runtime without `Deno.upgradeWebSocket`.
+ * @throws {TypeError} For a request already upgraded, a `checkOrigin` that is not a function or
+ * returns no boolean, `protocols` that are not an array of tokens, or, on the native engine,
+ * for `raw`, `masking: true`, or a runtime without `Deno.upgradeWebSocket`.
  * @throws {RangeError} When an option is out of range.
  *
  * @example An echo route
@@ -124,7 +126,9 @@ export function upgradeWebSocket(
  * @param options Session options, the supported subprotocols and the Origin check.
  * @returns The response to return and the session.
  * @throws {HttpError} 400, 403 or 426 for a request that cannot be upgraded.
- * @throws {TypeError} For a request already upgraded, or `masking: true` on the native engine.
+ * @throws {TypeError} For a request already upgraded, `masking: true` on the native engine,
+ * a `checkOrigin` that is not a function or returns no boolean, or `protocols` that are not
+ * an array of tokens.
  * @throws {RangeError} When an option is out of range.
  *
  * @example Refusing a request that is not an upgrade, on either engine
@@ -171,6 +175,9 @@ export function upgradeWebSocket(
   if (context.ticket !== null) {
     throw new TypeError("Cannot upgrade: the request was upgraded already");
   }
+  // The caller's faults before the request's, as on the native engine: the session's options
+  // (its constructor checks them again, after the handshake's checks).
+  sessionSettings({ ...options, role: "server" });
   const checked = checkWireUpgrade(request, options, context);
   let settle!: (transport: TransportReady) => void;
   let fail!: (reason: unknown) => void;
@@ -209,7 +216,7 @@ function checkWireUpgrade(
   request: Request,
   options: UpgradeWebSocketOptions,
   context: WireContext,
-): ReturnType<typeof checkUpgradeRequest> {
+): Omit<UpgradeInfo, "accept"> {
   checkValidationOptions(options); // the caller's faults before the request's
   if (context.hasBody) throw new HttpError(400, "Cannot upgrade: an upgrade request has no body");
   return checkRequestOnly(

@@ -46,6 +46,9 @@ Deno.test("the demo's bounds for a public deployment", async (t) => {
             { origin: "null" },
             { origin: "http://127.0.0.1:1" }, // another server on this machine
             { "sec-fetch-site": "cross-site" },
+            // Another port of this host, as a browser says it (its Host names no port when
+            // the demo is on a default one, so only this tells it apart).
+            { "sec-fetch-site": "same-site", origin: demo.origin },
           ];
           for (const headers of others) {
             const response = await fetch(`${demo.origin}/upload`, {
@@ -59,7 +62,7 @@ Deno.test("the demo's bounds for a public deployment", async (t) => {
           const same = await fetch(`${demo.origin}/upload`, {
             method: "POST",
             body: form,
-            headers: { origin: demo.origin },
+            headers: { origin: demo.origin, "sec-fetch-site": "same-origin" },
           });
           assert.equal(same.status, 200);
           await same.body?.cancel();

@@ -288,10 +288,13 @@ Deno.test("NativeWebSocketSession", async (t) => {
     const { socket } = Deno.upgradeWebSocket(strayRequest());
     assert.throws(() => new NativeWebSocketSession(socket, { maxQueuedBytes: -1 }), RangeError);
     // The wire engine checks the native-only limits too, so a value fails on both alike.
+    // And the session's options before the request's faults, as the native engine does.
     const seen = new Queue<unknown>();
+    const options: UpgradeWebSocketOptions[] = [{ maxQueuedBytes: -1 }, { timeout: 0 }];
+    let next = 0;
     const server = httpServer({ hostname: "127.0.0.1", port: 0 }, (request) => {
       try {
-        upgradeWebSocket(request, { maxQueuedBytes: -1 });
+        upgradeWebSocket(request, options[next++ % 2]);
         seen.push("no error");
       } catch (error) {
         seen.push(error);
@@ -300,10 +303,14 @@ Deno.test("NativeWebSocketSession", async (t) => {
     });
     const c = await dial(server.addr.port);
     try {
-      await c.send(upgradeHead());
-      assert.equal((await c.next())?.status, 200);
-      const error = await seen.next();
-      assert.ok(error instanceof RangeError && error.message.includes("maxQueuedBytes"));
+      for (const head of [upgradeHead(), upgradeHead({ "sec-websocket-key": null })]) {
+        for (const name of ["maxQueuedBytes", "timeout"]) {
+          await c.send(head);
+          assert.equal((await c.next())?.status, 200);
+          const error = await seen.next();
+          assert.ok(error instanceof RangeError && error.message.includes(name), String(error));
+        }
+      }
     } finally {
       await c.close();
       await within(server.shutdown(), 5000, "httpServer to shut down");
