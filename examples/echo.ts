@@ -15,7 +15,9 @@ import { serveFromArgs } from "./_cli.ts";
 
 /**
  * The echo's limits: messages up to 64 MiB, frames up to 16 MiB (on the native engine, which
- * sees whole messages, messages up to 16 MiB).
+ * sees whole messages, messages up to 16 MiB). Generous, for interop tests: each such message
+ * costs the server about twice its size while it is echoed, so a server for the open internet
+ * takes 1 MiB, as examples/deploy.ts does.
  */
 export const LIMITS = { maxFrameSize: 16 << 20, maxMessageSize: 64 << 20 };
 

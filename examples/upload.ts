@@ -9,6 +9,13 @@
 //
 // It prints `listening on http://127.0.0.1:<port>/` when ready; --port 0 picks a free port.
 //
+// For a machine of your own: nothing bounds the directory's size or the number of uploads,
+// and the answer says where each file was saved (the path you gave with --dir). A browser's
+// upload from a page of another site (Sec-Fetch-Site cross-site or same-site) is refused with
+// 403, so a page you visit cannot fill your disk through it. With --engine native a client
+// that stops sending mid-upload holds its connection and a temporary file for as long as it
+// stays connected (Deno.serve has no body timeout); the wire engine answers 408 after 30 s.
+//
 //   curl -F title=hello -F file=@photo.jpg http://127.0.0.1:8000/
 
 import {
@@ -50,6 +57,13 @@ export function uploadHandler(
       return new Response("POST a multipart/form-data body\n", {
         status: 405,
         headers: { allow: "POST" },
+      });
+    }
+    const site = request.headers.get("sec-fetch-site");
+    if (site !== null && site !== "same-origin" && site !== "none") {
+      return new Response("uploads from another site are refused\n", {
+        status: 403,
+        headers: { connection: "close" },
       });
     }
     const files: SavedFile[] = [];

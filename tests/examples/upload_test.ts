@@ -62,6 +62,17 @@ Deno.test("examples/upload.ts with its header's permissions", async (t) => {
           [file.path.slice(dir.length + 1)],
           "the saved file alone: no temporary file left",
         );
+        // A browser's upload from a page of another site writes nothing.
+        for (const site of ["cross-site", "same-site"]) {
+          const refused = await fetch(`${origin}/`, {
+            method: "POST",
+            body: form,
+            headers: { "sec-fetch-site": site },
+          });
+          await refused.body?.cancel();
+          assert.equal(refused.status, 403, site);
+        }
+        assert.equal([...Deno.readDirSync(dir)].length, 1, "nothing more was saved");
       } finally {
         child.kill("SIGTERM");
         await child.status;
