@@ -2063,7 +2063,7 @@ class Pipeline {
               this.#gone === null
             ) {
               slot.continueSent = true;
-              await this.#write(this.#copy(CONTINUE));
+              await this.#write(CONTINUE);
               this.#released(slot);
             }
           }
@@ -2408,7 +2408,7 @@ class Pipeline {
       // Each chunk goes out closed by its CRLF: a client of a stream sees it whole at once.
       if (mode === "chunked") this.#push(sizeLine(this.#slab, chunk.length, true));
       this.#push(chunk);
-      if (mode === "chunked") this.#push(this.#copy(CRLF));
+      if (mode === "chunked") this.#push(CRLF);
       if (this.#outSize >= SMALL_BODY) await this.#flush();
     };
     try {
@@ -2457,7 +2457,7 @@ class Pipeline {
       report(error);
       throw error;
     }
-    if (mode === "chunked") this.#push(this.#copy(LAST_CHUNK));
+    if (mode === "chunked") this.#push(LAST_CHUNK);
     return !close;
   }
 
@@ -2535,7 +2535,7 @@ class Pipeline {
   #sendContinue(slot: Slot): void {
     if (slot.continueAsked !== null && !slot.expectContinue && !slot.continueSent) {
       slot.continueSent = true;
-      this.#push(this.#copy(CONTINUE));
+      this.#push(CONTINUE);
       this.#released(slot);
     }
   }
@@ -2605,17 +2605,6 @@ class Pipeline {
   #push(bytes: Uint8Array): void {
     this.#out.push(bytes);
     this.#outSize += bytes.length;
-  }
-
-  /**
-   * A copy of one of the module's constant byte strings, from the slab. The constants are
-   * never handed to the transport themselves: a writable may transfer what it is given (a
-   * byte stream's enqueue), which would detach them for every connection in the process.
-   */
-  #copy(constant: Uint8Array): Uint8Array {
-    const bytes = this.#slab.allocate(constant.length);
-    bytes.set(constant);
-    return bytes;
   }
 
   /**
@@ -2700,8 +2689,8 @@ class Pipeline {
     let sent: Promise<unknown>;
     try {
       sent = this.#writer === null
-        ? this.#transport.write!(bytes) // a direct write may take part of the bytes
-        : this.#writer.write(bytes); // never a view of the slab (see the constructor)
+        ? this.#transport.write!(bytes) // a direct write may take part of the bytes (it copies)
+        : this.#writer.write(owned(bytes)); // never a view of the slab (see the constructor)
     } catch (error) {
       return this.#writeRejected(error); // a transport that throws instead of rejecting
     }
@@ -2850,6 +2839,15 @@ const WATCH_PAUSE = 50;
 // How long a closing connection reads and drops input after its FIN (milliseconds).
 const LINGER_TIME = 2000;
 const LAST_CHUNK = encoder.encode("0\r\n\r\n");
+
+/**
+ * `bytes`, or a copy when it is one of the module's constant byte strings: a writable may
+ * transfer what it is given (a byte stream's enqueue does), which would detach a constant for
+ * every connection in the process. Only a stream writer needs this: a direct write copies.
+ */
+function owned(bytes: Uint8Array): Uint8Array {
+  return bytes === CRLF || bytes === LAST_CHUNK || bytes === CONTINUE ? bytes.slice() : bytes;
+}
 const CRLF = Uint8Array.of(13, 10);
 const DONE: Promise<void> = Promise.resolve();
 const NOTHING = new Uint8Array(0);
