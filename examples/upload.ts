@@ -25,6 +25,7 @@ import {
   savePart,
 } from "@wirestream/wirestream";
 import { option, serveFromArgs } from "./_cli.ts";
+import { otherOriginBySecFetch } from "./_site.ts";
 
 /** A file the server saved. */
 export interface SavedFile {
@@ -59,8 +60,7 @@ export function uploadHandler(
         headers: { allow: "POST" },
       });
     }
-    const site = request.headers.get("sec-fetch-site");
-    if (site !== null && site !== "same-origin" && site !== "none") {
+    if (otherOriginBySecFetch(request) === true) {
       return new Response("uploads from another site are refused\n", {
         status: 403,
         headers: { connection: "close" },

@@ -13,6 +13,7 @@ import {
   type WebSocketRouteContext,
   WebSockets,
 } from "@wirestream/wirestream";
+import { otherOriginBySecFetch } from "../_site.ts";
 import { ChatRoom, MAX_PER_ADDRESS } from "./chat.ts";
 import { writeTone } from "./media.ts";
 import { PAGE, SCRIPT } from "./page.ts";
@@ -370,8 +371,8 @@ export async function demo(options: DemoOptions): Promise<{
  * neither (curl) are not browsers carrying a visitor's ambient access.
  */
 function crossSite(request: Request): boolean {
-  const site = request.headers.get("sec-fetch-site");
-  if (site !== null) return site !== "same-origin" && site !== "none";
+  const said = otherOriginBySecFetch(request);
+  if (said !== null) return said;
   const origin = request.headers.get("origin");
   if (origin === null) return false;
   try {

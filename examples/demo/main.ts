@@ -119,37 +119,34 @@ function parseArgs(argv: string[]) {
         options.data = value;
         break;
       case "--max-upload":
-        options.maxUpload = Number(value);
-        if (!Number.isSafeInteger(options.maxUpload) || options.maxUpload < 1) {
-          usage("--max-upload is a positive number of bytes");
-        }
+        options.maxUpload = integer(value, 1, "--max-upload is a positive number of bytes");
         break;
       case "--upload-quota":
-        options.uploadQuota = Number(value);
-        if (!Number.isSafeInteger(options.uploadQuota) || options.uploadQuota < 0) {
-          usage("--upload-quota is a number of bytes");
-        }
+        options.uploadQuota = integer(value, 0, "--upload-quota is a number of bytes");
         break;
       case "--max-files":
-        options.maxFiles = Number(value);
-        if (!Number.isSafeInteger(options.maxFiles) || options.maxFiles < 0) {
-          usage("--max-files is a number of files");
-        }
+        options.maxFiles = integer(value, 0, "--max-files is a number of files");
         break;
       case "--upload-idle":
-        options.uploadIdle = Number(value);
-        if (
-          !Number.isSafeInteger(options.uploadIdle) || options.uploadIdle < 1 ||
-          options.uploadIdle > 2 ** 31 - 1
-        ) {
-          usage("--upload-idle is a number of milliseconds from 1");
-        }
+        options.uploadIdle = integer(
+          value,
+          1,
+          "--upload-idle is a number of milliseconds from 1",
+          2 ** 31 - 1,
+        );
         break;
       default:
         usage(`unknown option ${name}`);
     }
   }
   return options;
+}
+
+/** `value` as an integer from `min` to `max`, or the usage with `problem`. */
+function integer(value: string, min: number, problem: string, max = Number.MAX_SAFE_INTEGER) {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < min || number > max) usage(problem);
+  return number;
 }
 
 function usage(problem: string): never {
