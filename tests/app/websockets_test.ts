@@ -284,6 +284,16 @@ Deno.test("WebSockets", async (t) => {
 
   for (const engine of wsEngines) {
     await t.step(`routes on the ${engine.name}`, async (t) => {
+      /** An app whose route /ws, which closes each session at once, has `beforeUpgrade`. */
+      function withHook(beforeUpgrade: () => unknown): Application {
+        const app = new Application();
+        app.install(WebSockets);
+        app.routing((r) =>
+          r.webSocket("/ws", (session) => void session.close(), { beforeUpgrade })
+        );
+        return app;
+      }
+
       /** Serves an app with WebSockets installed; `bind` adds its routes. */
       function serve(
         bind: (app: Application) => void,
@@ -392,16 +402,10 @@ Deno.test("WebSockets", async (t) => {
         "beforeUpgrade sees only valid upgrades from allowed origins; its other errors are 500",
         async () => {
           let calls = 0;
-          const app = new Application();
-          app.install(WebSockets);
-          app.routing((r) =>
-            r.webSocket("/ws", (session) => void session.close(), {
-              beforeUpgrade: () => {
-                calls++;
-                throw new Error("bug in the hook");
-              },
-            })
-          );
+          const app = withHook(() => {
+            calls++;
+            throw new Error("bug in the hook");
+          });
           const errors: unknown[] = [];
           const server = engine.serve(app.handler, {
             onError: (error) => (errors.push(error), new Response(null, { status: 500 })),
@@ -432,13 +436,7 @@ Deno.test("WebSockets", async (t) => {
         "beforeUpgrade is not called for an upgrade refused for its HTTP version or its body",
         async () => {
           let calls = 0;
-          const app = new Application();
-          app.install(WebSockets);
-          app.routing((r) =>
-            r.webSocket("/ws", (session) => void session.close(), {
-              beforeUpgrade: () => void calls++,
-            })
-          );
+          const app = withHook(() => void calls++);
           const server = engine.serve(app.handler);
           const head = "upgrade: websocket\r\nconnection: Upgrade\r\n" +
             "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n";

@@ -70,6 +70,27 @@ function address(i: number): string {
   return `10.0.${i >> 8}.${i & 255}`;
 }
 
+/**
+ * A room where `reader` (named `name`) sits with talkers that each say their burst of a
+ * 2000-byte text: just past MAX_BACKLOG in all, each within its rate, so only the backlog
+ * limit is at work ("é" is two bytes in UTF-8: the backlog is reached with half the characters
+ * a UTF-16 count needs).
+ */
+function flood(reader: ReturnType<typeof scripted>, name: string) {
+  const room = new ChatRoom();
+  const text = "é".repeat(1000);
+  const talkers = Array.from(
+    { length: Math.ceil(MAX_BACKLOG / (2 * text.length * MESSAGE_BURST)) + 1 },
+    () => scripted(),
+  );
+  const running = [
+    ...talkers.map((talker, i) => room.join(talker.session, `talker${i}`, address(i))),
+    room.join(reader.session, name, address(talkers.length)),
+  ];
+  for (const talker of talkers) for (let i = 0; i < MESSAGE_BURST; i++) talker.say(text);
+  return { room, talkers, text, running };
+}
+
 Deno.test("the demo's ChatRoom", async (t) => {
   await t.step(`a member past ${MAX_MEMBERS} is refused with 1013`, async () => {
     const room = new ChatRoom();
@@ -89,20 +110,8 @@ Deno.test("the demo's ChatRoom", async (t) => {
   await t.step(
     "a member that never reads is sent no more past the backlog, and stays",
     async () => {
-      const room = new ChatRoom();
-      // Each talker stays within its burst, so only the backlog limit is at work: "é" is two
-      // bytes in UTF-8, so the backlog is reached with half the characters a UTF-16 count needs.
-      const text = "é".repeat(1000);
-      const talkers = Array.from(
-        { length: Math.ceil(MAX_BACKLOG / (2 * text.length * MESSAGE_BURST)) + 1 },
-        () => scripted(),
-      );
       const stuck = scripted(false);
-      const running = [
-        ...talkers.map((talker, i) => room.join(talker.session, `talker${i}`, address(i))),
-        room.join(stuck.session, "stuck", address(talkers.length)),
-      ];
-      for (const talker of talkers) for (let i = 0; i < MESSAGE_BURST; i++) talker.say(text);
+      const { talkers, text, running } = flood(stuck, "stuck");
       await new Promise((resolve) => setTimeout(resolve, 50));
       // Its session's write timeout ends such a reader; the room only stops adding to it.
       assert.deepEqual(stuck.closes, [], "the room does not close it");
@@ -198,18 +207,8 @@ Deno.test("the demo's ChatRoom", async (t) => {
   await t.step(
     "a member that reads too slowly misses what passes its backlog, is told so, and stays",
     async () => {
-      const room = new ChatRoom();
-      const text = "é".repeat(1000);
-      const talkers = Array.from(
-        { length: Math.ceil(MAX_BACKLOG / (2 * text.length * MESSAGE_BURST)) + 1 },
-        () => scripted(),
-      );
       const slow = scripted("gated"); // its sends are written when the test says
-      const running = [
-        ...talkers.map((talker, i) => room.join(talker.session, `talker${i}`, address(i))),
-        room.join(slow.session, "slow", address(talkers.length)),
-      ];
-      for (const talker of talkers) for (let i = 0; i < MESSAGE_BURST; i++) talker.say(text);
+      const { talkers, running } = flood(slow, "slow");
       await new Promise((resolve) => setTimeout(resolve, 10));
       slow.release(); // it catches up
       await new Promise((resolve) => setTimeout(resolve, 10));
