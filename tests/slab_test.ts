@@ -1,5 +1,6 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// lib/_slab.ts: small buffers carved from a shared one, until a consumer transfers one.
+// lib/_slab.ts: small buffers carved from a shared one, until a consumer transfers one; larger
+// ones lent from a pool to an owner that gives each back once written.
 import assert from "node:assert/strict";
 import { Slab } from "../lib/_slab.ts";
 
@@ -7,11 +8,11 @@ Deno.test("Slab", async (t) => {
   await t.step("carves small views from one buffer, 8-byte aligned; large ones stand alone", () => {
     const slab = new Slab();
     const a = slab.allocate(5), b = slab.allocate(3);
-    assert.equal(a.buffer, b.buffer);
+    assert.ok(a.buffer === b.buffer);
     assert.equal(b.byteOffset - a.byteOffset, 8);
     // A 1 KiB or 2 KiB message's frame is carved too; above 2064 bytes a buffer of its own.
-    assert.equal(slab.allocate(2064).buffer, a.buffer);
-    assert.notEqual(slab.allocate(2065).buffer, a.buffer);
+    assert.ok(slab.allocate(2064).buffer === a.buffer);
+    assert.ok(slab.allocate(2065).buffer !== a.buffer);
   });
 
   await t.step("stops sharing once a consumer transferred a view's buffer", () => {
@@ -22,6 +23,61 @@ Deno.test("Slab", async (t) => {
     assert.equal((next.buffer as ArrayBuffer).detached, false);
     assert.equal(next.byteLength, 4);
     assert.equal(slab.pooled, false);
-    assert.notEqual(slab.allocate(4).buffer, next.buffer, "each buffer its own from then on");
+    assert.ok(slab.allocate(4).buffer !== next.buffer, "each buffer its own from then on");
+  });
+
+  await t.step(
+    "lends one block at a time for a large chunk, and takes it back once written",
+    () => {
+      const slab = new Slab();
+      slab.lending = true;
+      const first = slab.allocate(4100);
+      assert.equal(first.byteLength, 4100);
+      assert.ok(first.buffer.byteLength > 4100, "a view of a larger block");
+      first.fill(0xaa);
+      // While it is out (its write under way), a large chunk gets a buffer of its own.
+      const second = slab.allocate(4100);
+      assert.ok(second.buffer !== first.buffer);
+      assert.equal(second.buffer.byteLength, 4100);
+      slab.giveBack(second); // not the lent one: ignored
+      slab.giveBack(first.subarray(10)); // a view of the lent block: back
+      const third = slab.allocate(3000);
+      assert.ok(third.buffer === first.buffer, "the block is reused once given back");
+      assert.ok(third.every((b) => b === 0), "and zeroed again");
+      // Another slab shares the pool, never a block that is out.
+      const other = new Slab();
+      other.lending = true;
+      assert.ok(other.allocate(4100).buffer !== third.buffer);
+      slab.giveBack(third);
+      assert.equal(other.allocate(4100).buffer.byteLength, 4100, "one block out per slab");
+    },
+  );
+
+  await t.step("lends nothing unless lending, pooled, and the chunk fits a block", () => {
+    const plain = new Slab();
+    const a = plain.allocate(4100);
+    plain.giveBack(a);
+    assert.ok(plain.allocate(4100).buffer !== a.buffer, "not lending: fresh each time");
+    const unpooled = new Slab();
+    unpooled.lending = true;
+    unpooled.pooled = false;
+    assert.equal(unpooled.allocate(4100).buffer.byteLength, 4100);
+    const lending = new Slab();
+    lending.lending = true;
+    const huge = lending.allocate(100_000);
+    assert.equal(huge.buffer.byteLength, 100_000, "over a block: a buffer of its own");
+    assert.notEqual(lending.allocate(2065).buffer.byteLength, 2065, "just over the slab's regions");
+  });
+
+  await t.step("never lends a block a consumer transferred", () => {
+    const slab = new Slab();
+    slab.lending = true;
+    const chunk = slab.allocate(5000);
+    const buffer = chunk.buffer as ArrayBuffer;
+    slab.giveBack(chunk);
+    buffer.transfer(); // a transport that broke the contract, after the write resolved
+    const next = slab.allocate(5000);
+    assert.equal((next.buffer as ArrayBuffer).detached, false);
+    assert.equal(next.byteLength, 5000);
   });
 });

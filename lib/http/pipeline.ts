@@ -858,6 +858,9 @@ class Pipeline {
     // share a slab's buffer with chunks queued behind them would detach those. Only direct
     // writes, which copy, get views of the slab.
     this.#slab.pooled = direct;
+    // A direct write is done with its bytes once it resolved: a large head with its body, or
+    // responses gathered into one write, may borrow a pooled block (given back in #sent).
+    this.#slab.lending = direct;
     this.#writer?.closed.catch(() => {});
     options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#reading = this.#readLoop();
@@ -2629,6 +2632,7 @@ class Pipeline {
       for (const part of out) {
         bytes.set(part, at);
         at += part.length;
+        this.#slab.giveBack(part); // copied: a lent block goes back
       }
     }
     out.length = 0; // the array is kept for the next gathering
@@ -2711,6 +2715,7 @@ class Pipeline {
     }
     const done = this.#writeDone;
     this.#writeDone = this.#writeFail = null;
+    this.#slab.giveBack(this.#writing); // written: a lent block goes back (see lib/_slab.ts)
     this.#writing = NOTHING; // a kept-alive connection holds no bytes of its last response
     this.#writeDeadline.clear();
     if (this.#flushing) {

@@ -6,8 +6,9 @@
 import type { DirectSource } from "../http/reader.ts";
 import { ChunkReader } from "./_chunk_reader.ts";
 import { checkDuration, checkLimit, MAX_DELAY } from "../_options.ts";
+import type { Slab } from "../_slab.ts";
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role, setMaxFrameSize } from "./decoder.ts";
-import { FrameEncoder } from "./encoder.ts";
+import { encoderSlab, FrameEncoder } from "./encoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
 import { CloseCode, Frame, readClosePayload } from "./frame.ts";
 import { DEFAULT_MAX_MESSAGE_SIZE } from "./message.ts";
@@ -20,7 +21,7 @@ export interface Transport {
    * The bytes to send. Each chunk written here has a buffer of its own (or is the caller's
    * own payload, passed on uncopied), so a writable may transfer what it is given (a byte
    * stream's `enqueue` does). (Written directly, through `write`, small chunks may share one
-   * buffer.)
+   * buffer, and a buffer is written into again once its write resolved.)
    */
   writable: WritableStream<Uint8Array>;
   /**
@@ -36,7 +37,12 @@ export interface Transport {
    * connection stays open once they are done with it).
    */
   read?(buffer: Uint8Array): Promise<number | null>;
-  /** Writes `bytes`, maybe in part, resolving with the count (a `Deno.Conn` has it). */
+  /**
+   * Writes `bytes`, maybe in part, resolving with the count (a `Deno.Conn` has it). Once it
+   * resolved it must hold no reference to `bytes` (a `Deno.Conn`'s write is done with them):
+   * the session and the HTTP pipeline write other bytes into the same buffer afterwards, maybe
+   * for another connection.
+   */
   write?(bytes: Uint8Array): Promise<number>;
   /**
    * Ends the sending half only (a TCP FIN; a `Deno.Conn` has it), so the peer reads the end
@@ -438,9 +444,13 @@ export class SessionCore {
     // writes, which copy, get views of a shared slab.
     this.#encoder.pooled = direct;
     this.#reader = new ChunkReader(direct ? transport as DirectSource : transport.readable);
-    this.#out = direct
-      ? new DirectOut(transport, this.#written, this.#writeFailed)
-      : new StreamOut(transport.writable, this.#written, this.#writeFailed);
+    if (direct) {
+      // A direct write is done with its bytes once it resolved: a large frame (a 4 KiB
+      // message's) may borrow a pooled block, given back by DirectOut once written.
+      const slab = encoderSlab(this.#encoder);
+      slab.lending = true;
+      this.#out = new DirectOut(transport, this.#written, this.#writeFailed, slab);
+    } else this.#out = new StreamOut(transport.writable, this.#written, this.#writeFailed);
     if (buffered?.length) this.#buffered = buffered;
     const early = this.#early;
     this.#early = [];
@@ -1103,12 +1113,16 @@ class DirectOut implements Out {
    * abort settles itself (a `Deno.Conn` has one, and pays nothing for this).
    */
   readonly #uninterruptible: Abandonable | null;
+  /** Where each chunk goes once written, in case it is a lent block (see lib/_slab.ts). */
+  readonly #slab: Slab;
 
   constructor(
     transport: Transport,
     written: (counted: number) => void,
     failed: (cause: unknown) => void,
+    slab: Slab,
   ) {
+    this.#slab = slab;
     this.#transport = transport;
     this.#written = written;
     this.#failedCallback = failed;
@@ -1145,6 +1159,7 @@ class DirectOut implements Out {
   readonly #wrote = (n: number): Promise<void> | undefined => {
     this.#at += n;
     if (this.#at < this.#bytes.length) return this.#send(this.#bytes.subarray(this.#at));
+    this.#slab.giveBack(this.#bytes);
     this.#pending--;
     this.#written(this.#counted);
   };

@@ -53,6 +53,12 @@ function nextKey(): number {
   return (p[i]! | (p[i + 1]! << 8) | (p[i + 2]! << 16) | (p[i + 3]! << 24)) >>> 0;
 }
 
+/**
+ * The slab of an encoder's chunks. Internal: a session that writes directly lends its large
+ * chunks from the slab's pool and gives each back once written (see lib/_slab.ts).
+ */
+export let encoderSlab: (encoder: FrameEncoder) => Slab;
+
 /** Checks that a frame can go on the wire. */
 function checkFrame(frame: Frame): void {
   const op = frame.opcode;
@@ -95,6 +101,9 @@ function checkFrame(frame: Frame): void {
  * ```
  */
 export class FrameEncoder {
+  static {
+    encoderSlab = (encoder) => encoder.#slab;
+  }
   readonly #masking: boolean;
   readonly #slab = new Slab();
 

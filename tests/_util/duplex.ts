@@ -181,3 +181,75 @@ export function directTransport(
   };
   return transport;
 }
+
+/** A write that {@linkcode holdingTransport} holds until the test lets it go. */
+export interface HeldWrite {
+  /** The bytes the write was given. */
+  bytes: Uint8Array;
+  /** A copy of them, taken when the write began. */
+  copy: Uint8Array;
+  /** Whether `bytes` still read as they did when the write began. */
+  intact(): boolean;
+  /** Resolves the write with `n` bytes written (all of them by default). */
+  release(n?: number): void;
+}
+
+/**
+ * A direct transport (read/write methods, as a `Deno.Conn` has) whose writes wait until the
+ * test releases them: to see what a writer does with bytes whose write is still under way.
+ * It reads what `feed()` gives it, then waits for more until `end()` or `close()`.
+ */
+export function holdingTransport(): Transport & {
+  writes: HeldWrite[];
+  feed(bytes: Uint8Array): void;
+  end(): void;
+} {
+  const writes: HeldWrite[] = [];
+  let left = new Uint8Array(0);
+  let reading: { buffer: Uint8Array; resolve: (n: number | null) => void } | null = null;
+  let ended = false;
+  const end = () => {
+    ended = true;
+    reading?.resolve(null);
+    reading = null;
+  };
+  const take = (buffer: Uint8Array) => {
+    const n = Math.min(buffer.length, left.length);
+    buffer.set(left.subarray(0, n));
+    left = left.subarray(n);
+    return n;
+  };
+  return {
+    writes,
+    end,
+    feed(bytes: Uint8Array): void {
+      left = new Uint8Array([...left, ...bytes]);
+      const waiting = reading;
+      reading = null;
+      waiting?.resolve(take(waiting.buffer));
+    },
+    get readable(): ReadableStream<Uint8Array> {
+      throw new Error("the stream of a direct transport was read");
+    },
+    get writable(): WritableStream<Uint8Array> {
+      throw new Error("the stream of a direct transport was written");
+    },
+    read(buffer: Uint8Array): Promise<number | null> {
+      if (left.length > 0) return Promise.resolve(take(buffer));
+      if (ended) return Promise.resolve(null);
+      return new Promise((resolve) => (reading = { buffer, resolve }));
+    },
+    write(bytes: Uint8Array): Promise<number> {
+      return new Promise((resolve) => {
+        const copy = bytes.slice();
+        writes.push({
+          bytes,
+          copy,
+          intact: () => bytes.length === copy.length && bytes.every((b, i) => b === copy[i]),
+          release: (n = bytes.length) => resolve(n),
+        });
+      });
+    },
+    close: end,
+  };
+}

@@ -24,7 +24,7 @@ import {
   within,
 } from "../_util/http.ts";
 import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
-import { directTransport } from "../_util/duplex.ts";
+import { directTransport, holdingTransport } from "../_util/duplex.ts";
 import { capturingErrors, endlessEvents, watchedSignal } from "../_util/async.ts";
 
 /**
@@ -1981,6 +1981,65 @@ Deno.test("startConnectionPipeline", async (t) => {
       assert.ok(readsAfter >= 1, `${readsAfter} reads after closeWrite(), closed at ${closedAt}`);
     },
   );
+
+  await t.step("reuses a large response's buffer only once its write resolved", async () => {
+    // A head with a 4 KiB body is gathered into one pooled block (lib/_slab.ts), which goes
+    // back once its write is done: the next response must not be built in it before.
+    const transport = holdingTransport();
+    let n = 0;
+    const pipeline = startConnectionPipeline(
+      transport,
+      () => new Response(String(++n % 10).repeat(4000)),
+    );
+    const request = utf8("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    const answered = async (count: number) => {
+      for (let i = 0; i < 100 && transport.writes.length < count; i++) await delay(1);
+      assert.equal(transport.writes.length, count);
+      return transport.writes[count - 1]!;
+    };
+    const body = (write: { copy: Uint8Array }) => latin1(write.copy).split("\r\n\r\n")[1];
+    transport.feed(request);
+    const first = await answered(1);
+    assert.equal(body(first), "1".repeat(4000));
+    transport.feed(request); // answered while the first response is still being written
+    await delay(20);
+    assert.equal(n, 2, "the second request was answered");
+    assert.ok(first.intact(), "the first response's bytes while its write is out");
+    first.release(100); // a partial write: the rest comes from the same bytes
+    const rest = await answered(2);
+    assert.ok(rest.bytes.buffer === first.bytes.buffer);
+    // Another connection answers meanwhile: it must not get the block still being written.
+    const other = holdingTransport();
+    const otherPipeline = startConnectionPipeline(other, () => new Response("x".repeat(4000)));
+    other.feed(request);
+    for (let i = 0; i < 100 && other.writes.length === 0; i++) await delay(1);
+    assert.ok(other.writes[0]!.bytes.buffer !== first.bytes.buffer);
+    assert.ok(first.intact() && rest.intact());
+    other.writes[0]!.release();
+    other.end();
+    await within(otherPipeline.finished, 2000, "the other pipeline to finish");
+    rest.release();
+    const second = await answered(3);
+    assert.equal(body(second), "2".repeat(4000));
+    second.release();
+    transport.feed(request);
+    const third = await answered(4);
+    assert.equal(body(third), "3".repeat(4000));
+    assert.ok(third.bytes.buffer === first.bytes.buffer, "the block came back once written");
+    // Two pipelined answers gathered into one write: the block is copied out, and comes back.
+    transport.feed(concat([request, request]));
+    await delay(20);
+    third.release();
+    const both = await answered(5);
+    assert.equal(latin1(both.copy).split("HTTP/1.1 200").length, 3, "one write, two responses");
+    both.release();
+    transport.feed(request);
+    const sixth = await answered(6);
+    assert.ok(sixth.bytes.buffer === first.bytes.buffer, "lent again after the gathering");
+    sixth.release();
+    transport.end();
+    await within(pipeline.finished, 2000, "the pipeline to finish");
+  });
 
   await t.step("abort() ends a lingering close at once", async () => {
     // A client that keeps its body coming after a response that closes the connection: the

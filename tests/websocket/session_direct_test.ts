@@ -9,7 +9,7 @@ import {
   WebSocketError,
   WebSocketSession,
 } from "@wirestream/wirestream";
-import { directTransport, duplexPair, RawPeer } from "../_util/duplex.ts";
+import { directTransport, duplexPair, holdingTransport, RawPeer } from "../_util/duplex.ts";
 import { delay } from "../_util/async.ts";
 
 Deno.test("WebSocketSession over a direct transport", async (t) => {
@@ -210,4 +210,59 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
       }
     },
   );
+
+  await t.step("reuses a large frame's buffer only once its write resolved", async () => {
+    // A 4 KiB message's frame borrows a pooled block (lib/_slab.ts) that goes back once its
+    // write is done, whole: until then neither this session nor another may write into it.
+    const message = (fill: number) => new Uint8Array(4096).fill(fill);
+    const sentAs = (write: { copy: Uint8Array }, fill: number) => {
+      assert.deepEqual([...write.copy.subarray(0, 4)], [0x82, 126, 0x10, 0x00]);
+      assert.deepEqual(write.copy.subarray(4), message(fill));
+    };
+    const transport = holdingTransport();
+    const session = new WebSocketSession(transport, { timeout: 1000 });
+    const sends = [1, 2, 3].map((fill) => session.send(message(fill)));
+    await delay(0);
+    assert.equal(transport.writes.length, 1, "one write at a time");
+    const first = transport.writes[0]!;
+    sentAs(first, 1);
+    first.release(1000); // a partial write: the rest comes from the same bytes
+    await delay(0);
+    const rest = transport.writes[1]!;
+    assert.ok(rest.bytes.buffer === first.bytes.buffer);
+    assert.equal(rest.bytes.byteOffset, first.bytes.byteOffset + 1000);
+    // Meanwhile another session sends a large frame too.
+    const other = holdingTransport();
+    const otherSession = new WebSocketSession(other, { timeout: 1000 });
+    const otherSend = otherSession.send(message(9));
+    await delay(0);
+    assert.ok(other.writes[0]!.bytes.buffer !== first.bytes.buffer);
+    assert.ok(first.intact() && rest.intact(), "the first frame's bytes while its write is out");
+    rest.release();
+    for (const fill of [2, 3]) {
+      await delay(0);
+      const write = transport.writes.at(-1)!;
+      assert.ok(write.intact());
+      sentAs(write, fill);
+      write.release();
+    }
+    await Promise.all(sends);
+    const again = session.send(message(4));
+    await delay(0);
+    const fourth = transport.writes.at(-1)!;
+    sentAs(fourth, 4);
+    assert.ok(fourth.bytes.buffer === first.bytes.buffer, "the block came back once written");
+    assert.ok(other.writes[0]!.intact(), "the other session's frame, still being written");
+    sentAs(other.writes[0]!, 9);
+    fourth.release();
+    other.writes[0]!.release();
+    await Promise.all([again, otherSend]);
+    for (const [s, tr] of [[session, transport], [otherSession, other]] as const) {
+      s.close();
+      await delay(0);
+      tr.writes.at(-1)!.release(); // the close frame
+      tr.end();
+      assert.equal((await s.closed).code, 1006, "no close frame came back");
+    }
+  });
 });
