@@ -16,12 +16,15 @@
 // gathered into one write) cost what their bytes cost to allocate, whatever the slab: a fresh
 // buffer is zeroed and its pages faulted in, so carving them from a bigger slab gained nothing
 // (a 64 KiB slab for 4 KiB echoes at 512 sessions, bench/ws_session_inprocess.ts). Only reuse
-// helps. A slab whose owner writes directly and says when each write is done (`lending`,
-// `giveBack`) borrows one block at a time from a process-wide pool for such a chunk, and
-// returns it once written: a direct write (a `Deno.Conn`'s) holds no reference to its bytes
-// once it resolved. At most one block per slab is out, so a stalled peer holds at most one;
-// the pool keeps at most IDLE_BLOCKS between loans (only as many as were once out together),
-// and a block never written (the connection failed) is left to the garbage collector.
+// helps. A slab whose owner writes to a transport whose direct write is done with its bytes
+// once it resolved (`writesDone`: the Deno.Conns the engines accept or open) and gives each
+// chunk back once written (`lending`, `giveBack`) borrows one block at a time from a
+// process-wide pool for such a chunk. A user's direct transport never lends: it may queue the
+// view it was given (as an in-memory pipe does), and a block written into again would then
+// send another connection's bytes. At most one block per slab is out, so a stalled peer holds
+// at most one; the pool keeps at most IDLE_BLOCKS between loans (only as many as were once out
+// together), each zeroed where it was written; a block never written (the connection failed,
+// or its write is abandoned while it may still be under way) is left to the garbage collector.
 
 const SLAB_SIZE = 8192;
 /**
@@ -43,20 +46,41 @@ const BLOCK_SIZE = 8192;
  */
 const IDLE_BLOCKS = 512;
 const idleBlocks: ArrayBuffer[] = [];
+/** How many blocks were lent (for tests: the engines' own connections lend). */
+export const lendingStats = { loans: 0 };
+
+/**
+ * Transports whose direct `write` holds no reference to its bytes once it resolved (a
+ * `Deno.Conn`'s is done with them): the connections the engines accept or open, and what
+ * they hand on from them. Only these lend (see above).
+ */
+const writesDoneSet = new WeakSet<object>();
+
+/** Marks `transport` as one whose direct write is done with its bytes once it resolved. */
+export function markWritesDone(transport: object): void {
+  writesDoneSet.add(transport);
+}
+
+/** Whether {@linkcode markWritesDone} marked `transport`. */
+export function writesDone(transport: object): boolean {
+  return writesDoneSet.has(transport);
+}
 
 /** A source of small, zeroed, write-once buffers. */
 export class Slab {
   /** Carve from a shared buffer; off, every buffer is allocated on its own. */
   pooled = true;
   /**
-   * The owner gives back, with {@linkcode giveBack}, every chunk it wrote directly: chunks over
-   * SLAB_MAX may then be a lent block. Only with `pooled` on.
+   * The owner writes to a transport that {@linkcode writesDone}, and gives back with
+   * {@linkcode giveBack} every chunk once its write resolved: chunks over SLAB_MAX may then be
+   * a lent block. Only with `pooled` on.
    */
   lending = false;
   #buffer: ArrayBuffer | null = null;
   #used = SLAB_SIZE;
-  /** The block lent out, until it is given back. */
+  /** The block lent out, until it is given back, and how much of it the loan covers. */
   #lent: ArrayBuffer | null = null;
+  #lentSize = 0;
 
   /** A zeroed view of `size` bytes. */
   allocate(size: number): Uint8Array {
@@ -68,10 +92,9 @@ export class Slab {
       // A consumer that broke the direct write's contract and transferred one: not reused.
       while (block?.detached) block = idleBlocks.pop();
       this.#lent = block ??= new ArrayBuffer(BLOCK_SIZE);
-      // Zeroed as a fresh buffer would be (0.2 µs for 4100 bytes here, a fresh buffer of that
-      // size 4.7 µs): every owner writes each byte, but a mistake must never send another
-      // connection's bytes.
-      return new Uint8Array(block, 0, size).fill(0);
+      this.#lentSize = size;
+      lendingStats.loans++;
+      return new Uint8Array(block, 0, size); // zeroed whole, as a fresh buffer is (giveBack)
     }
     if (!this.pooled) return new Uint8Array(size);
     if (this.#buffer?.detached) {
@@ -96,6 +119,12 @@ export class Slab {
     const lent = this.#lent;
     if (lent === null || chunk.buffer !== lent) return;
     this.#lent = null;
-    if (idleBlocks.length < IDLE_BLOCKS && !lent.detached) idleBlocks.push(lent);
+    if (idleBlocks.length < IDLE_BLOCKS && !lent.detached) {
+      // Every owner writes each byte of what it is lent, but the next borrower's buffer is
+      // the whole block: nothing of this connection's may stay in it. (0.2 µs for 4100 bytes
+      // here; a fresh buffer of that size costs 4.7 µs.)
+      new Uint8Array(lent, 0, this.#lentSize).fill(0);
+      idleBlocks.push(lent);
+    }
   }
 }

@@ -2,7 +2,7 @@
 // lib/_slab.ts: small buffers carved from a shared one, until a consumer transfers one; larger
 // ones lent from a pool to an owner that gives each back once written.
 import assert from "node:assert/strict";
-import { Slab } from "../lib/_slab.ts";
+import { markWritesDone, Slab, writesDone } from "../lib/_slab.ts";
 
 Deno.test("Slab", async (t) => {
   await t.step("carves small views from one buffer, 8-byte aligned; large ones stand alone", () => {
@@ -31,9 +31,9 @@ Deno.test("Slab", async (t) => {
     () => {
       const slab = new Slab();
       slab.lending = true;
-      const first = slab.allocate(4100);
-      assert.equal(first.byteLength, 4100);
-      assert.ok(first.buffer.byteLength > 4100, "a view of a larger block");
+      const first = slab.allocate(5000);
+      assert.equal(first.byteLength, 5000);
+      assert.ok(first.buffer.byteLength > 5000, "a view of a larger block");
       first.fill(0xaa);
       // While it is out (its write under way), a large chunk gets a buffer of its own.
       const second = slab.allocate(4100);
@@ -43,7 +43,7 @@ Deno.test("Slab", async (t) => {
       slab.giveBack(first.subarray(10)); // a view of the lent block: back
       const third = slab.allocate(3000);
       assert.ok(third.buffer === first.buffer, "the block is reused once given back");
-      assert.ok(third.every((b) => b === 0), "and zeroed again");
+      assert.ok(new Uint8Array(third.buffer).every((b) => b === 0), "zeroed whole, past it too");
       // Another slab shares the pool, never a block that is out.
       const other = new Slab();
       other.lending = true;
@@ -79,5 +79,12 @@ Deno.test("Slab", async (t) => {
     const next = slab.allocate(5000);
     assert.equal((next.buffer as ArrayBuffer).detached, false);
     assert.equal(next.byteLength, 5000);
+  });
+
+  await t.step("knows the transports marked as done with their bytes once written", () => {
+    const marked = {}, other = {};
+    markWritesDone(marked);
+    assert.equal(writesDone(marked), true);
+    assert.equal(writesDone(other), false);
   });
 });

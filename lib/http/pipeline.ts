@@ -7,8 +7,8 @@
  */
 
 import { checkDuration, checkLimit, shown } from "../_options.ts";
-import { Slab } from "../_slab.ts";
-import type { Transport } from "../websocket/_session_core.ts";
+import { markWritesDone, Slab, writesDone } from "../_slab.ts";
+import type { Transport, TransportReady } from "../websocket/_session_core.ts";
 import { acceptKey } from "../websocket/handshake.ts";
 import {
   nativeUpgrades,
@@ -858,9 +858,10 @@ class Pipeline {
     // share a slab's buffer with chunks queued behind them would detach those. Only direct
     // writes, which copy, get views of the slab.
     this.#slab.pooled = direct;
-    // A direct write is done with its bytes once it resolved: a large head with its body, or
-    // responses gathered into one write, may borrow a pooled block (given back in #sent).
-    this.#slab.lending = direct;
+    // On a connection an engine accepted (whose write is done with its bytes once it
+    // resolved), a large head with its body, or responses gathered into one write, borrow a
+    // pooled block, given back in #sent (lib/_slab.ts).
+    this.#slab.lending = direct && writesDone(transport);
     this.#writer?.closed.catch(() => {});
     options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#reading = this.#readLoop();
@@ -2784,7 +2785,7 @@ class Pipeline {
         buffered = joined;
       }
     }
-    ticket.settle({
+    const handed: TransportReady = {
       // Got only when used: a session over a direct transport never touches them (and a
       // Deno.Conn builds each stream object on first use).
       get readable() {
@@ -2803,7 +2804,9 @@ class Pipeline {
         }
         : {}),
       buffered,
-    });
+    };
+    if (writesDone(transport)) markWritesDone(handed); // its writes are the connection's
+    ticket.settle(handed);
   }
 }
 

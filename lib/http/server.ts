@@ -6,6 +6,7 @@
  */
 
 import { checkDuration, checkLimit } from "../_options.ts";
+import { markWritesDone } from "../_slab.ts";
 import { urlHost } from "./head.ts";
 import {
   type ConnectionPipeline,
@@ -190,6 +191,9 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
 
   /** Serves a connection with a pipeline, until it closes or a session takes it over. */
   const serve = (conn: Deno.Conn): void => {
+    // A Deno.Conn's write is done with its bytes once it resolved (so is deferClose's): the
+    // pipeline and the sessions lend their large chunks pooled buffers (lib/_slab.ts).
+    markWritesDone(conn);
     let upgraded = false;
     const pipeline = startCheckedPipeline(conn, handler, {
       ...pipelineOptions,

@@ -6,7 +6,7 @@
 import type { DirectSource } from "../http/reader.ts";
 import { ChunkReader } from "./_chunk_reader.ts";
 import { checkDuration, checkLimit, MAX_DELAY } from "../_options.ts";
-import type { Slab } from "../_slab.ts";
+import { type Slab, writesDone } from "../_slab.ts";
 import { DEFAULT_MAX_FRAME_SIZE, FrameDecoder, type Role, setMaxFrameSize } from "./decoder.ts";
 import { encoderSlab, FrameEncoder } from "./encoder.ts";
 import { MessageTooBigError, WebSocketError } from "./error.ts";
@@ -21,7 +21,7 @@ export interface Transport {
    * The bytes to send. Each chunk written here has a buffer of its own (or is the caller's
    * own payload, passed on uncopied), so a writable may transfer what it is given (a byte
    * stream's `enqueue` does). (Written directly, through `write`, small chunks may share one
-   * buffer, and a buffer is written into again once its write resolved.)
+   * buffer.)
    */
   writable: WritableStream<Uint8Array>;
   /**
@@ -37,12 +37,7 @@ export interface Transport {
    * connection stays open once they are done with it).
    */
   read?(buffer: Uint8Array): Promise<number | null>;
-  /**
-   * Writes `bytes`, maybe in part, resolving with the count (a `Deno.Conn` has it). Once it
-   * resolved it must hold no reference to `bytes` (a `Deno.Conn`'s write is done with them):
-   * the session and the HTTP pipeline write other bytes into the same buffer afterwards, maybe
-   * for another connection.
-   */
+  /** Writes `bytes`, maybe in part, resolving with the count (a `Deno.Conn` has it). */
   write?(bytes: Uint8Array): Promise<number>;
   /**
    * Ends the sending half only (a TCP FIN; a `Deno.Conn` has it), so the peer reads the end
@@ -136,6 +131,8 @@ export interface FrameHandler {
 
 const OPEN: number = 0, CLOSING: number = 1, CLOSED: number = 2;
 const noop = () => {};
+/** No bytes: what DirectOut holds between writes. */
+const NO_BYTES = new Uint8Array(0);
 // After a failure, the session ends once the input was quiet this long (milliseconds).
 const QUIET_TIME = 250;
 
@@ -445,10 +442,11 @@ export class SessionCore {
     this.#encoder.pooled = direct;
     this.#reader = new ChunkReader(direct ? transport as DirectSource : transport.readable);
     if (direct) {
-      // A direct write is done with its bytes once it resolved: a large frame (a 4 KiB
-      // message's) may borrow a pooled block, given back by DirectOut once written.
+      // On a connection an engine made (whose write is done with its bytes once it resolved),
+      // a large frame (a 4 KiB message's) borrows a pooled block, given back by DirectOut once
+      // written (lib/_slab.ts).
       const slab = encoderSlab(this.#encoder);
-      slab.lending = true;
+      slab.lending = writesDone(transport);
       this.#out = new DirectOut(transport, this.#written, this.#writeFailed, slab);
     } else this.#out = new StreamOut(transport.writable, this.#written, this.#writeFailed);
     if (buffered?.length) this.#buffered = buffered;
@@ -1104,7 +1102,7 @@ class DirectOut implements Out {
   /** The latest write, while any is pending: the next one starts after it settles. */
   #tail: Promise<void> = Promise.resolve();
   /** The bytes of the write under way (one at a time), and how many of them went. */
-  #bytes: Uint8Array = new Uint8Array(0);
+  #bytes: Uint8Array = NO_BYTES;
   #at = 0;
   /** What the write under way counts toward maxSendQueue. */
   #counted = 0;
@@ -1160,6 +1158,7 @@ class DirectOut implements Out {
     this.#at += n;
     if (this.#at < this.#bytes.length) return this.#send(this.#bytes.subarray(this.#at));
     this.#slab.giveBack(this.#bytes);
+    this.#bytes = NO_BYTES; // nothing of a block lent elsewhere now
     this.#pending--;
     this.#written(this.#counted);
   };

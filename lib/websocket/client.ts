@@ -7,6 +7,7 @@
  */
 
 import { checkLimit } from "../_options.ts";
+import { markWritesDone } from "../_slab.ts";
 import { latin1Bytes } from "../http/_latin1.ts";
 import { HttpError } from "../http/error.ts";
 import { hasToken, readResponseHead, type ResponseHead, TOKEN, trimOws } from "../http/head.ts";
@@ -375,6 +376,7 @@ async function handshake(
       protocol: protocol ?? "",
       buffered: rest,
     };
+    markWritesDone(conn); // a Deno.Conn's write is done with its bytes (lib/_slab.ts)
     return raw ? new RawWebSocketSession(conn, init) : new WebSocketSession(conn, init);
   } catch (error) {
     abort.removeEventListener("abort", onAbort);

@@ -8,6 +8,7 @@ import {
   type Role,
   type Transport,
 } from "@wirestream/wirestream";
+import { markWritesDone } from "../../lib/_slab.ts";
 
 /** Two transports joined back to back: what one writes, the other reads. */
 export function duplexPair(): [Transport, Transport] {
@@ -192,14 +193,18 @@ export interface HeldWrite {
   intact(): boolean;
   /** Resolves the write with `n` bytes written (all of them by default). */
   release(n?: number): void;
+  /** Rejects the write with `error`, as a closed connection does while its write goes on. */
+  fail(error: unknown): void;
 }
 
 /**
  * A direct transport (read/write methods, as a `Deno.Conn` has) whose writes wait until the
  * test releases them: to see what a writer does with bytes whose write is still under way.
- * It reads what `feed()` gives it, then waits for more until `end()` or `close()`.
+ * It reads what `feed()` gives it, then waits for more until `end()` or `close()`. With
+ * `writesDone`, it is marked as a connection an engine made (lib/_slab.ts): one whose write
+ * holds nothing once it resolved, to which large chunks are lent pooled buffers.
  */
-export function holdingTransport(): Transport & {
+export function holdingTransport(options: { writesDone?: boolean } = {}): Transport & {
   writes: HeldWrite[];
   feed(bytes: Uint8Array): void;
   end(): void;
@@ -219,7 +224,7 @@ export function holdingTransport(): Transport & {
     left = left.subarray(n);
     return n;
   };
-  return {
+  const transport = {
     writes,
     end,
     feed(bytes: Uint8Array): void {
@@ -240,16 +245,19 @@ export function holdingTransport(): Transport & {
       return new Promise((resolve) => (reading = { buffer, resolve }));
     },
     write(bytes: Uint8Array): Promise<number> {
-      return new Promise((resolve) => {
+      return new Promise((resolve, reject) => {
         const copy = bytes.slice();
         writes.push({
           bytes,
           copy,
           intact: () => bytes.length === copy.length && bytes.every((b, i) => b === copy[i]),
           release: (n = bytes.length) => resolve(n),
+          fail: reject,
         });
       });
     },
     close: end,
   };
+  if (options.writesDone) markWritesDone(transport);
+  return transport;
 }

@@ -1985,7 +1985,7 @@ Deno.test("startConnectionPipeline", async (t) => {
   await t.step("reuses a large response's buffer only once its write resolved", async () => {
     // A head with a 4 KiB body is gathered into one pooled block (lib/_slab.ts), which goes
     // back once its write is done: the next response must not be built in it before.
-    const transport = holdingTransport();
+    const transport = holdingTransport({ writesDone: true });
     let n = 0;
     const pipeline = startConnectionPipeline(
       transport,
@@ -2009,7 +2009,7 @@ Deno.test("startConnectionPipeline", async (t) => {
     const rest = await answered(2);
     assert.ok(rest.bytes.buffer === first.bytes.buffer);
     // Another connection answers meanwhile: it must not get the block still being written.
-    const other = holdingTransport();
+    const other = holdingTransport({ writesDone: true });
     const otherPipeline = startConnectionPipeline(other, () => new Response("x".repeat(4000)));
     other.feed(request);
     for (let i = 0; i < 100 && other.writes.length === 0; i++) await delay(1);
@@ -2037,6 +2037,48 @@ Deno.test("startConnectionPipeline", async (t) => {
     const sixth = await answered(6);
     assert.ok(sixth.bytes.buffer === first.bytes.buffer, "lent again after the gathering");
     sixth.release();
+    transport.end();
+    await within(pipeline.finished, 2000, "the pipeline to finish");
+  });
+
+  await t.step("never reuses the buffer of a response whose write failed", async () => {
+    // A TLS connection closed under a write rejects it at once (the server's deferClose)
+    // while Deno still writes the bytes: the block must not go back to the pool.
+    const request = utf8("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    const transport = holdingTransport({ writesDone: true });
+    const pipeline = startConnectionPipeline(transport, () => new Response("a".repeat(4000)));
+    transport.feed(request);
+    for (let i = 0; i < 100 && transport.writes.length === 0; i++) await delay(1);
+    const held = transport.writes[0]!;
+    assert.ok(held.bytes.buffer.byteLength > held.bytes.length, "a lent block");
+    held.fail(new Deno.errors.Interrupted("operation canceled"));
+    await within(pipeline.finished, 2000, "the pipeline to end");
+    const other = holdingTransport({ writesDone: true });
+    const otherPipeline = startConnectionPipeline(other, () => new Response("b".repeat(4000)));
+    other.feed(request);
+    for (let i = 0; i < 100 && other.writes.length === 0; i++) await delay(1);
+    assert.ok(other.writes[0]!.bytes.buffer !== held.bytes.buffer, "the failed write's block");
+    assert.ok(held.intact(), "the bytes that may still be going out");
+    other.writes[0]!.release();
+    other.end();
+    await within(otherPipeline.finished, 2000, "the other pipeline to finish");
+  });
+
+  await t.step("a direct transport no engine made gets response buffers of its own", async () => {
+    // It may queue the view it was given and resolve at once (as an in-memory pipe does).
+    const request = utf8("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    const transport = holdingTransport();
+    const pipeline = startConnectionPipeline(transport, () => new Response("c".repeat(4000)));
+    transport.feed(request);
+    for (let i = 0; i < 100 && transport.writes.length === 0; i++) await delay(1);
+    const first = transport.writes[0]!;
+    assert.equal(first.bytes.buffer.byteLength, first.bytes.length, "a buffer of its own");
+    first.release();
+    transport.feed(request);
+    for (let i = 0; i < 100 && transport.writes.length === 1; i++) await delay(1);
+    assert.ok(transport.writes[1]!.bytes.buffer !== first.bytes.buffer);
+    assert.ok(first.intact(), "what the transport may still hold");
+    transport.writes[1]!.release();
     transport.end();
     await within(pipeline.finished, 2000, "the pipeline to finish");
   });

@@ -8,9 +8,11 @@ import {
   connectWebSocket,
   Frame,
   HttpError,
+  httpServer,
   Opcode,
   WebSocketError,
 } from "@wirestream/wirestream";
+import { lendingStats } from "../../lib/_slab.ts";
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { AddressInfo } from "node:net";
@@ -25,6 +27,7 @@ import {
   ourServer,
   Queue,
   sessionPeer,
+  upgradeHandler,
   wsPeer,
 } from "../_util/ws.ts";
 
@@ -771,4 +774,57 @@ Deno.test("interop: our client (connectWebSocket) and a ws WebSocketServer", asy
       await server.close();
     }
   });
+});
+
+Deno.test("interop: ws clients and httpServer's sessions", async (t) => {
+  await t.step(
+    "4 KiB messages built in pooled buffers each come back to their own client",
+    async () => {
+      // On the connections httpServer accepts, and on our client's, a 4 KiB message's frame is
+      // built in a block lent from a process-wide pool (lib/_slab.ts) and given back once
+      // written, to be lent to any connection next: 8 ws clients and our client at once, each
+      // message its own bytes, must each get exactly their own echoes.
+      const { handler } = upgradeHandler(LIMITS, echo);
+      const server = httpServer({ hostname: "127.0.0.1", port: 0 }, handler);
+      const url = `ws://127.0.0.1:${server.addr.port}/`;
+      const before = lendingStats.loans;
+      const ROUNDS = 25;
+      const message = (client: number, round: number) =>
+        new Uint8Array(4096).map((_, i) => (client * 31 + round * 7 + i) & 0xff);
+      const clients = await Promise.all(Array.from({ length: 8 }, () => wsClient(url)));
+      const ours = await connectWebSocket(url, LIMITS);
+      try {
+        await Promise.all([
+          ...clients.map(async ({ ws, messages }, c) => {
+            for (let round = 0; round < ROUNDS; round++) {
+              ws.send(message(c, round));
+              const echoed = await within(messages.next(), 5000, `client ${c}'s echo ${round}`);
+              assert.ok(
+                echoed.isBinary && sameBytes(echoed.data, message(c, round)),
+                `${c}/${round}`,
+              );
+            }
+          }),
+          (async () => {
+            const incoming = ours.incoming[Symbol.asyncIterator]();
+            for (let round = 0; round < ROUNDS; round++) {
+              await ours.send(message(8, round));
+              const { value } = await within(incoming.next(), 5000, `our client's echo ${round}`);
+              assert.ok(value instanceof Uint8Array && sameBytes(value, message(8, round)));
+            }
+          })(),
+        ]);
+        // Each echo and each of our client's frames could borrow (one whose connection's last
+        // write was still under way would not; all 250 did in three runs): more than the server's
+        // 225 echoes, so our client's frames borrowed too.
+        const loans = lendingStats.loans - before;
+        assert.ok(loans > ROUNDS * 9, `${loans} loans for ${ROUNDS * 10} large frames`);
+      } finally {
+        for (const { ws } of clients) ws.close(1000);
+        await ours.close();
+        await Promise.all(clients.map(({ closed }) => within(closed, 5000, "a ws client's close")));
+        await within(server.shutdown(), 5000, "the server to shut down");
+      }
+    },
+  );
 });

@@ -211,15 +211,26 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     },
   );
 
+  const message = (fill: number, size = 4096) => new Uint8Array(size).fill(fill);
+  /** Checks that `write` began with a binary frame of `size` bytes of `fill`. */
+  const sentAs = (write: { copy: Uint8Array }, fill: number, size = 4096) => {
+    assert.deepEqual([...write.copy.subarray(0, 4)], [0x82, 126, size >> 8, size & 0xff]);
+    assert.deepEqual(write.copy.subarray(4), message(fill, size));
+  };
+  /** Closes `session` and ends its holding transport (the peer never answers). */
+  const end = async (session: WebSocketSession, transport: ReturnType<typeof holdingTransport>) => {
+    session.close();
+    await delay(0);
+    transport.writes.at(-1)?.release(); // the close frame, if it was written
+    transport.end();
+    await session.closed;
+  };
+
   await t.step("reuses a large frame's buffer only once its write resolved", async () => {
-    // A 4 KiB message's frame borrows a pooled block (lib/_slab.ts) that goes back once its
-    // write is done, whole: until then neither this session nor another may write into it.
-    const message = (fill: number) => new Uint8Array(4096).fill(fill);
-    const sentAs = (write: { copy: Uint8Array }, fill: number) => {
-      assert.deepEqual([...write.copy.subarray(0, 4)], [0x82, 126, 0x10, 0x00]);
-      assert.deepEqual(write.copy.subarray(4), message(fill));
-    };
-    const transport = holdingTransport();
+    // On a connection an engine made, a 4 KiB message's frame borrows a pooled block
+    // (lib/_slab.ts) that goes back once its write is done, whole: until then neither this
+    // session nor another may write into it.
+    const transport = holdingTransport({ writesDone: true });
     const session = new WebSocketSession(transport, { timeout: 1000 });
     const sends = [1, 2, 3].map((fill) => session.send(message(fill)));
     await delay(0);
@@ -232,7 +243,7 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     assert.ok(rest.bytes.buffer === first.bytes.buffer);
     assert.equal(rest.bytes.byteOffset, first.bytes.byteOffset + 1000);
     // Meanwhile another session sends a large frame too.
-    const other = holdingTransport();
+    const other = holdingTransport({ writesDone: true });
     const otherSession = new WebSocketSession(other, { timeout: 1000 });
     const otherSend = otherSession.send(message(9));
     await delay(0);
@@ -247,22 +258,64 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
       write.release();
     }
     await Promise.all(sends);
-    const again = session.send(message(4));
+    const again = session.send(message(4, 3000)); // shorter: the first frame's bytes lay past it
     await delay(0);
     const fourth = transport.writes.at(-1)!;
-    sentAs(fourth, 4);
+    sentAs(fourth, 4, 3000);
     assert.ok(fourth.bytes.buffer === first.bytes.buffer, "the block came back once written");
+    assert.ok(
+      new Uint8Array(fourth.bytes.buffer).subarray(fourth.bytes.length).every((b) => b === 0),
+      "nothing of an earlier loan past the chunk",
+    );
     assert.ok(other.writes[0]!.intact(), "the other session's frame, still being written");
     sentAs(other.writes[0]!, 9);
     fourth.release();
     other.writes[0]!.release();
     await Promise.all([again, otherSend]);
-    for (const [s, tr] of [[session, transport], [otherSession, other]] as const) {
-      s.close();
-      await delay(0);
-      tr.writes.at(-1)!.release(); // the close frame
-      tr.end();
-      assert.equal((await s.closed).code, 1006, "no close frame came back");
-    }
+    await end(session, transport);
+    await end(otherSession, other);
+  });
+
+  await t.step("never reuses the buffer of a write that failed while it may go on", async () => {
+    // A TLS connection closed under a write rejects it at once (the server's deferClose)
+    // while Deno still writes the bytes: the block must not go back to the pool.
+    const transport = holdingTransport({ writesDone: true });
+    const session = new WebSocketSession(transport, { timeout: 1000 });
+    const failed = session.send(message(1));
+    await delay(0);
+    const held = transport.writes[0]!;
+    assert.ok(held.bytes.buffer.byteLength > held.bytes.length, "a lent block");
+    held.fail(new Deno.errors.Interrupted("operation canceled"));
+    await failed.catch(() => {});
+    const other = holdingTransport({ writesDone: true });
+    const otherSession = new WebSocketSession(other, { timeout: 1000 });
+    const sent = otherSession.send(message(2));
+    await delay(0);
+    assert.ok(other.writes[0]!.bytes.buffer !== held.bytes.buffer, "the failed write's block");
+    assert.ok(held.intact(), "the bytes that may still be going out");
+    other.writes[0]!.release();
+    await sent;
+    await end(session, transport);
+    await end(otherSession, other);
+  });
+
+  await t.step("a direct transport no engine made gets buffers of its own", async () => {
+    // It may queue the view it was given and resolve at once (as an in-memory pipe does): a
+    // pooled block written into again would change what it queued.
+    const transport = holdingTransport();
+    const session = new WebSocketSession(transport, { timeout: 1000 });
+    const sent = [1, 2].map((fill) => session.send(message(fill)));
+    await delay(0);
+    const first = transport.writes[0]!;
+    assert.equal(first.bytes.buffer.byteLength, first.bytes.length, "a buffer of its own");
+    first.release();
+    await delay(0);
+    const second = transport.writes[1]!;
+    assert.ok(second.bytes.buffer !== first.bytes.buffer);
+    assert.ok(first.intact(), "what the transport may still hold");
+    sentAs(first, 1);
+    second.release();
+    await Promise.all(sent);
+    await end(session, transport);
   });
 });
