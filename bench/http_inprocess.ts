@@ -3,22 +3,27 @@
 // transports (read/write methods, as a Deno.Conn has), each sending a hello-world GET (or
 // --depth pipelined ones in one write) in a closed loop: once a connection's responses are
 // written, its next request arrives on a later event-loop turn (a MessageChannel message, as
-// socket events do). The handler answers `new Response("Hello, World!")`. It prints requests
-// per second and the process's CPU time per request.
+// socket events do). The handler answers `new Response("Hello, World!")`, or with --body B a
+// body of B bytes ("x" repeated). It prints requests per second and the process's CPU time per
+// request. The transports are marked as the engine marks the connections it accepts (their
+// writes hold nothing once resolved: responses of a few KiB are built in pooled buffers,
+// lib/_slab.ts).
 //
-//   deno run -A bench/http_inprocess.ts [--connections K] [--seconds S] [--depth D]
+//   deno run -A bench/http_inprocess.ts [--connections K] [--seconds S] [--depth D] [--body B]
 //
 // CPU time is noisy on a shared machine: compare runs made one after another, several each.
 
 import process from "node:process";
 import { startConnectionPipeline } from "../mod.ts";
+import { markWritesDone } from "../lib/_slab.ts";
 import { parseOptions } from "./_load.ts";
 
 const args = parseOptions(
   Deno.args,
-  { connections: 64, seconds: 3, depth: 1 },
-  "deno run -A bench/http_inprocess.ts [--connections K] [--seconds S] [--depth D]",
+  { connections: 64, seconds: 3, depth: 1, body: 0 },
+  "deno run -A bench/http_inprocess.ts [--connections K] [--seconds S] [--depth D] [--body B]",
 );
+const BODY = args.body > 0 ? "x".repeat(args.body) : "Hello, World!";
 const REQUEST = new TextEncoder().encode(
   "GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\n\r\n".repeat(args.depth),
 );
@@ -106,7 +111,8 @@ class FakeConn {
 
 for (let i = 0; i < args.connections; i++) {
   const conn = new FakeConn();
-  startConnectionPipeline(conn, () => new Response("Hello, World!"));
+  markWritesDone(conn); // its write holds nothing once resolved, as a Deno.Conn's
+  startConnectionPipeline(conn, () => new Response(BODY));
   conn.deliver();
 }
 await new Promise((resolve) => setTimeout(resolve, 1000)); // warm-up
@@ -118,7 +124,7 @@ const elapsed = performance.now() - start;
 running = false;
 const used = process.cpuUsage(cpu);
 console.log(
-  `${args.connections} connections, ${args.depth} per write: ${
+  `${args.connections} connections, ${args.depth} per write, ${BODY.length} B bodies: ${
     Math.round(responses / elapsed * 1000)
   } requests/s, ${((used.user + used.system) / responses).toFixed(2)} µs of CPU per request`,
 );

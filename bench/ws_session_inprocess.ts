@@ -1,14 +1,16 @@
 // Copyright 2026 the wirestream authors. MIT license.
 // WebSocketSession's own cost per message, without sockets: K sessions over in-memory direct
-// transports (read/write methods, the wire engine's path), each echoing 32 B binary messages
-// in a closed loop. A "client" answers every echo on the next event-loop turn (a
+// transports (read/write methods, the wire engine's path, marked as the engine marks the
+// connections it accepts: their writes hold nothing once resolved, so large frames are built in
+// pooled buffers, lib/_slab.ts), each echoing binary messages of --size bytes (32 by default;
+// up to 65535) in a closed loop. A "client" answers every echo on the next event-loop turn (a
 // MessageChannel message, as socket events arrive), so the sessions' in-flight state is what a
 // server with K busy connections holds. It prints echoes per second and the process's CPU
 // time per echo; with --heap, V8's sampling heap profiler also gives the bytes allocated per
 // echo and the functions that allocate them (what the garbage collector has to deal with:
 // at 512 connections every session's in-flight garbage survives scavenges).
 //
-//   deno run -A bench/ws_session_inprocess.ts [--connections K] [--seconds S] [--heap]
+//   deno run -A bench/ws_session_inprocess.ts [--connections K] [--seconds S] [--size B] [--heap]
 //
 // CPU time is noisy on a shared machine: compare runs made one after another, several each.
 // Bytes per echo barely move between runs.
@@ -16,21 +18,24 @@
 import process from "node:process";
 import { Session } from "node:inspector";
 import { type Transport, WebSocketSession } from "../mod.ts";
+import { markWritesDone } from "../lib/_slab.ts";
 import { parseOptions } from "./_load.ts";
 
 const args = parseOptions(
   Deno.args.filter((a) => a !== "--heap"),
-  { connections: 64, seconds: 3 },
-  "deno run -A bench/ws_session_inprocess.ts [--connections K] [--seconds S] [--heap]",
+  { connections: 64, seconds: 3, size: 32 },
+  "deno run -A bench/ws_session_inprocess.ts [--connections K] [--seconds S] [--size B] [--heap]",
 );
 const HEAP = Deno.args.includes("--heap");
-const SIZE = 32;
+const SIZE = Math.min(Math.floor(args.size), 65_535);
 
 /** One masked binary frame of SIZE bytes, as a client sends it. */
-const FRAME = new Uint8Array(2 + 4 + SIZE);
+const HEAD = SIZE < 126 ? 2 : 4;
+const FRAME = new Uint8Array(HEAD + 4 + SIZE);
 FRAME[0] = 0x82;
-FRAME[1] = 0x80 | SIZE;
-FRAME.set([1, 2, 3, 4], 2);
+if (HEAD === 2) FRAME[1] = 0x80 | SIZE;
+else FRAME.set([0x80 | 126, SIZE >>> 8, SIZE & 0xff], 1);
+FRAME.set([1, 2, 3, 4], HEAD);
 
 let echoes = 0;
 let running = true;
@@ -63,7 +68,7 @@ class Peer implements Transport {
   }
 
   write(bytes: Uint8Array): Promise<number> {
-    echoes++; // one write per 32 B echo: the encoder sends header and payload together
+    echoes++; // one write per echo: up to 4 KiB, the encoder sends header and payload together
     if (running) {
       if (due.length === 0) turn.port2.postMessage(0);
       due.push(this);
@@ -102,6 +107,7 @@ const post = <T>(method: string, params: object = {}) =>
 
 for (let i = 0; i < args.connections; i++) {
   const peer = new Peer();
+  markWritesDone(peer); // its write holds nothing once resolved, as a Deno.Conn's
   echo(new WebSocketSession(peer, { maxFrameSize: 16 << 20 }));
   peer.deliver();
 }
@@ -124,7 +130,7 @@ const cpu = process.cpuUsage(cpuBefore);
 const counted = echoes;
 running = false;
 console.log(
-  `${args.connections} sessions: ${Math.round(counted / seconds)} echoes/s, ` +
+  `${args.connections} sessions, ${SIZE} B: ${Math.round(counted / seconds)} echoes/s, ` +
     `${((cpu.user + cpu.system) / counted).toFixed(2)} µs CPU per echo`,
 );
 

@@ -2,13 +2,17 @@
 // The floor for an engine that does its I/O through Deno's ops, as the wire engine does: a bare
 // Deno.listen echo that reads a connection straight into one buffer, decodes with our
 // FrameDecoder, encodes with our FrameEncoder and writes, one read and one write per message,
-// with no HTTP engine, no session and no streams: two ops and two awaits per message. Not a server
+// with no HTTP engine, no session and no streams: two ops and two awaits per message. Each
+// message is copied out of the read buffer, as a session hands it to the application, and the
+// encoder builds frames over 2 KiB in pooled buffers given back once written, as the wire
+// engine's sessions do (lib/_slab.ts). Not a server
 // to use (no limits, no timeouts, no close handshake beyond answering one); a measure of what
 // Deno's op-based sockets cost, which no engine written in JavaScript on them can undercut.
 // Usage: deno run --allow-net=127.0.0.1 bench/_ws_servers/conn_floor.ts [port]; prints
 // `listening <port>` once bound to 127.0.0.1.
 
 import { acceptKey, Frame, FrameDecoder, FrameEncoder, Opcode } from "../../mod.ts";
+import { encoderSlab } from "../../lib/websocket/encoder.ts";
 import { portArgument } from "../_http_servers/_handler.ts";
 
 const listener = Deno.listen({ hostname: "127.0.0.1", port: portArgument() });
@@ -39,6 +43,8 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
   );
   const decoder = new FrameDecoder({ role: "server", maxFrameSize: 16 << 20 });
   const encoder = new FrameEncoder({ role: "server" });
+  const slab = encoderSlab(encoder);
+  slab.lending = true; // each chunk is given back once written (below)
   const frames: Frame[] = [];
   const out: Uint8Array[] = [];
   const frameSink = { enqueue: (frame: Frame) => frames.push(frame) };
@@ -63,7 +69,10 @@ async function serve(conn: Deno.TcpConn): Promise<void> {
       }
     }
     frames.length = 0;
-    for (const bytes of out) await writeAll(conn, bytes);
+    for (const bytes of out) {
+      await writeAll(conn, bytes);
+      slab.giveBack(bytes);
+    }
     out.length = 0;
     if (closing) return conn.close();
   }
