@@ -78,9 +78,8 @@ export class Slab {
   lending = false;
   #buffer: ArrayBuffer | null = null;
   #used = SLAB_SIZE;
-  /** The block lent out, until it is given back, and how much of it the loan covers. */
-  #lent: ArrayBuffer | null = null;
-  #lentSize = 0;
+  /** The chunk lent out (a view of a pooled block), until it is given back. */
+  #lent: Uint8Array | null = null;
 
   /** A zeroed view of `size` bytes. */
   allocate(size: number): Uint8Array {
@@ -91,10 +90,9 @@ export class Slab {
       let block = idleBlocks.pop();
       // A consumer that broke the direct write's contract and transferred one: not reused.
       while (block?.detached) block = idleBlocks.pop();
-      this.#lent = block ??= new ArrayBuffer(BLOCK_SIZE);
-      this.#lentSize = size;
       lendingStats.loans++;
-      return new Uint8Array(block, 0, size); // zeroed whole, as a fresh buffer is (giveBack)
+      // Zeroed whole, as a fresh buffer is (see giveBack).
+      return this.#lent = new Uint8Array(block ?? new ArrayBuffer(BLOCK_SIZE), 0, size);
     }
     if (!this.pooled) return new Uint8Array(size);
     if (this.#buffer?.detached) {
@@ -111,20 +109,23 @@ export class Slab {
   }
 
   /**
-   * Declares `chunk` written and never read again. When it is the lent block, the block goes
-   * back to the pool (or to the garbage collector, past IDLE_BLOCKS), and the next large
-   * chunk may borrow one. Any other chunk is ignored.
+   * Declares `chunk` written and never read again. When it is the chunk lent (the very view
+   * {@linkcode allocate} returned), its block goes back to the pool (or to the garbage
+   * collector, past IDLE_BLOCKS), and the next large chunk may borrow one. Any other chunk is
+   * ignored: a view of it, or an earlier chunk of a block lent again since, must not end the
+   * current loan.
    */
   giveBack(chunk: Uint8Array): void {
     const lent = this.#lent;
-    if (lent === null || chunk.buffer !== lent) return;
+    if (chunk !== lent) return;
     this.#lent = null;
-    if (idleBlocks.length < IDLE_BLOCKS && !lent.detached) {
+    const block = lent.buffer as ArrayBuffer;
+    if (idleBlocks.length < IDLE_BLOCKS && !block.detached) {
       // Every owner writes each byte of what it is lent, but the next borrower's buffer is
       // the whole block: nothing of this connection's may stay in it. (0.2 µs for 4100 bytes
       // here; a fresh buffer of that size costs 4.7 µs.)
-      new Uint8Array(lent, 0, this.#lentSize).fill(0);
-      idleBlocks.push(lent);
+      lent.fill(0);
+      idleBlocks.push(block);
     }
   }
 }

@@ -40,7 +40,9 @@ Deno.test("Slab", async (t) => {
       assert.ok(second.buffer !== first.buffer);
       assert.equal(second.buffer.byteLength, 4100);
       slab.giveBack(second); // not the lent one: ignored
-      slab.giveBack(first.subarray(10)); // a view of the lent block: back
+      slab.giveBack(first.subarray(10)); // another view of the lent block: ignored too
+      assert.equal(slab.allocate(4100).buffer.byteLength, 4100, "still out");
+      slab.giveBack(first);
       const third = slab.allocate(3000);
       assert.ok(third.buffer === first.buffer, "the block is reused once given back");
       assert.ok(new Uint8Array(third.buffer).every((b) => b === 0), "zeroed whole, past it too");
@@ -48,6 +50,10 @@ Deno.test("Slab", async (t) => {
       const other = new Slab();
       other.lending = true;
       assert.ok(other.allocate(4100).buffer !== third.buffer);
+      slab.giveBack(first); // an earlier chunk of the block lent again: not the loan
+      const another = new Slab();
+      another.lending = true;
+      assert.ok(another.allocate(4100).buffer !== third.buffer, "third's block still out");
       slab.giveBack(third);
       assert.equal(other.allocate(4100).buffer.byteLength, 4100, "one block out per slab");
     },

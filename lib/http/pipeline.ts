@@ -860,7 +860,7 @@ class Pipeline {
     this.#slab.pooled = direct;
     // On a connection an engine accepted (whose write is done with its bytes once it
     // resolved), a large head with its body, or responses gathered into one write, borrow a
-    // pooled block, given back in #sent (lib/_slab.ts).
+    // pooled block, given back in #sent once written or in #flush once copied (lib/_slab.ts).
     this.#slab.lending = direct && writesDone(transport);
     this.#writer?.closed.catch(() => {});
     options.signal?.addEventListener("abort", this.#onAbort, { once: true });

@@ -5,6 +5,7 @@ import {
   type ConnectionPipelineOptions,
   type Handler,
   HttpError,
+  type MessageSession,
   startConnectionPipeline,
   type Transport,
   upgradeWebSocket,
@@ -2082,6 +2083,46 @@ Deno.test("startConnectionPipeline", async (t) => {
     transport.end();
     await within(pipeline.finished, 2000, "the pipeline to finish");
   });
+
+  await t.step(
+    "a session handed on by an upgrade lends as the pipeline's connection does, or not",
+    async () => {
+      // The pipeline hands the session a transport of its own making: marked as lending only
+      // when the connection was (httpServer's), never for a user's direct transport.
+      const upgrade = utf8(
+        "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      );
+      for (const writesDone of [true, false]) {
+        const transport = holdingTransport({ writesDone });
+        const session = deferred<MessageSession>();
+        const pipeline = startConnectionPipeline(transport, (request) => {
+          const upgraded = upgradeWebSocket(request);
+          session.resolve(upgraded.session);
+          return upgraded.response;
+        });
+        transport.feed(upgrade);
+        for (let i = 0; i < 100 && transport.writes.length === 0; i++) await delay(1);
+        assert.match(latin1(transport.writes[0]!.copy), /^HTTP\/1\.1 101 /);
+        transport.writes[0]!.release();
+        const ours = await within(session.promise, 2000, "the session");
+        await delay(20); // handed over (a frame sent before is encoded unpooled, and waits)
+        const sent = ours.send(new Uint8Array(4096).fill(7));
+        for (let i = 0; i < 100 && transport.writes.length < 2; i++) await delay(1);
+        const frame = transport.writes[1]!;
+        assert.equal(frame.copy.length, 4100);
+        assert.equal(frame.bytes.buffer.byteLength > 4100, writesDone, `writesDone: ${writesDone}`);
+        frame.release();
+        await sent;
+        ours.close();
+        for (let i = 0; i < 100 && transport.writes.length < 3; i++) await delay(1);
+        transport.writes[2]?.release(); // the close frame
+        transport.end();
+        await within(ours.closed, 2000, "the session to end");
+        await within(pipeline.finished, 2000, "the pipeline to finish");
+      }
+    },
+  );
 
   await t.step("abort() ends a lingering close at once", async () => {
     // A client that keeps its body coming after a response that closes the connection: the

@@ -783,7 +783,9 @@ Deno.test("interop: ws clients and httpServer's sessions", async (t) => {
       // On the connections httpServer accepts, and on our client's, a 4 KiB message's frame is
       // built in a block lent from a process-wide pool (lib/_slab.ts) and given back once
       // written, to be lent to any connection next: 8 ws clients and our client at once, each
-      // message its own bytes, must each get exactly their own echoes.
+      // message its own bytes, must each get exactly their own echoes, and the loans must happen
+      // (the server, the upgrade's hand-over and our client mark their connections). The rules
+      // of reuse themselves are tested in memory (session_direct_test, pipeline_test).
       const { handler } = upgradeHandler(LIMITS, echo);
       const server = httpServer({ hostname: "127.0.0.1", port: 0 }, handler);
       const url = `ws://127.0.0.1:${server.addr.port}/`;
