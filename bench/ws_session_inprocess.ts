@@ -2,9 +2,8 @@
 // WebSocketSession's own cost per message, without sockets: K sessions over in-memory direct
 // transports (read/write methods, the wire engine's path, marked as the engine marks the
 // connections it accepts: their writes hold nothing once resolved, so large frames are built in
-// pooled buffers, lib/_slab.ts), each echoing binary messages of --size bytes (32 by default;
-// at most 4096, the largest message the encoder sends in one write with its header, as this
-// bench counts one echo per write) in a closed loop. A "client" answers every echo on the next event-loop turn (a
+// pooled buffers, lib/_slab.ts), each echoing binary messages of --size bytes (32 by default,
+// at most 65535) in a closed loop. A "client" answers every echo on the next event-loop turn (a
 // MessageChannel message, as socket events arrive), so the sessions' in-flight state is what a
 // server with K busy connections holds. It prints echoes per second and the process's CPU
 // time per echo; with --heap, V8's sampling heap profiler also gives the bytes allocated per
@@ -28,7 +27,9 @@ const args = parseOptions(
   "deno run -A bench/ws_session_inprocess.ts [--connections K] [--seconds S] [--size B] [--heap]",
 );
 const HEAP = Deno.args.includes("--heap");
-const SIZE = Math.min(Math.floor(args.size), 4096);
+const SIZE = Math.min(Math.floor(args.size), 65_535);
+/** The bytes of one echo: the server's frame, header and payload (one write or two). */
+const ECHO = (SIZE < 126 ? 2 : 4) + SIZE;
 
 /** One masked binary frame of SIZE bytes, as a client sends it. */
 const HEAD = SIZE < 126 ? 2 : 4;
@@ -55,6 +56,7 @@ class Peer implements Transport {
   #waiting: ((n: number | null) => void) | null = null;
   #into: Uint8Array | null = null;
   #ready = false;
+  #written = 0;
 
   read(buffer: Uint8Array): Promise<number | null> {
     if (this.#ready) {
@@ -69,10 +71,14 @@ class Peer implements Transport {
   }
 
   write(bytes: Uint8Array): Promise<number> {
-    echoes++; // one write per echo: up to 4 KiB, the encoder sends header and payload together
-    if (running) {
-      if (due.length === 0) turn.port2.postMessage(0);
-      due.push(this);
+    // An echo is written once its frame's bytes all were (in one write, or header and payload).
+    if ((this.#written += bytes.length) >= ECHO) {
+      this.#written -= ECHO;
+      echoes++;
+      if (running) {
+        if (due.length === 0) turn.port2.postMessage(0);
+        due.push(this);
+      }
     }
     return Promise.resolve(bytes.length);
   }

@@ -81,12 +81,16 @@ export class Slab {
   /** The chunk lent out (a view of a pooled block), until it is given back. */
   #lent: Uint8Array | null = null;
 
+  /** Whether a chunk of `size` bytes would be lent a pooled block now. */
+  canLend(size: number): boolean {
+    return size > SLAB_MAX && size <= BLOCK_SIZE && this.#lent === null && this.lending &&
+      this.pooled;
+  }
+
   /** A zeroed view of `size` bytes. */
   allocate(size: number): Uint8Array {
     if (size > SLAB_MAX) {
-      if (size > BLOCK_SIZE || this.#lent !== null || !this.lending || !this.pooled) {
-        return new Uint8Array(size);
-      }
+      if (!this.canLend(size)) return new Uint8Array(size);
       let block = idleBlocks.pop();
       // A consumer that broke the direct write's contract and transferred one: not reused.
       while (block?.detached) block = idleBlocks.pop();

@@ -36,7 +36,9 @@ export interface ByteSink {
 }
 
 // Unmasked payloads up to this size travel in one chunk with their header: copying 4 KiB
-// costs less than a second write on the transport. Larger ones follow the header as is.
+// costs less than a second write on the transport. Larger ones follow the header as is, unless
+// the chunk would be lent a pooled block (a session on an engine's connection, lib/_slab.ts):
+// then up to the block's size, as the copy needs no new memory.
 const MERGE_LIMIT = 4096;
 // Masking keys come from a pool of random bytes refilled with crypto.getRandomValues: each
 // frame takes 4 fresh bytes, and the system is asked for randomness once per 1024 frames.
@@ -148,7 +150,7 @@ export class FrameEncoder {
     const masked = this.#masking;
     const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8;
     const headSize = 2 + lengthBytes + (masked ? 4 : 0);
-    const whole = masked || length <= MERGE_LIMIT;
+    const whole = masked || length <= MERGE_LIMIT || this.#slab.canLend(headSize + length);
     const out = this.#slab.allocate(whole ? headSize + length : headSize);
     out[0] = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | (frame.rsv2 ? 0x20 : 0) |
       (frame.rsv3 ? 0x10 : 0) | frame.opcode;

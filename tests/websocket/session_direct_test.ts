@@ -276,6 +276,39 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     await end(otherSession, other);
   });
 
+  await t.step("on an engine's connection, a message up to 8 KiB goes in one write", async () => {
+    // Its frame fits a pooled block, so header and payload go together (a second write costs
+    // a system call); without a block free, and on a user's transport, the payload follows
+    // its header uncopied, as above 4 KiB always.
+    for (const writesDone of [true, false]) {
+      const transport = holdingTransport({ writesDone });
+      const session = new WebSocketSession(transport, { timeout: 1000 });
+      const first = message(1, 8180), second = message(2, 6000);
+      const sent = [session.send(first), session.send(second)];
+      /** The next write, once the one before it was released. */
+      const next = async (release = true) => {
+        if (release) transport.writes.at(-1)!.release();
+        await delay(0);
+        return transport.writes.at(-1)!;
+      };
+      const one = await next(false);
+      if (writesDone) {
+        assert.equal(one.bytes.length, 4 + 8180, "header and payload in one write");
+        sentAs(one, 1, 8180);
+      } else {
+        assert.deepEqual([...one.copy], [0x82, 126, 8180 >> 8, 8180 & 0xff], "the header alone");
+        assert.ok((await next()).bytes === first, "then the payload, uncopied");
+      }
+      // The second frame was encoded while the first's block was out, or on a user's transport.
+      assert.deepEqual([...(await next()).copy], [0x82, 126, 6000 >> 8, 6000 & 0xff]);
+      const payload = await next();
+      assert.ok(payload.bytes === second, "the payload itself");
+      payload.release();
+      await Promise.all(sent);
+      await end(session, transport);
+    }
+  });
+
   await t.step("never reuses the buffer of a write that failed while it may go on", async () => {
     // A TLS connection closed under a write rejects it at once (the server's deferClose)
     // while Deno still writes the bytes: the block must not go back to the pool.
