@@ -72,7 +72,8 @@ class Peer implements Transport {
 
   write(bytes: Uint8Array): Promise<number> {
     // An echo is written once its frame's bytes all were (in one write, or header and payload).
-    if ((this.#written += bytes.length) >= ECHO) {
+    this.#written += bytes.length;
+    while (this.#written >= ECHO) {
       this.#written -= ECHO;
       echoes++;
       if (running) {

@@ -35,8 +35,9 @@ const SLAB_SIZE = 8192;
  */
 const SLAB_MAX = 2064;
 /**
- * A lent block's size: a 4 KiB message's frame (4100 bytes) fits, as does a response of a few
- * KiB with its head. Larger chunks still get a buffer of their own.
+ * A lent block's size: a frame of a message of up to 8188 bytes fits (the encoder merges its
+ * header and payload when a block is free), as does a response of a few KiB with its head.
+ * Larger chunks still get a buffer of their own.
  */
 const BLOCK_SIZE = 8192;
 /**

@@ -56,8 +56,11 @@ function nextKey(): number {
 }
 
 /**
- * The slab of an encoder's chunks. Internal: a session that writes directly lends its large
- * chunks from the slab's pool and gives each back once written (see lib/_slab.ts).
+ * The slab of an encoder's chunks. Internal: a session on a connection an engine made turns on
+ * the slab's `lending` and gives each chunk back once written (see lib/_slab.ts). Then chunks
+ * of 2065 to 8192 bytes are lent pooled blocks, and an unmasked payload of up to 8188 bytes
+ * goes with its header in one chunk when a block is free (above 4096 bytes it otherwise
+ * follows its header uncopied).
  */
 export let encoderSlab: (encoder: FrameEncoder) => Slab;
 

@@ -10,6 +10,7 @@ import {
   type Role,
 } from "@wirestream/wirestream";
 import { concat, hex, randomBytes, seeded } from "../_util/random.ts";
+import { encoderSlab } from "../../lib/websocket/encoder.ts";
 
 /** Encodes one frame and returns the chunks the encoder emitted. */
 function encode(frame: Frame, options?: FrameEncoderOptions): Uint8Array[] {
@@ -204,6 +205,49 @@ Deno.test("FrameEncoder", async (t) => {
       assert.equal(chunks[1], payload, `the same object at length ${n}`);
     }
   });
+
+  await t.step(
+    "with a pooled block to lend (a session on an engine's connection), merges up to 8188 bytes",
+    () => {
+      // lib/_slab.ts lends blocks of 8192 bytes: a header of 4 and a payload of up to 8188 go
+      // in one; past that, or with the block out, the header and the payload itself.
+      const encoder = new FrameEncoder();
+      const slab = encoderSlab(encoder);
+      slab.lending = true;
+      for (const n of [4097, 8188, 8189, 65_536]) {
+        const payload = randomBytes(seeded(n), n);
+        const chunks: Uint8Array[] = [];
+        encoder.encode(Frame.binary(payload), { enqueue: (c) => void chunks.push(c) });
+        if (n <= 8188) {
+          assert.equal(chunks.length, 1, `one chunk at ${n}`);
+          assert.equal(chunks[0]!.buffer.byteLength, 8192, `a lent block at ${n}`);
+          assert.deepEqual(chunks[0]!.subarray(4), payload);
+          // With the block out, the next frame of that size is header and payload.
+          const next: Uint8Array[] = [];
+          encoder.encode(Frame.binary(payload), { enqueue: (c) => void next.push(c) });
+          assert.equal(next.length, 2, `block out at ${n}`);
+          assert.ok(next[1] === payload);
+        } else {
+          assert.equal(chunks.length, 2, `header and payload at ${n}`);
+          assert.ok(chunks[1] === payload);
+        }
+        assert.deepEqual(concat(chunks), concat(encode(Frame.binary(payload))), `bytes at ${n}`);
+        slab.giveBack(chunks[0]!);
+      }
+      // A client's frames are masked into one chunk whatever the slab: the same bytes.
+      const client = new FrameEncoder({ role: "client" });
+      encoderSlab(client).lending = true;
+      for (const n of [4097, 8000]) {
+        const chunks: Uint8Array[] = [];
+        client.encode(Frame.binary(new Uint8Array(n).fill(3)), {
+          enqueue: (c) => void chunks.push(c),
+        });
+        assert.equal(chunks.length, 1);
+        const frame = decode(chunks[0]!, "server")[0]!;
+        assert.deepEqual(frame.payload, new Uint8Array(n).fill(3));
+      }
+    },
+  );
 
   await t.step("emits one chunk for a masked payload of any size", () => {
     for (const n of [4096, 4097, 100_000]) {
