@@ -111,6 +111,23 @@ export async function pump(
   }
 }
 
+/** Calls `onLine` with each line of `stream`'s text, in order, awaiting each call. */
+export async function forEachLine(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => Promise<void> | void,
+): Promise<void> {
+  let pending = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    pending += text;
+    let eol: number;
+    while ((eol = pending.indexOf("\n")) !== -1) {
+      const line = pending.slice(0, eol);
+      pending = pending.slice(eol + 1);
+      await onLine(line);
+    }
+  }
+}
+
 /** Sends SIGTERM to the child, if it still runs. */
 export function kill(child: Deno.ChildProcess): void {
   try {

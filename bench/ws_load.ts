@@ -30,6 +30,7 @@ import {
   commandLine,
   cpuSeconds,
   exited,
+  forEachLine,
   format,
   header,
   kill,
@@ -306,19 +307,12 @@ async function runClient(
   const limit = (Math.ceil(run.connections / 64) * 10 + run.warmup + run.duration + 30) * 1000;
   const timer = setTimeout(() => kill(child), limit);
   const problems: string[] = [];
-  let result: ClientResult | null = null;
+  let result = null as ClientResult | null; // set in a callback: no narrowing to null
   try {
-    let pending = "";
-    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
-      pending += text;
-      let eol: number;
-      while ((eol = pending.indexOf("\n")) !== -1) {
-        const line = pending.slice(0, eol);
-        pending = pending.slice(eol + 1);
-        if (line === "measuring" || line === "stopped") await marks(line);
-        else if (line.startsWith("result ")) result = JSON.parse(line.slice(7));
-      }
-    }
+    await forEachLine(child.stdout, async (line) => {
+      if (line === "measuring" || line === "stopped") await marks(line);
+      else if (line.startsWith("result ")) result = JSON.parse(line.slice(7));
+    });
   } finally {
     clearTimeout(timer);
     await exited(child, 5000);

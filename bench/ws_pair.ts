@@ -13,7 +13,10 @@
 // Needs node on PATH. Nothing is left running: every child is killed on the way out.
 
 import {
+  children,
   cpuSeconds,
+  exited,
+  forEachLine,
   kill,
   median,
   parseOptions,
@@ -56,23 +59,23 @@ async function measure(pid: number, port: number): Promise<Run> {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  children.add(child);
   void pump(child.stderr, (text) => console.error(text.trimEnd()));
-  let pending = "",
-    before = NaN,
-    cpu = NaN,
-    result: { messages: number; rate: number; p99: number } | null = null;
-  for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
-    pending += text;
-    let eol: number;
-    while ((eol = pending.indexOf("\n")) !== -1) {
-      const line = pending.slice(0, eol);
-      pending = pending.slice(eol + 1);
+  // Handshakes at most 10 s each, 64 at a time; then the run, 5 s to drain and 5 s to close.
+  const limit = (Math.ceil(args.connections / 64) * 10 + args.duration + 31) * 1000;
+  const timer = setTimeout(() => kill(child), limit);
+  let before = NaN, cpu = NaN;
+  let result = null as { messages: number; rate: number; p99: number } | null; // set below
+  try {
+    await forEachLine(child.stdout, async (line) => {
       if (line === "measuring") before = await cpuSeconds(pid);
       else if (line === "stopped") cpu = (await cpuSeconds(pid)) - before;
       else if (line.startsWith("result ")) result = JSON.parse(line.slice(7));
-    }
+    });
+  } finally {
+    clearTimeout(timer);
+    await exited(child, 5000);
   }
-  await child.status;
   if (result === null || !(result.messages > 0)) throw new Error("the client echoed nothing");
   return { rate: result.rate, cpu: cpu / result.messages * 1e6, p99: result.p99 / 1000 };
 }
@@ -104,7 +107,7 @@ try {
         );
       } finally {
         kill(server.child);
-        await server.child.status;
+        await exited(server.child, 5000);
       }
     }
   }

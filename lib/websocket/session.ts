@@ -198,9 +198,10 @@ export interface MessageSession {
    * What the messages sent (through `send` or `outgoing`) and not yet written to the
    * connection count, as `maxSendQueue` counts them: their bytes (frame headers included on
    * the wire engine; a text still waiting in `outgoing`, or for room on the native engine,
-   * at 3 bytes per UTF-16 unit) plus 1024 for each write (one per frame, or two for a frame
-   * whose payload follows its header uncopied: what the session holds besides the bytes), and
-   * on the native engine the bytes in
+   * at 3 bytes per UTF-16 unit) plus 1024 for each write (what the session holds besides the
+   * bytes): one per frame, or two for a payload over 4096 bytes, which follows its
+   * header uncopied (on a connection an engine made, a payload of up to 8188 bytes goes with
+   * its header when a pooled buffer is free: one). On the native engine, also the bytes in
    * Deno's own send buffer.
    *
    * Like the browser's `WebSocket.bufferedAmount` and `ws`'s, it grows while the peer reads

@@ -236,7 +236,8 @@ Deno.test("FrameEncoder", async (t) => {
       }
       // A client's frames are masked into one chunk whatever the slab: the same bytes.
       const client = new FrameEncoder({ role: "client" });
-      encoderSlab(client).lending = true;
+      const clientSlab = encoderSlab(client);
+      clientSlab.lending = true;
       for (const n of [4097, 8000]) {
         const chunks: Uint8Array[] = [];
         client.encode(Frame.binary(new Uint8Array(n).fill(3)), {
@@ -245,6 +246,8 @@ Deno.test("FrameEncoder", async (t) => {
         assert.equal(chunks.length, 1);
         const frame = decode(chunks[0]!, "server")[0]!;
         assert.deepEqual(frame.payload, new Uint8Array(n).fill(3));
+        assert.equal(chunks[0]!.buffer.byteLength, 8192, `masked into a lent block at ${n}`);
+        clientSlab.giveBack(chunks[0]!);
       }
     },
   );
