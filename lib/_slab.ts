@@ -12,19 +12,20 @@
 // writable stream buffers of their own. As a last guard, a slab that sees itself detached on
 // its next allocation turns `pooled` off (the views already handed out are lost by then).
 //
-// Larger chunks (a 4 KiB message's frame, a response with a 6 KiB body, pipelined responses
+// Larger chunks (a 4 KiB message's frame, a response with a 10 KiB body, pipelined responses
 // gathered into one write) cost what their bytes cost to allocate, whatever the slab: a fresh
 // buffer is zeroed and its pages faulted in, so carving them from a bigger slab gained nothing
 // (a 64 KiB slab for 4 KiB echoes at 512 sessions, bench/ws_session_inprocess.ts). Only reuse
 // helps. A slab whose owner writes to a transport whose direct write is done with its bytes
 // once it resolved (`writesDone`: the Deno.Conns the engines accept or open) and gives each
-// chunk back once written (`lending`, `giveBack`) borrows one block at a time from a
-// process-wide pool for such a chunk. A user's direct transport never lends: it may queue the
-// view it was given (as an in-memory pipe does), and a block written into again would then
-// send another connection's bytes. At most one block per slab is out, so a stalled peer holds
-// at most one; the pool keeps at most IDLE_BLOCKS between loans (only as many as were once out
-// together), each zeroed where it was written; a block never written (the connection failed,
-// or its write is abandoned while it may still be under way) is left to the garbage collector.
+// chunk back once written (`lending`, `giveBack`) borrows one block at a time (8 KiB, or 32 KiB
+// for a chunk over 8 KiB) from a process-wide pool for such a chunk. A user's direct transport
+// never lends: it may queue the view it was given (as an in-memory pipe does), and a block
+// written into again would then send another connection's bytes. At most one block per slab
+// is out, so a stalled peer holds at most one; the pools keep at most IDLE_BLOCKS and
+// IDLE_LARGE_BLOCKS between loans (only as many as were once out together), each zeroed where
+// it was written; a block never written (the connection failed, or its write is abandoned
+// while it may still be under way) is left to the garbage collector.
 
 const SLAB_SIZE = 8192;
 /**
@@ -37,16 +38,25 @@ const SLAB_MAX = 2064;
 /**
  * A lent block's size: a frame of a message of up to 8188 bytes fits (the encoder merges its
  * header and payload when a block is free), as does a response of a few KiB with its head.
- * Larger chunks still get a buffer of their own.
  */
 const BLOCK_SIZE = 8192;
 /**
- * Blocks kept between loans, for the whole process: 4 MiB at most. A server's connections
- * lend together: at 512 sessions echoing 4 KiB messages, a pool of 32 blocks was empty at 94 %
- * of the loans (each then a fresh block), and the CPU per echo stayed that of no pool.
+ * The larger blocks, for chunks over BLOCK_SIZE: a response with a body up to the pipeline's
+ * SMALL_BODY (16 KiB, sent with its head), pipelined responses gathered into one write, a
+ * client's masked frame. A fresh buffer of 16400 bytes costs about 4.3 µs here, a zeroed view
+ * of such a block 0.16 µs. Larger chunks still get a buffer of their own.
+ */
+const LARGE_BLOCK_SIZE = 32_768;
+/**
+ * Blocks kept between loans, for the whole process: 4 MiB of small ones and 4 MiB of large
+ * ones at most. A server's connections lend together: at 512 sessions echoing 4 KiB messages,
+ * a pool of 32 blocks was empty at 94 % of the loans (each then a fresh block), and the CPU per
+ * echo stayed that of no pool.
  */
 const IDLE_BLOCKS = 512;
+const IDLE_LARGE_BLOCKS = 128;
 const idleBlocks: ArrayBuffer[] = [];
+const idleLargeBlocks: ArrayBuffer[] = [];
 /** How many blocks were lent (for tests: the engines' own connections lend). */
 export const lendingStats = { loans: 0 };
 
@@ -84,20 +94,23 @@ export class Slab {
 
   /** Whether a chunk of `size` bytes would be lent a pooled block now. */
   canLend(size: number): boolean {
-    return size > SLAB_MAX && size <= BLOCK_SIZE && this.#lent === null && this.lending &&
-      this.pooled;
+    return size > SLAB_MAX && size <= LARGE_BLOCK_SIZE && this.#lent === null &&
+      this.lending && this.pooled;
   }
 
   /** A zeroed view of `size` bytes. */
   allocate(size: number): Uint8Array {
     if (size > SLAB_MAX) {
       if (!this.canLend(size)) return new Uint8Array(size);
-      let block = idleBlocks.pop();
+      const large = size > BLOCK_SIZE;
+      const idle = large ? idleLargeBlocks : idleBlocks;
+      let block = idle.pop();
       // A consumer that broke the direct write's contract and transferred one: not reused.
-      while (block?.detached) block = idleBlocks.pop();
+      while (block?.detached) block = idle.pop();
+      block ??= new ArrayBuffer(large ? LARGE_BLOCK_SIZE : BLOCK_SIZE);
       lendingStats.loans++;
       // Zeroed whole, as a fresh buffer is (see giveBack).
-      return this.#lent = new Uint8Array(block ?? new ArrayBuffer(BLOCK_SIZE), 0, size);
+      return this.#lent = new Uint8Array(block, 0, size);
     }
     if (!this.pooled) return new Uint8Array(size);
     if (this.#buffer?.detached) {
@@ -125,12 +138,14 @@ export class Slab {
     if (chunk !== lent) return;
     this.#lent = null;
     const block = lent.buffer as ArrayBuffer;
-    if (idleBlocks.length < IDLE_BLOCKS && !block.detached) {
+    const large = block.byteLength === LARGE_BLOCK_SIZE;
+    const idle = large ? idleLargeBlocks : idleBlocks;
+    if (idle.length < (large ? IDLE_LARGE_BLOCKS : IDLE_BLOCKS) && !block.detached) {
       // Every owner writes each byte of what it is lent, but the next borrower's buffer is
       // the whole block: nothing of this connection's may stay in it. (64–77 ns for 4100
       // bytes here; a fresh buffer of that size 6.8–7.5 µs on average: bench/slab_bench.ts.)
       lent.fill(0);
-      idleBlocks.push(block);
+      idle.push(block);
     }
   }
 }

@@ -59,6 +59,23 @@ Deno.test("Slab", async (t) => {
     },
   );
 
+  await t.step("lends a 32 KiB block for a chunk over 8 KiB, from a pool of its own", () => {
+    const slab = new Slab();
+    slab.lending = true;
+    const large = slab.allocate(20_000);
+    assert.equal(large.buffer.byteLength, 32_768);
+    large.fill(0xbb);
+    slab.giveBack(large);
+    const small = slab.allocate(5000);
+    assert.equal(small.buffer.byteLength, 8192, "a small chunk takes a small block");
+    slab.giveBack(small);
+    const again = slab.allocate(9000);
+    assert.ok(again.buffer === large.buffer, "the large block, back in its pool");
+    assert.ok(new Uint8Array(again.buffer).every((b) => b === 0), "zeroed whole");
+    slab.giveBack(again);
+    assert.equal(slab.allocate(32_769).buffer.byteLength, 32_769, "over 32 KiB: its own");
+  });
+
   await t.step("lends nothing unless lending, pooled, and the chunk fits a block", () => {
     const plain = new Slab();
     const a = plain.allocate(4100);

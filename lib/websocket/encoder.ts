@@ -40,6 +40,8 @@ export interface ByteSink {
 // the chunk would be lent a pooled block (a session on an engine's connection, lib/_slab.ts):
 // then up to the block's size, as the copy needs no new memory.
 const MERGE_LIMIT = 4096;
+/** The most merged when lent: the frame fills an 8 KiB block (lib/_slab.ts BLOCK_SIZE). */
+const LENT_MERGE_LIMIT = 8188;
 // Masking keys come from a pool of random bytes refilled with crypto.getRandomValues: each
 // frame takes 4 fresh bytes, and the system is asked for randomness once per 1024 frames.
 const KEY_POOL = new Uint8Array(4096);
@@ -58,7 +60,7 @@ function nextKey(): number {
 /**
  * The slab of an encoder's chunks. Internal: a session on a connection an engine made turns on
  * the slab's `lending` and gives each chunk back once written (see lib/_slab.ts). Then chunks
- * of 2065 to 8192 bytes are lent pooled blocks, and an unmasked payload of up to 8188 bytes
+ * of 2065 to 32768 bytes are lent pooled blocks, and an unmasked payload of up to 8188 bytes
  * goes with its header in one chunk when a block is free (above 4096 bytes it otherwise
  * follows its header uncopied).
  */
@@ -153,7 +155,8 @@ export class FrameEncoder {
     const masked = this.#masking;
     const lengthBytes = length < 126 ? 0 : length < 65_536 ? 2 : 8;
     const headSize = 2 + lengthBytes + (masked ? 4 : 0);
-    const whole = masked || length <= MERGE_LIMIT || this.#slab.canLend(headSize + length);
+    const whole = masked || length <= MERGE_LIMIT ||
+      (length <= LENT_MERGE_LIMIT && this.#slab.canLend(headSize + length));
     const out = this.#slab.allocate(whole ? headSize + length : headSize);
     out[0] = (frame.fin ? 0x80 : 0) | (frame.rsv1 ? 0x40 : 0) | (frame.rsv2 ? 0x20 : 0) |
       (frame.rsv3 ? 0x10 : 0) | frame.opcode;

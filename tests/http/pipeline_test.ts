@@ -2042,6 +2042,33 @@ Deno.test("startConnectionPipeline", async (t) => {
     await within(pipeline.finished, 2000, "the pipeline to finish");
   });
 
+  await t.step(
+    "a response with a body of up to 16 KiB is built in a 32 KiB pooled block",
+    async () => {
+      // Head and body go in one write up to SMALL_BODY; over 8 KiB, the larger blocks.
+      const request = utf8("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+      const transport = holdingTransport({ writesDone: true });
+      let n = 0;
+      const pipeline = startConnectionPipeline(
+        transport,
+        () => new Response(String(++n).repeat(12_000)),
+      );
+      const written: Uint8Array[] = [];
+      for (const round of [1, 2]) {
+        transport.feed(request);
+        for (let i = 0; i < 100 && transport.writes.length < round; i++) await delay(1);
+        const write = transport.writes[round - 1]!;
+        assert.equal(write.bytes.buffer.byteLength, 32_768, `a large block (round ${round})`);
+        assert.equal(latin1(write.copy).split("\r\n\r\n")[1], String(round).repeat(12_000));
+        written.push(write.bytes);
+        write.release();
+      }
+      assert.ok(written[1]!.buffer === written[0]!.buffer, "the same block, given back");
+      transport.end();
+      await within(pipeline.finished, 2000, "the pipeline to finish");
+    },
+  );
+
   await t.step("never reuses the buffer of a response whose write failed", async () => {
     // A TLS connection closed under a write rejects it at once (the server's deferClose)
     // while Deno still writes the bytes: the block must not go back to the pool.
