@@ -1,14 +1,14 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// Why lib/_slab.ts lends pooled blocks for chunks of 2 to 8 KiB: a fresh buffer of a 4 KiB
-// message's frame (4100 bytes) against what a lent block costs, its view and the zeroing of
-// what the last loan wrote, and against a Slab's own lend and give-back.
+// Why lib/_slab.ts lends pooled blocks for chunks of 2 to 32 KiB: a fresh buffer of a 4 KiB
+// message's frame (4100 bytes), and of a 16 KiB body with its head, against what a lent block
+// costs, its view and the zeroing of what the last loan wrote, and a Slab's lend and give-back.
 //
 //   deno bench bench/slab_bench.ts
 
 import { Slab } from "../lib/_slab.ts";
 
 const SIZE = 4100;
-const block = new ArrayBuffer(8192);
+const block = new ArrayBuffer(32_768);
 let sink = 0;
 
 Deno.bench({
@@ -42,4 +42,21 @@ Deno.bench({
 
 globalThis.addEventListener("unload", () => {
   if (sink === -1) console.log(sink); // keeps the reads
+});
+
+Deno.bench({
+  group: "a 16400-byte chunk (a 16 KiB body with its head)",
+  name: "new Uint8Array(16400)",
+  baseline: true,
+  fn: () => {
+    sink ^= new Uint8Array(16_400)[7]!;
+  },
+});
+
+Deno.bench({
+  group: "a 16400-byte chunk (a 16 KiB body with its head)",
+  name: "a view of an existing block, zeroed",
+  fn: () => {
+    sink ^= new Uint8Array(block, 0, 16_400).fill(0)[7]!;
+  },
 });

@@ -39,12 +39,13 @@ const SLAB_MAX = 2064;
  * A lent block's size: a frame of a message of up to 8188 bytes fits (the encoder merges its
  * header and payload when a block is free), as does a response of a few KiB with its head.
  */
-const BLOCK_SIZE = 8192;
+export const BLOCK_SIZE = 8192;
 /**
  * The larger blocks, for chunks over BLOCK_SIZE: a response with a body up to the pipeline's
- * SMALL_BODY (16 KiB, sent with its head), pipelined responses gathered into one write, a
- * client's masked frame. A fresh buffer of 16400 bytes costs about 4.3 µs here, a zeroed view
- * of such a block 0.16 µs. Larger chunks still get a buffer of their own.
+ * SMALL_BODY (16 KiB, sent with its head), a gathered write whose parts hold no block (small
+ * pipelined responses, a streamed body's head and chunks), a client's masked frame. A fresh
+ * buffer of 16400 bytes costs 4.5–5.9 µs here, a zeroed view of such a block 0.15–0.23 µs
+ * (bench/slab_bench.ts, three runs). Larger chunks still get a buffer of their own.
  */
 const LARGE_BLOCK_SIZE = 32_768;
 /**
@@ -128,8 +129,8 @@ export class Slab {
 
   /**
    * Declares `chunk` written and never read again. When it is the chunk lent (the very view
-   * {@linkcode allocate} returned), its block goes back to the pool (or to the garbage
-   * collector, past IDLE_BLOCKS), and the next large chunk may borrow one. Any other chunk is
+   * {@linkcode allocate} returned), its block goes back to its pool (or to the garbage
+   * collector, past IDLE_BLOCKS or IDLE_LARGE_BLOCKS), and the next large chunk may borrow one. Any other chunk is
    * ignored: a view of it, or an earlier chunk of a block lent again since, must not end the
    * current loan.
    */

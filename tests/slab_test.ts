@@ -74,6 +74,14 @@ Deno.test("Slab", async (t) => {
     assert.ok(new Uint8Array(again.buffer).every((b) => b === 0), "zeroed whole");
     slab.giveBack(again);
     assert.equal(slab.allocate(32_769).buffer.byteLength, 32_769, "over 32 KiB: its own");
+    for (const [size, block] of [[2065, 8192], [8192, 8192], [8193, 32_768], [32_768, 32_768]]) {
+      assert.equal(slab.canLend(size!), true, `can lend ${size}`);
+      const chunk = slab.allocate(size!);
+      assert.equal(chunk.buffer.byteLength, block, `${size} bytes in a block of ${block}`);
+      slab.giveBack(chunk);
+    }
+    assert.equal(slab.canLend(2064), false, "a slab region");
+    assert.equal(slab.canLend(32_769), false);
   });
 
   await t.step("lends nothing unless lending, pooled, and the chunk fits a block", () => {

@@ -7,7 +7,7 @@
 
 import type { Role } from "./decoder.ts";
 import type { Frame } from "./frame.ts";
-import { Slab } from "../_slab.ts";
+import { BLOCK_SIZE, Slab } from "../_slab.ts";
 import { maskInto } from "./mask.ts";
 
 /** Options of {@linkcode FrameEncoder} and {@linkcode FrameEncoderStream}. */
@@ -40,8 +40,8 @@ export interface ByteSink {
 // the chunk would be lent a pooled block (a session on an engine's connection, lib/_slab.ts):
 // then up to the block's size, as the copy needs no new memory.
 const MERGE_LIMIT = 4096;
-/** The most merged when lent: the frame fills an 8 KiB block (lib/_slab.ts BLOCK_SIZE). */
-const LENT_MERGE_LIMIT = 8188;
+/** The most merged when lent: the frame (a 4-byte header) fills a small pooled block. */
+const LENT_MERGE_LIMIT = BLOCK_SIZE - 4;
 // Masking keys come from a pool of random bytes refilled with crypto.getRandomValues: each
 // frame takes 4 fresh bytes, and the system is asked for randomness once per 1024 frames.
 const KEY_POOL = new Uint8Array(4096);
