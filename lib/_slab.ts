@@ -36,13 +36,15 @@ const SLAB_SIZE = 8192;
  */
 const SLAB_MAX = 2064;
 /**
- * A lent block's size: a frame of a message of up to 8188 bytes fits (the encoder merges its
- * header and payload when a block is free), as does a response of a few KiB with its head.
+ * A lent block's size: a frame of a message of up to 8188 bytes fits (the encoder merges a
+ * header and payload of up to 16 KiB when a block is free), as does a response of a few KiB
+ * with its head.
  */
-export const BLOCK_SIZE = 8192;
+const BLOCK_SIZE = 8192;
 /**
  * The larger blocks, for chunks over BLOCK_SIZE: a response with a body up to the pipeline's
- * SMALL_BODY (16 KiB, sent with its head), a gathered write whose parts hold no block (small
+ * SMALL_BODY (16 KiB, sent with its head), a server's frame of up to 16 KiB (header and
+ * payload together), a gathered write whose parts hold no block (small
  * pipelined responses, a streamed body's head and chunks), a client's masked frame. A fresh
  * buffer of 16400 bytes costs 4.5–5.9 µs here, a zeroed view of such a block 0.15–0.23 µs
  * (bench/slab_bench.ts, three runs). Larger chunks still get a buffer of their own.

@@ -4,8 +4,8 @@
 // FrameDecoder, encodes with our FrameEncoder and writes, one read and one write per message,
 // with no HTTP engine, no session and no streams: two ops and two awaits per message. Each
 // message is copied out of the read buffer, as a session hands it to the application, and the
-// encoder builds frames of 2 to 8 KiB (header and payload together, up to 8188 payload bytes
-// when a block is free) in pooled buffers given back once written, as the wire engine's
+// encoder builds frames of 2 to 16 KiB (header and payload together, up to 16380 payload
+// bytes when a block is free) in pooled buffers given back once written, as the wire engine's
 // sessions do (lib/_slab.ts). Not a server
 // to use (no limits, no timeouts, no close handshake beyond answering one); a measure of what
 // Deno's op-based sockets cost, which no engine written in JavaScript on them can undercut.

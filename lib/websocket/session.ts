@@ -200,7 +200,7 @@ export interface MessageSession {
    * the wire engine; a text still waiting in `outgoing`, or for room on the native engine,
    * at 3 bytes per UTF-16 unit) plus 1024 for each write (what the session holds besides the
    * bytes): one per frame, or two for a payload over 4096 bytes, which follows its
-   * header uncopied (on a connection an engine made, a payload of up to 8188 bytes goes with
+   * header uncopied (on a connection an engine made, a payload of up to 16380 bytes goes with
    * its header when a pooled buffer is free: one). On the native engine, also the bytes in
    * Deno's own send buffer.
    *

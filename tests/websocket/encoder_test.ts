@@ -207,20 +207,21 @@ Deno.test("FrameEncoder", async (t) => {
   });
 
   await t.step(
-    "with a pooled block to lend (a session on an engine's connection), merges up to 8188 bytes",
+    "with a pooled block to lend (a session on an engine's connection), merges up to 16380 bytes",
     () => {
-      // lib/_slab.ts lends blocks of 8192 bytes: a header of 4 and a payload of up to 8188 go
-      // in one; past that, or with the block out, the header and the payload itself.
+      // lib/_slab.ts lends blocks of 8 and 32 KiB: a header of 4 and a payload of up to 16380
+      // go in one; past that, or with the block out, the header and the payload itself.
       const encoder = new FrameEncoder();
       const slab = encoderSlab(encoder);
       slab.lending = true;
-      for (const n of [4097, 8188, 8189, 65_536]) {
+      for (const n of [4097, 8188, 8189, 16_380, 16_381, 65_536]) {
         const payload = randomBytes(seeded(n), n);
         const chunks: Uint8Array[] = [];
         encoder.encode(Frame.binary(payload), { enqueue: (c) => void chunks.push(c) });
-        if (n <= 8188) {
+        if (n <= 16_380) {
           assert.equal(chunks.length, 1, `one chunk at ${n}`);
-          assert.equal(chunks[0]!.buffer.byteLength, 8192, `a lent block at ${n}`);
+          const block = n <= 8188 ? 8192 : 32_768;
+          assert.equal(chunks[0]!.buffer.byteLength, block, `a lent block at ${n}`);
           assert.deepEqual(chunks[0]!.subarray(4), payload);
           // With the block out, the next frame of that size is header and payload.
           const next: Uint8Array[] = [];

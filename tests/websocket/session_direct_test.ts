@@ -276,7 +276,7 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     await end(otherSession, other);
   });
 
-  await t.step("on an engine's connection, a message up to 8 KiB goes in one write", async () => {
+  await t.step("on an engine's connection, a message up to 16 KiB goes in one write", async () => {
     // Its frame fits a pooled block, so header and payload go together (a second write costs
     // a system call); without a block free, and on a user's transport, the payload follows
     // its header uncopied, as above 4 KiB always.
