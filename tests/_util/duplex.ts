@@ -10,6 +10,24 @@ import {
 } from "@wirestream/wirestream";
 import { markWritesDone } from "../../lib/_slab.ts";
 
+/**
+ * The streams of a direct transport (read/write methods, as a `Deno.Conn` has), which a
+ * session or the HTTP pipeline must never touch: both getters throw.
+ */
+const STREAMLESS = {
+  get readable(): ReadableStream<Uint8Array> {
+    throw new Error("the stream of a direct transport was read");
+  },
+  get writable(): WritableStream<Uint8Array> {
+    throw new Error("the stream of a direct transport was written");
+  },
+};
+
+/** A direct transport made of `methods` (and state), whose streams throw when touched. */
+export function streamless<T extends object>(methods: T): T & Transport {
+  return Object.assign(Object.create(STREAMLESS), methods);
+}
+
 /** Two transports joined back to back: what one writes, the other reads. */
 export function duplexPair(): [Transport, Transport] {
   const ab = new TransformStream<Uint8Array, Uint8Array>();
@@ -142,15 +160,9 @@ export function directTransport(
   const reader = readable.getReader();
   const writer = writable.getWriter();
   let left: Uint8Array | null = null;
-  const transport = {
+  const transport = streamless({
     written: 0,
     closed: false,
-    get readable(): ReadableStream<Uint8Array> {
-      throw new Error("the stream of a direct transport was read");
-    },
-    get writable(): WritableStream<Uint8Array> {
-      throw new Error("the stream of a direct transport was written");
-    },
     async read(buffer: Uint8Array): Promise<number | null> {
       if (left === null) {
         const { done, value } = await reader.read();
@@ -179,7 +191,7 @@ export function directTransport(
       writer.close().catch(() => {});
       reader.cancel().catch(() => {});
     },
-  };
+  });
   return transport;
 }
 
@@ -224,7 +236,7 @@ export function holdingTransport(options: { writesDone?: boolean } = {}): Transp
     left = left.subarray(n);
     return n;
   };
-  const transport = {
+  const transport = streamless({
     writes,
     end,
     feed(bytes: Uint8Array): void {
@@ -232,12 +244,6 @@ export function holdingTransport(options: { writesDone?: boolean } = {}): Transp
       const waiting = reading;
       reading = null;
       waiting?.resolve(take(waiting.buffer));
-    },
-    get readable(): ReadableStream<Uint8Array> {
-      throw new Error("the stream of a direct transport was read");
-    },
-    get writable(): WritableStream<Uint8Array> {
-      throw new Error("the stream of a direct transport was written");
     },
     read(buffer: Uint8Array): Promise<number | null> {
       if (left.length > 0) return Promise.resolve(take(buffer));
@@ -257,7 +263,7 @@ export function holdingTransport(options: { writesDone?: boolean } = {}): Transp
       });
     },
     close: end,
-  };
+  });
   if (options.writesDone) markWritesDone(transport);
   return transport;
 }

@@ -25,7 +25,7 @@ import {
   within,
 } from "../_util/http.ts";
 import { between, bytewise, concat, randomBytes, seeded, split } from "../_util/random.ts";
-import { directTransport, holdingTransport } from "../_util/duplex.ts";
+import { directTransport, holdingTransport, streamless } from "../_util/duplex.ts";
 import { capturingErrors, endlessEvents, watchedSignal } from "../_util/async.ts";
 
 /**
@@ -1938,13 +1938,7 @@ Deno.test("startConnectionPipeline", async (t) => {
       );
       let halfClosed = false, readsAfter = 0, closedAt = -1;
       const started = performance.now();
-      const transport = {
-        get readable(): ReadableStream<Uint8Array> {
-          throw new Error("direct");
-        },
-        get writable(): WritableStream<Uint8Array> {
-          throw new Error("direct");
-        },
+      const transport = streamless({
         read(buffer: Uint8Array): Promise<number | null> {
           if (halfClosed) readsAfter++;
           if (input.length > 0) {
@@ -1973,7 +1967,7 @@ Deno.test("startConnectionPipeline", async (t) => {
         close(): void {
           closedAt = performance.now() - started;
         },
-      };
+      });
       const pipeline = startConnectionPipeline(transport, async () => {
         await delay(120); // the body's read-ahead starts meanwhile, and waits for input
         return new Response("no thanks", { status: 413 });
@@ -2156,13 +2150,7 @@ Deno.test("startConnectionPipeline", async (t) => {
     // lingering close reads and drops it for up to 2 s, unless abort() comes first.
     let waiting: ((n: number | null) => void) | null = null;
     let input = utf8("POST /big HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000\r\n\r\n");
-    const transport = {
-      get readable(): ReadableStream<Uint8Array> {
-        throw new Error("direct");
-      },
-      get writable(): WritableStream<Uint8Array> {
-        throw new Error("direct");
-      },
+    const transport = streamless({
       read(buffer: Uint8Array): Promise<number | null> {
         if (input.length > 0) {
           const n = Math.min(buffer.length, input.length);
@@ -2184,7 +2172,7 @@ Deno.test("startConnectionPipeline", async (t) => {
       close(): void {
         waiting?.(null);
       },
-    };
+    });
     const pipeline = startConnectionPipeline(
       transport,
       () => new Response("no thanks", { status: 413 }),

@@ -9,7 +9,13 @@ import {
   WebSocketError,
   WebSocketSession,
 } from "@wirestream/wirestream";
-import { directTransport, duplexPair, holdingTransport, RawPeer } from "../_util/duplex.ts";
+import {
+  directTransport,
+  duplexPair,
+  holdingTransport,
+  RawPeer,
+  streamless,
+} from "../_util/duplex.ts";
 import { delay } from "../_util/async.ts";
 
 Deno.test("WebSocketSession over a direct transport", async (t) => {
@@ -179,16 +185,10 @@ Deno.test("WebSocketSession over a direct transport", async (t) => {
     "with no close() to interrupt a stuck write, the sends still reject once the session ends",
     async () => {
       // Transport.close is optional; without it nothing makes the write in flight return.
-      const transport = {
-        get readable(): ReadableStream<Uint8Array> {
-          throw new Error("the stream of a direct transport was read");
-        },
-        get writable(): WritableStream<Uint8Array> {
-          throw new Error("the stream of a direct transport was written");
-        },
+      const transport = streamless({
         read: () => new Promise<number | null>(() => {}),
         write: () => new Promise<number>(() => {}),
-      };
+      });
       const session = new WebSocketSession(transport, { timeout: 100 });
       const outcomes = ["stuck", "queued behind"].map((message) =>
         session.send(message).then(() => "resolved", (error) => error)

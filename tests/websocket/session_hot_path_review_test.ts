@@ -12,20 +12,14 @@ import {
   WebSocketSession,
 } from "@wirestream/wirestream";
 import { ChunkReader } from "../../lib/websocket/_chunk_reader.ts";
-import { duplexPair, RawPeer } from "../_util/duplex.ts";
+import { duplexPair, RawPeer, streamless } from "../_util/duplex.ts";
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** A direct transport whose write throws synchronously, as in session_direct_test.ts. */
 function throwingTransport(first?: Uint8Array): Transport & { closes: number } {
-  const transport = {
+  const transport = streamless({
     closes: 0,
-    get readable(): ReadableStream<Uint8Array> {
-      throw new Error("the session read the stream of a direct transport");
-    },
-    get writable(): WritableStream<Uint8Array> {
-      throw new Error("the session wrote the stream of a direct transport");
-    },
     read(buffer: Uint8Array): Promise<number | null> {
       if (first !== undefined) {
         buffer.set(first);
@@ -43,7 +37,7 @@ function throwingTransport(first?: Uint8Array): Transport & { closes: number } {
       transport.closes++;
       end();
     },
-  };
+  });
   let end = () => {};
   return transport;
 }
