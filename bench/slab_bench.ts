@@ -1,5 +1,5 @@
 // Copyright 2026 the wirestream authors. MIT license.
-// Why lib/_slab.ts lends pooled blocks for chunks of 2 to 32 KiB: a fresh buffer of a 4 KiB
+// Why lib/_slab.ts lends pooled blocks for chunks of 1 to 32 KiB: a fresh buffer of a 4 KiB
 // message's frame (4100 bytes), and of a 16 KiB body with its head, against what a lent block
 // costs, its view and the zeroing of what the last loan wrote, and a Slab's lend and give-back.
 //

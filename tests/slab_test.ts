@@ -74,13 +74,18 @@ Deno.test("Slab", async (t) => {
     assert.ok(new Uint8Array(again.buffer).every((b) => b === 0), "zeroed whole");
     slab.giveBack(again);
     assert.equal(slab.allocate(32_769).buffer.byteLength, 32_769, "over 32 KiB: its own");
-    for (const [size, block] of [[2065, 8192], [8192, 8192], [8193, 32_768], [32_768, 32_768]]) {
+    for (
+      const [size, block] of [[1024, 8192], [2064, 8192], [2065, 8192], [8192, 8192], [
+        8193,
+        32_768,
+      ], [32_768, 32_768]]
+    ) {
       assert.equal(slab.canLend(size!), true, `can lend ${size}`);
       const chunk = slab.allocate(size!);
       assert.equal(chunk.buffer.byteLength, block, `${size} bytes in a block of ${block}`);
       slab.giveBack(chunk);
     }
-    assert.equal(slab.canLend(2064), false, "a slab region");
+    assert.equal(slab.canLend(1023), false, "a slab region");
     assert.equal(slab.canLend(32_769), false);
   });
 
@@ -98,6 +103,10 @@ Deno.test("Slab", async (t) => {
     const huge = lending.allocate(100_000);
     assert.equal(huge.buffer.byteLength, 100_000, "over a block: a buffer of its own");
     assert.notEqual(lending.allocate(2065).buffer.byteLength, 2065, "just over the slab's regions");
+    lending.giveBack(lending.allocate(1)); // not lent: ignored
+    const region = lending.allocate(1023);
+    assert.equal(region.buffer.byteLength, 8192);
+    assert.ok(lending.allocate(8).buffer === region.buffer, "under 1 KiB: a region of the slab");
   });
 
   await t.step("never lends a block a consumer transferred", () => {

@@ -65,7 +65,7 @@ function nextKey(): number {
 /**
  * The slab of an encoder's chunks. Internal: a session on a connection an engine made turns on
  * the slab's `lending` and gives each chunk back once written (see lib/_slab.ts). Then chunks
- * of 2065 to 32768 bytes are lent pooled blocks, and an unmasked payload of up to 16380 bytes
+ * of 1024 to 32768 bytes are lent pooled blocks, and an unmasked payload of up to 16380 bytes
  * goes with its header in one chunk when a block is free (above 4096 bytes it otherwise
  * follows its header uncopied).
  */
