@@ -368,8 +368,6 @@ function queuedSize(message: Message): number {
 export class NativeWebSocketSession implements MessageSession {
   /** The messages received: `string` for text, `Uint8Array` for binary. */
   readonly incoming: ReadableStream<Message>;
-  /** Where messages to send go; closing it closes the session with 1000. */
-  readonly outgoing: WritableStream<Message>;
   /** The subprotocol agreed in the handshake, or `""`. */
   readonly protocol: string;
   readonly #closed: Promise<CloseInfo>;
@@ -412,6 +410,7 @@ export class NativeWebSocketSession implements MessageSession {
   #endedAmount = 0;
   /** What waits in the `outgoing` stream's own queue. */
   readonly #outgoingQueue: OutgoingQueue = { queued: 0 };
+  #outgoing: WritableStream<Message> | null = null;
   #tail: Promise<void> = Promise.resolve();
   /**
    * How many more bytes may go to Deno before `bufferedAmount` must be read again: the limit,
@@ -455,13 +454,6 @@ export class NativeWebSocketSession implements MessageSession {
       bound: { maxQueuedBytes: this.#settings.maxQueuedBytes, size: queuedSize },
     });
     this.incoming = this.#inbox.stream;
-    this.outgoing = outgoingStream<Message>(
-      this,
-      (error, reason) => this.#fail(error, reason),
-      (action) => this.#checkOpen(action),
-      this.#settings.maxSendQueue,
-      this.#outgoingQueue,
-    );
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", this.#onOpen);
     socket.addEventListener("message", this.#onMessage);
@@ -478,6 +470,20 @@ export class NativeWebSocketSession implements MessageSession {
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     if (this.#signal?.aborted) queueMicrotask(this.#onAbort);
+  }
+
+  /**
+   * Where messages to send go; closing it closes the session with 1000. Made on first use: an
+   * idle session that never writes through it does not carry a stream (about 2.5 KB).
+   */
+  get outgoing(): WritableStream<Message> {
+    return this.#outgoing ??= outgoingStream<Message>(
+      this,
+      (error, reason) => this.#fail(error, reason),
+      (action) => this.#checkOpen(action),
+      this.#settings.maxSendQueue,
+      this.#outgoingQueue,
+    );
   }
 
   /** The role of this endpoint: always `"server"` (Deno's sockets from an upgrade). */

@@ -321,12 +321,11 @@ const MAX_PONGS_WAITING = 8;
 export class WebSocketSession implements MessageSession {
   /** The messages received: `string` for text, `Uint8Array` for binary. */
   readonly incoming: ReadableStream<Message>;
-  /** Where messages to send go; closing it closes the session with 1000. */
-  readonly outgoing: WritableStream<Message>;
   /** The subprotocol agreed in the handshake, or `""`. */
   readonly protocol: string;
   readonly #core: SessionCore;
   readonly #inbox: Inbox<Message>;
+  #outgoing: WritableStream<Message> | null = null;
   readonly #messages: MessageDecoder;
   readonly #encodeOptions: { maxFrameSize: number };
   /** Pongs handed to the transport and not yet written (see {@linkcode #control}). */
@@ -402,10 +401,17 @@ export class WebSocketSession implements MessageSession {
       fail: (error) => this.#inbox.fail(error),
     };
     this.#core.attach(handler, () => this.#inbox.wantsMore);
-    this.outgoing = this.#core.outgoing<Message>(this);
     if (pingInterval !== null && pingInterval !== Infinity) {
       this.#startPinger(pingInterval, core.timeout);
     }
+  }
+
+  /**
+   * Where messages to send go; closing it closes the session with 1000. Made on first use: an
+   * idle session that never writes through it does not carry a stream (about 2.5 KB).
+   */
+  get outgoing(): WritableStream<Message> {
+    return this.#outgoing ??= this.#core.outgoing<Message>(this);
   }
 
   /** The role of this endpoint. */
@@ -577,11 +583,10 @@ export class WebSocketSession implements MessageSession {
 export class RawWebSocketSession {
   /** Every frame received, in order. */
   readonly incoming: ReadableStream<Frame>;
-  /** Where frames to send go; closing it closes the session with 1000. */
-  readonly outgoing: WritableStream<Frame>;
   /** The subprotocol agreed in the handshake, or `""`. */
   readonly protocol: string;
   readonly #core: SessionCore;
+  #outgoing: WritableStream<Frame> | null = null;
 
   /**
    * Starts a raw session on `transport`.
@@ -625,7 +630,14 @@ export class RawWebSocketSession {
       fail: (error) => inbox.fail(error),
     }, () => inbox.wantsMore);
     this.#core.signal.addEventListener("abort", () => inbox.end(), { once: true });
-    this.outgoing = this.#core.outgoing<Frame>(this);
+  }
+
+  /**
+   * Where frames to send go; closing it closes the session with 1000. Made on first use: an
+   * idle session that never writes through it does not carry a stream (about 2.5 KB).
+   */
+  get outgoing(): WritableStream<Frame> {
+    return this.#outgoing ??= this.#core.outgoing<Frame>(this);
   }
 
   /** The role of this endpoint. */

@@ -1267,6 +1267,29 @@ Deno.test("NativeWebSocketSession", async (t) => {
   );
 
   await t.step(
+    "outgoing is one stream, made on first use, and refuses writes once the session ended",
+    async () => {
+      const server = nativeServer({}, () => {});
+      const client = denoClient(server.url);
+      try {
+        const session = await server.sessions.next();
+        client.ws.close(1000);
+        await within(session.closed, 5000, "the session to end");
+        // Never touched while the session was open: made now, it still refuses the write.
+        const outgoing = session.outgoing;
+        assert.equal(session.outgoing, outgoing, "the same stream on every access");
+        const late = outgoing.getWriter();
+        await assert.rejects(
+          late.write("too late"),
+          (e) => e instanceof WebSocketError && e.closeCode === 1006,
+        );
+      } finally {
+        await server.close();
+      }
+    },
+  );
+
+  await t.step(
     "breaking out of for await cancels incoming: the session closes with 1000",
     async () => {
       const server = nativeServer({}, async (session) => {

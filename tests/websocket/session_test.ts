@@ -460,6 +460,27 @@ Deno.test("WebSocketSession", async (t) => {
     },
   );
 
+  await t.step(
+    "outgoing is one stream, made on first use, and refuses writes once the session ended",
+    async () => {
+      const { session, peer } = open();
+      assert.equal(session.outgoing, session.outgoing, "the same stream on every access");
+      const writer = session.outgoing.getWriter();
+      await writer.write("via outgoing");
+      assert.equal(text.decode((await next(peer)).payload), "via outgoing");
+      writer.releaseLock();
+      const ended = open();
+      await ended.peer.send(Frame.close(1000));
+      await ended.session.closed;
+      // Never touched while the session was open: made now, it still refuses the write.
+      const late = ended.session.outgoing.getWriter();
+      await assert.rejects(
+        late.write("too late"),
+        (e) => e instanceof WebSocketError && e.closeCode === 1006,
+      );
+    },
+  );
+
   await t.step("answers a close without a code with an empty close frame", async () => {
     const { session, peer } = open();
     await peer.send(Frame.close());
