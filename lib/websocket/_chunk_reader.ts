@@ -2,8 +2,22 @@
 // Reads a byte stream chunk by chunk, with a BYOB reader that reuses its buffer when the
 // caller says no view of the last chunk escaped. A Deno.Conn's default reader allocates a
 // fresh 64 KiB per read, which halves the requests per second a connection serves.
+//
+// A read that waits holds its buffer until bytes come (a Deno.Conn's read op keeps it), and
+// a server's WebSocket sessions spend most of their life waiting: with 64 KiB each, 2000 idle
+// sessions held 128 MiB in read buffers alone. So a connection whose recent reads were small
+// reads into a small buffer (IDLE_SIZE), and one whose read fills more than half of that, into
+// the large one again (see #sized).
 
 import { type DirectSource, openSource } from "../http/reader.ts";
+
+/** The buffer of a read while recent reads were small: what an idle session holds. */
+const IDLE_SIZE = 4096;
+/**
+ * How many reads in a row of at most half of IDLE_SIZE send the next read to the small buffer:
+ * a connection that gets large messages now and then keeps its large buffer between them.
+ */
+const SMALL_READS = 4;
 
 /** Reads chunks from a byte stream, reusing one buffer while the caller lets it. */
 export class ChunkReader {
@@ -11,6 +25,10 @@ export class ChunkReader {
   readonly #byob: ReadableStreamBYOBReader | null;
   readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
   readonly #size: number;
+  readonly #idleSize: number;
+  /** Whether the next read uses the small buffer, and the small reads in a row before it. */
+  #small = true;
+  #smallReads = 0;
   /** A whole buffer free for the next read, or null when the next read must allocate. */
   #spare: Uint8Array | null = null;
   /** The whole buffer of the direct read under way, or null when none is. */
@@ -22,10 +40,16 @@ export class ChunkReader {
   /**
    * Locks `readable`. A byte stream is read with a BYOB reader into buffers of `size` bytes;
    * any other stream with its default reader; a direct source (a `Deno.Conn`) straight into
-   * the buffer, with no stream in between.
+   * the buffer, with no stream in between. While its reads are small, it reads into a buffer of
+   * `idleSize` bytes.
    */
-  constructor(readable: ReadableStream<Uint8Array> | DirectSource, size = 65_536) {
+  constructor(
+    readable: ReadableStream<Uint8Array> | DirectSource,
+    size = 65_536,
+    idleSize = IDLE_SIZE,
+  ) {
     this.#size = size;
+    this.#idleSize = Math.min(idleSize, size);
     ({ direct: this.#direct, byob: this.#byob, plain: this.#plain } = openSource(readable));
   }
 
@@ -39,8 +63,7 @@ export class ChunkReader {
     if (this.#direct !== null) {
       // Not an async function: on the hot path of every message, one promise less per read.
       if (this.#reading !== null) throw new TypeError("Cannot read: a read is under way");
-      const whole = this.#spare ?? new Uint8Array(this.#size);
-      this.#spare = null;
+      const whole = this.#buffer();
       this.#reading = whole;
       return this.#direct.read(whole).then(this.#directRead, this.#directFailed);
     }
@@ -51,9 +74,28 @@ export class ChunkReader {
     const whole = this.#reading!;
     this.#reading = null;
     if (n === null) return null;
+    this.#sized(n);
     this.#lastWhole = whole;
     return this.#last = whole.subarray(0, n);
   };
+
+  /** The buffer of the next read: the spare one if it has the size wanted, else a new one. */
+  #buffer(): Uint8Array {
+    const size = this.#small ? this.#idleSize : this.#size;
+    const spare = this.#spare;
+    this.#spare = null; // one of the other size is dropped: an idle read holds no large one
+    return spare !== null && spare.length === size ? spare : new Uint8Array(size);
+  }
+
+  /** Chooses the next read's buffer from this read's size, `n` bytes. */
+  #sized(n: number): void {
+    if (n > this.#idleSize >>> 1) {
+      this.#small = false;
+      this.#smallReads = 0;
+    } else if (!this.#small && ++this.#smallReads >= SMALL_READS) {
+      this.#small = true;
+    }
+  }
 
   readonly #directFailed = (error: unknown): never => {
     this.#reading = null;
@@ -65,10 +107,9 @@ export class ChunkReader {
       const { done, value } = await this.#plain!.read();
       return done ? null : value;
     }
-    const whole = this.#spare ?? new Uint8Array(this.#size);
-    this.#spare = null;
-    const { done, value } = await this.#byob.read(whole);
+    const { done, value } = await this.#byob.read(this.#buffer());
     if (done) return null;
+    this.#sized(value.length);
     this.#lastWhole = new Uint8Array(value.buffer); // the read transferred the buffer
     this.#last = value;
     return value;

@@ -443,7 +443,7 @@ export class SessionCore {
     this.#reader = new ChunkReader(direct ? transport as DirectSource : transport.readable);
     if (direct) {
       // On a connection an engine made (whose write is done with its bytes once it resolved),
-      // a frame of 2 to 16 KiB (header and payload together; a client's masked frame up to 32
+      // a frame of 1 to 16 KiB (header and payload together; a client's masked frame up to 32
       // KiB) borrows a pooled block, given back by DirectOut once written (lib/_slab.ts).
       const slab = encoderSlab(this.#encoder);
       slab.lending = writesDone(transport);
