@@ -106,6 +106,15 @@ export class Slab {
   /** The chunk lent out (a view of a pooled block), until it is given back. */
   #lent: Uint8Array | null = null;
 
+  /**
+   * Lets go of the slab's buffer, for an owner that will allocate no more (the regions handed
+   * out stay valid); a later allocation starts a new one. A chunk lent stays lent.
+   */
+  drop(): void {
+    this.#buffer = null;
+    this.#used = SLAB_SIZE;
+  }
+
   /** Whether a chunk of `size` bytes would be lent a pooled block now. */
   canLend(size: number): boolean {
     return size >= LEND_MIN && size <= LARGE_BLOCK_SIZE && this.#lent === null &&

@@ -166,7 +166,9 @@ export interface ConnectionPipelineOptions extends HeadLimits {
    */
   maxDrainSize?: number;
   /**
-   * The read buffer per connection, in bytes; a request head must fit in it.
+   * The most the read buffer of a connection grows to, in bytes; a request head must fit in
+   * it. The buffer starts at 4 KiB and grows when a head or a body's reads need more, so an idle
+   * connection holds 4 KiB, not this.
    *
    * @default {65536}
    */
@@ -2806,6 +2808,11 @@ class Pipeline {
       buffered,
     };
     if (writesDone(transport)) markWritesDone(handed); // its writes are the connection's
+    // The session reads on its own from here; this pipeline may stay referenced (its timers,
+    // a server's bookkeeping) as long as the session lives: it keeps none of its buffers (64
+    // KiB of reads, a slab). A read still under way lets go of its buffer once it ends.
+    reader.discard();
+    this.#slab.drop();
     ticket.settle(handed);
   }
 }

@@ -39,12 +39,25 @@ export function openSource(source: ReadableStream<Uint8Array> | DirectSource): O
 }
 
 const FALSE: Promise<boolean> = Promise.resolve(false);
+/**
+ * The buffer a reader starts with (or its `size`, if smaller). A connection's reader waits in
+ * a read most of its life (a kept-alive client between requests) and that read holds its
+ * buffer: at 64 KiB each, 2000 WebSocket clients left 64 KiB each behind them on the server
+ * (the buffer their upgrade request was read into, freed only at the next collection).
+ */
+const INITIAL_SIZE = 4096;
+/** Reads in a row of at most a quarter of INITIAL_SIZE after which the buffer shrinks back. */
+const SMALL_READS = 8;
+/** The buffer of a reader that let go of its own (see BufferedReader.discard). */
+const EMPTY = new Uint8Array(0);
 
 /** Options of {@linkcode BufferedReader}. */
 export interface BufferedReaderOptions {
   /**
-   * The size of the read buffer, in bytes: the most one read takes from the stream, and the
-   * largest run of unread bytes the reader can hold (a request head must fit in it).
+   * The most the read buffer grows to, in bytes: the most one read takes from the stream, and
+   * the largest run of unread bytes the reader can hold (a request head must fit in it). The
+   * buffer starts at 4 KiB (or this, if smaller); it grows when unread bytes fill it or a read
+   * fills more than half of it, and shrinks back after a run of small reads.
    *
    * @default {65536}
    */
@@ -83,6 +96,10 @@ export class BufferedReader {
   readonly #byob: ReadableStreamBYOBReader | null;
   readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
   readonly #size: number;
+  /** The size of the next buffer (see #makeRoom and #sized), up to #size. */
+  #capacity: number;
+  /** Small reads in a row (see SMALL_READS). */
+  #smallReads = 0;
   /** Whether a view of the buffer was handed out: then it is never written again. */
   #shared = false;
   #done = false;
@@ -107,7 +124,8 @@ export class BufferedReader {
       throw new RangeError(`Invalid size: ${shown(size)} is not a positive integer`);
     }
     this.#size = size;
-    this.buffer = new Uint8Array(size);
+    this.#capacity = Math.min(size, INITIAL_SIZE);
+    this.buffer = new Uint8Array(this.#capacity);
     ({ direct: this.#direct, byob: this.#byob, plain: this.#plain } = openSource(source));
   }
 
@@ -214,8 +232,21 @@ export class BufferedReader {
       return false;
     }
     this.end += n;
+    this.#sized(n);
     return true;
   };
+
+  /** Sizes the next buffer after a read of `n` bytes: up while reads are large, down after a run of small ones. */
+  #sized(n: number): void {
+    if (n > this.#capacity >>> 1) {
+      this.#smallReads = 0;
+      this.#capacity = Math.min(this.#size, this.#capacity * 4);
+    } else if (n > INITIAL_SIZE >>> 2) {
+      this.#smallReads = 0;
+    } else if (++this.#smallReads >= SMALL_READS) {
+      this.#capacity = Math.min(this.#size, INITIAL_SIZE);
+    }
+  }
 
   readonly #readFailed = (error: unknown): never => {
     this.#filling = null;
@@ -237,6 +268,7 @@ export class BufferedReader {
         return !done;
       }
       this.end += value.length;
+      this.#sized(value.length);
       return true;
     }
     let chunk = this.#leftover;
@@ -252,6 +284,7 @@ export class BufferedReader {
     const n = Math.min(this.buffer.length - this.end, chunk.length);
     this.buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n), this.end);
     this.end += n;
+    this.#sized(n);
     if (n < chunk.length) this.#leftover = chunk.subarray(n); // the rest waits for room
     return true;
   }
@@ -259,22 +292,32 @@ export class BufferedReader {
   #makeRoom(): void {
     if (this.start === this.end && !this.#shared) {
       this.start = this.end = 0;
+      // Empty: the buffer takes the size the last reads asked for, with nothing to copy.
+      if (this.buffer.length !== this.#capacity) this.buffer = new Uint8Array(this.#capacity);
       return;
     }
     if (this.#shared) {
-      const fresh = new Uint8Array(Math.max(this.#size, this.length));
-      fresh.set(this.buffer.subarray(this.start, this.end));
-      this.buffer = fresh;
-      this.end -= this.start;
-      this.start = 0;
+      this.#moveTo(Math.max(this.#capacity, this.length));
       this.#shared = false;
-      return;
-    }
-    if (this.start > 0 && this.end === this.buffer.length) {
+    } else if (this.start > 0 && this.end === this.buffer.length) {
       this.buffer.copyWithin(0, this.start, this.end);
       this.end -= this.start;
       this.start = 0;
     }
+    if (this.end === this.buffer.length && this.buffer.length < this.#size) {
+      // Full of unread bytes (a head not ended yet, a body its reader has not taken): grow.
+      this.#capacity = Math.min(this.#size, this.buffer.length * 4);
+      this.#moveTo(this.#capacity);
+    }
+  }
+
+  /** Moves the unread bytes to the front of a new buffer of `size` bytes. */
+  #moveTo(size: number): void {
+    const fresh = new Uint8Array(size);
+    fresh.set(this.buffer.subarray(this.start, this.end));
+    this.buffer = fresh;
+    this.end -= this.start;
+    this.start = 0;
   }
 
   /**
@@ -358,6 +401,43 @@ export class BufferedReader {
     const filling = this.#filling;
     if (filling === null) return null;
     return filling.then(() => this.rest(), () => new Uint8Array(0));
+  }
+
+  /**
+   * Lets go of the buffer, for a reader whose source was handed on ({@linkcode rest},
+   * {@linkcode releaseLock}) and that may stay referenced: it then holds no memory of its own.
+   * Unread bytes are dropped, and a later {@linkcode fill} returns false, as at the end of the
+   * stream. A fill under way (a direct source's read cannot be cancelled) keeps the buffer until
+   * it ends; what it reads is dropped too, after the callbacks already waiting on it (those of
+   * {@linkcode pendingRest}) have run.
+   *
+   * @example Handing the source on, then dropping the buffer
+   * ```ts
+   * import { BufferedReader } from "@wirestream/wirestream";
+   * import assert from "node:assert/strict";
+   *
+   * const reader = new BufferedReader(ReadableStream.from([Uint8Array.of(1, 2, 3)]));
+   * assert.ok(await reader.fill());
+   * assert.deepEqual([...reader.rest()], [1, 2, 3]); // for the next owner
+   * reader.releaseLock();
+   * reader.discard();
+   * assert.equal(reader.buffer.length, 0);
+   * assert.equal(await reader.fill(), false);
+   * ```
+   */
+  discard(): void {
+    const filling = this.#filling;
+    if (filling !== null) {
+      const later = () => this.discard();
+      filling.then(later, later);
+      return;
+    }
+    this.#done = true;
+    this.buffer = EMPTY;
+    this.start = this.end = 0;
+    this.#free = null;
+    this.#leftover = null;
+    this.#shared = false;
   }
 
   /** Releases the stream's lock, leaving the unread bytes here (see {@linkcode rest}). */

@@ -42,8 +42,8 @@ export interface HttpServerOptions
    * The most connections served at once, WebSocket sessions included; a connection accepted
    * past it is closed at once. With `tls`, none is accepted past it: new clients wait in the
    * kernel's listen backlog until a place frees (Deno cannot close a TLS connection whose
-   * handshake it has begun, which it does at accept). Each holds a read buffer
-   * (`readBufferSize`) and up to `maxPipelined` requests. With `tls`, a connection closed while
+   * handshake it has begun, which it does at accept). Each holds a read buffer (4 KiB while
+   * idle, up to `readBufferSize`) and up to `maxPipelined` requests. With `tls`, a connection closed while
    * a write waits (a client that stopped reading, at `writeTimeout`) keeps its place until the
    * client reads or leaves: Deno 2.9 frees its socket only then, so this limit bounds the
    * descriptors such clients hold.

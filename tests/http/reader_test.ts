@@ -99,12 +99,41 @@ Deno.test("BufferedReader", async (t) => {
     }
   });
 
-  await t.step("allocates a buffer of `size` bytes, 65536 by default, and locks the stream", () => {
+  await t.step("starts with a buffer of 4 KiB (or `size` if smaller) and locks the stream", () => {
     const stream = plainStream([]);
-    assert.equal(new BufferedReader(stream).buffer.length, 65_536);
+    assert.equal(new BufferedReader(stream).buffer.length, 4096);
     assert.equal(stream.locked, true);
     assert.equal(new BufferedReader(plainStream([]), { size: 7 }).buffer.length, 7);
   });
+
+  await t.step(
+    "grows to `size` when unread bytes fill it or a read fills most of it, and shrinks when reads are small",
+    async () => {
+      // Unread bytes fill it: a head of 10,000 bytes with no end yet.
+      const head = new BufferedReader(plainStream([new Uint8Array(10_000).fill(0x61)]));
+      while (head.length < 10_000) assert.ok(await head.fill());
+      assert.ok(head.buffer.length >= 10_000 && head.buffer.length <= 65_536);
+      const capped = new BufferedReader(plainStream([new Uint8Array(100).fill(0x61)]), {
+        size: 50,
+      });
+      while (await capped.fill());
+      assert.equal(capped.length, 50, "never past `size`: full, fill returns false");
+      assert.equal(capped.buffer.length, 50);
+      // Reads that fill it (a large body read and consumed): the buffer grows between them.
+      const sizes: number[] = [];
+      const direct = new BufferedReader({
+        read(buffer: Uint8Array): Promise<number | null> {
+          sizes.push(buffer.length);
+          const n = sizes.length <= 4 ? buffer.length : 10; // then small reads
+          return Promise.resolve(sizes.length > 14 ? null : n);
+        },
+      });
+      while (await direct.fill()) direct.consume(direct.length);
+      // Filled whole: 4 KiB, then 16 KiB, then 64 KiB (the most); the eighth small read in a row
+      // sends the reads after it back to 4 KiB.
+      assert.deepEqual(sizes, [4096, 16_384, ...Array(10).fill(65_536), 4096, 4096, 4096]);
+    },
+  );
 
   await t.step("starts empty: no unread bytes, not done", () => {
     const reader = new BufferedReader(plainStream([]));
@@ -417,6 +446,38 @@ Deno.test("BufferedReader", async (t) => {
       const failing = new BufferedReader({ read: () => Promise.reject(new Error("reset")) });
       failing.fill().catch(() => {});
       assert.deepEqual([...(await failing.pendingRest())!], []);
+    },
+  );
+
+  await t.step(
+    "discard() lets go of the buffer; a read under way hands its bytes to pendingRest() first",
+    async () => {
+      const reader = new BufferedReader(plainStream([bytes("ab")]), { size: 1024 });
+      assert.ok(await reader.fill());
+      reader.discard();
+      assert.equal(reader.buffer.length, 0);
+      assert.equal(reader.length, 0, "the unread bytes are dropped");
+      assert.equal(await reader.fill(), false, "and nothing more is read");
+      // A direct read cannot be cancelled: the buffer it writes into is kept until it ends.
+      let deliver = (_n: number) => {};
+      let into: Uint8Array | null = null;
+      const direct = new BufferedReader({
+        read: (buffer: Uint8Array) =>
+          new Promise<number>((resolve) => {
+            into = buffer;
+            deliver = resolve;
+          }),
+      }, { size: 1024 });
+      const filling = direct.fill();
+      const pending = direct.pendingRest()!;
+      direct.discard();
+      assert.equal(direct.buffer.length, 1024, "kept while the read is under way");
+      into!.set([7, 8]);
+      deliver(2);
+      assert.equal(await filling, true);
+      assert.deepEqual([...await pending], [7, 8], "the read's bytes reach pendingRest()");
+      assert.equal(direct.buffer.length, 0, "then the buffer goes");
+      assert.equal(await direct.fill(), false);
     },
   );
 
