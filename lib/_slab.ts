@@ -20,7 +20,9 @@
 // once it resolved (`writesDone`: the Deno.Conns the engines accept or open) and gives each
 // chunk back once written (`lending`, `giveBack`) borrows one block at a time (8 KiB, or 32 KiB
 // for a chunk over 8 KiB) from a process-wide pool for a chunk of LEND_MIN bytes or more, the
-// small ones a region would otherwise hold included. A user's direct transport
+// small ones a region would otherwise hold included; and its regions come from a pooled block
+// too, which goes back once every region carved from it was given back, so that a connection
+// between writes (an idle WebSocket session) holds no slab. A user's direct transport
 // never lends: it may queue the view it was given (as an in-memory pipe does), and a block
 // written into again would then send another connection's bytes. At most one block per slab
 // is out, so a stalled peer holds at most one; the pools keep at most IDLE_BLOCKS and
@@ -28,6 +30,7 @@
 // it was written; a block never written (the connection failed, or its write is abandoned
 // while it may still be under way) is left to the garbage collector.
 
+/** An unpooled slab's size; a lending slab's block is a pooled BLOCK_SIZE one, the same size. */
 const SLAB_SIZE = 8192;
 /**
  * Requests above this size get a buffer of their own: a frame of a 2 KiB message with its
@@ -102,17 +105,26 @@ export class Slab {
    */
   lending = false;
   #buffer: ArrayBuffer | null = null;
-  #used = SLAB_SIZE;
+  #used = 0;
+  /**
+   * While lending, the regions are carved from a pooled block too: the regions of it handed
+   * out and not given back (each the very view allocate returned). Once every one was given
+   * back, the block goes back to the pool, so that a connection between writes holds none.
+   */
+  #regions: Uint8Array[] = [];
+  #borrowed = false;
   /** The chunk lent out (a view of a pooled block), until it is given back. */
   #lent: Uint8Array | null = null;
 
   /**
    * Lets go of the slab's buffer, for an owner that will allocate no more (the regions handed
-   * out stay valid); a later allocation starts a new one. A chunk lent stays lent.
+   * out stay valid; a pooled block they are in is left to the garbage collector); a later
+   * allocation starts a new one. A chunk lent stays lent.
    */
   drop(): void {
     this.#buffer = null;
-    this.#used = SLAB_SIZE;
+    this.#regions.length = 0;
+    this.#borrowed = false;
   }
 
   /** Whether a chunk of `size` bytes would be lent a pooled block now. */
@@ -124,40 +136,40 @@ export class Slab {
   /** A zeroed view of `size` bytes. */
   allocate(size: number): Uint8Array {
     if (size >= LEND_MIN && this.canLend(size)) {
-      const large = size > BLOCK_SIZE;
-      const idle = large ? idleLargeBlocks : idleBlocks;
-      let block = idle.pop();
-      // A consumer that broke the direct write's contract and transferred one: not reused.
-      while (block?.detached) block = idle.pop();
-      block ??= new ArrayBuffer(large ? LARGE_BLOCK_SIZE : BLOCK_SIZE);
       lendingStats.loans++;
       // Zeroed whole, as a fresh buffer is (see giveBack).
-      return this.#lent = new Uint8Array(block, 0, size);
+      return this.#lent = new Uint8Array(borrow(size > BLOCK_SIZE), 0, size);
     }
     if (size > SLAB_MAX || !this.pooled) return new Uint8Array(size);
     if (this.#buffer?.detached) {
       this.pooled = false; // the consumer transfers what it is given: share nothing any more
       return new Uint8Array(size);
     }
-    if (this.#used + size > SLAB_SIZE) {
-      this.#buffer = new ArrayBuffer(SLAB_SIZE);
+    if (this.#buffer === null || this.#used + size > SLAB_SIZE) {
+      // A pooled block whose regions are still out is not tracked any more: it is left to the
+      // garbage collector, as an unpooled slab is.
+      this.#regions.length = 0;
+      this.#borrowed = this.lending;
+      this.#buffer = this.lending ? borrow(false) : new ArrayBuffer(SLAB_SIZE);
       this.#used = 0;
     }
-    const view = new Uint8Array(this.#buffer!, this.#used, size);
+    const view = new Uint8Array(this.#buffer, this.#used, size);
     this.#used += (size + 7) & ~7; // 8-byte aligned regions, for the word-wise masking loop
+    if (this.#borrowed) this.#regions.push(view);
     return view;
   }
 
   /**
    * Declares `chunk` written and never read again. When it is the chunk lent (the very view
    * {@linkcode allocate} returned), its block goes back to its pool (or to the garbage
-   * collector, past IDLE_BLOCKS or IDLE_LARGE_BLOCKS), and the next large chunk may borrow one. Any other chunk is
-   * ignored: a view of it, or an earlier chunk of a block lent again since, must not end the
-   * current loan.
+   * collector, past IDLE_BLOCKS or IDLE_LARGE_BLOCKS), and the next large chunk may borrow
+   * one; when it is the last region out of a pooled slab block, that block goes back. Any other
+   * chunk is ignored: a view of it, a chunk given back twice, or an earlier chunk of a block
+   * lent again since, must not end the current loan.
    */
   giveBack(chunk: Uint8Array): void {
     const lent = this.#lent;
-    if (chunk !== lent) return;
+    if (chunk !== lent) return this.#regionBack(chunk);
     this.#lent = null;
     const block = lent.buffer as ArrayBuffer;
     const large = block.byteLength === LARGE_BLOCK_SIZE;
@@ -170,4 +182,31 @@ export class Slab {
       idle.push(block);
     }
   }
+
+  /** A region of a pooled block written: the last one out sends the block back, zeroed. */
+  #regionBack(chunk: Uint8Array): void {
+    const regions = this.#regions;
+    if (regions.length === 0) return;
+    const at = regions.indexOf(chunk); // the very view: a copy or a view of it is not the region
+    if (at < 0) return;
+    regions[at] = regions[regions.length - 1]!;
+    regions.pop();
+    if (regions.length > 0) return;
+    const block = this.#buffer!;
+    this.#buffer = null;
+    this.#borrowed = false;
+    if (idleBlocks.length < IDLE_BLOCKS && !block.detached) {
+      new Uint8Array(block, 0, this.#used).fill(0); // all that its regions covered
+      idleBlocks.push(block);
+    }
+  }
+}
+
+/** A zeroed block from a pool (`large`: 32 KiB, else 8 KiB), or a new one. */
+function borrow(large: boolean): ArrayBuffer {
+  const idle = large ? idleLargeBlocks : idleBlocks;
+  let block = idle.pop();
+  // A consumer that broke the direct write's contract and transferred one: not reused.
+  while (block?.detached) block = idle.pop();
+  return block ?? new ArrayBuffer(large ? LARGE_BLOCK_SIZE : BLOCK_SIZE);
 }

@@ -109,6 +109,41 @@ Deno.test("Slab", async (t) => {
     assert.ok(lending.allocate(8).buffer === region.buffer, "under 1 KiB: a region of the slab");
   });
 
+  await t.step(
+    "a lending slab carves small chunks from a pooled block, back once every region was written",
+    () => {
+      const slab = new Slab();
+      slab.lending = true;
+      const a = slab.allocate(100), b = slab.allocate(40);
+      assert.ok(a.buffer === b.buffer);
+      assert.equal(a.buffer.byteLength, 8192);
+      a.fill(0xcc);
+      b.fill(0xdd);
+      const block = a.buffer;
+      slab.giveBack(a);
+      slab.giveBack(a); // twice: not a second region
+      slab.giveBack(b.subarray(1)); // a view of a region: not the region
+      const other = new Slab();
+      other.lending = true;
+      assert.ok(other.allocate(10).buffer !== block, "b is still out: the block is not back");
+      assert.deepEqual([...b.subarray(0, 2)], [0xdd, 0xdd], "b untouched");
+      slab.giveBack(b);
+      // Back in the pool, zeroed: the next small chunk of any lending slab may take it.
+      const third = new Slab();
+      third.lending = true;
+      const c = third.allocate(16);
+      assert.ok(c.buffer === block, "the block went back and was borrowed again");
+      assert.ok(new Uint8Array(block).every((x) => x === 0), "zeroed where its regions were");
+      // The first slab holds no block now: its next chunk borrows one.
+      assert.ok(slab.allocate(8).buffer !== block);
+      // A slab that does not lend keeps carving one buffer of its own.
+      const plain = new Slab();
+      const d = plain.allocate(8);
+      plain.giveBack(d);
+      assert.ok(plain.allocate(8).buffer === d.buffer);
+    },
+  );
+
   await t.step("never lends a block a consumer transferred", () => {
     const slab = new Slab();
     slab.lending = true;
