@@ -189,6 +189,24 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
   const conns = new Set<Deno.Conn>();
   let stopping = false;
 
+  /**
+   * A session took `conn` over and holds it until it ends. Not a closure of serve's: what the
+   * session's `closed` keeps must not include serve's scope, whose pipeline (its buffers,
+   * timers and state) would then live as long as the session.
+   */
+  const adopt = (
+    session: { close(code?: number, reason?: string): unknown },
+    conn: Deno.Conn,
+  ): void => {
+    if (stopping) session.close(1001, "going away");
+    sessions.add(session);
+    (session as { closed?: Promise<unknown> }).closed?.then(() => {
+      sessions.delete(session);
+      freed();
+      conns.delete(conn);
+    });
+  };
+
   /** Serves a connection with a pipeline, until it closes or a session takes it over. */
   const serve = (conn: Deno.Conn): void => {
     // A Deno.Conn's write is done with its bytes once it resolved (so is deferClose's): the
@@ -202,13 +220,7 @@ export function httpServer(options: HttpServerOptions, handler: Handler): HttpSe
       defaultHost,
       onSession: (session) => {
         upgraded = true;
-        if (stopping) session.close(1001, "going away");
-        sessions.add(session);
-        (session as { closed?: Promise<unknown> }).closed?.then(() => {
-          sessions.delete(session);
-          freed();
-          conns.delete(conn);
-        });
+        adopt(session, conn);
       },
     }, limits);
     pipelines.add(pipeline);
