@@ -26,6 +26,8 @@ import { concat, randomBytes, seeded } from "../_util/random.ts";
 import { capturingErrors, drain, endlessEvents, watchedSignal } from "../_util/async.ts";
 import { curl, parseCurl } from "../_util/curl.ts";
 import { lendingStats } from "../../lib/_slab.ts";
+import { retainedBytes } from "../_util/gc.ts";
+import { echo, upgradeHandler } from "../_util/ws.ts";
 
 const MiB = 1 << 20;
 
@@ -2229,4 +2231,54 @@ Deno.test("httpServer", async (t) => {
       }
     },
   );
+});
+
+Deno.test("httpServer: idle WebSocket sessions hold a small read buffer and no pipeline", async () => {
+  // A session waits in a read most of its life, and that read holds its buffer. Before 6268bbf
+  // and dbc98e1 each idle session on httpServer kept two 64 KiB buffers (its own read's and the
+  // pipeline's, which the session's end kept alive) and an 8 KiB slab: about 140 KiB each. The
+  // clients are raw Deno.Conns read into small buffers, so that the bytes measured are the
+  // server's.
+  const { handler } = upgradeHandler({}, echo);
+  const server = httpServer({ hostname: "127.0.0.1", port: 0 }, handler);
+  const conns: Deno.Conn[] = [];
+  const head = new TextEncoder().encode(
+    "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  );
+  // A masked binary frame of 3 bytes ("abc", key 0), and its unmasked echo.
+  const frame = Uint8Array.of(0x82, 0x83, 0, 0, 0, 0, 0x61, 0x62, 0x63);
+  const open = async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.addr.port });
+    conns.push(conn);
+    await conn.write(head);
+    const buffer = new Uint8Array(512);
+    let got = "";
+    while (!got.includes("\r\n\r\n")) {
+      const n = await within(conn.read(buffer), 5000, "the 101");
+      assert.ok(n !== null, "closed before the 101");
+      got += latin1(buffer.subarray(0, n));
+    }
+    assert.match(got, /^HTTP\/1\.1 101 /);
+    await conn.write(frame);
+    let echoed = 0;
+    while (echoed < 5) {
+      const n = await within(conn.read(buffer), 5000, "the echo");
+      assert.ok(n !== null, "closed before the echo");
+      echoed += n;
+    }
+  };
+  try {
+    for (let i = 0; i < 5; i++) await open(); // warm: the code and the pools
+    await delay(50);
+    const before = retainedBytes();
+    const COUNT = 100;
+    for (let i = 0; i < COUNT; i++) await open();
+    await delay(50);
+    const perSession = (retainedBytes() - before) / COUNT;
+    assert.ok(perSession < 32 * 1024, `${Math.round(perSession)} bytes per idle session`);
+  } finally {
+    for (const conn of conns) conn.close();
+    await within(server.shutdown(), 5000, "the server to shut down");
+  }
 });
