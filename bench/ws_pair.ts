@@ -9,6 +9,7 @@
 //
 //   git worktree add /tmp/before <commit>     # or a clone checked out at <commit>
 //   deno run -A bench/ws_pair.ts [--runs 5] [--connections 64] [--size 4096] /tmp/before
+//   deno run -A bench/ws_pair.ts --native …    # the native engine's server (Deno.serve) instead
 //
 // Needs node on PATH. Nothing is left running: every child is killed on the way out.
 
@@ -27,14 +28,17 @@ import {
 } from "./_load.ts";
 
 const USAGE =
-  "deno run -A bench/ws_pair.ts [--runs N] [--connections K] [--size B] [--duration S] OTHER_CHECKOUT";
-const other = Deno.args.at(-1);
-if (other === undefined || other.startsWith("--") || Deno.args.length % 2 === 0) {
+  "deno run -A bench/ws_pair.ts [--native] [--runs N] [--connections K] [--size B] [--duration S] OTHER_CHECKOUT";
+/** --native: the native engine's echo server (bench/_ws_servers/native.ts) instead. */
+const NATIVE = Deno.args.includes("--native");
+const argv = Deno.args.filter((a) => a !== "--native");
+const other = argv.at(-1);
+if (other === undefined || other.startsWith("--") || argv.length % 2 === 0) {
   console.error(`usage: ${USAGE}`);
   Deno.exit(2);
 }
 const args = parseOptions(
-  Deno.args.slice(0, -1),
+  argv.slice(0, -1),
   { runs: 5, connections: 64, size: 4096, duration: 5 },
   USAGE,
 );
@@ -93,7 +97,7 @@ try {
           "run",
           "--quiet",
           "--allow-net=127.0.0.1",
-          `${tree.root}bench/_ws_servers/wire.ts`,
+          `${tree.root}bench/_ws_servers/${NATIVE ? "native" : "wire"}.ts`,
           "0",
         ],
       });
