@@ -67,11 +67,25 @@ export function hex(text: string): Uint8Array {
   return Uint8Array.from(clean.match(/../g) ?? [], (pair) => parseInt(pair, 16));
 }
 
-/** The number of fuzz runs: `WIRESTREAM_FUZZ_RUNS`, else `fallback`. */
+/**
+ * The number of fuzz runs: `WIRESTREAM_FUZZ_RUNS`, else `fallback` times
+ * `WIRESTREAM_FUZZ_SCALE` (1 unless set: each step keeps its own proportion).
+ */
 export function fuzzRuns(fallback: number): number {
   const value = Deno.env.get("WIRESTREAM_FUZZ_RUNS");
-  return value === undefined ? fallback : Number(value);
+  if (value !== undefined) return Number(value);
+  return Math.max(1, Math.round(fallback * Number(Deno.env.get("WIRESTREAM_FUZZ_SCALE") ?? 1)));
 }
+
+/**
+ * The first seed of the fuzz tests' seed loops, less one: 0 by default, and derived from
+ * `WIRESTREAM_FUZZ_SEED` when that is set, so that another seed also draws other inputs there
+ * (not only in the fast-check properties). A failure names its seed: set the same variable to
+ * replay it.
+ */
+export const SEED_BASE: number = Deno.env.get("WIRESTREAM_FUZZ_SEED") === undefined
+  ? 0
+  : (Number(Deno.env.get("WIRESTREAM_FUZZ_SEED")) * 1_000_003) >>> 0;
 
 /** Whether two byte arrays are equal; a loop, as `deepEqual` on megabytes takes seconds. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
