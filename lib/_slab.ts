@@ -135,7 +135,7 @@ export class Slab {
 
   /** A zeroed view of `size` bytes. */
   allocate(size: number): Uint8Array {
-    if (size >= LEND_MIN && this.canLend(size)) {
+    if (this.canLend(size)) {
       lendingStats.loans++;
       // Zeroed whole, as a fresh buffer is (see giveBack).
       return this.#lent = new Uint8Array(borrow(size > BLOCK_SIZE), 0, size);

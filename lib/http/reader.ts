@@ -8,6 +8,7 @@
  */
 
 import { shown } from "../_options.ts";
+import { ReadSize } from "../_read_size.ts";
 
 /**
  * A source that reads straight into a caller's buffer, as `Deno.Conn.read` does: it resolves
@@ -42,8 +43,8 @@ const FALSE: Promise<boolean> = Promise.resolve(false);
 /**
  * The buffer a reader starts with (or its `size`, if smaller). A connection's reader waits in
  * a read most of its life (a kept-alive client between requests) and that read holds its
- * buffer: at 64 KiB each, 2000 WebSocket clients left 64 KiB each behind them on the server
- * (the buffer their upgrade request was read into, freed only at the next collection).
+ * buffer (lib/_read_size.ts): at 64 KiB each, 2000 WebSocket clients left 64 KiB each behind
+ * them on the server (the buffer their upgrade request was read into).
  */
 const INITIAL_SIZE = 4096;
 /** Reads in a row of at most a quarter of INITIAL_SIZE after which the buffer shrinks back. */
@@ -96,10 +97,8 @@ export class BufferedReader {
   readonly #byob: ReadableStreamBYOBReader | null;
   readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
   readonly #size: number;
-  /** The size of the next buffer (see #makeRoom and #sized), up to #size. */
-  #capacity: number;
-  /** Small reads in a row (see SMALL_READS). */
-  #smallReads = 0;
+  /** The size of the next buffer (see #makeRoom), up to #size. */
+  readonly #capacity: ReadSize;
   /** Whether a view of the buffer was handed out: then it is never written again. */
   #shared = false;
   #done = false;
@@ -124,8 +123,14 @@ export class BufferedReader {
       throw new RangeError(`Invalid size: ${shown(size)} is not a positive integer`);
     }
     this.#size = size;
-    this.#capacity = Math.min(size, INITIAL_SIZE);
-    this.buffer = new Uint8Array(this.#capacity);
+    this.#capacity = new ReadSize(
+      Math.min(size, INITIAL_SIZE),
+      size,
+      (capacity) => capacity * 4,
+      INITIAL_SIZE >>> 2,
+      SMALL_READS,
+    );
+    this.buffer = new Uint8Array(this.#capacity.size);
     ({ direct: this.#direct, byob: this.#byob, plain: this.#plain } = openSource(source));
   }
 
@@ -232,21 +237,9 @@ export class BufferedReader {
       return false;
     }
     this.end += n;
-    this.#sized(n);
+    this.#capacity.read(n);
     return true;
   };
-
-  /** Sizes the next buffer after a read of `n` bytes: up while reads are large, down after a run of small ones. */
-  #sized(n: number): void {
-    if (n > this.#capacity >>> 1) {
-      this.#smallReads = 0;
-      this.#capacity = Math.min(this.#size, this.#capacity * 4);
-    } else if (n > INITIAL_SIZE >>> 2) {
-      this.#smallReads = 0;
-    } else if (++this.#smallReads >= SMALL_READS) {
-      this.#capacity = Math.min(this.#size, INITIAL_SIZE);
-    }
-  }
 
   readonly #readFailed = (error: unknown): never => {
     this.#filling = null;
@@ -268,7 +261,7 @@ export class BufferedReader {
         return !done;
       }
       this.end += value.length;
-      this.#sized(value.length);
+      this.#capacity.read(value.length);
       return true;
     }
     let chunk = this.#leftover;
@@ -284,7 +277,7 @@ export class BufferedReader {
     const n = Math.min(this.buffer.length - this.end, chunk.length);
     this.buffer.set(n === chunk.length ? chunk : chunk.subarray(0, n), this.end);
     this.end += n;
-    this.#sized(n);
+    this.#capacity.read(n);
     if (n < chunk.length) this.#leftover = chunk.subarray(n); // the rest waits for room
     return true;
   }
@@ -293,11 +286,12 @@ export class BufferedReader {
     if (this.start === this.end && !this.#shared) {
       this.start = this.end = 0;
       // Empty: the buffer takes the size the last reads asked for, with nothing to copy.
-      if (this.buffer.length !== this.#capacity) this.buffer = new Uint8Array(this.#capacity);
+      const capacity = this.#capacity.size;
+      if (this.buffer.length !== capacity) this.buffer = new Uint8Array(capacity);
       return;
     }
     if (this.#shared) {
-      this.#moveTo(Math.max(this.#capacity, this.length));
+      this.#moveTo(Math.max(this.#capacity.size, this.length));
       this.#shared = false;
     } else if (this.start > 0 && this.end === this.buffer.length) {
       this.buffer.copyWithin(0, this.start, this.end);
@@ -306,8 +300,8 @@ export class BufferedReader {
     }
     if (this.end === this.buffer.length && this.buffer.length < this.#size) {
       // Full of unread bytes (a head not ended yet, a body its reader has not taken): grow.
-      this.#capacity = Math.min(this.#size, this.buffer.length * 4);
-      this.#moveTo(this.#capacity);
+      this.#capacity.size = Math.min(this.#size, this.buffer.length * 4);
+      this.#moveTo(this.#capacity.size);
     }
   }
 

@@ -3,13 +3,12 @@
 // caller says no view of the last chunk escaped. A Deno.Conn's default reader allocates a
 // fresh 64 KiB per read, which halves the requests per second a connection serves.
 //
-// A read that waits holds its buffer until bytes come (a Deno.Conn's read op keeps it), and
-// a server's WebSocket sessions spend most of their life waiting: with 64 KiB each, 2000 idle
-// sessions held 128 MiB in read buffers alone. So a connection whose recent reads were small
-// reads into a small buffer (IDLE_SIZE), and one whose read fills more than half of that, into
-// the large one again (see #sized).
+// A read that waits holds its buffer (lib/_read_size.ts): with 64 KiB each, 2000 idle sessions
+// held 128 MiB in read buffers alone. So a connection whose recent reads were small reads into a
+// small buffer (IDLE_SIZE), and one whose read fills more than half of that, into the large one.
 
 import { type DirectSource, openSource } from "../http/reader.ts";
+import { ReadSize } from "../_read_size.ts";
 
 /** The buffer of a read while recent reads were small: what an idle session holds. */
 const IDLE_SIZE = 4096;
@@ -24,11 +23,8 @@ export class ChunkReader {
   readonly #direct: DirectSource | null;
   readonly #byob: ReadableStreamBYOBReader | null;
   readonly #plain: ReadableStreamDefaultReader<Uint8Array> | null;
-  readonly #size: number;
-  readonly #idleSize: number;
-  /** Whether the next read uses the small buffer, and the small reads in a row before it. */
-  #small = true;
-  #smallReads = 0;
+  /** The next read's buffer: IDLE_SIZE or the large one, nothing between. */
+  readonly #size: ReadSize;
   /** A whole buffer free for the next read, or null when the next read must allocate. */
   #spare: Uint8Array | null = null;
   /** The whole buffer of the direct read under way, or null when none is. */
@@ -48,8 +44,8 @@ export class ChunkReader {
     size = 65_536,
     idleSize = IDLE_SIZE,
   ) {
-    this.#size = size;
-    this.#idleSize = Math.min(idleSize, size);
+    const idle = Math.min(idleSize, size);
+    this.#size = new ReadSize(idle, size, () => size, idle >>> 1, SMALL_READS);
     ({ direct: this.#direct, byob: this.#byob, plain: this.#plain } = openSource(readable));
   }
 
@@ -74,27 +70,17 @@ export class ChunkReader {
     const whole = this.#reading!;
     this.#reading = null;
     if (n === null) return null;
-    this.#sized(n);
+    this.#size.read(n);
     this.#lastWhole = whole;
     return this.#last = whole.subarray(0, n);
   };
 
   /** The buffer of the next read: the spare one if it has the size wanted, else a new one. */
   #buffer(): Uint8Array {
-    const size = this.#small ? this.#idleSize : this.#size;
+    const size = this.#size.size;
     const spare = this.#spare;
     this.#spare = null; // one of the other size is dropped: an idle read holds no large one
     return spare !== null && spare.length === size ? spare : new Uint8Array(size);
-  }
-
-  /** Chooses the next read's buffer from this read's size, `n` bytes. */
-  #sized(n: number): void {
-    if (n > this.#idleSize >>> 1) {
-      this.#small = false;
-      this.#smallReads = 0;
-    } else if (!this.#small && ++this.#smallReads >= SMALL_READS) {
-      this.#small = true;
-    }
   }
 
   readonly #directFailed = (error: unknown): never => {
@@ -109,7 +95,7 @@ export class ChunkReader {
     }
     const { done, value } = await this.#byob.read(this.#buffer());
     if (done) return null;
-    this.#sized(value.length);
+    this.#size.read(value.length);
     this.#lastWhole = new Uint8Array(value.buffer); // the read transferred the buffer
     this.#last = value;
     return value;
