@@ -87,6 +87,9 @@ export const SEED_BASE: number = Deno.env.get("WIRESTREAM_FUZZ_SEED") === undefi
   ? 0
   : (Number(Deno.env.get("WIRESTREAM_FUZZ_SEED")) * 1_000_003) >>> 0;
 
+/** The fast-check properties' seed: `WIRESTREAM_FUZZ_SEED`, else 0x5eed. */
+export const FC_SEED: number = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
+
 /** Whether two byte arrays are equal; a loop, as `deepEqual` on megabytes takes seconds. */
 export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

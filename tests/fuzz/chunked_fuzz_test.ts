@@ -20,14 +20,13 @@ import {
 import {
   between,
   concat,
+  FC_SEED,
   fuzzRuns,
   randomBytes,
   SEED_BASE,
   seeded,
   split,
 } from "../_util/random.ts";
-
-const FC_SEED = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
 
 /** Bytes of a string of code points 0–255, one byte each. */
 function bytes(text: string): Uint8Array {

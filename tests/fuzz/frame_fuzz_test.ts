@@ -20,6 +20,7 @@ import {
 import {
   between,
   concat,
+  FC_SEED,
   fuzzRuns,
   randomBytes,
   sameBytes,
@@ -29,7 +30,6 @@ import {
 } from "../_util/random.ts";
 import { referenceDecodeFrames, type ReferenceOutcome } from "../_util/frame_reference.ts";
 
-const FC_SEED = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
 const DATA_OPCODES: Opcode[] = [0x0, 0x1, 0x2];
 const CONTROL_OPCODES: Opcode[] = [0x8, 0x9, 0xa];
 

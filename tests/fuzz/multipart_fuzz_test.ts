@@ -26,14 +26,13 @@ import { latin1, utf8 } from "../_util/http.ts";
 import {
   between,
   concat,
+  FC_SEED,
   fuzzRuns,
   randomBytes,
   SEED_BASE,
   seeded,
   split,
 } from "../_util/random.ts";
-
-const FC_SEED = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
 
 /** A part of a generated form. */
 interface FormPart {

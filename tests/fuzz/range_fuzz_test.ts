@@ -7,9 +7,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { parseRange, type RangeResult, serveRanges } from "@wirestream/wirestream";
-import { fuzzRuns } from "../_util/random.ts";
-
-const FC_SEED = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
+import { FC_SEED, fuzzRuns } from "../_util/random.ts";
 
 /** Asserts a result is well formed for `size`: ranges in bounds, disjoint, at most `max`. */
 function checkResult(result: RangeResult, size: number, max: number, header: string): void {

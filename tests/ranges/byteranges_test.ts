@@ -12,9 +12,7 @@ import {
 } from "@wirestream/wirestream";
 import { parseByteranges } from "../_util/byteranges.ts";
 import { delay, latin1, utf8 } from "../_util/http.ts";
-import { asciiOf, concat, fuzzRuns, seeded, split } from "../_util/random.ts";
-
-const FC_SEED = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
+import { asciiOf, concat, FC_SEED, fuzzRuns, seeded, split } from "../_util/random.ts";
 
 // 26 bytes: a range of it shows which bytes it took.
 const DATA = utf8("abcdefghijklmnopqrstuvwxyz");

@@ -7,9 +7,7 @@ import {
   parseRange,
   type RangeResult,
 } from "@wirestream/wirestream";
-import { fuzzRuns } from "../_util/random.ts";
-
-const FC_SEED = Number(Deno.env.get("WIRESTREAM_FUZZ_SEED") ?? 0x5eed);
+import { FC_SEED, fuzzRuns } from "../_util/random.ts";
 
 /** A "ranges" result of `[first, last]` pairs. */
 function ranges(...pairs: [number, number][]): RangeResult {
